@@ -1,0 +1,72 @@
+"""``python -m dashboard serve``: the production-shaped server behind ``make run``.
+
+Starts gunicorn (several workers; the app is stateless, the cache is shared on disk or in Redis) and, unless
+``DEMO_LIVE=0``, the live demo simulator that posts incidents through the real HTTP API.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+
+from .settings import Settings
+
+
+def _wait_healthy(url: str, timeout: float = 60.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                if resp.status == 200:
+                    return True
+        except OSError:
+            time.sleep(0.3)
+    return False
+
+
+def serve(args) -> int:
+    settings = Settings.from_env()
+    host, port = args.host or settings.host, args.port or settings.port
+    cmd = [sys.executable, "-m", "gunicorn", "--workers", str(args.workers), "--threads", "4",
+           "--bind", f"{host}:{port}", "--timeout", "120", "--graceful-timeout", "10",
+           "--access-logfile", "-", "app:server"]
+    children = [subprocess.Popen(cmd)]
+    print(f"吴兴区指挥中心 dashboard: http://{host}:{port}/  (Ctrl-C to stop)", flush=True)
+
+    def stop(*_):
+        for child in children:
+            if child.poll() is None:
+                child.terminate()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    if settings.demo_live and _wait_healthy(f"http://{host}:{port}/healthz"):
+        token = settings.api_tokens[0] if settings.api_tokens else ""
+        children.append(subprocess.Popen([sys.executable, "-m", "dashboard.demo", "live", "--url",
+                                          f"http://{host}:{port}", "--token", token,
+                                          "--rate", os.environ.get("DEMO_RATE", "6/min")]))
+    code = children[0].wait()
+    stop()
+    for child in children[1:]:
+        child.wait(timeout=15)
+    return code
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m dashboard")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("serve", help="serve the dashboard with gunicorn (+ live demo unless DEMO_LIVE=0)")
+    p.add_argument("--host")
+    p.add_argument("--port", type=int)
+    p.add_argument("--workers", type=int, default=2)
+    p.set_defaults(func=serve)
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,36 @@
+"""The one door to shared services for blueprints and callbacks.
+
+``create_app`` builds a :class:`Services` and stores it on the Flask server; request code reaches it with
+:func:`services`. Nothing here is mutable after start-up, so the app is stateless between requests and
+can run as several gunicorn workers.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from flask import current_app
+
+if TYPE_CHECKING:  # pragma: no cover
+    from flask_caching import Cache
+    from sqlalchemy.engine import Engine
+    from sqlalchemy.orm import sessionmaker
+
+    from .settings import Settings
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: "Settings"
+    cache: "Cache"
+    engine: "Engine | None" = None
+    sessions: "sessionmaker | None" = None
+
+    def geodata(self) -> Any:
+        from .geodata import load_geodata
+
+        return load_geodata(self.settings.geodata_dir)
+
+
+def services() -> Services:
+    return current_app.extensions["wuxing"]

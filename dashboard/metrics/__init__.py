@@ -1,0 +1,1 @@
+"""Metrics: KPI definitions as pure functions over pandas frames (:mod:`.kpis`) and the frame loader (:mod:`.frames`)."""

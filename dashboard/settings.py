@@ -1,0 +1,104 @@
+"""Configuration from the environment, with documented defaults (see README "Configuration").
+
+Everything the app needs to know about its surroundings is here; nothing else reads ``os.environ``.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+OSM_TILES = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+OSM_ATTRIBUTION = "&copy; OpenStreetMap contributors"
+
+
+def _split(value: str) -> tuple[str, ...]:
+    return tuple(v.strip() for v in value.split(",") if v.strip())
+
+
+def _bool(value: str) -> bool:
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8050
+    instance_dir: Path = ROOT / "instance"
+    geodata_dir: Path = ROOT / "geodata"
+    database_url: str = ""  # empty -> sqlite file under instance_dir
+    cache_url: str = ""  # empty -> file-system cache under instance_dir/cache; redis://... -> Redis
+    cache_timeout: int = 300
+    secret_key: str = "dev-only-change-me"
+    api_tokens: tuple[str, ...] = ("demo-token",)
+    wall_tokens: tuple[str, ...] = ("wall-demo",)
+    tile_url: str = OSM_TILES  # "" or "none" -> no basemap
+    tile_url_dark: str = ""
+    tile_attribution: str = OSM_ATTRIBUTION
+    tile_crs: str = "wgs84"  # "gcj02" for Amap-style tiles: drawn geometry is shifted to match
+    demo_live: bool = True
+    language: str = "zh"
+    debug: bool = False
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        if self.database_url:
+            url = self.database_url
+            if url.startswith("postgres://"):
+                url = "postgresql+psycopg://" + url[len("postgres://"):]
+            elif url.startswith("postgresql://"):
+                url = "postgresql+psycopg://" + url[len("postgresql://"):]
+            return url
+        return f"sqlite:///{self.instance_dir / 'wuxing.sqlite3'}"
+
+    @property
+    def cache_config(self) -> dict:
+        if self.cache_url.startswith(("redis://", "rediss://", "unix://")):
+            return {
+                "CACHE_TYPE": "RedisCache",
+                "CACHE_REDIS_URL": self.cache_url,
+                "CACHE_KEY_PREFIX": "wuxing:",
+                "CACHE_DEFAULT_TIMEOUT": self.cache_timeout,
+            }
+        if self.cache_url == "null":
+            return {"CACHE_TYPE": "NullCache"}
+        directory = self.cache_url.removeprefix("file://") if self.cache_url else str(self.instance_dir / "cache")
+        return {
+            "CACHE_TYPE": "FileSystemCache",
+            "CACHE_DIR": directory,
+            "CACHE_DEFAULT_TIMEOUT": self.cache_timeout,
+            "CACHE_THRESHOLD": 5000,
+        }
+
+    @property
+    def tiles_enabled(self) -> bool:
+        return bool(self.tile_url) and self.tile_url.lower() != "none"
+
+    def with_(self, **changes) -> "Settings":
+        return replace(self, **changes)
+
+    @classmethod
+    def from_env(cls, env: dict | None = None) -> "Settings":
+        env = os.environ if env is None else env
+        d = cls()
+        return cls(
+            host=env.get("HOST", d.host),
+            port=int(env.get("PORT", d.port)),
+            instance_dir=Path(env.get("INSTANCE_DIR", d.instance_dir)),
+            geodata_dir=Path(env.get("GEODATA_DIR", d.geodata_dir)),
+            database_url=env.get("DATABASE_URL", d.database_url),
+            cache_url=env.get("CACHE_URL") or env.get("REDIS_URL") or d.cache_url,
+            cache_timeout=int(env.get("CACHE_TIMEOUT", d.cache_timeout)),
+            secret_key=env.get("SECRET_KEY", d.secret_key),
+            api_tokens=_split(env["API_TOKENS"]) if "API_TOKENS" in env else d.api_tokens,
+            wall_tokens=_split(env["WALL_TOKENS"]) if "WALL_TOKENS" in env else d.wall_tokens,
+            tile_url=env.get("TILE_URL", d.tile_url),
+            tile_url_dark=env.get("TILE_URL_DARK", d.tile_url_dark),
+            tile_attribution=env.get("TILE_ATTRIBUTION", d.tile_attribution),
+            tile_crs=env.get("TILE_CRS", d.tile_crs).lower(),
+            demo_live=_bool(env.get("DEMO_LIVE", "1")),
+            language=env.get("DASH_LANG", d.language),
+            debug=_bool(env.get("DEBUG", "0")),
+        )

@@ -1,0 +1,190 @@
+"""Tables of the store — the contract is docs/data-model.md.
+
+Times: ``UTCDateTime`` stores UTC (timestamptz on PostgreSQL, naive UTC text on SQLite) and always hands
+back timezone-aware UTC datetimes, whatever the back end.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+UTC = dt.timezone.utc
+
+
+class UTCDateTime(TypeDecorator):
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)  # naive input is taken as UTC
+        value = value.astimezone(UTC)
+        if dialect.name == "sqlite":
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+# BigInteger ids that are still SQLite rowid aliases (INTEGER PRIMARY KEY) on SQLite.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Inspection(Base):
+    """巡查记录 — one row per unit inspected on a day."""
+
+    __tablename__ = "inspections"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    unit_id: Mapped[str] = mapped_column(String(64))
+    grid_code: Mapped[str] = mapped_column(String(32))
+    zone_code: Mapped[str] = mapped_column(String(32))
+    town_code: Mapped[str] = mapped_column(String(32))
+    inspected_on: Mapped[dt.date] = mapped_column(Date)
+    inspector: Mapped[str] = mapped_column(String(64))
+    problems_found: Mapped[int] = mapped_column(Integer, default=0)
+
+    __table_args__ = (
+        CheckConstraint("problems_found >= 0", name="ck_inspections_problems_nonneg"),
+        Index("ix_inspections_inspected_on", "inspected_on"),
+        Index("ix_inspections_grid_code", "grid_code"),
+        Index("ix_inspections_zone_code", "zone_code"),
+        Index("ix_inspections_town_code", "town_code"),
+        Index("ix_inspections_unit_id", "unit_id"),
+    )
+
+
+class Incident(Base):
+    """案事件."""
+
+    __tablename__ = "incidents"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    client_ref: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
+    category: Mapped[str] = mapped_column(String(32))
+    subcategory: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    severity: Mapped[int] = mapped_column(Integer)
+    source: Mapped[str] = mapped_column(String(16))
+    description: Mapped[str] = mapped_column(Text, default="")
+    address: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    lon: Mapped[float] = mapped_column(Float)
+    lat: Mapped[float] = mapped_column(Float)
+    grid_code: Mapped[str] = mapped_column(String(32))
+    zone_code: Mapped[str] = mapped_column(String(32))
+    town_code: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16))
+    level: Mapped[str] = mapped_column(String(16))
+    department: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    reporter: Mapped[str] = mapped_column(String(64))
+    reporter_phone: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    inspection_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("inspections.id", ondelete="SET NULL"), nullable=True
+    )
+    outcome: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    longstanding: Mapped[bool] = mapped_column(Boolean, default=False)
+    reported_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    due_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+
+    events: Mapped[list["IncidentEvent"]] = relationship(
+        back_populates="incident", order_by="IncidentEvent.seq", lazy="raise"
+    )
+
+    __table_args__ = (
+        CheckConstraint("severity BETWEEN 1 AND 4", name="ck_incidents_severity"),
+        Index("ix_incidents_reported_at", "reported_at"),
+        Index("ix_incidents_status_reported_at", "status", "reported_at"),
+        Index("ix_incidents_grid_code", "grid_code"),
+        Index("ix_incidents_zone_code", "zone_code"),
+        Index("ix_incidents_town_code", "town_code"),
+        Index("ix_incidents_category", "category"),
+        Index("ix_incidents_seq", "seq", unique=True),
+    )
+
+
+class IncidentEvent(Base):
+    """One lifecycle step (append-only); the creation event has ``from_status`` NULL."""
+
+    __tablename__ = "incident_events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    incident_id: Mapped[int] = mapped_column(BigId, ForeignKey("incidents.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(BigInteger)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    actor: Mapped[str] = mapped_column(String(64))
+    actor_role: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    from_status: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    to_status: Mapped[str] = mapped_column(String(16))
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    department: Mapped[str | None] = mapped_column(String(32), nullable=True)
+
+    incident: Mapped[Incident] = relationship(back_populates="events", lazy="raise")
+
+    __table_args__ = (
+        Index("ix_incident_events_incident_id_seq", "incident_id", "seq"),
+        Index("ix_incident_events_at", "at"),
+        Index("ix_incident_events_to_status_at", "to_status", "at"),
+    )
+
+
+class HazardSite(Base):
+    """Hazard sites (危化品, 加油站, 三合一, 建筑工地) loaded from geodata/hazards.geojson."""
+
+    __tablename__ = "hazard_sites"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(128))
+    kind: Mapped[str] = mapped_column(String(32))
+    risk: Mapped[int] = mapped_column(Integer)
+    major: Mapped[bool] = mapped_column(Boolean, default=False)
+    ring_m: Mapped[float] = mapped_column(Float)
+    lon: Mapped[float] = mapped_column(Float)
+    lat: Mapped[float] = mapped_column(Float)
+    grid_code: Mapped[str] = mapped_column(String(32))
+    zone_code: Mapped[str] = mapped_column(String(32))
+    town_code: Mapped[str] = mapped_column(String(32))
+
+    __table_args__ = (Index("ix_hazard_sites_grid_code", "grid_code"), Index("ix_hazard_sites_kind", "kind"))
+
+
+class ChangeCounter(Base):
+    """SQLite only: the one-row change-sequence counter (PostgreSQL uses the SEQUENCE ``change_seq``)."""
+
+    __tablename__ = "change_counter"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger)

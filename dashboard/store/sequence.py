@@ -1,0 +1,54 @@
+"""The change sequence (``incidents.seq``, ``incident_events.seq``) for live feeds (``/api/v1/changes``).
+
+Values are allocated inside the writing transaction and are monotonic in *commit order* on both back ends,
+so a reader that saw seq N never later sees a new commit with a seq below N:
+
+- PostgreSQL: ``pg_advisory_xact_lock`` (held to commit) then ``nextval('change_seq')`` — writers that take
+  a sequence value are serialised for the rest of their (short) transaction.
+- SQLite: a one-row counter table ``change_counter`` bumped with ``UPDATE … RETURNING``; that write takes
+  SQLite's single writer lock, so it is also held to commit.
+
+Call :func:`allocate` as the first statement of a write transaction (on SQLite this avoids upgrading a read
+snapshot to a write, which would fail with SQLITE_BUSY under concurrency).
+"""
+from __future__ import annotations
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+ADVISORY_LOCK_KEY = 330502  # Wuxing's administrative code; any constant unique to this app
+
+
+def allocate(session: Session, n: int = 1) -> int:
+    """Reserve ``n`` consecutive sequence values; return the first. The values are first … first+n-1."""
+    if n < 1:
+        raise ValueError("n must be >= 1")
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": ADVISORY_LOCK_KEY})
+        if n == 1:
+            return int(session.execute(text("SELECT nextval('change_seq')")).scalar_one())
+        # setval under the advisory lock: no other allocator can interleave.
+        last = int(
+            session.execute(
+                text("SELECT setval('change_seq', nextval('change_seq') + :m)"), {"m": n - 1}
+            ).scalar_one()
+        )
+        return last - n + 1
+    last = session.execute(
+        text("UPDATE change_counter SET value = value + :n WHERE id = 1 RETURNING value"), {"n": n}
+    ).scalar_one()
+    return int(last) - n + 1
+
+
+def allocate_one(session: Session) -> int:
+    return allocate(session, 1)
+
+
+def current(session: Session) -> int:
+    """The highest sequence value allocated so far (0 when none)."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        row = session.execute(text("SELECT last_value, is_called FROM change_seq")).one()
+        return int(row[0]) if row[1] else 0
+    return int(session.execute(text("SELECT value FROM change_counter WHERE id = 1")).scalar_one())

@@ -1,0 +1,84 @@
+"""The map's layers, declared in one place (a registry), not a callback per layer.
+
+Each :class:`LayerSpec` says where the geometry comes from (a cached URL), which committed JS functions
+style it (``assets/dashboard_map.js`` via ``Namespace("wx", "map")``) and whether it starts visible.
+Adding an overlay is one entry here.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import dash_leaflet as dl
+from dash_extensions.javascript import Namespace
+
+from ..i18n import t
+
+ns = Namespace("wx", "map")
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    key: str  # component id suffix and URL layer name
+    label_key: str  # i18n key
+    url: str
+    style: str | None = None
+    on_each_feature: str | None = None
+    point_to_layer: str | None = None
+    checked: bool = True
+    cluster: bool = False
+    hideout: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)
+
+
+def _unit_hideout(**style) -> dict:
+    return {"values": {}, "breaks": [], "colors": [], "selected": None, **style}
+
+
+BOUNDARY_LAYERS: tuple[LayerSpec, ...] = (  # bottom to top; grids on top so hovering names a grid
+    LayerSpec("towns", "layer_towns", "/api/geo/towns.json", "unitStyle", "unitTooltip", checked=False,
+              hideout=_unit_hideout(layer="towns", stroke="#6c3483", weight=3, opacity=0.9, emptyFillOpacity=0.0,
+                                    dashArray="6 4")),
+    LayerSpec("zones", "layer_zones", "/api/geo/zones.json", "unitStyle", "unitTooltip",
+              hideout=_unit_hideout(layer="zones", stroke="#1f618d", weight=2.5, opacity=0.95,
+                                    emptyFillOpacity=0.0)),
+    LayerSpec("grids", "layer_grids", "/api/geo/grids.json", "unitStyle", "unitTooltip",
+              hideout=_unit_hideout(layer="grids", stroke="#5d6d7e", weight=0.6, opacity=0.7)),
+    LayerSpec("district", "layer_district", "/api/geo/district.json", "districtStyle",
+              hideout={"layer": "district"}, extra={"interactive": False}),
+)
+
+POINT_LAYERS: tuple[LayerSpec, ...] = (
+    LayerSpec("hazards", "layer_hazards", "/api/geo/hazards.json", None, "hazardPopup", "hazardPoint",
+              checked=False),
+)
+
+HAZARD_KINDS = {
+    "zh": {"hazchem": "危化品储存", "gas_station": "加油站", "sanheyi": "三合一场所", "construction": "建筑工地"},
+    "en": {"hazchem": "Hazardous chemicals", "gas_station": "Gas station", "sanheyi": "3-in-1 premises",
+           "construction": "Construction site"},
+}
+
+
+def _labels(lang: str) -> dict:
+    return {"zone": t("zone", lang), "town": t("town", lang), "grid": t("grid", lang),
+            "risk": "风险等级" if lang == "zh" else "Risk level"}
+
+
+def geojson_for(spec: LayerSpec, lang: str, dark: bool = False) -> dl.GeoJSON:
+    hideout = {**spec.hideout, "lang": lang, "labels": _labels(lang), "dark": dark}
+    if spec.key == "hazards":
+        hideout["kinds"] = HAZARD_KINDS.get(lang, HAZARD_KINDS["zh"])
+    kwargs = {}
+    if spec.style:
+        kwargs["style"] = ns(spec.style)
+    if spec.on_each_feature:
+        kwargs["onEachFeature"] = ns(spec.on_each_feature)
+    if spec.point_to_layer:
+        kwargs["pointToLayer"] = ns(spec.point_to_layer)
+    return dl.GeoJSON(id=f"geo-{spec.key}", url=spec.url, hideout=hideout, cluster=spec.cluster,
+                      **kwargs, **spec.extra)
+
+
+def overlays(specs, lang: str, dark: bool = False) -> list:
+    return [dl.Overlay(geojson_for(s, lang, dark), name=t(s.label_key, lang), checked=s.checked,
+                       id=f"overlay-{s.key}") for s in specs]

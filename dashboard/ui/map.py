@@ -1,0 +1,41 @@
+"""The district map: basemaps (configurable tile URLs, a dark one, and none), boundary and point overlays."""
+from __future__ import annotations
+
+import dash_leaflet as dl
+
+from ..i18n import t
+from ..settings import Settings
+from .layers import BOUNDARY_LAYERS, POINT_LAYERS, overlays
+
+CENTER = [30.80, 120.10]  # Wuxing District, roughly its centroid
+ZOOM = 11
+
+
+def basemaps(settings: Settings, lang: str, dark: bool = False) -> list:
+    layers = []
+    if settings.tiles_enabled:
+        layers.append(dl.BaseLayer(
+            dl.TileLayer(url=settings.tile_url, attribution=settings.tile_attribution, maxZoom=18),
+            name=t("basemap_default", lang), checked=not dark, id="base-default"))
+    if settings.tile_url_dark:
+        layers.append(dl.BaseLayer(
+            dl.TileLayer(url=settings.tile_url_dark, attribution=settings.tile_attribution, maxZoom=18),
+            name=t("basemap_dark", lang), checked=dark, id="base-dark"))
+    none_checked = not any(getattr(b, "checked", False) for b in layers)
+    layers.append(dl.BaseLayer(dl.LayerGroup(), name=t("basemap_none", lang), checked=none_checked, id="base-none"))
+    return layers
+
+
+def district_map(settings: Settings, lang: str, map_id: str = "map", dark: bool = False, extra_overlays=()) -> dl.Map:
+    children = [
+        dl.LayersControl(
+            basemaps(settings, lang, dark)
+            + overlays(BOUNDARY_LAYERS, lang, dark)
+            + overlays(POINT_LAYERS, lang, dark)
+            + list(extra_overlays),
+            id=f"{map_id}-layers", collapsed=False, position="topright"),
+        dl.ScaleControl(position="bottomleft", imperial=False),
+        dl.FullScreenControl(position="topleft"),
+    ]
+    return dl.Map(children, id=map_id, center=CENTER, zoom=ZOOM, minZoom=8, maxZoom=19,
+                  zoomSnap=0.25, style={"height": "100%", "width": "100%"})

@@ -1,0 +1,64 @@
+"""The first page in a real headless Chromium: the district, 46 zones and 538 grids drawn; hover names a grid."""
+from __future__ import annotations
+
+import json
+import urllib.request
+
+
+def _geo(live_app, layer):
+    with urllib.request.urlopen(f"{live_app.url}/api/geo/{layer}.json") as resp:
+        return json.loads(resp.read())
+
+
+def test_page_draws_every_grid_and_zone(live_app, page):
+    grids = _geo(live_app, "grids")["features"]
+    zones = _geo(live_app, "zones")["features"]
+    page.goto(live_app.url + "/")
+    page.wait_for_function(
+        "n => document.querySelectorAll('path.wx-layer-grids').length >= n", arg=len(grids), timeout=30_000)
+    assert page.locator("path.wx-layer-grids").count() == len(grids) == 538
+    assert page.locator("path.wx-layer-zones").count() == len(zones) == 46
+    assert page.locator("path.wx-layer-district").count() >= 1
+    # Chinese first: the title and layer control are in Simplified Chinese
+    assert "吴兴区" in page.locator("h1").inner_text()
+    assert page.get_by_text("片区", exact=True).count() >= 1
+    assert page.js_errors == []
+
+
+def test_hovering_a_grid_names_grid_zone_and_town(live_app, page):
+    by_code = {f["properties"]["code"]: f["properties"] for f in _geo(live_app, "grids")["features"]}
+    page.goto(live_app.url + "/")
+    page.wait_for_selector("path.wx-layer-grids")
+    target = page.locator("path.wx-layer-grids").nth(100)
+    target.dispatch_event("mouseover", {"clientX": 400, "clientY": 400})
+    tip = page.locator(".wx-tooltip")
+    tip.wait_for(timeout=5_000)
+    text = tip.inner_text()
+    code = next(c for c in by_code if c in text)
+    props = by_code[code]
+    assert props["name"] in text
+    assert props["zone_name"] in text
+    assert props["town_name"] in text
+
+
+def test_english_switch(live_app, page):
+    page.goto(live_app.url + "/")
+    page.wait_for_selector("#lang-switch")
+    page.click("#lang-switch")
+    page.wait_for_url("**lang=en**")
+    page.wait_for_selector("h1")
+    assert "Command Centre" in page.locator("h1").inner_text()
+    page.wait_for_selector("path.wx-layer-grids")
+    assert page.get_by_text("Management zones", exact=True).count() >= 1
+
+
+def test_no_external_requests_but_tiles(live_app, browser):
+    """Offline-safe: with no tile URL the page loads nothing from outside this server."""
+    context = browser.new_context()
+    pg = context.new_page()
+    outside: list[str] = []
+    pg.on("request", lambda r: outside.append(r.url) if not r.url.startswith(live_app.url) and not r.url.startswith("data:") else None)
+    pg.goto(live_app.url + "/")
+    pg.wait_for_selector("path.wx-layer-grids", timeout=30_000)
+    context.close()
+    assert outside == []

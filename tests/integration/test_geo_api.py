@@ -1,0 +1,97 @@
+"""Geometry routes: RFC 7946 collections, properties with parent codes, compression, ETag, caching."""
+from __future__ import annotations
+
+import gzip
+import json
+
+import pytest
+import shapely
+from shapely.geometry import shape
+
+
+@pytest.fixture
+def client(settings):
+    from dashboard import create_app
+
+    return create_app(settings, with_store=False).server.test_client()
+
+
+@pytest.mark.parametrize("layer,count,parents", [
+    ("district", 1, []),
+    ("towns", 17, ["district_code"]),
+    ("zones", 46, ["town_code", "district_code"]),
+    ("grids", 538, ["zone_code", "town_code", "district_code"]),
+])
+def test_layer_collections(client, layer, count, parents):
+    resp = client.get(f"/api/geo/{layer}.json")
+    assert resp.status_code == 200
+    assert resp.mimetype == "application/json"
+    data = resp.get_json()
+    assert data["type"] == "FeatureCollection" and "crs" not in data
+    assert len(data["features"]) == count
+    codes = [f["properties"]["code"] for f in data["features"]]
+    assert len(set(codes)) == count
+    for f in data["features"]:
+        for key in ["code", "name", *parents]:
+            assert f["properties"].get(key), (layer, key)
+        geom = shape(f["geometry"])
+        assert geom.is_valid and not geom.is_empty
+        minx, miny, maxx, maxy = geom.bounds
+        assert 119.5 < minx < maxx < 120.6 and 30.5 < miny < maxy < 31.1  # WGS84 lon/lat order
+        # coordinates at most 6 decimals
+        for x, y in shapely.get_coordinates(geom)[:20]:
+            assert round(x, 6) == x and round(y, 6) == y
+
+
+def test_display_simplification_keeps_neighbours_closed(client, root):
+    """Simplified grids still tile the district: the union's area is the source area within 0.1 %."""
+    import geopandas as gpd
+
+    grids = client.get("/api/geo/grids.json").get_json()
+    shown = gpd.GeoDataFrame.from_features(grids["features"], crs=4326).to_crs(32651)
+    src = gpd.read_file(root / "geodata" / "district.geojson").to_crs(32651)
+    union = shapely.union_all(shown.geometry.values)
+    assert abs(union.area - src.geometry.area.sum()) / src.geometry.area.sum() < 0.001
+    overlaps = shown.geometry.area.sum() - union.area
+    assert overlaps < 1000  # m² over the whole district: no overlapping grids after simplification
+
+
+def test_compressed_and_cacheable(client):
+    resp = client.get("/api/geo/grids.json", headers={"Accept-Encoding": "gzip"})
+    assert resp.headers["Content-Encoding"] == "gzip"
+    raw = gzip.decompress(resp.data)
+    assert len(json.loads(raw)["features"]) == 538
+    assert len(resp.data) < len(raw) / 3
+    etag = resp.headers["ETag"]
+    again = client.get("/api/geo/grids.json", headers={"If-None-Match": etag})
+    assert again.status_code == 304
+
+
+def test_unknown_layer_is_a_json_404(client):
+    resp = client.get("/api/geo/rivers.json")
+    assert resp.status_code == 404
+    assert resp.get_json()["error"]["field"] == "layer"
+
+
+def test_hazards_are_points_with_place(client):
+    data = client.get("/api/geo/hazards.json").get_json()
+    kinds = {f["properties"]["kind"] for f in data["features"]}
+    assert {"hazchem", "gas_station", "sanheyi", "construction"} <= kinds
+    for f in data["features"]:
+        assert f["geometry"]["type"] == "Point"
+        assert f["properties"]["grid_code"].startswith(f["properties"]["zone_code"])
+
+
+def test_gcj02_tiles_shift_geometry(settings):
+    """With TILE_CRS=gcj02 the served geometry moves by the GCJ-02 offset (~500 m here); WGS84 is untouched."""
+    from dashboard import create_app
+    from dashboard.geodata.crs import wgs84_to_gcj02
+
+    plain = create_app(settings, with_store=False).server.test_client().get("/api/geo/district.json").get_json()
+    shifted = create_app(settings.with_(tile_crs="gcj02"), with_store=False).server.test_client() \
+        .get("/api/geo/district.json").get_json()
+    a = shapely.get_coordinates(shape(plain["features"][0]["geometry"]))
+    b = shapely.get_coordinates(shape(shifted["features"][0]["geometry"]))
+    expect = wgs84_to_gcj02(a[:, 0], a[:, 1])
+    assert abs(b[:, 0] - expect[0]).max() < 2e-6 and abs(b[:, 1] - expect[1]).max() < 2e-6
+    assert abs(b - a).max() > 0.001
