@@ -83,5 +83,106 @@
       layer.bindPopup(html);
     }
   };
+
+  var SEVERITY_COLORS = {1: "#2e86de", 2: "#f1c40f", 3: "#e67e22", 4: "#c0392b"};
+
+  function fmtTime(iso, lang) {
+    if (!iso) { return ""; }
+    var d = new Date(iso);
+    if (isNaN(d.getTime())) { return esc(iso); }
+    return d.toLocaleString(lang === "en" ? "en-GB" : "zh-CN", {timeZone: "Asia/Shanghai", hour12: false});
+  }
+
+  function incidentHtml(h, inc) {
+    var lang = h.lang || "zh";
+    var cats = h.categories || {};
+    var sts = h.statuses || {};
+    var L_ = function (k, d) { return esc(label(h, k, d)); };
+    var cat = cats[inc.category] || {};
+    var rows = [
+      "<div class='wx-popup wx-incident-popup' data-code='" + esc(inc.code) + "'>",
+      "<div class='wx-popup-title'><b>" + esc(inc.code) + "</b> <span class='wx-sev wx-sev-" + esc(inc.severity) + "'>" +
+        L_("severity", "等级") + " " + esc(inc.severity) + "</span></div>",
+      "<div>" + L_("category", "类别") + ": " + esc(cat.name || inc.category) +
+        (inc.subcategory ? " / " + esc(inc.subcategory) : "") + "</div>",
+      "<div>" + L_("state", "状态") + ": <b>" + esc(sts[inc.status] || inc.status) + "</b></div>",
+      "<div class='wx-desc'>" + esc(inc.description) + "</div>",
+      "<div>" + L_("place", "位置") + ": " + esc(inc.address || "") + " · " + esc(inc.grid_name || inc.grid_code) +
+        " · " + esc(inc.zone_name || inc.zone_code) + " · " + esc(inc.town_name || inc.town_code) + "</div>",
+      "<div>" + L_("reported", "上报") + ": " + fmtTime(inc.reported_at, lang) + " · " + L_("due", "时限") + ": " +
+        fmtTime(inc.due_at, lang) + "</div>"
+    ];
+    if (inc.events && inc.events.length) {
+      rows.push("<ol class='wx-timeline'>");
+      inc.events.forEach(function (e) {
+        rows.push("<li><span class='wx-when'>" + fmtTime(e.at, lang) + "</span> " + esc(sts[e.to_status] || e.to_status) +
+          " · " + esc(e.actor) + (e.department ? " · " + esc(e.department) : "") +
+          (e.note ? "<div class='wx-note'>" + esc(e.note) + "</div>" : "") + "</li>");
+      });
+      rows.push("</ol>");
+    }
+    rows.push("<a class='wx-detail-link' href='/incidents?incident=" + encodeURIComponent(inc.id) +
+      (lang === "en" ? "&lang=en" : "") + "'>" + L_("detail", "详情") + " →</a></div>");
+    return rows.join("");
+  }
+
+  Object.assign(map, {
+    incidentHtml: incidentHtml,
+    incidentPoint: function (feature, latlng, context) {
+      var h = hide(context);
+      var p = feature.properties;
+      var cat = (h.categories || {})[p.cat] || {};
+      var age = p.od > 72 ? 3 : (p.od > 24 ? 2 : (p.od > 0 ? 1 : 0));
+      var cls = "wx-inc wx-sev-" + p.sev + (age ? " wx-overdue wx-age-" + age : "") + (p.hz ? " wx-in-ring" : "") +
+        (p.st === "reported" ? " wx-new" : "");
+      var icon = L.divIcon({
+        className: cls,
+        html: "<span style='background:" + (SEVERITY_COLORS[p.sev] || "#888") + "'>" + esc(cat.glyph || "事") + "</span>" +
+          (p.hz ? "<i class='wx-ring-flag'>危</i>" : ""),
+        iconSize: [22, 22], iconAnchor: [11, 11], popupAnchor: [0, -10]
+      });
+      return L.marker(latlng, {icon: icon, title: p.code, riseOnHover: true, zIndexOffset: p.sev * 100});
+    },
+    incidentPopup: function (feature, layer, context) {
+      var h = hide(context);
+      var p = feature.properties;
+      layer.bindPopup("<div class='wx-popup'>" + esc(p.code) + " …</div>", {maxWidth: 360, minWidth: 260});
+      layer.on("popupopen", function (ev) {
+        fetch("/api/v1/incidents/" + encodeURIComponent(p.id), {credentials: "same-origin"})
+          .then(function (r) { if (!r.ok) { throw new Error(r.status); } return r.json(); })
+          .then(function (inc) { ev.popup.setContent(incidentHtml(h, inc.incident || inc)); })
+          .catch(function (err) { ev.popup.setContent("<div class='wx-popup'>" + esc(p.code) + ": " + esc(err) + "</div>"); });
+      });
+    },
+    ringStyle: function (feature, context) {
+      var p = feature.properties;
+      return {color: p.kind === "hazchem" ? "#c0392b" : "#e67e22", weight: 2, dashArray: "4 4",
+              fill: true, fillOpacity: p.open_incidents ? 0.18 : 0.06, className: "wx-ring wx-ring-" + p.kind};
+    },
+    ringPopup: function (feature, layer, context) {
+      var h = hide(context);
+      var p = feature.properties;
+      var kinds = h.kinds || {};
+      layer.bindPopup("<div class='wx-popup wx-ring-popup'><b>" + esc(p.name) + "</b><br>" + esc(kinds[p.kind] || p.kind) +
+        " · " + esc(label(h, "ring", "安全半径")) + " " + esc(p.ring_m) + " m<br>" +
+        esc(label(h, "open_in_ring", "半径内未结案事件")) + ": <b class='wx-ring-count'>" + esc(p.open_incidents) + "</b></div>");
+    },
+    hotspotStyle: function (feature, context) {
+      var h = hide(context);
+      var p = feature.properties;
+      var max = h.max || 1;
+      var t = Math.min(1, p.count / max);
+      var colors = h.colors || ["#fff5eb", "#fdbe85", "#fd8d3c", "#e6550d", "#a63603"];
+      var c = colors[Math.min(colors.length - 1, Math.floor(t * colors.length))];
+      return {color: p.hot ? "#7f0000" : "#ffffff", weight: p.hot ? 2.5 : 0.5, fillColor: c,
+              fillOpacity: 0.25 + 0.5 * t, className: "wx-hex" + (p.hot ? " wx-hex-hot" : "")};
+    },
+    hotspotTooltip: function (feature, layer, context) {
+      var h = hide(context);
+      var p = feature.properties;
+      layer.bindTooltip(esc(label(h, "count", "案事件数")) + ": " + esc(p.count) + "<br>Gi* z = " + esc(p.z) +
+        (p.hot ? "<br><b>" + esc(label(h, "hot", "显著热点")) + " " + esc(p.confidence) + "%</b>" : ""), {sticky: true});
+    }
+  });
   window.wx = Object.assign({}, window.wx || {}, {map: map});
 })();

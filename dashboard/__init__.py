@@ -28,6 +28,7 @@ def create_app(settings: Settings | None = None, *, with_store: bool = True) -> 
     from .cache import init_cache
     from .context import Services
     from .i18n import normalise
+    from .pages import overview  # component libraries must be imported before any callback runs
 
     settings = settings or Settings.from_env()
     settings.instance_dir.mkdir(parents=True, exist_ok=True)
@@ -67,7 +68,6 @@ def create_app(settings: Settings | None = None, *, with_store: bool = True) -> 
     @app.callback(Output("page", "children"), Input("url", "pathname"), State("url", "search"))
     def route(pathname, search):
         from .context import services
-        from .pages import overview
 
         params = dict(parse_qsl((search or "").lstrip("?")))
         lang = normalise(params.get("lang"))

@@ -1,1 +1,13 @@
 """HTTP API blueprints (Flask), registered on the Dash app's server by ``create_app``."""
+
+
+def register_incident_api(server) -> None:
+    """Register the incident API (``/api/v1``: incidents, changes, catalogue, openapi.json) and Open311
+    GeoReport v2 (``/open311/v2``) blueprints, with JSON error handlers on those prefixes."""
+    from .errors import register_error_handlers
+    from .incidents import bp as incidents_bp
+    from .open311 import bp as open311_bp
+
+    server.register_blueprint(incidents_bp)
+    server.register_blueprint(open311_bp)
+    register_error_handlers(server)

@@ -27,7 +27,8 @@ def _round_coords(obj):
 
 def geometry_dict(geom) -> dict:
     if shapely.get_type_id(geom) in (3, 6):
-        geom = shapely.orient_polygons(geom, exterior_cw=False)
+        # canonical ring start / part order (so re-imports are byte-identical), CCW shells
+        geom = shapely.orient_polygons(shapely.normalize(geom), exterior_cw=False)
     m = mapping(geom)
     return {"type": m["type"], "coordinates": _round_coords(m["coordinates"])}
 
@@ -84,6 +85,11 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
+        try:
+            mode = os.stat(path).st_mode & 0o777
+        except FileNotFoundError:
+            mode = 0o644
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         try:

@@ -149,7 +149,7 @@ def incident_flags(incidents: pd.DataFrame, start, end, at=None) -> pd.DataFrame
     closed_known = closed_at.notna().to_numpy()
 
     def between(s: pd.Series, a, b) -> np.ndarray:
-        v = s.notna().to_numpy()
+        v = s.notna().to_numpy().copy()
         if a is not None:
             v &= (s >= a).fillna(False).to_numpy()
         if b is not None:
@@ -445,9 +445,11 @@ def department_workload(incidents: pd.DataFrame, start, end, at=None) -> pd.Data
         "overdue": g["overdue"].sum(),
         "median_hours_to_close": g["hours"].median(),
     }).reset_index()
-    out["median_hours_to_close"] = [_none_if_nan(v) for v in out["median_hours_to_close"]]
     out = out.astype({"assigned": int, "open": int, "closed": int, "overdue": int})
-    return out.sort_values(["assigned", "department"], ascending=[False, True]).reset_index(drop=True)[cols]
+    out = out.sort_values(["assigned", "department"], ascending=[False, True]).reset_index(drop=True)[cols]
+    out["median_hours_to_close"] = pd.Series([_none_if_nan(v) for v in out["median_hours_to_close"]],
+                                             dtype=object, index=out.index)
+    return out
 
 
 def category_breakdown(incidents: pd.DataFrame, start, end) -> pd.DataFrame:

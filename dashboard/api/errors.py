@@ -1,0 +1,181 @@
+"""JSON errors for the HTTP APIs: ``{"error": {"code", "message", "field"}}`` (``/api/v1``) and the Open311
+form ``[{"code": <http status>, "description": ...}]`` (``/open311/v2``).
+
+Every bad input becomes a 4xx naming the field; an unexpected exception becomes a logged JSON 500 (a bug).
+"""
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any
+
+from flask import Flask, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+API_PREFIX = "/api/v1"
+OPEN311_PREFIX = "/open311/v2"
+MAX_BODY_BYTES = 1024 * 1024  # 1 MB
+
+_HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+               405: "method_not_allowed", 409: "conflict", 413: "payload_too_large", 415: "unsupported_media_type",
+               422: "unprocessable", 500: "internal_error"}
+
+
+class ApiError(Exception):
+    """A refused request. ``field`` names the offending input (body field or query parameter)."""
+
+    def __init__(self, status: int, code: str, message: str, field: str | None = None, **extra: Any):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.field = field
+        self.extra = extra
+
+    def body(self) -> dict:
+        err = {"code": self.code, "message": self.message, "field": self.field}
+        err.update(self.extra)
+        return {"error": err}
+
+
+def json_error(status: int, code: str, message: str, field: str | None = None, **extra: Any):
+    resp = jsonify(ApiError(status, code, message, field, **extra).body())
+    resp.status_code = status
+    return resp
+
+
+def open311_error(status: int, description: str):
+    resp = jsonify([{"code": status, "description": description}])
+    resp.status_code = status
+    return resp
+
+
+def _is_api() -> bool:
+    return request.path == API_PREFIX or request.path.startswith(API_PREFIX + "/")
+
+
+def _is_open311() -> bool:
+    return request.path == OPEN311_PREFIX or request.path.startswith(OPEN311_PREFIX + "/")
+
+
+def _http_message(e: HTTPException) -> str:
+    if e.code == 413:
+        return f"request body is larger than {MAX_BODY_BYTES} bytes (1 MB)"
+    return e.description or e.name
+
+
+def handle_api_error(e: ApiError):
+    if _is_open311():
+        return open311_error(e.status, f"{e.field}: {e.message}" if e.field else e.message)
+    return json_error(e.status, e.code, e.message, e.field, **e.extra)
+
+
+def handle_http_exception(e: HTTPException):
+    """JSON for HTTP errors (404, 405, 413, …) under our prefixes; other paths keep Flask's default."""
+    if e.code is None:
+        return e
+    if _is_api():
+        field = "body" if e.code in (413, 415) else None
+        return json_error(e.code, _HTTP_CODES.get(e.code, "http_error"), _http_message(e), field)
+    if _is_open311():
+        return open311_error(e.code, _http_message(e))
+    return e
+
+
+def handle_unexpected(e: Exception):
+    """Unhandled exceptions: JSON 500 under our prefixes (and logged); elsewhere re-raised to Flask."""
+    if isinstance(e, HTTPException):
+        return handle_http_exception(e)
+    if not (_is_api() or _is_open311()):
+        raise e
+    log.exception("unhandled error on %s %s", request.method, request.path)
+    if _is_open311():
+        return open311_error(500, "internal error")
+    return json_error(500, "internal_error", "internal error", None)
+
+
+def enforce_body_limit() -> None:
+    """``before_request`` for our blueprints: refuse bodies over 1 MB before anything reads them.
+
+    Flask ≥ 3.1 lets a request carry its own ``max_content_length``, so streamed (chunked) bodies are
+    capped too; a declared ``Content-Length`` over the limit is refused at once.
+    """
+    request.max_content_length = MAX_BODY_BYTES
+    request.max_form_memory_size = MAX_BODY_BYTES
+    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+        raise ApiError(413, "payload_too_large", f"request body is larger than {MAX_BODY_BYTES} bytes (1 MB)",
+                       "body")
+
+
+def register_error_handlers(server: Flask) -> None:
+    """App-level handler for HTTP errors raised before a blueprint is chosen (unknown URL 404, 405).
+
+    It only acts on our prefixes; elsewhere it returns the exception, which is Flask's default response.
+    """
+    server.register_error_handler(HTTPException, handle_http_exception)
+
+
+def register_blueprint_handlers(bp) -> None:
+    bp.register_error_handler(ApiError, handle_api_error)
+    bp.register_error_handler(HTTPException, handle_http_exception)
+    bp.register_error_handler(Exception, handle_unexpected)
+    bp.before_request(enforce_body_limit)
+
+
+# ------------------------------------------------------------------------------------------ validation
+def check_text(value: Any, field: str, *, max_len: int, required: bool = False, allow_empty: bool = True) -> str | None:
+    """A string field: type, length, no NUL, valid UTF-8 (no lone surrogates)."""
+    if value is None:
+        if required:
+            raise ApiError(400, "missing_field", f"{field} is required", field)
+        return None
+    if not isinstance(value, str):
+        raise ApiError(400, "invalid_type", f"{field} must be a string", field)
+    if "\x00" in value:
+        raise ApiError(400, "invalid_value", f"{field} must not contain NUL characters", field)
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ApiError(400, "invalid_value", f"{field} is not valid UTF-8 text", field) from None
+    if len(value) > max_len:
+        raise ApiError(400, "too_long", f"{field} is longer than {max_len} characters", field)
+    if not allow_empty and not value.strip():
+        if required:
+            raise ApiError(400, "missing_field", f"{field} must not be empty", field)
+        raise ApiError(400, "invalid_value", f"{field} must not be empty", field)
+    return value
+
+
+def check_number(value: Any, field: str, *, lo: float, hi: float, required: bool = True) -> float | None:
+    if value is None:
+        if required:
+            raise ApiError(400, "missing_field", f"{field} is required", field)
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ApiError(400, "invalid_type", f"{field} must be a number", field)
+    try:
+        f = float(value)
+    except OverflowError:
+        raise ApiError(400, "out_of_range", f"{field} is out of range [{lo}, {hi}]", field) from None
+    if not math.isfinite(f):
+        raise ApiError(400, "invalid_value", f"{field} must be a finite number", field)
+    if not lo <= f <= hi:
+        raise ApiError(400, "out_of_range", f"{field} is out of range [{lo}, {hi}]", field)
+    return f
+
+
+def check_int(value: Any, field: str, *, lo: int, hi: int, required: bool = False) -> int | None:
+    if value is None:
+        if required:
+            raise ApiError(400, "missing_field", f"{field} is required", field)
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, float) and value.is_integer() and math.isfinite(value):
+            value = int(value)
+        else:
+            raise ApiError(400, "invalid_type", f"{field} must be an integer", field)
+    if not lo <= value <= hi:
+        raise ApiError(400, "out_of_range", f"{field} must be between {lo} and {hi}", field)
+    return value

@@ -1,0 +1,485 @@
+"""Incident API, JSON, under ``/api/v1`` — see docs/api.md and ``/api/v1/openapi.json``.
+
+Writes need ``Authorization: Bearer <token>`` with a token from ``settings.api_tokens`` (``API_TOKENS``).
+Every bad input is a 4xx JSON error naming the field (``dashboard.api.errors``); nothing is stored then.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+import json
+import math
+from functools import lru_cache
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request, url_for
+
+from ..context import services
+from ..store import catalogue, lifecycle
+from ..store import incidents as repo
+from ..store.models import UTC, Incident, IncidentEvent, Inspection, utcnow
+from .errors import ApiError, check_int, check_number, check_text, register_blueprint_handlers
+
+bp = Blueprint("incidents_api", __name__, url_prefix="/api/v1")
+register_blueprint_handlers(bp)
+
+CHINA_TZ = repo.CHINA_TZ
+MAX_LIMIT = 1000
+DEFAULT_LIMIT = 100
+MAX_DB_INT = 2**63 - 1
+EARLIEST = dt.datetime(2000, 1, 1, tzinfo=UTC)
+LIMITS = {"description": 4000, "address": 255, "reporter": 64, "reporter_phone": 32, "client_ref": 64,
+          "actor": 64, "note": 2000, "q": 200, "code": 32}
+
+
+# ------------------------------------------------------------------------------------------ helpers
+def sessions():
+    svc = services()
+    if svc.sessions is None:
+        raise ApiError(503, "store_unavailable", "the incident store is not configured", None)
+    return svc.sessions
+
+
+def has_valid_token(token: str | None) -> bool:
+    if not token:
+        return False
+    ok = False
+    for t in services().settings.api_tokens:
+        if t and hmac.compare_digest(t.encode("utf-8", "replace"), token.encode("utf-8", "replace")):
+            ok = True
+    return ok
+
+
+def bearer_token() -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return token.strip() or None
+
+
+def require_token() -> None:
+    token = bearer_token()
+    if token is None:
+        raise ApiError(401, "unauthorized", "a write token is required: send 'Authorization: Bearer <token>'",
+                       "Authorization")
+    if not has_valid_token(token):
+        raise ApiError(401, "unauthorized", "the token is not valid", "Authorization")
+
+
+def iso(t: dt.datetime | None) -> str | None:
+    return None if t is None else t.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def parse_time(value: Any, field: str) -> dt.datetime:
+    """ISO 8601 date or date-time; without an offset it is Beijing time (Asia/Shanghai)."""
+    if not isinstance(value, str):
+        raise ApiError(400, "invalid_type", f"{field} must be an ISO 8601 date-time string", field)
+    text = value.strip()
+    if len(text) > 40 or "\x00" in text:
+        raise ApiError(400, "invalid_value", f"{field} is not an ISO 8601 date-time", field)
+    try:
+        if len(text) == 10:
+            t = dt.datetime.combine(dt.date.fromisoformat(text), dt.time())
+        else:
+            t = dt.datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise ApiError(400, "invalid_value", f"{field} is not an ISO 8601 date-time (e.g. 2019-04-24T08:30:00+08:00)",
+                       field) from None
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=CHINA_TZ)
+    try:
+        return t.astimezone(UTC)
+    except (OverflowError, ValueError):
+        raise ApiError(400, "out_of_range", f"{field} is out of range", field) from None
+
+
+def parse_json_body() -> dict:
+    raw = request.get_data(cache=True)  # raises 413 past max_content_length
+    if not raw.strip():
+        raise ApiError(400, "missing_body", "a JSON object body is required", "body")
+    try:
+        data = json.loads(raw, parse_constant=lambda c: float(c.replace("Infinity", "inf")))
+    except (ValueError, UnicodeDecodeError, RecursionError) as e:
+        raise ApiError(400, "malformed_json", f"the body is not valid JSON: {str(e)[:120]}", "body") from None
+    if not isinstance(data, dict):
+        raise ApiError(400, "invalid_type", "the body must be a JSON object", "body")
+    return data
+
+
+# ---------------------------------------------------------------------------------------- placement
+@lru_cache(maxsize=4)
+def _district_shape(geodata_dir: str):
+    import shapely
+
+    from ..geodata import load_geodata
+
+    geom = load_geodata(geodata_dir).district.geometry.union_all()
+    shapely.prepare(geom)
+    return geom
+
+
+def locate_point(lon: float, lat: float, field: str = "location") -> tuple[str, str, str]:
+    """(grid, zone, town) codes for a WGS84 point; 422 when it is outside Wuxing District."""
+    import shapely
+
+    try:
+        geo = services().geodata()
+    except (FileNotFoundError, OSError) as e:  # deployment problem, not an input problem
+        raise ApiError(503, "geodata_unavailable", f"grid geodata is not available: {e}", None) from None
+    grid = geo.locator.locate(lon, lat)
+    if grid is None:
+        district = _district_shape(str(services().settings.geodata_dir))
+        if not shapely.intersects_xy(district, lon, lat):
+            raise ApiError(422, "outside_district",
+                           f"the point ({lon}, {lat}) is outside Wuxing District (吴兴区)", field)
+        raise ApiError(422, "outside_grids", f"the point ({lon}, {lat}) is not inside any grid of Wuxing District",
+                       field)
+    grid = str(grid)
+    zone = geo.locator.zone_of(grid) or grid.rsplit("-", 1)[0]
+    town = geo.locator.town_of(grid) or zone.rsplit("-", 1)[0]
+    return grid, str(zone), str(town)
+
+
+# ------------------------------------------------------------------------------------ serialisation
+def incident_json(inc: Incident, *, now: dt.datetime | None = None, private: bool = False) -> dict:
+    now = now or utcnow()
+    cat = catalogue.CATEGORIES.get(inc.category)
+    d = {
+        "id": inc.id,
+        "code": inc.code,
+        "client_ref": inc.client_ref,
+        "category": inc.category,
+        "category_name": cat.name_zh if cat else inc.category,
+        "category_name_en": cat.name_en if cat else inc.category,
+        "subcategory": inc.subcategory,
+        "severity": inc.severity,
+        "source": inc.source,
+        "description": inc.description,
+        "address": inc.address,
+        "lon": inc.lon,
+        "lat": inc.lat,
+        "grid_code": inc.grid_code,
+        "zone_code": inc.zone_code,
+        "town_code": inc.town_code,
+        "status": inc.status,
+        "status_name": lifecycle.STATES[inc.status][0] if inc.status in lifecycle.STATES else inc.status,
+        "status_name_en": lifecycle.STATES[inc.status][1] if inc.status in lifecycle.STATES else inc.status,
+        "level": inc.level,
+        "department": inc.department,
+        "reporter": inc.reporter,
+        "inspection_id": inc.inspection_id,
+        "outcome": inc.outcome,
+        "longstanding": bool(inc.longstanding),
+        "reported_at": iso(inc.reported_at),
+        "updated_at": iso(inc.updated_at),
+        "due_at": iso(inc.due_at),
+        "closed_at": iso(inc.closed_at),
+        "overdue": repo.is_overdue(inc, now),
+        "next_states": list(lifecycle.next_states(inc.status)) if inc.status in lifecycle.STATES else [],
+        "seq": inc.seq,
+    }
+    if private:
+        d["reporter_phone"] = inc.reporter_phone
+    return d
+
+
+def event_json(ev: IncidentEvent) -> dict:
+    return {"id": ev.id, "seq": ev.seq, "at": iso(ev.at), "actor": ev.actor, "actor_role": ev.actor_role,
+            "from_status": ev.from_status, "to_status": ev.to_status, "note": ev.note, "department": ev.department}
+
+
+def incident_feature(inc: Incident, now: dt.datetime) -> dict:
+    return {
+        "type": "Feature",
+        "id": inc.id,
+        "geometry": {"type": "Point", "coordinates": [inc.lon, inc.lat]},
+        "properties": {
+            "id": inc.id, "code": inc.code, "category": inc.category, "severity": inc.severity,
+            "status": inc.status, "level": inc.level, "overdue": repo.is_overdue(inc, now),
+            "reported_at": iso(inc.reported_at), "grid_code": inc.grid_code, "zone_code": inc.zone_code,
+            "town_code": inc.town_code,
+        },
+    }
+
+
+# ------------------------------------------------------------------------------------------- create
+def validate_new_incident(body: dict, *, default_source: str = "app") -> dict:
+    """Check a create payload; return clean values (without placement). Raises ApiError naming the field."""
+    category = check_text(body.get("category"), "category", max_len=LIMITS["code"], required=True,
+                          allow_empty=False)
+    if category not in catalogue.CATEGORIES:
+        raise ApiError(422, "unknown_category",
+                       f"unknown category {category!r}; see GET /api/v1/catalogue", "category")
+    cat = catalogue.CATEGORIES[category]
+    sub = check_text(body.get("subcategory"), "subcategory", max_len=64)
+    if sub is not None and sub not in cat.subcategories:
+        raise ApiError(422, "unknown_subcategory",
+                       f"unknown subcategory {sub!r} for {category}; one of {', '.join(cat.subcategories)}",
+                       "subcategory")
+    severity = check_int(body.get("severity"), "severity", lo=1, hi=4)
+    source = check_text(body.get("source"), "source", max_len=16)
+    if source is None:
+        source = default_source
+    elif source not in catalogue.SOURCES:
+        raise ApiError(400, "invalid_value", f"source must be one of {', '.join(catalogue.SOURCES)}", "source")
+    description = check_text(body.get("description"), "description", max_len=LIMITS["description"],
+                             required=True, allow_empty=False)
+    address = check_text(body.get("address"), "address", max_len=LIMITS["address"])
+    lon = check_number(body.get("lon"), "lon", lo=-180.0, hi=180.0)
+    lat = check_number(body.get("lat"), "lat", lo=-90.0, hi=90.0)
+    reporter = check_text(body.get("reporter"), "reporter", max_len=LIMITS["reporter"])
+    if reporter is not None and not reporter.strip():
+        raise ApiError(400, "invalid_value", "reporter must not be empty", "reporter")
+    phone = check_text(body.get("reporter_phone"), "reporter_phone", max_len=LIMITS["reporter_phone"])
+    client_ref = check_text(body.get("client_ref"), "client_ref", max_len=LIMITS["client_ref"])
+    if client_ref is not None and not client_ref.strip():
+        raise ApiError(400, "invalid_value", "client_ref must not be empty", "client_ref")
+    inspection_id = check_int(body.get("inspection_id"), "inspection_id", lo=1, hi=MAX_DB_INT)
+    longstanding = body.get("longstanding", False)
+    if longstanding is None:
+        longstanding = False
+    if not isinstance(longstanding, bool):
+        raise ApiError(400, "invalid_type", "longstanding must be true or false", "longstanding")
+    reported_at = None
+    if body.get("reported_at") is not None:
+        reported_at = parse_time(body["reported_at"], "reported_at")
+        if not EARLIEST <= reported_at <= utcnow() + dt.timedelta(minutes=5):
+            raise ApiError(400, "out_of_range", "reported_at must be after 2000-01-01 and not in the future",
+                           "reported_at")
+    return {"category": category, "subcategory": sub, "severity": severity, "source": source,
+            "description": description, "address": address, "lon": lon, "lat": lat,
+            "reporter": (reporter or "api").strip(), "reporter_phone": phone, "client_ref": client_ref,
+            "inspection_id": inspection_id, "longstanding": longstanding, "reported_at": reported_at}
+
+
+def create_from_clean(clean: dict, *, location_field: str = "location") -> tuple[Incident, bool]:
+    """Place and store a validated payload (``validate_new_incident``). Returns ``(incident, created)``."""
+    grid, zone, town = locate_point(clean["lon"], clean["lat"], location_field)
+    maker = sessions()
+    if clean["inspection_id"] is not None:
+        with maker() as s:
+            if s.get(Inspection, clean["inspection_id"]) is None:
+                raise ApiError(422, "unknown_inspection", f"no inspection with id {clean['inspection_id']}",
+                               "inspection_id")
+    new = repo.NewIncident(grid_code=grid, zone_code=zone, town_code=town, **clean)
+    with maker() as s:
+        return repo.create_incident(s, new)
+
+
+@bp.post("/incidents")
+def post_incident():
+    require_token()
+    clean = validate_new_incident(parse_json_body())
+    inc, created = create_from_clean(clean)
+    body = incident_json(inc, private=True)
+    body.update({"grid": inc.grid_code, "zone": inc.zone_code, "town": inc.town_code, "created": created})
+    resp = jsonify(body)
+    resp.status_code = 201 if created else 200
+    resp.headers["Location"] = url_for("incidents_api.get_one", incident_id=inc.id)
+    return resp
+
+
+# --------------------------------------------------------------------------------------- transitions
+@bp.post("/incidents/<int:incident_id>/transitions")
+def post_transition(incident_id: int):
+    require_token()
+    body = parse_json_body()
+    to = check_text(body.get("to"), "to", max_len=32, required=True, allow_empty=False)
+    if to not in lifecycle.STATES:
+        raise ApiError(400, "invalid_value", f"to must be one of {', '.join(lifecycle.STATES)}", "to")
+    actor = check_text(body.get("actor"), "actor", max_len=LIMITS["actor"], required=True, allow_empty=False)
+    role = check_text(body.get("actor_role"), "actor_role", max_len=32, required=True, allow_empty=False)
+    if role not in lifecycle.ROLES:
+        raise ApiError(400, "invalid_value", f"actor_role must be one of {', '.join(lifecycle.ROLES)}", "actor_role")
+    note = check_text(body.get("note"), "note", max_len=LIMITS["note"])
+    department = check_text(body.get("department"), "department", max_len=32)
+    if department is not None and department not in catalogue.DEPARTMENTS:
+        raise ApiError(400, "invalid_value", f"department must be one of {', '.join(catalogue.DEPARTMENTS)}",
+                       "department")
+    outcome = check_text(body.get("outcome"), "outcome", max_len=16)
+    if outcome is not None:
+        if outcome not in ("resolved", "unresolved"):
+            raise ApiError(400, "invalid_value", "outcome must be resolved or unresolved", "outcome")
+        if to != "closed":
+            raise ApiError(400, "invalid_value", "outcome is only given when closing (to=closed)", "outcome")
+    if incident_id > MAX_DB_INT:
+        raise ApiError(404, "not_found", f"no incident with id {incident_id}", "id")
+    with sessions()() as s:
+        try:
+            inc, ev = repo.transition(s, incident_id, to, actor=actor.strip(), actor_role=role, note=note,
+                                      department=department, outcome=outcome)
+        except repo.IncidentNotFound:
+            raise ApiError(404, "not_found", f"no incident with id {incident_id}", "id") from None
+        except lifecycle.TransitionError as e:
+            status = {"invalid_transition": 409, "role_not_allowed": 403, "department_required": 400}[e.reason]
+            raise ApiError(status, e.reason, e.message, e.field, current_status=e.current,
+                           allowed=list(e.allowed)) from None
+        return jsonify({"incident": incident_json(inc), "event": event_json(ev)})
+
+
+# ---------------------------------------------------------------------------------------------- read
+def _csv(name: str, *, max_items: int = 100, max_len: int = 64) -> list[str]:
+    raw = request.args.get(name)
+    if raw is None or raw.strip() == "":
+        return []
+    if "\x00" in raw:
+        raise ApiError(400, "invalid_value", f"{name} must not contain NUL characters", name)
+    items = [v.strip() for v in raw.split(",") if v.strip()]
+    if len(items) > max_items or any(len(v) > max_len for v in items):
+        raise ApiError(400, "invalid_value", f"{name} has too many or too long values", name)
+    return items
+
+
+def _enum_csv(name: str, allowed) -> list[str]:
+    items = _csv(name)
+    bad = [v for v in items if v not in allowed]
+    if bad:
+        raise ApiError(400, "invalid_value", f"{name} has unknown value(s) {', '.join(bad)[:100]}; "
+                                             f"one of {', '.join(allowed)}", name)
+    return items
+
+
+def _int_param(name: str, default: int, lo: int, hi: int) -> int:
+    raw = request.args.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        v = int(raw.strip(), 10) if len(raw) <= 20 else None
+    except ValueError:
+        v = None
+    if v is None or not lo <= v <= hi:
+        raise ApiError(400, "invalid_value", f"{name} must be an integer between {lo} and {hi}", name)
+    return v
+
+
+def _bool_param(name: str) -> bool | None:
+    raw = request.args.get(name)
+    if raw is None or raw.strip() == "":
+        return None
+    v = raw.strip().lower()
+    if v in ("1", "true", "yes"):
+        return True
+    if v in ("0", "false", "no"):
+        return False
+    raise ApiError(400, "invalid_value", f"{name} must be 1 or 0", name)
+
+
+def filter_from_args() -> repo.IncidentFilter:
+    statuses = _csv("status")
+    expanded: list[str] = []
+    for s in statuses:
+        if s == "open":
+            expanded.extend(lifecycle.OPEN_STATES)
+        elif s == "closed" or s in lifecycle.STATES:
+            expanded.append(s)
+        else:
+            raise ApiError(400, "invalid_value", f"status {s!r} is unknown; one of open, {', '.join(lifecycle.STATES)}",
+                           "status")
+    severities = []
+    for v in _csv("severity"):
+        if v not in ("1", "2", "3", "4"):
+            raise ApiError(400, "invalid_value", "severity must be 1, 2, 3 or 4 (comma-separated)", "severity")
+        severities.append(int(v))
+    bbox = None
+    raw_bbox = request.args.get("bbox")
+    if raw_bbox:
+        try:
+            parts = [float(p) for p in raw_bbox.split(",")] if len(raw_bbox) < 200 else []
+        except ValueError:
+            parts = []
+        if (len(parts) != 4 or not all(math.isfinite(p) for p in parts)
+                or not (-180 <= parts[0] <= parts[2] <= 180 and -90 <= parts[1] <= parts[3] <= 90)):
+            raise ApiError(400, "invalid_value", "bbox must be minlon,minlat,maxlon,maxlat (WGS84, min <= max)", "bbox")
+        bbox = tuple(parts)
+    t_from = parse_time(request.args["from"], "from") if request.args.get("from") else None
+    t_to = parse_time(request.args["to"], "to") if request.args.get("to") else None
+    if t_from and t_to and t_from > t_to:
+        raise ApiError(400, "invalid_value", "from must not be after to", "from")
+    q = request.args.get("q")
+    if q is not None:
+        q = check_text(q, "q", max_len=LIMITS["q"]).strip() or None
+    return repo.IncidentFilter(
+        statuses=expanded,
+        categories=_enum_csv("category", list(catalogue.CATEGORIES)),
+        severities=severities,
+        sources=_enum_csv("source", list(catalogue.SOURCES)),
+        levels=_enum_csv("level", list(lifecycle.LEVELS)),
+        departments=_enum_csv("department", list(catalogue.DEPARTMENTS)),
+        towns=_csv("town", max_items=100, max_len=32),
+        zones=_csv("zone", max_items=100, max_len=32),
+        grids=_csv("grid", max_items=1000, max_len=32),
+        reported_from=t_from,
+        reported_to=t_to,
+        bbox=bbox,
+        q=q,
+        overdue=_bool_param("overdue"),
+        now=utcnow(),
+    )
+
+
+@bp.get("/incidents")
+def list_incidents():
+    fmt = request.args.get("format", "json")
+    if fmt not in ("json", "geojson"):
+        raise ApiError(400, "invalid_value", "format must be json or geojson", "format")
+    flt = filter_from_args()
+    limit = _int_param("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+    cursor = request.args.get("cursor") or None
+    if cursor is not None and (len(cursor) > 200 or "\x00" in cursor):
+        raise ApiError(400, "invalid_cursor", "cursor is not valid", "cursor")
+    with sessions()() as s:
+        try:
+            rows, next_cursor = repo.list_incidents(s, flt, limit=limit, cursor=cursor)
+        except repo.CursorError:
+            raise ApiError(400, "invalid_cursor", "cursor is not valid (use next_cursor from a previous page)",
+                           "cursor") from None
+    now = flt.now
+    if fmt == "geojson":
+        body = {"type": "FeatureCollection", "features": [incident_feature(r, now) for r in rows],
+                "next_cursor": next_cursor}
+        return Response(json.dumps(body, ensure_ascii=False), mimetype="application/geo+json")
+    return jsonify({"items": [incident_json(r, now=now) for r in rows], "next_cursor": next_cursor,
+                    "limit": limit})
+
+
+@bp.get("/incidents/<int:incident_id>")
+def get_one(incident_id: int):
+    if incident_id > MAX_DB_INT:
+        raise ApiError(404, "not_found", f"no incident with id {incident_id}", "id")
+    with sessions()() as s:
+        inc = repo.get_incident(s, incident_id)
+        if inc is None:
+            raise ApiError(404, "not_found", f"no incident with id {incident_id}", "id")
+        events = repo.events_of(s, incident_id)
+    body = incident_json(inc, private=has_valid_token(bearer_token()))
+    body["events"] = [event_json(e) for e in events]
+    return jsonify(body)
+
+
+@bp.get("/changes")
+def changes():
+    after = _int_param("after", 0, 0, MAX_DB_INT)
+    limit = _int_param("limit", 500, 1, MAX_LIMIT)
+    with sessions()() as s:
+        rows, last = repo.changes_after(s, after, limit=limit)
+    now = utcnow()
+    return jsonify({"items": [incident_json(r, now=now) for r in rows], "last_seq": last,
+                    "has_more": len(rows) == limit})
+
+
+@bp.get("/catalogue")
+def get_catalogue():
+    body = catalogue.as_dict()
+    body["states"] = [{"key": k, "name": zh, "name_en": en, "open": k != "closed",
+                       "next": list(lifecycle.next_states(k))} for k, (zh, en) in lifecycle.STATES.items()]
+    body["levels"] = [{"key": k, "name": zh, "name_en": en} for k, (zh, en) in lifecycle.LEVELS.items()]
+    body["roles"] = [{"key": k, "name": zh, "name_en": en} for k, (zh, en) in lifecycle.ROLES.items()]
+    return jsonify(body)
+
+
+@bp.get("/openapi.json")
+def openapi():
+    from .openapi import openapi_document
+
+    return jsonify(openapi_document(request.host_url.rstrip("/")))

@@ -1,0 +1,267 @@
+"""Open311 GeoReport v2 (http://wiki.open311.org/GeoReport_v2) under ``/open311/v2`` — JSON format only.
+
+- ``discovery.json``, ``services.json`` (the category catalogue), ``services/<code>.json`` (definition),
+- ``requests.json`` GET (service_request_id, service_code, start_date, end_date, status; page, page_size)
+  and POST (form-encoded: api_key, service_code, lat, long, description, address_string, attribute[…],
+  email/first_name/last_name/phone as the reporter),
+- ``requests/<id>.json`` (``<id>`` is the incident code ``WX…`` or the numeric id).
+
+Status is ``open`` or ``closed``; the detailed lifecycle state is in ``status_notes``. Errors are the spec's
+``[{"code": <http status>, "description": "…"}]``. The ``api_key`` accepts the same tokens as ``API_TOKENS``.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import Blueprint, jsonify, request
+
+from ..store import catalogue, lifecycle
+from ..store import incidents as repo
+from ..store.models import Incident, utcnow
+from .errors import ApiError, register_blueprint_handlers
+from .incidents import (
+    MAX_DB_INT,
+    create_from_clean,
+    has_valid_token,
+    iso,
+    parse_time,
+    sessions,
+    validate_new_incident,
+)
+
+bp = Blueprint("open311", __name__, url_prefix="/open311/v2")
+register_blueprint_handlers(bp)
+
+JURISDICTION = "wuxing.huzhou.gov.cn"
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 1000
+DEFAULT_WINDOW = dt.timedelta(days=90)
+# our validator's field names -> the Open311 names the client sent
+_FIELD_NAMES = {"category": "service_code", "lon": "long", "location": "lat/long", "address": "address_string",
+                "subcategory": "attribute[subcategory]", "severity": "attribute[severity]",
+                "client_ref": "attribute[client_ref]", "reporter": "first_name", "reporter_phone": "phone"}
+
+
+def _service_json(cat: catalogue.Category) -> dict:
+    return {
+        "service_code": cat.service_code,
+        "service_name": f"{cat.name_zh} {cat.name_en}",
+        "description": f"{cat.group_zh} / {cat.name_zh} ({cat.group_en}: {cat.name_en}); "
+                       f"deadline {cat.deadline_hours} h",
+        "metadata": True,
+        "type": "realtime",
+        "keywords": ",".join([cat.key, *cat.subcategories]),
+        "group": cat.group_en,
+    }
+
+
+def _request_json(inc: Incident) -> dict:
+    cat = catalogue.CATEGORIES.get(inc.category)
+    zh, en = lifecycle.STATES.get(inc.status, (inc.status, inc.status))
+    notes = f"{inc.status}: {zh} / {en}; level {inc.level}"
+    if inc.department:
+        notes += f"; department {inc.department}"
+    dept = catalogue.DEPARTMENTS.get(inc.department or "")
+    return {
+        "service_request_id": inc.code,
+        "status": "closed" if inc.status == "closed" else "open",
+        "status_notes": notes,
+        "service_name": f"{cat.name_zh} {cat.name_en}" if cat else inc.category,
+        "service_code": cat.service_code if cat else inc.category,
+        "description": inc.description,
+        "agency_responsible": f"{dept[0]} {dept[1]}" if dept else inc.town_code,
+        "service_notice": "",
+        "requested_datetime": iso(inc.reported_at),
+        "updated_datetime": iso(inc.updated_at),
+        "expected_datetime": iso(inc.due_at),
+        "address": inc.address or "",
+        "address_id": inc.grid_code,
+        "zipcode": "313000",
+        "lat": inc.lat,
+        "long": inc.lon,
+        "media_url": "",
+    }
+
+
+@bp.get("/discovery.json")
+def discovery():
+    root = request.host_url.rstrip("/") + bp.url_prefix
+    return jsonify({
+        "changeset": "2026-11-25T00:00:00Z",
+        "contact": "吴兴区社会治理综合指挥中心 Wuxing District command centre",
+        "key_service": "API keys are the API_TOKENS of this deployment",
+        "endpoints": [{
+            "specification": "http://wiki.open311.org/GeoReport_v2",
+            "url": root,
+            "changeset": "2026-11-25T00:00:00Z",
+            "type": "production",
+            "formats": ["application/json"],
+        }],
+    })
+
+
+@bp.get("/services.json")
+def services_list():
+    return jsonify([_service_json(c) for c in catalogue.CATEGORIES.values()])
+
+
+@bp.get("/services/<service_code>.json")
+def service_definition(service_code: str):
+    cat = catalogue.BY_SERVICE_CODE.get(service_code)
+    if cat is None:
+        raise ApiError(404, "not_found", f"unknown service_code {service_code[:40]!r}", "service_code")
+    return jsonify({
+        "service_code": cat.service_code,
+        "attributes": [
+            {"variable": True, "code": "subcategory", "datatype": "singlevaluelist", "required": False,
+             "datatype_description": "", "order": 1, "description": "Subcategory 子类",
+             "values": [{"key": k, "name": f"{zh} {en}"} for k, (zh, en) in cat.subcategories.items()]},
+            {"variable": True, "code": "severity", "datatype": "singlevaluelist", "required": False,
+             "datatype_description": "", "order": 2, "description": "Severity 等级",
+             "values": [{"key": str(k), "name": f"{zh} {en}"} for k, (zh, en) in catalogue.SEVERITY_NAMES.items()]},
+            {"variable": True, "code": "client_ref", "datatype": "string", "required": False,
+             "datatype_description": "client reference for idempotent posting (max 64 chars)", "order": 3,
+             "description": "Client reference"},
+        ],
+    })
+
+
+def _form_number(name: str) -> float | None:
+    raw = request.form.get(name)
+    if raw is None or raw.strip() == "":
+        return None
+    try:
+        return float(raw) if len(raw) <= 40 else float("nan")
+    except ValueError:
+        raise ApiError(400, "invalid_type", f"{name} must be a number", name) from None
+
+
+@bp.post("/requests.json")
+def post_request():
+    if request.mimetype not in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        raise ApiError(400, "unsupported_media_type",
+                       "post the request form-encoded (application/x-www-form-urlencoded)", "body")
+    form = request.form
+    api_key = form.get("api_key") or request.args.get("api_key")
+    if not api_key:
+        raise ApiError(401, "unauthorized", "api_key is required", "api_key")
+    if not has_valid_token(api_key):
+        raise ApiError(401, "unauthorized", "api_key is not valid", "api_key")
+    code = form.get("service_code")
+    if not code:
+        raise ApiError(400, "missing_field", "service_code is required", "service_code")
+    cat = catalogue.BY_SERVICE_CODE.get(code) or catalogue.CATEGORIES.get(code)
+    if cat is None:
+        raise ApiError(400, "unknown_category", f"unknown service_code {code[:40]!r}; see services.json",
+                       "service_code")
+    lat, lon = _form_number("lat"), _form_number("long")
+    if lat is None or lon is None:
+        raise ApiError(400, "missing_field", "lat and long are required (address-only requests are not "
+                                             "supported)", "lat" if lat is None else "long")
+    severity = form.get("attribute[severity]")
+    if severity:
+        if severity.strip() not in ("1", "2", "3", "4"):
+            raise ApiError(400, "invalid_value", "must be 1, 2, 3 or 4", "attribute[severity]")
+        severity = int(severity)
+    name = " ".join(p for p in (form.get("first_name", "").strip(), form.get("last_name", "").strip()) if p)
+    reporter = (name or form.get("email", "").strip() or "open311")[:64]
+    payload = {
+        "category": cat.key,
+        "subcategory": form.get("attribute[subcategory]") or None,
+        "severity": severity or None,
+        "source": form.get("attribute[source]") or "citizen",
+        "description": form.get("description"),
+        "address": form.get("address_string") or None,
+        "lon": lon,
+        "lat": lat,
+        "reporter": reporter,
+        "reporter_phone": form.get("phone") or None,
+        "client_ref": form.get("attribute[client_ref]") or None,
+    }
+    try:
+        clean = validate_new_incident(payload, default_source="citizen")
+        inc, created = create_from_clean(clean, location_field="lat/long")
+    except ApiError as e:
+        e.field = _FIELD_NAMES.get(e.field, e.field)
+        raise
+    resp = jsonify([{"service_request_id": inc.code, "service_notice": "", "account_id": None}])
+    resp.status_code = 201 if created else 200
+    return resp
+
+
+def _page_param(name: str, default: int, hi: int) -> int:
+    raw = request.args.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    if not raw.strip().isdigit() or len(raw) > 9 or not 1 <= int(raw) <= hi:
+        raise ApiError(400, "invalid_value", f"{name} must be an integer between 1 and {hi}", name)
+    return int(raw)
+
+
+@bp.get("/requests.json")
+def get_requests():
+    flt = repo.IncidentFilter(now=utcnow())
+    ids_raw = request.args.get("service_request_id")
+    if ids_raw:
+        ids, codes = [], []
+        for v in [v.strip() for v in ids_raw.split(",") if v.strip()][:1000]:
+            if v.isdigit() and len(v) < 19:
+                ids.append(int(v))
+            elif len(v) <= 32 and "\x00" not in v:
+                codes.append(v)
+            else:
+                raise ApiError(400, "invalid_value", "invalid service_request_id", "service_request_id")
+        with sessions()() as s:
+            found = []
+            if codes:
+                found += repo.list_incidents(s, repo.IncidentFilter(codes=codes), limit=len(codes))[0]
+            if ids:
+                found += repo.list_incidents(s, repo.IncidentFilter(ids=ids), limit=len(ids))[0]
+        return jsonify([_request_json(i) for i in found])  # overrides all other parameters (spec)
+    codes = [v.strip() for v in request.args.get("service_code", "").split(",") if v.strip()]
+    cats = []
+    for c in codes:
+        cat = catalogue.BY_SERVICE_CODE.get(c) or catalogue.CATEGORIES.get(c)
+        if cat is None:
+            raise ApiError(400, "unknown_category", f"unknown service_code {c[:40]!r}", "service_code")
+        cats.append(cat.key)
+    flt.categories = cats
+    statuses = [v.strip() for v in request.args.get("status", "").split(",") if v.strip()]
+    for st in statuses:
+        if st not in ("open", "closed"):
+            raise ApiError(400, "invalid_value", "status must be open or closed", "status")
+    if set(statuses) == {"open"}:
+        flt.statuses = list(lifecycle.OPEN_STATES)
+    elif set(statuses) == {"closed"}:
+        flt.statuses = ["closed"]
+    start = parse_time(request.args["start_date"], "start_date") if request.args.get("start_date") else None
+    end = parse_time(request.args["end_date"], "end_date") if request.args.get("end_date") else None
+    if start is None and end is None:
+        start = flt.now - DEFAULT_WINDOW  # the spec's default: the most recent 90 days
+    if start and end and start > end:
+        raise ApiError(400, "invalid_value", "start_date must not be after end_date", "start_date")
+    flt.reported_from = start
+    flt.reported_to = end + dt.timedelta(microseconds=1) if end else None
+    page = _page_param("page", 1, 1_000_000)
+    page_size = _page_param("page_size", DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+    from sqlalchemy import select
+
+    with sessions()() as s:
+        stmt = (select(Incident).where(*flt.conditions())
+                .order_by(Incident.reported_at.desc(), Incident.id.desc())
+                .offset((page - 1) * page_size).limit(page_size))
+        rows = list(s.execute(stmt).scalars())
+    return jsonify([_request_json(i) for i in rows])
+
+
+@bp.get("/requests/<request_id>.json")
+def get_request(request_id: str):
+    with sessions()() as s:
+        inc = None
+        if request_id.isdigit() and len(request_id) < 19 and int(request_id) <= MAX_DB_INT:
+            inc = repo.get_incident(s, int(request_id))
+        elif len(request_id) <= 32:
+            inc = repo.get_by_code(s, request_id)
+    if inc is None:
+        raise ApiError(404, "not_found", f"no service request {request_id[:40]!r}", "service_request_id")
+    return jsonify([_request_json(inc)])

@@ -1,0 +1,97 @@
+"""CLI: python -m dashboard.geodata {build,import,validate,export} ..."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+
+def _cmd_build(args) -> int:
+    from .build import build
+    t0 = time.time()
+    rep = build(args.out or args.geodata_dir, args.src, verbose=not args.quiet)
+    print(rep.format())
+    if not rep.ok:
+        print("build FAILED: nothing written", file=sys.stderr)
+        return 2
+    print(f"built in {time.time() - t0:.1f} s -> {Path(args.out or args.geodata_dir or 'geodata')}")
+    return 0
+
+
+def _cmd_import(args) -> int:
+    from .importer import GeodataImportError, import_layers
+    if len(args.level) == 1 and len(args.paths) > 1:
+        print("error: give one --level per PATH", file=sys.stderr)
+        return 2
+    if len(args.level) != len(args.paths):
+        print("error: give one --level per PATH", file=sys.stderr)
+        return 2
+    try:
+        import_layers(list(zip(args.level, args.paths)), args.geodata_dir, crs=args.crs, dry_run=args.dry_run)
+    except GeodataImportError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _cmd_validate(args) -> int:
+    from .build import _check_hazards
+    from .io import read_layers
+    from .validate import validate_layers
+    g = read_layers(args.geodata_dir or Path(__file__).resolve().parents[2] / "geodata")
+    rep = validate_layers(g["district"], g["towns"], g["zones"], g["grids"], strict=not args.lenient)
+    _check_hazards(g["grids"], g["hazards"], rep)
+    print(rep.format())
+    return 0 if rep.ok else 2
+
+
+def _cmd_export(args) -> int:
+    from .importer import export_level
+    out = export_level(args.level, args.out, args.format, args.crs, args.geodata_dir)
+    print(f"wrote {out}")
+    return 0
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m dashboard.geodata", description=__doc__)
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    b = sub.add_parser("build", help="generate the demo geodata deterministically")
+    b.add_argument("--geodata-dir", default=None, help="output directory (default: repo geodata/)")
+    b.add_argument("--out", default=None, help="alias of --geodata-dir")
+    b.add_argument("--src", default=None, help="directory with source_district_wgs84.geojson and "
+                                               "source_towns.csv (default: repo geodata/)")
+    b.add_argument("-q", "--quiet", action="store_true")
+    b.set_defaults(fn=_cmd_build)
+
+    i = sub.add_parser("import", help="replace a level with official boundaries")
+    i.add_argument("paths", nargs="+", metavar="PATH", help="GeoJSON, Shapefile or GeoPackage")
+    i.add_argument("--level", nargs="+", required=True, choices=["town", "zone", "grid"],
+                   help="level of each PATH (same order)")
+    i.add_argument("--crs", default=None,
+                   help="coordinates of the input: EPSG:xxxx (overrides the file's CRS) or gcj02 "
+                        "(GCJ-02 lon/lat, converted to WGS84). Default: the file's CRS, else EPSG:4326")
+    i.add_argument("--geodata-dir", default=None)
+    i.add_argument("--dry-run", action="store_true", help="validate and report, write nothing")
+    i.set_defaults(fn=_cmd_import)
+
+    v = sub.add_parser("validate", help="validate the geodata files")
+    v.add_argument("--geodata-dir", default=None)
+    v.add_argument("--lenient", action="store_true", help="import rules (counts/coverage are warnings)")
+    v.set_defaults(fn=_cmd_validate)
+
+    e = sub.add_parser("export", help="export one level (for GIS tools / round trips)")
+    e.add_argument("out", metavar="OUT")
+    e.add_argument("--level", required=True, choices=["district", "town", "zone", "grid", "hazards"])
+    e.add_argument("--format", default="geojson", choices=["geojson", "shp", "gpkg"])
+    e.add_argument("--crs", default=None, help="gcj02 or EPSG:xxxx (default WGS84)")
+    e.add_argument("--geodata-dir", default=None)
+    e.set_defaults(fn=_cmd_export)
+
+    args = p.parse_args(argv)
+    return args.fn(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

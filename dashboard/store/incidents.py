@@ -1,0 +1,485 @@
+"""Incident repository: create (idempotent), transition (one transaction), get, list (keyset), changes, bulk.
+
+Every write function here is a unit of work: it commits (or rolls back) the session it is given.
+Write transactions start with :func:`dashboard.store.sequence.allocate` (see that module for why).
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import json
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Sequence
+
+from sqlalchemy import Engine, and_, func, or_, select, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from . import catalogue, lifecycle, sequence
+from sqlalchemy import Date
+
+from .models import UTC, Incident, IncidentEvent, Inspection, UTCDateTime, utcnow
+
+CHINA_TZ = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")  # no DST in China
+
+
+class IncidentNotFound(LookupError):
+    pass
+
+
+class CursorError(ValueError):
+    pass
+
+
+def incident_code(reported_at: dt.datetime, seq: int) -> str:
+    """Public code ``WX`` + yyyymmdd (Beijing date of the report) + ``-`` + the change sequence (≥ 6 digits).
+
+    The sequence is unique, so the code is unique without a per-day counter.
+    """
+    if reported_at.tzinfo is None:
+        reported_at = reported_at.replace(tzinfo=UTC)
+    return f"WX{reported_at.astimezone(CHINA_TZ):%Y%m%d}-{seq:06d}"
+
+
+def due_at_for(category: str, reported_at: dt.datetime) -> dt.datetime:
+    return reported_at + dt.timedelta(hours=catalogue.get(category).deadline_hours)
+
+
+def is_overdue(inc: Incident, now: dt.datetime | None = None) -> bool:
+    """Open and past its due time."""
+    now = now or utcnow()
+    return inc.status != "closed" and inc.due_at < now
+
+
+# --------------------------------------------------------------------------------------------- create
+@dataclass
+class NewIncident:
+    category: str
+    lon: float
+    lat: float
+    grid_code: str
+    zone_code: str
+    town_code: str
+    description: str = ""
+    subcategory: str | None = None
+    severity: int | None = None  # None -> the category's default
+    source: str = "app"
+    address: str | None = None
+    reporter: str = "api"
+    reporter_phone: str | None = None
+    client_ref: str | None = None
+    inspection_id: int | None = None
+    longstanding: bool = False
+    reported_at: dt.datetime | None = None  # None -> now
+
+
+def get_by_client_ref(session: Session, client_ref: str) -> Incident | None:
+    return session.execute(select(Incident).where(Incident.client_ref == client_ref)).scalar_one_or_none()
+
+
+def _read_detached_by_client_ref(session: Session, client_ref: str) -> Incident | None:
+    """Read by client_ref and end the read transaction; the returned object keeps its loaded values."""
+    existing = get_by_client_ref(session, client_ref)
+    if existing is not None:
+        session.expunge(existing)
+    session.rollback()
+    return existing
+
+
+def create_incident(session: Session, new: NewIncident, *, now: dt.datetime | None = None) -> tuple[Incident, bool]:
+    """Store a new incident with its creation event. Returns ``(incident, created)``.
+
+    Idempotent on ``client_ref``: a repeated (or concurrent) post with the same reference returns the
+    stored incident with ``created=False`` — the unique constraint decides the race, the loser re-reads.
+    """
+    if new.client_ref:
+        # ends the read snapshot before the write transaction starts (see sequence.py)
+        existing = _read_detached_by_client_ref(session, new.client_ref)
+        if existing is not None:
+            return existing, False
+    now = now or utcnow()
+    reported_at = new.reported_at or now
+    cat = catalogue.get(new.category)
+    try:
+        seq = sequence.allocate_one(session)
+        inc = Incident(
+            code=incident_code(reported_at, seq),
+            client_ref=new.client_ref,
+            category=new.category,
+            subcategory=new.subcategory,
+            severity=new.severity if new.severity is not None else cat.default_severity,
+            source=new.source,
+            description=new.description,
+            address=new.address,
+            lon=float(new.lon),
+            lat=float(new.lat),
+            grid_code=new.grid_code,
+            zone_code=new.zone_code,
+            town_code=new.town_code,
+            status=lifecycle.INITIAL_STATE,
+            level=lifecycle.INITIAL_LEVEL,
+            department=None,
+            reporter=new.reporter,
+            reporter_phone=new.reporter_phone,
+            inspection_id=new.inspection_id,
+            longstanding=bool(new.longstanding),
+            reported_at=reported_at,
+            updated_at=now,
+            due_at=reported_at + dt.timedelta(hours=cat.deadline_hours),
+            closed_at=None,
+            seq=seq,
+        )
+        session.add(inc)
+        session.flush()
+        session.add(IncidentEvent(incident_id=inc.id, seq=seq, at=reported_at, actor=new.reporter,
+                                  actor_role=None, from_status=None, to_status=inc.status,
+                                  note=None, department=None))
+        session.commit()
+        return inc, True
+    except IntegrityError:
+        session.rollback()
+        if new.client_ref:
+            existing = _read_detached_by_client_ref(session, new.client_ref)
+            if existing is not None:
+                return existing, False
+        raise
+
+
+# ----------------------------------------------------------------------------------------- transition
+def transition(
+    session: Session,
+    incident_id: int,
+    to: str,
+    *,
+    actor: str,
+    actor_role: str,
+    note: str | None = None,
+    department: str | None = None,
+    outcome: str | None = None,
+    at: dt.datetime | None = None,
+) -> tuple[Incident, IncidentEvent]:
+    """Move one incident one step along the lifecycle, atomically.
+
+    Status, level, department, updated_at/closed_at, seq and the event row are written in one transaction,
+    with the incident row locked (``SELECT … FOR UPDATE`` on PostgreSQL; SQLite holds its writer lock).
+    Raises :class:`IncidentNotFound` or :class:`lifecycle.TransitionError` (nothing is written then).
+    """
+    at = at or utcnow()
+    try:
+        seq = sequence.allocate_one(session)
+        inc = session.execute(
+            select(Incident).where(Incident.id == incident_id).with_for_update()
+        ).scalar_one_or_none()
+        if inc is None:
+            raise IncidentNotFound(incident_id)
+        step = lifecycle.apply(inc.status, inc.level, to, actor_role=actor_role, department=department,
+                               current_department=inc.department)
+        inc.status = step.to_status
+        inc.level = step.level
+        inc.department = step.department
+        inc.updated_at = at
+        inc.seq = seq
+        if step.to_status == "closed":
+            inc.closed_at = at
+            if outcome is not None:
+                inc.outcome = outcome
+        ev = IncidentEvent(incident_id=inc.id, seq=seq, at=at, actor=actor, actor_role=actor_role,
+                           from_status=step.from_status, to_status=step.to_status, note=note,
+                           department=department)
+        session.add(ev)
+        session.commit()
+        return inc, ev
+    except BaseException:
+        session.rollback()
+        raise
+
+
+# ------------------------------------------------------------------------------------------------ read
+def get_incident(session: Session, incident_id: int) -> Incident | None:
+    return session.get(Incident, incident_id)
+
+
+def get_by_code(session: Session, code: str) -> Incident | None:
+    return session.execute(select(Incident).where(Incident.code == code)).scalar_one_or_none()
+
+
+def events_of(session: Session, incident_id: int) -> list[IncidentEvent]:
+    return list(session.execute(
+        select(IncidentEvent).where(IncidentEvent.incident_id == incident_id).order_by(IncidentEvent.seq,
+                                                                                      IncidentEvent.id)
+    ).scalars())
+
+
+@dataclass
+class IncidentFilter:
+    """Every field is optional; sequences mean "any of"."""
+
+    statuses: Sequence[str] = ()
+    categories: Sequence[str] = ()
+    severities: Sequence[int] = ()
+    sources: Sequence[str] = ()
+    levels: Sequence[str] = ()
+    departments: Sequence[str] = ()
+    towns: Sequence[str] = ()
+    zones: Sequence[str] = ()
+    grids: Sequence[str] = ()
+    reported_from: dt.datetime | None = None  # inclusive
+    reported_to: dt.datetime | None = None  # exclusive
+    bbox: tuple[float, float, float, float] | None = None  # minlon, minlat, maxlon, maxlat
+    q: str | None = None  # substring of code, address or description (case-insensitive)
+    overdue: bool | None = None
+    now: dt.datetime | None = None
+    ids: Sequence[int] = ()
+    codes: Sequence[str] = ()
+
+    def conditions(self) -> list:
+        c: list = []
+        for values, col in ((self.statuses, Incident.status), (self.categories, Incident.category),
+                            (self.severities, Incident.severity), (self.sources, Incident.source),
+                            (self.levels, Incident.level), (self.departments, Incident.department),
+                            (self.towns, Incident.town_code), (self.zones, Incident.zone_code),
+                            (self.grids, Incident.grid_code), (self.ids, Incident.id),
+                            (self.codes, Incident.code)):
+            if values:
+                c.append(col.in_(list(values)))
+        if self.reported_from is not None:
+            c.append(Incident.reported_at >= self.reported_from)
+        if self.reported_to is not None:
+            c.append(Incident.reported_at < self.reported_to)
+        if self.bbox is not None:
+            minlon, minlat, maxlon, maxlat = self.bbox
+            c.append(Incident.lon.between(minlon, maxlon))
+            c.append(Incident.lat.between(minlat, maxlat))
+        if self.q:
+            pattern = "%" + self.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            c.append(or_(Incident.code.ilike(pattern, escape="\\"),
+                         Incident.address.ilike(pattern, escape="\\"),
+                         Incident.description.ilike(pattern, escape="\\")))
+        if self.overdue is not None:
+            now = self.now or utcnow()
+            cond = and_(Incident.status != "closed", Incident.due_at < now)
+            c.append(cond if self.overdue else ~cond)
+        return c
+
+
+def encode_cursor(reported_at: dt.datetime, incident_id: int) -> str:
+    raw = json.dumps([reported_at.astimezone(UTC).isoformat(), incident_id], separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[dt.datetime, int]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        t, i = json.loads(raw.decode())
+        when = dt.datetime.fromisoformat(t)
+        if when.tzinfo is None or type(i) is not int or not (0 <= i < 2**63):
+            raise ValueError
+        return when.astimezone(UTC), i
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError, json.JSONDecodeError, OverflowError):
+        raise CursorError("invalid cursor") from None
+
+
+def list_incidents(
+    session: Session, flt: IncidentFilter | None = None, *, limit: int = 100, cursor: str | None = None
+) -> tuple[list[Incident], str | None]:
+    """Newest first (reported_at desc, id desc), keyset-paginated. Returns ``(rows, next_cursor)``."""
+    flt = flt or IncidentFilter()
+    stmt = select(Incident).where(*flt.conditions())
+    if cursor:
+        t, i = decode_cursor(cursor)
+        stmt = stmt.where(or_(Incident.reported_at < t, and_(Incident.reported_at == t, Incident.id < i)))
+    stmt = stmt.order_by(Incident.reported_at.desc(), Incident.id.desc()).limit(limit + 1)
+    rows = list(session.execute(stmt).scalars())
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        next_cursor = encode_cursor(rows[-1].reported_at, rows[-1].id)
+    return rows, next_cursor
+
+
+def count_incidents(session: Session, flt: IncidentFilter | None = None) -> int:
+    flt = flt or IncidentFilter()
+    return int(session.execute(select(func.count()).select_from(Incident).where(*flt.conditions())).scalar_one())
+
+
+def changes_after(session: Session, after: int, *, limit: int = 1000) -> tuple[list[Incident], int]:
+    """Incidents created or changed after sequence ``after`` (their current state), in seq order.
+
+    Returns ``(rows, last_seq)``; ``last_seq`` is the seq of the last row, or ``after`` when there is none —
+    pass it as the next ``after``.
+    """
+    rows = list(session.execute(
+        select(Incident).where(Incident.seq > after).order_by(Incident.seq).limit(limit)
+    ).scalars())
+    return rows, (rows[-1].seq if rows else after)
+
+
+# ------------------------------------------------------------------------------------------------ bulk
+_INCIDENT_COLS = [c.name for c in Incident.__table__.columns]
+_EVENT_COLS = [c.name for c in IncidentEvent.__table__.columns]
+_INSPECTION_COLS = [c.name for c in Inspection.__table__.columns]
+_BATCH = 20_000
+
+
+def _bump_sequence_to(session: Session, value: int) -> None:
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": sequence.ADVISORY_LOCK_KEY})
+        session.execute(text(
+            "SELECT setval('change_seq', GREATEST(:v, (SELECT CASE WHEN is_called THEN last_value ELSE 0 END"
+            " FROM change_seq)), true)"), {"v": value})
+    else:
+        session.execute(text("UPDATE change_counter SET value = MAX(value, :v) WHERE id = 1"), {"v": value})
+
+
+def _next_ids(session: Session, model, n: int) -> list[int]:
+    start = int(session.execute(select(func.coalesce(func.max(model.id), 0))).scalar_one()) + 1
+    return list(range(start, start + n))
+
+
+def _fix_pg_id_sequence(session: Session, table: str) -> None:
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text(
+            f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT COALESCE(MAX(id), 1) FROM {table}))"))
+
+
+def _sqlite_time(v):
+    if isinstance(v, dt.datetime):
+        if v.tzinfo is not None:
+            v = v.astimezone(UTC).replace(tzinfo=None)
+        # the same text form SQLAlchemy's SQLite DateTime writes (always with microseconds)
+        return v.isoformat(" ", "microseconds")
+    if isinstance(v, dt.date):
+        return v.isoformat()
+    return v
+
+
+def _pg_time(v):
+    if isinstance(v, dt.datetime) and v.tzinfo is None:
+        return v.replace(tzinfo=UTC)  # naive = UTC, as UTCDateTime does
+    return v
+
+
+def _executemany(session: Session, table, cols: list[str], rows: list[dict]) -> None:
+    """Core executemany straight on the driver (no per-value SQLAlchemy type processing): fast bulk load.
+
+    Date/time values get the same conversion as :class:`UTCDateTime` / ``Date`` would give them.
+    """
+    conn = session.connection()
+    time_cols = {c.name for c in table.columns if isinstance(c.type, (UTCDateTime, Date))}
+    conv = _sqlite_time if conn.dialect.name == "sqlite" else _pg_time
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    sql = f"INSERT INTO {table.name} ({', '.join(cols)}) VALUES ({', '.join([mark] * len(cols))})"
+    time_idx = [i for i, c in enumerate(cols) if c in time_cols]
+    for i in range(0, len(rows), _BATCH):
+        params = [list(map(r.get, cols)) for r in rows[i:i + _BATCH]]
+        for p in params:
+            for j in time_idx:
+                p[j] = conv(p[j])
+        conn.exec_driver_sql(sql, [tuple(p) for p in params])
+
+
+@contextmanager
+def bulk_load(engine: Engine):
+    """For big loads into SQLite (the demo year): drop the secondary (non-unique) indexes of incidents,
+    incident_events and inspections for the duration and rebuild them at the end — building an index once
+    is about twice as fast as maintaining it row by row. A no-op on PostgreSQL. Use with no other writers.
+    """
+    if engine.dialect.name != "sqlite":
+        yield
+        return
+    tables = (Incident.__table__, IncidentEvent.__table__, Inspection.__table__)
+    dropped = [ix for t in tables for ix in t.indexes if not ix.unique]
+    with engine.begin() as conn:
+        for ix in dropped:
+            conn.exec_driver_sql(f"DROP INDEX IF EXISTS {ix.name}")
+    try:
+        yield
+    finally:
+        with engine.begin() as conn:
+            for ix in dropped:
+                ix.create(conn, checkfirst=True)
+            conn.exec_driver_sql("ANALYZE")
+
+
+def bulk_insert_incidents(session: Session, rows: Iterable[dict[str, Any]], *, commit: bool = True) -> list[int]:
+    """Insert many incidents with Core ``executemany`` (for the demo generator). Returns their ids.
+
+    Each row is a dict of ``incidents`` columns. Filled in when absent: ``id`` (after the current max; use on a
+    store nobody else writes to at that moment), ``seq`` (allocated in one block), ``code``, ``status``
+    (reported), ``level`` (onsite), ``severity`` (category default), ``source`` (patrol), ``description``
+    (""), ``reporter`` ("demo"), ``longstanding`` (False), ``updated_at`` (reported_at), ``due_at``
+    (reported_at + category deadline). Creation events are *not* written: use :func:`bulk_insert_events`.
+    """
+    rows = [dict(r) for r in rows]
+    if not rows:
+        return []
+    missing_seq = [r for r in rows if r.get("seq") is None]
+    if missing_seq:
+        first = sequence.allocate(session, len(missing_seq))
+        for k, r in enumerate(missing_seq):
+            r["seq"] = first + k
+    missing_id = [r for r in rows if r.get("id") is None]
+    if missing_id:
+        for r, i in zip(missing_id, _next_ids(session, Incident, len(missing_id))):
+            r["id"] = i
+    for r in rows:
+        cat = catalogue.get(r["category"])
+        r.setdefault("status", lifecycle.INITIAL_STATE)
+        r.setdefault("level", lifecycle.INITIAL_LEVEL)
+        if r.get("severity") is None:
+            r["severity"] = cat.default_severity
+        r.setdefault("source", "patrol")
+        r.setdefault("description", "")
+        r.setdefault("reporter", "demo")
+        r.setdefault("longstanding", False)
+        if r.get("code") is None:
+            r["code"] = incident_code(r["reported_at"], r["seq"])
+        if r.get("updated_at") is None:
+            r["updated_at"] = r["reported_at"]
+        if r.get("due_at") is None:
+            r["due_at"] = r["reported_at"] + dt.timedelta(hours=cat.deadline_hours)
+    _executemany(session, Incident.__table__, _INCIDENT_COLS, rows)
+    _bump_sequence_to(session, max(r["seq"] for r in rows))
+    _fix_pg_id_sequence(session, "incidents")
+    if commit:
+        session.commit()
+    return [r["id"] for r in rows]
+
+
+def bulk_insert_events(session: Session, rows: Iterable[dict[str, Any]], *, commit: bool = True) -> int:
+    """Insert many lifecycle events (dicts of ``incident_events`` columns; ``seq`` allocated if absent).
+
+    The dicts are not modified (rows without ``seq`` are copied).
+    """
+    rows = list(rows)
+    if not rows:
+        return 0
+    missing = [k for k, r in enumerate(rows) if r.get("seq") is None]
+    if missing:
+        first = sequence.allocate(session, len(missing))
+        for n, k in enumerate(missing):
+            rows[k] = {**rows[k], "seq": first + n}
+    _executemany(session, IncidentEvent.__table__, [c for c in _EVENT_COLS if c != "id"], rows)
+    _bump_sequence_to(session, max(r["seq"] for r in rows))
+    if commit:
+        session.commit()
+    return len(rows)
+
+
+def bulk_insert_inspections(session: Session, rows: Iterable[dict[str, Any]], *, commit: bool = True) -> int:
+    """Insert many inspection rows (dicts of ``inspections`` columns; ``id`` optional)."""
+    rows = [dict(r) for r in rows]
+    if not rows:
+        return 0
+    cols = _INSPECTION_COLS if all(r.get("id") is not None for r in rows) else [c for c in _INSPECTION_COLS
+                                                                                 if c != "id"]
+    for r in rows:
+        r.setdefault("problems_found", 0)
+    _executemany(session, Inspection.__table__, cols, rows)
+    if "id" in cols:
+        _fix_pg_id_sequence(session, "inspections")
+    if commit:
+        session.commit()
+    return len(rows)
