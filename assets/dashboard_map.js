@@ -8,7 +8,14 @@
       .replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;")
       .replace(/"/g, "&quot;").replace(/'/g, "&#39;");
   }
-  function hide(context) { return (context && context.hideout) || {}; }
+  var maps = {};  // Leaflet maps by container id, remembered from the context dash-leaflet passes to our functions
+  function hide(context) {
+    if (context && context.map && context.map.getContainer) {
+      var id = context.map.getContainer().id || "map";
+      maps[id] = context.map;
+    }
+    return (context && context.hideout) || {};
+  }
   function nameOf(props, key, lang) {
     var en = props[key + "_en"];
     return lang === "en" && en ? en : props[key];
@@ -26,6 +33,7 @@
 
   var map = {
     esc: esc,
+    mapFor: function (id) { return maps[id || "map"]; },
     districtStyle: function (feature, context) {
       var dark = hide(context).dark;
       return {color: dark ? "#7fd3ff" : "#c0392b", weight: 3, fill: false, opacity: 0.95,
@@ -131,27 +139,29 @@
     incidentPoint: function (feature, latlng, context) {
       var h = hide(context);
       var p = feature.properties;
-      var cat = (h.categories || {})[p.cat] || {};
+      // compact properties from /api/map/incidents.json: k category, s severity, t state, od hours overdue, hz in ring
+      var cat = (h.categories || {})[p.k] || {};
       var age = p.od > 72 ? 3 : (p.od > 24 ? 2 : (p.od > 0 ? 1 : 0));
-      var cls = "wx-inc wx-sev-" + p.sev + (age ? " wx-overdue wx-age-" + age : "") + (p.hz ? " wx-in-ring" : "") +
-        (p.st === "reported" ? " wx-new" : "");
+      var cls = "wx-inc wx-sev-" + p.s + (age ? " wx-overdue wx-age-" + age : "") + (p.hz ? " wx-in-ring" : "") +
+        (p.t === "reported" ? " wx-new" : "") + (h.alerts && h.alerts.indexOf(p.id) >= 0 ? " wx-pulse" : "");
       var icon = L.divIcon({
         className: cls,
-        html: "<span style='background:" + (SEVERITY_COLORS[p.sev] || "#888") + "'>" + esc(cat.glyph || "事") + "</span>" +
+        html: "<span style='background:" + (SEVERITY_COLORS[p.s] || "#888") + "'>" + esc(cat.glyph || "事") + "</span>" +
           (p.hz ? "<i class='wx-ring-flag'>危</i>" : ""),
         iconSize: [22, 22], iconAnchor: [11, 11], popupAnchor: [0, -10]
       });
-      return L.marker(latlng, {icon: icon, title: p.code, riseOnHover: true, zIndexOffset: p.sev * 100});
+      return L.marker(latlng, {icon: icon, title: (cat.name || p.k) + " #" + p.id, riseOnHover: true,
+                               zIndexOffset: p.s * 100});
     },
     incidentPopup: function (feature, layer, context) {
       var h = hide(context);
       var p = feature.properties;
-      layer.bindPopup("<div class='wx-popup'>" + esc(p.code) + " …</div>", {maxWidth: 360, minWidth: 260});
+      layer.bindPopup("<div class='wx-popup'>#" + esc(p.id) + " …</div>", {maxWidth: 360, minWidth: 260});
       layer.on("popupopen", function (ev) {
         fetch("/api/v1/incidents/" + encodeURIComponent(p.id), {credentials: "same-origin"})
           .then(function (r) { if (!r.ok) { throw new Error(r.status); } return r.json(); })
           .then(function (inc) { ev.popup.setContent(incidentHtml(h, inc.incident || inc)); })
-          .catch(function (err) { ev.popup.setContent("<div class='wx-popup'>" + esc(p.code) + ": " + esc(err) + "</div>"); });
+          .catch(function (err) { ev.popup.setContent("<div class='wx-popup'>#" + esc(p.id) + ": " + esc(err) + "</div>"); });
       });
     },
     ringStyle: function (feature, context) {
@@ -170,8 +180,7 @@
     hotspotStyle: function (feature, context) {
       var h = hide(context);
       var p = feature.properties;
-      var max = h.max || 1;
-      var t = Math.min(1, p.count / max);
+      var t = p.n === undefined ? Math.min(1, p.count / (h.max || 1)) : p.n;
       var colors = h.colors || ["#fff5eb", "#fdbe85", "#fd8d3c", "#e6550d", "#a63603"];
       var c = colors[Math.min(colors.length - 1, Math.floor(t * colors.length))];
       return {color: p.hot ? "#7f0000" : "#ffffff", weight: p.hot ? 2.5 : 0.5, fillColor: c,

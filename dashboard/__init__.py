@@ -24,11 +24,11 @@ def _init_store(server, settings: Settings):
 
 
 def create_app(settings: Settings | None = None, *, with_store: bool = True) -> dash.Dash:
-    from .api import geo
+    from .api import register_all
     from .cache import init_cache
     from .context import Services
     from .i18n import normalise
-    from .pages import overview  # component libraries must be imported before any callback runs
+    from .pages import load_pages
 
     settings = settings or Settings.from_env()
     settings.instance_dir.mkdir(parents=True, exist_ok=True)
@@ -53,26 +53,26 @@ def create_app(settings: Settings | None = None, *, with_store: bool = True) -> 
         engine, sessions = _init_store(server, settings)
     server.extensions["wuxing"] = Services(settings=settings, cache=cache, engine=engine, sessions=sessions)
 
-    server.register_blueprint(geo.bp)
-    if with_store:
-        from .api import register_incident_api
-
-        register_incident_api(server)
+    register_all(server)
 
     @server.get("/healthz")
     def healthz():
         return {"status": "ok"}
 
+    pages = load_pages()  # before any callback runs: Dash 4 refuses component imports inside callbacks
+    for module in pages.values():
+        if hasattr(module, "register_callbacks"):
+            module.register_callbacks(app)
+
     app.layout = html.Div([dcc.Location(id="url", refresh="callback-nav"), html.Div(id="page")])
 
     @app.callback(Output("page", "children"), Input("url", "pathname"), State("url", "search"))
     def route(pathname, search):
-        from .context import services
-
         params = dict(parse_qsl((search or "").lstrip("?")))
         lang = normalise(params.get("lang"))
-        gd = services().geodata()
-        counts = {"towns": len(gd.towns), "zones": len(gd.zones), "grids": len(gd.grids)}
-        return overview.layout(settings, lang, params, counts)
+        page = pages.get(pathname or "/")
+        if page is None:
+            return html.Div([html.H2("404"), html.A("吴兴区指挥中心 / Home", href="/")], className="wx-404")
+        return page.layout(settings, lang, params)
 
     return app

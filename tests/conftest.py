@@ -96,3 +96,29 @@ def page(browser):
     pg.js_errors = errors
     yield pg
     context.close()
+
+
+@pytest.fixture(scope="session")
+def small_demo_instance(tmp_path_factory):
+    """An instance dir whose SQLite store holds a small (5 %) deterministic demo history."""
+    import subprocess
+    import sys
+
+    inst = tmp_path_factory.mktemp("small-demo")
+    subprocess.run([sys.executable, "-m", "dashboard.demo", "history", "--db",
+                    f"sqlite:///{inst / 'wuxing.sqlite3'}", "--scale", "0.05", "--quiet"],
+                   check=True, cwd=ROOT, capture_output=True)
+    return inst
+
+
+@pytest.fixture(scope="session")
+def demo_app(small_demo_instance):
+    """The dashboard served on the small demo history (file-system cache, no tiles)."""
+    from dashboard import create_app
+    from dashboard.settings import Settings
+
+    settings = Settings(instance_dir=small_demo_instance, tile_url="", demo_live=False,
+                        api_tokens=("test-token",), wall_tokens=("wall-test",))
+    server = LiveServer(create_app(settings))
+    yield server
+    server.stop()

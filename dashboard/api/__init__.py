@@ -11,3 +11,15 @@ def register_incident_api(server) -> None:
     server.register_blueprint(incidents_bp)
     server.register_blueprint(open311_bp)
     register_error_handlers(server)
+
+
+def register_all(server) -> None:
+    """Every HTTP blueprint of the product; ``create_app`` calls this once."""
+    from . import geo
+
+    server.register_blueprint(geo.bp)
+    if server.extensions["wuxing"].engine is not None:
+        from . import mapdata
+
+        register_incident_api(server)
+        server.register_blueprint(mapdata.bp)

@@ -241,7 +241,10 @@ def get_requests():
     if start and end and start > end:
         raise ApiError(400, "invalid_value", "start_date must not be after end_date", "start_date")
     flt.reported_from = start
-    flt.reported_to = end + dt.timedelta(microseconds=1) if end else None
+    try:
+        flt.reported_to = end + dt.timedelta(microseconds=1) if end else None  # end_date is inclusive
+    except OverflowError:
+        flt.reported_to = None  # the end of time: no upper bound
     page = _page_param("page", 1, 1_000_000)
     page_size = _page_param("page_size", DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
     from sqlalchemy import select

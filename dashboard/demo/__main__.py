@@ -36,7 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     h.add_argument("--now", help="fix 'now' (ISO, UTC) for a reproducible recent window")
     h.add_argument("--geodata", help="geodata directory (default: GEODATA_DIR / geodata/)")
     h.add_argument("--reset", action="store_true", help="wipe incidents, events and inspections first")
-    h.add_argument("--skip-if-present", action="store_true", help="exit 0 without changes if demo data exists")
+    h.add_argument("--skip-if-present", "--if-missing", dest="skip_if_present", action="store_true",
+                   help="generate only when the database holds no demo data yet (exit 0 otherwise)")
     h.add_argument("--quiet", action="store_true", help="no progress bar")
 
     lv = sub.add_parser("live", help="post incidents through the HTTP API and move open cases along the loop")

@@ -60,8 +60,8 @@ MAX_EVENTS = 8
 # median hours and log-sd of each step, per level (step k leads into state k+1)
 STEP_HOURS = {
     "onsite": ((0.5, 0.6), (3.0, 0.8), (1.0, 0.7)),
-    "town": ((1.5, 0.7), (4.0, 0.8), (40.0, 0.9), (8.0, 0.7), (2.0, 0.7)),
-    "district": ((2.0, 0.7), (10.0, 0.8), (5.0, 0.7), (12.0, 0.7), (140.0, 0.8), (12.0, 0.7), (4.0, 0.7)),
+    "town": ((1.5, 0.7), (3.0, 0.8), (16.0, 0.9), (5.0, 0.7), (1.5, 0.7)),
+    "district": ((2.0, 0.7), (8.0, 0.8), (4.0, 0.7), (8.0, 0.7), (40.0, 0.8), (8.0, 0.7), (3.0, 0.7)),
 }
 HANDLING_STEP = {"town": 2, "district": 4}  # index of in_progress -> handled
 
@@ -736,6 +736,12 @@ def generate(gd, config: DemoConfig = DemoConfig(), progress: Callable[[str], No
         m = inc["level"] == level
         path[m, :len(states)] = states
     status = path[np.arange(n), status_idx]
+    # level = the highest level *reached* so far (open cases may not have been escalated yet)
+    plan = inc["level"]
+    reached = np.where((plan == "district") & (status_idx >= 2), "district",
+                       np.where((plan != "onsite") & (status_idx >= 1), "town", "onsite")).astype(object)
+    inc["level"] = reached
+    inc["department"] = np.where((plan == "district") & (status_idx >= 3), inc["department"], None)
     is_closed = status == "closed"
     last_t = times[np.arange(n), status_idx]
     closed_at = np.where(is_closed, last_t, np.datetime64("NaT"))
@@ -811,6 +817,10 @@ def generate(gd, config: DemoConfig = DemoConfig(), progress: Callable[[str], No
     for st, opts in texts.NOTES.items():
         m = s == st
         note[m] = np.array(opts, dtype=object)[rng.integers(0, len(opts), int(m.sum()))]
+    rep_note = {"patrol": "网格员巡查发现并上报", "app": "通过掌上基层上报", "citizen": "群众反映，网格员核实后上报",
+                "hotline": "12345热线转办", "department": "部门移送"}
+    m = s == "reported"
+    note[m] = np.array([rep_note.get(x, "上报") for x in src[e_inc[m]]], dtype=object)
     _story_notes(inc, e_inc, s, note, actor)
 
     events = pd.DataFrame({
@@ -1019,6 +1029,24 @@ def _fix_story_times(inc: dict, dur: np.ndarray) -> None:
             dur[k, 2] = handled
 
 
+def _replan(rng, inc: dict, dur: np.ndarray, idx: np.ndarray, level: str) -> None:
+    """Put cases ``idx`` on another path (level), with fresh waits and a department when district."""
+    from dashboard.store import catalogue
+
+    if not len(idx):
+        return
+    inc["level"][idx] = level
+    steps = STEP_HOURS[level]
+    med = np.array([x[0] for x in steps])[None, :]
+    sd = np.array([x[1] for x in steps])[None, :]
+    dur[idx, :] = np.nan
+    dur[idx, :len(steps)] = np.maximum(med * np.exp(rng.standard_normal((len(idx), len(steps))) * sd), 5 / 60)
+    for i in idx:
+        inc["department"][i] = catalogue.get(inc["category"][i]).department if level == "district" else None
+    if level != "district":
+        return
+
+
 def _ensure_open_states(rng, inc, dur, times, now) -> np.ndarray:
     """Every open state has at least a few recent cases in it at ``now``."""
     recent = ~inc["is2019"]
@@ -1030,24 +1058,33 @@ def _ensure_open_states(rng, inc, dur, times, now) -> np.ndarray:
         inc["reported"][late] = now - (rng.uniform(0.1, 8, int(late.sum())) * 3600).astype("timedelta64[s]")
         times = event_times(inc["reported"], dur)
     want = 3
+    used = np.zeros(len(inc["grid_i"]), dtype=bool)
     for level, states in STATES_BY_LEVEL.items():
         for k, st in enumerate(states[:-1]):
-            cur = recent & (inc["level"] == level)
-            inside = cur & (times[:, k] <= now) & (np.isnat(times[:, k + 1]) | (times[:, k + 1] > now))
-            missing = want - int(inside.sum())
-            if missing <= 0:
-                continue
-            cand = np.nonzero(cur & ~inside & (inc["story"] == ""))[0]
-            if not len(cand):
-                continue
-            cand = rng.choice(cand, size=min(missing, len(cand)), replace=False)
-            for i in cand:  # shift the case so that now falls inside state k
-                enter = times[i, k]
-                leave = times[i, k + 1]
-                mid = enter + (leave - enter) // 2
-                shift = now - mid
-                inc["reported"][i] = inc["reported"][i] + shift
-            times = event_times(inc["reported"], dur)
+            for _attempt in range(6):
+                cur = recent & (inc["level"] == level)
+                inside = cur & (times[:, k] <= now) & (np.isnat(times[:, k + 1]) | (times[:, k + 1] > now))
+                missing = want - int(inside.sum())
+                used |= inside
+                if missing <= 0:
+                    break
+                cand = np.nonzero(cur & ~used & (inc["story"] == ""))[0]
+                if len(cand) < missing and level != "onsite":  # too few recent cases on this path: re-plan
+                    other = np.nonzero(recent & ~used & (inc["level"] != level) & (inc["story"] == "")
+                                       & ~inc["longstanding"])[0]
+                    conv = rng.choice(other, size=min(missing - len(cand), len(other)), replace=False)
+                    _replan(rng, inc, dur, conv, level)
+                    cand = np.concatenate([cand, conv]).astype(np.int64)
+                    times = event_times(inc["reported"], dur)
+                if not len(cand):
+                    break
+                cand = rng.choice(cand, size=min(missing, len(cand)), replace=False)
+                for i in cand:  # shift the case so that now falls inside state k
+                    enter = times[i, k]
+                    leave = times[i, k + 1]
+                    mid = enter + (leave - enter) // 2
+                    inc["reported"][i] = inc["reported"][i] + (now - mid)
+                times = event_times(inc["reported"], dur)
     return times
 
 

@@ -11,10 +11,13 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from .models import Base, HazardSite, Incident, IncidentEvent, Inspection  # noqa: F401
+from .models import Base, HazardSite, Incident, IncidentEvent, Inspection
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+__all__ = ["make_engine", "session_factory", "init_db", "Base", "HazardSite", "Incident", "IncidentEvent",
+           "Inspection", "MIGRATIONS_DIR"]
 
 
 def make_engine(url: str, **kwargs) -> Engine:

@@ -10,7 +10,7 @@ import binascii
 import datetime as dt
 import json
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
 from sqlalchemy import Engine, and_, func, or_, select, text

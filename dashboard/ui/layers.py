@@ -47,9 +47,17 @@ BOUNDARY_LAYERS: tuple[LayerSpec, ...] = (  # bottom to top; grids on top so hov
               hideout={"layer": "district"}, extra={"interactive": False}),
 )
 
-POINT_LAYERS: tuple[LayerSpec, ...] = (
+POINT_LAYERS: tuple[LayerSpec, ...] = (  # drawn above the boundaries, in this order
+    LayerSpec("hotspots", "layer_hotspots", "/api/map/hotspots.json?period=30d", "hotspotStyle", "hotspotTooltip",
+              checked=False, hideout={"layer": "hotspots"}),
+    LayerSpec("rings", "layer_rings", "/api/map/rings.json", "ringStyle", "ringPopup", checked=False,
+              hideout={"layer": "rings"}),
     LayerSpec("hazards", "layer_hazards", "/api/geo/hazards.json", None, "hazardPopup", "hazardPoint",
               checked=False),
+    LayerSpec("incidents", "layer_incidents", "/api/map/incidents.json", None, "incidentPopup", "incidentPoint",
+              checked=True, cluster=True,
+              extra={"superClusterOptions": {"radius": 60, "maxZoom": 17}, "spiderfyOnMaxZoom": True,
+                     "zoomToBoundsOnClick": True}),
 )
 
 HAZARD_KINDS = {
@@ -59,15 +67,27 @@ HAZARD_KINDS = {
 }
 
 
+POPUP_LABELS = {
+    "risk": ("风险等级", "Risk level"), "severity": ("等级", "Severity"), "category": ("类别", "Category"),
+    "state": ("状态", "State"), "place": ("位置", "Place"), "reported": ("上报", "Reported"), "due": ("时限", "Due"),
+    "detail": ("详情", "Details"), "ring": ("安全半径", "Safety ring"), "open_in_ring": ("半径内未结案事件", "Open incidents inside"),
+    "count": ("案事件数", "Incidents"), "hot": ("显著热点", "Significant hot spot"),
+}
+
+
 def _labels(lang: str) -> dict:
-    return {"zone": t("zone", lang), "town": t("town", lang), "grid": t("grid", lang),
-            "risk": "风险等级" if lang == "zh" else "Risk level"}
+    labels = {k: (zh if lang == "zh" else en) for k, (zh, en) in POPUP_LABELS.items()}
+    return {**labels, "zone": t("zone", lang), "town": t("town", lang), "grid": t("grid", lang)}
 
 
-def geojson_for(spec: LayerSpec, lang: str, dark: bool = False) -> dl.GeoJSON:
-    hideout = {**spec.hideout, "lang": lang, "labels": _labels(lang), "dark": dark}
-    if spec.key == "hazards":
+def geojson_for(spec: LayerSpec, lang: str, dark: bool = False, hideout_extra: dict | None = None) -> dl.GeoJSON:
+    hideout = {**spec.hideout, "lang": lang, "labels": _labels(lang), "dark": dark, **(hideout_extra or {})}
+    if spec.key in ("hazards", "rings"):
         hideout["kinds"] = HAZARD_KINDS.get(lang, HAZARD_KINDS["zh"])
+    if spec.key == "incidents":
+        from .palette import category_table, state_table
+
+        hideout.update(categories=category_table(lang), statuses=state_table(lang))
     kwargs = {}
     if spec.style:
         kwargs["style"] = ns(spec.style)
@@ -79,6 +99,7 @@ def geojson_for(spec: LayerSpec, lang: str, dark: bool = False) -> dl.GeoJSON:
                       **kwargs, **spec.extra)
 
 
-def overlays(specs, lang: str, dark: bool = False) -> list:
-    return [dl.Overlay(geojson_for(s, lang, dark), name=t(s.label_key, lang), checked=s.checked,
-                       id=f"overlay-{s.key}") for s in specs]
+def overlays(specs, lang: str, dark: bool = False, hideouts: dict | None = None, checked: dict | None = None) -> list:
+    hideouts, checked = hideouts or {}, checked or {}
+    return [dl.Overlay(geojson_for(s, lang, dark, hideouts.get(s.key)), name=t(s.label_key, lang),
+                       checked=checked.get(s.key, s.checked), id=f"overlay-{s.key}") for s in specs]

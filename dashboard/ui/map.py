@@ -26,12 +26,15 @@ def basemaps(settings: Settings, lang: str, dark: bool = False) -> list:
     return layers
 
 
-def district_map(settings: Settings, lang: str, map_id: str = "map", dark: bool = False, extra_overlays=()) -> dl.Map:
+def district_map(settings: Settings, lang: str, map_id: str = "map", dark: bool = False, extra_overlays=(),
+                 hideouts: dict | None = None, checked: dict | None = None) -> dl.Map:
+    """The map with every registered layer. ``hideouts`` seeds layer styles (e.g. the initial choropleth) so
+    the first paint needs no callback; ``checked`` overrides which overlays start visible."""
     children = [
         dl.LayersControl(
             basemaps(settings, lang, dark)
-            + overlays(BOUNDARY_LAYERS, lang, dark)
-            + overlays(POINT_LAYERS, lang, dark)
+            + overlays(BOUNDARY_LAYERS, lang, dark, hideouts, checked)
+            + overlays(POINT_LAYERS, lang, dark, hideouts, checked)
             + list(extra_overlays),
             id=f"{map_id}-layers", collapsed=False, position="topright"),
         dl.ScaleControl(position="bottomleft", imperial=False),

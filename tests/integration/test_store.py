@@ -299,3 +299,41 @@ def test_bulk_insert_speed_sqlite(tmp_path, points):
     eng.dispose()
     # 10 % of the target volume must take under 10 % of 20 s (with headroom for a slow CI machine: 3 s)
     assert elapsed < 3.0, f"bulk insert took {elapsed:.2f}s for {n} incidents + {5 * n} events"
+
+
+def test_bulk_load_rebuilds_indexes(tmp_path, points):
+    """SQLite-only: bulk_load drops the secondary indexes during the load and rebuilds every one."""
+    eng = make_engine(f"sqlite:///{tmp_path / 'bl.sqlite3'}")
+    init_db(eng)
+    before = {t: {i["name"] for i in inspect(eng).get_indexes(t)} for t in ("incidents", "incident_events")}
+    S = session_factory(eng)
+    t0 = dt.datetime(2019, 1, 1, tzinfo=UTC)
+    with repo.bulk_load(eng):
+        assert "ix_incidents_reported_at" not in {i["name"] for i in inspect(eng).get_indexes("incidents")}
+        with S() as s:
+            ids = repo.bulk_insert_incidents(s, [dict(category="dispute.civil", lon=p[0], lat=p[1], grid_code=p[2],
+                                                      zone_code=p[3], town_code=p[4], reported_at=t0)
+                                                 for p in points])
+    after = {t: {i["name"] for i in inspect(eng).get_indexes(t)} for t in ("incidents", "incident_events")}
+    assert after == before
+    with S() as s:
+        rows, _ = repo.list_incidents(s, repo.IncidentFilter(grids=[points[0][2]]))
+    assert [r.id for r in rows] == [ids[0]]
+    eng.dispose()
+
+
+def test_load_hazard_sites_from_geodata(sessions, geo):
+    from dashboard.store.hazards import load_hazard_sites
+    from dashboard.store.models import HazardSite
+
+    with sessions() as s:
+        n = load_hazard_sites(s, geo.hazards)
+    assert n == len(geo.hazards) > 0
+    with sessions() as s:
+        n2 = load_hazard_sites(s, geo.hazards)  # replaces, does not duplicate
+        assert n2 == n and s.execute(select(func.count()).select_from(HazardSite)).scalar_one() == n
+        first = geo.hazards.sort_values("code").iloc[0]
+        row = s.execute(select(HazardSite).where(HazardSite.code == first["code"])).scalar_one()
+    assert (row.kind, row.risk, row.grid_code) == (first["kind"], int(first["risk"]), first["grid_code"])
+    assert abs(row.lon - first.geometry.x) < 1e-9 and abs(row.lat - first.geometry.y) < 1e-9
+    assert geo.locator.locate(row.lon, row.lat) == row.grid_code

@@ -1,0 +1,1 @@
+"""Thin Dash callbacks: read inputs, call metrics/store/api functions, return props or Patch."""

@@ -1,0 +1,97 @@
+"""Map callbacks: recolour by measure (hideout only, no geometry), live refresh of incident data by change
+sequence (url only changes when the store changed), hotspot period, legends."""
+from __future__ import annotations
+
+from dash import Input, Output, Patch, State, no_update
+
+from ..api import mapdata
+from ..metrics.periods import PeriodError, resolve
+from ..ui.map_controls import hotspot_legend, legend
+
+CHORO_LAYERS = ("zones", "grids", "towns")
+
+
+def _period(view_state):
+    vs = view_state or {}
+    try:
+        return resolve(vs.get("period"), vs.get("from"), vs.get("to"))
+    except PeriodError:
+        return resolve(None)
+
+
+def choropleth_hideouts(measure: str, layer: str, per, lang: str) -> tuple[dict, dict]:
+    """(hideout patches per layer, payload) for a measure; the other layers are cleared."""
+    payload = None if measure == "none" else mapdata.measure_payload(layer, measure, per, lang)
+    patches = {}
+    for name in CHORO_LAYERS:
+        p = Patch()
+        if payload and name == layer:
+            p["values"] = payload["values"]
+            p["breaks"] = payload["breaks"]
+            p["colors"] = payload["colors"]
+            p["measureLabel"] = payload["label"]
+            p["format"] = payload["format"]
+        else:
+            p["values"] = {}
+            p["breaks"] = []
+            p["colors"] = []
+        patches[name] = p
+    return patches, payload
+
+
+def initial_hideouts(measure: str, layer: str, per, lang: str) -> tuple[dict, dict | None]:
+    """Plain dict hideout seeds for the first paint (no callback while geometry is still downloading)."""
+    if measure == "none":
+        return {}, None
+    payload = mapdata.measure_payload(layer, measure, per, lang)
+    seed = {layer: {"values": payload["values"], "breaks": payload["breaks"], "colors": payload["colors"],
+                    "measureLabel": payload["label"], "format": payload["format"]}}
+    return seed, payload
+
+
+def register_callbacks(app) -> None:
+    @app.callback(
+        *[Output(f"geo-{name}", "hideout", allow_duplicate=True) for name in CHORO_LAYERS],
+        Output("map-legend", "children"),
+        Input("map-measure", "value"),
+        Input("map-measure-layer", "value"),
+        Input("view-state", "data"),
+        Input("map-seq", "data"),
+        State("url", "search"),
+        prevent_initial_call=True,
+    )
+    def recolour(measure, layer, view_state, _seq, search):
+        from dash import ctx
+
+        if ctx.triggered_id == "map-seq" and measure not in mapdata.LIVE_MEASURES:
+            return (no_update,) * (len(CHORO_LAYERS) + 1)
+        lang = "en" if "lang=en" in (search or "") else "zh"
+        patches, payload = choropleth_hideouts(measure or "none", layer or "zones", _period(view_state), lang)
+        return (*[patches[n] for n in CHORO_LAYERS], legend(payload, lang))
+
+    @app.callback(
+        Output("map-seq", "data"),
+        Output("geo-incidents", "url"),
+        Output("geo-rings", "url"),
+        Input("map-refresh", "n_intervals"),
+        State("map-seq", "data"),
+        prevent_initial_call=True,
+    )
+    def refresh(_n, known):
+        seq = mapdata.change_seq()
+        if known is not None and seq == known:
+            return no_update, no_update, no_update
+        if known is None:  # first tick: remember where we are; the layers already show this state
+            return seq, no_update, no_update
+        return seq, f"/api/map/incidents.json?v={seq}", f"/api/map/rings.json?v={seq}"
+
+    @app.callback(Output("geo-hotspots", "url"), Input("hotspot-period", "value"), prevent_initial_call=True)
+    def hotspot_period(period):
+        return f"/api/map/hotspots.json?period={period or '30d'}"
+
+    @app.callback(Output("hotspot-legend-slot", "children"), Input("map-layers", "overlays"), State("url", "search"))
+    def hotspot_legend_visibility(overlays, search):
+        lang = "en" if "lang=en" in (search or "") else "zh"
+        from ..i18n import t
+
+        return hotspot_legend(lang) if t("layer_hotspots", lang) in (overlays or []) else []

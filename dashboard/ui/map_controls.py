@@ -1,0 +1,75 @@
+"""Controls over the map: colour-by measure and units, hotspot period, legends, and the live refresh tick."""
+from __future__ import annotations
+
+from dash import dcc, html
+
+from ..i18n import t
+from ..metrics.kpis import KPIS
+from ..metrics.periods import LABELS as PERIOD_LABELS
+
+MEASURE_CHOICES = ("open_incidents", "overdue_incidents", "new_incidents", "onsite_handling_rate",
+                   "resolution_rate", "detection_rate", "inspection_coverage", "in_zone_resolution_rate",
+                   "median_hours_to_close")
+DEFAULT_MEASURE = "open_incidents"
+DEFAULT_LAYER = "zones"
+REFRESH_MS = 2000
+
+
+def _kpi_label(key: str, lang: str) -> str:
+    zh, en, _ = KPIS[key]
+    return zh if lang == "zh" else en
+
+
+def map_controls(lang: str, measure: str = DEFAULT_MEASURE, layer: str = DEFAULT_LAYER) -> html.Div:
+    return html.Div(className="wx-map-controls", id="map-controls-body", children=[
+        html.Label(t("measure", lang), htmlFor="map-measure"),
+        dcc.Dropdown(id="map-measure", clearable=False, searchable=False, value=measure,
+                     options=[{"label": t("measure_none", lang), "value": "none"}]
+                     + [{"label": _kpi_label(k, lang), "value": k} for k in MEASURE_CHOICES]),
+        dcc.RadioItems(id="map-measure-layer", value=layer, inline=True,
+                       options=[{"label": t("layer_zones", lang), "value": "zones"},
+                                {"label": t("layer_grids", lang), "value": "grids"},
+                                {"label": t("layer_towns", lang), "value": "towns"}]),
+        html.Label(t("hotspot_period", lang), htmlFor="hotspot-period"),
+        dcc.Dropdown(id="hotspot-period", clearable=False, searchable=False, value="30d",
+                     options=[{"label": PERIOD_LABELS[k][0 if lang == "zh" else 1], "value": k}
+                              for k in ("today", "7d", "30d", "year", "2019")]),
+        dcc.Interval(id="map-refresh", interval=REFRESH_MS),
+        dcc.Store(id="map-seq"),
+    ])
+
+
+def legend(payload: dict | None, lang: str) -> list:
+    """Colour legend for a choropleth payload (see api.mapdata.measure_payload)."""
+    if not payload or not payload.get("colors"):
+        return []
+    fmt = (lambda v: f"{v * 100:.1f}%") if payload["format"] == "pct" else (lambda v: f"{v:g}")
+    brks, colors = payload["breaks"], payload["colors"]
+    rows = []
+    for i, color in enumerate(colors):
+        if not brks:
+            text = t("no_data", lang) if not any(v is not None for v in payload["values"].values()) else "…"
+        elif i == 0:
+            text = f"≤ {fmt(brks[0])}"
+        elif i == len(brks):
+            text = f"> {fmt(brks[-1])}"
+        else:
+            text = f"{fmt(brks[i - 1])} – {fmt(brks[i])}"
+        rows.append(html.Div([html.I(style={"background": color}), text], className="wx-legend-row"))
+    period = payload.get("period") or {}
+    note = "" if payload.get("live") else f"{period.get('from', '')} – {period.get('to', '')}"
+    return [html.Div(className="wx-legend", id="choropleth-legend", children=[
+        html.B(payload["label"]), html.Div(note, className="wx-legend-note"), *rows,
+        html.Div([html.I(style={"background": "#ffffff", "border": "1px solid #ccc"}), t("no_data", lang)],
+                 className="wx-legend-row"),
+    ])]
+
+
+def hotspot_legend(lang: str) -> html.Div:
+    from .palette import SEQUENTIAL_BAD
+
+    return html.Div(className="wx-legend wx-hotspot-legend", id="hotspot-legend", children=[
+        html.B(t("layer_hotspots", lang)),
+        html.Div(t("hotspot_legend", lang), className="wx-legend-note"),
+        html.Div([html.I(style={"background": c}) for c in SEQUENTIAL_BAD[1:]], className="wx-legend-ramp"),
+    ])

@@ -1,0 +1,168 @@
+"""The map's live layers in a real headless Chromium (issue 4): clustered incident markers that match the API,
+an escaped popup, hazard sites, safety rings, hotspots with a legend, recolouring without geometry requests."""
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+
+from shapely.geometry import shape
+
+
+def _get(app, path, headers=None):
+    req = urllib.request.Request(app.url + path, headers=headers or {})
+    with urllib.request.urlopen(req) as resp:
+        return json.loads(resp.read())
+
+
+def _post(app, path, body, token="test-token"):
+    req = urllib.request.Request(app.url + path, data=json.dumps(body).encode(), method="POST",
+                                 headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(req) as resp:
+        return json.loads(resp.read())
+
+
+def _open_count(app):
+    n, cursor = 0, None
+    while True:
+        page = _get(app, "/api/v1/incidents?status=open&limit=1000" + (f"&cursor={cursor}" if cursor else ""))
+        n += len(page["items"])
+        cursor = page.get("next_cursor")
+        if not cursor:
+            return n
+
+
+def _load(page, app):
+    page.goto(app.url + "/")
+    page.wait_for_selector("path.wx-layer-grids", timeout=30_000)
+    page.wait_for_selector(".marker-cluster, .wx-inc", timeout=30_000)
+    page.wait_for_function("() => window.wx && window.wx.map.mapFor('map')")
+
+
+def _toggle_overlay(page, name):
+    page.locator(".leaflet-control-layers-overlays label", has_text=name).locator("input").check()
+
+
+def test_markers_and_clusters_match_the_api(demo_app, page):
+    features = _get(demo_app, "/api/map/incidents.json")["features"]
+    assert len(features) == _open_count(demo_app) > 0
+    _load(page, demo_app)
+    page.wait_for_timeout(500)
+    shown = page.evaluate("""() => {
+        let n = 0;
+        document.querySelectorAll('.marker-cluster').forEach(el => { n += parseInt(el.innerText.trim(), 10); });
+        return n + document.querySelectorAll('.leaflet-marker-pane .wx-inc').length;
+    }""")
+    assert shown == len(features)
+    # overdue cases are marked, and marked more strongly the longer they are past due
+    overdue = [f for f in features if f["properties"]["od"] > 72]
+    assert overdue, "the demo has long-overdue open cases"
+    assert page.js_errors == []
+
+
+def test_popup_shows_the_incident_with_escaped_description(demo_app, page):
+    grids = _get(demo_app, "/api/geo/grids.json")["features"]
+    point = shape(grids[5]["geometry"]).representative_point()
+    text = "<script>window.__pwned=1</script> 仓库堆放危化品 <b>bold</b>"
+    created = _post(demo_app, "/api/v1/incidents", {
+        "category": "safety.hazchem", "description": text, "lon": point.x, "lat": point.y,
+        "severity": 3, "reporter": "测试网格员", "client_ref": f"e2e-popup-{time.time()}"})
+    _load(page, demo_app)
+    # the new incident arrives through the live refresh (or the first load), then we zoom onto it
+    page.evaluate("([lat, lon]) => window.wx.map.mapFor('map').setView([lat, lon], 19, {animate: false})",
+                  [point.y, point.x])
+    marker = page.locator(f".leaflet-marker-icon[title$='#{created['id']}']")
+    marker.wait_for(timeout=15_000)
+    marker.click()
+    popup = page.locator(f".wx-incident-popup[data-code='{created['code']}']")
+    popup.wait_for(timeout=10_000)
+    body = popup.inner_text()
+    assert "<script>window.__pwned=1</script>" in body  # shown as text
+    assert "<b>bold</b>" in body
+    assert created["code"] in body and "危险化学品" in body
+    assert popup.locator("script").count() == 0 and popup.locator("b", has_text="bold").count() == 0
+    assert page.evaluate("() => window.__pwned === undefined")
+    assert "已上报" in body  # the lifecycle so far
+
+
+def test_hazard_layer_toggles_on_with_every_site(demo_app, page):
+    sites = _get(demo_app, "/api/geo/hazards.json")["features"]
+    _load(page, demo_app)
+    assert page.locator(".wx-hazard").count() == 0
+    _toggle_overlay(page, "风险点位")
+    page.wait_for_function("n => document.querySelectorAll('.wx-hazard').length === n", arg=len(sites),
+                           timeout=15_000)
+    kinds = {f["properties"]["kind"] for f in sites}
+    for kind in kinds:
+        assert page.locator(f".wx-hazard-{kind}").count() == sum(f["properties"]["kind"] == kind for f in sites)
+
+
+def test_safety_rings_count_open_incidents_inside(demo_app, page):
+    rings = _get(demo_app, "/api/map/rings.json")["features"]
+    assert rings and all(f["properties"]["ring_m"] >= 200 for f in rings)
+    open_points = [f["geometry"]["coordinates"] for f in _get(demo_app, "/api/map/incidents.json")["features"]]
+    import shapely
+
+    ring0 = max(rings, key=lambda f: f["properties"]["open_incidents"])
+    poly = shape(ring0["geometry"])
+    inside = sum(poly.contains(shapely.Point(x, y)) for x, y in open_points)
+    assert abs(inside - ring0["properties"]["open_incidents"]) <= 1  # 48-gon vs true circle at the rim
+    _load(page, demo_app)
+    _toggle_overlay(page, "安全半径")
+    page.wait_for_function("n => document.querySelectorAll('path.wx-ring').length === n", arg=len(rings),
+                           timeout=15_000)
+
+
+def test_recolour_changes_fills_without_geometry_request(demo_app, page):
+    _load(page, demo_app)
+    page.wait_for_timeout(300)
+    before = page.evaluate("() => Array.from(document.querySelectorAll('path.wx-layer-zones')).map(p => p.getAttribute('fill'))")
+    geometry_requests = []
+    page.on("request", lambda r: geometry_requests.append(r.url) if "/api/geo/" in r.url else None)
+    page.locator("#map-measure").click()
+    page.get_by_text("现场处置率", exact=True).last.click()
+    page.wait_for_function("""before => {
+        const now = Array.from(document.querySelectorAll('path.wx-layer-zones')).map(p => p.getAttribute('fill'));
+        return now.some((f, i) => f !== before[i]);
+    }""", arg=before, timeout=15_000)
+    page.wait_for_selector("#choropleth-legend:has-text('现场处置率')")
+    assert geometry_requests == []
+    fills = set(page.evaluate("() => Array.from(document.querySelectorAll('path.wx-layer-zones')).map(p => p.getAttribute('fill'))"))
+    assert len(fills) >= 3  # a real scale, not one colour
+
+
+def test_hotspot_layer_draws_with_legend(demo_app, page):
+    fc = _get(demo_app, "/api/map/hotspots.json?period=30d")
+    assert fc["features"] and "Gi*" in fc["meta"]["method"]
+    _load(page, demo_app)
+    assert page.locator("#hotspot-legend").count() == 0
+    _toggle_overlay(page, "热点")
+    page.wait_for_function("n => document.querySelectorAll('path.wx-hex').length === n", arg=len(fc["features"]),
+                           timeout=15_000)
+    page.wait_for_selector("#hotspot-legend")
+    hot = sum(f["properties"]["hot"] for f in fc["features"])
+    assert page.locator("path.wx-hex-hot").count() == hot
+
+
+def test_configured_tiles_are_requested_and_failing_tiles_do_not_block(demo_app, browser):
+    """TILE_URL decides where tiles come from; when they fail, polygons and markers still draw."""
+    from dashboard import create_app
+    from dashboard.settings import Settings
+    from tests.conftest import LiveServer
+
+    settings = Settings(instance_dir=demo_app.app.server.extensions["wuxing"].settings.instance_dir,
+                        tile_url="http://127.0.0.1:9/tiles/{z}/{x}/{y}.png", demo_live=False)
+    server = LiveServer(create_app(settings))
+    try:
+        ctx = browser.new_context()
+        pg = ctx.new_page()
+        tiles = []
+        pg.on("request", lambda r: tiles.append(r.url) if "/tiles/" in r.url else None)
+        pg.goto(server.url + "/")
+        pg.wait_for_selector("path.wx-layer-grids", timeout=30_000)
+        pg.wait_for_selector(".marker-cluster", timeout=30_000)
+        assert tiles and all(u.startswith("http://127.0.0.1:9/tiles/") for u in tiles)
+        assert pg.locator("path.wx-layer-grids").count() == 538
+        ctx.close()
+    finally:
+        server.stop()
