@@ -34,6 +34,25 @@
   var map = {
     esc: esc,
     mapFor: function (id) { return maps[id || "map"]; },
+    /* Fly to an incident and open its popup (used when a list row is picked). Resolves true when opened. */
+    focusIncident: function (mapId, incidentId, lat, lon, zoom) {
+      var m = maps[mapId || "map"];
+      if (!m) { return Promise.resolve(false); }
+      return new Promise(function (resolve) {
+        function openIt() {
+          var found = null;
+          m.eachLayer(function (l) {
+            if (!found && l.feature && l.feature.properties && l.feature.properties.id === incidentId && l.openPopup) {
+              found = l;
+            }
+          });
+          if (found) { found.openPopup(); }
+          resolve(!!found);
+        }
+        m.once("moveend", function () { setTimeout(openIt, 350); });
+        m.flyTo([lat, lon], zoom || 18, {duration: 0.8});
+      });
+    },
     districtStyle: function (feature, context) {
       var dark = hide(context).dark;
       return {color: dark ? "#7fd3ff" : "#c0392b", weight: 3, fill: false, opacity: 0.95,

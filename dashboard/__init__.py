@@ -44,7 +44,7 @@ def create_app(settings: Settings | None = None, *, with_store: bool = True) -> 
     )
     server = app.server
     server.config["SECRET_KEY"] = settings.secret_key
-    server.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
+    server.config["MAX_CONTENT_LENGTH"] = 16 * 1024 * 1024  # API blueprints cap their own bodies at 1 MB
     server.config["COMPRESS_MIMETYPES"] = ["application/json", "text/html", "text/css", "application/javascript"]
     cache = init_cache(server, settings.cache_config)
 
@@ -64,15 +64,39 @@ def create_app(settings: Settings | None = None, *, with_store: bool = True) -> 
         if hasattr(module, "register_callbacks"):
             module.register_callbacks(app)
 
-    app.layout = html.Div([dcc.Location(id="url", refresh="callback-nav"), html.Div(id="page")])
-
-    @app.callback(Output("page", "children"), Input("url", "pathname"), State("url", "search"))
-    def route(pathname, search):
+    def render(pathname: str | None, search: str | None):
         params = dict(parse_qsl((search or "").lstrip("?")))
         lang = normalise(params.get("lang"))
         page = pages.get(pathname or "/")
         if page is None:
             return html.Div([html.H2("404"), html.A("吴兴区指挥中心 / Home", href="/")], className="wx-404")
         return page.layout(settings, lang, params)
+
+    def serve_layout():
+        """The page the browser is on, rendered into the initial layout (one round trip fewer than routing by
+        callback). The layout request's Referer names that page; without one the router callback renders it."""
+        from urllib.parse import urlsplit
+
+        from flask import has_request_context, request
+
+        ref = urlsplit(request.referrer or "") if has_request_context() else None
+        same_origin = bool(ref and ref.netloc and ref.netloc == request.host)
+        path = ref.path if same_origin else None
+        return html.Div([
+            dcc.Location(id="url", refresh="callback-nav"),
+            dcc.Store(id="rendered", data={"path": path, "search": ("?" + ref.query) if same_origin and ref.query else ""}),
+            html.Div(render(path, ref.query if same_origin else "") if path else None, id="page"),
+        ])
+
+    app.layout = serve_layout
+
+    @app.callback(Output("page", "children"), Output("rendered", "data"), Input("url", "pathname"),
+                  State("url", "search"), State("rendered", "data"))
+    def route(pathname, search, rendered):
+        from dash import no_update
+
+        if rendered and rendered.get("path") == pathname and rendered.get("search", "") == (search or ""):
+            return no_update, None  # the initial layout already holds this page; later visits render again
+        return render(pathname, search), None
 
     return app

@@ -64,6 +64,9 @@ def main(argv=None) -> int:
     p.add_argument("--port", type=int)
     p.add_argument("--workers", type=int, default=2)
     p.set_defaults(func=serve)
+    from .auth.cli import add_subparser as add_users_subparser  # `users add|list|passwd|disable|enable|role`
+
+    add_users_subparser(sub)
     args = parser.parse_args(argv)
     return args.func(args)
 

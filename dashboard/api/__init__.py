@@ -23,3 +23,12 @@ def register_all(server) -> None:
 
         register_incident_api(server)
         server.register_blueprint(mapdata.bp)
+        from ..auth.views import setup as setup_auth
+        from . import alerts, export
+
+        setup_auth(server)  # sign-in, roles, page gates, kiosk tokens (dashboard/auth)
+        alerts.register(server)  # /api/v1/alerts (+ hazard registry for the ring rule)
+        server.register_blueprint(export.bp)  # /api/v1/incidents/export.csv|.xlsx
+        from .kpis import bp as kpis_bp  # /api/v1/kpis, /api/v1/briefing.pdf
+
+        server.register_blueprint(kpis_bp)

@@ -252,16 +252,25 @@ MAP_LEVELS = {"towns": "town", "zones": "zone", "grids": "grid"}
 
 
 def live_counts(level: str, now: dt.datetime) -> dict[str, dict[str, int]]:
-    """Open and overdue incidents per unit right now (one grouped query on the open-status index)."""
+    """Open and overdue incidents per unit right now.
+
+    Reads the open rows through the (status, reported_at) index and counts here: a GROUP BY lets SQLite pick the
+    unit-code index and scan every closed case too (0.6 s on the demo year instead of a few ms).
+    """
+    from collections import Counter
+
     from ..store import lifecycle
 
     col = getattr(Incident, f"{level}_code")
-    overdue = func.sum(func.cast(Incident.due_at < now, Incident.severity.type))
     with services().sessions() as s:
-        rows = s.execute(select(col, func.count(), overdue)
-                         .where(Incident.status.in_(lifecycle.OPEN_STATES)).group_by(col)).all()
-    return {"open_incidents": {r[0]: int(r[1]) for r in rows},
-            "overdue_incidents": {r[0]: int(r[2] or 0) for r in rows}}
+        rows = s.execute(select(col, Incident.due_at).where(Incident.status.in_(lifecycle.OPEN_STATES))).all()
+    naive_now = now.replace(tzinfo=None)
+    open_n, overdue_n = Counter(), Counter()
+    for code, due in rows:
+        open_n[code] += 1
+        if (due.replace(tzinfo=None) if due.tzinfo is None else due.astimezone(dt.timezone.utc).replace(tzinfo=None)) < naive_now:
+            overdue_n[code] += 1
+    return {"open_incidents": dict(open_n), "overdue_incidents": dict(overdue_n)}
 
 
 def period_kpis(level: str, per) -> "dict[str, dict[str, float | None]]":

@@ -49,6 +49,17 @@ def initial_hideouts(measure: str, layer: str, per, lang: str) -> tuple[dict, di
     return seed, payload
 
 
+def with_version(url: str | None, seq: int) -> str | None:
+    """``url`` with its ``v`` query parameter set to ``seq`` (other parameters untouched)."""
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+    if not url:
+        return url
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "v"] + [("v", str(seq))]
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
 def register_callbacks(app) -> None:
     @app.callback(
         *[Output(f"geo-{name}", "hideout", allow_duplicate=True) for name in CHORO_LAYERS],
@@ -75,15 +86,19 @@ def register_callbacks(app) -> None:
         Output("geo-rings", "url"),
         Input("map-refresh", "n_intervals"),
         State("map-seq", "data"),
+        State("geo-incidents", "url"),
+        State("geo-rings", "url"),
         prevent_initial_call=True,
     )
-    def refresh(_n, known):
+    def refresh(_n, known, incidents_url, rings_url):
+        """Only when the store changed: bump ``v`` in the data URLs (filters kept), so the layers refetch while
+        the map keeps its view; fifty viewers share one cached response per change."""
         seq = mapdata.change_seq()
         if known is not None and seq == known:
             return no_update, no_update, no_update
         if known is None:  # first tick: remember where we are; the layers already show this state
             return seq, no_update, no_update
-        return seq, f"/api/map/incidents.json?v={seq}", f"/api/map/rings.json?v={seq}"
+        return seq, with_version(incidents_url, seq), with_version(rings_url, seq)
 
     @app.callback(Output("geo-hotspots", "url"), Input("hotspot-period", "value"), prevent_initial_call=True)
     def hotspot_period(period):

@@ -1068,9 +1068,10 @@ def _ensure_open_states(rng, inc, dur, times, now) -> np.ndarray:
                 used |= inside
                 if missing <= 0:
                     break
-                cand = np.nonzero(cur & ~used & (inc["story"] == ""))[0]
+                movable = (inc["story"] == "") & (inc["inspection_rel"] < 0)  # patrol cases stay on their day
+                cand = np.nonzero(cur & ~used & movable)[0]
                 if len(cand) < missing and level != "onsite":  # too few recent cases on this path: re-plan
-                    other = np.nonzero(recent & ~used & (inc["level"] != level) & (inc["story"] == "")
+                    other = np.nonzero(recent & ~used & (inc["level"] != level) & movable
                                        & ~inc["longstanding"])[0]
                     conv = rng.choice(other, size=min(missing - len(cand), len(other)), replace=False)
                     _replan(rng, inc, dur, conv, level)
@@ -1137,13 +1138,9 @@ def _records(df: pd.DataFrame, cols: list[str]) -> list[dict]:
 
 
 def write(engine, data: DemoData, chunk: int = 50_000, bar=None) -> dict:
-    """Store the frames with the store's bulk helpers, in one transaction. Returns counts and id bases."""
-    from sqlalchemy import func, select
+    """Store the frames with the store's bulk helpers, in one transaction. Returns counts and id bases.
 
-    from dashboard.store import sequence, session_factory
-    from dashboard.store.incidents import bulk_insert_events, bulk_insert_incidents, bulk_insert_inspections
-    from dashboard.store.models import Incident, Inspection
-
+    On SQLite the store's ``bulk_load`` drops the secondary indexes for the load and rebuilds them after."""
     from contextlib import nullcontext
 
     from dashboard.store import incidents as store_incidents

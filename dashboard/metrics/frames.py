@@ -59,8 +59,14 @@ def _unit_filter(table, level: str | None, code: str | None) -> list:
     return [table.c[_LEVEL_COLUMN[level]] == code]
 
 
+def _columns(rows, columns) -> pd.DataFrame:
+    """Rows → frame column by column (avoids pandas probing every SQLAlchemy Row for namedtuple fields)."""
+    cols = list(zip(*rows)) if rows else [()] * len(columns)
+    return pd.DataFrame({c: list(v) for c, v in zip(columns, cols)}, columns=list(columns))
+
+
 def _frame(rows, columns) -> pd.DataFrame:
-    df = pd.DataFrame(rows, columns=list(columns))
+    df = _columns(rows, columns)
     for c in ("reported_at", "updated_at", "due_at", "closed_at", "at"):
         if c in df.columns:
             df[c] = pd.to_datetime(df[c], utc=True, format="ISO8601")
@@ -103,8 +109,7 @@ def load_inspections(bind, start=None, end=None, level: str | None = None, code:
     q = select(*(t.c[c] for c in columns)).where(and_(True, *cond)).order_by(t.c.id)
     with _connection(bind) as conn:
         rows = conn.execute(q).all()
-    df = pd.DataFrame(rows, columns=list(columns))
-    return df
+    return _columns(rows, columns)
 
 
 def load_events(bind, start=None, end=None, level: str | None = None, code: str | None = None,

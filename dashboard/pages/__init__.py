@@ -7,6 +7,8 @@ from importlib import import_module
 
 PAGES: dict[str, str] = {
     "/": "overview",
+    "/briefing": "briefing",
+    "/wall": "wall",
 }
 
 

@@ -1,12 +1,16 @@
-"""总览 Overview: the district map with towns, zones, grids, hazard sites, incidents and hotspots."""
+"""总览 Overview: the district map (towns, zones, grids, hazard sites, incidents, hotspots) and the drill-down
+panel (breadcrumb, period, KPI cards, rankings, charts, profiles). The view lives in the URL query
+(``?level=zone&code=…&period=2019``) and in ``dcc.Store(id="view-state")``; see ``dashboard/callbacks/drill.py``."""
 from __future__ import annotations
 
 from dash import dcc, html
 
+from ..callbacks import drill as drill_callbacks
 from ..callbacks import map as map_callbacks
 from ..context import services
 from ..i18n import t
-from ..metrics.periods import resolve
+from ..metrics import views
+from ..ui import panel
 from ..ui.map import district_map
 from ..ui.map_controls import DEFAULT_LAYER, DEFAULT_MEASURE, legend, map_controls
 from ..ui.shell import header
@@ -14,23 +18,34 @@ from ..ui.shell import header
 
 def layout(settings, lang: str, params: dict):
     gd = services().geodata()
+    h = views.hierarchy(gd)
+    state = panel.state_from_params(params, h)
     counts = {"towns": len(gd.towns), "zones": len(gd.zones), "grids": len(gd.grids)}
-    seeds, payload = map_callbacks.initial_hideouts(DEFAULT_MEASURE, DEFAULT_LAYER, resolve(None), lang)
+    seeds, payload = map_callbacks.initial_hideouts(DEFAULT_MEASURE, DEFAULT_LAYER, panel.period_of(state), lang)
+    if state["level"] != "district":  # first paint already highlights the unit of a shared link
+        layer = state["level"] + "s"
+        seeds = {**seeds, layer: {**seeds.get(layer, {}), "selected": state["code"]}}
+    the_map = district_map(settings, lang, hideouts=seeds)
+    if state["level"] != "district":
+        the_map.bounds = h.bounds[(state["level"], state["code"])]
     return html.Div([
         header(lang, "/", params, t("counts_line", lang, **counts)),
-        dcc.Store(id="view-state", data={"level": "district", "code": None, "period": "30d"}),
-        html.Main(className="wx-main", children=[
+        dcc.Store(id="view-state", data=state),
+        dcc.Store(id="ov-lang", data=lang),
+        html.Main(className="wx-main wx-overview", children=[
             html.Div(className="wx-map", id="map-panel", children=[
-                district_map(settings, lang, hideouts=seeds),
+                the_map,
                 html.Div(map_controls(lang), id="map-controls"),
                 html.Div(className="wx-legends", children=[
                     html.Div(legend(payload, lang), id="map-legend"),
                     html.Div(id="hotspot-legend-slot"),
                 ]),
             ]),
+            panel.panel_layout(state, lang),
         ]),
     ])
 
 
 def register_callbacks(app) -> None:
     map_callbacks.register_callbacks(app)
+    drill_callbacks.register_callbacks(app)

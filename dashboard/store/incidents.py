@@ -17,7 +17,7 @@ from sqlalchemy import Engine, and_, func, or_, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from . import catalogue, lifecycle, sequence
+from . import alerts, catalogue, lifecycle, sequence
 from sqlalchemy import Date
 
 from .models import UTC, Incident, IncidentEvent, Inspection, UTCDateTime, utcnow
@@ -136,6 +136,7 @@ def create_incident(session: Session, new: NewIncident, *, now: dt.datetime | No
         session.add(IncidentEvent(incident_id=inc.id, seq=seq, at=reported_at, actor=new.reporter,
                                   actor_role=None, from_status=None, to_status=inc.status,
                                   note=None, department=None))
+        alerts.raise_for_new_incident(session, inc)  # 告警 (severity ≥ 3 / hazchem ring): same transaction
         session.commit()
         return inc, True
     except IntegrityError:

@@ -34,9 +34,15 @@ def map_controls(lang: str, measure: str = DEFAULT_MEASURE, layer: str = DEFAULT
         dcc.Dropdown(id="hotspot-period", clearable=False, searchable=False, value="30d",
                      options=[{"label": PERIOD_LABELS[k][0 if lang == "zh" else 1], "value": k}
                               for k in ("today", "7d", "30d", "year", "2019")]),
-        dcc.Interval(id="map-refresh", interval=REFRESH_MS),
-        dcc.Store(id="map-seq"),
+        live_refresh(),
     ])
+
+
+def live_refresh(interval_ms: int = REFRESH_MS) -> html.Div:
+    """The tick that keeps a map's incident and ring layers current (see callbacks.map.refresh); put it on any
+    page that shows ``district_map``."""
+    return html.Div([dcc.Interval(id="map-refresh", interval=interval_ms), dcc.Store(id="map-seq")],
+                    style={"display": "none"})
 
 
 def legend(payload: dict | None, lang: str) -> list:

@@ -54,10 +54,19 @@ def test_markers_and_clusters_match_the_api(demo_app, page):
         return n + document.querySelectorAll('.leaflet-marker-pane .wx-inc').length;
     }""")
     assert shown == len(features)
-    # overdue cases are marked, and marked more strongly the longer they are past due
-    overdue = [f for f in features if f["properties"]["od"] > 72]
-    assert overdue, "the demo has long-overdue open cases"
     assert page.js_errors == []
+    # overdue cases are marked, and marked more strongly the longer they are past due
+    overdue = sorted((f for f in features if f["properties"]["od"] > 0), key=lambda f: -f["properties"]["od"])
+    assert overdue, "the demo has overdue open cases"
+    for f in (overdue[0], overdue[-1]):
+        od, (lon, lat) = f["properties"]["od"], f["geometry"]["coordinates"]
+        age = 3 if od > 72 else 2 if od > 24 else 1
+        page.evaluate("([lat, lon]) => window.wx.map.mapFor('map').setView([lat, lon], 19, {animate: false})",
+                      [lat, lon])
+        marker = page.locator(f".leaflet-marker-icon[title$='#{f['properties']['id']}']")
+        marker.wait_for(timeout=10_000)
+        classes = marker.get_attribute("class")
+        assert "wx-overdue" in classes and f"wx-age-{age}" in classes, (od, classes)
 
 
 def test_popup_shows_the_incident_with_escaped_description(demo_app, page):
@@ -120,7 +129,7 @@ def test_recolour_changes_fills_without_geometry_request(demo_app, page):
     geometry_requests = []
     page.on("request", lambda r: geometry_requests.append(r.url) if "/api/geo/" in r.url else None)
     page.locator("#map-measure").click()
-    page.get_by_text("现场处置率", exact=True).last.click()
+    page.get_by_role("option", name="现场处置率", exact=True).click()
     page.wait_for_function("""before => {
         const now = Array.from(document.querySelectorAll('path.wx-layer-zones')).map(p => p.getAttribute('fill'));
         return now.some((f, i) => f !== before[i]);

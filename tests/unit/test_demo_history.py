@@ -174,6 +174,10 @@ def test_patrol_incidents_are_the_problems_found(tables):
     assert per_inspection.reindex(expect.index, fill_value=0).equals(expect.astype(per_inspection.dtype))
     joined = patrol.merge(ins, left_on="inspection_id", right_on="id", suffixes=("", "_i"))
     assert (joined["grid_code"] == joined["grid_code_i"]).all()
+    y2019 = joined[joined["reported_at"] < pd.Timestamp("2020-01-01")]
+    local_day = (y2019["reported_at"] + pd.Timedelta(hours=8)).dt.strftime("%Y-%m-%d")
+    assert (local_day == pd.to_datetime(y2019["inspected_on"]).dt.strftime("%Y-%m-%d")).all()
+    assert (y2019["reporter"] == y2019["inspector"]).all()
     assert not ins.duplicated(["unit_id", "inspected_on"]).any()
 
 
@@ -247,3 +251,14 @@ def test_cli_refuses_with_a_clear_message(small_db, geodata_dir, capsys):
     assert rc == 3
     assert "already holds demo data" in capsys.readouterr().err
     assert main(["history", "--db", url, "--if-missing", "--geodata", str(geodata_dir), "--quiet"]) == 0
+
+
+def test_some_recent_cases_lie_inside_hazard_safety_rings(tables, gd):
+    inc, _, _ = tables
+    hz = gd.hazards[gd.hazards["kind"].isin(["hazchem", "gas_station"])]
+    recent = inc[(inc["reported_at"] >= pd.Timestamp(NOW) - pd.Timedelta(days=3)) & (inc["status"] != "closed")]
+    lat0 = np.radians(30.85)
+    dx = (recent["lon"].to_numpy()[:, None] - hz.geometry.x.to_numpy()[None, :]) * 111_320 * np.cos(lat0)
+    dy = (recent["lat"].to_numpy()[:, None] - hz.geometry.y.to_numpy()[None, :]) * 111_320
+    inside = (np.hypot(dx, dy) <= hz["ring_m"].to_numpy()[None, :]).any(axis=1)
+    assert inside.sum() >= 3

@@ -1,0 +1,210 @@
+/* The wall display (大屏 /wall) in the browser: clock, zone tour, connection watch — window.wx.wall.
+ *
+ * Called from Dash clientside callbacks (dashboard/callbacks/wall.py); Dash's dcc.Interval components are the only
+ * timers (one per purpose), so nothing here schedules work of its own, adds listeners or grows: the tour state
+ * keeps at most SEEN_MAX alert ids, and Dash's undo history and error log (which would otherwise grow for as
+ * long as the page is open) are trimmed on each heartbeat.
+ * Text reaches the page only as component children (escaped by React), never as HTML. */
+(function () {
+  "use strict";
+  var SEEN_MAX = 100;
+  var HISTORY_KEEP = 20;
+  var ERRORS_KEEP = 20;
+  var HEARTBEAT_TIMEOUT_MS = 2500;
+  var TOUR_MAX_ZOOM = 14;
+  var ALERT_ZOOM = 15;
+  var formatters = {};
+
+  function noUpdate() { return window.dash_clientside.no_update; }
+
+  function el(type, props, children) {
+    var p = props || {};
+    if (children !== undefined) { p.children = children; }
+    return {type: type, namespace: "dash_html_components", props: p};
+  }
+
+  function fmt(lang) {
+    if (!formatters[lang]) {
+      var loc = lang === "en" ? "en-GB" : "zh-CN";
+      formatters[lang] = {
+        time: new Intl.DateTimeFormat(loc, {timeZone: "Asia/Shanghai", hour: "2-digit", minute: "2-digit",
+                                            second: "2-digit", hourCycle: "h23"}),
+        date: new Intl.DateTimeFormat(loc, {timeZone: "Asia/Shanghai", year: "numeric", month: "long",
+                                            day: "numeric", weekday: "long"})
+      };
+    }
+    return formatters[lang];
+  }
+
+  function leaflet() {
+    var m = window.wx && window.wx.map && window.wx.map.mapFor && window.wx.map.mapFor("map");
+    return m && m.getContainer && document.body.contains(m.getContainer()) ? m : null;
+  }
+
+  function flyToBounds(bounds) {
+    var m = leaflet();
+    if (!m || !bounds) { return; }
+    try {
+      m.stop();
+      m.flyToBounds(bounds, {padding: [24, 24], maxZoom: TOUR_MAX_ZOOM, duration: 1.6});
+    } catch (e) { /* a map being replaced: the next step flies again */ }
+  }
+
+  function flyTo(lat, lon, zoom) {
+    var m = leaflet();
+    if (!m || lat === undefined || lon === undefined) { return; }
+    try {
+      m.stop();
+      m.flyTo([lat, lon], zoom, {duration: 1.6});
+    } catch (e) { /* see flyToBounds */ }
+  }
+
+  function selectZone(code) {
+    return new window.dash_clientside.Patch().assign(["selected"], code || null).build();
+  }
+
+  function cards(list) {
+    return (list || []).map(function (k) {
+      return el("Div", {className: "wx-wall-card wx-wall-card-" + k.key}, [
+        el("Div", {className: "wx-wall-card-label"}, k.label),
+        el("Div", {className: "wx-wall-card-value"}, k.value)
+      ]);
+    });
+  }
+
+  function fact(label, value) {
+    return el("Span", {className: "wx-wall-fact"}, [el("Small", {}, label), el("B", {}, String(value))]);
+  }
+
+  function unitCard(u, T, step, total, code) {
+    var facts = [
+      fact(T.grids, u.grids),
+      fact(T.registered_units, (u.registered_units || 0).toLocaleString()),
+      fact(T.hazards, u.hazards + (u.major_hazards ? " / " + u.major_hazards : ""))
+    ];
+    if (u.rank) { facts.push(el("Span", {className: "wx-wall-fact wx-wall-rank-badge"},
+      T.rank_of.replace("{r}", u.rank).replace("{n}", total))); }
+    return el("Div", {className: "wx-wall-unit", "data-zone": code || "district"}, [
+      el("H3", {className: "wx-wall-panel-title"}, [T.tour, el("Small", {}, step)]),
+      el("Div", {className: "wx-wall-zone-name"}, u.name),
+      el("Div", {className: "wx-wall-zone-sub"}, code ? (u.town + " · " + u.station) : T.tour_district),
+      el("Div", {className: "wx-wall-facts"}, facts),
+      el("H4", {}, T.today), el("Div", {className: "wx-wall-cards"}, cards(u.kpis && u.kpis.today)),
+      el("H4", {}, T.month), el("Div", {className: "wx-wall-cards"}, cards(u.kpis && u.kpis.month))
+    ]);
+  }
+
+  function alertCard(a, T) {
+    return el("Div", {className: "wx-wall-alert-box", "data-code": a.code}, [
+      el("Div", {className: "wx-wall-alert-head"}, [
+        el("B", {}, T.alert_title),
+        el("Span", {className: "wx-wall-alert-reason"}, a.reason === "ring" ? T.alert_ring : T.alert_high)
+      ]),
+      el("Div", {className: "wx-wall-alert-code"}, a.code + " · " + a.time),
+      el("Div", {className: "wx-wall-alert-cat"}, [
+        el("Span", {className: "wx-wall-sev wx-wall-sev-" + a.severity}, a.severity_name), " " + a.category
+      ]),
+      el("Div", {className: "wx-wall-alert-place"}, a.zone + " · " + a.town),
+      el("Div", {className: "wx-wall-alert-desc"}, a.description)
+    ]);
+  }
+
+  function trim(list, keep) {
+    if (list && list.length > keep) { list.splice(keep, list.length - keep); }
+  }
+
+  /* Dash's store keeps every interval tick in its undo history (history.past, oldest first) and every failed
+   * request in its error log (error.frontEnd / backEnd, newest first), for as long as the page is open; a wall
+   * open for days must not, so both are cut to their newest entries. */
+  function trimDashState() {
+    var stores = window.dash_stores || [];
+    for (var i = 0; i < stores.length; i++) {
+      var state = stores[i].getState && stores[i].getState();
+      if (!state) { continue; }
+      var past = state.history && state.history.past;
+      if (past && past.length > HISTORY_KEEP) { past.splice(0, past.length - HISTORY_KEEP); }
+      if (state.error) {
+        trim(state.error.frontEnd, ERRORS_KEEP);
+        trim(state.error.backEnd, ERRORS_KEEP);
+      }
+    }
+  }
+
+  var wall = {
+    SEEN_MAX: SEEN_MAX,
+    trimDashState: trimDashState,
+
+    /* [time, date] in Asia/Shanghai, whatever the screen's own time zone. */
+    clock: function (n, cfg) {
+      var f = fmt((cfg && cfg.lang) || "zh");
+      var d = new Date();
+      return [f.time.format(d), f.date.format(d)];
+    },
+
+    /* One tour step (tick) or an alert (new id in the alert list): returns
+     * [tour state, zone card, alert card, alert card class, zones hideout patch]. Step -1 is the district. */
+    tour: function (n, alerts, zones, st, cfg) {
+      var nu = noUpdate();
+      var ctx = window.dash_clientside.callback_context || {};
+      var trig = (ctx.triggered && ctx.triggered.length && ctx.triggered[0].prop_id) || "";
+      var T = (cfg && cfg.text) || {};
+      var now = Date.now();
+      var first = !st;
+      zones = zones || {};
+      alerts = alerts || [];
+      var order = (zones.order && zones.order[cfg.order]) || [];
+      st = first ? {i: -1, until: 0, seen: null, alert: null} : Object.assign({}, st);
+
+      if (st.seen === null) {
+        st.seen = alerts.map(function (a) { return a.id; }).slice(0, SEEN_MAX);  // the backlog only pulses
+      } else {
+        var fresh = alerts.filter(function (a) { return st.seen.indexOf(a.id) < 0; });
+        if (fresh.length) {
+          var a = fresh[0];
+          st.seen = st.seen.concat(fresh.map(function (x) { return x.id; })).slice(-SEEN_MAX);
+          st.alert = a.id;
+          st.until = now + (cfg.pause_ms || 20000);
+          flyTo(a.lat, a.lon, ALERT_ZOOM);
+          return [st, nu, alertCard(a, T), "wx-wall-alert wx-wall-alert-on", selectZone(a.zone_code)];
+        }
+        if (!first && trig.indexOf("wall-tour-tick") !== 0) { return [nu, nu, nu, nu, nu]; }
+      }
+      if (!first && now < st.until) { return [nu, nu, nu, nu, nu]; }  // still showing an alert
+      var alertClass = st.alert ? "wx-wall-alert" : nu;
+      st.alert = null;
+      st.until = 0;
+      if (!first) { st.i = (st.i + 1 >= order.length) ? -1 : st.i + 1; }
+      var code = st.i >= 0 ? order[st.i] : null;
+      var unit = code ? (zones.zones || {})[code] : zones.district;
+      if (code && !unit) { st.i = -1; code = null; unit = zones.district; }
+      if (!unit) { return [st, nu, nu, alertClass, nu]; }
+      var step = code ? (st.i + 1) + " / " + order.length : (T.tour_district || "");
+      if (!first) { flyToBounds(unit.bounds); }
+      return [st, unitCard(unit, T, step, zones.ranked || order.length, code), alertClass === nu ? nu : [], alertClass,
+              selectZone(code)];
+    },
+
+    /* GET /healthz (2.5 s timeout): [connection state, sign class, KPI state (reset on reconnect), live tick
+     * disabled, KPI tick disabled] — while the server is away the server-side ticks pause, so no request fails
+     * in a loop; they resume when it answers again. */
+    heartbeat: function (n, st) {
+      trimDashState();
+      st = st || {ok: true, fails: 0};
+      var ctrl = typeof AbortController === "function" ? new AbortController() : null;
+      var timer = setTimeout(function () { if (ctrl) { ctrl.abort(); } }, HEARTBEAT_TIMEOUT_MS);
+      return fetch("/healthz", {cache: "no-store", credentials: "same-origin", signal: ctrl ? ctrl.signal : undefined})
+        .then(function (r) { return r.ok; }, function () { return false; })
+        .then(function (ok) {
+          clearTimeout(timer);
+          var nu = noUpdate();
+          if (ok && st.ok) { return [nu, nu, nu, nu, nu]; }
+          if (ok) { return [{ok: true, fails: 0}, "wx-wall-conn", null, false, false]; }  // back: refresh all
+          var away = [{ok: false, fails: Math.min((st.fails || 0) + 1, 1000000)}, "wx-wall-conn wx-wall-conn-on"];
+          return st.ok ? away.concat([nu, true, true]) : away.concat([nu, nu, nu]);
+        });
+    }
+  };
+
+  window.wx = window.wx || {};
+  window.wx.wall = wall;
+})();

@@ -1,0 +1,104 @@
+"""``GET /api/v1/kpis`` — the numbers the KPI cards show (one source of truth: the same cached bundle).
+
+Query: ``level`` = ``district|town|zone|grid`` (default district), ``code`` (required below the district),
+either ``from``/``to`` (``YYYY-MM-DD``, local calendar days, inclusive) or ``period`` =
+``today|7d|30d|year|2019`` (default ``30d``); ``children=1`` adds the children's KPIs (the ranking).
+
+Rates are fractions in [0, 1], medians in hours, counts integers; ``null`` where the denominator is zero.
+Also ``GET /api/v1/briefing.pdf`` (the morning briefing as PDF, see :mod:`dashboard.ui.briefing`).
+"""
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify, request
+
+from ..context import services
+from ..metrics import kpis, periods, views
+from .errors import ApiError, register_blueprint_handlers
+
+bp = Blueprint("kpis_api", __name__, url_prefix="/api/v1")
+register_blueprint_handlers(bp)
+
+
+def _period() -> periods.Period:
+    first, last = request.args.get("from"), request.args.get("to")
+    key = request.args.get("period")
+    if first or last:
+        if key and key != "custom":
+            raise ApiError(400, "invalid_value", "give either period or from/to, not both", "period")
+        if not first:
+            raise ApiError(400, "missing_field", "from is required with to", "from")
+        key = "custom"
+    try:
+        return periods.resolve(key, first, last)
+    except periods.PeriodError as e:
+        raise ApiError(400, "invalid_value", str(e), e.field) from None
+
+
+def _unit(h: views.Hierarchy) -> tuple[str, str | None]:
+    level = request.args.get("level", "district")
+    code = request.args.get("code") or None
+    if level not in views.LEVELS:
+        raise ApiError(400, "invalid_value", "level must be district, town, zone or grid", "level")
+    if level == "district":
+        if code not in (None, views.DISTRICT_CODE):
+            raise ApiError(404, "not_found", f"unknown district code {code!r}", "code")
+        return "district", None
+    if not code:
+        raise ApiError(400, "missing_field", f"code is required for level {level}", "code")
+    if len(code) > 64 or not h.exists(level, code):
+        raise ApiError(404, "not_found", f"no {level} with code {code[:64]!r}", "code")
+    return level, code
+
+
+def kpi_payload(level: str, code: str | None, p: periods.Period, children: bool = False) -> dict:
+    svc = services()
+    gd = svc.geodata()
+    h = views.hierarchy(gd)
+    bundle = views.kpi_bundle(svc.engine, gd, svc.cache, p)
+    prev = views.kpi_bundle(svc.engine, gd, svc.cache, p.previous_year())
+    parent_level = views.PARENT[level]
+    parent_code = h.parent.get((level, code)) if parent_level else None
+    out = {
+        "level": level,
+        "code": code or views.DISTRICT_CODE,
+        "name": h.name(level, code, "zh"),
+        "name_en": h.name(level, code, "en"),
+        "period": {"key": p.key, "from": p.first_day, "to": p.last_day, "at": bundle["at"]},
+        "kpis": views.unit_kpis(bundle, level, code),
+        "parent": None if parent_level is None else {
+            "level": parent_level, "code": parent_code or views.DISTRICT_CODE,
+            "name": h.name(parent_level, parent_code, "zh"), "kpis": views.unit_kpis(bundle, parent_level, parent_code)},
+        "previous_year": {"from": p.previous_year().first_day, "to": p.previous_year().last_day,
+                          "kpis": views.unit_kpis(prev, level, code)},
+        "definitions": {k: {"zh": zh, "en": en, "kind": kind} for k, (zh, en, kind) in kpis.KPIS.items()},
+    }
+    if children:
+        child_level, rows = views.children_rows(bundle, h, level, code)
+        out["children"] = {"level": child_level,
+                           "units": [{"code": c, "name": h.name(child_level, c, "zh"), "kpis": r} for c, r in rows]}
+    return out
+
+
+@bp.get("/kpis")
+def get_kpis():
+    svc = services()
+    if svc.engine is None:
+        raise ApiError(503, "store_unavailable", "the incident store is not configured", None)
+    h = views.hierarchy(svc.geodata())
+    level, code = _unit(h)
+    p = _period()
+    resp = jsonify(kpi_payload(level, code, p, request.args.get("children") in ("1", "true", "yes")))
+    resp.headers["Cache-Control"] = "no-cache"
+    return resp
+
+
+@bp.get("/briefing.pdf")
+def briefing_pdf():
+    from ..ui.briefing import briefing_pdf as build_pdf
+
+    svc = services()
+    lang = "en" if request.args.get("lang") == "en" else "zh"
+    data = views.briefing(svc.engine, svc.geodata(), svc.cache)
+    pdf = build_pdf(data, views.hierarchy(svc.geodata()), lang)
+    return Response(pdf, mimetype="application/pdf", headers={
+        "Content-Disposition": f"attachment; filename=briefing-{data['end'][:10]}.pdf", "Cache-Control": "no-cache"})

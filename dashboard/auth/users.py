@@ -1,0 +1,126 @@
+"""User repository: create, authenticate, change, list — and the demo users for ``make run``.
+
+Passwords are hashed with werkzeug's ``generate_password_hash`` (scrypt); only the hash is stored.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from ..store.models import utcnow
+from .models import ROLES, User
+
+USERNAME_RE = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
+MIN_PASSWORD = 8
+HASH_METHOD = "scrypt"
+# verified against when the user does not exist, so a wrong name costs as much time as a wrong password
+_DUMMY_HASH = "scrypt:32768:8:1$0n9iKwHwbkV2NAqc$7cd4bfc2af390bb5b65f630d429c8d0d53b313e6d6e7f41c9752b5384fd29da780d3a7ba2b9f63506ea66880b44c7a445a7138d66f6b5d8048b3d08339412428"  # of a throw-away string
+
+# Demo-only accounts created under `make run` (DEMO_USERS=1). Never enable in production.
+DEMO_USERS: tuple[tuple[str, str, str, str], ...] = (
+    ("duty", "duty-demo", "duty_officer", "值班员（演示）"),
+    ("leader", "leader-demo", "leader", "领导（演示）"),
+)
+
+
+class UserError(ValueError):
+    """A refused user change; ``field`` names the offending input."""
+
+    def __init__(self, message: str, field: str = "username"):
+        super().__init__(message)
+        self.field = field
+
+
+def validate(username: str, role: str, password: str | None) -> None:
+    if not USERNAME_RE.match(username or ""):
+        raise UserError("username must be 1-64 characters of letters, digits, _ . @ -", "username")
+    if role not in ROLES:
+        raise UserError(f"role must be one of {', '.join(ROLES)}", "role")
+    if password is not None and len(password) < MIN_PASSWORD:
+        raise UserError(f"password must be at least {MIN_PASSWORD} characters", "password")
+
+
+def hash_password(password: str) -> str:
+    return generate_password_hash(password, method=HASH_METHOD)
+
+
+def get_user(session: Session, username: str) -> User | None:
+    return session.execute(select(User).where(User.username == username)).scalar_one_or_none()
+
+
+def add_user(session: Session, username: str, password: str, role: str, *, display_name: str | None = None,
+             now: dt.datetime | None = None) -> User:
+    """Create a user (commits). Raises :class:`UserError` for bad input or an existing name."""
+    validate(username, role, password)
+    user = User(username=username, display_name=(display_name or None), password_hash=hash_password(password),
+                role=role, active=True, created_at=now or utcnow())
+    session.add(user)
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        raise UserError(f"user {username!r} already exists", "username") from None
+    return user
+
+
+def update_user(session: Session, username: str, *, password: str | None = None, role: str | None = None,
+                active: bool | None = None, display_name: str | None = None) -> User:
+    user = get_user(session, username)
+    if user is None:
+        session.rollback()
+        raise UserError(f"no user {username!r}", "username")
+    validate(username, role or user.role, password)
+    if password is not None:
+        user.password_hash = hash_password(password)
+    if role is not None:
+        user.role = role
+    if active is not None:
+        user.active = active
+    if display_name is not None:
+        user.display_name = display_name or None
+    session.commit()
+    return user
+
+
+def list_users(session: Session) -> list[User]:
+    return list(session.execute(select(User).order_by(User.username)).scalars())
+
+
+def authenticate(session: Session, username: str, password: str) -> User | None:
+    """The active user with that name and password, else None (same work either way). Records the login."""
+    user = get_user(session, username) if username and USERNAME_RE.match(username) else None
+    ok = check_password_hash(user.password_hash if user else _DUMMY_HASH, password or "")
+    if not (user and ok and user.active):
+        session.rollback()
+        return None
+    user.last_login_at = utcnow()
+    session.commit()
+    return user
+
+
+def password_version(user: User) -> str:
+    """A short fingerprint of the stored hash: kept in the session so a password change signs the user out."""
+    import hashlib
+
+    return hashlib.sha256(user.password_hash.encode()).hexdigest()[:16]
+
+
+def seed_demo_users(sessions: sessionmaker) -> list[str]:
+    """Create the demo accounts (``duty``/``duty-demo`` duty officer, ``leader``/``leader-demo`` leader) when
+    they do not exist yet; existing accounts are left alone. Returns the names created. Demo only."""
+    created = []
+    for username, password, role, display in DEMO_USERS:
+        with sessions() as s:
+            if get_user(s, username) is not None:
+                continue
+            try:
+                add_user(s, username, password, role, display_name=display)
+                created.append(username)
+            except UserError:  # created meanwhile by another worker
+                pass
+    return created

@@ -1,0 +1,105 @@
+"""HTTP side of sign-in: ``POST /login``, ``POST /logout``, the page gates and the wall kiosk token.
+
+The sign-in *page* is the Dash page ``/login`` (``dashboard/pages/login.py``); its form posts here.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from urllib.parse import urlencode
+
+from flask import Blueprint, Response, redirect, request
+
+from ..context import services
+from . import (ANY_ROLE, READ_ROLES, current_user, login_session, logout_session, safe_next, same_origin,
+               valid_wall_token, wall_session)
+
+log = logging.getLogger(__name__)
+bp = Blueprint("auth", __name__)
+
+# page path -> roles that may open it (anonymous users are sent to /login)
+PAGE_ROLES = {"/incidents": READ_ROLES, "/wall": ANY_ROLE}
+SESSION_HOURS = 12
+
+
+def _lang_suffix(lang: str | None) -> dict:
+    return {"lang": "en"} if lang == "en" else {}
+
+
+def login_url(next_path: str, lang: str | None = None, **extra) -> str:
+    return "/login?" + urlencode({"next": next_path, **extra, **_lang_suffix(lang)})
+
+
+def _forbidden(message: str) -> Response:
+    return Response(message, status=403, mimetype="text/plain; charset=utf-8")
+
+
+@bp.post("/login")
+def login_post():
+    from .users import authenticate
+
+    lang = request.form.get("lang")
+    target = safe_next(request.form.get("next"))
+    if not same_origin():
+        return _forbidden("403: the sign-in form must be sent from this site / 请从本站登录页提交")
+    username = (request.form.get("username") or "").strip()
+    password = request.form.get("password") or ""
+    with services().sessions() as s:
+        user = authenticate(s, username, password)
+    if user is None:
+        log.warning("failed sign-in for %r from %s", username[:64], request.remote_addr)
+        return redirect(login_url(target, lang, error="1"), code=303)
+    login_session(user)
+    log.info("sign-in: %s (%s)", user.username, user.role)
+    return redirect(target, code=303)
+
+
+@bp.post("/logout")
+def logout_post():
+    if not same_origin():
+        return _forbidden("403: cross-site request refused")
+    lang = request.form.get("lang")
+    logout_session()
+    return redirect("/login" + ("?lang=en" if lang == "en" else ""), code=303)
+
+
+def gate_pages():
+    """``before_request``: the page gates (see :data:`PAGE_ROLES`) and ``/wall?token=…``."""
+    if request.method != "GET" or request.path not in PAGE_ROLES:
+        return None
+    lang = request.args.get("lang")
+    if request.path == "/wall" and "token" in request.args:
+        if not valid_wall_token(request.args.get("token"), services().settings.wall_tokens):
+            return _forbidden("403: this kiosk token is not valid (WALL_TOKENS) / 大屏令牌无效")
+        user = current_user()
+        if user is None or user.role not in ANY_ROLE:
+            wall_session()
+        return None
+    user = current_user()
+    if user is None:
+        query = request.query_string.decode("utf-8", "replace")
+        return redirect(login_url(request.path + ("?" + query if query else ""), lang), code=302)
+    if user.role not in PAGE_ROLES[request.path]:
+        return redirect(login_url(request.path, lang, denied="1"), code=302)
+    return None
+
+
+def setup(server) -> None:
+    """Session cookie settings, the sign-in routes, the page gates, and the demo users when enabled."""
+    settings = services_settings(server)
+    server.config.setdefault("SESSION_COOKIE_NAME", "wx_session")
+    server.config["SESSION_COOKIE_SAMESITE"] = "Lax"
+    server.config["SESSION_COOKIE_HTTPONLY"] = True
+    server.config["PERMANENT_SESSION_LIFETIME"] = dt.timedelta(hours=SESSION_HOURS)
+    server.register_blueprint(bp)
+    server.before_request(gate_pages)
+    if getattr(settings, "demo_users", False):
+        from .users import seed_demo_users
+
+        created = seed_demo_users(server.extensions["wuxing"].sessions)
+        if created:
+            log.warning("demo users created (DEMO_USERS=1, demo only): %s", ", ".join(created))
+
+
+def services_settings(server):
+    return server.extensions["wuxing"].settings

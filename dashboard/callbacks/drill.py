@@ -1,0 +1,150 @@
+"""Drill-down callbacks (thin): the URL query is the one place the view lives.
+
+- user actions (map click on a town / zone / grid, ranking-bar click, period choice) → ``url.search``
+  (dcc.Location pushes a history entry; the breadcrumb items are links that do the same);
+- ``url.search`` (also browser back / forward, a pasted link) → ``view-state`` and the period controls;
+- ``view-state`` → panel (cards, charts, profile), lifecycle charts, and the map: highlight (``hideout.selected``
+  as a ``Patch``, so the choropleth keys of the map callbacks are left alone) and fly to the unit.
+"""
+from __future__ import annotations
+
+from dash import Input, Output, Patch, State, ctx, no_update
+
+from ..context import services
+from ..metrics import views
+from ..ui import panel
+
+GEO_LAYERS = ("towns", "zones", "grids")
+PANEL_OUTPUTS = ("breadcrumb", "title", "cards", "ranking", "trend", "category", "level", "dept", "profile",
+                 "period_label")
+
+
+def _hierarchy():
+    return views.hierarchy(services().geodata())
+
+
+def _feature_code(click) -> str | None:
+    """The unit code of a dash-leaflet GeoJSON click (the feature, or {"properties": …})."""
+    if not isinstance(click, dict):
+        return None
+    props = click.get("properties") or (click.get("feature") or {}).get("properties") or {}
+    return props.get("code")
+
+
+def next_state(trigger: str | None, value, state: dict, h, start=None, end=None) -> dict | None:
+    """The view after a user action, or None when the action changes nothing (pure; unit-tested)."""
+    state = dict(state or {"level": "district", "code": None, "period": "30d", "from": None, "to": None})
+    if trigger in ("geo-towns", "geo-zones", "geo-grids"):
+        target = panel.drill_target(h, state, trigger[4:], _feature_code(value))
+        if target is None:
+            return None
+        return {**state, "level": target[0], "code": target[1]}
+    if trigger == "chart-ranking":
+        points = (value or {}).get("points") or []
+        if not points or not points[0].get("customdata"):
+            return None
+        code, level = points[0]["customdata"][:2]
+        if not h.exists(level, code):
+            return None
+        return {**state, "level": level, "code": code}
+    if trigger == "period-select":
+        if value == "custom":
+            first = start or state.get("from")
+            last = end or state.get("to")
+            if not first:
+                p = panel.period_of(state)
+                first, last = p.first_day, p.last_day
+            return {**state, "period": "custom", "from": first, "to": last or first}
+        return {**state, "period": value, "from": None, "to": None}
+    if trigger in ("period-range", "period-range.start_date", "period-range.end_date"):
+        if state.get("period") != "custom" or not start:
+            return None
+        return {**state, "from": start[:10], "to": (end or start)[:10]}
+    return None
+
+
+def register_callbacks(app) -> None:
+    @app.callback(
+        Output("url", "search", allow_duplicate=True),
+        *[Input(f"geo-{name}", "clickData") for name in GEO_LAYERS],
+        Input("chart-ranking", "clickData"),
+        Input("period-select", "value"),
+        Input("period-range", "start_date"),
+        Input("period-range", "end_date"),
+        State("view-state", "data"),
+        State("url", "search"),
+        State("ov-lang", "data"),
+        prevent_initial_call=True,
+    )
+    def act(c_towns, c_zones, c_grids, c_bar, period_key, start, end, state, search, lang):
+        trig = ctx.triggered_id
+        value = {"geo-towns": c_towns, "geo-zones": c_zones, "geo-grids": c_grids, "chart-ranking": c_bar,
+                 "period-select": period_key}.get(trig)
+        h = _hierarchy()
+        current = panel.state_from_query(search, h)
+        new = next_state(trig, value, state or current, h, start, end)
+        if new is None:
+            return no_update
+        query = panel.query_for(new, lang)
+        if query == panel.query_for(current, lang):
+            return no_update
+        return query
+
+    @app.callback(
+        Output("view-state", "data"),
+        Output("period-select", "value"),
+        Output("period-range", "start_date"),
+        Output("period-range", "end_date"),
+        Output("period-range", "style"),
+        Input("url", "search"),
+        State("url", "pathname"),
+        State("view-state", "data"),
+        prevent_initial_call=True,
+    )
+    def from_url(search, pathname, known):
+        if (pathname or "/") != "/":
+            return (no_update,) * 5
+        state = panel.state_from_query(search, _hierarchy())
+        if known == state:
+            return (no_update,) * 5
+        p = panel.period_of(state)
+        custom = state["period"] == "custom"
+        return (state, state["period"], state["from"] or p.first_day, state["to"] or p.last_day,
+                {"display": "inline-block" if custom else "none"})
+
+    @app.callback(
+        Output("breadcrumb", "children"), Output("unit-title", "children"), Output("kpi-cards", "children"),
+        Output("chart-ranking", "figure"), Output("chart-trend", "figure"), Output("chart-category", "figure"),
+        Output("chart-level", "figure"), Output("chart-dept", "figure"), Output("profile-box", "children"),
+        Output("period-label", "children"),
+        Input("view-state", "data"), Input("ranking-kpi", "value"), Input("trend-freq", "value"),
+        State("ov-lang", "data"),
+    )
+    def show(state, kpi, freq, lang):
+        out = panel.render(state or {}, lang or "zh", kpi, freq)
+        return tuple(out[k] for k in PANEL_OUTPUTS)
+
+    @app.callback(
+        Output("chart-funnel", "figure"), Output("chart-stages", "figure"),
+        Input("view-state", "data"), State("ov-lang", "data"),
+    )
+    def show_lifecycle(state, lang):
+        return panel.render_lifecycle(state or {}, lang or "zh")
+
+    @app.callback(
+        *[Output(f"geo-{name}", "hideout", allow_duplicate=True) for name in GEO_LAYERS],
+        Output("map", "viewport"),
+        Input("view-state", "data"),
+        prevent_initial_call=True,
+    )
+    def highlight(state):
+        target = panel.map_target(state or {})
+        patches = []
+        for name in GEO_LAYERS:
+            p = Patch()
+            p["selected"] = target["code"] if name[:-1] == target["level"] else None
+            patches.append(p)
+        viewport = {"bounds": target["bounds"], "transition": "flyToBounds",
+                    "options": {"duration": 0.8, "padding": [20, 20]}}
+        return (*patches, viewport)
+

@@ -1,0 +1,264 @@
+"""Duty desk callbacks (thin): filters → URL, map layer URL, list; live list updates; selection; detail; actions.
+
+Server side: filter parsing (the list API's own parser), the list and its incremental changes, the detail and
+the lifecycle steps (role checked here on every step). Browser side (``assets/duty.js``, ``window.wx.duty``):
+applying list changes to the grid by row id, linking grid rows and map markers, flying the map, the URL and
+the countdown.
+"""
+from __future__ import annotations
+
+import time
+
+from dash import ALL, ClientsideFunction, Input, Output, State, ctx, no_update
+
+from ..i18n import t
+from ..store import catalogue, lifecycle
+from ..store.models import utcnow
+from ..ui import duty as ui
+from . import duty_data as data
+from . import duty_query as dq
+
+FILTER_INPUTS = ("duty-status", "duty-category", "duty-severity", "duty-source", "duty-level", "duty-department",
+                 "duty-town", "duty-zone", "duty-grid-code", "duty-window", "duty-from", "duty-to", "duty-overdue",
+                 "duty-q")
+MAP_URL = "/api/map/incidents.json"
+
+
+def export_hrefs(query: str, lang: str) -> tuple[str, str]:
+    suffix = "&lang=en" if lang == "en" else ""
+    return (f"/api/v1/incidents/export.csv?{query}{suffix}", f"/api/v1/incidents/export.xlsx?{query}{suffix}")
+
+
+def apply_filters(values: dict, lang: str) -> dict:
+    """Everything a filter change updates; ``error`` set (and nothing else) when the API would refuse it."""
+    query = dq.api_query(values, utcnow())
+    try:
+        data.parse_filter(query)
+    except data.FilterError as e:
+        return {"error": t("duty_bad_filter", lang, msg=e.args[0])}
+    csv_href, xlsx_href = export_hrefs(query, lang)
+    return {"error": "", "query": query, "map_url": f"{MAP_URL}?{query}", "csv": csv_href, "xlsx": xlsx_href,
+            "search": dq.page_search(values, lang)}
+
+
+def sync_list(query: str, live: dict | None, lang: str, selected: dict | None, *, reload: bool):
+    """(rowData, live, delta, note, detail_refresh) — a full list on a new filter, else only the changes."""
+    nothing = (no_update,) * 5
+    if not query:
+        return nothing
+    if not reload and live and live.get("q") == query:
+        if data.latest_seq() <= live.get("seq", 0):
+            return nothing
+        d = data.delta(query, lang, live["seq"])
+        if d is not None:
+            bump = no_update
+            if selected and selected.get("id") in d["changed"]:
+                bump = time.time()
+            d["q"] = query
+            return no_update, {"seq": d["seq"], "q": query}, d, no_update, bump
+    try:
+        listing = data.list_rows(query, lang)
+    except data.FilterError as e:
+        return no_update, no_update, no_update, t("duty_bad_filter", lang, msg=e.args[0]), no_update
+    note = "" if listing.total <= len(listing.rows) else t("duty_rows_capped", lang, n=len(listing.rows),
+                                                             total=listing.total)
+    return listing.rows, {"seq": listing.seq, "q": query}, no_update, note, time.time()
+
+
+def act(incident_id: int, to: str, *, note, department, worker, outcome, lang: str) -> tuple[bool, str]:
+    """One lifecycle step as the signed-in duty officer (role and origin checked here, server-side)."""
+    from ..auth import ACT_ROLES, AuthError, authorize
+    from ..store.incidents import IncidentNotFound
+    from ..store.lifecycle import TransitionError
+
+    try:
+        user = authorize(ACT_ROLES)
+    except AuthError as e:
+        return False, t("duty_refused", lang, msg=e.message)
+    if to not in lifecycle.STATES:
+        return False, t("duty_refused", lang, msg=f"unknown step {to}")
+    note = (note or "").strip()[:2000] or None
+    actor, role = user.name, "duty_officer"
+    if to == "verified":
+        worker = (worker or "").strip()[:64]
+        if not worker:
+            return False, t("duty_need_worker", lang)
+        actor, role = worker, lifecycle.VERIFIER_ROLE  # the grid worker verifies on site; the officer records it
+        recorded = t("duty_verify_recorded", lang, worker=worker, officer=user.name)
+        note = f"{recorded}; {note}" if note else recorded
+    if to == "assigned" and department not in catalogue.DEPARTMENTS:
+        return False, t("duty_need_department", lang)
+    try:
+        data.transition(incident_id, to, actor=actor, actor_role=role, note=note,
+                        department=department if to == "assigned" else None,
+                        outcome=outcome if to == "closed" and outcome in ("resolved", "unresolved") else None)
+    except IncidentNotFound:
+        return False, t("duty_not_found", lang)
+    except TransitionError as e:
+        return False, t("duty_refused", lang, msg=e.message)
+    return True, t("duty_done", lang, step=t(f"duty_act_{to}", lang))
+
+
+def render_detail(selected: dict | None, lang: str):
+    """(body, due, due_hidden, form_hidden, buttons, dept_hidden, dept, worker_hidden, worker, outcome_hidden,
+    readonly_hidden)."""
+    from ..auth import PERSONAL_DATA_ROLES, current_user
+
+    empty = ([ui.html.Div(t("duty_detail_empty", lang), className="wx-empty")], None, True, True, [], True,
+             no_update, True, no_update, True, True)
+    if not selected or not selected.get("id"):
+        return empty
+    user = current_user()
+    if user is None or not user.can_read:
+        return empty
+    d = data.detail(int(selected["id"]))
+    if d is None:
+        return ([ui.html.Div(t("duty_not_found", lang), className="wx-empty")],) + empty[1:]
+    inc = d.inc
+    body = ui.detail_body(d, lang, show_phone=user.role in PERSONAL_DATA_ROLES,
+                          names=lambda code: data.name_of(code, lang))
+    due = {"due": inc.due_at.isoformat(), "closed": inc.status == "closed", "lang": lang,
+           "id": inc.id, "lat": inc.lat, "lon": inc.lon}
+    nxt = lifecycle.next_states(inc.status)
+    can_act = user.can_act and bool(nxt)
+    cat = catalogue.CATEGORIES.get(inc.category)
+    return (body, due, inc.status == "closed", not can_act, ui.action_buttons(nxt, lang) if can_act else [],
+            "assigned" not in nxt, cat.department if cat else None,
+            "verified" not in nxt, d.worker or "",
+            not ("closed" in nxt and inc.category.startswith("dispute.")),
+            user.can_act)
+
+
+def register_callbacks(app) -> None:
+    @app.callback(
+        Output("duty-query", "data"),
+        Output("geo-incidents", "url", allow_duplicate=True),
+        Output("duty-export-csv", "href"),
+        Output("duty-export-xlsx", "href"),
+        Output("duty-page-search", "data"),
+        Output("duty-filter-msg", "children"),
+        Output("duty-custom", "hidden"),
+        *[Input(i, "value") for i in FILTER_INPUTS],
+        State("duty-conf", "data"),
+        prevent_initial_call=True,
+    )
+    def filters(*args):
+        *controls, conf = args
+        lang = (conf or {}).get("lang", "zh")
+        values = dq.values_from_controls(*controls)
+        out = apply_filters(values, lang)
+        custom_hidden = values["win"] != "custom"
+        if out["error"]:
+            return (no_update,) * 5 + (out["error"], custom_hidden)
+        return out["query"], out["map_url"], out["csv"], out["xlsx"], out["search"], "", custom_hidden
+
+    @app.callback(
+        Output("duty-zone", "options"),
+        Output("duty-grid-code", "options"),
+        Input("duty-town", "value"),
+        Input("duty-zone", "value"),
+        State("duty-conf", "data"),
+        prevent_initial_call=True,
+    )
+    def place_options(towns, zones, conf):
+        from ..context import services
+
+        lang = (conf or {}).get("lang", "zh")
+        gd = services().geodata()
+        town_names = dict(zip(gd.towns["code"], gd.towns["name_en" if lang == "en" else "name"]))
+        zone_opts = ui.place_options(gd.zones, lang, "town_code", towns, town_names)
+        zone_names = dict(zip(gd.zones["code"], gd.zones["name_en" if lang == "en" else "name"]))
+        grids = gd.grids if not towns else gd.grids[gd.grids["town_code"].isin(towns)]
+        grid_opts = ui.place_options(grids, lang, "zone_code", zones, zone_names)
+        return zone_opts, grid_opts
+
+    @app.callback(
+        Output("duty-grid", "rowData"),
+        Output("duty-live", "data"),
+        Output("duty-delta", "data"),
+        Output("duty-rows-note", "children"),
+        Output("duty-detail-refresh", "data", allow_duplicate=True),
+        Input("duty-query", "data"),
+        Input("duty-tick", "n_intervals"),
+        State("duty-live", "data"),
+        State("duty-conf", "data"),
+        State("duty-selected", "data"),
+        prevent_initial_call=True,
+    )
+    def live(query, _n, live_state, conf, selected):
+        lang = (conf or {}).get("lang", "zh")
+        return sync_list(query, live_state, lang, selected, reload=ctx.triggered_id == "duty-query")
+
+    @app.callback(
+        Output("duty-detail", "children"),
+        Output("duty-due", "data"),
+        Output("duty-due-row", "hidden"),
+        Output("duty-act-form", "hidden"),
+        Output("duty-act-buttons", "children"),
+        Output("duty-dept-wrap", "hidden"),
+        Output("duty-dept", "value"),
+        Output("duty-worker-wrap", "hidden"),
+        Output("duty-worker", "value"),
+        Output("duty-outcome-wrap", "hidden"),
+        Output("duty-readonly", "hidden"),
+        Input("duty-selected", "data"),
+        Input("duty-detail-refresh", "data"),
+        State("duty-conf", "data"),
+    )
+    def detail(selected, _refresh, conf):
+        return render_detail(selected, (conf or {}).get("lang", "zh"))
+
+    @app.callback(
+        Output("duty-act-msg", "children"),
+        Output("duty-act-msg", "className"),
+        Output("duty-detail-refresh", "data", allow_duplicate=True),
+        Output("duty-note", "value"),
+        Input({"type": "duty-act", "to": ALL}, "n_clicks"),
+        State("duty-selected", "data"),
+        State("duty-note", "value"),
+        State("duty-dept", "value"),
+        State("duty-worker", "value"),
+        State("duty-outcome", "value"),
+        State("duty-conf", "data"),
+        prevent_initial_call=True,
+    )
+    def action(clicks, selected, note, dept, worker, outcome, conf):
+        trig = ctx.triggered_id
+        if not isinstance(trig, dict) or not any(tr.get("value") for tr in ctx.triggered):
+            return (no_update,) * 4
+        if not selected or not selected.get("id"):
+            return (no_update,) * 4
+        lang = (conf or {}).get("lang", "zh")
+        ok, message = act(int(selected["id"]), trig["to"], note=note, department=dept, worker=worker,
+                          outcome=outcome, lang=lang)
+        return (message, "wx-msg wx-msg-ok" if ok else "wx-msg wx-msg-error", time.time(),
+                "" if ok else no_update)
+
+    # ------------------------------------------------------------------ browser side (assets/duty.js)
+    app.clientside_callback(ClientsideFunction("wx_duty", "applyDelta"), Output("duty-applied", "data"),
+                            Input("duty-delta", "data"), State("duty-query", "data"), prevent_initial_call=True)
+    app.clientside_callback(ClientsideFunction("wx_duty", "countRows"), Output("duty-count", "children"),
+                            Input("duty-grid", "rowData"), Input("duty-applied", "data"),
+                            Input("duty-grid", "filterModel"), State("duty-conf", "data"))
+    app.clientside_callback(ClientsideFunction("wx_duty", "rowPicked"), Output("duty-selected", "data"),
+                            Input("duty-grid", "selectedRows"), State("duty-selected", "data"),
+                            prevent_initial_call=True)
+    app.clientside_callback(ClientsideFunction("wx_duty", "markerClicked"),
+                            Output("duty-selected", "data", allow_duplicate=True),
+                            Input("geo-incidents", "clickData"), State("duty-selected", "data"),
+                            prevent_initial_call=True)
+    app.clientside_callback(ClientsideFunction("wx_duty", "alertLocate"),
+                            Output("duty-selected", "data", allow_duplicate=True),
+                            Input({"type": "alert-locate", "id": ALL, "where": ALL}, "n_clicks"),
+                            State("alert-store", "data"), prevent_initial_call=True)
+    app.clientside_callback(ClientsideFunction("wx_duty", "locate"),
+                            Output("duty-selected", "data", allow_duplicate=True),
+                            Input("duty-locate", "n_clicks"), State("duty-due", "data"), prevent_initial_call=True)
+    app.clientside_callback(ClientsideFunction("wx_duty", "focus"), Output("duty-focused", "data"),
+                            Input("duty-selected", "data"))
+    app.clientside_callback(ClientsideFunction("wx_duty", "syncUrl"), Output("duty-url-synced", "data"),
+                            Input("duty-page-search", "data"), Input("duty-selected", "data"),
+                            prevent_initial_call=True)
+    app.clientside_callback(ClientsideFunction("wx_duty", "timeLeft"), Output("duty-timeleft", "children"),
+                            Output("duty-timeleft", "className"),
+                            Input("duty-tick", "n_intervals"), Input("duty-due", "data"))

@@ -1,0 +1,246 @@
+"""What the wall (大屏) shows, assembled from the store, the cached KPI views and the geodata.
+
+Every payload is cached in the shared cache (``services().cache``) under what it depends on — the store's change
+sequence for the live parts (ticker, alerts), the minute for the KPI parts (as :mod:`dashboard.metrics.views`
+does) — so fifty walls cost about what one does. Only whitelisted, non-personal fields leave this module: no
+reporter, no phone number (the wall is a public screen).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+
+from ..context import services
+from ..metrics import kpis, periods, views
+from ..ui.wall_text import RANK_KPIS, fmt_value, kpi_label, severity_name
+
+log = logging.getLogger("dashboard.wall")
+
+LOCAL = ZoneInfo(kpis.LOCAL_TZ)
+TICKER_MAX = 20  # the ticker's bound: the newest reports only
+DESC_MAX = 60  # characters of a description shown on the ticker / alert card
+ALERTS_MAX = 10
+MAP_MEASURE = "open_incidents"  # the zones are coloured by open incidents, live
+HEADER_KPIS = ("new_incidents", "open_incidents", "overdue_incidents", "onsite_handling_rate", "resolution_rate",
+               "in_zone_resolution_rate")
+DEFAULT_RANK_KPI = "resolution_rate"
+ZONE_CARD_KPIS = {"today": ("new_incidents", "open_incidents", "overdue_incidents"),
+                  "month": ("new_incidents", "onsite_handling_rate", "resolution_rate", "overdue_incidents")}
+
+
+# ------------------------------------------------------------------------------------------ helpers
+def now_utc() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def month_period(now=None) -> periods.Period:
+    """This calendar month (Asia/Shanghai) up to and including today: ``[1st 00:00, tomorrow 00:00)``."""
+    now = pd.Timestamp.now(tz=kpis.LOCAL_TZ) if now is None else pd.Timestamp(now)
+    if now.tzinfo is None:
+        now = now.tz_localize("UTC")
+    today = now.tz_convert(kpis.LOCAL_TZ).tz_localize(None).normalize()
+    start, end = kpis.period(today.replace(day=1), today)
+    return periods.Period("month", start, end)
+
+
+def wall_periods(now=None) -> dict[str, periods.Period]:
+    return {"today": periods.resolve("today", now=now), "month": month_period(now)}
+
+
+def local_time(value, fmt: str = "%H:%M") -> str:
+    if value is None:
+        return ""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.timezone.utc)
+    return value.astimezone(LOCAL).strftime(fmt)
+
+
+def _short(text: str | None, n: int = DESC_MAX) -> str:
+    text = " ".join(str(text or "").split())
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def _cached(key: str, timeout: int, build):
+    cache = services().cache
+    try:
+        value = cache.get(key)
+    except Exception:  # noqa: BLE001 - an unreachable cache must not break the wall
+        value = None
+    if value is None:
+        value = build()
+        try:
+            cache.set(key, value, timeout=timeout)
+        except Exception:  # noqa: BLE001
+            pass
+    return value
+
+
+def change_seq() -> int:
+    from ..api.mapdata import change_seq as seq
+
+    return seq()
+
+
+def _names(lang: str):
+    return views.hierarchy(services().geodata())
+
+
+# ------------------------------------------------------------------------------------------- ticker
+def ticker_items(lang: str, seq: int | None = None, limit: int = TICKER_MAX) -> list[dict]:
+    """The newest ``limit`` reports (newest first), whitelisted fields only — cached per change sequence."""
+    seq = change_seq() if seq is None else seq
+    return _cached(f"wall:ticker:{lang}:{limit}:{seq}", 300, lambda: _ticker_build(lang, limit))
+
+
+def _ticker_build(lang: str, limit: int) -> list[dict]:
+    from ..store import catalogue, lifecycle
+    from ..store.incidents import IncidentFilter, list_incidents
+    from ..ui.palette import CATEGORY_GLYPHS, SEVERITY_COLORS
+
+    h = _names(lang)
+    with services().sessions() as s:
+        rows, _ = list_incidents(s, IncidentFilter(), limit=limit)
+        items = []
+        for r in rows:
+            cat = catalogue.CATEGORIES.get(r.category)
+            state = lifecycle.STATES.get(r.status, (r.status, r.status))
+            items.append({
+                "id": int(r.id), "code": r.code,
+                "category": (cat.name_zh if lang == "zh" else cat.name_en) if cat else r.category,
+                "glyph": CATEGORY_GLYPHS.get(r.category, "事"),
+                "severity": int(r.severity), "severity_name": severity_name(r.severity, lang),
+                "color": SEVERITY_COLORS.get(int(r.severity), "#888"),
+                "status": r.status, "status_name": state[0] if lang == "zh" else state[1],
+                "zone": h.name("zone", r.zone_code, lang), "town": h.name("town", r.town_code, lang),
+                "zone_code": r.zone_code,
+                "time": local_time(r.reported_at), "date": local_time(r.reported_at, "%m-%d"),
+                "description": _short(r.description),
+            })
+    return items
+
+
+# ------------------------------------------------------------------------------------------- alerts
+def alert_seq() -> int:
+    """The alert feed's latest sequence (a new alert or an acknowledgement moves it)."""
+    from ..api import alerts as alerts_api
+
+    return alerts_api.current_seq()
+
+
+def active_alerts(lang: str, aseq: int | None = None) -> dict:
+    """``{"count", "items"}``: the active alerts (newest first, at most :data:`ALERTS_MAX` items) as the wall shows
+    them, from the alert feed's shared snapshot (``api.alerts.snapshot``), cached per alert sequence."""
+    from ..api import alerts as alerts_api
+
+    aseq = alert_seq() if aseq is None else aseq
+    return _cached(f"wall:alerts:{lang}:{aseq}", 300, lambda: _alerts_build(alerts_api.snapshot(aseq), lang))
+
+
+def _alerts_build(snap: dict, lang: str) -> dict:
+    h = _names(lang)
+    items = []
+    for a in snap.get("items", [])[:ALERTS_MAX]:
+        inc = a["incident"]
+        items.append({
+            "id": str(a["id"]), "incident_id": int(inc["id"]), "code": inc["code"],
+            "reason": "ring" if a.get("kind") == "hazchem_ring" else "high",
+            "category": inc["category_name"] if lang == "zh" else inc["category_name_en"],
+            "severity": int(inc["severity"]), "severity_name": severity_name(inc["severity"], lang),
+            "zone": h.name("zone", inc["zone_code"], lang), "town": h.name("town", inc["town_code"], lang),
+            "zone_code": inc["zone_code"], "lat": float(inc["lat"]), "lon": float(inc["lon"]),
+            "time": local_time(_parse_iso(inc.get("reported_at"))), "description": _short(inc.get("description"), 80),
+        })
+    return {"count": int(snap.get("count", len(items))), "items": items}
+
+
+def _parse_iso(value: str | None) -> dt.datetime | None:
+    if not value:
+        return None
+    return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+# ------------------------------------------------------------------------------------------ the map
+def zone_choropleth(lang: str, seq: int) -> dict:
+    """The zones coloured by open incidents right now (``api.mapdata.measure_payload``), cached per change."""
+    from ..api import mapdata
+
+    return _cached(f"wall:choro:{lang}:{seq}", 300,
+                   lambda: mapdata.measure_payload("zones", MAP_MEASURE, periods.resolve(None), lang))
+
+
+# ---------------------------------------------------------------------------------------------- KPIs
+def kpi_version(now=None) -> int:
+    """The minute bucket the cached KPI views are fresh for (see ``views.CURRENT_BUCKET_S``)."""
+    now = now_utc() if now is None else now
+    return int(now.timestamp() // views.CURRENT_BUCKET_S)
+
+
+def kpi_payload(lang: str, rank_kpi: str = DEFAULT_RANK_KPI, rank_period: str = "month", now=None) -> dict:
+    """KPI header (district, today and this month), the zone ranking and every zone's tour card data."""
+    now = now_utc() if now is None else now
+    rank_kpi = rank_kpi if rank_kpi in RANK_KPIS else DEFAULT_RANK_KPI
+    rank_period = rank_period if rank_period in ("today", "month") else "month"
+    key = f"wall:kpi:{lang}:{rank_kpi}:{rank_period}:{kpi_version(now)}"
+    return _cached(key, 2 * views.CURRENT_BUCKET_S, lambda: _kpi_build(lang, rank_kpi, rank_period, now))
+
+
+def _kpi_build(lang: str, rank_kpi: str, rank_period: str, now) -> dict:
+    sv = services()
+    gd = sv.geodata()
+    h = views.hierarchy(gd)
+    pers = wall_periods(now)
+    bundles = {k: views.kpi_bundle(sv.engine, gd, sv.cache, p, now=now) for k, p in pers.items()}
+    header = {k: {kpi: views.unit_kpis(b, "district", None).get(kpi) for kpi in HEADER_KPIS}
+              for k, b in bundles.items()}
+
+    zone_codes = sorted(c for (lv, c) in h.names if lv == "zone")
+    ranked = rank_zones(bundles[rank_period], zone_codes, rank_kpi)
+    valued = [(c, v) for c, v in ranked if v is not None]  # zones without a value (no cases) are not ranked
+    position = {code: i + 1 for i, (code, _) in enumerate(valued)}
+    hz = gd.hazards
+    zones_geo = gd.zones.set_index("code")
+    zones = {}
+    for code in zone_codes:
+        z = zones_geo.loc[code]
+        g = h.grids[h.grids["zone_code"] == code]
+        zh = hz[hz["zone_code"] == code]
+        zones[code] = {
+            "code": code, "name": h.name("zone", code, lang), "town": h.name("town", h.parent[("zone", code)], lang),
+            "station": str(z["station_name"]) if lang == "zh" else f"{h.name('zone', code, lang)} workstation",
+            "bounds": h.bounds[("zone", code)], "grids": int(len(g)),
+            "registered_units": int(g["registered_units"].sum()),
+            "hazards": int(len(zh)), "major_hazards": int(zh["major"].astype(bool).sum()),
+            "rank": position.get(code),
+            "kpis": {per: [{"key": k, "label": kpi_label(k, lang),
+                            "value": fmt_value(views.unit_kpis(bundles[per], "zone", code).get(k), k)}
+                           for k in ZONE_CARD_KPIS[per]] for per in ZONE_CARD_KPIS},
+        }
+    district = {"name": h.name("district", None, lang), "bounds": h.bounds[("district", views.DISTRICT_CODE)],
+                "kpis": {per: [{"key": k, "label": kpi_label(k, lang), "value": fmt_value(header[per].get(k), k)}
+                               for k in ZONE_CARD_KPIS[per]] for per in ZONE_CARD_KPIS},
+                "zones": len(zone_codes), "grids": int(len(h.grids)),
+                "registered_units": int(h.grids["registered_units"].sum()),
+                "hazards": int(len(hz)), "major_hazards": int(hz["major"].astype(bool).sum())}
+    return {
+        "header": header,
+        "ranking": {"kpi": rank_kpi, "label": kpi_label(rank_kpi, lang), "period": rank_period,
+                    "rows": [{"code": c, "name": h.name("zone", c, lang),
+                              "town": h.name("town", h.parent[("zone", c)], lang), "value": v,
+                              "text": fmt_value(v, rank_kpi)} for c, v in valued]},
+        "zones": zones, "district": district, "ranked": len(valued),
+        "order": {"rank": [c for c, _ in ranked], "code": zone_codes},  # the tour visits every zone
+        "as_of": local_time(now, "%H:%M"),
+    }
+
+
+def rank_zones(bundle: dict, zone_codes: list[str], kpi: str) -> list[tuple[str, float | None]]:
+    """All zones, best first for ``kpi`` (lower is better for open / overdue / hours); no value goes last."""
+    rows = bundle["kpis"].get("zone", {})
+    vals = [(c, (rows.get(c) or {}).get(kpi)) for c in zone_codes]
+    have = [x for x in vals if x[1] is not None]
+    missing = [x for x in vals if x[1] is None]
+    have.sort(key=lambda x: (x[1], x[0]) if kpi in views.LOWER_IS_BETTER else (-x[1], x[0]))
+    return have + missing

@@ -1,0 +1,533 @@
+"""Cached aggregations behind the drill-down (cards, rankings, charts, profiles, the morning briefing).
+
+Every number here comes from :mod:`dashboard.metrics.kpis` (the one source of truth); this module only
+decides *what* to compute once and keep, and *how to cut* it per unit:
+
+- :func:`kpi_bundle` — for one period: ``kpis.all_kpis`` for the district and ``kpis.kpis_by`` for every
+  town, zone and grid, plus per-grid "cubes" of incidents reported in the period (by category, by level
+  reached, new/closed per local day) and the escalated cases (for ``kpis.department_workload``). A unit's
+  cards, ranking and breakdowns are then cuts of this bundle (sums of per-grid counts), which takes a few
+  milliseconds. The bundle is stored in the shared cache (file system or Redis) keyed by the period and a
+  data version (see :func:`data_version`), so several workers and viewers share one computation.
+- :func:`lifecycle` — funnel and median time per stage (``kpis.funnel`` / ``kpis.stage_times``) per unit, cached
+  per unit (events are the heavy part; the page loads this panel in its own callback).
+
+Functions take the database ``bind``, the geodata bundle and a cache explicitly (tests pass their own);
+``cache`` may be ``None`` (compute every time). No module-level mutable state: derived geodata lookups are
+memoised per geodata object, like the geodata itself.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import func, select
+
+from . import frames, kpis, periods
+
+LEVELS = ("district", "town", "zone", "grid")
+CHILD = {"district": "town", "town": "zone", "zone": "grid", "grid": None}
+PARENT = {"district": None, "town": "district", "zone": "town", "grid": "zone"}
+DISTRICT_CODE = "330502"
+BUNDLE_SCHEMA = "v3"
+PAST_TIMEOUT = 6 * 3600  # seconds: a period that has ended changes only by corrections
+CURRENT_BUCKET_S = 60  # a current period is recomputed at most once a minute (fresh within a minute)
+SEQ_BUCKET_PAST = 5000
+CARD_KPIS = (  # what the cards show, in order
+    "open_incidents", "new_incidents", "overdue_incidents", "onsite_handling_rate", "resolution_rate",
+    "detection_rate", "problems_found", "inspection_coverage", "median_hours_to_close", "in_zone_resolution_rate",
+    "dispute_success_rate", "units_inspected",
+)
+LOWER_IS_BETTER = {"open_incidents", "overdue_incidents", "median_hours_to_close"}
+
+
+# ----------------------------------------------------------------------------------------- hierarchy
+@dataclass(frozen=True)
+class Hierarchy:
+    """Names, parents, children and bounds of every unit (from the geodata; immutable)."""
+
+    names: dict  # (level, code) -> (zh, en)
+    parent: dict  # (level, code) -> code of the parent unit
+    children: dict  # (level, code) -> tuple of child codes (sorted)
+    grids_of: dict  # (level, code) -> tuple of grid codes
+    bounds: dict  # (level, code) -> [[south, west], [north, east]]
+    grids: pd.DataFrame  # code, zone_code, town_code, registered_units, worker fields
+
+    def exists(self, level: str, code: str | None) -> bool:
+        if level == "district":
+            return True
+        return (level, code) in self.names
+
+    def name(self, level: str, code: str | None, lang: str = "zh") -> str:
+        zh, en = self.names.get((level, code if level != "district" else DISTRICT_CODE), (code or "", code or ""))
+        return en if lang == "en" and en else zh
+
+    def chain(self, level: str, code: str | None) -> list[tuple[str, str]]:
+        """[(level, code)] from the district down to the unit."""
+        out = []
+        lv, c = level, (code if level != "district" else DISTRICT_CODE)
+        while lv is not None:
+            out.append((lv, c))
+            if lv == "district":
+                break
+            c = self.parent[(lv, c)]
+            lv = PARENT[lv]
+        return out[::-1]
+
+    def kids(self, level: str, code: str | None) -> tuple[str, ...]:
+        return self.children.get((level, code if level != "district" else DISTRICT_CODE), ())
+
+
+def _bounds(geom) -> list:
+    minx, miny, maxx, maxy = geom.bounds
+    return [[round(miny, 6), round(minx, 6)], [round(maxy, 6), round(maxx, 6)]]
+
+
+@lru_cache(maxsize=8)
+def hierarchy(gd) -> Hierarchy:
+    """Derived lookups of one geodata bundle (memoised per geodata object, which is itself memoised)."""
+    names, parent, children, grids_of, bounds = {}, {}, {}, {}, {}
+    d = gd.district.iloc[0]
+    names[("district", DISTRICT_CODE)] = (d["name"], d.get("name_en") or "Wuxing District")
+    bounds[("district", DISTRICT_CODE)] = _bounds(gd.district.geometry.union_all())
+    for r in gd.towns.itertuples():
+        names[("town", r.code)] = (r.name, r.name_en)
+        parent[("town", r.code)] = DISTRICT_CODE
+        bounds[("town", r.code)] = _bounds(r.geometry)
+    for r in gd.zones.itertuples():
+        names[("zone", r.code)] = (r.name, r.name_en)
+        parent[("zone", r.code)] = r.town_code
+        bounds[("zone", r.code)] = _bounds(r.geometry)
+    for r in gd.grids.itertuples():
+        names[("grid", r.code)] = (r.name, getattr(r, "name_en", None) or r.name)
+        parent[("grid", r.code)] = r.zone_code
+        bounds[("grid", r.code)] = _bounds(r.geometry)
+    children[("district", DISTRICT_CODE)] = tuple(sorted(gd.towns["code"]))
+    for town, g in gd.zones.groupby("town_code"):
+        children[("town", town)] = tuple(sorted(g["code"]))
+    for zone, g in gd.grids.groupby("zone_code"):
+        children[("zone", zone)] = tuple(sorted(g["code"]))
+    grids_of[("district", DISTRICT_CODE)] = tuple(sorted(gd.grids["code"]))
+    for town, g in gd.grids.groupby("town_code"):
+        grids_of[("town", town)] = tuple(sorted(g["code"]))
+    for zone, g in gd.grids.groupby("zone_code"):
+        grids_of[("zone", zone)] = tuple(sorted(g["code"]))
+    for code in gd.grids["code"]:
+        grids_of[("grid", code)] = (code,)
+    grids = pd.DataFrame(gd.grids.drop(columns="geometry"))
+    return Hierarchy(names, parent, children, grids_of, bounds, grids)
+
+
+def normalise_view(h: Hierarchy, level: str | None, code: str | None) -> tuple[str, str | None]:
+    """A valid (level, code): unknown levels or codes fall back to the district."""
+    if level not in LEVELS or level == "district" or not h.exists(level, code):
+        return "district", None
+    return level, code
+
+
+# -------------------------------------------------------------------------------------------- cache
+def _cached(cache, key: str, timeout: int, build):
+    if cache is None:
+        return build()
+    value = cache.get(key)
+    if value is None:
+        value = build()
+        try:
+            cache.set(key, value, timeout=timeout)
+        except Exception:  # noqa: BLE001 - a full or unreachable cache must not break the page
+            pass
+    return value
+
+
+def now_utc() -> pd.Timestamp:
+    return pd.Timestamp(dt.datetime.now(dt.timezone.utc))
+
+
+def _as_utc(ts) -> pd.Timestamp:
+    ts = pd.Timestamp(ts)
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+def is_current(period: periods.Period, now) -> bool:
+    return _as_utc(period.end) > _as_utc(now) - pd.Timedelta(days=1)
+
+
+def moment(period: periods.Period, now) -> pd.Timestamp:
+    """The moment "open" and "overdue" are measured at: the period's end, or now if the period has not ended
+    (rounded down to the minute for current periods, so one computation serves a minute of requests)."""
+    end, now = _as_utc(period.end), _as_utc(now)
+    if end <= now:
+        return end
+    return now.floor(f"{CURRENT_BUCKET_S}s")
+
+
+def data_version(bind, period: periods.Period, now) -> str:
+    """What the cached aggregates of ``period`` depend on: for a current period the minute (fresh within a
+    minute, whatever the live feed does); for an ended period the store's change sequence (coarse) and the
+    last inspection id. Two index lookups."""
+    from dashboard.store.models import Incident, Inspection
+
+    with frames._connection(bind) as conn:
+        seq = conn.execute(select(func.coalesce(func.max(Incident.seq), 0))).scalar_one()
+        insp = conn.execute(select(func.coalesce(func.max(Inspection.id), 0))).scalar_one()
+    if is_current(period, now):
+        return f"c{int(_as_utc(now).timestamp()) // CURRENT_BUCKET_S}-i{insp}"
+    return f"p{int(seq) // SEQ_BUCKET_PAST}-i{insp}"
+
+
+def _key(*parts) -> str:
+    raw = "|".join(str(p) for p in parts)
+    return "wx:views:" + hashlib.sha1(raw.encode()).hexdigest()[:24]
+
+
+# ------------------------------------------------------------------------------------------- bundle
+def _records(df: pd.DataFrame) -> dict:
+    """{code: {kpi: value}} with plain Python numbers and None (never NaN)."""
+    out = {}
+    for code, row in df.iterrows():
+        out[str(code)] = {k: _plain(v) for k, v in row.items()}
+    return out
+
+
+def _plain(v):
+    if v is None:
+        return None
+    if isinstance(v, (np.integer,)):
+        return int(v)
+    if isinstance(v, (float, np.floating)):
+        return None if not np.isfinite(v) else float(v)
+    return v
+
+
+def _local_day(s: pd.Series) -> pd.Series:
+    s = kpis._utc_series(s)
+    return s.dt.tz_localize("UTC").dt.tz_convert(kpis.LOCAL_TZ).dt.tz_localize(None).dt.normalize()
+
+
+def _dense(rows: np.ndarray, cols: np.ndarray, shape: tuple, dtype="int32") -> np.ndarray:
+    """Counts of (row, col) pairs as a dense array (pairs with a negative index are dropped)."""
+    ok = (rows >= 0) & (cols >= 0) & (cols < shape[1])
+    out = np.zeros(shape, dtype="int64")
+    np.add.at(out, (rows[ok], cols[ok]), 1)
+    return out.astype(dtype)
+
+
+def build_bundle(incidents: pd.DataFrame, inspections: pd.DataFrame, h: Hierarchy, start, end, at) -> dict:
+    """The period's aggregates from its frames (pure; :func:`kpi_bundle` caches it).
+
+    KPIs per unit come from ``kpis.all_kpis`` / ``kpis.kpis_by``. The per-grid cubes count the flags of
+    ``kpis.incident_flags`` (new, closed in the period) by category, level reached and local day, as dense
+    arrays (grid × category / level / day), so any unit's breakdown is a sum over its grids' rows.
+    """
+    grids = h.grids
+    grid_codes = list(h.grids_of[("district", DISTRICT_CODE)])
+    out = {"kpis": {
+        "district": {DISTRICT_CODE: kpis.all_kpis(incidents, inspections, grids, start, end, at)},
+        "town": _records(kpis.kpis_by(incidents, inspections, grids, "town", start, end, at,
+                                      codes=h.kids("district", None))),
+        "zone": _records(kpis.kpis_by(incidents, inspections, grids, "zone", start, end, at,
+                                      codes=sorted(c for (lv, c) in h.names if lv == "zone"))),
+        "grid": _records(kpis.kpis_by(incidents, inspections, grids, "grid", start, end, at, codes=grid_codes)),
+    }}
+    f = kpis.incident_flags(incidents, start, end, at)
+    new = f["new"].to_numpy()
+    closed_in = f["closed_in"].to_numpy()
+    n = len(incidents)
+    gpos = (pd.Index(grid_codes).get_indexer(incidents["grid_code"].astype(object)) if n
+            else np.array([], dtype=int))
+    categories = sorted(set(incidents["category"].dropna().astype(str))) if n else []
+    first_day = kpis._local_day(start).normalize()
+    n_days = max(1, int((kpis._local_day(end) - first_day) / pd.Timedelta(days=1) + 0.999))
+    if n:
+        cpos = pd.Index(categories).get_indexer(incidents["category"].astype(object))
+        lpos = pd.Index(list(kpis.LEVELS)).get_indexer(incidents["level"].astype(object))
+        rday = ((_local_day(incidents["reported_at"]) - first_day) / pd.Timedelta(days=1)).fillna(-1).to_numpy()
+        cday = ((_local_day(incidents["closed_at"]) - first_day) / pd.Timedelta(days=1)).fillna(-1).to_numpy()
+    else:
+        cpos = lpos = rday = cday = np.array([], dtype=int)
+    G = len(grid_codes)
+    out["grids"] = grid_codes
+    out["categories"] = categories
+    out["first_day"] = str(first_day.date())
+    out["cube_category"] = _dense(gpos[new], cpos[new], (G, len(categories)))
+    out["cube_level"] = _dense(gpos[new], lpos[new], (G, len(kpis.LEVELS)))
+    out["trend_new"] = _dense(gpos[new], rday[new].astype(int), (G, n_days), "uint32")
+    out["trend_closed"] = _dense(gpos[closed_in], cday[closed_in].astype(int), (G, n_days), "uint32")
+    esc_mask = new & (incidents["level"].to_numpy() == "district") if n else new
+    cols = [c for c in ("reported_at", "closed_at", "due_at", "status", "level", "department", "category",
+                        "grid_code", "zone_code", "town_code") if c in incidents.columns]
+    esc = incidents.loc[esc_mask, cols].reset_index(drop=True)
+    for c in ("status", "level", "department", "category", "grid_code", "zone_code", "town_code"):
+        if c in esc.columns:
+            esc[c] = esc[c].astype("category")
+    out["escalated"] = esc
+    out["at"] = str(at)
+    # department workload of the district, every town and zone (grids: on demand, see department_table)
+    dept = {("district", DISTRICT_CODE): _dept_records(esc, start, end, at)}
+    for level in ("town", "zone"):
+        for code, sub in esc.groupby(f"{level}_code", observed=True):
+            dept[(level, str(code))] = _dept_records(sub, start, end, at)
+    out["dept"] = dept
+    return out
+
+
+def _dept_records(esc: pd.DataFrame, start, end, at) -> list[dict]:
+    esc = esc.astype({c: object for c in esc.columns if isinstance(esc[c].dtype, pd.CategoricalDtype)})
+    t = kpis.department_workload(esc, start, end, at)
+    return [{k: _plain(v) for k, v in r.items()} for r in t.to_dict("records")]
+
+
+def kpi_bundle(bind, gd, cache, period: periods.Period, now=None) -> dict:
+    now = now_utc() if now is None else _as_utc(now)
+    at = moment(period, now)
+    key = _key(BUNDLE_SCHEMA, "bundle", period.start, period.end, at, data_version(bind, period, now))
+
+    def build():
+        h = hierarchy(gd)
+        inc = frames.load_incidents(bind, period.start, period.end)
+        ins = frames.load_inspections(bind, period.start, period.end,
+                                      columns=("unit_id", "grid_code", "zone_code", "town_code", "inspected_on",
+                                               "problems_found"))
+        full = build_bundle(inc, ins, h, period.start, period.end, at)
+        _cached(cache, key + ":esc", timeout, lambda: full["escalated"])
+        full.pop("escalated")
+        return full
+
+    timeout = PAST_TIMEOUT if not is_current(period, now) else 2 * CURRENT_BUCKET_S
+    bundle = _cached(cache, key, timeout, build)
+    return {**bundle, "key": key, "timeout": timeout}
+
+
+# --------------------------------------------------------------------------------------- unit cuts
+def unit_kpis(bundle: dict, level: str, code: str | None) -> dict:
+    c = DISTRICT_CODE if level == "district" else code
+    return dict(bundle["kpis"][level].get(c) or {})
+
+
+def comparable(values: dict) -> dict:
+    """A unit's KPIs of a comparison period with "no data" as None: a period without inspections has no
+    coverage to compare with (0 % would only mean "not recorded"), one without incidents no incident counts."""
+    out = dict(values)
+    if not out.get("units_inspected"):
+        for k in ("inspection_coverage", "units_inspected", "units_with_problems", "problems_found", "detection_rate"):
+            out[k] = None
+    if not out.get("new_incidents") and not out.get("open_incidents"):
+        for k, (_, _, kind) in kpis.KPIS.items():
+            if k not in ("registered_units",) and k in out and k not in (
+                    "inspection_coverage", "units_inspected", "units_with_problems", "problems_found",
+                    "detection_rate"):
+                out[k] = None
+    return out
+
+
+def children_rows(bundle: dict, h: Hierarchy, level: str, code: str | None) -> tuple[str | None, list]:
+    """(child level, [(code, kpis)]) — for a grid, its sibling grids (the ranking then marks the grid)."""
+    if level == "grid":
+        zone = h.parent[("grid", code)]
+        return "grid", [(c, bundle["kpis"]["grid"].get(c, {})) for c in h.kids("zone", zone)]
+    child = CHILD[level]
+    return child, [(c, bundle["kpis"][child].get(c, {})) for c in h.kids(level, code)]
+
+
+def level_average(bundle: dict, level: str, kpi: str) -> float | None:
+    """The district's mark on a ranking of ``level`` units: the district rate (rates, hours) or the mean per
+    unit of that level (counts)."""
+    kind = kpis.KPIS[kpi][2]
+    district = bundle["kpis"]["district"][DISTRICT_CODE].get(kpi)
+    if kind != "count":
+        return district
+    n = len(bundle["kpis"].get(level, {})) or 1
+    return None if district is None else district / n
+
+
+def rank_in_district(bundle: dict, level: str, code: str, kpi: str) -> tuple[int | None, int]:
+    """1-based rank of the unit among all units of its level (best first) and the number ranked."""
+    rows = bundle["kpis"].get(level, {})
+    vals = [(c, r.get(kpi)) for c, r in rows.items() if r.get(kpi) is not None]
+    if not vals:
+        return None, len(rows)
+    reverse = kpi not in LOWER_IS_BETTER
+    vals.sort(key=lambda x: x[1], reverse=reverse)
+    codes = [c for c, _ in vals]
+    return (codes.index(code) + 1 if code in codes else None), len(vals)
+
+
+def _rows(bundle: dict, h: Hierarchy, level: str, code: str | None) -> np.ndarray:
+    if level == "district":
+        return np.arange(len(bundle["grids"]))
+    return pd.Index(bundle["grids"]).get_indexer(list(h.grids_of[(level, code)]))
+
+
+def category_counts(bundle: dict, h: Hierarchy, level: str, code: str | None) -> pd.DataFrame:
+    """Cases reported in the period per category for the unit (same as ``kpis.category_breakdown``)."""
+    counts = bundle["cube_category"][_rows(bundle, h, level, code)].sum(axis=0)
+    s = pd.Series(counts, index=bundle["categories"], dtype="int64")
+    s = s[s > 0].sort_values(ascending=False, kind="stable")
+    total = int(s.sum())
+    return pd.DataFrame({"category": s.index.astype(str), "count": s.to_numpy().astype(int),
+                         "share": [kpis._rate(c, total) for c in s.to_numpy()]})
+
+
+def level_counts(bundle: dict, h: Hierarchy, level: str, code: str | None) -> pd.DataFrame:
+    """Cases reported in the period by level reached (same as ``kpis.level_share``)."""
+    counts = bundle["cube_level"][_rows(bundle, h, level, code)].sum(axis=0)
+    total = int(counts.sum())
+    return pd.DataFrame({"level": list(kpis.LEVELS), "count": counts.astype(int),
+                         "share": [kpis._rate(c, total) for c in counts]})
+
+
+def trend_series(bundle: dict, h: Hierarchy, level: str, code: str | None, freq: str = "D") -> pd.DataFrame:
+    """New and closed per local day / week / month (same as ``kpis.trend``, without empty buckets)."""
+    rows = _rows(bundle, h, level, code)
+    new = bundle["trend_new"][rows].sum(axis=0)
+    closed = bundle["trend_closed"][rows].sum(axis=0)
+    days = pd.date_range(bundle["first_day"], periods=len(new), freq="D")
+    d = pd.DataFrame({"day": days, "new": new, "closed": closed})
+    if freq in ("W", "M"):
+        d["period"] = d["day"].dt.to_period(freq).dt.start_time  # weeks start on Monday, as in kpis.trend
+        d = d.groupby("period", as_index=False)[["new", "closed"]].sum()
+    else:
+        d = d.rename(columns={"day": "period"})
+    d = d[(d["new"] > 0) | (d["closed"] > 0)].reset_index(drop=True)
+    return d.astype({"new": int, "closed": int})
+
+
+def department_table(bundle: dict, level: str, code: str | None, period: periods.Period, bind=None, gd=None,
+                     cache=None) -> list[dict]:
+    """``kpis.department_workload`` of the unit's escalated cases: precomputed for the district, towns and
+    zones; for a grid computed from the period's escalated cases (cached per grid)."""
+    c = DISTRICT_CODE if level == "district" else code
+    if (level, c) in bundle["dept"] or level != "grid":
+        return bundle["dept"].get((level, c), [])
+
+    def build():
+        esc = None if cache is None else cache.get(bundle["key"] + ":esc")
+        if esc is None:  # the cache dropped it (or there is none): from the store, this grid only
+            esc = frames.load_incidents(bind, period.start, period.end, "grid", code,
+                                        columns=("reported_at", "closed_at", "due_at", "status", "level",
+                                                 "department", "category", "grid_code"))
+        esc = esc[(esc["grid_code"] == code).to_numpy()]
+        return _dept_records(esc, period.start, period.end, pd.Timestamp(bundle["at"]))
+
+    return _cached(cache, bundle["key"] + ":dept:" + code, bundle.get("timeout", 120), build)
+
+
+def auto_freq(period: periods.Period) -> str:
+    days = (period.end - period.start).days
+    return "D" if days <= 62 else ("W" if days <= 200 else "M")
+
+
+# ---------------------------------------------------------------------------------------- lifecycle
+def lifecycle(bind, gd, cache, period: periods.Period, level: str, code: str | None, now=None) -> dict:
+    """Funnel (incidents reaching each state) and time per stage for one unit and period (cached)."""
+    now = now_utc() if now is None else _as_utc(now)
+    at = moment(period, now)
+    key = _key(BUNDLE_SCHEMA, "life", period.start, period.end, at, level, code, data_version(bind, period, now))
+
+    def build():
+        ev = frames.load_events(bind, period.start, period.end, None if level == "district" else level, code,
+                                columns=("incident_id", "seq", "at", "to_status"))
+        return {"funnel": kpis.funnel(ev), "stages": kpis.stage_times(ev, at=at)}
+
+    return _cached(cache, key, PAST_TIMEOUT if not is_current(period, now) else 2 * CURRENT_BUCKET_S, build)
+
+
+# ------------------------------------------------------------------------------------------ profile
+def grid_activity(bind, cache, code: str, now=None) -> dict:
+    """Last inspection day of a grid and its open incidents (newest first), cached for a minute."""
+    now = now_utc() if now is None else _as_utc(now)
+    key = _key(BUNDLE_SCHEMA, "grid", code, int(now.timestamp()) // CURRENT_BUCKET_S)
+
+    def build():
+        ins = frames.load_inspections(bind, None, None, "grid", code, columns=("inspected_on", "unit_id"))
+        inc = frames.load_incidents(bind, None, now, "grid", code,
+                                    columns=("id", "code", "category", "severity", "status", "reported_at",
+                                             "due_at", "closed_at", "level"))
+        last = None if ins.empty else str(pd.to_datetime(ins["inspected_on"]).max().date())
+        open_ = inc[inc["status"] != "closed"].sort_values("reported_at", ascending=False)
+        return {"last_inspection": last, "open": open_.reset_index(drop=True)}
+
+    return _cached(cache, key, 2 * CURRENT_BUCKET_S, build)
+
+
+def zone_staff(gd, code: str) -> dict:
+    """The zone's workstation and "1+1+1+N" staff, from the geodata."""
+    z = gd.zones.set_index("code").loc[code]
+    g = gd.grids[gd.grids["zone_code"] == code]
+    stars = g["worker_stars"].value_counts().reindex(range(1, 6), fill_value=0)
+    return {
+        "station_name": z["station_name"], "chief": z["chief"], "deputy": z["deputy"],
+        "station_master": z["station_master"], "dept_staff": int(z["dept_staff"]),
+        "n_grids": int(len(g)), "full_time": int(g["worker_full_time"].sum()),
+        "part_time": int((~g["worker_full_time"].astype(bool)).sum()),
+        "stars": {int(k): int(v) for k, v in stars.items()},
+        "mean_stars": float(g["worker_stars"].mean()) if len(g) else None,
+        "registered_units": int(g["registered_units"].sum()), "population": int(g["population"].sum()),
+    }
+
+
+def hazards_of(gd, level: str, code: str | None) -> dict:
+    """Hazard sites of the unit by kind, and how many are major."""
+    hz = gd.hazards
+    if level != "district":
+        hz = hz[hz["code" if level == "hazard" else f"{level}_code"] == code]
+    return {"total": int(len(hz)), "major": int(hz["major"].astype(bool).sum()),
+            "by_kind": {str(k): int(v) for k, v in hz["kind"].value_counts().items()}}
+
+
+# ---------------------------------------------------------------------------------------- briefing
+def briefing(bind, gd, cache, now=None, hours: int = 24, notable_per_zone: int = 3) -> dict:
+    """The morning-meeting (晨会) figures of the last ``hours`` per zone, cached for a minute.
+
+    Per zone: new (reported in the window), handled on the spot (of those, level ``onsite``), routed to the
+    town and escalated to the district (level reached), overdue now (open and past ``due_at`` at ``now``,
+    whenever reported), and notable cases (reported in the window with severity ≥ 3, hazardous chemicals,
+    or overdue now), most severe first.
+    """
+    now = now_utc() if now is None else _as_utc(now)
+    at = now.floor(f"{CURRENT_BUCKET_S}s")
+    start = at - pd.Timedelta(hours=hours)
+    key = _key(BUNDLE_SCHEMA, "briefing", at, hours)
+
+    def build():
+        h = hierarchy(gd)
+        cols = ("id", "code", "category", "subcategory", "severity", "status", "level", "description", "address",
+                "grid_code", "zone_code", "town_code", "reported_at", "due_at", "closed_at")
+        inc = frames.load_incidents(bind, start, at, columns=cols)
+        f = kpis.incident_flags(inc, start, at, at)
+        due = kpis._utc_series(inc["due_at"]) if len(inc) else pd.Series(dtype="datetime64[ns]")
+        overdue_now = f["open"].to_numpy() & (due < kpis.to_utc(at)).fillna(False).to_numpy()
+        lvl = inc["level"].to_numpy() if len(inc) else np.array([])
+        new = f["new"].to_numpy()
+        d = pd.DataFrame({"zone": inc["zone_code"].to_numpy() if len(inc) else [],
+                          "new": new, "onsite": f["onsite"].to_numpy(),
+                          "town": new & (lvl == "town"), "district": new & (lvl == "district"),
+                          "overdue": overdue_now})
+        agg = d.groupby("zone")[["new", "onsite", "town", "district", "overdue"]].sum()
+        zones = sorted(c for (lv, c) in h.names if lv == "zone")
+        agg = agg.reindex(zones, fill_value=0).astype(int)
+        sev = inc["severity"].to_numpy() if len(inc) else np.array([])
+        cat = inc["category"].to_numpy() if len(inc) else np.array([])
+        notable_mask = (new & ((sev >= 3) | (cat == "safety.hazchem"))) | overdue_now
+        notable = inc[notable_mask].assign(overdue=overdue_now[notable_mask], is_new=new[notable_mask])
+        notable = notable.sort_values(["severity", "overdue", "reported_at"], ascending=[False, False, False])
+        rows = []
+        for z in zones:
+            r = agg.loc[z]
+            town = h.parent[("zone", z)]
+            nz = notable[notable["zone_code"] == z].head(notable_per_zone)
+            rows.append({"zone": z, "town": town, "new": int(r["new"]), "onsite": int(r["onsite"]),
+                         "routed_town": int(r["town"]), "escalated_district": int(r["district"]),
+                         "overdue": int(r["overdue"]),
+                         "onsite_rate": kpis._rate(r["onsite"], r["new"]),
+                         "notable": nz[["code", "category", "severity", "status", "description", "address",
+                                        "reported_at", "overdue", "is_new"]].to_dict("records")})
+        totals = {k: int(agg[k].sum()) for k in ("new", "onsite", "town", "district", "overdue")}
+        totals["onsite_rate"] = kpis._rate(totals["onsite"], totals["new"])
+        return {"start": str(start), "end": str(at), "zones": rows, "totals": totals}
+
+    return _cached(cache, key, 2 * CURRENT_BUCKET_S, build)

@@ -1,0 +1,64 @@
+"""大屏 Wall: the command centre's wall display — district map with live incidents and alerts, KPI header (today
+and this month), the newest reports, a clock, the zone ranking and an automatic zone tour.
+
+Read-only kiosk: ``/wall?token=…`` with a token from ``settings.wall_tokens`` (``WALL_TOKENS``) needs no typing;
+nothing personal (no reporter, no phone number) reaches the page. Options: ``?tour=<s>&order=rank|code``,
+``rank=<kpi>``, ``rank_period=today|month``, ``rank_n=<n>``, ``pause=<s>``, ``lang=en``.
+"""
+from __future__ import annotations
+
+import logging
+
+from ..callbacks import wall as wall_callbacks
+from ..callbacks import wall_data
+from ..context import services
+from ..metrics import views
+from ..ui import wall as ui
+from ..ui.map import district_map
+from ..ui.map_controls import legend
+
+log = logging.getLogger("dashboard.wall")
+
+
+def token_ok(settings, params: dict) -> bool:
+    """A kiosk token, when one is given, must be one of ``settings.wall_tokens``."""
+    token = params.get("token")
+    return token is None or token in settings.wall_tokens
+
+
+def _safe(build, default):
+    try:
+        return build()
+    except Exception:  # noqa: BLE001 - the wall must come up even when a part of its data cannot be read
+        log.exception("wall: initial data failed")
+        return default
+
+
+def layout(settings, lang: str, params: dict):
+    if not token_ok(settings, params):
+        return ui.invalid_token(lang)
+    cfg = ui.wall_config(settings, lang, params)
+    seq = _safe(wall_data.change_seq, None)
+    aseq = _safe(wall_data.alert_seq, None)
+    kpi = _safe(lambda: wall_data.kpi_payload(lang, cfg["rank"], cfg["rank_period"]), None)
+    items = _safe(lambda: wall_data.ticker_items(lang, seq), []) if seq is not None else []
+    alerts = _safe(lambda: wall_data.active_alerts(lang, aseq), None) if aseq is not None else None
+    choro = _safe(lambda: wall_data.zone_choropleth(lang, seq), None) if seq is not None else None
+    pulse = sorted({a["incident_id"] for a in (alerts or {}).get("items", [])})
+    hideouts = {k: dict(v) for k, v in ui.WALL_HIDEOUTS.items()}
+    if choro:
+        hideouts["zones"].update(values=choro["values"], breaks=choro["breaks"], colors=choro["colors"],
+                                 measureLabel=choro["label"], format=choro["format"])
+    hideouts["incidents"] = {"alerts": pulse}
+    # what the page already shows, so the first live tick changes nothing (None: read it on the first tick)
+    live_state = {"seq": seq, "aseq": aseq if alerts is not None else None, "pulse": pulse}
+    the_map = district_map(settings, lang, map_id="map", dark=True, hideouts=hideouts, checked=ui.WALL_CHECKED)
+    the_map.bounds = views.hierarchy(services().geodata()).bounds[("district", views.DISTRICT_CODE)]
+    return ui.wall_layout(
+        settings, lang, params, cfg=cfg, kpi=kpi, items=items, alerts=alerts, live_state=live_state,
+        kpi_state={"v": wall_data.kpi_version()} if kpi else None, map_component=the_map,
+        legend_children=legend(choro, lang))
+
+
+def register_callbacks(app) -> None:
+    wall_callbacks.register_callbacks(app)

@@ -1,0 +1,133 @@
+"""The morning-meeting briefing (晨会简报): the last 24 h per zone, as a printable page and as a PDF.
+
+The PDF is built with reportlab and its built-in CJK font ``STSong-Light`` (Adobe Asian font pack, CID; no
+font file, no internet). All report text (case descriptions, addresses) is escaped before it reaches the
+reportlab paragraph markup; Dash escapes it on the page.
+"""
+from __future__ import annotations
+
+import io
+from xml.sax.saxutils import escape
+
+import pandas as pd
+from dash import html
+
+from ..i18n import t
+from ..store import catalogue, lifecycle
+
+LOCAL_TZ = "Asia/Shanghai"
+COLUMNS = ("new", "onsite", "routed_town", "escalated_district", "overdue")
+COLUMN_KEYS = {"new": "b_new", "onsite": "b_onsite", "routed_town": "b_town", "escalated_district": "b_district",
+               "overdue": "b_overdue"}
+TOTAL_KEYS = {"new": "new", "onsite": "onsite", "routed_town": "town", "escalated_district": "district",
+              "overdue": "overdue"}
+
+
+def local(ts, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    x = pd.Timestamp(ts)
+    if x.tzinfo is None:
+        x = x.tz_localize("UTC")
+    return x.tz_convert(LOCAL_TZ).strftime(fmt)
+
+
+def _cat(key: str, lang: str) -> str:
+    c = catalogue.CATEGORIES.get(key)
+    return (c.name_zh if lang == "zh" else c.name_en) if c else key
+
+
+def _short(text, n: int = 60) -> str:
+    s = " ".join(str(text or "").split())
+    return s if len(s) <= n else s[: n - 1] + "…"
+
+
+def notable_line(c: dict, lang: str) -> str:
+    state = lifecycle.STATES.get(c["status"], (c["status"], c["status"]))[0 if lang == "zh" else 1]
+    tag = f" [{t('overdue_tag', lang)}]" if c.get("overdue") else ""
+    return (f"{c['code']} · {_cat(c['category'], lang)} · {state} · {local(c['reported_at'], '%m-%d %H:%M')}{tag}"
+            f" — {_short(c.get('description'))}")
+
+
+def _zone_name(h, code: str, lang: str) -> str:
+    return h.name("zone", code, lang)
+
+
+def briefing_layout(data: dict, h, lang: str) -> html.Div:
+    head = [html.Th(t("zone", lang)), html.Th(t("town", lang))] + [html.Th(t(COLUMN_KEYS[c], lang)) for c in COLUMNS] + [
+        html.Th(t("b_notable", lang))]
+    rows = []
+    for z in data["zones"]:
+        notable = [html.Li(notable_line(c, lang), className="wx-b-overdue" if c.get("overdue") else "")
+                   for c in z["notable"]]
+        cls = "wx-b-row" + (" wx-b-alert" if z["overdue"] or z["escalated_district"] else "")
+        rows.append(html.Tr(className=cls, children=[
+            html.Td(_zone_name(h, z["zone"], lang)), html.Td(h.name("town", z["town"], lang)),
+            *[html.Td(z[c], className="wx-num" + (" wx-b-hot" if c == "overdue" and z[c] else "")) for c in COLUMNS],
+            html.Td(html.Ul(notable, className="wx-b-notable") if notable else "—"),
+        ]))
+    tot = data["totals"]
+    rows.append(html.Tr(className="wx-b-total", children=[
+        html.Td(t("b_total", lang)), html.Td(""),
+        *[html.Td(tot[TOTAL_KEYS[c]], className="wx-num") for c in COLUMNS], html.Td("")]))
+    return html.Div(id="briefing-sheet", className="wx-briefing-sheet", children=[
+        html.H2(t("briefing_title", lang)),
+        html.Div(t("briefing_window", lang, start=local(data["start"]), end=local(data["end"])),
+                 className="wx-b-window"),
+        html.Table(className="wx-b-table", id="briefing-table", children=[html.Thead(html.Tr(head)), html.Tbody(rows)]),
+    ])
+
+
+def briefing_pdf(data: dict, h, lang: str = "zh") -> bytes:
+    """The briefing as an A4 landscape PDF (reportlab, built-in CJK font, no network)."""
+    from reportlab.lib import colors
+    from reportlab.lib.pagesizes import A4, landscape
+    from reportlab.lib.styles import ParagraphStyle
+    from reportlab.lib.units import mm
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+    from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+
+    font = "STSong-Light"
+    if font not in pdfmetrics.getRegisteredFontNames():
+        pdfmetrics.registerFont(UnicodeCIDFont(font))
+    title = ParagraphStyle("t", fontName=font, fontSize=15, leading=20)
+    small = ParagraphStyle("s", fontName=font, fontSize=7.5, leading=9.5)
+    cell = ParagraphStyle("c", fontName=font, fontSize=8.5, leading=10.5)
+
+    def P(text, style=cell):
+        return Paragraph(escape(str(text)), style)
+
+    header = [P(t("zone", lang)), P(t("town", lang))] + [P(t(COLUMN_KEYS[c], lang)) for c in COLUMNS] + [
+        P(t("b_notable", lang))]
+    body = [header]
+    alerts = []
+    for i, z in enumerate(data["zones"], start=1):
+        notes = "<br/>".join(escape(notable_line(c, lang)) for c in z["notable"]) or "—"
+        body.append([P(_zone_name(h, z["zone"], lang)), P(h.name("town", z["town"], lang)),
+                     *[str(z[c]) for c in COLUMNS], Paragraph(notes, small)])
+        if z["overdue"]:
+            alerts.append(i)
+    tot = data["totals"]
+    body.append([P(t("b_total", lang)), ""] + [str(tot[TOTAL_KEYS[c]]) for c in COLUMNS] + [""])
+    widths = [30 * mm, 24 * mm] + [17 * mm] * len(COLUMNS) + [None]
+    page_w = landscape(A4)[0] - 24 * mm
+    widths[-1] = page_w - sum(w for w in widths[:-1])
+    table = Table(body, colWidths=widths, repeatRows=1)
+    style = [
+        ("FONTNAME", (0, 0), (-1, -1), font), ("FONTSIZE", (0, 0), (-1, -1), 8.5),
+        ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#12355b")), ("TEXTCOLOR", (0, 0), (-1, 0), colors.white),
+        ("GRID", (0, 0), (-1, -1), 0.3, colors.HexColor("#95a5a6")), ("VALIGN", (0, 0), (-1, -1), "TOP"),
+        ("ALIGN", (2, 1), (-2, -1), "RIGHT"), ("BACKGROUND", (0, -1), (-1, -1), colors.HexColor("#eaf2f8")),
+    ]
+    for i in alerts:
+        style.append(("TEXTCOLOR", (6, i), (6, i), colors.HexColor("#c0392b")))
+    table.setStyle(TableStyle(style))
+    # header cells are Paragraphs: make their text white too
+    for p in body[0]:
+        p.style = ParagraphStyle("h", parent=cell, textColor=colors.white)
+    buf = io.BytesIO()
+    doc = SimpleDocTemplate(buf, pagesize=landscape(A4), leftMargin=12 * mm, rightMargin=12 * mm, topMargin=12 * mm,
+                            bottomMargin=12 * mm, title=t("briefing_title", lang), author=t("app_title", lang))
+    doc.build([Paragraph(escape(t("app_title", lang)), small), Paragraph(escape(t("briefing_title", lang)), title),
+               Paragraph(escape(t("briefing_window", lang, start=local(data["start"]), end=local(data["end"]))),
+                         cell), Spacer(1, 4 * mm), table])
+    return buf.getvalue()

@@ -1,0 +1,145 @@
+"""Drill-down in a real browser on the full demo year: map click, bar click, breadcrumb, back button, shared link,
+period change, and the morning briefing (print / PDF / PNG)."""
+from __future__ import annotations
+
+import json
+import urllib.request
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from dashboard.ui.cards import fmt
+
+
+def _api(server, query: str) -> dict:
+    with urllib.request.urlopen(f"{server.url}/api/v1/kpis?{query}") as resp:
+        return json.loads(resp.read())
+
+
+def _query(url: str) -> dict:
+    return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
+
+
+def _ready(page, fragment: str = ""):
+    page.wait_for_selector("#card-value-detection_rate", timeout=90_000)
+    if fragment:
+        page.wait_for_function("f => document.querySelector('#breadcrumb').innerText.includes(f)", arg=fragment,
+                               timeout=30_000)
+
+
+def _ranking_names(page) -> list[str]:
+    page.wait_for_selector("#chart-ranking .ytick text")
+    return page.locator("#chart-ranking .ytick text").all_text_contents()
+
+
+def _card(page, kpi: str) -> str:
+    return page.locator(f"#card-value-{kpi}").inner_text()
+
+
+@pytest.fixture
+def opened(demo_server, page):
+    page.goto(demo_server.url + "/?period=2019")
+    _ready(page)
+    page.wait_for_selector("path.wx-layer-zones", timeout=30_000)
+    return page
+
+
+def test_district_cards_2019_show_the_seed_figures(demo_server, opened):
+    page = opened
+    api = _api(demo_server, "level=district&from=2019-01-01&to=2019-12-31")["kpis"]
+    assert abs(api["detection_rate"] - 0.3986) <= 0.003
+    assert abs(api["problems_found"] - 71_948) <= 719
+    assert api["onsite_handling_rate"] >= 0.42 and api["resolution_rate"] >= 0.95
+    assert abs(api["inspection_coverage"] - 0.65) <= 0.01
+    for kpi in ("detection_rate", "problems_found", "onsite_handling_rate", "resolution_rate", "inspection_coverage",
+                "open_incidents", "median_hours_to_close", "dispute_success_rate"):
+        assert _card(page, kpi) == fmt(kpi, api[kpi]), kpi
+    shown = float(_card(page, "detection_rate").rstrip("%"))
+    assert abs(shown - 39.86) <= 0.3
+    assert "—" not in _card(page, "detection_rate") and "nan" not in page.locator("#kpi-cards").inner_text().lower()
+    assert page.js_errors == []
+
+
+def test_click_zone_bar_breadcrumb_and_back(demo_server, opened):
+    page = opened
+    district_names = _ranking_names(page)
+    page.locator("path.wx-layer-zones").nth(7).dispatch_event("click")
+    page.wait_for_url("**level=zone**")
+    q = _query(page.url)
+    assert q["period"] == "2019" and q["code"]
+    zone = _api(demo_server, f"level=zone&code={q['code']}&period=2019&children=1")
+    _ready(page, zone["name"])
+    crumbs = page.locator("#breadcrumb").inner_text()
+    assert zone["name"] in crumbs and zone["parent"]["name"] in crumbs and "吴兴区" in crumbs
+    page.wait_for_function("v => document.querySelector('#card-value-problems_found').innerText === v",
+                           arg=fmt("problems_found", zone["kpis"]["problems_found"]))
+    assert _card(page, "detection_rate") == fmt("detection_rate", zone["kpis"]["detection_rate"])
+    names = _ranking_names(page)
+    assert sorted(names) == sorted(u["name"] for u in zone["children"]["units"])  # the zone's grids
+    assert names != district_names
+
+    # a bar drills into that grid
+    page.locator("#chart-ranking .bars .point path").last.click(force=True)
+    page.wait_for_url("**level=grid**")
+    gq = _query(page.url)
+    grid = _api(demo_server, f"level=grid&code={gq['code']}&period=2019")
+    assert grid["parent"]["code"] == q["code"]
+    _ready(page, grid["name"])
+    page.wait_for_selector("#grid-open-incidents")
+
+    # browser back restores the zone view
+    page.go_back()
+    page.wait_for_url("**level=zone**")
+    assert _query(page.url)["code"] == q["code"]
+    page.wait_for_function("n => !document.querySelector('#breadcrumb').innerText.includes(n)", arg=grid["name"])
+    assert zone["name"] in page.locator("#breadcrumb").inner_text()
+
+    # the breadcrumb goes back up to the district
+    page.locator("a.wx-crumb-district").click()
+    page.wait_for_function("() => !location.search.includes('level=')")
+    page.wait_for_function("n => !document.querySelector('#breadcrumb').innerText.includes(n)", arg=zone["name"])
+    assert _ranking_names(page) and sorted(_ranking_names(page)) == sorted(district_names)
+    assert page.js_errors == []
+
+
+def test_copied_url_opens_the_same_view(demo_server, browser):
+    zone_code = "330502-ZL-03"
+    url = f"{demo_server.url}/?level=zone&code={zone_code}&period=2019"
+    zone = _api(demo_server, f"level=zone&code={zone_code}&period=2019")
+    ctx = browser.new_context(viewport={"width": 1600, "height": 1000})
+    page = ctx.new_page()
+    page.goto(url)
+    _ready(page, zone["name"])
+    page.wait_for_function("v => document.querySelector('#card-value-detection_rate').innerText === v",
+                           arg=fmt("detection_rate", zone["kpis"]["detection_rate"]))
+    assert page.locator("input[value='2019']").is_checked()
+    assert zone["parent"]["name"] in page.locator("#breadcrumb").inner_text()
+    ctx.close()
+
+
+def test_period_change_goes_into_the_url(demo_server, opened):
+    page = opened
+    page.locator("input[value='7d']").check()
+    page.wait_for_url("**period=7d**")
+    api = _api(demo_server, "level=district&period=7d")
+    page.wait_for_function("v => document.querySelector('#card-value-new_incidents').innerText === v",
+                           arg=fmt("new_incidents", api["kpis"]["new_incidents"]))
+    page.go_back()
+    page.wait_for_function("() => location.search.includes('period=2019')")
+    page.wait_for_function("() => document.querySelector(\"input[value='2019']\").checked")
+
+
+def test_morning_briefing_print_pdf_png(demo_server, page):
+    page.goto(demo_server.url + "/briefing")
+    page.wait_for_selector("#briefing-table")
+    assert page.locator("#briefing-table tbody tr").count() == 46 + 1
+    page.emulate_media(media="print")
+    assert not page.locator(".wx-header").is_visible()
+    page.emulate_media(media="screen")
+    with urllib.request.urlopen(demo_server.url + "/api/v1/briefing.pdf") as resp:
+        body = resp.read()
+        assert resp.headers["Content-Type"] == "application/pdf" and body.startswith(b"%PDF")
+    with page.expect_download() as dl:
+        page.click("#briefing-png")
+    assert dl.value.suggested_filename == "briefing.png"
+    page.wait_for_function("() => document.querySelector('#briefing-png-status').innerText.includes('PNG')")

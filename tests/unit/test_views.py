@@ -1,0 +1,171 @@
+"""metrics.views cuts equal the KPI functions on the same rows; cards format "—" for zero denominators; the
+view state round-trips through the URL; map / bar clicks drill where they should."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dashboard.metrics import kpis, periods, views
+from dashboard.ui import cards, panel
+from dashboard.callbacks.drill import next_state
+
+
+@pytest.fixture(scope="module")
+def gd():
+    from dashboard.geodata import load_geodata
+    from dashboard.settings import Settings
+
+    return load_geodata(Settings().geodata_dir)
+
+
+@pytest.fixture(scope="module")
+def h(gd):
+    return views.hierarchy(gd)
+
+
+def _incidents(h, n=400, seed=1):
+    rng = np.random.default_rng(seed)
+    grids = h.grids.sample(n=40, random_state=seed)
+    g = grids.iloc[rng.integers(0, len(grids), n)]
+    rep = pd.Timestamp("2019-03-01", tz="UTC") + pd.to_timedelta(rng.integers(0, 60 * 24 * 3600, n), unit="s")
+    hours = rng.exponential(40, n)
+    closed = rep + pd.to_timedelta(hours, unit="h")
+    is_closed = rng.random(n) < 0.8
+    cats = np.array(["safety.fire", "dispute.civil", "city.appearance", "safety.hazchem"])[rng.integers(0, 4, n)]
+    levels = np.array(["onsite", "town", "district"])[rng.integers(0, 3, n)]
+    depts = np.where(levels == "district", np.array(["police", "emergency", "housing"])[rng.integers(0, 3, n)], None)
+    return pd.DataFrame({
+        "id": np.arange(n), "category": cats, "level": levels, "department": depts,
+        "status": np.where(is_closed, "closed", "in_progress"),
+        "outcome": np.where(is_closed & (cats == "dispute.civil"), "resolved", None),
+        "longstanding": False, "grid_code": g["code"].to_numpy(), "zone_code": g["zone_code"].to_numpy(),
+        "town_code": g["town_code"].to_numpy(), "reported_at": rep,
+        "closed_at": pd.Series(closed).where(is_closed, pd.NaT).to_numpy(),
+        "due_at": rep + pd.Timedelta(hours=48),
+    })
+
+
+def _inspections(h, n=300, seed=2):
+    rng = np.random.default_rng(seed)
+    g = h.grids.iloc[rng.integers(0, len(h.grids), n)]
+    return pd.DataFrame({"unit_id": [f"{c}-U{int(u):04d}" for c, u in zip(g["code"], rng.integers(0, 5, n))],
+                         "grid_code": g["code"].to_numpy(), "zone_code": g["zone_code"].to_numpy(),
+                         "town_code": g["town_code"].to_numpy(),
+                         "inspected_on": pd.to_datetime("2019-03-01") + pd.to_timedelta(rng.integers(0, 60, n), "D"),
+                         "problems_found": rng.integers(0, 3, n)})
+
+
+@pytest.fixture(scope="module")
+def fixture(h):
+    p = periods.resolve("custom", "2019-03-01", "2019-04-15")
+    inc, ins = _incidents(h), _inspections(h)
+    at = views.moment(p, pd.Timestamp("2024-01-01", tz="UTC"))
+    return p, inc, ins, views.build_bundle(inc, ins, h, p.start, p.end, at)
+
+
+def _unit_rows(df, level, code):
+    return df if level == "district" else df[df[f"{level}_code"] == code]
+
+
+def test_unit_cuts_equal_kpi_functions(h, fixture):
+    p, inc, ins, b = fixture
+    zone = inc["zone_code"].value_counts().index[0]
+    town = h.parent[("zone", zone)]
+    for level, code in (("district", None), ("town", town), ("zone", zone)):
+        sub_i, sub_s = _unit_rows(inc, level, code), _unit_rows(ins, level, code)
+        reg = h.grids if level == "district" else h.grids[h.grids[f"{level}_code"] == code]
+        assert views.unit_kpis(b, level, code) == pytest.approx(kpis.all_kpis(sub_i, sub_s, reg, p.start, p.end))
+        exp = kpis.category_breakdown(sub_i, p.start, p.end).sort_values(["count", "category"]).reset_index(drop=True)
+        got = views.category_counts(b, h, level, code).sort_values(["count", "category"]).reset_index(drop=True)
+        assert got["category"].tolist() == exp["category"].tolist() and got["count"].tolist() == exp["count"].tolist()
+        pd.testing.assert_frame_equal(views.level_counts(b, h, level, code), kpis.level_share(sub_i, p.start, p.end),
+                                      check_dtype=False)
+        for freq in ("D", "W", "M"):
+            exp_t = kpis.trend(sub_i, p.start, p.end, freq)
+            got_t = views.trend_series(b, h, level, code, freq)
+            assert got_t["new"].sum() == exp_t["new"].sum() and got_t["closed"].sum() == exp_t["closed"].sum()
+            assert [x.date() for x in got_t["period"]] == [x.date() for x in exp_t["period"]]
+        dept = kpis.department_workload(sub_i, p.start, p.end, pd.Timestamp(b["at"]))
+        got_d = views.department_table(b, level, code, p)
+        assert [r["department"] for r in got_d] == dept["department"].tolist()
+        assert [r["assigned"] for r in got_d] == dept["assigned"].tolist()
+
+
+def test_children_and_average(h, fixture):
+    p, inc, ins, b = fixture
+    child, rows = views.children_rows(b, h, "district", None)
+    assert child == "town" and len(rows) == 17
+    assert sum(r["new_incidents"] for _, r in rows) == b["kpis"]["district"]["330502"]["new_incidents"]
+    assert views.level_average(b, "town", "detection_rate") == b["kpis"]["district"]["330502"]["detection_rate"]
+    grid = inc["grid_code"].iloc[0]
+    child, rows = views.children_rows(b, h, "grid", grid)  # a grid: its sibling grids
+    assert grid in [c for c, _ in rows]
+    rank, n = views.rank_in_district(b, "grid", grid, "new_incidents")
+    assert rank is not None and 1 <= rank <= n
+
+
+def test_empty_period_never_nan(h):
+    p = periods.resolve("custom", "2030-01-01", "2030-01-31")
+    empty_inc = _incidents(h).iloc[0:0]
+    empty_ins = _inspections(h).iloc[0:0]
+    b = views.build_bundle(empty_inc, empty_ins, h, p.start, p.end, p.end)
+    k = views.unit_kpis(b, "district", None)
+    for key, v in k.items():
+        assert v is None or (isinstance(v, (int, float)) and math.isfinite(v)), key
+    assert k["detection_rate"] is None and k["onsite_handling_rate"] is None
+    texts = [cards.fmt(x, k[x]) for x in views.CARD_KPIS]
+    assert "—" in texts and not any("nan" in s.lower() for s in texts)
+    assert views.category_counts(b, h, "district", None).empty
+    assert views.trend_series(b, h, "district", None).empty
+    assert views.department_table(b, "district", None, p) == []
+
+
+@pytest.mark.parametrize("kpi,value,text", [
+    ("detection_rate", 0.398590, "39.86%"), ("problems_found", 71948, "71,948"), ("detection_rate", None, "—"),
+    ("median_hours_to_close", 18.34, "18.3 小时"), ("median_hours_to_close", float("nan"), "—"),
+])
+def test_fmt(kpi, value, text):
+    assert cards.fmt(kpi, value) == text
+
+
+def test_change():
+    assert cards.change("detection_rate", 0.40, 0.30) == ("+10.00个百分点", "wx-good")
+    assert cards.change("overdue_incidents", 120, 100) == ("+20.0%", "wx-bad")
+    assert cards.change("new_incidents", 5, 0)[0] == "—"
+    assert cards.change("detection_rate", 0.4, None)[0] == "—"
+    assert views.comparable({"units_inspected": 0, "inspection_coverage": 0.0})["inspection_coverage"] is None
+
+
+def test_state_url_round_trip(h):
+    s = panel.state_from_params({"level": "zone", "code": "330502-ZL-03", "period": "2019"}, h)
+    assert s == {"level": "zone", "code": "330502-ZL-03", "period": "2019", "from": None, "to": None}
+    q = panel.query_for(s, "en")
+    assert q == "?level=zone&code=330502-ZL-03&period=2019&lang=en"
+    assert panel.state_from_query(q, h) == s
+    assert panel.state_from_params({"level": "zone", "code": "bogus", "period": "nope"}, h)["level"] == "district"
+    c = panel.state_from_params({"period": "custom", "from": "2019-04-01", "to": "2019-04-30"}, h)
+    assert (c["from"], c["to"]) == ("2019-04-01", "2019-04-30")
+    assert panel.state_from_params({"period": "custom", "from": "2019-05-01", "to": "2019-04-30"}, h)["period"] == "30d"
+    assert panel.query_for({"level": "district", "code": None, "period": "30d"}, "zh") == ""
+
+
+def test_clicks_drill(h):
+    base = {"level": "district", "code": None, "period": "2019", "from": None, "to": None}
+    grid = "330502-ZL-03-01" if h.exists("grid", "330502-ZL-03-01") else h.kids("zone", "330502-ZL-03")[0]
+    zone = h.parent[("grid", grid)]
+    s1 = next_state("geo-grids", {"properties": {"code": grid}}, base, h)
+    assert (s1["level"], s1["code"]) == ("zone", zone)  # a grid click outside the current zone: its zone
+    s2 = next_state("geo-grids", {"properties": {"code": grid}}, s1, h)
+    assert (s2["level"], s2["code"]) == ("grid", grid)  # inside the current zone: the grid itself
+    s3 = next_state("geo-zones", {"type": "Feature", "properties": {"code": zone}}, base, h)
+    assert (s3["level"], s3["code"]) == ("zone", zone)
+    s4 = next_state("chart-ranking", {"points": [{"customdata": ["330502-ZL", "town"]}]}, base, h)
+    assert (s4["level"], s4["code"]) == ("town", "330502-ZL")
+    assert next_state("chart-ranking", {"points": [{"customdata": ["x", "town"]}]}, base, h) is None
+    s5 = next_state("period-select", "7d", s3, h)
+    assert s5["period"] == "7d" and s5["code"] == zone
+    s6 = next_state("period-select", "custom", s3, h, "2019-04-01", "2019-04-10")
+    assert (s6["from"], s6["to"]) == ("2019-04-01", "2019-04-10")
