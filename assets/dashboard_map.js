@@ -130,12 +130,13 @@
       "<div class='wx-popup wx-incident-popup' data-code='" + esc(inc.code) + "'>",
       "<div class='wx-popup-title'><b>" + esc(inc.code) + "</b> <span class='wx-sev wx-sev-" + esc(inc.severity) + "'>" +
         L_("severity", "等级") + " " + esc(inc.severity) + "</span></div>",
-      "<div>" + L_("category", "类别") + ": " + esc(cat.name || inc.category) +
+      "<div>" + L_("category", "类别") + ": " + esc(cat.name || (lang === "en" ? inc.category_name_en : inc.category_name) || inc.category) +
         (inc.subcategory ? " / " + esc(inc.subcategory) : "") + "</div>",
       "<div>" + L_("state", "状态") + ": <b>" + esc(sts[inc.status] || inc.status) + "</b></div>",
       "<div class='wx-desc'>" + esc(inc.description) + "</div>",
       "<div>" + L_("place", "位置") + ": " + esc(inc.address || "") + " · " + esc(inc.grid_name || inc.grid_code) +
-        " · " + esc(inc.zone_name || inc.zone_code) + " · " + esc(inc.town_name || inc.town_code) + "</div>",
+        " · " + esc(nameOf(inc, "zone_name", lang) || inc.zone_code) + " · " +
+        esc(nameOf(inc, "town_name", lang) || inc.town_code) + "</div>",
       "<div>" + L_("reported", "上报") + ": " + fmtTime(inc.reported_at, lang) + " · " + L_("due", "时限") + ": " +
         fmtTime(inc.due_at, lang) + "</div>"
     ];

@@ -41,9 +41,22 @@
     return m && m.getContainer && document.body.contains(m.getContainer()) ? m : null;
   }
 
+  /* The first time the map is there, fit the district to the panel (its initial bounds were applied before
+   * the wall's grid gave the panel its size). The flag lives on the Leaflet map, so it goes with it. */
+  function fitOnce(bounds) {
+    var m = leaflet();
+    if (!m || !bounds || m._wxWallFitted) { return; }
+    m._wxWallFitted = true;
+    try {
+      m.invalidateSize(false);
+      m.fitBounds(bounds, {padding: [12, 12], animate: false});
+    } catch (e) { /* see flyToBounds */ }
+  }
+
   function flyToBounds(bounds) {
     var m = leaflet();
     if (!m || !bounds) { return; }
+    m._wxWallFitted = true;
     try {
       m.stop();
       m.flyToBounds(bounds, {padding: [24, 24], maxZoom: TOUR_MAX_ZOOM, duration: 1.6});
@@ -53,6 +66,7 @@
   function flyTo(lat, lon, zoom) {
     var m = leaflet();
     if (!m || lat === undefined || lon === undefined) { return; }
+    m._wxWallFitted = true;
     try {
       m.stop();
       m.flyTo([lat, lon], zoom, {duration: 1.6});
@@ -134,8 +148,9 @@
     SEEN_MAX: SEEN_MAX,
     trimDashState: trimDashState,
 
-    /* [time, date] in Asia/Shanghai, whatever the screen's own time zone. */
+    /* [time, date] in Asia/Shanghai, whatever the screen's own time zone (and the district fitted once). */
     clock: function (n, cfg) {
+      fitOnce(cfg && cfg.district_bounds);
       var f = fmt((cfg && cfg.lang) || "zh");
       var d = new Date();
       return [f.time.format(d), f.date.format(d)];

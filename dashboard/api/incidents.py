@@ -179,6 +179,10 @@ def incident_json(inc: Incident, *, now: dt.datetime | None = None, private: boo
         "next_states": list(lifecycle.next_states(inc.status)) if inc.status in lifecycle.STATES else [],
         "seq": inc.seq,
     }
+    names = services().geodata().names
+    for level in ("grid", "zone", "town"):
+        zh, en = names.get(getattr(inc, f"{level}_code"), (None, None))
+        d[f"{level}_name"], d[f"{level}_name_en"] = zh, en
     if private:
         d["reporter_phone"] = inc.reporter_phone
     return d

@@ -99,6 +99,12 @@ def act(incident_id: int, to: str, *, note, department, worker, outcome, lang: s
     return True, t("duty_done", lang, step=t(f"duty_act_{to}", lang))
 
 
+def time_texts(lang: str) -> dict:
+    units = ({"dh": "{d} d {h} h", "hm": "{h} h {m} min", "m": "{m} min"} if lang == "en"
+             else {"dh": "{d}天{h}小时", "hm": "{h}小时{m}分", "m": "{m}分钟"})
+    return {"left": t("duty_left", lang), "overdue_by": t("duty_overdue_by", lang), "units": units}
+
+
 def render_detail(selected: dict | None, lang: str):
     """(body, due, due_hidden, form_hidden, buttons, dept_hidden, dept, worker_hidden, worker, outcome_hidden,
     readonly_hidden)."""
@@ -117,8 +123,8 @@ def render_detail(selected: dict | None, lang: str):
     inc = d.inc
     body = ui.detail_body(d, lang, show_phone=user.role in PERSONAL_DATA_ROLES,
                           names=lambda code: data.name_of(code, lang))
-    due = {"due": inc.due_at.isoformat(), "closed": inc.status == "closed", "lang": lang,
-           "id": inc.id, "lat": inc.lat, "lon": inc.lon}
+    due = {"due": inc.due_at.isoformat(), "closed": inc.status == "closed", "id": inc.id, "lat": inc.lat,
+           "lon": inc.lon, "txt": time_texts(lang)}
     nxt = lifecycle.next_states(inc.status)
     can_act = user.can_act and bool(nxt)
     cat = catalogue.CATEGORIES.get(inc.category)

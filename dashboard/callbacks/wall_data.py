@@ -20,10 +20,12 @@ from ..ui.wall_text import RANK_KPIS, fmt_value, kpi_label, severity_name
 log = logging.getLogger("dashboard.wall")
 
 LOCAL = ZoneInfo(kpis.LOCAL_TZ)
+CACHE_PREFIX = "wall2"  # bump when a cached payload changes shape
 TICKER_MAX = 20  # the ticker's bound: the newest reports only
 DESC_MAX = 60  # characters of a description shown on the ticker / alert card
 ALERTS_MAX = 10
 MAP_MEASURE = "open_incidents"  # the zones are coloured by open incidents, live
+DARK_RAMP = ["#17324d", "#3d2f5a", "#6b2f57", "#9c2f45", "#cf3a32", "#ff5a36"]  # few (dark) -> many (bright)
 HEADER_KPIS = ("new_incidents", "open_incidents", "overdue_incidents", "onsite_handling_rate", "resolution_rate",
                "in_zone_resolution_rate")
 DEFAULT_RANK_KPI = "resolution_rate"
@@ -92,7 +94,7 @@ def _names(lang: str):
 def ticker_items(lang: str, seq: int | None = None, limit: int = TICKER_MAX) -> list[dict]:
     """The newest ``limit`` reports (newest first), whitelisted fields only — cached per change sequence."""
     seq = change_seq() if seq is None else seq
-    return _cached(f"wall:ticker:{lang}:{limit}:{seq}", 300, lambda: _ticker_build(lang, limit))
+    return _cached(f"{CACHE_PREFIX}:ticker:{lang}:{limit}:{seq}", 300, lambda: _ticker_build(lang, limit))
 
 
 def _ticker_build(lang: str, limit: int) -> list[dict]:
@@ -136,7 +138,7 @@ def active_alerts(lang: str, aseq: int | None = None) -> dict:
     from ..api import alerts as alerts_api
 
     aseq = alert_seq() if aseq is None else aseq
-    return _cached(f"wall:alerts:{lang}:{aseq}", 300, lambda: _alerts_build(alerts_api.snapshot(aseq), lang))
+    return _cached(f"{CACHE_PREFIX}:alerts:{lang}:{aseq}", 300, lambda: _alerts_build(alerts_api.snapshot(aseq), lang))
 
 
 def _alerts_build(snap: dict, lang: str) -> dict:
@@ -164,11 +166,15 @@ def _parse_iso(value: str | None) -> dt.datetime | None:
 
 # ------------------------------------------------------------------------------------------ the map
 def zone_choropleth(lang: str, seq: int) -> dict:
-    """The zones coloured by open incidents right now (``api.mapdata.measure_payload``), cached per change."""
+    """The zones coloured by open incidents right now (``api.mapdata.measure_payload``, the same classes as the
+    overview map) in a ramp made for a dark screen, cached per change."""
     from ..api import mapdata
 
-    return _cached(f"wall:choro:{lang}:{seq}", 300,
-                   lambda: mapdata.measure_payload("zones", MAP_MEASURE, periods.resolve(None), lang))
+    def build():
+        payload = mapdata.measure_payload("zones", MAP_MEASURE, periods.resolve(None), lang)
+        return {**payload, "colors": DARK_RAMP[: len(payload["colors"])]}
+
+    return _cached(f"{CACHE_PREFIX}:choro:{lang}:{seq}", 300, build)
 
 
 # ---------------------------------------------------------------------------------------------- KPIs
@@ -183,7 +189,7 @@ def kpi_payload(lang: str, rank_kpi: str = DEFAULT_RANK_KPI, rank_period: str = 
     now = now_utc() if now is None else now
     rank_kpi = rank_kpi if rank_kpi in RANK_KPIS else DEFAULT_RANK_KPI
     rank_period = rank_period if rank_period in ("today", "month") else "month"
-    key = f"wall:kpi:{lang}:{rank_kpi}:{rank_period}:{kpi_version(now)}"
+    key = f"{CACHE_PREFIX}:kpi:{lang}:{rank_kpi}:{rank_period}:{kpi_version(now)}"
     return _cached(key, 2 * views.CURRENT_BUCKET_S, lambda: _kpi_build(lang, rank_kpi, rank_period, now))
 
 

@@ -9,6 +9,8 @@ PAGES: dict[str, str] = {
     "/": "overview",
     "/briefing": "briefing",
     "/wall": "wall",
+    "/incidents": "incidents",
+    "/login": "login",
 }
 
 

@@ -53,7 +53,8 @@ def layout(settings, lang: str, params: dict):
     # what the page already shows, so the first live tick changes nothing (None: read it on the first tick)
     live_state = {"seq": seq, "aseq": aseq if alerts is not None else None, "pulse": pulse}
     the_map = district_map(settings, lang, map_id="map", dark=True, hideouts=hideouts, checked=ui.WALL_CHECKED)
-    the_map.bounds = views.hierarchy(services().geodata()).bounds[("district", views.DISTRICT_CODE)]
+    the_map.bounds = cfg["district_bounds"] = views.hierarchy(services().geodata()).bounds[
+        ("district", views.DISTRICT_CODE)]
     return ui.wall_layout(
         settings, lang, params, cfg=cfg, kpi=kpi, items=items, alerts=alerts, live_state=live_state,
         kpi_state={"v": wall_data.kpi_version()} if kpi else None, map_component=the_map,

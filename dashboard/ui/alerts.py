@@ -22,7 +22,7 @@ SOUND_URL = "/assets/alert.wav"
 def alert_banner(lang: str, *, ack: bool = False, sound: bool = False, interval_ms: int = 1000,
                  initial: dict | None = None) -> html.Div:
     """The banner and its plumbing (interval, stores). ``initial`` (a snapshot) paints it without a round trip."""
-    conf = {"lang": lang, "ack": bool(ack)}
+    conf = {"lang": lang, "ack": bool(ack), "txt": {"sound": t("alert_sound", lang)}}
     return html.Div(className="wx-alerts", children=[
         dcc.Interval(id="alert-tick", interval=interval_ms),
         dcc.Store(id="alert-store", data=initial),

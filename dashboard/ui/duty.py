@@ -151,11 +151,11 @@ GRID_LOCALE_ZH = {
 }
 
 
-def list_toolbar(lang: str, query: str) -> html.Div:
+def list_toolbar(lang: str, query: str, note: str = "") -> html.Div:
     suffix = ("&lang=en" if lang == "en" else "")
     return html.Div(className="wx-duty-toolbar", children=[
         html.B(id="duty-count", className="wx-count"),
-        html.Span(id="duty-rows-note", className="wx-note"),
+        html.Span(note, id="duty-rows-note", className="wx-note"),
         html.Div(className="wx-spacer"),
         html.A(t("duty_export_csv", lang), id="duty-export-csv", className="wx-btn wx-btn-light",
                href=f"/api/v1/incidents/export.csv?{query}{suffix}", download=""),

@@ -92,6 +92,8 @@ def test_popup_shows_the_incident_with_escaped_description(demo_app, page):
     assert popup.locator("script").count() == 0 and popup.locator("b", has_text="bold").count() == 0
     assert page.evaluate("() => window.__pwned === undefined")
     assert "已上报" in body  # the lifecycle so far
+    props = grids[5]["properties"]
+    assert props["name"] in body and props["zone_name"] in body and props["town_name"] in body  # the place
 
 
 def test_hazard_layer_toggles_on_with_every_site(demo_app, page):

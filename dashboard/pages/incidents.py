@@ -1,0 +1,123 @@
+"""值班处置台 Duty desk (``/incidents``): live incidents filtered on the map and in a fast list, the alert feed,
+and each incident's lifecycle with the actions a duty officer may take.
+
+Needs a signed-in leader, duty officer or admin (leaders read; duty officers and admins act). Filters live in
+the URL (``status``, ``category``, ``severity``, ``source``, ``level``, ``department``, ``town``, ``zone``,
+``grid``, ``win=1h|today|24h|7d|custom`` with ``from``/``to``, ``overdue=1``, ``q``), plus ``incident=<id>``
+(the open incident) and ``lang=en``.
+"""
+from __future__ import annotations
+
+from dash import dcc, html
+
+from ..auth import current_user
+from ..callbacks import duty as duty_callbacks
+from ..callbacks import duty_alerts
+from ..callbacks import duty_data as data
+from ..callbacks import duty_query as dq
+from ..context import services
+from ..i18n import t
+from ..store.models import utcnow
+from ..ui import duty as ui
+from ..ui.alerts import alert_banner, alert_feed
+from ..ui.map import district_map
+from ..ui.map_controls import live_refresh
+from ..ui.shell import header
+
+LIVE_MS = 1000
+
+
+def _find(component, id_):
+    """The component with ``id_`` inside a layout tree (depth first), or None."""
+    if getattr(component, "id", None) == id_:
+        return component
+    children = getattr(component, "children", None)
+    if children is None:
+        return None
+    for child in children if isinstance(children, (list, tuple)) else [children]:
+        if hasattr(child, "to_plotly_json"):
+            found = _find(child, id_)
+            if found is not None:
+                return found
+    return None
+
+
+def _selected(params: dict) -> dict | None:
+    raw = params.get("incident")
+    if not raw or not raw.isdigit() or len(raw) > 18:
+        return None
+    d = data.detail(int(raw))
+    if d is None:
+        return None
+    return {"id": d.inc.id, "lat": d.inc.lat, "lon": d.inc.lon, "src": "url"}
+
+
+def layout(settings, lang: str, params: dict):
+    user = current_user()
+    if user is None or not user.can_read:
+        return html.Div([header(lang, "/incidents", params, t("duty_title", lang)),
+                         ui.sign_in_needed(lang, "/incidents")])
+    from ..api import alerts as alerts_api
+
+    gd = services().geodata()
+    values = dq.values_from_params(params)
+    query = dq.api_query(values, utcnow())
+    try:
+        listing = data.list_rows(query, lang)
+        note = ""
+    except data.FilterError as e:  # a hand-edited URL: show the message, start from the defaults
+        values = dq.default_values()
+        query = dq.api_query(values, utcnow())
+        listing = data.list_rows(query, lang)
+        note = t("duty_bad_filter", lang, msg=e.args[0])
+    if listing.total > len(listing.rows):
+        note = t("duty_rows_capped", lang, n=len(listing.rows), total=listing.total)
+    snapshot = alerts_api.snapshot()
+    town_names = dict(zip(gd.towns["code"], gd.towns["name_en" if lang == "en" else "name"]))
+    zone_names = dict(zip(gd.zones["code"], gd.zones["name_en" if lang == "en" else "name"]))
+    zone_opts = ui.place_options(gd.zones, lang, "town_code", values["town"], town_names)
+    grids = gd.grids if not values["town"] else gd.grids[gd.grids["town_code"].isin(values["town"])]
+    grid_opts = ui.place_options(grids, lang, "zone_code", values["zone"], zone_names)
+
+    the_map = district_map(settings, lang, hideouts={"incidents": {"alerts": sorted(
+        {a["incident"]["id"] for a in snapshot["items"]})}}, checked={"grids": False, "rings": True})
+    layer = _find(the_map, "geo-incidents")
+    if layer is not None:
+        layer.url = f"/api/map/incidents.json?{query}"  # the list's filter, from the first paint
+
+    return html.Div(className="wx-duty", children=[
+        header(lang, "/incidents", params, t("duty_title", lang)),
+        html.Div(className="wx-duty-bar", children=[alert_banner(lang, ack=True, sound=True, interval_ms=LIVE_MS,
+                                                                 initial=snapshot),
+                                                    ui.user_box(lang, user)]),
+        html.Main(className="wx-duty-main", children=[
+            ui.filter_panel(lang, values, gd, zone_opts, grid_opts),
+            html.Section(className="wx-duty-center", children=[
+                html.Div(className="wx-duty-map wx-map", id="duty-map-panel",
+                         children=[the_map, live_refresh(LIVE_MS)]),
+                html.Div(className="wx-duty-list", children=[
+                    ui.list_toolbar(lang, query, note),
+                    html.Div(ui.incident_grid(lang, listing.rows), className="wx-grid-wrap"),
+                ]),
+            ]),
+            html.Aside(className="wx-duty-side", children=[alert_feed(lang), ui.detail_panel(lang)]),
+        ]),
+        dcc.Interval(id="duty-tick", interval=LIVE_MS),
+        dcc.Store(id="duty-conf", data={"lang": lang, "can_act": user.can_act,
+                                        "txt": {"rows": t("duty_rows", lang, n="{n}")}}),
+        dcc.Store(id="duty-query", data=query),
+        dcc.Store(id="duty-live", data={"seq": listing.seq, "q": query}),
+        dcc.Store(id="duty-delta"),
+        dcc.Store(id="duty-applied"),
+        dcc.Store(id="duty-selected", data=_selected(params)),
+        dcc.Store(id="duty-detail-refresh"),
+        dcc.Store(id="duty-due"),
+        dcc.Store(id="duty-focused"),
+        dcc.Store(id="duty-page-search", data=dq.page_search(values, lang)),
+        dcc.Store(id="duty-url-synced"),
+    ])
+
+
+def register_callbacks(app) -> None:
+    duty_callbacks.register_callbacks(app)
+    duty_alerts.register(app)
