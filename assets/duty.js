@@ -73,9 +73,7 @@
         (delta.upsert || []).forEach(function (r) { (api.getRowNode(r.rid) ? update : add).push(r); });
         (delta.remove || []).forEach(function (rid) { var n = api.getRowNode(rid); if (n) { remove.push(n.data); } });
         if (add.length || update.length || remove.length) {
-          var res = api.applyTransaction({add: add, update: update, remove: remove});
-          var nodes = [].concat(res && res.add || [], res && res.update || []);
-          if (nodes.length) { api.flashCells({rowNodes: nodes}); }
+          api.applyTransaction({add: add, update: update, remove: remove});
         }
         return {seq: delta.seq, changed: add.length + update.length + remove.length, at: Date.now()};
       });
@@ -166,10 +164,11 @@
     },
 
     toggleSound: function (n, on, conf) {
-      var label = (conf && conf.txt && conf.txt.sound) || "";
+      if (!n) { return [NO(), NO()]; }
+      var txt = (conf && conf.txt) || {};
       var next = !on;
       if (next) { play(); }
-      return [next, (next ? "🔔 " : "🔕 ") + label];
+      return [next, next ? txt.sound_on : txt.sound_off];
     }
   };
 

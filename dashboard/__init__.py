@@ -14,6 +14,8 @@ from .settings import Settings
 
 __all__ = ["create_app", "Settings"]
 
+PRELOADED_LAYERS = ("grids", "zones", "district")
+
 
 def _init_store(server, settings: Settings):
     from . import store
@@ -42,6 +44,10 @@ def create_app(settings: Settings | None = None, *, with_store: bool = True) -> 
         suppress_callback_exceptions=True,
         update_title=None,
     )
+    # geometry every map page draws is fetched while the JS bundles load, not after the map mounts
+    preload = "".join(f'<link rel="preload" href="/api/geo/{name}.json" as="fetch" crossorigin="anonymous">'
+                      for name in PRELOADED_LAYERS)
+    app.index_string = app.index_string.replace("{%metas%}", "{%metas%}" + preload, 1)
     server = app.server
     server.config["SECRET_KEY"] = settings.secret_key
     server.config["MAX_CONTENT_LENGTH"] = 16 * 1024 * 1024  # API blueprints cap their own bodies at 1 MB

@@ -259,11 +259,9 @@ def live_counts(level: str, now: dt.datetime) -> dict[str, dict[str, int]]:
     """
     from collections import Counter
 
-    from ..store import lifecycle
-
     col = getattr(Incident, f"{level}_code")
     with services().sessions() as s:
-        rows = s.execute(select(col, Incident.due_at).where(Incident.status.in_(lifecycle.OPEN_STATES))).all()
+        rows = s.execute(select(col, Incident.due_at).where(Incident.status != "closed")).all()
     naive_now = now.replace(tzinfo=None)
     open_n, overdue_n = Counter(), Counter()
     for code, due in rows:

@@ -60,23 +60,27 @@ def register(app) -> None:
 
     @app.callback(
         Output("alert-store", "data"),
-        Output("alert-banner", "children"),
-        Output("alert-banner", "hidden"),
         Input("alert-tick", "n_intervals"),
         State("alert-store", "data"),
-        State("alert-conf", "data"),
-        State("alert-sound-on", "data"),
     )
-    def refresh(_n, known, conf, sound_on):
+    def refresh(_n, known):
         try:
             snap = poll(known)
         except Exception:  # noqa: BLE001 - a wall must ride out a database hiccup; try again next tick
             log.exception("alerts: poll failed")
-            return no_update, no_update, no_update
-        if snap is None:
-            return no_update, no_update, no_update
-        lang = _lang(conf)
-        return snap, banner_children(snap, lang, ack=_can_ack(conf), sound_on=sound_on), not snap.get("count")
+            return no_update
+        return no_update if snap is None else snap
+
+    @app.callback(
+        Output("alert-banner", "children"),
+        Output("alert-banner", "hidden"),
+        Input("alert-store", "data"),
+        State("alert-conf", "data"),
+        State("alert-sound-on", "data"),
+        prevent_initial_call=True,
+    )
+    def banner(snap, conf, sound_on):
+        return banner_children(snap, _lang(conf), ack=_can_ack(conf), sound_on=sound_on), not (snap or {}).get("count")
 
     @app.callback(
         Output("alert-feed", "children"),

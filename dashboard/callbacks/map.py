@@ -6,6 +6,7 @@ from dash import Input, Output, Patch, State, no_update
 
 from ..api import mapdata
 from ..metrics.periods import PeriodError, resolve
+from ..ui.layers import BOUNDARY_LAYERS, POINT_LAYERS, lazy_urls
 from ..ui.map_controls import hotspot_legend, legend
 
 CHORO_LAYERS = ("zones", "grids", "towns")
@@ -19,11 +20,15 @@ def _period(view_state):
         return resolve(None)
 
 
-def choropleth_hideouts(measure: str, layer: str, per, lang: str) -> tuple[dict, dict]:
-    """(hideout patches per layer, payload) for a measure; the other layers are cleared."""
+def choropleth_hideouts(measure: str, layer: str, per, lang: str, coloured: str | None = None) -> tuple[dict, dict]:
+    """(hideout patches per layer, payload) for a measure. Only the layer being coloured and the one coloured
+    before (``coloured``, cleared) are touched: restyling a layer costs a pass over all its polygons."""
     payload = None if measure == "none" else mapdata.measure_payload(layer, measure, per, lang)
     patches = {}
     for name in CHORO_LAYERS:
+        if name != layer and name != coloured:
+            patches[name] = no_update
+            continue
         p = Patch()
         if payload and name == layer:
             p["values"] = payload["values"]
@@ -64,26 +69,29 @@ def register_callbacks(app) -> None:
     @app.callback(
         *[Output(f"geo-{name}", "hideout", allow_duplicate=True) for name in CHORO_LAYERS],
         Output("map-legend", "children"),
+        Output("map-coloured", "data"),
         Input("map-measure", "value"),
         Input("map-measure-layer", "value"),
         Input("view-state", "data"),
         Input("map-seq", "data"),
         State("url", "search"),
+        State("map-coloured", "data"),
         prevent_initial_call=True,
     )
-    def recolour(measure, layer, view_state, _seq, search):
+    def recolour(measure, layer, view_state, _seq, search, coloured):
         from dash import ctx
 
         if ctx.triggered_id == "map-seq" and measure not in mapdata.LIVE_MEASURES:
-            return (no_update,) * (len(CHORO_LAYERS) + 1)
+            return (no_update,) * (len(CHORO_LAYERS) + 2)
         lang = "en" if "lang=en" in (search or "") else "zh"
-        patches, payload = choropleth_hideouts(measure or "none", layer or "zones", _period(view_state), lang)
-        return (*[patches[n] for n in CHORO_LAYERS], legend(payload, lang))
+        layer = layer or "zones"
+        patches, payload = choropleth_hideouts(measure or "none", layer, _period(view_state), lang, coloured)
+        return (*[patches[n] for n in CHORO_LAYERS], legend(payload, lang), layer if payload else None)
 
     @app.callback(
         Output("map-seq", "data"),
-        Output("geo-incidents", "url"),
-        Output("geo-rings", "url"),
+        Output("geo-incidents", "url", allow_duplicate=True),
+        Output("geo-rings", "url", allow_duplicate=True),
         Input("map-refresh", "n_intervals"),
         State("map-seq", "data"),
         State("geo-incidents", "url"),
@@ -100,9 +108,26 @@ def register_callbacks(app) -> None:
             return seq, no_update, no_update
         return seq, with_version(incidents_url, seq), with_version(rings_url, seq)
 
-    @app.callback(Output("geo-hotspots", "url"), Input("hotspot-period", "value"), prevent_initial_call=True)
-    def hotspot_period(period):
+    @app.callback(Output("geo-hotspots", "url", allow_duplicate=True), Input("hotspot-period", "value"),
+                  State("geo-hotspots", "url"), prevent_initial_call=True)
+    def hotspot_period(period, current):
+        if not current:  # the layer is off: its url is set when it is switched on
+            return no_update
         return f"/api/map/hotspots.json?period={period or '30d'}"
+
+    lazy = [spec.key for spec in BOUNDARY_LAYERS + POINT_LAYERS]
+
+    @app.callback(*[Output(f"geo-{k}", "url", allow_duplicate=True) for k in lazy],
+                  Input("map-layers", "overlays"), *[State(f"geo-{k}", "url") for k in lazy],
+                  State("url", "search"), State("hotspot-period", "value"), prevent_initial_call=True)
+    def load_overlays(shown, *rest):
+        """Fetch a hidden-at-start layer's data the first time it is switched on."""
+        *urls, search, hot_period = rest
+        lang = "en" if "lang=en" in (search or "") else "zh"
+        todo = lazy_urls(lang, shown, dict(zip(lazy, urls)))
+        if "hotspots" in todo:
+            todo["hotspots"] = f"/api/map/hotspots.json?period={hot_period or '30d'}"
+        return tuple(todo.get(k, no_update) for k in lazy)
 
     @app.callback(Output("hotspot-legend-slot", "children"), Input("map-layers", "overlays"), State("url", "search"))
     def hotspot_legend_visibility(overlays, search):

@@ -98,29 +98,35 @@ def ticker_items(lang: str, seq: int | None = None, limit: int = TICKER_MAX) -> 
 
 
 def _ticker_build(lang: str, limit: int) -> list[dict]:
+    """Newest by arrival (creation order), not by ``reported_at``: a report that reaches the centre now is news
+    now, even when the worker dates it earlier."""
+    from sqlalchemy import select
+
     from ..store import catalogue, lifecycle
-    from ..store.incidents import IncidentFilter, list_incidents
+    from ..store.models import Incident
     from ..ui.palette import CATEGORY_GLYPHS, SEVERITY_COLORS
 
     h = _names(lang)
+    cols = (Incident.id, Incident.code, Incident.category, Incident.severity, Incident.status, Incident.zone_code,
+            Incident.town_code, Incident.reported_at, Incident.description)  # never reporter / reporter_phone
     with services().sessions() as s:
-        rows, _ = list_incidents(s, IncidentFilter(), limit=limit)
-        items = []
-        for r in rows:
-            cat = catalogue.CATEGORIES.get(r.category)
-            state = lifecycle.STATES.get(r.status, (r.status, r.status))
-            items.append({
-                "id": int(r.id), "code": r.code,
-                "category": (cat.name_zh if lang == "zh" else cat.name_en) if cat else r.category,
-                "glyph": CATEGORY_GLYPHS.get(r.category, "事"),
-                "severity": int(r.severity), "severity_name": severity_name(r.severity, lang),
-                "color": SEVERITY_COLORS.get(int(r.severity), "#888"),
-                "status": r.status, "status_name": state[0] if lang == "zh" else state[1],
-                "zone": h.name("zone", r.zone_code, lang), "town": h.name("town", r.town_code, lang),
-                "zone_code": r.zone_code,
-                "time": local_time(r.reported_at), "date": local_time(r.reported_at, "%m-%d"),
-                "description": _short(r.description),
-            })
+        rows = s.execute(select(*cols).order_by(Incident.id.desc()).limit(limit)).all()
+    items = []
+    for r in rows:
+        cat = catalogue.CATEGORIES.get(r.category)
+        state = lifecycle.STATES.get(r.status, (r.status, r.status))
+        items.append({
+            "id": int(r.id), "code": r.code,
+            "category": (cat.name_zh if lang == "zh" else cat.name_en) if cat else r.category,
+            "glyph": CATEGORY_GLYPHS.get(r.category, "事"),
+            "severity": int(r.severity), "severity_name": severity_name(r.severity, lang),
+            "color": SEVERITY_COLORS.get(int(r.severity), "#888"),
+            "status": r.status, "status_name": state[0] if lang == "zh" else state[1],
+            "zone": h.name("zone", r.zone_code, lang), "town": h.name("town", r.town_code, lang),
+            "zone_code": r.zone_code,
+            "time": local_time(r.reported_at), "date": local_time(r.reported_at, "%m-%d"),
+            "description": _short(r.description),
+        })
     return items
 
 

@@ -42,6 +42,20 @@ def _find(component, id_):
     return None
 
 
+def map_inputs() -> html.Div:
+    """The (hidden, fixed) inputs the shared map callbacks read (``callbacks.map``): no choropleth here, the
+    zones are outlines; hotspots (when switched on) for 30 days."""
+    return html.Div(hidden=True, children=[
+        dcc.Input(id="map-measure", type="hidden", value="none"),
+        dcc.Input(id="map-measure-layer", type="hidden", value="zones"),
+        dcc.Input(id="hotspot-period", type="hidden", value="30d"),
+        dcc.Store(id="view-state", data={"level": "district", "code": None, "period": "30d"}),
+        dcc.Store(id="map-coloured"),
+        html.Div(id="map-legend"),
+        html.Div(id="hotspot-legend-slot"),
+    ])
+
+
 def _selected(params: dict) -> dict | None:
     raw = params.get("incident")
     if not raw or not raw.isdigit() or len(raw) > 18:
@@ -94,13 +108,14 @@ def layout(settings, lang: str, params: dict):
             ui.filter_panel(lang, values, gd, zone_opts, grid_opts),
             html.Section(className="wx-duty-center", children=[
                 html.Div(className="wx-duty-map wx-map", id="duty-map-panel",
-                         children=[the_map, live_refresh(LIVE_MS)]),
+                         children=[the_map, live_refresh(LIVE_MS), map_inputs()]),
                 html.Div(className="wx-duty-list", children=[
                     ui.list_toolbar(lang, query, note),
                     html.Div(ui.incident_grid(lang, listing.rows), className="wx-grid-wrap"),
                 ]),
             ]),
-            html.Aside(className="wx-duty-side", children=[alert_feed(lang), ui.detail_panel(lang)]),
+            html.Aside(className="wx-duty-side", children=[alert_feed(lang, snapshot, can_ack=user.can_act),
+                                                            ui.detail_panel(lang)]),
         ]),
         dcc.Interval(id="duty-tick", interval=LIVE_MS),
         dcc.Store(id="duty-conf", data={"lang": lang, "can_act": user.can_act,

@@ -27,7 +27,7 @@ def layout(settings, lang: str, params: dict):
         seeds = {**seeds, layer: {**seeds.get(layer, {}), "selected": state["code"]}}
     the_map = district_map(settings, lang, hideouts=seeds)
     if state["level"] != "district":
-        the_map.bounds = h.bounds[(state["level"], state["code"])]
+        the_map.viewport = {"bounds": h.bounds[(state["level"], state["code"])], "transition": "fitBounds"}
     return html.Div([
         header(lang, "/", params, t("counts_line", lang, **counts)),
         dcc.Store(id="view-state", data=state),

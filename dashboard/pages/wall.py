@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 
+from dash import dcc, html
+
 from ..callbacks import wall as wall_callbacks
 from ..callbacks import wall_data
 from ..context import services
@@ -58,7 +60,16 @@ def layout(settings, lang: str, params: dict):
     return ui.wall_layout(
         settings, lang, params, cfg=cfg, kpi=kpi, items=items, alerts=alerts, live_state=live_state,
         kpi_state={"v": wall_data.kpi_version()} if kpi else None, map_component=the_map,
-        legend_children=legend(choro, lang))
+        map_inputs=map_inputs(), legend_children=legend(choro, lang))
+
+
+def map_inputs() -> html.Div:
+    """The (hidden, fixed) values the shared map callbacks (``callbacks.map``) read when the map's layer control
+    reports its overlays; the wall's live data comes from its own callback (``callbacks.wall``)."""
+    return html.Div(hidden=True, children=[
+        dcc.Input(id="hotspot-period", type="hidden", value="30d"),
+        html.Div(id="hotspot-legend-slot"),
+    ])
 
 
 def register_callbacks(app) -> None:

@@ -237,7 +237,11 @@ class IncidentFilter:
 
     def conditions(self) -> list:
         c: list = []
-        for values, col in ((self.statuses, Incident.status), (self.categories, Incident.category),
+        statuses = list(self.statuses)
+        if statuses and set(statuses) == set(lifecycle.OPEN_STATES):
+            c.append(Incident.status != "closed")  # matches the partial index ix_incidents_open exactly
+            statuses = []
+        for values, col in ((statuses, Incident.status), (self.categories, Incident.category),
                             (self.severities, Incident.severity), (self.sources, Incident.source),
                             (self.levels, Incident.level), (self.departments, Incident.department),
                             (self.towns, Incident.town_code), (self.zones, Incident.zone_code),

@@ -22,16 +22,24 @@ SOUND_URL = "/assets/alert.wav"
 def alert_banner(lang: str, *, ack: bool = False, sound: bool = False, interval_ms: int = 1000,
                  initial: dict | None = None) -> html.Div:
     """The banner and its plumbing (interval, stores). ``initial`` (a snapshot) paints it without a round trip."""
-    conf = {"lang": lang, "ack": bool(ack), "txt": {"sound": t("alert_sound", lang)}}
+    conf = {"lang": lang, "ack": bool(ack), "txt": {"sound_on": sound_label(lang, True),
+                                                    "sound_off": sound_label(lang, False)}}
     return html.Div(className="wx-alerts", children=[
         dcc.Interval(id="alert-tick", interval=interval_ms),
         dcc.Store(id="alert-store", data=initial),
         dcc.Store(id="alert-conf", data=conf),
         dcc.Store(id="alert-seen"),
         dcc.Store(id="alert-sound-on", data=bool(sound)),
-        html.Div(banner_children(initial, lang, ack=False), id="alert-banner",
+        html.Div(banner_children(initial, lang, ack=ack and _can_act(), sound_on=sound), id="alert-banner",
                  className="wx-alert-banner", hidden=not (initial and initial.get("count"))),
     ])
+
+
+def _can_act() -> bool:
+    from ..auth import current_user
+
+    user = current_user()
+    return bool(user and user.can_act)
 
 
 def beijing(iso: str | None) -> str:
@@ -76,16 +84,22 @@ def banner_children(snapshot: dict | None, lang: str, *, ack: bool, sound_on: bo
             parts.append(html.Button(t("alert_show", lang), id={"type": "alert-locate", "id": inc["id"], "where": "banner"},
                                      className="wx-btn wx-btn-light", n_clicks=0))
     if ack:
-        parts.append(html.Button(("🔔 " if sound_on else "🔕 ") + t("alert_sound", lang), id="alert-sound-toggle",
-                                 className="wx-btn wx-btn-light", n_clicks=0, title=t("alert_sound", lang)))
+        parts.append(html.Button(sound_label(lang, bool(sound_on)), id="alert-sound-toggle",
+                                 className="wx-btn wx-btn-light", n_clicks=0, **{"aria-pressed": str(bool(sound_on)).lower()}))
     return parts
 
 
-def alert_feed(lang: str) -> html.Section:
-    """The duty desk's alert list (filled by ``callbacks.duty_alerts``)."""
+def sound_label(lang: str, on: bool) -> str:
+    return f"{t('alert_sound', lang)}：{'开' if on else '关'}" if lang != "en" else f"Sound: {'on' if on else 'off'}"
+
+
+def alert_feed(lang: str, snapshot: dict | None = None, *, can_ack: bool = False) -> html.Section:
+    """The duty desk's alert list (kept current by ``callbacks.duty_alerts``; ``snapshot`` paints it first)."""
+    count = (snapshot or {}).get("count") or 0
     return html.Section(className="wx-alert-feed", children=[
-        html.H3([t("alert_title", lang), html.Span(id="alert-feed-count", className="wx-badge")]),
-        html.Div(id="alert-feed", className="wx-alert-list"),
+        html.H3([t("alert_title", lang), html.Span(str(count) if count else "", id="alert-feed-count",
+                                                   className="wx-badge")]),
+        html.Div(feed_items(snapshot, lang, can_ack=can_ack), id="alert-feed", className="wx-alert-list"),
         html.Div(id="alert-feed-msg", className="wx-msg", role="status"),
     ])
 

@@ -103,9 +103,9 @@ def filter_panel(lang: str, values: dict, geo, zone_opts: list, grid_opts: list)
 def column_defs(lang: str) -> list:
     sev_rules = {f"wx-sev-cell wx-sev-{k}": f"params.value == {k}" for k in range(1, 5)}
     return [
-        {"field": "code", "headerName": t("duty_col_code", lang), "width": 168, "pinned": "left"},
+        {"field": "code", "headerName": t("duty_col_code", lang), "width": 182, "pinned": "left"},
         {"field": "t", "headerName": t("duty_col_reported", lang), "width": 140, "sort": "desc"},
-        {"field": "sev", "headerName": t("duty_col_severity", lang), "width": 84,
+        {"field": "sev", "headerName": t("duty_col_severity", lang), "width": 84, "cellDataType": "number",
          "filter": "agNumberColumnFilter", "cellClassRules": sev_rules},
         {"field": "cat", "headerName": t("duty_col_category", lang), "width": 120},
         {"field": "st", "headerName": t("duty_col_state", lang), "width": 110},
@@ -129,13 +129,13 @@ def incident_grid(lang: str, rows: list) -> dag.AgGrid:
         rowData=rows,
         columnDefs=column_defs(lang),
         getRowId="params.data.rid",
-        defaultColDef={"sortable": True, "filter": True, "resizable": True, "floatingFilter": True,
-                       "suppressHeaderMenuButton": True},
+        defaultColDef={"sortable": True, "filter": "agTextColumnFilter", "resizable": True, "floatingFilter": True,
+                       "suppressHeaderMenuButton": True, "cellDataType": "text"},
         rowClassRules={"wx-row-overdue": "params.data.od", "wx-row-closed": "params.data.sk === 'closed'"},
         dashGridOptions={
             "rowSelection": {"mode": "singleRow", "checkboxes": False, "enableClickSelection": True},
             "animateRows": False, "rowBuffer": 15, "enableCellTextSelection": True, "suppressCellFocus": True,
-            "overlayNoRowsTemplate": "—", "localeText": GRID_LOCALE_ZH if lang == "zh" else None,
+            "localeText": GRID_LOCALE_ZH if lang == "zh" else None,
         },
         className="ag-theme-quartz wx-grid",
         style={"height": "100%", "width": "100%"},

@@ -80,7 +80,10 @@ def _labels(lang: str) -> dict:
     return {**labels, "zone": t("zone", lang), "town": t("town", lang), "grid": t("grid", lang)}
 
 
-def geojson_for(spec: LayerSpec, lang: str, dark: bool = False, hideout_extra: dict | None = None) -> dl.GeoJSON:
+def geojson_for(spec: LayerSpec, lang: str, dark: bool = False, hideout_extra: dict | None = None,
+                visible: bool | None = None) -> dl.GeoJSON:
+    """The GeoJSON component of a layer. A layer that starts hidden gets no ``url`` yet: its data is fetched
+    when the user switches it on (callbacks.map.load_overlays), so the first paint downloads only what shows."""
     hideout = {**spec.hideout, "lang": lang, "labels": _labels(lang), "dark": dark, **(hideout_extra or {})}
     if spec.key in ("hazards", "rings"):
         hideout["kinds"] = HAZARD_KINDS.get(lang, HAZARD_KINDS["zh"])
@@ -95,11 +98,22 @@ def geojson_for(spec: LayerSpec, lang: str, dark: bool = False, hideout_extra: d
         kwargs["onEachFeature"] = ns(spec.on_each_feature)
     if spec.point_to_layer:
         kwargs["pointToLayer"] = ns(spec.point_to_layer)
-    return dl.GeoJSON(id=f"geo-{spec.key}", url=spec.url, hideout=hideout, cluster=spec.cluster,
-                      **kwargs, **spec.extra)
+    shown = spec.checked if visible is None else visible
+    return dl.GeoJSON(id=f"geo-{spec.key}", url=spec.url if shown else None, hideout=hideout,
+                      cluster=spec.cluster, **kwargs, **spec.extra)
 
 
 def overlays(specs, lang: str, dark: bool = False, hideouts: dict | None = None, checked: dict | None = None) -> list:
     hideouts, checked = hideouts or {}, checked or {}
-    return [dl.Overlay(geojson_for(s, lang, dark, hideouts.get(s.key)), name=t(s.label_key, lang),
-                       checked=checked.get(s.key, s.checked), id=f"overlay-{s.key}") for s in specs]
+    return [dl.Overlay(geojson_for(s, lang, dark, hideouts.get(s.key), checked.get(s.key, s.checked)),
+                       name=t(s.label_key, lang), checked=checked.get(s.key, s.checked), id=f"overlay-{s.key}")
+            for s in specs]
+
+
+def lazy_urls(lang: str, shown_names, current: dict) -> dict:
+    """{layer key: url} for hidden-at-start layers that are now shown and have no url yet."""
+    out = {}
+    for spec in BOUNDARY_LAYERS + POINT_LAYERS:
+        if t(spec.label_key, lang) in (shown_names or []) and not current.get(spec.key):
+            out[spec.key] = spec.url
+    return out

@@ -35,6 +35,7 @@ def map_controls(lang: str, measure: str = DEFAULT_MEASURE, layer: str = DEFAULT
                      options=[{"label": PERIOD_LABELS[k][0 if lang == "zh" else 1], "value": k}
                               for k in ("today", "7d", "30d", "year", "2019")]),
         live_refresh(),
+        dcc.Store(id="map-coloured", data=layer if measure != "none" else None),
     ])
 
 

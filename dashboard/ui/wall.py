@@ -159,7 +159,7 @@ def invalid_token(lang: str) -> html.Div:
 
 # ------------------------------------------------------------------------------------------- layout
 def wall_layout(settings, lang: str, params: dict, *, cfg: dict, kpi: dict | None, items: list | None,
-                alerts: dict | None, live_state: dict, kpi_state: dict | None, map_component,
+                alerts: dict | None, live_state: dict, kpi_state: dict | None, map_component, map_inputs,
                 legend_children: list) -> html.Div:
     return html.Div(id="wall-root", className="wx-wall", lang="zh-CN" if lang == "zh" else "en", children=[
         # state and ticks (one interval per purpose)
@@ -175,6 +175,7 @@ def wall_layout(settings, lang: str, params: dict, *, cfg: dict, kpi: dict | Non
         dcc.Interval(id="wall-kpi-tick", interval=KPI_MS),
         dcc.Interval(id="wall-tour-tick", interval=cfg["tour_ms"]),
         dcc.Interval(id="wall-heartbeat-tick", interval=HEARTBEAT_MS),
+        map_inputs,
         html.Header(className="wx-wall-head", children=[
             html.Div(className="wx-wall-title", children=[
                 html.H1(wt("wall_title", lang)), html.Span(wt("wall_subtitle", lang), className="wx-wall-subtitle")]),

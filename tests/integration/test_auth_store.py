@@ -1,0 +1,208 @@
+"""Users, sign-in, sessions and role checks — on SQLite and PostgreSQL (see conftest ``backend``)."""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+
+from dashboard.auth import users as repo
+from dashboard.auth.models import User
+
+
+@pytest.fixture
+def user_sessions(db, sessions):
+    with db.begin() as c:
+        c.execute(text("DELETE FROM users"))
+    return sessions
+
+
+@pytest.fixture
+def auth_app(app, user_sessions):
+    """The bare incident-API app plus sign-in, alerts and exports (as ``register_all`` wires them)."""
+    from dashboard.api import alerts, export
+    from dashboard.auth.views import setup
+
+    app.config["SECRET_KEY"] = "test-secret"
+    setup(app)
+    alerts.register(app)
+    app.register_blueprint(export.bp)
+    for name, role in (("duty", "duty_officer"), ("boss", "leader"), ("screen", "wall"), ("root", "admin")):
+        with user_sessions() as s:
+            repo.add_user(s, name, f"{name}-password", role, display_name=f"{name.title()} 值班")
+    return app
+
+
+ORIGIN = {"Origin": "http://localhost"}
+
+
+def login(client, name, password=None):
+    return client.post("/login", data={"username": name, "password": password or f"{name}-password",
+                                       "next": "/incidents"}, headers=ORIGIN)
+
+
+def test_passwords_are_hashed_and_checked(user_sessions):
+    with user_sessions() as s:
+        u = repo.add_user(s, "wang", "correct horse", "duty_officer", display_name="王值班")
+        assert u.password_hash.startswith("scrypt:") and "correct horse" not in u.password_hash
+    with user_sessions() as s:
+        assert repo.authenticate(s, "wang", "correct horse").name == "王值班"
+        assert repo.authenticate(s, "wang", "wrong password") is None
+        assert repo.authenticate(s, "nobody", "correct horse") is None
+        assert s.get(User, u.id).last_login_at is not None
+
+
+def test_user_rules(user_sessions):
+    with user_sessions() as s:
+        repo.add_user(s, "li", "long-enough", "leader")
+        with pytest.raises(repo.UserError, match="already exists"):
+            repo.add_user(s, "li", "long-enough", "leader")
+        with pytest.raises(repo.UserError, match="role"):
+            repo.add_user(s, "zhao", "long-enough", "boss")
+        with pytest.raises(repo.UserError, match="at least"):
+            repo.add_user(s, "zhao", "short", "leader")
+        with pytest.raises(repo.UserError, match="username"):
+            repo.add_user(s, "bad name!", "long-enough", "leader")
+        repo.update_user(s, "li", active=False)
+    with user_sessions() as s:
+        assert repo.authenticate(s, "li", "long-enough") is None  # disabled
+
+
+def test_demo_users_seeded_once(user_sessions):
+    assert repo.seed_demo_users(user_sessions) == ["duty", "leader"]
+    assert repo.seed_demo_users(user_sessions) == []
+    with user_sessions() as s:
+        assert repo.authenticate(s, "duty", "duty-demo").role == "duty_officer"
+        assert repo.authenticate(s, "leader", "leader-demo").role == "leader"
+
+
+def test_login_logout_and_page_gates(auth_app):
+    c = auth_app.test_client()
+    r = c.get("/incidents?status=open")
+    assert r.status_code == 302 and r.headers["Location"].startswith("/login?next=%2Fincidents%3Fstatus%3Dopen")
+    assert c.get("/wall").status_code == 302
+    r = login(c, "duty", "wrong-password")
+    assert r.status_code == 303 and "error=1" in r.headers["Location"]
+    r = login(c, "duty")
+    assert r.status_code == 303 and r.headers["Location"] == "/incidents"
+    cookie = r.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    # the gate now lets the page through (Dash is not mounted on this bare app, hence 404 after the gate)
+    assert c.get("/incidents").status_code == 404
+    assert c.post("/logout", headers=ORIGIN).status_code == 303
+    assert c.get("/incidents").status_code == 302
+
+
+def test_login_refuses_cross_site_posts_and_open_redirects(auth_app):
+    c = auth_app.test_client()
+    r = c.post("/login", data={"username": "duty", "password": "duty-password"},
+               headers={"Origin": "https://evil.example"})
+    assert r.status_code == 403
+    r = c.post("/login", data={"username": "duty", "password": "duty-password"})  # neither Origin nor Referer
+    assert r.status_code == 403
+    r = c.post("/login", data={"username": "duty", "password": "duty-password", "next": "//evil.example/x"},
+               headers={"Referer": "http://localhost/login"})
+    assert r.status_code == 303 and r.headers["Location"] == "/incidents"
+
+
+def test_wall_kiosk_token(auth_app):
+    c = auth_app.test_client()
+    assert c.get("/wall?token=nope").status_code == 403
+    token = auth_app.extensions["wuxing"].settings.wall_tokens[0]
+    assert c.get(f"/wall?token={token}").status_code == 404  # allowed (no Dash page on this bare app)
+    with c.session_transaction() as sess:
+        assert sess["wx_auth"] == {"kiosk": True}
+    assert c.get("/wall").status_code == 404  # the kiosk session opens the wall without the token again
+    assert c.get("/incidents").status_code == 302  # …but not the duty desk
+
+
+def test_leader_and_wall_cannot_open_duty_desk_or_act(auth_app):
+    c = auth_app.test_client()
+    login(c, "boss")
+    assert c.get("/incidents").status_code == 404  # leaders may read
+    c2 = auth_app.test_client()
+    login(c2, "screen")
+    r = c2.get("/incidents")
+    assert r.status_code == 302 and "denied=1" in r.headers["Location"]
+
+
+@pytest.mark.parametrize("who,expected", [(None, 401), ("boss", 403), ("screen", 403), ("duty", None),
+                                          ("root", None)])
+def test_authorize_roles_server_side(auth_app, who, expected):
+    from dashboard.auth import ACT_ROLES, AuthError, authorize
+
+    c = auth_app.test_client()
+    if who:
+        login(c, who)
+    with c.session_transaction() as sess:
+        data = dict(sess)
+    with auth_app.test_request_context("/_dash-update-component", method="POST", headers=ORIGIN):
+        from flask import session
+
+        session.update(data)
+        if expected is None:
+            assert authorize(ACT_ROLES).role in ACT_ROLES
+        else:
+            with pytest.raises(AuthError) as exc:
+                authorize(ACT_ROLES)
+            assert exc.value.status == expected
+
+
+def test_authorize_refuses_cross_site_even_for_duty_officer(auth_app):
+    from dashboard.auth import ACT_ROLES, AuthError, authorize
+
+    c = auth_app.test_client()
+    login(c, "duty")
+    with c.session_transaction() as sess:
+        data = dict(sess)
+    with auth_app.test_request_context("/_dash-update-component", method="POST",
+                                       headers={"Origin": "https://evil.example"}):
+        from flask import session
+
+        session.update(data)
+        with pytest.raises(AuthError) as exc:
+            authorize(ACT_ROLES)
+        assert exc.value.code == "cross_site"
+
+
+def test_password_change_and_disable_end_sessions(auth_app, user_sessions):
+    from dashboard.auth import current_user
+
+    c = auth_app.test_client()
+    login(c, "duty")
+    with c.session_transaction() as sess:
+        data = dict(sess)
+
+    def who():
+        with auth_app.test_request_context("/"):
+            from flask import session
+
+            session.update(data)
+            return current_user()
+
+    assert who().role == "duty_officer"
+    with user_sessions() as s:
+        repo.update_user(s, "duty", password="a-new-password")
+    assert who() is None
+
+
+def test_cli_users_add_list_passwd(backend, user_sessions, monkeypatch, capsys):
+    import io
+
+    from dashboard.__main__ import main
+
+    _, url, _ = backend
+    monkeypatch.setattr("sys.stdin", io.StringIO("cli-password-1\n"))
+    assert main(["users", "--db", url, "add", "zhou", "--role", "duty_officer", "--display-name", "周值班",
+                 "--password-stdin"]) == 0
+    assert main(["users", "--db", url, "list"]) == 0
+    out = capsys.readouterr().out
+    assert "zhou" in out and "duty_officer" in out and "cli-password-1" not in out
+    monkeypatch.setattr("sys.stdin", io.StringIO("cli-password-1\n"))
+    assert main(["users", "--db", url, "add", "zhou", "--role", "leader", "--password-stdin"]) == 2
+    assert "already exists" in capsys.readouterr().err
+    with user_sessions() as s:
+        assert repo.authenticate(s, "zhou", "cli-password-1").name == "周值班"
+    monkeypatch.setattr("sys.stdin", io.StringIO("cli-password-2\n"))
+    assert main(["users", "--db", url, "passwd", "zhou", "--password-stdin"]) == 0
+    assert main(["users", "--db", url, "role", "zhou", "leader"]) == 0
+    with user_sessions() as s:
+        assert repo.authenticate(s, "zhou", "cli-password-2").role == "leader"
