@@ -9,6 +9,7 @@ import argparse
 import os
 import signal
 import subprocess
+import threading
 import sys
 import time
 import urllib.request
@@ -44,12 +45,21 @@ def serve(args) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    if settings.demo_live and _wait_healthy(f"http://{host}:{port}/healthz"):
+    healthy = _wait_healthy(f"http://{host}:{port}/healthz")
+    stop_warm = threading.Event()
+    if healthy and args.warm:
+        from . import create_app
+        from .warm import run_warmer
+
+        threading.Thread(target=run_warmer, args=(create_app(settings), stop_warm), daemon=True,
+                         name="cache-warmer").start()
+    if settings.demo_live and healthy:
         token = settings.api_tokens[0] if settings.api_tokens else ""
         children.append(subprocess.Popen([sys.executable, "-m", "dashboard.demo", "live", "--url",
                                           f"http://{host}:{port}", "--token", token,
                                           "--rate", os.environ.get("DEMO_RATE", "6/min")]))
     code = children[0].wait()
+    stop_warm.set()
     stop()
     for child in children[1:]:
         child.wait(timeout=15)
@@ -63,6 +73,8 @@ def main(argv=None) -> int:
     p.add_argument("--host")
     p.add_argument("--port", type=int)
     p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--no-warm", dest="warm", action="store_false",
+                   help="do not keep the period aggregates warm in the shared cache")
     p.set_defaults(func=serve)
     from .auth.cli import add_subparser as add_users_subparser  # `users add|list|passwd|disable|enable|role`
 

@@ -122,3 +122,21 @@ def demo_app(small_demo_instance):
     server = LiveServer(create_app(settings))
     yield server
     server.stop()
+
+
+def build_full_demo(base) -> str:
+    """sqlite URL of the full default demo, generated once per test session under pytest's base temp dir
+    (~30-60 s) and shared by every suite that needs the demo year (figures, drill-down, map)."""
+    import json
+
+    from dashboard.demo.history import run_history
+
+    folder = base / "full-demo"
+    folder.mkdir(exist_ok=True)
+    db = folder / "demo.sqlite3"
+    marker = folder / "done.json"
+    url = f"sqlite:///{db}"
+    if not marker.exists():
+        out = run_history(url, progress=False, reset=True)
+        marker.write_text(json.dumps(out))
+    return url

@@ -272,22 +272,16 @@ def live_counts(level: str, now: dt.datetime) -> dict[str, dict[str, int]]:
 
 
 def period_kpis(level: str, per) -> "dict[str, dict[str, float | None]]":
-    """Every KPI per unit of ``level`` for a period, from the pure functions in metrics.kpis (cached)."""
-    from ..metrics import frames, kpis
+    """Every KPI per unit of ``level`` for a period: read from the period's cached KPI bundle (the same numbers
+    the cards and /api/v1/kpis show; computed once per period by dashboard.metrics.views)."""
+    from ..metrics import views
 
-    key = f"map:kpis:{level}:{per.first_day}:{per.last_day}:{change_seq() // 200}"
-    cache = services().cache
-    table = cache.get(key)
-    if table is None:
-        gd = services().geodata()
-        engine = services().engine
-        inc = frames.load_incidents(engine, per.start, per.end)
-        insp = frames.load_inspections(engine, per.start, per.end)
-        units = gd.grids[["code", "zone_code", "town_code", "registered_units"]]
-        codes = getattr(gd, level + "s")["code"].tolist()
-        df = kpis.kpis_by(inc, insp, units, level, per.start, per.end, codes=codes)
-        table = {col: {code: df.at[code, col] for code in df.index} for col in df.columns}
-        cache.set(key, table, timeout=600)
+    svc = services()
+    bundle = views.kpi_bundle(svc.engine, svc.geodata(), svc.cache, per)
+    table: dict[str, dict] = {}
+    for code, row in bundle["kpis"][level].items():
+        for kpi, value in row.items():
+            table.setdefault(kpi, {})[code] = value
     return table
 
 

@@ -6,26 +6,9 @@ The database lives under pytest's session base temp dir with a marker file, so a
 """
 from __future__ import annotations
 
-import json
-
 import pytest
 
-from tests.conftest import LiveServer
-
-
-def build_full_demo(base) -> str:
-    """sqlite URL of the full default demo (generated on first use, ~30 s)."""
-    from dashboard.demo.history import run_history
-
-    folder = base / "full-demo"
-    folder.mkdir(exist_ok=True)
-    db = folder / "demo.sqlite3"
-    marker = folder / "done.json"
-    url = f"sqlite:///{db}"
-    if not marker.exists():
-        out = run_history(url, progress=False, reset=True)
-        marker.write_text(json.dumps(out))
-    return url
+from tests.conftest import LiveServer, build_full_demo  # noqa: F401 (re-exported)
 
 
 @pytest.fixture(scope="session")

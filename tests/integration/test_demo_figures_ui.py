@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from dashboard.ui.cards import fmt
-from tests.e2e.conftest import build_full_demo
+from tests.conftest import build_full_demo
 
 
 @pytest.fixture(scope="module")

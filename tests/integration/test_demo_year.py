@@ -5,24 +5,26 @@ against the seed's district figures (issues 3 and 5): detection 39.86 % (±0.3 p
 """
 from __future__ import annotations
 
-import datetime as dt
 
 import pandas as pd
 import pytest
 
-from dashboard.demo import history as H
 from dashboard.metrics import frames as F
 from dashboard.metrics import kpis as K
 
 pytestmark = pytest.mark.slow
-NOW = dt.datetime(2025, 11, 25, 9, 0, 0)
 
 
 @pytest.fixture(scope="module")
 def year(tmp_path_factory, geodata_dir, geo):
-    url = f"sqlite:///{tmp_path_factory.mktemp('demo_year') / 'demo.sqlite3'}"
-    out = H.run_history(url, now=NOW, geodata_dir=geodata_dir, progress=False)
+    import json
+
     from dashboard.store import make_engine
+    from tests.conftest import build_full_demo
+
+    base = tmp_path_factory.getbasetemp()
+    url = build_full_demo(base)  # the session's one full demo (also served to the drill-down browser tests)
+    out = json.loads((base / "full-demo" / "done.json").read_text())
 
     engine = make_engine(url)
     start, end = K.calendar_year(2019)
