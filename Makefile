@@ -6,7 +6,8 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8050
 WORKERS ?= 2
-export HOST PORT
+DEMO_USERS ?= 1
+export HOST PORT DEMO_USERS
 
 .PHONY: run test setup setup-test geodata db browser services bench clean-db help
 

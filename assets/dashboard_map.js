@@ -8,6 +8,7 @@
       .replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;")
       .replace(/"/g, "&quot;").replace(/'/g, "&#39;");
   }
+  var openPopup = {id: null, closedAt: 0};  // the incident whose popup is open (survives a layer rebuild)
   var maps = {};  // Leaflet maps by container id, remembered from the context dash-leaflet passes to our functions
   function hide(context) {
     if (context && context.map && context.map.getContainer) {
@@ -177,7 +178,16 @@
       var h = hide(context);
       var p = feature.properties;
       layer.bindPopup("<div class='wx-popup'>#" + esc(p.id) + " …</div>", {maxWidth: 360, minWidth: 260});
+      // a live refresh rebuilds the layer and closes any open popup: reopen it on the rebuilt marker
+      if (openPopup.id === p.id && Date.now() - openPopup.closedAt < 3000) {
+        layer.once("add", function () { setTimeout(function () { if (layer._map) { layer.openPopup(); } }, 0); });
+      }
+      layer.on("popupclose", function () {
+        if (openPopup.id === p.id) { openPopup.closedAt = Date.now(); }
+      });
       layer.on("popupopen", function (ev) {
+        openPopup.id = p.id;
+        openPopup.closedAt = Infinity;
         fetch("/api/v1/incidents/" + encodeURIComponent(p.id), {credentials: "same-origin"})
           .then(function (r) { if (!r.ok) { throw new Error(r.status); } return r.json(); })
           .then(function (inc) { ev.popup.setContent(incidentHtml(h, inc.incident || inc)); })

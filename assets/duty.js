@@ -145,6 +145,9 @@
     },
 
     timeLeft: function (n, due) {
+      // a desk stays open for a whole shift: keep dash-renderer's undo history and error lists bounded
+      // (the wall's helper, assets/wall.js), every 30 ticks
+      if (n && n % 30 === 0 && window.wx.wall && window.wx.wall.trimDashState) { window.wx.wall.trimDashState(); }
       if (!due || !due.due) { return ["", "wx-timeleft"]; }
       var txt = due.txt || {};
       var ms = Date.parse(due.due) - Date.now();
@@ -161,6 +164,21 @@
       var fresh = ids.filter(function (id) { return seen.indexOf(id) < 0; });
       if (fresh.length && soundOn) { play(); }
       return ids;
+    },
+
+    /* marker pulse, belt and braces: the layer's hideout.alerts makes rebuilt markers pulse, but dash-leaflet drops a
+     * hideout change that arrives while the layer is refetching its data, so the visible markers are also synced
+     * here on every alert tick (markers carry "… #<id>" as their title, see wx.map.incidentPoint). */
+    pulseMarkers: function (n, store) {
+      var ids = {};
+      ((store && store.items) || []).forEach(function (a) { ids[a.incident.id] = true; });
+      var icons = document.querySelectorAll(".leaflet-marker-icon.wx-inc");
+      for (var i = 0; i < icons.length; i++) {
+        var m = /#(\d+)$/.exec(icons[i].title || "");
+        var on = !!(m && ids[m[1]]);
+        if (icons[i].classList.contains("wx-pulse") !== on) { icons[i].classList.toggle("wx-pulse", on); }
+      }
+      return NO();
     },
 
     toggleSound: function (n, on, conf) {

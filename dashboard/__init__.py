@@ -5,6 +5,7 @@ cache and store, and registers the HTTP blueprints and the page router. It keeps
 """
 from __future__ import annotations
 
+import os
 from urllib.parse import parse_qsl
 
 import dash
@@ -64,6 +65,11 @@ def create_app(settings: Settings | None = None, *, with_store: bool = True) -> 
     @server.get("/healthz")
     def healthz():
         return {"status": "ok"}
+
+    @server.after_request
+    def served_by(resp):
+        resp.headers["X-Served-By"] = str(os.getpid())  # which worker answered: for ops and multi-worker tests
+        return resp
 
     pages = load_pages()  # before any callback runs: Dash 4 refuses component imports inside callbacks
     for module in pages.values():

@@ -38,6 +38,11 @@ class Settings:
     tile_attribution: str = OSM_ATTRIBUTION
     tile_crs: str = "wgs84"  # "gcj02" for Amap-style tiles: drawn geometry is shifted to match
     demo_live: bool = True
+    demo_users: bool = False  # DEMO_USERS=1: create demo sign-ins duty/duty-demo and leader/leader-demo
+    wall_tour_s: int = 20  # seconds per zone on the wall's automatic tour
+    wall_tour_order: str = "rank"  # rank | code
+    wall_rank_kpi: str = "resolution_rate"
+    wall_alert_pause_s: int = 30
     language: str = "zh"
     debug: bool = False
     extra: dict = field(default_factory=dict)
@@ -99,6 +104,11 @@ class Settings:
             tile_attribution=env.get("TILE_ATTRIBUTION", d.tile_attribution),
             tile_crs=env.get("TILE_CRS", d.tile_crs).lower(),
             demo_live=_bool(env.get("DEMO_LIVE", "1")),
+            demo_users=_bool(env.get("DEMO_USERS", "0")),
+            wall_tour_s=int(env.get("WALL_TOUR", d.wall_tour_s)),
+            wall_tour_order=env.get("WALL_TOUR_ORDER", d.wall_tour_order),
+            wall_rank_kpi=env.get("WALL_RANK_KPI", d.wall_rank_kpi),
+            wall_alert_pause_s=int(env.get("WALL_ALERT_PAUSE", d.wall_alert_pause_s)),
             language=env.get("DASH_LANG", d.language),
             debug=_bool(env.get("DEBUG", "0")),
         )

@@ -63,32 +63,53 @@ def next_state(trigger: str | None, value, state: dict, h, start=None, end=None)
     return None
 
 
+def _drill_query(trig, value, search, state=None, start=None, end=None):
+    """The URL query after a drill or period action (no_update when nothing changes)."""
+    from urllib.parse import parse_qsl
+
+    h = _hierarchy()
+    current = panel.state_from_query(search, h)
+    new = next_state(trig, value, state or current, h, start, end)
+    if new is None:
+        return no_update
+    lang = "en" if dict(parse_qsl((search or "").lstrip("?"))).get("lang") == "en" else "zh"
+    query = panel.query_for(new, lang)
+    if query == panel.query_for(current, lang):
+        return no_update
+    return query
+
+
 def register_callbacks(app) -> None:
     @app.callback(
         Output("url", "search", allow_duplicate=True),
         *[Input(f"geo-{name}", "clickData") for name in GEO_LAYERS],
+        State("url", "search"),
+        State("url", "pathname"),
+        prevent_initial_call=True,
+    )
+    def act_on_map(c_towns, c_zones, c_grids, search, pathname):
+        """Map clicks drill on the overview. Only map and URL inputs here: the same map (same layer ids) is on
+        other pages too, where this callback must find every input and do nothing."""
+        if (pathname or "/") != "/":
+            return no_update
+        trig = ctx.triggered_id
+        value = {"geo-towns": c_towns, "geo-zones": c_zones, "geo-grids": c_grids}.get(trig)
+        return _drill_query(trig, value, search)
+
+    @app.callback(
+        Output("url", "search", allow_duplicate=True),
         Input("chart-ranking", "clickData"),
         Input("period-select", "value"),
         Input("period-range", "start_date"),
         Input("period-range", "end_date"),
         State("view-state", "data"),
         State("url", "search"),
-        State("ov-lang", "data"),
         prevent_initial_call=True,
     )
-    def act(c_towns, c_zones, c_grids, c_bar, period_key, start, end, state, search, lang):
+    def act(c_bar, period_key, start, end, state, search):
         trig = ctx.triggered_id
-        value = {"geo-towns": c_towns, "geo-zones": c_zones, "geo-grids": c_grids, "chart-ranking": c_bar,
-                 "period-select": period_key}.get(trig)
-        h = _hierarchy()
-        current = panel.state_from_query(search, h)
-        new = next_state(trig, value, state or current, h, start, end)
-        if new is None:
-            return no_update
-        query = panel.query_for(new, lang)
-        if query == panel.query_for(current, lang):
-            return no_update
-        return query
+        value = {"chart-ranking": c_bar, "period-select": period_key}.get(trig)
+        return _drill_query(trig, value, search, state, start, end)
 
     @app.callback(
         Output("view-state", "data"),
@@ -96,8 +117,8 @@ def register_callbacks(app) -> None:
         Output("period-range", "start_date"),
         Output("period-range", "end_date"),
         Output("period-range", "style"),
-        Input("url", "search"),
-        State("url", "pathname"),
+        Input("ov-url", "search"),
+        State("ov-url", "pathname"),
         State("view-state", "data"),
         prevent_initial_call=True,
     )

@@ -212,7 +212,10 @@ def register_callbacks(app) -> None:
         State("duty-conf", "data"),
     )
     def detail(selected, _refresh, conf):
-        return render_detail(selected, (conf or {}).get("lang", "zh"))
+        out = render_detail(selected, (conf or {}).get("lang", "zh"))
+        if ctx.triggered_id == "duty-detail-refresh":  # same incident, new state: keep what the officer typed
+            out = (*out[:6], no_update, out[7], no_update, *out[9:])
+        return out
 
     @app.callback(
         Output("duty-act-msg", "children"),

@@ -123,6 +123,8 @@ def register(app) -> None:
     app.clientside_callback(ClientsideFunction("wx_duty", "announce"), Output("alert-seen", "data"),
                             Input("alert-store", "data"), State("alert-seen", "data"),
                             State("alert-sound-on", "data"))
+    app.clientside_callback(ClientsideFunction("wx_duty", "pulseMarkers"), Output("alert-pulse", "data"),
+                            Input("alert-tick", "n_intervals"), Input("alert-store", "data"))
     app.clientside_callback(ClientsideFunction("wx_duty", "toggleSound"), Output("alert-sound-on", "data"),
                             Output("alert-sound-toggle", "children"),
                             Input("alert-sound-toggle", "n_clicks"), State("alert-sound-on", "data"),

@@ -72,7 +72,7 @@ def register_callbacks(app) -> None:
         Output("map-coloured", "data"),
         Input("map-measure", "value"),
         Input("map-measure-layer", "value"),
-        Input("view-state", "data"),
+        Input("map-period", "data"),
         Input("map-seq", "data"),
         State("url", "search"),
         State("map-coloured", "data"),
@@ -104,7 +104,7 @@ def register_callbacks(app) -> None:
         seq = mapdata.change_seq()
         if known is not None and seq == known:
             return no_update, no_update, no_update
-        if known is None:  # first tick: remember where we are; the layers already show this state
+        if known is None:  # no seq from the layout: remember where we are (the layers show this state)
             return seq, no_update, no_update
         return seq, with_version(incidents_url, seq), with_version(rings_url, seq)
 

@@ -8,7 +8,6 @@ reporter, no phone number (the wall is a public screen).
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from zoneinfo import ZoneInfo
 
 import pandas as pd
@@ -16,8 +15,6 @@ import pandas as pd
 from ..context import services
 from ..metrics import kpis, periods, views
 from ..ui.wall_text import RANK_KPIS, fmt_value, kpi_label, severity_name
-
-log = logging.getLogger("dashboard.wall")
 
 LOCAL = ZoneInfo(kpis.LOCAL_TZ)
 CACHE_PREFIX = "wall2"  # bump when a cached payload changes shape
@@ -86,7 +83,8 @@ def change_seq() -> int:
     return seq()
 
 
-def _names(lang: str):
+def _names():
+    """Names, parents and bounds of every unit (memoised per geodata bundle)."""
     return views.hierarchy(services().geodata())
 
 
@@ -106,7 +104,7 @@ def _ticker_build(lang: str, limit: int) -> list[dict]:
     from ..store.models import Incident
     from ..ui.palette import CATEGORY_GLYPHS, SEVERITY_COLORS
 
-    h = _names(lang)
+    h = _names()
     cols = (Incident.id, Incident.code, Incident.category, Incident.severity, Incident.status, Incident.zone_code,
             Incident.town_code, Incident.reported_at, Incident.description)  # never reporter / reporter_phone
     with services().sessions() as s:
@@ -148,7 +146,7 @@ def active_alerts(lang: str, aseq: int | None = None) -> dict:
 
 
 def _alerts_build(snap: dict, lang: str) -> dict:
-    h = _names(lang)
+    h = _names()
     items = []
     for a in snap.get("items", [])[:ALERTS_MAX]:
         inc = a["incident"]

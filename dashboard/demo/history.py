@@ -721,6 +721,11 @@ def generate(gd, config: DemoConfig = DemoConfig(), progress: Callable[[str], No
     # recent: cut at now; guarantee open cases in every open state
     say("recent")
     times = _ensure_open_states(rng, inc, dur, times, now)
+    # nothing may be reported in the future: a case the re-planning left after now goes back before it
+    future = times[:, 0] > now
+    if future.any():
+        inc["reported"][future] = _before(rng, now, int(future.sum()))
+        times = event_times(inc["reported"], dur)
     ok = ~np.isnat(times) & (times <= now)
     ok[:, 0] = True
     n_ev = ok.sum(axis=1)
@@ -1045,6 +1050,17 @@ def _replan(rng, inc: dict, dur: np.ndarray, idx: np.ndarray, level: str) -> Non
         inc["department"][i] = catalogue.get(inc["category"][i]).department if level == "district" else None
     if level != "district":
         return
+
+
+def _before(rng, now, n: int) -> np.ndarray:
+    """``n`` report times shortly before ``now`` inside working hours (event_times maps local night hours to
+    08:00, which before dawn would be in the future): before 08:30 local, the previous evening."""
+    t = now - (rng.uniform(0.1, 6, n) * 3600).astype("timedelta64[s]")
+    local = t + LOCAL_OFFSET
+    day = local.astype("datetime64[D]")
+    night = (local - day) < np.timedelta64(8 * 3600 + 1800, "s")
+    evening = day.astype("datetime64[s]") - LOCAL_OFFSET - (rng.uniform(0.5, 3.5, n) * 3600).astype("timedelta64[s]")
+    return np.where(night, evening, t)
 
 
 def _ensure_open_states(rng, inc, dur, times, now) -> np.ndarray:

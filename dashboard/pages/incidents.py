@@ -21,7 +21,7 @@ from ..store.models import utcnow
 from ..ui import duty as ui
 from ..ui.alerts import alert_banner, alert_feed
 from ..ui.map import district_map
-from ..ui.map_controls import live_refresh
+from ..ui.map_controls import hidden_map_inputs, live_refresh
 from ..ui.shell import header
 
 LIVE_MS = 1000
@@ -43,17 +43,9 @@ def _find(component, id_):
 
 
 def map_inputs() -> html.Div:
-    """The (hidden, fixed) inputs the shared map callbacks read (``callbacks.map``): no choropleth here, the
-    zones are outlines; hotspots (when switched on) for 30 days."""
-    return html.Div(hidden=True, children=[
-        dcc.Input(id="map-measure", type="hidden", value="none"),
-        dcc.Input(id="map-measure-layer", type="hidden", value="zones"),
-        dcc.Input(id="hotspot-period", type="hidden", value="30d"),
-        dcc.Store(id="view-state", data={"level": "district", "code": None, "period": "30d"}),
-        dcc.Store(id="map-coloured"),
-        html.Div(id="map-legend"),
-        html.Div(id="hotspot-legend-slot"),
-    ])
+    """The fixed, hidden inputs the shared map callbacks read: no choropleth here, the zones are outlines;
+    hotspots (when switched on) for 30 days."""
+    return hidden_map_inputs(measure="none")
 
 
 def _selected(params: dict) -> dict | None:
@@ -98,6 +90,10 @@ def layout(settings, lang: str, params: dict):
     layer = _find(the_map, "geo-incidents")
     if layer is not None:
         layer.url = f"/api/map/incidents.json?{query}"  # the list's filter, from the first paint
+    refresh = live_refresh(LIVE_MS)
+    known = _find(refresh, "map-seq")
+    if known is not None:  # the layer shows (at least) this state: a change before the first tick still refreshes
+        known.data = listing.seq
 
     return html.Div(className="wx-duty", children=[
         header(lang, "/incidents", params, t("duty_title", lang)),
@@ -108,7 +104,7 @@ def layout(settings, lang: str, params: dict):
             ui.filter_panel(lang, values, gd, zone_opts, grid_opts),
             html.Section(className="wx-duty-center", children=[
                 html.Div(className="wx-duty-map wx-map", id="duty-map-panel",
-                         children=[the_map, live_refresh(LIVE_MS), map_inputs()]),
+                         children=[the_map, refresh, map_inputs()]),
                 html.Div(className="wx-duty-list", children=[
                     ui.list_toolbar(lang, query, note),
                     html.Div(ui.incident_grid(lang, listing.rows), className="wx-grid-wrap"),

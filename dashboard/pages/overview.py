@@ -12,7 +12,8 @@ from ..i18n import t
 from ..metrics import views
 from ..ui import panel
 from ..ui.map import district_map
-from ..ui.map_controls import DEFAULT_LAYER, DEFAULT_MEASURE, legend, map_controls
+from ..api import mapdata
+from ..ui.map_controls import DEFAULT_LAYER, DEFAULT_MEASURE, legend, live_refresh, map_controls
 from ..ui.shell import header
 
 
@@ -30,12 +31,14 @@ def layout(settings, lang: str, params: dict):
         the_map.viewport = {"bounds": h.bounds[(state["level"], state["code"])], "transition": "fitBounds"}
     return html.Div([
         header(lang, "/", params, t("counts_line", lang, **counts)),
+        dcc.Location(id="ov-url", refresh=False),  # the overview's own view of the URL (drill callbacks)
         dcc.Store(id="view-state", data=state),
         dcc.Store(id="ov-lang", data=lang),
         html.Main(className="wx-main wx-overview", children=[
             html.Div(className="wx-map", id="map-panel", children=[
                 the_map,
                 html.Div(map_controls(lang), id="map-controls"),
+                live_refresh(seq=mapdata.change_seq()),
                 html.Div(className="wx-legends", children=[
                     html.Div(legend(payload, lang), id="map-legend"),
                     html.Div(id="hotspot-legend-slot"),
@@ -47,5 +50,13 @@ def layout(settings, lang: str, params: dict):
 
 
 def register_callbacks(app) -> None:
+    from dash import Input, Output
+
     map_callbacks.register_callbacks(app)
     drill_callbacks.register_callbacks(app)
+
+    @app.callback(Output("map-period", "data"), Input("view-state", "data"))
+    def map_follows_period(state):
+        """The choropleth's period follows the panel's (the map callbacks read only map-period)."""
+        state = state or {}
+        return {"period": state.get("period"), "from": state.get("from"), "to": state.get("to")}

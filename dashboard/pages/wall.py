@@ -58,7 +58,7 @@ def layout(settings, lang: str, params: dict):
     the_map.bounds = cfg["district_bounds"] = views.hierarchy(services().geodata()).bounds[
         ("district", views.DISTRICT_CODE)]
     return ui.wall_layout(
-        settings, lang, params, cfg=cfg, kpi=kpi, items=items, alerts=alerts, live_state=live_state,
+        lang, cfg=cfg, kpi=kpi, items=items, alerts=alerts, live_state=live_state,
         kpi_state={"v": wall_data.kpi_version()} if kpi else None, map_component=the_map,
         map_inputs=map_inputs(), legend_children=legend(choro, lang))
 

@@ -5,6 +5,7 @@ migrations in ``dashboard/store/migrations``).
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
@@ -69,11 +70,37 @@ def alembic_config(engine: Engine):
     return cfg
 
 
+MIGRATION_LOCK_KEY = 0x5778_4D49_4752  # pg_advisory lock id ("WxMIGR")
+
+
 def init_db(engine: Engine) -> None:
-    """Bring the schema to the newest migration (Alembic ``upgrade head``)."""
+    """Bring the schema to the newest migration (Alembic ``upgrade head``).
+
+    Safe when several processes start at once (gunicorn workers): PostgreSQL serialises them on an advisory
+    lock held for the migration's transaction; SQLite on an exclusive file lock beside the database file. The
+    second process then finds the schema at head and does nothing.
+    """
     from alembic import command
 
     cfg = alembic_config(engine)
-    with engine.begin() as conn:
+    with _migration_file_lock(engine), engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})")
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
+
+
+@contextmanager
+def _migration_file_lock(engine: Engine):
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not database or database == ":memory:" or database.startswith("file:"):
+        yield
+        return
+    import fcntl
+
+    with open(f"{database}.migrate.lock", "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)

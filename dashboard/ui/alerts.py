@@ -29,6 +29,7 @@ def alert_banner(lang: str, *, ack: bool = False, sound: bool = False, interval_
         dcc.Store(id="alert-store", data=initial),
         dcc.Store(id="alert-conf", data=conf),
         dcc.Store(id="alert-seen"),
+        dcc.Store(id="alert-pulse"),
         dcc.Store(id="alert-sound-on", data=bool(sound)),
         html.Div(banner_children(initial, lang, ack=ack and _can_act(), sound_on=sound), id="alert-banner",
                  className="wx-alert-banner", hidden=not (initial and initial.get("count"))),

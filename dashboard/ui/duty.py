@@ -259,7 +259,8 @@ def detail_body(d, lang: str, *, show_phone: bool, names) -> list:
     items = []
     for e in d.events:
         state = _pair(lifecycle.STATES.get(e.to_status, (e.to_status, e.to_status)), lang)
-        who = e.actor + (f"（{_pair(roles[e.actor_role], lang)}）" if e.actor_role in roles else "")
+        role = _pair(roles[e.actor_role], lang) if e.actor_role in roles else ""
+        who = e.actor + ((f" ({role})" if lang == "en" else f"（{role}）") if role else "")
         line = [html.Span(local(e.at), className="wx-when"), " ",
                 html.B(state), " · ", html.Span(who, className="wx-actor")]
         if e.department:

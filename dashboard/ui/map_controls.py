@@ -34,15 +34,30 @@ def map_controls(lang: str, measure: str = DEFAULT_MEASURE, layer: str = DEFAULT
         dcc.Dropdown(id="hotspot-period", clearable=False, searchable=False, value="30d",
                      options=[{"label": PERIOD_LABELS[k][0 if lang == "zh" else 1], "value": k}
                               for k in ("today", "7d", "30d", "year", "2019")]),
-        live_refresh(),
         dcc.Store(id="map-coloured", data=layer if measure != "none" else None),
+        dcc.Store(id="map-period", data={"period": "30d"}),
     ])
 
 
-def live_refresh(interval_ms: int = REFRESH_MS) -> html.Div:
+def hidden_map_inputs(measure: str = "none", layer: str = DEFAULT_LAYER, hotspot_period: str = "30d") -> html.Div:
+    """The values the shared map callbacks (callbacks.map) read, fixed and hidden, for a page that shows
+    ``district_map`` without the overview's controls (every map callback then finds all of its inputs)."""
+    return html.Div(hidden=True, children=[
+        dcc.Input(id="map-measure", type="hidden", value=measure),
+        dcc.Input(id="map-measure-layer", type="hidden", value=layer),
+        dcc.Input(id="hotspot-period", type="hidden", value=hotspot_period),
+        dcc.Store(id="map-period", data={"period": "30d"}),
+        dcc.Store(id="map-coloured", data=layer if measure != "none" else None),
+        html.Div(id="map-legend"),
+        html.Div(id="hotspot-legend-slot"),
+    ])
+
+
+def live_refresh(interval_ms: int = REFRESH_MS, seq: int | None = None) -> html.Div:
     """The tick that keeps a map's incident and ring layers current (see callbacks.map.refresh); put it on any
-    page that shows ``district_map``."""
-    return html.Div([dcc.Interval(id="map-refresh", interval=interval_ms), dcc.Store(id="map-seq")],
+    page that shows ``district_map``. ``seq`` is the change sequence the page's layers were built at, so a
+    change committed between the render and the first tick is still shown."""
+    return html.Div([dcc.Interval(id="map-refresh", interval=interval_ms), dcc.Store(id="map-seq", data=seq)],
                     style={"display": "none"})
 
 

@@ -158,7 +158,7 @@ def invalid_token(lang: str) -> html.Div:
 
 
 # ------------------------------------------------------------------------------------------- layout
-def wall_layout(settings, lang: str, params: dict, *, cfg: dict, kpi: dict | None, items: list | None,
+def wall_layout(lang: str, *, cfg: dict, kpi: dict | None, items: list | None,
                 alerts: dict | None, live_state: dict, kpi_state: dict | None, map_component, map_inputs,
                 legend_children: list) -> html.Div:
     return html.Div(id="wall-root", className="wx-wall", lang="zh-CN" if lang == "zh" else "en", children=[

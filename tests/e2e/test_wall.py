@@ -140,6 +140,11 @@ def test_posted_incident_and_alert_reach_the_wall_without_personal_data(demo_app
 
 def test_tour_flies_from_zone_to_zone_by_itself(demo_app, page):
     _open_wall(page, demo_app.url, "&tour=2&order=code")
+    # Dash's store would keep every interval tick (undo history) and every failed request (error log) for as
+    # long as the page is open: the wall's heartbeat cuts both back (checked at the end, > 1 heartbeat later)
+    page.evaluate("""() => { const st = window.dash_stores[0].getState();
+        for (let i = 0; i < 500; i++) { st.history.past.push({id: 'x', props: {}});
+                                        st.error.backEnd.push({error: {message: 'x'}}); } }""")
     zone = page.locator("#wall-zone-card [data-zone]")
     assert zone.get_attribute("data-zone") == "district"
     page.wait_for_function("() => { const z = document.querySelector('#wall-zone-card [data-zone]');"
@@ -154,6 +159,9 @@ def test_tour_flies_from_zone_to_zone_by_itself(demo_app, page):
     page.wait_for_timeout(2_000)  # the flight takes 1.6 s
     assert page.evaluate("() => window.wx.map.mapFor('map').getCenter()") != center
     assert page.locator("path.wx-layer-zones[stroke='#ffd400']").count() == 1  # the visited zone is outlined
+    history, errors = page.evaluate("() => { const st = window.dash_stores[0].getState();"
+                                    " return [st.history.past.length, st.error.backEnd.length]; }")
+    assert history <= 40 and errors <= 20, (history, errors)
     assert page.js_errors == []
 
 

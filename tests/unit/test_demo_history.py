@@ -262,3 +262,20 @@ def test_some_recent_cases_lie_inside_hazard_safety_rings(tables, gd):
     dy = (recent["lat"].to_numpy()[:, None] - hz.geometry.y.to_numpy()[None, :]) * 111_320
     inside = (np.hypot(dx, dy) <= hz["ring_m"].to_numpy()[None, :]).any(axis=1)
     assert inside.sum() >= 3
+
+
+def test_nothing_is_reported_or_happens_after_now_even_before_dawn(tmp_path, geodata_dir):
+    """At 01:30 in Huzhou (before the demo's working day starts) no incident or step lies in the future."""
+    from sqlalchemy import text
+
+    from dashboard.store import make_engine
+
+    early = dt.datetime(2025, 11, 24, 17, 30, 0)  # UTC = 01:30 local on the 25th
+    url = f"sqlite:///{tmp_path / 'early.sqlite3'}"
+    H.run_history(url, scale=SCALE, now=early, geodata_dir=geodata_dir, progress=False)
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        last_report = conn.execute(text("SELECT max(reported_at) FROM incidents")).scalar_one()
+        last_event = conn.execute(text("SELECT max(at) FROM incident_events")).scalar_one()
+    engine.dispose()
+    assert last_report <= early.isoformat(" ") and last_event <= early.isoformat(" ")

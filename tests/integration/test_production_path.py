@@ -1,0 +1,219 @@
+"""The production path against the real servers: gunicorn with several workers, PostgreSQL store, Redis cache.
+
+A fresh PostgreSQL database and a dedicated Redis db are used and removed afterwards. In CI a missing server fails.
+"""
+from __future__ import annotations
+
+import concurrent.futures as cf
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+
+import pytest
+
+from tests.conftest import IN_CI, ROOT, unavailable
+
+PG_ADMIN = os.environ.get("TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = "redis://127.0.0.1:6379/14"
+TOKEN = "prod-token"
+WORKERS = 3
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _request(url, body=None, method=None, token=TOKEN):
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method or ("POST" if data else "GET"),
+                                 headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return resp.status, json.loads(resp.read() or b"null"), resp.headers
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read() or b"null"), err.headers
+
+
+@pytest.fixture(scope="module")
+def pg_database():
+    import psycopg
+
+    name = f"wx_prod_{uuid.uuid4().hex[:10]}"
+    try:
+        admin = psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=3)
+    except Exception as exc:  # noqa: BLE001
+        unavailable(f"PostgreSQL at {PG_ADMIN}: {exc}")
+    admin.execute(f'CREATE DATABASE "{name}"')
+    yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+    admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
+    admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+    admin.close()
+
+
+@pytest.fixture(scope="module")
+def redis_db():
+    import redis
+
+    try:
+        client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
+        client.ping()
+    except Exception as exc:  # noqa: BLE001
+        unavailable(f"Redis at {REDIS_URL}: {exc}")
+    client.flushdb()
+    yield client
+    client.flushdb()
+
+
+class Gunicorn:
+    def __init__(self, env: dict, workers: int = WORKERS, port: int | None = None):
+        self.port = port or _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {**os.environ, "DEMO_LIVE": "0", "TILE_URL": "none", "API_TOKENS": TOKEN, **env}
+        self.workers = workers
+        self.proc = None
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "--workers", str(self.workers), "--bind", f"127.0.0.1:{self.port}",
+             "--timeout", "120", "app:server"], cwd=ROOT, env=self.env,
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"gunicorn exited: {self.proc.stderr.read().decode()[-2000:]}")
+            try:
+                with urllib.request.urlopen(self.url + "/healthz", timeout=2):
+                    return self
+            except OSError:
+                time.sleep(0.3)
+        raise RuntimeError("gunicorn did not become healthy")
+
+    def kill_hard(self):
+        """SIGKILL the master and every worker at once: no graceful shutdown, no flush."""
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+
+
+@pytest.fixture(scope="module")
+def prod(pg_database, redis_db, tmp_path_factory):
+    inst = tmp_path_factory.mktemp("prod-instance")
+    subprocess.run([sys.executable, "-m", "dashboard.demo", "history", "--db", pg_database, "--scale", "0.02",
+                    "--quiet"], cwd=ROOT, check=True, capture_output=True)
+    server = Gunicorn({"DATABASE_URL": pg_database, "REDIS_URL": REDIS_URL, "INSTANCE_DIR": str(inst)}).start()
+    yield server
+    server.stop()
+
+
+def _point(app_url):
+    from shapely.geometry import shape
+
+    _, grids, _ = _request(app_url + "/api/geo/grids.json")
+    p = shape(grids["features"][77]["geometry"]).representative_point()
+    return p.x, p.y
+
+
+def test_concurrent_posts_across_workers_are_stored_once(prod):
+    lon, lat = _point(prod.url)
+    ref = f"dup-{uuid.uuid4().hex}"
+
+    def post(i):
+        body = {"category": "safety.fire", "description": f"多进程并发上报 {i}", "lon": lon, "lat": lat,
+                "reporter": "网格员", "client_ref": ref if i % 4 == 0 else f"{ref}-{i}"}
+        return _request(prod.url + "/api/v1/incidents", body)
+
+    with cf.ThreadPoolExecutor(max_workers=12) as pool:
+        results = list(pool.map(post, range(40)))
+    assert all(status in (200, 201) for status, _, _ in results), [r[:2] for r in results if r[0] >= 300]
+    dup_ids = {body["id"] for (status, body, _), i in zip(results, range(40)) if i % 4 == 0}
+    assert len(dup_ids) == 1  # ten posts with the same client reference: one incident
+    workers = {headers["X-Served-By"] for _, _, headers in results}
+    assert len(workers) >= 2, "requests were answered by several gunicorn workers"
+    ids = {body["id"] for _, body, _ in results}
+    assert len(ids) == 31
+    for incident_id in ids:  # every acknowledged incident is readable from any worker
+        status, body, _ = _request(f"{prod.url}/api/v1/incidents/{incident_id}")
+        assert status == 200 and body["grid_code"] and body["events"][0]["to_status"] == "reported"
+
+
+def test_lifecycle_and_changes_feed_on_postgres(prod):
+    lon, lat = _point(prod.url)
+    _, before, _ = _request(prod.url + "/api/v1/changes?after=0&limit=1")
+    status, inc, _ = _request(prod.url + "/api/v1/incidents", {
+        "category": "dispute.civil", "description": "邻里纠纷", "lon": lon, "lat": lat, "reporter": "网格员"})
+    assert status == 201
+    steps = [("onsite_handled", "station"), ("verified", "grid_worker"), ("closed", "station")]
+    for to, role in steps:
+        status, body, _ = _request(f"{prod.url}/api/v1/incidents/{inc['id']}/transitions",
+                                   {"to": to, "actor": "张三", "actor_role": role})
+        assert status == 200, body
+    status, body, _ = _request(f"{prod.url}/api/v1/incidents/{inc['id']}/transitions",
+                               {"to": "routed", "actor": "张三", "actor_role": "station"})
+    assert status == 409 and body["error"]["field"] == "to"
+    _, feed, _ = _request(f"{prod.url}/api/v1/changes?after={inc['seq'] - 1}&limit=1000")
+    assert [i["id"] for i in feed["items"]].count(inc["id"]) == 1
+    assert feed["items"][-1]["status"] == "closed" or any(i["status"] == "closed" for i in feed["items"])
+
+
+def test_cache_is_shared_in_redis_and_workers_agree(prod, redis_db):
+    seen = {}
+    for _ in range(12):
+        status, body, headers = _request(prod.url + "/api/v1/kpis?level=district&period=30d")
+        assert status == 200
+        seen.setdefault(headers["X-Served-By"], body["kpis"])
+    assert len(seen) >= 2
+    first = next(iter(seen.values()))
+    assert all(k == first for k in seen.values())  # every worker serves the same cached numbers
+    status, _, _ = _request(prod.url + "/api/geo/grids.json")
+    assert status == 200
+    keys = {k.decode() for k in redis_db.scan_iter("wuxing:*")}
+    assert any(k.startswith("wuxing:geo:") for k in keys)
+    assert any("views" in k for k in keys)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_acknowledged_incident_survives_a_crash(backend, pg_database, tmp_path):
+    """SIGKILL the whole server right after a 201: after a restart the incident and its event are there."""
+    inst = tmp_path / "inst"
+    env = {"INSTANCE_DIR": str(inst), "CACHE_URL": "null"}
+    if backend == "postgresql":
+        env["DATABASE_URL"] = pg_database
+    server = Gunicorn(env, workers=2).start()
+    try:
+        lon, lat = _point(server.url)
+        status, inc, _ = _request(server.url + "/api/v1/incidents", {
+            "category": "safety.hazchem", "description": "崩溃前确认的上报", "lon": lon, "lat": lat,
+            "reporter": "网格员", "client_ref": f"crash-{uuid.uuid4().hex}"})
+        assert status == 201
+        server.kill_hard()
+        server.start()
+        status, again, _ = _request(f"{server.url}/api/v1/incidents/{inc['id']}")
+        assert status == 200 and again["code"] == inc["code"] and len(again["events"]) == 1
+    finally:
+        server.stop()
+
+
+def test_services_required_in_ci():
+    """CI must not silently lose the production-path suite."""
+    if IN_CI:
+        import psycopg
+        import redis
+
+        psycopg.connect(PG_ADMIN, connect_timeout=3).close()
+        redis.Redis.from_url(REDIS_URL).ping()
