@@ -9,7 +9,7 @@ ones along the loop through the real HTTP API (``--rate`` per minute). One headl
 page's heap is measured through the Chrome DevTools Protocol after a forced collection
 (``HeapProfiler.collectGarbage`` then ``Runtime.getHeapUsage``), with the DOM node and event-listener counts
 (``Performance.getMetrics``) and the length of Dash's undo history and error log (trimmed by the wall). Prints the
-figures and writes bench/results/wall_memory.json: start (after a 30 s warm-up), end, growth, and the slope of a
+figures and writes bench/results/wall_memory.json: start (after a 60 s warm-up), end, growth, and the slope of a
 straight line through the samples.
 """
 from __future__ import annotations

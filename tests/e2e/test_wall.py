@@ -139,7 +139,7 @@ def test_posted_incident_and_alert_reach_the_wall_without_personal_data(demo_app
 
 
 def test_tour_flies_from_zone_to_zone_by_itself(demo_app, page):
-    _open_wall(page, demo_app.url, "&tour=2&order=code")
+    _open_wall(page, demo_app.url, "&tour=2&order=code&pause=4")
     # Dash's store would keep every interval tick (undo history) and every failed request (error log) for as
     # long as the page is open: the wall's heartbeat cuts both back (checked at the end, > 1 heartbeat later)
     page.evaluate("""() => { const st = window.dash_stores[0].getState();
@@ -159,6 +159,15 @@ def test_tour_flies_from_zone_to_zone_by_itself(demo_app, page):
     page.wait_for_timeout(2_000)  # the flight takes 1.6 s
     assert page.evaluate("() => window.wx.map.mapFor('map').getCenter()") != center
     assert page.locator("path.wx-layer-zones[stroke='#ffd400']").count() == 1  # the visited zone is outlined
+    # an alert pauses the tour (its card, the map on the incident) and the tour then resumes by itself
+    shown = zone.get_attribute("data-zone")
+    alert = _incident(demo_app.url, 4, severity=3, category="safety.production")
+    page.locator(f"#wall-alert.wx-wall-alert-on [data-code='{alert['code']}']").wait_for(timeout=10_000)
+    page.wait_for_timeout(2_500)  # longer than a tour step (2 s), shorter than the pause (4 s)
+    assert page.locator("#wall-alert.wx-wall-alert-on").count() == 1  # still paused on the alert
+    page.wait_for_selector("#wall-alert.wx-wall-alert-on", state="detached", timeout=8_000)
+    page.wait_for_function("z => document.querySelector('#wall-zone-card [data-zone]').dataset.zone !== z",
+                           arg=shown, timeout=8_000)
     history, errors = page.evaluate("() => { const st = window.dash_stores[0].getState();"
                                     " return [st.history.past.length, st.error.backEnd.length]; }")
     assert history <= 40 and errors <= 20, (history, errors)
