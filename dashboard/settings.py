@@ -11,6 +11,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 OSM_TILES = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
 OSM_ATTRIBUTION = "&copy; OpenStreetMap contributors"
+CARTO_DARK_TILES = "https://basemaps.cartocdn.com/dark_all/{z}/{x}/{y}.png"  # TILE_URL_DARK=none to drop
 
 
 def _split(value: str) -> tuple[str, ...]:
@@ -34,7 +35,7 @@ class Settings:
     api_tokens: tuple[str, ...] = ("demo-token",)
     wall_tokens: tuple[str, ...] = ("wall-demo",)
     tile_url: str = OSM_TILES  # "" or "none" -> no basemap
-    tile_url_dark: str = ""
+    tile_url_dark: str = CARTO_DARK_TILES
     tile_attribution: str = OSM_ATTRIBUTION
     tile_crs: str = "wgs84"  # "gcj02" for Amap-style tiles: drawn geometry is shifted to match
     demo_live: bool = True

@@ -17,7 +17,7 @@ def basemaps(settings: Settings, lang: str, dark: bool = False) -> list:
         layers.append(dl.BaseLayer(
             dl.TileLayer(url=settings.tile_url, attribution=settings.tile_attribution, maxZoom=18),
             name=t("basemap_default", lang), checked=not dark, id="base-default"))
-    if settings.tile_url_dark:
+    if settings.tile_url_dark and settings.tile_url_dark.lower() != "none" and settings.tiles_enabled:
         layers.append(dl.BaseLayer(
             dl.TileLayer(url=settings.tile_url_dark, attribution=settings.tile_attribution, maxZoom=18),
             name=t("basemap_dark", lang), checked=dark, id="base-dark"))
