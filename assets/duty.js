@@ -29,7 +29,7 @@
       if (!node.isSelected()) { state.suppress = rid; node.setSelected(true, true); }
       api.ensureNodeVisible(node, "middle");
       return true;
-    }, 40, 250);
+    }, 100, 250);  // up to 25 s: the grid may still be loading its rows on a busy machine
   }
 
   function flyTo(sel) {

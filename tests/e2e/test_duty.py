@@ -250,8 +250,8 @@ def test_incident_link_opens_the_desk_on_it(duty_server, page):
     sign_in(page, duty_server, next_path=f"/incidents?incident={rid}")
     grid_ready(page)
     page.wait_for_function("id => { const r = wx.duty.gridApi().getSelectedRows(); return r.length && r[0].id === id; }",
-                           arg=rid, timeout=15_000)
-    page.wait_for_function("() => wx.map.mapFor('map').getZoom() >= 17", timeout=15_000)
+                           arg=rid, timeout=30_000)
+    page.wait_for_function("() => wx.map.mapFor('map').getZoom() >= 17", timeout=30_000)
 
 
 # ----------------------------------------------------------------------------------------------- live

@@ -74,28 +74,42 @@ def redis_db():
 
 
 class Gunicorn:
-    def __init__(self, env: dict, workers: int = WORKERS, port: int | None = None):
+    def __init__(self, env: dict, workers: int = WORKERS, port: int | None = None, log_path=None):
         self.port = port or _free_port()
+        self.log_path = log_path
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, "DEMO_LIVE": "0", "TILE_URL": "none", "API_TOKENS": TOKEN, **env}
         self.workers = workers
         self.proc = None
 
     def start(self):
+        import tempfile
+
+        if self.log_path is None:
+            self.log_path = tempfile.mktemp(prefix="gunicorn-", suffix=".log")
+        log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "--workers", str(self.workers), "--bind", f"127.0.0.1:{self.port}",
              "--timeout", "120", "app:server"], cwd=ROOT, env=self.env,
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+            stdout=log, stderr=log, start_new_session=True)
+        log.close()
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"gunicorn exited: {self.proc.stderr.read().decode()[-2000:]}")
+                raise RuntimeError(f"gunicorn exited: {self.log()}")
             try:
                 with urllib.request.urlopen(self.url + "/healthz", timeout=2):
                     return self
             except OSError:
                 time.sleep(0.3)
         raise RuntimeError("gunicorn did not become healthy")
+
+    def log(self) -> str:
+        try:
+            with open(self.log_path, encoding="utf-8", errors="replace") as fh:
+                return fh.read()[-4000:]
+        except OSError:
+            return ""
 
     def kill_hard(self):
         """SIGKILL the master and every worker at once: no graceful shutdown, no flush."""
@@ -173,8 +187,10 @@ def test_lifecycle_and_changes_feed_on_postgres(prod):
 
 def test_cache_is_shared_in_redis_and_workers_agree(prod, redis_db):
     seen = {}
-    for _ in range(12):
-        status, body, headers = _request(prod.url + "/api/v1/kpis?level=district&period=30d")
+    with cf.ThreadPoolExecutor(max_workers=9) as pool:  # concurrent, so that several workers answer
+        results = list(pool.map(lambda _: _request(prod.url + "/api/v1/kpis?level=district&period=30d"),
+                                range(36)))
+    for status, body, headers in results:
         assert status == 200
         seen.setdefault(headers["X-Served-By"], body["kpis"])
     assert len(seen) >= 2
@@ -194,13 +210,16 @@ def test_acknowledged_incident_survives_a_crash(backend, pg_database, tmp_path):
     env = {"INSTANCE_DIR": str(inst), "CACHE_URL": "null"}
     if backend == "postgresql":
         env["DATABASE_URL"] = pg_database
-    server = Gunicorn(env, workers=2).start()
+    server = Gunicorn(env, workers=2, log_path=str(tmp_path / "gunicorn.log")).start()
     try:
         lon, lat = _point(server.url)
-        status, inc, _ = _request(server.url + "/api/v1/incidents", {
-            "category": "safety.hazchem", "description": "崩溃前确认的上报", "lon": lon, "lat": lat,
-            "reporter": "网格员", "client_ref": f"crash-{uuid.uuid4().hex}"})
-        assert status == 201
+        try:
+            status, inc, _ = _request(server.url + "/api/v1/incidents", {
+                "category": "safety.hazchem", "description": "崩溃前确认的上报", "lon": lon, "lat": lat,
+                "reporter": "网格员", "client_ref": f"crash-{uuid.uuid4().hex}"})
+        except OSError as exc:
+            raise AssertionError(f"the post failed ({exc}); server log:\n{server.log()}") from exc
+        assert status == 201, server.log()
         server.kill_hard()
         server.start()
         status, again, _ = _request(f"{server.url}/api/v1/incidents/{inc['id']}")
