@@ -15,7 +15,8 @@ from .settings import Settings
 
 __all__ = ["create_app", "Settings"]
 
-PRELOADED_LAYERS = ("grids", "zones", "district")
+# fetched while the JS bundles load, not after the map mounts (the default incident layer URL included)
+PRELOADED_URLS = ("/api/geo/grids.json", "/api/geo/zones.json", "/api/geo/district.json", "/api/map/incidents.json")
 
 
 def _init_store(server, settings: Settings):
@@ -46,8 +47,8 @@ def create_app(settings: Settings | None = None, *, with_store: bool = True) -> 
         update_title=None,
     )
     # geometry every map page draws is fetched while the JS bundles load, not after the map mounts
-    preload = "".join(f'<link rel="preload" href="/api/geo/{name}.json" as="fetch" crossorigin="anonymous">'
-                      for name in PRELOADED_LAYERS)
+    preload = "".join(f'<link rel="preload" href="{url}" as="fetch" crossorigin="anonymous">'
+                      for url in PRELOADED_URLS)
     app.index_string = app.index_string.replace("{%metas%}", "{%metas%}" + preload, 1)
     server = app.server
     server.config["SECRET_KEY"] = settings.secret_key

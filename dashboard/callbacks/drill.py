@@ -80,6 +80,19 @@ def _drill_query(trig, value, search, state=None, start=None, end=None):
 
 
 def register_callbacks(app) -> None:
+    # The panel's charts are drawn once the map has drawn its polygons and markers (or after 6 s): plotly
+    # rendering seven charts would otherwise hold the main thread while the map waits.
+    app.clientside_callback(
+        """function (n) {
+            const drawn = document.querySelectorAll('path.wx-layer-grids').length > 0 &&
+                document.querySelector('.marker-cluster, .leaflet-marker-pane .wx-inc') !== null;
+            if (drawn || n >= 40) { return [true, true]; }
+            return [window.dash_clientside.no_update, false];
+        }""",
+        Output("map-ready", "data"), Output("map-ready-poll", "disabled"),
+        Input("map-ready-poll", "n_intervals"),
+    )
+
     @app.callback(
         Output("url", "search", allow_duplicate=True),
         *[Input(f"geo-{name}", "clickData") for name in GEO_LAYERS],
@@ -139,17 +152,20 @@ def register_callbacks(app) -> None:
         Output("chart-level", "figure"), Output("chart-dept", "figure"), Output("profile-box", "children"),
         Output("period-label", "children"),
         Input("view-state", "data"), Input("ranking-kpi", "value"), Input("trend-freq", "value"),
+        Input("map-ready", "data"),
         State("ov-lang", "data"),
+        prevent_initial_call=True,
     )
-    def show(state, kpi, freq, lang):
+    def show(state, kpi, freq, _ready, lang):
         out = panel.render(state or {}, lang or "zh", kpi, freq)
         return tuple(out[k] for k in PANEL_OUTPUTS)
 
     @app.callback(
         Output("chart-funnel", "figure"), Output("chart-stages", "figure"),
-        Input("view-state", "data"), State("ov-lang", "data"),
+        Input("view-state", "data"), Input("map-ready", "data"), State("ov-lang", "data"),
+        prevent_initial_call=True,
     )
-    def show_lifecycle(state, lang):
+    def show_lifecycle(state, _ready, lang):
         return panel.render_lifecycle(state or {}, lang or "zh")
 
     @app.callback(

@@ -34,10 +34,13 @@ def layout(settings, lang: str, params: dict):
         dcc.Location(id="ov-url", refresh=False),  # the overview's own view of the URL (drill callbacks)
         dcc.Store(id="view-state", data=state),
         dcc.Store(id="ov-lang", data=lang),
+        dcc.Store(id="map-ready"),
+        dcc.Interval(id="map-ready-poll", interval=150, max_intervals=41),
         html.Main(className="wx-main wx-overview", children=[
             html.Div(className="wx-map", id="map-panel", children=[
                 the_map,
-                html.Div(map_controls(lang), id="map-controls"),
+                html.Div(map_controls(lang, period={k: state.get(k) for k in ("period", "from", "to")}),
+                         id="map-controls"),
                 live_refresh(seq=mapdata.change_seq()),
                 html.Div(className="wx-legends", children=[
                     html.Div(legend(payload, lang), id="map-legend"),
@@ -55,7 +58,7 @@ def register_callbacks(app) -> None:
     map_callbacks.register_callbacks(app)
     drill_callbacks.register_callbacks(app)
 
-    @app.callback(Output("map-period", "data"), Input("view-state", "data"))
+    @app.callback(Output("map-period", "data"), Input("view-state", "data"), prevent_initial_call=True)
     def map_follows_period(state):
         """The choropleth's period follows the panel's (the map callbacks read only map-period)."""
         state = state or {}

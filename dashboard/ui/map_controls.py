@@ -20,7 +20,8 @@ def _kpi_label(key: str, lang: str) -> str:
     return zh if lang == "zh" else en
 
 
-def map_controls(lang: str, measure: str = DEFAULT_MEASURE, layer: str = DEFAULT_LAYER) -> html.Div:
+def map_controls(lang: str, measure: str = DEFAULT_MEASURE, layer: str = DEFAULT_LAYER,
+                 period: dict | None = None) -> html.Div:
     return html.Div(className="wx-map-controls", id="map-controls-body", children=[
         html.Label(t("measure", lang), htmlFor="map-measure"),
         dcc.Dropdown(id="map-measure", clearable=False, searchable=False, value=measure,
@@ -35,7 +36,7 @@ def map_controls(lang: str, measure: str = DEFAULT_MEASURE, layer: str = DEFAULT
                      options=[{"label": PERIOD_LABELS[k][0 if lang == "zh" else 1], "value": k}
                               for k in ("today", "7d", "30d", "year", "2019")]),
         dcc.Store(id="map-coloured", data=layer if measure != "none" else None),
-        dcc.Store(id="map-period", data={"period": "30d"}),
+        dcc.Store(id="map-period", data=period or {"period": "30d"}),
     ])
 
 
