@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8050
 WORKERS ?= 2
 DEMO_USERS ?= 1
-export HOST PORT DEMO_USERS
+export HOST PORT
 
 .PHONY: run test setup setup-test geodata db browser services bench clean-db help
 
@@ -47,7 +47,7 @@ services:
 	@bash .ci/ensure-services
 
 run: setup
-	$(BIN)/python -m dashboard serve --host $(HOST) --port $(PORT) --workers $(WORKERS)
+	DEMO_USERS=$(DEMO_USERS) $(BIN)/python -m dashboard serve --host $(HOST) --port $(PORT) --workers $(WORKERS)
 
 test: setup-test services
 	$(BIN)/python -m pytest -q tests

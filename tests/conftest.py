@@ -62,15 +62,20 @@ def session_instance(tmp_path_factory):
     return tmp_path_factory.mktemp("instance")
 
 
-@pytest.fixture(scope="session")
-def live_app(session_instance):
-    """One dashboard served for the browser tests (SQLite + file-system cache, no tiles: offline)."""
+def serve_instance(instance):
+    """The dashboard on ``instance`` (SQLite + file-system cache, no tiles: offline), served in a thread."""
     from dashboard import create_app
     from dashboard.settings import Settings
 
-    settings = Settings(instance_dir=session_instance, tile_url="", demo_live=False,
+    settings = Settings(instance_dir=instance, tile_url="", demo_live=False,
                         api_tokens=("test-token",), wall_tokens=("wall-test",))
-    server = LiveServer(create_app(settings))
+    return LiveServer(create_app(settings))
+
+
+@pytest.fixture(scope="session")
+def live_app(session_instance):
+    """One dashboard served for the browser tests, with an empty store."""
+    server = serve_instance(session_instance)
     yield server
     server.stop()
 
@@ -113,13 +118,8 @@ def small_demo_instance(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def demo_app(small_demo_instance):
-    """The dashboard served on the small demo history (file-system cache, no tiles)."""
-    from dashboard import create_app
-    from dashboard.settings import Settings
-
-    settings = Settings(instance_dir=small_demo_instance, tile_url="", demo_live=False,
-                        api_tokens=("test-token",), wall_tokens=("wall-test",))
-    server = LiveServer(create_app(settings))
+    """The dashboard served on the small demo history."""
+    server = serve_instance(small_demo_instance)
     yield server
     server.stop()
 

@@ -112,15 +112,28 @@ def password_version(user: User) -> str:
 
 def seed_demo_users(sessions: sessionmaker) -> list[str]:
     """Create the demo accounts (``duty``/``duty-demo`` duty officer, ``leader``/``leader-demo`` leader) when
-    they do not exist yet; existing accounts are left alone. Returns the names created. Demo only."""
+    they do not exist yet; existing accounts are left alone. Returns the names created. Demo only.
+
+    Several gunicorn workers run this at once: on SQLite a transaction that read first cannot take the write
+    lock while another worker writes ("database is locked" at once, whatever the busy timeout), so a locked
+    attempt is retried on a fresh transaction."""
+    import time
+
+    from sqlalchemy.exc import OperationalError
+
     created = []
     for username, password, role, display in DEMO_USERS:
-        with sessions() as s:
-            if get_user(s, username) is not None:
-                continue
+        for attempt in range(8):
             try:
-                add_user(s, username, password, role, display_name=display)
-                created.append(username)
+                with sessions() as s:
+                    if get_user(s, username) is None:
+                        add_user(s, username, password, role, display_name=display)
+                        created.append(username)
+                break
             except UserError:  # created meanwhile by another worker
-                pass
+                break
+            except OperationalError:
+                if attempt == 7:
+                    raise
+                time.sleep(0.1 * (attempt + 1))
     return created

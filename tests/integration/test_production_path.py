@@ -207,7 +207,7 @@ def test_cache_is_shared_in_redis_and_workers_agree(prod, redis_db):
 def test_acknowledged_incident_survives_a_crash(backend, pg_database, tmp_path):
     """SIGKILL the whole server right after a 201: after a restart the incident and its event are there."""
     inst = tmp_path / "inst"
-    env = {"INSTANCE_DIR": str(inst), "CACHE_URL": "null"}
+    env = {"INSTANCE_DIR": str(inst), "CACHE_URL": "null", "DEMO_USERS": "1"}  # as `make run` starts it
     if backend == "postgresql":
         env["DATABASE_URL"] = pg_database
     server = Gunicorn(env, workers=2, log_path=str(tmp_path / "gunicorn.log")).start()
