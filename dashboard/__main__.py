@@ -30,6 +30,9 @@ def _wait_healthy(url: str, timeout: float = 60.0) -> bool:
 
 
 def serve(args) -> int:
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings.from_env()
     host, port = args.host or settings.host, args.port or settings.port
     cmd = [sys.executable, "-m", "gunicorn", "--workers", str(args.workers), "--threads", "4",
