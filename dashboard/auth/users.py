@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -98,9 +98,13 @@ def authenticate(session: Session, username: str, password: str) -> User | None:
     if not (user and ok and user.active):
         session.rollback()
         return None
-    user.last_login_at = utcnow()
+    # Record the sign-in in a transaction of its own that starts with the write: on SQLite a transaction that
+    # read first cannot take the write lock if another worker (the live feed, say) wrote meanwhile.
+    user_id = user.id
+    session.rollback()
+    session.execute(update(User).where(User.id == user_id).values(last_login_at=utcnow()))
     session.commit()
-    return user
+    return session.get(User, user_id)
 
 
 def password_version(user: User) -> str:
