@@ -90,6 +90,9 @@ def setup(server) -> None:
     server.config.setdefault("SESSION_COOKIE_NAME", "wx_session")
     server.config["SESSION_COOKIE_SAMESITE"] = "Lax"
     server.config["SESSION_COOKIE_HTTPONLY"] = True
+    # only a response that changed the session sets the cookie: a live-tick request still in flight when the
+    # officer signs out must not hand the old session cookie back to the browser
+    server.config["SESSION_REFRESH_EACH_REQUEST"] = False
     server.config["PERMANENT_SESSION_LIFETIME"] = dt.timedelta(hours=SESSION_HOURS)
     server.register_blueprint(bp)
     server.before_request(gate_pages)

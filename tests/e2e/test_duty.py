@@ -172,11 +172,13 @@ def test_each_filter_narrows_map_and_list_to_what_the_api_returns(duty_server, p
         page.goto(f"{duty_server.url}/incidents?{page_query}")
         grid_ready(page)
         page.wait_for_function("() => true")
+        # the page also preloads the unfiltered default layer URL: wait for the layer's own, filtered fetch
         deadline = time.time() + 15
-        while not maps and time.time() < deadline:
+        while not [u for u in maps if query_of(u)] and time.time() < deadline:
             page.wait_for_timeout(100)
-        assert maps, f"the map fetched no incidents for {page_query!r}"
-        layer_url = maps[-1]
+        filtered = [u for u in maps if query_of(u)]
+        assert filtered, f"the map fetched no filtered incidents for {page_query!r}"
+        layer_url = filtered[-1]
         query = query_of(layer_url)
         features = map_features(duty_server, layer_url)
         rows = page.evaluate("wx.duty.rowCount()")
