@@ -142,15 +142,9 @@ def circle(lon0: float, lat0: float, radius_m: float, n: int = RING_SEGMENTS) ->
 
 
 def rings_collection(open_rows) -> dict:
+    # the registry is loaded from geodata at start (api.alerts.register), whenever the store is on
     with services().sessions() as s:
         sites = s.execute(select(HazardSite).where(HazardSite.major.is_(True)).order_by(HazardSite.code)).scalars().all()
-    if not sites:  # the store has no registry loaded: fall back to the committed geodata
-        hz = services().geodata().hazards
-        hz = hz[hz["major"].astype(bool)]
-        sites = [type("Site", (), {"code": r.code, "name": r.name, "kind": r.kind, "risk": int(r.risk),
-                                   "ring_m": float(r.ring_m), "lon": r.geometry.x, "lat": r.geometry.y,
-                                   "zone_code": r.zone_code, "town_code": r.town_code})
-                 for r in hz.itertuples()]
     lons = np.fromiter((r.lon for r in open_rows), float, len(open_rows))
     lats = np.fromiter((r.lat for r in open_rows), float, len(open_rows))
     features = []
