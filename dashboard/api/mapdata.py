@@ -265,6 +265,18 @@ def live_counts(level: str, now: dt.datetime) -> dict[str, dict[str, int]]:
     return {"open_incidents": dict(open_n), "overdue_incidents": dict(overdue_n)}
 
 
+def cached_live_counts(level: str, now: dt.datetime) -> dict[str, dict[str, int]]:
+    """:func:`live_counts` shared through the cache per store change and minute: every viewer's map recolours
+    on each change (``map-seq``), and they all need the same counts (overdue is counted to the minute)."""
+    svc = services()
+    key = f"live-counts:{level}:{change_seq()}:{now.strftime('%Y%m%d%H%M')}"
+    counts = svc.cache.get(key)
+    if counts is None:
+        counts = live_counts(level, now)
+        svc.cache.set(key, counts, timeout=120)
+    return counts
+
+
 def period_kpis(level: str, per) -> "dict[str, dict[str, float | None]]":
     """Every KPI per unit of ``level`` for a period: read from the period's cached KPI bundle (the same numbers
     the cards and /api/v1/kpis show; computed once per period by dashboard.metrics.views)."""
@@ -294,7 +306,7 @@ def measure_payload(layer: str, measure: str, per, lang: str = "zh") -> dict:
 
     level = MAP_LEVELS[layer]
     if measure in LIVE_MEASURES:
-        values = live_counts(level, utcnow())[measure]
+        values = cached_live_counts(level, utcnow())[measure]
         codes = getattr(services().geodata(), layer)["code"].tolist()
         values = {c: values.get(c, 0) for c in codes}
     else:

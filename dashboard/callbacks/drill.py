@@ -80,18 +80,32 @@ def _drill_query(trig, value, search, state=None, start=None, end=None):
 
 
 def register_callbacks(app) -> None:
-    # The panel's charts are drawn once the map has drawn its polygons and markers (or after 6 s): plotly
-    # rendering seven charts would otherwise hold the main thread while the map waits.
+    # The panel's charts are mounted once the map has drawn its polygons and markers (or after 6 s): mounting
+    # a dcc.Graph loads plotly.js, and evaluating it and drawing seven charts would hold the main thread while
+    # the map waits. No open incident at all (no marker to wait for): ready two polls after the incident data
+    # has arrived. The reason is left on <body data-map-ready> for ops and tests.
     app.clientside_callback(
         """function (n) {
-            const drawn = document.querySelectorAll('path.wx-layer-grids').length > 0 &&
-                document.querySelector('.marker-cluster, .leaflet-marker-pane .wx-inc') !== null;
-            if (drawn || n >= 40) { return [true, true]; }
+            const grids = document.querySelectorAll('path.wx-layer-grids').length > 0;
+            const markers = document.querySelector('.marker-cluster, .leaflet-marker-pane .wx-inc') !== null;
+            const fetched = performance.getEntriesByType('resource')
+                .some(e => e.name.indexOf('/api/map/incidents.json') >= 0 && e.responseEnd > 0);
+            window.__wxIncidentsSeenAt = fetched && window.__wxIncidentsSeenAt === undefined ? n : window.__wxIncidentsSeenAt;
+            let reason = null;
+            if (grids && markers) { reason = 'drawn'; }
+            else if (grids && fetched && n >= window.__wxIncidentsSeenAt + 2) { reason = 'drawn-no-incidents'; }
+            else if (n >= 40) { reason = 'timeout'; }
+            if (reason) { document.body.dataset.mapReady = reason; return [true, true]; }
             return [window.dash_clientside.no_update, false];
         }""",
         Output("map-ready", "data"), Output("map-ready-poll", "disabled"),
         Input("map-ready-poll", "n_intervals"),
     )
+
+    @app.callback(Output("panel-charts", "children"), Input("map-ready", "data"), State("ov-lang", "data"),
+                  prevent_initial_call=True)
+    def mount_charts(_ready, lang):
+        return panel.charts_layout(lang or "zh")
 
     @app.callback(
         Output("url", "search", allow_duplicate=True),
@@ -109,9 +123,14 @@ def register_callbacks(app) -> None:
         value = {"geo-towns": c_towns, "geo-zones": c_zones, "geo-grids": c_grids}.get(trig)
         return _drill_query(trig, value, search)
 
+    @app.callback(Output("url", "search", allow_duplicate=True), Input("chart-ranking", "clickData"),
+                  State("view-state", "data"), State("url", "search"), prevent_initial_call=True)
+    def act_on_chart(c_bar, state, search):
+        """A ranking-bar click drills (the chart is mounted after the map's first draw, hence its own callback)."""
+        return _drill_query("chart-ranking", c_bar, search, state)
+
     @app.callback(
         Output("url", "search", allow_duplicate=True),
-        Input("chart-ranking", "clickData"),
         Input("period-select", "value"),
         Input("period-range", "start_date"),
         Input("period-range", "end_date"),
@@ -119,9 +138,9 @@ def register_callbacks(app) -> None:
         State("url", "search"),
         prevent_initial_call=True,
     )
-    def act(c_bar, period_key, start, end, state, search):
+    def act(period_key, start, end, state, search):
         trig = ctx.triggered_id
-        value = {"chart-ranking": c_bar, "period-select": period_key}.get(trig)
+        value = period_key if trig == "period-select" else None
         return _drill_query(trig, value, search, state, start, end)
 
     @app.callback(
@@ -146,26 +165,25 @@ def register_callbacks(app) -> None:
         return (state, state["period"], state["from"] or p.first_day, state["to"] or p.last_day,
                 {"display": "inline-block" if custom else "none"})
 
+    # Both fire when the charts are mounted (their inputs arrive with them), then on every view change.
     @app.callback(
         Output("breadcrumb", "children"), Output("unit-title", "children"), Output("kpi-cards", "children"),
         Output("chart-ranking", "figure"), Output("chart-trend", "figure"), Output("chart-category", "figure"),
         Output("chart-level", "figure"), Output("chart-dept", "figure"), Output("profile-box", "children"),
         Output("period-label", "children"),
         Input("view-state", "data"), Input("ranking-kpi", "value"), Input("trend-freq", "value"),
-        Input("map-ready", "data"),
+        Input("charts-mounted", "data"),
         State("ov-lang", "data"),
-        prevent_initial_call=True,
     )
-    def show(state, kpi, freq, _ready, lang):
+    def show(state, kpi, freq, _mounted, lang):
         out = panel.render(state or {}, lang or "zh", kpi, freq)
         return tuple(out[k] for k in PANEL_OUTPUTS)
 
     @app.callback(
         Output("chart-funnel", "figure"), Output("chart-stages", "figure"),
-        Input("view-state", "data"), Input("map-ready", "data"), State("ov-lang", "data"),
-        prevent_initial_call=True,
+        Input("view-state", "data"), Input("charts-mounted", "data"), State("ov-lang", "data"),
     )
-    def show_lifecycle(state, _ready, lang):
+    def show_lifecycle(state, _mounted, lang):
         return panel.render_lifecycle(state or {}, lang or "zh")
 
     @app.callback(

@@ -93,6 +93,9 @@ def _graph(gid: str, height: int = 260) -> dcc.Graph:
 
 
 def panel_layout(state: dict, lang: str) -> html.Aside:
+    """The panel as first served: text parts and an empty chart slot. The charts (:func:`charts_layout`) are
+    mounted once the map has drawn: mounting a ``dcc.Graph`` loads and evaluates plotly.js (4.8 MB, about
+    300 ms of main thread here), which would otherwise hold up the map's first draw."""
     return html.Aside(className="wx-panel", id="drill-panel", children=[
         html.Div(className="wx-panel-top", children=[
             html.Nav(id="breadcrumb", className="wx-breadcrumb"),
@@ -102,6 +105,15 @@ def panel_layout(state: dict, lang: str) -> html.Aside:
         period_selector(state, lang),
         html.H2(id="unit-title", className="wx-unit-title"),
         dcc.Loading(html.Div(id="kpi-cards", className="wx-cards"), type="dot", delay_show=400),
+        html.Div(id="panel-charts", className="wx-panel-charts"),
+        html.Div(id="profile-box", className="wx-profile-box"),
+    ])
+
+
+def charts_layout(lang: str) -> list:
+    """The panel's charts and their controls, mounted into ``#panel-charts`` after the map's first draw."""
+    return [
+        dcc.Store(id="charts-mounted", data=True),
         html.Div(className="wx-chart-box", children=[
             html.Div(className="wx-chart-tools", children=[
                 html.Span(t("select_kpi", lang)),
@@ -129,8 +141,7 @@ def panel_layout(state: dict, lang: str) -> html.Aside:
                      className="wx-chart-box wx-half"),
         ]),
         html.Div(_graph("chart-dept", 240), className="wx-chart-box"),
-        html.Div(id="profile-box", className="wx-profile-box"),
-    ])
+    ]
 
 
 # ------------------------------------------------------------------------------------------ render

@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 import urllib.request
 
+import pytest
+
 
 def _geo(live_app, layer):
     with urllib.request.urlopen(f"{live_app.url}/api/geo/{layer}.json") as resp:
@@ -62,3 +64,36 @@ def test_no_external_requests_but_tiles(live_app, browser):
     pg.wait_for_selector("path.wx-layer-grids", timeout=30_000)
     context.close()
     assert outside == []
+
+
+@pytest.mark.parametrize("server,reason", [("live_app", "drawn-no-incidents"), ("demo_app", "drawn")])
+def test_charts_load_after_the_map_has_drawn(request, browser, server, reason):
+    """plotly.js (4.8 MB to evaluate) is fetched only once the grids and the incident markers are on the map, and
+    the panel's charts then draw. With no open incident at all (the empty store) there is no marker to wait for:
+    the panel must not wait for the 6-second fallback either."""
+    app = request.getfixturevalue(server)
+    context = browser.new_context(viewport={"width": 1600, "height": 1000})
+    pg = context.new_page()
+    pg.add_init_script("""
+        window.__drawnAt = null;
+        new MutationObserver(() => {
+            if (window.__drawnAt === null && document.querySelectorAll('path.wx-layer-grids').length === 538) {
+                window.__drawnAt = performance.now();
+            }
+            if (window.__markersAt === undefined && document.querySelector('.marker-cluster, .leaflet-marker-pane .wx-inc')) {
+                window.__markersAt = performance.now();
+            }
+        }).observe(document, {childList: true, subtree: true});
+    """)
+    pg.goto(app.url + "/")
+    pg.wait_for_selector("#chart-ranking .main-svg", timeout=30_000)
+    pg.wait_for_selector("#chart-funnel .main-svg", timeout=30_000)
+    drawn, markers = pg.evaluate("[window.__drawnAt, window.__markersAt === undefined ? null : window.__markersAt]")
+    plotly = pg.evaluate("""() => performance.getEntriesByType('resource')
+        .filter(e => e.name.includes('plotly')).map(e => e.startTime)""")
+    assert drawn is not None and plotly, (drawn, plotly)
+    assert min(plotly) > drawn
+    if reason == "drawn":
+        assert markers is not None and min(plotly) > markers
+    assert pg.evaluate("document.body.dataset.mapReady") == reason
+    context.close()
