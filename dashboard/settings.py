@@ -44,6 +44,7 @@ class Settings:
     wall_tour_order: str = "rank"  # rank | code
     wall_rank_kpi: str = "resolution_rate"
     wall_alert_pause_s: int = 30
+    duty_window_step_s: int = 60  # relative duty-desk windows (last hour, 24 h …) slide in steps of this
     language: str = "zh"
     debug: bool = False
     extra: dict = field(default_factory=dict)
@@ -110,6 +111,7 @@ class Settings:
             wall_tour_order=env.get("WALL_TOUR_ORDER", d.wall_tour_order),
             wall_rank_kpi=env.get("WALL_RANK_KPI", d.wall_rank_kpi),
             wall_alert_pause_s=int(env.get("WALL_ALERT_PAUSE", d.wall_alert_pause_s)),
+            duty_window_step_s=max(1, int(env.get("DUTY_WINDOW_STEP", d.duty_window_step_s))),
             language=env.get("DASH_LANG", d.language),
             debug=_bool(env.get("DEBUG", "0")),
         )

@@ -29,9 +29,15 @@ def export_hrefs(query: str, lang: str) -> tuple[str, str]:
     return (f"/api/v1/incidents/export.csv?{query}{suffix}", f"/api/v1/incidents/export.xlsx?{query}{suffix}")
 
 
-def apply_filters(values: dict, lang: str) -> dict:
+def _step_s() -> int:
+    from ..context import services
+
+    return services().settings.duty_window_step_s
+
+
+def apply_filters(values: dict, lang: str, query: str | None = None) -> dict:
     """Everything a filter change updates; ``error`` set (and nothing else) when the API would refuse it."""
-    query = dq.api_query(values, utcnow())
+    query = query or dq.api_query(values, utcnow(), _step_s())
     try:
         data.parse_filter(query)
     except data.FilterError as e:
@@ -145,14 +151,21 @@ def register_callbacks(app) -> None:
         Output("duty-filter-msg", "children"),
         Output("duty-custom", "hidden"),
         *[Input(i, "value") for i in FILTER_INPUTS],
+        Input("duty-window-tick", "n_intervals"),
         State("duty-conf", "data"),
+        State("duty-query", "data"),
         prevent_initial_call=True,
     )
     def filters(*args):
-        *controls, conf = args
+        *controls, _tick, conf, current = args
         lang = (conf or {}).get("lang", "zh")
         values = dq.values_from_controls(*controls)
-        out = apply_filters(values, lang)
+        query = None
+        if ctx.triggered_id == "duty-window-tick":  # time passed: only a relative window that moved on
+            query = dq.slid_query(values, utcnow(), current, _step_s())
+            if query is None:
+                return (no_update,) * 7
+        out = apply_filters(values, lang, query)
         custom_hidden = values["win"] != "custom"
         if out["error"]:
             return (no_update,) * 5 + (out["error"], custom_hidden)

@@ -6,7 +6,9 @@
   ``/api/map/incidents.json`` take, so the list, the map and the exports are filtered by the one function
   ``api.incidents.filter_from_args``.
 
-Relative time windows (last hour, today, 24 h, 7 days) become absolute ``from`` times when the filter is applied.
+Relative time windows (last hour, today, 24 h, 7 days) become absolute ``from`` times, floored to a step (a minute
+by default) so viewers in the same step share one cached map response; the desk re-applies them every step, so a
+"last hour" list left open all night still shows the last hour (:func:`slid_query`).
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from ..store.incidents import CHINA_TZ
 
 LIST_KEYS = ("status", "category", "severity", "source", "level", "department", "town", "zone", "grid")
 WINDOWS = ("any", "1h", "today", "24h", "7d", "custom")
+RELATIVE_WINDOWS = ("1h", "today", "24h", "7d")
 ALL_STATES = "all"
 DEFAULT_STATUS = ["open"]
 
@@ -51,9 +54,11 @@ def default_values() -> dict:
 
 
 def window_range(win: str, now: dt.datetime, custom_from: str | None = None,
-                 custom_to: str | None = None) -> tuple[str | None, str | None]:
-    """``(from, to)`` API values for a time window (Beijing time; the API reads offsets)."""
+                 custom_to: str | None = None, step_s: int = 60) -> tuple[str | None, str | None]:
+    """``(from, to)`` API values for a time window (Beijing time; the API reads offsets). ``now`` is floored to
+    ``step_s`` seconds first."""
     local = now.astimezone(CHINA_TZ)
+    local = local - dt.timedelta(seconds=int(local.timestamp()) % max(1, step_s), microseconds=local.microsecond)
     if win == "1h":
         return (local - dt.timedelta(hours=1)).isoformat(timespec="seconds"), None
     if win == "24h":
@@ -67,7 +72,7 @@ def window_range(win: str, now: dt.datetime, custom_from: str | None = None,
     return None, None
 
 
-def api_query(values: dict, now: dt.datetime) -> str:
+def api_query(values: dict, now: dt.datetime, step_s: int = 60) -> str:
     """The ``/api/v1/incidents`` query string for these values. ``status`` is always explicit (the map layer
     defaults to open incidents when it is missing): "all" lists every state."""
     pairs: list[tuple[str, str]] = []
@@ -77,7 +82,7 @@ def api_query(values: dict, now: dt.datetime) -> str:
             items = list(lifecycle.STATES)
         if items:
             pairs.append((key, ",".join(items)))
-    t_from, t_to = window_range(values.get("win") or "any", now, values.get("from"), values.get("to"))
+    t_from, t_to = window_range(values.get("win") or "any", now, values.get("from"), values.get("to"), step_s)
     if t_from:
         pairs.append(("from", t_from))
     if t_to:
@@ -87,6 +92,15 @@ def api_query(values: dict, now: dt.datetime) -> str:
     if values.get("q"):
         pairs.append(("q", values["q"]))
     return urlencode(pairs)
+
+
+def slid_query(values: dict, now: dt.datetime, current: str | None, step_s: int = 60) -> str | None:
+    """The API query after time has passed, when a relative window has moved on since ``current``; else None
+    (no relative window, or still the same step)."""
+    if values.get("win") not in RELATIVE_WINDOWS:
+        return None
+    query = api_query(values, now, step_s)
+    return query if query != current else None
 
 
 def page_search(values: dict, lang: str, incident: int | None = None) -> str:

@@ -67,13 +67,13 @@ def layout(settings, lang: str, params: dict):
 
     gd = services().geodata()
     values = dq.values_from_params(params)
-    query = dq.api_query(values, utcnow())
+    query = dq.api_query(values, utcnow(), settings.duty_window_step_s)
     try:
         listing = data.list_rows(query, lang)
         note = ""
     except data.FilterError as e:  # a hand-edited URL: show the message, start from the defaults
         values = dq.default_values()
-        query = dq.api_query(values, utcnow())
+        query = dq.api_query(values, utcnow(), settings.duty_window_step_s)
         listing = data.list_rows(query, lang)
         note = t("duty_bad_filter", lang, msg=e.args[0])
     if listing.total > len(listing.rows):
@@ -114,6 +114,7 @@ def layout(settings, lang: str, params: dict):
                                                             ui.detail_panel(lang)]),
         ]),
         dcc.Interval(id="duty-tick", interval=LIVE_MS),
+        dcc.Interval(id="duty-window-tick", interval=settings.duty_window_step_s * 1000),  # relative windows slide
         dcc.Store(id="duty-conf", data={"lang": lang, "can_act": user.can_act,
                                         "txt": {"rows": t("duty_rows", lang, n="{n}")}}),
         dcc.Store(id="duty-query", data=query),

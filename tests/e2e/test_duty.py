@@ -3,6 +3,7 @@ not touched): sign-in, filters (map = list = API), row ↔ map linking, live upd
 exports, roles and escaping."""
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import subprocess
@@ -444,3 +445,49 @@ def test_export_files_hold_exactly_the_filtered_rows(duty_server, page):
     data = open(dl.value.path(), "rb").read()
     ws = load_workbook(io.BytesIO(data)).active
     assert sorted(v[0] for v in list(ws.values)[1:]) == sorted(listed)
+
+
+# ------------------------------------------------------------------------------------ sliding windows
+@pytest.fixture(scope="module")
+def sliding_server(duty_server):
+    """The duty desk's store again, served with relative windows sliding every 2 s instead of every minute."""
+    from dashboard import create_app
+
+    settings = duty_server.app.server.extensions["wuxing"].settings
+    app = create_app(dataclasses.replace(settings, duty_window_step_s=2))
+    server = LiveServer(app)
+    yield server
+    server.stop()
+
+
+def _from_of(url: str) -> str | None:
+    return dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query)).get("from")
+
+
+def test_relative_window_slides_while_the_desk_is_open(sliding_server, page):
+    sign_in(page, sliding_server, next_path="/incidents?status=all&win=24h")
+    grid_ready(page)
+    maps = track_map(page)
+    view = page.evaluate(VIEW_JS)
+    first = page.evaluate("() => new URL(document.querySelector('#duty-export-csv').href).searchParams.get('from')")
+    assert first, "a 24 h window filters from a time"
+    deadline = time.time() + 15
+    while time.time() < deadline and not [u for u in maps if (_from_of(u) or "") > first]:
+        page.wait_for_timeout(200)
+    moved = [u for u in maps if (_from_of(u) or "") > first]
+    assert moved, f"the 24 h window did not move on from {first}"
+    query = query_of(moved[-1])
+    expected = api_count(sliding_server, query)
+    page.wait_for_function("n => wx.duty.rowCount() === n", arg=expected, timeout=10_000)
+    assert len(map_features(sliding_server, moved[-1])) == expected
+    assert "win=24h" in page.url and page.evaluate(VIEW_JS) == view  # same filter in the URL, same map view
+    assert query_of(page.get_attribute("#duty-export-csv", "href")).startswith(query.split("&from=")[0])
+    assert page.js_errors == []
+
+
+def test_absolute_window_stays_put(sliding_server, page):
+    sign_in(page, sliding_server, next_path="/incidents?status=all&win=custom&from=2019-04-01T00:00&to=2019-05-01T00:00")
+    grid_ready(page)
+    maps = track_map(page)
+    page.wait_for_timeout(5000)  # two and a half steps
+    assert not [u for u in maps if query_of(u)], maps
