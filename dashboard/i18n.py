@@ -110,6 +110,8 @@ STRINGS: dict[str, dict[str, str]] = {
     "login_password": {"zh": "密码", "en": "Password"},
     "login_submit": {"zh": "登录", "en": "Sign in"},
     "login_error": {"zh": "用户名或密码错误。", "en": "Wrong user name or password."},
+    "login_locked": {"zh": "连续输错密码次数过多，该账号已临时锁定，请于 {until}（北京时间）后再试，或联系管理员解锁。",
+                     "en": "Too many wrong passwords in a row: this account is locked until {until} (Beijing time); try again then or ask an administrator to unlock it."},
     "login_denied": {"zh": "当前账号无权打开该页面，请用有权限的账号登录。", "en": "This account may not open that page; sign in with one that may."},
     "login_as": {"zh": "已登录：{name}（{role}）", "en": "Signed in as {name} ({role})"},
     "login_logout": {"zh": "退出登录", "en": "Sign out"},

@@ -44,6 +44,8 @@ class Settings:
     wall_tour_order: str = "rank"  # rank | code
     wall_rank_kpi: str = "resolution_rate"
     wall_alert_pause_s: int = 30
+    login_max_failures: int = 5  # wrong passwords in a row that lock an account …
+    login_lock_minutes: int = 15  # … for this long (``users unlock`` lifts it)
     duty_window_step_s: int = 60  # relative duty-desk windows (last hour, 24 h …) slide in steps of this
     language: str = "zh"
     debug: bool = False
@@ -111,6 +113,8 @@ class Settings:
             wall_tour_order=env.get("WALL_TOUR_ORDER", d.wall_tour_order),
             wall_rank_kpi=env.get("WALL_RANK_KPI", d.wall_rank_kpi),
             wall_alert_pause_s=int(env.get("WALL_ALERT_PAUSE", d.wall_alert_pause_s)),
+            login_max_failures=max(1, int(env.get("LOGIN_MAX_FAILURES", d.login_max_failures))),
+            login_lock_minutes=max(1, int(env.get("LOGIN_LOCK_MINUTES", d.login_lock_minutes))),
             duty_window_step_s=max(1, int(env.get("DUTY_WINDOW_STEP", d.duty_window_step_s))),
             language=env.get("DASH_LANG", d.language),
             debug=_bool(env.get("DEBUG", "0")),

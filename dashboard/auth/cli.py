@@ -17,7 +17,7 @@ from .models import ROLES
 
 
 def add_subparser(sub) -> None:
-    p = sub.add_parser("users", help="manage dashboard users (add, list, passwd, disable, enable)")
+    p = sub.add_parser("users", help="manage dashboard users (add, list, passwd, disable, enable, unlock, role)")
     p.add_argument("--db", help="SQLAlchemy URL (default: DATABASE_URL / the instance SQLite file)")
     usub = p.add_subparsers(dest="users_command", required=True)
     a = usub.add_parser("add", help="create a user")
@@ -32,6 +32,8 @@ def add_subparser(sub) -> None:
     for name, text in (("disable", "stop a user from signing in (ends their sessions)"), ("enable", "allow again")):
         d = usub.add_parser(name, help=text)
         d.add_argument("username")
+    u = usub.add_parser("unlock", help="lift a sign-in lock (too many wrong passwords in a row)")
+    u.add_argument("username")
     r = usub.add_parser("role", help="change a user's role")
     r.add_argument("username")
     r.add_argument("role", choices=list(ROLES))
@@ -60,7 +62,8 @@ def _sessions(args):
 
 
 def run(args) -> int:
-    from .users import UserError, add_user, list_users, update_user
+    from ..store.models import utcnow
+    from .users import UserError, add_user, list_users, unlock_user, update_user
 
     engine, sessions = _sessions(args)
     try:
@@ -71,16 +74,21 @@ def run(args) -> int:
                 print(f"created {user.username} ({user.role})")
             elif cmd == "list":
                 rows = list_users(s)
-                print(f"{'username':<20} {'role':<13} {'active':<6} {'name':<16} last sign-in")
+                now = utcnow()
+                print(f"{'username':<20} {'role':<13} {'active':<6} {'name':<16} {'last sign-in':<25} locked until")
                 for u in rows:
                     last = u.last_login_at.isoformat(timespec="seconds") if u.last_login_at else "-"
-                    print(f"{u.username:<20} {u.role:<13} {'yes' if u.active else 'no':<6} {u.name:<16} {last}")
+                    lock = u.locked_until.isoformat(timespec="seconds") if u.locked(now) else "-"
+                    print(f"{u.username:<20} {u.role:<13} {'yes' if u.active else 'no':<6} {u.name:<16} {last:<25} {lock}")
             elif cmd == "passwd":
                 update_user(s, args.username, password=_password(args))
                 print(f"password changed for {args.username}")
             elif cmd in ("disable", "enable"):
                 update_user(s, args.username, active=cmd == "enable")
                 print(f"{args.username} {cmd}d")
+            elif cmd == "unlock":
+                unlock_user(s, args.username)
+                print(f"{args.username} unlocked")
             elif cmd == "role":
                 update_user(s, args.username, role=args.role)
                 print(f"{args.username} is now {args.role}")

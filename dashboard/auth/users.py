@@ -7,12 +7,12 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, case, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from ..store.models import utcnow
+from ..store.models import UTCDateTime, utcnow
 from .models import ROLES, User
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
@@ -26,6 +26,19 @@ DEMO_USERS: tuple[tuple[str, str, str, str], ...] = (
     ("duty", "duty-demo", "duty_officer", "值班员（演示）"),
     ("leader", "leader-demo", "leader", "领导（演示）"),
 )
+
+
+# 等保 "登录失败处理": this many wrong passwords in a row lock the account for LOCK_MINUTES (settings override both)
+MAX_FAILURES = 5
+LOCK_MINUTES = 15
+
+
+class AccountLocked(Exception):
+    """Sign-in refused without checking the password: too many wrong passwords in a row. ``until`` is UTC."""
+
+    def __init__(self, until: dt.datetime):
+        super().__init__(f"locked until {until.isoformat(timespec='seconds')}")
+        self.until = until
 
 
 class UserError(ValueError):
@@ -77,6 +90,8 @@ def update_user(session: Session, username: str, *, password: str | None = None,
     validate(username, role or user.role, password)
     if password is not None:
         user.password_hash = hash_password(password)
+        user.failed_logins = 0  # an administrator setting a new password also lifts a sign-in lock
+        user.locked_until = None
     if role is not None:
         user.role = role
     if active is not None:
@@ -91,20 +106,56 @@ def list_users(session: Session) -> list[User]:
     return list(session.execute(select(User).order_by(User.username)).scalars())
 
 
-def authenticate(session: Session, username: str, password: str) -> User | None:
-    """The active user with that name and password, else None (same work either way). Records the login."""
+def authenticate(session: Session, username: str, password: str, *, now: dt.datetime | None = None,
+                 max_failures: int = MAX_FAILURES, lock_minutes: int = LOCK_MINUTES) -> User | None:
+    """The active user with that name and password, else None (same work either way). Records the sign-in.
+
+    A wrong password counts against the account; the ``max_failures``-th in a row locks it for
+    ``lock_minutes`` (the count starts again after the lock). While locked, :class:`AccountLocked` is raised
+    whatever the password. Counting is one UPDATE (``failed_logins + 1``), so workers signing in at once
+    cannot lose a failure."""
+    now = now or utcnow()
     user = get_user(session, username) if username and USERNAME_RE.match(username) else None
     ok = check_password_hash(user.password_hash if user else _DUMMY_HASH, password or "")
-    if not (user and ok and user.active):
+    if user is None:
         session.rollback()
         return None
-    # Record the sign-in in a transaction of its own that starts with the write: on SQLite a transaction that
-    # read first cannot take the write lock if another worker (the live feed, say) wrote meanwhile.
-    user_id = user.id
+    user_id, locked_until, active = user.id, user.locked_until, user.active
+    # Writes go in transactions of their own that start with the write: on SQLite a transaction that read first
+    # cannot take the write lock if another worker (the live feed, say) wrote meanwhile.
     session.rollback()
-    session.execute(update(User).where(User.id == user_id).values(last_login_at=utcnow()))
+    if locked_until is not None and locked_until > now:
+        raise AccountLocked(locked_until)
+    if not ok:
+        reached = User.failed_logins + 1 >= max(1, max_failures)
+        until = bindparam("lock_until", now + dt.timedelta(minutes=lock_minutes), type_=UTCDateTime())
+        session.execute(update(User).where(User.id == user_id).values(
+            failed_logins=case((reached, 0), else_=User.failed_logins + 1),
+            locked_until=case((reached, until), else_=User.locked_until)))
+        session.commit()
+        locked_until = session.execute(select(User.locked_until).where(User.id == user_id)).scalar_one()
+        session.rollback()
+        if locked_until is not None and locked_until > now:
+            raise AccountLocked(locked_until)
+        return None
+    if not active:
+        return None
+    session.execute(update(User).where(User.id == user_id).values(last_login_at=now, failed_logins=0,
+                                                                   locked_until=None))
     session.commit()
     return session.get(User, user_id)
+
+
+def unlock_user(session: Session, username: str) -> User:
+    """Clear a sign-in lock and the failure count (commits)."""
+    user = get_user(session, username)
+    if user is None:
+        session.rollback()
+        raise UserError(f"no user {username!r}", "username")
+    user.failed_logins = 0
+    user.locked_until = None
+    session.commit()
+    return user
 
 
 def password_version(user: User) -> str:

@@ -36,7 +36,8 @@ def _forbidden(message: str) -> Response:
 
 @bp.post("/login")
 def login_post():
-    from .users import authenticate
+    from ..store.incidents import CHINA_TZ
+    from .users import AccountLocked, authenticate
 
     lang = request.form.get("lang")
     target = safe_next(request.form.get("next"))
@@ -44,8 +45,16 @@ def login_post():
         return _forbidden("403: the sign-in form must be sent from this site / 请从本站登录页提交")
     username = (request.form.get("username") or "").strip()
     password = request.form.get("password") or ""
-    with services().sessions() as s:
-        user = authenticate(s, username, password)
+    settings = services().settings
+    try:
+        with services().sessions() as s:
+            user = authenticate(s, username, password, max_failures=settings.login_max_failures,
+                                lock_minutes=settings.login_lock_minutes)
+    except AccountLocked as locked:
+        log.warning("sign-in refused for %r from %s: locked until %s", username[:64], request.remote_addr,
+                    locked.until.isoformat(timespec="seconds"))
+        until = locked.until.astimezone(CHINA_TZ).strftime("%H:%M")
+        return redirect(login_url(target, lang, locked=until), code=303)
     if user is None:
         log.warning("failed sign-in for %r from %s", username[:64], request.remote_addr)
         return redirect(login_url(target, lang, error="1"), code=303)

@@ -4,6 +4,8 @@ English with ``?lang=en``. Signed in already: who you are and a sign-out button.
 """
 from __future__ import annotations
 
+import re
+
 from dash import dcc, html
 
 from ..auth import current_user, safe_next
@@ -19,6 +21,9 @@ def layout(settings, lang: str, params: dict):
     if params.get("error"):
         messages.append(html.Div(t("login_error", lang), className="wx-msg wx-msg-error", id="login-error",
                                  role="alert"))
+    if re.fullmatch(r"\d{2}:\d{2}", params.get("locked") or ""):
+        messages.append(html.Div(t("login_locked", lang, until=params["locked"]), className="wx-msg wx-msg-error",
+                                 id="login-locked", role="alert"))
     if params.get("denied"):
         messages.append(html.Div(t("login_denied", lang), className="wx-msg wx-msg-error", id="login-denied",
                                  role="alert"))

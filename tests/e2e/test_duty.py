@@ -123,6 +123,31 @@ def test_sign_in_required_and_sign_out(duty_server, page):
     assert page.js_errors == []
 
 
+def test_repeated_wrong_passwords_lock_the_account(duty_server, page):
+    from dashboard.auth.users import add_user
+
+    with duty_server.app.server.extensions["wuxing"].sessions() as s:
+        add_user(s, "locky", "locky-pass-1", "duty_officer")
+    tries = duty_server.app.server.extensions["wuxing"].settings.login_max_failures
+
+    def attempt(password):
+        page.goto(f"{duty_server.url}/login?next=/incidents")
+        page.fill("#login-username", "locky")
+        page.fill("#login-password", password)
+        page.click("#login-submit")
+        page.wait_for_selector("#login-error, #login-locked, .wx-duty", timeout=10_000)
+
+    for k in range(tries - 1):
+        attempt(f"wrong-{k}")
+        assert page.locator("#login-error").count() == 1 and page.locator("#login-locked").count() == 0
+    attempt("wrong-last")
+    message = page.locator("#login-locked").inner_text()
+    assert "已临时锁定" in message and "北京时间" in message
+    attempt("locky-pass-1")  # the right password while locked
+    assert page.locator("#login-locked").count() == 1 and "/login" in page.url
+    assert page.js_errors == []
+
+
 def test_english_login_and_desk(duty_server, page):
     page.goto(duty_server.url + "/login?lang=en&next=/incidents%3Flang%3Den")
     assert page.locator(".wx-login-card h2").inner_text() == "Sign in"

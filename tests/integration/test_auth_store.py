@@ -206,3 +206,87 @@ def test_cli_users_add_list_passwd(backend, user_sessions, monkeypatch, capsys):
     assert main(["users", "--db", url, "role", "zhou", "leader"]) == 0
     with user_sessions() as s:
         assert repo.authenticate(s, "zhou", "cli-password-2").role == "leader"
+
+
+# ------------------------------------------------------------------------------------------ lockout
+def test_consecutive_wrong_passwords_lock_the_account(user_sessions):
+    import datetime as dt
+
+    t0 = dt.datetime(2026, 11, 25, 19, 0, tzinfo=dt.timezone.utc)
+    with user_sessions() as s:
+        repo.add_user(s, "sun", "right-password", "duty_officer")
+    with user_sessions() as s:
+        for k in range(4):
+            assert repo.authenticate(s, "sun", f"wrong-{k}", now=t0, max_failures=5, lock_minutes=15) is None
+        with pytest.raises(repo.AccountLocked) as locked:
+            repo.authenticate(s, "sun", "wrong-5", now=t0, max_failures=5, lock_minutes=15)
+        assert locked.value.until == t0 + dt.timedelta(minutes=15)
+        # the right password does not help while locked, and is not even a failure
+        with pytest.raises(repo.AccountLocked):
+            repo.authenticate(s, "sun", "right-password", now=t0 + dt.timedelta(minutes=14), max_failures=5)
+        after = t0 + dt.timedelta(minutes=15, seconds=1)
+        assert repo.authenticate(s, "sun", "right-password", now=after, max_failures=5).username == "sun"
+        row = s.execute(text("SELECT failed_logins, locked_until FROM users WHERE username = 'sun'")).one()
+        assert row[0] == 0 and row[1] is None
+
+
+def test_a_good_sign_in_resets_the_count(user_sessions):
+    with user_sessions() as s:
+        repo.add_user(s, "qian", "right-password", "leader")
+    with user_sessions() as s:
+        for _ in range(2):
+            for k in range(3):
+                assert repo.authenticate(s, "qian", f"wrong-{k}", max_failures=4) is None
+            assert repo.authenticate(s, "qian", "right-password", max_failures=4) is not None  # never locked
+
+
+def test_failures_counted_atomically_under_concurrency(user_sessions):
+    from concurrent.futures import ThreadPoolExecutor
+
+    with user_sessions() as s:
+        repo.add_user(s, "zhou", "right-password", "duty_officer")
+
+    def attempt(k):
+        with user_sessions() as s:
+            return repo.authenticate(s, "zhou", f"wrong-{k}", max_failures=100)
+
+    with ThreadPoolExecutor(8) as pool:
+        assert list(pool.map(attempt, range(16))) == [None] * 16
+    with user_sessions() as s:
+        assert s.execute(text("SELECT failed_logins FROM users WHERE username = 'zhou'")).scalar_one() == 16
+
+
+def test_locked_sign_in_over_http_and_unlock_by_cli(auth_app, backend, user_sessions, capsys):
+    from urllib.parse import parse_qs, urlsplit
+
+    from dashboard.__main__ import main
+
+    settings = auth_app.extensions["wuxing"].settings
+    c = auth_app.test_client()
+    for _ in range(settings.login_max_failures - 1):
+        r = login(c, "duty", "wrong-password")
+        assert r.status_code == 303 and "error=1" in r.headers["Location"]
+    r = login(c, "duty", "wrong-password")
+    query = parse_qs(urlsplit(r.headers["Location"]).query)
+    assert r.status_code == 303 and query["locked"][0][2] == ":" and "error" not in query
+    assert login(c, "duty").headers["Location"].startswith("/login?")  # right password, still locked
+    assert c.get("/incidents").status_code == 302
+    _, url, _ = backend
+    assert main(["users", "--db", url, "list"]) == 0
+    line = next(ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("duty "))
+    assert line.split()[-1] != "-"  # the lock is listed
+    assert main(["users", "--db", url, "unlock", "duty"]) == 0
+    assert main(["users", "--db", url, "unlock", "nobody"]) == 2
+    r = login(c, "duty")
+    assert r.headers["Location"] == "/incidents"
+
+
+def test_new_password_lifts_the_lock(user_sessions):
+    with user_sessions() as s:
+        repo.add_user(s, "wu", "right-password", "leader")
+    with user_sessions() as s:
+        with pytest.raises(repo.AccountLocked):
+            repo.authenticate(s, "wu", "wrong", max_failures=1)
+        repo.update_user(s, "wu", password="another-password")
+    with user_sessions() as s:
+        assert repo.authenticate(s, "wu", "another-password", max_failures=1) is not None
