@@ -511,8 +511,13 @@ def test_relative_window_slides_while_the_desk_is_open(sliding_server, page):
 
 
 def test_absolute_window_stays_put(sliding_server, page):
+    maps = track_map(page)
     sign_in(page, sliding_server, next_path="/incidents?status=all&win=custom&from=2019-04-01T00:00&to=2019-05-01T00:00")
     grid_ready(page)
-    maps = track_map(page)
+    deadline = time.time() + 15
+    while time.time() < deadline and not [u for u in maps if query_of(u)]:
+        page.wait_for_timeout(100)
+    first = [u for u in maps if query_of(u)]
+    assert first and "from=2019-04-01" in first[0]
     page.wait_for_timeout(5000)  # two and a half steps
-    assert not [u for u in maps if query_of(u)], maps
+    assert [u for u in maps if query_of(u)] == first
