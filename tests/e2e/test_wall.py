@@ -267,3 +267,27 @@ def test_wall_survives_a_server_restart(restart_instance, page):
         assert page.js_errors == []
     finally:
         _stop(proc)
+
+
+def test_kiosk_starter_waits_for_the_server_then_opens_the_wall(restart_instance, page):
+    """A wall screen that powers up before the server: the local kiosk page says it is connecting (no browser
+    error page), then opens /wall with the token and tour settings once the server answers."""
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    page.goto((ROOT / "assets" / "kiosk.html").as_uri() + f"?server={base}&token={TOKEN}&tour=7")
+    page.wait_for_function("() => document.querySelector('#kiosk-detail').innerText.includes('第 2 次')",
+                           timeout=15_000)  # retried: the server is not there yet
+    assert "正在连接" in page.locator("#kiosk-text").inner_text()
+    proc = _start(restart_instance, port)
+    try:
+        page.wait_for_url(f"{base}/wall?token={TOKEN}&tour=7", timeout=15_000)
+        page.wait_for_function("n => document.querySelectorAll('path.wx-layer-grids').length >= n", arg=GRIDS,
+                               timeout=30_000)
+        assert page.locator("#wall-clock").count() == 1
+    finally:
+        _stop(proc)
+
+
+def test_kiosk_starter_without_a_server_says_how_to_configure_it(page):
+    page.goto((ROOT / "assets" / "kiosk.html").as_uri())
+    assert "未配置服务器地址" in page.locator("#kiosk-text").inner_text()
