@@ -86,6 +86,7 @@ def register_callbacks(app) -> None:
     # has arrived. The reason is left on <body data-map-ready> for ops and tests.
     app.clientside_callback(
         """function (n) {
+            if (!n || n <= 1) { window.__wxIncidentsSeenAt = undefined; }  // a fresh poll (page rendered again)
             const grids = document.querySelectorAll('path.wx-layer-grids').length > 0;
             const markers = document.querySelector('.marker-cluster, .leaflet-marker-pane .wx-inc') !== null;
             const fetched = performance.getEntriesByType('resource')
