@@ -10,7 +10,7 @@ import math
 from typing import Any
 
 from flask import Flask, jsonify, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, NotFound
 
 log = logging.getLogger(__name__)
 
@@ -76,11 +76,13 @@ def handle_http_exception(e: HTTPException):
     """JSON for HTTP errors (404, 405, 413, …) under our prefixes; other paths keep Flask's default."""
     if e.code is None:
         return e
-    if _is_api():
-        field = "body" if e.code in (413, 415) else None
-        return json_error(e.code, _HTTP_CODES.get(e.code, "http_error"), _http_message(e), field)
+    if e.code == 405 and _only_the_page_matches():
+        e = NotFound()
     if _is_open311():
         return open311_error(e.code, _http_message(e))
+    if _is_data_path():
+        field = "body" if e.code in (413, 415) else None
+        return json_error(e.code, _HTTP_CODES.get(e.code, "http_error"), _http_message(e), field)
     return e
 
 
@@ -109,12 +111,43 @@ def enforce_body_limit() -> None:
                        "body")
 
 
+def _is_data_path() -> bool:
+    """Any of our machine-facing prefixes: the API, Open311 and the map data/geometry routes."""
+    return _is_api() or _is_open311() or request.path.startswith(("/api/", "/open311/"))
+
+
+def _only_the_page_matches() -> bool:
+    """A 405 under our prefixes whose only matching rule is Dash's page catch-all: really an unknown URL."""
+    if not _is_data_path():
+        return False
+    from flask import current_app
+
+    try:
+        rule, _ = current_app.url_map.bind_to_environ(request.environ).match(method="GET", return_rule=True)
+    except HTTPException:
+        return False
+    return "<path:" in rule.rule
+
+
+def refuse_page_fallback_for_data_paths():
+    """``before_request``: Dash answers every unknown path with its page (200, HTML). Under the API prefixes an
+    unknown URL must be a 404 JSON error instead, so the page's catch-all rule is refused there."""
+    rule = request.url_rule
+    if rule is not None and "<path:" in rule.rule and _is_data_path():
+        if _is_open311():
+            return open311_error(404, "not found")
+        return json_error(404, "not_found", f"no such endpoint: {request.path}", None)
+    return None
+
+
 def register_error_handlers(server: Flask) -> None:
-    """App-level handler for HTTP errors raised before a blueprint is chosen (unknown URL 404, 405).
+    """App-level handler for HTTP errors raised before a blueprint is chosen (unknown URL 404, 405), and the
+    404 for unknown URLs under the API prefixes that Dash's page catch-all would otherwise answer.
 
     It only acts on our prefixes; elsewhere it returns the exception, which is Flask's default response.
     """
     server.register_error_handler(HTTPException, handle_http_exception)
+    server.before_request(refuse_page_fallback_for_data_paths)
 
 
 def register_blueprint_handlers(bp) -> None:

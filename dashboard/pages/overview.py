@@ -26,9 +26,8 @@ def layout(settings, lang: str, params: dict):
     if state["level"] != "district":  # first paint already highlights the unit of a shared link
         layer = state["level"] + "s"
         seeds = {**seeds, layer: {**seeds.get(layer, {}), "selected": state["code"]}}
-    the_map = district_map(settings, lang, hideouts=seeds)
-    if state["level"] != "district":
-        the_map.viewport = {"bounds": h.bounds[(state["level"], state["code"])], "transition": "fitBounds"}
+    bounds = h.bounds[(state["level"], state["code"])] if state["level"] != "district" else None
+    the_map = district_map(settings, lang, hideouts=seeds, bounds=bounds)
     return html.Div([
         header(lang, "/", params, t("counts_line", lang, **counts)),
         dcc.Location(id="ov-url", refresh=False),  # the overview's own view of the URL (drill callbacks)

@@ -80,6 +80,19 @@ def _labels(lang: str) -> dict:
     return {**labels, "zone": t("zone", lang), "town": t("town", lang), "grid": t("grid", lang)}
 
 
+# Every polygon layer draws in a pane of its own, stacked in registry order above Leaflet's overlay pane (400)
+# and below the markers (600). dash-leaflet re-adds a GeoJSON layer when its hideout changes (a drill-down
+# highlight, a recolour); in one shared pane that re-add moved the layer to the top, so after the first drill
+# the zones covered the grids and grid clicks and tooltips stopped working.
+PANES = {spec.key: (f"wx-{spec.key}", 401 + i)
+         for i, spec in enumerate([s for s in BOUNDARY_LAYERS + POINT_LAYERS if not s.point_to_layer])}
+
+
+def panes() -> list:
+    """The map's panes for :data:`PANES` (children of the map, before the layers that use them)."""
+    return [dl.Pane(name=name, style={"zIndex": z}, id=f"pane-{key}") for key, (name, z) in PANES.items()]
+
+
 def geojson_for(spec: LayerSpec, lang: str, dark: bool = False, hideout_extra: dict | None = None,
                 visible: bool | None = None) -> dl.GeoJSON:
     """The GeoJSON component of a layer. A layer that starts hidden gets no ``url`` yet: its data is fetched
@@ -98,6 +111,8 @@ def geojson_for(spec: LayerSpec, lang: str, dark: bool = False, hideout_extra: d
         kwargs["onEachFeature"] = ns(spec.on_each_feature)
     if spec.point_to_layer:
         kwargs["pointToLayer"] = ns(spec.point_to_layer)
+    if spec.key in PANES:
+        kwargs["pane"] = PANES[spec.key][0]
     shown = spec.checked if visible is None else visible
     return dl.GeoJSON(id=f"geo-{spec.key}", url=spec.url if shown else None, hideout=hideout,
                       cluster=spec.cluster, **kwargs, **spec.extra)

@@ -5,7 +5,7 @@ import dash_leaflet as dl
 
 from ..i18n import t
 from ..settings import Settings
-from .layers import BOUNDARY_LAYERS, POINT_LAYERS, overlays
+from .layers import BOUNDARY_LAYERS, POINT_LAYERS, overlays, panes
 
 CENTER = [30.80, 120.10]  # Wuxing District, roughly its centroid
 ZOOM = 11
@@ -27,10 +27,16 @@ def basemaps(settings: Settings, lang: str, dark: bool = False) -> list:
 
 
 def district_map(settings: Settings, lang: str, map_id: str = "map", dark: bool = False, extra_overlays=(),
-                 hideouts: dict | None = None, checked: dict | None = None) -> dl.Map:
+                 hideouts: dict | None = None, checked: dict | None = None, bounds=None) -> dl.Map:
     """The map with every registered layer. ``hideouts`` seeds layer styles (e.g. the initial choropleth) so
-    the first paint needs no callback; ``checked`` overrides which overlays start visible."""
+    the first paint needs no callback; ``checked`` overrides which overlays start visible; ``bounds``
+    ([[south, west], [north, east]]) opens the map fitted to a unit instead of the whole district.
+
+    The initial view is either ``center``/``zoom`` or ``bounds``, never both, and never a ``viewport``: the map
+    re-applies its ``zoom``/``center`` props right after mounting, which undid a ``viewport`` fit of a
+    shared zone or grid link (the map stayed at district zoom)."""
     children = [
+        *panes(),
         dl.LayersControl(
             basemaps(settings, lang, dark)
             + overlays(BOUNDARY_LAYERS, lang, dark, hideouts, checked)
@@ -40,5 +46,6 @@ def district_map(settings: Settings, lang: str, map_id: str = "map", dark: bool 
         dl.ScaleControl(position="bottomleft", imperial=False),
         dl.FullScreenControl(position="topleft"),
     ]
-    return dl.Map(children, id=map_id, center=CENTER, zoom=ZOOM, minZoom=8, maxZoom=19,
-                  zoomSnap=0.25, style={"height": "100%", "width": "100%"})
+    view = {"bounds": bounds, "boundsOptions": {"padding": [20, 20]}} if bounds else {"center": CENTER, "zoom": ZOOM}
+    return dl.Map(children, id=map_id, minZoom=8, maxZoom=19, zoomSnap=0.25, style={"height": "100%", "width": "100%"},
+                  **view)

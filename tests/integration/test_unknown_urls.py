@@ -1,0 +1,45 @@
+"""Unknown URLs on the full app: under the API prefixes a 404 JSON error (Dash would otherwise answer any path
+with its page, status 200), a wrong method on a real endpoint a 405 JSON error, an unknown page our 404 view
+with status 404."""
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory):
+    from dashboard import create_app
+    from dashboard.settings import Settings
+
+    inst = tmp_path_factory.mktemp("unknown-urls")
+    app = create_app(Settings(instance_dir=inst, tile_url="", demo_live=False, cache_url="null"))
+    return app.server.test_client()
+
+
+@pytest.mark.parametrize("method,path", [
+    ("get", "/api/v1/nope"), ("get", "/api/v1/incidents/abc"), ("get", "/api/v1/alerts/abc"),
+    ("get", "/api/map/nope.json"), ("get", "/api/nope"), ("post", "/api/v1/nope"), ("delete", "/api/v1/nope/1"),
+])
+def test_unknown_api_url_is_404_json(client, method, path):
+    r = getattr(client, method)(path, json={})
+    assert r.status_code == 404 and r.is_json
+    assert r.get_json()["error"]["code"] == "not_found"
+
+
+def test_unknown_open311_url_is_404_in_open311_form(client):
+    r = client.get("/open311/v2/nope.json")
+    assert r.status_code == 404 and r.get_json()[0]["code"] == 404
+
+
+@pytest.mark.parametrize("method,path", [("delete", "/api/v1/incidents/1"), ("post", "/api/geo/grids.json"),
+                                         ("put", "/api/map/incidents.json")])
+def test_wrong_method_on_a_real_endpoint_is_405_json(client, method, path):
+    r = getattr(client, method)(path, json={})
+    assert r.status_code == 405 and r.get_json()["error"]["code"] == "method_not_allowed"
+
+
+def test_unknown_page_is_404_known_pages_are_not(client):
+    assert client.get("/no-such-page").status_code == 404
+    assert client.get("/").status_code == 200 and client.get("/briefing").status_code == 200
+    assert client.get("/login").status_code == 200
+    assert client.get("/_dash-layout").status_code == 200
