@@ -177,6 +177,7 @@
     incidentPopup: function (feature, layer, context) {
       var h = hide(context);
       var p = feature.properties;
+      if (p.cluster || p.id === undefined || p.id === null) { return; }  // a cluster bubble zooms in, no popup
       layer.bindPopup("<div class='wx-popup'>#" + esc(p.id) + " …</div>", {maxWidth: 360, minWidth: 260});
       // a live refresh rebuilds the layer and closes any open popup: reopen it on the rebuilt marker
       if (openPopup.id === p.id && Date.now() - openPopup.closedAt < 3000) {

@@ -98,7 +98,8 @@
       return {id: r.id, lat: r.lat, lon: r.lon, src: "grid"};
     },
 
-    markerClicked: function (clickData, selected) {
+    // triggered by the click count: clicking the marker clicked before (after picking another row) still counts
+    markerClicked: function (nClicks, clickData, selected) {
       var p = clickData && clickData.properties;
       if (!p || p.cluster || p.id === undefined || p.id === null) { return NO(); }
       if (selected && selected.id === p.id) { return NO(); }

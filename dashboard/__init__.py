@@ -82,8 +82,10 @@ def create_app(settings: Settings | None = None, *, with_store: bool = True) -> 
         """Dash serves its page for any path; an unknown page still shows our 404 view, now with status 404."""
         from flask import request
 
+        from .api.errors import PAGE_CATCH_ALL
+
         rule = request.url_rule
-        if rule is not None and "<path:" in rule.rule and request.path not in pages and resp.status_code == 200:
+        if rule is not None and rule.rule == PAGE_CATCH_ALL and request.path not in pages and resp.status_code == 200:
             resp.status_code = 404
         return resp
     for module in pages.values():

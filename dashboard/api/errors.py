@@ -16,6 +16,7 @@ log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/v1"
 OPEN311_PREFIX = "/open311/v2"
+PAGE_CATCH_ALL = "/<path:path>"  # Dash's rule that serves the page for any path no other rule takes
 MAX_BODY_BYTES = 1024 * 1024  # 1 MB
 
 _HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
@@ -126,14 +127,14 @@ def _only_the_page_matches() -> bool:
         rule, _ = current_app.url_map.bind_to_environ(request.environ).match(method="GET", return_rule=True)
     except HTTPException:
         return False
-    return "<path:" in rule.rule
+    return rule.rule == PAGE_CATCH_ALL
 
 
 def refuse_page_fallback_for_data_paths():
     """``before_request``: Dash answers every unknown path with its page (200, HTML). Under the API prefixes an
     unknown URL must be a 404 JSON error instead, so the page's catch-all rule is refused there."""
     rule = request.url_rule
-    if rule is not None and "<path:" in rule.rule and _is_data_path():
+    if rule is not None and rule.rule == PAGE_CATCH_ALL and _is_data_path():
         if _is_open311():
             return open311_error(404, "not found")
         return json_error(404, "not_found", f"no such endpoint: {request.path}", None)

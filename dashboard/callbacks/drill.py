@@ -103,21 +103,44 @@ def register_callbacks(app) -> None:
         Input("map-ready-poll", "n_intervals"),
     )
 
-    @app.callback(Output("panel-charts", "children"), Input("map-ready", "data"), State("ov-lang", "data"),
-                  prevent_initial_call=True)
-    def mount_charts(_ready, lang):
-        return panel.charts_layout(lang or "zh")
+    @app.callback(*[Output(f"slot-{gid}", "children") for gid, _, _ in panel.CHARTS],
+                  Output("charts-mounted", "data"), Input("map-ready", "data"), prevent_initial_call=True)
+    def mount_charts(_ready):
+        return (*panel.chart_graphs(), True)
+
+    # The view reaches the panel callbacks only once the graphs exist (a callback whose output is not in the
+    # layout yet is an error in the browser), and the lifecycle charts only when the unit or period changed.
+    app.clientside_callback(
+        """function (state, kpi, freq, mounted) {
+            if (!mounted) { return window.dash_clientside.no_update; }
+            return {state: state, kpi: kpi, freq: freq};
+        }""",
+        Output("panel-request", "data"),
+        Input("view-state", "data"), Input("ranking-kpi", "value"), Input("trend-freq", "value"),
+        Input("charts-mounted", "data"),
+    )
+    app.clientside_callback(
+        """function (state, mounted) {
+            if (!mounted) { return window.dash_clientside.no_update; }
+            return {state: state};
+        }""",
+        Output("lifecycle-request", "data"),
+        Input("view-state", "data"), Input("charts-mounted", "data"),
+    )
 
     @app.callback(
         Output("url", "search", allow_duplicate=True),
-        *[Input(f"geo-{name}", "clickData") for name in GEO_LAYERS],
+        *[Input(f"geo-{name}", "n_clicks") for name in GEO_LAYERS],
+        *[State(f"geo-{name}", "clickData") for name in GEO_LAYERS],
         State("url", "search"),
         State("url", "pathname"),
         prevent_initial_call=True,
     )
-    def act_on_map(c_towns, c_zones, c_grids, search, pathname):
-        """Map clicks drill on the overview. Only map and URL inputs here: the same map (same layer ids) is on
-        other pages too, where this callback must find every input and do nothing."""
+    def act_on_map(_n_towns, _n_zones, _n_grids, c_towns, c_zones, c_grids, search, pathname):
+        """Map clicks drill on the overview. Triggered by the click count, not the click data: clicking the
+        grid that took you into its zone clicks the same feature again, which leaves ``clickData`` unchanged.
+        Only map and URL inputs here: the same map (same layer ids) is on other pages too, where this callback
+        must find every input and do nothing."""
         if (pathname or "/") != "/":
             return no_update
         trig = ctx.triggered_id
@@ -166,26 +189,27 @@ def register_callbacks(app) -> None:
         return (state, state["period"], state["from"] or p.first_day, state["to"] or p.last_day,
                 {"display": "inline-block" if custom else "none"})
 
-    # Both fire when the charts are mounted (their inputs arrive with them), then on every view change.
     @app.callback(
         Output("breadcrumb", "children"), Output("unit-title", "children"), Output("kpi-cards", "children"),
         Output("chart-ranking", "figure"), Output("chart-trend", "figure"), Output("chart-category", "figure"),
         Output("chart-level", "figure"), Output("chart-dept", "figure"), Output("profile-box", "children"),
         Output("period-label", "children"),
-        Input("view-state", "data"), Input("ranking-kpi", "value"), Input("trend-freq", "value"),
-        Input("charts-mounted", "data"),
+        Input("panel-request", "data"),
         State("ov-lang", "data"),
+        prevent_initial_call=True,
     )
-    def show(state, kpi, freq, _mounted, lang):
-        out = panel.render(state or {}, lang or "zh", kpi, freq)
+    def show(request, lang):
+        request = request or {}
+        out = panel.render(request.get("state") or {}, lang or "zh", request.get("kpi"), request.get("freq"))
         return tuple(out[k] for k in PANEL_OUTPUTS)
 
     @app.callback(
         Output("chart-funnel", "figure"), Output("chart-stages", "figure"),
-        Input("view-state", "data"), Input("charts-mounted", "data"), State("ov-lang", "data"),
+        Input("lifecycle-request", "data"), State("ov-lang", "data"),
+        prevent_initial_call=True,
     )
-    def show_lifecycle(state, _mounted, lang):
-        return panel.render_lifecycle(state or {}, lang or "zh")
+    def show_lifecycle(request, lang):
+        return panel.render_lifecycle((request or {}).get("state") or {}, lang or "zh")
 
     @app.callback(
         *[Output(f"geo-{name}", "hideout", allow_duplicate=True) for name in GEO_LAYERS],

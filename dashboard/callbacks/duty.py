@@ -267,7 +267,8 @@ def register_callbacks(app) -> None:
                             prevent_initial_call=True)
     app.clientside_callback(ClientsideFunction("wx_duty", "markerClicked"),
                             Output("duty-selected", "data", allow_duplicate=True),
-                            Input("geo-incidents", "clickData"), State("duty-selected", "data"),
+                            Input("geo-incidents", "n_clicks"), State("geo-incidents", "clickData"),
+                            State("duty-selected", "data"),
                             prevent_initial_call=True)
     app.clientside_callback(ClientsideFunction("wx_duty", "alertLocate"),
                             Output("duty-selected", "data", allow_duplicate=True),

@@ -92,11 +92,27 @@ def _graph(gid: str, height: int = 260) -> dcc.Graph:
                      style={"minHeight": f"{height}px"}, className="wx-chart")
 
 
+# the panel's charts: (graph id, min height, wrapped in a loading indicator)
+CHARTS = (("chart-ranking", 300, False), ("chart-trend", 260, False), ("chart-category", 260, False),
+          ("chart-level", 260, False), ("chart-funnel", 300, True), ("chart-stages", 300, True),
+          ("chart-dept", 240, False))
+
+
+def _slot(gid: str) -> html.Div:
+    height = next(h for g, h, _ in CHARTS if g == gid)
+    return html.Div(id=f"slot-{gid}", className="wx-chart-slot", style={"minHeight": f"{height}px"})
+
+
 def panel_layout(state: dict, lang: str) -> html.Aside:
-    """The panel as first served: text parts and an empty chart slot. The charts (:func:`charts_layout`) are
-    mounted once the map has drawn: mounting a ``dcc.Graph`` loads and evaluates plotly.js (4.8 MB, about
-    300 ms of main thread here), which would otherwise hold up the map's first draw."""
+    """The panel as first served: text parts, chart boxes with their controls, and empty chart slots. The
+    graphs (:func:`chart_graphs`) are mounted once the map has drawn: mounting a ``dcc.Graph`` loads and
+    evaluates plotly.js (4.8 MB, about 300 ms of main thread here), which would otherwise hold up the map's
+    first draw. ``panel-request`` / ``lifecycle-request`` carry the view to the panel callbacks only once the
+    graphs are there (see ``dashboard/callbacks/drill.py``)."""
     return html.Aside(className="wx-panel", id="drill-panel", children=[
+        dcc.Store(id="charts-mounted"),
+        dcc.Store(id="panel-request"),
+        dcc.Store(id="lifecycle-request"),
         html.Div(className="wx-panel-top", children=[
             html.Nav(id="breadcrumb", className="wx-breadcrumb"),
             html.A(t("briefing", lang), href="/briefing" + ("?lang=en" if lang == "en" else ""),
@@ -105,22 +121,13 @@ def panel_layout(state: dict, lang: str) -> html.Aside:
         period_selector(state, lang),
         html.H2(id="unit-title", className="wx-unit-title"),
         dcc.Loading(html.Div(id="kpi-cards", className="wx-cards"), type="dot", delay_show=400),
-        html.Div(id="panel-charts", className="wx-panel-charts"),
-        html.Div(id="profile-box", className="wx-profile-box"),
-    ])
-
-
-def charts_layout(lang: str) -> list:
-    """The panel's charts and their controls, mounted into ``#panel-charts`` after the map's first draw."""
-    return [
-        dcc.Store(id="charts-mounted", data=True),
         html.Div(className="wx-chart-box", children=[
             html.Div(className="wx-chart-tools", children=[
                 html.Span(t("select_kpi", lang)),
                 dcc.Dropdown(id="ranking-kpi", options=charts.ranking_options(lang), value=DEFAULT_KPI,
                              clearable=False, searchable=False, className="wx-kpi-dropdown"),
             ]),
-            _graph("chart-ranking", 300),
+            _slot("chart-ranking"),
         ]),
         html.Div(className="wx-chart-box", children=[
             html.Div(className="wx-chart-tools", children=[
@@ -128,20 +135,28 @@ def charts_layout(lang: str) -> list:
                                options=[{"label": "自动" if lang == "zh" else "Auto", "value": "auto"}] +
                                        [{"label": t(f"freq_{f}", lang), "value": f} for f in ("D", "W", "M")]),
             ]),
-            _graph("chart-trend"),
+            _slot("chart-trend"),
         ]),
         html.Div(className="wx-chart-row", children=[
-            html.Div(_graph("chart-category"), className="wx-chart-box wx-half"),
-            html.Div(_graph("chart-level"), className="wx-chart-box wx-half"),
+            html.Div(_slot("chart-category"), className="wx-chart-box wx-half"),
+            html.Div(_slot("chart-level"), className="wx-chart-box wx-half"),
         ]),
         html.Div(className="wx-chart-row", children=[
-            html.Div(dcc.Loading(_graph("chart-funnel", 300), type="dot", delay_show=300),
-                     className="wx-chart-box wx-half"),
-            html.Div(dcc.Loading(_graph("chart-stages", 300), type="dot", delay_show=300),
-                     className="wx-chart-box wx-half"),
+            html.Div(_slot("chart-funnel"), className="wx-chart-box wx-half"),
+            html.Div(_slot("chart-stages"), className="wx-chart-box wx-half"),
         ]),
-        html.Div(_graph("chart-dept", 240), className="wx-chart-box"),
-    ]
+        html.Div(_slot("chart-dept"), className="wx-chart-box"),
+        html.Div(id="profile-box", className="wx-profile-box"),
+    ])
+
+
+def chart_graphs() -> list:
+    """The graphs for the chart slots, in :data:`CHARTS` order (mounted after the map's first draw)."""
+    out = []
+    for gid, height, loading in CHARTS:
+        graph = _graph(gid, height)
+        out.append(dcc.Loading(graph, type="dot", delay_show=300) if loading else graph)
+    return out
 
 
 # ------------------------------------------------------------------------------------------ render

@@ -143,3 +143,78 @@ def test_morning_briefing_print_pdf_png(demo_server, page):
         page.click("#briefing-png")
     assert dl.value.suggested_filename == "briefing.png"
     page.wait_for_function("() => document.querySelector('#briefing-png-status').innerText.includes('PNG')")
+
+
+def _screen_point(page, lat: float, lon: float) -> tuple[float, float]:
+    return tuple(page.evaluate("""([lat, lon]) => { const m = wx.map.mapFor('map');
+        const p = m.latLngToContainerPoint([lat, lon]); const r = m.getContainer().getBoundingClientRect();
+        return [r.x + p.x, r.y + p.y]; }""", [lat, lon]))
+
+
+def _wait_view(page, level: str, code: str):
+    page.wait_for_function("""([l, c]) => { const q = new URLSearchParams(location.search);
+        return q.get('level') === l && q.get('code') === c; }""", arg=[level, code], timeout=30_000)
+
+
+def _settled(page):
+    page.wait_for_function("() => { const m = wx.map.mapFor('map'); return m && !m._animatingZoom && !m._panAnim?._inProgress; }")
+    page.wait_for_timeout(1200)  # the fly to the unit is over
+
+
+def test_real_clicks_drill_zone_then_grid_and_hover_names_the_grid(demo_server, opened):
+    """Real mouse clicks (hit-tested, not dispatched): a grid click on the district view opens its zone; in the
+    zone, the grids stay on top, so hovering names a grid and a click opens it."""
+    from shapely.geometry import shape
+
+    page = opened
+    with urllib.request.urlopen(f"{demo_server.url}/api/geo/grids.json") as resp:
+        grids = json.loads(resp.read())["features"]
+    points = {g["properties"]["code"]: shape(g["geometry"]).representative_point() for g in grids}
+    by_code = {g["properties"]["code"]: g["properties"] for g in grids}
+
+    def clickable(codes):
+        """The first grid whose own point shows a grid polygon on top (not a marker or a control)."""
+        for code in codes:
+            x, y = _screen_point(page, points[code].y, points[code].x)
+            top = page.evaluate("([x, y]) => { const e = document.elementFromPoint(x, y); "
+                                "return e ? (e.getAttribute('class') || '') : ''; }", [x, y])
+            if "wx-layer-grids" in top:
+                return code, x, y
+        raise AssertionError("no grid polygon on top anywhere")
+
+    code, x, y = clickable(list(points)[100:])
+    page.mouse.click(x, y)
+    zone = by_code[code]["zone_code"]
+    _wait_view(page, "zone", zone)
+    _settled(page)
+    # before the fix, the highlighted zones were redrawn over the grids here: no grid was on top any more
+    code, x, y = clickable([c for c, p in by_code.items() if p["zone_code"] == zone])
+    page.mouse.move(x, y)
+    page.mouse.move(x + 1, y + 1)
+    page.locator(".wx-tooltip", has_text=code).wait_for(timeout=5_000)  # hovering names this grid
+    page.mouse.click(x, y)
+    _wait_view(page, "grid", code)
+    _ready(page, by_code[code]["name"])
+    assert page.js_errors == []
+
+
+@pytest.mark.parametrize("width,height", [(1600, 1000), (3840, 2160)])
+def test_shared_grid_link_opens_fitted_to_the_grid(demo_server, browser, width, height):
+    code = "330502-ZL-03-05"
+    ctx = browser.new_context(viewport={"width": width, "height": height})
+    page = ctx.new_page()
+    page.goto(f"{demo_server.url}/?level=grid&code={code}&period=2019")
+    page.wait_for_selector("path.wx-layer-grids", state="attached", timeout=30_000)
+    page.wait_for_selector("#chart-ranking .main-svg", timeout=60_000)
+    page.wait_for_timeout(1000)
+    with urllib.request.urlopen(f"{demo_server.url}/api/geo/grids.json") as resp:
+        grid = next(f for f in json.loads(resp.read())["features"] if f["properties"]["code"] == code)
+    minx, miny, maxx, maxy = __import__("shapely.geometry", fromlist=["shape"]).shape(grid["geometry"]).bounds
+    inside, share = page.evaluate("""([s, w, n, e]) => { const m = wx.map.mapFor('map'); const b = m.getBounds();
+        const unit = L.latLngBounds([s, w], [n, e]);
+        const a = m.latLngToContainerPoint(unit.getSouthWest()), c = m.latLngToContainerPoint(unit.getNorthEast());
+        const size = m.getSize();
+        return [b.contains(unit), Math.max(Math.abs(c.x - a.x) / size.x, Math.abs(c.y - a.y) / size.y)]; }""",
+                                  [miny, minx, maxy, maxx])
+    assert inside and share > 0.4, (inside, share)  # the whole grid is in view and fills a good part of it
+    ctx.close()

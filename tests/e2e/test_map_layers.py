@@ -177,3 +177,18 @@ def test_configured_tiles_are_requested_and_failing_tiles_do_not_block(demo_app,
         ctx.close()
     finally:
         server.stop()
+
+
+def test_clicking_a_cluster_zooms_in_without_a_popup(demo_app, page):
+    requests = []
+    page.on("request", lambda r: requests.append(r.url) if "/api/v1/incidents/" in r.url else None)
+    _load(page, demo_app)
+    zoom = page.evaluate("window.wx.map.mapFor('map').getZoom()")
+    cluster = page.locator(".marker-cluster").first
+    box = cluster.bounding_box()
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)  # a real click, hit-tested
+    page.wait_for_function("z => window.wx.map.mapFor('map').getZoom() > z", arg=zoom, timeout=10_000)
+    page.wait_for_timeout(800)
+    assert page.locator(".leaflet-popup").count() == 0
+    assert [u for u in requests if "undefined" in u or "null" in u] == []
+    assert page.js_errors == []

@@ -74,6 +74,8 @@ def test_charts_load_after_the_map_has_drawn(request, browser, server, reason):
     app = request.getfixturevalue(server)
     context = browser.new_context(viewport={"width": 1600, "height": 1000})
     pg = context.new_page()
+    console_errors = []
+    pg.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
     pg.add_init_script("""
         window.__drawnAt = null;
         new MutationObserver(() => {
@@ -96,4 +98,5 @@ def test_charts_load_after_the_map_has_drawn(request, browser, server, reason):
     if reason == "drawn":
         assert markers is not None and min(plotly) > markers
     assert pg.evaluate("document.body.dataset.mapReady") == reason
+    assert console_errors == []  # e.g. no callback aimed at a chart before it was mounted
     context.close()

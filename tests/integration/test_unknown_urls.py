@@ -43,3 +43,10 @@ def test_unknown_page_is_404_known_pages_are_not(client):
     assert client.get("/").status_code == 200 and client.get("/briefing").status_code == 200
     assert client.get("/login").status_code == 200
     assert client.get("/_dash-layout").status_code == 200
+    # the page's own files are served as before (they too match rules with a path part)
+    assert client.get("/assets/dashboard.css").status_code == 200
+    index = client.get("/").get_data(as_text=True)
+    import re
+
+    scripts = re.findall(r'src="(/_dash-component-suites/[^"]+)"', index)
+    assert scripts and all(client.get(src).status_code == 200 for src in scripts)
