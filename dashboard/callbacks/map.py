@@ -88,6 +88,14 @@ def register_callbacks(app) -> None:
         patches, payload = choropleth_hideouts(measure or "none", layer, _period(view_state), lang, coloured)
         return (*[patches[n] for n in CHORO_LAYERS], legend(payload, lang), layer if payload else None)
 
+    @app.callback(*[Output(f"overlay-{name}", "checked") for name in CHORO_LAYERS],
+                  Input("map-measure-layer", "value"), State("map-measure", "value"), prevent_initial_call=True)
+    def show_coloured_layer(layer, measure):
+        """Colouring towns (or zones, grids) shows that layer if it was switched off: the towns start hidden."""
+        if not layer or measure in (None, "none"):
+            return (no_update,) * len(CHORO_LAYERS)
+        return tuple(True if name == layer else no_update for name in CHORO_LAYERS)
+
     @app.callback(
         Output("map-seq", "data"),
         Output("geo-incidents", "url", allow_duplicate=True),

@@ -192,3 +192,17 @@ def test_clicking_a_cluster_zooms_in_without_a_popup(demo_app, page):
     assert page.locator(".leaflet-popup").count() == 0
     assert [u for u in requests if "undefined" in u or "null" in u] == []
     assert page.js_errors == []
+
+
+def test_colouring_towns_shows_the_towns_layer_coloured(demo_app, page):
+    """The towns start hidden; choosing 镇街 for the colour measure shows them, coloured like the API says."""
+    _load(page, demo_app)
+    assert page.locator("path.wx-layer-towns").count() == 0
+    page.locator("#map-measure-layer input[value='towns']").check()
+    page.wait_for_function("() => document.querySelectorAll('path.wx-layer-towns').length === 17", timeout=15_000)
+    payload = _get(demo_app, "/api/map/measures.json?layer=towns&measure=open_incidents")
+    assert len(payload["colors"]) >= 2
+    page.wait_for_function("""cs => { const f = new Set(Array.from(document.querySelectorAll('path.wx-layer-towns'))
+        .map(p => p.getAttribute('fill'))); return f.size >= 2 && [...f].every(c => cs.includes(c)); }""",
+                           arg=payload["colors"], timeout=15_000)
+    assert page.locator(".leaflet-control-layers-overlays input:checked + span", has_text="镇街").count() == 1
