@@ -31,7 +31,9 @@ def live_update(state: dict | None, lang: str, incidents_url: str | None, rings_
     out = dict.fromkeys(LIVE_OUTPUTS, no_update)
     new_state = {**state, "seq": seq, "aseq": aseq}
     if state.get("seq") != seq:
-        out["ticker"] = ui.ticker(wall_data.ticker_items(lang, seq), lang)
+        items = wall_data.ticker_items(lang, seq)
+        out["ticker"] = ui.ticker(items, lang, state.get("ticker_ids") or [])
+        new_state["ticker_ids"] = [it["id"] for it in items]
         out["incidents_url"] = map_callbacks.with_version(incidents_url, seq)
         out["rings_url"] = map_callbacks.with_version(rings_url, seq)
         payload = wall_data.zone_choropleth(lang, seq)

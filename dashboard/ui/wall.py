@@ -82,11 +82,15 @@ def kpi_header(header: dict | None, lang: str) -> list:
     return rows
 
 
-def ticker(items: list[dict] | None, lang: str) -> list:
+def ticker(items: list[dict] | None, lang: str, shown_before: list | None = None) -> list:
+    """The newest reports. Only reports not in ``shown_before`` (ids) slide in; the rest stay still (the whole
+    list is re-sent on a change, and a wall replaying every row's entry each second is noise)."""
     if not items:
         return [html.Li(wt("ticker_empty", lang), className="wx-wall-tick wx-wall-tick-empty")]
+    before = set(shown_before or ())
     return [
-        html.Li(key=str(it["id"]), className=f"wx-wall-tick wx-sev-{it['severity']}",
+        html.Li(key=str(it["id"]), className=f"wx-wall-tick wx-sev-{it['severity']}"
+                                             + ("" if it["id"] in before else " wx-tick-new"),
                 **{"data-code": it["code"]}, children=[
             html.Div([html.Span(it["time"], className="wx-wall-tick-time"),
                       html.Span(it["date"], className="wx-wall-tick-date")], className="wx-wall-tick-when"),
@@ -164,7 +168,7 @@ def wall_layout(lang: str, *, cfg: dict, kpi: dict | None, items: list | None,
     return html.Div(id="wall-root", className="wx-wall", lang="zh-CN" if lang == "zh" else "en", children=[
         # state and ticks (one interval per purpose)
         dcc.Store(id="wall-config", data=cfg),
-        dcc.Store(id="wall-live-state", data=live_state),
+        dcc.Store(id="wall-live-state", data={**live_state, "ticker_ids": [it["id"] for it in items or []]}),
         dcc.Store(id="wall-kpi-state", data=kpi_state),
         dcc.Store(id="wall-zones", data={k: (kpi or {}).get(k) for k in ("zones", "district", "order", "ranked")}),
         dcc.Store(id="wall-alerts", data=(alerts or {}).get("items", [])),

@@ -124,6 +124,9 @@ def test_posted_incident_and_alert_reach_the_wall_without_personal_data(demo_app
 
     high = _incident(demo_app.url, 2, severity=4, category="safety.fire")
     page.locator(f"#wall-ticker li[data-code='{high['code']}']").wait_for(timeout=10_000)
+    # only the new report slides in; the rows already shown stay still
+    assert "wx-tick-new" in page.get_attribute(f"#wall-ticker li[data-code='{high['code']}']", "class")
+    assert "wx-tick-new" not in page.get_attribute(f"#wall-ticker li[data-code='{low['code']}']", "class")
     card = page.locator(f"#wall-alert.wx-wall-alert-on [data-code='{high['code']}']")
     card.wait_for(timeout=10_000)  # the tour pauses to show the alert
     assert "特别重大" in card.inner_text()
