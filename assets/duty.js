@@ -79,13 +79,18 @@
       });
     },
 
+    // The count. With the list's own column filters on, say that they narrow the list only: the map and the
+    // exports follow the filter panel (the same query as the API).
     countRows: function (rowData, applied, filterModel, conf) {
-      var tpl = (conf && conf.txt && conf.txt.rows) || "{n}";
+      var txt = (conf && conf.txt) || {};
       return new Promise(function (resolve) {
         setTimeout(function () {
           var api = gridApi();
           var n = api ? api.getDisplayedRowCount() : (rowData || []).length;
-          resolve(fill(tpl, {n: n}));
+          var all = 0;
+          if (api) { api.forEachNode(function () { all += 1; }); } else { all = (rowData || []).length; }
+          var columnFiltered = filterModel && Object.keys(filterModel).length > 0 && n !== all;
+          resolve(fill(columnFiltered ? (txt.colfiltered || "{n} / {all}") : (txt.rows || "{n}"), {n: n, all: all}));
         }, 80);
       });
     },

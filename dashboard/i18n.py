@@ -147,6 +147,8 @@ STRINGS: dict[str, dict[str, str]] = {
     "duty_export_csv": {"zh": "导出 CSV", "en": "Export CSV"},
     "duty_export_xlsx": {"zh": "导出 Excel", "en": "Export Excel"},
     "duty_rows": {"zh": "共 {n} 条", "en": "{n} incidents"},
+    "duty_rows_colfiltered": {"zh": "列表列筛选后 {n} / {all} 条（地图与导出按左侧筛选条件，不含列筛选）",
+                              "en": "{n} of {all} after the list's column filters (the map and exports follow the filter panel, not column filters)"},
     "duty_rows_capped": {"zh": "仅列出最新 {n} 条（地图显示全部 {total} 条），请缩小筛选范围。", "en": "Listing the newest {n} (the map shows all {total}); narrow the filter."},
     "duty_bad_filter": {"zh": "筛选条件无效：{msg}", "en": "Invalid filter: {msg}"},
     "duty_col_code": {"zh": "编号", "en": "Code"},

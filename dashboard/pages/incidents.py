@@ -116,7 +116,8 @@ def layout(settings, lang: str, params: dict):
         dcc.Interval(id="duty-tick", interval=LIVE_MS),
         dcc.Interval(id="duty-window-tick", interval=settings.duty_window_step_s * 1000),  # relative windows slide
         dcc.Store(id="duty-conf", data={"lang": lang, "can_act": user.can_act,
-                                        "txt": {"rows": t("duty_rows", lang, n="{n}")}}),
+                                        "txt": {"rows": t("duty_rows", lang, n="{n}"),
+                                                "colfiltered": t("duty_rows_colfiltered", lang, n="{n}", all="{all}")}}),
         dcc.Store(id="duty-query", data=query),
         dcc.Store(id="duty-live", data={"seq": listing.seq, "q": query}),
         dcc.Store(id="duty-delta"),

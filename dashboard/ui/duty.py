@@ -104,12 +104,12 @@ def column_defs(lang: str) -> list:
     sev_rules = {f"wx-sev-cell wx-sev-{k}": f"params.value == {k}" for k in range(1, 5)}
     return [
         {"field": "code", "headerName": t("duty_col_code", lang), "width": 182, "pinned": "left"},
-        {"field": "t", "headerName": t("duty_col_reported", lang), "width": 140, "sort": "desc"},
+        {"field": "t", "headerName": t("duty_col_reported", lang), "width": 168, "sort": "desc"},
         {"field": "sev", "headerName": t("duty_col_severity", lang), "width": 84, "cellDataType": "number",
          "filter": "agNumberColumnFilter", "cellClassRules": sev_rules},
         {"field": "cat", "headerName": t("duty_col_category", lang), "width": 120},
         {"field": "st", "headerName": t("duty_col_state", lang), "width": 110},
-        {"field": "due", "headerName": t("duty_col_due", lang), "width": 140,
+        {"field": "due", "headerName": t("duty_col_due", lang), "width": 168,
          "cellClassRules": {"wx-cell-overdue": "params.data.od"}},
         {"field": "lvl", "headerName": t("duty_col_level", lang), "width": 100},
         {"field": "dept", "headerName": t("duty_col_department", lang), "width": 120},

@@ -521,3 +521,22 @@ def test_absolute_window_stays_put(sliding_server, page):
     assert first and "from=2019-04-01" in first[0]
     page.wait_for_timeout(5000)  # two and a half steps
     assert [u for u in maps if query_of(u)] == first
+
+
+def test_column_filter_says_it_narrows_the_list_only(duty_server, page):
+    sign_in(page, duty_server, next_path="/incidents?status=all&win=7d")
+    grid_ready(page)
+    page.wait_for_function("() => document.querySelector('#duty-count').innerText.startsWith('共 ')")
+    total = page.evaluate("wx.duty.rowCount()")
+    export_before = page.get_attribute("#duty-export-csv", "href")
+    page.evaluate("""() => wx.duty.gridApi().setFilterModel({cat: {filterType: 'text', type: 'contains',
+                                                                     filter: '纠纷'}})""")
+    page.wait_for_function("() => document.querySelector('#duty-count').innerText.includes('列筛选')",
+                           timeout=10_000)
+    shown = page.evaluate("wx.duty.gridApi().getDisplayedRowCount()")
+    assert 0 < shown < total
+    assert f"{shown} / {total}" in page.locator("#duty-count").inner_text()
+    assert page.get_attribute("#duty-export-csv", "href") == export_before  # exports follow the panel, as it says
+    page.evaluate("() => wx.duty.gridApi().setFilterModel(null)")
+    page.wait_for_function("t => document.querySelector('#duty-count').innerText === '共 ' + t + ' 条'",
+                           arg=total, timeout=10_000)
