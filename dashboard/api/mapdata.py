@@ -311,10 +311,11 @@ def measure_payload(layer: str, measure: str, per, lang: str = "zh") -> dict:
         values = {c: values.get(c, 0) for c in codes}
     else:
         values = period_kpis(level, per)[measure]
-    values = {k: (None if v is None else float(v)) for k, v in values.items()}
-    brks = breaks_for(list(values.values()))
-    colors = (SEQUENTIAL if measure in GOOD_WHEN_HIGH else SEQUENTIAL_BAD)[: len(brks) + 1]
     zh, en, kind = KPIS[measure]
+    digits = 4 if kind == "rate" else 1  # rates as fractions (shown as 12.3 %), counts and hours to 0.1
+    values = {k: (None if v is None else round(float(v), digits)) for k, v in values.items()}
+    brks = sorted({round(b, digits) for b in breaks_for(list(values.values()))})
+    colors = (SEQUENTIAL if measure in GOOD_WHEN_HIGH else SEQUENTIAL_BAD)[: len(brks) + 1]
     return {"layer": layer, "measure": measure, "label": zh if lang == "zh" else en,
             "format": "pct" if kind == "rate" else "num", "values": values, "breaks": brks, "colors": colors,
             "period": {"key": per.key, "from": per.first_day, "to": per.last_day},

@@ -1,7 +1,9 @@
 """The morning-meeting briefing (晨会简报): the last 24 h per zone, as a printable page and as a PDF.
 
 The PDF is built with reportlab and its built-in CJK font ``STSong-Light`` (Adobe Asian font pack, CID; no
-font file, no internet). All report text (case descriptions, addresses) is escaped before it reaches the
+font file, no internet). CID fonts are not embedded: PDF viewers and printers supply an Adobe-GB1 font (Adobe
+Reader, Chrome/Edge, Foxit, WPS do); embedding needs a TrueType CJK font, which reportlab requires and the
+Noto CJK (CFF) fonts are not. All report text (case descriptions, addresses) is escaped before it reaches the
 reportlab paragraph markup; Dash escapes it on the page.
 """
 from __future__ import annotations
@@ -93,15 +95,19 @@ def briefing_pdf(data: dict, h, lang: str = "zh") -> bytes:
     small = ParagraphStyle("s", fontName=font, fontSize=7.5, leading=9.5)
     cell = ParagraphStyle("c", fontName=font, fontSize=8.5, leading=10.5)
 
+    def pdf_text(text) -> str:
+        # STSong-Light has no glyph for the middle dot "·": it printed as a missing-glyph box
+        return escape(str(text).replace(" · ", " | ").replace("·", "|"))
+
     def P(text, style=cell):
-        return Paragraph(escape(str(text)), style)
+        return Paragraph(pdf_text(text), style)
 
     header = [P(t("zone", lang)), P(t("town", lang))] + [P(t(COLUMN_KEYS[c], lang)) for c in COLUMNS] + [
         P(t("b_notable", lang))]
     body = [header]
     alerts = []
     for i, z in enumerate(data["zones"], start=1):
-        notes = "<br/>".join(escape(notable_line(c, lang)) for c in z["notable"]) or "—"
+        notes = "<br/>".join(pdf_text(notable_line(c, lang)) for c in z["notable"]) or "—"
         body.append([P(_zone_name(h, z["zone"], lang)), P(h.name("town", z["town"], lang)),
                      *[str(z[c]) for c in COLUMNS], Paragraph(notes, small)])
         if z["overdue"]:
@@ -127,7 +133,7 @@ def briefing_pdf(data: dict, h, lang: str = "zh") -> bytes:
     buf = io.BytesIO()
     doc = SimpleDocTemplate(buf, pagesize=landscape(A4), leftMargin=12 * mm, rightMargin=12 * mm, topMargin=12 * mm,
                             bottomMargin=12 * mm, title=t("briefing_title", lang), author=t("app_title", lang))
-    doc.build([Paragraph(escape(t("app_title", lang)), small), Paragraph(escape(t("briefing_title", lang)), title),
-               Paragraph(escape(t("briefing_window", lang, start=local(data["start"]), end=local(data["end"]))),
+    doc.build([Paragraph(pdf_text(t("app_title", lang)), small), Paragraph(pdf_text(t("briefing_title", lang)), title),
+               Paragraph(pdf_text(t("briefing_window", lang, start=local(data["start"]), end=local(data["end"]))),
                          cell), Spacer(1, 4 * mm), table])
     return buf.getvalue()

@@ -89,8 +89,9 @@ def trend(df, lang: str, title: str) -> dict:
          "marker": {"size": 4}},
     ], "layout": _layout(title, height=260, showlegend=True, hovermode="x unified",
                          legend={"orientation": "h", "y": 1.12, "x": 1, "xanchor": "right"},
-                         xaxis={"type": "date", "gridcolor": "#eef0f0"},
-                         yaxis={"gridcolor": "#e5e8e8", "rangemode": "tozero"})}
+                         xaxis={"type": "date", "gridcolor": "#eef0f0", "automargin": True,
+                                "tickformat": "%m-%d" if lang == "zh" else "%b %d", "hoverformat": "%Y-%m-%d"},
+                         yaxis={"gridcolor": "#e5e8e8", "rangemode": "tozero", "automargin": True})}
 
 
 def category(df, lang: str, title: str) -> dict:

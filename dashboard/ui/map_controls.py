@@ -66,7 +66,7 @@ def legend(payload: dict | None, lang: str) -> list:
     """Colour legend for a choropleth payload (see api.mapdata.measure_payload)."""
     if not payload or not payload.get("colors"):
         return []
-    fmt = (lambda v: f"{v * 100:.1f}%") if payload["format"] == "pct" else (lambda v: f"{v:g}")
+    fmt = (lambda v: f"{v * 100:.1f}%") if payload["format"] == "pct" else (lambda v: f"{round(v, 1):g}")
     brks, colors = payload["breaks"], payload["colors"]
     rows = []
     for i, color in enumerate(colors):

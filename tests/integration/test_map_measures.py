@@ -70,7 +70,7 @@ def test_period_measure_equals_the_kpi_api(app, client):
     assert body["live"] is False and body["format"] == "pct" and body["period"]["from"] == "2019-01-01"
     for code in gd.zones["code"].iloc[[0, 11, 45]]:
         kpi = client.get(f"/api/v1/kpis?level=zone&code={code}&period=2019").get_json()["kpis"]
-        assert body["values"][code] == pytest.approx(kpi["onsite_handling_rate"])
+        assert body["values"][code] == pytest.approx(kpi["onsite_handling_rate"], abs=5e-5)  # 0.01 pp, as the cards
 
 
 @pytest.mark.parametrize("query,field", [
@@ -83,3 +83,11 @@ def test_bad_input_is_a_400_naming_the_field(client, query, field):
     r = client.get(f"/api/map/measures.json?{query}")
     assert r.status_code == 400
     assert r.get_json()["error"]["field"] == field
+
+
+def test_hours_and_rates_are_rounded_for_display(client):
+    hours = client.get("/api/map/measures.json?layer=grids&measure=median_hours_to_close&period=2019").get_json()
+    shown = [v for v in hours["values"].values() if v is not None] + hours["breaks"]
+    assert shown and all(round(v, 1) == v for v in shown)
+    rates = client.get("/api/map/measures.json?layer=grids&measure=resolution_rate&period=2019").get_json()
+    assert all(round(v, 4) == v for v in rates["values"].values() if v is not None)
