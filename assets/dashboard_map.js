@@ -132,7 +132,7 @@
       "<div class='wx-popup-title'><b>" + esc(inc.code) + "</b> <span class='wx-sev wx-sev-" + esc(inc.severity) + "'>" +
         L_("severity", "等级") + " " + esc(inc.severity) + "</span></div>",
       "<div>" + L_("category", "类别") + ": " + esc(cat.name || (lang === "en" ? inc.category_name_en : inc.category_name) || inc.category) +
-        (inc.subcategory ? " / " + esc(inc.subcategory) : "") + "</div>",
+        (inc.subcategory ? " / " + esc(nameOf(inc, "subcategory_name", lang) || inc.subcategory) : "") + "</div>",
       "<div>" + L_("state", "状态") + ": <b>" + esc(sts[inc.status] || inc.status) + "</b></div>",
       "<div class='wx-desc'>" + esc(inc.description) + "</div>",
       "<div>" + L_("place", "位置") + ": " + esc(inc.address || "") + " · " + esc(inc.grid_name || inc.grid_code) +
@@ -145,7 +145,7 @@
       rows.push("<ol class='wx-timeline'>");
       inc.events.forEach(function (e) {
         rows.push("<li><span class='wx-when'>" + fmtTime(e.at, lang) + "</span> " + esc(sts[e.to_status] || e.to_status) +
-          " · " + esc(e.actor) + (e.department ? " · " + esc(e.department) : "") +
+          " · " + esc(e.actor) + (e.department ? " · " + esc(nameOf(e, "department_name", lang) || e.department) : "") +
           (e.note ? "<div class='wx-note'>" + esc(e.note) + "</div>" : "") + "</li>");
       });
       rows.push("</ol>");

@@ -70,9 +70,9 @@ def filter_panel(lang: str, values: dict, geo, zone_opts: list, grid_opts: list)
             options=[{"label": t(f"duty_win_{k}", lang), "value": k} for k in WINDOW_KEYS])),
         html.Div(id="duty-custom", className="wx-field-row", hidden=values["win"] != "custom", children=[
             _field(t("duty_f_from", lang), dcc.Input(id="duty-from", type="datetime-local", value=values["from"],
-                                                     debounce=True, className="wx-input"), "duty-from"),
+                                                     debounce=False, className="wx-input"), "duty-from"),
             _field(t("duty_f_to", lang), dcc.Input(id="duty-to", type="datetime-local", value=values["to"],
-                                                   debounce=True, className="wx-input"), "duty-to"),
+                                                   debounce=False, className="wx-input"), "duty-to"),
         ]),
         dcc.Checklist(id="duty-overdue", className="wx-check",
                       options=[{"label": " " + t("duty_overdue_only", lang), "value": "1"}],

@@ -410,3 +410,21 @@ def test_changes_feed_misses_nothing_under_concurrent_writers(app, auth, points)
         final = dict(conn.execute(text("SELECT id, seq FROM incidents")).all())
     assert len(final) == 24
     assert seen == final
+
+
+def test_subcategory_and_department_come_with_their_names(client, auth, points):
+    from dashboard.store import catalogue
+
+    r = post(client, auth, points[0], subcategory="neighbour")
+    assert r.status_code == 201, r.json
+    body = r.json
+    zh, en = catalogue.CATEGORIES["dispute.civil"].subcategories["neighbour"]
+    assert (body["subcategory_name"], body["subcategory_name_en"]) == (zh, en)
+    assert body["department_name"] is None
+    walk(client, auth, body["id"], ["routed", "escalated", "assigned"])
+    detail = client.get(f"/api/v1/incidents/{body['id']}").json
+    incident = detail.get("incident", detail)
+    dzh, den = catalogue.DEPARTMENTS["enforcement"]
+    assert (incident["department_name"], incident["department_name_en"]) == (dzh, den)
+    events = detail.get("events") or incident.get("events")
+    assert any(e.get("department_name") == dzh for e in events)
