@@ -101,8 +101,19 @@ def act(incident_id: int, to: str, *, note, department, worker, outcome, lang: s
     except IncidentNotFound:
         return False, t("duty_not_found", lang)
     except TransitionError as e:
-        return False, t("duty_refused", lang, msg=e.message)
+        return False, refused_text(e, to, lang)
     return True, t("duty_done", lang, step=t(f"duty_act_{to}", lang))
+
+
+def refused_text(e, to: str, lang: str) -> str:
+    """A refused lifecycle step in the officer's language (the API's English message stays in the API)."""
+    i = 1 if lang == "en" else 0
+    if e.reason != "invalid_transition" or e.current not in lifecycle.STATES:
+        return t("duty_refused", lang, msg=e.message)
+    allowed = ("、" if i == 0 else ", ").join(lifecycle.STATES[s][i] for s in e.allowed if s in lifecycle.STATES)
+    return t("duty_refused_state", lang, current=lifecycle.STATES[e.current][i],
+             step=t(f"duty_act_{to}", lang) if to in lifecycle.STATES else to,
+             allowed=allowed or t("duty_refused_none", lang))
 
 
 def time_texts(lang: str) -> dict:

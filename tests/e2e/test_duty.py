@@ -388,7 +388,10 @@ def test_lifecycle_actions_through_the_same_rules(duty_server, page):
     page.wait_for_selector("#duty-act-msg.wx-msg-error")
     page.evaluate("() => window.dash_clientside.set_props('duty-tick', {disabled: false})")
     assert "未办理" in page.locator("#duty-act-msg").inner_text()
-    assert "in_progress" in page.locator("#duty-act-msg").inner_text()
+    from dashboard.store.lifecycle import STATES
+
+    refused = page.locator("#duty-act-msg").inner_text()
+    assert STATES["in_progress"][0] in refused and "cannot move" not in refused  # said in Chinese, with the state
     assert api(duty_server, f"/api/v1/incidents/{inc['id']}")["status"] == "in_progress"
     # handled → verified by the grid worker on site (recorded by the officer) → closed
     page.wait_for_selector("button.wx-act-handled")
