@@ -13,9 +13,43 @@
   function hide(context) {
     if (context && context.map && context.map.getContainer) {
       var id = context.map.getContainer().id || "map";
-      maps[id] = context.map;
+      if (maps[id] !== context.map) {
+        maps[id] = context.map;
+        addPanelFullscreen(context.map, (context.hideout || {}).lang);
+      }
     }
     return (context && context.hideout) || {};
+  }
+
+  // Full screen for the whole map panel (map, measure controls, legends), not the bare map: a full-screen map
+  // without its colour legend cannot be read.
+  function addPanelFullscreen(map, lang) {
+    var panel = map.getContainer().closest(".wx-map");
+    if (!panel || !document.fullscreenEnabled || map._wxFullscreen) { return; }
+    map._wxFullscreen = true;
+    var Ctl = L.Control.extend({
+      options: {position: "topleft"},
+      onAdd: function () {
+        var div = L.DomUtil.create("div", "leaflet-bar wx-fullscreen");
+        var a = L.DomUtil.create("a", "wx-fullscreen-button", div);
+        a.href = "#";
+        a.setAttribute("role", "button");
+        a.title = lang === "en" ? "Full screen" : "全屏";
+        a.innerHTML = "<svg viewBox='0 0 16 16' width='16' height='16' aria-hidden='true'><path d='M1 5V1h4M11 1h4v4" +
+          "M15 11v4h-4M5 15H1v-4' fill='none' stroke='currentColor' stroke-width='2'/></svg>";
+        L.DomEvent.on(a, "click", function (e) {
+          L.DomEvent.preventDefault(e);
+          L.DomEvent.stopPropagation(e);
+          if (document.fullscreenElement) { document.exitFullscreen(); } else { panel.requestFullscreen(); }
+        });
+        L.DomEvent.disableClickPropagation(div);
+        return div;
+      }
+    });
+    new Ctl().addTo(map);
+    document.addEventListener("fullscreenchange", function () {
+      setTimeout(function () { if (map._loaded) { map.invalidateSize(); } }, 100);
+    });
   }
   function nameOf(props, key, lang) {
     var en = props[key + "_en"];

@@ -44,7 +44,7 @@ def district_map(settings: Settings, lang: str, map_id: str = "map", dark: bool 
             + list(extra_overlays),
             id=f"{map_id}-layers", collapsed=False, position="topright"),
         dl.ScaleControl(position="bottomleft", imperial=False),
-        dl.FullScreenControl(position="topleft"),
+        # full screen: a control added by assets/dashboard_map.js for the whole map panel (legends included)
     ]
     view = {"bounds": bounds, "boundsOptions": {"padding": [20, 20]}} if bounds else {"center": CENTER, "zoom": ZOOM}
     return dl.Map(children, id=map_id, minZoom=8, maxZoom=19, zoomSnap=0.25, style={"height": "100%", "width": "100%"},

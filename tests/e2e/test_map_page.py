@@ -100,3 +100,16 @@ def test_charts_load_after_the_map_has_drawn(request, browser, server, reason):
     assert pg.evaluate("document.body.dataset.mapReady") == reason
     assert console_errors == []  # e.g. no callback aimed at a chart before it was mounted
     context.close()
+
+
+def test_full_screen_keeps_the_legend_and_controls(live_app, page):
+    page.goto(live_app.url + "/")
+    page.wait_for_selector("path.wx-layer-grids", state="attached", timeout=30_000)
+    page.click(".wx-fullscreen-button")
+    page.wait_for_function("() => document.fullscreenElement && document.fullscreenElement.id === 'map-panel'")
+    inside = page.evaluate("""() => ['#map-legend', '#map-controls', '#map'].map(
+        s => document.fullscreenElement.contains(document.querySelector(s)))""")
+    assert inside == [True, True, True]
+    page.click(".wx-fullscreen-button")
+    page.wait_for_function("() => !document.fullscreenElement")
+    assert page.js_errors == []
