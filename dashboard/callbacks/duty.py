@@ -276,6 +276,13 @@ def register_callbacks(app) -> None:
     app.clientside_callback(ClientsideFunction("wx_duty", "rowPicked"), Output("duty-selected", "data"),
                             Input("duty-grid", "selectedRows"), State("duty-selected", "data"),
                             prevent_initial_call=True)
+    # an alert raised or acknowledged (here or elsewhere): the open incident's detail shows its alert line anew
+    app.clientside_callback(
+        """function (store, selected) {
+            return selected ? Date.now() : window.dash_clientside.no_update;
+        }""",
+        Output("duty-detail-refresh", "data", allow_duplicate=True),
+        Input("alert-store", "data"), State("duty-selected", "data"), prevent_initial_call=True)
     app.clientside_callback(ClientsideFunction("wx_duty", "markerClicked"),
                             Output("duty-selected", "data", allow_duplicate=True),
                             Input("geo-incidents", "n_clicks"), State("geo-incidents", "clickData"),

@@ -543,3 +543,17 @@ def test_column_filter_says_it_narrows_the_list_only(duty_server, page):
     page.evaluate("() => wx.duty.gridApi().setFilterModel(null)")
     page.wait_for_function("t => document.querySelector('#duty-count').innerText === '共 ' + t + ' 条'",
                            arg=total, timeout=10_000)
+
+
+def test_acknowledging_in_the_detail_panel_clears_its_alert_line(duty_server, page):
+    inc = post_incident(duty_server, category="safety.fire", severity=4, description="详情确认（测试）")
+    sign_in(page, duty_server)
+    _open(page, duty_server, inc["id"])
+    ack = page.locator("#duty-detail button", has_text="确认")
+    ack.wait_for(timeout=10_000)
+    ack.click()
+    page.locator(f"#alert-feed .wx-alert-item[data-incident='{inc['id']}']").wait_for(state="detached",
+                                                                                   timeout=10_000)
+    ack.wait_for(state="detached", timeout=10_000)  # the detail no longer offers to acknowledge
+    assert inc["code"] in page.locator("#duty-detail").inner_text()  # still the same incident open
+    assert page.js_errors == []
