@@ -155,7 +155,7 @@ def render_detail(selected: dict | None, lang: str):
 def register_callbacks(app) -> None:
     @app.callback(
         Output("duty-query", "data"),
-        Output("geo-incidents", "url", allow_duplicate=True),
+        Output("duty-map-url", "data"),
         Output("duty-export-csv", "href"),
         Output("duty-export-xlsx", "href"),
         Output("duty-page-search", "data"),
@@ -276,6 +276,20 @@ def register_callbacks(app) -> None:
     app.clientside_callback(ClientsideFunction("wx_duty", "rowPicked"), Output("duty-selected", "data"),
                             Input("duty-grid", "selectedRows"), State("duty-selected", "data"),
                             prevent_initial_call=True)
+    # The map follows the filter once it has settled: one control change can set others (a new town prunes
+    # the zone and grid choices), and each step set the layer URL; fetches answering out of order could leave
+    # the map one filter behind the list. Only the last URL of a 300 ms burst is applied.
+    app.clientside_callback(
+        """function (url) {
+            const me = (window.__wxMapUrlSeq = (window.__wxMapUrlSeq || 0) + 1);
+            return new Promise(function (resolve) {
+                setTimeout(function () {
+                    resolve(me === window.__wxMapUrlSeq && url ? url : window.dash_clientside.no_update);
+                }, 300);
+            });
+        }""",
+        Output("geo-incidents", "url", allow_duplicate=True),
+        Input("duty-map-url", "data"), prevent_initial_call=True)
     # an alert raised or acknowledged (here or elsewhere): the open incident's detail shows its alert line anew
     app.clientside_callback(
         """function (store, selected) {

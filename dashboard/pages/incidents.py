@@ -119,6 +119,7 @@ def layout(settings, lang: str, params: dict):
                                         "txt": {"rows": t("duty_rows", lang, n="{n}"),
                                                 "colfiltered": t("duty_rows_colfiltered", lang, n="{n}", all="{all}")}}),
         dcc.Store(id="duty-query", data=query),
+        dcc.Store(id="duty-map-url"),  # the filtered layer URL, applied to the map once the filter settles
         dcc.Store(id="duty-live", data={"seq": listing.seq, "q": query}),
         dcc.Store(id="duty-delta"),
         dcc.Store(id="duty-applied"),

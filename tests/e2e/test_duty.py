@@ -557,3 +557,32 @@ def test_acknowledging_in_the_detail_panel_clears_its_alert_line(duty_server, pa
     ack.wait_for(state="detached", timeout=10_000)  # the detail no longer offers to acknowledge
     assert inc["code"] in page.locator("#duty-detail").inner_text()  # still the same incident open
     assert page.js_errors == []
+
+
+def test_changing_town_leaves_map_and_list_on_the_same_filter(duty_server, page):
+    """A new town prunes the zone and grid choices, so the filter changes in steps; the map must end on the
+    last step, as the list does (five tries: the steps used to race)."""
+    gd = duty_server.app.server.extensions["wuxing"].geodata()
+    towns = gd.towns["code"].tolist()
+    a, b = towns[0], towns[5]
+    zone = gd.zones[gd.zones["town_code"] == a]["code"].iloc[0]
+    grid = gd.grids[gd.grids["zone_code"] == zone]["code"].iloc[0]
+    for k in range(5):
+        maps = track_map(page)
+        sign_in(page, duty_server, next_path=f"/incidents?status=all&town={a}&zone={zone}&grid={grid}")
+        grid_ready(page)
+        page.wait_for_timeout(500)
+        page.evaluate("t => window.dash_clientside.set_props('duty-town', {value: [t]})", b)
+        page.wait_for_function("t => new URL(document.querySelector('#duty-export-csv').href).searchParams"
+                               ".get('town') === t && !new URL(document.querySelector('#duty-export-csv').href)"
+                               ".searchParams.get('zone')", arg=b, timeout=10_000)
+        query = query_of(page.get_attribute("#duty-export-csv", "href"))
+        deadline = time.time() + 10
+        while time.time() < deadline and not (maps and query_of(maps[-1]) == query):
+            page.wait_for_timeout(100)
+        page.wait_for_timeout(1000)  # anything still in flight lands now
+        assert maps and query_of(maps[-1]) == query, (k, maps[-3:], query)
+        expected = api_count(duty_server, query)
+        page.wait_for_function("n => wx.duty.rowCount() === n", arg=expected, timeout=10_000)
+        assert len(map_features(duty_server, maps[-1])) == expected
+        page.context.clear_cookies()
