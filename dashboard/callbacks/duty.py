@@ -29,6 +29,19 @@ def export_hrefs(query: str, lang: str) -> tuple[str, str]:
     return (f"/api/v1/incidents/export.csv?{query}{suffix}", f"/api/v1/incidents/export.xlsx?{query}{suffix}")
 
 
+def bad_filter_text(e, lang: str, *, defaults: bool = False) -> str:
+    """A refused filter in the officer's language: which control, and the API's own words for the detail.
+    ``defaults``: the page fell back to the default filter (a bad link); otherwise the change was not applied."""
+    field = getattr(e, "field", None)
+    key = {"from": "duty_f_from", "to": "duty_f_to"}.get(field, f"duty_f_{field}")
+    from ..i18n import STRINGS
+
+    if key in STRINGS:
+        return t("duty_bad_filter_defaults" if defaults else "duty_bad_filter_field", lang, field=t(key, lang),
+                 msg=e.args[0])
+    return t("duty_bad_filter", lang, msg=e.args[0])
+
+
 def _step_s() -> int:
     from ..context import services
 
@@ -41,7 +54,7 @@ def apply_filters(values: dict, lang: str, query: str | None = None) -> dict:
     try:
         data.parse_filter(query)
     except data.FilterError as e:
-        return {"error": t("duty_bad_filter", lang, msg=e.args[0])}
+        return {"error": bad_filter_text(e, lang)}
     csv_href, xlsx_href = export_hrefs(query, lang)
     return {"error": "", "query": query, "map_url": f"{MAP_URL}?{query}", "csv": csv_href, "xlsx": xlsx_href,
             "search": dq.page_search(values, lang)}
@@ -65,7 +78,7 @@ def sync_list(query: str, live: dict | None, lang: str, selected: dict | None, *
     try:
         listing = data.list_rows(query, lang)
     except data.FilterError as e:
-        return no_update, no_update, no_update, t("duty_bad_filter", lang, msg=e.args[0]), no_update
+        return no_update, no_update, no_update, bad_filter_text(e, lang), no_update
     note = "" if listing.total <= len(listing.rows) else t("duty_rows_capped", lang, n=len(listing.rows),
                                                              total=listing.total)
     return listing.rows, {"seq": listing.seq, "q": query}, no_update, note, time.time()

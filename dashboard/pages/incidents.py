@@ -75,7 +75,7 @@ def layout(settings, lang: str, params: dict):
         values = dq.default_values()
         query = dq.api_query(values, utcnow(), settings.duty_window_step_s)
         listing = data.list_rows(query, lang)
-        note = t("duty_bad_filter", lang, msg=e.args[0])
+        note = duty_callbacks.bad_filter_text(e, lang, defaults=True)
     if listing.total > len(listing.rows):
         note = t("duty_rows_capped", lang, n=len(listing.rows), total=listing.total)
     snapshot = alerts_api.snapshot()

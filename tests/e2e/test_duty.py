@@ -586,3 +586,13 @@ def test_changing_town_leaves_map_and_list_on_the_same_filter(duty_server, page)
         page.wait_for_function("n => wx.duty.rowCount() === n", arg=expected, timeout=10_000)
         assert len(map_features(duty_server, maps[-1])) == expected
         page.context.clear_cookies()
+
+
+def test_bad_filter_in_a_link_is_named_in_chinese_and_defaults_shown(duty_server, page):
+    sign_in(page, duty_server, next_path="/incidents?severity=9")
+    grid_ready(page)
+    note = page.locator("#duty-rows-note").inner_text()
+    assert "链接中的筛选条件「等级」无效" in note and "默认条件" in note
+    page.wait_for_function("n => wx.duty.rowCount() === n", arg=api_count(duty_server, "status=" + ",".join(
+        s for s in ("reported", "onsite_handled", "routed", "in_progress", "handled", "escalated", "assigned",
+                    "verified"))), timeout=10_000)
