@@ -88,7 +88,7 @@ def main(argv=None) -> int:
     ap.add_argument("--runs", type=int, default=7)
     args = ap.parse_args(argv)
     figures = {}
-    with tempfile.TemporaryDirectory() as tmp, chromium() as browser:
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as tmp, chromium() as browser:
         inst = Path(tmp) / "base"
         seed_demo(inst)
         seed_open_incidents(inst, args.incidents)
