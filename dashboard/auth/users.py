@@ -146,6 +146,33 @@ def authenticate(session: Session, username: str, password: str, *, now: dt.date
     return session.get(User, user_id)
 
 
+def shadow_lock(cache, username: str, now: dt.datetime, *, failed: bool, max_failures: int = MAX_FAILURES,
+                lock_minutes: int = LOCK_MINUTES) -> dt.datetime | None:
+    """The lockout, played for a name that is no account, so that a lock does not tell real accounts from made-up
+    ones. Counted in the shared cache (file system or Redis; per name); returns the end of the lock, if any.
+    ``failed``: count this attempt (a wrong name) before answering."""
+    key = "login-shadow:" + hashlib_key(username)
+    state = cache.get(key) or {"n": 0, "until": None}
+    until = dt.datetime.fromisoformat(state["until"]) if state.get("until") else None
+    if until is not None and until > now:
+        return until
+    if not failed:
+        return None
+    n = int(state.get("n", 0)) + 1
+    if n >= max(1, max_failures):
+        until = now + dt.timedelta(minutes=lock_minutes)
+        cache.set(key, {"n": 0, "until": until.isoformat()}, timeout=lock_minutes * 60 + 60)
+        return until
+    cache.set(key, {"n": n, "until": None}, timeout=lock_minutes * 60 + 60)
+    return None
+
+
+def hashlib_key(username: str) -> str:
+    import hashlib
+
+    return hashlib.sha256((username or "").strip().lower().encode("utf-8", "replace")).hexdigest()[:32]
+
+
 def unlock_user(session: Session, username: str) -> User:
     """Clear a sign-in lock and the failure count (commits)."""
     user = get_user(session, username)

@@ -145,6 +145,15 @@ def test_repeated_wrong_passwords_lock_the_account(duty_server, page):
     assert "已临时锁定" in message and "北京时间" in message
     attempt("locky-pass-1")  # the right password while locked
     assert page.locator("#login-locked").count() == 1 and "/login" in page.url
+    # a name that is no account locks the same way: the lock does not tell real accounts from made-up ones
+    page.context.clear_cookies()
+    for k in range(tries):
+        page.goto(f"{duty_server.url}/login?next=/incidents")
+        page.fill("#login-username", "nosuchuser")
+        page.fill("#login-password", f"wrong-{k}")
+        page.click("#login-submit")
+        page.wait_for_selector("#login-error, #login-locked", timeout=10_000)
+    assert "已临时锁定" in page.locator("#login-locked").inner_text()
     assert page.js_errors == []
 
 
