@@ -192,6 +192,9 @@ def test_real_clicks_drill_zone_then_grid_and_hover_names_the_grid(demo_server, 
     page.mouse.move(x, y)
     page.mouse.move(x + 1, y + 1)
     page.locator(".wx-tooltip", has_text=code).wait_for(timeout=5_000)  # hovering names this grid
+    shown = page.evaluate("() => [...document.querySelectorAll('.wx-tooltip')]"
+                          ".filter(e => parseFloat(getComputedStyle(e).opacity) > 0.5).length")
+    assert shown == 1  # no tooltip of the first click is left showing (a closed one fades out at opacity 0)
     page.mouse.click(x, y)
     _wait_view(page, "grid", code)
     _ready(page, by_code[code]["name"])
