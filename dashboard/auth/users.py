@@ -5,6 +5,7 @@ Passwords are hashed with werkzeug's ``generate_password_hash`` (scrypt); only t
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
 
 from sqlalchemy import bindparam, case, select, update
@@ -107,18 +108,24 @@ def list_users(session: Session) -> list[User]:
 
 
 def authenticate(session: Session, username: str, password: str, *, now: dt.datetime | None = None,
-                 max_failures: int = MAX_FAILURES, lock_minutes: int = LOCK_MINUTES) -> User | None:
+                 max_failures: int = MAX_FAILURES, lock_minutes: int = LOCK_MINUTES,
+                 shadow_cache=None) -> User | None:
     """The active user with that name and password, else None (same work either way). Records the sign-in.
 
     A wrong password counts against the account; the ``max_failures``-th in a row locks it for
     ``lock_minutes`` (the count starts again after the lock). While locked, :class:`AccountLocked` is raised
     whatever the password. Counting is one UPDATE (``failed_logins + 1``), so workers signing in at once
-    cannot lose a failure."""
+    cannot lose a failure. With ``shadow_cache`` (the shared cache), a name that is no account locks the same
+    way (:func:`shadow_lock`), so a lock does not tell real accounts from made-up ones."""
     now = now or utcnow()
     user = get_user(session, username) if username and USERNAME_RE.match(username) else None
     ok = check_password_hash(user.password_hash if user else _DUMMY_HASH, password or "")
     if user is None:
         session.rollback()
+        until = shadow_lock(shadow_cache, username, now, max_failures=max_failures, lock_minutes=lock_minutes) \
+            if shadow_cache is not None else None
+        if until is not None:
+            raise AccountLocked(until)
         return None
     user_id, locked_until, active = user.id, user.locked_until, user.active
     # Writes go in transactions of their own that start with the write: on SQLite a transaction that read first
@@ -129,12 +136,10 @@ def authenticate(session: Session, username: str, password: str, *, now: dt.date
     if not ok:
         reached = User.failed_logins + 1 >= max(1, max_failures)
         until = bindparam("lock_until", now + dt.timedelta(minutes=lock_minutes), type_=UTCDateTime())
-        session.execute(update(User).where(User.id == user_id).values(
+        locked_until = session.execute(update(User).where(User.id == user_id).values(
             failed_logins=case((reached, 0), else_=User.failed_logins + 1),
-            locked_until=case((reached, until), else_=User.locked_until)))
+            locked_until=case((reached, until), else_=User.locked_until)).returning(User.locked_until)).scalar_one()
         session.commit()
-        locked_until = session.execute(select(User.locked_until).where(User.id == user_id)).scalar_one()
-        session.rollback()
         if locked_until is not None and locked_until > now:
             raise AccountLocked(locked_until)
         return None
@@ -146,18 +151,15 @@ def authenticate(session: Session, username: str, password: str, *, now: dt.date
     return session.get(User, user_id)
 
 
-def shadow_lock(cache, username: str, now: dt.datetime, *, failed: bool, max_failures: int = MAX_FAILURES,
+def shadow_lock(cache, username: str, now: dt.datetime, *, max_failures: int = MAX_FAILURES,
                 lock_minutes: int = LOCK_MINUTES) -> dt.datetime | None:
-    """The lockout, played for a name that is no account, so that a lock does not tell real accounts from made-up
-    ones. Counted in the shared cache (file system or Redis; per name); returns the end of the lock, if any.
-    ``failed``: count this attempt (a wrong name) before answering."""
-    key = "login-shadow:" + hashlib_key(username)
+    """The lockout played for a name that is no account, after one more failed attempt with it: counted in the
+    shared cache (file system or Redis; per name, case-insensitive). Returns the end of the lock, if any."""
+    key = "login-shadow:" + hashlib.sha256((username or "").strip().lower().encode("utf-8", "replace")).hexdigest()[:32]
     state = cache.get(key) or {"n": 0, "until": None}
     until = dt.datetime.fromisoformat(state["until"]) if state.get("until") else None
     if until is not None and until > now:
         return until
-    if not failed:
-        return None
     n = int(state.get("n", 0)) + 1
     if n >= max(1, max_failures):
         until = now + dt.timedelta(minutes=lock_minutes)
@@ -165,12 +167,6 @@ def shadow_lock(cache, username: str, now: dt.datetime, *, failed: bool, max_fai
         return until
     cache.set(key, {"n": n, "until": None}, timeout=lock_minutes * 60 + 60)
     return None
-
-
-def hashlib_key(username: str) -> str:
-    import hashlib
-
-    return hashlib.sha256((username or "").strip().lower().encode("utf-8", "replace")).hexdigest()[:32]
 
 
 def unlock_user(session: Session, username: str) -> User:
@@ -187,8 +183,6 @@ def unlock_user(session: Session, username: str) -> User:
 
 def password_version(user: User) -> str:
     """A short fingerprint of the stored hash: kept in the session so a password change signs the user out."""
-    import hashlib
-
     return hashlib.sha256(user.password_hash.encode()).hexdigest()[:16]
 
 

@@ -38,7 +38,7 @@ def _forbidden(message: str) -> Response:
 def login_post():
     from ..store.incidents import CHINA_TZ
     from ..store.models import utcnow
-    from .users import AccountLocked, authenticate, get_user, shadow_lock
+    from .users import AccountLocked, authenticate
 
     lang = request.form.get("lang")
     target = safe_next(request.form.get("next"))
@@ -46,25 +46,16 @@ def login_post():
         return _forbidden("403: the sign-in form must be sent from this site / 请从本站登录页提交")
     username = (request.form.get("username") or "").strip()
     password = request.form.get("password") or ""
-    settings = services().settings
-    limits = {"max_failures": settings.login_max_failures, "lock_minutes": settings.login_lock_minutes}
-    now = utcnow()
-
-    def refuse_locked(until):
-        log.warning("sign-in refused for %r from %s: locked until %s", username[:64], request.remote_addr,
-                    until.isoformat(timespec="seconds"))
-        return redirect(login_url(target, lang, locked=until.astimezone(CHINA_TZ).strftime("%H:%M")), code=303)
-
+    svc = services()
     try:
-        with services().sessions() as s:
-            user = authenticate(s, username, password, now=now, **limits)
-            known = user is not None or get_user(s, username) is not None
+        with svc.sessions() as s:
+            user = authenticate(s, username, password, now=utcnow(), max_failures=svc.settings.login_max_failures,
+                                lock_minutes=svc.settings.login_lock_minutes, shadow_cache=svc.cache)
     except AccountLocked as locked:
-        return refuse_locked(locked.until)
-    if user is None and not known:  # no such account: the same lockout as for a real one
-        until = shadow_lock(services().cache, username, now, failed=True, **limits)
-        if until is not None:
-            return refuse_locked(until)
+        log.warning("sign-in refused for %r from %s: locked until %s", username[:64], request.remote_addr,
+                    locked.until.isoformat(timespec="seconds"))
+        until = locked.until.astimezone(CHINA_TZ).strftime("%H:%M")
+        return redirect(login_url(target, lang, locked=until), code=303)
     if user is None:
         log.warning("failed sign-in for %r from %s", username[:64], request.remote_addr)
         return redirect(login_url(target, lang, error="1"), code=303)

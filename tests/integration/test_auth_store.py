@@ -290,3 +290,15 @@ def test_new_password_lifts_the_lock(user_sessions):
         repo.update_user(s, "wu", password="another-password")
     with user_sessions() as s:
         assert repo.authenticate(s, "wu", "another-password", max_failures=1) is not None
+
+
+def test_a_name_that_is_no_account_locks_like_one(user_sessions):
+    from cachelib import SimpleCache
+
+    cache = SimpleCache()
+    with user_sessions() as s:
+        for k in range(2):
+            assert repo.authenticate(s, "ghost", f"wrong-{k}", max_failures=3, shadow_cache=cache) is None
+        with pytest.raises(repo.AccountLocked):
+            repo.authenticate(s, "ghost", "wrong-3", max_failures=3, shadow_cache=cache)
+        assert repo.authenticate(s, "ghost", "wrong-4", max_failures=3) is None  # without the cache: no lock
