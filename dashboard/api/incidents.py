@@ -145,6 +145,9 @@ def locate_point(lon: float, lat: float, field: str = "location") -> tuple[str, 
 def incident_json(inc: Incident, *, now: dt.datetime | None = None, private: bool = False) -> dict:
     now = now or utcnow()
     cat = catalogue.CATEGORIES.get(inc.category)
+    none = (None, None)
+    sub = (cat.subcategory_names(inc.subcategory) if cat else (inc.subcategory,) * 2) if inc.subcategory else none
+    dept = catalogue.department_names(inc.department) if inc.department else none
     d = {
         "id": inc.id,
         "code": inc.code,
@@ -153,8 +156,8 @@ def incident_json(inc: Incident, *, now: dt.datetime | None = None, private: boo
         "category_name": cat.name_zh if cat else inc.category,
         "category_name_en": cat.name_en if cat else inc.category,
         "subcategory": inc.subcategory,
-        "subcategory_name": _sub_name(cat, inc.subcategory, 0),
-        "subcategory_name_en": _sub_name(cat, inc.subcategory, 1),
+        "subcategory_name": sub[0],
+        "subcategory_name_en": sub[1],
         "severity": inc.severity,
         "source": inc.source,
         "description": inc.description,
@@ -169,8 +172,8 @@ def incident_json(inc: Incident, *, now: dt.datetime | None = None, private: boo
         "status_name_en": lifecycle.STATES[inc.status][1] if inc.status in lifecycle.STATES else inc.status,
         "level": inc.level,
         "department": inc.department,
-        "department_name": _dept_name(inc.department, 0),
-        "department_name_en": _dept_name(inc.department, 1),
+        "department_name": dept[0],
+        "department_name_en": dept[1],
         "reporter": inc.reporter,
         "inspection_id": inc.inspection_id,
         "outcome": inc.outcome,
@@ -192,25 +195,11 @@ def incident_json(inc: Incident, *, now: dt.datetime | None = None, private: boo
     return d
 
 
-def _sub_name(cat, key: str | None, i: int) -> str | None:
-    """A subcategory's name (0 zh, 1 en); the key itself when the catalogue does not know it."""
-    if not key:
-        return None
-    names = cat.subcategories.get(key) if cat else None
-    return names[i] if names else key
-
-
-def _dept_name(key: str | None, i: int) -> str | None:
-    if not key:
-        return None
-    names = catalogue.DEPARTMENTS.get(key)
-    return names[i] if names else key
-
-
 def event_json(ev: IncidentEvent) -> dict:
+    dept = catalogue.department_names(ev.department) if ev.department else (None, None)
     return {"id": ev.id, "seq": ev.seq, "at": iso(ev.at), "actor": ev.actor, "actor_role": ev.actor_role,
             "from_status": ev.from_status, "to_status": ev.to_status, "note": ev.note, "department": ev.department,
-            "department_name": _dept_name(ev.department, 0), "department_name_en": _dept_name(ev.department, 1)}
+            "department_name": dept[0], "department_name_en": dept[1]}
 
 
 def incident_feature(inc: Incident, now: dt.datetime) -> dict:

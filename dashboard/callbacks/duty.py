@@ -11,7 +11,7 @@ import time
 
 from dash import ALL, ClientsideFunction, Input, Output, State, ctx, no_update
 
-from ..i18n import t
+from ..i18n import STRINGS, t
 from ..store import catalogue, lifecycle
 from ..store.models import utcnow
 from ..ui import duty as ui
@@ -32,10 +32,7 @@ def export_hrefs(query: str, lang: str) -> tuple[str, str]:
 def bad_filter_text(e, lang: str, *, defaults: bool = False) -> str:
     """A refused filter in the officer's language: which control, and the API's own words for the detail.
     ``defaults``: the page fell back to the default filter (a bad link); otherwise the change was not applied."""
-    field = getattr(e, "field", None)
-    key = {"from": "duty_f_from", "to": "duty_f_to"}.get(field, f"duty_f_{field}")
-    from ..i18n import STRINGS
-
+    key = f"duty_f_{getattr(e, 'field', None)}"  # the filter control's label
     if key in STRINGS:
         return t("duty_bad_filter_defaults" if defaults else "duty_bad_filter_field", lang, field=t(key, lang),
                  msg=e.args[0])

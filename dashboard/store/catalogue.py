@@ -46,6 +46,11 @@ DEPARTMENTS: Mapping[str, tuple[str, str]] = MappingProxyType(
 )
 
 
+def department_names(key: str) -> tuple[str, str]:
+    """(zh, en) names of a department; the key itself for both when the catalogue does not know it."""
+    return DEPARTMENTS.get(key, (key, key))
+
+
 @dataclass(frozen=True)
 class Category:
     key: str
@@ -58,6 +63,10 @@ class Category:
     group_zh: str
     group_en: str
     subcategories: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+
+    def subcategory_names(self, key: str) -> tuple[str, str]:
+        """(zh, en) names of a subcategory; the key itself for both when unknown."""
+        return self.subcategories.get(key, (key, key))
 
     def as_dict(self) -> dict:
         return {

@@ -126,8 +126,7 @@ def departments(rows: list[dict], lang: str, title: str) -> dict:
     if not rows:
         return empty(title, lang)
     rows = rows[::-1]
-    names = [catalogue.DEPARTMENTS.get(r["department"], (r["department"], r["department"]))[0 if lang == "zh" else 1]
-             for r in rows]
+    names = [catalogue.department_names(r["department"])[0 if lang == "zh" else 1] for r in rows]
     med = [f"{r['median_hours_to_close']:.1f}" if r.get("median_hours_to_close") is not None else "—" for r in rows]
     def bar(key, label, color):
         return {"type": "bar", "orientation": "h", "name": label, "y": names, "x": [r[key] for r in rows],

@@ -264,7 +264,7 @@ def detail_body(d, lang: str, *, show_phone: bool, names) -> list:
         line = [html.Span(local(e.at), className="wx-when"), " ",
                 html.B(state), " · ", html.Span(who, className="wx-actor")]
         if e.department:
-            line += [" · ", _pair(catalogue.DEPARTMENTS.get(e.department, (e.department, e.department)), lang)]
+            line += [" · ", _pair(catalogue.department_names(e.department), lang)]
         if e.note:
             line.append(html.Div(e.note, className="wx-note"))
         items.append(html.Li(line, className=f"wx-ev wx-ev-{e.to_status}"))
