@@ -151,9 +151,6 @@
     },
 
     timeLeft: function (n, due) {
-      // a desk stays open for a whole shift: keep dash-renderer's undo history and error lists bounded
-      // (the wall's helper, assets/wall.js), every 30 ticks
-      if (n && n % 30 === 0 && window.wx.wall && window.wx.wall.trimDashState) { window.wx.wall.trimDashState(); }
       if (!due || !due.due) { return ["", "wx-timeleft"]; }
       var txt = due.txt || {};
       var ms = Date.parse(due.due) - Date.now();

@@ -8,8 +8,6 @@
 (function () {
   "use strict";
   var SEEN_MAX = 100;
-  var HISTORY_KEEP = 20;
-  var ERRORS_KEEP = 20;
   var HEARTBEAT_TIMEOUT_MS = 2500;
   var TOUR_MAX_ZOOM = 14;
   var ALERT_ZOOM = 15;
@@ -123,30 +121,8 @@
     ]);
   }
 
-  function trim(list, keep) {
-    if (list && list.length > keep) { list.splice(keep, list.length - keep); }
-  }
-
-  /* Dash's store keeps every interval tick in its undo history (history.past, oldest first) and every failed
-   * request in its error log (error.frontEnd / backEnd, newest first), for as long as the page is open; a wall
-   * open for days must not, so both are cut to their newest entries. */
-  function trimDashState() {
-    var stores = window.dash_stores || [];
-    for (var i = 0; i < stores.length; i++) {
-      var state = stores[i].getState && stores[i].getState();
-      if (!state) { continue; }
-      var past = state.history && state.history.past;
-      if (past && past.length > HISTORY_KEEP) { past.splice(0, past.length - HISTORY_KEEP); }
-      if (state.error) {
-        trim(state.error.frontEnd, ERRORS_KEEP);
-        trim(state.error.backEnd, ERRORS_KEEP);
-      }
-    }
-  }
-
   var wall = {
     SEEN_MAX: SEEN_MAX,
-    trimDashState: trimDashState,
 
     /* [time, date] in Asia/Shanghai, whatever the screen's own time zone (and the district fitted once). */
     clock: function (n, cfg) {
@@ -203,7 +179,8 @@
      * disabled, KPI tick disabled] — while the server is away the server-side ticks pause, so no request fails
      * in a loop; they resume when it answers again. */
     heartbeat: function (n, st) {
-      trimDashState();
+      // Dash keeps every tick in its undo history and every failed request in its error log: cut both back
+      if (window.wx.app) { window.wx.app.trimDashState(); }
       st = st || {ok: true, fails: 0};
       var ctrl = typeof AbortController === "function" ? new AbortController() : null;
       var timer = setTimeout(function () { if (ctrl) { ctrl.abort(); } }, HEARTBEAT_TIMEOUT_MS);
