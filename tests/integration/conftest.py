@@ -166,3 +166,16 @@ def points(geo):
 def outside_point(geo):
     minx, miny, maxx, maxy = geo.district.total_bounds
     return (round(maxx + 0.2, 6), round((miny + maxy) / 2, 6))
+
+
+def small_history_app(base: Path, **settings):
+    """The full app on a small generated history (scale 0.02, 5 recent days) in ``base``; ``settings`` are
+    passed to :class:`Settings` (cache, tokens …)."""
+    from dashboard import create_app
+    from dashboard.demo.history import run_history
+    from dashboard.settings import Settings
+
+    url = f"sqlite:///{base / 'small.sqlite3'}"
+    run_history(url, progress=False, scale=0.02, recent_days=5)
+    return create_app(Settings(instance_dir=base / "instance", database_url=url, tile_url="", demo_live=False,
+                               **settings))

@@ -7,18 +7,12 @@ import math
 import pandas as pd
 import pytest
 
+from tests.integration.conftest import small_history_app
+
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
-    from dashboard import create_app
-    from dashboard.demo.history import run_history
-    from dashboard.settings import Settings
-
-    base = tmp_path_factory.mktemp("kpi-api")
-    url = f"sqlite:///{base / 'small.sqlite3'}"
-    run_history(url, progress=False, scale=0.02, recent_days=5)
-    return create_app(Settings(instance_dir=base / "instance", database_url=url, tile_url="", demo_live=False,
-                               cache_url="null"))
+    return small_history_app(tmp_path_factory.mktemp("kpi-api"), cache_url="null")
 
 
 @pytest.fixture(scope="module")

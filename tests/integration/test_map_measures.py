@@ -8,20 +8,15 @@ from collections import Counter
 import pytest
 from shapely.geometry import shape
 
+from tests.integration.conftest import small_history_app
+
 TOKEN = "measures-token"
 
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
-    from dashboard import create_app
-    from dashboard.demo.history import run_history
-    from dashboard.settings import Settings
-
     base = tmp_path_factory.mktemp("map-measures")
-    url = f"sqlite:///{base / 'small.sqlite3'}"
-    run_history(url, progress=False, scale=0.02, recent_days=5)
-    return create_app(Settings(instance_dir=base / "instance", database_url=url, tile_url="", demo_live=False,
-                               api_tokens=(TOKEN,), cache_url=f"file://{base / 'cache'}"))
+    return small_history_app(base, api_tokens=(TOKEN,), cache_url=f"file://{base / 'cache'}")
 
 
 @pytest.fixture(scope="module")
