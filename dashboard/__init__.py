@@ -76,18 +76,18 @@ def create_app(settings: Settings | None = None, *, with_store: bool = True) -> 
         return resp
 
     pages = load_pages()  # before any callback runs: Dash 4 refuses component imports inside callbacks
+    from flask import request
+
+    from .api.errors import PAGE_CATCH_ALL
 
     @server.after_request
     def unknown_page_is_404(resp):
         """Dash serves its page for any path; an unknown page still shows our 404 view, now with status 404."""
-        from flask import request
-
-        from .api.errors import PAGE_CATCH_ALL
-
         rule = request.url_rule
         if rule is not None and rule.rule == PAGE_CATCH_ALL and request.path not in pages and resp.status_code == 200:
             resp.status_code = 404
         return resp
+
     for module in pages.values():
         if hasattr(module, "register_callbacks"):
             module.register_callbacks(app)
