@@ -61,9 +61,13 @@ def _is_open311() -> bool:
     return request.path == OPEN311_PREFIX or request.path.startswith(OPEN311_PREFIX + "/")
 
 
+def _too_large(limit: int) -> str:
+    return f"request body is larger than {limit} bytes ({limit // (1024 * 1024)} MB)"
+
+
 def _http_message(e: HTTPException) -> str:
     if e.code == 413:
-        return f"request body is larger than {MAX_BODY_BYTES} bytes (1 MB)"
+        return _too_large(request.max_content_length or MAX_BODY_BYTES)
     return e.description or e.name
 
 
@@ -100,16 +104,28 @@ def handle_unexpected(e: Exception):
 
 
 def enforce_body_limit() -> None:
-    """``before_request`` for our blueprints: refuse bodies over 1 MB before anything reads them.
+    """``before_request`` for our blueprints: refuse bodies over 1 MB (or the view's :func:`body_limit`) before
+    anything reads them.
 
     Flask ≥ 3.1 lets a request carry its own ``max_content_length``, so streamed (chunked) bodies are
     capped too; a declared ``Content-Length`` over the limit is refused at once.
     """
-    request.max_content_length = MAX_BODY_BYTES
-    request.max_form_memory_size = MAX_BODY_BYTES
-    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
-        raise ApiError(413, "payload_too_large", f"request body is larger than {MAX_BODY_BYTES} bytes (1 MB)",
-                       "body")
+    from flask import current_app
+
+    limit = getattr(current_app.view_functions.get(request.endpoint), "max_body_bytes", MAX_BODY_BYTES)
+    request.max_content_length = limit
+    request.max_form_memory_size = limit
+    if request.content_length is not None and request.content_length > limit:
+        raise ApiError(413, "payload_too_large", _too_large(limit), "body")
+
+
+def body_limit(n_bytes: int):
+    """Decorator (under the route decorator): this view takes bodies up to ``n_bytes`` instead of
+    ``MAX_BODY_BYTES`` — read by :func:`enforce_body_limit`."""
+    def mark(view):
+        view.max_body_bytes = n_bytes
+        return view
+    return mark
 
 
 def _is_data_path() -> bool:

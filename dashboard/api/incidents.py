@@ -18,7 +18,7 @@ from ..context import services
 from ..store import catalogue, lifecycle
 from ..store import incidents as repo
 from ..store.models import UTC, Incident, IncidentEvent, Inspection, utcnow
-from .errors import ApiError, check_int, check_number, check_text, register_blueprint_handlers
+from .errors import ApiError, body_limit, check_int, check_number, check_text, register_blueprint_handlers
 
 bp = Blueprint("incidents_api", __name__, url_prefix="/api/v1")
 register_blueprint_handlers(bp)
@@ -28,6 +28,8 @@ MAX_LIMIT = 1000
 DEFAULT_LIMIT = 100
 MAX_DB_INT = 2**63 - 1
 EARLIEST = dt.datetime(2000, 1, 1, tzinfo=UTC)
+BATCH_MAX_ITEMS = 1000
+BATCH_MAX_BODY_BYTES = 8 * 1024 * 1024  # 1,000 incidents of ~8 KB each (the other routes keep 1 MB)
 LIMITS = {"description": 4000, "address": 255, "reporter": 64, "reporter_phone": 32, "client_ref": 64,
           "actor": 64, "note": 2000, "q": 200, "code": 32}
 
@@ -94,14 +96,19 @@ def parse_time(value: Any, field: str) -> dt.datetime:
         raise ApiError(400, "out_of_range", f"{field} is out of range", field) from None
 
 
-def parse_json_body() -> dict:
+def load_json_body(expected: str = "a JSON object body") -> Any:
+    """The request body parsed as JSON (any type); 400 naming ``body`` when it is empty or not JSON."""
     raw = request.get_data(cache=True)  # raises 413 past max_content_length
     if not raw.strip():
-        raise ApiError(400, "missing_body", "a JSON object body is required", "body")
+        raise ApiError(400, "missing_body", f"{expected} is required", "body")
     try:
-        data = json.loads(raw, parse_constant=lambda c: float(c.replace("Infinity", "inf")))
+        return json.loads(raw, parse_constant=lambda c: float(c.replace("Infinity", "inf")))
     except (ValueError, UnicodeDecodeError, RecursionError) as e:
         raise ApiError(400, "malformed_json", f"the body is not valid JSON: {str(e)[:120]}", "body") from None
+
+
+def parse_json_body() -> dict:
+    data = load_json_body()
     if not isinstance(data, dict):
         raise ApiError(400, "invalid_type", "the body must be a JSON object", "body")
     return data
@@ -123,10 +130,7 @@ def locate_point(lon: float, lat: float, field: str = "location") -> tuple[str, 
     """(grid, zone, town) codes for a WGS84 point; 422 when it is outside Wuxing District."""
     import shapely
 
-    try:
-        geo = services().geodata()
-    except (FileNotFoundError, OSError) as e:  # deployment problem, not an input problem
-        raise ApiError(503, "geodata_unavailable", f"grid geodata is not available: {e}", None) from None
+    geo = _geodata()
     grid = geo.locator.locate(lon, lat)
     if grid is None:
         district = _district_shape(str(services().settings.geodata_dir))
@@ -135,6 +139,38 @@ def locate_point(lon: float, lat: float, field: str = "location") -> tuple[str, 
                            f"the point ({lon}, {lat}) is outside Wuxing District (吴兴区)", field)
         raise ApiError(422, "outside_grids", f"the point ({lon}, {lat}) is not inside any grid of Wuxing District",
                        field)
+    return _placement(geo, grid)
+
+
+def locate_points(points: list[tuple[float, float]], field: str = "location") -> list[tuple[str, str, str] | ApiError]:
+    """:func:`locate_point` for many points: one vectorised grid look-up; a point in no grid gets
+    :func:`locate_point`'s own refusal (an ``ApiError``, returned in its place)."""
+    if not points:
+        return []
+    geo = _geodata()
+    grids = geo.locator.locate_many([p[0] for p in points], [p[1] for p in points])
+    out: list[tuple[str, str, str] | ApiError] = []
+    for (lon, lat), grid in zip(points, grids):
+        if grid is not None:
+            out.append(_placement(geo, grid))
+            continue
+        try:
+            out.append(locate_point(lon, lat, field))
+        except ApiError as e:
+            if e.status >= 500:
+                raise
+            out.append(e)
+    return out
+
+
+def _geodata():
+    try:
+        return services().geodata()
+    except (FileNotFoundError, OSError) as e:  # deployment problem, not an input problem
+        raise ApiError(503, "geodata_unavailable", f"grid geodata is not available: {e}", None) from None
+
+
+def _placement(geo, grid) -> tuple[str, str, str]:
     grid = str(grid)
     zone = geo.locator.zone_of(grid) or grid.rsplit("-", 1)[0]
     town = geo.locator.town_of(grid) or zone.rsplit("-", 1)[0]
@@ -291,6 +327,93 @@ def post_incident():
     resp.status_code = 201 if created else 200
     resp.headers["Location"] = url_for("incidents_api.get_one", incident_id=inc.id)
     return resp
+
+
+# -------------------------------------------------------------------------------------------- batch
+def batch_items(data: Any) -> list[dict]:
+    """The items of a batch body: ``{"incidents": [...]}`` or a bare array. The envelope is all-or-nothing
+    (400 / 413 naming the field); the items' own fields are checked one by one later."""
+    field = "body"
+    if isinstance(data, dict):
+        if data.get("incidents") is None:
+            raise ApiError(400, "missing_field", 'incidents is required: {"incidents": [ … ]}', "incidents")
+        data, field = data["incidents"], "incidents"
+    if not isinstance(data, list):
+        raise ApiError(400, "invalid_type", 'the body must be {"incidents": [ … ]} or a JSON array of incidents',
+                       field)
+    if len(data) > BATCH_MAX_ITEMS:
+        raise ApiError(413, "too_many_items", f"a batch holds at most {BATCH_MAX_ITEMS} incidents, this one has "
+                                              f"{len(data)}: split it", "incidents", max_items=BATCH_MAX_ITEMS)
+    for i, item in enumerate(data):
+        if not isinstance(item, dict):
+            raise ApiError(400, "invalid_type", f"incidents[{i}] must be a JSON object (an incident)",
+                           f"incidents[{i}]")
+    return data
+
+
+def _batch_result(index: int, item: dict, *, done: repo.BatchItem | None = None, same_as: int | None = None,
+                  error: ApiError | None = None) -> dict:
+    ref = item.get("client_ref")
+    out = {"index": index, "status": "refused", "id": None, "code": None,
+           "client_ref": ref if isinstance(ref, str) and len(ref) <= LIMITS["client_ref"] else None,
+           "duplicate_of": same_as, "error": None}
+    if done is not None:
+        out.update(status="created" if done.created else "existing", id=done.id, code=done.code,
+                   client_ref=done.client_ref)
+    if error is not None:
+        out["error"] = {"field": error.field, "reason": error.code, "message": error.message, "status": error.status}
+    return out
+
+
+@bp.post("/incidents/batch")
+@body_limit(BATCH_MAX_BODY_BYTES)
+def post_incident_batch():
+    """Up to 1,000 incidents in one request, each checked and placed exactly as by ``POST /incidents``, each
+    answered on its own (created / existing by client_ref / refused naming the field); the accepted ones are
+    stored in one transaction (``repo.create_incidents_batch``)."""
+    require_token()
+    items = batch_items(load_json_body('a JSON body {"incidents": [ … ]}'))
+    results: list[dict | None] = [None] * len(items)
+    valid: list[tuple[int, dict]] = []
+    for i, item in enumerate(items):
+        try:
+            valid.append((i, validate_new_incident(item)))
+        except ApiError as e:
+            results[i] = _batch_result(i, item, error=e)
+    accepted: list[tuple[int, repo.NewIncident]] = []
+    # a 5xx here (no geodata) is the deployment, not an item: the whole request fails, nothing written
+    for (i, clean), place in zip(valid, locate_points([(c["lon"], c["lat"]) for _, c in valid])):
+        if isinstance(place, ApiError):
+            results[i] = _batch_result(i, items[i], error=place)
+        else:
+            grid, zone, town = place
+            accepted.append((i, repo.NewIncident(grid_code=grid, zone_code=zone, town_code=town, **clean)))
+    maker = sessions()
+    wanted = {new.inspection_id for _, new in accepted if new.inspection_id is not None}
+    if wanted:
+        with maker() as s:
+            known = repo.existing_inspection_ids(s, wanted)
+        keep = []
+        for i, new in accepted:
+            if new.inspection_id is not None and new.inspection_id not in known:
+                results[i] = _batch_result(i, items[i], error=ApiError(
+                    422, "unknown_inspection", f"no inspection with id {new.inspection_id}", "inspection_id"))
+            else:
+                keep.append((i, new))
+        accepted = keep
+    with maker() as s:
+        stored = repo.create_incidents_batch(s, [new for _, new in accepted])
+    where = {k: i for k, (i, _) in enumerate(accepted)}  # store position -> item index
+    for (i, _), r in zip(accepted, stored):
+        if r.id is None:
+            results[i] = _batch_result(i, items[i], error=ApiError(
+                409, "conflict", f"the store refused this incident: {r.conflict}", None))
+        else:
+            same_as = where[r.same_as] if r.same_as is not None else None
+            results[i] = _batch_result(i, items[i], done=r, same_as=same_as)
+    tally = {k: sum(1 for r in results if r["status"] == k) for k in ("created", "existing", "refused")}
+    last = max((r.seq for r in stored if r.created), default=None)
+    return jsonify({"results": results, **tally, "seq": last})
 
 
 # --------------------------------------------------------------------------------------- transitions

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ..store import catalogue, lifecycle
+from .incidents import BATCH_MAX_BODY_BYTES, BATCH_MAX_ITEMS
 
 
 def _list_param(name: str, desc: str, enum: list | None = None) -> dict:
@@ -86,6 +87,27 @@ def openapi_document(server_url: str = "") -> dict:
                     "client_ref": {"type": "string", "maxLength": 64, "description": "idempotency key"},
                     "inspection_id": {"type": "integer"}, "longstanding": {"type": "boolean"},
                     "reported_at": {"type": "string", "format": "date-time"}}},
+                "BatchResult": {"type": "object", "required": ["index", "status"], "properties": {
+                    "index": {"type": "integer", "description": "position of the item in the request (0-based)"},
+                    "status": {"type": "string", "enum": ["created", "existing", "refused"],
+                               "description": "created: stored now; existing: its client_ref was stored before, "
+                                              "or by an earlier item of this batch (duplicate_of); refused: "
+                                              "nothing stored for it, error says why"},
+                    "id": {"type": ["integer", "null"]}, "code": {"type": ["string", "null"]},
+                    "client_ref": {"type": ["string", "null"]},
+                    "duplicate_of": {"type": ["integer", "null"],
+                                     "description": "index of the earlier item of this batch with the same client_ref"},
+                    "error": {"type": ["object", "null"], "properties": {
+                        "field": {"type": ["string", "null"]},
+                        "reason": {"type": "string", "description": "the error code POST /api/v1/incidents gives"},
+                        "message": {"type": "string"},
+                        "status": {"type": "integer", "description": "the status POST /api/v1/incidents gives"}}}}},
+                "BatchResponse": {"type": "object", "required": ["results", "created", "existing", "refused", "seq"],
+                                  "properties": {
+                    "results": {"type": "array", "items": {"$ref": "#/components/schemas/BatchResult"}},
+                    "created": {"type": "integer"}, "existing": {"type": "integer"}, "refused": {"type": "integer"},
+                    "seq": {"type": ["integer", "null"],
+                            "description": "last change sequence value this batch wrote (null: it created nothing)"}}},
                 "Transition": {"type": "object", "required": ["to", "actor", "actor_role"], "properties": {
                     "to": {"type": "string", "enum": states}, "actor": {"type": "string", "maxLength": 64},
                     "actor_role": {"type": "string", "enum": list(lifecycle.ROLES),
@@ -152,6 +174,33 @@ def openapi_document(server_url: str = "") -> dict:
                                               "next_cursor": {"type": ["string", "null"]},
                                               "limit": {"type": "integer"}}}}}},
                                   "400": ERR},
+                },
+            },
+            "/api/v1/incidents/batch": {
+                "post": {
+                    "summary": f"Report up to {BATCH_MAX_ITEMS:,} incidents at once (idempotent on client_ref)",
+                    "description": "Each item is checked and placed as by `POST /api/v1/incidents` and answered on "
+                                   "its own, in order: `created`, `existing` (its `client_ref` is stored, or repeats "
+                                   "an earlier item of the batch) or `refused` (with the error the single POST would "
+                                   "give; nothing stored for it). The accepted items are stored in one transaction "
+                                   "with one block of the change sequence. A body that is no batch (not an array, "
+                                   "an item that is not an object) is refused whole. Bodies up to "
+                                   f"{BATCH_MAX_BODY_BYTES // (1024 * 1024)} MB.",
+                    "security": [{"bearer": []}],
+                    "requestBody": {"required": True, "content": {"application/json": {"schema": {"oneOf": [
+                        {"type": "object", "required": ["incidents"], "properties": {"incidents": {
+                            "type": "array", "maxItems": BATCH_MAX_ITEMS,
+                            "items": {"$ref": "#/components/schemas/NewIncident"}}}},
+                        {"type": "array", "maxItems": BATCH_MAX_ITEMS,
+                         "items": {"$ref": "#/components/schemas/NewIncident"}}]}}}},
+                    "responses": {
+                        "200": {"description": "One result per item (also when every item was refused)",
+                                "content": {"application/json": {
+                                    "schema": {"$ref": "#/components/schemas/BatchResponse"}}}},
+                        "400": ERR, "401": ERR,
+                        "413": {"description": f"More than {BATCH_MAX_ITEMS:,} items (`too_many_items`, "
+                                               "`max_items`) or a body over the size limit; nothing stored",
+                                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}},
                 },
             },
             "/api/v1/incidents/{id}": {

@@ -99,10 +99,11 @@ def alert_kind(severity: int, ring: Ring | None) -> str | None:
     return None
 
 
-def raise_for_new_incident(session: Session, inc: Incident) -> Alert | None:
+def raise_for_new_incident(session: Session, inc: Incident, rings: list[Ring] | None = None) -> Alert | None:
     """Called by ``store.incidents.create_incident`` inside its transaction (after the incident is flushed):
-    adds the alert row when a rule applies. Does not commit."""
-    ring = ring_containing(inc.lon, inc.lat, hazchem_rings(session))
+    adds the alert row when a rule applies. Does not commit. ``rings``: :func:`hazchem_rings` when the caller
+    has already read them in this transaction (a batch reads them once for all its incidents)."""
+    ring = ring_containing(inc.lon, inc.lat, hazchem_rings(session) if rings is None else rings)
     kind = alert_kind(inc.severity, ring)
     if kind is None:
         return None
