@@ -9,7 +9,6 @@ import argparse
 import os
 import signal
 import subprocess
-import threading
 import sys
 import time
 import urllib.request
@@ -49,24 +48,38 @@ def serve(args) -> int:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     healthy = _wait_healthy(f"http://{host}:{port}/healthz")
-    stop_warm = threading.Event()
-    if healthy and args.warm:
-        from . import create_app
-        from .warm import run_warmer
-
-        threading.Thread(target=run_warmer, args=(create_app(settings), stop_warm), daemon=True,
-                         name="cache-warmer").start()
     if settings.demo_live and healthy:
         token = settings.api_tokens[0] if settings.api_tokens else ""
         children.append(subprocess.Popen([sys.executable, "-m", "dashboard.demo", "live", "--url",
                                           f"http://{host}:{port}", "--token", token,
                                           "--rate", os.environ.get("DEMO_RATE", "6/min")]))
     code = children[0].wait()
-    stop_warm.set()
     stop()
     for child in children[1:]:
         child.wait(timeout=15)
     return code
+
+
+def aggregates_cmd(args) -> int:
+    """``rebuild``: recompute every aggregate from the incident, event and inspection rows (one transaction).
+    ``check``: rebuild into a scratch copy of the counts and compare (exit 1 on a difference)."""
+    import time
+
+    from .store import aggregates, init_db, make_engine
+
+    engine = make_engine(args.db or Settings.from_env().sqlalchemy_url)
+    init_db(engine)
+    t0 = time.perf_counter()
+    if args.action == "rebuild":
+        stats = aggregates.rebuild(engine)
+        print(f"aggregates rebuilt from {stats['incidents']:,} incidents and {stats['inspections']:,} inspections "
+              f"({stats['rows']:,} rows) in {time.perf_counter() - t0:.1f} s")
+        return 0
+    diff = aggregates.check(engine)
+    for line in diff:
+        print(line)
+    print("aggregates match the rows" if not diff else f"{len(diff)} differences")
+    return 0 if not diff else 1
 
 
 def main(argv=None) -> int:
@@ -76,9 +89,11 @@ def main(argv=None) -> int:
     p.add_argument("--host")
     p.add_argument("--port", type=int)
     p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--no-warm", dest="warm", action="store_false",
-                   help="do not keep the period aggregates warm in the shared cache")
     p.set_defaults(func=serve)
+    a = sub.add_parser("aggregates", help="the KPI aggregates: `aggregates rebuild` recomputes them from the rows")
+    a.add_argument("action", choices=["rebuild", "check"])
+    a.add_argument("--db", help="database URL (default: DATABASE_URL / the embedded SQLite)")
+    a.set_defaults(func=aggregates_cmd)
     from .auth.cli import add_subparser as add_users_subparser  # `users add|list|passwd|disable|enable|role`
 
     add_users_subparser(sub)

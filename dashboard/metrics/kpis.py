@@ -34,6 +34,8 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
+from . import registry as _registry
+
 LOCAL_TZ = "Asia/Shanghai"
 DISPUTE_PREFIX = "dispute"  # catalogue group of 矛盾纠纷 categories: dispute.civil, dispute.labour
 LEVELS = ("onsite", "town", "district")
@@ -41,26 +43,8 @@ STATE_ORDER = (
     "reported", "onsite_handled", "routed", "escalated", "assigned", "in_progress", "handled", "verified", "closed",
 )
 
-# Every KPI the cards / API / rankings know: key -> (zh, en, kind). kind: count | rate | hours
-KPIS: dict[str, tuple[str, str, str]] = {
-    "open_incidents": ("在办案事件", "Open incidents", "count"),
-    "new_incidents": ("新增案事件", "New incidents", "count"),
-    "overdue_incidents": ("超期案事件", "Overdue incidents", "count"),
-    "onsite_handling_rate": ("现场处置率", "On-site handling rate", "rate"),
-    "resolution_rate": ("办结率", "Resolution rate", "rate"),
-    "units_inspected": ("巡查单位数", "Units inspected", "count"),
-    "units_with_problems": ("发现问题单位数", "Units with problems", "count"),
-    "detection_rate": ("发现率", "Problem detection rate", "rate"),
-    "problems_found": ("发现问题数", "Problems found", "count"),
-    "registered_units": ("登记单位数", "Registered units", "count"),
-    "inspection_coverage": ("巡查覆盖率", "Inspection coverage", "rate"),
-    "median_hours_to_close": ("结案时长中位数(小时)", "Median time to close (h)", "hours"),
-    "in_zone_resolution_rate": ("片区内化解率", "Share resolved inside the zone", "rate"),
-    "disputes_closed": ("办结矛盾纠纷数", "Disputes closed", "count"),
-    "disputes_resolved": ("化解矛盾纠纷数", "Disputes resolved", "count"),
-    "dispute_success_rate": ("矛盾纠纷化解成功率", "Dispute resolution success rate", "rate"),
-    "longstanding_solved": ("化解历史遗留问题数", "Long-standing problems solved", "count"),
-}
+# Every KPI the cards / API / rankings know: key -> (zh, en, kind), from the one registry (metrics/registry.py).
+KPIS: dict[str, tuple[str, str, str]] = {k: (m.zh, m.en, m.unit) for k, m in _registry.MEASURES.items()}
 
 _GROUP_COLUMNS = {"town": "town_code", "zone": "zone_code", "grid": "grid_code"}
 

@@ -27,22 +27,18 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import func, select
 
-from . import frames, kpis, periods
+from ..store import aggregates as agg
+from . import frames, kpis, periods, registry, rollup
 
 LEVELS = ("district", "town", "zone", "grid")
 CHILD = {"district": "town", "town": "zone", "zone": "grid", "grid": None}
 PARENT = {"district": None, "town": "district", "zone": "town", "grid": "zone"}
 DISTRICT_CODE = "330502"
-BUNDLE_SCHEMA = "v3"
+BUNDLE_SCHEMA = "v4"
 PAST_TIMEOUT = 6 * 3600  # seconds: a period that has ended changes only by corrections
 CURRENT_BUCKET_S = 60  # a current period is recomputed at most once a minute (fresh within a minute)
-SEQ_BUCKET_PAST = 5000
-CARD_KPIS = (  # what the cards show, in order
-    "open_incidents", "new_incidents", "overdue_incidents", "onsite_handling_rate", "resolution_rate",
-    "detection_rate", "problems_found", "inspection_coverage", "median_hours_to_close", "in_zone_resolution_rate",
-    "dispute_success_rate", "units_inspected",
-)
-LOWER_IS_BETTER = {"open_incidents", "overdue_incidents", "median_hours_to_close"}
+CARD_KPIS = registry.shown_in("cards")  # what the cards show, in order
+LOWER_IS_BETTER = registry.LOWER_IS_BETTER
 
 
 # ----------------------------------------------------------------------------------------- hierarchy
@@ -153,30 +149,22 @@ def _as_utc(ts) -> pd.Timestamp:
 
 
 def is_current(period: periods.Period, now) -> bool:
-    return _as_utc(period.end) > _as_utc(now) - pd.Timedelta(days=1)
+    return _as_utc(period.end) > _as_utc(now)
 
 
 def moment(period: periods.Period, now) -> pd.Timestamp:
-    """The moment "open" and "overdue" are measured at: the period's end, or now if the period has not ended
-    (rounded down to the minute for current periods, so one computation serves a minute of requests)."""
+    """The moment "open" and "overdue" are measured at: the period's end, or now (to the second) if the period
+    has not ended."""
     end, now = _as_utc(period.end), _as_utc(now)
     if end <= now:
         return end
-    return now.floor(f"{CURRENT_BUCKET_S}s")
+    return now.floor("s")
 
 
-def data_version(bind, period: periods.Period, now) -> str:
-    """What the cached aggregates of ``period`` depend on: for a current period the minute (fresh within a
-    minute, whatever the live feed does); for an ended period the store's change sequence (coarse) and the
-    last inspection id. Two index lookups."""
-    from dashboard.store.models import Incident, Inspection
-
+def data_version(bind) -> str:
+    """The store's change sequence and last inspection: every cached figure is keyed by it (exact)."""
     with frames._connection(bind) as conn:
-        seq = conn.execute(select(func.coalesce(func.max(Incident.seq), 0))).scalar_one()
-        insp = conn.execute(select(func.coalesce(func.max(Inspection.id), 0))).scalar_one()
-    if is_current(period, now):
-        return f"c{int(_as_utc(now).timestamp()) // CURRENT_BUCKET_S}-i{insp}"
-    return f"p{int(seq) // SEQ_BUCKET_PAST}-i{insp}"
+        return agg.version(conn)
 
 
 def _key(*parts) -> str:
@@ -184,120 +172,85 @@ def _key(*parts) -> str:
     return "wx:views:" + hashlib.sha1(raw.encode()).hexdigest()[:24]
 
 
-# ------------------------------------------------------------------------------------------- bundle
-def _records(df: pd.DataFrame) -> dict:
-    """{code: {kpi: value}} with plain Python numbers and None (never NaN)."""
-    out = {}
-    for code, row in df.iterrows():
-        out[str(code)] = {k: _plain(v) for k, v in row.items()}
-    return out
-
-
 def _plain(v):
     if v is None:
         return None
     if isinstance(v, (np.integer,)):
         return int(v)
-    if isinstance(v, (float, np.floating)):
+    if isinstance(v, (np.floating, float)):
         return None if not np.isfinite(v) else float(v)
     return v
 
 
-def _local_day(s: pd.Series) -> pd.Series:
-    s = kpis._utc_series(s)
-    return s.dt.tz_localize("UTC").dt.tz_convert(kpis.LOCAL_TZ).dt.tz_localize(None).dt.normalize()
+def day_span(period: periods.Period) -> agg.DaySpan:
+    """The local days of a period (its bounds are local midnights)."""
+    first = kpis._local_day(period.start).normalize()
+    last = kpis._local_day(period.end).normalize() - pd.Timedelta(days=1)
+    return agg.DaySpan(first.date(), last.date())
 
 
-def _dense(rows: np.ndarray, cols: np.ndarray, shape: tuple, dtype="int32") -> np.ndarray:
-    """Counts of (row, col) pairs as a dense array (pairs with a negative index are dropped)."""
-    ok = (rows >= 0) & (cols >= 0) & (cols < shape[1])
-    out = np.zeros(shape, dtype="int64")
-    np.add.at(out, (rows[ok], cols[ok]), 1)
-    return out.astype(dtype)
+def _utc_dt(ts) -> dt.datetime:
+    return _as_utc(ts).to_pydatetime()
 
 
-def build_bundle(incidents: pd.DataFrame, inspections: pd.DataFrame, h: Hierarchy, start, end, at) -> dict:
-    """The period's aggregates from its frames (pure; :func:`kpi_bundle` caches it).
+def _store_code(level: str, code: str | None) -> str:
+    return agg.DISTRICT if level == "district" else code
 
-    KPIs per unit come from ``kpis.all_kpis`` / ``kpis.kpis_by``. The per-grid cubes count the flags of
-    ``kpis.incident_flags`` (new, closed in the period) by category, level reached and local day, as dense
-    arrays (grid × category / level / day), so any unit's breakdown is a sum over its grids' rows.
-    """
-    grids = h.grids
-    grid_codes = list(h.grids_of[("district", DISTRICT_CODE)])
-    out = {"kpis": {
-        "district": {DISTRICT_CODE: kpis.all_kpis(incidents, inspections, grids, start, end, at)},
-        "town": _records(kpis.kpis_by(incidents, inspections, grids, "town", start, end, at,
-                                      codes=h.kids("district", None))),
-        "zone": _records(kpis.kpis_by(incidents, inspections, grids, "zone", start, end, at,
-                                      codes=sorted(c for (lv, c) in h.names if lv == "zone"))),
-        "grid": _records(kpis.kpis_by(incidents, inspections, grids, "grid", start, end, at, codes=grid_codes)),
-    }}
-    f = kpis.incident_flags(incidents, start, end, at)
-    new = f["new"].to_numpy()
-    closed_in = f["closed_in"].to_numpy()
-    n = len(incidents)
-    gpos = (pd.Index(grid_codes).get_indexer(incidents["grid_code"].astype(object)) if n
-            else np.array([], dtype=int))
-    categories = sorted(set(incidents["category"].dropna().astype(str))) if n else []
-    first_day = kpis._local_day(start).normalize()
-    n_days = max(1, int((kpis._local_day(end) - first_day) / pd.Timedelta(days=1) + 0.999))
-    if n:
-        cpos = pd.Index(categories).get_indexer(incidents["category"].astype(object))
-        lpos = pd.Index(list(kpis.LEVELS)).get_indexer(incidents["level"].astype(object))
-        rday = ((_local_day(incidents["reported_at"]) - first_day) / pd.Timedelta(days=1)).fillna(-1).to_numpy()
-        cday = ((_local_day(incidents["closed_at"]) - first_day) / pd.Timedelta(days=1)).fillna(-1).to_numpy()
-    else:
-        cpos = lpos = rday = cday = np.array([], dtype=int)
-    G = len(grid_codes)
-    out["grids"] = grid_codes
-    out["categories"] = categories
-    out["first_day"] = str(first_day.date())
-    out["cube_category"] = _dense(gpos[new], cpos[new], (G, len(categories)))
-    out["cube_level"] = _dense(gpos[new], lpos[new], (G, len(kpis.LEVELS)))
-    out["trend_new"] = _dense(gpos[new], rday[new].astype(int), (G, n_days), "uint32")
-    out["trend_closed"] = _dense(gpos[closed_in], cday[closed_in].astype(int), (G, n_days), "uint32")
-    esc_mask = new & (incidents["level"].to_numpy() == "district") if n else new
-    cols = [c for c in ("reported_at", "closed_at", "due_at", "status", "level", "department", "category",
-                        "grid_code", "zone_code", "town_code") if c in incidents.columns]
-    esc = incidents.loc[esc_mask, cols].reset_index(drop=True)
-    for c in ("status", "level", "department", "category", "grid_code", "zone_code", "town_code"):
-        if c in esc.columns:
-            esc[c] = esc[c].astype("category")
-    out["escalated"] = esc
-    out["at"] = str(at)
-    # department workload of the district, every town and zone (grids: on demand, see department_table)
-    dept = {("district", DISTRICT_CODE): _dept_records(esc, start, end, at)}
-    for level in ("town", "zone"):
-        for code, sub in esc.groupby(f"{level}_code", observed=True):
-            dept[(level, str(code))] = _dept_records(sub, start, end, at)
-    out["dept"] = dept
+
+def _grid_parents(h: Hierarchy) -> pd.DataFrame:
+    return h.grids[["code", "zone_code", "town_code"]]
+
+
+@lru_cache(maxsize=8)
+def _registered(gd) -> dict:
+    h = hierarchy(gd)
+    g = h.grids
+    out = {("district", agg.DISTRICT): int(g["registered_units"].sum())}
+    for col, level in (("town_code", "town"), ("zone_code", "zone"), ("code", "grid")):
+        for code, v in g.groupby(col)["registered_units"].sum().items():
+            out[(level, code)] = int(v)
     return out
 
 
-def _dept_records(esc: pd.DataFrame, start, end, at) -> list[dict]:
-    esc = esc.astype({c: object for c in esc.columns if isinstance(esc[c].dtype, pd.CategoricalDtype)})
-    t = kpis.department_workload(esc, start, end, at)
-    return [{k: _plain(v) for k, v in r.items()} for r in t.to_dict("records")]
-
-
+# ------------------------------------------------------------------------------------------- bundle
 def kpi_bundle(bind, gd, cache, period: periods.Period, now=None) -> dict:
+    """Every unit's KPIs for ``period`` (district, towns, zones, grids), the level-reached counts and the
+    department workload of the district, towns and zones — read from the store's aggregates (see
+    :mod:`dashboard.metrics.rollup`), cached by the period, the moment and the store's change sequence."""
     now = now_utc() if now is None else _as_utc(now)
     at = moment(period, now)
-    key = _key(BUNDLE_SCHEMA, "bundle", period.start, period.end, at, data_version(bind, period, now))
+    version = data_version(bind)
+    key = _key(BUNDLE_SCHEMA, "bundle", period.start, period.end, at, version)
 
     def build():
         h = hierarchy(gd)
-        inc = frames.load_incidents(bind, period.start, period.end)
-        ins = frames.load_inspections(bind, period.start, period.end,
-                                      columns=("unit_id", "grid_code", "zone_code", "town_code", "inspected_on",
-                                               "problems_found"))
-        full = build_bundle(inc, ins, h, period.start, period.end, at)
-        _cached(cache, key + ":esc", timeout, lambda: full["escalated"])
-        full.pop("escalated")
-        return full
+        span = day_span(period)
+        with frames._connection(bind) as conn:
+            counts = agg.read_counts(conn, span)
+            units = agg.read_units(conn, span)
+            close_hist = agg.read_hours(conn, "close", span)
+            open_set = agg.open_at(conn, _utc_dt(at), _utc_dt(period.end))
+            dept = agg.read_dept(conn, span)
+            dept_hist = agg.read_hours(conn, "dept", span)
+        codes = {"district": [agg.DISTRICT], "town": list(h.kids("district", None)),
+                 "zone": sorted(c for (lv, c) in h.names if lv == "zone"),
+                 "grid": list(h.grids_of[("district", DISTRICT_CODE)])}
+        table = rollup.kpi_rows(counts, units, _grid_parents(h), _registered(gd), open_set, close_hist,
+                                period.start, period.end, at, codes)
+        table["district"] = {DISTRICT_CODE: table["district"][agg.DISTRICT]}
+        dept_units = [("district", agg.DISTRICT)] + [("town", c) for c in codes["town"]] + \
+                     [("zone", c) for c in codes["zone"]] + [("grid", c) for c in codes["grid"]]
+        dept_rows = rollup.department_rows(dept, open_set, dept_hist, period.start, period.end, at, dept_units)
+        dept_rows = {(lv, DISTRICT_CODE if lv == "district" else c): [{k: _plain(v) for k, v in r.items()}
+                                                                     for r in rows]
+                     for (lv, c), rows in dept_rows.items()}
+        lv = {}
+        for r in counts.itertuples(index=False):
+            c = DISTRICT_CODE if r.lvl == "district" else r.code
+            lv[(r.lvl, c)] = (int(r.r_onsite), int(r.r_town), int(r.r_district))
+        return {"kpis": table, "dept": dept_rows, "levels": lv, "at": str(at), "version": version}
 
-    timeout = PAST_TIMEOUT if not is_current(period, now) else 2 * CURRENT_BUCKET_S
+    timeout = PAST_TIMEOUT if not is_current(period, now) else 120
     bundle = _cached(cache, key, timeout, build)
     return {**bundle, "key": key, "timeout": timeout}
 
@@ -356,37 +309,31 @@ def rank_in_district(bundle: dict, level: str, code: str, kpi: str) -> tuple[int
     return (codes.index(code) + 1 if code in codes else None), len(vals)
 
 
-def _rows(bundle: dict, h: Hierarchy, level: str, code: str | None) -> np.ndarray:
-    if level == "district":
-        return np.arange(len(bundle["grids"]))
-    return pd.Index(bundle["grids"]).get_indexer(list(h.grids_of[(level, code)]))
-
-
-def category_counts(bundle: dict, h: Hierarchy, level: str, code: str | None) -> pd.DataFrame:
+def category_counts(bind, period: periods.Period, level: str, code: str | None) -> pd.DataFrame:
     """Cases reported in the period per category for the unit (same as ``kpis.category_breakdown``)."""
-    counts = bundle["cube_category"][_rows(bundle, h, level, code)].sum(axis=0)
-    s = pd.Series(counts, index=bundle["categories"], dtype="int64")
-    s = s[s > 0].sort_values(ascending=False, kind="stable")
-    total = int(s.sum())
-    return pd.DataFrame({"category": s.index.astype(str), "count": s.to_numpy().astype(int),
-                         "share": [kpis._rate(c, total) for c in s.to_numpy()]})
+    with frames._connection(bind) as conn:
+        d = agg.read_category(conn, day_span(period), level, _store_code(level, code))
+    d = d[d["n"] > 0].sort_values(["n", "category"], ascending=[False, True], kind="stable")
+    total = int(d["n"].sum())
+    return pd.DataFrame({"category": d["category"].astype(str).to_numpy(), "count": d["n"].astype(int).to_numpy(),
+                         "share": [kpis._rate(c, total) for c in d["n"].to_numpy()]})
 
 
 def level_counts(bundle: dict, h: Hierarchy, level: str, code: str | None) -> pd.DataFrame:
     """Cases reported in the period by level reached (same as ``kpis.level_share``)."""
-    counts = bundle["cube_level"][_rows(bundle, h, level, code)].sum(axis=0)
+    c = DISTRICT_CODE if level == "district" else code
+    counts = np.array(bundle.get("levels", {}).get((level, c), (0, 0, 0)), dtype=int)
     total = int(counts.sum())
     return pd.DataFrame({"level": list(kpis.LEVELS), "count": counts.astype(int),
                          "share": [kpis._rate(c, total) for c in counts]})
 
 
-def trend_series(bundle: dict, h: Hierarchy, level: str, code: str | None, freq: str = "D") -> pd.DataFrame:
+def trend_series(bind, period: periods.Period, level: str, code: str | None, freq: str = "D") -> pd.DataFrame:
     """New and closed per local day / week / month (same as ``kpis.trend``, without empty buckets)."""
-    rows = _rows(bundle, h, level, code)
-    new = bundle["trend_new"][rows].sum(axis=0)
-    closed = bundle["trend_closed"][rows].sum(axis=0)
-    days = pd.date_range(bundle["first_day"], periods=len(new), freq="D")
-    d = pd.DataFrame({"day": days, "new": new, "closed": closed})
+    with frames._connection(bind) as conn:
+        d = agg.read_daily(conn, day_span(period), level, _store_code(level, code))
+    d = pd.DataFrame({"day": pd.to_datetime(d["day"]), "new": d["r_new"].astype(int),
+                      "closed": d["c_closed"].astype(int)})
     if freq in ("W", "M"):
         d["period"] = d["day"].dt.to_period(freq).dt.start_time  # weeks start on Monday, as in kpis.trend
         d = d.groupby("period", as_index=False)[["new", "closed"]].sum()
@@ -396,24 +343,11 @@ def trend_series(bundle: dict, h: Hierarchy, level: str, code: str | None, freq:
     return d.astype({"new": int, "closed": int})
 
 
-def department_table(bundle: dict, level: str, code: str | None, period: periods.Period, bind=None, gd=None,
+def department_table(bundle: dict, level: str, code: str | None, period: periods.Period = None, bind=None, gd=None,
                      cache=None) -> list[dict]:
-    """``kpis.department_workload`` of the unit's escalated cases: precomputed for the district, towns and
-    zones; for a grid computed from the period's escalated cases (cached per grid)."""
+    """``kpis.department_workload`` of the unit's escalated cases (every unit is in the bundle)."""
     c = DISTRICT_CODE if level == "district" else code
-    if (level, c) in bundle["dept"] or level != "grid":
-        return bundle["dept"].get((level, c), [])
-
-    def build():
-        esc = None if cache is None else cache.get(bundle["key"] + ":esc")
-        if esc is None:  # the cache dropped it (or there is none): from the store, this grid only
-            esc = frames.load_incidents(bind, period.start, period.end, "grid", code,
-                                        columns=("reported_at", "closed_at", "due_at", "status", "level",
-                                                 "department", "category", "grid_code"))
-        esc = esc[(esc["grid_code"] == code).to_numpy()]
-        return _dept_records(esc, period.start, period.end, pd.Timestamp(bundle["at"]))
-
-    return _cached(cache, bundle["key"] + ":dept:" + code, bundle.get("timeout", 120), build)
+    return bundle["dept"].get((level, c), [])
 
 
 def auto_freq(period: periods.Period) -> str:
@@ -423,17 +357,52 @@ def auto_freq(period: periods.Period) -> str:
 
 # ---------------------------------------------------------------------------------------- lifecycle
 def lifecycle(bind, gd, cache, period: periods.Period, level: str, code: str | None, now=None) -> dict:
-    """Funnel (incidents reaching each state) and time per stage for one unit and period (cached)."""
+    """Funnel (incidents reaching each state) and time per stage for one unit and period (cached).
+
+    The incidents counted are those active in the period: reported before its end and not closed before its
+    start. Funnel: per-state counts by report day up to the last day minus by close day before the first. Stage
+    times: the same difference of month histograms, with the partial edge months read from their incidents'
+    events; a grid's from its own events."""
     now = now_utc() if now is None else _as_utc(now)
     at = moment(period, now)
-    key = _key(BUNDLE_SCHEMA, "life", period.start, period.end, at, level, code, data_version(bind, period, now))
+    key = _key(BUNDLE_SCHEMA, "life", period.start, period.end, level, code, data_version(bind))
 
     def build():
-        ev = frames.load_events(bind, period.start, period.end, None if level == "district" else level, code,
-                                columns=("incident_id", "seq", "at", "to_status"))
-        return {"funnel": kpis.funnel(ev), "stages": kpis.stage_times(ev, at=at)}
+        span = day_span(period)
+        lvl, c = ("district", agg.DISTRICT) if level == "district" else (level, code)
+        before = span.first - dt.timedelta(days=1)
+        with frames._connection(bind) as conn:
+            cols = [f"rf_{s}" for s in agg.STATES] + [f"cf_{s}" for s in agg.STATES]
+            up = agg.read_counts_upto(conn, span.last, lvl, c, [f"rf_{s}" for s in agg.STATES])
+            down = agg.read_counts_upto(conn, before, lvl, c, [f"cf_{s}" for s in agg.STATES])
+            funnel = pd.DataFrame({"state": list(kpis.STATE_ORDER),
+                                   "incidents": [up[f"rf_{s}"] - down[f"cf_{s}"] for s in kpis.STATE_ORDER]})
+            if lvl == "grid":
+                inc, ev = agg.incidents_with_events(conn, level="grid", code=c,
+                                                    active=(_utc_dt(period.start), _utc_dt(period.end)))
+                hist = rollup.stays_hist(agg.stays_of(inc, ev), agg.hour_bin)
+            else:
+                m_last = span.last.replace(day=1)
+                plus = agg.read_hours_months(conn, "stay_r", None, agg._prev_month(m_last), lvl, c)
+                inc, ev = agg.incidents_with_events(conn, level=lvl, code=c, reported=(
+                    _local_midnight_utc(m_last), _utc_dt(period.end)))
+                plus = pd.concat([plus, rollup.stays_hist(agg.stays_of(inc, ev), agg.hour_bin)], ignore_index=True)
+                m_before = before.replace(day=1)
+                minus = agg.read_hours_months(conn, "stay_c", None, agg._prev_month(m_before), lvl, c)
+                inc, ev = agg.incidents_with_events(conn, level=lvl, code=c, closed=(
+                    _local_midnight_utc(m_before), _utc_dt(period.start)))
+                minus = pd.concat([minus, rollup.stays_hist(agg.stays_of(inc, ev), agg.hour_bin)],
+                                  ignore_index=True)
+                plus = plus.groupby(["key2", "bin"], sort=False)[["n", "hsum"]].sum().reset_index()
+                minus = minus.groupby(["key2", "bin"], sort=False)[["n", "hsum"]].sum().reset_index()
+                hist = rollup.subtract_hist(plus, minus, ["key2"])
+        return {"funnel": funnel, "stages": rollup.stage_table(hist)}
 
-    return _cached(cache, key, PAST_TIMEOUT if not is_current(period, now) else 2 * CURRENT_BUCKET_S, build)
+    return _cached(cache, key, PAST_TIMEOUT if not is_current(period, now) else 120, build)
+
+
+def _local_midnight_utc(day: dt.date) -> dt.datetime:
+    return _utc_dt(pd.Timestamp(day).tz_localize(kpis.LOCAL_TZ))
 
 
 # ------------------------------------------------------------------------------------------ profile

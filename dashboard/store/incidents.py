@@ -14,11 +14,12 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any, Iterable, Sequence
 
+import pandas as pd
 from sqlalchemy import Engine, and_, func, or_, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from . import alerts, catalogue, lifecycle, sequence
+from . import aggregates, alerts, catalogue, lifecycle, sequence
 from sqlalchemy import Date
 
 from .models import UTC, Incident, IncidentEvent, Inspection, UTCDateTime, utcnow
@@ -138,6 +139,7 @@ def create_incident(session: Session, new: NewIncident, *, now: dt.datetime | No
                                   actor_role=None, from_status=None, to_status=inc.status,
                                   note=None, department=None))
         alerts.raise_for_new_incident(session, inc)  # 告警 (severity ≥ 3 / hazchem ring): same transaction
+        aggregates.apply_change(session, None, [inc.id])  # the KPI aggregates: same transaction
         session.commit()
         return inc, True
     except IntegrityError:
@@ -343,6 +345,7 @@ def transition(
         ).scalar_one_or_none()
         if inc is None:
             raise IncidentNotFound(incident_id)
+        before = aggregates.capture(session, [inc.id])
         step = lifecycle.apply(inc.status, inc.level, to, actor_role=actor_role, department=department,
                                current_department=inc.department)
         inc.status = step.to_status
@@ -358,6 +361,7 @@ def transition(
                            from_status=step.from_status, to_status=step.to_status, note=note,
                            department=department)
         session.add(ev)
+        aggregates.apply_change(session, before, [inc.id])  # the KPI aggregates: same transaction
         session.commit()
         return inc, ev
     except BaseException:
@@ -576,7 +580,8 @@ def bulk_load(engine: Engine):
             conn.exec_driver_sql("ANALYZE")
 
 
-def bulk_insert_incidents(session: Session, rows: Iterable[dict[str, Any]], *, commit: bool = True) -> list[int]:
+def bulk_insert_incidents(session: Session, rows: Iterable[dict[str, Any]], *, commit: bool = True,
+                          aggregate: bool = True) -> list[int]:
     """Insert many incidents with Core ``executemany`` (for the demo generator). Returns their ids.
 
     Each row is a dict of ``incidents`` columns. Filled in when absent: ``id`` (after the current max; use on a
@@ -613,7 +618,11 @@ def bulk_insert_incidents(session: Session, rows: Iterable[dict[str, Any]], *, c
             r["updated_at"] = r["reported_at"]
         if r.get("due_at") is None:
             r["due_at"] = r["reported_at"] + dt.timedelta(hours=cat.deadline_hours)
+        if r.get("close_lag") is None:
+            r["close_lag"] = aggregates.close_lag_class(r["reported_at"], r.get("closed_at"))
     _executemany(session, Incident.__table__, _INCIDENT_COLS, rows)
+    if aggregate:  # a bulk load that rebuilds the aggregates at its end passes aggregate=False
+        aggregates.apply_change(session, None, [r["id"] for r in rows])
     _bump_sequence_to(session, max(r["seq"] for r in rows))
     _fix_pg_id_sequence(session, "incidents")
     if commit:
@@ -621,7 +630,8 @@ def bulk_insert_incidents(session: Session, rows: Iterable[dict[str, Any]], *, c
     return [r["id"] for r in rows]
 
 
-def bulk_insert_events(session: Session, rows: Iterable[dict[str, Any]], *, commit: bool = True) -> int:
+def bulk_insert_events(session: Session, rows: Iterable[dict[str, Any]], *, commit: bool = True,
+                       aggregate: bool = True) -> int:
     """Insert many lifecycle events (dicts of ``incident_events`` columns; ``seq`` allocated if absent).
 
     The dicts are not modified (rows without ``seq`` are copied).
@@ -634,14 +644,19 @@ def bulk_insert_events(session: Session, rows: Iterable[dict[str, Any]], *, comm
         first = sequence.allocate(session, len(missing))
         for n, k in enumerate(missing):
             rows[k] = {**rows[k], "seq": first + n}
+    touched = sorted({int(r["incident_id"]) for r in rows}) if aggregate else []
+    before = aggregates.capture(session, touched) if aggregate else None
     _executemany(session, IncidentEvent.__table__, [c for c in _EVENT_COLS if c != "id"], rows)
+    if aggregate:
+        aggregates.apply_change(session, before, touched)
     _bump_sequence_to(session, max(r["seq"] for r in rows))
     if commit:
         session.commit()
     return len(rows)
 
 
-def bulk_insert_inspections(session: Session, rows: Iterable[dict[str, Any]], *, commit: bool = True) -> int:
+def bulk_insert_inspections(session: Session, rows: Iterable[dict[str, Any]], *, commit: bool = True,
+                            aggregate: bool = True) -> int:
     """Insert many inspection rows (dicts of ``inspections`` columns; ``id`` optional)."""
     rows = [dict(r) for r in rows]
     if not rows:
@@ -651,6 +666,8 @@ def bulk_insert_inspections(session: Session, rows: Iterable[dict[str, Any]], *,
     for r in rows:
         r.setdefault("problems_found", 0)
     _executemany(session, Inspection.__table__, cols, rows)
+    if aggregate:
+        aggregates.add_inspections(session.connection(), pd.DataFrame(rows))
     if "id" in cols:
         _fix_pg_id_sequence(session, "inspections")
     if commit:

@@ -17,6 +17,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    SmallInteger,
     String,
     Text,
     TypeDecorator,
@@ -119,6 +120,9 @@ class Incident(Base):
     due_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     seq: Mapped[int] = mapped_column(BigInteger)
+    # class of (closed_at - reported_at): 0 under a day, c >= 1 for [2^(c-1), 2^c) days; NULL while open.
+    # With ix_incidents_close_lag it finds the cases open at a past moment T in about twice their number.
+    close_lag: Mapped[int | None] = mapped_column(SmallInteger, nullable=True)
 
     events: Mapped[list["IncidentEvent"]] = relationship(
         back_populates="incident", order_by="IncidentEvent.seq", lazy="raise"
@@ -133,6 +137,7 @@ class Incident(Base):
         Index("ix_incidents_town_code", "town_code"),
         Index("ix_incidents_category", "category"),
         Index("ix_incidents_seq", "seq", unique=True),
+        Index("ix_incidents_close_lag", "close_lag", "closed_at"),
         # the open cases (see migration 0003): queries say ``status <> 'closed'`` so the planner can use it
         Index("ix_incidents_open", "zone_code", "grid_code", "town_code", "due_at",
               sqlite_where=text("status <> 'closed'"), postgresql_where=text("status <> 'closed'")),
@@ -192,3 +197,60 @@ class ChangeCounter(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     value: Mapped[int] = mapped_column(BigInteger)
+
+
+# --------------------------------------------------------------------------------- KPI aggregates
+# Maintained in the same transaction as every write that changes them (dashboard/store/aggregates.py);
+# rebuilt from the rows by ``python -m dashboard aggregates rebuild``. Keys: ``lvl`` district|town|zone|grid,
+# ``code`` ('*' for the district), ``grain`` d (local day) | m (local month, ``day`` = its first day).
+_AGG_KEY = ("lvl", "code", "grain", "day")
+AGG_COUNT_COLUMNS = (
+    # by the local day of the report
+    "r_new", "r_onsite", "r_town", "r_district", "r_closed", "r_late",
+    # by the local day of the close
+    "c_closed", "c_in_zone", "c_dispute", "c_dispute_resolved", "c_dispute_in_zone", "c_longstanding",
+    # lifecycle funnel: incidents that reached a state, by report day and by close day
+    "rf_reported", "rf_onsite_handled", "rf_routed", "rf_escalated", "rf_assigned", "rf_in_progress",
+    "rf_handled", "rf_verified", "rf_closed",
+    "cf_reported", "cf_onsite_handled", "cf_routed", "cf_escalated", "cf_assigned", "cf_in_progress",
+    "cf_handled", "cf_verified", "cf_closed",
+    # inspections by their local day
+    "i_rows", "i_problems",
+)
+
+
+def _agg_key_columns():
+    from sqlalchemy import Column
+
+    return [Column("lvl", String(8), primary_key=True), Column("code", String(32), primary_key=True),
+            Column("grain", String(1), primary_key=True), Column("day", Date, primary_key=True)]
+
+
+def _agg_tables():
+    from sqlalchemy import Column, LargeBinary, Table
+
+    md = Base.metadata
+    counts = Table("agg_counts", md, *_agg_key_columns(), Column("parent", String(32), nullable=False),
+                   *[Column(c, BigInteger, nullable=False, server_default="0") for c in AGG_COUNT_COLUMNS])
+    category = Table("agg_category", md, *_agg_key_columns(), Column("category", String(32), primary_key=True),
+                     Column("n", BigInteger, nullable=False, server_default="0"))
+    dept = Table("agg_dept", md, *_agg_key_columns(), Column("department", String(32), primary_key=True),
+                 Column("assigned", BigInteger, nullable=False, server_default="0"),
+                 Column("closed", BigInteger, nullable=False, server_default="0"),
+                 Column("late", BigInteger, nullable=False, server_default="0"))
+    # one histogram of hours per (kind, unit, day or month, key2): bins, counts and sums packed in ``data``
+    # (dashboard/store/aggregates.py pack/unpack); ``nvals`` = the number of values it holds
+    hours = Table("agg_hist", md, Column("kind", String(8), primary_key=True), *_agg_key_columns(),
+                  Column("key2", String(32), primary_key=True),
+                  Column("nvals", BigInteger, nullable=False, server_default="0"),
+                  Column("data", LargeBinary, nullable=False))
+    units = Table("agg_units", md, Column("grid_code", String(32), primary_key=True),
+                  Column("grain", String(1), primary_key=True), Column("day", Date, primary_key=True),
+                  Column("inspected", LargeBinary, nullable=False), Column("problems", LargeBinary, nullable=False))
+    registry = Table("inspection_units", md, Column("unit_id", String(64), primary_key=True),
+                     Column("grid_code", String(32), nullable=False), Column("ordinal", Integer, nullable=False))
+    Index("ix_inspection_units_grid", registry.c.grid_code, registry.c.ordinal, unique=True)
+    return counts, category, dept, hours, units, registry
+
+
+AggCounts, AggCategory, AggDept, AggHours, AggUnits, InspectionUnits = _agg_tables()

@@ -11,7 +11,10 @@ from dash import html
 
 from ..i18n import t
 from ..metrics.kpis import KPIS
-from ..metrics.views import CARD_KPIS, LOWER_IS_BETTER
+from ..metrics import registry
+
+CARD_KPIS = registry.shown_in("cards")
+LOWER_IS_BETTER = registry.LOWER_IS_BETTER
 
 DASH = "—"
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 
 from ..i18n import t
+from ..metrics import registry
 from ..metrics.kpis import KPIS
 from ..store import catalogue, lifecycle
 from . import palette
@@ -49,7 +50,7 @@ def ranking(rows: list[dict], kpi: str, average, title: str, avg_label: str, lan
     if not rows:
         return empty(title, lang)
     kind = KPIS[kpi][2]
-    reverse = kpi not in ("open_incidents", "overdue_incidents", "median_hours_to_close")
+    reverse = not registry.lower_is_better(kpi)
     with_value = [r for r in rows if r["value"] is not None]
     without = [r for r in rows if r["value"] is None]
     # plotly draws the first category at the bottom: worst first, best on top, units without a value below

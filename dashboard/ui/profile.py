@@ -5,11 +5,12 @@ import pandas as pd
 from dash import html
 
 from ..i18n import t
+from ..metrics import registry
 from ..store import catalogue, lifecycle
 from .cards import fmt, kpi_label
 from .layers import HAZARD_KINDS
 
-RANK_KPIS = ("detection_rate", "inspection_coverage", "onsite_handling_rate", "resolution_rate", "overdue_incidents")
+RANK_KPIS = registry.shown_in("profile_rank")
 
 
 def _row(label: str, value, cls: str = "") -> html.Div:

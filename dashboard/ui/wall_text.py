@@ -6,7 +6,7 @@ without touching other pages; :func:`wt` falls back to :func:`dashboard.i18n.t` 
 from __future__ import annotations
 
 from ..i18n import STRINGS, normalise
-from ..metrics import kpis
+from ..metrics import kpis, registry
 
 WALL_STRINGS: dict[str, tuple[str, str]] = {
     "wall_title": ("吴兴区基层社会治理指挥中心", "Wuxing District Grassroots Governance Command Centre"),
@@ -41,8 +41,7 @@ WALL_STRINGS: dict[str, tuple[str, str]] = {
                            "Ask the command centre's administrator for the wall's link."),
 }
 
-RANK_KPIS = ("resolution_rate", "onsite_handling_rate", "in_zone_resolution_rate", "overdue_incidents",
-             "open_incidents", "new_incidents", "inspection_coverage", "detection_rate", "median_hours_to_close")
+RANK_KPIS = registry.shown_in("wall_rank")
 SEVERITY_NAMES = {1: ("一般", "low"), 2: ("较大", "medium"), 3: ("重大", "high"), 4: ("特别重大", "critical")}
 
 

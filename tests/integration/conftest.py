@@ -91,7 +91,8 @@ def backend(request, tmp_path_factory):
 
 def wipe(engine) -> None:
     with engine.begin() as c:
-        for table in ("incident_events", "incidents", "inspections", "hazard_sites"):
+        for table in ("incident_events", "incidents", "inspections", "hazard_sites", "agg_counts", "agg_category",
+                      "agg_dept", "agg_hist", "agg_units", "inspection_units"):
             c.execute(text(f"DELETE FROM {table}"))
 
 

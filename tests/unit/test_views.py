@@ -58,12 +58,35 @@ def _inspections(h, n=300, seed=2):
                          "problems_found": rng.integers(0, 3, n)})
 
 
+def _store(tmp_path, inc, ins):
+    """A SQLite store holding the rows, its aggregates kept by the store's bulk writes."""
+    from dashboard.store import init_db, make_engine, session_factory
+    from dashboard.store import incidents as repo
+
+    engine = make_engine(f"sqlite:///{tmp_path}/views.sqlite3")
+    init_db(engine)
+    with session_factory(engine)() as s:
+        if len(inc):
+            rows = inc.assign(id=inc["id"] + 1, lon=120.1, lat=30.85).to_dict("records")
+            for r in rows:
+                for c in ("reported_at", "closed_at", "due_at"):
+                    r[c] = None if pd.isna(r[c]) else pd.Timestamp(r[c]).to_pydatetime()
+                r["department"] = r["department"] if isinstance(r["department"], str) else None
+                r["outcome"] = r["outcome"] if isinstance(r["outcome"], str) else None
+            repo.bulk_insert_incidents(s, rows)
+        if len(ins):
+            repo.bulk_insert_inspections(s, ins.assign(inspector="x", inspected_on=ins["inspected_on"].dt.date)
+                                         .to_dict("records"))
+    return engine
+
+
 @pytest.fixture(scope="module")
-def fixture(h):
+def fixture(h, gd, tmp_path_factory):
     p = periods.resolve("custom", "2019-03-01", "2019-04-15")
     inc, ins = _incidents(h), _inspections(h)
-    at = views.moment(p, pd.Timestamp("2024-01-01", tz="UTC"))
-    return p, inc, ins, views.build_bundle(inc, ins, h, p.start, p.end, at)
+    engine = _store(tmp_path_factory.mktemp("views"), inc, ins)
+    yield p, inc, ins, views.kpi_bundle(engine, gd, None, p, now=pd.Timestamp("2024-01-01", tz="UTC")), engine
+    engine.dispose()
 
 
 def _unit_rows(df, level, code):
@@ -71,7 +94,7 @@ def _unit_rows(df, level, code):
 
 
 def test_unit_cuts_equal_kpi_functions(h, fixture):
-    p, inc, ins, b = fixture
+    p, inc, ins, b, engine = fixture
     zone = inc["zone_code"].value_counts().index[0]
     town = h.parent[("zone", zone)]
     for level, code in (("district", None), ("town", town), ("zone", zone)):
@@ -79,13 +102,13 @@ def test_unit_cuts_equal_kpi_functions(h, fixture):
         reg = h.grids if level == "district" else h.grids[h.grids[f"{level}_code"] == code]
         assert views.unit_kpis(b, level, code) == pytest.approx(kpis.all_kpis(sub_i, sub_s, reg, p.start, p.end))
         exp = kpis.category_breakdown(sub_i, p.start, p.end).sort_values(["count", "category"]).reset_index(drop=True)
-        got = views.category_counts(b, h, level, code).sort_values(["count", "category"]).reset_index(drop=True)
+        got = views.category_counts(engine, p, level, code).sort_values(["count", "category"]).reset_index(drop=True)
         assert got["category"].tolist() == exp["category"].tolist() and got["count"].tolist() == exp["count"].tolist()
         pd.testing.assert_frame_equal(views.level_counts(b, h, level, code), kpis.level_share(sub_i, p.start, p.end),
                                       check_dtype=False)
         for freq in ("D", "W", "M"):
             exp_t = kpis.trend(sub_i, p.start, p.end, freq)
-            got_t = views.trend_series(b, h, level, code, freq)
+            got_t = views.trend_series(engine, p, level, code, freq)
             assert got_t["new"].sum() == exp_t["new"].sum() and got_t["closed"].sum() == exp_t["closed"].sum()
             assert [x.date() for x in got_t["period"]] == [x.date() for x in exp_t["period"]]
         dept = kpis.department_workload(sub_i, p.start, p.end, pd.Timestamp(b["at"]))
@@ -95,7 +118,7 @@ def test_unit_cuts_equal_kpi_functions(h, fixture):
 
 
 def test_children_and_average(h, fixture):
-    p, inc, ins, b = fixture
+    p, inc, ins, b, _engine = fixture
     child, rows = views.children_rows(b, h, "district", None)
     assert child == "town" and len(rows) == 17
     assert sum(r["new_incidents"] for _, r in rows) == b["kpis"]["district"]["330502"]["new_incidents"]
@@ -107,20 +130,20 @@ def test_children_and_average(h, fixture):
     assert rank is not None and 1 <= rank <= n
 
 
-def test_empty_period_never_nan(h):
+def test_empty_period_never_nan(h, gd, tmp_path):
     p = periods.resolve("custom", "2030-01-01", "2030-01-31")
-    empty_inc = _incidents(h).iloc[0:0]
-    empty_ins = _inspections(h).iloc[0:0]
-    b = views.build_bundle(empty_inc, empty_ins, h, p.start, p.end, p.end)
+    engine = _store(tmp_path, _incidents(h).iloc[0:0], _inspections(h).iloc[0:0])
+    b = views.kpi_bundle(engine, gd, None, p, now=pd.Timestamp("2030-06-01", tz="UTC"))
     k = views.unit_kpis(b, "district", None)
     for key, v in k.items():
         assert v is None or (isinstance(v, (int, float)) and math.isfinite(v)), key
     assert k["detection_rate"] is None and k["onsite_handling_rate"] is None
     texts = [cards.fmt(x, k[x]) for x in views.CARD_KPIS]
     assert "—" in texts and not any("nan" in s.lower() for s in texts)
-    assert views.category_counts(b, h, "district", None).empty
-    assert views.trend_series(b, h, "district", None).empty
+    assert views.category_counts(engine, p, "district", None).empty
+    assert views.trend_series(engine, p, "district", None).empty
     assert views.department_table(b, "district", None, p) == []
+    engine.dispose()
 
 
 @pytest.mark.parametrize("kpi,value,text", [

@@ -1,0 +1,1119 @@
+"""KPI aggregates kept as the data changes — what every card, ranking, chart and choropleth reads.
+
+Every incident *contributes* a fixed set of counts to aggregate rows keyed by unit (district, town, zone, grid) ×
+local day or month: reported that day (new, level reached, closed since, closed late), closed that day (in the zone,
+disputes, long-standing), the lifecycle states it reached, and histograms of hours to close and of time spent in each
+state. A write changes an incident's contribution; :func:`apply_change` subtracts the old one and adds the new one in
+the same transaction as the write, so the aggregates are never behind the rows and never count twice. One
+function, :func:`contributions`, defines a contribution, for one incident or ten million: the incremental path and
+:func:`rebuild` (``python -m dashboard aggregates rebuild``) both use it, and the property tests check both against
+the pure KPI definitions in ``dashboard/metrics/kpis.py`` (the oracle).
+
+What is *not* aggregated, because it depends on a moment rather than on days: which cases are open at a moment,
+open past their due time, or were closed after a period ended. Those come from :func:`open_at`, which reads the
+incidents open at that moment — the open ones through the open-cases index, and for a past moment the ones closed
+after it through ``ix_incidents_close_lag`` (about twice their number, whatever the history's length).
+
+Histograms: hours are binned at 0.1 h below 30 days, 1 h below 2,000 h and 24 h beyond; each bin keeps its count
+and the exact sum of its values. A median or p90 is read at the bin's one value where it holds one, else at the
+bin's middle: exact to 0.05 h below 30 days (0.5 h below 2,000 h).
+Stage dwell histograms are kept per month for the district, towns and zones (a month's partial edge is read from
+the events of its incidents); a grid's lifecycle is read from its own events.
+
+Times: the store keeps UTC; local days are Asia/Shanghai (UTC+8, no daylight saving).
+"""
+from __future__ import annotations
+
+import datetime as dt
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import and_, bindparam, delete, func, or_, select, text, tuple_, union_all
+
+from ..domain.hours import US_PER_H, bin_mid, half_width, hour_bin  # noqa: F401 (re-exported)
+from .models import (
+    AGG_COUNT_COLUMNS,
+    UTC,
+    AggCategory,
+    AggCounts,
+    AggDept,
+    AggHours,
+    AggUnits,
+    Incident,
+    IncidentEvent,
+    Inspection,
+    InspectionUnits,
+)
+
+LOCAL_OFFSET = pd.Timedelta(hours=8)  # Asia/Shanghai
+DISTRICT = "*"
+LEVELS = ("district", "town", "zone", "grid")
+LEVEL_COLUMN = {"district": None, "town": "town_code", "zone": "zone_code", "grid": "grid_code"}
+PARENT_COLUMN = {"district": None, "town": None, "zone": "town_code", "grid": "zone_code"}
+STATES = ("reported", "onsite_handled", "routed", "escalated", "assigned", "in_progress", "handled", "verified",
+          "closed")
+STAY_LEVELS = ("district", "town", "zone")
+INCIDENT_COLUMNS = ("id", "grid_code", "zone_code", "town_code", "reported_at", "closed_at", "due_at", "level",
+                    "category", "outcome", "longstanding", "department")
+EVENT_COLUMNS = ("incident_id", "seq", "at", "to_status")
+KEY = ("lvl", "code", "grain", "day")
+_CHUNK = 50_000
+
+
+# ---------------------------------------------------------------------------------------------- bins
+def close_lag_class(reported_at, closed_at) -> int | None:
+    """``incidents.close_lag``: 0 for under a day, c >= 1 for [2^(c-1), 2^c) days, None while open."""
+    if closed_at is None or reported_at is None or pd.isna(closed_at):
+        return None
+    days = (pd.Timestamp(closed_at) - pd.Timestamp(reported_at)).total_seconds() / 86400.0
+    if days < 1.0:
+        return 0
+    return int(np.floor(np.log2(days))) + 1
+
+
+def close_lag_classes(reported: pd.Series, closed: pd.Series) -> pd.Series:
+    days = (closed - reported).dt.total_seconds().to_numpy(dtype=float, na_value=np.nan) / 86400.0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cls = np.where(days < 1.0, 0, np.floor(np.log2(np.maximum(days, 1.0))) + 1)
+    return pd.Series(np.where(np.isnan(days), np.nan, cls), index=reported.index)
+
+
+MAX_LAG_CLASS = 16  # 2^15 days ≈ 90 years
+
+
+# ------------------------------------------------------------------------------------------- helpers
+def naive_utc(s: pd.Series) -> pd.Series:
+    """Times as naive UTC datetime64[ns] (SQLite text, PostgreSQL tz-aware, or already naive)."""
+    if not pd.api.types.is_datetime64_any_dtype(s):
+        s = pd.to_datetime(s, utc=True, format="ISO8601", errors="coerce")
+    if getattr(s.dt, "tz", None) is not None:
+        s = s.dt.tz_convert("UTC").dt.tz_localize(None)
+    return s.astype("datetime64[ns]")
+
+
+def local_day(s: pd.Series) -> pd.Series:
+    """Naive UTC times -> their local (Asia/Shanghai) day at midnight, naive."""
+    return (s + LOCAL_OFFSET).dt.floor("D")
+
+
+def _month(days: pd.Series) -> pd.Series:
+    return days.dt.to_period("M").dt.start_time
+
+
+def _us(td) -> np.ndarray:
+    """timedelta64 values -> integer microseconds (NaT -> 0; mask separately)."""
+    return np.asarray(td, dtype="timedelta64[ns]").astype("timedelta64[us]").astype(np.int64)
+
+
+def _expand_arrays(grid, zone, town, day, levels=LEVELS, grains=("d", "m")):
+    """Key arrays (lvl, code, parent, grain, day) for every (level, grain) of n facts, and the index of the fact
+    each key row comes from."""
+    n = len(grid)
+    day = np.asarray(day, dtype="datetime64[D]")
+    month = day.astype("datetime64[M]").astype("datetime64[D]")
+    lv, cd, pa, gr, dy, src = [], [], [], [], [], []
+    idx = np.arange(n)
+    for level in levels:
+        code = {"district": np.full(n, DISTRICT, dtype=object), "town": town, "zone": zone, "grid": grid}[level]
+        parent = {"district": np.full(n, "", dtype=object), "town": np.full(n, DISTRICT, dtype=object),
+                  "zone": town, "grid": zone}[level]
+        for g in grains:
+            lv.append(np.full(n, level, dtype=object))
+            cd.append(code)
+            pa.append(parent)
+            gr.append(np.full(n, g, dtype=object))
+            dy.append(day if g == "d" else month)
+            src.append(idx)
+    if not lv:
+        e = np.array([], dtype=object)
+        return {"lvl": e, "code": e, "parent": e, "grain": e, "day": np.array([], dtype="datetime64[D]")}, \
+            np.array([], dtype=int)
+    keys = {"lvl": np.concatenate(lv), "code": np.concatenate(cd), "parent": np.concatenate(pa),
+            "grain": np.concatenate(gr), "day": np.concatenate(dy)}
+    return keys, np.concatenate(src)
+
+
+@dataclass
+class Deltas:
+    """Signed changes to each aggregate table (key columns + value columns)."""
+
+    counts: pd.DataFrame
+    category: pd.DataFrame
+    dept: pd.DataFrame
+    hours: pd.DataFrame
+
+    def tables(self):
+        return (("counts", self.counts), ("category", self.category), ("dept", self.dept), ("hours", self.hours))
+
+
+def _stays(ev: pd.DataFrame) -> pd.DataFrame:
+    """Completed stays (incident_id, state, us, hours): a stay ends at the incident's next event; 'closed' has
+    none."""
+    if ev.empty:
+        return pd.DataFrame({"incident_id": pd.Series(dtype="int64"), "state": pd.Series(dtype=object),
+                             "us": pd.Series(dtype="int64"), "hours": pd.Series(dtype=float)})
+    e = ev.sort_values(["incident_id", "seq"], kind="stable")
+    inc = e["incident_id"].to_numpy()
+    t = e["at"].to_numpy()
+    same = np.r_[inc[1:] == inc[:-1], False]
+    nxt = np.r_[t[1:], t[-1:]]
+    us = _us(nxt - t)
+    state = e["to_status"].to_numpy()
+    keep = same & (state != "closed")
+    return pd.DataFrame({"incident_id": inc[keep], "state": state[keep], "us": us[keep],
+                         "hours": us[keep] / US_PER_H})
+
+
+def _group(keys: dict, extra: dict, values: dict, by: list[str], value_cols: list[str], sign: int) -> pd.DataFrame:
+    df = pd.DataFrame({**keys, **extra, **values})
+    if df.empty:
+        return pd.DataFrame(columns=[*by, *value_cols])
+    df["day"] = pd.to_datetime(df["day"])
+    out = df.groupby(by, sort=False, dropna=False)[value_cols].sum().reset_index()
+    if sign != 1:
+        out[value_cols] = out[value_cols] * sign
+    return out
+
+
+def contributions(inc: pd.DataFrame, ev: pd.DataFrame, sign: int = 1) -> Deltas:
+    """What the incidents ``inc`` (columns :data:`INCIDENT_COLUMNS`) with their events ``ev`` (columns
+    :data:`EVENT_COLUMNS`) add to every aggregate table, times ``sign`` (vectorised; for many incidents —
+    :func:`contributions_of` is the same for a few)."""
+    inc = inc.reset_index(drop=True)
+    n = len(inc)
+    rep = naive_utc(inc["reported_at"])
+    clo = naive_utc(inc["closed_at"])
+    due = naive_utc(inc["due_at"])
+    ev = ev.copy()
+    if len(ev):
+        ev["at"] = naive_utc(ev["at"])
+    rday = local_day(rep).to_numpy()
+    cday = local_day(clo).to_numpy()
+    closed = clo.notna().to_numpy()
+    level = inc["level"].astype(object).to_numpy()
+    category = inc["category"].astype(object).fillna("").astype(str).to_numpy()
+    dispute = np.char.startswith(category.astype(str), "dispute.") if n else np.zeros(0, dtype=bool)
+    outcome = inc["outcome"].astype(object).to_numpy()
+    longstanding = inc["longstanding"].fillna(False).astype(bool).to_numpy()
+    late = closed & (clo > due).fillna(False).to_numpy()
+    dur_us = _us((clo - rep).to_numpy())
+    department = inc["department"].astype(object).to_numpy()
+    grid = inc["grid_code"].astype(object).to_numpy()
+    zone = inc["zone_code"].astype(object).to_numpy()
+    town = inc["town_code"].astype(object).to_numpy()
+    reached = np.zeros((n, len(STATES)), dtype=np.int64)
+    if len(ev) and n:
+        pos = pd.Index(inc["id"]).get_indexer(ev["incident_id"])
+        spos = pd.Index(STATES).get_indexer(ev["to_status"].astype(object))
+        ok = (pos >= 0) & (spos >= 0)
+        reached[pos[ok], spos[ok]] = 1
+
+    # --- counts: report-day facts and close-day facts
+    cols = list(AGG_COUNT_COLUMNS)
+    rv = np.zeros((n, len(cols)), dtype=np.int64)
+    ci = {c: k for k, c in enumerate(cols)}
+    rv[:, ci["r_new"]] = 1
+    rv[:, ci["r_onsite"]] = level == "onsite"
+    rv[:, ci["r_town"]] = level == "town"
+    rv[:, ci["r_district"]] = level == "district"
+    rv[:, ci["r_closed"]] = closed
+    rv[:, ci["r_late"]] = late
+    for k, st in enumerate(STATES):
+        rv[:, ci[f"rf_{st}"]] = reached[:, k]
+    cm = np.flatnonzero(closed)
+    cv = np.zeros((len(cm), len(cols)), dtype=np.int64)
+    in_zone = level[cm] != "district"
+    cv[:, ci["c_closed"]] = 1
+    cv[:, ci["c_in_zone"]] = in_zone
+    cv[:, ci["c_dispute"]] = dispute[cm]
+    cv[:, ci["c_dispute_resolved"]] = dispute[cm] & (outcome[cm] == "resolved")
+    cv[:, ci["c_dispute_in_zone"]] = dispute[cm] & in_zone
+    cv[:, ci["c_longstanding"]] = longstanding[cm]
+    for k, st in enumerate(STATES):
+        cv[:, ci[f"cf_{st}"]] = reached[cm, k]
+    keys, src = _expand_arrays(np.r_[grid, grid[cm]], np.r_[zone, zone[cm]], np.r_[town, town[cm]],
+                               np.r_[rday, cday[cm]])
+    allv = np.vstack([rv, cv])[src]
+    counts = _group(keys, {}, {c: allv[:, k] for k, c in enumerate(cols)}, [*KEY, "parent"], cols, sign)
+
+    # --- category by report day
+    keys, src = _expand_arrays(grid, zone, town, rday)
+    category_df = _group({k: v for k, v in keys.items() if k != "parent"}, {"category": category[src]},
+                         {"n": np.ones(len(src), dtype=np.int64)}, [*KEY, "category"], ["n"], sign)
+
+    # --- escalated cases per department, by report day
+    dm = np.flatnonzero((level == "district") & pd.notna(department))
+    keys, src = _expand_arrays(grid[dm], zone[dm], town[dm], rday[dm])
+    dsrc = dm[src]
+    dept_df = _group({k: v for k, v in keys.items() if k != "parent"},
+                     {"department": department[dsrc].astype(str)},
+                     {"assigned": np.ones(len(dsrc), dtype=np.int64), "closed": closed[dsrc].astype(np.int64),
+                      "late": late[dsrc].astype(np.int64)}, [*KEY, "department"], ["assigned", "closed", "late"],
+                     sign)
+
+    # --- hour histograms
+    hk = {"kind": [], "lvl": [], "code": [], "grain": [], "day": [], "key2": [], "us": []}
+
+    def add_hist(kind, rows, day, key2, us, levels=LEVELS, grains=("d", "m")):
+        keys, src = _expand_arrays(grid[rows], zone[rows], town[rows], day, levels, grains)
+        hk["kind"].append(np.full(len(src), kind, dtype=object))
+        for k in ("lvl", "code", "grain", "day"):
+            hk[k].append(keys[k])
+        hk["key2"].append(np.asarray(key2, dtype=object)[src] if len(src) else np.array([], dtype=object))
+        hk["us"].append(np.asarray(us, dtype=np.int64)[src] if len(src) else np.array([], dtype=np.int64))
+
+    add_hist("close", cm, cday[cm], np.full(len(cm), "", dtype=object), dur_us[cm])
+    dcm = np.flatnonzero((level == "district") & pd.notna(department) & closed)
+    add_hist("dept", dcm, rday[dcm], department[dcm].astype(str), dur_us[dcm])
+    stays = _stays(ev)
+    if len(stays):
+        pos = pd.Index(inc["id"]).get_indexer(stays["incident_id"])
+        ok = pos >= 0
+        pos = pos[ok]
+        st_state = stays["state"].to_numpy()[ok]
+        st_us = stays["us"].to_numpy()[ok]
+        add_hist("stay_r", pos, rday[pos], st_state, st_us, STAY_LEVELS, ("m",))
+        cpos = closed[pos]
+        add_hist("stay_c", pos[cpos], cday[pos[cpos]], st_state[cpos], st_us[cpos], STAY_LEVELS, ("m",))
+    if any(len(x) for x in hk["us"]):
+        flat = {k: np.concatenate(v) for k, v in hk.items()}
+        us = flat.pop("us")
+        hours_df = _hist_group(flat, us, sign)
+    else:
+        hours_df = pd.DataFrame(columns=["kind", *KEY, "key2", "bin", "n", "hsum"])
+    return Deltas(counts, category_df, dept_df, hours_df)
+
+
+def _hist_group(flat: dict, us: np.ndarray, sign: int) -> pd.DataFrame:
+    df = pd.DataFrame({**flat, "bin": hour_bin(us), "n": np.ones(len(us), dtype=np.int64), "hsum": us / US_PER_H})
+    df["day"] = pd.to_datetime(df["day"])
+    out = df.groupby(["kind", *KEY, "key2", "bin"], sort=False)[["n", "hsum"]].sum().reset_index()
+    if sign != 1:
+        out[["n", "hsum"]] = out[["n", "hsum"]] * sign
+    return out
+
+
+# ------------------------------------------------------------------------- the same, for a few incidents
+def _aware(t) -> dt.datetime | None:
+    if t is None or (not isinstance(t, dt.datetime) and pd.isna(t)):
+        return None
+    if isinstance(t, pd.Timestamp):
+        t = t.to_pydatetime()
+    if isinstance(t, str):
+        t = dt.datetime.fromisoformat(t)
+    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+
+
+def _lday(t: dt.datetime) -> dt.date:
+    return (t + dt.timedelta(hours=8)).date()
+
+
+def _td_us(d: dt.timedelta) -> int:
+    return (d.days * 86400 + d.seconds) * 1_000_000 + d.microseconds
+
+
+class Acc:
+    """Sparse signed deltas per aggregate table: {key tuple: {column: value}} (see :func:`contributions_of`)."""
+
+    def __init__(self):
+        self.counts: dict = {}
+        self.category: dict = {}
+        self.dept: dict = {}
+        self.hours: dict = {}
+
+    @staticmethod
+    def _add(table: dict, key, vals: dict, sign: int):
+        cur = table.setdefault(key, {})
+        for c, v in vals.items():
+            if v:
+                cur[c] = cur.get(c, 0) + sign * v
+
+    def deltas(self) -> Deltas:
+        def frame(table, keys, vcols):
+            rows = [(*k, *[v.get(c, 0) for c in vcols]) for k, v in table.items()]
+            df = pd.DataFrame(rows, columns=[*keys, *vcols])
+            if len(df):
+                df["day"] = pd.to_datetime(df["day"])
+            return df
+
+        return Deltas(frame(self.counts, [*KEY, "parent"], list(AGG_COUNT_COLUMNS)),
+                      frame(self.category, [*KEY, "category"], ["n"]),
+                      frame(self.dept, [*KEY, "department"], ["assigned", "closed", "late"]),
+                      frame(self.hours, ["kind", *KEY, "key2", "bin"], ["n", "hsum"]))
+
+
+def _unit_keys(r: dict, day: dt.date, levels=LEVELS, grains=("d", "m")):
+    units = {"district": (DISTRICT, ""), "town": (r["town_code"], DISTRICT), "zone": (r["zone_code"], r["town_code"]),
+             "grid": (r["grid_code"], r["zone_code"])}
+    month = day.replace(day=1)
+    for lv in levels:
+        code, parent = units[lv]
+        for g in grains:
+            yield lv, code, parent, g, (day if g == "d" else month)
+
+
+def contributions_of(acc: Acc, r: dict, events: list, sign: int) -> None:
+    """Add ``sign`` × the contribution of one incident (a dict of :data:`INCIDENT_COLUMNS`) with its events
+    (tuples seq, at, to_status) to ``acc`` — the same as :func:`contributions` for one row."""
+    rep, clo, due = _aware(r["reported_at"]), _aware(r["closed_at"]), _aware(r["due_at"])
+    rday = _lday(rep)
+    closed = clo is not None
+    level = r["level"]
+    cat = r["category"] or ""
+    dispute = cat.startswith("dispute.")
+    late = bool(closed and due is not None and clo > due)
+    reached = {e[2] for e in events} & set(STATES)
+    rvals = {"r_new": 1, "r_onsite": int(level == "onsite"), "r_town": int(level == "town"),
+             "r_district": int(level == "district"), "r_closed": int(closed), "r_late": int(late)}
+    rvals.update({f"rf_{s}": 1 for s in reached})
+    for lv, code, parent, g, day in _unit_keys(r, rday):
+        Acc._add(acc.counts, (lv, code, g, day, parent), rvals, sign)
+        Acc._add(acc.category, (lv, code, g, day, cat), {"n": 1}, sign)
+    dept = r["department"]
+    escalated = level == "district" and dept is not None and not (isinstance(dept, float) and np.isnan(dept))
+    if escalated:
+        for lv, code, parent, g, day in _unit_keys(r, rday):
+            Acc._add(acc.dept, (lv, code, g, day, str(dept)),
+                     {"assigned": 1, "closed": int(closed), "late": int(late)}, sign)
+    if closed:
+        cday = _lday(clo)
+        in_zone = level != "district"
+        cvals = {"c_closed": 1, "c_in_zone": int(in_zone), "c_dispute": int(dispute),
+                 "c_dispute_resolved": int(dispute and r["outcome"] == "resolved"),
+                 "c_dispute_in_zone": int(dispute and in_zone), "c_longstanding": int(bool(r["longstanding"]))}
+        cvals.update({f"cf_{s}": 1 for s in reached})
+        us = _td_us(clo - rep)
+        b, h = int(hour_bin(us)), us / US_PER_H
+        for lv, code, parent, g, day in _unit_keys(r, cday):
+            Acc._add(acc.counts, (lv, code, g, day, parent), cvals, sign)
+            Acc._add(acc.hours, ("close", lv, code, g, day, "", b), {"n": 1, "hsum": h}, sign)
+        if escalated:
+            for lv, code, parent, g, day in _unit_keys(r, rday):
+                Acc._add(acc.hours, ("dept", lv, code, g, day, str(dept), b), {"n": 1, "hsum": h}, sign)
+    evs = sorted(events, key=lambda e: e[0])
+    for e0, e1 in zip(evs, evs[1:]):
+        if e0[2] == "closed":
+            continue
+        us = _td_us(_aware(e1[1]) - _aware(e0[1]))
+        b, h = int(hour_bin(us)), us / US_PER_H
+        for lv, code, parent, g, day in _unit_keys(r, rday, STAY_LEVELS, ("m",)):
+            Acc._add(acc.hours, ("stay_r", lv, code, g, day, e0[2], b), {"n": 1, "hsum": h}, sign)
+        if closed:
+            for lv, code, parent, g, day in _unit_keys(r, _lday(clo), STAY_LEVELS, ("m",)):
+                Acc._add(acc.hours, ("stay_c", lv, code, g, day, e0[2], b), {"n": 1, "hsum": h}, sign)
+
+
+# ---------------------------------------------------------------------------------------- writing
+_TABLES = {"counts": AggCounts, "category": AggCategory, "dept": AggDept}
+HKEY = ("kind", *KEY, "key2")
+
+
+def _value_columns(table) -> list[str]:
+    return [c.name for c in table.columns if not c.primary_key and c.name != "parent"]
+
+
+def _py(v):
+    if isinstance(v, pd.Timestamp):
+        return v.date()
+    if isinstance(v, np.datetime64):
+        return pd.Timestamp(v).date()
+    if isinstance(v, (np.integer,)):
+        return int(v)
+    if isinstance(v, (np.floating,)):
+        return float(v)
+    return v
+
+
+def _upsert_sql(table) -> str:
+    cols = [c.name for c in table.columns]
+    keys = [c.name for c in table.columns if c.primary_key]
+    vals = _value_columns(table)
+    sets = ", ".join(f"{c} = {table.name}.{c} + excluded.{c}" for c in vals)
+    return (f"INSERT INTO {table.name} ({', '.join(cols)}) VALUES ({', '.join(':' + c for c in cols)}) "
+            f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {sets}")
+
+
+def write(conn, deltas: Deltas, fresh: bool = False) -> int:
+    """Add ``deltas`` to the aggregate tables (upserts); rows that come to zero are removed. Returns rows touched."""
+    n = 0
+    for name, df in deltas.tables():
+        if df is None or df.empty:
+            continue
+        if name == "hours":
+            n += write_hist(conn, df, fresh=fresh)
+            continue
+        table = _TABLES[name]
+        vals = _value_columns(table)
+        counters = [c for c in vals if c != "hsum"]
+        df = df[(df[counters] != 0).any(axis=1)]
+        if df.empty:
+            continue
+        cols = [c.name for c in table.columns]
+        if fresh:
+            n += _insert_many(conn, table.name, cols, [df[c] for c in cols])
+            continue
+        records = [{c: _py(v) for c, v in zip(cols, row)} for row in df[cols].itertuples(index=False, name=None)]
+        conn.execute(text(_upsert_sql(table)), records)
+        n += len(records)
+        if not fresh and (df[counters] < 0).any(axis=None):  # something was subtracted: drop rows that came to zero
+            keys = [c.name for c in table.columns if c.primary_key]
+            cond = " AND ".join(f"{c} = 0" for c in counters)
+            kcond = " AND ".join(f"{k} = :{k}" for k in keys)
+            conn.execute(text(f"DELETE FROM {table.name} WHERE {kcond} AND {cond}"),
+                         [{k: r[k] for k in keys} for r in records])
+    return n
+
+
+def _plain_column(col, sqlite: bool) -> list:
+    if isinstance(col, pd.Series) and pd.api.types.is_datetime64_any_dtype(col):
+        return col.dt.strftime("%Y-%m-%d").tolist() if sqlite else [x.date() for x in col]
+    vals = col.tolist() if hasattr(col, "tolist") else list(col)
+    if vals and isinstance(vals[0], dt.date) and sqlite:
+        return [v.isoformat() for v in vals]
+    return vals
+
+
+def _insert_many(conn, table: str, cols: list[str], columns: list) -> int:
+    """Plain INSERT of many rows through the driver's executemany (for a rebuild into empty tables)."""
+    sqlite = conn.dialect.name == "sqlite"
+    data = list(zip(*(_plain_column(c, sqlite) for c in columns)))
+    if not data:
+        return 0
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    sql = f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join([mark] * len(cols))})"
+    for i in range(0, len(data), 20_000):
+        conn.exec_driver_sql(sql, data[i:i + 20_000])
+    return len(data)
+
+
+# ------------------------------------------------------------------------------------- histograms
+def pack(bins: np.ndarray, n: np.ndarray, hsum: np.ndarray) -> bytes:
+    """A histogram as bytes: count k, then k int32 bins (ascending), k int64 counts, k float64 sums."""
+    k = len(bins)
+    return (np.int32(k).tobytes() + np.asarray(bins, dtype="<i4").tobytes() + np.asarray(n, dtype="<i8").tobytes()
+            + np.asarray(hsum, dtype="<f8").tobytes())
+
+
+def unpack(data: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    k = int(np.frombuffer(data, dtype="<i4", count=1)[0])
+    bins = np.frombuffer(data, dtype="<i4", count=k, offset=4)
+    n = np.frombuffer(data, dtype="<i8", count=k, offset=4 + 4 * k)
+    hsum = np.frombuffer(data, dtype="<f8", count=k, offset=4 + 12 * k)
+    return bins, n, hsum
+
+
+def _merge_hist(parts: list[tuple]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    bins = np.concatenate([p[0] for p in parts]).astype(np.int64)
+    n = np.concatenate([p[1] for p in parts]).astype(np.int64)
+    hsum = np.concatenate([p[2] for p in parts]).astype(float)
+    ub, inv = np.unique(bins, return_inverse=True)
+    nn = np.bincount(inv, weights=n, minlength=len(ub)).round().astype(np.int64)
+    hs = np.bincount(inv, weights=hsum, minlength=len(ub))
+    keep = nn != 0
+    return ub[keep], nn[keep], hs[keep]
+
+
+def _date(v) -> dt.date:
+    if isinstance(v, dt.datetime):
+        return v.date()
+    if isinstance(v, dt.date):
+        return v
+    if isinstance(v, (pd.Timestamp, np.datetime64)):
+        return pd.Timestamp(v).date()
+    return dt.date.fromisoformat(str(v)[:10])
+
+
+def write_hist(conn, df: pd.DataFrame, fresh: bool = False) -> int:
+    """Add histogram deltas (rows kind, lvl, code, grain, day, key2, bin, n, hsum) to ``agg_hist``: each touched
+    histogram is read, merged and written back (writes are serialised by the change-sequence lock); one that
+    comes to nothing is removed. ``fresh``: the histograms are known not to exist yet (a rebuild)."""
+    t = AggHours
+    if df.empty:
+        return 0
+    df = df.sort_values([*HKEY, "bin"], kind="stable").reset_index(drop=True)
+    df["day"] = pd.to_datetime(df["day"])
+    gid = df.groupby(list(HKEY), sort=False).ngroup().to_numpy()
+    starts = np.r_[0, np.flatnonzero(gid[1:] != gid[:-1]) + 1]
+    ends = np.r_[starts[1:], len(df)]
+    firsts = df.iloc[starts]
+    keys = list(zip(firsts["kind"], firsts["lvl"], firsts["code"], firsts["grain"],
+                    [d.date() for d in firsts["day"]], firsts["key2"]))
+    bins, n, hs = df["bin"].to_numpy(), df["n"].to_numpy(dtype=np.int64), df["hsum"].to_numpy(dtype=float)
+    if fresh:  # collapsed, sorted, new: pack the slices as they are
+        data = [(*k, int(n[a:b].sum()), pack(bins[a:b], n[a:b], hs[a:b])) for k, a, b in zip(keys, starts, ends)
+                if n[a:b].any()]
+        return _insert_many(conn, t.name, [*HKEY, "nvals", "data"], [list(c) for c in zip(*data)]) if data else 0
+    groups = {k: (a, b) for k, a, b in zip(keys, starts, ends)}
+    old = {}
+    klist = list(groups)
+    for i in range(0, len(klist), 300):
+        part = klist[i:i + 300]
+        q = select(t.c.kind, t.c.lvl, t.c.code, t.c.grain, t.c.day, t.c.key2, t.c.data).where(
+            tuple_(t.c.kind, t.c.lvl, t.c.code, t.c.grain, t.c.day, t.c.key2).in_(part))
+        for row in conn.execute(q):
+            old[(row[0], row[1], row[2], row[3], _date(row[4]), row[5])] = unpack(row[6])
+    ins, upd, dele = [], [], []
+    for k, (a, b) in groups.items():
+        parts = [(bins[a:b], n[a:b], hs[a:b])]
+        if k in old:
+            parts.append(old[k])
+        ub, nn, hh = _merge_hist(parts)
+        rec = {"kind": k[0], "lvl": k[1], "code": k[2], "grain": k[3], "day": k[4], "key2": k[5]}
+        if len(ub) == 0:
+            if k in old:
+                dele.append(rec)
+            continue
+        rec.update(nvals=int(nn.sum()), data=pack(ub, nn, hh))
+        (upd if k in old else ins).append(rec)
+    cond = and_(*(t.c[c] == bindparam("k_" + c) for c in HKEY))
+    if ins:
+        conn.execute(t.insert(), ins)
+    if upd:
+        conn.execute(t.update().where(cond).values(nvals=bindparam("nvals"), data=bindparam("data")),
+                     [{**{"k_" + c: r[c] for c in HKEY}, "nvals": r["nvals"], "data": r["data"]} for r in upd])
+    if dele:
+        conn.execute(t.delete().where(cond), [{"k_" + c: r[c] for c in HKEY} for r in dele])
+    return len(ins) + len(upd) + len(dele)
+
+
+def write_acc(conn, acc: Acc) -> int:
+    """:func:`write` for the sparse deltas of :class:`Acc` (no pandas on the path of a single write)."""
+    n = 0
+    if acc.hours:
+        rows = [(*k, v.get("n", 0), v.get("hsum", 0.0)) for k, v in acc.hours.items()]
+        n += write_hist(conn, pd.DataFrame(rows, columns=[*HKEY, "bin", "n", "hsum"]))
+    for name, table_d, keys in (("counts", acc.counts, [*KEY, "parent"]), ("category", acc.category,
+                                [*KEY, "category"]), ("dept", acc.dept, [*KEY, "department"])):
+        table = _TABLES[name]
+        vals = _value_columns(table)
+        counters = [c for c in vals if c != "hsum"]
+        records, negative = [], False
+        for k, v in table_d.items():
+            if not any(v.get(c, 0) for c in counters):
+                continue
+            rec = dict(zip(keys, k))
+            for c in vals:
+                rec[c] = v.get(c, 0)
+                if c in counters and rec[c] < 0:
+                    negative = True
+            records.append(rec)
+        if not records:
+            continue
+        conn.execute(text(_upsert_sql(table)), records)
+        n += len(records)
+        if negative:
+            pk = [c.name for c in table.columns if c.primary_key]
+            cond = " AND ".join(f"{c} = 0" for c in counters)
+            kcond = " AND ".join(f"{k} = :{k}" for k in pk)
+            conn.execute(text(f"DELETE FROM {table.name} WHERE {kcond} AND {cond}"),
+                         [{k: r[k] for k in pk} for r in records])
+    return n
+
+
+def _read_state(conn, ids) -> tuple[pd.DataFrame, pd.DataFrame]:
+    ids = [int(i) for i in ids]
+    if not ids:
+        return (pd.DataFrame(columns=list(INCIDENT_COLUMNS)), pd.DataFrame(columns=list(EVENT_COLUMNS)))
+    t, e = Incident.__table__, IncidentEvent.__table__
+    inc_rows, ev_rows = [], []
+    for i in range(0, len(ids), 1000):
+        part = ids[i:i + 1000]
+        inc_rows += conn.execute(select(*(t.c[c] for c in INCIDENT_COLUMNS)).where(t.c.id.in_(part))).all()
+        ev_rows += conn.execute(select(*(e.c[c] for c in EVENT_COLUMNS)).where(e.c.incident_id.in_(part))).all()
+    return _frame(inc_rows, INCIDENT_COLUMNS), _frame(ev_rows, EVENT_COLUMNS)
+
+
+def _read_rows(conn, ids) -> tuple[list[dict], dict]:
+    """Current rows (dicts) of ``ids`` and their events {incident_id: [(seq, at, to_status)]} — the small path."""
+    ids = [int(i) for i in ids]
+    t, e = Incident.__table__, IncidentEvent.__table__
+    rows, events = [], {}
+    for i in range(0, len(ids), 1000):
+        part = ids[i:i + 1000]
+        rows += [dict(r._mapping) for r in conn.execute(select(*(t.c[c] for c in INCIDENT_COLUMNS))
+                                                        .where(t.c.id.in_(part)))]
+        for iid, seq, at, st in conn.execute(select(*(e.c[c] for c in EVENT_COLUMNS))
+                                             .where(e.c.incident_id.in_(part))):
+            events.setdefault(iid, []).append((seq, at, st))
+    return rows, events
+
+
+def _frame(rows, columns) -> pd.DataFrame:
+    cols = list(zip(*rows)) if rows else [()] * len(columns)
+    df = pd.DataFrame({c: list(v) for c, v in zip(columns, cols)}, columns=list(columns))
+    for c in ("reported_at", "closed_at", "due_at", "at"):
+        if c in df.columns:
+            df[c] = naive_utc(df[c]) if len(df) else pd.Series(dtype="datetime64[ns]")
+    return df
+
+
+@dataclass
+class Snapshot:
+    """The state of some incidents before a change (see :func:`capture`)."""
+
+    rows: list
+    events: dict
+
+
+def capture(session, ids) -> Snapshot:
+    """Read the current state of ``ids`` (inside the write transaction, after locking them) before changing them."""
+    rows, events = _read_rows(session.connection(), ids)
+    return Snapshot(rows, events)
+
+
+def apply_change(session, before: Snapshot | None, ids) -> None:
+    """After a write (flushed, not committed): replace the contribution of ``before`` by that of ``ids`` now.
+
+    ``before`` is None for incidents that did not exist. Call it in the write's own transaction."""
+    session.flush()
+    conn = session.connection()
+    rows, events = _read_rows(conn, ids)
+    acc = Acc()
+    if before is not None:
+        for r in before.rows:
+            contributions_of(acc, r, before.events.get(r["id"], []), -1)
+    for r in rows:
+        contributions_of(acc, r, events.get(r["id"], []), +1)
+    _set_close_lag(conn, rows)
+    write_acc(conn, acc)
+
+
+def _collapse(d: Deltas) -> Deltas:
+    def coll(df, keys, vals):
+        if df.empty:
+            return df
+        return df.groupby(keys, sort=False, dropna=False)[vals].sum().reset_index()
+
+    return Deltas(coll(d.counts, [*KEY, "parent"], list(AGG_COUNT_COLUMNS)),
+                  coll(d.category, [*KEY, "category"], ["n"]),
+                  coll(d.dept, [*KEY, "department"], ["assigned", "closed", "late"]),
+                  coll(d.hours, ["kind", *KEY, "key2", "bin"], ["n", "hsum"]))
+
+
+def _set_close_lag(conn, rows: list[dict]) -> None:
+    upd = [{"i": int(r["id"]), "c": close_lag_class(_aware(r["reported_at"]), _aware(r["closed_at"]))}
+           for r in rows if r["closed_at"] is not None]
+    if upd:
+        t = Incident.__table__
+        conn.execute(t.update().where(t.c.id == bindparam("i")).values(close_lag=bindparam("c")), upd)
+
+
+# ------------------------------------------------------------------------------------- inspections
+def _bits(ordinals) -> bytes:
+    v = 0
+    for o in ordinals:
+        v |= 1 << int(o)
+    return v.to_bytes(max(1, (v.bit_length() + 7) // 8), "little")
+
+
+def _or_bytes(a: bytes, b: bytes) -> bytes:
+    v = int.from_bytes(a, "little") | int.from_bytes(b, "little")
+    return v.to_bytes(max(1, (v.bit_length() + 7) // 8), "little")
+
+
+def unit_ordinals(conn, units: pd.DataFrame) -> np.ndarray:
+    """Ordinal of each (unit_id, grid_code) within its grid, registering units seen for the first time."""
+    t = InspectionUnits
+    ids = sorted(set(units["unit_id"].astype(str)))
+    known = {}
+    for i in range(0, len(ids), 1000):
+        for uid, ordinal in conn.execute(select(t.c.unit_id, t.c.ordinal).where(t.c.unit_id.in_(ids[i:i + 1000]))):
+            known[uid] = ordinal
+    missing = units[~units["unit_id"].astype(str).isin(known)].drop_duplicates("unit_id")
+    if len(missing):
+        nxt = dict(conn.execute(select(t.c.grid_code, func.max(t.c.ordinal)).where(
+            t.c.grid_code.in_(sorted(set(missing["grid_code"])))).group_by(t.c.grid_code)).all())
+        rows = []
+        for uid, grid in zip(missing["unit_id"].astype(str), missing["grid_code"].astype(str)):
+            o = (nxt.get(grid) if nxt.get(grid) is not None else -1) + 1
+            nxt[grid] = o
+            known[uid] = o
+            rows.append({"unit_id": uid, "grid_code": grid, "ordinal": o})
+        conn.execute(t.insert(), rows)
+    return units["unit_id"].astype(str).map(known).to_numpy()
+
+
+def add_inspections(conn, rows: pd.DataFrame) -> None:
+    """Aggregate new inspection rows (unit_id, grid_code, zone_code, town_code, inspected_on, problems_found):
+    counts per unit and day, and the grid's bitmaps of units inspected / with problems (distinct units)."""
+    if rows.empty:
+        return
+    rows = rows.reset_index(drop=True)
+    write(conn, inspection_counts(rows))
+    add_inspection_bits(conn, rows)
+
+
+def inspection_counts(rows: pd.DataFrame) -> Deltas:
+    """The counts inspection rows add (rows and problems found per unit and day)."""
+    day = pd.to_datetime(rows["inspected_on"]).dt.floor("D")
+    keys, src = _expand_arrays(rows["grid_code"].astype(object).to_numpy(), rows["zone_code"].astype(object).to_numpy(),
+                               rows["town_code"].astype(object).to_numpy(), day.to_numpy())
+    vals = {c: np.zeros(len(src), dtype=np.int64) for c in AGG_COUNT_COLUMNS}
+    vals["i_rows"][:] = 1
+    vals["i_problems"] = rows["problems_found"].astype(np.int64).to_numpy()[src]
+    counts = _group(keys, {}, vals, [*KEY, "parent"], list(AGG_COUNT_COLUMNS), 1)
+    empty = pd.DataFrame()
+    return Deltas(counts, empty, empty, empty)
+
+
+def add_inspection_bits(conn, rows: pd.DataFrame) -> None:
+    """The grids' bitmaps of units inspected / with problems per day and month (distinct units)."""
+    day = pd.to_datetime(rows["inspected_on"]).dt.floor("D")
+    ords = unit_ordinals(conn, rows[["unit_id", "grid_code"]])
+    new: dict = {}
+    days = [d.date() for d in day]
+    for grid, d, o, p in zip(rows["grid_code"].astype(str), days, ords.tolist(), (rows["problems_found"] > 0).tolist()):
+        bit = 1 << int(o)
+        for key in ((grid, "d", d), (grid, "m", d.replace(day=1))):
+            cur = new.get(key)
+            if cur is None:
+                cur = new[key] = [0, 0]
+            cur[0] |= bit
+            if p:
+                cur[1] |= bit
+    _merge_bits(conn, {k: (_int_bytes(a), _int_bytes(b)) for k, (a, b) in new.items()})
+
+
+def _int_bytes(v: int) -> bytes:
+    return v.to_bytes(max(1, (v.bit_length() + 7) // 8), "little")
+
+
+def _merge_bits(conn, new: dict) -> None:
+    t = AggUnits
+    keys = list(new)
+    old = {}
+    for i in range(0, len(keys), 500):
+        part = keys[i:i + 500]
+        q = select(t.c.grid_code, t.c.grain, t.c.day, t.c.inspected, t.c.problems).where(
+            tuple_(t.c.grid_code, t.c.grain, t.c.day).in_(part))
+        for g, gr, d, a, b in conn.execute(q):
+            old[(g, gr, d if isinstance(d, dt.date) else dt.date.fromisoformat(str(d)))] = (a, b)
+    ins, upd = [], []
+    for k, (a, b) in new.items():
+        if k in old:
+            oa, ob = old[k]
+            upd.append({"g": k[0], "gr": k[1], "d": k[2], "a": _or_bytes(oa, a), "b": _or_bytes(ob, b)})
+        else:
+            ins.append({"grid_code": k[0], "grain": k[1], "day": k[2], "inspected": a, "problems": b})
+    if ins:
+        conn.execute(t.insert(), ins)
+    if upd:
+        conn.execute(t.update().where(and_(t.c.grid_code == bindparam("g"), t.c.grain == bindparam("gr"),
+                                           t.c.day == bindparam("d"))).values(
+            inspected=bindparam("a"), problems=bindparam("b")), upd)
+
+
+# ------------------------------------------------------------------------------------------ rebuild
+AGG_TABLES = (AggCounts, AggCategory, AggDept, AggHours, AggUnits, InspectionUnits)
+
+
+def rebuild(engine, chunk: int = _CHUNK, progress=None) -> dict:
+    """Recompute every aggregate from the rows (one transaction): incidents in id chunks, then inspections.
+    Also sets ``incidents.close_lag``. Returns counts of what was read and written."""
+    t, e, it = Incident.__table__, IncidentEvent.__table__, Inspection.__table__
+    stats = {"incidents": 0, "inspections": 0, "rows": 0}
+    with _begin(engine) as conn:
+        for table in AGG_TABLES:
+            conn.execute(delete(table))
+        last = 0
+        acc: list[Deltas] = []
+        while True:
+            ids = [r[0] for r in conn.execute(select(t.c.id).where(t.c.id > last).order_by(t.c.id).limit(chunk))]
+            if not ids:
+                break
+            lo, hi = ids[0], ids[-1]
+            inc = _frame(conn.execute(select(*(t.c[c] for c in INCIDENT_COLUMNS)).where(
+                t.c.id.between(lo, hi))).all(), INCIDENT_COLUMNS)
+            ev = _frame(conn.execute(select(*(e.c[c] for c in EVENT_COLUMNS)).where(
+                e.c.incident_id.between(lo, hi))).all(), EVENT_COLUMNS)
+            acc.append(contributions(inc, ev, +1))
+            if len(acc) >= 8:  # keep memory bounded: fold what was read so far into one collapsed set
+                acc = [_collapse(_concat(acc))]
+            _set_close_lag_bulk(conn, inc)
+            stats["incidents"] += len(ids)
+            last = hi
+            if progress:
+                progress(stats)
+        last = 0
+        cols = ("id", "unit_id", "grid_code", "zone_code", "town_code", "inspected_on", "problems_found")
+        while True:
+            rows = conn.execute(select(*(it.c[c] for c in cols)).where(it.c.id > last).order_by(it.c.id)
+                                .limit(chunk * 4)).all()
+            if not rows:
+                break
+            df = pd.DataFrame(rows, columns=list(cols))
+            acc.append(inspection_counts(df))
+            add_inspection_bits(conn, df)
+            stats["inspections"] += len(df)
+            last = int(df["id"].iloc[-1])
+        if acc:
+            stats["rows"] += write(conn, _collapse(_concat(acc)), fresh=True)
+    return stats
+
+
+@contextmanager
+def _begin(bind):
+    if hasattr(bind, "begin") and not hasattr(bind, "execute"):  # an Engine: one transaction of its own
+        with bind.begin() as conn:
+            yield conn
+    else:  # a Connection already in a transaction (a migration)
+        yield bind
+
+
+def _concat(ds: list[Deltas]) -> Deltas:
+    return Deltas(*(pd.concat([getattr(d, n) for d in ds if len(getattr(d, n))], ignore_index=True)
+                    if any(len(getattr(d, n)) for d in ds) else getattr(ds[0], n)
+                    for n in ("counts", "category", "dept", "hours")))
+
+
+def _set_close_lag_bulk(conn, inc: pd.DataFrame) -> None:
+    closed = inc[inc["closed_at"].notna()]
+    if closed.empty:
+        return
+    cls = close_lag_classes(closed["reported_at"], closed["closed_at"]).astype(int)
+    t = Incident.__table__
+    for c, g in closed.groupby(cls.to_numpy()):
+        ids = [int(i) for i in g["id"]]
+        for i in range(0, len(ids), 5000):
+            conn.execute(t.update().where(t.c.id.in_(ids[i:i + 5000])).values(close_lag=int(c)))
+
+
+# ---------------------------------------------------------------------------------------- reading
+@dataclass(frozen=True)
+class DaySpan:
+    """A range of local days [first, last] cut into whole months (grain m) and edge days (grain d)."""
+
+    first: dt.date
+    last: dt.date
+
+    def pieces(self) -> list[tuple[str, dt.date, dt.date]]:
+        """[(grain, from, to)] inclusive ranges of ``day`` values that add up to the span exactly."""
+        out = []
+        a, b = self.first, self.last
+        if a > b:
+            return out
+        m_first = a if a.day == 1 else _next_month(a)
+        m_last_excl = _month_start(b) if b != _month_end(b) else _next_month(b)
+        if m_first >= m_last_excl:  # no whole month inside
+            return [("d", a, b)]
+        if a < m_first:
+            out.append(("d", a, m_first - dt.timedelta(days=1)))
+        out.append(("m", m_first, _prev_month(m_last_excl)))
+        if m_last_excl <= b:
+            out.append(("d", m_last_excl, b))
+        return out
+
+
+def _month_start(d: dt.date) -> dt.date:
+    return d.replace(day=1)
+
+
+def _next_month(d: dt.date) -> dt.date:
+    return (d.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+
+
+def _prev_month(d: dt.date) -> dt.date:
+    return (d.replace(day=1) - dt.timedelta(days=1)).replace(day=1)
+
+
+def _month_end(d: dt.date) -> dt.date:
+    return _next_month(d) - dt.timedelta(days=1)
+
+
+EPOCH = dt.date(1970, 1, 1)
+
+
+def _span_cond(table, span: DaySpan):
+    parts = [and_(table.c.grain == g, table.c.day.between(a, b)) for g, a, b in span.pieces()]
+    return or_(*parts) if parts else (table.c.day < EPOCH)
+
+
+def _units_cond(table, units):
+    """``units``: None (every level) or an iterable of (lvl, code) or a level name (all its units)."""
+    if units is None:
+        return True
+    if isinstance(units, str):
+        return table.c.lvl == units
+    units = list(units)
+    return tuple_(table.c.lvl, table.c.code).in_(units) if units else (table.c.lvl == "")
+
+
+def read_counts(conn, span: DaySpan, columns=AGG_COUNT_COLUMNS, units=None) -> pd.DataFrame:
+    """Sums of the count columns over the days of ``span``, one row per (lvl, code)."""
+    t = AggCounts
+    q = (select(t.c.lvl, t.c.code, *(func.sum(t.c[c]).label(c) for c in columns))
+         .where(_span_cond(t, span), _units_cond(t, units)).group_by(t.c.lvl, t.c.code))
+    rows = conn.execute(q).all()
+    return pd.DataFrame(rows, columns=["lvl", "code", *columns])
+
+
+def read_daily(conn, span: DaySpan, lvl: str, code: str, columns=("r_new", "c_closed")) -> pd.DataFrame:
+    """Day-by-day counts of one unit (grain d) over ``span``: columns day + ``columns``."""
+    t = AggCounts
+    q = (select(t.c.day, *(t.c[c] for c in columns)).where(t.c.lvl == lvl, t.c.code == code, t.c.grain == "d",
+                                                           t.c.day.between(span.first, span.last))
+         .order_by(t.c.day))
+    return pd.DataFrame(conn.execute(q).all(), columns=["day", *columns])
+
+
+def read_category(conn, span: DaySpan, lvl: str, code: str) -> pd.DataFrame:
+    t = AggCategory
+    q = (select(t.c.category, func.sum(t.c.n).label("n")).where(_span_cond(t, span), t.c.lvl == lvl,
+                                                                t.c.code == code).group_by(t.c.category))
+    return pd.DataFrame(conn.execute(q).all(), columns=["category", "n"])
+
+
+def read_dept(conn, span: DaySpan, units=None) -> pd.DataFrame:
+    t = AggDept
+    q = (select(t.c.lvl, t.c.code, t.c.department, func.sum(t.c.assigned), func.sum(t.c.closed),
+                func.sum(t.c.late)).where(_span_cond(t, span), _units_cond(t, units))
+         .group_by(t.c.lvl, t.c.code, t.c.department))
+    return pd.DataFrame(conn.execute(q).all(), columns=["lvl", "code", "department", "assigned", "closed", "late"])
+
+
+def _hist_frame(rows) -> pd.DataFrame:
+    """Rows (lvl, code, key2, data) -> summed histogram rows lvl, code, key2, bin, n, hsum."""
+    parts = []
+    for lvl, code, key2, data in rows:
+        b, n, h = unpack(data)
+        parts.append(pd.DataFrame({"lvl": lvl, "code": code, "key2": key2, "bin": b, "n": n, "hsum": h}))
+    if not parts:
+        return pd.DataFrame(columns=["lvl", "code", "key2", "bin", "n", "hsum"])
+    df = pd.concat(parts, ignore_index=True)
+    return df.groupby(["lvl", "code", "key2", "bin"], sort=False)[["n", "hsum"]].sum().reset_index()
+
+
+def read_hours(conn, kind: str, span: DaySpan, units=None, key2: str | None = None) -> pd.DataFrame:
+    """Histogram rows (lvl, code, key2, bin, n, hsum) of ``kind`` summed over ``span``."""
+    t = AggHours
+    cond = [t.c.kind == kind, _span_cond(t, span), _units_cond(t, units)]
+    if key2 is not None:
+        cond.append(t.c.key2 == key2)
+    return _hist_frame(conn.execute(select(t.c.lvl, t.c.code, t.c.key2, t.c.data).where(*cond)).all())
+
+
+def read_hours_months(conn, kind: str, first_month: dt.date | None, last_month: dt.date, lvl: str,
+                      code: str) -> pd.DataFrame:
+    """Month-grain histogram rows (key2, bin, n, hsum) of one unit for months in [first_month, last_month]."""
+    t = AggHours
+    cond = [t.c.kind == kind, t.c.grain == "m", t.c.lvl == lvl, t.c.code == code, t.c.day <= last_month]
+    if first_month is not None:
+        cond.append(t.c.day >= first_month)
+    df = _hist_frame(conn.execute(select(t.c.lvl, t.c.code, t.c.key2, t.c.data).where(*cond)).all())
+    return df.groupby(["key2", "bin"], sort=False)[["n", "hsum"]].sum().reset_index()
+
+
+def read_counts_upto(conn, last_day: dt.date, lvl: str, code: str, columns) -> dict:
+    """Sums of ``columns`` of one unit over every day up to ``last_day`` inclusive (months, then days)."""
+    t = AggCounts
+    m0 = _month_start(last_day)
+    q = select(*(func.sum(t.c[c]) for c in columns)).where(
+        t.c.lvl == lvl, t.c.code == code,
+        or_(and_(t.c.grain == "m", t.c.day < m0), and_(t.c.grain == "d", t.c.day.between(m0, last_day))))
+    row = conn.execute(q).one()
+    return {c: int(v or 0) for c, v in zip(columns, row)}
+
+
+def read_units(conn, span: DaySpan, grids=None) -> pd.DataFrame:
+    """Distinct units inspected / with problems per grid over ``span`` (popcounts of the OR of the bitmaps)."""
+    t = AggUnits
+    cond = [_span_cond(t, span)]
+    if grids is not None:
+        cond.append(t.c.grid_code.in_(list(grids)))
+    acc: dict[str, list[int]] = {}
+    for g, a, b in conn.execute(select(t.c.grid_code, t.c.inspected, t.c.problems).where(*cond)):
+        cur = acc.setdefault(g, [0, 0])
+        cur[0] |= int.from_bytes(a, "little")
+        cur[1] |= int.from_bytes(b, "little")
+    return pd.DataFrame([(g, v[0].bit_count(), v[1].bit_count()) for g, v in acc.items()],
+                        columns=["grid_code", "units_inspected", "units_with_problems"])
+
+
+def open_at(conn, at: dt.datetime, until: dt.datetime | None = None, *, level: str | None = None,
+            code: str | None = None, columns=("grid_code", "zone_code", "town_code", "level", "department",
+                                              "reported_at", "closed_at", "due_at")) -> pd.DataFrame:
+    """The incidents reported by ``at`` and not closed before ``at`` (``closed_at`` NULL or ``>= at``), and those
+    reported after ``at`` but before ``until`` (the rest of a period measured at a moment inside it).
+
+    Open ones through the open-cases index; for a past ``at``, the ones closed at or after ``at`` by close-lag
+    class (class c closes less than 2^c days after its report, so it is closed before ``at + 2^c days``)."""
+    t = Incident.__table__
+    cols = [t.c[c] for c in columns]
+    unit = [] if not level or level == "district" else [t.c[LEVEL_COLUMN[level]] == code]
+    parts = [select(*cols).where(t.c.status != "closed", t.c.reported_at <= at, *unit)]
+    if until is not None and until > at:  # reported after the moment but inside the period (a past moment only)
+        parts.append(select(*cols).where(t.c.reported_at > at, t.c.reported_at < until, *unit))
+    if at < dt.datetime.now(UTC):
+        for c in range(0, MAX_LAG_CLASS + 1):
+            upper = at + dt.timedelta(days=2 ** c if c else 1)
+            parts.append(select(*cols).where(t.c.close_lag == c, t.c.closed_at >= at, t.c.closed_at < upper,
+                                             t.c.reported_at <= at, *unit))
+    rows = conn.execute(union_all(*parts)).all() if len(parts) > 1 else conn.execute(parts[0]).all()
+    return _frame(rows, columns)
+
+
+def version(conn) -> str:
+    """What the aggregates depend on: the change sequence and the last inspection (two index lookups)."""
+    seq = conn.execute(select(func.coalesce(func.max(Incident.seq), 0))).scalar_one()
+    insp = conn.execute(select(func.coalesce(func.max(Inspection.id), 0))).scalar_one()
+    return f"s{int(seq)}-i{int(insp)}"
+
+
+def incidents_with_events(conn, *, level: str | None, code: str | None, reported: tuple | None = None,
+                          closed: tuple | None = None, active: tuple | None = None):
+    """(incidents, events) of one unit: reported in ``reported`` = [a, b), closed in ``closed`` = [a, b), or
+    ``active`` = (start, end): reported before end and not closed before start. For the edges of a period and
+    a grid's lifecycle, where the rows are few."""
+    t, e = Incident.__table__, IncidentEvent.__table__
+    cond = [] if not level or level == "district" else [t.c[LEVEL_COLUMN[level]] == code]
+    if reported is not None:
+        cond += [t.c.reported_at >= reported[0], t.c.reported_at < reported[1]]
+    if closed is not None:
+        cond += [t.c.closed_at >= closed[0], t.c.closed_at < closed[1]]
+    if active is not None:
+        cond += [t.c.reported_at < active[1], or_(t.c.closed_at.is_(None), t.c.closed_at >= active[0])]
+    inc = _frame(conn.execute(select(*(t.c[c] for c in INCIDENT_COLUMNS)).where(*cond)).all(), INCIDENT_COLUMNS)
+    ids = select(t.c.id).where(*cond)
+    ev = _frame(conn.execute(select(*(e.c[c] for c in EVENT_COLUMNS)).where(e.c.incident_id.in_(ids))).all(),
+                EVENT_COLUMNS)
+    return inc, ev
+
+
+def stays_of(inc: pd.DataFrame, ev: pd.DataFrame) -> pd.DataFrame:
+    """Completed stays (incident_id, state, hours) of the events ``ev`` (see :func:`contributions`)."""
+    ev = ev.copy()
+    if len(ev):
+        ev["at"] = naive_utc(ev["at"])
+    return _stays(ev)
+
+
+def _snapshot(conn) -> dict:
+    out = {}
+    for table in AGG_TABLES:
+        keys = [c.name for c in table.columns if c.primary_key]
+        rows = conn.execute(select(table).order_by(*(table.c[k] for k in keys))).all()
+        if table is AggHours:
+            rows = [(*r[:6], r[6], tuple(zip(*(x.tolist() for x in unpack(r[7]))))) for r in rows]
+            rows = [(*r[:7], tuple((b, n, round(h, 6)) for b, n, h in r[7])) for r in rows]
+        out[table.name] = [tuple(str(v) if isinstance(v, (dt.date, bytes)) else v for v in r) for r in rows]
+    return out
+
+
+def check(engine) -> list[str]:
+    """Compare the stored aggregates with a rebuild from the rows (rolled back): the differences, one line each."""
+    with engine.connect() as conn:
+        trans = conn.begin()
+        try:
+            before = _snapshot(conn)
+            rebuild(conn)
+            after = _snapshot(conn)
+        finally:
+            trans.rollback()
+    diff = []
+    for name in before:
+        a, b = set(before[name]), set(after[name])
+        diff += [f"{name}: stored, not in the rows: {r}" for r in sorted(a - b, key=str)[:20]]
+        diff += [f"{name}: in the rows, not stored: {r}" for r in sorted(b - a, key=str)[:20]]
+    return diff
