@@ -680,6 +680,15 @@ def apply_change(session, before: Snapshot | None, ids) -> None:
     write_acc(conn, acc)
 
 
+def apply_new(session, rows: list[dict], events: dict) -> None:
+    """:func:`apply_change` for incidents just inserted, from the rows the writer holds (no read back):
+    ``rows`` dicts with :data:`INCIDENT_COLUMNS`, ``events`` {id: [(seq, at, to_status)]}."""
+    acc = Acc()
+    for r in rows:
+        contributions_of(acc, r, events.get(r["id"], []), +1)
+    write_acc(session.connection(), acc)
+
+
 def _collapse(d: Deltas) -> Deltas:
     def coll(df, keys, vals):
         if df.empty:

@@ -258,9 +258,7 @@ def _write_batch(session: Session, items: list[NewIncident], now: dt.datetime) -
             for r in rows:  # the single POST's rule (it reads the incident's attributes), same transaction
                 alerts.raise_for_new_incident(session, SimpleNamespace(**r), rings)
             session.flush()
-            from . import aggregates
-
-            aggregates.apply_change(session, None, [r["id"] for r in rows])
+            aggregates.apply_new(session, rows, {r["id"]: [(r["seq"], r["reported_at"], r["status"])] for r in rows})
             session.commit()
         except BaseException:
             session.rollback()
