@@ -29,7 +29,7 @@ def main() -> int:
     args = p.parse_args()
 
     from dashboard.demo.history import run_history
-    from dashboard.metrics import frames as F
+    from dashboard.store import frames as F
     from dashboard.metrics import kpis as K
 
     tmp = tempfile.mkdtemp(prefix="bench_demo_")

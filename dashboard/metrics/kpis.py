@@ -1,7 +1,7 @@
 """KPI definitions (指标口径): pure functions over pandas frames — the one source of truth.
 
 The KPI cards, the ranking charts and ``GET /api/v1/kpis`` all call these functions; nothing else
-computes a KPI. No Dash, no SQL, no SQLAlchemy here (frames come from :mod:`dashboard.metrics.frames`
+computes a KPI. No Dash, no SQL, no SQLAlchemy here (frames come from :mod:`dashboard.store.frames`
 or from a test fixture). Every formula is documented in ``docs/kpis.md``.
 
 Inputs

@@ -25,10 +25,10 @@ from functools import lru_cache
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import func, select
 
 from ..store import aggregates as agg
-from . import frames, kpis, periods, registry, rollup
+from ..store import frames
+from . import kpis, periods, registry, rollup
 
 LEVELS = ("district", "town", "zone", "grid")
 CHILD = {"district": "town", "town": "zone", "zone": "grid", "grid": None}
@@ -163,8 +163,7 @@ def moment(period: periods.Period, now) -> pd.Timestamp:
 
 def data_version(bind) -> str:
     """The store's change sequence and last inspection: every cached figure is keyed by it (exact)."""
-    with frames._connection(bind) as conn:
-        return agg.version(conn)
+    return agg.version(bind)
 
 
 def _key(*parts) -> str:
@@ -225,13 +224,9 @@ def kpi_bundle(bind, gd, cache, period: periods.Period, now=None) -> dict:
     def build():
         h = hierarchy(gd)
         span = day_span(period)
-        with frames._connection(bind) as conn:
-            counts = agg.read_counts(conn, span)
-            units = agg.read_units(conn, span)
-            close_hist = agg.read_hours(conn, "close", span)
-            open_set = agg.open_at(conn, _utc_dt(at), _utc_dt(period.end))
-            dept = agg.read_dept(conn, span)
-            dept_hist = agg.read_hours(conn, "dept", span)
+        x = agg.bundle_inputs(bind, span, _utc_dt(at), _utc_dt(period.end))
+        counts, units, close_hist, open_set, dept, dept_hist = (
+            x["counts"], x["units"], x["close_hist"], x["open_set"], x["dept"], x["dept_hist"])
         codes = {"district": [agg.DISTRICT], "town": list(h.kids("district", None)),
                  "zone": sorted(c for (lv, c) in h.names if lv == "zone"),
                  "grid": list(h.grids_of[("district", DISTRICT_CODE)])}
@@ -311,8 +306,7 @@ def rank_in_district(bundle: dict, level: str, code: str, kpi: str) -> tuple[int
 
 def category_counts(bind, period: periods.Period, level: str, code: str | None) -> pd.DataFrame:
     """Cases reported in the period per category for the unit (same as ``kpis.category_breakdown``)."""
-    with frames._connection(bind) as conn:
-        d = agg.read_category(conn, day_span(period), level, _store_code(level, code))
+    d = agg.read_category(bind, day_span(period), level, _store_code(level, code))
     d = d[d["n"] > 0].sort_values(["n", "category"], ascending=[False, True], kind="stable")
     total = int(d["n"].sum())
     return pd.DataFrame({"category": d["category"].astype(str).to_numpy(), "count": d["n"].astype(int).to_numpy(),
@@ -330,8 +324,7 @@ def level_counts(bundle: dict, h: Hierarchy, level: str, code: str | None) -> pd
 
 def trend_series(bind, period: periods.Period, level: str, code: str | None, freq: str = "D") -> pd.DataFrame:
     """New and closed per local day / week / month (same as ``kpis.trend``, without empty buckets)."""
-    with frames._connection(bind) as conn:
-        d = agg.read_daily(conn, day_span(period), level, _store_code(level, code))
+    d = agg.read_daily(bind, day_span(period), level, _store_code(level, code))
     d = pd.DataFrame({"day": pd.to_datetime(d["day"]), "new": d["r_new"].astype(int),
                       "closed": d["c_closed"].astype(int)})
     if freq in ("W", "M"):
@@ -371,31 +364,21 @@ def lifecycle(bind, gd, cache, period: periods.Period, level: str, code: str | N
         span = day_span(period)
         lvl, c = ("district", agg.DISTRICT) if level == "district" else (level, code)
         before = span.first - dt.timedelta(days=1)
-        with frames._connection(bind) as conn:
-            cols = [f"rf_{s}" for s in agg.STATES] + [f"cf_{s}" for s in agg.STATES]
-            up = agg.read_counts_upto(conn, span.last, lvl, c, [f"rf_{s}" for s in agg.STATES])
-            down = agg.read_counts_upto(conn, before, lvl, c, [f"cf_{s}" for s in agg.STATES])
-            funnel = pd.DataFrame({"state": list(kpis.STATE_ORDER),
-                                   "incidents": [up[f"rf_{s}"] - down[f"cf_{s}"] for s in kpis.STATE_ORDER]})
-            if lvl == "grid":
-                inc, ev = agg.incidents_with_events(conn, level="grid", code=c,
-                                                    active=(_utc_dt(period.start), _utc_dt(period.end)))
-                hist = rollup.stays_hist(agg.stays_of(inc, ev), agg.hour_bin)
-            else:
-                m_last = span.last.replace(day=1)
-                plus = agg.read_hours_months(conn, "stay_r", None, agg._prev_month(m_last), lvl, c)
-                inc, ev = agg.incidents_with_events(conn, level=lvl, code=c, reported=(
-                    _local_midnight_utc(m_last), _utc_dt(period.end)))
-                plus = pd.concat([plus, rollup.stays_hist(agg.stays_of(inc, ev), agg.hour_bin)], ignore_index=True)
-                m_before = before.replace(day=1)
-                minus = agg.read_hours_months(conn, "stay_c", None, agg._prev_month(m_before), lvl, c)
-                inc, ev = agg.incidents_with_events(conn, level=lvl, code=c, closed=(
-                    _local_midnight_utc(m_before), _utc_dt(period.start)))
-                minus = pd.concat([minus, rollup.stays_hist(agg.stays_of(inc, ev), agg.hour_bin)],
-                                  ignore_index=True)
-                plus = plus.groupby(["key2", "bin"], sort=False)[["n", "hsum"]].sum().reset_index()
-                minus = minus.groupby(["key2", "bin"], sort=False)[["n", "hsum"]].sum().reset_index()
-                hist = rollup.subtract_hist(plus, minus, ["key2"])
+        x = agg.lifecycle_inputs(bind, span, lvl, c, _utc_dt(period.start), _utc_dt(period.end),
+                                 _local_midnight_utc(span.last.replace(day=1)),
+                                 _local_midnight_utc(before.replace(day=1)))
+        funnel = pd.DataFrame({"state": list(kpis.STATE_ORDER),
+                               "incidents": [x["reached"][f"rf_{s}"] - x["closed_before"][f"cf_{s}"]
+                                             for s in kpis.STATE_ORDER]})
+        if lvl == "grid":
+            hist = rollup.stays_hist(x["stays"], agg.hour_bin)
+        else:
+            plus = pd.concat([x["plus_months"], rollup.stays_hist(x["plus_edge"], agg.hour_bin)], ignore_index=True)
+            minus = pd.concat([x["minus_months"], rollup.stays_hist(x["minus_edge"], agg.hour_bin)],
+                              ignore_index=True)
+            plus = plus.groupby(["key2", "bin"], sort=False)[["n", "hsum"]].sum().reset_index()
+            minus = minus.groupby(["key2", "bin"], sort=False)[["n", "hsum"]].sum().reset_index()
+            hist = rollup.subtract_hist(plus, minus, ["key2"])
         return {"funnel": funnel, "stages": rollup.stage_table(hist)}
 
     return _cached(cache, key, PAST_TIMEOUT if not is_current(period, now) else 120, build)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 from contextlib import contextmanager
+from contextlib import nullcontext as _nullcontext
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -958,20 +959,23 @@ def read_counts(conn, span: DaySpan, columns=AGG_COUNT_COLUMNS, units=None) -> p
     return pd.DataFrame(rows, columns=["lvl", "code", *columns])
 
 
-def read_daily(conn, span: DaySpan, lvl: str, code: str, columns=("r_new", "c_closed")) -> pd.DataFrame:
+def read_daily(bind, span: DaySpan, lvl: str, code: str, columns=("r_new", "c_closed")) -> pd.DataFrame:
     """Day-by-day counts of one unit (grain d) over ``span``: columns day + ``columns``."""
     t = AggCounts
     q = (select(t.c.day, *(t.c[c] for c in columns)).where(t.c.lvl == lvl, t.c.code == code, t.c.grain == "d",
                                                            t.c.day.between(span.first, span.last))
          .order_by(t.c.day))
-    return pd.DataFrame(conn.execute(q).all(), columns=["day", *columns])
+    with connection(bind) as conn:
+        return pd.DataFrame(conn.execute(q).all(), columns=["day", *columns])
 
 
-def read_category(conn, span: DaySpan, lvl: str, code: str) -> pd.DataFrame:
+def read_category(bind, span: DaySpan, lvl: str, code: str) -> pd.DataFrame:
+    """Cases reported per category of one unit over ``span``."""
     t = AggCategory
     q = (select(t.c.category, func.sum(t.c.n).label("n")).where(_span_cond(t, span), t.c.lvl == lvl,
                                                                 t.c.code == code).group_by(t.c.category))
-    return pd.DataFrame(conn.execute(q).all(), columns=["category", "n"])
+    with connection(bind) as conn:
+        return pd.DataFrame(conn.execute(q).all(), columns=["category", "n"])
 
 
 def read_dept(conn, span: DaySpan, units=None) -> pd.DataFrame:
@@ -1063,8 +1067,23 @@ def open_at(conn, at: dt.datetime, until: dt.datetime | None = None, *, level: s
     return _frame(rows, columns)
 
 
-def version(conn) -> str:
+@contextmanager
+def connection(bind):
+    """A connection from an Engine (opened and closed here), or the Connection given."""
+    if hasattr(bind, "connect") and not hasattr(bind, "execute"):
+        with bind.connect() as conn:
+            yield conn
+    else:
+        yield bind
+
+
+def version(bind) -> str:
     """What the aggregates depend on: the change sequence and the last inspection (two index lookups)."""
+    with connection(bind) as conn:
+        return _version(conn)
+
+
+def _version(conn) -> str:
     seq = conn.execute(select(func.coalesce(func.max(Incident.seq), 0))).scalar_one()
     insp = conn.execute(select(func.coalesce(func.max(Inspection.id), 0))).scalar_one()
     return f"s{int(seq)}-i{int(insp)}"
@@ -1126,3 +1145,37 @@ def check(engine) -> list[str]:
         diff += [f"{name}: stored, not in the rows: {r}" for r in sorted(a - b, key=str)[:20]]
         diff += [f"{name}: in the rows, not stored: {r}" for r in sorted(b - a, key=str)[:20]]
     return diff
+
+
+def bundle_inputs(bind, span: DaySpan, at: dt.datetime, until: dt.datetime) -> dict:
+    """Everything a period's KPI bundle is computed from, read in one transaction: counts, distinct units,
+    close-time and department histograms over ``span``, and the incidents open at ``at`` (see :func:`open_at`)."""
+    with connection(bind) as conn:
+        with conn.begin() if not conn.in_transaction() else _nullcontext():
+            return {"counts": read_counts(conn, span), "units": read_units(conn, span),
+                    "close_hist": read_hours(conn, "close", span), "open_set": open_at(conn, at, until),
+                    "dept": read_dept(conn, span), "dept_hist": read_hours(conn, "dept", span)}
+
+
+def lifecycle_inputs(bind, span: DaySpan, lvl: str, code: str, start: dt.datetime, end: dt.datetime,
+                     last_month_start: dt.datetime, before_month_start: dt.datetime) -> dict:
+    """What one unit's lifecycle funnel and stage times are computed from (one transaction): the states reached
+    by report day up to the period's last day and by close day before its first; for a grid its active
+    incidents' stays, else month histograms of stays before the edge months and the edge months' stays."""
+    before = span.first - dt.timedelta(days=1)
+    with connection(bind) as conn:
+        with conn.begin() if not conn.in_transaction() else _nullcontext():
+            out = {"reached": read_counts_upto(conn, span.last, lvl, code, [f"rf_{s}" for s in STATES]),
+                   "closed_before": read_counts_upto(conn, before, lvl, code, [f"cf_{s}" for s in STATES])}
+            if lvl == "grid":
+                inc, ev = incidents_with_events(conn, level="grid", code=code, active=(start, end))
+                out["stays"] = stays_of(inc, ev)
+                return out
+            m_last, m_before = span.last.replace(day=1), before.replace(day=1)
+            out["plus_months"] = read_hours_months(conn, "stay_r", None, _prev_month(m_last), lvl, code)
+            inc, ev = incidents_with_events(conn, level=lvl, code=code, reported=(last_month_start, end))
+            out["plus_edge"] = stays_of(inc, ev)
+            out["minus_months"] = read_hours_months(conn, "stay_c", None, _prev_month(m_before), lvl, code)
+            inc, ev = incidents_with_events(conn, level=lvl, code=code, closed=(before_month_start, start))
+            out["minus_edge"] = stays_of(inc, ev)
+            return out

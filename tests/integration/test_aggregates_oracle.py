@@ -16,7 +16,8 @@ import pytest
 from sqlalchemy import select
 
 from dashboard.domain.hours import half_width
-from dashboard.metrics import frames, kpis, periods, views
+from dashboard.metrics import kpis, periods, views
+from dashboard.store import frames
 from dashboard.store import aggregates as agg
 from dashboard.store import catalogue, lifecycle
 from dashboard.store import incidents as repo

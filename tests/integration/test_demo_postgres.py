@@ -7,7 +7,7 @@ import datetime as dt
 from sqlalchemy import text
 
 from dashboard.demo import history as H
-from dashboard.metrics import frames as F
+from dashboard.store import frames as F
 from dashboard.metrics import kpis as K
 
 NOW = dt.datetime(2025, 11, 25, 9, 0, 0)

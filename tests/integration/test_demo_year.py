@@ -9,7 +9,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from dashboard.metrics import frames as F
+from dashboard.store import frames as F
 from dashboard.metrics import kpis as K
 
 pytestmark = pytest.mark.slow

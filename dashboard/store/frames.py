@@ -1,6 +1,7 @@
-"""Load the frames that :mod:`dashboard.metrics.kpis` works on, from the store (SQLAlchemy Core ``select()``).
+"""Rows as frames — what :mod:`dashboard.metrics.kpis` (the pure KPI oracle) works on (SQLAlchemy Core ``select()``).
 
-The only metrics module that touches the database; ``kpis.py`` stays pure. Every loader takes a
+The request paths read the aggregates (:mod:`dashboard.store.aggregates`); these loaders serve the oracle tests,
+the demo's calibration, the morning briefing's last 24 hours and a grid's open cases. Every loader takes a
 ``Connection`` or an ``Engine``, a period ``[start, end)`` (naive = UTC, or tz-aware) and optionally one
 unit (``level`` = ``town|zone|grid`` and its ``code``), and returns a pandas DataFrame with the columns
 of ``docs/data-model.md`` (times as tz-aware UTC).
@@ -13,9 +14,30 @@ from contextlib import contextmanager
 import pandas as pd
 from sqlalchemy import String, and_, or_, select, type_coerce
 
-from dashboard.store.models import Incident, IncidentEvent, Inspection
+from .models import Incident, IncidentEvent, Inspection
 
-from . import kpis
+
+class _Bounds:
+    """The two bound helpers of dashboard.metrics.kpis, here so the store does not import metrics."""
+
+    @staticmethod
+    def to_utc(value):
+        if value is None:
+            return None
+        ts = pd.Timestamp(value)
+        if ts.tzinfo is not None:
+            ts = ts.tz_convert("UTC").tz_localize(None)
+        return ts
+
+    @staticmethod
+    def _local_day(value, tz: str = "Asia/Shanghai"):
+        ts = pd.Timestamp(value)
+        if ts.tzinfo is not None:
+            ts = ts.tz_convert(tz).tz_localize(None)
+        return ts
+
+
+kpis = _Bounds
 
 INCIDENT_COLUMNS = (
     "id", "code", "category", "subcategory", "severity", "source", "status", "level", "department", "outcome",
