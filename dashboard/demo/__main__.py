@@ -22,15 +22,30 @@ def _rate(value: str) -> float:
     return n * factor
 
 
+def _count(value: str) -> int:
+    """``1000000``, ``1_000_000``, ``100k`` or ``10m`` → an incident count (> 0)."""
+    v = value.strip().lower().replace("_", "")
+    factor = {"k": 1_000, "m": 1_000_000}.get(v[-1:], 1)
+    try:
+        n = int(float(v[:-1] if factor > 1 else v) * factor)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a count: {value!r}") from None
+    if n <= 0:
+        raise argparse.ArgumentTypeError("the count must be > 0")
+    return n
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m dashboard.demo", description=__doc__)
     sub = p.add_subparsers(dest="cmd", required=True)
 
     h = sub.add_parser("history", help="generate calendar 2019 + the recent days into the database")
-    h.add_argument("--db", help="SQLAlchemy URL (default: DATABASE_URL / the instance SQLite file)")
+    h.add_argument("--db", help="SQLAlchemy URL, e.g. postgresql://user@host:5432/db "
+                                "(default: DATABASE_URL / the instance SQLite file)")
     h.add_argument("--seed", type=int, default=20190424)
-    h.add_argument("--incidents", type=int, default=None,
-                   help="total incidents (scales the non-calibrated volume, e.g. 1000000)")
+    h.add_argument("--incidents", type=_count, default=None,
+                   help="total incidents, e.g. 1000000 or 10m: what the calibrated demo does not hold goes to the "
+                        "5 years before the recent days, generated and loaded in chunks (COPY on PostgreSQL)")
     h.add_argument("--recent-days", type=int, default=30)
     h.add_argument("--scale", type=float, default=1.0, help="shrink everything (tests); 1 = the seed's figures")
     h.add_argument("--now", help="fix 'now' (ISO, UTC) for a reproducible recent window")
@@ -52,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     if args.cmd == "history":
-        from .history import DemoDataPresent, run_history
+        from .history import BulkSpanError, DemoDataPresent, run_history
 
         now = None
         if args.now:
@@ -66,6 +81,9 @@ def main(argv: list[str] | None = None) -> int:
         except DemoDataPresent as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 3
+        except BulkSpanError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
         if out.get("skipped"):
             print("demo data already present: nothing to do", file=sys.stderr)
         print(json.dumps(out, ensure_ascii=False))

@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import string
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Iterable
 
 import numpy as np
 import pandas as pd
@@ -57,6 +58,9 @@ STATES_BY_LEVEL = {
     "district": ("reported", "routed", "escalated", "assigned", "in_progress", "handled", "verified", "closed"),
 }
 MAX_EVENTS = 8
+_STATE_NAMES = np.array(["reported", "onsite_handled", "routed", "escalated", "assigned", "in_progress", "handled",
+                         "verified", "closed", None], dtype=object)  # index -1: no state
+_STATE_INDEX = {name: i for i, name in enumerate(_STATE_NAMES[:-1])}
 # median hours and log-sd of each step, per level (step k leads into state k+1)
 STEP_HOURS = {
     "onsite": ((0.5, 0.6), (3.0, 0.8), (1.0, 0.7)),
@@ -203,6 +207,22 @@ def pick(rng, n: int, mix: dict) -> np.ndarray:
     return keys[rng.choice(len(keys), size=n, p=w / w.sum())]
 
 
+def _join(*parts) -> np.ndarray:
+    """Element-wise concatenation of arrays (str() of each element) and plain strings, as an object array —
+    vectorised (numpy string ufuncs), for the millions of texts of a big history."""
+    out = None
+    for p in parts:
+        a = p if isinstance(p, str) else np.asarray(p).astype(str)
+        out = a if out is None else np.strings.add(out, a)
+    return np.asarray(out).astype(object)
+
+
+def _lookup(values: np.ndarray, fn, dtype=object) -> np.ndarray:
+    """``fn(v)`` for every element, computed once per distinct value."""
+    codes, uniq = pd.factorize(np.asarray(values, dtype=object), use_na_sentinel=False)
+    return np.array([fn(u) for u in uniq], dtype=dtype)[codes] if len(values) else np.array([], dtype)
+
+
 # --------------------------------------------------------------------------------------- geography
 class Geo:
     """The geodata facts the generator needs, as arrays aligned on grid row index."""
@@ -281,7 +301,7 @@ def addresses(rng, geo: Geo, grid_i: np.ndarray) -> np.ndarray:
     r = road_of_grid[grid_i, rng.integers(0, 3, size=len(grid_i))]
     num = rng.integers(1, 400, size=len(grid_i))
     town = geo.town_name[geo.town_i[grid_i]]
-    return np.array([f"{t}{roads[k]}{m}号" for t, k, m in zip(town, r, num)], dtype=object)
+    return _join(town, roads[r], num, "号")
 
 
 # -------------------------------------------------------------------------------------- inspections
@@ -453,15 +473,17 @@ def _expit(x):
     return 1 / (1 + np.exp(-x))
 
 
-def assign_attributes(rng, geo: Geo, inc: dict, zone_onsite: np.ndarray, zone_district: np.ndarray) -> None:
-    """Subcategory, severity, level and department (vectorised, in place)."""
+def assign_attributes(rng, geo: Geo, inc: dict, zone_onsite: np.ndarray, zone_district: np.ndarray,
+                      calibrate: np.ndarray | None = None) -> None:
+    """Subcategory, severity, level and department (vectorised, in place). The on-site share of the cases
+    ``calibrate`` (default: the 2019 ones) is expected to hit :data:`ONSITE_TARGET`."""
     from dashboard.store import catalogue
 
     n = len(inc["grid_i"])
     cat = inc["category"]
     sub = inc["subcategory"]
     sev = inc["severity"]
-    for key in np.unique(cat):
+    for key in sorted(pd.unique(cat)):
         m = (cat == key) & (sub == "")
         c = catalogue.get(key)
         subs = SUBCATEGORY_WEIGHTS.get(key) or {s: 1.0 for s in c.subcategories}
@@ -471,12 +493,13 @@ def assign_attributes(rng, geo: Geo, inc: dict, zone_onsite: np.ndarray, zone_di
         sev[m2] = np.clip(c.default_severity + off, 1, 4)
     free = inc["level"] == ""
     zi = geo.zone_i[inc["grid_i"]]
-    base_on = np.array([ONSITE_BASE.get(c, 0.3) for c in cat])
+    base_on = _lookup(cat, lambda c: ONSITE_BASE.get(c, 0.3), float)
     x = _logit(base_on) + zone_onsite[zi] - 0.8 * (sev >= 3)
     # shift so that the expected 2019 on-site share hits the target
-    m19 = free & inc["is2019"]
-    fixed_on = int(((inc["level"] == "onsite") & inc["is2019"]).sum())
-    target = ONSITE_TARGET * int(inc["is2019"].sum()) - fixed_on
+    cal = inc["is2019"] if calibrate is None else calibrate
+    m19 = free & cal
+    fixed_on = int(((inc["level"] == "onsite") & cal).sum())
+    target = ONSITE_TARGET * int(cal.sum()) - fixed_on
     lo, hi = -5.0, 5.0
     for _ in range(60):
         mid = (lo + hi) / 2
@@ -486,18 +509,18 @@ def assign_attributes(rng, geo: Geo, inc: dict, zone_onsite: np.ndarray, zone_di
             lo = mid
     p_on = _expit(x + (lo + hi) / 2)
     u = rng.random(n)
-    base_d = np.array([DISTRICT_BASE.get(c, 0.03) for c in cat])
+    base_d = _lookup(cat, lambda c: DISTRICT_BASE.get(c, 0.03), float)
     is_disp = np.char.startswith(cat.astype(str), "dispute.")
     q = np.clip(_expit(_logit(base_d) + zone_district[zi]) + np.where(is_disp, 0.0, 0.3) * (sev >= 3), 0, 0.95)
     level = np.where(u < p_on, "onsite", np.where(rng.random(n) < q, "district", "town")).astype(object)
     inc["level"][free] = level[free]
-    dept = np.array([catalogue.get(c).department for c in cat], dtype=object)
+    dept = _lookup(cat, lambda c: catalogue.get(c).department)
     alt = rng.random(n) < 0.2
     for key, options in DEPARTMENT_ALTERNATIVES.items():
         m = alt & (cat == key)
         if m.any():
             dept[m] = np.array(options, dtype=object)[rng.integers(0, len(options), int(m.sum()))]
-    need = (inc["level"] == "district") & np.array([d is None for d in inc["department"]])
+    need = (inc["level"] == "district") & (inc["department"] == None)  # noqa: E711 - element-wise
     inc["department"][need] = dept[need]
 
 
@@ -569,6 +592,165 @@ def _utcnow() -> np.datetime64:
     return np.datetime64(dt.datetime.now(dt.timezone.utc).replace(tzinfo=None, microsecond=0), "s")
 
 
+def zone_effects(rng, geo: Geo) -> tuple[np.ndarray, ...]:
+    """Per-zone effects (the first draws of a seed's generator): coverage, detection and intensity of the
+    inspections, and the logit shifts of on-site handling and of escalation to the district."""
+    nz = len(geo.zone_codes)
+    zabbr = np.array([geo.town_abbr[geo.town_i[np.nonzero(geo.zone_i == z)[0][0]]] for z in range(nz)])
+    zl = zabbr == "ZL"
+    zone_cov = np.clip(rng.normal(1.0, 0.22, nz) - 0.12 * zl, 0.45, 1.6)
+    zone_det = np.clip(rng.normal(1.0, 0.2, nz) + 0.35 * zl, 0.5, 2.0)
+    zone_int = np.clip(rng.normal(1.0, 0.25, nz) + 0.3 * zl, 0.4, 2.0)
+    zone_onsite = rng.normal(0, 0.55, nz)
+    zone_district = rng.normal(0, 0.35, nz)
+    return zone_cov, zone_det, zone_int, zone_onsite, zone_district
+
+
+def build_frames(rng, geo: Geo, inc: dict, times: np.ndarray, outcome: np.ndarray, now) -> tuple[pd.DataFrame,
+                                                                                                    pd.DataFrame]:
+    """The incidents and events frames of planned cases ``inc`` with their step ``times`` (cut at ``now``):
+    status, reached level, department, closed_at, change-sequence order, actors and notes of every step."""
+    from dashboard.store import catalogue
+
+    n = len(inc["grid_i"])
+    ok = ~np.isnat(times) & (times <= now)
+    ok[:, 0] = True
+    n_ev = ok.sum(axis=1)
+    status_idx = n_ev - 1
+
+    # ---- incidents frame
+    deadline = _lookup(inc["category"], lambda c: catalogue.get(c).deadline_hours, float) * 3600
+    path = np.full((n, MAX_EVENTS), -1, dtype=np.int8)  # state numbers (see _STATE_INDEX), -1: none
+    for level, states in STATES_BY_LEVEL.items():
+        m = inc["level"] == level
+        path[m, :len(states)] = [_STATE_INDEX[x] for x in states]
+    status = _STATE_NAMES[path[np.arange(n), status_idx]]
+    # level = the highest level *reached* so far (open cases may not have been escalated yet)
+    plan = inc["level"]
+    reached = np.where((plan == "district") & (status_idx >= 2), "district",
+                       np.where((plan != "onsite") & (status_idx >= 1), "town", "onsite")).astype(object)
+    inc["level"] = reached
+    inc["department"] = np.where((plan == "district") & (status_idx >= 3), inc["department"], None)
+    is_closed = status == "closed"
+    last_t = times[np.arange(n), status_idx]
+    closed_at = np.where(is_closed, last_t, np.datetime64("NaT"))
+    outcome = np.where(is_closed, outcome, None)
+    reported = times[:, 0]
+
+    order = np.lexsort((np.arange(n), reported))  # id order = report order
+    rank = np.empty(n, dtype=np.int64)
+    rank[order] = np.arange(n)
+
+    # ---- events (long form)
+    ev_inc = np.repeat(np.arange(n), n_ev)
+    ev_k = np.arange(len(ev_inc)) - np.repeat(np.cumsum(n_ev) - n_ev, n_ev)  # step number within its case
+    ev_at = times[ev_inc, ev_k]
+    ev_to_i = path[ev_inc, ev_k]
+    ev_to = _STATE_NAMES[ev_to_i]
+    ev_from = _STATE_NAMES[np.where(ev_k > 0, path[ev_inc, np.maximum(ev_k - 1, 0)], -1)]  # -1: None
+    ev_order = np.lexsort((ev_k, rank[ev_inc], ev_at))
+    seq_rel = np.empty(len(ev_inc), dtype=np.int64)
+    seq_rel[ev_order] = np.arange(len(ev_inc))
+    first_seq = np.full(n, 0, np.int64)
+    last_seq = np.full(n, 0, np.int64)
+    np.maximum.at(last_seq, ev_inc, seq_rel)
+    first_seq[ev_inc[ev_k == 0]] = seq_rel[ev_k == 0]
+
+    gi = inc["grid_i"]
+    worker = geo.worker[gi]
+    zi = geo.zone_i[gi]
+    ti = geo.town_i[gi]
+    town_actor = np.array([f"{t}综治中心" for t in geo.town_name], dtype=object)[ti]
+    station = geo.station[zi]
+    dept = inc["department"]
+    from dashboard.store.catalogue import DEPARTMENTS
+
+    dept_name = _lookup(np.where(dept == None, "", dept).astype(str),  # noqa: E711 - element-wise
+                        lambda d: DEPARTMENTS[d][0] if d in DEPARTMENTS else "")
+    src = inc["source"]
+    reporter = np.where(np.isin(src, ["patrol", "app"]), worker,
+                        np.where(src == "hotline", "12345热线",
+                                 np.where(src == "department", np.where(dept_name != "", dept_name, "区级部门"),
+                                          _join("群众", rng.choice(list("王李张刘陈杨黄赵吴周徐孙沈"), n)))))
+    phone = np.where(np.isin(src, ["citizen", "hotline"]),
+                     _join("1", rng.choice([3, 5, 8], n), np.strings.zfill(rng.integers(0, 10**9, n).astype(str), 9)),
+                     None)
+
+    e_inc = ev_inc
+    ne = len(e_inc)
+    lvl = np.select([inc["level"] == "onsite", inc["level"] == "town"], [0, 1], 2)[e_inc]  # reached level
+    actor = np.empty(ne, dtype=object)
+    role = np.empty(ne, dtype=object)
+    e_dept = np.full(ne, None, dtype=object)
+
+    def steps_to(*states) -> np.ndarray:
+        return np.nonzero(np.isin(ev_to_i, [_STATE_INDEX[x] for x in states]))[0]
+
+    k = steps_to("reported")
+    actor[k] = reporter[e_inc[k]]
+    role[k] = np.where(np.isin(src[e_inc[k]], ["patrol", "app"]), "grid_worker", "duty_officer")
+    k = steps_to("onsite_handled", "verified")
+    actor[k], role[k] = worker[e_inc[k]], "grid_worker"
+    k = steps_to("routed", "escalated")
+    actor[k], role[k] = town_actor[e_inc[k]], "town"
+    k = steps_to("assigned")
+    actor[k], role[k] = "区信息中心", "district"
+    k = steps_to("in_progress", "handled")
+    d = lvl[k] == 2
+    actor[k] = np.where(d, dept_name[e_inc[k]], station[e_inc[k]])
+    role[k] = np.where(d, "department", "station")
+    k = steps_to("closed")
+    on, d = lvl[k] == 0, lvl[k] == 2
+    actor[k] = np.where(on, station[e_inc[k]], np.where(d, "区信息中心", town_actor[e_inc[k]]))
+    role[k] = np.where(on, "station", np.where(d, "district", "town"))
+    k = steps_to("assigned", "in_progress", "handled")
+    k = k[lvl[k] == 2]
+    e_dept[k] = dept[e_inc[k]]
+    note = np.empty(ne, dtype=object)
+    for st, opts in texts.NOTES.items():
+        k = steps_to(st) if st in _STATE_INDEX else np.array([], np.int64)
+        note[k] = np.array(opts, dtype=object)[rng.integers(0, len(opts), len(k))]
+    rep_note = {"patrol": "网格员巡查发现并上报", "app": "通过掌上基层上报", "citizen": "群众反映，网格员核实后上报",
+                "hotline": "12345热线转办", "department": "部门移送"}
+    k = steps_to("reported")
+    note[k] = _lookup(src[e_inc[k]], lambda x: rep_note.get(x, "上报"))
+    s = ev_to
+    _story_notes(inc, e_inc, s, note, actor)
+
+    events = pd.DataFrame({
+        "incident_rel": rank[e_inc], "seq_rel": seq_rel, "at": ev_at, "actor": actor, "actor_role": role,
+        "from_status": ev_from, "to_status": ev_to, "note": note, "department": e_dept,
+    }).sort_values("seq_rel", kind="stable").reset_index(drop=True)
+
+    desc = describe(rng, inc)
+    due = reported + deadline.astype("timedelta64[s]")
+    incidents = pd.DataFrame({
+        "rel": rank, "first_seq_rel": first_seq, "seq_rel": last_seq,
+        "category": inc["category"], "subcategory": inc["subcategory"], "severity": inc["severity"],
+        "source": src, "description": desc, "address": inc["address"], "lon": inc["lon"], "lat": inc["lat"],
+        "grid_code": geo.codes[gi], "zone_code": geo.zone[gi], "town_code": geo.town[gi], "status": status,
+        "level": inc["level"], "department": np.where(inc["level"] == "district", dept, None),
+        "reporter": reporter, "reporter_phone": phone, "inspection_rel": inc["inspection_rel"],
+        "outcome": outcome, "longstanding": inc["longstanding"], "reported_at": reported,
+        "updated_at": last_t, "due_at": due, "closed_at": closed_at, "story": inc["story"],
+    }).sort_values("rel", kind="stable").reset_index(drop=True)
+
+    return incidents, events
+
+
+def inspection_frame(geo: Geo, parts: list[Inspections]) -> pd.DataFrame:
+    """One row per inspected unit and day (rel id = row), the parts one after the other."""
+    rows = []
+    for p in parts:
+        g = p.unit_grid[p.visit_unit]
+        rows.append(pd.DataFrame({
+            "unit_id": _join(geo.codes[g], "-U", np.strings.zfill(p.unit_no[p.visit_unit].astype(str), 4)),
+            "grid_code": geo.codes[g], "zone_code": geo.zone[g], "town_code": geo.town[g],
+            "inspected_on": p.visit_day, "inspector": geo.worker[g], "problems_found": p.visit_problems,
+        }))
+    return pd.concat(rows, ignore_index=True)
+
+
 def generate(gd, config: DemoConfig = DemoConfig(), progress: Callable[[str], None] | None = None) -> DemoData:
     """Generate the demo history as frames (no database)."""
     from dashboard.store import catalogue
@@ -584,14 +766,7 @@ def generate(gd, config: DemoConfig = DemoConfig(), progress: Callable[[str], No
     recent_days = np.arange(today_local - config.recent_days + 1, today_local + 1) if config.recent_days else \
         np.array([], dtype="datetime64[D]")
 
-    nz = len(geo.zone_codes)
-    zabbr = np.array([geo.town_abbr[geo.town_i[np.nonzero(geo.zone_i == z)[0][0]]] for z in range(nz)])
-    zl = zabbr == "ZL"
-    zone_cov = np.clip(rng.normal(1.0, 0.22, nz) - 0.12 * zl, 0.45, 1.6)
-    zone_det = np.clip(rng.normal(1.0, 0.2, nz) + 0.35 * zl, 0.5, 2.0)
-    zone_int = np.clip(rng.normal(1.0, 0.25, nz) + 0.3 * zl, 0.4, 2.0)
-    zone_onsite = rng.normal(0, 0.55, nz)
-    zone_district = rng.normal(0, 0.35, nz)
+    zone_cov, zone_det, zone_int, zone_onsite, zone_district = zone_effects(rng, geo)
 
     # the stories' places
     dc_grid, dc_point, dc_name = _daochang(geo)
@@ -626,11 +801,15 @@ def generate(gd, config: DemoConfig = DemoConfig(), progress: Callable[[str], No
     fixed = sum(len(p["grid_i"]) for p in parts) + 5 + 1  # + stories
     other19 = config.target(OTHER_2019_DEFAULT)
     other_r = int(round(other19 / 365 * len(recent_days) * 0.8))
+    bulk_n = 0  # beyond what the demo holds: the bulk years (see bulk_plan), generated apart
     if config.incidents is not None:
         room = max(0, int(config.incidents) - fixed)
         base = other19 + other_r
-        other19, other_r = (int(round(room * other19 / base)), room - int(round(room * other19 / base))) if base \
-            else (room, 0)
+        if room > base:
+            bulk_n = room - base
+        else:
+            other19, other_r = (int(round(room * other19 / base)), room - int(round(room * other19 / base))) \
+                if base else (room, 0)
     parts.append(report_incidents(rng, geo, other19, days19, other_mix(rng), sources_o, True, False))
     parts.append(report_incidents(rng, geo, other_r, recent_days, other_mix(rng), sources_o, False, False))
     parts.append(_hengtang(rng, geo, ct_grid))
@@ -726,159 +905,40 @@ def generate(gd, config: DemoConfig = DemoConfig(), progress: Callable[[str], No
     if future.any():
         inc["reported"][future] = _before(rng, now, int(future.sum()))
         times = event_times(inc["reported"], dur)
-    ok = ~np.isnat(times) & (times <= now)
-    ok[:, 0] = True
-    n_ev = ok.sum(axis=1)
-    # anything reported after now (clipped recent samples) is moved back before now
-    status_idx = n_ev - 1
-
-    # ---- incidents frame
     say("frames")
-    cats = {k: catalogue.get(k) for k in np.unique(inc["category"])}
-    deadline = np.array([cats[c].deadline_hours for c in inc["category"]]) * 3600
-    path = np.empty((n, MAX_EVENTS), dtype=object)
-    for level, states in STATES_BY_LEVEL.items():
-        m = inc["level"] == level
-        path[m, :len(states)] = states
-    status = path[np.arange(n), status_idx]
-    # level = the highest level *reached* so far (open cases may not have been escalated yet)
-    plan = inc["level"]
-    reached = np.where((plan == "district") & (status_idx >= 2), "district",
-                       np.where((plan != "onsite") & (status_idx >= 1), "town", "onsite")).astype(object)
-    inc["level"] = reached
-    inc["department"] = np.where((plan == "district") & (status_idx >= 3), inc["department"], None)
-    is_closed = status == "closed"
-    last_t = times[np.arange(n), status_idx]
-    closed_at = np.where(is_closed, last_t, np.datetime64("NaT"))
-    outcome = np.where(is_closed, outcome, None)
-    reported = times[:, 0]
-
-    order = np.lexsort((np.arange(n), reported))  # id order = report order
-    rank = np.empty(n, dtype=np.int64)
-    rank[order] = np.arange(n)
-
-    # ---- events (long form)
-    ev_inc = np.repeat(np.arange(n), n_ev)
-    ev_k = np.concatenate([np.arange(c) for c in n_ev]) if n else np.array([], np.int64)
-    ev_at = times[ev_inc, ev_k]
-    ev_to = path[ev_inc, ev_k]
-    ev_from = np.where(ev_k > 0, path[ev_inc, np.maximum(ev_k - 1, 0)], None)
-    ev_order = np.lexsort((ev_k, rank[ev_inc], ev_at))
-    seq_rel = np.empty(len(ev_inc), dtype=np.int64)
-    seq_rel[ev_order] = np.arange(len(ev_inc))
-    first_seq = np.full(n, 0, np.int64)
-    last_seq = np.full(n, 0, np.int64)
-    np.maximum.at(last_seq, ev_inc, seq_rel)
-    first_seq[ev_inc[ev_k == 0]] = seq_rel[ev_k == 0]
-
-    gi = inc["grid_i"]
-    worker = geo.worker[gi]
-    zi = geo.zone_i[gi]
-    ti = geo.town_i[gi]
-    town_actor = np.array([f"{t}综治中心" for t in geo.town_name], dtype=object)[ti]
-    station = geo.station[zi]
-    dept = inc["department"]
-    from dashboard.store.catalogue import DEPARTMENTS
-
-    dept_name = np.array([DEPARTMENTS[d][0] if d in DEPARTMENTS else "" for d in dept], dtype=object)
-    src = inc["source"]
-    reporter = np.where(np.isin(src, ["patrol", "app"]), worker,
-                        np.where(src == "hotline", "12345热线",
-                                 np.where(src == "department", np.where(dept_name != "", dept_name, "区级部门"),
-                                          np.array(["群众" + s for s in rng.choice(list("王李张刘陈杨黄赵吴周徐孙沈"),
-                                                                                  n)], dtype=object))))
-    phone = np.where(np.isin(src, ["citizen", "hotline"]),
-                     np.array([f"1{a}{b:09d}" for a, b in zip(rng.choice([3, 5, 8], n),
-                                                              rng.integers(0, 10**9, n))], dtype=object), None)
-
-    e_inc = ev_inc
-    e_lvl = inc["level"][e_inc]
-    actor = np.empty(len(e_inc), dtype=object)
-    role = np.empty(len(e_inc), dtype=object)
-    e_dept = np.full(len(e_inc), None, dtype=object)
-    s = ev_to
-    w_ = worker[e_inc]
-    for st, (a, r) in {
-        "reported": (reporter[e_inc], np.where(np.isin(src[e_inc], ["patrol", "app"]), "grid_worker", "duty_officer")),
-        "onsite_handled": (w_, "grid_worker"),
-        "routed": (town_actor[e_inc], "town"),
-        "escalated": (town_actor[e_inc], "town"),
-        "assigned": (np.full(len(e_inc), "区信息中心", object), "district"),
-        "in_progress": (np.where(e_lvl == "district", dept_name[e_inc], station[e_inc]),
-                        np.where(e_lvl == "district", "department", "station")),
-        "handled": (np.where(e_lvl == "district", dept_name[e_inc], station[e_inc]),
-                    np.where(e_lvl == "district", "department", "station")),
-        "verified": (w_, "grid_worker"),
-        "closed": (np.where(e_lvl == "onsite", station[e_inc], np.where(e_lvl == "district", "区信息中心",
-                                                                         town_actor[e_inc])),
-                   np.where(e_lvl == "onsite", "station", np.where(e_lvl == "district", "district", "town"))),
-    }.items():
-        m = s == st
-        actor[m] = a[m] if isinstance(a, np.ndarray) else a
-        role[m] = r[m] if isinstance(r, np.ndarray) else r
-    m = np.isin(s, ["assigned", "in_progress", "handled"]) & (e_lvl == "district")
-    e_dept[m] = dept[e_inc[m]]
-    note = np.empty(len(e_inc), dtype=object)
-    for st, opts in texts.NOTES.items():
-        m = s == st
-        note[m] = np.array(opts, dtype=object)[rng.integers(0, len(opts), int(m.sum()))]
-    rep_note = {"patrol": "网格员巡查发现并上报", "app": "通过掌上基层上报", "citizen": "群众反映，网格员核实后上报",
-                "hotline": "12345热线转办", "department": "部门移送"}
-    m = s == "reported"
-    note[m] = np.array([rep_note.get(x, "上报") for x in src[e_inc[m]]], dtype=object)
-    _story_notes(inc, e_inc, s, note, actor)
-
-    events = pd.DataFrame({
-        "incident_rel": rank[e_inc], "seq_rel": seq_rel, "at": ev_at, "actor": actor, "actor_role": role,
-        "from_status": ev_from, "to_status": ev_to, "note": note, "department": e_dept,
-    }).sort_values("seq_rel", kind="stable").reset_index(drop=True)
-
-    desc = describe(rng, inc)
-    due = reported + deadline.astype("timedelta64[s]")
-    incidents = pd.DataFrame({
-        "rel": rank, "first_seq_rel": first_seq, "seq_rel": last_seq,
-        "category": inc["category"], "subcategory": inc["subcategory"], "severity": inc["severity"],
-        "source": src, "description": desc, "address": inc["address"], "lon": inc["lon"], "lat": inc["lat"],
-        "grid_code": geo.codes[gi], "zone_code": geo.zone[gi], "town_code": geo.town[gi], "status": status,
-        "level": inc["level"], "department": np.where(inc["level"] == "district", dept, None),
-        "reporter": reporter, "reporter_phone": phone, "inspection_rel": inc["inspection_rel"],
-        "outcome": outcome, "longstanding": inc["longstanding"], "reported_at": reported,
-        "updated_at": last_t, "due_at": due, "closed_at": closed_at, "story": inc["story"],
-    }).sort_values("rel", kind="stable").reset_index(drop=True)
+    incidents, events = build_frames(rng, geo, inc, times, outcome, now)
 
     # ---- inspections frame (2019 then recent; rel id = row)
-    ins_parts = [ins19] + ([ins_r] if ins_r is not None else [])
-    rows = []
-    for p in ins_parts:
-        g = p.unit_grid[p.visit_unit]
-        rows.append(pd.DataFrame({
-            "unit_id": [f"{c}-U{u:04d}" for c, u in zip(geo.codes[g], p.unit_no[p.visit_unit])],
-            "grid_code": geo.codes[g], "zone_code": geo.zone[g], "town_code": geo.town[g],
-            "inspected_on": p.visit_day, "inspector": geo.worker[g], "problems_found": p.visit_problems,
-        }))
-    inspections = pd.concat(rows, ignore_index=True)
+    inspections = inspection_frame(geo, [ins19] + ([ins_r] if ins_r is not None else []))
     say("done")
     return DemoData(inspections=inspections, incidents=incidents, events=events, now=now,
-                    stats={"incidents": len(incidents), "events": len(events), "inspections": len(inspections)})
+                    stats={"incidents": len(incidents), "events": len(events), "inspections": len(inspections),
+                           "bulk_incidents": bulk_n})
 
 
 def describe(rng, inc: dict) -> np.ndarray:
     n = len(inc["grid_i"])
     out = np.empty(n, dtype=object)
     shops = np.array(texts.SHOPS, dtype=object)
-    keys = np.array([f"{c}|{s}" for c, s in zip(inc["category"], inc["subcategory"])], dtype=object)
+    keys = _join(inc["category"], "|", inc["subcategory"])
     nums = rng.integers(2, 30, n)
     ms = rng.integers(1, 20, n)
     shop = shops[rng.integers(0, len(shops), n)]
     pick_i = rng.integers(0, 1000, n)
-    for key in np.unique(keys):
+    story = inc["story"] != ""
+    fields = {"addr": inc["address"], "shop": shop, "n": nums, "m": ms}
+    for key in sorted(pd.unique(keys)):
         cat, sub = key.split("|")
         tpl = texts.TEMPLATES.get((cat, sub)) or texts.TEMPLATES.get((cat, "*")) or ("{addr}发现问题，需处置",)
-        for i in np.nonzero(keys == key)[0]:
-            if inc["story"][i]:
+        idx = np.nonzero((keys == key) & ~story)[0]
+        which = pick_i[idx] % len(tpl)
+        for j, t in enumerate(tpl):  # template j for its cases at once: literal parts and fields joined
+            sel = idx[which == j]
+            if not len(sel):
                 continue
-            out[i] = tpl[pick_i[i] % len(tpl)].format(addr=inc["address"][i], shop=shop[i], n=nums[i], m=ms[i])
-    story = inc["story"] != ""
+            parts = [p for lit, f, _, _ in string.Formatter().parse(t)
+                     for p in ([lit] if lit else []) + ([fields[f][sel]] if f is not None else [])]
+            out[sel] = _join(*parts) if any(not isinstance(p, str) for p in parts) else "".join(parts)
     out[story] = inc["address"][story]  # replaced below by the story text
     for i in np.nonzero(story)[0]:
         out[i] = STORY_TEXT.get(inc["story"][i], out[i])
@@ -1105,139 +1165,430 @@ def _ensure_open_states(rng, inc, dur, times, now) -> np.ndarray:
     return times
 
 
+# ------------------------------------------------------------------------------------------ bulk years
+# ``--incidents N`` beyond the calibrated demo: the extra cases are spread over the BULK_YEARS before the
+# recent days (never into 2019, whose figures stay calibrated), generated and written BULK_CHUNK at a time.
+BULK_YEARS = 5
+BULK_CHUNK = 200_000
+BULK_POOL = 1024  # candidate locations per grid (checked inside the grid once, then drawn from)
+BULK_START = np.datetime64("2020-01-01")  # the bulk years never reach back into the calibrated year
+# the 2019 mix: problems found on patrol, disputes, other reports; visits with and without problems
+PATROL_SHARE = PROBLEMS_FOUND / (PROBLEMS_FOUND + DISPUTES_CLOSED + 900 + OTHER_2019_DEFAULT)
+DISPUTE_SHARE = (DISPUTES_CLOSED + 900) / (DISPUTES_CLOSED + 900 + OTHER_2019_DEFAULT)
+EXTRA_PROBLEMS = 1.45  # a visit that finds problems finds 1 + Poisson(1.45) of them (2019: 2.45 per visit)
+QUIET_VISITS = 3.75  # visits that find nothing per visit that finds something (2019)
+LONG_RUNNING = 0.03  # town/district non-dispute cases whose handling takes months
+BULK_GROWTH = 0.5  # the daily volume grows linearly by this share over the span
+
+
+class BulkSpanError(ValueError):
+    """No room for the bulk years between the calibrated year and the recent days (``now`` too early)."""
+
+
+@dataclass(frozen=True)
+class BulkPlan:
+    """Where the extra cases go: local days ``days`` (the span), ``per_day`` reports each (sums to ``n``),
+    cut into chunks of whole days (``bounds``: day index ranges)."""
+
+    n: int
+    days: np.ndarray
+    per_day: np.ndarray
+    bounds: tuple[tuple[int, int], ...]
+
+    @property
+    def start_utc(self) -> np.datetime64:
+        """The first instant of the span (local midnight of its first day, in UTC)."""
+        return local_day_to_utc(self.days[:1], np.zeros(1, np.int64))[0]
+
+
+def bulk_plan(n: int, now: np.datetime64, recent_days: int, years: float = BULK_YEARS,
+              chunk: int = BULK_CHUNK) -> BulkPlan:
+    """``n`` cases over the ``years`` before the recent window (the span ends where the recent days start,
+    or today when there are none), seasonal like 2019 and slowly growing."""
+    today = (now + LOCAL_OFFSET).astype("datetime64[D]")
+    end = today - recent_days + 1 if recent_days else today + 1  # exclusive
+    start = max(end - int(round(365.25 * years)), BULK_START)
+    if start >= end:
+        raise BulkSpanError(f"no room for the extra cases between {BULK_START} and the recent days before {today}")
+    days = np.arange(start, end)
+    growth = 1.0 + BULK_GROWTH * np.linspace(0.0, 1.0, len(days))
+    per_day = largest_remainder(n, day_weights(days) * growth)
+    bounds, a, acc = [], 0, 0
+    for i, c in enumerate(per_day.tolist()):
+        if acc and acc + c > chunk:
+            bounds.append((a, i))
+            a, acc = i, 0
+        acc += c
+    bounds.append((a, len(days)))
+    return BulkPlan(int(n), days, per_day, tuple(bounds))
+
+
+def location_pool(seed: int, geo: Geo, size: int = BULK_POOL) -> tuple[np.ndarray, np.ndarray]:
+    """``size`` random points inside each grid (lon and lat arrays, shape grids × size)."""
+    rng = np.random.default_rng([seed, 1906])
+    lon, lat = geo.points_in(rng, np.repeat(np.arange(len(geo.codes)), size))
+    return lon.reshape(-1, size), lat.reshape(-1, size)
+
+
+def _unit_addresses(geo: Geo, grid: np.ndarray, unit_no: np.ndarray) -> np.ndarray:
+    """A fixed address per unit: ``<town><one of its grid's three roads><n>号``."""
+    roads = np.array(texts.ROADS, dtype=object)
+    road_of_grid = (np.arange(len(geo.codes))[:, None] * 7 + np.array([0, 17, 41])[None, :]) % len(roads)
+    road = roads[road_of_grid[grid, unit_no % 3]]
+    num = 1 + (unit_no * 7919) % 399
+    return _join(geo.town_name[geo.town_i[grid]], road, num, "号")
+
+
+def _bulk_inspections(rng, geo: Geo, pool, effects, days: np.ndarray, p_day: np.ndarray,
+                      n_problems: int) -> Inspections:
+    """Visits (one row per unit and day) finding exactly ``n_problems`` problems, plus the quiet ones."""
+    zone_cov, zone_det, zone_int = effects[:3]
+    probs = 1 + rng.poisson(EXTRA_PROBLEMS, int(n_problems / (1 + EXTRA_PROBLEMS) * 1.2) + 16)
+    while probs.sum() < n_problems:
+        probs = np.concatenate([probs, 1 + rng.poisson(EXTRA_PROBLEMS, 64)])
+    cut = int(np.searchsorted(np.cumsum(probs), n_problems)) if n_problems else -1
+    probs = probs[:cut + 1]
+    if len(probs):
+        probs[-1] -= int(probs.sum()) - n_problems  # stays >= 1
+    n_quiet = int(round(len(probs) * QUIET_VISITS))
+    g = len(geo.codes)
+    w_cov = geo.registered * zone_cov[geo.zone_i]
+    w_det = w_cov * zone_det[geo.zone_i] * zone_int[geo.zone_i]
+    grid = np.concatenate([rng.choice(g, len(probs), p=w_det / w_det.sum()),
+                           rng.choice(g, n_quiet, p=w_cov / w_cov.sum())])
+    found = np.concatenate([probs, np.zeros(n_quiet, np.int64)])
+    unit_no = 1 + (rng.random(len(grid)) * geo.registered[grid]).astype(np.int64)
+    day_i = rng.choice(len(days), len(grid), p=p_day)
+    # one row per unit and day: repeated draws merge (their problems add up), rows in (day, grid, unit) order
+    key = (day_i * g + grid) * (int(geo.registered.max()) + 1) + unit_no
+    _, first, inv = np.unique(key, return_index=True, return_inverse=True)
+    found = np.bincount(inv.ravel(), weights=found).astype(np.int64)
+    grid, unit_no, day_i = grid[first], unit_no[first], day_i[first]
+    spot = (unit_no * 2_654_435_761) % pool[0].shape[1]
+    return Inspections(unit_grid=grid, unit_no=unit_no, unit_lon=pool[0][grid, spot], unit_lat=pool[1][grid, spot],
+                       unit_addr=_unit_addresses(geo, grid, unit_no), visit_unit=np.arange(len(grid)),
+                       visit_day=days[day_i], visit_problems=found)
+
+
+def _bulk_reports(rng, geo: Geo, pool, n: int, days: np.ndarray, p_day: np.ndarray, mix_fn,
+                  sources: dict) -> dict:
+    """Non-patrol reports: grids by population (Zhili heavy), days as planned, places from the pool."""
+    if n <= 0:
+        return _base(0)
+    w = geo.population * np.where(geo.town_abbr[geo.town_i] == "ZL", 1.6, 1.0)
+    grid = rng.choice(len(w), size=n, p=w / w.sum())
+    day = days[rng.choice(len(days), size=n, p=p_day)]
+    rep = local_day_to_utc(day, sample_seconds(rng, n, _REPORT_HOURS))
+    spot = rng.integers(0, pool[0].shape[1], n)
+    return _base(n, grid_i=grid, category=mix_fn(grid, day), reported=rep, source=pick(rng, n, sources),
+                 lon=pool[0][grid, spot], lat=pool[1][grid, spot], address=addresses(rng, geo, grid))
+
+
+def bulk_chunk(seed: int, k: int, geo: Geo, pool, effects, plan: BulkPlan, now: np.datetime64) -> DemoData:
+    """Chunk ``k`` of the plan (its own generator, seeded from ``seed`` and ``k``): inspections, patrol
+    problems, disputes and other reports over the chunk's days, every case on a full lifecycle path, cut at
+    ``now``. Rel ids from 0 like :func:`generate`."""
+    a, b = plan.bounds[k]
+    rng = np.random.default_rng([seed, 1905, k])
+    days, per_day = plan.days[a:b], plan.per_day[a:b]
+    n = int(per_day.sum())
+    p_day = per_day / max(n, 1)
+    n_patrol = int(round(n * PATROL_SHARE))
+    n_disp = int(round((n - n_patrol) * DISPUTE_SHARE))
+    ins = _bulk_inspections(rng, geo, pool, effects, days, p_day, n_patrol)
+    parts = [patrol_incidents(rng, geo, ins, 0, False),
+             _bulk_reports(rng, geo, pool, n_disp, days, p_day, dispute_mix(rng, geo),
+                           {"app": 50, "citizen": 25, "hotline": 20, "department": 5}),
+             _bulk_reports(rng, geo, pool, n - n_patrol - n_disp, days, p_day, other_mix(rng),
+                           {"hotline": 45, "citizen": 25, "app": 20, "department": 10})]
+    inc = concat([p for p in parts if len(p["grid_i"])])
+    n = len(inc["grid_i"])
+    assign_attributes(rng, geo, inc, effects[3], effects[4], calibrate=np.ones(n, bool))
+    dur = step_durations(rng, inc)
+    is_disp = np.char.startswith(inc["category"].astype(str), "dispute.")
+    # a few cases take months (the rest of the span's resolution): never those reported near the span's end
+    late = local_day_to_utc(plan.days[-1:], np.zeros(1, np.int64))[0] - np.timedelta64(150, "D")
+    slow = (inc["level"] != "onsite") & ~is_disp & (inc["reported"] < late) & (rng.random(n) < LONG_RUNNING)
+    for level, hs in HANDLING_STEP.items():
+        m = slow & (inc["level"] == level)
+        dur[m, hs] += rng.uniform(20, 150, int(m.sum())) * 24
+    inc["longstanding"][slow & np.isin(inc["category"], LONGSTANDING_CATEGORIES)] = True
+    times = event_times(inc["reported"], dur)
+    future = times[:, 0] > now  # only when the span reaches today (no recent days)
+    if future.any():
+        inc["reported"][future] = _before(rng, now, int(future.sum()))
+        times = event_times(inc["reported"], dur)
+    outcome = np.where(is_disp, np.where(rng.random(n) < 0.01, "unresolved", "resolved"), None).astype(object)
+    incidents, events = build_frames(rng, geo, inc, times, outcome, now)
+    inspections = inspection_frame(geo, [ins])
+    return DemoData(inspections=inspections, incidents=incidents, events=events, now=now,
+                    stats={"incidents": len(incidents), "events": len(events), "inspections": len(inspections)})
+
+
 # -------------------------------------------------------------------------------------------- store
 class DemoDataPresent(RuntimeError):
     pass
 
 
 def has_demo_data(engine) -> bool:
-    from sqlalchemy import func, select
+    """Any inspection, or any incident the generator wrote (``client_ref`` ``demo:…``)."""
+    from dashboard.store.incidents import bulk_has_demo_rows
 
-    from dashboard.store.models import Incident, Inspection
-
-    with engine.connect() as conn:
-        if conn.execute(select(Inspection.id).limit(1)).first() is not None:
-            return True
-        return bool(conn.execute(select(func.count()).select_from(Incident)
-                                 .where(Incident.client_ref.like("demo:%"))).scalar_one())
+    return bulk_has_demo_rows(engine)
 
 
 def wipe(engine) -> None:
     """Delete every incident, event and inspection (``--reset``)."""
-    from sqlalchemy import delete
+    from dashboard.store.incidents import bulk_wipe
 
-    from dashboard.store.models import Incident, IncidentEvent, Inspection
-
-    with engine.begin() as conn:
-        conn.execute(delete(IncidentEvent))
-        conn.execute(delete(Incident))
-        conn.execute(delete(Inspection))
+    bulk_wipe(engine)
 
 
-def _py_datetimes(a: np.ndarray) -> list:
-    return [None if x is None else x for x in a.astype("datetime64[us]").astype(object)]
+@dataclass(frozen=True)
+class _Ids:
+    """Stored ids of a part's rel ids: ``base + rel``, plus ``shift`` from ``boundary`` on (the demo rows after
+    the bulk years make room for them)."""
+
+    base: int
+    boundary: int | None = None
+    shift: int = 0
+
+    def __call__(self, rel) -> np.ndarray:
+        rel = np.asarray(rel, dtype=np.int64)
+        if self.boundary is None or not self.shift:
+            return rel + self.base
+        return rel + self.base + np.where(rel >= self.boundary, self.shift, 0)
 
 
-def _records(df: pd.DataFrame, cols: list[str]) -> list[dict]:
-    """Plain-Python dicts (no numpy scalars, None for missing) for the bulk helpers."""
-    values = []
-    for c in cols:
-        s = df[c]
-        if pd.api.types.is_datetime64_any_dtype(s.dtype):
-            values.append(_py_datetimes(s.to_numpy()))
-        elif pd.api.types.is_bool_dtype(s.dtype) or pd.api.types.is_integer_dtype(s.dtype) or \
-                pd.api.types.is_float_dtype(s.dtype):
-            values.append(s.tolist())
-        else:
-            values.append([None if (v is None or (isinstance(v, float) and v != v)) else v for v in s.tolist()])
-    return [dict(zip(cols, row)) for row in zip(*values)]
+@dataclass(frozen=True)
+class _Numbering:
+    """How a part's rel ids become stored ids: incidents, change sequence (an event's id is its sequence number
+    + ``event_shift``), inspections; and which rows of the part to write (``rows``: slices of incidents, events
+    and inspections; None: all)."""
+
+    incident: _Ids
+    seq: _Ids
+    inspection: _Ids
+    event_shift: int
+    rows: tuple[slice, slice, slice] | None = None
 
 
-def write(engine, data: DemoData, chunk: int = 50_000, bar=None) -> dict:
-    """Store the frames with the store's bulk helpers, in one transaction. Returns counts and id bases.
+def _part_columns(d: DemoData, num: _Numbering) -> list[tuple[str, dict]]:
+    """The columns to store for (the selected rows of) part ``d``: ``[(table, {column: values})]`` in the order
+    to write them (inspections, incidents, events)."""
+    from dashboard.store.models import Incident
 
-    On SQLite the store's ``bulk_load`` drops the secondary indexes for the load and rebuilds them after."""
-    from contextlib import nullcontext
+    s_inc, s_ev, s_ins = num.rows or (slice(None),) * 3
+    ins = d.inspections.iloc[s_ins]
+    rel_ins_rows = np.arange(len(d.inspections))[s_ins]
+    out = [("inspections", {
+        "id": num.inspection(rel_ins_rows), "unit_id": ins["unit_id"], "grid_code": ins["grid_code"],
+        "zone_code": ins["zone_code"], "town_code": ins["town_code"],
+        "inspected_on": ins["inspected_on"].to_numpy().astype("datetime64[D]"), "inspector": ins["inspector"],
+        "problems_found": ins["problems_found"].to_numpy().astype(np.int64)})]
 
-    from dashboard.store import incidents as store_incidents
+    inc = d.incidents.iloc[s_inc]
+    last = num.seq(inc["seq_rel"].to_numpy())
+    first = num.seq(inc["first_seq_rel"].to_numpy())
+    reported = inc["reported_at"].to_numpy().astype("datetime64[s]")
+    closed = inc["closed_at"].to_numpy().astype("datetime64[s]")
+    day = np.strings.replace(np.datetime_as_string((reported + LOCAL_OFFSET).astype("datetime64[D]")), "-", "")
+    code = np.strings.add(np.strings.add("WX", day), np.strings.add("-", np.strings.zfill(first.astype(str), 6)))
+    story = inc["story"].to_numpy()
+    rel_ins = inc["inspection_rel"].to_numpy()
+    cols = {
+        "id": num.incident(np.arange(len(d.incidents))[s_inc]), "code": code,
+        "client_ref": np.where(story != "", "demo:" + story + ":" + code.astype(object), None),
+        **{c: inc[c] for c in ("category", "subcategory", "severity", "source", "description", "address", "lon",
+                               "lat", "grid_code", "zone_code", "town_code", "status", "level", "department",
+                               "reporter", "reporter_phone", "outcome", "longstanding")},
+        "inspection_id": np.where(rel_ins >= 0, num.inspection(np.maximum(rel_ins, 0)), np.nan),
+        "reported_at": reported, "updated_at": inc["updated_at"].to_numpy(), "due_at": inc["due_at"].to_numpy(),
+        "closed_at": closed, "seq": last,
+    }
+    if "close_lag" in Incident.__table__.c:  # the aggregates' index column: class of the time to close
+        from dashboard.store import aggregates
 
-    bulk_load = getattr(store_incidents, "bulk_load", None)
-    with bulk_load(engine) if bulk_load is not None else nullcontext():
-        return _write(engine, data, chunk, bar)
+        cols["close_lag"] = aggregates.close_lag_classes(pd.Series(reported.astype("datetime64[ns]")),
+                                                         pd.Series(closed.astype("datetime64[ns]"))).to_numpy()
+    out.append(("incidents", cols))
+
+    ev = d.events.iloc[s_ev]
+    ev_seq = num.seq(ev["seq_rel"].to_numpy())
+    out.append(("incident_events", {
+        "id": ev_seq + num.event_shift, "incident_id": num.incident(ev["incident_rel"].to_numpy()), "seq": ev_seq,
+        **{c: ev[c] for c in ("at", "actor", "actor_role", "from_status", "to_status", "note", "department")}}))
+    return out
 
 
-def _write(engine, data: DemoData, chunk: int, bar) -> dict:
-    from sqlalchemy import func, select
+def _put(session, d: DemoData, num: _Numbering) -> None:
+    from dashboard.store.incidents import bulk_copy
 
-    from dashboard.store import sequence, session_factory
-    from dashboard.store.incidents import bulk_insert_events, bulk_insert_incidents, bulk_insert_inspections
-    from dashboard.store.models import Incident, Inspection
+    for table, cols in _part_columns(d, num):
+        bulk_copy(session, table, cols)
 
+
+def _bulk_numbering(start: dict, done: dict, event_shift: int) -> _Numbering:
+    """Chunk numbering: right after the demo rows before the span (``start``) and the chunks already written."""
+    return _Numbering(_Ids(start["incidents"] + done["incidents"]), _Ids(start["seq"] + done["events"]),
+                      _Ids(start["inspections"] + done["inspections"]), event_shift)
+
+
+def _bulk_worker(chunks, start: dict, event_shift: int, types: dict, queue) -> None:
+    """Worker process (PostgreSQL): generate the bulk chunks and turn each into COPY payloads for the parent,
+    which only streams them to the server — generation overlaps with the server's work on the previous chunk."""
+    import traceback
+
+    from dashboard.store.incidents import bulk_copy_payload
+
+    try:
+        done = {"incidents": 0, "events": 0, "inspections": 0}
+        for part in chunks:
+            payloads = [bulk_copy_payload(table, cols, types[table])
+                        for table, cols in _part_columns(part, _bulk_numbering(start, done, event_shift))]
+            counts = {k: len(getattr(part, k)) for k in done}
+            queue.put(("part", payloads, counts))
+            for k in done:
+                done[k] += counts[k]
+        queue.put(("done", None, None))
+    except BaseException:  # noqa: BLE001 - reported to the parent, which raises
+        queue.put(("error", traceback.format_exc(), None))
+
+
+def _timed(it, note):
+    """``it``, calling ``note(seconds)`` with the time each next item took."""
+    it = iter(it)
+    while True:
+        t = time.perf_counter()
+        item = next(it, None)
+        note(time.perf_counter() - t)
+        if item is None:
+            return
+        yield item
+
+
+def _from_worker(chunks, start: dict, event_shift: int, types: dict):
+    """Yield ``(payloads, counts)`` of each bulk chunk, made in a forked worker process (bounded queue)."""
+    import multiprocessing as mp
+    import queue as queue_mod
+
+    ctx = mp.get_context("fork")
+    q = ctx.Queue(maxsize=2)
+    proc = ctx.Process(target=_bulk_worker, args=(chunks, start, event_shift, types, q), daemon=True)
+    proc.start()
+    try:
+        while True:
+            try:
+                kind, payload, counts = q.get(timeout=5)
+            except queue_mod.Empty:
+                if not proc.is_alive():
+                    raise RuntimeError(f"the bulk worker died (exit code {proc.exitcode})") from None
+                continue
+            if kind == "error":
+                raise RuntimeError(f"the bulk worker failed:\n{payload}")
+            if kind == "done":
+                return
+            yield payload, counts
+    finally:
+        if proc.is_alive():
+            proc.terminate()
+        proc.join()
+
+
+def write(engine, data: DemoData, bar=None, bulk: Iterable[DemoData] = (), split=None, workers: bool = True) -> dict:
+    """Store the frames in ONE transaction with the store's bulk loader (:func:`dashboard.store.incidents.
+    bulk_load`: COPY on PostgreSQL, indexes and constraints built once at the end), then rebuild the KPI
+    aggregates. Returns counts, id bases and seconds.
+
+    ``bulk``: chunks of the bulk years (:func:`bulk_chunk`, generated while writing — on PostgreSQL in a worker
+    process when ``workers``), which take the ids and change sequence numbers between the demo rows before
+    ``split`` (the span's first instant, UTC) and those after it: ids and the sequence follow report time across
+    the whole history."""
+    from dashboard.store import sequence
+    from dashboard.store.incidents import bulk_copy_types, bulk_copy_write, bulk_id_bases, bulk_load
+
+    t0 = time.perf_counter()
     inc, ev, ins = data.incidents, data.events, data.inspections
-    Session = session_factory(engine)
-    with Session() as session:
-        try:
-            seq0 = sequence.allocate(session, len(ev))
-            inc_base = int(session.execute(select(func.coalesce(func.max(Incident.id), 0))).scalar_one()) + 1
-            ins_base = int(session.execute(select(func.coalesce(func.max(Inspection.id), 0))).scalar_one()) + 1
-
-            ins_df = ins.copy()
-            ins_df.insert(0, "id", np.arange(len(ins_df), dtype=np.int64) + ins_base)
-            ins_df["inspected_on"] = pd.to_datetime(ins_df["inspected_on"]).dt.date
-            icols = ["id", "unit_id", "grid_code", "zone_code", "town_code", "inspected_on", "inspector",
-                     "problems_found"]
-            for a in range(0, len(ins_df), chunk):
-                part = ins_df.iloc[a:a + chunk]
-                rows = [dict(zip(icols, r)) for r in zip(*(part[c].tolist() for c in icols))]
-                bulk_insert_inspections(session, rows, commit=False)
+    if split is None:
+        a_inc, a_ev, a_ins = len(inc), len(ev), len(ins)
+    else:  # rel order = report order, seq order = time order, inspections: the 2019 rows, then the recent ones
+        split = np.datetime64(split, "s")
+        a_inc = int((inc["reported_at"].to_numpy() < split).sum())
+        a_ev = int((ev["at"].to_numpy() < split).sum())
+        a_ins = int((ins["inspected_on"].to_numpy() < (split + LOCAL_OFFSET).astype("datetime64[D]")).sum())
+    # the rows before the split can go first when none of them refers past it (the usual case)
+    early = bool((inc["seq_rel"].to_numpy()[:a_inc] < a_ev).all()
+                 and (inc["inspection_rel"].to_numpy()[:a_inc] < a_ins).all())
+    done = {"incidents": 0, "events": 0, "inspections": 0}
+    bulk_s = {"generate": 0.0}
+    with bulk_load(engine) as session:
+        seq0 = sequence.allocate(session, 1)
+        bases = bulk_id_bases(session)
+        shift = bases["incident_events"] - seq0
+        if early and split is not None:
+            _put(session, data, _Numbering(_Ids(bases["incidents"]), _Ids(seq0), _Ids(bases["inspections"]), shift,
+                                           (slice(0, a_inc), slice(0, a_ev), slice(0, a_ins))))
+            if bar is not None:
+                bar.update(a_inc)
+        start = {"incidents": bases["incidents"] + a_inc, "seq": seq0 + a_ev,
+                 "inspections": bases["inspections"] + a_ins}
+        chunks = _timed(bulk, lambda s_: bulk_s.__setitem__("generate", bulk_s["generate"] + s_))
+        if engine.dialect.name == "postgresql" and workers:
+            waited = {"s": 0.0}
+            for payloads, counts in _timed(_from_worker(chunks, start, shift, bulk_copy_types(session)),
+                                           lambda s_: waited.__setitem__("s", waited["s"] + s_)):
+                for payload in payloads:
+                    bulk_copy_write(session, payload)
+                for k in done:
+                    done[k] += counts[k]
                 if bar is not None:
-                    bar.update(len(part))
-
-            d = inc.copy()
-            d["id"] = d["rel"].to_numpy() + inc_base
-            d["seq"] = d["seq_rel"].to_numpy() + seq0
-            d["inspection_id"] = np.where(d["inspection_rel"].to_numpy() >= 0,
-                                          d["inspection_rel"].to_numpy() + ins_base, -1)
-            local_day = pd.to_datetime(d["reported_at"]) + pd.Timedelta(hours=8)
-            first = d["first_seq_rel"].to_numpy() + seq0
-            d["code"] = ["WX" + day + f"-{s:06d}" for day, s in zip(local_day.dt.strftime("%Y%m%d"), first)]
-            d["client_ref"] = np.where(d["story"] != "", "demo:" + d["story"] + ":" + d["code"], None)
-            cols = ["id", "code", "client_ref", "category", "subcategory", "severity", "source", "description",
-                    "address", "lon", "lat", "grid_code", "zone_code", "town_code", "status", "level", "department",
-                    "reporter", "reporter_phone", "inspection_id", "outcome", "longstanding", "reported_at",
-                    "updated_at", "due_at", "closed_at", "seq"]
-            for a in range(0, len(d), chunk):
-                part = d.iloc[a:a + chunk]
-                rows = _records(part, cols)
-                for r in rows:
-                    if r["inspection_id"] == -1:
-                        r["inspection_id"] = None
-                bulk_insert_incidents(session, rows, commit=False)
+                    bar.update(counts["incidents"])
+            bulk_s["generate"] = None  # in the worker, overlapped with the writes
+            bulk_s["waited_for_worker"] = waited["s"]
+        else:
+            for part in chunks:
+                _put(session, part, _bulk_numbering(start, done, shift))
+                for k in done:
+                    done[k] += len(getattr(part, k))
                 if bar is not None:
-                    bar.update(len(part))
+                    bar.update(len(part.incidents))
+        rows = (slice(a_inc, None), slice(a_ev, None), slice(a_ins, None)) if early and split is not None else None
+        _put(session, data, _Numbering(_Ids(bases["incidents"], a_inc, done["incidents"]),
+                                       _Ids(seq0, a_ev, done["events"]),
+                                       _Ids(bases["inspections"], a_ins, done["inspections"]), shift, rows))
+        if bar is not None:
+            bar.update(len(inc) - (a_inc if rows else 0))
+        t1 = time.perf_counter()
+    t2 = time.perf_counter()
+    aggregates = build_aggregates(engine)
+    t3 = time.perf_counter()
+    return {"incident_id_base": bases["incidents"], "inspection_id_base": bases["inspections"], "seq_base": seq0,
+            "incidents": len(inc) + done["incidents"], "events": len(ev) + done["events"],
+            "inspections": len(ins) + done["inspections"], "bulk_incidents": done["incidents"],
+            "bulk_generate_s": None if bulk_s["generate"] is None else round(bulk_s["generate"], 2),
+            **({"bulk_waited_s": round(bulk_s["waited_for_worker"], 2)} if "waited_for_worker" in bulk_s else {}),
+            "load_s": round(t1 - t0, 2), "indexes_s": round(t2 - t1, 2), "aggregates": aggregates,
+            "aggregates_s": round(t3 - t2, 2)}
 
-            e = ev.copy()
-            e["incident_id"] = e["incident_rel"].to_numpy() + inc_base
-            e["seq"] = e["seq_rel"].to_numpy() + seq0
-            ecols = ["incident_id", "seq", "at", "actor", "actor_role", "from_status", "to_status", "note",
-                     "department"]
-            for a in range(0, len(e), chunk):
-                part = e.iloc[a:a + chunk]
-                bulk_insert_events(session, _records(part, ecols), commit=False)
-                if bar is not None:
-                    bar.update(len(part))
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
-    return {"incident_id_base": inc_base, "inspection_id_base": ins_base, "seq_base": seq0,
-            "incidents": len(inc), "events": len(ev), "inspections": len(ins)}
+
+def build_aggregates(engine) -> dict | None:
+    """Rebuild the KPI aggregates from the stored rows (a bulk load leaves them alone). None while the store
+    has no aggregates module (it is being added beside this loader)."""
+    import importlib.util
+
+    if importlib.util.find_spec("dashboard.store.aggregates") is None:
+        return None
+    from dashboard.store import aggregates
+
+    return aggregates.rebuild(engine)
 
 
 def run_history(url: str | None = None, *, seed: int = DemoConfig.seed, incidents: int | None = None,
                 recent_days: int = 30, reset: bool = False, scale: float = 1.0, now: dt.datetime | None = None,
                 geodata_dir=None, progress: bool = True, if_present: str = "refuse") -> dict:
-    """Generate and store the demo history. ``if_present``: ``refuse`` (raise) or ``skip`` (no-op)."""
+    """Generate and store the demo history, then rebuild the KPI aggregates. ``if_present``: ``refuse``
+    (raise) or ``skip`` (no-op). ``incidents`` beyond the calibrated demo go to the bulk years
+    (:func:`bulk_plan`), generated chunk by chunk while they are written."""
     from tqdm import tqdm
 
     from dashboard.geodata import load_geodata
@@ -1264,13 +1615,22 @@ def run_history(url: str | None = None, *, seed: int = DemoConfig.seed, incident
         stages = ["inspections", "incidents", "lifecycle", "recent", "frames", "done"]
         with tqdm(total=len(stages), desc="generate", unit="stage", disable=not progress, leave=False) as bar:
             data = generate(gd, cfg, progress=lambda s: (bar.set_postfix_str(s), bar.update(1)))
+        extra = int(data.stats.get("bulk_incidents", 0))
+        chunks, split = (), None
+        if extra:
+            geo = Geo(gd)
+            plan = bulk_plan(extra, data.now, recent_days)
+            pool = location_pool(seed, geo)
+            effects = zone_effects(np.random.default_rng(seed), geo)
+            chunks = (bulk_chunk(seed, k, geo, pool, effects, plan, data.now) for k in range(len(plan.bounds)))
+            split = plan.start_utc
         t1 = time.perf_counter()
-        total = len(data.incidents) + len(data.events) + len(data.inspections)
-        with tqdm(total=total, desc="write", unit="row", unit_scale=True, disable=not progress) as bar:
-            out = write(engine, data, bar=bar)
+        with tqdm(total=len(data.incidents) + extra, desc="write", unit="incident", unit_scale=True,
+                  disable=not progress) as bar:
+            out = write(engine, data, bar=bar, bulk=chunks, split=split)
         t2 = time.perf_counter()
-        out.update({"generate_s": round(t1 - t0, 2), "write_s": round(t2 - t1, 2), "total_s": round(t2 - t0, 2),
-                    "url": engine.url.render_as_string(hide_password=True)})
+        out.update({"generate_s": round(t1 - t0, 2), "write_s": round(t2 - t1 - out["aggregates_s"], 2),
+                    "total_s": round(t2 - t0, 2), "url": engine.url.render_as_string(hide_password=True)})
         return out
     finally:
         engine.dispose()

@@ -555,27 +555,391 @@ def _executemany(session: Session, table, cols: list[str], rows: list[dict]) -> 
         conn.exec_driver_sql(sql, [tuple(p) for p in params])
 
 
+_BULK_TABLES = {t.name: t for t in (Inspection.__table__, Incident.__table__, IncidentEvent.__table__)}
+_COPY_ROWS = 100_000  # rows per COPY write / executemany: bounds the text held in memory
+
+
 @contextmanager
 def bulk_load(engine: Engine):
-    """For big loads into SQLite (the demo year): drop the secondary (non-unique) indexes of incidents,
-    incident_events and inspections for the duration and rebuild them at the end — building an index once
-    is about twice as fast as maintaining it row by row. A no-op on PostgreSQL. Use with no other writers.
+    """A session for a big load into ``inspections``, ``incidents`` and ``incident_events`` (the demo history)
+    with :func:`bulk_copy`: ONE transaction, committed at the end of the block and rolled back on an error
+    (the store is then as it was, indexes included).
+
+    - PostgreSQL: the indexes and constraints of the three tables (primary keys, unique constraints, foreign
+      keys, including those of other tables that point at them) are dropped at the start and recreated at the
+      end — building an index once is much faster than maintaining it row by row, and the recreated
+      constraints check the loaded rows — then ANALYZE.
+    - SQLite: the non-unique indexes of the three tables are dropped and rebuilt the same way, then ANALYZE.
+
+    At the end the change sequence is raised to the highest ``seq`` written and PostgreSQL's id sequences to
+    ``max(id)``. Use with no other writers: take the first ``seq`` with :func:`sequence.allocate` (on
+    PostgreSQL that holds the sequence lock to the commit) and number the rows yourself.
     """
-    if engine.dialect.name != "sqlite":
-        yield
-        return
-    tables = (Incident.__table__, IncidentEvent.__table__, Inspection.__table__)
-    dropped = [ix for t in tables for ix in t.indexes if not ix.unique]
-    with engine.begin() as conn:
-        for ix in dropped:
-            conn.exec_driver_sql(f"DROP INDEX IF EXISTS {ix.name}")
+    from . import session_factory
+
+    session = session_factory(engine)()
+    session.info["bulk_load"] = {"max_seq": 0}
     try:
-        yield
+        conn = session.connection()
+        pg = conn.dialect.name == "postgresql"
+        restore = _pg_drop_secondary(conn) if pg else _sqlite_drop_secondary(conn)
+        if pg:
+            session.info["bulk_load"]["types"] = bulk_copy_types(session)
+        if pg and _pg_bulk_tables_empty(conn):
+            # emptied in this transaction (a no-op: empty, so nothing can point at them either), the tables
+            # take COPY … FREEZE: rows written frozen, so the first reads (the aggregates' rebuild, the first
+            # queries) do not rewrite every page to set hint bits and VACUUM has nothing to freeze later
+            conn.exec_driver_sql(f"TRUNCATE {', '.join(_BULK_TABLES)} CASCADE")
+            session.info["bulk_load"]["freeze"] = True
+        yield session
+        conn = session.connection()
+        if pg:
+            conn.exec_driver_sql("SET LOCAL maintenance_work_mem = '1GB'")
+        for sql in restore:
+            conn.exec_driver_sql(sql)
+        if session.info["bulk_load"]["max_seq"]:
+            _bump_sequence_to(session, session.info["bulk_load"]["max_seq"])
+        for name in _BULK_TABLES:
+            _fix_pg_id_sequence(session, name)
+        conn.exec_driver_sql(f"ANALYZE {', '.join(_BULK_TABLES)}" if pg else "ANALYZE")
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
     finally:
-        with engine.begin() as conn:
-            for ix in dropped:
-                ix.create(conn, checkfirst=True)
-            conn.exec_driver_sql("ANALYZE")
+        session.close()
+
+
+def _pg_drop_secondary(conn) -> list[str]:
+    """Drop the indexes and constraints of the bulk tables — primary keys, unique constraints, foreign keys
+    (also those of other tables pointing at them, e.g. alerts), other indexes — in the current transaction;
+    return the statements that recreate them, in order (keys first, foreign keys last)."""
+    oids = ", ".join(f"'{name}'::regclass" for name in _BULK_TABLES)
+    cons = conn.exec_driver_sql(
+        f"SELECT conrelid::regclass::text, conname, contype, pg_get_constraintdef(oid) FROM pg_constraint "
+        f"WHERE (conrelid IN ({oids}) AND contype IN ('p', 'u', 'f')) OR (confrelid IN ({oids}) AND contype = 'f') "
+        f"ORDER BY conrelid::regclass::text, conname").all()
+    idx = conn.exec_driver_sql(
+        f"SELECT indexrelid::regclass::text, pg_get_indexdef(indexrelid) FROM pg_index i "
+        f"WHERE indrelid IN ({oids}) AND NOT EXISTS (SELECT 1 FROM pg_constraint c "
+        f"WHERE c.conindid = i.indexrelid AND c.contype IN ('p', 'u', 'x')) ORDER BY 1").all()
+    order = {"f": 0, "u": 1, "p": 2}  # drop what depends on a key before the key
+    cons = sorted(cons, key=lambda c: order[c[2]])
+    for table, name, _kind, _definition in cons:
+        conn.exec_driver_sql(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
+    for name, _definition in idx:
+        conn.exec_driver_sql(f"DROP INDEX {name}")
+    return ([f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}' for table, name, _k, definition in
+             reversed(cons) if _k != "f"]
+            + [definition for _name, definition in idx]
+            + [f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}' for table, name, _k, definition in cons
+               if _k == "f"])
+
+
+def _pg_bulk_tables_empty(conn) -> bool:
+    return not any(conn.exec_driver_sql(f"SELECT 1 FROM {name} LIMIT 1").first() for name in _BULK_TABLES)
+
+
+def _sqlite_drop_secondary(conn) -> list[str]:
+    from sqlalchemy.schema import CreateIndex
+
+    dropped = [ix for t in _BULK_TABLES.values() for ix in t.indexes if not ix.unique]
+    for ix in dropped:
+        conn.exec_driver_sql(f"DROP INDEX IF EXISTS {ix.name}")
+    return [str(CreateIndex(ix).compile(dialect=conn.dialect)) for ix in dropped]
+
+
+def bulk_id_bases(session: Session) -> dict[str, int]:
+    """The next free id of each bulk table (``max(id) + 1``), for a loader that numbers its rows itself."""
+    return {name: int(session.execute(select(func.coalesce(func.max(t.c.id), 0))).scalar_one()) + 1
+            for name, t in _BULK_TABLES.items()}
+
+
+def bulk_has_demo_rows(engine: Engine) -> bool:
+    """Any inspection, or any incident the demo generator wrote (``client_ref`` ``demo:…``)."""
+    with engine.connect() as conn:
+        if conn.execute(select(Inspection.id).limit(1)).first() is not None:
+            return True
+        return conn.execute(select(Incident.id).where(Incident.client_ref.like("demo:%")).limit(1)).first() \
+            is not None
+
+
+def bulk_wipe(engine: Engine) -> None:
+    """Delete every incident, event and inspection (and so, by their foreign keys, the incidents' alerts).
+    PostgreSQL: ``TRUNCATE`` (instant on millions of rows)."""
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql("TRUNCATE incident_events, incidents, inspections CASCADE")
+        else:
+            for name in ("incident_events", "incidents", "inspections"):
+                conn.exec_driver_sql(f"DELETE FROM {name}")
+
+
+def bulk_copy(session: Session, table: str, columns: dict[str, Any]) -> int:
+    """Append rows given column by column to ``inspections``, ``incidents`` or ``incident_events``: numpy
+    arrays, pandas Series or lists of one length; NULL as ``None`` / NaN / NaT; times as ``datetime64`` (naive
+    = UTC) or datetimes, dates as ``datetime64[D]`` or dates. PostgreSQL: ``COPY … FROM STDIN`` (text format);
+    SQLite: ``executemany``. Nothing is filled in (give every NOT NULL column; ``incident_events.id`` may be
+    left to the table) and no aggregate is touched: for :func:`bulk_load`. Returns the number of rows."""
+    if session.connection().dialect.name == "postgresql":
+        info = session.info.get("bulk_load")
+        types = info.get("types") if info is not None else None
+        return bulk_copy_write(session, bulk_copy_payload(table, columns, (types or bulk_copy_types(session))[table]))
+    names, values, kinds = _bulk_columns(table, columns)
+    n = len(values[0]) if values else 0
+    _note_seq(session, names, values)
+    sql = f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
+    for a in range(0, n, _COPY_ROWS):
+        cols = [_sqlite_values(v[a:a + _COPY_ROWS], k) for v, k in zip(values, kinds)]
+        session.connection().exec_driver_sql(sql, list(zip(*cols)))
+    return n
+
+
+@dataclass
+class CopyPayload:
+    """Rows of one bulk table as PostgreSQL ``COPY`` text (``blocks`` of bytes), made by
+    :func:`bulk_copy_payload` — anywhere, e.g. in a worker process — and written by :func:`bulk_copy_write`."""
+
+    table: str
+    columns: list[str]
+    blocks: list[bytes]
+    rows: int
+    max_seq: int
+    binary: bool = False
+
+
+def bulk_copy_payload(table: str, columns: dict[str, Any], types: dict[str, str] | None = None) -> CopyPayload:
+    """The ``COPY`` data of rows given as in :func:`bulk_copy` (no database needed): PostgreSQL's binary format
+    when the table's column ``types`` are given (:func:`bulk_copy_types`; cheaper to write and for the server
+    to read), else text."""
+    import numpy as np
+
+    names, values, kinds = _bulk_columns(table, columns)
+    n = len(values[0]) if values else 0
+    max_seq = int(np.max(values[names.index("seq")])) if n and "seq" in names else 0
+    blocks = _pg_binary_blocks(names, values, kinds, types) if types is not None else None
+    if blocks is not None:
+        return CopyPayload(table, names, blocks, n, max_seq, binary=True)
+    blocks = []
+    for a in range(0, n, _COPY_ROWS):
+        cols = [_pg_text(v[a:a + _COPY_ROWS], k) for v, k in zip(values, kinds)]
+        blocks.append(("\n".join(map("\t".join, zip(*cols))) + "\n").encode())
+    return CopyPayload(table, names, blocks, n, max_seq)
+
+
+def bulk_copy_write(session: Session, payload: CopyPayload) -> int:
+    """``COPY`` a :func:`bulk_copy_payload` into its table (PostgreSQL). Returns the number of rows."""
+    if not payload.rows:
+        return 0
+    info = session.info.get("bulk_load")
+    if info is not None:
+        info["max_seq"] = max(info["max_seq"], payload.max_seq)
+    options = [o for o, on in (("FORMAT binary", payload.binary), ("FREEZE", info is not None and info.get("freeze")))
+               if on]
+    sql = f"COPY {payload.table} ({', '.join(payload.columns)}) FROM STDIN" + (f" ({', '.join(options)})"
+                                                                               if options else "")
+    with session.connection().connection.driver_connection.cursor() as cur, cur.copy(sql) as copy:
+        for block in payload.blocks:
+            copy.write(block)
+    return payload.rows
+
+
+# PostgreSQL binary COPY: per type, (numpy big-endian dtype, width); text types carry UTF-8 bytes
+_PG_BINARY = {"bigint": (">i8", 8), "integer": (">i4", 4), "smallint": (">i2", 2), "double precision": (">f8", 8),
+              "real": (">f4", 4), "boolean": ("u1", 1), "timestamp with time zone": (">i8", 8),
+              "timestamp without time zone": (">i8", 8), "date": (">i4", 4), "text": None}
+_PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01 in Unix microseconds: the binary format's time origin
+_PG_EPOCH_DAYS = 10_957
+_NULL_FIELD = b"\xff\xff\xff\xff"
+_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
+
+
+def bulk_copy_types(session: Session) -> dict[str, dict[str, str]]:
+    """Column types of the bulk tables as PostgreSQL names them (``bigint``, ``text``, …), for
+    :func:`bulk_copy_payload`'s binary format."""
+    out: dict[str, dict[str, str]] = {}
+    for name in _BULK_TABLES:
+        rows = session.connection().exec_driver_sql(
+            f"SELECT attname, format_type(atttypid, NULL) FROM pg_attribute WHERE attrelid = '{name}'::regclass "
+            f"AND attnum > 0 AND NOT attisdropped").all()
+        out[name] = {a: ("text" if t in ("character varying", "character") else t) for a, t in rows}
+    return out
+
+
+def _pg_binary_blocks(names: list[str], values: list, kinds: list[str], types: dict[str, str]) -> list[bytes] | None:
+    """The rows in PostgreSQL's binary COPY format (header in the first block, trailer in the last), or None
+    when a column has a type this does not encode."""
+    import numpy as np
+
+    if any(types.get(c) not in _PG_BINARY for c in names):
+        return None
+    n = len(values[0]) if values else 0
+    blocks = []
+    for a in range(0, n, _COPY_ROWS):
+        fields = [_pg_binary_field(v[a:a + _COPY_ROWS], k, types[c]) for c, v, k in zip(names, values, kinds)]
+        m = len(fields[0])
+        count = np.full(m, len(names), ">i2").view(np.uint8).reshape(m, 2)
+        # runs of fixed-width columns become one bytes object per row; each other field is its own object
+        pieces, run = [], [count]
+        for f in fields + [None]:
+            if isinstance(f, np.ndarray):
+                run.append(f)
+                continue
+            if run:
+                joined = np.ascontiguousarray(np.hstack(run))
+                pieces.append(joined.view(f"V{joined.shape[1]}").ravel().tolist())
+                run = []
+            if f is not None:
+                pieces.append(f)
+        body = b"".join([p for row in zip(*pieces) for p in row])
+        blocks.append((_COPY_HEADER if a == 0 else b"") + body)
+    if not blocks:
+        blocks.append(_COPY_HEADER)
+    blocks[-1] += b"\xff\xff"
+    return blocks
+
+
+def _pg_binary_field(a, kind: str, pgtype: str):
+    """One column in binary COPY form: a (rows × 4+width) uint8 array for a NOT-NULL fixed-width column, else a
+    list of per-row field bytes (length + payload, or -1 for NULL)."""
+    import numpy as np
+    import pandas as pd
+
+    spec = _PG_BINARY[pgtype]
+    if spec is None:  # text: each distinct value encoded once
+        null = pd.isna(a)
+        codes, uniq = pd.factorize(np.asarray(a, dtype=object), use_na_sentinel=True)
+        enc = [str(u).encode() for u in uniq]
+        if kind == "bool":
+            enc = [("t" if u else "f").encode() for u in uniq]
+        table = np.array([len(b).to_bytes(4, "big") + b for b in enc] + [_NULL_FIELD], dtype=object)
+        return table[np.where(null, len(enc), codes)].tolist()
+    dtype, width = spec
+    if pgtype.startswith("timestamp"):
+        t = _as_datetime64(a, "us")
+        null = np.isnat(t)
+        raw = np.where(null, 0, t.astype(np.int64) - _PG_EPOCH_US)
+    elif pgtype == "date":
+        t = _as_datetime64(a, "D")
+        null = np.isnat(t)
+        raw = np.where(null, 0, t.astype(np.int64) - _PG_EPOCH_DAYS)
+    elif a.dtype.kind in "iub":
+        null = np.zeros(len(a), bool)
+        raw = a
+    else:
+        null = pd.isna(a)
+        raw = np.where(null, 0, a)
+        if a.dtype.kind == "O":
+            raw = raw.astype(float if dtype in (">f8", ">f4") else np.int64)
+    if dtype.endswith(("i8", "i4", "i2")) and np.asarray(raw).dtype.kind == "f":
+        raw = np.asarray(raw).astype(np.int64)
+    body = np.asarray(raw).astype(dtype).view(np.uint8).reshape(len(a), width)
+    head = np.full(len(a), width, ">i4").view(np.uint8).reshape(len(a), 4)
+    fixed = np.hstack([head, body])
+    if not null.any():
+        return fixed
+    rows = fixed.view(f"V{4 + width}").ravel().tolist()
+    return [_NULL_FIELD if m else r for r, m in zip(rows, null.tolist())]
+
+
+def _bulk_columns(table: str, columns: dict[str, Any]) -> tuple[list[str], list, list[str]]:
+    import numpy as np
+
+    t = _BULK_TABLES[table]
+    unknown = set(columns) - set(t.c.keys())
+    if unknown:
+        raise ValueError(f"{table} has no column(s) {sorted(unknown)}")
+    names = list(columns)
+    values = [np.asarray(columns[c].to_numpy() if hasattr(columns[c], "to_numpy") else columns[c])
+              for c in names]
+    if values and any(len(v) != len(values[0]) for v in values):
+        raise ValueError("columns of different lengths")
+    return names, values, [_copy_kind(t.c[c].type) for c in names]
+
+
+def _note_seq(session: Session, names: list[str], values: list) -> None:
+    info = session.info.get("bulk_load")
+    if info is not None and "seq" in names and len(values[0]):
+        info["max_seq"] = max(info["max_seq"], int(max(values[names.index("seq")])))
+
+
+def _copy_kind(sa_type) -> str:
+    from sqlalchemy import Boolean, Float, Integer
+
+    if isinstance(sa_type, UTCDateTime):
+        return "time"
+    if isinstance(sa_type, Date):
+        return "date"
+    for cls, kind in ((Boolean, "bool"), (Float, "float"), (Integer, "int")):  # BigInteger, SmallInteger too
+        if isinstance(sa_type, cls):
+            return kind
+    return "text"
+
+
+def _as_datetime64(a, unit: str):
+    """``a`` as naive-UTC ``datetime64[unit]`` (from datetime64, datetimes, dates or ISO strings)."""
+    import pandas as pd
+
+    if a.dtype.kind != "M":
+        a = pd.to_datetime(pd.Series(a, dtype=object), utc=True).dt.tz_convert(None).to_numpy()
+    return a.astype(f"datetime64[{unit}]")
+
+
+def _is_null(v) -> bool:
+    return v is None or v != v  # None, NaN, NaT
+
+
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _pg_text(a, kind: str) -> list[str]:
+    """One column as COPY text-format fields (``\\N`` for NULL)."""
+    import numpy as np
+    import pandas as pd
+
+    if kind in ("time", "date"):
+        unit = "D" if kind == "date" else ("s" if a.dtype == np.dtype("datetime64[s]") else "us")
+        t = _as_datetime64(a, unit)
+        out = np.datetime_as_string(t, unit=unit, timezone="naive" if kind == "date" else "UTC").tolist()
+        return ["\\N" if x == "NaT" else x for x in out] if np.isnat(t).any() else out
+    if kind == "bool" and a.dtype.kind == "b":
+        return np.where(a, "t", "f").tolist()
+    if a.dtype.kind in "iu":
+        return list(map(str, a.tolist()))
+    if a.dtype.kind == "f":
+        nan = np.isnan(a)
+        out = list(map(str, np.where(nan, 0, a).astype(np.int64).tolist())) if kind == "int" else \
+            list(map(repr, a.tolist()))
+        return [("\\N" if m else x) for x, m in zip(out, nan.tolist())] if nan.any() else out
+    null = pd.isna(a)
+    if kind == "bool":
+        return ["\\N" if m else ("t" if v else "f") for v, m in zip(a.tolist(), null.tolist())]
+    if pd.api.types.infer_dtype(a, skipna=True) not in ("string", "empty"):
+        a = np.array([None if m else str(v) for v, m in zip(a.tolist(), null.tolist())], dtype=object)
+    if kind == "text":
+        body = "\x00".join(a[~null].tolist())
+        if any(ch in body for ch in "\\\t\n\r"):
+            a = np.array([v if m else v.translate(_COPY_ESCAPES) for v, m in zip(a.tolist(), null.tolist())],
+                         dtype=object)
+    return np.where(null, "\\N", a).tolist() if null.any() else a.tolist()
+
+
+def _sqlite_values(a, kind: str) -> list:
+    """One column as Python values for SQLite (times in the text form SQLAlchemy writes, with microseconds)."""
+    import numpy as np
+
+    if kind in ("time", "date"):
+        t = _as_datetime64(a, "D" if kind == "date" else "us")
+        s = np.datetime_as_string(t, unit="D" if kind == "date" else "us")
+        out = (np.strings.replace(s, "T", " ", 1) if kind == "time" else s).tolist()
+        nat = np.isnat(t)
+        return [None if m else x for x, m in zip(out, nat.tolist())] if nat.any() else out
+    if a.dtype.kind in "iub":
+        return a.astype(np.int64).tolist()
+    if a.dtype.kind == "f":
+        out = (np.where(np.isnan(a), 0, a).astype(np.int64) if kind == "int" else a).tolist()
+        return [None if m else x for x, m in zip(out, np.isnan(a).tolist())] if np.isnan(a).any() else out
+    return [None if _is_null(v) else (bool(v) if kind == "bool" else v) for v in a.tolist()]
 
 
 def bulk_insert_incidents(session: Session, rows: Iterable[dict[str, Any]], *, commit: bool = True,

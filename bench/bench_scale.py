@@ -1,0 +1,225 @@
+"""Scale curve (issue 9): how the server's read path grows with the store — 100k and 1M incidents on PostgreSQL and
+SQLite, 10M on PostgreSQL.
+
+    python -m bench.bench_scale                       # every size; generates what is missing (--reuse keeps it)
+    python -m bench.bench_scale --sizes 100k,1m --backends sqlite --reuse --samples 20
+
+For each (size, back end) it (a) generates the store with ``python -m dashboard.demo history --incidents N``
+(timed: generation + COPY load + aggregates rebuild) or, with ``--reuse``, keeps the one already there — kept
+stores are named ``wx_scale_<N>`` (PostgreSQL databases beside ``--pg``, SQLite files under ``--sqlite-dir``);
+(b) times, with a cold cache (``cache=None`` / the null cache), over ``--samples`` random periods (standard keys and
+custom from/to) and random units: ``views.kpi_bundle(engine, gd, None, period)``, ``views.lifecycle(engine, gd,
+None, period, level, code)`` and the choropleth payload of ``/api/map/measures.json``
+(``mapdata.measure_payload``) — median and p95; (c) reads the worker's RSS after those calls (current and peak,
+``resource.getrusage``; each store is measured in a fresh process); (d) prints the curve and writes
+``bench/results/scale.json`` with the machine (CPUs, load average before and after).
+
+The functions are imported when the measuring process starts and timed as they are then.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bench.common import ROOT, summary, write_results
+
+SIZES = {"100k": 100_000, "1m": 1_000_000, "10m": 10_000_000}
+PLAN = (("100k", "postgresql"), ("100k", "sqlite"), ("1m", "postgresql"), ("1m", "sqlite"), ("10m", "postgresql"))
+CALIBRATED_SHARE = 0.5  # below 400k incidents the calibrated year is scaled down to about half of the store
+STANDARD = ("today", "7d", "30d", "year", "2019")
+
+
+def store_url(label: str, backend: str, pg: str, sqlite_dir: Path) -> str:
+    name = f"wx_scale_{label}"
+    if backend == "sqlite":
+        return f"sqlite:///{sqlite_dir / (name + '.sqlite3')}"
+    return f"{pg.rstrip('/')}/{name}"
+
+
+def ensure_pg_database(url: str) -> None:
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    u = make_url(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    admin = create_engine(u.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as c:
+            if c.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": u.database}).first() is None:
+                c.execute(text(f'CREATE DATABASE "{u.database}"'))
+    finally:
+        admin.dispose()
+
+
+def stored_incidents(url: str) -> int | None:
+    """Incidents in the store (None when it does not exist or has no schema yet)."""
+    from sqlalchemy import func, select
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from dashboard.store import make_engine
+    from dashboard.store.models import Incident
+
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        return None
+    engine = make_engine(url)
+    try:
+        with engine.connect() as c:
+            return int(c.execute(select(func.count()).select_from(Incident)).scalar_one())
+    except SQLAlchemyError:
+        return None
+    finally:
+        engine.dispose()
+
+
+def generate(url: str, n: int) -> dict:
+    """``python -m dashboard.demo history`` into ``url`` (wiping it first), in its own process; its JSON line."""
+    scale = 1.0 if n >= 400_000 else n * CALIBRATED_SHARE / 200_000
+    cmd = [sys.executable, "-m", "dashboard.demo", "history", "--db", url, "--incidents", str(n), "--reset",
+           "--scale", f"{scale:.4f}", "--quiet"]
+    t = time.perf_counter()
+    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    wall = time.perf_counter() - t
+    if out.returncode != 0:
+        raise RuntimeError(f"generation failed ({out.returncode}): {out.stderr[-2000:]}")
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result["wall_s"] = round(wall, 1)
+    return result
+
+
+def random_period(rng: random.Random, periods, now, first_day: str):
+    import pandas as pd
+
+    if rng.random() < 0.5:
+        return periods.resolve(rng.choice(STANDARD), now=now)
+    lo = pd.Timestamp(first_day)
+    hi = pd.Timestamp(now).tz_convert("Asia/Shanghai").tz_localize(None).normalize()
+    a = lo + pd.Timedelta(days=rng.randrange(max((hi - lo).days, 1)))
+    b = min(hi, a + pd.Timedelta(days=rng.choice([0, 6, 30, 90, 365, 3 * 365])))
+    return periods.resolve("custom", a.strftime("%Y-%m-%d"), b.strftime("%Y-%m-%d"), now=now)
+
+
+def measure(url: str, samples: int, seed: int) -> dict:
+    """Time the three read paths on ``url`` with a cold cache; runs in its own process (see main)."""
+    import pandas as pd
+
+    from dashboard import create_app
+    from dashboard.api import mapdata
+    from dashboard.metrics import periods, views
+    from dashboard.settings import Settings
+
+    tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-scale-{os.getpid()}"
+    app = create_app(Settings(instance_dir=tmp, database_url=url, cache_url="null", tile_url="", demo_live=False))
+    svc = app.server.extensions["wuxing"]
+    engine, gd = svc.engine, svc.geodata()
+    h = views.hierarchy(gd)
+    codes = {lv: sorted(c for (lv2, c) in h.names if lv2 == lv) for lv in ("town", "zone", "grid")}
+    now = pd.Timestamp.now(tz="UTC")
+    rng = random.Random(seed)
+
+    def unit():  # a level first (the district as often as a grid), then one of its units
+        lv = rng.choice(("district", "town", "zone", "grid"))
+        return (lv, None) if lv == "district" else (lv, rng.choice(codes[lv]))
+
+    picks = [(random_period(rng, periods, now, "2019-01-01"), unit(), rng.choice(("towns", "zones", "grids")),
+              rng.choice(mapdata.MEASURES)) for _ in range(samples)]
+    times = {"kpi_bundle": [], "lifecycle": [], "map_measure": []}
+    detail = []
+    with app.server.test_request_context("/"):
+        for per, (level, code), layer, measure_key in picks:
+            t0 = time.perf_counter()
+            views.kpi_bundle(engine, gd, None, per)
+            t1 = time.perf_counter()
+            views.lifecycle(engine, gd, None, per, level, code)
+            t2 = time.perf_counter()
+            mapdata.measure_payload(layer, measure_key, per)
+            t3 = time.perf_counter()
+            times["kpi_bundle"].append((t1 - t0) * 1000)
+            times["lifecycle"].append((t2 - t1) * 1000)
+            times["map_measure"].append((t3 - t2) * 1000)
+            detail.append({"period": [per.key, per.first_day, per.last_day], "unit": [level, code],
+                           "layer": layer, "measure": measure_key,
+                           "ms": [round((t1 - t0) * 1000, 1), round((t2 - t1) * 1000, 1), round((t3 - t2) * 1000, 1)]})
+    with open("/proc/self/status") as fh:
+        rss_kb = next((int(line.split()[1]) for line in fh if line.startswith("VmRSS:")), 0)
+    engine.dispose()
+    return {"incidents": stored_incidents(url), **{k: summary(v) for k, v in times.items()},
+            "rss_mb": round(rss_kb / 1024, 1),
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1), "samples": detail}
+
+
+def machine() -> dict:
+    mem = next((int(line.split()[1]) // 1024 for line in open("/proc/meminfo") if line.startswith("MemTotal:")), None)
+    return {"nproc": os.cpu_count(), "memory_mb": mem, "python": platform.python_version(),
+            "platform": platform.platform()}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sizes", default=",".join(SIZES), help="comma list of 100k,1m,10m")
+    ap.add_argument("--backends", default="postgresql,sqlite")
+    ap.add_argument("--reuse", action="store_true", help="keep a wx_scale_<N> store already holding ~N incidents")
+    ap.add_argument("--samples", type=int, default=20)
+    ap.add_argument("--seed", type=int, default=9)
+    ap.add_argument("--pg", default=os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432"))
+    ap.add_argument("--sqlite-dir", type=Path, default=ROOT / "instance" / "scale")
+    ap.add_argument("--measure", help=argparse.SUPPRESS)  # internal: measure this URL, print JSON
+    args = ap.parse_args(argv)
+    if args.measure:
+        print(json.dumps(measure(args.measure, args.samples, args.seed), ensure_ascii=False))
+        return 0
+
+    sizes = [s.strip().lower() for s in args.sizes.split(",") if s.strip()]
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    bad = [s for s in sizes if s not in SIZES] + [b for b in backends if b not in ("postgresql", "sqlite")]
+    if bad:
+        ap.error(f"unknown size or back end: {', '.join(bad)}")
+    args.sqlite_dir.mkdir(parents=True, exist_ok=True)
+    figures = {"machine": machine(), "load_before": [round(x, 2) for x in os.getloadavg()], "samples": args.samples,
+               "runs": []}
+    for label, backend in PLAN:
+        if label not in sizes or backend not in backends:
+            continue
+        n = SIZES[label]
+        url = store_url(label, backend, args.pg, args.sqlite_dir)
+        if backend == "postgresql":
+            ensure_pg_database(url)
+        run = {"size": label, "backend": backend, "store": url.rsplit("/", 1)[-1]}
+        have = stored_incidents(url)
+        if args.reuse and have is not None and abs(have - n) <= 0.05 * n:
+            run["generated"] = None
+        else:
+            print(f"generating {n:,} incidents into {run['store']} ({backend}) …", flush=True)
+            run["generated"] = generate(url, n)
+            print(f"  {run['generated']['wall_s']} s", flush=True)
+        out = subprocess.run([sys.executable, "-m", "bench.bench_scale", "--measure", url, "--samples",
+                              str(args.samples), "--seed", str(args.seed)], cwd=ROOT, capture_output=True, text=True)
+        if out.returncode != 0:
+            raise RuntimeError(f"measuring {url} failed: {out.stderr[-2000:]}")
+        run.update(json.loads(out.stdout.strip().splitlines()[-1]))
+        figures["runs"].append(run)
+        print(f"  {label} {backend}: kpi p50 {run['kpi_bundle']['median_ms']} ms, lifecycle p50 "
+              f"{run['lifecycle']['median_ms']} ms, map p50 {run['map_measure']['median_ms']} ms, "
+              f"RSS {run['rss_mb']} MB", flush=True)
+    figures["load_after"] = [round(x, 2) for x in os.getloadavg()]
+
+    head = f"{'size':>5} {'backend':<10} {'incidents':>11} {'generate s':>10} | " \
+           f"{'kpi p50/p95 ms':>16} {'lifecycle p50/p95':>18} {'map p50/p95':>16} | {'RSS MB':>7}"
+    print("\n" + head + "\n" + "-" * len(head))
+    for r in figures["runs"]:
+        gen = r["generated"]["wall_s"] if r["generated"] else "reused"
+        cell = lambda k: f"{r[k]['median_ms']:.0f}/{r[k]['p95_ms']:.0f}"  # noqa: E731
+        print(f"{r['size']:>5} {r['backend']:<10} {r['incidents'] or 0:>11,} {gen!s:>10} | {cell('kpi_bundle'):>16} "
+              f"{cell('lifecycle'):>18} {cell('map_measure'):>16} | {r['rss_mb']:>7}")
+    write_results("scale", figures)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
