@@ -8,32 +8,22 @@ never exported. Text cells that a spreadsheet would run as a formula are prefixe
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import io
 
 from flask import Blueprint, Response, request
-from sqlalchemy import select
 
-from ..context import services
-from ..store import catalogue, lifecycle
-from ..store.incidents import CHINA_TZ
-from ..store.models import Incident, utcnow
+from ..domain.timefmt import FILE_STAMP, beijing
+from ..services import incidents as incident_service
+from ..services.serialise import EXPORT_COLUMNS
+from ..store.models import utcnow
 from .errors import ApiError, register_blueprint_handlers
-from .incidents import bearer_token, filter_from_args, has_valid_token, sessions
+from .incidents import bearer_token, filter_from_args, has_valid_token
 
 bp = Blueprint("export_api", __name__, url_prefix="/api/v1")
 register_blueprint_handlers(bp)
 
-MAX_ROWS = 100_000
-COLUMNS = (  # key, zh, en
-    ("code", "编号", "Code"), ("reported_at", "上报时间", "Reported"), ("category", "类别", "Category"),
-    ("subcategory", "子类", "Subcategory"), ("severity", "等级", "Severity"), ("source", "来源", "Source"),
-    ("status", "状态", "State"), ("level", "层级", "Level"), ("department", "交办部门", "Department"),
-    ("town", "镇街", "Town"), ("zone", "片区", "Zone"), ("grid", "网格", "Grid"), ("grid_code", "网格编码", "Grid code"),
-    ("address", "地址", "Address"), ("description", "描述", "Description"), ("reporter", "上报人", "Reporter"),
-    ("due_at", "处置时限", "Due"), ("closed_at", "结案时间", "Closed"), ("overdue", "超期", "Overdue"),
-    ("lon", "经度", "Longitude"), ("lat", "纬度", "Latitude"),
-)
+MAX_ROWS = incident_service.EXPORT_MAX_ROWS
+COLUMNS = EXPORT_COLUMNS  # key, zh, en
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -53,51 +43,6 @@ def _require_reader() -> None:
         raise ApiError(403, "forbidden", f"the role {user.role} may not export", "Authorization")
 
 
-def _local(t: dt.datetime | None) -> str:
-    return "" if t is None else t.astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _names(lang: str) -> dict:
-    gd = services().geodata()
-    col = "name_en" if lang == "en" else "name"
-    out = {}
-    for frame in (gd.towns, gd.zones, gd.grids):
-        names = frame[col] if col in frame.columns else frame["name"]
-        out.update(zip(frame["code"], names))
-    return out
-
-
-def export_rows(flt, lang: str) -> list[list]:
-    """The filtered incidents as table rows (values in :data:`COLUMNS` order), newest first."""
-    en = lang == "en"
-    names = _names(lang)
-    now = flt.now or utcnow()
-    with sessions()() as s:
-        incs = s.execute(select(Incident).where(*flt.conditions())
-                         .order_by(Incident.reported_at.desc(), Incident.id.desc()).limit(MAX_ROWS)).scalars().all()
-    rows = []
-    for inc in incs:
-        cat = catalogue.CATEGORIES.get(inc.category)
-        sub = cat.subcategories.get(inc.subcategory) if cat and inc.subcategory else None
-        rows.append([
-            inc.code, _local(inc.reported_at),
-            (cat.name_en if en else cat.name_zh) if cat else inc.category,
-            (sub[1] if en else sub[0]) if sub else (inc.subcategory or ""),
-            inc.severity,
-            catalogue.SOURCES.get(inc.source, (inc.source, inc.source))[1 if en else 0],
-            lifecycle.STATES.get(inc.status, (inc.status, inc.status))[1 if en else 0],
-            lifecycle.LEVELS.get(inc.level, (inc.level, inc.level))[1 if en else 0],
-            catalogue.DEPARTMENTS.get(inc.department, (inc.department or "",) * 2)[1 if en else 0],
-            names.get(inc.town_code, inc.town_code), names.get(inc.zone_code, inc.zone_code),
-            names.get(inc.grid_code, inc.grid_code), inc.grid_code,
-            inc.address or "", inc.description or "", inc.reporter or "",
-            _local(inc.due_at), _local(inc.closed_at),
-            ("yes" if en else "是") if inc.status != "closed" and inc.due_at < now else "",
-            inc.lon, inc.lat,
-        ])
-    return rows
-
-
 def _safe(v):
     """Keep spreadsheet programs from running a text cell as a formula (CSV/formula injection)."""
     if isinstance(v, str) and v.startswith(FORMULA_START):
@@ -106,7 +51,7 @@ def _safe(v):
 
 
 def _filename(ext: str) -> str:
-    return f"incidents-{dt.datetime.now(CHINA_TZ):%Y%m%d-%H%M}.{ext}"
+    return f"incidents-{beijing(utcnow(), FILE_STAMP)}.{ext}"
 
 
 def _lang() -> str:
@@ -117,7 +62,7 @@ def _lang() -> str:
 def export_csv():
     _require_reader()
     lang = _lang()
-    rows = export_rows(filter_from_args(), lang)
+    rows = incident_service.export_rows(filter_from_args(), lang)
     buf = io.StringIO()
     buf.write("\ufeff")  # BOM: spreadsheet programs then read the Chinese text as UTF-8
     w = csv.writer(buf, lineterminator="\r\n")
@@ -138,7 +83,7 @@ def export_xlsx():
 
     _require_reader()
     lang = _lang()
-    rows = export_rows(filter_from_args(), lang)
+    rows = incident_service.export_rows(filter_from_args(), lang)
     wb = Workbook(write_only=True)
     ws = wb.create_sheet("案事件" if lang == "zh" else "Incidents")
     header = []

@@ -8,22 +8,21 @@ from __future__ import annotations
 import datetime as dt
 import hmac
 import json
-import math
 from functools import lru_cache
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request, url_for
 
 from ..context import services
+from ..services import filters, serialise, units
 from ..store import catalogue, lifecycle
 from ..store import incidents as repo
-from ..store.models import UTC, Incident, IncidentEvent, Inspection, utcnow
+from ..store.models import UTC, Incident, Inspection, utcnow
 from .errors import ApiError, body_limit, check_int, check_number, check_text, register_blueprint_handlers
 
 bp = Blueprint("incidents_api", __name__, url_prefix="/api/v1")
 register_blueprint_handlers(bp)
 
-CHINA_TZ = repo.CHINA_TZ
 MAX_LIMIT = 1000
 DEFAULT_LIMIT = 100
 MAX_DB_INT = 2**63 - 1
@@ -69,49 +68,13 @@ def require_token() -> None:
         raise ApiError(401, "unauthorized", "the token is not valid", "Authorization")
 
 
-def iso(t: dt.datetime | None) -> str | None:
-    return None if t is None else t.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
 def parse_time(value: Any, field: str) -> dt.datetime:
-    """ISO 8601 date or date-time; without an offset it is Beijing time (Asia/Shanghai)."""
-    if not isinstance(value, str):
-        raise ApiError(400, "invalid_type", f"{field} must be an ISO 8601 date-time string", field)
-    text = value.strip()
-    if len(text) > 40 or "\x00" in text:
-        raise ApiError(400, "invalid_value", f"{field} is not an ISO 8601 date-time", field)
+    """ISO 8601 date or date-time (``services.filters.parse_time``: without an offset it is Beijing time); a 400
+    naming ``field`` when it is not one."""
     try:
-        if len(text) == 10:
-            t = dt.datetime.combine(dt.date.fromisoformat(text), dt.time())
-        else:
-            t = dt.datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        raise ApiError(400, "invalid_value", f"{field} is not an ISO 8601 date-time (e.g. 2019-04-24T08:30:00+08:00)",
-                       field) from None
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=CHINA_TZ)
-    try:
-        return t.astimezone(UTC)
-    except (OverflowError, ValueError):
-        raise ApiError(400, "out_of_range", f"{field} is out of range", field) from None
-
-
-def load_json_body(expected: str = "a JSON object body") -> Any:
-    """The request body parsed as JSON (any type); 400 naming ``body`` when it is empty or not JSON."""
-    raw = request.get_data(cache=True)  # raises 413 past max_content_length
-    if not raw.strip():
-        raise ApiError(400, "missing_body", f"{expected} is required", "body")
-    try:
-        return json.loads(raw, parse_constant=lambda c: float(c.replace("Infinity", "inf")))
-    except (ValueError, UnicodeDecodeError, RecursionError) as e:
-        raise ApiError(400, "malformed_json", f"the body is not valid JSON: {str(e)[:120]}", "body") from None
-
-
-def parse_json_body() -> dict:
-    data = load_json_body()
-    if not isinstance(data, dict):
-        raise ApiError(400, "invalid_type", "the body must be a JSON object", "body")
-    return data
+        return filters.parse_time(value, field)
+    except filters.FilterError as e:
+        raise ApiError(400, e.reason, e.message, e.field) from None
 
 
 # ---------------------------------------------------------------------------------------- placement
@@ -179,77 +142,12 @@ def _placement(geo, grid) -> tuple[str, str, str]:
 
 # ------------------------------------------------------------------------------------ serialisation
 def incident_json(inc: Incident, *, now: dt.datetime | None = None, private: bool = False) -> dict:
-    now = now or utcnow()
-    cat = catalogue.CATEGORIES.get(inc.category)
-    none = (None, None)
-    sub = (cat.subcategory_names(inc.subcategory) if cat else (inc.subcategory,) * 2) if inc.subcategory else none
-    dept = catalogue.department_names(inc.department) if inc.department else none
-    d = {
-        "id": inc.id,
-        "code": inc.code,
-        "client_ref": inc.client_ref,
-        "category": inc.category,
-        "category_name": cat.name_zh if cat else inc.category,
-        "category_name_en": cat.name_en if cat else inc.category,
-        "subcategory": inc.subcategory,
-        "subcategory_name": sub[0],
-        "subcategory_name_en": sub[1],
-        "severity": inc.severity,
-        "source": inc.source,
-        "description": inc.description,
-        "address": inc.address,
-        "lon": inc.lon,
-        "lat": inc.lat,
-        "grid_code": inc.grid_code,
-        "zone_code": inc.zone_code,
-        "town_code": inc.town_code,
-        "status": inc.status,
-        "status_name": lifecycle.STATES[inc.status][0] if inc.status in lifecycle.STATES else inc.status,
-        "status_name_en": lifecycle.STATES[inc.status][1] if inc.status in lifecycle.STATES else inc.status,
-        "level": inc.level,
-        "department": inc.department,
-        "department_name": dept[0],
-        "department_name_en": dept[1],
-        "reporter": inc.reporter,
-        "inspection_id": inc.inspection_id,
-        "outcome": inc.outcome,
-        "longstanding": bool(inc.longstanding),
-        "reported_at": iso(inc.reported_at),
-        "updated_at": iso(inc.updated_at),
-        "due_at": iso(inc.due_at),
-        "closed_at": iso(inc.closed_at),
-        "overdue": repo.is_overdue(inc, now),
-        "next_states": list(lifecycle.next_states(inc.status)) if inc.status in lifecycle.STATES else [],
-        "seq": inc.seq,
-    }
-    names = services().geodata().names
-    for level in ("grid", "zone", "town"):
-        zh, en = names.get(getattr(inc, f"{level}_code"), (None, None))
-        d[f"{level}_name"], d[f"{level}_name_en"] = zh, en
-    if private:
-        d["reporter_phone"] = inc.reporter_phone
-    return d
+    """The incident as the API sends it (``services.serialise.incident_api``, with the units' names)."""
+    return serialise.incident_api(inc, names=units.names(), now=now, private=private)
 
 
-def event_json(ev: IncidentEvent) -> dict:
-    dept = catalogue.department_names(ev.department) if ev.department else (None, None)
-    return {"id": ev.id, "seq": ev.seq, "at": iso(ev.at), "actor": ev.actor, "actor_role": ev.actor_role,
-            "from_status": ev.from_status, "to_status": ev.to_status, "note": ev.note, "department": ev.department,
-            "department_name": dept[0], "department_name_en": dept[1]}
-
-
-def incident_feature(inc: Incident, now: dt.datetime) -> dict:
-    return {
-        "type": "Feature",
-        "id": inc.id,
-        "geometry": {"type": "Point", "coordinates": [inc.lon, inc.lat]},
-        "properties": {
-            "id": inc.id, "code": inc.code, "category": inc.category, "severity": inc.severity,
-            "status": inc.status, "level": inc.level, "overdue": repo.is_overdue(inc, now),
-            "reported_at": iso(inc.reported_at), "grid_code": inc.grid_code, "zone_code": inc.zone_code,
-            "town_code": inc.town_code,
-        },
-    }
+event_json = serialise.event_api
+incident_feature = serialise.incident_feature
 
 
 # ------------------------------------------------------------------------------------------- create
@@ -455,27 +353,6 @@ def post_transition(incident_id: int):
 
 
 # ---------------------------------------------------------------------------------------------- read
-def _csv(name: str, *, max_items: int = 100, max_len: int = 64) -> list[str]:
-    raw = request.args.get(name)
-    if raw is None or raw.strip() == "":
-        return []
-    if "\x00" in raw:
-        raise ApiError(400, "invalid_value", f"{name} must not contain NUL characters", name)
-    items = [v.strip() for v in raw.split(",") if v.strip()]
-    if len(items) > max_items or any(len(v) > max_len for v in items):
-        raise ApiError(400, "invalid_value", f"{name} has too many or too long values", name)
-    return items
-
-
-def _enum_csv(name: str, allowed) -> list[str]:
-    items = _csv(name)
-    bad = [v for v in items if v not in allowed]
-    if bad:
-        raise ApiError(400, "invalid_value", f"{name} has unknown value(s) {', '.join(bad)[:100]}; "
-                                             f"one of {', '.join(allowed)}", name)
-    return items
-
-
 def _int_param(name: str, default: int, lo: int, hi: int) -> int:
     raw = request.args.get(name)
     if raw is None or raw.strip() == "":
@@ -489,69 +366,13 @@ def _int_param(name: str, default: int, lo: int, hi: int) -> int:
     return v
 
 
-def _bool_param(name: str) -> bool | None:
-    raw = request.args.get(name)
-    if raw is None or raw.strip() == "":
-        return None
-    v = raw.strip().lower()
-    if v in ("1", "true", "yes"):
-        return True
-    if v in ("0", "false", "no"):
-        return False
-    raise ApiError(400, "invalid_value", f"{name} must be 1 or 0", name)
-
-
 def filter_from_args() -> repo.IncidentFilter:
-    statuses = _csv("status")
-    expanded: list[str] = []
-    for s in statuses:
-        if s == "open":
-            expanded.extend(lifecycle.OPEN_STATES)
-        elif s == "closed" or s in lifecycle.STATES:
-            expanded.append(s)
-        else:
-            raise ApiError(400, "invalid_value", f"status {s!r} is unknown; one of open, {', '.join(lifecycle.STATES)}",
-                           "status")
-    severities = []
-    for v in _csv("severity"):
-        if v not in ("1", "2", "3", "4"):
-            raise ApiError(400, "invalid_value", "severity must be 1, 2, 3 or 4 (comma-separated)", "severity")
-        severities.append(int(v))
-    bbox = None
-    raw_bbox = request.args.get("bbox")
-    if raw_bbox:
-        try:
-            parts = [float(p) for p in raw_bbox.split(",")] if len(raw_bbox) < 200 else []
-        except ValueError:
-            parts = []
-        if (len(parts) != 4 or not all(math.isfinite(p) for p in parts)
-                or not (-180 <= parts[0] <= parts[2] <= 180 and -90 <= parts[1] <= parts[3] <= 90)):
-            raise ApiError(400, "invalid_value", "bbox must be minlon,minlat,maxlon,maxlat (WGS84, min <= max)", "bbox")
-        bbox = tuple(parts)
-    t_from = parse_time(request.args["from"], "from") if request.args.get("from") else None
-    t_to = parse_time(request.args["to"], "to") if request.args.get("to") else None
-    if t_from and t_to and t_from > t_to:
-        raise ApiError(400, "invalid_value", "from must not be after to", "from")
-    q = request.args.get("q")
-    if q is not None:
-        q = check_text(q, "q", max_len=LIMITS["q"]).strip() or None
-    return repo.IncidentFilter(
-        statuses=expanded,
-        categories=_enum_csv("category", list(catalogue.CATEGORIES)),
-        severities=severities,
-        sources=_enum_csv("source", list(catalogue.SOURCES)),
-        levels=_enum_csv("level", list(lifecycle.LEVELS)),
-        departments=_enum_csv("department", list(catalogue.DEPARTMENTS)),
-        towns=_csv("town", max_items=100, max_len=32),
-        zones=_csv("zone", max_items=100, max_len=32),
-        grids=_csv("grid", max_items=1000, max_len=32),
-        reported_from=t_from,
-        reported_to=t_to,
-        bbox=bbox,
-        q=q,
-        overdue=_bool_param("overdue"),
-        now=utcnow(),
-    )
+    """The request's incident filter (``services.filters.incident_filter``: the one parser the exports, the map
+    layer and the duty desk use too); a refused value is a 400 naming the parameter."""
+    try:
+        return filters.incident_filter(request.args)
+    except filters.FilterError as e:
+        raise ApiError(400, e.reason, e.message, e.field) from None
 
 
 @bp.get("/incidents")

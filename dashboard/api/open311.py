@@ -15,19 +15,13 @@ import datetime as dt
 
 from flask import Blueprint, jsonify, request
 
+from ..services import incidents as incident_service
+from ..services.serialise import open311_request
 from ..store import catalogue, lifecycle
 from ..store import incidents as repo
-from ..store.models import Incident, utcnow
+from ..store.models import utcnow
 from .errors import ApiError, register_blueprint_handlers
-from .incidents import (
-    MAX_DB_INT,
-    create_from_clean,
-    has_valid_token,
-    iso,
-    parse_time,
-    sessions,
-    validate_new_incident,
-)
+from .incidents import MAX_DB_INT, create_from_clean, has_valid_token, parse_time, validate_new_incident
 
 bp = Blueprint("open311", __name__, url_prefix="/open311/v2")
 register_blueprint_handlers(bp)
@@ -52,34 +46,6 @@ def _service_json(cat: catalogue.Category) -> dict:
         "type": "realtime",
         "keywords": ",".join([cat.key, *cat.subcategories]),
         "group": cat.group_en,
-    }
-
-
-def _request_json(inc: Incident) -> dict:
-    cat = catalogue.CATEGORIES.get(inc.category)
-    zh, en = lifecycle.STATES.get(inc.status, (inc.status, inc.status))
-    notes = f"{inc.status}: {zh} / {en}; level {inc.level}"
-    if inc.department:
-        notes += f"; department {inc.department}"
-    dept = catalogue.DEPARTMENTS.get(inc.department or "")
-    return {
-        "service_request_id": inc.code,
-        "status": "closed" if inc.status == "closed" else "open",
-        "status_notes": notes,
-        "service_name": f"{cat.name_zh} {cat.name_en}" if cat else inc.category,
-        "service_code": cat.service_code if cat else inc.category,
-        "description": inc.description,
-        "agency_responsible": f"{dept[0]} {dept[1]}" if dept else inc.town_code,
-        "service_notice": "",
-        "requested_datetime": iso(inc.reported_at),
-        "updated_datetime": iso(inc.updated_at),
-        "expected_datetime": iso(inc.due_at),
-        "address": inc.address or "",
-        "address_id": inc.grid_code,
-        "zipcode": "313000",
-        "lat": inc.lat,
-        "long": inc.lon,
-        "media_url": "",
     }
 
 
@@ -211,13 +177,8 @@ def get_requests():
                 codes.append(v)
             else:
                 raise ApiError(400, "invalid_value", "invalid service_request_id", "service_request_id")
-        with sessions()() as s:
-            found = []
-            if codes:
-                found += repo.list_incidents(s, repo.IncidentFilter(codes=codes), limit=len(codes))[0]
-            if ids:
-                found += repo.list_incidents(s, repo.IncidentFilter(ids=ids), limit=len(ids))[0]
-        return jsonify([_request_json(i) for i in found])  # overrides all other parameters (spec)
+        found = incident_service.by_ids_and_codes(ids, codes)
+        return jsonify([open311_request(i) for i in found])  # overrides all other parameters (spec)
     codes = [v.strip() for v in request.args.get("service_code", "").split(",") if v.strip()]
     cats = []
     for c in codes:
@@ -247,24 +208,17 @@ def get_requests():
         flt.reported_to = None  # the end of time: no upper bound
     page = _page_param("page", 1, 1_000_000)
     page_size = _page_param("page_size", DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
-    from sqlalchemy import select
-
-    with sessions()() as s:
-        stmt = (select(Incident).where(*flt.conditions())
-                .order_by(Incident.reported_at.desc(), Incident.id.desc())
-                .offset((page - 1) * page_size).limit(page_size))
-        rows = list(s.execute(stmt).scalars())
-    return jsonify([_request_json(i) for i in rows])
+    rows = incident_service.page(flt, page, page_size)
+    return jsonify([open311_request(i) for i in rows])
 
 
 @bp.get("/requests/<request_id>.json")
 def get_request(request_id: str):
-    with sessions()() as s:
-        inc = None
-        if request_id.isdigit() and len(request_id) < 19 and int(request_id) <= MAX_DB_INT:
-            inc = repo.get_incident(s, int(request_id))
-        elif len(request_id) <= 32:
-            inc = repo.get_by_code(s, request_id)
+    inc = None
+    if request_id.isdigit() and len(request_id) < 19 and int(request_id) <= MAX_DB_INT:
+        inc = incident_service.by_id_or_code(incident_id=int(request_id))
+    elif len(request_id) <= 32:
+        inc = incident_service.by_id_or_code(code=request_id)
     if inc is None:
         raise ApiError(404, "not_found", f"no service request {request_id[:40]!r}", "service_request_id")
-    return jsonify([_request_json(inc)])
+    return jsonify([open311_request(inc)])

@@ -1,7 +1,7 @@
 """Duty desk callbacks (thin): filters → URL, map layer URL, list; live list updates; selection; detail; actions.
 
-Server side: filter parsing (the list API's own parser), the list and its incremental changes, the detail and
-the lifecycle steps (role checked here on every step). Browser side (``assets/duty.js``, ``window.wx.duty``):
+Server side (through ``services.duty``): filter parsing (``services.filters``, the list API's own parser), the
+list and its incremental changes, the detail and the lifecycle steps (role checked here on every step). Browser side (``assets/duty.js``, ``window.wx.duty``):
 applying list changes to the grid by row id, linking grid rows and map markers, flying the map, the URL and
 the countdown.
 """
@@ -12,10 +12,11 @@ import time
 from dash import ALL, ClientsideFunction, Input, Output, State, ctx, no_update
 
 from ..i18n import STRINGS, t
+from ..services import duty as data
+from ..services.filters import FilterError, query_filter
 from ..store import catalogue, lifecycle
 from ..store.models import utcnow
 from ..ui import duty as ui
-from . import duty_data as data
 from . import duty_query as dq
 
 FILTER_INPUTS = ("duty-status", "duty-category", "duty-severity", "duty-source", "duty-level", "duty-department",
@@ -49,8 +50,8 @@ def apply_filters(values: dict, lang: str, query: str | None = None) -> dict:
     """Everything a filter change updates; ``error`` set (and nothing else) when the API would refuse it."""
     query = query or dq.api_query(values, utcnow(), _step_s())
     try:
-        data.parse_filter(query)
-    except data.FilterError as e:
+        query_filter(query)
+    except FilterError as e:
         return {"error": bad_filter_text(e, lang)}
     csv_href, xlsx_href = export_hrefs(query, lang)
     return {"error": "", "query": query, "map_url": f"{MAP_URL}?{query}", "csv": csv_href, "xlsx": xlsx_href,
@@ -74,7 +75,7 @@ def sync_list(query: str, live: dict | None, lang: str, selected: dict | None, *
             return no_update, {"seq": d["seq"], "q": query}, d, no_update, bump
     try:
         listing = data.list_rows(query, lang)
-    except data.FilterError as e:
+    except FilterError as e:
         return no_update, no_update, no_update, bad_filter_text(e, lang), no_update
     note = "" if listing.total <= len(listing.rows) else t("duty_rows_capped", lang, n=len(listing.rows),
                                                              total=listing.total)
@@ -144,12 +145,11 @@ def render_detail(selected: dict | None, lang: str):
     user = current_user()
     if user is None or not user.can_read:
         return empty
-    d = data.detail(int(selected["id"]))
+    d = data.detail(int(selected["id"]), lang)
     if d is None:
         return ([ui.html.Div(t("duty_not_found", lang), className="wx-empty")],) + empty[1:]
     inc = d.inc
-    body = ui.detail_body(d, lang, show_phone=user.role in PERSONAL_DATA_ROLES,
-                          names=lambda code: data.name_of(code, lang))
+    body = ui.detail_body(d, lang, show_phone=user.role in PERSONAL_DATA_ROLES)
     due = {"due": inc.due_at.isoformat(), "closed": inc.status == "closed", "id": inc.id, "lat": inc.lat,
            "lon": inc.lon, "txt": time_texts(lang)}
     nxt = lifecycle.next_states(inc.status)
@@ -201,16 +201,8 @@ def register_callbacks(app) -> None:
         prevent_initial_call=True,
     )
     def place_options(towns, zones, conf):
-        from ..context import services
-
-        lang = (conf or {}).get("lang", "zh")
-        gd = services().geodata()
-        town_names = dict(zip(gd.towns["code"], gd.towns["name_en" if lang == "en" else "name"]))
-        zone_opts = ui.place_options(gd.zones, lang, "town_code", towns, town_names)
-        zone_names = dict(zip(gd.zones["code"], gd.zones["name_en" if lang == "en" else "name"]))
-        grids = gd.grids if not towns else gd.grids[gd.grids["town_code"].isin(towns)]
-        grid_opts = ui.place_options(grids, lang, "zone_code", zones, zone_names)
-        return zone_opts, grid_opts
+        places = data.place_options((conf or {}).get("lang", "zh"), towns, zones)
+        return places["zone"], places["grid"]
 
     @app.callback(
         Output("duty-grid", "rowData"),

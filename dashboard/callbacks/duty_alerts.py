@@ -10,7 +10,7 @@ import logging
 
 from dash import ALL, ClientsideFunction, Input, Output, Patch, State, ctx, no_update
 
-from ..api import alerts as alerts_api
+from ..services import alerts as alert_service
 from ..ui.alerts import banner_children, feed_items
 
 log = logging.getLogger(__name__)
@@ -29,27 +29,25 @@ def _can_ack(conf) -> bool:
 
 def poll(known: dict | None) -> dict | None:
     """A new snapshot when the alerts changed since ``known`` (one cheap index lookup otherwise)."""
-    seq = alerts_api.current_seq()
+    seq = alert_service.current_seq()
     if known is not None and known.get("seq") == seq:
         return None
-    return alerts_api.snapshot(seq)
+    return alert_service.snapshot(seq)
 
 
 def acknowledge(alert_id: int) -> tuple[bool, str]:
     """Acknowledge as the signed-in duty officer; ``(ok, message)``. The role is checked here, server-side."""
     from ..auth import ACT_ROLES, AuthError, authorize
-    from ..context import services
-    from ..store import alerts as repo
+    from ..store.alerts import AlertNotFound
 
     try:
         user = authorize(ACT_ROLES)
     except AuthError as e:
         return False, e.message
-    with services().sessions() as s:
-        try:
-            repo.acknowledge(s, int(alert_id), user.name)
-        except repo.AlertNotFound:
-            return False, f"no alert {alert_id}"
+    try:
+        alert_service.acknowledge(int(alert_id), user.name)
+    except AlertNotFound:
+        return False, f"no alert {alert_id}"
     return True, ""
 
 
@@ -118,7 +116,7 @@ def register(app) -> None:
         ok, message = acknowledge(trig["id"])
         if not ok:
             return no_update, message
-        return alerts_api.snapshot(), ""
+        return alert_service.snapshot(), ""
 
     app.clientside_callback(ClientsideFunction("wx_duty", "announce"), Output("alert-seen", "data"),
                             Input("alert-store", "data"), State("alert-seen", "data"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dash import Input, Output, Patch, State, no_update
 
-from ..api import mapdata
+from ..services import maps
 from ..metrics.periods import PeriodError, resolve
 from ..ui.layers import BOUNDARY_LAYERS, POINT_LAYERS, lazy_urls
 from ..ui.map_controls import hotspot_legend, legend
@@ -23,7 +23,7 @@ def _period(view_state):
 def choropleth_hideouts(measure: str, layer: str, per, lang: str, coloured: str | None = None) -> tuple[dict, dict]:
     """(hideout patches per layer, payload) for a measure. Only the layer being coloured and the one coloured
     before (``coloured``, cleared) are touched: restyling a layer costs a pass over all its polygons."""
-    payload = None if measure == "none" else mapdata.measure_payload(layer, measure, per, lang)
+    payload = None if measure == "none" else maps.measure_payload(layer, measure, per, lang)
     patches = {}
     for name in CHORO_LAYERS:
         if name != layer and name != coloured:
@@ -48,7 +48,7 @@ def initial_hideouts(measure: str, layer: str, per, lang: str) -> tuple[dict, di
     """Plain dict hideout seeds for the first paint (no callback while geometry is still downloading)."""
     if measure == "none":
         return {}, None
-    payload = mapdata.measure_payload(layer, measure, per, lang)
+    payload = maps.measure_payload(layer, measure, per, lang)
     seed = {layer: {"values": payload["values"], "breaks": payload["breaks"], "colors": payload["colors"],
                     "measureLabel": payload["label"], "format": payload["format"]}}
     return seed, payload
@@ -81,7 +81,7 @@ def register_callbacks(app) -> None:
     def recolour(measure, layer, view_state, _seq, search, coloured):
         from dash import ctx
 
-        if ctx.triggered_id == "map-seq" and measure not in mapdata.LIVE_MEASURES:
+        if ctx.triggered_id == "map-seq" and measure not in maps.LIVE_MEASURES:
             return (no_update,) * (len(CHORO_LAYERS) + 2)
         lang = "en" if "lang=en" in (search or "") else "zh"
         layer = layer or "zones"
@@ -109,7 +109,7 @@ def register_callbacks(app) -> None:
     def refresh(_n, known, incidents_url, rings_url):
         """Only when the store changed: bump ``v`` in the data URLs (filters kept), so the layers refetch while
         the map keeps its view; fifty viewers share one cached response per change."""
-        seq = mapdata.change_seq()
+        seq = maps.change_seq()
         if known is not None and seq == known:
             return no_update, no_update, no_update
         if known is None:  # no seq from the layout: remember where we are (the layers show this state)

@@ -1,4 +1,5 @@
-"""Wall (大屏) callbacks — thin: read the tick and what the page already shows, ask :mod:`.wall_data`, return props.
+"""Wall (大屏) callbacks — thin: read the tick and what the page already shows, ask :mod:`dashboard.services.wall`,
+return props.
 
 Server side: the live part (ticker, alerts; every second, answered from the shared cache per change sequence)
 and the KPI part (header, ranking, zone cards; fresh within a minute). Both return ``no_update`` when nothing
@@ -14,8 +15,8 @@ from dash.exceptions import PreventUpdate
 
 from ..ui import wall as ui
 from ..ui.map_controls import legend
+from ..services import wall as wall_data
 from . import map as map_callbacks
-from . import wall_data
 
 log = logging.getLogger("dashboard.wall")
 

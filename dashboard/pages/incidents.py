@@ -13,10 +13,10 @@ from dash import dcc, html
 from ..auth import current_user
 from ..callbacks import duty as duty_callbacks
 from ..callbacks import duty_alerts
-from ..callbacks import duty_data as data
 from ..callbacks import duty_query as dq
-from ..context import services
 from ..i18n import t
+from ..services import alerts as alert_service
+from ..services import duty as data
 from ..store.models import utcnow
 from ..ui import duty as ui
 from ..ui.alerts import alert_banner, alert_feed
@@ -63,9 +63,6 @@ def layout(settings, lang: str, params: dict):
     if user is None or not user.can_read:
         return html.Div([header(lang, "/incidents", params, t("duty_title", lang)),
                          ui.sign_in_needed(lang, "/incidents")])
-    from ..api import alerts as alerts_api
-
-    gd = services().geodata()
     values = dq.values_from_params(params)
     query = dq.api_query(values, utcnow(), settings.duty_window_step_s)
     try:
@@ -78,12 +75,8 @@ def layout(settings, lang: str, params: dict):
         note = duty_callbacks.bad_filter_text(e, lang, defaults=True)
     if listing.total > len(listing.rows):
         note = t("duty_rows_capped", lang, n=len(listing.rows), total=listing.total)
-    snapshot = alerts_api.snapshot()
-    town_names = dict(zip(gd.towns["code"], gd.towns["name_en" if lang == "en" else "name"]))
-    zone_names = dict(zip(gd.zones["code"], gd.zones["name_en" if lang == "en" else "name"]))
-    zone_opts = ui.place_options(gd.zones, lang, "town_code", values["town"], town_names)
-    grids = gd.grids if not values["town"] else gd.grids[gd.grids["town_code"].isin(values["town"])]
-    grid_opts = ui.place_options(grids, lang, "zone_code", values["zone"], zone_names)
+    snapshot = alert_service.snapshot()
+    places = data.place_options(lang, values["town"], values["zone"])
 
     the_map = district_map(settings, lang, hideouts={"incidents": {"alerts": sorted(
         {a["incident"]["id"] for a in snapshot["items"]})}}, checked={"grids": False, "rings": True})
@@ -101,7 +94,7 @@ def layout(settings, lang: str, params: dict):
                                                                  initial=snapshot),
                                                     ui.user_box(lang, user)]),
         html.Main(className="wx-duty-main", children=[
-            ui.filter_panel(lang, values, gd, zone_opts, grid_opts),
+            ui.filter_panel(lang, values, places),
             html.Section(className="wx-duty-center", children=[
                 html.Div(className="wx-duty-map wx-map", id="duty-map-panel",
                          children=[the_map, refresh, map_inputs()]),

@@ -10,9 +10,9 @@ from ..callbacks import map as map_callbacks
 from ..context import services
 from ..i18n import t
 from ..metrics import views
+from ..services import maps
 from ..ui import panel
 from ..ui.map import district_map
-from ..api import mapdata
 from ..ui.map_controls import DEFAULT_LAYER, DEFAULT_MEASURE, legend, live_refresh, map_controls
 from ..ui.shell import header
 
@@ -40,7 +40,7 @@ def layout(settings, lang: str, params: dict):
                 the_map,
                 html.Div(map_controls(lang, period={k: state.get(k) for k in ("period", "from", "to")}),
                          id="map-controls"),
-                live_refresh(seq=mapdata.change_seq()),
+                live_refresh(seq=maps.change_seq()),
                 html.Div(className="wx-legends", children=[
                     html.Div(legend(payload, lang), id="map-legend"),
                     html.Div(id="hotspot-legend-slot"),

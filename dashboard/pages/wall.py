@@ -12,9 +12,8 @@ import logging
 from dash import dcc, html
 
 from ..callbacks import wall as wall_callbacks
-from ..callbacks import wall_data
-from ..context import services
-from ..metrics import views
+from ..services import units
+from ..services import wall as wall_data
 from ..ui import wall as ui
 from ..ui.map import district_map
 from ..ui.map_controls import legend
@@ -55,8 +54,7 @@ def layout(settings, lang: str, params: dict):
     # what the page already shows, so the first live tick changes nothing (None: read it on the first tick)
     live_state = {"seq": seq, "aseq": aseq if alerts is not None else None, "pulse": pulse}
     the_map = district_map(settings, lang, map_id="map", dark=True, hideouts=hideouts, checked=ui.WALL_CHECKED)
-    the_map.bounds = cfg["district_bounds"] = views.hierarchy(services().geodata()).bounds[
-        ("district", views.DISTRICT_CODE)]
+    the_map.bounds = cfg["district_bounds"] = units.hierarchy().bounds[("district", units.DISTRICT_CODE)]
     return ui.wall_layout(
         lang, cfg=cfg, kpi=kpi, items=items, alerts=alerts, live_state=live_state,
         kpi_state={"v": wall_data.kpi_version()} if kpi else None, map_component=the_map,

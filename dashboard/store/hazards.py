@@ -1,7 +1,7 @@
 """hazard_sites (危化品 / 加油站 / 三合一 / 建筑工地) from ``geodata/hazards.geojson`` into the store."""
 from __future__ import annotations
 
-from sqlalchemy import delete, insert
+from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
 from .models import HazardSite
@@ -34,3 +34,9 @@ def load_hazard_sites(session: Session, hazards_gdf) -> int:
         session.rollback()
         raise
     return len(rows)
+
+
+def major_sites(session: Session) -> list[HazardSite]:
+    """The major hazard sites (重大危险源, any kind), by code — the map's safety rings."""
+    return list(session.execute(select(HazardSite).where(HazardSite.major.is_(True))
+                                .order_by(HazardSite.code)).scalars())

@@ -13,7 +13,7 @@ snapshot to a write, which would fail with SQLITE_BUSY under concurrency).
 """
 from __future__ import annotations
 
-from sqlalchemy import text
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 ADVISORY_LOCK_KEY = 330502  # Wuxing's administrative code; any constant unique to this app
@@ -52,3 +52,11 @@ def current(session: Session) -> int:
         row = session.execute(text("SELECT last_value, is_called FROM change_seq")).one()
         return int(row[0]) if row[1] else 0
     return int(session.execute(text("SELECT value FROM change_counter WHERE id = 1")).scalar_one())
+
+
+def latest(session) -> int:
+    """The newest committed incident change: ``max(incidents.seq)`` (0 when empty) — one look-up on the unique
+    index. Live feeds, cached map layers and the duty desk key on it (a ``Session`` or a ``Connection``)."""
+    from .models import Incident
+
+    return int(session.execute(select(func.coalesce(func.max(Incident.seq), 0))).scalar_one())

@@ -5,14 +5,13 @@ alert feed and the incident detail with its lifecycle actions. Only builders her
 """
 from __future__ import annotations
 
-import datetime as dt
-
 import dash_ag_grid as dag
 from dash import dcc, html
 
+from ..domain.timefmt import beijing
+from ..domain.vocab import HAZARD_KINDS, USER_ROLES, name_of
 from ..i18n import t
 from ..store import catalogue, lifecycle
-from ..store.incidents import CHINA_TZ
 
 WINDOW_KEYS = ("any", "1h", "today", "24h", "7d", "custom")
 ACTION_ORDER = ("onsite_handled", "routed", "in_progress", "escalated", "assigned", "handled", "verified", "closed")
@@ -34,20 +33,6 @@ def category_options(lang: str) -> list:
              "value": k} for k, c in catalogue.CATEGORIES.items()]
 
 
-def place_options(frame, lang: str, parent_col: str | None = None, parents=None, parent_names=None) -> list:
-    if parents and parent_col:
-        frame = frame[frame[parent_col].isin(list(parents))]
-    frame = frame.sort_values("code")
-    names = frame["name_en"] if lang == "en" and "name_en" in frame.columns else frame["name"]
-    out = []
-    for code, name, parent in zip(frame["code"], names,
-                                  frame[parent_col] if parent_col else [None] * len(frame)):
-        label = f"{name} · {parent_names.get(parent, parent)}" if parent_names and parent else f"{name}"
-        out.append({"label": f"{label} ({code.rsplit('-', 1)[-1]})" if parent_col == "zone_code" else label,
-                    "value": code})
-    return out
-
-
 def _field(label: str, control, html_for: str | None = None) -> html.Div:
     return html.Div(className="wx-field", children=[html.Label(label, htmlFor=html_for), control])
 
@@ -57,8 +42,9 @@ def _multi(id_: str, options: list, value: list, lang: str, **kw) -> dcc.Dropdow
                         className="wx-dd", **kw)
 
 
-def filter_panel(lang: str, values: dict, geo, zone_opts: list, grid_opts: list) -> html.Aside:
-    town_opts = place_options(geo.towns, lang)
+def filter_panel(lang: str, values: dict, places: dict) -> html.Aside:
+    """The filter controls, set to ``values``; ``places``: the town / zone / grid choices
+    (``services.duty.place_options``)."""
     return html.Aside(className="wx-duty-filters", id="duty-filters", children=[
         html.H3(t("duty_filters", lang)),
         _field(t("duty_f_q", lang), dcc.Input(id="duty-q", type="search", value=values["q"], debounce=True,
@@ -90,9 +76,9 @@ def filter_panel(lang: str, values: dict, geo, zone_opts: list, grid_opts: list)
         _field(t("duty_f_department", lang), _multi("duty-department", [
             {"label": _pair(v, lang), "value": k} for k, v in catalogue.DEPARTMENTS.items()], values["department"],
             lang)),
-        _field(t("duty_f_town", lang), _multi("duty-town", town_opts, values["town"], lang)),
-        _field(t("duty_f_zone", lang), _multi("duty-zone", zone_opts, values["zone"], lang)),
-        _field(t("duty_f_grid", lang), _multi("duty-grid-code", grid_opts, values["grid"], lang)),
+        _field(t("duty_f_town", lang), _multi("duty-town", places["town"], values["town"], lang)),
+        _field(t("duty_f_zone", lang), _multi("duty-zone", places["zone"], values["zone"], lang)),
+        _field(t("duty_f_grid", lang), _multi("duty-grid-code", places["grid"], values["grid"], lang)),
         html.A(t("duty_reset", lang), href="/incidents" + ("?lang=en" if lang == "en" else ""),
                className="wx-btn wx-btn-light wx-reset", id="duty-reset"),
         html.Div(id="duty-filter-msg", className="wx-msg wx-msg-error", role="alert"),
@@ -194,17 +180,13 @@ def detail_panel(lang: str) -> html.Section:
     ])
 
 
-def local(t_: dt.datetime | None) -> str:
-    return "" if t_ is None else t_.astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M")
-
-
 def action_buttons(next_states, lang: str) -> list:
     return [html.Button(t(f"duty_act_{s}", lang), id={"type": "duty-act", "to": s}, n_clicks=0,
                         className=f"wx-btn wx-btn-act wx-act-{s}") for s in ACTION_ORDER if s in next_states]
 
 
-def detail_body(d, lang: str, *, show_phone: bool, names) -> list:
-    """The incident's facts, hazard ring and lifecycle timeline."""
+def detail_body(d, lang: str, *, show_phone: bool) -> list:
+    """The incident's facts, hazard ring and lifecycle timeline (``d``: ``services.duty.Detail``)."""
     inc = d.inc
     cat = catalogue.CATEGORIES.get(inc.category)
     sub = cat.subcategories.get(inc.subcategory) if cat and inc.subcategory else None
@@ -214,16 +196,15 @@ def detail_body(d, lang: str, *, show_phone: bool, names) -> list:
         (t("duty_col_state", lang), _pair(lifecycle.STATES[inc.status], lang)),
         (t("duty_col_level", lang), _pair(lifecycle.LEVELS[inc.level], lang)),
         (t("duty_col_department", lang), _pair(catalogue.DEPARTMENTS[inc.department], lang) if inc.department else "—"),
-        (t("duty_place", lang), " · ".join(x for x in (inc.address, names(inc.grid_code), names(inc.zone_code),
-                                                        names(inc.town_code)) if x)),
+        (t("duty_place", lang), " · ".join(x for x in (inc.address, *d.places) if x)),
         (t("duty_worker", lang), d.worker or "—"),
         (t("duty_col_source", lang), _pair(catalogue.SOURCES.get(inc.source, (inc.source, inc.source)), lang)),
         (t("duty_reporter", lang), inc.reporter),
-        (t("duty_col_reported", lang), local(inc.reported_at)),
-        (t("duty_due", lang), local(inc.due_at)),
+        (t("duty_col_reported", lang), beijing(inc.reported_at)),
+        (t("duty_due", lang), beijing(inc.due_at)),
     ]
     if inc.closed_at:
-        rows.append((t("duty_closed_at", lang), local(inc.closed_at)))
+        rows.append((t("duty_closed_at", lang), beijing(inc.closed_at)))
     if show_phone and inc.reporter_phone:
         rows.append((t("duty_phone", lang), inc.reporter_phone))
     facts = html.Dl(className="wx-facts", children=[c for k, v in rows for c in (html.Dt(k), html.Dd(v))])
@@ -245,11 +226,9 @@ def detail_body(d, lang: str, *, show_phone: bool, names) -> list:
     parts += [html.Div(inc.description, className="wx-desc"), facts]
     if d.hazard:
         hz = d.hazard
-        kinds = {"hazchem": ("危化品储存", "hazardous chemicals"), "gas_station": ("加油站", "gas station"),
-                 "sanheyi": ("三合一场所", "3-in-1 premises"), "construction": ("建筑工地", "construction site")}
         parts.append(html.Div(className="wx-hazard-box", id="duty-hazard", children=[
             html.B(t("duty_hazard", lang)), html.Br(),
-            f"{hz['name']} ({_pair(kinds.get(hz['kind'], (hz['kind'], hz['kind'])), lang)}, "
+            f"{hz['name']} ({name_of(HAZARD_KINDS, hz['kind'], lang)}, "
             f"{'risk' if lang == 'en' else '风险'} {hz['risk']}) · ",
             t("duty_distance", lang, d=round(hz["distance_m"]), r=round(hz["ring_m"]))]))
     else:
@@ -261,7 +240,7 @@ def detail_body(d, lang: str, *, show_phone: bool, names) -> list:
         state = _pair(lifecycle.STATES.get(e.to_status, (e.to_status, e.to_status)), lang)
         role = _pair(roles[e.actor_role], lang) if e.actor_role in roles else ""
         who = e.actor + ((f" ({role})" if lang == "en" else f"（{role}）") if role else "")
-        line = [html.Span(local(e.at), className="wx-when"), " ",
+        line = [html.Span(beijing(e.at), className="wx-when"), " ",
                 html.B(state), " · ", html.Span(who, className="wx-actor")]
         if e.department:
             line += [" · ", _pair(catalogue.department_names(e.department), lang)]
@@ -274,10 +253,8 @@ def detail_body(d, lang: str, *, show_phone: bool, names) -> list:
 
 # --------------------------------------------------------------------------------------------- page
 def user_box(lang: str, user) -> html.Div:
-    from ..auth.models import ROLES
-
     return html.Div(className="wx-userbox", children=[
-        html.Span(t("login_as", lang, name=user.name, role=_pair(ROLES[user.role], lang)), id="duty-user"),
+        html.Span(t("login_as", lang, name=user.name, role=_pair(USER_ROLES[user.role], lang)), id="duty-user"),
         html.Form(action="/logout", method="POST", className="wx-inline-form", children=[
             dcc.Input(type="hidden", name="lang", value=lang),
             html.Button(t("login_logout", lang), type="submit", className="wx-btn wx-btn-light", id="logout-button"),

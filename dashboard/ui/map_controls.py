@@ -63,7 +63,7 @@ def live_refresh(interval_ms: int = REFRESH_MS, seq: int | None = None) -> html.
 
 
 def legend(payload: dict | None, lang: str) -> list:
-    """Colour legend for a choropleth payload (see api.mapdata.measure_payload)."""
+    """Colour legend for a choropleth payload (see services.maps.measure_payload)."""
     if not payload or not payload.get("colors"):
         return []
     fmt = (lambda v: f"{v * 100:.1f}%") if payload["format"] == "pct" else (lambda v: f"{round(v, 1):g}")

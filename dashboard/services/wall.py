@@ -1,4 +1,5 @@
-"""What the wall (大屏) shows, assembled from the store, the cached KPI views and the geodata.
+"""What the wall (大屏) shows, assembled from the store (through its repositories), the cached KPI views and the
+geodata.
 
 Every payload is cached in the shared cache (``services().cache``) under what it depends on — the store's change
 sequence for the live parts (ticker, alerts), the minute for the KPI parts (as :mod:`dashboard.metrics.views`
@@ -8,18 +9,21 @@ reporter, no phone number (the wall is a public screen).
 from __future__ import annotations
 
 import datetime as dt
-from zoneinfo import ZoneInfo
 
 import pandas as pd
 
-from ..context import services
+from .. import context
+from ..domain import timefmt
+from ..domain.vocab import LOWER_IS_BETTER
 from ..metrics import kpis, periods, views
+from ..store import queries
 from ..ui.wall_text import RANK_KPIS, fmt_value, kpi_label, severity_name
+from . import alerts as alert_service
+from . import db, maps, units
+from .serialise import wall_alert_row, wall_ticker_row
 
-LOCAL = ZoneInfo(kpis.LOCAL_TZ)
 CACHE_PREFIX = "wall2"  # bump when a cached payload changes shape
 TICKER_MAX = 20  # the ticker's bound: the newest reports only
-DESC_MAX = 60  # characters of a description shown on the ticker / alert card
 ALERTS_MAX = 10
 MAP_MEASURE = "open_incidents"  # the zones are coloured by open incidents, live
 DARK_RAMP = ["#17324d", "#3d2f5a", "#6b2f57", "#9c2f45", "#cf3a32", "#ff5a36"]  # few (dark) -> many (bright)
@@ -49,21 +53,8 @@ def wall_periods(now=None) -> dict[str, periods.Period]:
     return {"today": periods.resolve("today", now=now), "month": month_period(now)}
 
 
-def local_time(value, fmt: str = "%H:%M") -> str:
-    if value is None:
-        return ""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.timezone.utc)
-    return value.astimezone(LOCAL).strftime(fmt)
-
-
-def _short(text: str | None, n: int = DESC_MAX) -> str:
-    text = " ".join(str(text or "").split())
-    return text if len(text) <= n else text[: n - 1] + "…"
-
-
 def _cached(key: str, timeout: int, build):
-    cache = services().cache
+    cache = context.services().cache
     try:
         value = cache.get(key)
     except Exception:  # noqa: BLE001 - an unreachable cache must not break the wall
@@ -78,14 +69,7 @@ def _cached(key: str, timeout: int, build):
 
 
 def change_seq() -> int:
-    from ..api.mapdata import change_seq as seq
-
-    return seq()
-
-
-def _names():
-    """Names, parents and bounds of every unit (memoised per geodata bundle)."""
-    return views.hierarchy(services().geodata())
+    return maps.change_seq()
 
 
 # ------------------------------------------------------------------------------------------- ticker
@@ -98,84 +82,43 @@ def ticker_items(lang: str, seq: int | None = None, limit: int = TICKER_MAX) -> 
 def _ticker_build(lang: str, limit: int) -> list[dict]:
     """Newest by arrival (creation order), not by ``reported_at``: a report that reaches the centre now is news
     now, even when the worker dates it earlier."""
-    from sqlalchemy import select
-
-    from ..store import catalogue, lifecycle
-    from ..store.models import Incident
     from ..ui.palette import CATEGORY_GLYPHS, SEVERITY_COLORS
 
-    h = _names()
-    cols = (Incident.id, Incident.code, Incident.category, Incident.severity, Incident.status, Incident.zone_code,
-            Incident.town_code, Incident.reported_at, Incident.description)  # never reporter / reporter_phone
-    with services().sessions() as s:
-        rows = s.execute(select(*cols).order_by(Incident.id.desc()).limit(limit)).all()
-    items = []
-    for r in rows:
-        cat = catalogue.CATEGORIES.get(r.category)
-        state = lifecycle.STATES.get(r.status, (r.status, r.status))
-        items.append({
-            "id": int(r.id), "code": r.code,
-            "category": (cat.name_zh if lang == "zh" else cat.name_en) if cat else r.category,
-            "glyph": CATEGORY_GLYPHS.get(r.category, "事"),
-            "severity": int(r.severity), "severity_name": severity_name(r.severity, lang),
-            "color": SEVERITY_COLORS.get(int(r.severity), "#888"),
-            "status": r.status, "status_name": state[0] if lang == "zh" else state[1],
-            "zone": h.name("zone", r.zone_code, lang), "town": h.name("town", r.town_code, lang),
-            "zone_code": r.zone_code,
-            "time": local_time(r.reported_at), "date": local_time(r.reported_at, "%m-%d"),
-            "description": _short(r.description),
-        })
-    return items
+    names = units.names()
+    with db.session() as s:
+        rows = queries.newest_arrivals(s, limit)  # public columns only: never reporter / reporter_phone
+    return [wall_ticker_row(r, lang, names, glyph=CATEGORY_GLYPHS.get(r.category, "事"),
+                            color=SEVERITY_COLORS.get(int(r.severity), "#888"),
+                            severity_name=severity_name(r.severity, lang)) for r in rows]
 
 
 # ------------------------------------------------------------------------------------------- alerts
 def alert_seq() -> int:
     """The alert feed's latest sequence (a new alert or an acknowledgement moves it)."""
-    from ..api import alerts as alerts_api
-
-    return alerts_api.current_seq()
+    return alert_service.current_seq()
 
 
 def active_alerts(lang: str, aseq: int | None = None) -> dict:
     """``{"count", "items"}``: the active alerts (newest first, at most :data:`ALERTS_MAX` items) as the wall shows
-    them, from the alert feed's shared snapshot (``api.alerts.snapshot``), cached per alert sequence."""
-    from ..api import alerts as alerts_api
-
+    them, from the alert feed's shared snapshot (``services.alerts.snapshot``), cached per alert sequence."""
     aseq = alert_seq() if aseq is None else aseq
-    return _cached(f"{CACHE_PREFIX}:alerts:{lang}:{aseq}", 300, lambda: _alerts_build(alerts_api.snapshot(aseq), lang))
+    return _cached(f"{CACHE_PREFIX}:alerts:{lang}:{aseq}", 300,
+                   lambda: _alerts_build(alert_service.snapshot(aseq), lang))
 
 
 def _alerts_build(snap: dict, lang: str) -> dict:
-    h = _names()
-    items = []
-    for a in snap.get("items", [])[:ALERTS_MAX]:
-        inc = a["incident"]
-        items.append({
-            "id": str(a["id"]), "incident_id": int(inc["id"]), "code": inc["code"],
-            "reason": "ring" if a.get("kind") == "hazchem_ring" else "high",
-            "category": inc["category_name"] if lang == "zh" else inc["category_name_en"],
-            "severity": int(inc["severity"]), "severity_name": severity_name(inc["severity"], lang),
-            "zone": h.name("zone", inc["zone_code"], lang), "town": h.name("town", inc["town_code"], lang),
-            "zone_code": inc["zone_code"], "lat": float(inc["lat"]), "lon": float(inc["lon"]),
-            "time": local_time(_parse_iso(inc.get("reported_at"))), "description": _short(inc.get("description"), 80),
-        })
+    names = units.names()
+    items = [wall_alert_row(a, lang, names, severity_name=severity_name(a["incident"]["severity"], lang))
+             for a in snap.get("items", [])[:ALERTS_MAX]]
     return {"count": int(snap.get("count", len(items))), "items": items}
-
-
-def _parse_iso(value: str | None) -> dt.datetime | None:
-    if not value:
-        return None
-    return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 # ------------------------------------------------------------------------------------------ the map
 def zone_choropleth(lang: str, seq: int) -> dict:
-    """The zones coloured by open incidents right now (``api.mapdata.measure_payload``, the same classes as the
+    """The zones coloured by open incidents right now (``services.maps.measure_payload``, the same classes as the
     overview map) in a ramp made for a dark screen, cached per change."""
-    from ..api import mapdata
-
     def build():
-        payload = mapdata.measure_payload("zones", MAP_MEASURE, periods.resolve(None), lang)
+        payload = maps.measure_payload("zones", MAP_MEASURE, periods.resolve(None), lang)
         return {**payload, "colors": DARK_RAMP[: len(payload["colors"])]}
 
     return _cached(f"{CACHE_PREFIX}:choro:{lang}:{seq}", 300, build)
@@ -198,9 +141,9 @@ def kpi_payload(lang: str, rank_kpi: str = DEFAULT_RANK_KPI, rank_period: str = 
 
 
 def _kpi_build(lang: str, rank_kpi: str, rank_period: str, now) -> dict:
-    sv = services()
+    sv = context.services()
     gd = sv.geodata()
-    h = views.hierarchy(gd)
+    h = units.hierarchy(gd)
     pers = wall_periods(now)
     bundles = {k: views.kpi_bundle(sv.engine, gd, sv.cache, p, now=now) for k, p in pers.items()}
     header = {k: {kpi: views.unit_kpis(b, "district", None).get(kpi) for kpi in HEADER_KPIS}
@@ -242,7 +185,7 @@ def _kpi_build(lang: str, rank_kpi: str, rank_period: str, now) -> dict:
                               "text": fmt_value(v, rank_kpi)} for c, v in valued]},
         "zones": zones, "district": district, "ranked": len(valued),
         "order": {"rank": [c for c, _ in ranked], "code": zone_codes},  # the tour visits every zone
-        "as_of": local_time(now, "%H:%M"),
+        "as_of": timefmt.beijing(now, timefmt.CLOCK),
     }
 
 
@@ -252,5 +195,5 @@ def rank_zones(bundle: dict, zone_codes: list[str], kpi: str) -> list[tuple[str,
     vals = [(c, (rows.get(c) or {}).get(kpi)) for c in zone_codes]
     have = [x for x in vals if x[1] is not None]
     missing = [x for x in vals if x[1] is None]
-    have.sort(key=lambda x: (x[1], x[0]) if kpi in views.LOWER_IS_BETTER else (-x[1], x[0]))
+    have.sort(key=lambda x: (x[1], x[0]) if kpi in LOWER_IS_BETTER else (-x[1], x[0]))
     return have + missing

@@ -1,0 +1,144 @@
+"""Data for the duty desk (值班处置台): the filtered list, incremental changes, one incident's detail, lifecycle steps.
+
+Every filter is read by ``services.filters.query_filter`` — the list API's own parser — so the desk's list, its
+map layer and its exports mean exactly what ``GET /api/v1/incidents`` means by the same query.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..store import alerts as alert_repo
+from ..store import incidents as repo
+from ..store import queries, sequence
+from ..store.models import Incident, utcnow
+from . import db, units
+from .filters import FilterError, query_filter
+from .serialise import list_row
+
+__all__ = ["FilterError", "Listing", "Detail", "MAX_ROWS", "MAX_DELTA", "latest_seq", "list_rows", "delta",
+           "detail", "transition", "nearby_hazard"]
+
+MAX_ROWS = 10_000  # the list's cap; the map layer always shows the whole set
+MAX_DELTA = 1000  # more changes than this since the last tick: reload the list instead
+
+
+def latest_seq() -> int:
+    """The newest committed incident change (``store.sequence.latest``)."""
+    with db.session() as s:
+        return sequence.latest(s)
+
+
+@dataclass
+class Listing:
+    rows: list
+    seq: int
+    total: int  # the whole filtered set (> len(rows) when capped)
+
+
+def list_rows(query: str, lang: str) -> Listing:
+    """The filtered set, newest first, capped at :data:`MAX_ROWS`; ``seq`` is the change sequence it covers
+    (read first, so a change committed meanwhile is delivered again by the next delta, never lost). Raises
+    :class:`FilterError`."""
+    flt = query_filter(query)
+    with db.session() as s:
+        seq = sequence.latest(s)
+    with db.session() as s:
+        incs, _ = repo.list_incidents(s, flt, limit=MAX_ROWS)
+        total = len(incs)
+        if total >= MAX_ROWS:
+            total = repo.count_incidents(s, flt)
+    now = flt.now or utcnow()
+    names = units.names()
+    return Listing([list_row(i, lang, now, names) for i in incs], seq, total)
+
+
+def changes_since(after: int) -> tuple[list[Incident], int, bool]:
+    """Incidents changed after ``after`` (current state), the seq covered, and whether there were too many."""
+    with db.session() as s:
+        incs, last = repo.changes_after(s, after, limit=MAX_DELTA)
+    return incs, last, len(incs) >= MAX_DELTA
+
+
+def delta(query: str, lang: str, after: int) -> dict | None:
+    """``{"seq", "upsert": [rows that match the filter], "remove": [row ids that no longer match], "changed"}`` for
+    the changes after ``after``; None when a full reload is needed (too many changes)."""
+    incs, last, too_many = changes_since(after)
+    if too_many:
+        return None
+    if not incs:
+        return {"seq": last, "upsert": [], "remove": [], "changed": []}
+    flt = query_filter(query)
+    ids = [i.id for i in incs]
+    with db.session() as s:
+        match = queries.matching_ids(s, flt, ids)
+    now = flt.now or utcnow()
+    names = units.names()
+    return {"seq": last, "upsert": [list_row(i, lang, now, names) for i in incs if i.id in match],
+            "remove": [str(i.id) for i in incs if i.id not in match], "changed": ids}
+
+
+@dataclass
+class Detail:
+    inc: Incident
+    events: list
+    hazard: dict | None
+    worker: str | None
+    alert: object | None
+    places: tuple[str, str, str]  # grid, zone and town names in the page's language
+
+
+def nearby_hazard(lon: float, lat: float) -> dict | None:
+    """The hazard site (any kind) whose safety ring contains the point, nearest first."""
+    hz = units.geodata().hazards
+    best = None
+    for code, name, kind, risk, ring_m, geom in zip(hz["code"], hz["name"], hz["kind"], hz["risk"], hz["ring_m"],
+                                                    hz.geometry):
+        d = alert_repo.distance_m(lon, lat, geom.x, geom.y)
+        if d <= float(ring_m) and (best is None or d < best["distance_m"]):
+            best = {"code": code, "name": name, "kind": kind, "risk": int(risk), "ring_m": float(ring_m),
+                    "distance_m": d}
+    return best
+
+
+def detail(incident_id: int, lang: str = "zh") -> Detail | None:
+    with db.session() as s:
+        inc = repo.get_incident(s, incident_id)
+        if inc is None:
+            return None
+        events = repo.events_of(s, incident_id)
+        alert = queries.alert_of_incident(s, incident_id)
+    places = tuple(units.name_of(code, lang) for code in (inc.grid_code, inc.zone_code, inc.town_code))
+    return Detail(inc, events, nearby_hazard(inc.lon, inc.lat), units.worker_of(inc.grid_code), alert, places)
+
+
+def transition(incident_id: int, to: str, *, actor: str, actor_role: str, note: str | None,
+               department: str | None, outcome: str | None):
+    """One lifecycle step through the store (the API's rules); raises IncidentNotFound / TransitionError."""
+    with db.session() as s:
+        return repo.transition(s, incident_id, to, actor=actor, actor_role=actor_role, note=note,
+                               department=department, outcome=outcome)
+
+
+def place_options(lang: str, towns=None, zones=None) -> dict[str, list[dict]]:
+    """The filter's town, zone and grid choices: ``{"town", "zone", "grid"}`` lists of ``{"label", "value"}``,
+    by code. Zones are narrowed to the chosen ``towns``, grids to those towns and the chosen ``zones``; a zone's
+    label names its town, a grid's its zone and its number."""
+    gd = units.geodata()
+    towns, zones = list(towns or ()), list(zones or ())
+
+    def options(frame, parent_col=None, parents=()):
+        if parents and parent_col:
+            frame = frame[frame[parent_col].isin(parents)]
+        out = []
+        for code, parent in zip(frame["code"], frame[parent_col] if parent_col else [None] * len(frame)):
+            label = units.name_of(code, lang)
+            if parent:
+                label = f"{label} · {units.name_of(parent, lang)}"
+            if parent_col == "zone_code":
+                label = f"{label} ({code.rsplit('-', 1)[-1]})"
+            out.append({"label": label, "value": code})
+        return sorted(out, key=lambda o: o["value"])
+
+    grids = gd.grids if not towns else gd.grids[gd.grids["town_code"].isin(towns)]
+    return {"town": options(gd.towns), "zone": options(gd.zones, "town_code", towns),
+            "grid": options(grids, "zone_code", zones)}

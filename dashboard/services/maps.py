@@ -1,0 +1,240 @@
+"""Data of the map layers (``/api/map/…``, the overview's colour-by-measure, the wall's zones): incident markers,
+safety rings, hotspots and the choropleth's values per unit.
+
+Coordinates are shifted to GCJ-02 only when ``TILE_CRS=gcj02``. Callers cache (the API per request and change
+sequence; :func:`cached_live_counts` here for the live counts every viewer's recolour needs).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections import Counter
+
+import numpy as np
+
+from .. import context
+from ..domain.vocab import LIVE_MEASURES, LOWER_IS_BETTER, MAP_MEASURES
+from ..store import hazards as hazard_repo
+from ..store import lifecycle, queries, sequence
+from ..store.incidents import IncidentFilter
+from . import db
+from .serialise import map_point
+
+EARTH_M_PER_DEG_LAT = 110_574.0
+RING_SEGMENTS = 48
+MAP_LEVELS = {"towns": "town", "zones": "zone", "grids": "grid"}
+MEASURES = MAP_MEASURES
+
+__all__ = ["LIVE_MEASURES", "MEASURES", "MAP_LEVELS", "change_seq", "incident_points", "rings_collection",
+           "hotspots_collection", "measure_payload", "live_counts", "cached_live_counts", "breaks_for"]
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def change_seq() -> int:
+    """The store's latest change sequence (cheap: an index lookup), used to key cached layers and live ticks."""
+    with db.session() as s:
+        return sequence.latest(s)
+
+
+def _settings():
+    return context.services().settings
+
+
+def shift(lons: np.ndarray, lats: np.ndarray):
+    """WGS84 → what the basemap uses (GCJ-02 with ``TILE_CRS=gcj02``)."""
+    if _settings().tile_crs == "gcj02":
+        from ..geodata.crs import wgs84_to_gcj02
+
+        return wgs84_to_gcj02(lons, lats)
+    return lons, lats
+
+
+def _hazchem_rings():
+    """(lon, lat, radius_m) of the hazardous-chemical safety rings (major hazchem sites)."""
+    hz = context.services().geodata().hazards
+    rings = hz[(hz["kind"] == "hazchem") & hz["major"].astype(bool)]
+    return rings.geometry.x.to_numpy(), rings.geometry.y.to_numpy(), rings["ring_m"].to_numpy(float)
+
+
+def inside_rings(lons: np.ndarray, lats: np.ndarray, r_lon, r_lat, r_m) -> np.ndarray:
+    """Boolean per point: inside any ring (local equirectangular distance; exact to < 0.1 % at 500 m)."""
+    inside = np.zeros(len(lons), dtype=bool)
+    for lon0, lat0, radius in zip(r_lon, r_lat, r_m):
+        dx = (lons - lon0) * EARTH_M_PER_DEG_LAT * math.cos(math.radians(lat0)) * 1.00335
+        dy = (lats - lat0) * EARTH_M_PER_DEG_LAT
+        inside |= dx * dx + dy * dy <= radius * radius
+    return inside
+
+
+def _points(flt: IncidentFilter) -> list:
+    with db.session() as s:
+        return queries.map_points(s, flt)
+
+
+def incident_points(flt: IncidentFilter, now: dt.datetime) -> dict:
+    """The filtered incidents as the compact marker FeatureCollection (severity, category, state, hours overdue,
+    inside a hazardous-chemical safety ring)."""
+    return incidents_collection(_points(flt), now)
+
+
+def incidents_collection(rows, now: dt.datetime) -> dict:
+    if not rows:
+        return {"type": "FeatureCollection", "features": []}
+    lons = np.fromiter((r.lon for r in rows), float, len(rows))
+    lats = np.fromiter((r.lat for r in rows), float, len(rows))
+    ring = inside_rings(lons, lats, *_hazchem_rings())
+    lons, lats = shift(lons, lats)
+    return {"type": "FeatureCollection",
+            "features": [map_point(r, lons[i], lats[i], ring[i], now) for i, r in enumerate(rows)]}
+
+
+def circle(lon0: float, lat0: float, radius_m: float, n: int = RING_SEGMENTS) -> list[list[float]]:
+    ang = np.linspace(0, 2 * np.pi, n, endpoint=False)
+    dlat = radius_m / EARTH_M_PER_DEG_LAT * np.sin(ang)
+    dlon = radius_m / (EARTH_M_PER_DEG_LAT * 1.00335 * math.cos(math.radians(lat0))) * np.cos(ang)
+    ring = [[lon0 + a, lat0 + b] for a, b in zip(dlon, dlat)]
+    return ring + [ring[0]]
+
+
+def rings_collection() -> dict:
+    """Safety rings of the major hazard sites (polygons) with the open incidents inside each."""
+    open_rows = _points(IncidentFilter(statuses=list(lifecycle.OPEN_STATES)))
+    # the registry is loaded from geodata at start (services.alerts.ensure_hazard_registry)
+    with db.session() as s:
+        sites = hazard_repo.major_sites(s)
+    lons = np.fromiter((r.lon for r in open_rows), float, len(open_rows))
+    lats = np.fromiter((r.lat for r in open_rows), float, len(open_rows))
+    features = []
+    for site in sites:
+        count = int(inside_rings(lons, lats, [site.lon], [site.lat], [site.ring_m]).sum()) if len(lons) else 0
+        ring = np.array(circle(site.lon, site.lat, site.ring_m))
+        x, y = shift(ring[:, 0], ring[:, 1])
+        features.append({
+            "type": "Feature",
+            "geometry": {"type": "Polygon", "coordinates": [[[round(a, 6), round(b, 6)] for a, b in zip(x, y)]]},
+            "properties": {"code": site.code, "name": site.name, "kind": site.kind, "risk": site.risk,
+                           "ring_m": site.ring_m, "open_incidents": count, "zone_code": site.zone_code,
+                           "town_code": site.town_code},
+        })
+    return {"type": "FeatureCollection", "features": features}
+
+
+def hotspots_collection(per, categories: list[str]) -> dict:
+    """Incident density on H3 hexagons for a period, with Getis-Ord Gi* hot spots (``meta`` says how)."""
+    from ..metrics import hotspots
+
+    flt = IncidentFilter(categories=categories, reported_from=per.start.to_pydatetime(),
+                         reported_to=per.end.to_pydatetime())
+    rows = _points(flt)
+    counts = hotspots.count_points([r.lon for r in rows], [r.lat for r in rows])
+    result = hotspots.gi_star(_district_cells(), counts)
+    fc = hotspots.to_feature_collection(result)
+    if _settings().tile_crs == "gcj02":
+        for f in fc["features"]:
+            ring = np.array(f["geometry"]["coordinates"][0])
+            x, y = shift(ring[:, 0], ring[:, 1])
+            f["geometry"]["coordinates"] = [[[round(a, 6), round(b, 6)] for a, b in zip(x, y)]]
+    top = max((f["properties"]["count"] for f in fc["features"]), default=0) or 1
+    for f in fc["features"]:
+        f["properties"]["n"] = round(f["properties"]["count"] / top, 4)
+    fc["meta"] = {"period": per.key, "from": per.first_day, "to": per.last_day, "incidents": len(rows),
+                  "cells": len(result.cells), "hot": int(result.significant.sum()),
+                  "max": int(result.counts.max()) if len(result.counts) else 0,
+                  "method": "Getis-Ord Gi* on H3 res 8, Anscombe-stabilised counts, BH FDR q=0.05"}
+    return fc
+
+
+def _district_cells() -> list[str]:
+    from shapely.geometry import mapping
+
+    from ..metrics import hotspots
+
+    svc = context.services()
+    key = f"map:cells:{hotspots.RESOLUTION}"
+    cells = svc.cache.get(key)
+    if cells is None:
+        district = svc.geodata().district.geometry.union_all()
+        cells = hotspots.cells_for_area(mapping(district))
+        svc.cache.set(key, cells, timeout=0)
+    return cells
+
+
+# ------------------------------------------------------------------------------------- choropleth
+def live_counts(level: str, now: dt.datetime) -> dict[str, dict[str, int]]:
+    """Open and overdue incidents per unit of ``level`` (town / zone / grid) right now."""
+    with db.session() as s:
+        rows = queries.open_due_by_unit(s, level)
+    naive_now = now.replace(tzinfo=None)
+    open_n, overdue_n = Counter(), Counter()
+    for code, due in rows:
+        open_n[code] += 1
+        if (due.replace(tzinfo=None) if due.tzinfo is None else due.astimezone(dt.timezone.utc).replace(tzinfo=None)) < naive_now:
+            overdue_n[code] += 1
+    return {"open_incidents": dict(open_n), "overdue_incidents": dict(overdue_n)}
+
+
+def cached_live_counts(level: str, now: dt.datetime) -> dict[str, dict[str, int]]:
+    """:func:`live_counts` shared through the cache per store change and minute: every viewer's map recolours
+    on each change (``map-seq``), and they all need the same counts (overdue is counted to the minute)."""
+    cache = context.services().cache
+    key = f"live-counts:{level}:{change_seq()}:{now.strftime('%Y%m%d%H%M')}"
+    counts = cache.get(key)
+    if counts is None:
+        counts = live_counts(level, now)
+        cache.set(key, counts, timeout=120)
+    return counts
+
+
+def period_kpis(level: str, per) -> "dict[str, dict[str, float | None]]":
+    """Every KPI per unit of ``level`` for a period: read from the period's cached KPI bundle (the same numbers
+    the cards and /api/v1/kpis show; computed once per period by dashboard.metrics.views)."""
+    from ..metrics import views
+
+    svc = context.services()
+    bundle = views.kpi_bundle(svc.engine, svc.geodata(), svc.cache, per)
+    table: dict[str, dict] = {}
+    for code, row in bundle["kpis"][level].items():
+        for kpi, value in row.items():
+            table.setdefault(kpi, {})[code] = value
+    return table
+
+
+def breaks_for(values: list[float], n: int = 5) -> list[float]:
+    """Quantile class breaks (upper bounds of the first n-1 classes), unique and increasing."""
+    vals = np.array([v for v in values if v is not None], dtype=float)
+    if len(vals) == 0:
+        return []
+    qs = np.unique(np.round(np.quantile(vals, np.linspace(0, 1, n + 1)[1:-1]), 6))
+    return [float(q) for q in qs]
+
+
+def good_when_high(measure: str, kind: str) -> bool:
+    """A rate that is better high gets the light-to-blue ramp; counts and hours (workload, delay) the red one."""
+    return kind == "rate" and measure not in LOWER_IS_BETTER
+
+
+def measure_payload(layer: str, measure: str, per, lang: str = "zh") -> dict:
+    """What colouring ``layer`` (towns / zones / grids) by ``measure`` needs: values per unit, quantile breaks,
+    colours, label and format (``/api/map/measures.json``)."""
+    from ..metrics.kpis import KPIS
+    from ..ui.palette import SEQUENTIAL, SEQUENTIAL_BAD
+
+    level = MAP_LEVELS[layer]
+    if measure in LIVE_MEASURES:
+        values = cached_live_counts(level, utcnow())[measure]
+        codes = getattr(context.services().geodata(), layer)["code"].tolist()
+        values = {c: values.get(c, 0) for c in codes}
+    else:
+        values = period_kpis(level, per)[measure]
+    zh, en, kind = KPIS[measure]
+    digits = 4 if kind == "rate" else 1  # rates as fractions (shown as 12.3 %), counts and hours to 0.1
+    values = {k: (None if v is None else round(float(v), digits)) for k, v in values.items()}
+    brks = sorted({round(b, digits) for b in breaks_for(list(values.values()))})
+    colors = (SEQUENTIAL if good_when_high(measure, kind) else SEQUENTIAL_BAD)[: len(brks) + 1]
+    return {"layer": layer, "measure": measure, "label": zh if lang == "zh" else en,
+            "format": "pct" if kind == "rate" else "num", "values": values, "breaks": brks, "colors": colors,
+            "period": {"key": per.key, "from": per.first_day, "to": per.last_day},
+            "live": measure in LIVE_MEASURES}

@@ -1,0 +1,287 @@
+"""One serialiser per audience for an incident (and its events and alert).
+
+- :func:`incident_api` — ``/api/v1`` JSON (names in both languages, ISO UTC times, ``reporter_phone`` only when
+  ``private``); :func:`event_api`; :func:`incident_feature` (``format=geojson``);
+- :func:`map_point` — the compact marker feature of ``/api/map/incidents.json``;
+- :func:`list_row` — one row of the duty desk's list (one language, Beijing time);
+- :func:`export_row` — one row of the CSV / Excel export (:data:`EXPORT_COLUMNS` order);
+- :func:`wall_ticker_row`, :func:`wall_alert_row` — the wall (public: whitelisted fields, no reporter);
+- :func:`alert_api` — ``/api/v1/alerts`` (the alert and a short form of its incident);
+- :func:`open311_request` — Open311 GeoReport v2 ``service_request``.
+
+Names of units come in as a ``{code: (zh, en)}`` mapping (``services.units.names()``), so these functions read
+nothing themselves.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Mapping
+
+from ..domain import timefmt
+from ..domain.timefmt import iso_utc
+from ..domain.vocab import ALERT_KINDS, name_of, pick
+from ..store import catalogue, lifecycle
+from ..store.incidents import is_overdue
+from ..store.models import utcnow
+
+NONE2 = (None, None)
+DESC_MAX_LIST = 300  # characters of a description in the duty list
+DESC_MAX_WALL = 60  # … on the wall ticker
+DESC_MAX_WALL_ALERT = 80  # … on the wall's alert card
+EXPORT_COLUMNS = (  # key, zh, en
+    ("code", "编号", "Code"), ("reported_at", "上报时间", "Reported"), ("category", "类别", "Category"),
+    ("subcategory", "子类", "Subcategory"), ("severity", "等级", "Severity"), ("source", "来源", "Source"),
+    ("status", "状态", "State"), ("level", "层级", "Level"), ("department", "交办部门", "Department"),
+    ("town", "镇街", "Town"), ("zone", "片区", "Zone"), ("grid", "网格", "Grid"), ("grid_code", "网格编码", "Grid code"),
+    ("address", "地址", "Address"), ("description", "描述", "Description"), ("reporter", "上报人", "Reporter"),
+    ("due_at", "处置时限", "Due"), ("closed_at", "结案时间", "Closed"), ("overdue", "超期", "Overdue"),
+    ("lon", "经度", "Longitude"), ("lat", "纬度", "Latitude"),
+)
+
+
+# ------------------------------------------------------------------------------------------- names
+def category_names(key: str) -> tuple[str, str]:
+    """(zh, en) of a category; the key itself for both when the catalogue does not know it."""
+    cat = catalogue.CATEGORIES.get(key)
+    return (cat.name_zh, cat.name_en) if cat else (key, key)
+
+
+def subcategory_names(category: str, key: str | None) -> tuple[str | None, str | None]:
+    if not key:
+        return NONE2
+    cat = catalogue.CATEGORIES.get(category)
+    return cat.subcategory_names(key) if cat else (key, key)
+
+
+def state_names(key: str) -> tuple[str, str]:
+    return lifecycle.STATES.get(key, (key, key))
+
+
+def short_text(text: str | None, n: int) -> str:
+    """``text`` on one line, cut to ``n`` characters with an ellipsis."""
+    text = " ".join(str(text or "").split())
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+# --------------------------------------------------------------------------------------------- API
+def incident_api(inc, *, names: Mapping, now: dt.datetime | None = None, private: bool = False) -> dict:
+    """The incident as ``/api/v1`` sends it (docs/api.md)."""
+    now = now or utcnow()
+    cat_zh, cat_en = category_names(inc.category)
+    sub = subcategory_names(inc.category, inc.subcategory)
+    dept = catalogue.department_names(inc.department) if inc.department else NONE2
+    state = state_names(inc.status)
+    d = {
+        "id": inc.id,
+        "code": inc.code,
+        "client_ref": inc.client_ref,
+        "category": inc.category,
+        "category_name": cat_zh,
+        "category_name_en": cat_en,
+        "subcategory": inc.subcategory,
+        "subcategory_name": sub[0],
+        "subcategory_name_en": sub[1],
+        "severity": inc.severity,
+        "source": inc.source,
+        "description": inc.description,
+        "address": inc.address,
+        "lon": inc.lon,
+        "lat": inc.lat,
+        "grid_code": inc.grid_code,
+        "zone_code": inc.zone_code,
+        "town_code": inc.town_code,
+        "status": inc.status,
+        "status_name": state[0],
+        "status_name_en": state[1],
+        "level": inc.level,
+        "department": inc.department,
+        "department_name": dept[0],
+        "department_name_en": dept[1],
+        "reporter": inc.reporter,
+        "inspection_id": inc.inspection_id,
+        "outcome": inc.outcome,
+        "longstanding": bool(inc.longstanding),
+        "reported_at": iso_utc(inc.reported_at),
+        "updated_at": iso_utc(inc.updated_at),
+        "due_at": iso_utc(inc.due_at),
+        "closed_at": iso_utc(inc.closed_at),
+        "overdue": is_overdue(inc, now),
+        "next_states": list(lifecycle.next_states(inc.status)) if inc.status in lifecycle.STATES else [],
+        "seq": inc.seq,
+    }
+    for level in ("grid", "zone", "town"):
+        d[f"{level}_name"], d[f"{level}_name_en"] = names.get(getattr(inc, f"{level}_code"), NONE2)
+    if private:
+        d["reporter_phone"] = inc.reporter_phone
+    return d
+
+
+def event_api(ev) -> dict:
+    dept = catalogue.department_names(ev.department) if ev.department else NONE2
+    return {"id": ev.id, "seq": ev.seq, "at": iso_utc(ev.at), "actor": ev.actor, "actor_role": ev.actor_role,
+            "from_status": ev.from_status, "to_status": ev.to_status, "note": ev.note, "department": ev.department,
+            "department_name": dept[0], "department_name_en": dept[1]}
+
+
+def incident_feature(inc, now: dt.datetime) -> dict:
+    """A GeoJSON Feature of the incident (``GET /api/v1/incidents?format=geojson``)."""
+    return {
+        "type": "Feature",
+        "id": inc.id,
+        "geometry": {"type": "Point", "coordinates": [inc.lon, inc.lat]},
+        "properties": {
+            "id": inc.id, "code": inc.code, "category": inc.category, "severity": inc.severity,
+            "status": inc.status, "level": inc.level, "overdue": is_overdue(inc, now),
+            "reported_at": iso_utc(inc.reported_at), "grid_code": inc.grid_code, "zone_code": inc.zone_code,
+            "town_code": inc.town_code,
+        },
+    }
+
+
+def incident_brief(inc) -> dict:
+    """The short form of an incident inside an alert (no reporter: alerts are public)."""
+    cat_zh, cat_en = category_names(inc.category)
+    return {
+        "id": inc.id, "code": inc.code, "category": inc.category, "category_name": cat_zh,
+        "category_name_en": cat_en, "severity": inc.severity, "status": inc.status,
+        "description": inc.description, "address": inc.address, "lon": inc.lon, "lat": inc.lat,
+        "grid_code": inc.grid_code, "zone_code": inc.zone_code, "town_code": inc.town_code,
+        "reported_at": iso_utc(inc.reported_at),
+    }
+
+
+def alert_api(alert, inc, hazard_names: Mapping | None = None) -> dict:
+    """An alert as ``/api/v1/alerts`` sends it (and the banners' snapshot holds it)."""
+    zh, en = ALERT_KINDS.get(alert.kind, (alert.kind, alert.kind))
+    return {
+        "id": alert.id, "kind": alert.kind, "kind_name": zh, "kind_name_en": en,
+        "hazard_code": alert.hazard_code,
+        "hazard_name": (hazard_names or {}).get(alert.hazard_code) if alert.hazard_code else None,
+        "created_at": iso_utc(alert.created_at), "acknowledged_at": iso_utc(alert.acknowledged_at),
+        "acknowledged_by": alert.acknowledged_by, "active": alert.acknowledged_at is None, "seq": alert.seq,
+        "incident": incident_brief(inc),
+    }
+
+
+# --------------------------------------------------------------------------------------------- map
+def overdue_hours(status: str, due_at: dt.datetime, now: dt.datetime) -> float:
+    """Hours past due (0 when closed or not yet due); a naive ``due_at`` is UTC."""
+    due = due_at if due_at.tzinfo else due_at.replace(tzinfo=dt.timezone.utc)
+    return (now - due).total_seconds() / 3600 if status != "closed" and due < now else 0
+
+
+def map_point(row, lon: float, lat: float, in_ring: bool, now: dt.datetime) -> dict:
+    """The compact marker feature of ``/api/map/incidents.json`` (``row`` from ``store.queries.map_points``;
+    ``lon``/``lat`` as drawn, maybe shifted to GCJ-02)."""
+    return {
+        "type": "Feature",
+        "geometry": {"type": "Point", "coordinates": [round(float(lon), 6), round(float(lat), 6)]},
+        "properties": {"id": row.id, "k": row.category, "s": row.severity, "t": row.status, "l": row.level,
+                       "od": round(overdue_hours(row.status, row.due_at, now), 1), "hz": bool(in_ring)},
+    }
+
+
+# -------------------------------------------------------------------------------------- duty desk
+def list_row(inc, lang: str, now: dt.datetime, names: Mapping) -> dict:
+    """One row of the duty desk's list (ag-grid renders every value as text: never HTML)."""
+    return {
+        "rid": str(inc.id), "id": inc.id, "code": inc.code, "t": timefmt.beijing(inc.reported_at),
+        "cat": pick(category_names(inc.category), lang),
+        "sev": inc.severity, "src": name_of(catalogue.SOURCES, inc.source, lang),
+        "st": name_of(lifecycle.STATES, inc.status, lang), "sk": inc.status,
+        "lvl": name_of(lifecycle.LEVELS, inc.level, lang),
+        "dept": name_of(catalogue.DEPARTMENTS, inc.department, lang) if inc.department else "",
+        "town": _unit(names, inc.town_code, lang), "zone": _unit(names, inc.zone_code, lang),
+        "addr": inc.address or "", "desc": (inc.description or "")[:DESC_MAX_LIST],
+        "due": timefmt.beijing(inc.due_at), "od": is_overdue(inc, now), "lat": inc.lat, "lon": inc.lon,
+    }
+
+
+def _unit(names: Mapping, code: str | None, lang: str) -> str:
+    if not code:
+        return ""
+    return pick(names.get(code), lang, code)
+
+
+def export_row(inc, lang: str, now: dt.datetime, names: Mapping) -> list:
+    """One export row, values in :data:`EXPORT_COLUMNS` order (never the reporter's phone number)."""
+    en = lang == "en"
+    sub = subcategory_names(inc.category, inc.subcategory) if catalogue.CATEGORIES.get(inc.category) else NONE2
+    return [
+        inc.code, timefmt.beijing(inc.reported_at, timefmt.SECOND),
+        pick(category_names(inc.category), lang),
+        pick(sub, lang) if sub[0] is not None else (inc.subcategory or ""),
+        inc.severity,
+        name_of(catalogue.SOURCES, inc.source, lang),
+        name_of(lifecycle.STATES, inc.status, lang),
+        name_of(lifecycle.LEVELS, inc.level, lang),
+        name_of(catalogue.DEPARTMENTS, inc.department, lang),
+        _unit(names, inc.town_code, lang), _unit(names, inc.zone_code, lang), _unit(names, inc.grid_code, lang),
+        inc.grid_code,
+        inc.address or "", inc.description or "", inc.reporter or "",
+        timefmt.beijing(inc.due_at, timefmt.SECOND), timefmt.beijing(inc.closed_at, timefmt.SECOND),
+        ("yes" if en else "是") if is_overdue(inc, now) else "",
+        inc.lon, inc.lat,
+    ]
+
+
+# -------------------------------------------------------------------------------------------- wall
+def wall_ticker_row(row, lang: str, names: Mapping, *, glyph: str, color: str, severity_name: str) -> dict:
+    """A ticker item (``row`` from ``store.queries.newest_arrivals``: public columns only)."""
+    state = state_names(row.status)
+    return {
+        "id": int(row.id), "code": row.code,
+        "category": pick(category_names(row.category), lang),
+        "glyph": glyph, "severity": int(row.severity), "severity_name": severity_name, "color": color,
+        "status": row.status, "status_name": pick(state, lang),
+        "zone": _unit(names, row.zone_code, lang), "town": _unit(names, row.town_code, lang),
+        "zone_code": row.zone_code,
+        "time": timefmt.beijing(row.reported_at, timefmt.CLOCK),
+        "date": timefmt.beijing(row.reported_at, timefmt.MONTH_DAY),
+        "description": short_text(row.description, DESC_MAX_WALL),
+    }
+
+
+def wall_alert_row(alert: dict, lang: str, names: Mapping, *, severity_name: str) -> dict:
+    """An alert card item of the wall, from an :func:`alert_api` dict."""
+    inc = alert["incident"]
+    return {
+        "id": str(alert["id"]), "incident_id": int(inc["id"]), "code": inc["code"],
+        "reason": "ring" if alert.get("kind") == "hazchem_ring" else "high",
+        "category": inc["category_name_en"] if lang == "en" else inc["category_name"],
+        "severity": int(inc["severity"]), "severity_name": severity_name,
+        "zone": _unit(names, inc["zone_code"], lang), "town": _unit(names, inc["town_code"], lang),
+        "zone_code": inc["zone_code"], "lat": float(inc["lat"]), "lon": float(inc["lon"]),
+        "time": timefmt.beijing(inc.get("reported_at"), timefmt.CLOCK),
+        "description": short_text(inc.get("description"), DESC_MAX_WALL_ALERT),
+    }
+
+
+# ----------------------------------------------------------------------------------------- Open311
+def open311_request(inc) -> dict:
+    """A GeoReport v2 ``service_request``: status open / closed, the lifecycle state in ``status_notes``."""
+    cat = catalogue.CATEGORIES.get(inc.category)
+    zh, en = state_names(inc.status)
+    notes = f"{inc.status}: {zh} / {en}; level {inc.level}"
+    if inc.department:
+        notes += f"; department {inc.department}"
+    dept = catalogue.DEPARTMENTS.get(inc.department or "")
+    return {
+        "service_request_id": inc.code,
+        "status": "closed" if inc.status == "closed" else "open",
+        "status_notes": notes,
+        "service_name": f"{cat.name_zh} {cat.name_en}" if cat else inc.category,
+        "service_code": cat.service_code if cat else inc.category,
+        "description": inc.description,
+        "agency_responsible": f"{dept[0]} {dept[1]}" if dept else inc.town_code,
+        "service_notice": "",
+        "requested_datetime": iso_utc(inc.reported_at),
+        "updated_datetime": iso_utc(inc.updated_at),
+        "expected_datetime": iso_utc(inc.due_at),
+        "address": inc.address or "",
+        "address_id": inc.grid_code,
+        "zipcode": "313000",
+        "lat": inc.lat,
+        "long": inc.lon,
+        "media_url": "",
+    }

@@ -1,0 +1,56 @@
+"""The unit hierarchy (district → 17 towns → 46 zones → 538 grids) and the names of units — one source.
+
+For now the hierarchy is ``metrics.views.hierarchy(geodata)`` (names, parents, children, bounds; memoised per
+geodata bundle); everything that shows a unit's name asks this module instead of building its own table.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+from .. import context
+from ..domain.vocab import pick
+from ..metrics import views
+
+DISTRICT_CODE = views.DISTRICT_CODE
+LEVELS = views.LEVELS
+PARENT = views.PARENT
+
+
+def geodata(gd=None):
+    """The app's geodata bundle (or ``gd`` when given)."""
+    return gd if gd is not None else context.services().geodata()
+
+
+def hierarchy(gd=None) -> "views.Hierarchy":
+    """Names, parents, children and bounds of every unit (memoised per geodata bundle)."""
+    return views.hierarchy(geodata(gd))
+
+
+@lru_cache(maxsize=8)
+def _by_code(gd) -> tuple[dict, dict]:
+    h = views.hierarchy(gd)
+    names = {code: pair for (_level, code), pair in h.names.items()}
+    workers = dict(zip(h.grids["code"], h.grids["worker_name"])) if "worker_name" in h.grids.columns else {}
+    return names, workers
+
+
+def names(gd=None) -> dict:
+    """``{code: (zh, en)}`` for the district and every town, zone and grid (grids have no English name: zh)."""
+    return _by_code(geodata(gd))[0]
+
+
+def name_of(code: str | None, lang: str, gd=None) -> str:
+    """A unit's name in ``lang`` by its code; ``""`` for no code, the code itself for an unknown one."""
+    if not code:
+        return ""
+    return pick(names(gd).get(code), lang, code)
+
+
+def worker_of(grid_code: str | None, gd=None) -> str | None:
+    """The grid worker (网格员) of a grid."""
+    return _by_code(geodata(gd))[1].get(grid_code) if grid_code else None
+
+
+def normalise_view(h, level: str | None, code: str | None) -> tuple[str, str | None]:
+    """A valid (level, code) of hierarchy ``h``: unknown levels or codes fall back to the district."""
+    return views.normalise_view(h, level, code)
