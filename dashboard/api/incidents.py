@@ -77,6 +77,24 @@ def parse_time(value: Any, field: str) -> dt.datetime:
         raise ApiError(400, e.reason, e.message, e.field) from None
 
 
+def load_json_body(expected: str = "a JSON object body") -> Any:
+    """The request body parsed as JSON (any type); 400 naming ``body`` when it is empty or not JSON."""
+    raw = request.get_data(cache=True)  # raises 413 past max_content_length
+    if not raw.strip():
+        raise ApiError(400, "missing_body", f"{expected} is required", "body")
+    try:
+        return json.loads(raw, parse_constant=lambda c: float(c.replace("Infinity", "inf")))
+    except (ValueError, UnicodeDecodeError, RecursionError) as e:
+        raise ApiError(400, "malformed_json", f"the body is not valid JSON: {str(e)[:120]}", "body") from None
+
+
+def parse_json_body() -> dict:
+    data = load_json_body()
+    if not isinstance(data, dict):
+        raise ApiError(400, "invalid_type", "the body must be a JSON object", "body")
+    return data
+
+
 # ---------------------------------------------------------------------------------------- placement
 @lru_cache(maxsize=4)
 def _district_shape(geodata_dir: str):
