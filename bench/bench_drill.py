@@ -30,6 +30,7 @@ def main(argv=None) -> int:
     from dashboard import create_app
     from dashboard.callbacks.drill import next_state
     from dashboard.metrics import views
+    from dashboard.services import drill
     from dashboard.settings import Settings
     from dashboard.ui import panel
 
@@ -53,13 +54,13 @@ def main(argv=None) -> int:
         h = views.hierarchy(server.extensions["wuxing"].geodata())
         if trigger:
             state = next_state(trigger, value, state, h) or state
-        query = panel.query_for(state, "zh")
-        state = panel.state_from_query(query, h)
-        out = panel.render(state, "zh", "detection_rate", "auto")
-        target = panel.map_target(state)
+        query = drill.query_for(state, "zh")
+        state = drill.state_from_query(query, h)
+        out = panel.render(drill.panel_values(state, "zh", "detection_rate", "auto", panel.RANK_KPIS), "zh")
+        target = drill.map_target(state)
         to_json([out[k] for k in out] + [target])
         t_panel = time.perf_counter()
-        to_json(list(panel.render_lifecycle(state, "zh")))  # its own callback: arrives after the cards
+        to_json(list(panel.render_lifecycle(drill.lifecycle_values(state), "zh")))  # its own callback: after the cards
         life_ms.append((time.perf_counter() - t_panel) * 1000)
         return (t_panel - t) * 1000
 

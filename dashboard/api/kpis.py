@@ -94,13 +94,13 @@ def get_kpis():
 
 @bp.get("/briefing.pdf")
 def briefing_pdf():
+    from ..domain.timefmt import DAY, beijing
     from ..ui.briefing import briefing_pdf as build_pdf
-    from ..ui.briefing import local
 
     svc = services()
     lang = "en" if request.args.get("lang") == "en" else "zh"
     data = views.briefing(svc.engine, svc.geodata(), svc.cache)
     pdf = build_pdf(data, views.hierarchy(svc.geodata()), lang)
     return Response(pdf, mimetype="application/pdf", headers={
-        "Content-Disposition": f"attachment; filename=briefing-{local(data['end'], '%Y-%m-%d')}.pdf",  # Beijing date
+        "Content-Disposition": f"attachment; filename=briefing-{beijing(data['end'], DAY)}.pdf",  # Beijing date
         "Cache-Control": "no-cache"})

@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 
 from flask import g, has_request_context, request, session
 
-from .models import ROLES
+from ..domain.vocab import USER_ROLES as ROLES
 
 READ_ROLES = frozenset({"leader", "duty_officer", "admin"})  # the duty page, exports, detail with personal data
 ACT_ROLES = frozenset({"duty_officer", "admin"})  # lifecycle steps and acknowledging alerts
@@ -73,14 +73,14 @@ def _load_user() -> CurrentUser | None:
     if data.get("kiosk"):
         return CurrentUser(None, "wall", "wall", "wall", kiosk=True)
     from ..context import services
-    from .models import User
+    from ..store.users import get_user_by_id
     from .users import password_version
 
     maker = services().sessions
     if maker is None or not isinstance(data.get("uid"), int):
         return None
     with maker() as s:
-        user = s.get(User, data["uid"])
+        user = get_user_by_id(s, data["uid"])
         if user is None or not user.active or password_version(user) != data.get("pwv"):
             return None
         return CurrentUser(user.id, user.username, user.name, user.role)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import getpass
 import sys
 
-from .models import ROLES
+from ..domain.vocab import USER_ROLES as ROLES
 
 
 def add_subparser(sub) -> None:

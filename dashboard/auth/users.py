@@ -1,6 +1,7 @@
-"""User repository: create, authenticate, change, list — and the demo users for ``make run``.
+"""Users: create, authenticate (with the sign-in lockout), change, list — and the demo users for ``make run``.
 
-Passwords are hashed with werkzeug's ``generate_password_hash`` (scrypt); only the hash is stored.
+Passwords are hashed with werkzeug's ``generate_password_hash`` (scrypt); only the hash is stored. The rows are
+read and written by the store's user repository (``dashboard.store.users``).
 """
 from __future__ import annotations
 
@@ -8,13 +9,13 @@ import datetime as dt
 import hashlib
 import re
 
-from sqlalchemy import bindparam, case, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from ..store.models import UTCDateTime, utcnow
-from .models import ROLES, User
+from ..domain.vocab import USER_ROLES as ROLES
+from ..store import users as store
+from ..store.models import utcnow
+from ..store.users import User
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 MIN_PASSWORD = 8
@@ -64,47 +65,34 @@ def hash_password(password: str) -> str:
 
 
 def get_user(session: Session, username: str) -> User | None:
-    return session.execute(select(User).where(User.username == username)).scalar_one_or_none()
+    return store.get_user(session, username)
 
 
 def add_user(session: Session, username: str, password: str, role: str, *, display_name: str | None = None,
              now: dt.datetime | None = None) -> User:
     """Create a user (commits). Raises :class:`UserError` for bad input or an existing name."""
     validate(username, role, password)
-    user = User(username=username, display_name=(display_name or None), password_hash=hash_password(password),
-                role=role, active=True, created_at=now or utcnow())
-    session.add(user)
     try:
-        session.commit()
-    except IntegrityError:
-        session.rollback()
+        return store.insert_user(session, username=username, password_hash=hash_password(password), role=role,
+                                 display_name=display_name, created_at=now or utcnow())
+    except store.DuplicateUser:
         raise UserError(f"user {username!r} already exists", "username") from None
-    return user
 
 
 def update_user(session: Session, username: str, *, password: str | None = None, role: str | None = None,
                 active: bool | None = None, display_name: str | None = None) -> User:
     user = get_user(session, username)
     if user is None:
-        session.rollback()
+        store.end_read(session)
         raise UserError(f"no user {username!r}", "username")
     validate(username, role or user.role, password)
-    if password is not None:
-        user.password_hash = hash_password(password)
-        user.failed_logins = 0  # an administrator setting a new password also lifts a sign-in lock
-        user.locked_until = None
-    if role is not None:
-        user.role = role
-    if active is not None:
-        user.active = active
-    if display_name is not None:
-        user.display_name = display_name or None
-    session.commit()
-    return user
+    # an administrator setting a new password also lifts a sign-in lock
+    return store.change_user(session, user, password_hash=hash_password(password) if password is not None else None,
+                             role=role, active=active, display_name=display_name)
 
 
 def list_users(session: Session) -> list[User]:
-    return list(session.execute(select(User).order_by(User.username)).scalars())
+    return store.list_users(session)
 
 
 def authenticate(session: Session, username: str, password: str, *, now: dt.datetime | None = None,
@@ -121,7 +109,7 @@ def authenticate(session: Session, username: str, password: str, *, now: dt.date
     user = get_user(session, username) if username and USERNAME_RE.match(username) else None
     ok = check_password_hash(user.password_hash if user else _DUMMY_HASH, password or "")
     if user is None:
-        session.rollback()
+        store.end_read(session)
         until = shadow_lock(shadow_cache, username, now, max_failures=max_failures, lock_minutes=lock_minutes) \
             if shadow_cache is not None else None
         if until is not None:
@@ -130,25 +118,18 @@ def authenticate(session: Session, username: str, password: str, *, now: dt.date
     user_id, locked_until, active = user.id, user.locked_until, user.active
     # Writes go in transactions of their own that start with the write: on SQLite a transaction that read first
     # cannot take the write lock if another worker (the live feed, say) wrote meanwhile.
-    session.rollback()
+    store.end_read(session)
     if locked_until is not None and locked_until > now:
         raise AccountLocked(locked_until)
     if not ok:
-        reached = User.failed_logins + 1 >= max(1, max_failures)
-        until = bindparam("lock_until", now + dt.timedelta(minutes=lock_minutes), type_=UTCDateTime())
-        locked_until = session.execute(update(User).where(User.id == user_id).values(
-            failed_logins=case((reached, 0), else_=User.failed_logins + 1),
-            locked_until=case((reached, until), else_=User.locked_until)).returning(User.locked_until)).scalar_one()
-        session.commit()
+        locked_until = store.count_failure(session, user_id, now=now, max_failures=max_failures,
+                                           lock_minutes=lock_minutes)
         if locked_until is not None and locked_until > now:
             raise AccountLocked(locked_until)
         return None
     if not active:
         return None
-    session.execute(update(User).where(User.id == user_id).values(last_login_at=now, failed_logins=0,
-                                                                   locked_until=None))
-    session.commit()
-    return session.get(User, user_id)
+    return store.record_sign_in(session, user_id, now=now)
 
 
 def shadow_lock(cache, username: str, now: dt.datetime, *, max_failures: int = MAX_FAILURES,
@@ -173,12 +154,9 @@ def unlock_user(session: Session, username: str) -> User:
     """Clear a sign-in lock and the failure count (commits)."""
     user = get_user(session, username)
     if user is None:
-        session.rollback()
+        store.end_read(session)
         raise UserError(f"no user {username!r}", "username")
-    user.failed_logins = 0
-    user.locked_until = None
-    session.commit()
-    return user
+    return store.clear_lock(session, user)
 
 
 def password_version(user: User) -> str:

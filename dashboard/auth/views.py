@@ -36,7 +36,7 @@ def _forbidden(message: str) -> Response:
 
 @bp.post("/login")
 def login_post():
-    from ..store.incidents import CHINA_TZ
+    from ..domain.timefmt import CLOCK, beijing
     from ..store.models import utcnow
     from .users import AccountLocked, authenticate
 
@@ -54,7 +54,7 @@ def login_post():
     except AccountLocked as locked:
         log.warning("sign-in refused for %r from %s: locked until %s", username[:64], request.remote_addr,
                     locked.until.isoformat(timespec="seconds"))
-        until = locked.until.astimezone(CHINA_TZ).strftime("%H:%M")
+        until = beijing(locked.until, CLOCK)
         return redirect(login_url(target, lang, locked=until), code=303)
     if user is None:
         log.warning("failed sign-in for %r from %s", username[:64], request.remote_addr)

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from dash import Input, Output, Patch, State, ctx, no_update
 
-from ..context import services
-from ..metrics import views
+from ..services import drill, units
 from ..ui import panel
 
 GEO_LAYERS = ("towns", "zones", "grids")
@@ -20,7 +19,7 @@ PANEL_OUTPUTS = ("breadcrumb", "title", "cards", "ranking", "trend", "category",
 
 
 def _hierarchy():
-    return views.hierarchy(services().geodata())
+    return units.hierarchy()
 
 
 def _feature_code(click) -> str | None:
@@ -35,7 +34,7 @@ def next_state(trigger: str | None, value, state: dict, h, start=None, end=None)
     """The view after a user action, or None when the action changes nothing (pure; unit-tested)."""
     state = dict(state or {"level": "district", "code": None, "period": "30d", "from": None, "to": None})
     if trigger in ("geo-towns", "geo-zones", "geo-grids"):
-        target = panel.drill_target(h, state, trigger[4:], _feature_code(value))
+        target = drill.drill_target(h, state, trigger[4:], _feature_code(value))
         if target is None:
             return None
         return {**state, "level": target[0], "code": target[1]}
@@ -52,7 +51,7 @@ def next_state(trigger: str | None, value, state: dict, h, start=None, end=None)
             first = start or state.get("from")
             last = end or state.get("to")
             if not first:
-                p = panel.period_of(state)
+                p = drill.period_of(state)
                 first, last = p.first_day, p.last_day
             return {**state, "period": "custom", "from": first, "to": last or first}
         return {**state, "period": value, "from": None, "to": None}
@@ -68,13 +67,13 @@ def _drill_query(trig, value, search, state=None, start=None, end=None):
     from urllib.parse import parse_qsl
 
     h = _hierarchy()
-    current = panel.state_from_query(search, h)
+    current = drill.state_from_query(search, h)
     new = next_state(trig, value, state or current, h, start, end)
     if new is None:
         return no_update
     lang = "en" if dict(parse_qsl((search or "").lstrip("?"))).get("lang") == "en" else "zh"
-    query = panel.query_for(new, lang)
-    if query == panel.query_for(current, lang):
+    query = drill.query_for(new, lang)
+    if query == drill.query_for(current, lang):
         return no_update
     return query
 
@@ -181,10 +180,10 @@ def register_callbacks(app) -> None:
     def from_url(search, pathname, known):
         if (pathname or "/") != "/":
             return (no_update,) * 5
-        state = panel.state_from_query(search, _hierarchy())
+        state = drill.state_from_query(search, _hierarchy())
         if known == state:
             return (no_update,) * 5
-        p = panel.period_of(state)
+        p = drill.period_of(state)
         custom = state["period"] == "custom"
         return (state, state["period"], state["from"] or p.first_day, state["to"] or p.last_day,
                 {"display": "inline-block" if custom else "none"})
@@ -200,7 +199,10 @@ def register_callbacks(app) -> None:
     )
     def show(request, lang):
         request = request or {}
-        out = panel.render(request.get("state") or {}, lang or "zh", request.get("kpi"), request.get("freq"))
+        lang = lang or "zh"
+        values = drill.panel_values(request.get("state") or {}, lang, request.get("kpi"), request.get("freq"),
+                                    panel.RANK_KPIS)
+        out = panel.render(values, lang)
         return tuple(out[k] for k in PANEL_OUTPUTS)
 
     @app.callback(
@@ -209,7 +211,7 @@ def register_callbacks(app) -> None:
         prevent_initial_call=True,
     )
     def show_lifecycle(request, lang):
-        return panel.render_lifecycle((request or {}).get("state") or {}, lang or "zh")
+        return panel.render_lifecycle(drill.lifecycle_values((request or {}).get("state") or {}), lang or "zh")
 
     @app.callback(
         *[Output(f"geo-{name}", "hideout", allow_duplicate=True) for name in GEO_LAYERS],
@@ -218,7 +220,7 @@ def register_callbacks(app) -> None:
         prevent_initial_call=True,
     )
     def highlight(state):
-        target = panel.map_target(state or {})
+        target = drill.map_target(state or {})
         patches = []
         for name in GEO_LAYERS:
             p = Patch()

@@ -32,16 +32,6 @@ USER_ROLES: Mapping[str, tuple[str, str]] = MappingProxyType({
     "admin": ("管理员", "administrator"),
 })
 
-# KPIs (dashboard.metrics.kpis.KPIS keys) for which a smaller value is the better one: rankings sort them
-# ascending and the cards colour a fall green.
-LOWER_IS_BETTER = frozenset({"open_incidents", "overdue_incidents", "median_hours_to_close"})
-
-# what the map can be coloured by (the overview's measure menu and /api/map/measures.json); the live ones are
-# counted now, the others are the period's KPIs
-MAP_MEASURES = ("open_incidents", "overdue_incidents", "new_incidents", "onsite_handling_rate", "resolution_rate",
-                "detection_rate", "inspection_coverage", "in_zone_resolution_rate", "median_hours_to_close")
-LIVE_MEASURES = ("open_incidents", "overdue_incidents")
-
 
 def pick(pair: tuple[str, str] | None, lang: str, default: str = "") -> str:
     """The English or Chinese half of a ``(zh, en)`` pair (``default`` for no pair; Chinese when there is no

@@ -7,7 +7,8 @@ from dash import Input, Output, dcc, html
 from ..context import services
 from ..i18n import t
 from ..metrics import views
-from ..ui.briefing import briefing_layout, local
+from ..domain.timefmt import DAY, beijing
+from ..ui.briefing import briefing_layout
 from ..ui.shell import header
 
 
@@ -22,7 +23,7 @@ def layout(settings, lang: str, params: dict):
             dcc.Link(t("back_overview", lang), href="/" + suffix, className="wx-b-btn"),
             html.Button(t("print", lang), id="briefing-print", className="wx-b-btn", n_clicks=0),
             html.A(t("export_pdf", lang), href="/api/v1/briefing.pdf" + suffix, id="briefing-pdf",
-                   className="wx-b-btn", download=f"briefing-{local(data['end'], '%Y-%m-%d')}.pdf"),
+                   className="wx-b-btn", download=f"briefing-{beijing(data['end'], DAY)}.pdf"),
             html.Button(t("export_png", lang), id="briefing-png", className="wx-b-btn", n_clicks=0),
             html.Span(id="briefing-png-status", className="wx-b-status"),
         ]),

@@ -91,7 +91,7 @@ def layout(settings, lang: str, params: dict):
     return html.Div(className="wx-duty", children=[
         header(lang, "/incidents", params, t("duty_title", lang)),
         html.Div(className="wx-duty-bar", children=[alert_banner(lang, ack=True, sound=True, interval_ms=LIVE_MS,
-                                                                 initial=snapshot),
+                                                                 initial=snapshot, can_act=user.can_act),
                                                     ui.user_box(lang, user)]),
         html.Main(className="wx-duty-main", children=[
             ui.filter_panel(lang, values, places),

@@ -9,7 +9,7 @@ import re
 from dash import dcc, html
 
 from ..auth import current_user, safe_next
-from ..auth.models import ROLES
+from ..domain.vocab import USER_ROLES as ROLES
 from ..i18n import t
 from ..ui.shell import header
 

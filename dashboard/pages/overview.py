@@ -7,10 +7,8 @@ from dash import dcc, html
 
 from ..callbacks import drill as drill_callbacks
 from ..callbacks import map as map_callbacks
-from ..context import services
 from ..i18n import t
-from ..metrics import views
-from ..services import maps
+from ..services import drill, maps, units
 from ..ui import panel
 from ..ui.map import district_map
 from ..ui.map_controls import DEFAULT_LAYER, DEFAULT_MEASURE, legend, live_refresh, map_controls
@@ -18,11 +16,11 @@ from ..ui.shell import header
 
 
 def layout(settings, lang: str, params: dict):
-    gd = services().geodata()
-    h = views.hierarchy(gd)
-    state = panel.state_from_params(params, h)
+    gd = units.geodata()
+    h = units.hierarchy(gd)
+    state = drill.state_from_params(params, h)
     counts = {"towns": len(gd.towns), "zones": len(gd.zones), "grids": len(gd.grids)}
-    seeds, payload = map_callbacks.initial_hideouts(DEFAULT_MEASURE, DEFAULT_LAYER, panel.period_of(state), lang)
+    seeds, payload = map_callbacks.initial_hideouts(DEFAULT_MEASURE, DEFAULT_LAYER, drill.period_of(state), lang)
     if state["level"] != "district":  # first paint already highlights the unit of a shared link
         layer = state["level"] + "s"
         seeds = {**seeds, layer: {**seeds.get(layer, {}), "selected": state["code"]}}
@@ -46,7 +44,7 @@ def layout(settings, lang: str, params: dict):
                     html.Div(id="hotspot-legend-slot"),
                 ]),
             ]),
-            panel.panel_layout(state, lang),
+            panel.panel_layout(state, lang, drill.DEFAULT_KPI),
         ]),
     ])
 

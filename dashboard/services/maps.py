@@ -13,7 +13,7 @@ from collections import Counter
 import numpy as np
 
 from .. import context
-from ..domain.vocab import LIVE_MEASURES, LOWER_IS_BETTER, MAP_MEASURES
+from ..metrics import registry
 from ..store import hazards as hazard_repo
 from ..store import lifecycle, queries, sequence
 from ..store.incidents import IncidentFilter
@@ -23,7 +23,8 @@ from .serialise import map_point
 EARTH_M_PER_DEG_LAT = 110_574.0
 RING_SEGMENTS = 48
 MAP_LEVELS = {"towns": "town", "zones": "zone", "grids": "grid"}
-MEASURES = MAP_MEASURES
+MEASURES = registry.shown_in("map")  # what the map can be coloured by
+LIVE_MEASURES = registry.shown_in("map_live")  # of those, counted now (they follow the live feed)
 
 __all__ = ["LIVE_MEASURES", "MEASURES", "MAP_LEVELS", "change_seq", "incident_points", "rings_collection",
            "hotspots_collection", "measure_payload", "live_counts", "cached_live_counts", "breaks_for"]
@@ -213,7 +214,7 @@ def breaks_for(values: list[float], n: int = 5) -> list[float]:
 
 def good_when_high(measure: str, kind: str) -> bool:
     """A rate that is better high gets the light-to-blue ramp; counts and hours (workload, delay) the red one."""
-    return kind == "rate" and measure not in LOWER_IS_BETTER
+    return kind == "rate" and not registry.lower_is_better(measure)
 
 
 def measure_payload(layer: str, measure: str, per, lang: str = "zh") -> dict:

@@ -14,8 +14,7 @@ import pandas as pd
 
 from .. import context
 from ..domain import timefmt
-from ..domain.vocab import LOWER_IS_BETTER
-from ..metrics import kpis, periods, views
+from ..metrics import kpis, periods, registry, views
 from ..store import queries
 from ..ui.wall_text import RANK_KPIS, fmt_value, kpi_label, severity_name
 from . import alerts as alert_service
@@ -195,5 +194,5 @@ def rank_zones(bundle: dict, zone_codes: list[str], kpi: str) -> list[tuple[str,
     vals = [(c, (rows.get(c) or {}).get(kpi)) for c in zone_codes]
     have = [x for x in vals if x[1] is not None]
     missing = [x for x in vals if x[1] is None]
-    have.sort(key=lambda x: (x[1], x[0]) if kpi in LOWER_IS_BETTER else (-x[1], x[0]))
+    have.sort(key=lambda x: (x[1], x[0]) if registry.lower_is_better(kpi) else (-x[1], x[0]))
     return have + missing

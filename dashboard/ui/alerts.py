@@ -6,21 +6,22 @@ into ``dcc.Store(id="alert-store")`` (``{"seq", "count", "items": [alert JSON as
 page code may read it, e.g. the wall's tour pauses on a new alert); markers of alerted incidents pulse when the
 page has the ``geo-incidents`` layer; a short sound plays for a new alert when ``sound`` is on.
 
-``ack=True`` (duty desk) shows acknowledge buttons to duty officers and admins; the server checks the role again
-on every acknowledgement. The wall uses the defaults: read-only, no sound.
+``ack=True`` (duty desk) shows acknowledge buttons to duty officers and admins (``can_act``: the signed-in user
+is one, for the first paint); the server checks the role again on every acknowledgement. The wall uses the defaults: read-only, no sound.
 """
 from __future__ import annotations
 
 from dash import dcc, html
 
+from ..domain import timefmt
+from ..domain.vocab import ALERT_KINDS, name_of
 from ..i18n import t
-from ..store.alerts import KINDS
 
 SOUND_URL = "/assets/alert.wav"
 
 
 def alert_banner(lang: str, *, ack: bool = False, sound: bool = False, interval_ms: int = 1000,
-                 initial: dict | None = None) -> html.Div:
+                 initial: dict | None = None, can_act: bool = False) -> html.Div:
     """The banner and its plumbing (interval, stores). ``initial`` (a snapshot) paints it without a round trip."""
     conf = {"lang": lang, "ack": bool(ack), "txt": {"sound_on": sound_label(lang, True),
                                                     "sound_off": sound_label(lang, False)}}
@@ -31,35 +32,13 @@ def alert_banner(lang: str, *, ack: bool = False, sound: bool = False, interval_
         dcc.Store(id="alert-seen"),
         dcc.Store(id="alert-pulse"),
         dcc.Store(id="alert-sound-on", data=bool(sound)),
-        html.Div(banner_children(initial, lang, ack=ack and _can_act(), sound_on=sound), id="alert-banner",
+        html.Div(banner_children(initial, lang, ack=ack and can_act, sound_on=sound), id="alert-banner",
                  className="wx-alert-banner", hidden=not (initial and initial.get("count"))),
     ])
 
 
-def _can_act() -> bool:
-    from ..auth import current_user
-
-    user = current_user()
-    return bool(user and user.can_act)
-
-
-def beijing(iso: str | None) -> str:
-    """``2026-11-25T09:30:00Z`` -> ``11-25 17:30`` (Beijing time)."""
-    import datetime as dt
-
-    from ..store.incidents import CHINA_TZ
-
-    if not iso:
-        return ""
-    try:
-        return dt.datetime.fromisoformat(iso.replace("Z", "+00:00")).astimezone(CHINA_TZ).strftime("%m-%d %H:%M")
-    except ValueError:
-        return iso
-
-
 def kind_name(kind: str, lang: str) -> str:
-    zh, en = KINDS.get(kind, (kind, kind))
-    return en if lang == "en" else zh
+    return name_of(ALERT_KINDS, kind, lang)
 
 
 def _cat(item: dict, lang: str) -> str:
@@ -111,7 +90,7 @@ def feed_items(snapshot: dict | None, lang: str, *, can_ack: bool) -> list:
     items = []
     for a in snapshot["items"]:
         inc = a["incident"]
-        when = beijing(a.get("created_at"))
+        when = timefmt.beijing(a.get("created_at"), timefmt.SHORT)
         items.append(html.Div(className=f"wx-alert-item wx-alert-{a['kind']}", id=f"alert-item-{a['id']}",
                               **{"data-incident": str(inc["id"])}, children=[
             html.Div(className="wx-alert-line", children=[

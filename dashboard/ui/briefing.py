@@ -11,25 +11,17 @@ from __future__ import annotations
 import io
 from xml.sax.saxutils import escape
 
-import pandas as pd
 from dash import html
 
+from ..domain.timefmt import SHORT, beijing
 from ..i18n import t
 from ..store import catalogue, lifecycle
 
-LOCAL_TZ = "Asia/Shanghai"
 COLUMNS = ("new", "onsite", "routed_town", "escalated_district", "overdue")
 COLUMN_KEYS = {"new": "b_new", "onsite": "b_onsite", "routed_town": "b_town", "escalated_district": "b_district",
                "overdue": "b_overdue"}
 TOTAL_KEYS = {"new": "new", "onsite": "onsite", "routed_town": "town", "escalated_district": "district",
               "overdue": "overdue"}
-
-
-def local(ts, fmt: str = "%Y-%m-%d %H:%M") -> str:
-    x = pd.Timestamp(ts)
-    if x.tzinfo is None:
-        x = x.tz_localize("UTC")
-    return x.tz_convert(LOCAL_TZ).strftime(fmt)
 
 
 def _cat(key: str, lang: str) -> str:
@@ -45,7 +37,7 @@ def _short(text, n: int = 60) -> str:
 def notable_line(c: dict, lang: str) -> str:
     state = lifecycle.STATES.get(c["status"], (c["status"], c["status"]))[0 if lang == "zh" else 1]
     tag = f" [{t('overdue_tag', lang)}]" if c.get("overdue") else ""
-    return (f"{c['code']} · {_cat(c['category'], lang)} · {state} · {local(c['reported_at'], '%m-%d %H:%M')}{tag}"
+    return (f"{c['code']} · {_cat(c['category'], lang)} · {state} · {beijing(c['reported_at'], SHORT)}{tag}"
             f" — {_short(c.get('description'))}")
 
 
@@ -72,7 +64,7 @@ def briefing_layout(data: dict, h, lang: str) -> html.Div:
         *[html.Td(tot[TOTAL_KEYS[c]], className="wx-num") for c in COLUMNS], html.Td("")]))
     return html.Div(id="briefing-sheet", className="wx-briefing-sheet", children=[
         html.H2(t("briefing_title", lang)),
-        html.Div(t("briefing_window", lang, start=local(data["start"]), end=local(data["end"])),
+        html.Div(t("briefing_window", lang, start=beijing(data["start"]), end=beijing(data["end"])),
                  className="wx-b-window"),
         html.Table(className="wx-b-table", id="briefing-table", children=[html.Thead(html.Tr(head)), html.Tbody(rows)]),
     ])
@@ -134,6 +126,6 @@ def briefing_pdf(data: dict, h, lang: str = "zh") -> bytes:
     doc = SimpleDocTemplate(buf, pagesize=landscape(A4), leftMargin=12 * mm, rightMargin=12 * mm, topMargin=12 * mm,
                             bottomMargin=12 * mm, title=t("briefing_title", lang), author=t("app_title", lang))
     doc.build([Paragraph(pdf_text(t("app_title", lang)), small), Paragraph(pdf_text(t("briefing_title", lang)), title),
-               Paragraph(pdf_text(t("briefing_window", lang, start=local(data["start"]), end=local(data["end"]))),
+               Paragraph(pdf_text(t("briefing_window", lang, start=beijing(data["start"]), end=beijing(data["end"]))),
                          cell), Spacer(1, 4 * mm), table])
     return buf.getvalue()

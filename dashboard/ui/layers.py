@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 import dash_leaflet as dl
 from dash_extensions.javascript import Namespace
 
+from ..domain import vocab
+from ..domain.vocab import pick
 from ..i18n import t
 
 ns = Namespace("wx", "map")
@@ -60,11 +62,8 @@ POINT_LAYERS: tuple[LayerSpec, ...] = (  # drawn above the boundaries, in this o
                      "zoomToBoundsOnClick": True}),
 )
 
-HAZARD_KINDS = {
-    "zh": {"hazchem": "危化品储存", "gas_station": "加油站", "sanheyi": "三合一场所", "construction": "建筑工地"},
-    "en": {"hazchem": "Hazardous chemicals", "gas_station": "Gas station", "sanheyi": "3-in-1 premises",
-           "construction": "Construction site"},
-}
+# hazard kind names per language (the popups' JS gets one language's table)
+HAZARD_KINDS = {lang: {k: pick(names, lang) for k, names in vocab.HAZARD_KINDS.items()} for lang in ("zh", "en")}
 
 
 POPUP_LABELS = {

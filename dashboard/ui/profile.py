@@ -1,9 +1,9 @@
 """Unit profiles: district / town summary, the zone's workstation and "1+1+1+N" staff, a grid's worker and cases."""
 from __future__ import annotations
 
-import pandas as pd
 from dash import html
 
+from ..domain.timefmt import SHORT, beijing
 from ..i18n import t
 from ..metrics import registry
 from ..store import catalogue, lifecycle
@@ -91,7 +91,7 @@ def grid_profile(grid: dict, activity: dict, kp: dict, hz: dict, ranks: dict, la
     for r in open_.head(12).itertuples():
         cat = catalogue.CATEGORIES.get(r.category)
         name = (cat.name_zh if lang == "zh" else cat.name_en) if cat else r.category
-        when = pd.Timestamp(r.reported_at).tz_convert("Asia/Shanghai").strftime("%m-%d %H:%M")
+        when = beijing(r.reported_at, SHORT)
         items.append(html.Li([html.Span(r.code, className="wx-code"), " ", name, " · ",
                               lifecycle.STATES.get(r.status, (r.status, r.status))[0 if lang == "zh" else 1],
                               " · ", when], className=f"wx-open-inc wx-sev-{int(r.severity)}"))

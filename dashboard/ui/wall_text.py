@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from ..i18n import STRINGS, normalise
 from ..metrics import kpis, registry
+from ..store import catalogue
 
 WALL_STRINGS: dict[str, tuple[str, str]] = {
     "wall_title": ("吴兴区基层社会治理指挥中心", "Wuxing District Grassroots Governance Command Centre"),
@@ -42,7 +43,7 @@ WALL_STRINGS: dict[str, tuple[str, str]] = {
 }
 
 RANK_KPIS = registry.shown_in("wall_rank")
-SEVERITY_NAMES = {1: ("一般", "low"), 2: ("较大", "medium"), 3: ("重大", "high"), 4: ("特别重大", "critical")}
+SEVERITY_NAMES = catalogue.SEVERITY_NAMES
 
 
 def wt(key: str, lang: str = "zh", **fmt) -> str:

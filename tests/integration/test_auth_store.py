@@ -5,7 +5,7 @@ import pytest
 from sqlalchemy import text
 
 from dashboard.auth import users as repo
-from dashboard.auth.models import User
+from dashboard.store.users import User
 
 
 @pytest.fixture

@@ -9,8 +9,9 @@ import pandas as pd
 import pytest
 
 from dashboard.metrics import kpis, periods, views
-from dashboard.ui import cards, panel
 from dashboard.callbacks.drill import next_state
+from dashboard.services import drill
+from dashboard.ui import cards
 
 
 @pytest.fixture(scope="module")
@@ -163,16 +164,16 @@ def test_change():
 
 
 def test_state_url_round_trip(h):
-    s = panel.state_from_params({"level": "zone", "code": "330502-ZL-03", "period": "2019"}, h)
+    s = drill.state_from_params({"level": "zone", "code": "330502-ZL-03", "period": "2019"}, h)
     assert s == {"level": "zone", "code": "330502-ZL-03", "period": "2019", "from": None, "to": None}
-    q = panel.query_for(s, "en")
+    q = drill.query_for(s, "en")
     assert q == "?level=zone&code=330502-ZL-03&period=2019&lang=en"
-    assert panel.state_from_query(q, h) == s
-    assert panel.state_from_params({"level": "zone", "code": "bogus", "period": "nope"}, h)["level"] == "district"
-    c = panel.state_from_params({"period": "custom", "from": "2019-04-01", "to": "2019-04-30"}, h)
+    assert drill.state_from_query(q, h) == s
+    assert drill.state_from_params({"level": "zone", "code": "bogus", "period": "nope"}, h)["level"] == "district"
+    c = drill.state_from_params({"period": "custom", "from": "2019-04-01", "to": "2019-04-30"}, h)
     assert (c["from"], c["to"]) == ("2019-04-01", "2019-04-30")
-    assert panel.state_from_params({"period": "custom", "from": "2019-05-01", "to": "2019-04-30"}, h)["period"] == "30d"
-    assert panel.query_for({"level": "district", "code": None, "period": "30d"}, "zh") == ""
+    assert drill.state_from_params({"period": "custom", "from": "2019-05-01", "to": "2019-04-30"}, h)["period"] == "30d"
+    assert drill.query_for({"level": "district", "code": None, "period": "30d"}, "zh") == ""
 
 
 def test_clicks_drill(h):

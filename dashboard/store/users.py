@@ -1,0 +1,127 @@
+"""The ``users`` table (people who sign in: 值班员 duty officers, 领导 leaders, admins, the wall kiosk role) and its
+repository. Passwords arrive here already hashed (``dashboard.auth.users`` hashes and checks them); every write
+function commits the session it is given.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import Boolean, CheckConstraint, Index, Integer, String, bindparam, case, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from ..domain.vocab import USER_ROLES as ROLES
+from .models import Base, BigId, UTCDateTime
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64))
+    display_name: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    password_hash: Mapped[str] = mapped_column(String(256))
+    role: Mapped[str] = mapped_column(String(16))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    last_login_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # wrong passwords in a row
+    locked_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    __table_args__ = (
+        CheckConstraint("role IN (" + ", ".join(f"'{r}'" for r in ROLES) + ")", name="ck_users_role"),
+        Index("ix_users_username", "username", unique=True),
+    )
+
+    def locked(self, now: dt.datetime) -> bool:
+        return self.locked_until is not None and self.locked_until > now
+
+    @property
+    def name(self) -> str:
+        return self.display_name or self.username
+
+
+class DuplicateUser(ValueError):
+    pass
+
+
+class NoSuchUser(LookupError):
+    pass
+
+
+def end_read(session: Session) -> None:
+    """End the session's read transaction (before a write of its own: see ``store.sequence``)."""
+    session.rollback()
+
+
+def get_user(session: Session, username: str) -> User | None:
+    return session.execute(select(User).where(User.username == username)).scalar_one_or_none()
+
+
+def get_user_by_id(session: Session, user_id: int) -> User | None:
+    return session.get(User, user_id)
+
+
+def list_users(session: Session) -> list[User]:
+    return list(session.execute(select(User).order_by(User.username)).scalars())
+
+
+def insert_user(session: Session, *, username: str, password_hash: str, role: str, display_name: str | None,
+                created_at: dt.datetime) -> User:
+    """Store a new user (commits). Raises :class:`DuplicateUser` when the name is taken."""
+    user = User(username=username, display_name=display_name or None, password_hash=password_hash, role=role,
+                active=True, created_at=created_at)
+    session.add(user)
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        raise DuplicateUser(username) from None
+    return user
+
+
+def change_user(session: Session, user: User, *, password_hash: str | None = None, role: str | None = None,
+                active: bool | None = None, display_name: str | None = None) -> User:
+    """Change a user read in this session (commits). A new password also lifts a sign-in lock."""
+    if password_hash is not None:
+        user.password_hash = password_hash
+        user.failed_logins = 0
+        user.locked_until = None
+    if role is not None:
+        user.role = role
+    if active is not None:
+        user.active = active
+    if display_name is not None:
+        user.display_name = display_name or None
+    session.commit()
+    return user
+
+
+def clear_lock(session: Session, user: User) -> User:
+    """Clear a sign-in lock and the failure count of a user read in this session (commits)."""
+    user.failed_logins = 0
+    user.locked_until = None
+    session.commit()
+    return user
+
+
+def count_failure(session: Session, user_id: int, *, now: dt.datetime, max_failures: int,
+                  lock_minutes: int) -> dt.datetime | None:
+    """One more wrong password, counted in one UPDATE (``failed_logins + 1``: workers signing in at once cannot
+    lose a failure); the ``max_failures``-th in a row locks the account for ``lock_minutes`` and starts the count
+    again. Returns the account's ``locked_until`` after the update (commits)."""
+    reached = User.failed_logins + 1 >= max(1, max_failures)
+    until = bindparam("lock_until", now + dt.timedelta(minutes=lock_minutes), type_=UTCDateTime())
+    locked_until = session.execute(update(User).where(User.id == user_id).values(
+        failed_logins=case((reached, 0), else_=User.failed_logins + 1),
+        locked_until=case((reached, until), else_=User.locked_until)).returning(User.locked_until)).scalar_one()
+    session.commit()
+    return locked_until
+
+
+def record_sign_in(session: Session, user_id: int, *, now: dt.datetime) -> User | None:
+    """A correct sign-in: stamp it and reset the failure count and lock (commits). Returns the user."""
+    session.execute(update(User).where(User.id == user_id).values(last_login_at=now, failed_logins=0,
+                                                                   locked_until=None))
+    session.commit()
+    return session.get(User, user_id)
