@@ -42,26 +42,24 @@ def quantiles(hist: pd.DataFrame, qs=(0.5,), keys=("lvl", "code")) -> pd.DataFra
     if h.empty:
         return pd.DataFrame(columns=cols)
     n = h["n"].to_numpy(dtype=np.int64)
+    hsum = h["hsum"].to_numpy(dtype=float)
     mid, _half = bin_mid(h["bin"].to_numpy())
-    val = np.where(n == 1, h["hsum"].to_numpy(dtype=float), mid)  # one value: exact; more: the bin's middle
+    val = np.where(n == 1, hsum, mid)  # one value: exact; more: the bin's middle
     grp = h.groupby(keys, sort=False).ngroup().to_numpy()
     starts = np.r_[0, np.flatnonzero(grp[1:] != grp[:-1]) + 1]
-    ends = np.r_[starts[1:], len(h)]
-    out = []
-    first = h.iloc[starts][keys].reset_index(drop=True)
-    for k, (a, b) in enumerate(zip(starts, ends)):
-        cn = np.cumsum(n[a:b])
-        total = int(cn[-1])
-        row = [total, float(h["hsum"].to_numpy()[a:b].sum() / total)]
-        for q in qs:
-            pos = (total - 1) * q
-            lo, hi = int(np.floor(pos)), int(np.ceil(pos))
-            vlo = val[a:b][np.searchsorted(cn, lo, side="right")]
-            vhi = val[a:b][np.searchsorted(cn, hi, side="right")]
-            row.append(float(vlo + (vhi - vlo) * (pos - lo)))
-        out.append(row)
-    res = pd.DataFrame(out, columns=["n", "mean", *[f"q{q}" for q in qs]])
-    return pd.concat([first, res], axis=1)
+    cum = np.cumsum(n)
+    before = np.r_[0, cum[:-1]][starts]  # values before each group
+    total = np.add.reduceat(n, starts)
+    out = h.iloc[starts][keys].reset_index(drop=True)
+    out["n"] = total
+    out["mean"] = np.add.reduceat(hsum, starts) / total
+    for q in qs:
+        pos = (total - 1) * q
+        lo, hi = np.floor(pos).astype(np.int64), np.ceil(pos).astype(np.int64)
+        vlo = val[np.searchsorted(cum, before + lo, side="right")]
+        vhi = val[np.searchsorted(cum, before + hi, side="right")]
+        out[f"q{q}"] = vlo + (vhi - vlo) * (pos - lo)
+    return out
 
 
 def subtract_hist(plus: pd.DataFrame, minus: pd.DataFrame, keys) -> pd.DataFrame:
@@ -89,13 +87,31 @@ def span_flags(span: pd.DataFrame, start, end, at) -> pd.DataFrame:
                          "late_after": late_after, "open_in_p": in_p & is_open}, index=span.index)
 
 
-def _by_level(span: pd.DataFrame, flags: pd.DataFrame, level: str) -> pd.DataFrame:
+def _by_level(span: pd.DataFrame, flags: pd.DataFrame, level: str) -> dict:
+    """{code: {flag: count}} of the moment flags grouped by the unit of ``level``."""
+    if flags is None or not len(span):
+        return {}
     col = LEVEL_COLUMN[level]
-    key = span[col].astype(object) if col else pd.Series("*", index=span.index, dtype=object)
-    return flags.astype(np.int64).groupby(key.to_numpy()).sum()
+    key = span[col].astype(object).to_numpy() if col else np.full(len(span), "*", dtype=object)
+    g = flags.astype(np.int64).groupby(key).sum()
+    return {code: dict(zip(g.columns, row)) for code, row in zip(g.index, g.to_numpy().tolist())}
 
 
-# ------------------------------------------------------------------------------------- KPI rows
+def _unit_sums(units: pd.DataFrame, grid_parents: pd.DataFrame, level: str) -> dict:
+    if units is None or not len(units):
+        return {}
+    u = units.merge(grid_parents, left_on="grid_code", right_on="code", how="left")
+    col = LEVEL_COLUMN[level]
+    if col is None:
+        return {"*": (int(u["units_inspected"].sum()), int(u["units_with_problems"].sum()))}
+    u = u[u[col].notna()]
+    g = u.groupby(col)[["units_inspected", "units_with_problems"]].sum()
+    return {code: (int(a), int(b)) for code, (a, b) in zip(g.index, g.to_numpy().tolist())}
+
+
+_NO_FLAGS = {"open": 0, "unresolved": 0, "overdue_open": 0, "late_after": 0, "open_in_p": 0}
+
+
 def kpi_rows(counts: pd.DataFrame, units: pd.DataFrame, grid_parents: pd.DataFrame, registered: dict,
              span: pd.DataFrame, close_hist: pd.DataFrame, start, end, at, codes: dict) -> dict:
     """{level: {code: {kpi: value}}} for every unit in ``codes`` ({level: [codes]}; the district's code is '*').
@@ -105,51 +121,31 @@ def kpi_rows(counts: pd.DataFrame, units: pd.DataFrame, grid_parents: pd.DataFra
     ``span``: the incidents of S; ``close_hist``: 'close' histogram rows (lvl, code, bin, n, hsum)."""
     flags = span_flags(span, start, end, at) if len(span) else None
     med = quantiles(close_hist, (0.5,))
-    med = {(r.lvl, r.code): r._4 for r in med.itertuples(index=False)} if len(med) else {}
-    c = counts.set_index(["lvl", "code"]) if len(counts) else None
-    u = units.merge(grid_parents, left_on="grid_code", right_on="code", how="left") if len(units) else None
+    med = {(a, b): v for a, b, v in zip(med["lvl"], med["code"], med["q0.5"])} if len(med) else {}
+    cols = [c for c in counts.columns if c not in ("lvl", "code")]
+    by_unit = {(a, b): dict(zip(cols, vals)) for a, b, vals in
+               zip(counts["lvl"], counts["code"], counts[cols].to_numpy().tolist())} if len(counts) else {}
+    zero = dict.fromkeys(cols, 0)
     out = {}
     for level, level_codes in codes.items():
-        fl = _by_level(span, flags, level) if flags is not None else None
-        if u is not None:
-            col = {"district": None, "town": "town_code", "zone": "zone_code", "grid": "grid_code"}[level]
-            g = u if col is None else u[u[col].notna()]
-            ukey = pd.Series("*", index=g.index) if col is None else g[col]
-            usum = g[["units_inspected", "units_with_problems"]].groupby(ukey.to_numpy()).sum()
-        else:
-            usum = None
+        fl = _by_level(span, flags, level)
+        us = _unit_sums(units, grid_parents, level)
         rows = {}
         for code in level_codes:
-            def cnt(name):
-                if c is None or (level, code) not in c.index:
-                    return 0
-                return int(c.at[(level, code), name])
-
-            def fv(name):
-                return int(fl.at[code, name]) if fl is not None and code in fl.index else 0
-
-            def uv(name):
-                return int(usum.at[code, name]) if usum is not None and code in usum.index else 0
-
-            new = cnt("r_new")
-            row = {
-                "open": fv("open"),
-                "new": new,
-                "overdue": cnt("r_late") - fv("late_after") + fv("overdue_open"),
-                "onsite": cnt("r_onsite"),
-                "resolved": new - fv("unresolved"),
-                "closed_in": cnt("c_closed"),
-                "closed_in_zone": cnt("c_in_zone"),
-                "dispute_closed": cnt("c_dispute"),
-                "dispute_resolved": cnt("c_dispute_resolved"),
-                "longstanding_solved": cnt("c_longstanding"),
-                "median_hours": med.get((level, code), np.nan),
-                "units_inspected": uv("units_inspected"),
-                "units_with_problems": uv("units_with_problems"),
-                "problems_found": cnt("i_problems"),
+            c = by_unit.get((level, code), zero)
+            f = fl.get(code, _NO_FLAGS)
+            ui, up = us.get(code, (0, 0))
+            new = int(c["r_new"])
+            rows[code] = kpis._finish({
+                "open": f["open"], "new": new,
+                "overdue": int(c["r_late"]) - f["late_after"] + f["overdue_open"],
+                "onsite": int(c["r_onsite"]), "resolved": new - f["unresolved"],
+                "closed_in": int(c["c_closed"]), "closed_in_zone": int(c["c_in_zone"]),
+                "dispute_closed": int(c["c_dispute"]), "dispute_resolved": int(c["c_dispute_resolved"]),
+                "longstanding_solved": int(c["c_longstanding"]), "median_hours": med.get((level, code), np.nan),
+                "units_inspected": ui, "units_with_problems": up, "problems_found": int(c["i_problems"]),
                 "registered_units": registered.get((level, code), 0),
-            }
-            rows[code] = kpis._finish(row)
+            })
         out[level] = rows
     return out
 
@@ -169,31 +165,36 @@ def department_rows(dept: pd.DataFrame, span: pd.DataFrame, dept_hist: pd.DataFr
                     units: list[tuple[str, str]]) -> dict:
     """{(level, code): rows of ``kpis.department_workload``} for ``units``."""
     flags = span_flags(span, start, end, at) if len(span) else None
-    esc = None
+    esc_by = {}  # (level, code, department) -> (open in the period, overdue open, closed late after at)
     if flags is not None:
         m = ((span["level"] == "district") & span["department"].notna()).to_numpy()
-        esc = span[m].assign(**{k: flags[k].to_numpy()[m] for k in flags.columns})
+        esc = span[m]
+        f = flags[m].astype(np.int64)
+        for level, col in LEVEL_COLUMN.items():
+            if not len(esc):
+                break
+            key = esc[col].astype(object).to_numpy() if col else np.full(len(esc), "*", dtype=object)
+            g = f[["open_in_p", "overdue_open", "late_after"]].groupby([key, esc["department"].to_numpy()]).sum()
+            for (code, dep), row in zip(g.index, g.to_numpy().tolist()):
+                esc_by[(level, code, dep)] = row
     med = quantiles(dept_hist, (0.5,), keys=("lvl", "code", "key2"))
-    med = {(r.lvl, r.code, r.key2): r._5 for r in med.itertuples(index=False)} if len(med) else {}
-    out = {}
-    for level, code in units:
-        d = dept[(dept["lvl"] == level) & (dept["code"] == code)] if len(dept) else dept
-        col = LEVEL_COLUMN[level]
-        e = None
-        if esc is not None and len(esc):
-            e = esc if col is None else esc[esc[col] == code]
-            e = e.groupby("department")[["open_in_p", "overdue_open", "late_after"]].sum()
-        rows = []
-        for r in d.itertuples(index=False):
-            if int(r.assigned) <= 0:
+    med = {(a, b, c): v for a, b, c, v in zip(med["lvl"], med["code"], med["key2"], med["q0.5"])} if len(med) else {}
+    per_unit: dict = {}
+    if len(dept):
+        for lvl, code, dep, a, c, late in zip(dept["lvl"], dept["code"], dept["department"], dept["assigned"],
+                                              dept["closed"], dept["late"]):
+            if int(a) <= 0:
                 continue
-            dep = r.department
-            get = (lambda k: int(e.at[dep, k]) if e is not None and dep in e.index else 0)
-            rows.append({"department": dep, "assigned": int(r.assigned), "open": get("open_in_p"),
-                         "closed": int(r.closed), "overdue": int(r.late) - get("late_after") + get("overdue_open"),
-                         "median_hours_to_close": kpis._none_if_nan(med.get((level, code, dep), np.nan))})
+            o, oo, la = esc_by.get((lvl, code, dep), (0, 0, 0))
+            per_unit.setdefault((lvl, code), []).append({
+                "department": dep, "assigned": int(a), "open": int(o), "closed": int(c),
+                "overdue": int(late) - int(la) + int(oo),
+                "median_hours_to_close": kpis._none_if_nan(med.get((lvl, code, dep), np.nan))})
+    out = {}
+    for unit in units:
+        rows = per_unit.get(unit, [])
         rows.sort(key=lambda x: (-x["assigned"], x["department"]))
-        out[(level, code)] = rows
+        out[unit] = rows
     return out
 
 
@@ -215,6 +216,7 @@ def stage_table(hist: pd.DataFrame) -> pd.DataFrame:
 def stays_hist(stays: pd.DataFrame, bin_fn) -> pd.DataFrame:
     """Histogram rows (key2 = state, bin, n, hsum) of stays (incident_id, state, us, hours)."""
     if stays is None or stays.empty:
-        return pd.DataFrame(columns=["key2", "bin", "n", "hsum"])
+        return pd.DataFrame({"key2": pd.Series(dtype=object), "bin": pd.Series(dtype="int64"),
+                             "n": pd.Series(dtype="int64"), "hsum": pd.Series(dtype=float)})
     s = stays.assign(bin=bin_fn(stays["us"].to_numpy()), key2=stays["state"])
     return s.groupby(["key2", "bin"], sort=False).agg(n=("hours", "size"), hsum=("hours", "sum")).reset_index()

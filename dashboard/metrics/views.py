@@ -234,7 +234,7 @@ def kpi_bundle(bind, gd, cache, period: periods.Period, now=None) -> dict:
                                 period.start, period.end, at, codes)
         table["district"] = {DISTRICT_CODE: table["district"][agg.DISTRICT]}
         dept_units = [("district", agg.DISTRICT)] + [("town", c) for c in codes["town"]] + \
-                     [("zone", c) for c in codes["zone"]] + [("grid", c) for c in codes["grid"]]
+                     [("zone", c) for c in codes["zone"]]
         dept_rows = rollup.department_rows(dept, open_set, dept_hist, period.start, period.end, at, dept_units)
         dept_rows = {(lv, DISTRICT_CODE if lv == "district" else c): [{k: _plain(v) for k, v in r.items()}
                                                                      for r in rows]
@@ -338,9 +338,42 @@ def trend_series(bind, period: periods.Period, level: str, code: str | None, fre
 
 def department_table(bundle: dict, level: str, code: str | None, period: periods.Period = None, bind=None, gd=None,
                      cache=None) -> list[dict]:
-    """``kpis.department_workload`` of the unit's escalated cases (every unit is in the bundle)."""
+    """``kpis.department_workload`` of the unit's escalated cases: the district, towns and zones are in the
+    bundle; a grid's is read on demand (its own rows of the aggregates and its open cases)."""
     c = DISTRICT_CODE if level == "district" else code
-    return bundle["dept"].get((level, c), [])
+    if level != "grid":
+        return bundle["dept"].get((level, c), [])
+    at = pd.Timestamp(bundle["at"])
+
+    def build():
+        x = agg.grid_inputs(bind, day_span(period), [code], _utc_dt(at), _utc_dt(period.end))
+        rows = rollup.department_rows(x["dept"], x["open_set"], x["dept_hist"], period.start, period.end, at,
+                                      [("grid", code)])
+        return [{k: _plain(v) for k, v in r.items()} for r in rows[("grid", code)]]
+
+    return _cached(cache, bundle["key"] + ":dept:" + code, bundle.get("timeout", 120), build)
+
+
+def with_grid_medians(bind, cache, bundle: dict, period: periods.Period, codes=None) -> dict:
+    """The bundle with the median time to close of ``codes`` (default: every grid) filled in. A bundle leaves
+    grid medians out (None): they are read from as many histogram values as the period has closes, so only the
+    views that show them (a zone's grid ranking, the grid layer coloured by it) ask."""
+    grid_rows = bundle["kpis"]["grid"]
+    codes = sorted(grid_rows) if codes is None else [c for c in codes if c in grid_rows]
+    if not codes:
+        return bundle
+
+    def build():
+        x = agg.grid_inputs(bind, day_span(period), codes)
+        q = rollup.quantiles(x["close_hist"], (0.5,))
+        return {c: kpis._none_if_nan(v) for c, v in zip(q["code"], q["q0.5"])} if len(q) else {}
+
+    key = bundle["key"] + ":gmed:" + hashlib.sha1(",".join(codes).encode()).hexdigest()[:16]
+    med = _cached(cache, key, bundle.get("timeout", 120), build)
+    grids = dict(grid_rows)
+    for c in codes:
+        grids[c] = {**grids[c], "median_hours_to_close": med.get(c)}
+    return {**bundle, "kpis": {**bundle["kpis"], "grid": grids}}
 
 
 def auto_freq(period: periods.Period) -> str:

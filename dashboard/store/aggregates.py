@@ -56,6 +56,10 @@ PARENT_COLUMN = {"district": None, "town": None, "zone": "town_code", "grid": "z
 STATES = ("reported", "onsite_handled", "routed", "escalated", "assigned", "in_progress", "handled", "verified",
           "closed")
 STAY_LEVELS = ("district", "town", "zone")
+# stage-dwell histograms: by day and month for the district and towns, by month for zones (a zone's partial edge
+# months are read from its few incidents' events), none for grids (a grid's lifecycle reads its own events)
+STAY_GRAINS = ((("district", "town"), ("d", "m")), (("zone",), ("m",)))
+COARSE_LEVELS = ("district", "town", "zone")  # what a bundle reads for every unit; grids on demand
 INCIDENT_COLUMNS = ("id", "grid_code", "zone_code", "town_code", "reported_at", "closed_at", "due_at", "level",
                     "category", "outcome", "longstanding", "department")
 EVENT_COLUMNS = ("incident_id", "seq", "at", "to_status")
@@ -275,9 +279,11 @@ def contributions(inc: pd.DataFrame, ev: pd.DataFrame, sign: int = 1) -> Deltas:
         pos = pos[ok]
         st_state = stays["state"].to_numpy()[ok]
         st_us = stays["us"].to_numpy()[ok]
-        add_hist("stay_r", pos, rday[pos], st_state, st_us, STAY_LEVELS, ("m",))
+        for lvls, grains in STAY_GRAINS:
+            add_hist("stay_r", pos, rday[pos], st_state, st_us, lvls, grains)
         cpos = closed[pos]
-        add_hist("stay_c", pos[cpos], cday[pos[cpos]], st_state[cpos], st_us[cpos], STAY_LEVELS, ("m",))
+        for lvls, grains in STAY_GRAINS:
+            add_hist("stay_c", pos[cpos], cday[pos[cpos]], st_state[cpos], st_us[cpos], lvls, grains)
     if any(len(x) for x in hk["us"]):
         flat = {k: np.concatenate(v) for k, v in hk.items()}
         us = flat.pop("us")
@@ -355,6 +361,11 @@ def _unit_keys(r: dict, day: dt.date, levels=LEVELS, grains=("d", "m")):
             yield lv, code, parent, g, (day if g == "d" else month)
 
 
+def _stay_keys(r: dict, day: dt.date):
+    for lvls, grains in STAY_GRAINS:
+        yield from _unit_keys(r, day, lvls, grains)
+
+
 def contributions_of(acc: Acc, r: dict, events: list, sign: int) -> None:
     """Add ``sign`` × the contribution of one incident (a dict of :data:`INCIDENT_COLUMNS`) with its events
     (tuples seq, at, to_status) to ``acc`` — the same as :func:`contributions` for one row."""
@@ -399,10 +410,10 @@ def contributions_of(acc: Acc, r: dict, events: list, sign: int) -> None:
             continue
         us = _td_us(_aware(e1[1]) - _aware(e0[1]))
         b, h = int(hour_bin(us)), us / US_PER_H
-        for lv, code, parent, g, day in _unit_keys(r, rday, STAY_LEVELS, ("m",)):
+        for lv, code, parent, g, day in _stay_keys(r, rday):
             Acc._add(acc.hours, ("stay_r", lv, code, g, day, e0[2], b), {"n": 1, "hsum": h}, sign)
         if closed:
-            for lv, code, parent, g, day in _unit_keys(r, _lday(clo), STAY_LEVELS, ("m",)):
+            for lv, code, parent, g, day in _stay_keys(r, _lday(clo)):
                 Acc._add(acc.hours, ("stay_c", lv, code, g, day, e0[2], b), {"n": 1, "hsum": h}, sign)
 
 
@@ -947,6 +958,8 @@ def _units_cond(table, units):
     if isinstance(units, str):
         return table.c.lvl == units
     units = list(units)
+    if units and all(isinstance(u, str) for u in units):  # level names
+        return table.c.lvl.in_(units)
     return tuple_(table.c.lvl, table.c.code).in_(units) if units else (table.c.lvl == "")
 
 
@@ -988,14 +1001,27 @@ def read_dept(conn, span: DaySpan, units=None) -> pd.DataFrame:
 
 def _hist_frame(rows) -> pd.DataFrame:
     """Rows (lvl, code, key2, data) -> summed histogram rows lvl, code, key2, bin, n, hsum."""
-    parts = []
+    cols = ["lvl", "code", "key2", "bin", "n", "hsum"]
+    if not rows:
+        return pd.DataFrame(columns=cols)
+    keys, bins, ns, hs, lens = [], [], [], [], []
     for lvl, code, key2, data in rows:
         b, n, h = unpack(data)
-        parts.append(pd.DataFrame({"lvl": lvl, "code": code, "key2": key2, "bin": b, "n": n, "hsum": h}))
-    if not parts:
-        return pd.DataFrame(columns=["lvl", "code", "key2", "bin", "n", "hsum"])
-    df = pd.concat(parts, ignore_index=True)
-    return df.groupby(["lvl", "code", "key2", "bin"], sort=False)[["n", "hsum"]].sum().reset_index()
+        keys.append((lvl, code, key2))
+        bins.append(b)
+        ns.append(n)
+        hs.append(h)
+        lens.append(len(b))
+    uk = {k: i for i, k in enumerate(dict.fromkeys(keys))}
+    kid = np.repeat(np.array([uk[k] for k in keys], dtype=np.int64), lens)
+    df = pd.DataFrame({"k": kid, "bin": np.concatenate(bins).astype(np.int64), "n": np.concatenate(ns),
+                       "hsum": np.concatenate(hs)})
+    df = df.groupby(["k", "bin"], sort=False)[["n", "hsum"]].sum().reset_index()
+    names = np.array(list(uk), dtype=object)
+    kk = names[df["k"].to_numpy()] if len(df) else np.empty((0, 3), dtype=object)
+    out = pd.DataFrame({"lvl": kk[:, 0] if len(df) else [], "code": kk[:, 1] if len(df) else [],
+                        "key2": kk[:, 2] if len(df) else []})
+    return pd.concat([out, df[["bin", "n", "hsum"]].reset_index(drop=True)], axis=1)[cols]
 
 
 def read_hours(conn, kind: str, span: DaySpan, units=None, key2: str | None = None) -> pd.DataFrame:
@@ -1014,6 +1040,16 @@ def read_hours_months(conn, kind: str, first_month: dt.date | None, last_month: 
     cond = [t.c.kind == kind, t.c.grain == "m", t.c.lvl == lvl, t.c.code == code, t.c.day <= last_month]
     if first_month is not None:
         cond.append(t.c.day >= first_month)
+    df = _hist_frame(conn.execute(select(t.c.lvl, t.c.code, t.c.key2, t.c.data).where(*cond)).all())
+    return df.groupby(["key2", "bin"], sort=False)[["n", "hsum"]].sum().reset_index()
+
+
+def read_hours_upto(conn, kind: str, last_day: dt.date, lvl: str, code: str) -> pd.DataFrame:
+    """Histogram rows (key2, bin, n, hsum) of one unit over every day up to ``last_day`` (months, then days)."""
+    t = AggHours
+    m0 = _month_start(last_day)
+    cond = [t.c.kind == kind, t.c.lvl == lvl, t.c.code == code,
+            or_(and_(t.c.grain == "m", t.c.day < m0), and_(t.c.grain == "d", t.c.day.between(m0, last_day)))]
     df = _hist_frame(conn.execute(select(t.c.lvl, t.c.code, t.c.key2, t.c.data).where(*cond)).all())
     return df.groupby(["key2", "bin"], sort=False)[["n", "hsum"]].sum().reset_index()
 
@@ -1055,7 +1091,9 @@ def open_at(conn, at: dt.datetime, until: dt.datetime | None = None, *, level: s
     t = Incident.__table__
     cols = [t.c[c] for c in columns]
     unit = [] if not level or level == "district" else [t.c[LEVEL_COLUMN[level]] == code]
-    parts = [select(*cols).where(t.c.status != "closed", t.c.reported_at <= at, *unit)]
+    # the open cases through their partial index (SQLite would otherwise pick reported_at and scan the history)
+    parts = [select(*cols).where(t.c.status != "closed", func.coalesce(t.c.reported_at, t.c.reported_at) <= at,
+                                 *unit)]
     if until is not None and until > at:  # reported after the moment but inside the period (a past moment only)
         parts.append(select(*cols).where(t.c.reported_at > at, t.c.reported_at < until, *unit))
     if at < dt.datetime.now(UTC):
@@ -1153,8 +1191,25 @@ def bundle_inputs(bind, span: DaySpan, at: dt.datetime, until: dt.datetime) -> d
     with connection(bind) as conn:
         with conn.begin() if not conn.in_transaction() else _nullcontext():
             return {"counts": read_counts(conn, span), "units": read_units(conn, span),
-                    "close_hist": read_hours(conn, "close", span), "open_set": open_at(conn, at, until),
-                    "dept": read_dept(conn, span), "dept_hist": read_hours(conn, "dept", span)}
+                    "close_hist": read_hours(conn, "close", span, units=COARSE_LEVELS),
+                    "open_set": open_at(conn, at, until), "dept": read_dept(conn, span, units=COARSE_LEVELS),
+                    "dept_hist": read_hours(conn, "dept", span, units=COARSE_LEVELS)}
+
+
+def grid_inputs(bind, span: DaySpan, grids, at: dt.datetime | None = None, until: dt.datetime | None = None) -> dict:
+    """The per-grid parts a bundle leaves out (they are as many as the closes): close-time histograms of
+    ``grids``; with ``at``, also their department counts, histograms and open cases (one grid's department
+    table)."""
+    units = [("grid", g) for g in grids]
+    with connection(bind) as conn:
+        with conn.begin() if not conn.in_transaction() else _nullcontext():
+            out = {"close_hist": read_hours(conn, "close", span, units=units)}
+            if at is not None:
+                out["dept"] = read_dept(conn, span, units=units)
+                out["dept_hist"] = read_hours(conn, "dept", span, units=units)
+                out["open_set"] = pd.concat([open_at(conn, at, until, level="grid", code=g) for g in grids],
+                                            ignore_index=True)
+            return out
 
 
 def lifecycle_inputs(bind, span: DaySpan, lvl: str, code: str, start: dt.datetime, end: dt.datetime,
@@ -1172,6 +1227,11 @@ def lifecycle_inputs(bind, span: DaySpan, lvl: str, code: str, start: dt.datetim
                 out["stays"] = stays_of(inc, ev)
                 return out
             m_last, m_before = span.last.replace(day=1), before.replace(day=1)
+            if lvl in ("district", "town"):  # day-grain histograms: no events to read
+                out["plus_months"] = read_hours_upto(conn, "stay_r", span.last, lvl, code)
+                out["minus_months"] = read_hours_upto(conn, "stay_c", before, lvl, code)
+                out["plus_edge"] = out["minus_edge"] = None
+                return out
             out["plus_months"] = read_hours_months(conn, "stay_r", None, _prev_month(m_last), lvl, code)
             inc, ev = incidents_with_events(conn, level=lvl, code=code, reported=(last_month_start, end))
             out["plus_edge"] = stays_of(inc, ev)

@@ -250,6 +250,12 @@ def _agg_tables():
     registry = Table("inspection_units", md, Column("unit_id", String(64), primary_key=True),
                      Column("grid_code", String(32), nullable=False), Column("ordinal", Integer, nullable=False))
     Index("ix_inspection_units_grid", registry.c.grid_code, registry.c.ordinal, unique=True)
+    # a period reads whole months and edge days of every unit: by grain and day first
+    Index("ix_agg_counts_grain_day", counts.c.grain, counts.c.day)
+    Index("ix_agg_category_grain_day", category.c.grain, category.c.day)
+    Index("ix_agg_dept_grain_day", dept.c.grain, dept.c.day)
+    Index("ix_agg_hist_kind_grain_day", hours.c.kind, hours.c.grain, hours.c.day)
+    Index("ix_agg_units_grain_day", units.c.grain, units.c.day)
     return counts, category, dept, hours, units, registry
 
 
