@@ -1,15 +1,14 @@
 """Wuxing District command-centre map dashboard.
 
-``create_app(settings)`` is the application factory: it builds the Dash app, its Flask server, the shared
-cache and store, and registers the HTTP blueprints and the page router. It keeps no mutable module state.
+``create_app(settings)`` is the application factory: it only wires — the Dash app, its Flask server, the shared
+cache and store, the HTTP blueprints (``api.register_all``) and the pages with their router
+(``pages.install_pages``). It keeps no mutable module state.
 """
 from __future__ import annotations
 
 import os
-from urllib.parse import parse_qsl
 
 import dash
-from dash import Input, Output, State, dcc, html
 
 from .settings import Settings
 
@@ -33,8 +32,7 @@ def create_app(settings: Settings | None = None, *, with_store: bool = True) -> 
     from .api import register_all
     from .cache import init_cache
     from .context import Services
-    from .i18n import normalise
-    from .pages import load_pages
+    from .pages import install_pages
 
     settings = settings or Settings.from_env()
     settings.instance_dir.mkdir(parents=True, exist_ok=True)
@@ -75,56 +73,5 @@ def create_app(settings: Settings | None = None, *, with_store: bool = True) -> 
         resp.headers["X-Served-By"] = str(os.getpid())  # which worker answered: for ops and multi-worker tests
         return resp
 
-    pages = load_pages()  # before any callback runs: Dash 4 refuses component imports inside callbacks
-    from flask import request
-
-    from .api.errors import PAGE_CATCH_ALL
-
-    @server.after_request
-    def unknown_page_is_404(resp):
-        """Dash serves its page for any path; an unknown page still shows our 404 view, now with status 404."""
-        rule = request.url_rule
-        if rule is not None and rule.rule == PAGE_CATCH_ALL and request.path not in pages and resp.status_code == 200:
-            resp.status_code = 404
-        return resp
-
-    for module in pages.values():
-        if hasattr(module, "register_callbacks"):
-            module.register_callbacks(app)
-
-    def render(pathname: str | None, search: str | None):
-        params = dict(parse_qsl((search or "").lstrip("?")))
-        lang = normalise(params.get("lang"))
-        page = pages.get(pathname or "/")
-        if page is None:
-            return html.Div([html.H2("404"), html.A("吴兴区指挥中心 / Home", href="/")], className="wx-404")
-        return page.layout(settings, lang, params)
-
-    def serve_layout():
-        """The page the browser is on, rendered into the initial layout (one round trip fewer than routing by
-        callback). The layout request's Referer names that page; without one the router callback renders it."""
-        from urllib.parse import urlsplit
-
-        from flask import has_request_context, request
-
-        ref = urlsplit(request.referrer or "") if has_request_context() else None
-        same_origin = bool(ref and ref.netloc and ref.netloc == request.host)
-        path = ref.path if same_origin else None
-        return html.Div([
-            dcc.Location(id="url", refresh="callback-nav"),
-            dcc.Store(id="rendered", data={"path": path, "search": ("?" + ref.query) if same_origin and ref.query else ""}),
-            html.Div(render(path, ref.query if same_origin else "") if path else None, id="page"),
-        ])
-
-    app.layout = serve_layout
-
-    @app.callback(Output("page", "children"), Output("rendered", "data"), Input("url", "pathname"),
-                  State("url", "search"), State("rendered", "data"))
-    def route(pathname, search, rendered):
-        from dash import no_update
-
-        if rendered and rendered.get("path") == pathname and rendered.get("search", "") == (search or ""):
-            return no_update, None  # the initial layout already holds this page; later visits render again
-        return render(pathname, search), None
-
+    install_pages(app, settings)  # page modules, their callbacks, the initial layout and the router (pages/)
     return app

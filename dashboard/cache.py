@@ -4,16 +4,11 @@ Both work across several gunicorn workers; a per-process SimpleCache would not.
 """
 from __future__ import annotations
 
-from flask import Flask, current_app
+from flask import Flask
 from flask_caching import Cache
 
 
 def init_cache(server: Flask, config: dict) -> Cache:
     cache = Cache(config=config)
     cache.init_app(server)
-    server.extensions["wuxing_cache"] = cache
     return cache
-
-
-def get_cache() -> Cache:
-    return current_app.extensions["wuxing_cache"]

@@ -4,7 +4,8 @@ Query: ``level`` = ``district|town|zone|grid`` (default district), ``code`` (req
 either ``from``/``to`` (``YYYY-MM-DD``, local calendar days, inclusive) or ``period`` =
 ``today|7d|30d|year|2019`` (default ``30d``); ``children=1`` adds the children's KPIs (the ranking).
 
-Rates are fractions in [0, 1], medians in hours, counts integers; ``null`` where the denominator is zero.
+Rates are fractions in [0, 1], medians in hours, counts integers; ``null`` where the denominator is zero. The
+figures come from :mod:`dashboard.services.kpis`.
 Also ``GET /api/v1/briefing.pdf`` (the morning briefing as PDF, see :mod:`dashboard.ui.briefing`).
 """
 from __future__ import annotations
@@ -12,7 +13,9 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify, request
 
 from ..context import services
-from ..metrics import kpis, periods, views
+from ..metrics import periods
+from ..services import kpis as kpi_service
+from ..services import units
 from .errors import ApiError, register_blueprint_handlers
 
 bp = Blueprint("kpis_api", __name__, url_prefix="/api/v1")
@@ -34,13 +37,13 @@ def _period() -> periods.Period:
         raise ApiError(400, "invalid_value", str(e), e.field) from None
 
 
-def _unit(h: views.Hierarchy) -> tuple[str, str | None]:
+def _unit(h) -> tuple[str, str | None]:
     level = request.args.get("level", "district")
     code = request.args.get("code") or None
-    if level not in views.LEVELS:
+    if level not in units.LEVELS:
         raise ApiError(400, "invalid_value", "level must be district, town, zone or grid", "level")
     if level == "district":
-        if code not in (None, views.DISTRICT_CODE):
+        if code not in (None, units.DISTRICT_CODE):
             raise ApiError(404, "not_found", f"unknown district code {code!r}", "code")
         return "district", None
     if not code:
@@ -50,44 +53,14 @@ def _unit(h: views.Hierarchy) -> tuple[str, str | None]:
     return level, code
 
 
-def kpi_payload(level: str, code: str | None, p: periods.Period, children: bool = False) -> dict:
-    svc = services()
-    gd = svc.geodata()
-    h = views.hierarchy(gd)
-    bundle = views.kpi_bundle(svc.engine, gd, svc.cache, p)
-    prev = views.kpi_bundle(svc.engine, gd, svc.cache, p.previous_year())
-    parent_level = views.PARENT[level]
-    parent_code = h.parent.get((level, code)) if parent_level else None
-    out = {
-        "level": level,
-        "code": code or views.DISTRICT_CODE,
-        "name": h.name(level, code, "zh"),
-        "name_en": h.name(level, code, "en"),
-        "period": {"key": p.key, "from": p.first_day, "to": p.last_day, "at": bundle["at"]},
-        "kpis": views.unit_kpis(bundle, level, code),
-        "parent": None if parent_level is None else {
-            "level": parent_level, "code": parent_code or views.DISTRICT_CODE,
-            "name": h.name(parent_level, parent_code, "zh"), "kpis": views.unit_kpis(bundle, parent_level, parent_code)},
-        "previous_year": {"from": p.previous_year().first_day, "to": p.previous_year().last_day,
-                          "kpis": views.unit_kpis(prev, level, code)},
-        "definitions": {k: {"zh": zh, "en": en, "kind": kind} for k, (zh, en, kind) in kpis.KPIS.items()},
-    }
-    if children:
-        child_level, rows = views.children_rows(bundle, h, level, code)
-        out["children"] = {"level": child_level,
-                           "units": [{"code": c, "name": h.name(child_level, c, "zh"), "kpis": r} for c, r in rows]}
-    return out
-
-
 @bp.get("/kpis")
 def get_kpis():
     svc = services()
     if svc.engine is None:
         raise ApiError(503, "store_unavailable", "the incident store is not configured", None)
-    h = views.hierarchy(svc.geodata())
-    level, code = _unit(h)
+    level, code = _unit(units.hierarchy())
     p = _period()
-    resp = jsonify(kpi_payload(level, code, p, request.args.get("children") in ("1", "true", "yes")))
+    resp = jsonify(kpi_service.kpi_payload(level, code, p, request.args.get("children") in ("1", "true", "yes")))
     resp.headers["Cache-Control"] = "no-cache"
     return resp
 
@@ -97,10 +70,9 @@ def briefing_pdf():
     from ..domain.timefmt import DAY, beijing
     from ..ui.briefing import briefing_pdf as build_pdf
 
-    svc = services()
     lang = "en" if request.args.get("lang") == "en" else "zh"
-    data = views.briefing(svc.engine, svc.geodata(), svc.cache)
-    pdf = build_pdf(data, views.hierarchy(svc.geodata()), lang)
+    data = kpi_service.briefing()
+    pdf = build_pdf(data, units.hierarchy(), lang)
     return Response(pdf, mimetype="application/pdf", headers={
         "Content-Disposition": f"attachment; filename=briefing-{beijing(data['end'], DAY)}.pdf",  # Beijing date
         "Cache-Control": "no-cache"})

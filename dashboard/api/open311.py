@@ -26,7 +26,6 @@ from .incidents import MAX_DB_INT, create_from_clean, has_valid_token, parse_tim
 bp = Blueprint("open311", __name__, url_prefix="/open311/v2")
 register_blueprint_handlers(bp)
 
-JURISDICTION = "wuxing.huzhou.gov.cn"
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
 DEFAULT_WINDOW = dt.timedelta(days=90)

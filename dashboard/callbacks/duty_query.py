@@ -3,8 +3,8 @@
 - *values*: what the filter controls hold (lists of codes, the time window, the text);
 - the page URL (``/incidents?status=open&category=…&win=24h&incident=12&lang=en``): bookmarkable, reload-safe;
 - the API query (``status=…&from=…``): the exact query string ``GET /api/v1/incidents`` and
-  ``/api/map/incidents.json`` take, so the list, the map and the exports are filtered by the one function
-  ``api.incidents.filter_from_args``.
+  ``/api/map/incidents.json`` take, so the list, the map and the exports are filtered by the one parser
+  ``services.filters.incident_filter``.
 
 Relative time windows (last hour, today, 24 h, 7 days) become absolute ``from`` times, floored to a step (a minute
 by default) so viewers in the same step share one cached map response; the desk re-applies them every step, so a
@@ -15,8 +15,8 @@ from __future__ import annotations
 import datetime as dt
 from urllib.parse import urlencode
 
+from ..domain.timefmt import CHINA_TZ
 from ..store import lifecycle
-from ..store.incidents import CHINA_TZ
 
 LIST_KEYS = ("status", "category", "severity", "source", "level", "department", "town", "zone", "grid")
 WINDOWS = ("any", "1h", "today", "24h", "7d", "custom")

@@ -50,10 +50,6 @@ def beijing(value, fmt: str = MINUTE) -> str:
     return "" if local is None else local.strftime(fmt)
 
 
-def now_beijing() -> dt.datetime:
-    return dt.datetime.now(CHINA_TZ)
-
-
 def iso_utc(value: dt.datetime | None) -> str | None:
     """The machine form the APIs send: ISO 8601 in UTC with ``Z`` (``2026-11-25T09:30:00Z``); None stays None."""
     if value is None:

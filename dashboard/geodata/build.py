@@ -79,10 +79,6 @@ def to_km(lon, lat):
     return (np.asarray(lon) - LON0) * KX, (np.asarray(lat) - LAT0) * KY
 
 
-def to_deg(x, y):
-    return np.asarray(x) / KX + LON0, np.asarray(y) / KY + LAT0
-
-
 def _km_to_deg_coords(c):
     return np.column_stack([c[:, 0] / KX + LON0, c[:, 1] / KY + LAT0])
 

@@ -29,15 +29,6 @@ class Geodata:
         from .locate import GridLocator
         return GridLocator(self.grids)
 
-    @cached_property
-    def names(self) -> dict:
-        """{code: (name_zh, name_en)} for every town, zone and grid (grids have no English name)."""
-        out = {}
-        for frame in (self.towns, self.zones, self.grids):
-            en = frame["name_en"] if "name_en" in frame.columns else frame["name"]
-            out.update(zip(frame["code"], zip(frame["name"], en)))
-        return out
-
 
 def read_layer(path: str | os.PathLike):
     import geopandas as gpd

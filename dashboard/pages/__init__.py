@@ -1,9 +1,11 @@
 """Pages, routed by path. Each page module has ``layout(settings, lang, params)`` returning its component tree
-and may have ``register_callbacks(app)``; adding a page is one line in :data:`PAGES`.
+and may have ``register_callbacks(app)``; adding a page is one line in :data:`PAGES`. :func:`install_pages` puts
+them on the app: their callbacks, the initial layout (the page the browser is on) and the router.
 """
 from __future__ import annotations
 
 from importlib import import_module
+from urllib.parse import parse_qsl, urlsplit
 
 PAGES: dict[str, str] = {
     "/": "overview",
@@ -17,3 +19,58 @@ PAGES: dict[str, str] = {
 def load_pages() -> dict:
     """Import every page module (component libraries must be imported before any callback runs)."""
     return {path: import_module(f"{__name__}.{name}") for path, name in PAGES.items()}
+
+
+def install_pages(app, settings) -> dict:
+    """Every page on ``app``: the page modules' callbacks, the initial layout and the router callback, and the
+    404 status for an unknown page. Returns ``{path: page module}``."""
+    from dash import Input, Output, State, dcc, html, no_update
+    from flask import has_request_context, request
+
+    from ..api.errors import PAGE_CATCH_ALL
+    from ..i18n import normalise
+
+    pages = load_pages()  # before any callback runs: Dash 4 refuses component imports inside callbacks
+
+    @app.server.after_request
+    def unknown_page_is_404(resp):
+        """Dash serves its page for any path; an unknown page still shows our 404 view, now with status 404."""
+        rule = request.url_rule
+        if rule is not None and rule.rule == PAGE_CATCH_ALL and request.path not in pages and resp.status_code == 200:
+            resp.status_code = 404
+        return resp
+
+    for module in pages.values():
+        if hasattr(module, "register_callbacks"):
+            module.register_callbacks(app)
+
+    def render(pathname: str | None, search: str | None):
+        params = dict(parse_qsl((search or "").lstrip("?")))
+        lang = normalise(params.get("lang"))
+        page = pages.get(pathname or "/")
+        if page is None:
+            return html.Div([html.H2("404"), html.A("吴兴区指挥中心 / Home", href="/")], className="wx-404")
+        return page.layout(settings, lang, params)
+
+    def serve_layout():
+        """The page the browser is on, rendered into the initial layout (one round trip fewer than routing by
+        callback). The layout request's Referer names that page; without one the router callback renders it."""
+        ref = urlsplit(request.referrer or "") if has_request_context() else None
+        same_origin = bool(ref and ref.netloc and ref.netloc == request.host)
+        path = ref.path if same_origin else None
+        return html.Div([
+            dcc.Location(id="url", refresh="callback-nav"),
+            dcc.Store(id="rendered", data={"path": path, "search": ("?" + ref.query) if same_origin and ref.query else ""}),
+            html.Div(render(path, ref.query if same_origin else "") if path else None, id="page"),
+        ])
+
+    app.layout = serve_layout
+
+    @app.callback(Output("page", "children"), Output("rendered", "data"), Input("url", "pathname"),
+                  State("url", "search"), State("rendered", "data"))
+    def route(pathname, search, rendered):
+        if rendered and rendered.get("path") == pathname and rendered.get("search", "") == (search or ""):
+            return no_update, None  # the initial layout already holds this page; later visits render again
+        return render(pathname, search), None
+
+    return pages

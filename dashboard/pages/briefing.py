@@ -4,18 +4,16 @@ from __future__ import annotations
 
 from dash import Input, Output, dcc, html
 
-from ..context import services
-from ..i18n import t
-from ..metrics import views
 from ..domain.timefmt import DAY, beijing
+from ..i18n import t
+from ..services import kpis as kpi_service
+from ..services import units
 from ..ui.briefing import briefing_layout
 from ..ui.shell import header
 
 
 def layout(settings, lang: str, params: dict):
-    svc = services()
-    gd = svc.geodata()
-    data = views.briefing(svc.engine, gd, svc.cache)
+    data = kpi_service.briefing()
     suffix = "?lang=en" if lang == "en" else ""
     return html.Div(className="wx-briefing-page", children=[
         header(lang, "/briefing", params, t("briefing", lang)),
@@ -27,7 +25,7 @@ def layout(settings, lang: str, params: dict):
             html.Button(t("export_png", lang), id="briefing-png", className="wx-b-btn", n_clicks=0),
             html.Span(id="briefing-png-status", className="wx-b-status"),
         ]),
-        briefing_layout(data, views.hierarchy(gd), lang),
+        briefing_layout(data, units.hierarchy(), lang),
     ])
 
 

@@ -21,10 +21,8 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from . import sequence
 from .models import Base, BigId, HazardSite, Incident, UTCDateTime, utcnow
 
-HIGH_SEVERITY = 3  # 重大 and above
-KINDS = {"high_severity": ("重大案事件", "High-severity incident"),
-         "hazchem_ring": ("危化品安全半径内", "Inside a hazardous-chemical safety ring")}
-EARTH_M_PER_DEG_LAT = 110_574.0  # the same local metric as the map's ring flag (api.mapdata.inside_rings)
+HIGH_SEVERITY = 3  # 重大 and above (the kinds' names: domain.vocab.ALERT_KINDS)
+EARTH_M_PER_DEG_LAT = 110_574.0  # the same local metric as the map's ring flag (services.maps.inside_rings)
 
 
 class Alert(Base):
@@ -136,10 +134,6 @@ def list_alerts(session: Session, *, active_only: bool = True, after: int | None
     else:
         stmt = stmt.order_by(Alert.created_at.desc(), Alert.id.desc())
     return [(a, i) for a, i in session.execute(stmt.limit(limit)).all()]
-
-
-def get_alert(session: Session, alert_id: int) -> Alert | None:
-    return session.get(Alert, alert_id)
 
 
 # --------------------------------------------------------------------------------------------- write

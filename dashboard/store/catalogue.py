@@ -202,10 +202,6 @@ def get(key: str) -> Category:
     return CATEGORIES[key]
 
 
-def by_service_code(code: str) -> Category:
-    return BY_SERVICE_CODE[code]
-
-
 def as_dict() -> dict:
     return {
         "categories": [c.as_dict() for c in _CATEGORIES],

@@ -19,12 +19,11 @@ from sqlalchemy import Engine, and_, func, or_, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from ..domain.timefmt import CHINA_TZ  # Beijing time, no DST: incident codes carry its date
 from . import aggregates, alerts, catalogue, lifecycle, sequence
 from sqlalchemy import Date
 
 from .models import UTC, Incident, IncidentEvent, Inspection, UTCDateTime, utcnow
-
-CHINA_TZ = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")  # no DST in China
 
 
 class IncidentNotFound(LookupError):
@@ -43,10 +42,6 @@ def incident_code(reported_at: dt.datetime, seq: int) -> str:
     if reported_at.tzinfo is None:
         reported_at = reported_at.replace(tzinfo=UTC)
     return f"WX{reported_at.astimezone(CHINA_TZ):%Y%m%d}-{seq:06d}"
-
-
-def due_at_for(category: str, reported_at: dt.datetime) -> dt.datetime:
-    return reported_at + dt.timedelta(hours=catalogue.get(category).deadline_hours)
 
 
 def is_overdue(inc: Incident, now: dt.datetime | None = None) -> bool:

@@ -90,11 +90,6 @@ def is_open(status: str) -> bool:
     return status != "closed"
 
 
-def state_name(status: str, lang: str = "zh") -> str:
-    zh, en = STATES[status]
-    return zh if lang == "zh" else en
-
-
 def raise_level(level: str, new: str | None) -> str:
     if new is None:
         return level

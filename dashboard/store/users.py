@@ -45,10 +45,6 @@ class DuplicateUser(ValueError):
     pass
 
 
-class NoSuchUser(LookupError):
-    pass
-
-
 def end_read(session: Session) -> None:
     """End the session's read transaction (before a write of its own: see ``store.sequence``)."""
     session.rollback()

@@ -17,9 +17,6 @@ from ..domain import timefmt
 from ..domain.vocab import ALERT_KINDS, name_of
 from ..i18n import t
 
-SOUND_URL = "/assets/alert.wav"
-
-
 def alert_banner(lang: str, *, ack: bool = False, sound: bool = False, interval_ms: int = 1000,
                  initial: dict | None = None, can_act: bool = False) -> html.Div:
     """The banner and its plumbing (interval, stores). ``initial`` (a snapshot) paints it without a round trip."""

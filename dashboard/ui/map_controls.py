@@ -4,12 +4,11 @@ from __future__ import annotations
 from dash import dcc, html
 
 from ..i18n import t
+from ..metrics import registry
 from ..metrics.kpis import KPIS
 from ..metrics.periods import LABELS as PERIOD_LABELS
 
-MEASURE_CHOICES = ("open_incidents", "overdue_incidents", "new_incidents", "onsite_handling_rate",
-                   "resolution_rate", "detection_rate", "inspection_coverage", "in_zone_resolution_rate",
-                   "median_hours_to_close")
+MEASURE_CHOICES = registry.shown_in("map")  # what the map can be coloured by (the measure registry)
 DEFAULT_MEASURE = "open_incidents"
 DEFAULT_LAYER = "zones"
 REFRESH_MS = 2000

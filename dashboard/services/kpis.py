@@ -1,0 +1,44 @@
+"""KPI figures for the front doors: one unit's KPIs with its parent's, last year's and its children's
+(``GET /api/v1/kpis``), and the morning briefing — from the period's cached KPI bundle (``metrics.views``), the
+same numbers the cards show."""
+from __future__ import annotations
+
+from .. import context
+from ..metrics import kpis, periods, views
+from . import units
+
+
+def kpi_payload(level: str, code: str | None, p: periods.Period, children: bool = False) -> dict:
+    """The KPIs of unit (``level``, ``code``) over period ``p``; ``children``: the children's KPIs too."""
+    svc = context.services()
+    gd = svc.geodata()
+    h = units.hierarchy(gd)
+    bundle = views.kpi_bundle(svc.engine, gd, svc.cache, p)
+    prev = views.kpi_bundle(svc.engine, gd, svc.cache, p.previous_year())
+    parent_level = units.PARENT[level]
+    parent_code = h.parent.get((level, code)) if parent_level else None
+    out = {
+        "level": level,
+        "code": code or units.DISTRICT_CODE,
+        "name": h.name(level, code, "zh"),
+        "name_en": h.name(level, code, "en"),
+        "period": {"key": p.key, "from": p.first_day, "to": p.last_day, "at": bundle["at"]},
+        "kpis": views.unit_kpis(bundle, level, code),
+        "parent": None if parent_level is None else {
+            "level": parent_level, "code": parent_code or units.DISTRICT_CODE,
+            "name": h.name(parent_level, parent_code, "zh"), "kpis": views.unit_kpis(bundle, parent_level, parent_code)},
+        "previous_year": {"from": p.previous_year().first_day, "to": p.previous_year().last_day,
+                          "kpis": views.unit_kpis(prev, level, code)},
+        "definitions": {k: {"zh": zh, "en": en, "kind": kind} for k, (zh, en, kind) in kpis.KPIS.items()},
+    }
+    if children:
+        child_level, rows = views.children_rows(bundle, h, level, code)
+        out["children"] = {"level": child_level,
+                           "units": [{"code": c, "name": h.name(child_level, c, "zh"), "kpis": r} for c, r in rows]}
+    return out
+
+
+def briefing() -> dict:
+    """The morning briefing's figures: the last 24 h per zone (cached by ``metrics.views``)."""
+    svc = context.services()
+    return views.briefing(svc.engine, svc.geodata(), svc.cache)
