@@ -212,10 +212,13 @@ def _registered(gd) -> dict:
 
 
 # ------------------------------------------------------------------------------------------- bundle
-def kpi_bundle(bind, gd, cache, period: periods.Period, now=None) -> dict:
+def kpi_bundle(bind, gd, cache, period: periods.Period, now=None, grid_medians=None) -> dict:
     """Every unit's KPIs for ``period`` (district, towns, zones, grids), the level-reached counts and the
     department workload of the district, towns and zones — read from the store's aggregates (see
-    :mod:`dashboard.metrics.rollup`), cached by the period, the moment and the store's change sequence."""
+    :mod:`dashboard.metrics.rollup`), cached by the period, the moment and the store's change sequence.
+
+    Grid medians of the time to close are left out (None) unless ``grid_medians`` asks: ``"all"``, or a view
+    ``(level, code)`` — then the grids of that zone (or of the grid's zone), the ones its ranking shows."""
     now = now_utc() if now is None else _as_utc(now)
     at = moment(period, now)
     version = data_version(bind)
@@ -246,8 +249,18 @@ def kpi_bundle(bind, gd, cache, period: periods.Period, now=None) -> dict:
         return {"kpis": table, "dept": dept_rows, "levels": lv, "at": str(at), "version": version}
 
     timeout = PAST_TIMEOUT if not is_current(period, now) else 120
-    bundle = _cached(cache, key, timeout, build)
-    return {**bundle, "key": key, "timeout": timeout}
+    bundle = {**_cached(cache, key, timeout, build), "key": key, "timeout": timeout}
+    if grid_medians is None:
+        return bundle
+    if grid_medians == "all":
+        codes = None
+    else:  # a view (level, code): the grids a zone or grid view ranks
+        level, code = grid_medians
+        zone = code if level == "zone" else (hierarchy(gd).parent.get(("grid", code)) if level == "grid" else None)
+        if zone is None:
+            return bundle
+        codes = hierarchy(gd).kids("zone", zone)
+    return with_grid_medians(bind, cache, bundle, period, codes)
 
 
 # --------------------------------------------------------------------------------------- unit cuts

@@ -137,8 +137,8 @@ def panel_values(state: dict, lang: str, kpi: str | None, freq: str | None, rank
     level, code = units.normalise_view(h, state.get("level"), state.get("code"))
     state = {**state, "level": level, "code": code}
     p = period_of(state)
-    bundle = views.kpi_bundle(svc.engine, gd, svc.cache, p)
-    prev = views.kpi_bundle(svc.engine, gd, svc.cache, p.previous_year())
+    bundle = views.kpi_bundle(svc.engine, gd, svc.cache, p, grid_medians=(level, code))
+    prev = views.kpi_bundle(svc.engine, gd, svc.cache, p.previous_year(), grid_medians=(level, code))
     kpi = kpi if kpi in kpis.KPIS else DEFAULT_KPI
 
     parent_level = units.PARENT[level]

@@ -13,8 +13,8 @@ def kpi_payload(level: str, code: str | None, p: periods.Period, children: bool 
     svc = context.services()
     gd = svc.geodata()
     h = units.hierarchy(gd)
-    bundle = views.kpi_bundle(svc.engine, gd, svc.cache, p)
-    prev = views.kpi_bundle(svc.engine, gd, svc.cache, p.previous_year())
+    bundle = views.kpi_bundle(svc.engine, gd, svc.cache, p, grid_medians=(level, code))
+    prev = views.kpi_bundle(svc.engine, gd, svc.cache, p.previous_year(), grid_medians=(level, code))
     parent_level = units.PARENT[level]
     parent_code = h.parent.get((level, code)) if parent_level else None
     out = {

@@ -195,7 +195,8 @@ def period_kpis(level: str, per) -> "dict[str, dict[str, float | None]]":
     from ..metrics import views
 
     svc = context.services()
-    bundle = views.kpi_bundle(svc.engine, svc.geodata(), svc.cache, per)
+    bundle = views.kpi_bundle(svc.engine, svc.geodata(), svc.cache, per,
+                              grid_medians="all" if level == "grid" else None)
     table: dict[str, dict] = {}
     for code, row in bundle["kpis"][level].items():
         for kpi, value in row.items():

@@ -124,10 +124,11 @@ def zone_choropleth(lang: str, seq: int) -> dict:
 
 
 # ---------------------------------------------------------------------------------------------- KPIs
-def kpi_version(now=None) -> int:
-    """The minute bucket the cached KPI views are fresh for (see ``views.CURRENT_BUCKET_S``)."""
+def kpi_version(now=None) -> str:
+    """What the wall's KPI figures depend on: the store's change sequence (a report or a step shows at once)
+    and the minute (cases turn overdue as time passes, with no write)."""
     now = now_utc() if now is None else now
-    return int(now.timestamp() // views.CURRENT_BUCKET_S)
+    return f"{views.data_version(context.services().engine)}:{int(now.timestamp() // 60)}"
 
 
 def kpi_payload(lang: str, rank_kpi: str = DEFAULT_RANK_KPI, rank_period: str = "month", now=None) -> dict:
@@ -136,7 +137,7 @@ def kpi_payload(lang: str, rank_kpi: str = DEFAULT_RANK_KPI, rank_period: str = 
     rank_kpi = rank_kpi if rank_kpi in RANK_KPIS else DEFAULT_RANK_KPI
     rank_period = rank_period if rank_period in ("today", "month") else "month"
     key = f"{CACHE_PREFIX}:kpi:{lang}:{rank_kpi}:{rank_period}:{kpi_version(now)}"
-    return _cached(key, 2 * views.CURRENT_BUCKET_S, lambda: _kpi_build(lang, rank_kpi, rank_period, now))
+    return _cached(key, 120, lambda: _kpi_build(lang, rank_kpi, rank_period, now))
 
 
 def _kpi_build(lang: str, rank_kpi: str, rank_period: str, now) -> dict:

@@ -14,7 +14,7 @@ from .wall_text import RANK_KPIS, client_table, fmt_value, kpi_label, wt
 # one interval per purpose (milliseconds)
 CLOCK_MS = 1000
 LIVE_MS = 1000  # ticker / alerts: a change-sequence look-up, answered from the shared cache
-KPI_MS = 15_000  # KPI header / ranking / zone cards: fresh within a minute (like metrics.views)
+KPI_MS = 2_000  # KPI header / ranking / zone cards: a change-sequence look-up; rebuilt only after a change
 HEARTBEAT_MS = 3000
 DEFAULT_TOUR_S = 20
 DEFAULT_RANK_N = 5
