@@ -72,15 +72,15 @@ def test_zone_and_town_lookups(gd):
     assert loc.zone_of("nope") is None
 
 
-def test_hundred_thousand_points_under_a_second(gd):
+def test_hundred_thousand_points_at_once_equal_one_by_one(gd):
+    """The vectorised look-up (timed in bench/, not here) gives what the one-point look-up gives."""
     loc = GridLocator(gd.grids)
     rng = np.random.default_rng(3)
     b = gd.district.total_bounds
     x = rng.uniform(b[0], b[2], 100_000)
     y = rng.uniform(b[1], b[3], 100_000)
-    loc.locate_many(x[:100], y[:100])
-    t0 = time.perf_counter()
     res = loc.locate_many(x, y)
-    dt = time.perf_counter() - t0
     assert len(res) == 100_000
-    assert dt < 1.0, f"locate_many took {dt:.2f}s"
+    pick = rng.choice(100_000, 300, replace=False)
+    assert [res[i] for i in pick] == [loc.locate(x[i], y[i]) for i in pick]
+    assert 0 < sum(r is not None for r in res) < 100_000  # the bounding box holds points in grids and outside
