@@ -316,12 +316,11 @@ def test_bulk_load_rebuilds_indexes(tmp_path, points):
     before = {t: {i["name"] for i in inspect(eng).get_indexes(t)} for t in ("incidents", "incident_events")}
     S = session_factory(eng)
     t0 = dt.datetime(2019, 1, 1, tzinfo=UTC)
-    with repo.bulk_load(eng):
-        assert "ix_incidents_reported_at" not in {i["name"] for i in inspect(eng).get_indexes("incidents")}
-        with S() as s:
-            ids = repo.bulk_insert_incidents(s, [dict(category="dispute.civil", lon=p[0], lat=p[1], grid_code=p[2],
-                                                      zone_code=p[3], town_code=p[4], reported_at=t0)
-                                                 for p in points])
+    with repo.bulk_load(eng) as s:
+        assert "ix_incidents_reported_at" not in {i["name"] for i in inspect(s.connection()).get_indexes("incidents")}
+        ids = repo.bulk_insert_incidents(s, [dict(category="dispute.civil", lon=p[0], lat=p[1], grid_code=p[2],
+                                                  zone_code=p[3], town_code=p[4], reported_at=t0)
+                                             for p in points], commit=False)
     after = {t: {i["name"] for i in inspect(eng).get_indexes(t)} for t in ("incidents", "incident_events")}
     assert after == before
     with S() as s:
