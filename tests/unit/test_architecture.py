@@ -4,8 +4,8 @@
     builders (``select``, ``text``, ``insert``, ``update``, ``delete``, ``func``) or calls ``.execute`` /
     ``.connect`` / ``.begin`` (or the other connection and result methods below);
 (b) ``dashboard/ui`` imports no module that reads data: no store module (the pure vocabularies
-    ``store.catalogue`` and ``store.lifecycle`` excepted), no metric loader (``metrics.frames``,
-    ``metrics.views``), no service, no API blueprint, nor ``auth`` / ``context`` (they read users, the store and
+    ``store.catalogue`` and ``store.lifecycle`` excepted; ``store.frames`` included), no metric loader
+    (``metrics.views``), no service, no API blueprint, nor ``auth`` / ``context`` (they read users, the store and
     the cache);
 (c) ``dashboard/api`` and ``dashboard/callbacks`` do not import each other.
 """
