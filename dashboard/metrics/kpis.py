@@ -28,7 +28,6 @@ denominator is zero / nothing to measure (the UI shows "—"). Never NaN.
 """
 from __future__ import annotations
 
-import datetime as _dt
 from typing import Iterable
 
 import numpy as np
@@ -512,7 +511,3 @@ def funnel(events: pd.DataFrame) -> pd.DataFrame:
     n = events.groupby("to_status")["incident_id"].nunique()
     return pd.DataFrame({"state": list(STATE_ORDER),
                          "incidents": [int(n.get(s, 0)) for s in STATE_ORDER]})[cols]
-
-
-def as_of_now() -> pd.Timestamp:
-    return pd.Timestamp(_dt.datetime.now(_dt.timezone.utc)).tz_localize(None)

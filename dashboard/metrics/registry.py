@@ -78,11 +78,6 @@ def shown_in(place: str) -> tuple[str, ...]:
     return PLACES[place]
 
 
-def places_of(key: str) -> tuple[str, ...]:
-    """Where a measure shows."""
-    return tuple(p for p, keys in PLACES.items() if key in keys)
-
-
 def label(key: str, lang: str = "zh") -> str:
     return MEASURES[key].label(lang)
 

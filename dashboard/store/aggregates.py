@@ -52,7 +52,6 @@ LOCAL_OFFSET = pd.Timedelta(hours=8)  # Asia/Shanghai
 DISTRICT = "*"
 LEVELS = ("district", "town", "zone", "grid")
 LEVEL_COLUMN = {"district": None, "town": "town_code", "zone": "zone_code", "grid": "grid_code"}
-PARENT_COLUMN = {"district": None, "town": None, "zone": "town_code", "grid": "zone_code"}
 STATES = ("reported", "onsite_handled", "routed", "escalated", "assigned", "in_progress", "handled", "verified",
           "closed")
 STAY_LEVELS = ("district", "town", "zone")
@@ -101,10 +100,6 @@ def naive_utc(s: pd.Series) -> pd.Series:
 def local_day(s: pd.Series) -> pd.Series:
     """Naive UTC times -> their local (Asia/Shanghai) day at midnight, naive."""
     return (s + LOCAL_OFFSET).dt.floor("D")
-
-
-def _month(days: pd.Series) -> pd.Series:
-    return days.dt.to_period("M").dt.start_time
 
 
 def _us(td) -> np.ndarray:
@@ -624,19 +619,6 @@ def write_acc(conn, acc: Acc) -> int:
     return n
 
 
-def _read_state(conn, ids) -> tuple[pd.DataFrame, pd.DataFrame]:
-    ids = [int(i) for i in ids]
-    if not ids:
-        return (pd.DataFrame(columns=list(INCIDENT_COLUMNS)), pd.DataFrame(columns=list(EVENT_COLUMNS)))
-    t, e = Incident.__table__, IncidentEvent.__table__
-    inc_rows, ev_rows = [], []
-    for i in range(0, len(ids), 1000):
-        part = ids[i:i + 1000]
-        inc_rows += conn.execute(select(*(t.c[c] for c in INCIDENT_COLUMNS)).where(t.c.id.in_(part))).all()
-        ev_rows += conn.execute(select(*(e.c[c] for c in EVENT_COLUMNS)).where(e.c.incident_id.in_(part))).all()
-    return _frame(inc_rows, INCIDENT_COLUMNS), _frame(ev_rows, EVENT_COLUMNS)
-
-
 def _read_rows(conn, ids) -> tuple[list[dict], dict]:
     """Current rows (dicts) of ``ids`` and their events {incident_id: [(seq, at, to_status)]} — the small path."""
     ids = [int(i) for i in ids]
@@ -722,13 +704,6 @@ def _set_close_lag(conn, rows: list[dict]) -> None:
 
 
 # ------------------------------------------------------------------------------------- inspections
-def _bits(ordinals) -> bytes:
-    v = 0
-    for o in ordinals:
-        v |= 1 << int(o)
-    return v.to_bytes(max(1, (v.bit_length() + 7) // 8), "little")
-
-
 def _or_bytes(a: bytes, b: bytes) -> bytes:
     v = int.from_bytes(a, "little") | int.from_bytes(b, "little")
     return v.to_bytes(max(1, (v.bit_length() + 7) // 8), "little")
