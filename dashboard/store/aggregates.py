@@ -555,10 +555,10 @@ def write_hist(conn, df: pd.DataFrame, fresh: bool = False) -> int:
     groups = {k: (a, b) for k, a, b in zip(keys, starts, ends)}
     old = {}
     klist = list(groups)
-    for i in range(0, len(klist), 300):
-        part = klist[i:i + 300]
+    for i in range(0, len(klist), 100):
+        part = klist[i:i + 100]
         q = select(t.c.kind, t.c.lvl, t.c.code, t.c.grain, t.c.day, t.c.key2, t.c.data).where(
-            tuple_(t.c.kind, t.c.lvl, t.c.code, t.c.grain, t.c.day, t.c.key2).in_(part))
+            _keys_in(t, HKEY, part))
         for row in conn.execute(q):
             old[(row[0], row[1], row[2], row[3], _date(row[4]), row[5])] = unpack(row[6])
     ins, upd, dele = [], [], []
@@ -754,11 +754,12 @@ def inspection_counts(rows: pd.DataFrame) -> Deltas:
     return Deltas(counts, empty, empty, empty)
 
 
-def add_inspection_bits(conn, rows: pd.DataFrame) -> None:
-    """The grids' bitmaps of units inspected / with problems per day and month (distinct units)."""
+def add_inspection_bits(conn, rows: pd.DataFrame, acc: dict | None = None) -> None:
+    """The grids' bitmaps of units inspected / with problems per day and month (distinct units). With ``acc``
+    (a rebuild) the bits are gathered there and written once by :func:`write_bits_fresh`."""
     day = pd.to_datetime(rows["inspected_on"]).dt.floor("D")
     ords = unit_ordinals(conn, rows[["unit_id", "grid_code"]])
-    new: dict = {}
+    new: dict = {} if acc is None else acc
     days = [d.date() for d in day]
     for grid, d, o, p in zip(rows["grid_code"].astype(str), days, ords.tolist(), (rows["problems_found"] > 0).tolist()):
         bit = 1 << int(o)
@@ -769,7 +770,22 @@ def add_inspection_bits(conn, rows: pd.DataFrame) -> None:
             cur[0] |= bit
             if p:
                 cur[1] |= bit
-    _merge_bits(conn, {k: (_int_bytes(a), _int_bytes(b)) for k, (a, b) in new.items()})
+    if acc is None:
+        _merge_bits(conn, {k: (_int_bytes(a), _int_bytes(b)) for k, (a, b) in new.items()})
+
+
+def write_bits_fresh(conn, acc: dict) -> int:
+    """Insert gathered bitmaps into an empty ``agg_units`` (a rebuild)."""
+    items = list(acc.items())
+    return _insert_many(conn, AggUnits.name, ["grid_code", "grain", "day", "inspected", "problems"],
+                        [[k[0] for k, _ in items], [k[1] for k, _ in items], [k[2] for k, _ in items],
+                         [_int_bytes(v[0]) for _, v in items], [_int_bytes(v[1]) for _, v in items]])
+
+
+def _keys_in(table, cols, keys):
+    """Rows whose ``cols`` equal one of ``keys``: an OR of ANDs, which both back ends answer from the primary key
+    (PostgreSQL does not use the index for a row-value IN list)."""
+    return or_(*(and_(*(table.c[c] == v for c, v in zip(cols, k))) for k in keys))
 
 
 def _int_bytes(v: int) -> bytes:
@@ -780,10 +796,10 @@ def _merge_bits(conn, new: dict) -> None:
     t = AggUnits
     keys = list(new)
     old = {}
-    for i in range(0, len(keys), 500):
-        part = keys[i:i + 500]
+    for i in range(0, len(keys), 100):
+        part = keys[i:i + 100]
         q = select(t.c.grid_code, t.c.grain, t.c.day, t.c.inspected, t.c.problems).where(
-            tuple_(t.c.grid_code, t.c.grain, t.c.day).in_(part))
+            _keys_in(t, ("grid_code", "grain", "day"), part))
         for g, gr, d, a, b in conn.execute(q):
             old[(g, gr, d if isinstance(d, dt.date) else dt.date.fromisoformat(str(d)))] = (a, b)
     ins, upd = [], []
@@ -833,6 +849,7 @@ def rebuild(engine, chunk: int = _CHUNK, progress=None) -> dict:
             if progress:
                 progress(stats)
         last = 0
+        bits: dict = {}
         cols = ("id", "unit_id", "grid_code", "zone_code", "town_code", "inspected_on", "problems_found")
         while True:
             rows = conn.execute(select(*(it.c[c] for c in cols)).where(it.c.id > last).order_by(it.c.id)
@@ -841,11 +858,12 @@ def rebuild(engine, chunk: int = _CHUNK, progress=None) -> dict:
                 break
             df = pd.DataFrame(rows, columns=list(cols))
             acc.append(inspection_counts(df))
-            add_inspection_bits(conn, df)
+            add_inspection_bits(conn, df, bits)
             stats["inspections"] += len(df)
             last = int(df["id"].iloc[-1])
         if acc:
             stats["rows"] += write(conn, _collapse(_concat(acc)), fresh=True)
+        stats["rows"] += write_bits_fresh(conn, bits)
     return stats
 
 
