@@ -165,6 +165,8 @@ def main(argv=None) -> int:
     ap.add_argument("--sizes", default=",".join(SIZES), help="comma list of 100k,1m,10m")
     ap.add_argument("--backends", default="postgresql,sqlite")
     ap.add_argument("--reuse", action="store_true", help="keep a wx_scale_<N> store already holding ~N incidents")
+    ap.add_argument("--existing", action="store_true",
+                    help="with --reuse: measure only the stores already there, generate none")
     ap.add_argument("--samples", type=int, default=20)
     ap.add_argument("--seed", type=int, default=9)
     ap.add_argument("--pg", default=os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432"))
@@ -194,6 +196,9 @@ def main(argv=None) -> int:
         have = stored_incidents(url)
         if args.reuse and have is not None and abs(have - n) <= 0.05 * n:
             run["generated"] = None
+        elif args.existing:
+            print(f"no {run['store']} ({backend}) with ~{n:,} incidents: skipped", flush=True)
+            continue
         else:
             print(f"generating {n:,} incidents into {run['store']} ({backend}) …", flush=True)
             run["generated"] = generate(url, n)
