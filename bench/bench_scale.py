@@ -10,7 +10,7 @@ stores are named ``wx_scale_<N>`` (PostgreSQL databases beside ``--pg``, SQLite 
 (b) times, with a cold cache (``cache=None`` / the null cache), over ``--samples`` random periods (standard keys and
 custom from/to) and random units: ``views.kpi_bundle(engine, gd, None, period)``, ``views.lifecycle(engine, gd,
 None, period, level, code)`` and the choropleth payload of ``/api/map/measures.json``
-(``mapdata.measure_payload``) — median and p95; (c) reads the worker's RSS after those calls (current and peak,
+(``measure_payload``, found through ``dashboard/api/mapdata.py``) — median and p95; (c) reads the worker's RSS after those calls (current and peak,
 ``resource.getrusage``; each store is measured in a fresh process); (d) prints the curve and writes
 ``bench/results/scale.json`` with the machine (CPUs, load average before and after).
 
@@ -105,12 +105,22 @@ def random_period(rng: random.Random, periods, now, first_day: str):
     return periods.resolve("custom", a.strftime("%Y-%m-%d"), b.strftime("%Y-%m-%d"), now=now)
 
 
+def map_payload():
+    """The choropleth payload function behind ``/api/map/measures.json`` and its measures, wherever
+    ``dashboard/api/mapdata.py`` takes them from today (itself, or the map service it imports)."""
+    from dashboard.api import mapdata
+
+    for mod in (mapdata, getattr(mapdata, "maps", None)):
+        if mod is not None and hasattr(mod, "measure_payload"):
+            return mod.measure_payload, tuple(mod.MEASURES)
+    raise RuntimeError("no measure_payload behind dashboard/api/mapdata.py")
+
+
 def measure(url: str, samples: int, seed: int) -> dict:
     """Time the three read paths on ``url`` with a cold cache; runs in its own process (see main)."""
     import pandas as pd
 
     from dashboard import create_app
-    from dashboard.api import mapdata
     from dashboard.metrics import periods, views
     from dashboard.settings import Settings
 
@@ -127,8 +137,9 @@ def measure(url: str, samples: int, seed: int) -> dict:
         lv = rng.choice(("district", "town", "zone", "grid"))
         return (lv, None) if lv == "district" else (lv, rng.choice(codes[lv]))
 
+    payload, measures = map_payload()
     picks = [(random_period(rng, periods, now, "2019-01-01"), unit(), rng.choice(("towns", "zones", "grids")),
-              rng.choice(mapdata.MEASURES)) for _ in range(samples)]
+              rng.choice(measures)) for _ in range(samples)]
     times = {"kpi_bundle": [], "lifecycle": [], "map_measure": []}
     detail = []
     with app.server.test_request_context("/"):
@@ -138,7 +149,7 @@ def measure(url: str, samples: int, seed: int) -> dict:
             t1 = time.perf_counter()
             views.lifecycle(engine, gd, None, per, level, code)
             t2 = time.perf_counter()
-            mapdata.measure_payload(layer, measure_key, per)
+            payload(layer, measure_key, per)
             t3 = time.perf_counter()
             times["kpi_bundle"].append((t1 - t0) * 1000)
             times["lifecycle"].append((t2 - t1) * 1000)
