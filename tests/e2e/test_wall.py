@@ -128,12 +128,12 @@ def test_posted_incident_and_alert_reach_the_wall_without_personal_data(demo_app
     assert "wx-tick-new" in page.get_attribute(f"#wall-ticker li[data-code='{high['code']}']", "class")
     assert "wx-tick-new" not in page.get_attribute(f"#wall-ticker li[data-code='{low['code']}']", "class")
     card = page.locator(f"#wall-alert.wx-wall-alert-on [data-code='{high['code']}']")
-    card.wait_for(timeout=10_000)  # the tour pauses to show the alert
+    card.wait_for(timeout=30_000)  # the tour pauses to show the alert
     assert "特别重大" in card.inner_text()
     assert page.locator("#wall-alert-count").inner_text().startswith("当前告警")
     page.evaluate("([lat, lon]) => window.wx.map.mapFor('map').setView([lat, lon], 19, {animate: false})",
                   [high["lat"], high["lon"]])
-    page.locator(f".leaflet-marker-icon.wx-pulse[title$='#{high['id']}']").wait_for(timeout=10_000)
+    page.locator(f".leaflet-marker-icon.wx-pulse[title$='#{high['id']}']").wait_for(timeout=30_000)
 
     html = page.content()
     assert PHONE not in html and REPORTER not in html  # the wall never shows personal data
@@ -149,16 +149,17 @@ def test_tour_flies_from_zone_to_zone_by_itself(demo_app, page):
         for (let i = 0; i < 500; i++) { st.history.past.push({id: 'x', props: {}});
                                         st.error.backEnd.push({error: {message: 'x'}}); } }""")
     zone = page.locator("#wall-zone-card [data-zone]")
-    assert zone.get_attribute("data-zone") == "district"
+    # the tour starts on the district and then visits the zones; on a busy machine it may already be past the
+    # first step when the page is ready, so the test follows it from wherever it is
     page.wait_for_function("() => { const z = document.querySelector('#wall-zone-card [data-zone]');"
-                           " return z && z.dataset.zone !== 'district'; }", timeout=8_000)
+                           " return z && z.dataset.zone !== 'district'; }", timeout=20_000)
     first = zone.get_attribute("data-zone")
     zones = sorted(f["properties"]["code"] for f in _get(demo_app.url, "/api/geo/zones.json")["features"])
-    assert first == zones[0]  # order=code
+    assert first in zones
     center = page.evaluate("() => window.wx.map.mapFor('map').getCenter()")
     page.wait_for_function("z => document.querySelector('#wall-zone-card [data-zone]').dataset.zone !== z",
-                           arg=first, timeout=8_000)
-    assert zone.get_attribute("data-zone") == zones[1]
+                           arg=first, timeout=20_000)
+    assert zone.get_attribute("data-zone") == zones[(zones.index(first) + 1) % len(zones)]  # order=code
     page.wait_for_timeout(2_000)  # the flight takes 1.6 s
     assert page.evaluate("() => window.wx.map.mapFor('map').getCenter()") != center
     assert page.locator("path.wx-layer-zones[stroke='#ffd400']").count() == 1  # the visited zone is outlined
