@@ -7,7 +7,7 @@
   var NO = function () { return window.dash_clientside.no_update; };
   var GRID = "duty-grid";
   var MAP = "map";
-  var state = {suppress: null, flyTimer: null, rowTimer: null};  // per page: which row selection we made ourselves
+  var state = {suppress: null, want: null, flyTimer: null};  // per page: which row selection we made ourselves, which we wait for
 
   function gridApi() {
     try { return window.dash_ag_grid && window.dash_ag_grid.getApi(GRID); } catch (e) { return null; }
@@ -19,17 +19,29 @@
     state[timerKey] = setTimeout(function () { retry(timerKey, fn, attempts - 1, delay); }, delay);
   }
 
-  /* Select (and scroll to) the list row of an incident, marking the selection as ours so it does not fly. */
+  /* Select (and scroll to) the list row of an incident, marking the selection as ours so it does not fly. The row
+   * may not be there yet (the grid is still loading, or a live change brings it): the wish is kept and tried again
+   * each time the grid's rows change, until it is met or another row is wished for. */
   function selectRow(rid) {
-    retry("rowTimer", function () {
-      var api = gridApi();
-      if (!api) { return false; }
-      var node = api.getRowNode(rid);
-      if (!node) { return false; }
-      if (!node.isSelected()) { state.suppress = rid; node.setSelected(true, true); }
-      api.ensureNodeVisible(node, "middle");
-      return true;
-    }, 100, 250);  // up to 25 s: the grid may still be loading its rows on a busy machine
+    state.want = rid;
+    if (!window.dash_ag_grid || !window.dash_ag_grid.getApiAsync) { return; }
+    window.dash_ag_grid.getApiAsync(GRID).then(function (api) {
+      function attempt() {
+        if (state.want !== rid) { return true; }  // superseded
+        var node = api.getRowNode(rid);
+        if (!node) { return false; }
+        state.want = null;
+        if (!node.isSelected()) { state.suppress = rid; node.setSelected(true, true); }
+        api.ensureNodeVisible(node, "middle");
+        return true;
+      }
+      if (attempt()) { return; }
+      var events = ["rowDataUpdated", "modelUpdated", "firstDataRendered"];
+      var onChange = function () {
+        if (attempt()) { events.forEach(function (e) { api.removeEventListener(e, onChange); }); }
+      };
+      events.forEach(function (e) { api.addEventListener(e, onChange); });
+    });
   }
 
   function flyTo(sel) {
@@ -38,7 +50,7 @@
       if (!window.wx.map || !window.wx.map.mapFor(MAP)) { return false; }
       window.wx.map.focusIncident(MAP, sel.id, sel.lat, sel.lon);
       return true;
-    }, 75, 200);
+    }, 300, 200);  // up to a minute: the map may still be loading on a busy machine
   }
 
   function fill(tpl, values) {
