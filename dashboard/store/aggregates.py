@@ -107,32 +107,129 @@ def _us(td) -> np.ndarray:
     return np.asarray(td, dtype="timedelta64[ns]").astype("timedelta64[us]").astype(np.int64)
 
 
+@dataclass(frozen=True)
+class Coded:
+    """A column as integer codes into its distinct values (what grouping works on: hashing strings is slow)."""
+
+    codes: np.ndarray
+    uniques: np.ndarray
+
+    @staticmethod
+    def of(values) -> "Coded":
+        if isinstance(values, Coded):
+            return values
+        codes, uniques = pd.factorize(np.asarray(values, dtype=object), use_na_sentinel=False)
+        return Coded(codes.astype(np.int64), np.asarray(uniques, dtype=object))
+
+    @staticmethod
+    def const(value, n: int) -> "Coded":
+        return Coded(np.zeros(n, dtype=np.int64), np.array([value], dtype=object))
+
+    def take(self, idx) -> "Coded":
+        return Coded(self.codes[idx], self.uniques)
+
+    def __len__(self):
+        return len(self.codes)
+
+    def values(self) -> np.ndarray:
+        return self.uniques[self.codes] if len(self.uniques) else np.array([], dtype=object)
+
+
+def _concat_coded(parts: list) -> Coded:
+    """Coded columns over one vocabulary (each part's codes are remapped)."""
+    vocab = pd.Index(pd.unique(np.concatenate([p.uniques for p in parts]))) if parts else pd.Index([])
+    codes = [vocab.get_indexer(p.uniques)[p.codes] if len(p.codes) else np.array([], dtype=np.int64) for p in parts]
+    return Coded(np.concatenate(codes).astype(np.int64) if codes else np.array([], dtype=np.int64),
+                 np.asarray(vocab, dtype=object))
+
+
+_LEVEL_ARR = np.array(LEVELS, dtype=object)
+_GRAIN_ARR = np.array(("d", "m"), dtype=object)
+
+
 def _expand_arrays(grid, zone, town, day, levels=LEVELS, grains=("d", "m")):
-    """Key arrays (lvl, code, parent, grain, day) for every (level, grain) of n facts, and the index of the fact
-    each key row comes from."""
+    """Key columns (lvl, code, parent, grain, day) for every (level, grain) of n facts, and the index of the fact
+    each key row comes from. lvl, code, parent and grain are :class:`Coded`; day is datetime64[D]."""
+    grid, zone, town = (Coded.of(x) for x in (grid, zone, town))
     n = len(grid)
+    vocab = _concat_coded([grid, zone, town, Coded.of(np.array([DISTRICT, ""], dtype=object))])
+    off = np.cumsum([0, len(grid), len(zone), len(town)])
+    g_c, z_c, t_c = (vocab.codes[off[i]:off[i + 1]] for i in range(3))
+    star, blank = vocab.codes[off[3]], vocab.codes[off[3] + 1]
     day = np.asarray(day, dtype="datetime64[D]")
     month = day.astype("datetime64[M]").astype("datetime64[D]")
     lv, cd, pa, gr, dy, src = [], [], [], [], [], []
     idx = np.arange(n)
     for level in levels:
-        code = {"district": np.full(n, DISTRICT, dtype=object), "town": town, "zone": zone, "grid": grid}[level]
-        parent = {"district": np.full(n, "", dtype=object), "town": np.full(n, DISTRICT, dtype=object),
-                  "zone": town, "grid": zone}[level]
+        code = {"district": np.full(n, star), "town": t_c, "zone": z_c, "grid": g_c}[level]
+        parent = {"district": np.full(n, blank), "town": np.full(n, star), "zone": t_c, "grid": z_c}[level]
         for g in grains:
-            lv.append(np.full(n, level, dtype=object))
+            lv.append(np.full(n, LEVELS.index(level), dtype=np.int64))
             cd.append(code)
             pa.append(parent)
-            gr.append(np.full(n, g, dtype=object))
+            gr.append(np.full(n, 0 if g == "d" else 1, dtype=np.int64))
             dy.append(day if g == "d" else month)
             src.append(idx)
     if not lv:
-        e = np.array([], dtype=object)
+        e = Coded(np.array([], dtype=np.int64), np.array([], dtype=object))
         return {"lvl": e, "code": e, "parent": e, "grain": e, "day": np.array([], dtype="datetime64[D]")}, \
             np.array([], dtype=int)
-    keys = {"lvl": np.concatenate(lv), "code": np.concatenate(cd), "parent": np.concatenate(pa),
-            "grain": np.concatenate(gr), "day": np.concatenate(dy)}
+    keys = {"lvl": Coded(np.concatenate(lv), _LEVEL_ARR), "code": Coded(np.concatenate(cd), vocab.uniques),
+            "parent": Coded(np.concatenate(pa), vocab.uniques), "grain": Coded(np.concatenate(gr), _GRAIN_ARR),
+            "day": np.concatenate(dy)}
     return keys, np.concatenate(src)
+
+
+def group_sum(columns: dict, by: list[str], value_cols: list[str], sign: int = 1) -> pd.DataFrame:
+    """Sum ``value_cols`` over the distinct combinations of ``by`` (columns: arrays, Series or :class:`Coded`),
+    in order of first appearance: each key column is reduced to integer codes and the codes to one int64 key, so
+    no tuple of strings is ever hashed. Integer columns stay exact (sums below 2^53)."""
+    n = len(columns[by[0]])
+    if n == 0:
+        return pd.DataFrame({c: [] for c in [*by, *value_cols]})
+    key = np.zeros(n, dtype=np.int64)
+    size = 1
+    coded = {}
+    for c in by:
+        col = columns[c]
+        if isinstance(col, pd.Series) and isinstance(col.dtype, pd.CategoricalDtype) and not (col.cat.codes < 0).any():
+            col = Coded(col.cat.codes.to_numpy().astype(np.int64), np.asarray(col.cat.categories, dtype=object))
+        if not isinstance(col, Coded):
+            arr = col.to_numpy() if isinstance(col, pd.Series) else np.asarray(col)
+            codes, uniques = pd.factorize(arr, use_na_sentinel=False)
+            col = Coded(codes.astype(np.int64), np.asarray(uniques))
+        coded[c] = col
+        k = max(len(col.uniques), 1)
+        if size * k >= 2 ** 62:  # renumber the combinations so far before they overflow
+            key, u = pd.factorize(key)
+            size = len(u)
+        key = key * k + col.codes
+        size *= k
+    inv, uniq = pd.factorize(key)
+    m = len(uniq)
+    # factorize numbers groups in order of first appearance: a group's first row is where the running max grows
+    first = np.flatnonzero(np.r_[True, inv[1:] > np.maximum.accumulate(inv)[:-1]])
+    out = {}
+    for c in by:
+        col = coded[c]
+        codes = col.codes[first]
+        if col.uniques.dtype == object and len(col.uniques) and not pd.isna(col.uniques).any():
+            # strings stay coded (categorical): what reads them next groups, sorts and concatenates them cheaply
+            out[c] = pd.Categorical.from_codes(codes, categories=pd.Index(col.uniques, dtype=object))
+        else:
+            out[c] = col.uniques[codes]
+    for c in value_cols:
+        v = columns[c]
+        v = v.to_numpy() if isinstance(v, pd.Series) else np.asarray(v)
+        if np.issubdtype(v.dtype, np.integer) or v.dtype == bool:
+            s = np.bincount(inv, weights=v.astype(np.float64), minlength=m).round().astype(np.int64)
+        else:
+            s = np.bincount(inv, weights=v.astype(np.float64), minlength=m)
+        out[c] = s * sign if sign != 1 else s
+    df = pd.DataFrame(out)
+    if "day" in df.columns:
+        df["day"] = pd.to_datetime(df["day"])
+    return df
 
 
 @dataclass
@@ -167,14 +264,7 @@ def _stays(ev: pd.DataFrame) -> pd.DataFrame:
 
 
 def _group(keys: dict, extra: dict, values: dict, by: list[str], value_cols: list[str], sign: int) -> pd.DataFrame:
-    df = pd.DataFrame({**keys, **extra, **values})
-    if df.empty:
-        return pd.DataFrame(columns=[*by, *value_cols])
-    df["day"] = pd.to_datetime(df["day"])
-    out = df.groupby(by, sort=False, dropna=False)[value_cols].sum().reset_index()
-    if sign != 1:
-        out[value_cols] = out[value_cols] * sign
-    return out
+    return group_sum({**keys, **extra, **values}, by, value_cols, sign)
 
 
 def contributions(inc: pd.DataFrame, ev: pd.DataFrame, sign: int = 1) -> Deltas:
@@ -200,9 +290,7 @@ def contributions(inc: pd.DataFrame, ev: pd.DataFrame, sign: int = 1) -> Deltas:
     late = closed & (clo > due).fillna(False).to_numpy()
     dur_us = _us((clo - rep).to_numpy())
     department = inc["department"].astype(object).to_numpy()
-    grid = inc["grid_code"].astype(object).to_numpy()
-    zone = inc["zone_code"].astype(object).to_numpy()
-    town = inc["town_code"].astype(object).to_numpy()
+    grid, zone, town = (Coded.of(inc[c].astype(object).to_numpy()) for c in ("grid_code", "zone_code", "town_code"))
     reached = np.zeros((n, len(STATES)), dtype=np.int64)
     if len(ev) and n:
         pos = pd.Index(inc["id"]).get_indexer(ev["incident_id"])
@@ -233,22 +321,22 @@ def contributions(inc: pd.DataFrame, ev: pd.DataFrame, sign: int = 1) -> Deltas:
     cv[:, ci["c_longstanding"]] = longstanding[cm]
     for k, st in enumerate(STATES):
         cv[:, ci[f"cf_{st}"]] = reached[cm, k]
-    keys, src = _expand_arrays(np.r_[grid, grid[cm]], np.r_[zone, zone[cm]], np.r_[town, town[cm]],
-                               np.r_[rday, cday[cm]])
+    both = np.r_[np.arange(n), cm]
+    keys, src = _expand_arrays(grid.take(both), zone.take(both), town.take(both), np.r_[rday, cday[cm]])
     allv = np.vstack([rv, cv])[src]
     counts = _group(keys, {}, {c: allv[:, k] for k, c in enumerate(cols)}, [*KEY, "parent"], cols, sign)
 
     # --- category by report day
     keys, src = _expand_arrays(grid, zone, town, rday)
-    category_df = _group({k: v for k, v in keys.items() if k != "parent"}, {"category": category[src]},
+    category_df = _group({k: v for k, v in keys.items() if k != "parent"}, {"category": Coded.of(category).take(src)},
                          {"n": np.ones(len(src), dtype=np.int64)}, [*KEY, "category"], ["n"], sign)
 
     # --- escalated cases per department, by report day
     dm = np.flatnonzero((level == "district") & pd.notna(department))
-    keys, src = _expand_arrays(grid[dm], zone[dm], town[dm], rday[dm])
+    keys, src = _expand_arrays(grid.take(dm), zone.take(dm), town.take(dm), rday[dm])
     dsrc = dm[src]
     dept_df = _group({k: v for k, v in keys.items() if k != "parent"},
-                     {"department": department[dsrc].astype(str)},
+                     {"department": Coded.of(department[dm].astype(str)).take(src)},
                      {"assigned": np.ones(len(dsrc), dtype=np.int64), "closed": closed[dsrc].astype(np.int64),
                       "late": late[dsrc].astype(np.int64)}, [*KEY, "department"], ["assigned", "closed", "late"],
                      sign)
@@ -257,11 +345,11 @@ def contributions(inc: pd.DataFrame, ev: pd.DataFrame, sign: int = 1) -> Deltas:
     hk = {"kind": [], "lvl": [], "code": [], "grain": [], "day": [], "key2": [], "us": []}
 
     def add_hist(kind, rows, day, key2, us, levels=LEVELS, grains=("d", "m")):
-        keys, src = _expand_arrays(grid[rows], zone[rows], town[rows], day, levels, grains)
-        hk["kind"].append(np.full(len(src), kind, dtype=object))
+        keys, src = _expand_arrays(grid.take(rows), zone.take(rows), town.take(rows), day, levels, grains)
+        hk["kind"].append(Coded.const(kind, len(src)))
         for k in ("lvl", "code", "grain", "day"):
             hk[k].append(keys[k])
-        hk["key2"].append(np.asarray(key2, dtype=object)[src] if len(src) else np.array([], dtype=object))
+        hk["key2"].append(Coded.of(np.asarray(key2, dtype=object)).take(src))
         hk["us"].append(np.asarray(us, dtype=np.int64)[src] if len(src) else np.array([], dtype=np.int64))
 
     add_hist("close", cm, cday[cm], np.full(len(cm), "", dtype=object), dur_us[cm])
@@ -280,7 +368,8 @@ def contributions(inc: pd.DataFrame, ev: pd.DataFrame, sign: int = 1) -> Deltas:
         for lvls, grains in STAY_GRAINS:
             add_hist("stay_c", pos[cpos], cday[pos[cpos]], st_state[cpos], st_us[cpos], lvls, grains)
     if any(len(x) for x in hk["us"]):
-        flat = {k: np.concatenate(v) for k, v in hk.items()}
+        flat = {k: (_concat_coded(v) if k in ("kind", "lvl", "code", "grain", "key2") else np.concatenate(v))
+                for k, v in hk.items()}
         us = flat.pop("us")
         hours_df = _hist_group(flat, us, sign)
     else:
@@ -289,12 +378,8 @@ def contributions(inc: pd.DataFrame, ev: pd.DataFrame, sign: int = 1) -> Deltas:
 
 
 def _hist_group(flat: dict, us: np.ndarray, sign: int) -> pd.DataFrame:
-    df = pd.DataFrame({**flat, "bin": hour_bin(us), "n": np.ones(len(us), dtype=np.int64), "hsum": us / US_PER_H})
-    df["day"] = pd.to_datetime(df["day"])
-    out = df.groupby(["kind", *KEY, "key2", "bin"], sort=False)[["n", "hsum"]].sum().reset_index()
-    if sign != 1:
-        out[["n", "hsum"]] = out[["n", "hsum"]] * sign
-    return out
+    cols = {**flat, "bin": hour_bin(us), "n": np.ones(len(us), dtype=np.int64), "hsum": us / US_PER_H}
+    return group_sum(cols, ["kind", *KEY, "key2", "bin"], ["n", "hsum"], sign)
 
 
 # ------------------------------------------------------------------------- the same, for a few incidents
@@ -483,11 +568,18 @@ def _plain_column(col, sqlite: bool) -> list:
 
 
 def _insert_many(conn, table: str, cols: list[str], columns: list) -> int:
-    """Plain INSERT of many rows through the driver's executemany (for a rebuild into empty tables)."""
+    """Plain INSERT of many rows into an empty table (a rebuild): ``COPY`` on PostgreSQL, the driver's
+    executemany on SQLite."""
     sqlite = conn.dialect.name == "sqlite"
     data = list(zip(*(_plain_column(c, sqlite) for c in columns)))
     if not data:
         return 0
+    if conn.dialect.name == "postgresql":
+        with conn.connection.driver_connection.cursor() as cur, \
+                cur.copy(f"COPY {table} ({', '.join(cols)}) FROM STDIN") as copy:
+            for row in data:
+                copy.write_row(row)
+        return len(data)
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     sql = f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join([mark] * len(cols))})"
     for i in range(0, len(data), 20_000):
@@ -687,7 +779,7 @@ def _collapse(d: Deltas) -> Deltas:
     def coll(df, keys, vals):
         if df.empty:
             return df
-        return df.groupby(keys, sort=False, dropna=False)[vals].sum().reset_index()
+        return group_sum({c: df[c] for c in [*keys, *vals]}, keys, vals)
 
     return Deltas(coll(d.counts, [*KEY, "parent"], list(AGG_COUNT_COLUMNS)),
                   coll(d.category, [*KEY, "category"], ["n"]),
@@ -836,10 +928,8 @@ def rebuild(engine, chunk: int = _CHUNK, progress=None) -> dict:
             if not ids:
                 break
             lo, hi = ids[0], ids[-1]
-            inc = _frame(conn.execute(select(*(t.c[c] for c in INCIDENT_COLUMNS)).where(
-                t.c.id.between(lo, hi))).all(), INCIDENT_COLUMNS)
-            ev = _frame(conn.execute(select(*(e.c[c] for c in EVENT_COLUMNS)).where(
-                e.c.incident_id.between(lo, hi))).all(), EVENT_COLUMNS)
+            inc = _raw_frame(conn, "incidents", INCIDENT_COLUMNS, "id", lo, hi)
+            ev = _raw_frame(conn, "incident_events", EVENT_COLUMNS, "incident_id", lo, hi)
             acc.append(contributions(inc, ev, +1))
             if len(acc) >= 8:  # keep memory bounded: fold what was read so far into one collapsed set
                 acc = [_collapse(_concat(acc))]
@@ -867,6 +957,25 @@ def rebuild(engine, chunk: int = _CHUNK, progress=None) -> dict:
     return stats
 
 
+def _raw_frame(conn, table: str, columns, key: str, lo: int, hi: int) -> pd.DataFrame:
+    """Rows with ``key`` in [lo, hi] straight from the driver (no per-value type processing: times come as the
+    driver gives them and :func:`naive_utc` reads them column-wise)."""
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    cur = conn.connection.cursor()
+    try:
+        cur.execute(f"SELECT {', '.join(columns)} FROM {table} WHERE {key} BETWEEN {mark} AND {mark}",
+                    (int(lo), int(hi)))
+        rows = cur.fetchall()
+    finally:
+        cur.close()
+    cols = list(zip(*rows)) if rows else [()] * len(columns)
+    df = pd.DataFrame({c: np.array(v, dtype=object) for c, v in zip(columns, cols)}, columns=list(columns))
+    for c in ("reported_at", "closed_at", "due_at", "at"):
+        if c in df.columns:
+            df[c] = naive_utc(df[c])
+    return df
+
+
 @contextmanager
 def _begin(bind):
     if hasattr(bind, "begin") and not hasattr(bind, "execute"):  # an Engine: one transaction of its own
@@ -876,8 +985,20 @@ def _begin(bind):
         yield bind
 
 
+def _concat_frames(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """pd.concat that keeps categorical columns categorical (over the union of their categories)."""
+    if len(frames) == 1:
+        return frames[0]
+    cats = {c: [f[c] for f in frames] for c in frames[0].columns
+            if all(c in f.columns and isinstance(f[c].dtype, pd.CategoricalDtype) for f in frames)}
+    out = pd.concat([f.drop(columns=list(cats)) for f in frames], ignore_index=True)
+    for c, parts in cats.items():
+        out[c] = pd.api.types.union_categoricals(parts)
+    return out[list(frames[0].columns)]
+
+
 def _concat(ds: list[Deltas]) -> Deltas:
-    return Deltas(*(pd.concat([getattr(d, n) for d in ds if len(getattr(d, n))], ignore_index=True)
+    return Deltas(*(_concat_frames([getattr(d, n) for d in ds if len(getattr(d, n))])
                     if any(len(getattr(d, n)) for d in ds) else getattr(ds[0], n)
                     for n in ("counts", "category", "dept", "hours")))
 
