@@ -34,7 +34,7 @@ LEVELS = ("district", "town", "zone", "grid")
 CHILD = {"district": "town", "town": "zone", "zone": "grid", "grid": None}
 PARENT = {"district": None, "town": "district", "zone": "town", "grid": "zone"}
 DISTRICT_CODE = "330502"
-BUNDLE_SCHEMA = "v4"
+BUNDLE_SCHEMA = "v5"
 PAST_TIMEOUT = 6 * 3600  # seconds: a period that has ended changes only by corrections
 CURRENT_BUCKET_S = 60  # a current period is recomputed at most once a minute (fresh within a minute)
 CARD_KPIS = registry.shown_in("cards")  # what the cards show, in order
@@ -228,25 +228,18 @@ def kpi_bundle(bind, gd, cache, period: periods.Period, now=None, grid_medians=N
         h = hierarchy(gd)
         span = day_span(period)
         x = agg.bundle_inputs(bind, span, _utc_dt(at), _utc_dt(period.end))
-        counts, units, close_hist, open_set, dept, dept_hist = (
-            x["counts"], x["units"], x["close_hist"], x["open_set"], x["dept"], x["dept_hist"])
+        counts, units, close_hist, open_set = x["counts"], x["units"], x["close_hist"], x["open_set"]
         codes = {"district": [agg.DISTRICT], "town": list(h.kids("district", None)),
                  "zone": sorted(c for (lv, c) in h.names if lv == "zone"),
                  "grid": list(h.grids_of[("district", DISTRICT_CODE)])}
         table = rollup.kpi_rows(counts, units, _grid_parents(h), _registered(gd), open_set, close_hist,
                                 period.start, period.end, at, codes)
         table["district"] = {DISTRICT_CODE: table["district"][agg.DISTRICT]}
-        dept_units = [("district", agg.DISTRICT)] + [("town", c) for c in codes["town"]] + \
-                     [("zone", c) for c in codes["zone"]]
-        dept_rows = rollup.department_rows(dept, open_set, dept_hist, period.start, period.end, at, dept_units)
-        dept_rows = {(lv, DISTRICT_CODE if lv == "district" else c): [{k: _plain(v) for k, v in r.items()}
-                                                                     for r in rows]
-                     for (lv, c), rows in dept_rows.items()}
         lv = {}
         for r in counts.itertuples(index=False):
             c = DISTRICT_CODE if r.lvl == "district" else r.code
             lv[(r.lvl, c)] = (int(r.r_onsite), int(r.r_town), int(r.r_district))
-        return {"kpis": table, "dept": dept_rows, "levels": lv, "at": str(at), "version": version}
+        return {"kpis": table, "levels": lv, "at": str(at), "version": version}
 
     timeout = PAST_TIMEOUT if not is_current(period, now) else 120
     bundle = {**_cached(cache, key, timeout, build), "key": key, "timeout": timeout}
@@ -349,22 +342,20 @@ def trend_series(bind, period: periods.Period, level: str, code: str | None, fre
     return d.astype({"new": int, "closed": int})
 
 
-def department_table(bundle: dict, level: str, code: str | None, period: periods.Period = None, bind=None, gd=None,
+def department_table(bundle: dict, level: str, code: str | None, period: periods.Period = None, bind=None,
                      cache=None) -> list[dict]:
-    """``kpis.department_workload`` of the unit's escalated cases: the district, towns and zones are in the
-    bundle; a grid's is read on demand (its own rows of the aggregates and its open cases)."""
-    c = DISTRICT_CODE if level == "district" else code
-    if level != "grid":
-        return bundle["dept"].get((level, c), [])
+    """``kpis.department_workload`` of the unit's escalated cases, read when a view shows it (one unit's rows of
+    the aggregates and its open cases), cached with the bundle."""
+    lvl, c = ("district", agg.DISTRICT) if level == "district" else (level, code)
     at = pd.Timestamp(bundle["at"])
 
     def build():
-        x = agg.grid_inputs(bind, day_span(period), [code], _utc_dt(at), _utc_dt(period.end))
+        x = agg.dept_inputs(bind, day_span(period), lvl, c, _utc_dt(at), _utc_dt(period.end))
         rows = rollup.department_rows(x["dept"], x["open_set"], x["dept_hist"], period.start, period.end, at,
-                                      [("grid", code)])
-        return [{k: _plain(v) for k, v in r.items()} for r in rows[("grid", code)]]
+                                      [(lvl, c)])
+        return [{k: _plain(v) for k, v in r.items()} for r in rows[(lvl, c)]]
 
-    return _cached(cache, bundle["key"] + ":dept:" + code, bundle.get("timeout", 120), build)
+    return _cached(cache, bundle["key"] + f":dept:{lvl}:{c}", bundle.get("timeout", 120), build)
 
 
 def with_grid_medians(bind, cache, bundle: dict, period: periods.Period, codes=None) -> dict:

@@ -160,7 +160,7 @@ def panel_values(state: dict, lang: str, kpi: str | None, freq: str | None, rank
         "trend": views.trend_series(svc.engine, p, level, code, f),
         "categories": views.category_counts(svc.engine, p, level, code),
         "levels": views.level_counts(bundle, h, level, code),
-        "departments": views.department_table(bundle, level, code, p, svc.engine, gd, svc.cache),
+        "departments": views.department_table(bundle, level, code, p, svc.engine, svc.cache),
         "profile": _profile(h, gd, bundle, state, rank_kpis),
     }
 

@@ -349,10 +349,10 @@ def contributions(inc: pd.DataFrame, ev: pd.DataFrame, sign: int = 1) -> Deltas:
         hk["kind"].append(Coded.const(kind, len(src)))
         for k in ("lvl", "code", "grain", "day"):
             hk[k].append(keys[k])
-        hk["key2"].append(Coded.of(np.asarray(key2, dtype=object)).take(src))
+        hk["key2"].append((key2 if isinstance(key2, Coded) else Coded.of(np.asarray(key2, dtype=object))).take(src))
         hk["us"].append(np.asarray(us, dtype=np.int64)[src] if len(src) else np.array([], dtype=np.int64))
 
-    add_hist("close", cm, cday[cm], np.full(len(cm), "", dtype=object), dur_us[cm])
+    add_hist("close", cm, cday[cm], Coded.const("", len(cm)), dur_us[cm])
     dcm = np.flatnonzero((level == "district") & pd.notna(department) & closed)
     add_hist("dept", dcm, rday[dcm], department[dcm].astype(str), dur_us[dcm])
     stays = _stays(ev)
@@ -360,13 +360,13 @@ def contributions(inc: pd.DataFrame, ev: pd.DataFrame, sign: int = 1) -> Deltas:
         pos = pd.Index(inc["id"]).get_indexer(stays["incident_id"])
         ok = pos >= 0
         pos = pos[ok]
-        st_state = stays["state"].to_numpy()[ok]
+        st_state = Coded.of(stays["state"].to_numpy()[ok])  # coded once, taken for each level
         st_us = stays["us"].to_numpy()[ok]
         for lvls, grains in STAY_GRAINS:
             add_hist("stay_r", pos, rday[pos], st_state, st_us, lvls, grains)
         cpos = closed[pos]
         for lvls, grains in STAY_GRAINS:
-            add_hist("stay_c", pos[cpos], cday[pos[cpos]], st_state[cpos], st_us[cpos], lvls, grains)
+            add_hist("stay_c", pos[cpos], cday[pos[cpos]], st_state.take(cpos), st_us[cpos], lvls, grains)
     if any(len(x) for x in hk["us"]):
         flat = {k: (_concat_coded(v) if k in ("kind", "lvl", "code", "grain", "key2") else np.concatenate(v))
                 for k, v in hk.items()}
@@ -928,7 +928,7 @@ def rebuild(engine, chunk: int = _CHUNK, progress=None) -> dict:
             if not ids:
                 break
             lo, hi = ids[0], ids[-1]
-            inc = _raw_frame(conn, "incidents", INCIDENT_COLUMNS, "id", lo, hi)
+            inc = _raw_frame(conn, "incidents", (*INCIDENT_COLUMNS, "close_lag"), "id", lo, hi)
             ev = _raw_frame(conn, "incident_events", EVENT_COLUMNS, "incident_id", lo, hi)
             acc.append(contributions(inc, ev, +1))
             if len(acc) >= 8:  # keep memory bounded: fold what was read so far into one collapsed set
@@ -957,21 +957,32 @@ def rebuild(engine, chunk: int = _CHUNK, progress=None) -> dict:
     return stats
 
 
+_TIME_COLUMNS = ("reported_at", "closed_at", "due_at", "at")
+_NAT = np.iinfo(np.int64).min
+
+
 def _raw_frame(conn, table: str, columns, key: str, lo: int, hi: int) -> pd.DataFrame:
-    """Rows with ``key`` in [lo, hi] straight from the driver (no per-value type processing: times come as the
-    driver gives them and :func:`naive_utc` reads them column-wise)."""
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    """Rows with ``key`` in [lo, hi] straight from the driver (no per-value type processing). Times: SQLite's
+    text is parsed column-wise by :func:`naive_utc`; PostgreSQL sends epoch microseconds (no datetime objects)."""
+    pg = conn.dialect.name == "postgresql"
+    mark = "%s" if pg else "?"
+    select_list = ", ".join(f"(EXTRACT(EPOCH FROM {c}) * 1000000)::bigint" if pg and c in _TIME_COLUMNS else c
+                            for c in columns)
     cur = conn.connection.cursor()
     try:
-        cur.execute(f"SELECT {', '.join(columns)} FROM {table} WHERE {key} BETWEEN {mark} AND {mark}",
-                    (int(lo), int(hi)))
+        cur.execute(f"SELECT {select_list} FROM {table} WHERE {key} BETWEEN {mark} AND {mark}", (int(lo), int(hi)))
         rows = cur.fetchall()
     finally:
         cur.close()
     cols = list(zip(*rows)) if rows else [()] * len(columns)
     df = pd.DataFrame({c: np.array(v, dtype=object) for c, v in zip(columns, cols)}, columns=list(columns))
-    for c in ("reported_at", "closed_at", "due_at", "at"):
-        if c in df.columns:
+    for c in _TIME_COLUMNS:
+        if c not in df.columns:
+            continue
+        if pg:  # integer microseconds, NULL as NaT (the smallest int64): exact, no float on the way
+            us = np.array([_NAT if v is None else v for v in df[c].to_numpy()], dtype=np.int64)
+            df[c] = pd.Series(us.view("datetime64[us]").astype("datetime64[ns]"), index=df.index)
+        else:
             df[c] = naive_utc(df[c])
     return df
 
@@ -1004,10 +1015,18 @@ def _concat(ds: list[Deltas]) -> Deltas:
 
 
 def _set_close_lag_bulk(conn, inc: pd.DataFrame) -> None:
+    """Set ``close_lag`` where it is not what the times say (a bulk load writes it; an update of a million rows
+    that already hold the right class would rewrite every row and its indexes for nothing)."""
     closed = inc[inc["closed_at"].notna()]
     if closed.empty:
         return
     cls = close_lag_classes(closed["reported_at"], closed["closed_at"]).astype(int)
+    if "close_lag" in closed.columns:
+        have = pd.to_numeric(closed["close_lag"], errors="coerce")
+        wrong = (have != cls).to_numpy() | have.isna().to_numpy()
+        closed, cls = closed[wrong], cls[wrong]
+        if closed.empty:
+            return
     t = Incident.__table__
     for c, g in closed.groupby(cls.to_numpy()):
         ids = [int(i) for i in g["id"]]
@@ -1306,24 +1325,28 @@ def bundle_inputs(bind, span: DaySpan, at: dt.datetime, until: dt.datetime) -> d
         with conn.begin() if not conn.in_transaction() else _nullcontext():
             return {"counts": read_counts(conn, span), "units": read_units(conn, span),
                     "close_hist": read_hours(conn, "close", span, units=COARSE_LEVELS),
-                    "open_set": open_at(conn, at, until), "dept": read_dept(conn, span, units=COARSE_LEVELS),
-                    "dept_hist": read_hours(conn, "dept", span, units=COARSE_LEVELS)}
+                    "open_set": open_at(conn, at, until)}
 
 
-def grid_inputs(bind, span: DaySpan, grids, at: dt.datetime | None = None, until: dt.datetime | None = None) -> dict:
+def dept_inputs(bind, span: DaySpan, lvl: str, code: str, at: dt.datetime, until: dt.datetime) -> dict:
+    """One unit's department workload inputs (one transaction): assigned / closed / late counts and time-to-close
+    histograms per department over ``span``, and the unit's incidents open at ``at`` (see :func:`open_at`)."""
+    units = [(lvl, code)]
+    with connection(bind) as conn:
+        with conn.begin() if not conn.in_transaction() else _nullcontext():
+            return {"dept": read_dept(conn, span, units=units),
+                    "dept_hist": read_hours(conn, "dept", span, units=units),
+                    "open_set": open_at(conn, at, until, level=None if lvl == "district" else lvl,
+                                        code=None if lvl == "district" else code)}
+
+
+def grid_inputs(bind, span: DaySpan, grids) -> dict:
     """The per-grid parts a bundle leaves out (they are as many as the closes): close-time histograms of
-    ``grids``; with ``at``, also their department counts, histograms and open cases (one grid's department
-    table)."""
+    ``grids``."""
     units = [("grid", g) for g in grids]
     with connection(bind) as conn:
         with conn.begin() if not conn.in_transaction() else _nullcontext():
-            out = {"close_hist": read_hours(conn, "close", span, units=units)}
-            if at is not None:
-                out["dept"] = read_dept(conn, span, units=units)
-                out["dept_hist"] = read_hours(conn, "dept", span, units=units)
-                out["open_set"] = pd.concat([open_at(conn, at, until, level="grid", code=g) for g in grids],
-                                            ignore_index=True)
-            return out
+            return {"close_hist": read_hours(conn, "close", span, units=units)}
 
 
 def lifecycle_inputs(bind, span: DaySpan, lvl: str, code: str, start: dt.datetime, end: dt.datetime,

@@ -113,7 +113,7 @@ def test_unit_cuts_equal_kpi_functions(h, fixture):
             assert got_t["new"].sum() == exp_t["new"].sum() and got_t["closed"].sum() == exp_t["closed"].sum()
             assert [x.date() for x in got_t["period"]] == [x.date() for x in exp_t["period"]]
         dept = kpis.department_workload(sub_i, p.start, p.end, pd.Timestamp(b["at"]))
-        got_d = views.department_table(b, level, code, p)
+        got_d = views.department_table(b, level, code, p, engine)
         assert [r["department"] for r in got_d] == dept["department"].tolist()
         assert [r["assigned"] for r in got_d] == dept["assigned"].tolist()
 
@@ -143,7 +143,7 @@ def test_empty_period_never_nan(h, gd, tmp_path):
     assert "—" in texts and not any("nan" in s.lower() for s in texts)
     assert views.category_counts(engine, p, "district", None).empty
     assert views.trend_series(engine, p, "district", None).empty
-    assert views.department_table(b, "district", None, p) == []
+    assert views.department_table(b, "district", None, p, engine) == []
     engine.dispose()
 
 
