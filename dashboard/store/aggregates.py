@@ -1133,28 +1133,37 @@ def read_dept(conn, span: DaySpan, units=None) -> pd.DataFrame:
 
 
 def _hist_frame(rows) -> pd.DataFrame:
-    """Rows (lvl, code, key2, data) -> summed histogram rows lvl, code, key2, bin, n, hsum."""
+    """Rows (lvl, code, key2, data) -> summed histogram rows lvl, code, key2, bin, n, hsum, sorted by key then bin
+    (numpy throughout: a long period's histograms hold tens of thousands of bins)."""
     cols = ["lvl", "code", "key2", "bin", "n", "hsum"]
     if not rows:
         return pd.DataFrame(columns=cols)
-    keys, bins, ns, hs, lens = [], [], [], [], []
+    ids: dict = {}
+    kid, bins, ns, hs = [], [], [], []
     for lvl, code, key2, data in rows:
         b, n, h = unpack(data)
-        keys.append((lvl, code, key2))
+        k = ids.setdefault((lvl, code, key2), len(ids))
+        kid.append(np.full(len(b), k, dtype=np.int64))
         bins.append(b)
         ns.append(n)
         hs.append(h)
-        lens.append(len(b))
-    uk = {k: i for i, k in enumerate(dict.fromkeys(keys))}
-    kid = np.repeat(np.array([uk[k] for k in keys], dtype=np.int64), lens)
-    df = pd.DataFrame({"k": kid, "bin": np.concatenate(bins).astype(np.int64), "n": np.concatenate(ns),
-                       "hsum": np.concatenate(hs)})
-    df = df.groupby(["k", "bin"], sort=False)[["n", "hsum"]].sum().reset_index()
-    names = np.array(list(uk), dtype=object)
-    kk = names[df["k"].to_numpy()] if len(df) else np.empty((0, 3), dtype=object)
-    out = pd.DataFrame({"lvl": kk[:, 0] if len(df) else [], "code": kk[:, 1] if len(df) else [],
-                        "key2": kk[:, 2] if len(df) else []})
-    return pd.concat([out, df[["bin", "n", "hsum"]].reset_index(drop=True)], axis=1)[cols]
+    b = np.concatenate(bins).astype(np.int64)
+    lo = int(b.min()) if len(b) else 0
+    width = int(b.max()) - lo + 1 if len(b) else 1
+    inv, u = pd.factorize(np.concatenate(kid) * width + (b - lo))  # hashing; only the distinct keys are sorted
+    n = np.bincount(inv, weights=np.concatenate(ns).astype(np.float64), minlength=len(u)).round().astype(np.int64)
+    h = np.bincount(inv, weights=np.concatenate(hs), minlength=len(u))
+    order = np.argsort(u, kind="stable")  # by key, then bin
+    u, n, h = u[order], n[order], h[order]
+    k_of, bin_of = np.divmod(u, width)
+    k_of = k_of.astype(np.int64)
+    names = list(ids)
+    out = {}  # each key column coded by its own distinct values
+    for i, c in enumerate(("lvl", "code", "key2")):
+        vals = np.array([nm[i] for nm in names], dtype=object)
+        codes, uniq = pd.factorize(vals)
+        out[c] = pd.Categorical.from_codes(codes[k_of], categories=pd.Index(uniq, dtype=object))
+    return pd.DataFrame({**out, "bin": bin_of + lo, "n": n, "hsum": h})[cols]
 
 
 def read_hours(conn, kind: str, span: DaySpan, units=None, key2: str | None = None) -> pd.DataFrame:
