@@ -30,6 +30,7 @@ def _init_store(server, settings: Settings):
 
 def create_app(settings: Settings | None = None, *, with_store: bool = True) -> dash.Dash:
     from .api import register_all
+    from .callbacks import guard as callback_guard
     from .cache import init_cache
     from .context import Services
     from .pages import install_pages
@@ -74,4 +75,5 @@ def create_app(settings: Settings | None = None, *, with_store: bool = True) -> 
         return resp
 
     install_pages(app, settings)  # page modules, their callbacks, the initial layout and the router (pages/)
+    callback_guard.install(app)  # forged callback requests and component paths: 4xx, never 500
     return app

@@ -1,0 +1,112 @@
+"""The callback endpoint's boundary: a forged or malformed ``POST /_dash-update-component`` gets a 400 refusal
+(JSON), never a 500, and a forged component-suites path a 404.
+
+Dash answers with a 500 when the request names a callback that does not exist, when its outputs do not match the
+callback's, when the body is not the object the renderer sends, or when a value the callback was not built for
+(``None``, a dict for a string, a 5,000-character id…) makes the callback raise. Each of those is the client's
+doing, so the answer is 4xx; the refusal is logged (with the traceback when the callback itself raised, so that a
+real bug is seen in the log) and the page keeps what it shows: the renderer leaves the outputs as they were.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from dash.exceptions import PreventUpdate
+from flask import Response, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+CALLBACK_PATH = "/_dash-update-component"
+MAX_ITEMS = 200  # inputs / state / outputs of one request: the app's largest callback has a few dozen
+
+
+def refusal(status: int, code: str, message: str) -> Response:
+    resp = jsonify({"error": {"code": code, "message": message}})
+    resp.status_code = status
+    return resp
+
+
+def _is_dep(item: Any) -> bool:
+    return isinstance(item, dict) and "id" in item and isinstance(item.get("property"), str)
+
+
+def _deps_ok(items: Any) -> bool:
+    """A list of {id, property, value?} (or of lists of them, for pattern-matching wildcards)."""
+    if not isinstance(items, list) or len(items) > MAX_ITEMS:
+        return False
+    for it in items:
+        if isinstance(it, list):
+            if len(it) > MAX_ITEMS or not all(_is_dep(x) for x in it):
+                return False
+        elif not _is_dep(it):
+            return False
+    return True
+
+
+def check_body(body: Any, callback_map: dict) -> str | None:
+    """Why ``body`` is not a callback request this app can answer (None when it is)."""
+    if not isinstance(body, dict):
+        return "the body must be a JSON object"
+    output = body.get("output")
+    if not isinstance(output, str) or output not in callback_map:
+        return "no such callback"
+    if not _deps_ok(body.get("inputs")):
+        return "inputs must be a list of {id, property, value}"
+    if "state" in body and not _deps_ok(body.get("state")):
+        return "state must be a list of {id, property, value}"
+    outputs = body.get("outputs")
+    if not (_is_dep(outputs) or _deps_ok(outputs)):
+        return "outputs must be {id, property} or a list of them"
+    changed = body.get("changedPropIds", [])
+    if not isinstance(changed, list) or not all(isinstance(x, str) for x in changed):
+        return "changedPropIds must be a list of strings"
+    return None
+
+
+def install(app) -> None:
+    """Wrap the Dash callback and component-suites views of ``app`` (a ``dash.Dash``) in the boundary."""
+    server = app.server
+    rules = {r.rule: r.endpoint for r in server.url_map.iter_rules()}
+    cb_endpoint = rules.get(CALLBACK_PATH)
+    if cb_endpoint is not None:
+        server.view_functions[cb_endpoint] = _guard_callbacks(app, server.view_functions[cb_endpoint])
+    suites = [e for r, e in rules.items() if r.startswith("/_dash-component-suites/")]
+    for endpoint in suites:
+        server.view_functions[endpoint] = _guard_suites(server.view_functions[endpoint])
+
+
+def _guard_callbacks(app, view):
+    def guarded_dispatch(*args, **kwargs):
+        body = request.get_json(silent=True)
+        why = check_body(body, app.callback_map)
+        if why is not None:
+            log.warning("callback request refused (%s) from %s", why, request.remote_addr)
+            return refusal(400, "bad_callback_request", why)
+        try:
+            return view(*args, **kwargs)
+        except (PreventUpdate, HTTPException):
+            raise
+        except Exception:  # noqa: BLE001 - the boundary: whatever the values made the callback do, it is refused
+            log.exception("callback %s refused its input from %s", str(body.get("output"))[:200],
+                          request.remote_addr)
+            return refusal(400, "callback_input_refused",
+                           "the values sent to this callback were refused / 提交的数值无效")
+
+    guarded_dispatch.__name__ = getattr(view, "__name__", "dispatch")
+    return guarded_dispatch
+
+
+def _guard_suites(view):
+    def guarded_suites(*args, **kwargs):
+        try:
+            return view(*args, **kwargs)
+        except HTTPException:
+            raise
+        except Exception:  # noqa: BLE001 - an unknown or forged package path: not found
+            log.warning("component-suites path refused: %s", request.path[:300])
+            return Response("404: not found", status=404, mimetype="text/plain; charset=utf-8")
+
+    guarded_suites.__name__ = getattr(view, "__name__", "serve")
+    return guarded_suites

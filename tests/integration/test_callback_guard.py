@@ -1,0 +1,103 @@
+"""Forged Dash requests get a 4xx refusal, never a 500 (non-negotiable 3, issue 11): every callback that
+``/_dash-dependencies`` lists is replayed with forged values, anonymously and signed in as a duty officer; broken
+envelopes, unknown callbacks and forged component-suites paths are refused too. The page's own requests keep
+working (the browser suite goes through the same boundary)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.integration.conftest import small_history_app
+
+ORIGIN = {"Origin": "http://localhost", "Referer": "http://localhost/"}
+FORGED = [None, "1 OR 1=1", {"a": {"b": {"c": {"d": 1}}}}, 2 ** 70, "x" * 5000, [1, [2, [3]]], -1, 3.5, True, "",
+          {}, "../../etc/passwd", "<script>alert(1)</script>"]
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    from dashboard.auth.users import add_user
+
+    a = small_history_app(tmp_path_factory.mktemp("guard"), cache_url="null")
+    with a.server.extensions["wuxing"].sessions() as s:
+        add_user(s, "duty", "duty-password", "duty_officer", display_name="值班员")
+    return a
+
+
+def _outputs(key: str):
+    """The ``outputs`` field the renderer sends for a callback's output key (``id.prop`` or ``..a.p...b.q..``)."""
+    parts = key[2:-2].split("...") if key.startswith("..") else [key]
+    outs = []
+    for o in parts:
+        cid, prop = o.rsplit(".", 1)
+        try:
+            cid = json.loads(cid)
+        except ValueError:
+            pass
+        outs.append({"id": cid, "property": prop.split("@")[0]})
+    return outs if key.startswith("..") else outs[0]
+
+
+def _replay(client, deps):
+    statuses = {}
+    for cb in deps:
+        for value in FORGED:
+            body = {"output": cb["output"], "outputs": _outputs(cb["output"]),
+                    "inputs": [{"id": i["id"], "property": i["property"], "value": value} for i in cb["inputs"]],
+                    "state": [{"id": s["id"], "property": s["property"], "value": value} for s in cb["state"]],
+                    "changedPropIds": [f"{i['id']}.{i['property']}" for i in cb["inputs"][:1]]}
+            r = client.post("/_dash-update-component", json=body, headers=ORIGIN)
+            statuses.setdefault(r.status_code, []).append(cb["output"][:80])
+            if r.status_code == 400:
+                assert r.get_json()["error"]["code"] in ("callback_input_refused", "bad_callback_request")
+    return statuses
+
+
+@pytest.mark.parametrize("who", ["anonymous", "duty"])
+def test_every_callback_refuses_forged_values_without_a_500(app, who):
+    client = app.server.test_client()
+    if who == "duty":
+        r = client.post("/login", data={"username": "duty", "password": "duty-password", "next": "/"},
+                        headers=ORIGIN)
+        assert r.status_code == 303
+    deps = client.get("/_dash-dependencies").get_json()
+    assert len(deps) > 20
+    statuses = _replay(client, deps)
+    assert not [s for s in statuses if s >= 500], {s: v[:5] for s, v in statuses.items() if s >= 500}
+    assert 400 in statuses  # the forged values were refused, not silently answered by every callback
+    assert 200 in statuses  # and values a callback can take (None, '') still get answers
+
+
+@pytest.mark.parametrize("body", [
+    None, [], "text", {"output": "no-such.children", "outputs": {"id": "no-such", "property": "children"},
+                       "inputs": []},
+    {"output": "x"}, {"output": {"a": 1}, "inputs": []},
+])
+def test_broken_envelopes_are_400(app, body):
+    client = app.server.test_client()
+    r = client.post("/_dash-update-component", data=json.dumps(body), content_type="application/json",
+                    headers=ORIGIN)
+    assert r.status_code == 400
+    assert r.get_json()["error"]["code"] == "bad_callback_request"
+
+
+def test_known_callback_with_broken_inputs_is_400(app):
+    client = app.server.test_client()
+    deps = client.get("/_dash-dependencies").get_json()
+    cb = next(d for d in deps if d["inputs"])
+    for inputs in ({"id": "x"}, [{"id": "x"}], [[{"property": "y"}]], [1, 2], [{"id": "x", "property": "p"}] * 500):
+        r = client.post("/_dash-update-component", json={"output": cb["output"], "outputs": _outputs(cb["output"]),
+                                                         "inputs": inputs}, headers=ORIGIN)
+        assert r.status_code == 400, inputs
+
+
+@pytest.mark.parametrize("path", [
+    "/_dash-component-suites/dash/..%2F..%2Fsettings.py",
+    "/_dash-component-suites/os/path.py",
+    "/_dash-component-suites/dash/deps/no-such-file.js",
+    "/_dash-component-suites/no_such_package/x.js",
+])
+def test_forged_component_paths_are_404(app, path):
+    r = app.server.test_client().get(path)
+    assert r.status_code == 404
