@@ -108,23 +108,25 @@ def register_callbacks(app) -> None:
         return (*panel.chart_graphs(), True)
 
     # The view reaches the panel callbacks only once the graphs exist (a callback whose output is not in the
-    # layout yet is an error in the browser), and the lifecycle charts only when the unit or period changed.
+    # layout yet is an error in the browser), and the lifecycle charts only when the unit or period changed or
+    # the store did: ``map-seq`` (the change sequence the map's live tick follows) makes cards, charts and funnel
+    # follow new reports and lifecycle steps within a tick, like the markers.
     app.clientside_callback(
-        """function (state, kpi, freq, mounted) {
+        """function (state, kpi, freq, mounted, seq) {
             if (!mounted) { return window.dash_clientside.no_update; }
-            return {state: state, kpi: kpi, freq: freq};
+            return {state: state, kpi: kpi, freq: freq, seq: seq};
         }""",
         Output("panel-request", "data"),
         Input("view-state", "data"), Input("ranking-kpi", "value"), Input("trend-freq", "value"),
-        Input("charts-mounted", "data"),
+        Input("charts-mounted", "data"), Input("map-seq", "data"),
     )
     app.clientside_callback(
-        """function (state, mounted) {
+        """function (state, mounted, seq) {
             if (!mounted) { return window.dash_clientside.no_update; }
-            return {state: state};
+            return {state: state, seq: seq};
         }""",
         Output("lifecycle-request", "data"),
-        Input("view-state", "data"), Input("charts-mounted", "data"),
+        Input("view-state", "data"), Input("charts-mounted", "data"), Input("map-seq", "data"),
     )
 
     @app.callback(

@@ -153,12 +153,13 @@ def is_current(period: periods.Period, now) -> bool:
 
 
 def moment(period: periods.Period, now) -> pd.Timestamp:
-    """The moment "open" and "overdue" are measured at: the period's end, or now (to the second) if the period
-    has not ended."""
+    """The moment "open" and "overdue" are measured at: the period's end, or now if the period has not ended —
+    rounded up to the second (a whole second keys the cache; rounding down would leave out a report stored earlier
+    in the same second, and a figure computed right after it would stay short until the next change)."""
     end, now = _as_utc(period.end), _as_utc(now)
     if end <= now:
         return end
-    return now.floor("s")
+    return min(now.ceil("s"), end)
 
 
 def data_version(bind) -> str:

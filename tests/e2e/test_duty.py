@@ -605,3 +605,35 @@ def test_bad_filter_in_a_link_is_named_in_chinese_and_defaults_shown(duty_server
     page.wait_for_function("n => wx.duty.rowCount() === n", arg=api_count(duty_server, "status=" + ",".join(
         s for s in ("reported", "onsite_handled", "routed", "in_progress", "handled", "escalated", "assigned",
                     "verified"))), timeout=10_000)
+
+
+# ------------------------------------------------------------------------------- overview follows the store
+def test_overview_cards_follow_new_reports(duty_server, page):
+    """The overview's cards read the aggregates as of the latest change: a posted report shows in 新增 and 在办
+    within a live tick, without a reload."""
+    from dashboard.ui.cards import fmt
+
+    def kpis():
+        return api(duty_server, "/api/v1/kpis?level=district&period=today")["kpis"]
+
+    def card(kpi):
+        return page.locator(f"#card-value-{kpi}").inner_text()
+
+    page.goto(duty_server.url + "/?period=today")
+    page.wait_for_selector("#card-value-new_incidents", timeout=90_000)
+    before = kpis()
+    page.wait_for_function("([k, v]) => document.querySelector('#card-value-' + k).innerText === v",
+                           arg=["new_incidents", fmt("new_incidents", before["new_incidents"])], timeout=30_000)
+    post_incident(duty_server, description="总览跟随新上报")
+    # "open" is measured at the current second: compare each card with the API read at the same time, until they
+    # agree and show the new report
+    deadline = time.time() + 30
+    while True:
+        now = kpis()
+        shown = {k: card(k) for k in ("new_incidents", "open_incidents")}
+        if now["new_incidents"] == before["new_incidents"] + 1 and now["open_incidents"] == before["open_incidents"] + 1 \
+                and shown == {k: fmt(k, now[k]) for k in shown}:
+            break
+        assert time.time() < deadline, (shown, {k: now[k] for k in shown}, {k: before[k] for k in shown})
+        page.wait_for_timeout(250)
+    assert page.js_errors == []
