@@ -7,7 +7,7 @@
   var NO = function () { return window.dash_clientside.no_update; };
   var GRID = "duty-grid";
   var MAP = "map";
-  var state = {suppress: null, want: null, flyTimer: null};  // per page: which row selection we made ourselves, which we wait for
+  var state = {suppress: null, want: null, flyTimer: null, rowTimer: null};  // per page: which row selection we made ourselves, which we wait for
 
   function gridApi() {
     try { return window.dash_ag_grid && window.dash_ag_grid.getApi(GRID); } catch (e) { return null; }
@@ -20,28 +20,26 @@
   }
 
   /* Select (and scroll to) the list row of an incident, marking the selection as ours so it does not fly. The row
-   * may not be there yet (the grid is still loading, or a live change brings it): the wish is kept and tried again
-   * each time the grid's rows change, until it is met or another row is wished for. */
+   * may not be there yet (the grid is still loading, is being re-created, or a live change brings it): the wish is
+   * kept and tried again — on the grid of the moment — until it is met or another row is wished for. */
   function selectRow(rid) {
     state.want = rid;
-    if (!window.dash_ag_grid || !window.dash_ag_grid.getApiAsync) { return; }
-    window.dash_ag_grid.getApiAsync(GRID).then(function (api) {
-      function attempt() {
-        if (state.want !== rid) { return true; }  // superseded
-        var node = api.getRowNode(rid);
-        if (!node) { return false; }
+    var tries = 0;
+    clearTimeout(state.rowTimer);
+    (function attempt() {
+      if (state.want !== rid) { return; }  // superseded
+      var api = gridApi();
+      var node = api && api.getRowNode(rid);
+      if (node) {
         state.want = null;
         if (!node.isSelected()) { state.suppress = rid; node.setSelected(true, true); }
         api.ensureNodeVisible(node, "middle");
-        return true;
+        return;
       }
-      if (attempt()) { return; }
-      var events = ["rowDataUpdated", "modelUpdated", "firstDataRendered"];
-      var onChange = function () {
-        if (attempt()) { events.forEach(function (e) { api.removeEventListener(e, onChange); }); }
-      };
-      events.forEach(function (e) { api.addEventListener(e, onChange); });
-    });
+      tries += 1;
+      if (tries > 400) { return; }  // ~5 minutes: the row is not coming (filtered out)
+      state.rowTimer = setTimeout(attempt, tries < 120 ? 250 : 1000);
+    })();
   }
 
   function flyTo(sel) {

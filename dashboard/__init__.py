@@ -30,6 +30,7 @@ def _init_store(server, settings: Settings):
 
 def create_app(settings: Settings | None = None, *, with_store: bool = True) -> dash.Dash:
     from .api import register_all
+    from . import security
     from .callbacks import guard as callback_guard
     from .cache import init_cache
     from .context import Services
@@ -76,4 +77,5 @@ def create_app(settings: Settings | None = None, *, with_store: bool = True) -> 
 
     install_pages(app, settings)  # page modules, their callbacks, the initial layout and the router (pages/)
     callback_guard.install(app)  # forged callback requests and component paths: 4xx, never 500
+    security.install(server)  # nosniff, no framing, no Referer to other origins
     return app

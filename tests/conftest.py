@@ -92,6 +92,13 @@ def browser():
         b.close()
 
 
+def watch(pg) -> list[str]:
+    """The uncaught errors of page ``pg`` as they happen (a test asserts the list is empty at its end)."""
+    errors: list[str] = []
+    pg.on("pageerror", lambda exc: errors.append(str(exc)))
+    return errors
+
+
 @pytest.fixture
 def page(browser):
     context = browser.new_context(viewport={"width": 1600, "height": 1000}, locale="zh-CN")
@@ -101,6 +108,8 @@ def page(browser):
     pg.js_errors = errors
     yield pg
     context.close()
+    # no test passes with an uncaught error in the page, whether or not it looked at js_errors itself
+    assert errors == [], f"uncaught errors in the page: {errors[:5]}"
 
 
 @pytest.fixture(scope="session")

@@ -24,7 +24,10 @@ register_blueprint_handlers(bp)
 
 MAX_ROWS = incident_service.EXPORT_MAX_ROWS
 COLUMNS = EXPORT_COLUMNS  # key, zh, en
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# what a spreadsheet may run as a formula or a DDE call when it opens a cell (ASCII and full-width forms), also
+# after leading blanks: Excel and LibreOffice skip spaces and line breaks before "="
+FORMULA_START = ("=", "+", "-", "@", "|", ";", "\t", "\r", "\n", "＝", "＋", "－", "＠", "｜", "；")
+_BLANKS = " \t\r\n\u3000\u00a0"
 
 
 def _require_reader() -> None:
@@ -45,7 +48,8 @@ def _require_reader() -> None:
 
 def _safe(v):
     """Keep spreadsheet programs from running a text cell as a formula (CSV/formula injection)."""
-    if isinstance(v, str) and v.startswith(FORMULA_START):
+    if isinstance(v, str) and v.lstrip(_BLANKS).startswith(FORMULA_START) or (
+            isinstance(v, str) and v.startswith(FORMULA_START)):
         return "'" + v
     return v
 

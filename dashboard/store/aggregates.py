@@ -31,7 +31,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import and_, bindparam, delete, func, or_, select, text, tuple_, union_all
+from sqlalchemy import (BigInteger, String, and_, bindparam, cast, delete, func, or_, select, text, tuple_,
+                        type_coerce, union_all)
 
 from ..domain.hours import US_PER_H, bin_mid, half_width, hour_bin  # noqa: F401 (re-exported)
 from .models import (
@@ -647,12 +648,8 @@ def write_hist(conn, df: pd.DataFrame, fresh: bool = False) -> int:
     groups = {k: (a, b) for k, a, b in zip(keys, starts, ends)}
     old = {}
     klist = list(groups)
-    for i in range(0, len(klist), 100):
-        part = klist[i:i + 100]
-        q = select(t.c.kind, t.c.lvl, t.c.code, t.c.grain, t.c.day, t.c.key2, t.c.data).where(
-            _keys_in(t, HKEY, part))
-        for row in conn.execute(q):
-            old[(row[0], row[1], row[2], row[3], _date(row[4]), row[5])] = unpack(row[6])
+    for row in _rows_by_keys(conn, t, HKEY, klist, ("data",)):
+        old[(row[0], row[1], row[2], row[3], _date(row[4]), row[5])] = unpack(row[6])
     ins, upd, dele = [], [], []
     for k, (a, b) in groups.items():
         parts = [(bins[a:b], n[a:b], hs[a:b])]
@@ -874,6 +871,14 @@ def write_bits_fresh(conn, acc: dict) -> int:
                          [_int_bytes(v[0]) for _, v in items], [_int_bytes(v[1]) for _, v in items]])
 
 
+def _rows_by_keys(conn, table, cols, keys, values):
+    """The rows (``cols`` then ``values``) of ``table`` whose ``cols`` equal one of ``keys``, a hundred keys per
+    query (an OR of ANDs: both back ends answer it from the primary key)."""
+    sel = [table.c[c] for c in (*cols, *values)]
+    for i in range(0, len(keys), 100):
+        yield from conn.execute(select(*sel).where(_keys_in(table, cols, keys[i:i + 100])))
+
+
 def _keys_in(table, cols, keys):
     """Rows whose ``cols`` equal one of ``keys``: an OR of ANDs, which both back ends answer from the primary key
     (PostgreSQL does not use the index for a row-value IN list)."""
@@ -888,12 +893,8 @@ def _merge_bits(conn, new: dict) -> None:
     t = AggUnits
     keys = list(new)
     old = {}
-    for i in range(0, len(keys), 100):
-        part = keys[i:i + 100]
-        q = select(t.c.grid_code, t.c.grain, t.c.day, t.c.inspected, t.c.problems).where(
-            _keys_in(t, ("grid_code", "grain", "day"), part))
-        for g, gr, d, a, b in conn.execute(q):
-            old[(g, gr, d if isinstance(d, dt.date) else dt.date.fromisoformat(str(d)))] = (a, b)
+    for g, gr, d, a, b in _rows_by_keys(conn, t, ("grid_code", "grain", "day"), keys, ("inspected", "problems")):
+        old[(g, gr, d if isinstance(d, dt.date) else dt.date.fromisoformat(str(d)))] = (a, b)
     ins, upd = [], []
     for k, (a, b) in new.items():
         if k in old:
@@ -961,9 +962,32 @@ _TIME_COLUMNS = ("reported_at", "closed_at", "due_at", "at")
 _NAT = np.iinfo(np.int64).min
 
 
+def _raw_time(conn, col):
+    """A time column as the driver's plain value: SQLite's text as stored, PostgreSQL's epoch microseconds — read
+    column-wise by :func:`_raw_rows_frame` instead of one datetime object at a time."""
+    if conn.dialect.name == "postgresql":
+        return cast(func.extract("epoch", col) * 1_000_000, BigInteger).label(col.name)
+    return type_coerce(col, String()).label(col.name)
+
+
+def _raw_rows_frame(conn, rows, columns) -> pd.DataFrame:
+    """A frame of raw rows (times as :func:`_raw_time` gives them) with the times as naive UTC datetime64[ns]."""
+    pg = conn.dialect.name == "postgresql"
+    cols = list(zip(*rows)) if rows else [()] * len(columns)
+    df = pd.DataFrame({c: np.array(v, dtype=object) for c, v in zip(columns, cols)}, columns=list(columns))
+    for c in _TIME_COLUMNS:
+        if c not in df.columns:
+            continue
+        if pg:  # integer microseconds, NULL as NaT (the smallest int64): exact, no float on the way
+            us = np.array([_NAT if v is None else v for v in df[c].to_numpy()], dtype=np.int64)
+            df[c] = pd.Series(us.view("datetime64[us]").astype("datetime64[ns]"), index=df.index)
+        else:
+            df[c] = naive_utc(df[c]) if len(df) else pd.Series(dtype="datetime64[ns]")
+    return df
+
+
 def _raw_frame(conn, table: str, columns, key: str, lo: int, hi: int) -> pd.DataFrame:
-    """Rows with ``key`` in [lo, hi] straight from the driver (no per-value type processing). Times: SQLite's
-    text is parsed column-wise by :func:`naive_utc`; PostgreSQL sends epoch microseconds (no datetime objects)."""
+    """Rows with ``key`` in [lo, hi] straight from the driver (no per-value type processing)."""
     pg = conn.dialect.name == "postgresql"
     mark = "%s" if pg else "?"
     select_list = ", ".join(f"(EXTRACT(EPOCH FROM {c}) * 1000000)::bigint" if pg and c in _TIME_COLUMNS else c
@@ -974,17 +998,7 @@ def _raw_frame(conn, table: str, columns, key: str, lo: int, hi: int) -> pd.Data
         rows = cur.fetchall()
     finally:
         cur.close()
-    cols = list(zip(*rows)) if rows else [()] * len(columns)
-    df = pd.DataFrame({c: np.array(v, dtype=object) for c, v in zip(columns, cols)}, columns=list(columns))
-    for c in _TIME_COLUMNS:
-        if c not in df.columns:
-            continue
-        if pg:  # integer microseconds, NULL as NaT (the smallest int64): exact, no float on the way
-            us = np.array([_NAT if v is None else v for v in df[c].to_numpy()], dtype=np.int64)
-            df[c] = pd.Series(us.view("datetime64[us]").astype("datetime64[ns]"), index=df.index)
-        else:
-            df[c] = naive_utc(df[c])
-    return df
+    return _raw_rows_frame(conn, rows, columns)
 
 
 @contextmanager
@@ -1231,7 +1245,7 @@ def open_at(conn, at: dt.datetime, until: dt.datetime | None = None, *, level: s
     Open ones through the open-cases index; for a past ``at``, the ones closed at or after ``at`` by close-lag
     class (class c closes less than 2^c days after its report, so it is closed before ``at + 2^c days``)."""
     t = Incident.__table__
-    cols = [t.c[c] for c in columns]
+    cols = [_raw_time(conn, t.c[c]) if c in _TIME_COLUMNS else t.c[c] for c in columns]
     unit = [] if not level or level == "district" else [t.c[LEVEL_COLUMN[level]] == code]
     # the open cases through their partial index (SQLite would otherwise pick reported_at and scan the history)
     parts = [select(*cols).where(t.c.status != "closed", func.coalesce(t.c.reported_at, t.c.reported_at) <= at,
@@ -1244,7 +1258,7 @@ def open_at(conn, at: dt.datetime, until: dt.datetime | None = None, *, level: s
             parts.append(select(*cols).where(t.c.close_lag == c, t.c.closed_at >= at, t.c.closed_at < upper,
                                              t.c.reported_at <= at, *unit))
     rows = conn.execute(union_all(*parts)).all() if len(parts) > 1 else conn.execute(parts[0]).all()
-    return _frame(rows, columns)
+    return _raw_rows_frame(conn, rows, columns)
 
 
 @contextmanager

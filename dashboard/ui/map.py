@@ -32,7 +32,7 @@ def district_map(settings: Settings, lang: str, map_id: str = "map", dark: bool 
     the first paint needs no callback; ``checked`` overrides which overlays start visible; ``bounds``
     ([[south, west], [north, east]]) opens the map fitted to a unit instead of the whole district.
 
-    The initial view is either ``center``/``zoom`` or ``bounds``, never both, and never a ``viewport``: the map
+    The initial view is either ``center``/``zoom`` or ``bounds`` (with its centre but no zoom), never a ``viewport``: the map
     re-applies its ``zoom``/``center`` props right after mounting, which undid a ``viewport`` fit of a
     shared zone or grid link (the map stayed at district zoom)."""
     children = [
@@ -46,6 +46,11 @@ def district_map(settings: Settings, lang: str, map_id: str = "map", dark: bool 
         dl.ScaleControl(position="bottomleft", imperial=False),
         # full screen: a control added by assets/dashboard_map.js for the whole map panel (legends included)
     ]
-    view = {"bounds": bounds, "boundsOptions": {"padding": [20, 20]}} if bounds else {"center": CENTER, "zoom": ZOOM}
+    if bounds:  # fitted to the unit; the centre (no zoom) only so that dash-leaflet's viewport tracking, which reads
+        # the ``center`` prop on every move, has one (without it the first move threw "reading 'equals'")
+        (s, w), (n, e) = bounds
+        view = {"bounds": bounds, "boundsOptions": {"padding": [20, 20]}, "center": [(s + n) / 2, (w + e) / 2]}
+    else:
+        view = {"center": CENTER, "zoom": ZOOM}
     return dl.Map(children, id=map_id, minZoom=8, maxZoom=19, zoomSnap=0.25, style={"height": "100%", "width": "100%"},
                   **view)

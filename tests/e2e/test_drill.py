@@ -9,6 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from dashboard.ui.cards import fmt
+from tests.conftest import watch
 
 
 def _api(server, query: str) -> dict:
@@ -108,12 +109,14 @@ def test_copied_url_opens_the_same_view(demo_server, browser):
     zone = _api(demo_server, f"level=zone&code={zone_code}&period=2019")
     ctx = browser.new_context(viewport={"width": 1600, "height": 1000})
     page = ctx.new_page()
+    errors = watch(page)
     page.goto(url)
     _ready(page, zone["name"])
     page.wait_for_function("v => document.querySelector('#card-value-detection_rate').innerText === v",
                            arg=fmt("detection_rate", zone["kpis"]["detection_rate"]))
     assert page.locator("input[value='2019']").is_checked()
     assert zone["parent"]["name"] in page.locator("#breadcrumb").inner_text()
+    assert errors == []
     ctx.close()
 
 
@@ -206,6 +209,7 @@ def test_shared_grid_link_opens_fitted_to_the_grid(demo_server, browser, width, 
     code = "330502-ZL-03-05"
     ctx = browser.new_context(viewport={"width": width, "height": height})
     page = ctx.new_page()
+    errors = watch(page)  # a grid view once threw "reading 'equals'" from dash-leaflet's viewport tracking
     page.goto(f"{demo_server.url}/?level=grid&code={code}&period=2019")
     page.wait_for_selector("path.wx-layer-grids", state="attached", timeout=30_000)
     page.wait_for_selector("#chart-ranking .main-svg", timeout=60_000)
@@ -220,4 +224,5 @@ def test_shared_grid_link_opens_fitted_to_the_grid(demo_server, browser, width, 
         return [b.contains(unit), Math.max(Math.abs(c.x - a.x) / size.x, Math.abs(c.y - a.y) / size.y)]; }""",
                                   [miny, minx, maxy, maxx])
     assert inside and share > 0.4, (inside, share)  # the whole grid is in view and fills a good part of it
+    assert errors == []
     ctx.close()

@@ -8,6 +8,8 @@ import urllib.request
 
 from shapely.geometry import shape
 
+from tests.conftest import watch
+
 
 def _get(app, path, headers=None):
     req = urllib.request.Request(app.url + path, headers=headers or {})
@@ -167,6 +169,7 @@ def test_configured_tiles_are_requested_and_failing_tiles_do_not_block(demo_app,
     try:
         ctx = browser.new_context()
         pg = ctx.new_page()
+        errors = watch(pg)
         tiles = []
         pg.on("request", lambda r: tiles.append(r.url) if "/tiles/" in r.url else None)
         pg.goto(server.url + "/")
@@ -174,6 +177,7 @@ def test_configured_tiles_are_requested_and_failing_tiles_do_not_block(demo_app,
         pg.wait_for_selector(".marker-cluster", timeout=30_000)
         assert tiles and all(u.startswith("http://127.0.0.1:9/tiles/") for u in tiles)
         assert pg.locator("path.wx-layer-grids").count() == 538
+        assert errors == []
         ctx.close()
     finally:
         server.stop()

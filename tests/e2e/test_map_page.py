@@ -6,6 +6,8 @@ import urllib.request
 
 import pytest
 
+from tests.conftest import watch
+
 
 def _geo(live_app, layer):
     with urllib.request.urlopen(f"{live_app.url}/api/geo/{layer}.json") as resp:
@@ -58,12 +60,13 @@ def test_no_external_requests_but_tiles(live_app, browser):
     """Offline-safe: with no tile URL the page loads nothing from outside this server."""
     context = browser.new_context()
     pg = context.new_page()
+    errors = watch(pg)
     outside: list[str] = []
     pg.on("request", lambda r: outside.append(r.url) if not r.url.startswith(live_app.url) and not r.url.startswith("data:") else None)
     pg.goto(live_app.url + "/")
     pg.wait_for_selector("path.wx-layer-grids", timeout=30_000)
     context.close()
-    assert outside == []
+    assert outside == [] and errors == []
 
 
 @pytest.mark.parametrize("server,reason", [("live_app", "drawn-no-incidents"), ("demo_app", "drawn")])
@@ -74,6 +77,7 @@ def test_charts_load_after_the_map_has_drawn(request, browser, server, reason):
     app = request.getfixturevalue(server)
     context = browser.new_context(viewport={"width": 1600, "height": 1000})
     pg = context.new_page()
+    errors = watch(pg)
     console_errors = []
     pg.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
     pg.add_init_script("""
@@ -98,7 +102,7 @@ def test_charts_load_after_the_map_has_drawn(request, browser, server, reason):
     if reason == "drawn":
         assert markers is not None and min(plotly) > markers
     assert pg.evaluate("document.body.dataset.mapReady") == reason
-    assert console_errors == []  # e.g. no callback aimed at a chart before it was mounted
+    assert console_errors == [] and errors == []  # e.g. no callback aimed at a chart before it was mounted
     context.close()
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import threading
+import time
 
 import pytest
 from sqlalchemy import text
@@ -383,6 +384,10 @@ def test_changes_feed_misses_nothing_under_concurrent_writers(app, auth, points)
             last = r.json["last_seq"]
             if finished and not r.json["items"]:
                 return
+            # a client polls, it does not spin: a poll loop that never waits, in the writers' own process, holds
+            # the GIL so that each of their statements waits for it, and their write transactions (which hold
+            # SQLite's writer lock) stretch past the 30 s busy timeout
+            time.sleep(0.01)
 
     def writer(w):
         c = app.test_client()

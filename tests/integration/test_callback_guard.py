@@ -101,3 +101,14 @@ def test_known_callback_with_broken_inputs_is_400(app):
 def test_forged_component_paths_are_404(app, path):
     r = app.server.test_client().get(path)
     assert r.status_code == 404
+
+
+@pytest.mark.parametrize("path", ["/", "/login", "/wall", "/incidents", "/api/v1/incidents?limit=1", "/healthz",
+                                  "/api/geo/zones.json", "/_dash-layout", "/no/such/page", "/assets/duty.js"])
+def test_every_answer_carries_the_security_headers(app, path):
+    from dashboard.security import HEADERS
+
+    r = app.server.test_client().get(path)
+    assert r.status_code < 500
+    for name, value in HEADERS.items():
+        assert r.headers.get(name) == value, (path, name)

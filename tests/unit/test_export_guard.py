@@ -1,0 +1,20 @@
+"""The export's formula guard: a text cell a spreadsheet would run (formula or DDE call, ASCII or full-width,
+also after leading blanks) is written with a leading apostrophe; other text is left as it is."""
+from __future__ import annotations
+
+import pytest
+
+from dashboard.api.export import _safe
+
+
+@pytest.mark.parametrize("text", [
+    "=1+1", "+1", "-1", "@SUM(A1)", "|calc", ";cmd", "\t=1", "\r=1", "\n=1", " =HYPERLINK(\"http://x\")",
+    "\n\n=cmd|' /C calc'!A0", "＝1+1", "＋1", "－1", "＠A1", "｜x", "；x", "\u3000=1", "\u00a0@x",
+])
+def test_runnable_cells_get_an_apostrophe(text):
+    assert _safe(text) == "'" + text
+
+
+@pytest.mark.parametrize("value", ["道路积水", " 道路积水", "A=B", "13800001111", "", None, 42, 3.5, "a-b"])
+def test_other_values_are_unchanged(value):
+    assert _safe(value) == value
