@@ -225,7 +225,7 @@ def breakdown(url: str, bodies: list[bytes], instance: Path) -> dict:
     register_incident_api(app)
     parts = {"validate": (api, "validate_new_incident"), "place": (api, "locate_points"),
              "insert_rows": (repo, "_bulk_rows"), "alert_rule": (alerts, "raise_for_new_incident"),
-             "aggregates_hook": (aggregates, "apply_change"), "store_total": (repo, "create_incidents_batch")}
+             "aggregates_hook": (aggregates, "apply_new"), "store_total": (repo, "create_incidents_batch")}
     spent = dict.fromkeys(parts, 0.0)
     originals = {k: getattr(mod, name) for k, (mod, name) in parts.items()}
 
