@@ -78,4 +78,5 @@ def create_app(settings: Settings | None = None, *, with_store: bool = True) -> 
     install_pages(app, settings)  # page modules, their callbacks, the initial layout and the router (pages/)
     callback_guard.install(app)  # forged callback requests and component paths: 4xx, never 500
     security.install(server)  # nosniff, no framing, no Referer to other origins
+    security.install_log_redaction()  # no kiosk token or api_key in the access log
     return app

@@ -74,7 +74,8 @@ def redis_db():
 
 
 class Gunicorn:
-    def __init__(self, env: dict, workers: int = WORKERS, port: int | None = None, log_path=None):
+    def __init__(self, env: dict, workers: int = WORKERS, port: int | None = None, log_path=None, args=()):
+        self.args = list(args)
         self.port = port or _free_port()
         self.log_path = log_path
         self.url = f"http://127.0.0.1:{self.port}"
@@ -90,7 +91,7 @@ class Gunicorn:
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "--workers", str(self.workers), "--bind", f"127.0.0.1:{self.port}",
-             "--timeout", "120", "app:server"], cwd=ROOT, env=self.env,
+             "--timeout", "120", *self.args, "app:server"], cwd=ROOT, env=self.env,
             stdout=log, stderr=log, start_new_session=True)
         log.close()
         deadline = time.monotonic() + 120
@@ -236,3 +237,27 @@ def test_services_required_in_ci():
 
         psycopg.connect(PG_ADMIN, connect_timeout=3).close()
         redis.Redis.from_url(REDIS_URL).ping()
+
+
+def test_access_log_holds_no_token_or_api_key(pg_database, redis_db, tmp_path):
+    """The production access log (gunicorn, as ``python -m dashboard serve`` runs it) shows the requests, not the
+    wall's kiosk token or an Open311 api_key in their query strings."""
+    secret, key = f"kiosk-{uuid.uuid4().hex}", f"key-{uuid.uuid4().hex}"
+    server = Gunicorn({"DATABASE_URL": pg_database, "REDIS_URL": REDIS_URL, "INSTANCE_DIR": str(tmp_path / "inst"),
+                       "WALL_TOKENS": secret}, workers=1, log_path=str(tmp_path / "access.log"),
+                      args=["--access-logfile", "-"]).start()
+    try:
+        for path in (f"/wall?token={secret}&tour=7", f"/open311/v2/services.json?api_key={key}",
+                     f"/api/v1/incidents?limit=1&access_token={key}"):
+            try:
+                urllib.request.urlopen(server.url + path, timeout=30).read()
+            except urllib.error.HTTPError:
+                pass
+        deadline = time.monotonic() + 10
+        while "services.json" not in server.log() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        log = server.log()
+    finally:
+        server.stop()
+    assert "/wall?token=***&tour=7" in log and "api_key=***" in log and "access_token=***" in log, log[-1500:]
+    assert secret not in log and key not in log
