@@ -29,8 +29,8 @@ def _init_store(server, settings: Settings):
 
 
 def create_app(settings: Settings | None = None, *, with_store: bool = True) -> dash.Dash:
-    from .api import register_all
     from . import security
+    from .api import register_all
     from .callbacks import guard as callback_guard
     from .cache import init_cache
     from .context import Services
@@ -54,7 +54,7 @@ def create_app(settings: Settings | None = None, *, with_store: bool = True) -> 
     preload += "".join(f'<link rel="preload" href="{url}" as="script">' for url in PRELOADED_SCRIPTS)
     app.index_string = app.index_string.replace("{%metas%}", "{%metas%}" + preload, 1)
     server = app.server
-    server.config["SECRET_KEY"] = settings.secret_key
+    server.config["SECRET_KEY"] = security.resolve_secret_key(settings)  # refuses a weak or missing key
     server.config["MAX_CONTENT_LENGTH"] = 16 * 1024 * 1024  # API blueprints cap their own bodies at 1 MB
     server.config["COMPRESS_MIMETYPES"] = ["application/json", "text/html", "text/css", "application/javascript"]
     cache = init_cache(server, settings.cache_config)

@@ -61,3 +61,59 @@ def install_log_redaction() -> None:
         log = logging.getLogger(name)
         if not any(isinstance(f, RedactSecrets) for f in log.filters):
             log.addFilter(RedactSecrets())
+
+
+# ------------------------------------------------------------------------------------- session key
+MIN_SECRET_LEN = 32
+KNOWN_WEAK = ("dev-only-change-me", "change-me", "secret", "dev")
+SECRET_FILE = "secret_key"
+
+
+class WeakSecret(RuntimeError):
+    """The app refuses to start: its session-signing key is missing where it must be given, or too weak."""
+
+
+def resolve_secret_key(settings) -> str:
+    """The key that signs session cookies (a forged cookie could otherwise open the wall or a desk).
+
+    ``SECRET_KEY`` when it is given: at least 32 characters and not a known placeholder, or the app refuses to
+    start. Not given: on the embedded store (SQLite under the instance directory, ``make run``) a random key made
+    once and kept in ``<instance>/secret_key`` (mode 0600; every worker of this host reads the same file); on
+    PostgreSQL — the production path, where several hosts must sign alike — the app refuses to start."""
+    key = settings.secret_key or ""
+    if key:
+        if key in KNOWN_WEAK or len(key) < MIN_SECRET_LEN:
+            raise WeakSecret(f"SECRET_KEY is too weak: give at least {MIN_SECRET_LEN} random characters "
+                             "(python -c 'import secrets; print(secrets.token_urlsafe(48))') / 会话密钥过弱")
+        return key
+    if settings.database_url.startswith(("postgres://", "postgresql")):
+        raise WeakSecret("SECRET_KEY is not set: on PostgreSQL (several workers and hosts) every server must sign "
+                         "sessions with the same key; set SECRET_KEY to at least 32 random characters / 未设置会话密钥")
+    return _instance_secret(settings.instance_dir)
+
+
+def _instance_secret(instance_dir) -> str:
+    import os
+    import secrets
+    import tempfile
+    from pathlib import Path
+
+    path = Path(instance_dir) / SECRET_FILE
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".secret-")
+        try:
+            os.fchmod(fd, 0o600)
+            os.write(fd, secrets.token_urlsafe(48).encode())
+            os.fsync(fd)
+            os.close(fd)
+            try:
+                os.link(tmp, path)  # atomic and exclusive: a worker that loses the race reads the winner's key
+            except FileExistsError:
+                pass
+        finally:
+            os.unlink(tmp)
+    key = path.read_text().strip()
+    if len(key) < MIN_SECRET_LEN:
+        raise WeakSecret(f"{path} holds no usable key: delete it to have a new one made")
+    return key

@@ -31,7 +31,7 @@ class Settings:
     database_url: str = ""  # empty -> sqlite file under instance_dir
     cache_url: str = ""  # empty -> file-system cache under instance_dir/cache; redis://... -> Redis
     cache_timeout: int = 300
-    secret_key: str = "dev-only-change-me"
+    secret_key: str = ""  # empty -> a random key kept in instance_dir/secret_key (SQLite); required on PostgreSQL
     api_tokens: tuple[str, ...] = ("demo-token",)
     wall_tokens: tuple[str, ...] = ("wall-demo",)
     tile_url: str = OSM_TILES  # "" or "none" -> no basemap

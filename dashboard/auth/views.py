@@ -97,7 +97,7 @@ def gate_pages():
 def setup(server) -> None:
     """Session cookie settings, the sign-in routes, the page gates, and the demo users when enabled."""
     settings = services_settings(server)
-    server.config.setdefault("SESSION_COOKIE_NAME", "wx_session")
+    server.config["SESSION_COOKIE_NAME"] = "wx_session"  # Flask's default "session" is always set: not a default here
     server.config["SESSION_COOKIE_SAMESITE"] = "Lax"
     server.config["SESSION_COOKIE_HTTPONLY"] = True
     # only a response that changed the session sets the cookie: a live-tick request still in flight when the

@@ -26,6 +26,9 @@ TOKEN = "prod-token"
 WORKERS = 3
 
 
+SECRET = "production-path-test-" + "k" * 32  # the production store refuses to start without a strong key
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -79,7 +82,8 @@ class Gunicorn:
         self.port = port or _free_port()
         self.log_path = log_path
         self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {**os.environ, "DEMO_LIVE": "0", "TILE_URL": "none", "API_TOKENS": TOKEN, **env}
+        self.env = {**os.environ, "DEMO_LIVE": "0", "TILE_URL": "none", "API_TOKENS": TOKEN,
+                    "SECRET_KEY": SECRET, **env}
         self.workers = workers
         self.proc = None
 
