@@ -273,12 +273,23 @@ def test_wall_survives_a_server_restart(restart_instance, page):
         _stop(proc)
 
 
-def test_kiosk_starter_waits_for_the_server_then_opens_the_wall(restart_instance, page):
+def _kiosk_copy(folder: Path, servers: str) -> Path:
+    """kiosk.html as installed on a screen's computer: its wx-kiosk-servers meta tag lists ``servers``."""
+    html = (ROOT / "assets" / "kiosk.html").read_text(encoding="utf-8")
+    tag = '<meta name="wx-kiosk-servers" content="">'
+    assert tag in html
+    out = folder / "kiosk.html"
+    out.write_text(html.replace(tag, f'<meta name="wx-kiosk-servers" content="{servers}">'), encoding="utf-8")
+    return out
+
+
+def test_kiosk_starter_waits_for_the_server_then_opens_the_wall(restart_instance, page, tmp_path):
     """A wall screen that powers up before the server: the local kiosk page says it is connecting (no browser
     error page), then opens /wall with the token and tour settings once the server answers."""
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
-    page.goto((ROOT / "assets" / "kiosk.html").as_uri() + f"?server={base}&token={TOKEN}&tour=7")
+    kiosk = _kiosk_copy(tmp_path, f"http://10.9.9.9:8050 {base}")
+    page.goto(kiosk.as_uri() + f"?server={base}/&token={TOKEN}&tour=7")
     page.wait_for_function("() => document.querySelector('#kiosk-detail').innerText.includes('第 2 次')",
                            timeout=15_000)  # retried: the server is not there yet
     assert "正在连接" in page.locator("#kiosk-text").inner_text()
@@ -290,6 +301,19 @@ def test_kiosk_starter_waits_for_the_server_then_opens_the_wall(restart_instance
         assert page.locator("#wall-clock").count() == 1
     finally:
         _stop(proc)
+
+
+def test_kiosk_starter_sends_the_token_to_no_other_server(page, tmp_path):
+    """A kiosk link that names a server not listed in the page (nor the one that served it) is refused: the token
+    is not sent anywhere, not even to probe /healthz."""
+    asked = []
+    page.on("request", lambda r: asked.append(r.url) if r.url.startswith("http") else None)
+    for kiosk in (ROOT / "assets" / "kiosk.html", _kiosk_copy(tmp_path, "http://10.9.9.9:8050")):
+        page.goto(kiosk.as_uri() + f"?server=http://127.0.0.1:9/steal&token={TOKEN}")
+        page.wait_for_function("() => document.querySelector('#kiosk-text').innerText.includes('不在允许列表')",
+                               timeout=5_000)
+        page.wait_for_timeout(500)
+    assert asked == []
 
 
 def test_kiosk_starter_without_a_server_says_how_to_configure_it(page):
