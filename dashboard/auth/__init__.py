@@ -21,6 +21,7 @@ disabling a user or changing the password ends their sessions.
 """
 from __future__ import annotations
 
+import hashlib
 import hmac
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -70,9 +71,13 @@ def _load_user() -> CurrentUser | None:
     data = session.get("wx_auth")
     if not isinstance(data, dict):
         return None
-    if data.get("kiosk"):
-        return CurrentUser(None, "wall", "wall", "wall", kiosk=True)
     from ..context import services
+
+    if data.get("kiosk"):  # valid while its token is configured: removing it from WALL_TOKENS ends the session
+        tokens = services().settings.wall_tokens
+        if not any(t and hmac.compare_digest(token_mark(t), str(data.get("tk") or "")) for t in tokens):
+            return None
+        return CurrentUser(None, "wall", "wall", "wall", kiosk=True)
     from ..store.users import get_user_by_id
     from .users import password_version
 
@@ -132,10 +137,16 @@ def login_session(user) -> None:
     g.pop("wx_user", None)
 
 
-def wall_session() -> None:
+def token_mark(token: str) -> str:
+    """What a kiosk session keeps of its token: enough to tell whether that token is still configured, not the
+    token itself (the cookie is only signed, not encrypted)."""
+    return hashlib.sha256(("wx-kiosk:" + token).encode("utf-8", "replace")).hexdigest()[:32]
+
+
+def wall_session(token: str) -> None:
     session.clear()
     session.permanent = True
-    session["wx_auth"] = {"kiosk": True}
+    session["wx_auth"] = {"kiosk": True, "tk": token_mark(token)}
     g.pop("wx_user", None)
 
 

@@ -83,7 +83,7 @@ def gate_pages():
             return _forbidden("403: this kiosk token is not valid (WALL_TOKENS) / 大屏令牌无效")
         user = current_user()
         if user is None or user.role not in ANY_ROLE:
-            wall_session()
+            wall_session(request.args.get("token"))
         return None
     user = current_user()
     if user is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import text
 
+from dashboard.auth import token_mark
 from dashboard.auth import users as repo
 from dashboard.store.users import User
 
@@ -108,8 +109,8 @@ def test_wall_kiosk_token(auth_app):
     assert c.get("/wall?token=nope").status_code == 403
     token = auth_app.extensions["wuxing"].settings.wall_tokens[0]
     assert c.get(f"/wall?token={token}").status_code == 404  # allowed (no Dash page on this bare app)
-    with c.session_transaction() as sess:
-        assert sess["wx_auth"] == {"kiosk": True}
+    with c.session_transaction() as sess:  # a mark of the token (to end the session when it is removed), not it
+        assert sess["wx_auth"] == {"kiosk": True, "tk": token_mark(token)} and token not in str(sess)
     assert c.get("/wall").status_code == 404  # the kiosk session opens the wall without the token again
     assert c.get("/incidents").status_code == 302  # …but not the duty desk
 
