@@ -8,7 +8,6 @@ time across the parts; chunks are reproducible from the seed.
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -18,29 +17,9 @@ from sqlalchemy import text
 from dashboard.demo import history as H
 from dashboard.store import lifecycle
 
-ROOT = Path(__file__).resolve().parents[2]
 NOW = dt.datetime(2025, 11, 25, 9, 0, 0)
 SCALE = 0.01
 N = 14_000  # the scaled demo holds ~2,100: the rest goes to the bulk years
-
-
-@pytest.fixture(scope="module")
-def geodata_dir(tmp_path_factory):
-    committed = ROOT / "geodata"
-    if (committed / "grids.geojson").exists():
-        return committed
-    from dashboard.geodata.build import build
-
-    out = tmp_path_factory.mktemp("geodata")
-    assert build(out).ok
-    return out
-
-
-@pytest.fixture(scope="module")
-def gd(geodata_dir):
-    from dashboard.geodata import load_geodata
-
-    return load_geodata(geodata_dir)
 
 
 @pytest.fixture(scope="module")
