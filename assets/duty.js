@@ -7,7 +7,7 @@
   var NO = function () { return window.dash_clientside.no_update; };
   var GRID = "duty-grid";
   var MAP = "map";
-  var state = {suppress: null, want: null, flyTimer: null, rowTimer: null};  // per page: which row selection we made ourselves, which we wait for
+  var state = {suppress: null, flyTimer: null, rowTimer: null};  // per page: which row selection we made ourselves
 
   function gridApi() {
     try { return window.dash_ag_grid && window.dash_ag_grid.getApi(GRID); } catch (e) { return null; }
@@ -20,26 +20,18 @@
   }
 
   /* Select (and scroll to) the list row of an incident, marking the selection as ours so it does not fly. The row
-   * may not be there yet (the grid is still loading, is being re-created, or a live change brings it): the wish is
-   * kept and tried again — on the grid of the moment — until it is met or another row is wished for. */
+   * may not be there yet (the grid is still loading, is being re-created, or a live change brings it): it is tried
+   * again on the grid of the moment until it is there, for up to 5 minutes, or until another row is wished for
+   * (the next call replaces the pending try). */
   function selectRow(rid) {
-    state.want = rid;
-    var tries = 0;
-    clearTimeout(state.rowTimer);
-    (function attempt() {
-      if (state.want !== rid) { return; }  // superseded
+    retry("rowTimer", function () {
       var api = gridApi();
       var node = api && api.getRowNode(rid);
-      if (node) {
-        state.want = null;
-        if (!node.isSelected()) { state.suppress = rid; node.setSelected(true, true); }
-        api.ensureNodeVisible(node, "middle");
-        return;
-      }
-      tries += 1;
-      if (tries > 400) { return; }  // ~5 minutes: the row is not coming (filtered out)
-      state.rowTimer = setTimeout(attempt, tries < 120 ? 250 : 1000);
-    })();
+      if (!node) { return false; }
+      if (!node.isSelected()) { state.suppress = rid; node.setSelected(true, true); }
+      api.ensureNodeVisible(node, "middle");
+      return true;
+    }, 1200, 250);
   }
 
   function flyTo(sel) {

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import secrets
 import tempfile
 import time
 from pathlib import Path
@@ -44,7 +45,7 @@ def main(argv=None) -> int:
         run_history(url, progress=False)
         print(f"demo generated in {time.perf_counter() - t:.1f} s")
     app = create_app(Settings(instance_dir=tmp / "instance", database_url=url, tile_url="", demo_live=False,
-                              cache_url=f"file://{tmp / 'cache'}", secret_key=__import__("secrets").token_urlsafe(48)))
+                              cache_url=f"file://{tmp / 'cache'}", secret_key=secrets.token_urlsafe(48)))
     server = app.server
     rng = random.Random(5)
     life_ms: list[float] = []

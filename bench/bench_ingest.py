@@ -29,6 +29,7 @@ import json
 import os
 import platform
 import random
+import secrets
 import socket
 import subprocess
 import sys
@@ -137,7 +138,7 @@ def free_port() -> int:
 def gunicorn(url: str, workers: int, instance: Path):
     port = free_port()
     env = {**os.environ, "DATABASE_URL": url, "INSTANCE_DIR": str(instance), "API_TOKENS": TOKEN,
-           "SECRET_KEY": os.environ.get("SECRET_KEY") or __import__("secrets").token_urlsafe(48),
+           "SECRET_KEY": os.environ.get("SECRET_KEY") or secrets.token_urlsafe(48),
            "DEMO_LIVE": "0", "DEMO_USERS": "0", "TILE_URL": "none", "CACHE_URL": "null"}
     log_path = instance / "gunicorn.log"
     with open(log_path, "ab") as log:

@@ -24,6 +24,7 @@ import os
 import platform
 import random
 import resource
+import secrets
 import subprocess
 import sys
 import time
@@ -126,7 +127,7 @@ def measure(url: str, samples: int, seed: int) -> dict:
 
     tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-scale-{os.getpid()}"
     app = create_app(Settings(instance_dir=tmp, database_url=url, cache_url="null", tile_url="", demo_live=False,
-                              secret_key=__import__("secrets").token_urlsafe(48)))
+                              secret_key=secrets.token_urlsafe(48)))
     svc = app.server.extensions["wuxing"]
     engine, gd = svc.engine, svc.geodata()
     h = views.hierarchy(gd)

@@ -103,8 +103,7 @@ def watch(pg) -> list[str]:
 def page(browser):
     context = browser.new_context(viewport={"width": 1600, "height": 1000}, locale="zh-CN")
     pg = context.new_page()
-    errors: list[str] = []
-    pg.on("pageerror", lambda exc: errors.append(str(exc)))
+    errors = watch(pg)
     pg.js_errors = errors
     yield pg
     context.close()

@@ -74,8 +74,8 @@ def _load_user() -> CurrentUser | None:
     from ..context import services
 
     if data.get("kiosk"):  # valid while its token is configured: removing it from WALL_TOKENS ends the session
-        tokens = services().settings.wall_tokens
-        if not any(t and hmac.compare_digest(token_mark(t), str(data.get("tk") or "")) for t in tokens):
+        marks = [token_mark(t) for t in services().settings.wall_tokens if t]
+        if not valid_wall_token(str(data.get("tk") or ""), marks):
             return None
         return CurrentUser(None, "wall", "wall", "wall", kiosk=True)
     from ..store.users import get_user_by_id

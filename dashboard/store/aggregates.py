@@ -132,9 +132,6 @@ class Coded:
     def __len__(self):
         return len(self.codes)
 
-    def values(self) -> np.ndarray:
-        return self.uniques[self.codes] if len(self.uniques) else np.array([], dtype=object)
-
 
 def _concat_coded(parts: list) -> Coded:
     """Coded columns over one vocabulary (each part's codes are remapped)."""
@@ -929,8 +926,8 @@ def rebuild(engine, chunk: int = _CHUNK, progress=None) -> dict:
             if not ids:
                 break
             lo, hi = ids[0], ids[-1]
-            inc = _raw_frame(conn, "incidents", (*INCIDENT_COLUMNS, "close_lag"), "id", lo, hi)
-            ev = _raw_frame(conn, "incident_events", EVENT_COLUMNS, "incident_id", lo, hi)
+            inc = _raw_frame(conn, t, (*INCIDENT_COLUMNS, "close_lag"), "id", lo, hi)
+            ev = _raw_frame(conn, e, EVENT_COLUMNS, "incident_id", lo, hi)
             acc.append(contributions(inc, ev, +1))
             if len(acc) >= 8:  # keep memory bounded: fold what was read so far into one collapsed set
                 acc = [_collapse(_concat(acc))]
@@ -986,18 +983,15 @@ def _raw_rows_frame(conn, rows, columns) -> pd.DataFrame:
     return df
 
 
-def _raw_frame(conn, table: str, columns, key: str, lo: int, hi: int) -> pd.DataFrame:
-    """Rows with ``key`` in [lo, hi] straight from the driver (no per-value type processing)."""
-    pg = conn.dialect.name == "postgresql"
-    mark = "%s" if pg else "?"
-    select_list = ", ".join(f"(EXTRACT(EPOCH FROM {c}) * 1000000)::bigint" if pg and c in _TIME_COLUMNS else c
-                            for c in columns)
-    cur = conn.connection.cursor()
-    try:
-        cur.execute(f"SELECT {select_list} FROM {table} WHERE {key} BETWEEN {mark} AND {mark}", (int(lo), int(hi)))
-        rows = cur.fetchall()
+def _raw_frame(conn, table, columns, key: str, lo: int, hi: int) -> pd.DataFrame:
+    """Rows of ``table`` with ``key`` in [lo, hi], times read raw (:func:`_raw_time`)."""
+    q = select(*(_raw_time(conn, table.c[c]) if c in _TIME_COLUMNS else table.c[c] for c in columns)).where(
+        table.c[key].between(int(lo), int(hi)))
+    result = conn.execute(q)
+    try:  # plain tuples from the driver's cursor: a million rows are not worth a Row object each
+        rows = result.cursor.fetchall()
     finally:
-        cur.close()
+        result.close()
     return _raw_rows_frame(conn, rows, columns)
 
 
