@@ -720,11 +720,18 @@ def _read_rows(conn, ids) -> tuple[list[dict], dict]:
     return rows, events
 
 
-def _frame(rows, columns) -> pd.DataFrame:
-    cols = list(zip(*rows)) if rows else [()] * len(columns)
-    df = pd.DataFrame({c: list(v) for c, v in zip(columns, cols)}, columns=list(columns))
-    for c in ("reported_at", "closed_at", "due_at", "at"):
-        if c in df.columns:
+def _frame(rows, columns, epoch_us: bool = False) -> pd.DataFrame:
+    """Rows as a frame with the time columns as naive UTC datetime64[ns]; ``epoch_us``: the times come as integer
+    microseconds (NULL as None) and are converted exactly, with no float on the way."""
+    cols = dict(zip(columns, zip(*rows))) if rows else {c: () for c in columns}
+    df = pd.DataFrame({c: list(v) for c, v in cols.items()}, columns=list(columns))
+    for c in _TIME_COLUMNS:
+        if c not in df.columns:
+            continue
+        if epoch_us:  # from the values as fetched (a frame column of ints and None would be floats already)
+            us = np.array([_NAT if v is None else v for v in cols[c]], dtype=np.int64)
+            df[c] = pd.Series(us.view("datetime64[us]").astype("datetime64[ns]"), index=df.index)
+        else:
             df[c] = naive_utc(df[c]) if len(df) else pd.Series(dtype="datetime64[ns]")
     return df
 
@@ -968,19 +975,8 @@ def _raw_time(conn, col):
 
 
 def _raw_rows_frame(conn, rows, columns) -> pd.DataFrame:
-    """A frame of raw rows (times as :func:`_raw_time` gives them) with the times as naive UTC datetime64[ns]."""
-    pg = conn.dialect.name == "postgresql"
-    cols = list(zip(*rows)) if rows else [()] * len(columns)
-    df = pd.DataFrame({c: np.array(v, dtype=object) for c, v in zip(columns, cols)}, columns=list(columns))
-    for c in _TIME_COLUMNS:
-        if c not in df.columns:
-            continue
-        if pg:  # integer microseconds, NULL as NaT (the smallest int64): exact, no float on the way
-            us = np.array([_NAT if v is None else v for v in df[c].to_numpy()], dtype=np.int64)
-            df[c] = pd.Series(us.view("datetime64[us]").astype("datetime64[ns]"), index=df.index)
-        else:
-            df[c] = naive_utc(df[c]) if len(df) else pd.Series(dtype="datetime64[ns]")
-    return df
+    """:func:`_frame` of rows read with :func:`_raw_time` (PostgreSQL's times as epoch microseconds)."""
+    return _frame(rows, columns, epoch_us=conn.dialect.name == "postgresql")
 
 
 def _raw_frame(conn, table, columns, key: str, lo: int, hi: int) -> pd.DataFrame:
