@@ -34,7 +34,7 @@ def create_app(settings: Settings | None = None, *, with_store: bool = True) -> 
     from .callbacks import guard as callback_guard
     from .cache import init_cache
     from .context import Services
-    from .pages import install_pages
+    from .pages import callback_levels, install_pages
 
     settings = settings or Settings.from_env()
     settings.instance_dir.mkdir(parents=True, exist_ok=True)
@@ -75,8 +75,9 @@ def create_app(settings: Settings | None = None, *, with_store: bool = True) -> 
         resp.headers["X-Served-By"] = str(os.getpid())  # which worker answered: for ops and multi-worker tests
         return resp
 
-    install_pages(app, settings)  # page modules, their callbacks, the initial layout and the router (pages/)
-    callback_guard.install(app)  # forged callback requests and component paths: 4xx, never 500
+    pages = install_pages(app, settings)  # page modules, their callbacks, the initial layout and the router (pages/)
+    # forged callback requests and component paths: 4xx, never 500; each callback needs who may open its page
+    callback_guard.install(app, lambda: callback_levels(app, pages, settings))
     security.install(server)  # nosniff, no framing, no Referer to other origins
     security.install_log_redaction()  # no kiosk token or api_key in the access log
     return app

@@ -41,6 +41,55 @@ def settings(tmp_path):
                     api_tokens=("test-token",), wall_tokens=("wall-test",), cache_url="null")
 
 
+TOKEN = "test-token"  # the test servers' API token: a bare entry in API_TOKENS has every scope
+
+
+def authed(url: str, data: bytes | None = None, headers: dict | None = None, method: str | None = None):
+    """A ``urllib`` request of ``url`` with the test token (the API is private by default)."""
+    import urllib.request
+
+    return urllib.request.Request(url, data=data, headers={"Authorization": f"Bearer {TOKEN}", **(headers or {})},
+                                  method=method)
+
+
+def reading_client(flask_app):
+    """A test client of ``flask_app`` whose GET and HEAD requests carry the test token unless the test sends its own
+    ``Authorization`` (the API is private by default; tests of anonymous refusals use ``flask_app.test_client()``)."""
+    from flask.testing import FlaskClient
+
+    class ReadingClient(FlaskClient):
+        def open(self, *args, **kwargs):
+            if str(kwargs.get("method", "GET")).upper() in ("GET", "HEAD"):
+                headers = dict(kwargs.pop("headers", None) or {})
+                if not any(k.lower() == "authorization" for k in headers):
+                    headers["Authorization"] = f"Bearer {TOKEN}"
+                kwargs["headers"] = headers
+            return super().open(*args, **kwargs)
+
+    return ReadingClient(flask_app, flask_app.response_class, use_cookies=True)
+
+
+def ensure_user(flask_app, role: str) -> tuple[str, str]:
+    """(user name, password) of a user with ``role`` in the store of ``flask_app``, created on first use."""
+    from dashboard.auth.users import add_user, get_user
+
+    name, password = f"t-{role}".replace("_", "-"), f"t-{role}-password"
+    with flask_app.extensions["wuxing"].sessions() as s:
+        if get_user(s, name) is None:
+            add_user(s, name, password, role)
+    return name, password
+
+
+def signed_in_client(flask_app, role: str = "leader"):
+    """A Flask test client signed in (through ``POST /login``) as a user with ``role``."""
+    name, password = ensure_user(flask_app, role)
+    client = flask_app.test_client()
+    r = client.post("/login", data={"username": name, "password": password, "next": "/"},
+                    headers={"Origin": "http://localhost"})
+    assert r.status_code == 303 and "error" not in r.headers["Location"], r.headers
+    return client
+
+
 class LiveServer:
     def __init__(self, app):
         from werkzeug.serving import make_server
@@ -55,6 +104,17 @@ class LiveServer:
     def stop(self):
         self._server.shutdown()
         self._thread.join(timeout=5)
+
+    def sign_in(self, page, role: str = "leader") -> None:
+        """Sign ``page``'s browser context in as a user with ``role`` (the app is private by default)."""
+        name, password = ensure_user(self.app.server, role)
+        r = page.request.post(self.url + "/login", form={"username": name, "password": password, "next": "/"},
+                              headers={"Origin": self.url}, max_redirects=0)
+        assert r.status == 303 and "error" not in (r.headers.get("location") or ""), r.headers
+
+    def auth_header(self) -> dict:
+        """The header a machine client sends (the test servers' token has every scope)."""
+        return {"Authorization": "Bearer test-token"}
 
 
 @pytest.fixture(scope="session")

@@ -171,7 +171,35 @@ def register_blueprint_handlers(bp) -> None:
     bp.register_error_handler(ApiError, handle_api_error)
     bp.register_error_handler(HTTPException, handle_http_exception)
     bp.register_error_handler(Exception, handle_unexpected)
+    bp.before_request(enforce_access)
     bp.before_request(enforce_body_limit)
+
+
+def enforce_access() -> None:
+    """``before_request`` of every API blueprint: the read classes of :mod:`dashboard.auth.policy` (private by
+    default). A bearer token that is not valid is refused even where the class is open, so a client learns of a
+    revoked token at once. Open311 clients may send their token as ``api_key``."""
+    from ..auth import current_principal, policy, token_principal
+    from ..context import services
+
+    level = policy.request_level(request.path, request.method, services().settings)
+    auth_header = request.headers.get("Authorization", "")
+    who = current_principal()
+    if who is None and auth_header[:7].lower() == "bearer " and auth_header[7:].strip():
+        raise ApiError(401, "unauthorized", "the token is not valid", "Authorization")
+    if level is None or level == policy.PUBLIC:
+        return
+    if who is None and _is_open311() and request.args.get("api_key"):
+        who = token_principal(request.args["api_key"])
+        if who is None:
+            raise ApiError(401, "unauthorized", "api_key is not valid", "api_key")
+    if who is None:
+        raise ApiError(401, "unauthorized", "sign in (/login) or send 'Authorization: Bearer <token>'",
+                       "Authorization")
+    if not policy.allowed(level, who):
+        what = f"the role {who.role}" if who.role != "token" else "this token (scopes: " + (
+            ", ".join(sorted(who.scopes)) or "none") + ")"
+        raise ApiError(403, "forbidden", f"{what} may not read this", "Authorization")
 
 
 # ------------------------------------------------------------------------------------------ validation

@@ -17,6 +17,7 @@ from flask import Blueprint, Response, request
 from shapely.geometry import mapping
 
 from ..context import services
+from .errors import register_blueprint_handlers
 
 LAYERS = ("district", "towns", "zones", "grids", "hazards")
 # display tolerance in degrees (~11 m at this latitude): invisible at district zoom, 3-5x fewer vertices
@@ -24,6 +25,7 @@ SIMPLIFY_TOLERANCE = {"district": 1e-4, "towns": 1e-4, "zones": 1e-4, "grids": 1
 PAYLOAD_VERSION = "1"
 
 bp = Blueprint("geo", __name__, url_prefix="/api/geo")
+register_blueprint_handlers(bp)  # JSON errors and the access policy (the wall and up; public with PUBLIC_OVERVIEW)
 
 
 def _properties(layer: str, gd) -> list[dict]:
@@ -108,7 +110,7 @@ def layer_json(layer: str):
             resp = Response(payload["raw"], mimetype="application/json")
         resp.headers["Vary"] = "Accept-Encoding"
     resp.set_etag(etag)
-    resp.headers["Cache-Control"] = "public, max-age=300"
+    resp.headers["Cache-Control"] = "private, max-age=300"  # behind sign-in: no shared cache
     return resp
 
 

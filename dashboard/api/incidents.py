@@ -6,13 +6,14 @@ Every bad input is a 4xx JSON error naming the field (``dashboard.api.errors``);
 from __future__ import annotations
 
 import datetime as dt
-import hmac
 import json
 from functools import lru_cache
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request, url_for
 
+from ..auth import audience as audience_of
+from ..auth import bearer_token, current_principal
 from ..context import services
 from ..services import filters, serialise, units
 from ..store import catalogue, lifecycle
@@ -41,31 +42,26 @@ def sessions():
     return svc.sessions
 
 
-def has_valid_token(token: str | None) -> bool:
-    if not token:
-        return False
-    ok = False
-    for t in services().settings.api_tokens:
-        if t and hmac.compare_digest(t.encode("utf-8", "replace"), token.encode("utf-8", "replace")):
-            ok = True
-    return ok
+def has_valid_token(token: str | None, scope: str = "ingest") -> bool:
+    """Is ``token`` one of API_TOKENS with ``scope``?"""
+    from ..auth import token_scopes
+
+    scopes = token_scopes(token, services().settings.api_tokens)
+    return scopes is not None and scope in scopes
 
 
-def bearer_token() -> str | None:
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer":
-        return None
-    return token.strip() or None
-
-
-def require_token() -> None:
+def require_token(scope: str = "ingest") -> None:
     token = bearer_token()
     if token is None:
         raise ApiError(401, "unauthorized", "a write token is required: send 'Authorization: Bearer <token>'",
                        "Authorization")
-    if not has_valid_token(token):
+    from ..auth import token_scopes
+
+    scopes = token_scopes(token, services().settings.api_tokens)
+    if scopes is None:
         raise ApiError(401, "unauthorized", "the token is not valid", "Authorization")
+    if scope not in scopes:
+        raise ApiError(403, "forbidden", f"this token lacks the {scope} scope", "Authorization")
 
 
 def parse_time(value: Any, field: str) -> dt.datetime:
@@ -159,9 +155,14 @@ def _placement(geo, grid) -> tuple[str, str, str]:
 
 
 # ------------------------------------------------------------------------------------ serialisation
-def incident_json(inc: Incident, *, now: dt.datetime | None = None, private: bool = False) -> dict:
-    """The incident as the API sends it (``services.serialise.incident_api``, with the units' names)."""
-    return serialise.incident_api(inc, names=units.names(), now=now, private=private)
+def incident_json(inc: Incident, *, now: dt.datetime | None = None, audience: str | None = None) -> dict:
+    """The incident as the API sends it (``services.serialise.incident_api``, with the units' names) for whoever
+    asks (``audience``: see :func:`dashboard.auth.audience`; default the requester's)."""
+    return serialise.incident_api(inc, names=units.names(), now=now, audience=audience or _audience())
+
+
+def _audience() -> str:
+    return audience_of(current_principal())
 
 
 event_json = serialise.event_api
@@ -197,6 +198,7 @@ def validate_new_incident(body: dict, *, default_source: str = "app") -> dict:
     if reporter is not None and not reporter.strip():
         raise ApiError(400, "invalid_value", "reporter must not be empty", "reporter")
     phone = check_text(body.get("reporter_phone"), "reporter_phone", max_len=LIMITS["reporter_phone"])
+    persons = check_persons(body.get("persons"))
     client_ref = check_text(body.get("client_ref"), "client_ref", max_len=LIMITS["client_ref"])
     if client_ref is not None and not client_ref.strip():
         raise ApiError(400, "invalid_value", "client_ref must not be empty", "client_ref")
@@ -214,8 +216,29 @@ def validate_new_incident(body: dict, *, default_source: str = "app") -> dict:
                            "reported_at")
     return {"category": category, "subcategory": sub, "severity": severity, "source": source,
             "description": description, "address": address, "lon": lon, "lat": lat,
-            "reporter": (reporter or "api").strip(), "reporter_phone": phone, "client_ref": client_ref,
+            "reporter": (reporter or "api").strip(), "reporter_phone": phone, "persons": persons,
+            "client_ref": client_ref,
             "inspection_id": inspection_id, "longstanding": longstanding, "reported_at": reported_at}
+
+
+MAX_PERSONS = 20
+
+
+def check_persons(value: Any) -> list[str] | None:
+    """``persons``: the residents named in the description or address (personal data, masked for audiences that
+    may not see it): a list of up to :data:`MAX_PERSONS` names of 1-32 characters."""
+    if value is None:
+        return None
+    if not isinstance(value, list):
+        raise ApiError(400, "invalid_type", "persons must be a list of names", "persons")
+    if len(value) > MAX_PERSONS:
+        raise ApiError(400, "too_long", f"persons holds at most {MAX_PERSONS} names", "persons")
+    names = []
+    for item in value:
+        name = check_text(item, "persons", max_len=32, required=True, allow_empty=False)
+        if name.strip() not in names:
+            names.append(name.strip())
+    return names or None
 
 
 def create_from_clean(clean: dict, *, location_field: str = "location") -> tuple[Incident, bool]:
@@ -237,7 +260,7 @@ def post_incident():
     require_token()
     clean = validate_new_incident(parse_json_body())
     inc, created = create_from_clean(clean)
-    body = incident_json(inc, private=True)
+    body = incident_json(inc, audience="personal")  # the ingest client's own data, echoed
     body.update({"grid": inc.grid_code, "zone": inc.zone_code, "town": inc.town_code, "created": created})
     resp = jsonify(body)
     resp.status_code = 201 if created else 200
@@ -367,7 +390,9 @@ def post_transition(incident_id: int):
             status = {"invalid_transition": 409, "role_not_allowed": 403, "department_required": 400}[e.reason]
             raise ApiError(status, e.reason, e.message, e.field, current_status=e.current,
                            allowed=list(e.allowed)) from None
-        return jsonify({"incident": incident_json(inc), "event": event_json(ev)})
+        who = _audience()
+        return jsonify({"incident": incident_json(inc, audience=who),
+                        "event": event_json(ev, who, serialise.persons_of(inc))})
 
 
 # ---------------------------------------------------------------------------------------------- read
@@ -427,8 +452,9 @@ def get_one(incident_id: int):
         if inc is None:
             raise ApiError(404, "not_found", f"no incident with id {incident_id}", "id")
         events = repo.events_of(s, incident_id)
-    body = incident_json(inc, private=has_valid_token(bearer_token()))
-    body["events"] = [event_json(e) for e in events]
+    body = incident_json(inc)
+    who = _audience()
+    body["events"] = [event_json(e, who, serialise.persons_of(inc)) for e in events]
     return jsonify(body)
 
 

@@ -35,8 +35,14 @@ def openapi_document(server_url: str = "") -> dict:
         "status": {"type": "string", "enum": states}, "status_name": {"type": "string"},
         "status_name_en": {"type": "string"}, "level": {"type": "string", "enum": list(lifecycle.LEVELS)},
         "department": {"type": ["string", "null"]}, "department_name": {"type": ["string", "null"]},
-        "department_name_en": {"type": ["string", "null"]}, "reporter": {"type": "string"},
-        "reporter_phone": {"type": ["string", "null"], "description": "only with a valid token"},
+        "department_name_en": {"type": ["string", "null"]},
+        "reporter": {"type": ["string", "null"],
+                     "description": "personal data: null unless the caller may see it (duty officers, admins, "
+                                    "tokens with the personal scope)"},
+        "reporter_phone": {"type": ["string", "null"], "description": "personal data: only for the personal audience"},
+        "persons": {"type": "array", "items": {"type": "string"},
+                    "description": "residents the text names: only for the personal audience; everyone else gets "
+                                   "description and address with these names replaced by 某某"},
         "inspection_id": {"type": ["integer", "null"]}, "outcome": {"type": ["string", "null"]},
         "longstanding": {"type": "boolean"},
         "reported_at": {"type": "string", "format": "date-time"},
@@ -53,13 +59,18 @@ def openapi_document(server_url: str = "") -> dict:
             "title": "Wuxing District incidents API (吴兴区案事件接口)",
             "version": "1.0.0",
             "description": "Incidents (案事件) of Wuxing District's grassroots governance: report, move along the "
-                           "closed loop, query, follow changes. Writes need `Authorization: Bearer <token>` "
-                           "(API_TOKENS; demo default `demo-token`). Errors: `{\"error\": {\"code\", \"message\", "
+                           "closed loop, query, follow changes. Private by default: every read needs a signed-in "
+                           "session (cookie `wx_session`) or `Authorization: Bearer <token>` with the `read` scope, "
+                           "writes a token with the `ingest` scope (API_TOKENS `token:scope+scope`; demo default "
+                           "`demo-token`, every scope). Personal data (reporter, phone, persons) only for duty "
+                           "officers, admins and tokens with the `personal` scope. Errors: `{\"error\": {\"code\", \"message\", "
                            "\"field\"}}`. Times are ISO 8601; without an offset they are Beijing time.",
         },
         "servers": [{"url": server_url or "/"}],
+        "security": [{"bearer": []}, {"session": []}],  # private by default; the open paths say security: []
         "components": {
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"},
+                                "session": {"type": "apiKey", "in": "cookie", "name": "wx_session"}},
             "schemas": {
                 "Error": {"type": "object", "required": ["error"], "properties": {"error": {
                     "type": "object", "required": ["code", "message", "field"],
@@ -84,6 +95,10 @@ def openapi_document(server_url: str = "") -> dict:
                     "lon": {"type": "number", "minimum": -180, "maximum": 180, "description": "WGS84"},
                     "lat": {"type": "number", "minimum": -90, "maximum": 90, "description": "WGS84"},
                     "reporter": {"type": "string", "maxLength": 64}, "reporter_phone": {"type": "string", "maxLength": 32},
+                    "persons": {"type": "array", "maxItems": 20,
+                                "items": {"type": "string", "minLength": 1, "maxLength": 32},
+                                "description": "residents named in description or address (personal data): masked "
+                                               "as 某某 for audiences without personal data"},
                     "client_ref": {"type": "string", "maxLength": 64, "description": "idempotency key"},
                     "inspection_id": {"type": "integer"}, "longstanding": {"type": "boolean"},
                     "reported_at": {"type": "string", "format": "date-time"}}},
@@ -224,13 +239,13 @@ def openapi_document(server_url: str = "") -> dict:
                                        _q("limit", "default 500", {"type": "integer", "minimum": 1, "maximum": 1000})],
                         "responses": {"200": {"description": "`{items (seq order), last_seq, has_more}`"}, "400": ERR}},
             },
-            "/api/v1/catalogue": {"get": {"summary": "Categories, severities, sources, departments, states, levels, roles",
+            "/api/v1/catalogue": {"get": {"security": [], "summary": "Categories, severities, sources, departments, states, levels, roles",
                                           "responses": {"200": {"description": "The catalogue"}}}},
-            "/api/v1/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3.1"}}}},
-            "/open311/v2/discovery.json": {"get": {"summary": "Open311 discovery", "responses": {"200": {"description": "ok"}}}},
-            "/open311/v2/services.json": {"get": {"summary": "Open311 services (the category catalogue)",
+            "/api/v1/openapi.json": {"get": {"security": [], "summary": "This document", "responses": {"200": {"description": "OpenAPI 3.1"}}}},
+            "/open311/v2/discovery.json": {"get": {"security": [], "summary": "Open311 discovery", "responses": {"200": {"description": "ok"}}}},
+            "/open311/v2/services.json": {"get": {"security": [], "summary": "Open311 services (the category catalogue)",
                                                   "responses": {"200": {"description": "list of services"}}}},
-            "/open311/v2/services/{service_code}.json": {"get": {
+            "/open311/v2/services/{service_code}.json": {"get": {"security": [],
                 "summary": "Open311 service definition (attributes subcategory, severity, client_ref)",
                 "parameters": [{"name": "service_code", "in": "path", "required": True, "schema": {"type": "string"}}],
                 "responses": {"200": {"description": "definition"}, "404": O311_ERR}}},

@@ -4,15 +4,20 @@ Roles: ``wall`` (the kiosk display: read-only, never personal data), ``leader`` 
 act: lifecycle steps, acknowledging alerts), ``admin`` (as duty officer; user management is the CLI
 ``python -m dashboard users``).
 
-Who needs what (documented in README "Sign-in and roles"):
+Private by default: who needs what is decided in one place, :mod:`dashboard.auth.policy` (documented in README
+"Sign-in and roles"). In short: every page, the read API, the map data and every Dash callback need a signed-in
+user or a token of the right scope; the wall's kiosk session reads what the wall shows and nothing else;
+``PUBLIC_OVERVIEW=1`` opens the overview map (aggregates and anonymised markers) to anyone.
 
-- ``/`` overview map, the read API (``GET /api/v1/…``, ``/api/map/…``, ``/api/geo/…``): anyone.
-- ``/incidents`` duty page and the exports: a signed-in leader, duty officer or admin.
-- ``/wall``: any signed-in user, or a kiosk token from ``WALL_TOKENS`` (``/wall?token=…`` starts a read-only
-  wall session in the browser's cookie).
-- Acting (lifecycle steps in the UI, acknowledging alerts): a duty officer or admin session — checked on the
-  server in every callback and route that writes, not only by hiding buttons. Machine clients keep using
-  ``Authorization: Bearer <API_TOKENS>`` on the HTTP API.
+Machine clients use ``Authorization: Bearer <token>`` with a token of ``API_TOKENS``; each token has scopes
+(:data:`SCOPES`): ``ingest`` (post incidents and lifecycle steps), ``read`` (the read API, no personal data),
+``personal`` (reporters and their phone numbers as well). ``token:ingest+read`` names them; a bare ``token`` has
+all three (the meaning API_TOKENS always had).
+
+Personal data by audience (:func:`audience`): ``personal`` (duty officers, admins, tokens with the ``personal``
+scope) sees reporters, phone numbers and the residents' names an incident marks (``persons``); ``staff``
+(leaders, read tokens) sees staff names but not reporters nor marked names; ``public`` (the wall, the public
+overview) sees neither.
 
 Sessions are Flask's signed cookie (``SameSite=Lax``, ``HttpOnly``); a state-changing request that rides on the
 session must also come from this origin (``Origin``, else ``Referer``), which stops cross-site request forgery.
@@ -30,23 +35,29 @@ from flask import g, has_request_context, request, session
 
 from ..domain.vocab import USER_ROLES as ROLES
 
-READ_ROLES = frozenset({"leader", "duty_officer", "admin"})  # the duty page, exports, detail with personal data
+READ_ROLES = frozenset({"leader", "duty_officer", "admin"})  # the overview, duty page, read API, exports
 ACT_ROLES = frozenset({"duty_officer", "admin"})  # lifecycle steps and acknowledging alerts
 ANY_ROLE = frozenset(ROLES)
-PERSONAL_DATA_ROLES = READ_ROLES  # reporter phone numbers: never for the wall
+PERSONAL_DATA_ROLES = ACT_ROLES  # reporters, phone numbers, marked residents' names: not leaders, never the wall
+SCOPES = ("ingest", "read", "personal")  # what an API token may do (see the module docstring)
+TOKEN_ROLE = "token"  # the role of a request authorised by a bearer token (not a user role)
+AUDIENCES = ("personal", "staff", "public")
 
-__all__ = ["ROLES", "READ_ROLES", "ACT_ROLES", "ANY_ROLE", "PERSONAL_DATA_ROLES", "CurrentUser", "AuthError",
-           "current_user", "authorize", "same_origin", "login_session", "wall_session", "logout_session",
-           "valid_wall_token", "safe_next"]
+__all__ = ["ROLES", "READ_ROLES", "ACT_ROLES", "ANY_ROLE", "PERSONAL_DATA_ROLES", "SCOPES", "AUDIENCES",
+           "CurrentUser", "AuthError", "current_user", "current_principal", "audience", "authorize", "same_origin",
+           "login_session", "wall_session", "logout_session", "valid_wall_token", "safe_next", "token_scopes",
+           "parse_token_entry", "bearer_token"]
 
 
 @dataclass(frozen=True)
 class CurrentUser:
-    id: int | None  # None for a kiosk (token) session
+    """Who asks: a signed-in user, a kiosk (wall token) session, or a bearer token (``role == "token"``)."""
+    id: int | None  # None for a kiosk session or a token
     username: str
     name: str
     role: str
     kiosk: bool = False
+    scopes: frozenset = frozenset()  # a token's scopes (users have none: their role decides)
 
     @property
     def can_act(self) -> bool:
@@ -54,7 +65,57 @@ class CurrentUser:
 
     @property
     def can_read(self) -> bool:
-        return self.role in READ_ROLES
+        """May read incidents (the read API, the overview, the duty list)."""
+        return self.role in READ_ROLES or "read" in self.scopes
+
+
+def parse_token_entry(entry: str) -> tuple[str, frozenset]:
+    """``"tok"`` -> (tok, every scope); ``"tok:read+ingest"`` -> (tok, {read, ingest}). A suffix that is not a list
+    of known scopes is part of the token."""
+    token, sep, suffix = entry.rpartition(":")
+    if sep and token:
+        names = [n.strip() for n in suffix.replace(",", "+").split("+") if n.strip()]
+        if names and all(n in SCOPES for n in names):
+            scopes = set(names)
+            if "personal" in scopes:
+                scopes.add("read")
+            return token, frozenset(scopes)
+    return entry, frozenset(SCOPES)
+
+
+def token_scopes(token: str | None, entries) -> frozenset | None:
+    """The scopes of ``token`` among the configured ``entries`` (API_TOKENS); None when it is not one of them.
+    Compared in constant time against every entry."""
+    if not token:
+        return None
+    found = None
+    raw = token.encode("utf-8", "replace")
+    for entry in entries:
+        if not entry:
+            continue
+        tok, scopes = parse_token_entry(entry)
+        if hmac.compare_digest(tok.encode("utf-8", "replace"), raw) and found is None:
+            found = scopes
+    return found
+
+
+def bearer_token() -> str | None:
+    """The token of an ``Authorization: Bearer …`` header of this request."""
+    if not has_request_context():
+        return None
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return token.strip() or None
+
+
+def token_principal(token: str) -> CurrentUser | None:
+    from ..context import services
+
+    scopes = token_scopes(token, services().settings.api_tokens)
+    if scopes is None:
+        return None
+    return CurrentUser(None, "token:" + token_mark(token)[:8], "API", TOKEN_ROLE, scopes=scopes)
 
 
 class AuthError(Exception):
@@ -100,6 +161,28 @@ def current_user() -> CurrentUser | None:
     return g.wx_user
 
 
+def current_principal() -> CurrentUser | None:
+    """Who asks: the bearer token of the request when it sends one (None when that token is not valid), else the
+    session's user. Read once per request."""
+    if not has_request_context():
+        return None
+    if "wx_principal" not in g:
+        token = bearer_token()
+        g.wx_principal = token_principal(token) if token is not None else current_user()
+    return g.wx_principal
+
+
+def audience(who: CurrentUser | None) -> str:
+    """``personal``, ``staff`` or ``public``: which personal data ``who`` may see (see the module docstring)."""
+    if who is None or who.kiosk:
+        return "public"
+    if who.role in PERSONAL_DATA_ROLES or "personal" in who.scopes:
+        return "personal"
+    if who.can_read:
+        return "staff"
+    return "public"
+
+
 def same_origin() -> bool:
     """True when the request comes from a page of this site (``Origin``, else ``Referer``)."""
     expected = f"{request.scheme}://{request.host}".lower()
@@ -135,6 +218,7 @@ def login_session(user) -> None:
     session.permanent = True
     session["wx_auth"] = {"uid": user.id, "pwv": password_version(user)}
     g.pop("wx_user", None)
+    g.pop("wx_principal", None)
 
 
 def token_mark(token: str) -> str:
@@ -148,11 +232,13 @@ def wall_session(token: str) -> None:
     session.permanent = True
     session["wx_auth"] = {"kiosk": True, "tk": token_mark(token)}
     g.pop("wx_user", None)
+    g.pop("wx_principal", None)
 
 
 def logout_session() -> None:
     session.clear()
     g.pop("wx_user", None)
+    g.pop("wx_principal", None)
 
 
 def valid_wall_token(token: str | None, wall_tokens) -> bool:

@@ -11,14 +11,12 @@ from urllib.parse import urlencode
 from flask import Blueprint, Response, redirect, request
 
 from ..context import services
-from . import (ANY_ROLE, READ_ROLES, current_user, login_session, logout_session, safe_next, same_origin,
+from . import (current_principal, current_user, login_session, logout_session, policy, safe_next, same_origin,
                valid_wall_token, wall_session)
 
 log = logging.getLogger(__name__)
 bp = Blueprint("auth", __name__)
 
-# page path -> roles that may open it (anonymous users are sent to /login)
-PAGE_ROLES = {"/incidents": READ_ROLES, "/wall": ANY_ROLE}
 SESSION_HOURS = 12
 
 
@@ -74,24 +72,30 @@ def logout_post():
 
 
 def gate_pages():
-    """``before_request``: the page gates (see :data:`PAGE_ROLES`) and ``/wall?token=…``."""
-    if request.method != "GET" or request.path not in PAGE_ROLES:
+    """``before_request``: the page gates of :mod:`dashboard.auth.policy` (anonymous users are sent to sign in,
+    a signed-in user whose role may not open the page too, with a note) and the kiosk token exchange:
+    ``/wall?token=…`` with a valid token starts a wall session and redirects to the same address without the
+    token, so it stays neither in the address bar, the history nor a Referer."""
+    if request.method not in ("GET", "HEAD") or request.path not in policy.PAGE_ACCESS:
         return None
     lang = request.args.get("lang")
     if request.path == "/wall" and "token" in request.args:
-        if not valid_wall_token(request.args.get("token"), services().settings.wall_tokens):
+        token = request.args.get("token")
+        if not valid_wall_token(token, services().settings.wall_tokens):
             return _forbidden("403: this kiosk token is not valid (WALL_TOKENS) / 大屏令牌无效")
-        user = current_user()
-        if user is None or user.role not in ANY_ROLE:
-            wall_session(request.args.get("token"))
+        if current_user() is None:
+            wall_session(token)
+        rest = [(k, v) for k, v in request.args.items(multi=True) if k != "token"]
+        resp = redirect("/wall" + ("?" + urlencode(rest) if rest else ""), code=303)
+        resp.headers["Cache-Control"] = "no-store"
+        return resp
+    who = current_principal()
+    if policy.page_allowed(request.path, services().settings, who):
         return None
-    user = current_user()
-    if user is None:
+    if who is None:
         query = request.query_string.decode("utf-8", "replace")
         return redirect(login_url(request.path + ("?" + query if query else ""), lang), code=302)
-    if user.role not in PAGE_ROLES[request.path]:
-        return redirect(login_url(request.path, lang, denied="1"), code=302)
-    return None
+    return redirect(login_url(request.path, lang, denied="1"), code=302)
 
 
 def setup(server) -> None:

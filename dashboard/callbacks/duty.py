@@ -60,13 +60,16 @@ def apply_filters(values: dict, lang: str, query: str | None = None) -> dict:
 
 def sync_list(query: str, live: dict | None, lang: str, selected: dict | None, *, reload: bool):
     """(rowData, live, delta, note, detail_refresh) — a full list on a new filter, else only the changes."""
+    from ..auth import audience, current_principal
+
     nothing = (no_update,) * 5
     if not query:
         return nothing
+    who = audience(current_principal())  # the guard let only readers call: staff or personal
     if not reload and live and live.get("q") == query:
         if data.latest_seq() <= live.get("seq", 0):
             return nothing
-        d = data.delta(query, lang, live["seq"])
+        d = data.delta(query, lang, live["seq"], who)
         if d is not None:
             bump = no_update
             if selected and selected.get("id") in d["changed"]:
@@ -74,7 +77,7 @@ def sync_list(query: str, live: dict | None, lang: str, selected: dict | None, *
             d["q"] = query
             return no_update, {"seq": d["seq"], "q": query}, d, no_update, bump
     try:
-        listing = data.list_rows(query, lang)
+        listing = data.list_rows(query, lang, who)
     except FilterError as e:
         return no_update, no_update, no_update, bad_filter_text(e, lang), no_update
     note = "" if listing.total <= len(listing.rows) else t("duty_rows_capped", lang, n=len(listing.rows),
@@ -136,7 +139,7 @@ def time_texts(lang: str) -> dict:
 def render_detail(selected: dict | None, lang: str):
     """(body, due, due_hidden, form_hidden, buttons, dept_hidden, dept, worker_hidden, worker, outcome_hidden,
     readonly_hidden)."""
-    from ..auth import PERSONAL_DATA_ROLES, current_user
+    from ..auth import audience, current_user
 
     empty = ([ui.html.Div(t("duty_detail_empty", lang), className="wx-empty")], None, True, True, [], True,
              no_update, True, no_update, True, True)
@@ -145,11 +148,11 @@ def render_detail(selected: dict | None, lang: str):
     user = current_user()
     if user is None or not user.can_read:
         return empty
-    d = data.detail(int(selected["id"]), lang)
+    d = data.detail(int(selected["id"]), lang, audience(user))
     if d is None:
         return ([ui.html.Div(t("duty_not_found", lang), className="wx-empty")],) + empty[1:]
     inc = d.inc
-    body = ui.detail_body(d, lang, show_phone=user.role in PERSONAL_DATA_ROLES)
+    body = ui.detail_body(d, lang)
     due = {"due": inc.due_at.isoformat(), "closed": inc.status == "closed", "id": inc.id, "lat": inc.lat,
            "lon": inc.lon, "txt": time_texts(lang)}
     nxt = lifecycle.next_states(inc.status)

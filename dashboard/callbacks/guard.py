@@ -65,25 +65,44 @@ def check_body(body: Any, callback_map: dict) -> str | None:
     return None
 
 
-def install(app) -> None:
-    """Wrap the Dash callback and component-suites views of ``app`` (a ``dash.Dash``) in the boundary."""
+def install(app, levels=None) -> None:
+    """Wrap the Dash callback and component-suites views of ``app`` (a ``dash.Dash``) in the boundary. ``levels``
+    (called once, at the first callback request: it renders the pages' layouts) maps each callback to its access
+    class (``dashboard.pages.callback_levels``); a callback not in it needs a reader."""
     server = app.server
     rules = {r.rule: r.endpoint for r in server.url_map.iter_rules()}
     cb_endpoint = rules.get(CALLBACK_PATH)
     if cb_endpoint is not None:
-        server.view_functions[cb_endpoint] = _guard_callbacks(app, server.view_functions[cb_endpoint])
+        server.view_functions[cb_endpoint] = _guard_callbacks(app, server.view_functions[cb_endpoint], levels)
     suites = [e for r, e in rules.items() if r.startswith("/_dash-component-suites/")]
     for endpoint in suites:
         server.view_functions[endpoint] = _guard_suites(server.view_functions[endpoint])
 
 
-def _guard_callbacks(app, view):
+def _guard_callbacks(app, view, levels):
+    from ..auth import current_principal, policy
+
+    known: dict = {}  # the callbacks' access classes, filled at the first request (same result in every worker)
+
+    def level_of(output: str) -> str:
+        if not known and levels is not None:
+            try:
+                known.update(levels() or {})
+            except Exception:  # noqa: BLE001 - a page that cannot render now: its callbacks stay for readers only
+                log.exception("the callbacks' access classes could not be computed; readers only for now")
+        return known.get(output, policy.READ)
+
     def guarded_dispatch(*args, **kwargs):
         body = request.get_json(silent=True)
         why = check_body(body, app.callback_map)
         if why is not None:
             log.warning("callback request refused (%s) from %s", why, request.remote_addr)
             return refusal(400, "bad_callback_request", why)
+        who = current_principal()
+        if not policy.allowed(level_of(body["output"]), who):  # private by default
+            if who is None:
+                return refusal(401, "unauthorized", "sign in first (/login) / 请先登录")
+            return refusal(403, "forbidden", f"the role {who.role} may not use this / 无权操作")
         try:
             return view(*args, **kwargs)
         except (PreventUpdate, HTTPException):

@@ -28,7 +28,14 @@ def install_pages(app, settings) -> dict:
     from flask import has_request_context, request
 
     from ..api.errors import PAGE_CATCH_ALL
-    from ..i18n import normalise
+    from ..auth import policy
+    from ..auth.views import login_url
+    from ..i18n import normalise, t
+
+    def refused(path: str, lang: str):
+        return html.Div([html.H2(t("page_refused", lang)),
+                         html.A(t("login_submit", lang), href=login_url(path, lang), id="page-refused-login")],
+                        className="wx-404", id="page-refused")
 
     pages = load_pages()  # before any callback runs: Dash 4 refuses component imports inside callbacks
 
@@ -50,6 +57,8 @@ def install_pages(app, settings) -> dict:
         page = pages.get(pathname or "/")
         if page is None:
             return html.Div([html.H2("404"), html.A("吴兴区指挥中心 / Home", href="/")], className="wx-404")
+        if not policy.page_allowed(pathname or "/", settings):  # the layout request is checked like the page
+            return refused(pathname or "/", lang)
         return page.layout(settings, lang, params)
 
     def serve_layout():
@@ -74,3 +83,36 @@ def install_pages(app, settings) -> dict:
         return render(pathname, search), None
 
     return pages
+
+
+def callback_levels(app, pages: dict, settings) -> dict:
+    """``{callback output key: access class}`` (:mod:`dashboard.auth.policy`): a callback belongs to the pages
+    whose layout holds one of its components (outputs, inputs or state; a pattern id by its ``type``) and may be
+    called by whoever may open one of them. The router (``page.children``) is open: it renders only pages the
+    caller may open."""
+    from ..auth import policy
+
+    ids_by_page: dict[str, set] = {}
+    with app.server.test_request_context("/"):  # built without a user (a request of its own): nothing personal
+        for path, module in pages.items():
+            tree = module.layout(settings, "zh", {})
+            found = {_id_key(getattr(tree, "id", None))}
+            found.update(_id_key(getattr(c, "id", None)) for c in tree._traverse())
+            ids_by_page[path] = found - {None}
+    levels = {}
+    for key, cb in app.callback_map.items():
+        deps = list(cb.get("output") if isinstance(cb.get("output"), list) else [cb.get("output")])
+        deps += cb.get("raw_inputs") or []
+        ids = {_id_key(getattr(d, "component_id", None)) for d in deps} - {None}
+        if ids & {"page", "rendered"}:
+            levels[key] = policy.PUBLIC
+            continue
+        on = frozenset(path for path, found in ids_by_page.items() if ids & found)
+        levels[key] = policy.callback_level(on, settings)
+    return levels
+
+
+def _id_key(cid):
+    if isinstance(cid, dict):
+        return "type:" + str(cid.get("type"))
+    return cid if isinstance(cid, str) else None

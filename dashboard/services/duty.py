@@ -6,12 +6,13 @@ map layer and its exports mean exactly what ``GET /api/v1/incidents`` means by t
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 from ..store import alerts as alert_repo
 from ..store import incidents as repo
 from ..store import queries, sequence
 from ..store.models import Incident, utcnow
-from . import db, units
+from . import db, serialise, units
 from .filters import FilterError, query_filter
 from .serialise import list_row
 
@@ -35,7 +36,7 @@ class Listing:
     total: int  # the whole filtered set (> len(rows) when capped)
 
 
-def list_rows(query: str, lang: str) -> Listing:
+def list_rows(query: str, lang: str, audience: str = "staff") -> Listing:
     """The filtered set, newest first, capped at :data:`MAX_ROWS`; ``seq`` is the change sequence it covers
     (read first, so a change committed meanwhile is delivered again by the next delta, never lost). Raises
     :class:`FilterError`."""
@@ -49,7 +50,7 @@ def list_rows(query: str, lang: str) -> Listing:
             total = repo.count_incidents(s, flt)
     now = flt.now or utcnow()
     names = units.names()
-    return Listing([list_row(i, lang, now, names) for i in incs], seq, total)
+    return Listing([list_row(i, lang, now, names, audience) for i in incs], seq, total)
 
 
 def changes_since(after: int) -> tuple[list[Incident], int, bool]:
@@ -59,7 +60,7 @@ def changes_since(after: int) -> tuple[list[Incident], int, bool]:
     return incs, last, len(incs) >= MAX_DELTA
 
 
-def delta(query: str, lang: str, after: int) -> dict | None:
+def delta(query: str, lang: str, after: int, audience: str = "staff") -> dict | None:
     """``{"seq", "upsert": [rows that match the filter], "remove": [row ids that no longer match], "changed"}`` for
     the changes after ``after``; None when a full reload is needed (too many changes)."""
     incs, last, too_many = changes_since(after)
@@ -73,7 +74,7 @@ def delta(query: str, lang: str, after: int) -> dict | None:
         match = queries.matching_ids(s, flt, ids)
     now = flt.now or utcnow()
     names = units.names()
-    return {"seq": last, "upsert": [list_row(i, lang, now, names) for i in incs if i.id in match],
+    return {"seq": last, "upsert": [list_row(i, lang, now, names, audience) for i in incs if i.id in match],
             "remove": [str(i.id) for i in incs if i.id not in match], "changed": ids}
 
 
@@ -85,6 +86,11 @@ class Detail:
     worker: str | None
     alert: object | None
     places: tuple[str, str, str]  # grid, zone and town names in the page's language
+    # what the asking audience may see of the personal data (dashboard.auth.audience)
+    description: str = ""
+    address: str | None = None
+    reporter: str | None = None  # None: not for this audience
+    phone: str | None = None
 
 
 def nearby_hazard(lon: float, lat: float) -> dict | None:
@@ -100,7 +106,8 @@ def nearby_hazard(lon: float, lat: float) -> dict | None:
     return best
 
 
-def detail(incident_id: int, lang: str = "zh") -> Detail | None:
+def detail(incident_id: int, lang: str = "zh", audience: str = "staff") -> Detail | None:
+    """The incident, its lifecycle, hazard ring, worker and alert, with the personal data ``audience`` may see."""
     with db.session() as s:
         inc = repo.get_incident(s, incident_id)
         if inc is None:
@@ -108,7 +115,16 @@ def detail(incident_id: int, lang: str = "zh") -> Detail | None:
         events = repo.events_of(s, incident_id)
         alert = queries.alert_of_incident(s, incident_id)
     places = tuple(units.name_of(code, lang) for code in (inc.grid_code, inc.zone_code, inc.town_code))
-    return Detail(inc, events, nearby_hazard(inc.lon, inc.lat), units.worker_of(inc.grid_code), alert, places)
+    personal = audience == "personal"
+    persons = [] if personal else serialise.persons_of(inc)
+    if not personal:  # the report's actor is the reporter; notes may name the residents
+        events = [SimpleNamespace(at=e.at, actor=serialise.event_actor(e, audience) or "", actor_role=e.actor_role,
+                                  from_status=e.from_status, to_status=e.to_status, department=e.department,
+                                  note=serialise.masked(e.note, persons)) for e in events]
+    return Detail(inc, events, nearby_hazard(inc.lon, inc.lat), units.worker_of(inc.grid_code), alert, places,
+                  description=serialise.masked(inc.description, persons) or "",
+                  address=serialise.masked(inc.address, persons),
+                  reporter=inc.reporter if personal else None, phone=inc.reporter_phone if personal else None)
 
 
 def transition(incident_id: int, to: str, *, actor: str, actor_role: str, note: str | None,

@@ -17,14 +17,14 @@ EXPORT_MAX_ROWS = 100_000
 __all__ = ["EXPORT_COLUMNS", "EXPORT_MAX_ROWS", "export_rows", "by_ids_and_codes", "page", "by_id_or_code"]
 
 
-def export_rows(flt: IncidentFilter, lang: str) -> list[list]:
+def export_rows(flt: IncidentFilter, lang: str, audience: str = "staff") -> list[list]:
     """The filtered incidents as table rows (values in ``EXPORT_COLUMNS`` order), newest first, at most
     :data:`EXPORT_MAX_ROWS`."""
     now = flt.now or utcnow()
     with db.session() as s:
         incs, _ = repo.list_incidents(s, flt, limit=EXPORT_MAX_ROWS)
     names = units.names()
-    return [export_row(inc, lang, now, names) for inc in incs]
+    return [export_row(inc, lang, now, names, audience) for inc in incs]
 
 
 def by_ids_and_codes(ids: list[int], codes: list[str]) -> list[Incident]:

@@ -1,7 +1,9 @@
 """One serialiser per audience for an incident (and its events and alert).
 
-- :func:`incident_api` — ``/api/v1`` JSON (names in both languages, ISO UTC times, ``reporter_phone`` only when
-  ``private``); :func:`event_api`; :func:`incident_feature` (``format=geojson``);
+- :func:`incident_api` — ``/api/v1`` JSON (names in both languages, ISO UTC times; personal data by audience:
+  the reporter, ``reporter_phone`` and the residents' names an incident marks in ``persons`` only for the
+  ``personal`` audience, see :func:`dashboard.auth.audience`); :func:`event_api`; :func:`incident_feature`
+  (``format=geojson``);
 - :func:`map_point` — the compact marker feature of ``/api/map/incidents.json``;
 - :func:`list_row` — one row of the duty desk's list (one language, Beijing time);
 - :func:`export_row` — one row of the CSV / Excel export (:data:`EXPORT_COLUMNS` order);
@@ -57,6 +59,25 @@ def state_names(key: str) -> tuple[str, str]:
     return lifecycle.STATES.get(key, (key, key))
 
 
+MASK = "某某"  # what stands in for a resident's name an incident marks, for audiences without personal data
+
+
+def persons_of(inc) -> list[str]:
+    """The residents' names an incident marks (``persons``), longest first (so that a name containing another is
+    masked whole)."""
+    raw = getattr(inc, "persons", None) or []
+    return sorted((p for p in raw if isinstance(p, str) and p.strip()), key=len, reverse=True)
+
+
+def masked(text: str | None, persons: list[str]) -> str | None:
+    """``text`` with each marked name replaced by :data:`MASK`."""
+    if not text or not persons:
+        return text
+    for name in persons:
+        text = text.replace(name, MASK)
+    return text
+
+
 def short_text(text: str | None, n: int) -> str:
     """``text`` on one line, cut to ``n`` characters with an ellipsis."""
     text = " ".join(str(text or "").split())
@@ -64,9 +85,11 @@ def short_text(text: str | None, n: int) -> str:
 
 
 # --------------------------------------------------------------------------------------------- API
-def incident_api(inc, *, names: Mapping, now: dt.datetime | None = None, private: bool = False) -> dict:
-    """The incident as ``/api/v1`` sends it (docs/api.md)."""
+def incident_api(inc, *, names: Mapping, now: dt.datetime | None = None, audience: str = "staff") -> dict:
+    """The incident as ``/api/v1`` sends it (docs/api.md), with what ``audience`` may see of personal data."""
     now = now or utcnow()
+    personal = audience == "personal"
+    persons = [] if personal else persons_of(inc)
     cat_zh, cat_en = category_names(inc.category)
     sub = subcategory_names(inc.category, inc.subcategory)
     dept = catalogue.department_names(inc.department) if inc.department else NONE2
@@ -83,8 +106,8 @@ def incident_api(inc, *, names: Mapping, now: dt.datetime | None = None, private
         "subcategory_name_en": sub[1],
         "severity": inc.severity,
         "source": inc.source,
-        "description": inc.description,
-        "address": inc.address,
+        "description": masked(inc.description, persons),
+        "address": masked(inc.address, persons),
         "lon": inc.lon,
         "lat": inc.lat,
         "grid_code": inc.grid_code,
@@ -97,7 +120,7 @@ def incident_api(inc, *, names: Mapping, now: dt.datetime | None = None, private
         "department": inc.department,
         "department_name": dept[0],
         "department_name_en": dept[1],
-        "reporter": inc.reporter,
+        "reporter": inc.reporter if personal else None,
         "inspection_id": inc.inspection_id,
         "outcome": inc.outcome,
         "longstanding": bool(inc.longstanding),
@@ -111,15 +134,28 @@ def incident_api(inc, *, names: Mapping, now: dt.datetime | None = None, private
     }
     for level in ("grid", "zone", "town"):
         d[f"{level}_name"], d[f"{level}_name_en"] = names.get(getattr(inc, f"{level}_code"), NONE2)
-    if private:
+    if personal:
         d["reporter_phone"] = inc.reporter_phone
+        d["persons"] = list(getattr(inc, "persons", None) or [])
     return d
 
 
-def event_api(ev) -> dict:
+def event_actor(ev, audience: str) -> str | None:
+    """Who took a lifecycle step, for ``audience``: staff names for staff, but the report itself (the first event,
+    whose actor is the reporter) only for the personal audience; nobody's name for the public."""
+    if audience == "personal" or (audience == "staff" and ev.from_status is not None):
+        return ev.actor
+    return None
+
+
+def event_api(ev, audience: str = "staff", persons: list[str] | None = None) -> dict:
+    """A lifecycle step, with what ``audience`` may see of who took it (:func:`event_actor`) and of the residents
+    ``persons`` names (masked in the note unless personal)."""
     dept = catalogue.department_names(ev.department) if ev.department else NONE2
-    return {"id": ev.id, "seq": ev.seq, "at": iso_utc(ev.at), "actor": ev.actor, "actor_role": ev.actor_role,
-            "from_status": ev.from_status, "to_status": ev.to_status, "note": ev.note, "department": ev.department,
+    actor = event_actor(ev, audience)
+    return {"id": ev.id, "seq": ev.seq, "at": iso_utc(ev.at), "actor": actor, "actor_role": ev.actor_role,
+            "from_status": ev.from_status, "to_status": ev.to_status,
+            "note": ev.note if audience == "personal" else masked(ev.note, persons or []), "department": ev.department,
             "department_name": dept[0], "department_name_en": dept[1]}
 
 
@@ -139,12 +175,14 @@ def incident_feature(inc, now: dt.datetime) -> dict:
 
 
 def incident_brief(inc) -> dict:
-    """The short form of an incident inside an alert (no reporter: alerts are public)."""
+    """The short form of an incident inside an alert (no reporter, marked names masked: the wall shows alerts)."""
     cat_zh, cat_en = category_names(inc.category)
+    persons = persons_of(inc)
     return {
         "id": inc.id, "code": inc.code, "category": inc.category, "category_name": cat_zh,
         "category_name_en": cat_en, "severity": inc.severity, "status": inc.status,
-        "description": inc.description, "address": inc.address, "lon": inc.lon, "lat": inc.lat,
+        "description": masked(inc.description, persons), "address": masked(inc.address, persons),
+        "lon": inc.lon, "lat": inc.lat,
         "grid_code": inc.grid_code, "zone_code": inc.zone_code, "town_code": inc.town_code,
         "reported_at": iso_utc(inc.reported_at),
     }
@@ -182,8 +220,9 @@ def map_point(row, lon: float, lat: float, in_ring: bool, now: dt.datetime) -> d
 
 
 # -------------------------------------------------------------------------------------- duty desk
-def list_row(inc, lang: str, now: dt.datetime, names: Mapping) -> dict:
+def list_row(inc, lang: str, now: dt.datetime, names: Mapping, audience: str = "staff") -> dict:
     """One row of the duty desk's list (ag-grid renders every value as text: never HTML)."""
+    persons = [] if audience == "personal" else persons_of(inc)
     return {
         "rid": str(inc.id), "id": inc.id, "code": inc.code, "t": timefmt.beijing(inc.reported_at),
         "cat": pick(category_names(inc.category), lang),
@@ -192,7 +231,7 @@ def list_row(inc, lang: str, now: dt.datetime, names: Mapping) -> dict:
         "lvl": name_of(lifecycle.LEVELS, inc.level, lang),
         "dept": name_of(catalogue.DEPARTMENTS, inc.department, lang) if inc.department else "",
         "town": _unit(names, inc.town_code, lang), "zone": _unit(names, inc.zone_code, lang),
-        "addr": inc.address or "", "desc": (inc.description or "")[:DESC_MAX_LIST],
+        "addr": masked(inc.address, persons) or "", "desc": (masked(inc.description, persons) or "")[:DESC_MAX_LIST],
         "due": timefmt.beijing(inc.due_at), "od": is_overdue(inc, now), "lat": inc.lat, "lon": inc.lon,
     }
 
@@ -203,9 +242,12 @@ def _unit(names: Mapping, code: str | None, lang: str) -> str:
     return pick(names.get(code), lang, code)
 
 
-def export_row(inc, lang: str, now: dt.datetime, names: Mapping) -> list:
-    """One export row, values in :data:`EXPORT_COLUMNS` order (never the reporter's phone number)."""
+def export_row(inc, lang: str, now: dt.datetime, names: Mapping, audience: str = "staff") -> list:
+    """One export row, values in :data:`EXPORT_COLUMNS` order (never the reporter's phone number; the reporter and
+    the marked residents' names only for the ``personal`` audience)."""
     en = lang == "en"
+    personal = audience == "personal"
+    persons = [] if personal else persons_of(inc)
     sub = subcategory_names(inc.category, inc.subcategory) if catalogue.CATEGORIES.get(inc.category) else NONE2
     return [
         inc.code, timefmt.beijing(inc.reported_at, timefmt.SECOND),
@@ -218,7 +260,8 @@ def export_row(inc, lang: str, now: dt.datetime, names: Mapping) -> list:
         name_of(catalogue.DEPARTMENTS, inc.department, lang),
         _unit(names, inc.town_code, lang), _unit(names, inc.zone_code, lang), _unit(names, inc.grid_code, lang),
         inc.grid_code,
-        inc.address or "", inc.description or "", inc.reporter or "",
+        masked(inc.address, persons) or "", masked(inc.description, persons) or "",
+        (inc.reporter or "") if personal else "",
         timefmt.beijing(inc.due_at, timefmt.SECOND), timefmt.beijing(inc.closed_at, timefmt.SECOND),
         ("yes" if en else "是") if is_overdue(inc, now) else "",
         inc.lon, inc.lat,
@@ -238,7 +281,7 @@ def wall_ticker_row(row, lang: str, names: Mapping, *, glyph: str, color: str, s
         "zone_code": row.zone_code,
         "time": timefmt.beijing(row.reported_at, timefmt.CLOCK),
         "date": timefmt.beijing(row.reported_at, timefmt.MONTH_DAY),
-        "description": short_text(row.description, DESC_MAX_WALL),
+        "description": short_text(masked(row.description, persons_of(row)), DESC_MAX_WALL),
     }
 
 
@@ -272,13 +315,13 @@ def open311_request(inc) -> dict:
         "status_notes": notes,
         "service_name": f"{cat.name_zh} {cat.name_en}" if cat else inc.category,
         "service_code": cat.service_code if cat else inc.category,
-        "description": inc.description,
+        "description": masked(inc.description, persons_of(inc)),
         "agency_responsible": f"{dept[0]} {dept[1]}" if dept else inc.town_code,
         "service_notice": "",
         "requested_datetime": iso_utc(inc.reported_at),
         "updated_datetime": iso_utc(inc.updated_at),
         "expected_datetime": iso_utc(inc.due_at),
-        "address": inc.address or "",
+        "address": masked(inc.address, persons_of(inc)) or "",
         "address_id": inc.grid_code,
         "zipcode": "313000",
         "lat": inc.lat,

@@ -66,6 +66,7 @@ class NewIncident:
     address: str | None = None
     reporter: str = "api"
     reporter_phone: str | None = None
+    persons: list[str] | None = None  # residents named in the text (personal data)
     client_ref: str | None = None
     inspection_id: int | None = None
     longstanding: bool = False
@@ -120,6 +121,7 @@ def create_incident(session: Session, new: NewIncident, *, now: dt.datetime | No
             department=None,
             reporter=new.reporter,
             reporter_phone=new.reporter_phone,
+            persons=list(new.persons) if new.persons else None,
             inspection_id=new.inspection_id,
             longstanding=bool(new.longstanding),
             reported_at=reported_at,
@@ -182,8 +184,8 @@ def _incident_row(new: NewIncident, seq: int, now: dt.datetime) -> dict[str, Any
         source=new.source, description=new.description, address=new.address, lon=float(new.lon),
         lat=float(new.lat), grid_code=new.grid_code, zone_code=new.zone_code, town_code=new.town_code,
         status=lifecycle.INITIAL_STATE, level=lifecycle.INITIAL_LEVEL, department=None, reporter=new.reporter,
-        reporter_phone=new.reporter_phone, inspection_id=new.inspection_id, longstanding=bool(new.longstanding),
-        reported_at=reported_at, updated_at=now, due_at=reported_at + dt.timedelta(hours=cat.deadline_hours),
+        reporter_phone=new.reporter_phone, persons=list(new.persons) if new.persons else None,
+        inspection_id=new.inspection_id, longstanding=bool(new.longstanding), reported_at=reported_at, updated_at=now, due_at=reported_at + dt.timedelta(hours=cat.deadline_hours),
         closed_at=None, seq=seq)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Boolean,
     CheckConstraint,
@@ -110,6 +111,8 @@ class Incident(Base):
     department: Mapped[str | None] = mapped_column(String(32), nullable=True)
     reporter: Mapped[str] = mapped_column(String(64))
     reporter_phone: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    # residents named in the description or address (personal data): masked for audiences without personal data
+    persons: Mapped[list | None] = mapped_column(JSON, nullable=True)
     inspection_id: Mapped[int | None] = mapped_column(
         BigId, ForeignKey("inspections.id", ondelete="SET NULL"), nullable=True
     )

@@ -17,7 +17,8 @@ MAP_COLUMNS = (Incident.id, Incident.category, Incident.severity, Incident.statu
                Incident.lat, Incident.due_at)
 # what a public screen may show of an incident: never the reporter or a phone number
 TICKER_COLUMNS = (Incident.id, Incident.code, Incident.category, Incident.severity, Incident.status,
-                  Incident.zone_code, Incident.town_code, Incident.reported_at, Incident.description)
+                  Incident.zone_code, Incident.town_code, Incident.reported_at, Incident.description,
+                  Incident.persons)  # persons: to mask the names the description marks
 UNIT_LEVELS = ("town", "zone", "grid")
 
 

@@ -185,8 +185,9 @@ def action_buttons(next_states, lang: str) -> list:
                         className=f"wx-btn wx-btn-act wx-act-{s}") for s in ACTION_ORDER if s in next_states]
 
 
-def detail_body(d, lang: str, *, show_phone: bool) -> list:
-    """The incident's facts, hazard ring and lifecycle timeline (``d``: ``services.duty.Detail``)."""
+def detail_body(d, lang: str) -> list:
+    """The incident's facts, hazard ring and lifecycle timeline (``d``: ``services.duty.Detail``, which holds only
+    the personal data its audience may see: the reporter and phone are None otherwise)."""
     inc = d.inc
     cat = catalogue.CATEGORIES.get(inc.category)
     sub = cat.subcategories.get(inc.subcategory) if cat and inc.subcategory else None
@@ -196,17 +197,17 @@ def detail_body(d, lang: str, *, show_phone: bool) -> list:
         (t("duty_col_state", lang), _pair(lifecycle.STATES[inc.status], lang)),
         (t("duty_col_level", lang), _pair(lifecycle.LEVELS[inc.level], lang)),
         (t("duty_col_department", lang), _pair(catalogue.DEPARTMENTS[inc.department], lang) if inc.department else "—"),
-        (t("duty_place", lang), " · ".join(x for x in (inc.address, *d.places) if x)),
+        (t("duty_place", lang), " · ".join(x for x in (d.address, *d.places) if x)),
         (t("duty_worker", lang), d.worker or "—"),
         (t("duty_col_source", lang), _pair(catalogue.SOURCES.get(inc.source, (inc.source, inc.source)), lang)),
-        (t("duty_reporter", lang), inc.reporter),
+        (t("duty_reporter", lang), d.reporter if d.reporter is not None else t("duty_withheld", lang)),
         (t("duty_col_reported", lang), beijing(inc.reported_at)),
         (t("duty_due", lang), beijing(inc.due_at)),
     ]
     if inc.closed_at:
         rows.append((t("duty_closed_at", lang), beijing(inc.closed_at)))
-    if show_phone and inc.reporter_phone:
-        rows.append((t("duty_phone", lang), inc.reporter_phone))
+    if d.phone:
+        rows.append((t("duty_phone", lang), d.phone))
     facts = html.Dl(className="wx-facts", children=[c for k, v in rows for c in (html.Dt(k), html.Dd(v))])
     head = html.Div(className="wx-detail-head", children=[
         html.H3([html.Span(inc.code, className="wx-detail-code"),
@@ -223,7 +224,7 @@ def detail_body(d, lang: str, *, show_phone: bool) -> list:
             "⚠ ", kind_name(d.alert.kind, lang), " ",
             html.Button(t("alert_ack", lang), id={"type": "alert-ack", "id": d.alert.id, "where": "detail"},
                         n_clicks=0, className="wx-btn wx-btn-primary")]))
-    parts += [html.Div(inc.description, className="wx-desc"), facts]
+    parts += [html.Div(d.description, className="wx-desc"), facts]
     if d.hazard:
         hz = d.hazard
         parts.append(html.Div(className="wx-hazard-box", id="duty-hazard", children=[
@@ -239,7 +240,7 @@ def detail_body(d, lang: str, *, show_phone: bool) -> list:
     for e in d.events:
         state = _pair(lifecycle.STATES.get(e.to_status, (e.to_status, e.to_status)), lang)
         role = _pair(roles[e.actor_role], lang) if e.actor_role in roles else ""
-        who = e.actor + ((f" ({role})" if lang == "en" else f"（{role}）") if role else "")
+        who = (e.actor or "—") + ((f" ({role})" if lang == "en" else f"（{role}）") if role else "")
         line = [html.Span(beijing(e.at), className="wx-when"), " ",
                 html.B(state), " · ", html.Span(who, className="wx-actor")]
         if e.department:

@@ -10,10 +10,11 @@ import pytest
 
 from dashboard.ui.cards import fmt
 from tests.conftest import watch
+from tests.conftest import authed
 
 
 def _api(server, query: str) -> dict:
-    with urllib.request.urlopen(f"{server.url}/api/v1/kpis?{query}") as resp:
+    with urllib.request.urlopen(authed(f"{server.url}/api/v1/kpis?{query}")) as resp:
         return json.loads(resp.read())
 
 
@@ -39,6 +40,7 @@ def _card(page, kpi: str) -> str:
 
 @pytest.fixture
 def opened(demo_server, page):
+    demo_server.sign_in(page)
     page.goto(demo_server.url + "/?period=2019")
     _ready(page)
     page.wait_for_selector("path.wx-layer-zones", timeout=30_000)
@@ -110,6 +112,7 @@ def test_copied_url_opens_the_same_view(demo_server, browser):
     ctx = browser.new_context(viewport={"width": 1600, "height": 1000})
     page = ctx.new_page()
     errors = watch(page)
+    demo_server.sign_in(page)
     page.goto(url)
     _ready(page, zone["name"])
     page.wait_for_function("v => document.querySelector('#card-value-detection_rate').innerText === v",
@@ -133,13 +136,14 @@ def test_period_change_goes_into_the_url(demo_server, opened):
 
 
 def test_morning_briefing_print_pdf_png(demo_server, page):
+    demo_server.sign_in(page)
     page.goto(demo_server.url + "/briefing")
     page.wait_for_selector("#briefing-table")
     assert page.locator("#briefing-table tbody tr").count() == 46 + 1
     page.emulate_media(media="print")
     assert not page.locator(".wx-header").is_visible()
     page.emulate_media(media="screen")
-    with urllib.request.urlopen(demo_server.url + "/api/v1/briefing.pdf") as resp:
+    with urllib.request.urlopen(authed(demo_server.url + "/api/v1/briefing.pdf")) as resp:
         body = resp.read()
         assert resp.headers["Content-Type"] == "application/pdf" and body.startswith(b"%PDF")
     with page.expect_download() as dl:
@@ -170,7 +174,7 @@ def test_real_clicks_drill_zone_then_grid_and_hover_names_the_grid(demo_server, 
     from shapely.geometry import shape
 
     page = opened
-    with urllib.request.urlopen(f"{demo_server.url}/api/geo/grids.json") as resp:
+    with urllib.request.urlopen(authed(f"{demo_server.url}/api/geo/grids.json")) as resp:
         grids = json.loads(resp.read())["features"]
     points = {g["properties"]["code"]: shape(g["geometry"]).representative_point() for g in grids}
     by_code = {g["properties"]["code"]: g["properties"] for g in grids}
@@ -210,11 +214,12 @@ def test_shared_grid_link_opens_fitted_to_the_grid(demo_server, browser, width, 
     ctx = browser.new_context(viewport={"width": width, "height": height})
     page = ctx.new_page()
     errors = watch(page)  # a grid view once threw "reading 'equals'" from dash-leaflet's viewport tracking
+    demo_server.sign_in(page)
     page.goto(f"{demo_server.url}/?level=grid&code={code}&period=2019")
     page.wait_for_selector("path.wx-layer-grids", state="attached", timeout=30_000)
     page.wait_for_selector("#chart-ranking .main-svg", timeout=60_000)
     page.wait_for_timeout(1000)
-    with urllib.request.urlopen(f"{demo_server.url}/api/geo/grids.json") as resp:
+    with urllib.request.urlopen(authed(f"{demo_server.url}/api/geo/grids.json")) as resp:
         grid = next(f for f in json.loads(resp.read())["features"] if f["properties"]["code"] == code)
     minx, miny, maxx, maxy = __import__("shapely.geometry", fromlist=["shape"]).shape(grid["geometry"]).bounds
     inside, share = page.evaluate("""([s, w, n, e]) => { const m = wx.map.mapFor('map'); const b = m.getBounds();

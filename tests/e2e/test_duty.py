@@ -85,7 +85,7 @@ def track_map(page) -> list:
 
 
 def map_features(server, url: str) -> list:
-    with urllib.request.urlopen(url) as resp:
+    with urllib.request.urlopen(urllib.request.Request(url, headers={"Authorization": f"Bearer {TOKEN}"})) as resp:
         return json.loads(resp.read())["features"]
 
 
@@ -619,6 +619,7 @@ def test_overview_cards_follow_new_reports(duty_server, page):
     def card(kpi):
         return page.locator(f"#card-value-{kpi}").inner_text()
 
+    sign_in(page, duty_server, "boss", "/")
     page.goto(duty_server.url + "/?period=today")
     page.wait_for_selector("#card-value-new_incidents", timeout=90_000)
     before = kpis()

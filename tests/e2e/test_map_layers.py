@@ -12,7 +12,7 @@ from tests.conftest import watch
 
 
 def _get(app, path, headers=None):
-    req = urllib.request.Request(app.url + path, headers=headers or {})
+    req = urllib.request.Request(app.url + path, headers={"Authorization": "Bearer test-token", **(headers or {})})
     with urllib.request.urlopen(req) as resp:
         return json.loads(resp.read())
 
@@ -35,6 +35,7 @@ def _open_count(app):
 
 
 def _load(page, app):
+    app.sign_in(page)
     page.goto(app.url + "/")
     page.wait_for_selector("path.wx-layer-grids", timeout=30_000)
     page.wait_for_selector(".marker-cluster, .wx-inc", timeout=30_000)
@@ -172,6 +173,7 @@ def test_configured_tiles_are_requested_and_failing_tiles_do_not_block(demo_app,
         errors = watch(pg)
         tiles = []
         pg.on("request", lambda r: tiles.append(r.url) if "/tiles/" in r.url else None)
+        server.sign_in(pg)
         pg.goto(server.url + "/")
         pg.wait_for_selector("path.wx-layer-grids", timeout=30_000)
         pg.wait_for_selector(".marker-cluster", timeout=30_000)

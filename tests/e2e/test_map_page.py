@@ -7,16 +7,18 @@ import urllib.request
 import pytest
 
 from tests.conftest import watch
+from tests.conftest import authed
 
 
 def _geo(live_app, layer):
-    with urllib.request.urlopen(f"{live_app.url}/api/geo/{layer}.json") as resp:
+    with urllib.request.urlopen(authed(f"{live_app.url}/api/geo/{layer}.json")) as resp:
         return json.loads(resp.read())
 
 
 def test_page_draws_every_grid_and_zone(live_app, page):
     grids = _geo(live_app, "grids")["features"]
     zones = _geo(live_app, "zones")["features"]
+    live_app.sign_in(page)
     page.goto(live_app.url + "/")
     page.wait_for_function(
         "n => document.querySelectorAll('path.wx-layer-grids').length >= n", arg=len(grids), timeout=30_000)
@@ -31,6 +33,7 @@ def test_page_draws_every_grid_and_zone(live_app, page):
 
 def test_hovering_a_grid_names_grid_zone_and_town(live_app, page):
     by_code = {f["properties"]["code"]: f["properties"] for f in _geo(live_app, "grids")["features"]}
+    live_app.sign_in(page)
     page.goto(live_app.url + "/")
     page.wait_for_selector("path.wx-layer-grids")
     target = page.locator("path.wx-layer-grids").nth(100)
@@ -46,6 +49,7 @@ def test_hovering_a_grid_names_grid_zone_and_town(live_app, page):
 
 
 def test_english_switch(live_app, page):
+    live_app.sign_in(page)
     page.goto(live_app.url + "/")
     page.wait_for_selector("#lang-switch")
     page.click("#lang-switch")
@@ -63,6 +67,7 @@ def test_no_external_requests_but_tiles(live_app, browser):
     errors = watch(pg)
     outside: list[str] = []
     pg.on("request", lambda r: outside.append(r.url) if not r.url.startswith(live_app.url) and not r.url.startswith("data:") else None)
+    live_app.sign_in(pg)
     pg.goto(live_app.url + "/")
     pg.wait_for_selector("path.wx-layer-grids", timeout=30_000)
     context.close()
@@ -91,6 +96,7 @@ def test_charts_load_after_the_map_has_drawn(request, browser, server, reason):
             }
         }).observe(document, {childList: true, subtree: true});
     """)
+    app.sign_in(pg)
     pg.goto(app.url + "/")
     pg.wait_for_selector("#chart-ranking .main-svg", timeout=30_000)
     pg.wait_for_selector("#chart-funnel .main-svg", timeout=30_000)
@@ -107,6 +113,7 @@ def test_charts_load_after_the_map_has_drawn(request, browser, server, reason):
 
 
 def test_full_screen_keeps_the_legend_and_controls(live_app, page):
+    live_app.sign_in(page)
     page.goto(live_app.url + "/")
     page.wait_for_selector("path.wx-layer-grids", state="attached", timeout=30_000)
     page.click(".wx-fullscreen-button")

@@ -19,10 +19,13 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from dashboard.store import init_db, make_engine, session_factory
+from tests.conftest import reading_client
 
 ROOT = Path(__file__).resolve().parents[2]
 PG_BASE_URL = os.environ.get("TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-TOKEN = "test-token"
+TOKEN = "test-token"  # every scope
+READ_TOKEN = "reader-token"  # scope read: no personal data
+INGEST_TOKEN = "ingest-token"  # scope ingest: may post, may not read
 
 
 @pytest.fixture(scope="session")
@@ -117,7 +120,7 @@ def app(backend, db, geodata_dir, tmp_path):
 
     _, url, engine = backend
     settings = Settings(instance_dir=tmp_path, database_url=url, cache_url="null", geodata_dir=geodata_dir,
-                        api_tokens=(TOKEN, "second-token"))
+                        api_tokens=(TOKEN, "second-token", f"{READ_TOKEN}:read", f"{INGEST_TOKEN}:ingest"))
     server = flask.Flask(__name__)
     cache = init_cache(server, settings.cache_config)
     server.extensions["wuxing"] = Services(settings=settings, cache=cache, engine=engine,
@@ -128,7 +131,7 @@ def app(backend, db, geodata_dir, tmp_path):
 
 @pytest.fixture
 def client(app):
-    return app.test_client()
+    return reading_client(app)
 
 
 @pytest.fixture
@@ -178,5 +181,6 @@ def small_history_app(base: Path, **settings):
 
     url = f"sqlite:///{base / 'small.sqlite3'}"
     run_history(url, progress=False, scale=0.02, recent_days=5)
+    settings["api_tokens"] = tuple(settings.get("api_tokens", ())) + (TOKEN,)  # reading_client sends it
     return create_app(Settings(instance_dir=base / "instance", database_url=url, tile_url="", demo_live=False,
                                **settings))

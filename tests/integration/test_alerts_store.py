@@ -113,34 +113,37 @@ def test_alerts_api_and_ack_roles(auth_app, sessions, geo, points, auth):
     with sessions() as s:
         inc, _ = repo.create_incident(s, _new(geo, lon, lat, severity=4, reporter_phone="13800000000"))
     anon = auth_app.test_client()
-    body = anon.get("/api/v1/alerts").get_json()
+    leader = auth_app.test_client()
+    login(leader, "boss")
+    wall = auth_app.test_client()
+    login(wall, "screen")
+    # private by default: no reading without a reader's session or a token
+    assert anon.get("/api/v1/alerts").status_code == 401
+    assert wall.get("/api/v1/alerts").status_code == 403
+    body = leader.get("/api/v1/alerts").get_json()
     assert body["active_count"] == 1 and body["items"][0]["incident"]["code"] == inc.code
     assert "13800000000" not in str(body)
     alert_id = body["items"][0]["id"]
-    assert anon.get("/api/v1/alerts?status=bogus").status_code == 400
+    assert leader.get("/api/v1/alerts?status=bogus").status_code == 400
     # anonymous, leader, wall: refused, nothing changed
     assert anon.post(f"/api/v1/alerts/{alert_id}/ack", headers=ORIGIN).status_code == 401
-    leader = auth_app.test_client()
-    login(leader, "boss")
     assert leader.post(f"/api/v1/alerts/{alert_id}/ack", headers=ORIGIN).status_code == 403
-    wall = auth_app.test_client()
-    login(wall, "screen")
     assert wall.post(f"/api/v1/alerts/{alert_id}/ack", headers=ORIGIN).status_code == 403
     assert anon.post(f"/api/v1/alerts/{alert_id}/ack", headers={"Authorization": "Bearer nope"}).status_code == 401
     duty = auth_app.test_client()
     login(duty, "duty")
     assert duty.post(f"/api/v1/alerts/{alert_id}/ack",
                      headers={"Origin": "https://evil.example"}).status_code == 403  # CSRF
-    assert anon.get("/api/v1/alerts").get_json()["active_count"] == 1
+    assert leader.get("/api/v1/alerts").get_json()["active_count"] == 1
     r = duty.post(f"/api/v1/alerts/{alert_id}/ack", headers=ORIGIN)
     assert r.status_code == 200 and r.get_json()["acknowledged_by"] == "Duty 值班" and r.get_json()["changed"]
-    assert anon.get("/api/v1/alerts").get_json()["active_count"] == 0
-    after = anon.get("/api/v1/alerts?status=all&after=0").get_json()
+    assert leader.get("/api/v1/alerts").get_json()["active_count"] == 0
+    after = leader.get("/api/v1/alerts?status=all&after=0").get_json()
     assert after["items"][0]["active"] is False and after["last_seq"] == after["items"][-1]["seq"]
     # machine clients: a token
     with sessions() as s:
         inc2, _ = repo.create_incident(s, _new(geo, lon, lat, severity=3))
-    a2 = anon.get("/api/v1/alerts").get_json()["items"][0]["id"]
+    a2 = anon.get("/api/v1/alerts", headers=auth).get_json()["items"][0]["id"]
     r = anon.post(f"/api/v1/alerts/{a2}/ack", json={"actor": "bot"}, headers=auth)
     assert r.status_code == 200 and r.get_json()["acknowledged_by"] == "bot"
     assert anon.post("/api/v1/alerts/999999/ack", headers=auth).status_code == 404
@@ -178,15 +181,22 @@ def test_exports_hold_exactly_the_filtered_rows(auth_app, sessions, geo, points,
 
     _seed_some(sessions, geo, points)
     client = auth_app.test_client()
-    listed = client.get(f"/api/v1/incidents?{query}&limit=1000").get_json()["items"]
+    listed = client.get(f"/api/v1/incidents?{query}&limit=1000", headers=auth).get_json()["items"]
     codes = [i["code"] for i in listed]
     assert client.get(f"/api/v1/incidents/export.csv?{query}").status_code == 401
-    login(client, "boss")  # leaders may export
+    login(client, "boss")  # leaders may export, without the reporters (personal data)
     r = client.get(f"/api/v1/incidents/export.csv?{query}")
     assert r.status_code == 200 and r.mimetype == "text/csv"
     rows = list(csv.reader(io.StringIO(r.data.decode("utf-8-sig"))))
     assert rows[0][0] == "编号" and [row[0] for row in rows[1:]] == codes
     assert "13900000000" not in r.data.decode("utf-8-sig")
+    reporter = rows[0].index("上报人")
+    assert all(row[reporter] == "" for row in rows[1:])
+    duty = auth_app.test_client()
+    login(duty, "duty")  # duty officers see who reported
+    duty_rows = list(csv.reader(io.StringIO(duty.get(f"/api/v1/incidents/export.csv?{query}").data.decode("utf-8-sig"))))
+    assert [row[0] for row in duty_rows[1:]] == codes
+    assert all(row[reporter] for row in duty_rows[1:])
     r = client.get(f"/api/v1/incidents/export.xlsx?{query}&lang=en", headers=auth)
     ws = load_workbook(io.BytesIO(r.data)).active
     values = list(ws.values)

@@ -11,6 +11,12 @@ import pytest
 from sqlalchemy import text
 
 from dashboard.store import catalogue
+from tests.conftest import reading_client
+from tests.integration.conftest import INGEST_TOKEN, READ_TOKEN
+
+
+def bearer(token: str) -> dict:
+    return {"Authorization": f"Bearer {token}"}
 
 UTC = dt.timezone.utc
 STATES = ["reported", "onsite_handled", "routed", "in_progress", "handled", "escalated", "assigned",
@@ -73,8 +79,12 @@ def test_post_places_incident_in_its_grid(client, auth, points, app):
     assert r.headers["Location"].endswith(f"/api/v1/incidents/{b['id']}")
     assert counts(app) == (1, 1)
     # the public read hides the phone number; with a token it is there
-    pub = client.get(f"/api/v1/incidents/{b['id']}").json
-    assert "reporter_phone" not in pub and pub["events"][0]["to_status"] == "reported"
+    anon = app.test_client()
+    assert anon.get(f"/api/v1/incidents/{b['id']}").status_code == 401  # private by default
+    assert anon.get(f"/api/v1/incidents/{b['id']}", headers=bearer(INGEST_TOKEN)).status_code == 403
+    staff = anon.get(f"/api/v1/incidents/{b['id']}", headers=bearer(READ_TOKEN)).json
+    assert "reporter_phone" not in staff and staff["reporter"] is None and staff["events"][0]["to_status"] == "reported"
+    assert staff["events"][0]["actor"] is None  # the report's actor is its reporter: personal data
     assert client.get(f"/api/v1/incidents/{b['id']}", headers=auth).json["reporter_phone"] == "13800000000"
 
 
@@ -370,7 +380,7 @@ def test_changes_feed_misses_nothing_under_concurrent_writers(app, auth, points)
     errors: list = []
 
     def poller():
-        c = app.test_client()
+        c = reading_client(app)
         last = 0
         while True:
             finished = stop.is_set()

@@ -108,11 +108,14 @@ def test_wall_kiosk_token(auth_app):
     c = auth_app.test_client()
     assert c.get("/wall?token=nope").status_code == 403
     token = auth_app.extensions["wuxing"].settings.wall_tokens[0]
-    assert c.get(f"/wall?token={token}").status_code == 404  # allowed (no Dash page on this bare app)
+    r = c.get(f"/wall?token={token}&lang=en")  # exchanged for a session, and the token leaves the address
+    assert r.status_code == 303 and r.headers["Location"] == "/wall?lang=en" and token not in r.headers["Location"]
     with c.session_transaction() as sess:  # a mark of the token (to end the session when it is removed), not it
         assert sess["wx_auth"] == {"kiosk": True, "tk": token_mark(token)} and token not in str(sess)
     assert c.get("/wall").status_code == 404  # the kiosk session opens the wall without the token again
     assert c.get("/incidents").status_code == 302  # …but not the duty desk
+    assert c.get("/").status_code == 302  # …nor the overview
+    assert c.get("/api/v1/incidents").status_code == 403  # …nor the read API
 
 
 def test_leader_and_wall_cannot_open_duty_desk_or_act(auth_app):

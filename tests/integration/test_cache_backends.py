@@ -6,6 +6,7 @@ import uuid
 import pytest
 
 from tests.conftest import REDIS_URL, unavailable
+from tests.conftest import reading_client
 
 
 def _redis_or_fail():
@@ -41,7 +42,7 @@ def test_redis_cache_shared_between_two_apps(settings):
     with b.server.app_context():
         assert b.server.extensions["wuxing"].cache.get(key) == {"v": 42}
     # the geometry payload built by one is served by the other from Redis, and really is in Redis
-    assert a.server.test_client().get("/api/geo/zones.json").status_code == 200
+    assert reading_client(a.server).get("/api/geo/zones.json").status_code == 200
     client = redis.Redis.from_url(REDIS_URL)
     assert any(k.startswith(b"wuxing:geo:") for k in client.scan_iter("wuxing:geo:*"))
 

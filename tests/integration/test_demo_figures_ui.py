@@ -6,6 +6,7 @@ import pytest
 
 from dashboard.ui.cards import fmt
 from tests.conftest import build_full_demo
+from tests.conftest import reading_client
 
 
 @pytest.fixture(scope="module")
@@ -16,8 +17,8 @@ def client(tmp_path_factory):
     base = tmp_path_factory.getbasetemp()
     url = build_full_demo(base)
     settings = Settings(instance_dir=base / "full-demo" / "instance", database_url=url, tile_url="",
-                        demo_live=False, cache_url=f"file://{base / 'full-demo' / 'cache'}")
-    return create_app(settings).server.test_client()
+                        demo_live=False, cache_url=f"file://{base / 'full-demo' / 'cache'}", api_tokens=("test-token",))
+    return reading_client(create_app(settings).server)
 
 
 def test_district_2019_figures(client):

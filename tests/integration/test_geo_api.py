@@ -7,13 +7,14 @@ import json
 import pytest
 import shapely
 from shapely.geometry import shape
+from tests.conftest import reading_client
 
 
 @pytest.fixture
 def client(settings):
     from dashboard import create_app
 
-    return create_app(settings, with_store=False).server.test_client()
+    return reading_client(create_app(settings, with_store=False).server)
 
 
 @pytest.mark.parametrize("layer,count,parents", [
@@ -87,8 +88,8 @@ def test_gcj02_tiles_shift_geometry(settings):
     from dashboard import create_app
     from dashboard.geodata.crs import wgs84_to_gcj02
 
-    plain = create_app(settings, with_store=False).server.test_client().get("/api/geo/district.json").get_json()
-    shifted = create_app(settings.with_(tile_crs="gcj02"), with_store=False).server.test_client() \
+    plain = reading_client(create_app(settings, with_store=False).server).get("/api/geo/district.json").get_json()
+    shifted = reading_client(create_app(settings.with_(tile_crs="gcj02"), with_store=False).server) \
         .get("/api/geo/district.json").get_json()
     a = shapely.get_coordinates(shape(plain["features"][0]["geometry"]))
     b = shapely.get_coordinates(shape(shifted["features"][0]["geometry"]))

@@ -10,6 +10,7 @@ import pytest
 from dashboard.domain.hours import half_width
 
 from tests.integration.conftest import small_history_app
+from tests.conftest import reading_client
 
 
 @pytest.fixture(scope="module")
@@ -19,7 +20,7 @@ def app(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def client(app):
-    return app.server.test_client()
+    return reading_client(app.server)
 
 
 def _no_nan(obj):

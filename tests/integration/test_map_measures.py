@@ -9,6 +9,7 @@ import pytest
 from shapely.geometry import shape
 
 from tests.integration.conftest import small_history_app
+from tests.conftest import reading_client
 
 TOKEN = "measures-token"
 
@@ -21,7 +22,7 @@ def app(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def client(app):
-    return app.server.test_client()
+    return reading_client(app.server)
 
 
 def _open_by(client, key: str) -> Counter:

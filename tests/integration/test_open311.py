@@ -1,7 +1,9 @@
 """Open311 GeoReport v2 against a real server on a free localhost port, with the `georeport` client (PyPI).
 
 georeport 0.3.1 lists services and reads requests; it has no call to create one, so the POST is sent the
-way the spec defines it (form-encoded, with `requests`, which georeport itself uses).
+way the spec defines it (form-encoded, with `requests`, which georeport itself uses). The spec leaves reading
+requests open; this dashboard is private by default, so its reads need the ``api_key`` (a token with the read
+scope) too: the client's GETs are given it.
 """
 from __future__ import annotations
 
@@ -32,7 +34,15 @@ def server_url(app):
 
 
 @pytest.fixture
-def client311(server_url):
+def client311(server_url, monkeypatch):
+    import types
+
+    import georeport.georeport as module
+
+    def get_with_key(url, params=None, **kw):
+        return requests.get(url, params={**(params or {}), "api_key": TOKEN}, **kw)
+
+    monkeypatch.setattr(module, "requests", types.SimpleNamespace(get=get_with_key, post=requests.post))
     return GeoReport(server_url + "/open311/v2", api_key=TOKEN)
 
 
@@ -67,6 +77,8 @@ def test_round_trip_with_georeport(client311, points, app):
     rid = created[0]["service_request_id"]
     assert rid.startswith("WX")
 
+    anon = requests.get(f"{client311.root_address}/requests/{rid}.json", timeout=10)
+    assert anon.status_code == 401 and anon.json()[0]["code"] == 401  # private by default, in Open311's error form
     one = client311.get_service_request(rid)
     assert one["service_request_id"] == rid and one["status"] == "open"
     assert one["service_code"] == hazchem.service_code and one["description"] == "仓库内存放大量危化品"
@@ -82,7 +94,7 @@ def test_round_trip_with_georeport(client311, points, app):
 
     # the incident is the same one the JSON API sees, placed in its grid, with the reporter and severity
     inc = requests.get(f"{client311.root_address.rsplit('/open311', 1)[0]}/api/v1/incidents?q={rid}",
-                       timeout=10).json()["items"][0]
+                       headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10).json()["items"][0]
     assert (inc["grid_code"], inc["zone_code"], inc["town_code"]) == (grid, zone, town)
     assert inc["severity"] == 4 and inc["subcategory"] == "illegal_storage" and inc["reporter"] == "张 三"
     assert inc["source"] == "citizen"

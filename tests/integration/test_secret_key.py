@@ -70,9 +70,9 @@ def test_removing_a_wall_token_ends_its_kiosk_sessions(tmp_path):
     base = dict(instance_dir=tmp_path, tile_url="", demo_live=False, cache_url="null")
     before = create_app(Settings(wall_tokens=("screen-a", "screen-b"), **base)).server
     a, b = before.test_client(), before.test_client()
-    assert a.get("/wall?token=screen-a").status_code == 200
-    assert b.get("/wall?token=screen-b").status_code == 200
-    assert a.get("/wall").status_code == 200  # the cookie alone opens the wall
+    assert a.get("/wall?token=screen-a").status_code == 303  # exchanged for a session, then /wall without it
+    assert b.get("/wall?token=screen-b").status_code == 303
+    assert a.get("/wall").status_code == 200 and b.get("/wall").status_code == 200  # the cookie alone opens it
     after = create_app(Settings(wall_tokens=("screen-b",), **base)).server
     for client, expected in ((a, 302), (b, 200)):
         client_after = after.test_client()

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.conftest import reading_client, signed_in_client
+
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory):
@@ -12,8 +14,9 @@ def client(tmp_path_factory):
     from dashboard.settings import Settings
 
     inst = tmp_path_factory.mktemp("unknown-urls")
-    app = create_app(Settings(instance_dir=inst, tile_url="", demo_live=False, cache_url="null"))
-    return app.server.test_client()
+    app = create_app(Settings(instance_dir=inst, tile_url="", demo_live=False, cache_url="null",
+                              api_tokens=("test-token",)))
+    return reading_client(app.server)
 
 
 @pytest.mark.parametrize("method,path", [
@@ -39,7 +42,10 @@ def test_wrong_method_on_a_real_endpoint_is_405_json(client, method, path):
 
 
 def test_unknown_page_is_404_known_pages_are_not(client):
-    assert client.get("/no-such-page").status_code == 404
+    anon = client.application.test_client()
+    assert anon.get("/no-such-page").status_code == 404
+    assert anon.get("/").status_code == 302 and anon.get("/login").status_code == 200  # private by default
+    client = signed_in_client(client.application, "leader")
     assert client.get("/").status_code == 200 and client.get("/briefing").status_code == 200
     assert client.get("/login").status_code == 200
     assert client.get("/_dash-layout").status_code == 200

@@ -1,0 +1,86 @@
+"""Who may read what: the one access policy of the app. Private by default.
+
+Every request is classed by what it reaches, and each class names who may:
+
+- ``PUBLIC`` — anyone: the sign-in page and form, ``/healthz``, the app's static files and component bundles, the
+  API's contract (``/api/v1/openapi.json``) and vocabulary (``/api/v1/catalogue``), Open311 discovery and its
+  service list (they carry no incident), and Dash's plumbing (``/_dash-layout`` and ``/_dash-update-component``
+  check the page and the callback themselves: :func:`page_allowed`, :func:`callback_allowed`).
+- ``WALL`` — what the wall shows: the map geometry and map data (``/api/geo/…``, ``/api/map/…``: aggregates and
+  anonymised markers) and the wall page with its callbacks. Any signed-in user, a kiosk session, a read token.
+- ``READ`` — everything else that holds incidents: the overview, the duty desk, the briefing, the read API
+  (``GET /api/v1/…``, Open311 ``requests``), the exports and their callbacks. Leaders, duty officers and admins,
+  and tokens with the ``read`` scope.
+
+Writes (POST) are checked by the route that writes (ingest scope, acting roles, same origin); nothing here lets
+one through. ``PUBLIC_OVERVIEW=1`` moves the overview page, its callbacks and the ``WALL`` data to ``PUBLIC``.
+What each audience sees of an incident is :func:`dashboard.auth.audience`.
+"""
+from __future__ import annotations
+
+from . import ANY_ROLE, CurrentUser, current_principal
+
+PUBLIC, WALL, READ = "public", "wall", "read"
+
+PUBLIC_PATHS = frozenset({
+    "/login", "/logout", "/healthz", "/_favicon.ico", "/favicon.ico", "/_dash-dependencies", "/_reload-hash",
+    "/_dash-layout", "/_dash-update-component", "/api/v1/openapi.json", "/api/v1/catalogue",
+    "/open311/v2/discovery.json", "/open311/v2/services.json",
+})
+PUBLIC_PREFIXES = ("/assets/", "/_dash-component-suites/", "/open311/v2/services/")
+WALL_PREFIXES = ("/api/geo/", "/api/map/")
+READ_PREFIXES = ("/api/", "/open311/")
+
+# Dash pages (dashboard.pages.PAGES) -> class; a path that is no page gets the 404 view, which shows nothing
+PAGE_ACCESS = {"/": READ, "/briefing": READ, "/incidents": READ, "/wall": WALL, "/login": PUBLIC}
+OVERVIEW = "/"
+
+
+def allowed(level: str, who: CurrentUser | None) -> bool:
+    if level == PUBLIC:
+        return True
+    if who is None:
+        return False
+    if level == WALL:
+        return who.kiosk or who.role in ANY_ROLE or who.can_read
+    return who.can_read
+
+
+def _public_overview(settings) -> bool:
+    return bool(getattr(settings, "public_overview", False))
+
+
+def page_level(path: str | None, settings) -> str:
+    path = path or "/"
+    if path == OVERVIEW and _public_overview(settings):
+        return PUBLIC
+    return PAGE_ACCESS.get(path, PUBLIC)
+
+
+def page_allowed(path: str | None, settings, who: CurrentUser | None = None) -> bool:
+    """May the one who asks open the page ``path``?"""
+    return allowed(page_level(path, settings), who if who is not None else current_principal())
+
+
+def request_level(path: str, method: str, settings) -> str | None:
+    """The class of an HTTP request, or None when its route decides itself (writes; Dash page shells, which
+    :func:`dashboard.auth.views.gate_pages` redirects to sign-in)."""
+    if path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES):
+        return PUBLIC
+    if method not in ("GET", "HEAD"):
+        return None
+    if path.startswith(WALL_PREFIXES):
+        return PUBLIC if _public_overview(settings) else WALL
+    if path.startswith(READ_PREFIXES):
+        return READ
+    return None
+
+
+def callback_level(pages: frozenset, settings) -> str:
+    """The class of a Dash callback whose outputs live on ``pages`` (paths): the most open of those pages, and
+    ``READ`` for a callback on no known page."""
+    levels = {page_level(p, settings) for p in pages}
+    for level in (PUBLIC, WALL, READ):
+        if level in levels:
+            return level
+    return READ
