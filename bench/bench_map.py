@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import chromium, seed_demo, seed_open_incidents, served, summary, write_results
+from bench.common import chromium, seed_demo, seed_open_incidents, served, sign_in, summary, write_results
 
 DRAWN = """n => document.querySelectorAll('path.wx-layer-grids').length === 538 &&
     document.querySelectorAll('path.wx-layer-zones').length === 46 &&
@@ -27,6 +27,7 @@ def first_draw(browser, url: str, runs: int) -> tuple[list[float], int]:
         ctx = browser.new_context(viewport={"width": 1600, "height": 1000})
         page = ctx.new_page()
         sizes = []
+        sign_in(page, url)
         page.on("response", lambda r: sizes.append(int(r.headers.get("content-length") or 0)))
         t0 = time.perf_counter()
         page.goto(url + "/")
@@ -40,6 +41,7 @@ def first_draw(browser, url: str, runs: int) -> tuple[list[float], int]:
 def recolour(browser, url: str, runs: int) -> list[float]:
     ctx = browser.new_context(viewport={"width": 1600, "height": 1000})
     page = ctx.new_page()
+    sign_in(page, url)
     page.goto(url + "/")
     page.wait_for_function(DRAWN, timeout=120_000)
     page.wait_for_timeout(500)
@@ -66,6 +68,7 @@ def recolour(browser, url: str, runs: int) -> list[float]:
 def pan(browser, url: str, runs: int) -> list[float]:
     ctx = browser.new_context(viewport={"width": 1600, "height": 1000})
     page = ctx.new_page()
+    sign_in(page, url)
     page.goto(url + "/")
     page.wait_for_function(DRAWN, timeout=180_000)
     page.wait_for_function("() => window.wx && window.wx.map.mapFor('map')")

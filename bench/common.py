@@ -98,6 +98,7 @@ def served(instance: Path, **settings_kw):
     from dashboard import create_app
     from dashboard.settings import Settings
 
+    settings_kw.setdefault("demo_users", True)  # the app is private by default: benches sign in as the demo leader
     app = create_app(Settings(instance_dir=instance, tile_url="", demo_live=False, **settings_kw))
     server = make_server("127.0.0.1", 0, app.server, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -106,6 +107,14 @@ def served(instance: Path, **settings_kw):
         yield f"http://127.0.0.1:{server.server_port}"
     finally:
         server.shutdown()
+
+
+def sign_in(page, base: str, username: str = "leader", password: str = "leader-demo") -> None:
+    """Sign ``page``'s browser context in (the demo users of ``served``)."""
+    r = page.request.post(base + "/login", form={"username": username, "password": password, "next": "/"},
+                          headers={"Origin": base}, max_redirects=0)
+    if r.status != 303 or "error" in (r.headers.get("location") or ""):
+        raise RuntimeError(f"sign-in as {username} failed: {r.status} {r.headers.get('location')}")
 
 
 @contextmanager
