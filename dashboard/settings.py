@@ -40,6 +40,7 @@ class Settings:
     tile_crs: str = "wgs84"  # "gcj02" for Amap-style tiles: drawn geometry is shifted to match
     demo_live: bool = True
     demo_users: bool = False  # DEMO_USERS=1: create demo sign-ins duty/duty-demo and leader/leader-demo
+    session_cookie_secure: bool = False  # SESSION_COOKIE_SECURE=1 behind HTTPS: the cookie is never sent in clear
     public_overview: bool = False  # PUBLIC_OVERVIEW=1: the overview map (aggregates, anonymised markers) for anyone
     wall_tour_s: int = 20  # seconds per zone on the wall's automatic tour
     wall_tour_order: str = "rank"  # rank | code
@@ -111,6 +112,7 @@ class Settings:
             demo_live=_bool(env.get("DEMO_LIVE", "1")),
             demo_users=_bool(env.get("DEMO_USERS", "0")),
             public_overview=_bool(env.get("PUBLIC_OVERVIEW", "0")),
+            session_cookie_secure=_bool(env.get("SESSION_COOKIE_SECURE", "0")),
             wall_tour_s=int(env.get("WALL_TOUR", d.wall_tour_s)),
             wall_tour_order=env.get("WALL_TOUR_ORDER", d.wall_tour_order),
             wall_rank_kpi=env.get("WALL_RANK_KPI", d.wall_rank_kpi),

@@ -29,6 +29,9 @@ def register_all(server) -> None:
         setup_auth(server)  # sign-in, roles, page gates, kiosk tokens (dashboard/auth)
         alerts.register(server)  # /api/v1/alerts (+ hazard registry for the ring rule)
         server.register_blueprint(export.bp)  # /api/v1/incidents/export.csv|.xlsx
+        from .audit import bp as audit_bp  # /api/v1/audit, /api/v1/audit.csv (admins)
+
+        server.register_blueprint(audit_bp)
         from .kpis import bp as kpis_bp  # /api/v1/kpis, /api/v1/briefing.pdf
 
         server.register_blueprint(kpis_bp)

@@ -15,7 +15,7 @@ from flask import Blueprint, Response, jsonify, request, url_for
 from ..auth import audience as audience_of
 from ..auth import bearer_token, current_principal
 from ..context import services
-from ..services import filters, serialise, units
+from ..services import audit, filters, serialise, units
 from ..store import catalogue, lifecycle
 from ..store import incidents as repo
 from ..store.models import UTC, Incident, Inspection, utcnow
@@ -382,8 +382,10 @@ def post_transition(incident_id: int):
         raise ApiError(404, "not_found", f"no incident with id {incident_id}", "id")
     with sessions()() as s:
         try:
+            record = audit.entry("transition", {"to": to, "as": actor.strip(), "role": role,
+                                                "department": department, "outcome": outcome, "via": "api"})
             inc, ev = repo.transition(s, incident_id, to, actor=actor.strip(), actor_role=role, note=note,
-                                      department=department, outcome=outcome)
+                                      department=department, outcome=outcome, audit=record)
         except repo.IncidentNotFound:
             raise ApiError(404, "not_found", f"no incident with id {incident_id}", "id") from None
         except lifecycle.TransitionError as e:

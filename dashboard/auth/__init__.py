@@ -19,10 +19,11 @@ scope) sees reporters, phone numbers and the residents' names an incident marks 
 (leaders, read tokens) sees staff names but not reporters nor marked names; ``public`` (the wall, the public
 overview) sees neither.
 
-Sessions are Flask's signed cookie (``SameSite=Lax``, ``HttpOnly``); a state-changing request that rides on the
-session must also come from this origin (``Origin``, else ``Referer``), which stops cross-site request forgery.
-The session keeps the user id and a fingerprint of the password hash, and every check re-reads the user, so
-disabling a user or changing the password ends their sessions.
+Sessions live on the server (``user_sessions``): the signed cookie (``wx_session``, ``SameSite=Lax``,
+``HttpOnly``, ``Secure`` with ``SESSION_COOKIE_SECURE=1``) holds only a random session id, and every request reads
+the session row and the user; signing out, a new password, a new role, disabling the user or ``users logout`` end
+the row, so a replayed cookie opens nothing. A state-changing request that rides on the session must also come
+from this origin (``Origin``, else ``Referer``), which stops cross-site request forgery.
 """
 from __future__ import annotations
 
@@ -139,17 +140,23 @@ def _load_user() -> CurrentUser | None:
         if not valid_wall_token(str(data.get("tk") or ""), marks):
             return None
         return CurrentUser(None, "wall", "wall", "wall", kiosk=True)
-    from ..store.users import get_user_by_id
-    from .users import password_version
+    from ..store.models import utcnow
+    from ..store.users import session_user
 
     maker = services().sessions
-    if maker is None or not isinstance(data.get("uid"), int):
+    sid = data.get("sid")
+    if maker is None or not isinstance(sid, str) or not 20 <= len(sid) <= 100:
         return None
-    with maker() as s:
-        user = get_user_by_id(s, data["uid"])
-        if user is None or not user.active or password_version(user) != data.get("pwv"):
+    with maker() as s:  # the session row: ended at sign-out, password change, disabling, `users logout`
+        user = session_user(s, session_id_hash(sid), utcnow())
+        if user is None:
             return None
         return CurrentUser(user.id, user.username, user.name, user.role)
+
+
+def session_id_hash(sid: str) -> str:
+    """What the store keeps of a session id (the cookie holds the id itself)."""
+    return hashlib.sha256(("wx-session:" + sid).encode("utf-8", "replace")).hexdigest()
 
 
 def current_user() -> CurrentUser | None:
@@ -211,12 +218,23 @@ def authorize(roles=ACT_ROLES, *, write: bool = True) -> CurrentUser:
     return user
 
 
-def login_session(user) -> None:
-    from .users import password_version
+def login_session(user, hours: int) -> None:
+    """Start a server-side session of ``user`` (a row in ``user_sessions``) and put its id in the cookie."""
+    import datetime as dt
+    import secrets
 
+    from ..context import services
+    from ..store.models import utcnow
+    from ..store.users import start_session
+
+    sid = secrets.token_urlsafe(32)
+    now = utcnow()
+    with services().sessions() as s:
+        start_session(s, id_hash=session_id_hash(sid), user_id=user.id, now=now,
+                      expires_at=now + dt.timedelta(hours=hours), address=request.remote_addr)
     session.clear()
     session.permanent = True
-    session["wx_auth"] = {"uid": user.id, "pwv": password_version(user)}
+    session["wx_auth"] = {"sid": sid}
     g.pop("wx_user", None)
     g.pop("wx_principal", None)
 
@@ -236,6 +254,15 @@ def wall_session(token: str) -> None:
 
 
 def logout_session() -> None:
+    """End this browser's session on the server (a replayed cookie opens nothing) and clear the cookie."""
+    data = session.get("wx_auth")
+    if isinstance(data, dict) and isinstance(data.get("sid"), str):
+        from ..context import services
+        from ..store.models import utcnow
+        from ..store.users import end_session
+
+        with services().sessions() as s:
+            end_session(s, session_id_hash(data["sid"]), now=utcnow(), why="logout")
     session.clear()
     g.pop("wx_user", None)
     g.pop("wx_principal", None)

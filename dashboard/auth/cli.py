@@ -34,10 +34,26 @@ def add_subparser(sub) -> None:
         d.add_argument("username")
     u = usub.add_parser("unlock", help="lift a sign-in lock (too many wrong passwords in a row)")
     u.add_argument("username")
-    r = usub.add_parser("role", help="change a user's role")
+    r = usub.add_parser("role", help="change a user's role (ends their sessions)")
     r.add_argument("username")
     r.add_argument("role", choices=list(ROLES))
+    lo = usub.add_parser("logout", help="end every session of a user at once (a lost or shared device)")
+    lo.add_argument("username")
     p.set_defaults(func=run)
+
+
+def _audit(s, action: str, target: str, detail: dict | None = None) -> None:
+    """Record a user change made from the command line (who: the operating-system user)."""
+    import getpass as gp
+
+    from ..store import audit
+    from ..store.models import utcnow
+
+    try:
+        who = gp.getuser()
+    except Exception:  # noqa: BLE001 - no name for this uid
+        who = "?"
+    audit.record(s, at=utcnow(), actor=f"cli:{who}"[:64], role="cli", action=action, target=target, detail=detail)
 
 
 def _password(args) -> str:
@@ -63,7 +79,7 @@ def _sessions(args):
 
 def run(args) -> int:
     from ..store.models import utcnow
-    from .users import UserError, add_user, list_users, unlock_user, update_user
+    from .users import UserError, add_user, end_sessions, list_users, unlock_user, update_user
 
     engine, sessions = _sessions(args)
     try:
@@ -71,6 +87,7 @@ def run(args) -> int:
             cmd = args.users_command
             if cmd == "add":
                 user = add_user(s, args.username, _password(args), args.role, display_name=args.display_name)
+                _audit(s, "user_add", user.username, {"role": user.role})
                 print(f"created {user.username} ({user.role})")
             elif cmd == "list":
                 rows = list_users(s)
@@ -82,16 +99,24 @@ def run(args) -> int:
                     print(f"{u.username:<20} {u.role:<13} {'yes' if u.active else 'no':<6} {u.name:<16} {last:<25} {lock}")
             elif cmd == "passwd":
                 update_user(s, args.username, password=_password(args))
-                print(f"password changed for {args.username}")
+                _audit(s, "user_change", args.username, {"change": "password"})
+                print(f"password changed for {args.username} (their sessions ended)")
             elif cmd in ("disable", "enable"):
                 update_user(s, args.username, active=cmd == "enable")
+                _audit(s, "user_change", args.username, {"change": cmd})
                 print(f"{args.username} {cmd}d")
             elif cmd == "unlock":
                 unlock_user(s, args.username)
+                _audit(s, "user_change", args.username, {"change": "unlock"})
                 print(f"{args.username} unlocked")
             elif cmd == "role":
                 update_user(s, args.username, role=args.role)
+                _audit(s, "user_change", args.username, {"change": "role", "role": args.role})
                 print(f"{args.username} is now {args.role}")
+            elif cmd == "logout":
+                n = end_sessions(s, args.username)
+                _audit(s, "user_logout", args.username, {"sessions": n})
+                print(f"{n} session(s) of {args.username} ended")
         return 0
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)

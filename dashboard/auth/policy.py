@@ -12,6 +12,8 @@ Every request is classed by what it reaches, and each class names who may:
   (``GET /api/v1/…``, Open311 ``requests``), the exports and their callbacks. Leaders, duty officers and admins,
   and tokens with the ``read`` scope.
 
+- ``ADMIN`` — the audit log (the page ``/audit`` and ``/api/v1/audit…``): admins only.
+
 Writes (POST) are checked by the route that writes (ingest scope, acting roles, same origin); nothing here lets
 one through. ``PUBLIC_OVERVIEW=1`` moves the overview page, its callbacks and the ``WALL`` data to ``PUBLIC``.
 What each audience sees of an incident is :func:`dashboard.auth.audience`.
@@ -20,7 +22,7 @@ from __future__ import annotations
 
 from . import ANY_ROLE, CurrentUser, current_principal
 
-PUBLIC, WALL, READ = "public", "wall", "read"
+PUBLIC, WALL, READ, ADMIN = "public", "wall", "read", "admin"
 
 PUBLIC_PATHS = frozenset({
     "/login", "/logout", "/healthz", "/_favicon.ico", "/favicon.ico", "/_dash-dependencies", "/_reload-hash",
@@ -29,10 +31,11 @@ PUBLIC_PATHS = frozenset({
 })
 PUBLIC_PREFIXES = ("/assets/", "/_dash-component-suites/", "/open311/v2/services/")
 WALL_PREFIXES = ("/api/geo/", "/api/map/")
+ADMIN_PREFIXES = ("/api/v1/audit",)
 READ_PREFIXES = ("/api/", "/open311/")
 
 # Dash pages (dashboard.pages.PAGES) -> class; a path that is no page gets the 404 view, which shows nothing
-PAGE_ACCESS = {"/": READ, "/briefing": READ, "/incidents": READ, "/wall": WALL, "/login": PUBLIC}
+PAGE_ACCESS = {"/": READ, "/briefing": READ, "/incidents": READ, "/wall": WALL, "/login": PUBLIC, "/audit": ADMIN}
 OVERVIEW = "/"
 
 
@@ -43,6 +46,8 @@ def allowed(level: str, who: CurrentUser | None) -> bool:
         return False
     if level == WALL:
         return who.kiosk or who.role in ANY_ROLE or who.can_read
+    if level == ADMIN:
+        return who.role == "admin" and not who.kiosk
     return who.can_read
 
 
@@ -69,6 +74,8 @@ def request_level(path: str, method: str, settings) -> str | None:
         return PUBLIC
     if method not in ("GET", "HEAD"):
         return None
+    if path.startswith(ADMIN_PREFIXES):
+        return ADMIN
     if path.startswith(WALL_PREFIXES):
         return PUBLIC if _public_overview(settings) else WALL
     if path.startswith(READ_PREFIXES):
@@ -80,7 +87,7 @@ def callback_level(pages: frozenset, settings) -> str:
     """The class of a Dash callback whose outputs live on ``pages`` (paths): the most open of those pages, and
     ``READ`` for a callback on no known page."""
     levels = {page_level(p, settings) for p in pages}
-    for level in (PUBLIC, WALL, READ):
+    for level in (PUBLIC, WALL, READ, ADMIN):
         if level in levels:
             return level
     return READ

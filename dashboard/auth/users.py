@@ -95,6 +95,15 @@ def list_users(session: Session) -> list[User]:
     return store.list_users(session)
 
 
+def end_sessions(session: Session, username: str) -> int:
+    """End every live session of a user (``users logout``); returns how many."""
+    user = get_user(session, username)
+    if user is None:
+        store.end_read(session)
+        raise UserError(f"no user {username!r}", "username")
+    return store.end_user_sessions(session, user.id, now=utcnow(), why="logout_all")
+
+
 def authenticate(session: Session, username: str, password: str, *, now: dt.datetime | None = None,
                  max_failures: int = MAX_FAILURES, lock_minutes: int = LOCK_MINUTES,
                  shadow_cache=None) -> User | None:

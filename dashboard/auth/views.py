@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 from flask import Blueprint, Response, redirect, request
 
 from ..context import services
+from ..services import audit
 from . import (current_principal, current_user, login_session, logout_session, policy, safe_next, same_origin,
                valid_wall_token, wall_session)
 
@@ -52,12 +53,16 @@ def login_post():
     except AccountLocked as locked:
         log.warning("sign-in refused for %r from %s: locked until %s", username[:64], request.remote_addr,
                     locked.until.isoformat(timespec="seconds"))
+        audit.record("locked", username[:64], {"until": locked.until.isoformat(timespec="seconds")},
+                     actor=username[:64] or "?", role="-")
         until = beijing(locked.until, CLOCK)
         return redirect(login_url(target, lang, locked=until), code=303)
     if user is None:
         log.warning("failed sign-in for %r from %s", username[:64], request.remote_addr)
+        audit.record("sign_in_failed", username[:64], actor=username[:64] or "?", role="-")
         return redirect(login_url(target, lang, error="1"), code=303)
-    login_session(user)
+    login_session(user, SESSION_HOURS)
+    audit.record("sign_in", user.username, actor=user.username, role=user.role)
     log.info("sign-in: %s (%s)", user.username, user.role)
     return redirect(target, code=303)
 
@@ -67,7 +72,10 @@ def logout_post():
     if not same_origin():
         return _forbidden("403: cross-site request refused")
     lang = request.form.get("lang")
+    who = current_user()
     logout_session()
+    if who is not None and not who.kiosk:
+        audit.record("sign_out", who.username, actor=who.username, role=who.role)
     return redirect("/login" + ("?lang=en" if lang == "en" else ""), code=303)
 
 
@@ -85,6 +93,7 @@ def gate_pages():
             return _forbidden("403: this kiosk token is not valid (WALL_TOKENS) / 大屏令牌无效")
         if current_user() is None:
             wall_session(token)
+            audit.record("kiosk_session", None, {"token": audit.token_mark(token)}, actor="kiosk", role="wall")
         rest = [(k, v) for k, v in request.args.items(multi=True) if k != "token"]
         resp = redirect("/wall" + ("?" + urlencode(rest) if rest else ""), code=303)
         resp.headers["Cache-Control"] = "no-store"
@@ -104,12 +113,15 @@ def setup(server) -> None:
     server.config["SESSION_COOKIE_NAME"] = "wx_session"  # Flask's default "session" is always set: not a default here
     server.config["SESSION_COOKIE_SAMESITE"] = "Lax"
     server.config["SESSION_COOKIE_HTTPONLY"] = True
+    server.config["SESSION_COOKIE_SECURE"] = bool(getattr(settings, "session_cookie_secure", False))  # HTTPS
     # only a response that changed the session sets the cookie: a live-tick request still in flight when the
     # officer signs out must not hand the old session cookie back to the browser
     server.config["SESSION_REFRESH_EACH_REQUEST"] = False
     server.config["PERMANENT_SESSION_LIFETIME"] = dt.timedelta(hours=SESSION_HOURS)
     server.register_blueprint(bp)
     server.before_request(gate_pages)
+    with server.app_context():  # the audit log notes added and removed API / wall tokens since the last start
+        audit.note_token_changes(settings)
     if getattr(settings, "demo_users", False):
         from .users import seed_demo_users
 

@@ -13,6 +13,7 @@ PAGES: dict[str, str] = {
     "/wall": "wall",
     "/incidents": "incidents",
     "/login": "login",
+    "/audit": "audit",
 }
 
 

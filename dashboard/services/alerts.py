@@ -58,9 +58,12 @@ def feed(*, active_only: bool, after: int | None, limit: int) -> dict:
 
 def acknowledge(alert_id: int, by: str, *, now=None) -> tuple[dict, bool]:
     """Acknowledge one alert as ``by``: ``(alert JSON, changed)``; acknowledging twice changes nothing. Raises
-    ``store.alerts.AlertNotFound``. Who may do it is the caller's check."""
+    ``store.alerts.AlertNotFound``. Who may do it is the caller's check; the audit log records who did it (in the
+    same transaction)."""
+    from . import audit
+
     with db.session() as s:
-        alert, changed = repo.acknowledge(s, alert_id, by, now=now)
+        alert, changed = repo.acknowledge(s, alert_id, by, now=now, audit=audit.entry("alert_ack", {"as": by}))
         inc = incident_repo.get_incident(s, alert.incident_id)
         body = alert_api(alert, inc, hazard_names())
     return body, changed

@@ -129,10 +129,15 @@ def detail(incident_id: int, lang: str = "zh", audience: str = "staff") -> Detai
 
 def transition(incident_id: int, to: str, *, actor: str, actor_role: str, note: str | None,
                department: str | None, outcome: str | None):
-    """One lifecycle step through the store (the API's rules); raises IncidentNotFound / TransitionError."""
+    """One lifecycle step through the store (the API's rules), recorded in the audit log in the same transaction;
+    raises IncidentNotFound / TransitionError."""
+    from . import audit
+
+    record = audit.entry("transition", {"to": to, "as": actor, "role": actor_role, "department": department,
+                                        "outcome": outcome, "via": "duty desk"})
     with db.session() as s:
         return repo.transition(s, incident_id, to, actor=actor, actor_role=actor_role, note=note,
-                               department=department, outcome=outcome)
+                               department=department, outcome=outcome, audit=record)
 
 
 def place_options(lang: str, towns=None, zones=None) -> dict[str, list[dict]]:

@@ -137,9 +137,11 @@ def list_alerts(session: Session, *, active_only: bool = True, after: int | None
 
 
 # --------------------------------------------------------------------------------------------- write
-def acknowledge(session: Session, alert_id: int, by: str, *, now: dt.datetime | None = None) -> tuple[Alert, bool]:
+def acknowledge(session: Session, alert_id: int, by: str, *, now: dt.datetime | None = None,
+                audit: dict | None = None) -> tuple[Alert, bool]:
     """Acknowledge one alert. Returns ``(alert, changed)``; acknowledging twice is a no-op (``changed`` False,
-    the first acknowledgement is kept). Raises :class:`AlertNotFound`. Commits."""
+    the first acknowledgement is kept). Raises :class:`AlertNotFound`. Commits, with the ``audit`` entry (the
+    audit log's who and from where) when it changed something."""
     try:
         seq = sequence.allocate_one(session)  # first statement of the write (see sequence.py)
         alert = session.execute(select(Alert).where(Alert.id == alert_id).with_for_update()).scalar_one_or_none()
@@ -151,6 +153,10 @@ def acknowledge(session: Session, alert_id: int, by: str, *, now: dt.datetime | 
         alert.acknowledged_at = now or utcnow()
         alert.acknowledged_by = by
         alert.seq = seq
+        if audit is not None:
+            from . import audit as audit_log
+
+            audit_log.add(session, at=alert.acknowledged_at, target=str(alert.id), **audit)
         session.commit()
         return alert, True
     except BaseException:

@@ -325,6 +325,7 @@ def transition(
     department: str | None = None,
     outcome: str | None = None,
     at: dt.datetime | None = None,
+    audit: dict | None = None,
 ) -> tuple[Incident, IncidentEvent]:
     """Move one incident one step along the lifecycle, atomically.
 
@@ -357,6 +358,10 @@ def transition(
                            department=department)
         session.add(ev)
         aggregates.apply_change(session, before, [inc.id])  # the KPI aggregates: same transaction
+        if audit is not None:  # the audit log's entry (store.audit): same transaction
+            from . import audit as audit_log
+
+            audit_log.add(session, at=at, target=inc.code, **audit)
         session.commit()
         return inc, ev
     except BaseException:

@@ -78,7 +78,14 @@ def insert_user(session: Session, *, username: str, password_hash: str, role: st
 
 def change_user(session: Session, user: User, *, password_hash: str | None = None, role: str | None = None,
                 active: bool | None = None, display_name: str | None = None) -> User:
-    """Change a user read in this session (commits). A new password also lifts a sign-in lock."""
+    """Change a user read in this session (commits). A new password also lifts a sign-in lock. A new password, a
+    new role or disabling ends the user's sessions in the same transaction."""
+    from .models import utcnow
+
+    why = ("password" if password_hash is not None else "disabled" if active is False
+           else "role" if role is not None and role != user.role else None)
+    if why is not None:
+        end_user_sessions(session, user.id, now=utcnow(), why=why, commit=False)
     if password_hash is not None:
         user.password_hash = password_hash
         user.failed_logins = 0
@@ -121,3 +128,61 @@ def record_sign_in(session: Session, user_id: int, *, now: dt.datetime) -> User 
                                                                    locked_until=None))
     session.commit()
     return session.get(User, user_id)
+
+
+# ------------------------------------------------------------------------------------ server-side sessions
+class UserSession(Base):
+    """A browser sign-in. The cookie holds a random id; this table keeps only its hash, so a copy of the table
+    opens no session. A session ends (``ended_at``) at sign-out, password change, disabling, ``users logout`` or
+    expiry: a replayed cookie of an ended session opens nothing."""
+    __tablename__ = "user_sessions"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(BigId, index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    ended_why: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    address: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+def start_session(session: Session, *, id_hash: str, user_id: int, now: dt.datetime, expires_at: dt.datetime,
+                  address: str | None) -> None:
+    session.add(UserSession(id_hash=id_hash, user_id=user_id, created_at=now, expires_at=expires_at,
+                            address=(address or "")[:64] or None))
+    session.commit()
+
+
+def session_user(session: Session, id_hash: str, now: dt.datetime) -> User | None:
+    """The active user of a live session (not ended, not expired), else None."""
+    row = session.execute(
+        select(User).join(UserSession, UserSession.user_id == User.id)
+        .where(UserSession.id_hash == id_hash, UserSession.ended_at.is_(None), UserSession.expires_at > now,
+               User.active.is_(True))).scalar_one_or_none()
+    end_read(session)
+    return row
+
+
+def end_session(session: Session, id_hash: str, *, now: dt.datetime, why: str) -> int:
+    n = session.execute(update(UserSession).where(UserSession.id_hash == id_hash, UserSession.ended_at.is_(None))
+                        .values(ended_at=now, ended_why=why)).rowcount
+    session.commit()
+    return n
+
+
+def end_user_sessions(session: Session, user_id: int, *, now: dt.datetime, why: str, commit: bool = True) -> int:
+    """End every live session of a user; returns how many."""
+    n = session.execute(update(UserSession).where(UserSession.user_id == user_id, UserSession.ended_at.is_(None))
+                        .values(ended_at=now, ended_why=why)).rowcount
+    if commit:
+        session.commit()
+    return n
+
+
+def live_sessions(session: Session, user_id: int, now: dt.datetime) -> int:
+    from sqlalchemy import func
+
+    n = session.execute(select(func.count()).select_from(UserSession).where(
+        UserSession.user_id == user_id, UserSession.ended_at.is_(None), UserSession.expires_at > now)).scalar_one()
+    end_read(session)
+    return int(n)

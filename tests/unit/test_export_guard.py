@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dashboard.api.export import _safe
+from dashboard.api.export import spreadsheet_safe
 
 
 @pytest.mark.parametrize("text", [
@@ -12,9 +12,9 @@ from dashboard.api.export import _safe
     "\n\n=cmd|' /C calc'!A0", "＝1+1", "＋1", "－1", "＠A1", "｜x", "；x", "\u3000=1", "\u00a0@x",
 ])
 def test_runnable_cells_get_an_apostrophe(text):
-    assert _safe(text) == "'" + text
+    assert spreadsheet_safe(text) == "'" + text
 
 
 @pytest.mark.parametrize("value", ["道路积水", " 道路积水", "A=B", "13800001111", "", None, 42, 3.5, "a-b"])
 def test_other_values_are_unchanged(value):
-    assert _safe(value) == value
+    assert spreadsheet_safe(value) == value
