@@ -35,6 +35,7 @@ def create_app(settings: Settings | None = None, *, with_store: bool = True) -> 
     from .cache import init_cache
     from .context import Services
     from .pages import callback_levels, install_pages
+    from .ratelimit import RateLimits
 
     settings = settings or Settings.from_env()
     settings.instance_dir.mkdir(parents=True, exist_ok=True)
@@ -62,7 +63,9 @@ def create_app(settings: Settings | None = None, *, with_store: bool = True) -> 
     engine = sessions = None
     if with_store:
         engine, sessions = _init_store(server, settings)
-    server.extensions["wuxing"] = Services(settings=settings, cache=cache, engine=engine, sessions=sessions)
+    limits = RateLimits.from_settings(settings)  # shared by the workers through Redis when the cache is Redis
+    server.extensions["wuxing"] = Services(settings=settings, cache=cache, engine=engine, sessions=sessions,
+                                           limits=limits)
 
     register_all(server)
 
@@ -78,6 +81,7 @@ def create_app(settings: Settings | None = None, *, with_store: bool = True) -> 
     pages = install_pages(app, settings)  # page modules, their callbacks, the initial layout and the router (pages/)
     # forged callback requests and component paths: 4xx, never 500; each callback needs who may open its page
     callback_guard.install(app, lambda: callback_levels(app, pages, settings))
-    security.install(server)  # nosniff, no framing, no Referer to other origins
+    security.install(app, settings)  # CSP (this origin + Dash's inline scripts by hash), nosniff, no framing …
+    security.trust_proxies(server, settings.trusted_proxies)  # client address behind nginx (TRUSTED_PROXIES)
     security.install_log_redaction()  # no kiosk token or api_key in the access log
     return app

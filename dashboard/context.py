@@ -16,6 +16,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from sqlalchemy.engine import Engine
     from sqlalchemy.orm import sessionmaker
 
+    from .ratelimit import RateLimits
     from .settings import Settings
 
 
@@ -25,6 +26,7 @@ class Services:
     cache: "Cache"
     engine: "Engine | None" = None
     sessions: "sessionmaker | None" = None
+    limits: "RateLimits | None" = None  # dashboard.ratelimit: None -> no limits (bare test apps)
 
     def geodata(self) -> Any:
         from .geodata import load_geodata

@@ -1,32 +1,91 @@
-"""Response headers every answer carries (issue 11, "Headers"): no framing by other sites, no MIME sniffing, no
-Referer (which could carry a kiosk token) to other origins; and access logs without secrets (the wall's kiosk token
-and Open311's ``api_key`` travel in query strings).
-
-A full Content-Security-Policy for scripts is not set here yet: Dash's renderer starts from an inline script and
-plotly evaluates code, so a script policy needs hashes of Dash's inline scripts; ``frame-ancestors 'none'`` is the
-part that holds for every page today.
+"""Response headers every answer carries (issue 11, "Headers"): a Content-Security-Policy that lets the page run
+only this origin's scripts and the inline scripts Dash itself writes (by their hashes: the renderer's start and the
+clientside callbacks), no framing by other sites, no MIME sniffing, no Referer (which could carry a kiosk token) to
+other origins; and access logs without secrets (the wall's kiosk token and Open311's ``api_key`` travel in query
+strings).
 """
 from __future__ import annotations
 
 import logging
 import re
 
-HEADERS = {
+HEADERS = {  # with the Content-Security-Policy of :func:`content_security_policy`
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
-    "Content-Security-Policy": "frame-ancestors 'none'",
     "Referrer-Policy": "same-origin",
 }
 
 
-def install(server) -> None:
-    """Add :data:`HEADERS` to every response of ``server`` (a Flask app) that does not set them itself."""
+def content_security_policy(script_hashes, tile_urls) -> str:
+    """The policy: scripts from this origin and the listed inline hashes only (no eval, no other inline script);
+    styles from this origin and inline (Dash, plotly and Leaflet set style attributes); images from this origin,
+    data/blob URLs (chart and briefing exports) and the tile servers; fetches to this origin only; no plugins, no
+    framing, forms and <base> to this origin only."""
+    tiles = sorted({o for o in (_origin(u) for u in tile_urls) if o})
+    parts = {
+        "default-src": ["'self'"],
+        "script-src": ["'self'", *script_hashes],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:", "blob:", *tiles],
+        "font-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+    return "; ".join(f"{k} {' '.join(v)}" for k, v in parts.items())
 
-    @server.after_request
+
+def _origin(template: str) -> str | None:
+    """``https://{s}.tile.example.org/{z}/{x}/{y}.png`` -> ``https://*.tile.example.org``."""
+    from urllib.parse import urlsplit
+
+    if not template or template.lower() == "none":
+        return None
+    parts = urlsplit(re.sub(r"\{[a-z]\}", "*", template))
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme in ("http", "https") and parts.netloc else None
+
+
+def inline_script_hashes(html: str) -> list[str]:
+    """sha256 CSP hashes of the inline scripts of a static page (``assets/kiosk.html``)."""
+    import base64
+    import hashlib
+
+    out = []
+    for attrs, body in re.findall(r"<script([^>]*)>(.*?)</script>", html, re.S):
+        if "src=" not in attrs:
+            out.append("'sha256-" + base64.b64encode(hashlib.sha256(body.encode("utf-8")).digest()).decode() + "'")
+    return out
+
+
+def install(app, settings) -> None:
+    """Add :data:`HEADERS` and the Content-Security-Policy to every response of ``app`` (a ``dash.Dash``; call it
+    after every clientside callback is registered: their inline scripts are hashed now)."""
+    from pathlib import Path
+
+    hashes = list(app.csp_hashes())
+    kiosk = Path(app.config.assets_folder) / "kiosk.html"
+    if kiosk.exists():  # the wall's starter page, when the server itself serves it
+        hashes += inline_script_hashes(kiosk.read_text(encoding="utf-8"))
+    headers = {**HEADERS, "Content-Security-Policy": content_security_policy(
+        hashes, (settings.tile_url, settings.tile_url_dark))}
+
+    @app.server.after_request
     def security_headers(resp):
-        for name, value in HEADERS.items():
+        for name, value in headers.items():
             resp.headers.setdefault(name, value)
         return resp
+
+
+def trust_proxies(server, n: int) -> None:
+    """Behind ``n`` trusted reverse proxies (``TRUSTED_PROXIES``), take the client's address and scheme from their
+    ``X-Forwarded-For`` / ``X-Forwarded-Proto`` (for the audit log, the rate limits, same-origin checks). Never the
+    forwarded host: links are built from ``PUBLIC_URL``, not from headers. ``n == 0``: headers are not trusted."""
+    if n > 0:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        server.wsgi_app = ProxyFix(server.wsgi_app, x_for=n, x_proto=n, x_host=0, x_port=0, x_prefix=0)
 
 
 # ------------------------------------------------------------------------------------------ logs

@@ -41,6 +41,10 @@ class Settings:
     demo_live: bool = True
     demo_users: bool = False  # DEMO_USERS=1: create demo sign-ins duty/duty-demo and leader/leader-demo
     session_cookie_secure: bool = False  # SESSION_COOKIE_SECURE=1 behind HTTPS: the cookie is never sent in clear
+    rate_limits_on: bool = True  # RATE_LIMITS=0 turns the rate limits off (dashboard/ratelimit.py)
+    rate_limits: dict = field(default_factory=dict)  # RATE_LIMIT_<RULE>="20/minute" overrides a rule
+    trusted_proxies: int = 0  # TRUSTED_PROXIES=1 behind one reverse proxy: client address from X-Forwarded-For
+    public_url: str = ""  # PUBLIC_URL=https://zhihui.example.gov.cn: absolute links (OpenAPI, Open311); else relative
     public_overview: bool = False  # PUBLIC_OVERVIEW=1: the overview map (aggregates, anonymised markers) for anyone
     wall_tour_s: int = 20  # seconds per zone on the wall's automatic tour
     wall_tour_order: str = "rank"  # rank | code
@@ -65,12 +69,24 @@ class Settings:
         return f"sqlite:///{self.instance_dir / 'wuxing.sqlite3'}"
 
     @property
+    def rate_limit_storage(self) -> str:
+        """Where the rate limits count: the cache's Redis when there is one (shared by every worker and host),
+        else this process's memory."""
+        if self.cache_url.startswith(("redis://", "rediss://")):
+            return self.cache_url
+        if self.cache_url.startswith("unix://"):
+            return "redis+unix://" + self.cache_url[len("unix://"):]
+        return "memory://"
+
+    @property
     def cache_config(self) -> dict:
         if self.cache_url.startswith(("redis://", "rediss://", "unix://")):
             return {
                 "CACHE_TYPE": "RedisCache",
                 "CACHE_REDIS_URL": self.cache_url,
                 "CACHE_KEY_PREFIX": "wuxing:",
+                # a Redis that stops answering costs each request at most a second, not a hung worker
+                "CACHE_OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 2},
                 "CACHE_DEFAULT_TIMEOUT": self.cache_timeout,
             }
         if self.cache_url == "null":
@@ -113,6 +129,11 @@ class Settings:
             demo_users=_bool(env.get("DEMO_USERS", "0")),
             public_overview=_bool(env.get("PUBLIC_OVERVIEW", "0")),
             session_cookie_secure=_bool(env.get("SESSION_COOKIE_SECURE", "0")),
+            rate_limits_on=_bool(env.get("RATE_LIMITS", "1")),
+            rate_limits={k[len("RATE_LIMIT_"):].lower(): v for k, v in env.items()
+                         if k.startswith("RATE_LIMIT_") and v.strip()},
+            trusted_proxies=max(0, int(env.get("TRUSTED_PROXIES", d.trusted_proxies))),
+            public_url=env.get("PUBLIC_URL", d.public_url).rstrip("/"),
             wall_tour_s=int(env.get("WALL_TOUR", d.wall_tour_s)),
             wall_tour_order=env.get("WALL_TOUR_ORDER", d.wall_tour_order),
             wall_rank_kpi=env.get("WALL_RANK_KPI", d.wall_rank_kpi),

@@ -42,6 +42,9 @@ def settings(tmp_path):
 
 
 TOKEN = "test-token"  # the test servers' API token: a bare entry in API_TOKENS has every scope
+# browser suites sign in before nearly every test: the sign-in limits of a real centre (10 a minute per name) would
+# refuse them; every other limit stays at its default (tests/integration/test_rate_limits.py tests the limits)
+SUITE_LIMITS = {"login_name": "600/minute", "login_address": "600/minute"}
 
 
 def authed(url: str, data: bytes | None = None, headers: dict | None = None, method: str | None = None):
@@ -128,7 +131,7 @@ def serve_instance(instance):
     from dashboard.settings import Settings
 
     settings = Settings(instance_dir=instance, tile_url="", demo_live=False,
-                        api_tokens=("test-token",), wall_tokens=("wall-test",))
+                        api_tokens=("test-token",), wall_tokens=("wall-test",), rate_limits=SUITE_LIMITS)
     return LiveServer(create_app(settings))
 
 
@@ -148,14 +151,27 @@ def browser():
 
     with sync_playwright() as pw:
         b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        # Playwright's wait_for_function evaluates its predicate with eval(), which the app's Content-Security-
+        # Policy refuses: test contexts bypass the CSP by default; tests/e2e/test_csp.py opens every page under
+        # the policy (bypass_csp=False) and fails on anything it refuses
+        new_context = b.new_context
+
+        def context_for_tests(**kwargs):
+            kwargs.setdefault("bypass_csp", True)
+            return new_context(**kwargs)
+
+        b.new_context = context_for_tests
         yield b
         b.close()
 
 
 def watch(pg) -> list[str]:
-    """The uncaught errors of page ``pg`` as they happen (a test asserts the list is empty at its end)."""
+    """The uncaught errors of page ``pg`` as they happen, and what its Content-Security-Policy refused (a test
+    asserts the list is empty at its end)."""
     errors: list[str] = []
     pg.on("pageerror", lambda exc: errors.append(str(exc)))
+    pg.on("console", lambda msg: errors.append("CSP: " + msg.text)
+          if msg.type == "error" and "Content Security Policy" in msg.text else None)
     return errors
 
 

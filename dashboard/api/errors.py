@@ -21,7 +21,7 @@ MAX_BODY_BYTES = 1024 * 1024  # 1 MB
 
 _HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
                405: "method_not_allowed", 409: "conflict", 413: "payload_too_large", 415: "unsupported_media_type",
-               422: "unprocessable", 500: "internal_error"}
+               422: "unprocessable", 429: "rate_limited", 500: "internal_error"}
 
 
 class ApiError(Exception):
@@ -73,8 +73,12 @@ def _http_message(e: HTTPException) -> str:
 
 def handle_api_error(e: ApiError):
     if _is_open311():
-        return open311_error(e.status, f"{e.field}: {e.message}" if e.field else e.message)
-    return json_error(e.status, e.code, e.message, e.field, **e.extra)
+        resp = open311_error(e.status, f"{e.field}: {e.message}" if e.field else e.message)
+    else:
+        resp = json_error(e.status, e.code, e.message, e.field, **e.extra)
+    if "retry_after" in e.extra:
+        resp.headers["Retry-After"] = str(e.extra["retry_after"])
+    return resp
 
 
 def handle_http_exception(e: HTTPException):
@@ -89,6 +93,28 @@ def handle_http_exception(e: HTTPException):
         field = "body" if e.code in (413, 415) else None
         return json_error(e.code, _HTTP_CODES.get(e.code, "http_error"), _http_message(e), field)
     return e
+
+
+def handle_store_down(e: Exception):
+    """503 + ``Retry-After`` when the store is unreachable (JSON on the data paths, a short page elsewhere); any
+    other database error is a bug: :func:`handle_unexpected`."""
+    from ..services.db import RETRY_AFTER_S, unavailable
+
+    if not unavailable(e):
+        return handle_unexpected(e)
+    log.warning("store unavailable on %s %s: %s", request.method, request.path, str(e).splitlines()[0][:200])
+    message = "the incident store is unavailable; retry shortly / 数据库暂时不可用，请稍后重试"
+    if _is_open311():
+        resp = open311_error(503, message)
+    elif _is_data_path() or request.path.startswith("/_dash"):
+        resp = json_error(503, "store_unavailable", message, None, retry_after=RETRY_AFTER_S)
+    else:
+        from flask import Response
+
+        resp = Response(f"<!doctype html><meta charset=utf-8><title>503</title><p>{message}</p>", status=503,
+                        mimetype="text/html")
+    resp.headers["Retry-After"] = str(RETRY_AFTER_S)
+    return resp
 
 
 def handle_unexpected(e: Exception):
@@ -163,7 +189,10 @@ def register_error_handlers(server: Flask) -> None:
 
     It only acts on our prefixes; elsewhere it returns the exception, which is Flask's default response.
     """
+    from sqlalchemy.exc import DBAPIError
+
     server.register_error_handler(HTTPException, handle_http_exception)
+    server.register_error_handler(DBAPIError, handle_store_down)  # the pages and Dash's own routes
     server.before_request(refuse_page_fallback_for_data_paths)
 
 
@@ -171,8 +200,11 @@ def register_blueprint_handlers(bp) -> None:
     bp.register_error_handler(ApiError, handle_api_error)
     bp.register_error_handler(HTTPException, handle_http_exception)
     bp.register_error_handler(Exception, handle_unexpected)
+    from sqlalchemy.exc import DBAPIError
+
+    bp.register_error_handler(DBAPIError, handle_store_down)
+    bp.before_request(enforce_body_limit)  # first: enforce_access may read an Open311 form's api_key
     bp.before_request(enforce_access)
-    bp.before_request(enforce_body_limit)
 
 
 def enforce_access() -> None:
@@ -187,6 +219,10 @@ def enforce_access() -> None:
     who = current_principal()
     if who is None and auth_header[:7].lower() == "bearer " and auth_header[7:].strip():
         raise ApiError(401, "unauthorized", "the token is not valid", "Authorization")
+    if request.method == "POST" and (who is not None and who.role == "token" or _is_open311()):
+        token = auth_header[7:].strip() or request.form.get("api_key") or request.args.get("api_key") or ""
+        if token:  # writes per token (an unknown token is refused by the route, after this count)
+            _limit("ingest", "token:" + policy_mark(token))
     if level is None or level == policy.PUBLIC:
         return
     if who is None and _is_open311() and request.args.get("api_key"):
@@ -200,6 +236,29 @@ def enforce_access() -> None:
         what = f"the role {who.role}" if who.role != "token" else "this token (scopes: " + (
             ", ".join(sorted(who.scopes)) or "none") + ")"
         raise ApiError(403, "forbidden", f"{what} may not read this", "Authorization")
+    from ..ratelimit import EXPENSIVE_PATHS, requester_key
+
+    key = requester_key(who, request.remote_addr)
+    _limit("read", key)
+    if request.path.startswith(EXPENSIVE_PATHS):
+        _limit("expensive", key)
+
+
+def policy_mark(token: str) -> str:
+    from ..auth import token_mark
+
+    return token_mark(token)[:16]
+
+
+def _limit(rule: str, key: str) -> None:
+    """Count this request under ``rule``; a 429 (JSON, ``Retry-After``) when over the limit."""
+    from ..ratelimit import enforce, message
+
+    refused = enforce(rule, key)
+    if refused is not None:
+        log.warning("rate limit %s reached by %s on %s", rule, key[:40], request.path)
+        raise ApiError(429, "rate_limited", message(refused, "en"), None, retry_after=refused.retry_after,
+                       rule=rule)
 
 
 # ------------------------------------------------------------------------------------------ validation

@@ -485,4 +485,4 @@ def get_catalogue():
 def openapi():
     from .openapi import openapi_document
 
-    return jsonify(openapi_document(request.host_url.rstrip("/")))
+    return jsonify(openapi_document(services().settings.public_url))  # not the Host header: PUBLIC_URL or "/"

@@ -21,7 +21,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from ..context import services
 from ..metrics.periods import PeriodError, resolve
-from ..services import maps
+from ..services import filters, maps
 from ..store import catalogue, lifecycle
 from .errors import ApiError, register_blueprint_handlers
 from .incidents import filter_from_args
@@ -61,7 +61,8 @@ def incidents_json():
     if not request.args.get("status"):
         flt.statuses = list(lifecycle.OPEN_STATES)
     now = maps.utcnow()
-    query = "&".join(f"{k}={v}" for k, v in sorted(request.args.items(multi=True)) if k != "v")
+    # known parameters only, in one order, the default state spelled out: equal queries share one cache entry
+    query = filters.canonical_query({**request.args.to_dict(), "status": request.args.get("status") or "open"})
     # keyed by the change sequence and the minute (overdue hours age with time)
     key = f"map:inc:{_crs()}:{maps.change_seq()}:{int(now.timestamp() // 60)}:{query}"
     return _json_response(key, lambda: maps.incident_points(flt, now))

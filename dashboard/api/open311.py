@@ -20,6 +20,7 @@ from ..services.serialise import open311_request
 from ..store import catalogue, lifecycle
 from ..store import incidents as repo
 from ..store.models import utcnow
+from ..context import services
 from .errors import ApiError, register_blueprint_handlers
 from .incidents import MAX_DB_INT, create_from_clean, has_valid_token, parse_time, validate_new_incident
 
@@ -50,7 +51,8 @@ def _service_json(cat: catalogue.Category) -> dict:
 
 @bp.get("/discovery.json")
 def discovery():
-    root = request.host_url.rstrip("/") + bp.url_prefix
+    # absolute only when the deployment says where it is (PUBLIC_URL): the Host header is not trusted for links
+    root = services().settings.public_url + bp.url_prefix
     return jsonify({
         "changeset": "2026-11-25T00:00:00Z",
         "contact": "吴兴区社会治理综合指挥中心 Wuxing District command centre",

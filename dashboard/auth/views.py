@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 
 from flask import Blueprint, Response, redirect, request
 
+from .. import ratelimit
 from ..context import services
 from ..services import audit
 from . import (current_principal, current_user, login_session, logout_session, policy, safe_next, same_origin,
@@ -29,6 +30,18 @@ def login_url(next_path: str, lang: str | None = None, **extra) -> str:
     return "/login?" + urlencode({"next": next_path, **extra, **_lang_suffix(lang)})
 
 
+def _too_many(refused, lang: str | None, target: str) -> Response:
+    """429 for the sign-in form: a page that says how long to wait, with ``Retry-After``."""
+    from html import escape
+
+    text = ratelimit.message(refused, "en" if lang == "en" else "zh")
+    body = (f'<!doctype html><meta charset="utf-8"><title>429</title><p id="login-rate-limited">{escape(text)}</p>'
+            f'<p><a href="{escape(login_url(target, lang))}">{"Back to sign-in" if lang == "en" else "返回登录"}</a></p>')
+    resp = Response(body, status=429, mimetype="text/html")
+    resp.headers["Retry-After"] = str(refused.retry_after)
+    return resp
+
+
 def _forbidden(message: str) -> Response:
     return Response(message, status=403, mimetype="text/plain; charset=utf-8")
 
@@ -45,6 +58,11 @@ def login_post():
         return _forbidden("403: the sign-in form must be sent from this site / 请从本站登录页提交")
     username = (request.form.get("username") or "").strip()
     password = request.form.get("password") or ""
+    for rule, key in (("login_address", request.remote_addr or "?"), ("login_name", username.lower()[:64])):
+        refused = ratelimit.enforce(rule, key)  # on top of the lockout: guessing across accounts or from many
+        if refused is not None:
+            log.warning("sign-in rate limit %s reached for %r from %s", rule, username[:64], request.remote_addr)
+            return _too_many(refused, lang, target)
     svc = services()
     try:
         with svc.sessions() as s:

@@ -80,6 +80,7 @@ def install(app, levels=None) -> None:
 
 
 def _guard_callbacks(app, view, levels):
+    from .. import ratelimit
     from ..auth import current_principal, policy
 
     known: dict = {}  # the callbacks' access classes, filled at the first request (same result in every worker)
@@ -103,11 +104,24 @@ def _guard_callbacks(app, view, levels):
             if who is None:
                 return refusal(401, "unauthorized", "sign in first (/login) / 请先登录")
             return refusal(403, "forbidden", f"the role {who.role} may not use this / 无权操作")
+        refused = ratelimit.enforce("callbacks", ratelimit.requester_key(who, request.remote_addr))
+        if refused is not None:
+            log.warning("callback rate limit reached by %s", request.remote_addr)
+            resp = refusal(429, "rate_limited", ratelimit.message(refused))
+            resp.headers["Retry-After"] = str(refused.retry_after)
+            return resp
         try:
             return view(*args, **kwargs)
         except (PreventUpdate, HTTPException):
             raise
-        except Exception:  # noqa: BLE001 - the boundary: whatever the values made the callback do, it is refused
+        except Exception as e:  # noqa: BLE001 - the boundary: whatever the values made the callback do, it is refused
+            from ..services.db import RETRY_AFTER_S, unavailable
+
+            if unavailable(e):  # not the values: the database is restarting or busy; the page retries later
+                log.warning("callback %s: store unavailable (%s)", str(body.get("output"))[:80], str(e)[:120])
+                resp = refusal(503, "store_unavailable", "the store is unavailable; retry shortly / 数据库暂时不可用")
+                resp.headers["Retry-After"] = str(RETRY_AFTER_S)
+                return resp
             log.exception("callback %s refused its input from %s", str(body.get("output"))[:200],
                           request.remote_addr)
             return refusal(400, "callback_input_refused",

@@ -129,6 +129,16 @@ def _q(params: Mapping) -> str | None:
     return q.strip() or None
 
 
+FILTER_PARAMS = ("status", "category", "severity", "source", "level", "department", "town", "zone", "grid", "from",
+                 "to", "bbox", "q", "overdue")
+
+
+def canonical_query(params: Mapping[str, str]) -> str:
+    """The filter part of ``params`` in one fixed form (known keys only, fixed order): what a cache key of a
+    filtered payload is built from, so unknown or reordered parameters share one entry."""
+    return "&".join(f"{k}={params.get(k)}" for k in FILTER_PARAMS if params.get(k) not in (None, ""))
+
+
 def incident_filter(params: Mapping[str, str], *, now: dt.datetime | None = None) -> IncidentFilter:
     """The store filter for query values ``params`` (``status`` incl. ``open``, ``category``, ``severity``,
     ``source``, ``level``, ``department``, ``town``, ``zone``, ``grid`` — comma-separated —, ``from``/``to``,

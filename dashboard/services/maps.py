@@ -71,14 +71,23 @@ def inside_rings(lons: np.ndarray, lats: np.ndarray, r_lon, r_lat, r_m) -> np.nd
 
 
 def _points(flt: IncidentFilter) -> list:
+    """Every incident of ``flt`` as light rows (the rings' counts and the hot spots need them all)."""
     with db.session() as s:
         return queries.map_points(s, flt)
 
 
-def incident_points(flt: IncidentFilter, now: dt.datetime) -> dict:
+MAX_MAP_POINTS = 50_000  # markers in one payload (~1.5 MB compressed): beyond, narrow the filter or use bbox
+
+
+def incident_points(flt: IncidentFilter, now: dt.datetime, limit: int = MAX_MAP_POINTS) -> dict:
     """The filtered incidents as the compact marker FeatureCollection (severity, category, state, hours overdue,
-    inside a hazardous-chemical safety ring)."""
-    return incidents_collection(_points(flt), now)
+    inside a hazardous-chemical safety ring): at most ``limit``, the newest; ``truncated`` says when there were
+    more (the map then shows the newest and says so; a ``bbox`` or a narrower filter shows the rest)."""
+    with db.session() as s:
+        rows = queries.map_points(s, flt, limit + 1)
+    out = incidents_collection(rows[-limit:] if len(rows) > limit else rows, now)
+    out["truncated"] = len(rows) > limit
+    return out
 
 
 def incidents_collection(rows, now: dt.datetime) -> dict:

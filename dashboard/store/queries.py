@@ -22,9 +22,13 @@ TICKER_COLUMNS = (Incident.id, Incident.code, Incident.category, Incident.severi
 UNIT_LEVELS = ("town", "zone", "grid")
 
 
-def map_points(session: Session, flt: IncidentFilter) -> list:
-    """The filtered incidents as light rows (``id, category, severity, status, level, lon, lat, due_at``), by id."""
-    return session.execute(select(*MAP_COLUMNS).where(*flt.conditions()).order_by(Incident.id)).all()
+def map_points(session: Session, flt: IncidentFilter, limit: int | None = None) -> list:
+    """The filtered incidents as light rows (``id, category, severity, status, level, lon, lat, due_at``), by id;
+    with ``limit``, the newest ``limit`` of them (still by id)."""
+    stmt = select(*MAP_COLUMNS).where(*flt.conditions())
+    if limit is None:
+        return session.execute(stmt.order_by(Incident.id)).all()
+    return sorted(session.execute(stmt.order_by(Incident.id.desc()).limit(limit)).all(), key=lambda r: r.id)
 
 
 def open_due_by_unit(session: Session, level: str) -> list[tuple[str, object]]:

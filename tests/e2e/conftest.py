@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import LiveServer, build_full_demo  # noqa: F401 (re-exported)
+from tests.conftest import SUITE_LIMITS, LiveServer, build_full_demo  # noqa: F401 (re-exported)
 
 
 @pytest.fixture(scope="session")
@@ -23,7 +23,7 @@ def demo_server(full_demo_url, tmp_path_factory):
 
     base = tmp_path_factory.getbasetemp() / "full-demo"
     settings = Settings(instance_dir=base / "instance", database_url=full_demo_url, tile_url="", demo_live=False,
-                        cache_url=f"file://{base / 'cache'}", api_tokens=("test-token",))
+                        cache_url=f"file://{base / 'cache'}", api_tokens=("test-token",), rate_limits=SUITE_LIMITS)
     server = LiveServer(create_app(settings))
     yield server
     server.stop()

@@ -14,7 +14,7 @@ import urllib.request
 
 import pytest
 
-from tests.conftest import ROOT, LiveServer
+from tests.conftest import SUITE_LIMITS, ROOT, LiveServer
 
 TOKEN = "test-token"
 PASSWORDS = {"duty": "duty-pass-1", "boss": "boss-pass-1"}
@@ -32,7 +32,7 @@ def duty_server(tmp_path_factory):
     subprocess.run([sys.executable, "-m", "dashboard.demo", "history", "--db", url, "--scale", "0.05", "--quiet"],
                    check=True, cwd=ROOT, capture_output=True)
     settings = Settings(instance_dir=inst, tile_url="", demo_live=False, api_tokens=(TOKEN,),
-                        wall_tokens=("wall-test",), cache_url=f"file://{inst / 'cache'}")
+                        wall_tokens=("wall-test",), cache_url=f"file://{inst / 'cache'}", rate_limits=SUITE_LIMITS)
     app = create_app(settings)
     sessions = app.server.extensions["wuxing"].sessions
     with sessions() as s:

@@ -162,10 +162,10 @@ def test_configured_tiles_are_requested_and_failing_tiles_do_not_block(demo_app,
     """TILE_URL decides where tiles come from; when they fail, polygons and markers still draw."""
     from dashboard import create_app
     from dashboard.settings import Settings
-    from tests.conftest import LiveServer
+    from tests.conftest import SUITE_LIMITS, LiveServer
 
     settings = Settings(instance_dir=demo_app.app.server.extensions["wuxing"].settings.instance_dir,
-                        tile_url="http://127.0.0.1:9/tiles/{z}/{x}/{y}.png", demo_live=False)
+                        tile_url="http://127.0.0.1:9/tiles/{z}/{x}/{y}.png", demo_live=False, rate_limits=SUITE_LIMITS)
     server = LiveServer(create_app(settings))
     try:
         ctx = browser.new_context()

@@ -112,3 +112,8 @@ def test_every_answer_carries_the_security_headers(app, path):
     assert r.status_code < 500
     for name, value in HEADERS.items():
         assert r.headers.get(name) == value, (path, name)
+    csp = dict(part.strip().split(" ", 1) for part in r.headers["Content-Security-Policy"].split(";"))
+    assert csp["frame-ancestors"] == "'none'" and csp["object-src"] == "'none'" and csp["connect-src"] == "'self'"
+    script = csp["script-src"].split()
+    assert script[0] == "'self'" and all(s.startswith("'sha256-") for s in script[1:]) and len(script) > 3
+    assert "'unsafe-inline'" not in script and "'unsafe-eval'" not in script

@@ -265,3 +265,63 @@ def test_access_log_holds_no_token_or_api_key(pg_database, redis_db, tmp_path):
         server.stop()
     assert "/wall?token=***&tour=7" in log and "api_key=***" in log and "access_token=***" in log, log[-1500:]
     assert secret not in log and key not in log
+
+
+def test_rate_limits_are_shared_by_every_worker(pg_database, redis_db, tmp_path):
+    """Limits count in Redis: sign-in attempts spread over several workers are limited as one (5 a minute per
+    address here), and API reads of one token likewise; the refusals are 429 with Retry-After."""
+    import requests
+
+    server = Gunicorn({"DATABASE_URL": pg_database, "REDIS_URL": REDIS_URL, "INSTANCE_DIR": str(tmp_path / "inst"),
+                       "RATE_LIMIT_LOGIN_ADDRESS": "5/minute", "RATE_LIMIT_READ": "12/minute"}).start()
+    try:
+        def attempt(i):
+            r = requests.post(server.url + "/login", data={"username": f"n{i}", "password": "x", "next": "/"},
+                              headers={"Origin": server.url}, allow_redirects=False, timeout=30)
+            return r.status_code, r.headers.get("X-Served-By"), r.headers.get("Retry-After")
+
+        with cf.ThreadPoolExecutor(max_workers=8) as pool:
+            results = list(pool.map(attempt, range(16)))
+        statuses = [s for s, _, _ in results]
+        assert statuses.count(303) == 5 and statuses.count(429) == 11, statuses
+        assert len({w for _, w, _ in results}) >= 2  # several workers answered, one count
+        assert all(int(ra) >= 1 for s, _, ra in results if s == 429)
+
+        with cf.ThreadPoolExecutor(max_workers=6) as pool:
+            reads = list(pool.map(lambda _: _request(server.url + "/api/v1/incidents?limit=1"), range(18)))
+        codes = [s for s, _, _ in reads]
+        assert codes.count(200) == 12 and codes.count(429) == 6, codes
+        assert {b["error"]["code"] for s, b, _ in reads if s == 429} == {"rate_limited"}
+    finally:
+        server.stop()
+
+
+def test_every_worker_serves_every_page_asset_from_its_first_request(tmp_path):
+    """A freshly started multi-worker server: the page's scripts (Dash's bundles, dash-leaflet's chunks), the layout
+    and the callbacks' dependencies are served by every worker from its first request — no 500 while a worker has
+    not rendered a page itself (a wall once stayed blank for 60 s after a restart)."""
+    import re
+
+    server = Gunicorn({"INSTANCE_DIR": str(tmp_path / "inst"), "CACHE_URL": "null", "WALL_TOKENS": "first-wall"},
+                      workers=3, log_path=str(tmp_path / "gunicorn.log")).start()
+    try:
+        import requests
+
+        s = requests.Session()
+        r = s.get(server.url + "/wall?token=first-wall", timeout=30)  # the kiosk exchange, then the page
+        assert r.status_code == 200 and "first-wall" not in r.url
+        assets = sorted(set(re.findall(r'(?:src|href)="(/_dash-component-suites/[^"]+|/assets/[^"]+)"', r.text)))
+        assets += ["/_dash-layout", "/_dash-dependencies", "/_dash-component-suites/dash_leaflet/async-GeoJSON.js"]
+        assert len(assets) > 10
+
+        def fetch(path):
+            resp = s.get(server.url + path, timeout=60, headers={"Referer": server.url + "/wall"})
+            return path, resp.status_code, resp.headers.get("X-Served-By")
+
+        with cf.ThreadPoolExecutor(max_workers=12) as pool:  # at once, so that every worker takes some first
+            results = list(pool.map(fetch, assets * 3))
+        bad = [(p, st) for p, st, _ in results if st != 200]
+        assert not bad, (bad[:5], server.log())
+        assert len({w for _, _, w in results}) >= 2
+    finally:
+        server.stop()
