@@ -275,16 +275,18 @@ def test_postgres_restart_during_batch_ingest(tmp_path):
     assert out["acknowledged"] > 0 and out["acknowledged_missing"] == 0  # every acknowledged item is stored
 
 
-def kill9_drill(folder: Path, db_url: str, n_ack: int = 800, rate: float = 200, clients: int = 4) -> dict:
-    """``clients`` clients posting single reports at ``rate`` a second in all; the whole server is SIGKILLed once
-    ``n_ack`` were answered 201; after a restart every one of them must be there with its creation event, and the
-    KPI aggregates must match the rows (``aggregates check``)."""
+def kill9_drill(folder: Path, db_url: str, n_ack: int = 800, rate: float = 200, clients: int = 4,
+                workers: int = 2, batch: int = 1) -> dict:
+    """``clients`` clients posting reports at ``rate`` a second in all (single POSTs, or ``batch`` at a time to the
+    batch endpoint); the whole server is SIGKILLed once ``n_ack`` were acknowledged (201, or ``created`` in a 200
+    batch answer); after a restart every one of them must be there with its creation event, and the KPI
+    aggregates must match the rows (``aggregates check``)."""
     import sys
 
     from tests.conftest import ROOT
 
     env = {"INSTANCE_DIR": str(folder / "inst"), "CACHE_URL": "null", "DATABASE_URL": db_url, **NO_LIMITS}
-    server = Gunicorn(env, workers=2, log_path=str(folder / "gunicorn.log")).start()
+    server = Gunicorn(env, workers=workers, log_path=str(folder / "gunicorn.log")).start()
     points = _points(40)
     tag = f"k9-{uuid.uuid4().hex[:6]}"
     acknowledged: list[int] = []
@@ -296,14 +298,19 @@ def kill9_drill(folder: Path, db_url: str, n_ack: int = 800, rate: float = 200, 
             due = start + i / (rate / clients)
             if due > time.monotonic():
                 time.sleep(due - time.monotonic())
+            items = [_incident(c * 1_000_000 + i + k, *points[(i + k) % len(points)], tag) for k in range(batch)]
             try:
-                status, body, _ = _request(server.url + "/api/v1/incidents",
-                                           _incident(c * 1_000_000 + i, *points[i % len(points)], tag))
+                if batch == 1:
+                    status, body, _ = _request(server.url + "/api/v1/incidents", items[0])
+                    if status == 201:
+                        acknowledged.append(body["id"])
+                else:
+                    status, body, _ = _request(server.url + "/api/v1/incidents/batch", {"incidents": items})
+                    if status == 200:
+                        acknowledged.extend(r["id"] for r in body["results"] if r["status"] == "created")
             except OSError:
                 return  # the server is gone
-            if status == 201:
-                acknowledged.append(body["id"])
-            i += 1
+            i += batch
 
     threads = [threading.Thread(target=client, args=(c,)) for c in range(clients)]
     try:
@@ -332,7 +339,9 @@ def kill9_drill(folder: Path, db_url: str, n_ack: int = 800, rate: float = 200, 
         server.stop()
     check = subprocess.run([sys.executable, "-m", "dashboard", "aggregates", "check", "--db", db_url], cwd=ROOT,
                            capture_output=True, text=True, timeout=600)
-    return {"acknowledged": len(acknowledged), "rate_per_s": round(achieved, 1), "missing": len(missing),
+    return {"acknowledged": len(acknowledged), "target_rate_per_s": rate, "clients": clients, "workers": workers,
+            "batch": batch,
+            "rate_per_s": round(achieved, 1), "missing": len(missing),
             "restart_to_healthy_s": round(restart_s, 2), "aggregates_match": check.returncode == 0,
             "aggregates_check": (check.stdout + check.stderr)[-500:]}
 
