@@ -8,7 +8,7 @@ the environment, ``RATE_LIMITS=0`` turns them off):
 - ``ingest`` — writes per API token (``POST /api/v1/incidents``, ``…/batch``, transitions, Open311 posts);
 - ``read`` — reads of the API per user or token; ``expensive`` — exports, the briefing PDF, KPIs of a period, custom
   map measures, per user or token;
-- ``callbacks`` — Dash callback requests per user (or address when anonymous).
+- ``callbacks`` — Dash callback requests per user and address (a desk; anonymous: per address).
 
 A refusal is a 429 with ``Retry-After`` (JSON on the API and the callbacks). When the storage fails (Redis down) the
 request passes and the failure is logged: limits protect the service, they must not take it down.

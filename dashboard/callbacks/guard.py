@@ -104,7 +104,9 @@ def _guard_callbacks(app, view, levels):
             if who is None:
                 return refusal(401, "unauthorized", "sign in first (/login) / 请先登录")
             return refusal(403, "forbidden", f"the role {who.role} may not use this / 无权操作")
-        refused = ratelimit.enforce("callbacks", ratelimit.requester_key(who, request.remote_addr))
+        # per user and screen: a centre may share one account across desks, each desk gets the whole allowance
+        refused = ratelimit.enforce("callbacks", ratelimit.requester_key(who, request.remote_addr),
+                                    request.remote_addr or "?")
         if refused is not None:
             log.warning("callback rate limit reached by %s", request.remote_addr)
             resp = refusal(429, "rate_limited", ratelimit.message(refused))

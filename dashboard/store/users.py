@@ -146,8 +146,16 @@ class UserSession(Base):
     address: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
+SESSION_ROWS_KEPT = dt.timedelta(days=30)  # ended or expired session rows are kept this long (the audit log stays)
+
+
 def start_session(session: Session, *, id_hash: str, user_id: int, now: dt.datetime, expires_at: dt.datetime,
                   address: str | None) -> None:
+    """Store a new session; rows of sessions that expired more than :data:`SESSION_ROWS_KEPT` ago go at the same
+    time (sign-ins are rare: the table stays small without a background job)."""
+    from sqlalchemy import delete
+
+    session.execute(delete(UserSession).where(UserSession.expires_at < now - SESSION_ROWS_KEPT))
     session.add(UserSession(id_hash=id_hash, user_id=user_id, created_at=now, expires_at=expires_at,
                             address=(address or "")[:64] or None))
     session.commit()

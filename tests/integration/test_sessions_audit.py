@@ -227,3 +227,20 @@ def test_cli_user_changes_and_token_changes_are_recorded(backend, site, sessions
     changed = newest(sessions, "tokens_changed")[0]
     assert changed.id != before and len(changed.details["api_removed"]) == 1
     assert settings.api_tokens[0] not in str(changed.detail)  # fingerprints, never the tokens
+
+
+def test_old_session_rows_go_at_the_next_sign_in(site, sessions):
+    import datetime as dt
+
+    from dashboard.store.models import utcnow
+    from dashboard.store.users import UserSession
+
+    long_ago = utcnow() - dt.timedelta(days=45)
+    with sessions() as s:
+        s.add(UserSession(id_hash="old" * 10, user_id=1, created_at=long_ago, expires_at=long_ago))
+        s.add(UserSession(id_hash="recent" * 5, user_id=1, created_at=utcnow(), expires_at=utcnow()))
+        s.commit()
+    login(site.test_client(), "boss")
+    with sessions() as s:
+        left = {r[0] for r in s.execute(text("SELECT id_hash FROM user_sessions")).all()}
+    assert "old" * 10 not in left and "recent" * 5 in left and len(left) == 2
