@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dash import dcc, html
 
+from ..domain.vocab import USER_ROLES
 from ..i18n import t
 
 ACTIONS_ORDER = ("sign_in", "sign_in_failed", "locked", "sign_out", "kiosk_session", "transition", "alert_ack",
@@ -34,7 +35,14 @@ def table(rows: list[dict], lang: str, actions: dict, total: int, shown: int) ->
         name = actions.get(r["action"], (r["action"], r["action"]))[1 if lang == "en" else 0]
         detail = "; ".join(f"{k}={v}" for k, v in (r.get("detail") or {}).items() if v not in (None, "", []))
         body.append(html.Tr(className=f"wx-audit-{r['action']}", children=[
-            html.Td(r["when"]), html.Td(r["actor"]), html.Td(r["role"]), html.Td(r["address"] or ""),
+            html.Td(r["when"]), html.Td(r["actor"]), html.Td(_role(r["role"], lang)), html.Td(r["address"] or ""),
             html.Td(name), html.Td(r["target"] or ""), html.Td(detail, className="wx-audit-detail")]))
     note = html.P(t("audit_count", lang, shown=shown, total=total), id="audit-count", className="wx-note")
     return [note, html.Table([html.Thead(head), html.Tbody(body)], className="wx-audit-table", id="audit-rows")]
+
+
+def _role(role: str, lang: str) -> str:
+    names = {**USER_ROLES, "token": ("API 令牌", "API token"), "cli": ("命令行", "command line"),
+             "system": ("系统", "system"), "anonymous": ("未登录", "anonymous"), "-": ("—", "—")}
+    pair = names.get(role)
+    return pair[1 if lang == "en" else 0] if pair else role
