@@ -260,7 +260,9 @@ def post_incident():
     require_token()
     clean = validate_new_incident(parse_json_body())
     inc, created = create_from_clean(clean)
-    body = incident_json(inc, audience="personal")  # the ingest client's own data, echoed
+    # a new incident echoes the client's own data; an existing one (the same client_ref) is shown as the token's
+    # scopes allow: a client_ref must not open someone else's report
+    body = incident_json(inc, audience="personal" if created else None)
     body.update({"grid": inc.grid_code, "zone": inc.zone_code, "town": inc.town_code, "created": created})
     resp = jsonify(body)
     resp.status_code = 201 if created else 200
