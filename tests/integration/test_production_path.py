@@ -258,7 +258,8 @@ def test_access_log_holds_no_token_or_api_key(pg_database, redis_db, tmp_path):
             except urllib.error.HTTPError:
                 pass
         deadline = time.monotonic() + 10
-        while "services.json" not in server.log() and time.monotonic() < deadline:
+        # gunicorn writes each access line after its answer: wait for the last request's line, not only an earlier one
+        while "/api/v1/incidents?limit=1" not in server.log() and time.monotonic() < deadline:
             time.sleep(0.2)
         log = server.log()
     finally:
