@@ -211,7 +211,7 @@ def enforce_access() -> None:
     """``before_request`` of every API blueprint: the read classes of :mod:`dashboard.auth.policy` (private by
     default). A bearer token that is not valid is refused even where the class is open, so a client learns of a
     revoked token at once. Open311 clients may send their token as ``api_key``."""
-    from ..auth import current_principal, policy, token_principal
+    from ..auth import current_principal, policy, token_mark, token_principal
     from ..context import services
 
     level = policy.request_level(request.path, request.method, services().settings)
@@ -222,7 +222,7 @@ def enforce_access() -> None:
     if request.method == "POST" and (who is not None and who.role == "token" or _is_open311()):
         token = auth_header[7:].strip() or request.form.get("api_key") or request.args.get("api_key") or ""
         if token:  # writes per token (an unknown token is refused by the route, after this count)
-            _limit("ingest", "token:" + policy_mark(token))
+            _limit("ingest", "token:" + token_mark(token))
     if level is None or level == policy.PUBLIC:
         return
     if who is None and _is_open311() and request.args.get("api_key"):
@@ -242,12 +242,6 @@ def enforce_access() -> None:
     _limit("read", key)
     if request.path.startswith(EXPENSIVE_PATHS):
         _limit("expensive", key)
-
-
-def policy_mark(token: str) -> str:
-    from ..auth import token_mark
-
-    return token_mark(token)[:16]
 
 
 def _limit(rule: str, key: str) -> None:

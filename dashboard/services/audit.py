@@ -5,7 +5,6 @@ transaction (``store.incidents.transition``, ``store.alerts.acknowledge``)."""
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import logging
 from typing import Mapping
 
@@ -85,8 +84,10 @@ def rows(flt: repo.AuditFilter, lang: str) -> list[list]:
 
 
 def token_mark(token: str) -> str:
-    """A short fingerprint of a configured token (never the token)."""
-    return hashlib.sha256(("wx-token:" + token).encode("utf-8", "replace")).hexdigest()[:12]
+    """A short fingerprint of a configured token for the log (never the token): the auth module's mark, cut."""
+    from ..auth import token_mark as mark
+
+    return mark(token)[:12]
 
 
 def note_token_changes(settings) -> None:
