@@ -57,8 +57,14 @@ def make_engine(url: str, **kwargs) -> Engine:
     return create_engine(u, **kwargs)
 
 
-def session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(bind=engine, expire_on_commit=False)
+def session_factory(engine: Engine, *, notify=None) -> sessionmaker[Session]:
+    """Sessions on ``engine``. ``notify``: a ``store.outbox.Routes`` — where the alerts these sessions raise are
+    queued for the group robots (``store.outbox.enqueue``); without it they queue nothing."""
+    if notify is None:
+        return sessionmaker(bind=engine, expire_on_commit=False)
+    from .outbox import ROUTES_KEY
+
+    return sessionmaker(bind=engine, expire_on_commit=False, info={ROUTES_KEY: notify})
 
 
 def alembic_config(engine: Engine):

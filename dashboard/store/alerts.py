@@ -5,6 +5,9 @@ An alert stays active until someone acknowledges it (``acknowledged_at``/``ackno
 ``seq`` from the store's change sequence (the incident's creation seq; a fresh value when acknowledged), so a
 reader can follow them incrementally with ``after=<seq>`` exactly like ``/api/v1/changes``.
 
+Each alert is also queued for the configured group robots (DingTalk, WeCom, a webhook) in the same transaction:
+``store.outbox`` (the sender is ``services.notify``).
+
 The rings come from the store's hazard registry (``hazard_sites``: ``kind='hazchem' AND major``); the app loads
 that registry from ``geodata/hazards.geojson`` at start when it is empty (:func:`ensure_hazard_registry`).
 """
@@ -99,8 +102,9 @@ def alert_kind(severity: int, ring: Ring | None) -> str | None:
 
 def raise_for_new_incident(session: Session, inc: Incident, rings: list[Ring] | None = None) -> Alert | None:
     """Called by ``store.incidents.create_incident`` inside its transaction (after the incident is flushed):
-    adds the alert row when a rule applies. Does not commit. ``rings``: :func:`hazchem_rings` when the caller
-    has already read them in this transaction (a batch reads them once for all its incidents)."""
+    adds the alert row when a rule applies, and its notification outbox rows (``store.outbox.enqueue``: one per
+    configured channel, same transaction). Does not commit. ``rings``: :func:`hazchem_rings` when the caller has
+    already read them in this transaction (a batch reads them once for all its incidents)."""
     ring = ring_containing(inc.lon, inc.lat, hazchem_rings(session) if rings is None else rings)
     kind = alert_kind(inc.severity, ring)
     if kind is None:
@@ -108,6 +112,9 @@ def raise_for_new_incident(session: Session, inc: Incident, rings: list[Ring] | 
     alert = Alert(incident_id=inc.id, kind=kind, hazard_code=ring.code if ring else None,
                   created_at=inc.updated_at or utcnow(), seq=inc.seq)
     session.add(alert)
+    from . import outbox  # (outbox imports this module's Alert)
+
+    outbox.enqueue(session, alert, severity=inc.severity, incident_code=inc.code)
     return alert
 
 

@@ -1,6 +1,6 @@
 """The audit log (审计日志): who did what, when, from where — append-only.
 
-Every lifecycle step, alert acknowledgement, export, sign-in, sign-out and lockout, and every change of a user or of
+Every lifecycle step, alert acknowledgement, requeued alert push, export, sign-in, sign-out and lockout, and every change of a user or of
 the configured tokens is one row. The app only inserts and reads: this module has no update or delete, and the
 migration that creates the table puts triggers on it that refuse UPDATE and DELETE on both SQLite and PostgreSQL,
 so not even a bug can rewrite history. A write that changes data records its row in the same transaction.
@@ -24,6 +24,7 @@ ACTIONS = {  # action -> (zh, en)
     "audit_export": ("导出审计日志", "audit log export"), "user_add": ("新增用户", "user added"),
     "user_change": ("修改用户", "user changed"), "user_logout": ("强制下线", "sessions ended"),
     "tokens_changed": ("令牌变更", "tokens changed"),
+    "notify_requeue": ("推送重新排队", "alert push requeued"),
 }
 
 
