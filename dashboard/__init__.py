@@ -22,10 +22,12 @@ PRELOADED_SCRIPTS = ("/_dash-component-suites/dash_leaflet/async-GeoJSON.js",)
 
 def _init_store(server, settings: Settings):
     from . import store
+    from .services import notify
 
     engine = store.make_engine(settings.sqlalchemy_url)
     store.init_db(engine)
-    return engine, store.session_factory(engine)
+    # alerts raised through these sessions are queued for the configured group robots (same transaction)
+    return engine, store.session_factory(engine, notify=notify.routes(settings))
 
 
 def create_app(settings: Settings | None = None, *, with_store: bool = True) -> dash.Dash:

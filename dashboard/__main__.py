@@ -1,7 +1,9 @@
 """``python -m dashboard serve``: the production-shaped server behind ``make run``.
 
 Starts gunicorn (several workers; the app is stateless, the cache is shared on disk or in Redis) and, unless
-``DEMO_LIVE=0``, the live demo simulator that posts incidents through the real HTTP API.
+``DEMO_LIVE=0``, the live demo simulator that posts incidents through the real HTTP API. When alert push channels
+are configured (``NOTIFY_*``) this process also runs ONE notification dispatcher in a thread (not one per worker);
+``python -m dashboard notify run|status|requeue ID`` runs one in the foreground, shows the outbox, requeues.
 """
 from __future__ import annotations
 
@@ -47,7 +49,12 @@ def serve(args) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    healthy = _wait_healthy(f"http://{host}:{port}/healthz")
+    healthy = _wait_healthy(f"http://{host}:{port}/healthz")  # the workers have migrated the store by then
+    dispatcher = None
+    if healthy:
+        from .services import notify
+
+        dispatcher = notify.start_dispatcher(settings)  # one per server; None without channels / NOTIFY_DISPATCH=0
     if settings.demo_live and healthy:
         token = settings.api_tokens[0] if settings.api_tokens else ""
         children.append(subprocess.Popen([sys.executable, "-m", "dashboard.demo", "live", "--url",
@@ -55,6 +62,10 @@ def serve(args) -> int:
                                           "--rate", os.environ.get("DEMO_RATE", "6/min")]))
     code = children[0].wait()
     stop()
+    if dispatcher is not None:
+        thread, stop_dispatch = dispatcher
+        stop_dispatch.set()
+        thread.join(timeout=settings.notify_timeout_s + 5)
     for child in children[1:]:
         child.wait(timeout=15)
     return code
@@ -82,6 +93,77 @@ def aggregates_cmd(args) -> int:
     return 0 if not diff else 1
 
 
+def notify_cmd(args) -> int:
+    """``run``: a dispatcher in the foreground until SIGTERM / Ctrl-C (``--once``: send what is due, then exit).
+    ``status``: the channels (masked) and the outbox. ``requeue ID``: put a dead message back (audited)."""
+    import json
+    import logging
+    import threading
+
+    from .services import notify
+    from .store import init_db, make_engine, session_factory
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = Settings.from_env()
+    try:
+        configured = notify.channels(settings)
+    except notify.ConfigError as e:
+        print(f"notify: {e}", file=sys.stderr)
+        return 2
+    engine = make_engine(args.db or settings.sqlalchemy_url)
+    init_db(engine)
+    sessions = session_factory(engine)
+    if args.action == "run":
+        if not configured:
+            print("notify: no channel configured (NOTIFY_DINGTALK, NOTIFY_WECOM, NOTIFY_WEBHOOK)", file=sys.stderr)
+            return 2
+        dispatcher = notify.Dispatcher(settings, sessions)
+        stop = threading.Event()
+        if args.once:
+            while dispatcher.run_once()["claimed"]:
+                pass
+            return 0
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        signal.signal(signal.SIGINT, lambda *_: stop.set())
+        dispatcher.run(stop)
+        return 0
+    if args.action == "status":
+        body = notify.outbox(state=args.state, limit=args.limit, sessions=sessions, settings=settings)
+        if args.json:
+            print(json.dumps(body, ensure_ascii=False, indent=1))
+            return 0
+        for c in body["channels"]:
+            n = body["counts"].get(c["key"], {})
+            print(f"{c['key']:<22} {c['target']}  " + "  ".join(f"{s}={n.get(s, 0)}" for s in notify.STATES))
+        for key in body["unconfigured"]:
+            print(f"{key:<22} (not configured here)  " + "  ".join(
+                f"{s}={body['counts'][key].get(s, 0)}" for s in notify.STATES))
+        for it in body["items"]:
+            state = "sending" if it["sending"] else it["state"]
+            print(f"#{it['id']:<6} {it['message_id']:<26} {it['channel']:<22} {state:<8} attempts={it['attempts']}"
+                  f"  next={it['next_attempt_at'] or '-'}  sent={it['sent_at'] or '-'}  {it['last_error'] or ''}")
+        return 0
+    import getpass
+
+    from .store.outbox import OutboxRowNotFound
+
+    try:
+        who = getpass.getuser()
+    except Exception:  # noqa: BLE001 - no name for this uid
+        who = "?"
+    entry = {"actor": f"cli:{who}"[:64], "role": "cli", "address": None, "action": "notify_requeue", "detail": None}
+    try:
+        row, changed = notify.requeue(args.id, sessions=sessions, audit=entry)
+    except OutboxRowNotFound:
+        print(f"notify: no outbox row {args.id}", file=sys.stderr)
+        return 2
+    if not changed:
+        print(f"notify: row {args.id} is {row['state']}, not dead: nothing changed", file=sys.stderr)
+        return 2
+    print(f"requeued #{args.id} ({row['message_id']} → {row['channel']})")
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m dashboard")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -94,6 +176,18 @@ def main(argv=None) -> int:
     a.add_argument("action", choices=["rebuild", "check"])
     a.add_argument("--db", help="database URL (default: DATABASE_URL / the embedded SQLite)")
     a.set_defaults(func=aggregates_cmd)
+    n = sub.add_parser("notify", help="alert push: `notify run` (a dispatcher), `status`, `requeue ID`")
+    n.add_argument("--db", help="database URL (default: DATABASE_URL / the embedded SQLite)")
+    nsub = n.add_subparsers(dest="action", required=True)
+    nr = nsub.add_parser("run", help="send queued alert messages until stopped (any number may run at once)")
+    nr.add_argument("--once", action="store_true", help="send what is due now, then exit")
+    ns = nsub.add_parser("status", help="the channels (masked) and the newest outbox rows")
+    ns.add_argument("--state", choices=["pending", "sent", "dead"])
+    ns.add_argument("--limit", type=int, default=30)
+    ns.add_argument("--json", action="store_true")
+    nq = nsub.add_parser("requeue", help="put a dead message back in the queue (recorded in the audit log)")
+    nq.add_argument("id", type=int)
+    n.set_defaults(func=notify_cmd)
     from .auth.cli import add_subparser as add_users_subparser  # `users add|list|passwd|disable|enable|role`
 
     add_users_subparser(sub)

@@ -53,6 +53,18 @@ class Settings:
     login_max_failures: int = 5  # wrong passwords in a row that lock an account …
     login_lock_minutes: int = 15  # … for this long (``users unlock`` lifts it)
     duty_window_step_s: int = 60  # relative duty-desk windows (last hour, 24 h …) slide in steps of this
+    # alert push to group robots (services.notify): each entry names a robot; URLs and secrets are secrets
+    notify_dingtalk: tuple[str, ...] = field(default=(), repr=False)  # NOTIFY_DINGTALK=<webhook url>|<secret>,…
+    notify_wecom: tuple[str, ...] = field(default=(), repr=False)  # NOTIFY_WECOM=<webhook url>,…
+    notify_webhook: tuple[str, ...] = field(default=(), repr=False)  # NOTIFY_WEBHOOK=<url>,… (generic JSON)
+    notify_min_severity: int = 3  # a high-severity alert is pushed from this severity on (ring alerts always)
+    notify_max_attempts: int = 8  # attempts before a message is given up (dead; an admin may requeue it)
+    notify_backoff_s: float = 5.0  # first retry after about this long, doubling each time (with jitter) …
+    notify_backoff_max_s: float = 900.0  # … up to this
+    notify_timeout_s: float = 5.0  # one POST's connect / read timeout
+    notify_lease_s: float = 60.0  # how long a dispatcher holds the rows it is sending
+    notify_poll_s: float = 2.0  # how often an idle dispatcher looks for due messages
+    notify_dispatch: bool = True  # NOTIFY_DISPATCH=0: `serve` starts no dispatcher (run `notify run` yourself)
     language: str = "zh"
     debug: bool = False
     extra: dict = field(default_factory=dict)
@@ -141,6 +153,17 @@ class Settings:
             login_max_failures=max(1, int(env.get("LOGIN_MAX_FAILURES", d.login_max_failures))),
             login_lock_minutes=max(1, int(env.get("LOGIN_LOCK_MINUTES", d.login_lock_minutes))),
             duty_window_step_s=max(1, int(env.get("DUTY_WINDOW_STEP", d.duty_window_step_s))),
+            notify_dingtalk=_split(env.get("NOTIFY_DINGTALK", "")),
+            notify_wecom=_split(env.get("NOTIFY_WECOM", "")),
+            notify_webhook=_split(env.get("NOTIFY_WEBHOOK", "")),
+            notify_min_severity=min(4, max(1, int(env.get("NOTIFY_MIN_SEVERITY", d.notify_min_severity)))),
+            notify_max_attempts=max(1, int(env.get("NOTIFY_MAX_ATTEMPTS", d.notify_max_attempts))),
+            notify_backoff_s=max(0.01, float(env.get("NOTIFY_BACKOFF", d.notify_backoff_s))),
+            notify_backoff_max_s=max(0.01, float(env.get("NOTIFY_BACKOFF_MAX", d.notify_backoff_max_s))),
+            notify_timeout_s=max(0.1, float(env.get("NOTIFY_TIMEOUT", d.notify_timeout_s))),
+            notify_lease_s=max(1.0, float(env.get("NOTIFY_LEASE", d.notify_lease_s))),
+            notify_poll_s=max(0.05, float(env.get("NOTIFY_POLL", d.notify_poll_s))),
+            notify_dispatch=_bool(env.get("NOTIFY_DISPATCH", "1")),
             language=env.get("DASH_LANG", d.language),
             debug=_bool(env.get("DEBUG", "0")),
         )
