@@ -32,6 +32,9 @@ def register_all(server) -> None:
         from .audit import bp as audit_bp  # /api/v1/audit, /api/v1/audit.csv (admins)
 
         server.register_blueprint(audit_bp)
+        from .notify import bp as notify_bp  # /api/v1/notify/outbox (admins)
+
+        server.register_blueprint(notify_bp)
         from .kpis import bp as kpis_bp  # /api/v1/kpis, /api/v1/briefing.pdf
 
         server.register_blueprint(kpis_bp)

@@ -12,7 +12,8 @@ Every request is classed by what it reaches, and each class names who may:
   (``GET /api/v1/…``, Open311 ``requests``), the exports and their callbacks. Leaders, duty officers and admins,
   and tokens with the ``read`` scope.
 
-- ``ADMIN`` — the audit log (the page ``/audit`` and ``/api/v1/audit…``): admins only.
+- ``ADMIN`` — the audit log (the page ``/audit`` and ``/api/v1/audit…``) and the alert push's delivery state (the
+  page ``/notify`` and ``/api/v1/notify/…``): admins only.
 
 Writes (POST) are checked by the route that writes (ingest scope, acting roles, same origin); nothing here lets
 one through. ``PUBLIC_OVERVIEW=1`` moves the overview page, its callbacks and the ``WALL`` data to ``PUBLIC``.
@@ -31,11 +32,12 @@ PUBLIC_PATHS = frozenset({
 })
 PUBLIC_PREFIXES = ("/assets/", "/_dash-component-suites/", "/open311/v2/services/")
 WALL_PREFIXES = ("/api/geo/", "/api/map/")
-ADMIN_PREFIXES = ("/api/v1/audit",)
+ADMIN_PREFIXES = ("/api/v1/audit", "/api/v1/notify")
 READ_PREFIXES = ("/api/", "/open311/")
 
 # Dash pages (dashboard.pages.PAGES) -> class; a path that is no page gets the 404 view, which shows nothing
-PAGE_ACCESS = {"/": READ, "/briefing": READ, "/incidents": READ, "/wall": WALL, "/login": PUBLIC, "/audit": ADMIN}
+PAGE_ACCESS = {"/": READ, "/briefing": READ, "/incidents": READ, "/wall": WALL, "/login": PUBLIC, "/audit": ADMIN,
+               "/notify": ADMIN}
 OVERVIEW = "/"
 
 

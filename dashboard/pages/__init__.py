@@ -14,6 +14,7 @@ PAGES: dict[str, str] = {
     "/incidents": "incidents",
     "/login": "login",
     "/audit": "audit",
+    "/notify": "notify",
 }
 
 

@@ -7,7 +7,8 @@ from ..domain.vocab import USER_ROLES
 from ..i18n import t
 
 ACTIONS_ORDER = ("sign_in", "sign_in_failed", "locked", "sign_out", "kiosk_session", "transition", "alert_ack",
-                 "export", "audit_export", "user_add", "user_change", "user_logout", "tokens_changed")
+                 "export", "audit_export", "user_add", "user_change", "user_logout", "tokens_changed",
+                 "notify_requeue")
 
 
 def filters(lang: str, actions: dict) -> html.Div:

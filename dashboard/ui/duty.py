@@ -257,6 +257,8 @@ def user_box(lang: str, user) -> html.Div:
     return html.Div(className="wx-userbox", children=[
         html.Span(t("login_as", lang, name=user.name, role=_pair(USER_ROLES[user.role], lang)), id="duty-user"),
         *([html.A(t("audit_link", lang), href="/audit" + ("?lang=en" if lang == "en" else ""), id="audit-link",
+                  className="wx-btn wx-btn-light"),
+           html.A(t("notify_link", lang), href="/notify" + ("?lang=en" if lang == "en" else ""), id="notify-link",
                   className="wx-btn wx-btn-light")] if user.role == "admin" else []),
         html.Form(action="/logout", method="POST", className="wx-inline-form", children=[
             dcc.Input(type="hidden", name="lang", value=lang),
