@@ -145,8 +145,6 @@ def notify_cmd(args) -> int:
         return 0
     import getpass
 
-    from .store.outbox import OutboxRowNotFound
-
     try:
         who = getpass.getuser()
     except Exception:  # noqa: BLE001 - no name for this uid
@@ -154,7 +152,7 @@ def notify_cmd(args) -> int:
     entry = {"actor": f"cli:{who}"[:64], "role": "cli", "address": None, "action": "notify_requeue", "detail": None}
     try:
         row, changed = notify.requeue(args.id, sessions=sessions, audit=entry)
-    except OutboxRowNotFound:
+    except notify.RowNotFound:
         print(f"notify: no outbox row {args.id}", file=sys.stderr)
         return 2
     if not changed:

@@ -163,7 +163,7 @@ STRINGS: dict[str, dict[str, str]] = {
     "notify_col_sent": {"zh": "送达时间", "en": "Sent at"},
     "notify_col_action": {"zh": "操作", "en": "Action"},
     "notify_requeue": {"zh": "重新排队", "en": "Requeue"},
-    "notify_requeued": {"zh": "已重新排队：{key}（{channel}）", "en": "Requeued: {key} ({channel})"},
+    "notify_requeued": {"zh": "已重新排队：{message}（{channel}）", "en": "Requeued: {message} ({channel})"},
     "notify_not_dead": {"zh": "该记录不是“已放弃”状态，未作改变", "en": "That row is not dead: nothing changed"},
     "notify_not_found": {"zh": "没有这条推送记录", "en": "No such outbox row"},
     "notify_count": {"zh": "显示最新 {shown} 条", "en": "Newest {shown}"},

@@ -10,7 +10,6 @@ from dash import ALL, Input, Output, State, ctx, no_update
 from ..domain import timefmt
 from ..i18n import t
 from ..services import notify as notify_service
-from ..store.outbox import OutboxRowNotFound
 from ..ui import notify as ui
 
 SHOWN = 100  # rows on the page (each dead one with a button: well inside the callback guard's 200 inputs)
@@ -46,11 +45,11 @@ def requeue(row_id, lang: str) -> tuple[str, str, object]:
         return t("notify_not_found", lang), "wx-msg wx-msg-error", no_update
     try:
         row, changed = notify_service.requeue(row_id)
-    except OutboxRowNotFound:
+    except notify_service.RowNotFound:
         return t("notify_not_found", lang), "wx-msg wx-msg-error", no_update
     if not changed:
         return t("notify_not_dead", lang), "wx-msg wx-msg-error", time.time()
-    return (t("notify_requeued", lang, key=row["message_id"], channel=row["channel"]), "wx-msg wx-msg-ok",
+    return (t("notify_requeued", lang, message=row["message_id"], channel=row["channel"]), "wx-msg wx-msg-ok",
             time.time())
 
 

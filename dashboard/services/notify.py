@@ -48,6 +48,7 @@ KINDS = ("dingtalk", "wecom", "webhook")
 KIND_NAMES = {"dingtalk": ("钉钉群机器人", "DingTalk robot"), "wecom": ("企业微信群机器人", "WeCom robot"),
               "webhook": ("Webhook", "Webhook")}
 STATES = repo.STATES
+RowNotFound = repo.OutboxRowNotFound
 ANSWER_MAX = 64 * 1024  # bytes of an answer read
 USER_AGENT = "wuxing-dashboard-notify/1"
 MAX_PAGE = 500
@@ -74,20 +75,30 @@ class Channel:
     def secrets(self) -> list[str]:
         """Every part of the configuration that must not appear in a log or an error text."""
         parts = urllib.parse.urlsplit(self.url)
-        out = [self.url, self.secret or ""]
+        out = [self.url, self.secret or "", parts.username or "", parts.password or ""]
         out += [v for _, v in urllib.parse.parse_qsl(parts.query, keep_blank_values=True)]
-        out += [s for s in parts.path.split("/")[2:] if len(s) >= 8]  # a key in the path (generic webhooks)
-        if parts.password:
-            out.append(parts.password)
+        shown = _shown_segment(parts.path)
+        out += [s for s in parts.path.split("/") if s and s != shown]  # a key in the path (generic webhooks)
         return sorted({s for s in out if len(s) >= 4}, key=len, reverse=True)
 
 
+def _shown_segment(path: str) -> str | None:
+    """The first path segment when it is a plain word (``robot``, ``cgi-bin``, ``hooks``): shown; anything with a
+    digit or longer than 16 characters may be a key and is not."""
+    first = next((s for s in path.split("/") if s), None)
+    if first and len(first) <= 16 and all(c.isascii() and (c.isalpha() or c in "-_.") for c in first):
+        return first
+    return None
+
+
 def mask_url(url: str) -> str:
-    """``scheme://host[:port]/<first path segment>/…?<name>=***`` — enough to tell robots apart, no secret."""
+    """``scheme://host[:port]/<first path segment when plain>/…?<name>=***`` — enough to tell robots apart, no
+    secret (user info, query values and the rest of the path are never shown)."""
     p = urllib.parse.urlsplit(url)
     host = (p.hostname or "?") + (f":{p.port}" if p.port else "")
     segments = [s for s in p.path.split("/") if s]
-    path = ("/" + segments[0] + ("/…" if len(segments) > 1 else "")) if segments else ""
+    shown = _shown_segment(p.path)
+    path = ("/" + shown if shown else "") + ("/…" if len(segments) > (1 if shown else 0) else "")
     query = "&".join(f"{k}=***" for k, _ in urllib.parse.parse_qsl(p.query, keep_blank_values=True))
     return f"{p.scheme}://{host}{path}" + (f"?{query}" if query else "")
 
@@ -437,7 +448,7 @@ def outbox(*, state: str | None = None, channel: str | None = None, limit: int =
 
 
 def requeue(row_id: int, *, sessions=None, audit: dict | None = None) -> tuple[dict, bool]:
-    """Put a dead row back in the queue: ``(row, changed)``. Raises ``store.outbox.OutboxRowNotFound``. The audit
+    """Put a dead row back in the queue: ``(row, changed)``. Raises :data:`RowNotFound`. The audit
     log records who did it (``notify_requeue``) in the same transaction; default: the current requester."""
     from . import audit as audit_service
     from . import db
