@@ -12,6 +12,7 @@ PAGES = [
     ("/incidents", ["path.wx-layer-zones", ".ag-row", "#alert-feed"]),
     ("/briefing", ["#briefing-sheet"]),
     ("/audit", ["#audit-rows tbody tr"]),
+    ("/notify", ["#notify-no-channels", "#notify-none"]),
     ("/login", ["#login-form"]),
 ]
 
