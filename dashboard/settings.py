@@ -44,7 +44,7 @@ class Settings:
     rate_limits_on: bool = True  # RATE_LIMITS=0 turns the rate limits off (dashboard/ratelimit.py)
     rate_limits: dict = field(default_factory=dict)  # RATE_LIMIT_<RULE>="20/minute" overrides a rule
     trusted_proxies: int = 0  # TRUSTED_PROXIES=1 behind one reverse proxy: client address from X-Forwarded-For
-    public_url: str = ""  # PUBLIC_URL=https://zhihui.example.gov.cn: absolute links (OpenAPI, Open311); else relative
+    public_url: str = ""  # PUBLIC_URL=https://zhihui.example.gov.cn: absolute links (OpenAPI, Open311, alert push)
     public_overview: bool = False  # PUBLIC_OVERVIEW=1: the overview map (aggregates, anonymised markers) for anyone
     wall_tour_s: int = 20  # seconds per zone on the wall's automatic tour
     wall_tour_order: str = "rank"  # rank | code
