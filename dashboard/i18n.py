@@ -207,6 +207,12 @@ STRINGS: dict[str, dict[str, str]] = {
     "duty_win_custom": {"zh": "自定义", "en": "Custom"},
     "duty_export_csv": {"zh": "导出 CSV", "en": "Export CSV"},
     "duty_export_xlsx": {"zh": "导出 Excel", "en": "Export Excel"},
+    "gis_export_gpkg": {"zh": "GIS：GeoPackage", "en": "GIS: GeoPackage"},
+    "gis_export_shp": {"zh": "GIS：Shapefile", "en": "GIS: Shapefile"},
+    "gis_export_title": {
+        "zh": "下载给 QGIS / ArcGIS：镇街、片区、网格及其统计期指标，案事件点位（WGS84，字段说明见 fields 表 / README.txt）",
+        "en": "Download for QGIS / ArcGIS: towns, zones and grids with their KPIs for the period, and the incidents as "
+              "points (WGS84; the fields table / README.txt explains each column)"},
     "duty_rows": {"zh": "共 {n} 条", "en": "{n} incidents"},
     "duty_rows_colfiltered": {"zh": "列表列筛选后 {n} / {all} 条（地图与导出按左侧筛选条件，不含列筛选）",
                               "en": "{n} of {all} after the list's column filters (the map and exports follow the filter panel, not column filters)"},

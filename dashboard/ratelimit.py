@@ -6,8 +6,8 @@ the environment, ``RATE_LIMITS=0`` turns them off):
 - ``login_address`` and ``login_name`` — ``POST /login`` per client address and per user name (on top of the
   account lockout, which counts wrong passwords);
 - ``ingest`` — writes per API token (``POST /api/v1/incidents``, ``…/batch``, transitions, Open311 posts);
-- ``read`` — reads of the API per user or token; ``expensive`` — exports, the briefing PDF, KPIs of a period, custom
-  map measures, per user or token;
+- ``read`` — reads of the API per user or token; ``expensive`` — exports (incidents, GIS), the briefing PDF, KPIs
+  of a period, custom map measures, per user or token;
 - ``callbacks`` — Dash callback requests per user and address (a desk; anonymous: per address).
 
 A refusal is a 429 with ``Retry-After`` (JSON on the API and the callbacks). When the storage fails (Redis down) the
@@ -83,8 +83,8 @@ class RateLimits:
         return Refusal(rule, max(1, math.ceil(reset_at - time.time())))
 
 
-EXPENSIVE_PATHS = ("/api/v1/incidents/export.", "/api/v1/briefing.pdf", "/api/v1/kpis", "/api/map/measures.json",
-                   "/api/map/hotspots.json", "/api/v1/audit.csv")
+EXPENSIVE_PATHS = ("/api/v1/incidents/export.", "/api/v1/gis/", "/api/v1/briefing.pdf", "/api/v1/kpis",
+                   "/api/map/measures.json", "/api/map/hotspots.json", "/api/v1/audit.csv")
 
 
 def enforce(rule: str, *key) -> Refusal | None:

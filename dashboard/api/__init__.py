@@ -38,3 +38,6 @@ def register_all(server) -> None:
         from .kpis import bp as kpis_bp  # /api/v1/kpis, /api/v1/briefing.pdf
 
         server.register_blueprint(kpis_bp)
+        from .gis import bp as gis_bp  # /api/v1/gis/export.gpkg, /api/v1/gis/export.shp.zip
+
+        server.register_blueprint(gis_bp)

@@ -10,7 +10,8 @@ Every request is classed by what it reaches, and each class names who may:
   anonymised markers) and the wall page with its callbacks. Any signed-in user, a kiosk session, a read token.
 - ``READ`` — everything else that holds incidents: the overview, the duty desk, the briefing, the read API
   (``GET /api/v1/…``, Open311 ``requests``), the exports and their callbacks. Leaders, duty officers and admins,
-  and tokens with the ``read`` scope.
+  and tokens with the ``read`` scope. The exports (:data:`EXPORT_PREFIXES`: the incident CSV / Excel and the GIS
+  GeoPackage / Shapefile zip) are ``READ`` whatever else is opened (``PUBLIC_OVERVIEW`` too).
 
 - ``ADMIN`` — the audit log (the page ``/audit`` and ``/api/v1/audit…``) and the alert push's delivery state (the
   page ``/notify`` and ``/api/v1/notify/…``): admins only.
@@ -34,6 +35,7 @@ PUBLIC_PREFIXES = ("/assets/", "/_dash-component-suites/", "/open311/v2/services
 WALL_PREFIXES = ("/api/geo/", "/api/map/")
 ADMIN_PREFIXES = ("/api/v1/audit", "/api/v1/notify")
 READ_PREFIXES = ("/api/", "/open311/")
+EXPORT_PREFIXES = ("/api/v1/incidents/export.", "/api/v1/gis/")  # files of incidents: READ, never opened wider
 
 # Dash pages (dashboard.pages.PAGES) -> class; a path that is no page gets the 404 view, which shows nothing
 PAGE_ACCESS = {"/": READ, "/briefing": READ, "/incidents": READ, "/wall": WALL, "/login": PUBLIC, "/audit": ADMIN,
@@ -78,6 +80,8 @@ def request_level(path: str, method: str, settings) -> str | None:
         return None
     if path.startswith(ADMIN_PREFIXES):
         return ADMIN
+    if path.startswith(EXPORT_PREFIXES):
+        return READ
     if path.startswith(WALL_PREFIXES):
         return PUBLIC if _public_overview(settings) else WALL
     if path.startswith(READ_PREFIXES):

@@ -3,14 +3,16 @@
 - user actions (map click on a town / zone / grid, ranking-bar click, period choice) → ``url.search``
   (dcc.Location pushes a history entry; the breadcrumb items are links that do the same);
 - ``url.search`` (also browser back / forward, a pasted link) → ``view-state`` and the period controls;
-- ``view-state`` → panel (cards, charts, profile), lifecycle charts, and the map: highlight (``hideout.selected``
-  as a ``Patch``, so the choropleth keys of the map callbacks are left alone) and fly to the unit.
+- ``view-state`` → panel (cards, charts, profile), lifecycle charts, the GIS export links, and the map: highlight
+  (``hideout.selected`` as a ``Patch``, so the choropleth keys of the map callbacks are left alone) and fly to the
+  unit.
 """
 from __future__ import annotations
 
 from dash import Input, Output, Patch, State, ctx, no_update
 
 from ..services import drill, units
+from ..ui import gis as gis_ui
 from ..ui import panel
 
 GEO_LAYERS = ("towns", "zones", "grids")
@@ -214,6 +216,12 @@ def register_callbacks(app) -> None:
     )
     def show_lifecycle(request, lang):
         return panel.render_lifecycle(drill.lifecycle_values((request or {}).get("state") or {}), lang or "zh")
+
+    @app.callback(Output("ov-gis-gpkg", "href"), Output("ov-gis-shp", "href"), Input("view-state", "data"),
+                  prevent_initial_call=True)
+    def gis_links(state):
+        """The GIS export links follow the view: its period and unit (``services.drill.gis_query``)."""
+        return gis_ui.hrefs(drill.gis_query(state or {}))
 
     @app.callback(
         *[Output(f"geo-{name}", "hideout", allow_duplicate=True) for name in GEO_LAYERS],

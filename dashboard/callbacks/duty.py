@@ -17,6 +17,7 @@ from ..services.filters import FilterError, query_filter
 from ..store import catalogue, lifecycle
 from ..store.models import utcnow
 from ..ui import duty as ui
+from ..ui import gis as gis_ui
 from . import duty_query as dq
 
 FILTER_INPUTS = ("duty-status", "duty-category", "duty-severity", "duty-source", "duty-level", "duty-department",
@@ -25,9 +26,11 @@ FILTER_INPUTS = ("duty-status", "duty-category", "duty-severity", "duty-source",
 MAP_URL = "/api/map/incidents.json"
 
 
-def export_hrefs(query: str, lang: str) -> tuple[str, str]:
+def export_hrefs(query: str, lang: str) -> tuple[str, str, str, str]:
+    """(CSV, Excel, GeoPackage, Shapefile zip) export URLs of the desk's filter ``query``."""
     suffix = "&lang=en" if lang == "en" else ""
-    return (f"/api/v1/incidents/export.csv?{query}{suffix}", f"/api/v1/incidents/export.xlsx?{query}{suffix}")
+    return (f"/api/v1/incidents/export.csv?{query}{suffix}", f"/api/v1/incidents/export.xlsx?{query}{suffix}",
+            *gis_ui.hrefs(query))
 
 
 def bad_filter_text(e, lang: str, *, defaults: bool = False) -> str:
@@ -53,9 +56,9 @@ def apply_filters(values: dict, lang: str, query: str | None = None) -> dict:
         query_filter(query)
     except FilterError as e:
         return {"error": bad_filter_text(e, lang)}
-    csv_href, xlsx_href = export_hrefs(query, lang)
+    csv_href, xlsx_href, gpkg_href, shp_href = export_hrefs(query, lang)
     return {"error": "", "query": query, "map_url": f"{MAP_URL}?{query}", "csv": csv_href, "xlsx": xlsx_href,
-            "search": dq.page_search(values, lang)}
+            "gpkg": gpkg_href, "shp": shp_href, "search": dq.page_search(values, lang)}
 
 
 def sync_list(query: str, live: dict | None, lang: str, selected: dict | None, *, reload: bool):
@@ -171,6 +174,8 @@ def register_callbacks(app) -> None:
         Output("duty-map-url", "data"),
         Output("duty-export-csv", "href"),
         Output("duty-export-xlsx", "href"),
+        Output("duty-export-gpkg", "href"),
+        Output("duty-export-shp", "href"),
         Output("duty-page-search", "data"),
         Output("duty-filter-msg", "children"),
         Output("duty-custom", "hidden"),
@@ -188,12 +193,13 @@ def register_callbacks(app) -> None:
         if ctx.triggered_id == "duty-window-tick":  # time passed: only a relative window that moved on
             query = dq.slid_query(values, utcnow(), current, _step_s())
             if query is None:
-                return (no_update,) * 7
+                return (no_update,) * 9
         out = apply_filters(values, lang, query)
         custom_hidden = values["win"] != "custom"
         if out["error"]:
-            return (no_update,) * 5 + (out["error"], custom_hidden)
-        return out["query"], out["map_url"], out["csv"], out["xlsx"], out["search"], "", custom_hidden
+            return (no_update,) * 7 + (out["error"], custom_hidden)
+        return (out["query"], out["map_url"], out["csv"], out["xlsx"], out["gpkg"], out["shp"], out["search"], "",
+                custom_hidden)
 
     @app.callback(
         Output("duty-zone", "options"),

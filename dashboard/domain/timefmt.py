@@ -57,3 +57,10 @@ def iso_utc(value: dt.datetime | None) -> str | None:
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt.timezone.utc)
     return value.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def iso_beijing(value) -> str | None:
+    """ISO 8601 in Beijing time with its offset, to the second (``2026-11-25T17:30:00+08:00``): what a file for other
+    programs (the GIS export) carries; None for no value."""
+    local = to_beijing(value)
+    return None if local is None else local.replace(microsecond=0).isoformat()

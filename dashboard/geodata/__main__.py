@@ -27,8 +27,13 @@ def _cmd_import(args) -> int:
     if len(args.level) != len(args.paths):
         print("error: give one --level per PATH", file=sys.stderr)
         return 2
+    layers = args.layer or [None] * len(args.paths)
+    if len(layers) != len(args.paths):
+        print("error: give one --layer per PATH (or none)", file=sys.stderr)
+        return 2
     try:
-        import_layers(list(zip(args.level, args.paths)), args.geodata_dir, crs=args.crs, dry_run=args.dry_run)
+        import_layers(list(zip(args.level, args.paths, layers)), args.geodata_dir, crs=args.crs,
+                      dry_run=args.dry_run)
     except GeodataImportError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -66,9 +71,13 @@ def main(argv=None) -> int:
     b.set_defaults(fn=_cmd_build)
 
     i = sub.add_parser("import", help="replace a level with official boundaries")
-    i.add_argument("paths", nargs="+", metavar="PATH", help="GeoJSON, Shapefile or GeoPackage")
+    i.add_argument("paths", nargs="+", metavar="PATH",
+                   help="GeoJSON, Shapefile, GeoPackage or a zip of Shapefiles (e.g. the GIS export)")
     i.add_argument("--level", nargs="+", required=True, choices=["town", "zone", "grid"],
                    help="level of each PATH (same order)")
+    i.add_argument("--layer", nargs="+", default=None,
+                   help="layer of each PATH (same order) in a file of several layers; default: the layer named "
+                        "after the level (towns / zones / grids)")
     i.add_argument("--crs", default=None,
                    help="coordinates of the input: EPSG:xxxx (overrides the file's CRS) or gcj02 "
                         "(GCJ-02 lon/lat, converted to WGS84). Default: the file's CRS, else EPSG:4326")

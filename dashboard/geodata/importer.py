@@ -1,7 +1,11 @@
-"""Import official boundaries (GeoJSON / Shapefile / GeoPackage) to replace a level.
+"""Import official boundaries (GeoJSON / Shapefile / GeoPackage / zipped Shapefiles) to replace a level.
 
-    python -m dashboard.geodata import PATH [PATH ...] --level town|zone|grid [...]
+    python -m dashboard.geodata import PATH [PATH ...] --level town|zone|grid [...] [--layer NAME [...]]
            [--crs EPSG:4326|EPSG:xxxx|gcj02] [--geodata-dir DIR] [--dry-run]
+
+A file with several layers (a GeoPackage, a zip of Shapefiles such as the dashboard's own GIS export) is read at
+the layer ``--layer`` names, else at the layer named after the level (``towns`` / ``zones`` / ``grids``), else
+refused with the list of its layers. A ``.zip`` is read in place (GDAL's ``/vsizip/``).
 
 Nothing is written unless the whole set of levels (with the imported ones replacing the
 current ones) validates; files are then replaced atomically (temp file + os.replace).
@@ -59,16 +63,49 @@ class GeodataImportError(Exception):
 
 
 # ----------------------------------------------------------------------------- reading
-def read_input(path: str | os.PathLike, crs: str | None = None):
-    """Read a vector file (any format pyogrio reads) and return it in EPSG:4326 (WGS84)."""
+def _source(p: Path) -> str:
+    """What GDAL opens for ``p``: a zip in place (``/vsizip/``; ``.shp.zip`` / ``.shz`` GDAL reads itself)."""
+    name = p.name.lower()
+    if name.endswith(".zip") and not name.endswith(".shp.zip"):
+        return "/vsizip/" + str(p.resolve())
+    return str(p)
+
+
+def pick_layer(path: str | os.PathLike, level: str | None = None, layer: str | None = None) -> str | None:
+    """The layer of ``path`` to import for ``level``: ``layer`` when given (it must exist), the only layer of a
+    single-layer file (None), else the layer named after the level (``grids`` for ``grid``)."""
+    import pyogrio
+
+    p = Path(path)
+    try:
+        names = [str(n) for n, _geom in pyogrio.list_layers(_source(p))]
+    except Exception as exc:  # pyogrio raises DataSourceError etc.
+        raise GeodataImportError(f"{p}: not a readable geodata file ({type(exc).__name__}: {exc})") from exc
+    if layer is not None:
+        if layer not in names:
+            raise GeodataImportError(f"{p}: no layer {layer!r} (layers: {', '.join(names) or 'none'})")
+        return layer
+    if len(names) <= 1:
+        return None
+    wanted = LEVEL_KEY.get(level or "")
+    if wanted in names:
+        return wanted
+    raise GeodataImportError(f"{p}: {len(names)} layers ({', '.join(names)}); name one with --layer")
+
+
+def read_input(path: str | os.PathLike, crs: str | None = None, layer: str | None = None,
+               level: str | None = None):
+    """Read a vector file (any format pyogrio reads; a zip in place) and return it in EPSG:4326 (WGS84). A file of
+    several layers is read at ``layer`` or, without it, at the layer named after ``level`` (:func:`pick_layer`)."""
     import geopandas as gpd
     from .crs import gcj02_to_wgs84, transform_geometry
 
     p = Path(path)
     if not p.exists():
         raise GeodataImportError(f"{p}: no such file")
+    chosen = pick_layer(p, level, layer)
     try:
-        gdf = gpd.read_file(p)
+        gdf = gpd.read_file(_source(p), **({"layer": chosen} if chosen is not None else {}))
     except Exception as exc:  # pyogrio raises DataSourceError etc.
         raise GeodataImportError(f"{p}: not a readable geodata file ({type(exc).__name__}: {exc})") from exc
     if "geometry" not in gdf or not isinstance(gdf, gpd.GeoDataFrame) or gdf.geometry.isna().all():
@@ -198,24 +235,27 @@ def _relocate_hazards(hazards, grids):
     return h
 
 
-def import_layers(items: list[tuple[str, str | os.PathLike]], geodata_dir=None, crs: str | None = None,
+def import_layers(items: list[tuple], geodata_dir=None, crs: str | None = None,
                   dry_run: bool = False, log=print) -> Report:
-    """Import ``[(level, path), ...]``; returns the report. Raises GeodataImportError (and
-    writes nothing) if a file is unreadable or the resulting set is invalid."""
+    """Import ``[(level, path), ...]`` or ``[(level, path, layer), ...]`` (``layer`` None: see
+    :func:`pick_layer`); returns the report. Raises GeodataImportError (and writes nothing) if a file is unreadable
+    or the resulting set is invalid."""
     gd_dir = Path(geodata_dir) if geodata_dir else DEFAULT_GEODATA_DIR
+    items = [tuple(it) + (None,) * (3 - len(it)) for it in items]
+    for it in items:
+        if it[0] not in LEVELS:
+            raise GeodataImportError(f"unknown level {it[0]!r} (expected one of {', '.join(LEVELS)})")
     current = read_layers(gd_dir)
     items = sorted(items, key=lambda it: LEVELS.index(it[0]))
     seen = set()
     pre_errors: list[str] = []
-    for level, path in items:
-        if level not in LEVELS:
-            raise GeodataImportError(f"unknown level {level!r} (expected one of {', '.join(LEVELS)})")
+    for level, path, layer in items:
         if level in seen:
             raise GeodataImportError(f"level {level} given twice")
         seen.add(level)
-        raw = read_input(path, crs)
+        raw = read_input(path, crs, layer=layer, level=level)
         raw = normalise_columns(raw, level, str(path))
-        log(f"read {path}: {len(raw)} feature(s) for level {level}")
+        log(f"read {path}{f' (layer {layer})' if layer else ''}: {len(raw)} feature(s) for level {level}")
         errs = _polygonal_errors(level, raw)
         if errs:
             pre_errors.extend(errs)

@@ -2,7 +2,7 @@
 
 Every display list — the drill panel's cards, the map's colour-by menu (and which of its measures are live), the
 wall's ranking choices, the grid profile's ranks, the API's KPI set — derives from :data:`PLACES` here, and the
-label / unit / direction of a measure from :data:`MEASURES`. The formulas are in :mod:`dashboard.metrics.kpis`
+label / unit / direction of a measure and its column name in the GIS export (``field``) from :data:`MEASURES`. The formulas are in :mod:`dashboard.metrics.kpis`
 (``docs/kpis.md``). Pure data, no I/O.
 """
 from __future__ import annotations
@@ -19,6 +19,7 @@ class Measure:
     en: str
     unit: str  # count | rate | hours
     better: str  # higher | lower
+    field: str  # short snake_case name (<= 10 characters: a Shapefile column) of the GIS export's KPI columns
 
     def label(self, lang: str = "zh") -> str:
         return self.en if lang == "en" else self.zh
@@ -30,23 +31,23 @@ class Measure:
 
 _M = Measure
 MEASURES: Mapping[str, Measure] = MappingProxyType({m.key: m for m in (
-    _M("open_incidents", "在办案事件", "Open incidents", "count", "lower"),
-    _M("new_incidents", "新增案事件", "New incidents", "count", "higher"),
-    _M("overdue_incidents", "超期案事件", "Overdue incidents", "count", "lower"),
-    _M("onsite_handling_rate", "现场处置率", "On-site handling rate", "rate", "higher"),
-    _M("resolution_rate", "办结率", "Resolution rate", "rate", "higher"),
-    _M("units_inspected", "巡查单位数", "Units inspected", "count", "higher"),
-    _M("units_with_problems", "发现问题单位数", "Units with problems", "count", "higher"),
-    _M("detection_rate", "发现率", "Problem detection rate", "rate", "higher"),
-    _M("problems_found", "发现问题数", "Problems found", "count", "higher"),
-    _M("registered_units", "登记单位数", "Registered units", "count", "higher"),
-    _M("inspection_coverage", "巡查覆盖率", "Inspection coverage", "rate", "higher"),
-    _M("median_hours_to_close", "结案时长中位数(小时)", "Median time to close (h)", "hours", "lower"),
-    _M("in_zone_resolution_rate", "片区内化解率", "Share resolved inside the zone", "rate", "higher"),
-    _M("disputes_closed", "办结矛盾纠纷数", "Disputes closed", "count", "higher"),
-    _M("disputes_resolved", "化解矛盾纠纷数", "Disputes resolved", "count", "higher"),
-    _M("dispute_success_rate", "矛盾纠纷化解成功率", "Dispute resolution success rate", "rate", "higher"),
-    _M("longstanding_solved", "化解历史遗留问题数", "Long-standing problems solved", "count", "higher"),
+    _M("open_incidents", "在办案事件", "Open incidents", "count", "lower", "open_inc"),
+    _M("new_incidents", "新增案事件", "New incidents", "count", "higher", "new_inc"),
+    _M("overdue_incidents", "超期案事件", "Overdue incidents", "count", "lower", "ovd_inc"),
+    _M("onsite_handling_rate", "现场处置率", "On-site handling rate", "rate", "higher", "onsite_rt"),
+    _M("resolution_rate", "办结率", "Resolution rate", "rate", "higher", "resol_rt"),
+    _M("units_inspected", "巡查单位数", "Units inspected", "count", "higher", "units_insp"),
+    _M("units_with_problems", "发现问题单位数", "Units with problems", "count", "higher", "units_prob"),
+    _M("detection_rate", "发现率", "Problem detection rate", "rate", "higher", "det_rate"),
+    _M("problems_found", "发现问题数", "Problems found", "count", "higher", "prob_found"),
+    _M("registered_units", "登记单位数", "Registered units", "count", "higher", "reg_units"),
+    _M("inspection_coverage", "巡查覆盖率", "Inspection coverage", "rate", "higher", "insp_cov"),
+    _M("median_hours_to_close", "结案时长中位数(小时)", "Median time to close (h)", "hours", "lower", "med_hours"),
+    _M("in_zone_resolution_rate", "片区内化解率", "Share resolved inside the zone", "rate", "higher", "inzone_rt"),
+    _M("disputes_closed", "办结矛盾纠纷数", "Disputes closed", "count", "higher", "disp_clsd"),
+    _M("disputes_resolved", "化解矛盾纠纷数", "Disputes resolved", "count", "higher", "disp_resol"),
+    _M("dispute_success_rate", "矛盾纠纷化解成功率", "Dispute resolution success rate", "rate", "higher", "disp_rt"),
+    _M("longstanding_solved", "化解历史遗留问题数", "Long-standing problems solved", "count", "higher", "long_solvd"),
 )})
 
 # where each measure shows, in display order
@@ -73,6 +74,13 @@ PLACES: Mapping[str, tuple[str, ...]] = MappingProxyType({
 
 LOWER_IS_BETTER = frozenset(k for k, m in MEASURES.items() if m.lower_is_better)
 
+# what a value of each unit is, for a reader of an exported table (zh, en)
+UNITS: Mapping[str, tuple[str, str]] = MappingProxyType({
+    "count": ("个数", "count"),
+    "rate": ("比率，0–1 的小数（0.25 即 25%）", "fraction 0–1 (0.25 = 25 %)"),
+    "hours": ("小时", "hours"),
+})
+
 
 def shown_in(place: str) -> tuple[str, ...]:
     return PLACES[place]
@@ -84,6 +92,11 @@ def label(key: str, lang: str = "zh") -> str:
 
 def unit(key: str) -> str:
     return MEASURES[key].unit
+
+
+def field(key: str) -> str:
+    """The measure's column name in the GIS export (GeoPackage and Shapefile alike)."""
+    return MEASURES[key].field
 
 
 def lower_is_better(key: str) -> bool:

@@ -15,6 +15,14 @@ from ..ui.map_controls import DEFAULT_LAYER, DEFAULT_MEASURE, legend, live_refre
 from ..ui.shell import header
 
 
+def _may_export() -> bool:
+    """Whether the viewer may download the exports (the public overview shows no GIS links to the anonymous)."""
+    from ..auth import current_principal
+
+    who = current_principal()
+    return who is not None and who.can_read
+
+
 def layout(settings, lang: str, params: dict):
     gd = units.geodata()
     h = units.hierarchy(gd)
@@ -44,7 +52,7 @@ def layout(settings, lang: str, params: dict):
                     html.Div(id="hotspot-legend-slot"),
                 ]),
             ]),
-            panel.panel_layout(state, lang, drill.DEFAULT_KPI),
+            panel.panel_layout(state, lang, drill.DEFAULT_KPI, drill.gis_query(state) if _may_export() else None),
         ]),
     ])
 

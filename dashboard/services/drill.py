@@ -58,6 +58,22 @@ def query_for(state: dict, lang: str) -> str:
     return "?" + urlencode(q) if q else ""
 
 
+def gis_query(state: dict) -> str:
+    """The GIS export's query for a view (no leading ``?``): the KPI period as ``period`` (a custom one's days as
+    ``period_from`` / ``period_to``) and, as the incident filter, the unit (``town`` / ``zone`` / ``grid``) and the
+    incidents reported in the period (``from`` its first day, ``to`` the day after its last: ``to`` is exclusive)."""
+    h = units.hierarchy()
+    level, code = units.normalise_view(h, state.get("level"), state.get("code"))
+    p = period_of(state)
+    q = {"period": p.key}
+    if p.key == "custom":
+        q["period_from"], q["period_to"] = p.first_day, p.last_day
+    if level != "district":
+        q[level] = code
+    q["from"], q["to"] = p.first_day, p.end.strftime("%Y-%m-%d")
+    return urlencode(q)
+
+
 def period_of(state: dict) -> periods.Period:
     try:
         return periods.resolve(state.get("period"), state.get("from"), state.get("to"))

@@ -10,11 +10,12 @@ from ..store import queries
 from ..store.incidents import IncidentFilter
 from ..store.models import Incident, utcnow
 from . import db, units
-from .serialise import EXPORT_COLUMNS, export_row
+from .serialise import EXPORT_COLUMNS, export_row, gis_point
 
 EXPORT_MAX_ROWS = 100_000
 
-__all__ = ["EXPORT_COLUMNS", "EXPORT_MAX_ROWS", "export_rows", "by_ids_and_codes", "page", "by_id_or_code"]
+__all__ = ["EXPORT_COLUMNS", "EXPORT_MAX_ROWS", "export_rows", "gis_points", "by_ids_and_codes", "page",
+           "by_id_or_code"]
 
 
 def export_rows(flt: IncidentFilter, lang: str, audience: str = "staff") -> list[list]:
@@ -25,6 +26,17 @@ def export_rows(flt: IncidentFilter, lang: str, audience: str = "staff") -> list
         incs, _ = repo.list_incidents(s, flt, limit=EXPORT_MAX_ROWS)
     names = units.names()
     return [export_row(inc, lang, now, names, audience) for inc in incs]
+
+
+def gis_points(flt: IncidentFilter, audience: str = "staff", max_rows: int | None = None) -> tuple[list[dict], int]:
+    """(the filtered incidents as GIS point attributes (``serialise.gis_point``), newest first, at most
+    ``max_rows`` — default :data:`EXPORT_MAX_ROWS` —; how many match the filter in all)."""
+    now = flt.now or utcnow()
+    cap = EXPORT_MAX_ROWS if max_rows is None else max_rows
+    with db.session() as s:
+        incs, _ = repo.list_incidents(s, flt, limit=cap)
+        total = len(incs) if len(incs) < cap else repo.count_incidents(s, flt)
+    return [gis_point(inc, now, audience) for inc in incs], total
 
 
 def by_ids_and_codes(ids: list[int], codes: list[str]) -> list[Incident]:

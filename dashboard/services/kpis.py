@@ -38,6 +38,16 @@ def kpi_payload(level: str, code: str | None, p: periods.Period, children: bool 
     return out
 
 
+def every_unit(p: periods.Period) -> dict:
+    """Every unit's KPIs over period ``p`` — ``{"at": moment, "kpis": {level: {code: {kpi: value}}}}`` for the
+    district, towns, zones and grids, grid medians included — from the same cached bundle as :func:`kpi_payload`
+    (the GIS export)."""
+    svc = context.services()
+    bundle = views.kpi_bundle(svc.engine, svc.geodata(), svc.cache, p, grid_medians="all")
+    return {"at": bundle["at"], "kpis": {lv: {c: dict(v) for c, v in rows.items()}
+                                         for lv, rows in bundle["kpis"].items()}}
+
+
 def briefing() -> dict:
     """The morning briefing's figures: the last 24 h per zone (cached by ``metrics.views``)."""
     svc = context.services()

@@ -7,6 +7,7 @@
 - :func:`map_point` — the compact marker feature of ``/api/map/incidents.json``;
 - :func:`list_row` — one row of the duty desk's list (one language, Beijing time);
 - :func:`export_row` — one row of the CSV / Excel export (:data:`EXPORT_COLUMNS` order);
+- :func:`gis_point` — the attributes of one incident point of the GIS export (:data:`GIS_INCIDENT_FIELDS`);
 - :func:`wall_ticker_row`, :func:`wall_alert_row` — the wall (public: whitelisted fields, no reporter);
 - :func:`alert_api` — ``/api/v1/alerts`` (the alert and a short form of its incident);
 - :func:`open311_request` — Open311 GeoReport v2 ``service_request``.
@@ -266,6 +267,56 @@ def export_row(inc, lang: str, now: dt.datetime, names: Mapping, audience: str =
         ("yes" if en else "是") if is_overdue(inc, now) else "",
         inc.lon, inc.lat,
     ]
+
+
+# --------------------------------------------------------------------------------------------- GIS
+GIS_INCIDENT_FIELDS = (  # field (<= 10 characters: a Shapefile column), zh, en, what a value is (zh, en)
+    ("id", "案事件ID", "Incident id", ("整数", "integer")),
+    ("code", "案事件编号", "Incident code", ("文本", "text")),
+    ("category", "类别（键）", "Category (key)", ("目录键，见 /api/v1/catalogue", "catalogue key, see /api/v1/catalogue")),
+    ("cat_zh", "类别", "Category (Chinese)", ("文本", "text")),
+    ("cat_en", "类别（英文）", "Category (English)", ("文本", "text")),
+    ("subcat", "子类（键）", "Subcategory (key)", ("目录键", "catalogue key")),
+    ("severity", "等级", "Severity", ("1 一般 2 较大 3 重大 4 特别重大", "1 low 2 medium 3 high 4 critical")),
+    ("status", "状态（键）", "State (key)", ("目录键", "catalogue key")),
+    ("status_zh", "状态", "State (Chinese)", ("文本", "text")),
+    ("source", "来源（键）", "Source (key)", ("目录键", "catalogue key")),
+    ("level", "处置层级（键）", "Level reached (key)", ("onsite / town / district", "onsite / town / district")),
+    ("town_code", "镇街编码", "Town code", ("编码", "code")),
+    ("zone_code", "片区编码", "Zone code", ("编码", "code")),
+    ("grid_code", "网格编码", "Grid code", ("编码", "code")),
+    ("reported", "上报时间", "Reported at", ("北京时间 ISO 8601", "Beijing time, ISO 8601")),
+    ("due", "处置时限", "Due at", ("北京时间 ISO 8601", "Beijing time, ISO 8601")),
+    ("closed", "结案时间", "Closed at", ("北京时间 ISO 8601，未结案为空", "Beijing time, ISO 8601; empty while open")),
+    ("overdue", "超期", "Overdue", ("1 是 / 0 否（导出时）", "1 yes / 0 no (at export time)")),
+    ("address", "地址", "Address", ("文本（居民姓名以“某某”代替）", "text (residents' names masked as 某某)")),
+    ("descr", "描述", "Description", ("文本（居民姓名以“某某”代替）", "text (residents' names masked as 某某)")),
+)
+GIS_PERSONAL_FIELDS = (  # only for the personal audience; phone numbers never
+    ("reporter", "上报人", "Reporter", ("文本（个人信息）", "text (personal data)")),
+)
+
+
+def gis_point(inc, now: dt.datetime, audience: str = "staff") -> dict:
+    """The attributes of one incident point of the GIS export (:data:`GIS_INCIDENT_FIELDS`, plus
+    :data:`GIS_PERSONAL_FIELDS` for the ``personal`` audience), times in Beijing time; ``lon``/``lat`` for the
+    point (WGS84). Never the reporter's phone number; residents' names masked unless personal."""
+    personal = audience == "personal"
+    persons = [] if personal else persons_of(inc)
+    cat_zh, cat_en = category_names(inc.category)
+    row = {
+        "id": inc.id, "code": inc.code, "category": inc.category, "cat_zh": cat_zh, "cat_en": cat_en,
+        "subcat": inc.subcategory or None, "severity": inc.severity, "status": inc.status,
+        "status_zh": state_names(inc.status)[0], "source": inc.source, "level": inc.level,
+        "town_code": inc.town_code, "zone_code": inc.zone_code, "grid_code": inc.grid_code,
+        "reported": timefmt.iso_beijing(inc.reported_at), "due": timefmt.iso_beijing(inc.due_at),
+        "closed": timefmt.iso_beijing(inc.closed_at), "overdue": 1 if is_overdue(inc, now) else 0,
+        "address": masked(inc.address, persons) or None, "descr": masked(inc.description, persons) or None,
+        "lon": inc.lon, "lat": inc.lat,
+    }
+    if personal:
+        row["reporter"] = inc.reporter or None
+    return row
 
 
 # -------------------------------------------------------------------------------------------- wall

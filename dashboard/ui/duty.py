@@ -12,6 +12,7 @@ from ..domain.timefmt import beijing
 from ..domain.vocab import HAZARD_KINDS, USER_ROLES, name_of
 from ..i18n import t
 from ..store import catalogue, lifecycle
+from .gis import gis_links
 
 WINDOW_KEYS = ("any", "1h", "today", "24h", "7d", "custom")
 ACTION_ORDER = ("onsite_handled", "routed", "in_progress", "escalated", "assigned", "handled", "verified", "closed")
@@ -147,6 +148,7 @@ def list_toolbar(lang: str, query: str, note: str = "") -> html.Div:
                href=f"/api/v1/incidents/export.csv?{query}{suffix}", download=""),
         html.A(t("duty_export_xlsx", lang), id="duty-export-xlsx", className="wx-btn wx-btn-light",
                href=f"/api/v1/incidents/export.xlsx?{query}{suffix}", download=""),
+        *gis_links(lang, query, "duty-export"),  # the desk's filter; the KPIs of the default period (30 days)
     ])
 
 

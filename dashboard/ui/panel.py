@@ -12,6 +12,7 @@ from ..metrics import periods
 from ..metrics.kpis import KPIS
 from . import cards as ui_cards
 from . import charts, profile
+from .gis import gis_links
 
 LEVEL_KEYS = {"district": "district", "town": "town", "zone": "zone", "grid": "grid"}
 RANK_KPIS = profile.RANK_KPIS  # the KPIs whose district rank a unit's profile shows
@@ -51,12 +52,14 @@ def _slot(gid: str) -> html.Div:
     return html.Div(id=f"slot-{gid}", className="wx-chart-slot", style={"minHeight": f"{height}px"})
 
 
-def panel_layout(state: dict, lang: str, kpi: str) -> html.Aside:
+def panel_layout(state: dict, lang: str, kpi: str, gis_query: str | None = None) -> html.Aside:
     """The panel as first served: text parts, chart boxes with their controls, and empty chart slots. The
     graphs (:func:`chart_graphs`) are mounted once the map has drawn: mounting a ``dcc.Graph`` loads and
     evaluates plotly.js (4.8 MB, about 300 ms of main thread here), which would otherwise hold up the map's
     first draw. ``panel-request`` / ``lifecycle-request`` carry the view to the panel callbacks only once the
-    graphs are there (see ``dashboard/callbacks/drill.py``). ``kpi``: the ranking's measure at start."""
+    graphs are there (see ``dashboard/callbacks/drill.py``). ``kpi``: the ranking's measure at start;
+    ``gis_query``: the GIS export links' query for the view (``services.drill.gis_query``); None hides them (a
+    viewer who may not export: the public overview)."""
     return html.Aside(className="wx-panel", id="drill-panel", children=[
         dcc.Store(id="charts-mounted"),
         dcc.Store(id="panel-request"),
@@ -67,6 +70,8 @@ def panel_layout(state: dict, lang: str, kpi: str) -> html.Aside:
                    className="wx-briefing-link", id="briefing-link"),
         ]),
         period_selector(state, lang),
+        html.Div(gis_links(lang, gis_query or "", "ov-gis", "wx-gis-link"), className="wx-gis-links", id="ov-gis",
+                 hidden=gis_query is None),
         html.H2(id="unit-title", className="wx-unit-title"),
         dcc.Loading(html.Div(id="kpi-cards", className="wx-cards"), type="dot", delay_show=400),
         html.Div(className="wx-chart-box", children=[

@@ -161,3 +161,46 @@ def test_unreadable_file_rejected_by_cli_process(tmp_path):
                              text=True)
     assert missing.returncode == 2 and "no such file" in missing.stderr
     assert _hashes(d) == h0
+
+
+# ------------------------------------------------------------------------- files of several layers
+def test_several_layers_need_the_level_name_or_layer(tmp_path):
+    """A GeoPackage of several layers is read at the layer named after the level, else at --layer; without either
+    it is refused with its layer names, and nothing is written."""
+    d = _copy(tmp_path)
+    before = _hashes(d)
+    grids, zones = _read(d, "grid"), _read(d, "zone")
+    odd = tmp_path / "odd.gpkg"
+    grids.to_file(odd, layer="wangge", driver="GPKG")
+    zones.to_file(odd, layer="pianqu", driver="GPKG")
+    assert main(["import", str(odd), "--level", "grid", "--geodata-dir", str(d)]) == 2
+    assert main(["import", str(odd), "--level", "grid", "--layer", "nope", "--geodata-dir", str(d)]) == 2
+    assert main(["import", str(odd), "--level", "grid", "--layer", "wangge", "pianqu", "--geodata-dir", str(d)]) == 2
+    assert _hashes(d) == before
+    assert main(["import", str(odd), "--level", "grid", "--layer", "wangge", "--geodata-dir", str(d)]) == 0
+    assert _hashes(d) == before  # the same boundaries and codes: the same files
+    named = tmp_path / "named.gpkg"
+    zones.to_file(named, layer="zones", driver="GPKG")
+    grids.to_file(named, layer="grids", driver="GPKG")
+    assert main(["import", str(named), "--level", "zone", "--geodata-dir", str(d)]) == 0
+    assert _hashes(d) == before
+
+
+def test_a_zip_of_shapefiles_imports_in_place(tmp_path):
+    import zipfile
+
+    d = _copy(tmp_path)
+    grids, zones = _read(d, "grid"), _read(d, "zone")
+    shp = tmp_path / "shp"
+    shp.mkdir()
+    export_level("grid", shp / "grids.shp", "shp", None, d)
+    export_level("zone", shp / "zones.shp", "shp", None, d)
+    for name in ("boundaries.zip", "boundaries.shp.zip"):
+        with zipfile.ZipFile(tmp_path / name, "w") as z:
+            for f in shp.iterdir():
+                z.write(f, f.name)
+        assert main(["import", str(tmp_path / name), "--level", "grid", "--geodata-dir", str(d)]) == 0
+        assert main(["import", str(tmp_path / name), "--level", "zone", "--geodata-dir", str(d)]) == 0
+        _same_geometry(grids, _read(d, "grid"))
+        _same_geometry(zones, _read(d, "zone"))
+        assert list(_read(d, "grid").sort_values("code")["zone_code"]) == list(grids.sort_values("code")["zone_code"])
