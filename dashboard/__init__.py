@@ -38,8 +38,10 @@ def create_app(settings: Settings | None = None, *, with_store: bool = True) -> 
     from .context import Services
     from .pages import callback_levels, install_pages
     from .ratelimit import RateLimits
+    from .services import tiles as basemap_tiles
 
     settings = settings or Settings.from_env()
+    tile_files = basemap_tiles.open_files(settings)  # TILE_FILE: a missing or foreign file stops the start here
     settings.instance_dir.mkdir(parents=True, exist_ok=True)
 
     app = dash.Dash(
@@ -67,7 +69,7 @@ def create_app(settings: Settings | None = None, *, with_store: bool = True) -> 
         engine, sessions = _init_store(server, settings)
     limits = RateLimits.from_settings(settings)  # shared by the workers through Redis when the cache is Redis
     server.extensions["wuxing"] = Services(settings=settings, cache=cache, engine=engine, sessions=sessions,
-                                           limits=limits)
+                                           limits=limits, tiles=tile_files)
 
     register_all(server)
 

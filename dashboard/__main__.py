@@ -4,6 +4,9 @@ Starts gunicorn (several workers; the app is stateless, the cache is shared on d
 ``DEMO_LIVE=0``, the live demo simulator that posts incidents through the real HTTP API. When alert push channels
 are configured (``NOTIFY_*``) this process also runs ONE notification dispatcher in a thread (not one per worker);
 ``python -m dashboard notify run|status|requeue ID`` runs one in the foreground, shows the outbox, requeues.
+
+Also ``aggregates rebuild|check``, ``users …`` (``dashboard/auth/cli.py``) and ``tiles info|pack`` (the local
+basemap file, ``TILE_FILE``: see README "Offline basemap").
 """
 from __future__ import annotations
 
@@ -35,6 +38,13 @@ def serve(args) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings.from_env()
+    from .services.tiles import TileFileError, open_files
+
+    try:
+        open_files(settings)  # a bad TILE_FILE: say so here, not in every worker's traceback
+    except TileFileError as e:
+        print(f"cannot start: {e}", file=sys.stderr)
+        return 2
     host, port = args.host or settings.host, args.port or settings.port
     cmd = [sys.executable, "-m", "gunicorn", "--workers", str(args.workers), "--threads", "4",
            "--bind", f"{host}:{port}", "--timeout", "120", "--graceful-timeout", "10",
@@ -162,6 +172,57 @@ def notify_cmd(args) -> int:
     return 0
 
 
+def tiles_cmd(args) -> int:
+    """``info FILE``: what a basemap file holds. ``pack DIR OUT``: a z/x/y tile tree into a new MBTiles file.
+    Exit 0 done, 2 refused (missing or foreign file, no tiles, OUT exists …)."""
+    import json
+
+    from .store import tiles
+
+    try:
+        if args.tiles_command == "pack":
+            r = tiles.pack_directory(args.dir, args.out, name=args.name or "", attribution=args.attribution or "",
+                                     scheme=args.scheme, force=args.force)
+            print(f"packed {r.tiles:,} {r.format} tiles (zoom {r.min_zoom}-{r.max_zoom}) into {r.out}"
+                  + (f"; ignored {r.ignored:,} other files" if r.ignored else ""))
+            print("bounds (west,south,east,north): " + ",".join(f"{v:.6f}" for v in r.bounds))
+            return 0
+        reader = tiles.open_tiles(args.file)
+        info = reader.info
+        out = {"file": info.path, "kind": info.kind, "format": info.format, "name": info.name,
+               "attribution": info.attribution, "min_zoom": info.min_zoom, "max_zoom": info.max_zoom,
+               "bounds": list(info.bounds) if info.bounds else None, "tiles": tiles.count_tiles(reader)}
+    except tiles.TileFileError as e:
+        print(f"refused: {e}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(out, ensure_ascii=False))
+    else:
+        for key, value in out.items():
+            if key == "bounds":
+                value = ",".join(f"{v:.6f}" for v in value) + "  (west,south,east,north)" if value else "(not given)"
+            print(f"{key:12s} {value if value not in ('', None) else '(not given)'}")
+    return 0
+
+
+def add_tiles_subparser(sub) -> None:
+    t = sub.add_parser("tiles", help="the local basemap file (TILE_FILE): `tiles info FILE`, `tiles pack DIR OUT`")
+    tsub = t.add_subparsers(dest="tiles_command", required=True)
+    i = tsub.add_parser("info", help="format, zooms, bounds and tile count of an MBTiles or PMTiles file")
+    i.add_argument("file")
+    i.add_argument("--json", action="store_true", help="one JSON object instead of lines")
+    pk = tsub.add_parser("pack", help="pack a <z>/<x>/<y>.png|jpg|webp tile tree into a new MBTiles file")
+    pk.add_argument("dir", help="the tree's top folder (holding the zoom folders)")
+    pk.add_argument("out", help="the MBTiles file to write (refused when it exists, unless --force)")
+    pk.add_argument("--name", help="the basemap's name (default: the folder's)")
+    pk.add_argument("--attribution", help="attribution shown on the map, e.g. '© 天地图·浙江'")
+    pk.add_argument("--scheme", choices=["xyz", "tms"], default="xyz",
+                    help="row order of the tree: xyz (row 0 north: downloaders, 天地图, gdal2tiles --xyz; default) "
+                         "or tms (row 0 south: gdal2tiles without --xyz)")
+    pk.add_argument("--force", action="store_true", help="replace OUT when it exists")
+    t.set_defaults(func=tiles_cmd)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m dashboard")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -189,6 +250,7 @@ def main(argv=None) -> int:
     from .auth.cli import add_subparser as add_users_subparser  # `users add|list|passwd|disable|enable|role`
 
     add_users_subparser(sub)
+    add_tiles_subparser(sub)
     args = parser.parse_args(argv)
     return args.func(args)
 

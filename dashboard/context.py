@@ -6,8 +6,9 @@ can run as several gunicorn workers.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Mapping
 
 from flask import current_app
 
@@ -27,6 +28,8 @@ class Services:
     engine: "Engine | None" = None
     sessions: "sessionmaker | None" = None
     limits: "RateLimits | None" = None  # dashboard.ratelimit: None -> no limits (bare test apps)
+    # the local basemap files (TILE_FILE, TILE_FILE_DARK): "base"/"dark" -> a read-only store.tiles reader
+    tiles: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
     def geodata(self) -> Any:
         from .geodata import load_geodata

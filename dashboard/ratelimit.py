@@ -8,7 +8,9 @@ the environment, ``RATE_LIMITS=0`` turns them off):
 - ``ingest`` — writes per API token (``POST /api/v1/incidents``, ``…/batch``, transitions, Open311 posts);
 - ``read`` — reads of the API per user or token; ``expensive`` — exports (incidents, GIS), the briefing PDF, KPIs
   of a period, custom map measures, per user or token;
-- ``callbacks`` — Dash callback requests per user and address (a desk; anonymous: per address).
+- ``callbacks`` — Dash callback requests per user and address (a desk; anonymous: per address);
+- ``tiles`` — the local basemap's tiles (``/tiles/…``, ``TILE_FILE``) per user or screen: a map asks dozens at each
+  move, so they count apart from the API reads.
 
 A refusal is a 429 with ``Retry-After`` (JSON on the API and the callbacks). When the storage fails (Redis down) the
 request passes and the failure is logged: limits protect the service, they must not take it down.
@@ -30,6 +32,7 @@ RULES = {  # rule -> default limit (limits' notation); Settings.rate_limits over
     "read": "1200/minute",
     "expensive": "60/minute",
     "callbacks": "2400/minute",
+    "tiles": "6000/minute",
 }
 
 
@@ -83,6 +86,7 @@ class RateLimits:
         return Refusal(rule, max(1, math.ceil(reset_at - time.time())))
 
 
+TILE_PATHS = ("/tiles/",)  # counted under "tiles", not "read"
 EXPENSIVE_PATHS = ("/api/v1/incidents/export.", "/api/v1/gis/", "/api/v1/briefing.pdf", "/api/v1/kpis",
                    "/api/map/measures.json", "/api/map/hotspots.json", "/api/v1/audit.csv")
 

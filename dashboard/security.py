@@ -69,7 +69,7 @@ def install(app, settings) -> None:
     if kiosk.exists():  # the wall's starter page, when the server itself serves it
         hashes += inline_script_hashes(kiosk.read_text(encoding="utf-8"))
     headers = {**HEADERS, "Content-Security-Policy": content_security_policy(
-        hashes, (settings.tile_url, settings.tile_url_dark))}
+        hashes, settings.external_tile_urls)}  # a local basemap (TILE_FILE) is this origin: no other
 
     @app.server.after_request
     def security_headers(resp):

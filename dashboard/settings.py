@@ -38,6 +38,10 @@ class Settings:
     tile_url_dark: str = CARTO_DARK_TILES
     tile_attribution: str = OSM_ATTRIBUTION
     tile_crs: str = "wgs84"  # "gcj02" for Amap-style tiles: drawn geometry is shifted to match
+    # a local MBTiles/PMTiles file served by the app itself (/tiles/base/…): replaces TILE_URL and TILE_URL_DARK,
+    # nothing is fetched from a tile host (intranet); TILE_FILE_DARK: the dark basemap's file
+    tile_file: str = ""
+    tile_file_dark: str = ""
     demo_live: bool = True
     demo_users: bool = False  # DEMO_USERS=1: create demo sign-ins duty/duty-demo and leader/leader-demo
     session_cookie_secure: bool = False  # SESSION_COOKIE_SECURE=1 behind HTTPS: the cookie is never sent in clear
@@ -113,7 +117,15 @@ class Settings:
 
     @property
     def tiles_enabled(self) -> bool:
-        return bool(self.tile_url) and self.tile_url.lower() != "none"
+        return bool(self.tile_file) or (bool(self.tile_url) and self.tile_url.lower() != "none")
+
+    @property
+    def external_tile_urls(self) -> tuple[str, ...]:
+        """The tile URL templates the browser fetches from other hosts (the CSP allows their origins): none when
+        the app serves a local basemap file (``TILE_FILE``)."""
+        if self.tile_file:
+            return ()
+        return tuple(u for u in (self.tile_url, self.tile_url_dark) if u and u.lower() != "none")
 
     def with_(self, **changes) -> "Settings":
         return replace(self, **changes)
@@ -137,6 +149,8 @@ class Settings:
             tile_url_dark=env.get("TILE_URL_DARK", d.tile_url_dark),
             tile_attribution=env.get("TILE_ATTRIBUTION", d.tile_attribution),
             tile_crs=env.get("TILE_CRS", d.tile_crs).lower(),
+            tile_file=env.get("TILE_FILE", d.tile_file).strip(),
+            tile_file_dark=env.get("TILE_FILE_DARK", d.tile_file_dark).strip(),
             demo_live=_bool(env.get("DEMO_LIVE", "1")),
             demo_users=_bool(env.get("DEMO_USERS", "0")),
             public_overview=_bool(env.get("PUBLIC_OVERVIEW", "0")),

@@ -15,9 +15,10 @@ def register_incident_api(server) -> None:
 
 def register_all(server) -> None:
     """Every HTTP blueprint of the product; ``create_app`` calls this once."""
-    from . import geo
+    from . import geo, tiles
 
     server.register_blueprint(geo.bp)
+    server.register_blueprint(tiles.bp)  # /tiles/<base|dark>/<z>/<x>/<y>.<ext>: the local basemap (TILE_FILE)
     if server.extensions["wuxing"].engine is not None:
         from . import mapdata
 

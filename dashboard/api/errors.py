@@ -236,9 +236,12 @@ def enforce_access() -> None:
         what = f"the role {who.role}" if who.role != "token" else "this token (scopes: " + (
             ", ".join(sorted(who.scopes)) or "none") + ")"
         raise ApiError(403, "forbidden", f"{what} may not read this", "Authorization")
-    from ..ratelimit import EXPENSIVE_PATHS, requester_key
+    from ..ratelimit import EXPENSIVE_PATHS, TILE_PATHS, requester_key
 
     key = requester_key(who, request.remote_addr)
+    if request.path.startswith(TILE_PATHS):
+        _limit("tiles", key)
+        return
     _limit("read", key)
     if request.path.startswith(EXPENSIVE_PATHS):
         _limit("expensive", key)

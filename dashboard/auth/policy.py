@@ -7,7 +7,8 @@ Every request is classed by what it reaches, and each class names who may:
   service list (they carry no incident), and Dash's plumbing (``/_dash-layout`` and ``/_dash-update-component``
   check the page and the callback themselves: :func:`page_allowed`, :func:`callback_allowed`).
 - ``WALL`` — what the wall shows: the map geometry and map data (``/api/geo/…``, ``/api/map/…``: aggregates and
-  anonymised markers) and the wall page with its callbacks. Any signed-in user, a kiosk session, a read token.
+  anonymised markers), the local basemap's tiles (``/tiles/…``) and the wall page with its callbacks. Any signed-in
+  user, a kiosk session, a read token.
 - ``READ`` — everything else that holds incidents: the overview, the duty desk, the briefing, the read API
   (``GET /api/v1/…``, Open311 ``requests``), the exports and their callbacks. Leaders, duty officers and admins,
   and tokens with the ``read`` scope. The exports (:data:`EXPORT_PREFIXES`: the incident CSV / Excel and the GIS
@@ -32,7 +33,7 @@ PUBLIC_PATHS = frozenset({
     "/open311/v2/discovery.json", "/open311/v2/services.json",
 })
 PUBLIC_PREFIXES = ("/assets/", "/_dash-component-suites/", "/open311/v2/services/")
-WALL_PREFIXES = ("/api/geo/", "/api/map/")
+WALL_PREFIXES = ("/api/geo/", "/api/map/", "/tiles/")
 ADMIN_PREFIXES = ("/api/v1/audit", "/api/v1/notify")
 READ_PREFIXES = ("/api/", "/open311/")
 EXPORT_PREFIXES = ("/api/v1/incidents/export.", "/api/v1/gis/")  # files of incidents: READ, never opened wider

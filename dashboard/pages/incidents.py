@@ -17,6 +17,7 @@ from ..callbacks import duty_query as dq
 from ..i18n import t
 from ..services import alerts as alert_service
 from ..services import duty as data
+from ..services import tiles as basemap_tiles
 from ..store.models import utcnow
 from ..ui import duty as ui
 from ..ui.alerts import alert_banner, alert_feed
@@ -79,7 +80,8 @@ def layout(settings, lang: str, params: dict):
     places = data.place_options(lang, values["town"], values["zone"])
 
     the_map = district_map(settings, lang, hideouts={"incidents": {"alerts": sorted(
-        {a["incident"]["id"] for a in snapshot["items"]})}}, checked={"grids": False, "rings": True})
+        {a["incident"]["id"] for a in snapshot["items"]})}}, checked={"grids": False, "rings": True},
+        tiles=basemap_tiles.basemaps(settings))
     layer = _find(the_map, "geo-incidents")
     if layer is not None:
         layer.url = f"/api/map/incidents.json?{query}"  # the list's filter, from the first paint

@@ -9,6 +9,7 @@ from ..callbacks import drill as drill_callbacks
 from ..callbacks import map as map_callbacks
 from ..i18n import t
 from ..services import drill, maps, units
+from ..services import tiles as basemap_tiles
 from ..ui import panel
 from ..ui.map import district_map
 from ..ui.map_controls import DEFAULT_LAYER, DEFAULT_MEASURE, legend, live_refresh, map_controls
@@ -33,7 +34,7 @@ def layout(settings, lang: str, params: dict):
         layer = state["level"] + "s"
         seeds = {**seeds, layer: {**seeds.get(layer, {}), "selected": state["code"]}}
     bounds = h.bounds[(state["level"], state["code"])] if state["level"] != "district" else None
-    the_map = district_map(settings, lang, hideouts=seeds, bounds=bounds)
+    the_map = district_map(settings, lang, hideouts=seeds, bounds=bounds, tiles=basemap_tiles.basemaps(settings))
     return html.Div([
         header(lang, "/", params, t("counts_line", lang, **counts)),
         dcc.Location(id="ov-url", refresh=False),  # the overview's own view of the URL (drill callbacks)

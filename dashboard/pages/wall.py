@@ -12,6 +12,7 @@ import logging
 from dash import dcc, html
 
 from ..callbacks import wall as wall_callbacks
+from ..services import tiles as basemap_tiles
 from ..services import units
 from ..services import wall as wall_data
 from ..ui import wall as ui
@@ -53,7 +54,8 @@ def layout(settings, lang: str, params: dict):
     hideouts["incidents"] = {"alerts": pulse}
     # what the page already shows, so the first live tick changes nothing (None: read it on the first tick)
     live_state = {"seq": seq, "aseq": aseq if alerts is not None else None, "pulse": pulse}
-    the_map = district_map(settings, lang, map_id="map", dark=True, hideouts=hideouts, checked=ui.WALL_CHECKED)
+    the_map = district_map(settings, lang, map_id="map", dark=True, hideouts=hideouts, checked=ui.WALL_CHECKED,
+                           tiles=basemap_tiles.basemaps(settings))
     the_map.bounds = cfg["district_bounds"] = units.hierarchy().bounds[("district", units.DISTRICT_CODE)]
     return ui.wall_layout(
         lang, cfg=cfg, kpi=kpi, items=items, alerts=alerts, live_state=live_state,

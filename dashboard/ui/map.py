@@ -1,8 +1,12 @@
-"""The district map: basemaps (configurable tile URLs, a dark one, and none), boundary and point overlays."""
+"""The district map: basemaps (tile URLs of a host or of this app's local basemap file, a dark one, and none),
+boundary and point overlays."""
 from __future__ import annotations
+
+from typing import Sequence
 
 import dash_leaflet as dl
 
+from ..domain.basemap import Basemap
 from ..i18n import t
 from ..settings import Settings
 from .layers import BOUNDARY_LAYERS, POINT_LAYERS, overlays, panes
@@ -11,25 +15,36 @@ CENTER = [30.80, 120.10]  # Wuxing District, roughly its centroid
 ZOOM = 11
 
 
-def basemaps(settings: Settings, lang: str, dark: bool = False) -> list:
-    layers = []
-    if settings.tiles_enabled:
-        layers.append(dl.BaseLayer(
-            dl.TileLayer(url=settings.tile_url, attribution=settings.tile_attribution, maxZoom=18),
-            name=t("basemap_default", lang), checked=not dark, id="base-default"))
-    if settings.tile_url_dark and settings.tile_url_dark.lower() != "none" and settings.tiles_enabled:
-        layers.append(dl.BaseLayer(
-            dl.TileLayer(url=settings.tile_url_dark, attribution=settings.tile_attribution, maxZoom=18),
-            name=t("basemap_dark", lang), checked=dark, id="base-dark"))
-    none_checked = not any(getattr(b, "checked", False) for b in layers)
-    layers.append(dl.BaseLayer(dl.LayerGroup(), name=t("basemap_none", lang), checked=none_checked, id="base-none"))
+BASEMAP_LABELS = {"base": "basemap_default", "dark": "basemap_dark"}
+
+
+def _tile_layer(b: Basemap) -> dl.TileLayer:
+    kw = {"minZoom": b.min_zoom, "maxZoom": b.max_zoom, "maxNativeZoom": b.max_native_zoom}
+    if b.min_native_zoom is not None:
+        kw["minNativeZoom"] = b.min_native_zoom
+    if b.bounds is not None:
+        kw["bounds"] = [list(b.bounds[0]), list(b.bounds[1])]
+    return dl.TileLayer(url=b.url, attribution=b.attribution, **kw)
+
+
+def basemaps(tiles: Sequence[Basemap], lang: str, dark: bool = False) -> list:
+    """The basemap choices: each of ``tiles`` (``services.tiles.basemaps``) and "none". The dark one starts checked
+    on a dark page, else the standard one (a dark page without a dark basemap shows the standard one)."""
+    by_key = {b.key: b for b in tiles}
+    start = "dark" if dark and "dark" in by_key else "base" if "base" in by_key else None
+    layers = [dl.BaseLayer(_tile_layer(b), name=t(BASEMAP_LABELS[b.key], lang), checked=b.key == start,
+                           id=f"base-{'default' if b.key == 'base' else b.key}")
+              for b in tiles]
+    layers.append(dl.BaseLayer(dl.LayerGroup(), name=t("basemap_none", lang), checked=start is None, id="base-none"))
     return layers
 
 
 def district_map(settings: Settings, lang: str, map_id: str = "map", dark: bool = False, extra_overlays=(),
-                 hideouts: dict | None = None, checked: dict | None = None, bounds=None) -> dl.Map:
-    """The map with every registered layer. ``hideouts`` seeds layer styles (e.g. the initial choropleth) so
-    the first paint needs no callback; ``checked`` overrides which overlays start visible; ``bounds``
+                 hideouts: dict | None = None, checked: dict | None = None, bounds=None, *,
+                 tiles: Sequence[Basemap]) -> dl.Map:
+    """The map with every registered layer. ``tiles``: its raster basemaps (``services.tiles.basemaps``; never
+    derived here, so no page can fall back to a tile host when the app serves a local file). ``hideouts`` seeds
+    layer styles (e.g. the initial choropleth) so the first paint needs no callback; ``checked`` overrides which overlays start visible; ``bounds``
     ([[south, west], [north, east]]) opens the map fitted to a unit instead of the whole district.
 
     The initial view is either ``center``/``zoom`` or ``bounds`` (with its centre but no zoom), never a ``viewport``: the map
@@ -38,7 +53,7 @@ def district_map(settings: Settings, lang: str, map_id: str = "map", dark: bool 
     children = [
         *panes(),
         dl.LayersControl(
-            basemaps(settings, lang, dark)
+            basemaps(tiles, lang, dark)
             + overlays(BOUNDARY_LAYERS, lang, dark, hideouts, checked)
             + overlays(POINT_LAYERS, lang, dark, hideouts, checked)
             + list(extra_overlays),
