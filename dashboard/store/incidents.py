@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from ..domain.timefmt import CHINA_TZ  # Beijing time, no DST: incident codes carry its date
 from . import aggregates, alerts, catalogue, lifecycle, sequence
-from sqlalchemy import Date
+from sqlalchemy import JSON, Date
 
 from .models import UTC, Incident, IncidentEvent, Inspection, UTCDateTime, utcnow
 
@@ -283,6 +283,10 @@ def _bulk_rows(session: Session, table, cols: list[str], rows: list[dict]) -> No
     pipelined executemany for 1,000 rows), :func:`_executemany` elsewhere. A constraint violation is raised as
     SQLAlchemy's ``IntegrityError`` either way."""
     conn = session.connection()
+    json_cols = [c.name for c in table.columns if isinstance(c.type, JSON) and c.name in cols]
+    if json_cols:  # JSON values as the JSON type would store them (the raw driver paths bind no lists)
+        rows = [{**r, **{c: None if r.get(c) is None else json.dumps(r[c], ensure_ascii=False) for c in json_cols}}
+                for r in rows]
     if conn.dialect.name != "postgresql":
         _executemany(session, table, cols, rows)
         return

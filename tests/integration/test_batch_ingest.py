@@ -116,6 +116,20 @@ def test_bare_array_body_is_accepted(client, auth, app, points):
     assert r.json["created"] == 2 and counts(app)["incidents"] == 2
 
 
+def test_a_batch_stores_the_residents_it_names_like_the_single_post(client, auth, app, points):
+    """``persons`` (a JSON list) goes through the bulk insert paths (COPY, executemany) as the single POST stores it."""
+    named = item(points[0], description="张三与李四因噪音争吵", persons=["张三", "李四"])
+    r = batch(client, auth, [named, item(points[1])])
+    assert r.status_code == 200, r.json
+    ids = [x["id"] for x in r.json["results"]]
+    single = client.post("/api/v1/incidents", json=item(points[2], description="张三与李四因噪音争吵",
+                                                          persons=["张三", "李四"]), headers=auth)
+    assert single.status_code == 201, single.json
+    with app.extensions["wuxing"].sessions() as s:
+        got = {i: s.get(repo.Incident, i).persons for i in ids + [single.json["id"]]}
+    assert got[ids[0]] == ["张三", "李四"] == got[single.json["id"]] and got[ids[1]] is None
+
+
 def test_empty_batch_writes_nothing(client, auth, app):
     seq = current_seq(app)
     r = batch(client, auth, [])
