@@ -34,7 +34,10 @@ def serve(args) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings.from_env()
     host, port = args.host or settings.host, args.port or settings.port
-    cmd = [sys.executable, "-m", "gunicorn", "--workers", str(args.workers), "--threads", "4",
+    # 4 threads per worker for page loads and callbacks, plus one per open live stream (STREAM_SLOTS): a stream
+    # waits on a condition and costs no CPU until a change, and never holds up an ordinary request
+    cmd = [sys.executable, "-m", "gunicorn", "--workers", str(args.workers),
+           "--threads", str(4 + settings.stream_slots), "-c", "python:dashboard.gunicorn_conf",
            "--bind", f"{host}:{port}", "--timeout", "120", "--graceful-timeout", "10",
            "--access-logfile", "-", "app:server"]
     children = [subprocess.Popen(cmd)]

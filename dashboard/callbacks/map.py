@@ -1,5 +1,6 @@
-"""Map callbacks: recolour by measure (hideout only, no geometry), live refresh of incident data by change
-sequence (url only changes when the store changed), hotspot period, legends."""
+"""Map callbacks: recolour by measure (hideout only, no geometry), the live stream's hook (``assets/live.js``
+follows the incident layer's url: changes arrive by push and are applied in the browser), hotspot period,
+legends."""
 from __future__ import annotations
 
 from dash import Input, Output, Patch, State, no_update
@@ -96,25 +97,15 @@ def register_callbacks(app) -> None:
             return (no_update,) * len(CHORO_LAYERS)
         return tuple(True if name == layer else no_update for name in CHORO_LAYERS)
 
-    @app.callback(
-        Output("map-seq", "data"),
-        Output("geo-incidents", "url", allow_duplicate=True),
-        Output("geo-rings", "url", allow_duplicate=True),
-        Input("map-refresh", "n_intervals"),
-        State("map-seq", "data"),
-        State("geo-incidents", "url"),
-        State("geo-rings", "url"),
-        prevent_initial_call=True,
+    # live by push (assets/live.js): the stream follows the incident layer's url (its filter) and the ring layer's;
+    # the browser does the rest — no request while nothing changes
+    app.clientside_callback(
+        """function (incidentsUrl, ringsUrl, seq, aseq) {
+            return window.wx.live.follow(incidentsUrl, ringsUrl, seq, aseq);
+        }""",
+        Output("live-follow", "data"),
+        Input("geo-incidents", "url"), Input("geo-rings", "url"), State("map-seq", "data"), State("live-aseq", "data"),
     )
-    def refresh(_n, known, incidents_url, rings_url):
-        """Only when the store changed: bump ``v`` in the data URLs (filters kept), so the layers refetch while
-        the map keeps its view; fifty viewers share one cached response per change."""
-        seq = maps.change_seq()
-        if known is not None and seq == known:
-            return no_update, no_update, no_update
-        if known is None:  # no seq from the layout: remember where we are (the layers show this state)
-            return seq, no_update, no_update
-        return seq, with_version(incidents_url, seq), with_version(rings_url, seq)
 
     @app.callback(Output("geo-hotspots", "url", allow_duplicate=True), Input("hotspot-period", "value"),
                   State("geo-hotspots", "url"), prevent_initial_call=True)

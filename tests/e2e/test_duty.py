@@ -387,15 +387,15 @@ def test_lifecycle_actions_through_the_same_rules(duty_server, page):
     # this page): a clear refusal, nothing stored
     page.wait_for_selector("button.wx-act-escalated")
     page.wait_for_timeout(1500)
-    # hold this page's live tick so the other officer's step cannot reach it before the click (a real race,
+    # hold this page's live stream so the other officer's step cannot reach it before the click (a real race,
     # made deterministic here); the server must refuse the stale step on its own
-    page.evaluate("() => window.dash_clientside.set_props('duty-tick', {disabled: true})")
+    page.evaluate("() => window.wx.live.pause()")
     stale = page.locator("button.wx-act-escalated")
     api(duty_server, f"/api/v1/incidents/{inc['id']}/transitions",
         {"to": "in_progress", "actor": "镇街", "actor_role": "town"})
     stale.click(timeout=5000)
     page.wait_for_selector("#duty-act-msg.wx-msg-error")
-    page.evaluate("() => window.dash_clientside.set_props('duty-tick', {disabled: false})")
+    page.evaluate("() => window.wx.live.resume()")
     assert "未办理" in page.locator("#duty-act-msg").inner_text()
     from dashboard.store.lifecycle import STATES
 
