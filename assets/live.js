@@ -4,7 +4,7 @@
  * shows (the filter; the layout gives the layer an empty `data`, so dash-leaflet never fetches). wx.live fetches
  * that url once, keeps the features by id and, on each `change` event (only the incidents that changed since the
  * last one and match the filter, the ids that left it), upserts/removes them and hands the layer its new data.
- * It also moves `map-seq` (the incident change sequence) and `live-aseq` (the alert sequence) so the callbacks
+ * It also moves `map-seq` (`live-seq` on the wall: the incident change sequence) and `live-aseq` (the alert sequence) so the callbacks
  * that follow the store (duty list delta, alert banner, wall ticker and KPIs, live colours, drill panel) run once
  * per change — nothing runs while nothing changes.
  *
@@ -23,9 +23,8 @@
   };
 
   function setProps(id, props) {
-    if (document.getElementById(id) && window.dash_clientside && window.dash_clientside.set_props) {
-      window.dash_clientside.set_props(id, props);
-    }
+    // dash-leaflet layers have no DOM element of their id: ask Dash, which knows every component of the layout
+    try { window.dash_clientside.set_props(id, props); } catch (err) { /* not on this page */ }
   }
 
   function stripV(url) {
@@ -106,7 +105,7 @@
       scheduleApply();
     }
     if (d.rings && S.rings) { S.rings = withV(S.rings, d.seq); setProps("geo-rings", {url: S.rings}); }
-    if (d.seq !== S.seq) { S.seq = d.seq; setProps("map-seq", {data: d.seq}); }
+    if (d.seq !== S.seq) { S.seq = d.seq; setProps(S.seqId, {data: d.seq}); }
     if (d.aseq !== S.aseq) { S.aseq = d.aseq; setProps("live-aseq", {data: d.aseq}); }
   }
 
@@ -130,9 +129,11 @@
 
   var live = {
     /* Called (clientside callback) whenever the incident or ring layer's url changes, and at start. */
-    follow: function (incidentsUrl, ringsUrl, seq, aseq) {
-      if (S.seq === null && seq !== null && seq !== undefined) { S.seq = seq; }
-      if (S.aseq === null && aseq !== null && aseq !== undefined) { S.aseq = aseq; }
+    follow: function (incidentsUrl, ringsUrl, conf) {
+      conf = conf || {};
+      S.seqId = conf.seq_id || "map-seq";
+      if (S.seq === null && conf.seq !== null && conf.seq !== undefined) { S.seq = conf.seq; }
+      if (S.aseq === null && conf.aseq !== null && conf.aseq !== undefined) { S.aseq = conf.aseq; }
       S.rings = ringsUrl || null;
       var base = stripV(incidentsUrl);
       if (base && base !== S.base) {

@@ -105,6 +105,9 @@ class LiveServer:
         self._thread.start()
 
     def stop(self):
+        hub = getattr(self.app.server.extensions.get("wuxing"), "hub", None)
+        if hub is not None:  # end the open live streams: their threads would outlive the server
+            hub.stop()
         self._server.shutdown()
         self._thread.join(timeout=5)
 

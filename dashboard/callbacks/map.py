@@ -100,11 +100,11 @@ def register_callbacks(app) -> None:
     # live by push (assets/live.js): the stream follows the incident layer's url (its filter) and the ring layer's;
     # the browser does the rest — no request while nothing changes
     app.clientside_callback(
-        """function (incidentsUrl, ringsUrl, seq, aseq) {
-            return window.wx.live.follow(incidentsUrl, ringsUrl, seq, aseq);
+        """function (incidentsUrl, ringsUrl, conf) {
+            return window.wx.live.follow(incidentsUrl, ringsUrl, conf);
         }""",
         Output("live-follow", "data"),
-        Input("geo-incidents", "url"), Input("geo-rings", "url"), State("map-seq", "data"), State("live-aseq", "data"),
+        Input("geo-incidents", "url"), Input("geo-rings", "url"), State("live-conf", "data"),
     )
 
     @app.callback(Output("geo-hotspots", "url", allow_duplicate=True), Input("hotspot-period", "value"),

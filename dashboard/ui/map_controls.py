@@ -52,12 +52,14 @@ def hidden_map_inputs(measure: str = "none", layer: str = DEFAULT_LAYER, hotspot
     ])
 
 
-def live_feed(seq: int, aseq: int) -> html.Div:
-    """What a page with ``district_map`` needs to follow the store by push (``assets/live.js``): ``map-seq`` and
-    ``live-aseq`` are the incident and alert change sequences the page was built at (the live stream starts
-    there, so nothing committed between the render and the stream is missed) and are moved by the stream;
-    callbacks that follow the store take them as inputs."""
-    return html.Div([dcc.Store(id="map-seq", data=seq), dcc.Store(id="live-aseq", data=aseq),
+def live_feed(seq: int | None, aseq: int | None, seq_id: str = "map-seq") -> html.Div:
+    """What a page with ``district_map`` needs to follow the store by push (``assets/live.js``): the incident
+    and alert change sequences the page was built at (the live stream starts there, so nothing committed between
+    the render and the stream is missed), and the stores the stream moves after each change — ``seq_id``
+    (``map-seq`` where the shared map callbacks follow it, ``live-seq`` on the wall) and ``live-aseq`` —, which
+    the callbacks that follow the store take as inputs."""
+    return html.Div([dcc.Store(id="live-conf", data={"seq": seq, "aseq": aseq, "seq_id": seq_id}),
+                     dcc.Store(id=seq_id, data=seq), dcc.Store(id="live-aseq", data=aseq),
                      dcc.Store(id="live-follow")], style={"display": "none"})
 
 
