@@ -4,7 +4,8 @@
  * shows (the filter; the layout gives the layer an empty `data`, so dash-leaflet never fetches). wx.live fetches
  * that url once, keeps the features by id and, on each `change` event (only the incidents that changed since the
  * last one and match the filter, the ids that left it), upserts/removes them and hands the layer its new data.
- * It also moves `map-seq` (`live-seq` on the wall: the incident change sequence) and `live-aseq` (the alert sequence) so the callbacks
+ * It also moves `map-seq` (the incident change sequence) and `live-aseq` (the alert sequence), or on the wall
+ * `live-tick` ({seq, aseq}) so the callbacks
  * that follow the store (duty list delta, alert banner, wall ticker and KPIs, live colours, drill panel) run once
  * per change — nothing runs while nothing changes.
  *
@@ -19,7 +20,7 @@
   var S = {
     base: null, url: null, rings: null, seq: null, aseq: null, es: null, features: null, loading: null,
     queued: [], timer: null, lastApply: 0, backoff: 1000, retryTimer: null, connected: false, everConnected: false,
-    events: 0, lastEventAt: 0
+    events: 0, lastEventAt: 0, ids: {}
   };
 
   function setProps(id, props) {
@@ -62,8 +63,17 @@
     }, wait);
   }
 
+  function mark(f) {  // p.al: an active alert — the marker pulses (wx.map.incidentPoint)
+    if (S.alerted) { f.properties.al = S.alerted.has(f.properties.id); }
+    return f;
+  }
+
   function merge(d) {
-    (d.upsert || []).forEach(function (f) { S.features.set(f.properties.id, f); });
+    if (d.alerts) {  // the alert sequence moved: the pulsing set is in the data, not in a hideout that can be dropped
+      S.alerted = new Set(d.alerts);
+      S.features.forEach(function (f, id) { S.features.set(id, mark(Object.assign({}, f, {properties: Object.assign({}, f.properties)}))); });
+    }
+    (d.upsert || []).forEach(function (f) { S.features.set(f.properties.id, mark(f)); });
     (d.remove || []).forEach(function (id) { S.features.delete(id); });
   }
 
@@ -77,7 +87,7 @@
         if (S.loading !== token) { return; }  // the filter changed meanwhile
         S.loading = null;
         var m = new Map();
-        (fc.features || []).forEach(function (f) { m.set(f.properties.id, f); });
+        (fc.features || []).forEach(function (f) { m.set(f.properties.id, mark(f)); });
         S.features = m;
         S.truncated = !!fc.truncated;
         S.queued.forEach(merge);  // events that arrived while loading (each idempotent: upsert/remove by id)
@@ -105,8 +115,10 @@
       scheduleApply();
     }
     if (d.rings && S.rings) { S.rings = withV(S.rings, d.seq); setProps("geo-rings", {url: S.rings}); }
-    if (d.seq !== S.seq) { S.seq = d.seq; setProps(S.seqId, {data: d.seq}); }
-    if (d.aseq !== S.aseq) { S.aseq = d.aseq; setProps("live-aseq", {data: d.aseq}); }
+    var moved = d.seq !== S.seq || d.aseq !== S.aseq;
+    if (d.seq !== S.seq) { S.seq = d.seq; if (S.ids.seq) { setProps(S.ids.seq, {data: d.seq}); } }
+    if (d.aseq !== S.aseq) { S.aseq = d.aseq; if (S.ids.aseq) { setProps(S.ids.aseq, {data: d.aseq}); } }
+    if (moved && S.ids.tick) { setProps(S.ids.tick, {data: {seq: S.seq, aseq: S.aseq}}); }
   }
 
   function connect() {
@@ -131,7 +143,7 @@
     /* Called (clientside callback) whenever the incident or ring layer's url changes, and at start. */
     follow: function (incidentsUrl, ringsUrl, conf) {
       conf = conf || {};
-      S.seqId = conf.seq_id || "map-seq";
+      S.ids = conf.ids || {seq: "map-seq", aseq: "live-aseq"};
       if (S.seq === null && conf.seq !== null && conf.seq !== undefined) { S.seq = conf.seq; }
       if (S.aseq === null && conf.aseq !== null && conf.aseq !== undefined) { S.aseq = conf.aseq; }
       S.rings = ringsUrl || null;

@@ -158,8 +158,8 @@ def stream():
                 head = hub.head()
                 if head != known:
                     now = maps.utcnow()
-                    key = (known.seq, head.seq, head.aseq, crs, query, int(now.timestamp() // 60))
-                    yield hub.shared(key, lambda: live.event(head, live.delta(known.seq, head, flt, now)))
+                    key = (known.seq, known.aseq, head.seq, head.aseq, crs, query, int(now.timestamp() // 60))
+                    yield hub.shared(key, lambda: live.event(head, live.delta(known.seq, head, flt, now, known.aseq)))
                     known = head
                     continue
                 if hub.wait_beyond(known, min(hub.heartbeat_s, max(0.0, ends - time.monotonic()))) is None:

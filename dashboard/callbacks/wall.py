@@ -1,7 +1,7 @@
 """Wall (大屏) callbacks — thin: read the tick and what the page already shows, ask :mod:`dashboard.services.wall`,
 return props.
 
-Server side, run when the live stream (``assets/live.js``) moves ``live-seq`` / ``live-aseq``: the live part
+Server side, run when the live stream (``assets/live.js``) moves ``live-tick``: the live part
 (ticker, alerts, zone colours; answered from the shared cache per change sequence) and the KPI part (header,
 ranking, zone cards; also each minute, as cases age). Both return ``no_update`` when nothing changed and when
 anything fails (the wall keeps its last content). The incident markers themselves are applied in the browser.
@@ -79,13 +79,12 @@ def register_callbacks(app) -> None:
         Output("geo-incidents", "hideout", allow_duplicate=True),
         Output("geo-zones", "hideout", allow_duplicate=True),
         Output("map-legend", "children", allow_duplicate=True),
-        Input("live-seq", "data"),
-        Input("live-aseq", "data"),
+        Input("live-tick", "data"),
         State("wall-live-state", "data"),
         State("wall-config", "data"),
         prevent_initial_call=True,
     )
-    def wall_live(_seq, _aseq, state, cfg):
+    def wall_live(_tick, state, cfg):
         try:
             return live_update(state, (cfg or {}).get("lang", "zh"))
         except PreventUpdate:
@@ -101,7 +100,7 @@ def register_callbacks(app) -> None:
         Output("wall-updated", "children"),
         Output("wall-kpi-state", "data"),
         Input("wall-kpi-tick", "n_intervals"),
-        Input("live-seq", "data"),
+        Input("live-tick", "data"),
         State("wall-kpi-state", "data"),
         State("wall-config", "data"),
         prevent_initial_call=True,

@@ -68,7 +68,7 @@ def map_inputs(seq: int | None, aseq: int | None) -> html.Div:
     return html.Div(hidden=True, children=[
         dcc.Input(id="hotspot-period", type="hidden", value="30d"),
         html.Div(id="hotspot-legend-slot"),
-        live_feed(seq, aseq, seq_id="live-seq"),
+        live_feed(seq, aseq, tick=True),
     ])
 
 

@@ -193,13 +193,18 @@ class Hub:
             event.set()
 
 
-def delta(after: int, head: Head, flt: IncidentFilter, now: dt.datetime) -> dict:
+def delta(after: int, head: Head, flt: IncidentFilter, now: dt.datetime, aseq_known: int | None = None) -> dict:
     """What a stream filtered by ``flt`` that has seen sequence ``after`` needs to reach ``head``:
     ``{"seq", "aseq", "upsert": [map features], "remove": [ids], "rings": bool}`` or ``{"seq", "aseq",
-    "reload": true}`` when more than :data:`MAX_DELTA` incidents changed."""
+    "reload": true}`` when more than :data:`MAX_DELTA` incidents changed; with ``"alerts"``: the incidents whose
+    alert is active (their markers pulse) when the alert sequence moved since ``aseq_known``."""
     from . import maps
 
     out = {"seq": head.seq, "aseq": head.aseq}
+    if aseq_known != head.aseq:
+        from . import alerts as alert_service
+
+        out["alerts"] = sorted({a["incident"]["id"] for a in alert_service.snapshot(head.aseq)["items"]})
     if head.seq <= after:
         return {**out, "upsert": [], "remove": [], "rings": False}
     with db.session() as s:

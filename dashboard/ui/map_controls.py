@@ -52,14 +52,17 @@ def hidden_map_inputs(measure: str = "none", layer: str = DEFAULT_LAYER, hotspot
     ])
 
 
-def live_feed(seq: int | None, aseq: int | None, seq_id: str = "map-seq") -> html.Div:
+def live_feed(seq: int | None, aseq: int | None, *, tick: bool = False) -> html.Div:
     """What a page with ``district_map`` needs to follow the store by push (``assets/live.js``): the incident
     and alert change sequences the page was built at (the live stream starts there, so nothing committed between
-    the render and the stream is missed), and the stores the stream moves after each change — ``seq_id``
-    (``map-seq`` where the shared map callbacks follow it, ``live-seq`` on the wall) and ``live-aseq`` —, which
-    the callbacks that follow the store take as inputs."""
-    return html.Div([dcc.Store(id="live-conf", data={"seq": seq, "aseq": aseq, "seq_id": seq_id}),
-                     dcc.Store(id=seq_id, data=seq), dcc.Store(id="live-aseq", data=aseq),
+    the render and the stream is missed), and the stores the stream moves after each change, which the callbacks
+    that follow the store take as inputs: ``map-seq`` and ``live-aseq`` (the overview, the duty desk), or with
+    ``tick`` one store ``live-tick`` = ``{seq, aseq}`` (the wall: one callback run per change, not one per
+    sequence)."""
+    ids = {"tick": "live-tick"} if tick else {"seq": "map-seq", "aseq": "live-aseq"}
+    stores = [dcc.Store(id="live-tick", data={"seq": seq, "aseq": aseq})] if tick else [
+        dcc.Store(id="map-seq", data=seq), dcc.Store(id="live-aseq", data=aseq)]
+    return html.Div([dcc.Store(id="live-conf", data={"seq": seq, "aseq": aseq, "ids": ids}), *stores,
                      dcc.Store(id="live-follow")], style={"display": "none"})
 
 
