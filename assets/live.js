@@ -164,6 +164,7 @@
     },
     /* the number of markers the page holds (tests and the bench) */
     size: function () { return S.features ? S.features.size : null; },
+    ids: function () { var out = []; if (S.features) { S.features.forEach(function (f, id) { out.push(id); }); } return out; },
     /* hold the stream (nothing arrives) and take it up again from where it was: a duty officer's page that has
      * not yet heard of a change, made deterministic in tests */
     pause: function () { if (S.es) { S.es.close(); S.es = null; } S.connected = false; S.paused = true; },

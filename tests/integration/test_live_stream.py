@@ -169,9 +169,13 @@ def test_reconnect_delivers_what_happened_meanwhile_exactly_once(server, geo):
 
 
 def test_equal_streams_share_one_build(server, geo):
+    from dashboard.services import live
+
     hub = server.app.server.extensions["wuxing"].hub
-    seq = _seq(server)
-    streams = [Stream(server.url + f"/api/map/stream?after={seq}&severity=2,3") for _ in range(3)]
+    with server.app.server.app_context():
+        head = live.read_head()  # both sequences: no catch-up event before the post
+    streams = [Stream(server.url + f"/api/map/stream?after={head.seq}&aseq={head.aseq}&severity=2,3")
+               for _ in range(3)]
     try:
         before = hub.builds
         posted = _post(server, *grid_points(geo, 1)[0][:2])
