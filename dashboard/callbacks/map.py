@@ -55,17 +55,6 @@ def initial_hideouts(measure: str, layer: str, per, lang: str) -> tuple[dict, di
     return seed, payload
 
 
-def with_version(url: str | None, seq: int) -> str | None:
-    """``url`` with its ``v`` query parameter set to ``seq`` (other parameters untouched)."""
-    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
-
-    if not url:
-        return url
-    parts = urlsplit(url)
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "v"] + [("v", str(seq))]
-    return urlunsplit(parts._replace(query=urlencode(query)))
-
-
 def register_callbacks(app) -> None:
     @app.callback(
         *[Output(f"geo-{name}", "hideout", allow_duplicate=True) for name in CHORO_LAYERS],
