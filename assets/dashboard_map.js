@@ -194,11 +194,12 @@
     incidentPoint: function (feature, latlng, context) {
       var h = hide(context);
       var p = feature.properties;
-      // compact properties from /api/map/incidents.json: k category, s severity, t state, od hours overdue, hz in ring
+      // compact properties from /api/map/incidents.json: k category, s severity, t state, od hours overdue, hz in ring;
+      // al (set by wx.live, assets/live.js): an active alert — else the hideout's alerts list of the first paint
       var cat = (h.categories || {})[p.k] || {};
       var age = p.od > 72 ? 3 : (p.od > 24 ? 2 : (p.od > 0 ? 1 : 0));
       var cls = "wx-inc wx-sev-" + p.s + (age ? " wx-overdue wx-age-" + age : "") + (p.hz ? " wx-in-ring" : "") +
-        (p.t === "reported" ? " wx-new" : "") + (h.alerts && h.alerts.indexOf(p.id) >= 0 ? " wx-pulse" : "");
+        (p.t === "reported" ? " wx-new" : "") + ((p.al === undefined ? (h.alerts && h.alerts.indexOf(p.id) >= 0) : p.al) ? " wx-pulse" : "");
       var icon = L.divIcon({
         className: cls,
         html: "<span style='background:" + (SEVERITY_COLORS[p.s] || "#888") + "'>" + esc(cat.glyph || "事") + "</span>" +

@@ -8,7 +8,6 @@
 (function () {
   "use strict";
   var SEEN_MAX = 100;
-  var HEARTBEAT_TIMEOUT_MS = 2500;
   var TOUR_MAX_ZOOM = 14;
   var ALERT_ZOOM = 15;
   var formatters = {};
@@ -175,25 +174,20 @@
               selectZone(code)];
     },
 
-    /* GET /healthz (2.5 s timeout): [connection state, sign class, KPI state (reset on reconnect), live tick
-     * disabled, KPI tick disabled] — while the server is away the server-side ticks pause, so no request fails
-     * in a loop; they resume when it answers again. */
+    /* The connection sign from the live stream's state (wx.live, assets/live.js; no request): [connection state,
+     * sign class, KPI state (reset when the stream is back, so the KPIs are rebuilt)]. The stream reconnects by
+     * itself and catches up from its last sequence. */
     heartbeat: function (n, st) {
       // Dash keeps every tick in its undo history and every failed request in its error log: cut both back
       if (window.wx.app) { window.wx.app.trimDashState(); }
       st = st || {ok: true, fails: 0};
-      var ctrl = typeof AbortController === "function" ? new AbortController() : null;
-      var timer = setTimeout(function () { if (ctrl) { ctrl.abort(); } }, HEARTBEAT_TIMEOUT_MS);
-      return fetch("/healthz", {cache: "no-store", credentials: "same-origin", signal: ctrl ? ctrl.signal : undefined})
-        .then(function (r) { return r.ok; }, function () { return false; })
-        .then(function (ok) {
-          clearTimeout(timer);
-          var nu = noUpdate();
-          if (ok && st.ok) { return [nu, nu, nu, nu, nu]; }
-          if (ok) { return [{ok: true, fails: 0}, "wx-wall-conn", null, false, false]; }  // back: refresh all
-          var away = [{ok: false, fails: Math.min((st.fails || 0) + 1, 1000000)}, "wx-wall-conn wx-wall-conn-on"];
-          return st.ok ? away.concat([nu, true, true]) : away.concat([nu, nu, nu]);
-        });
+      var live = window.wx.live ? window.wx.live.state() : {connected: true, everConnected: true};
+      var ok = live.connected || !live.everConnected;  // not yet opened at all: nothing to report
+      var nu = noUpdate();
+      if (ok && st.ok) { return [nu, nu, nu]; }
+      if (ok) { return [{ok: true, fails: 0}, "wx-wall-conn", null]; }  // back: refresh the KPIs
+      var away = [{ok: false, fails: Math.min((st.fails || 0) + 1, 1000000)}, "wx-wall-conn wx-wall-conn-on"];
+      return away.concat([nu]);
     }
   };
 

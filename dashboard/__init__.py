@@ -68,8 +68,13 @@ def create_app(settings: Settings | None = None, *, with_store: bool = True) -> 
     if with_store:
         engine, sessions = _init_store(server, settings)
     limits = RateLimits.from_settings(settings)  # shared by the workers through Redis when the cache is Redis
+    hub = None
+    if engine is not None:
+        from .services.live import Hub
+
+        hub = Hub(server, engine, slots=settings.stream_slots, poll_s=settings.live_poll_s)
     server.extensions["wuxing"] = Services(settings=settings, cache=cache, engine=engine, sessions=sessions,
-                                           limits=limits, tiles=tile_files)
+                                           limits=limits, tiles=tile_files, hub=hub)
 
     register_all(server)
 

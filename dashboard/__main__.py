@@ -46,7 +46,10 @@ def serve(args) -> int:
         print(f"cannot start: {e}", file=sys.stderr)
         return 2
     host, port = args.host or settings.host, args.port or settings.port
-    cmd = [sys.executable, "-m", "gunicorn", "--workers", str(args.workers), "--threads", "4",
+    # 4 threads per worker for page loads and callbacks, plus one per open live stream (STREAM_SLOTS): a stream
+    # waits on a condition and costs no CPU until a change, and never holds up an ordinary request
+    cmd = [sys.executable, "-m", "gunicorn", "--workers", str(args.workers),
+           "--threads", str(4 + settings.stream_slots), "-c", "python:dashboard.gunicorn_conf",
            "--bind", f"{host}:{port}", "--timeout", "120", "--graceful-timeout", "10",
            "--access-logfile", "-", "app:server"]
     children = [subprocess.Popen(cmd)]

@@ -50,6 +50,8 @@ class Settings:
     trusted_proxies: int = 0  # TRUSTED_PROXIES=1 behind one reverse proxy: client address from X-Forwarded-For
     public_url: str = ""  # PUBLIC_URL=https://zhihui.example.gov.cn: absolute links (OpenAPI, Open311, alert push)
     public_overview: bool = False  # PUBLIC_OVERVIEW=1: the overview map (aggregates, anonymised markers) for anyone
+    stream_slots: int = 100  # STREAM_SLOTS: open live streams per worker (each worker gets that many more threads)
+    live_poll_s: float = 0.5  # LIVE_POLL: SQLite only — how often each process looks for a change (PostgreSQL pushes)
     wall_tour_s: int = 20  # seconds per zone on the wall's automatic tour
     wall_tour_order: str = "rank"  # rank | code
     wall_rank_kpi: str = "resolution_rate"
@@ -160,6 +162,8 @@ class Settings:
                          if k.startswith("RATE_LIMIT_") and v.strip()},
             trusted_proxies=max(0, int(env.get("TRUSTED_PROXIES", d.trusted_proxies))),
             public_url=env.get("PUBLIC_URL", d.public_url).rstrip("/"),
+            stream_slots=max(1, int(env.get("STREAM_SLOTS", d.stream_slots))),
+            live_poll_s=min(5.0, max(0.05, float(env.get("LIVE_POLL", d.live_poll_s)))),
             wall_tour_s=int(env.get("WALL_TOUR", d.wall_tour_s)),
             wall_tour_order=env.get("WALL_TOUR_ORDER", d.wall_tour_order),
             wall_rank_kpi=env.get("WALL_RANK_KPI", d.wall_rank_kpi),

@@ -94,18 +94,22 @@ def signed_in_client(flask_app, role: str = "leader"):
 
 
 class LiveServer:
-    def __init__(self, app):
+    def __init__(self, app, port: int = 0):
         from werkzeug.serving import make_server
 
         self.app = app
-        self._server = make_server("127.0.0.1", 0, app.server, threaded=True)
+        self._server = make_server("127.0.0.1", port, app.server, threaded=True)
         self.port = self._server.server_port
         self.url = f"http://127.0.0.1:{self.port}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
 
     def stop(self):
+        hub = getattr(self.app.server.extensions.get("wuxing"), "hub", None)
+        if hub is not None:  # end the open live streams: their threads would outlive the server
+            hub.stop()
         self._server.shutdown()
+        self._server.server_close()  # the port is free again (a test can restart a server on it)
         self._thread.join(timeout=5)
 
     def sign_in(self, page, role: str = "leader") -> None:

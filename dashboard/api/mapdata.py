@@ -6,6 +6,8 @@
 - ``rings.json`` — safety rings of major hazard sites (polygons) with the open incidents inside each.
 - ``hotspots.json`` — incident density on H3 hexagons for a period, with Getis-Ord Gi* hot spots.
 - ``measures.json`` — values per zone or grid for the choropleth ("colour by measure").
+- ``stream`` — Server-Sent Events: what changed for a page's incident layer (same filters as ``incidents.json``),
+  pushed when any worker or host commits a change (:mod:`dashboard.services.live`).
 
 The data comes from :mod:`dashboard.services.maps`. Each response is cached in the shared cache under the
 request's filter and the store's change sequence (so a new or changed incident is visible on the next request,
@@ -17,14 +19,14 @@ import gzip
 import hashlib
 import json
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, jsonify, request, stream_with_context
 
 from ..context import services
 from ..metrics.periods import PeriodError, resolve
 from ..services import filters, maps
 from ..store import catalogue, lifecycle
 from .errors import ApiError, register_blueprint_handlers
-from .incidents import filter_from_args
+from .incidents import MAX_DB_INT, _int_param, filter_from_args
 
 bp = Blueprint("mapdata", __name__, url_prefix="/api/map")
 register_blueprint_handlers(bp)
@@ -105,3 +107,67 @@ def measures_json():
     per = _period_from_args()
     lang = "en" if request.args.get("lang") == "en" else "zh"
     return jsonify(maps.measure_payload(layer, measure, per, lang))
+
+
+def _stream_start():
+    """Where a stream starts: ``Last-Event-ID`` (the browser reconnecting by itself) or ``after``/``aseq`` (the
+    page: the sequences its layers were built at); neither: now."""
+    from ..services import live
+
+    head = live.parse_event_id(request.headers.get("Last-Event-ID"))
+    if head is not None:
+        return head
+    after = _int_param("after", -1, -1, MAX_DB_INT)
+    aseq = _int_param("aseq", -1, -1, MAX_DB_INT)
+    if after < 0:
+        return None
+    return live.Head(after, aseq if aseq >= 0 else -1)
+
+
+@bp.get("/stream")
+def stream():
+    """``text/event-stream``: an event ``change`` (``id: <seq>.<aseq>``, data: :func:`services.live.delta`) after
+    each commit that moved either sequence, a comment every ``HEARTBEAT_S``; the stream ends after ``LIFETIME_S``
+    (the page reconnects with ``Last-Event-ID``). 503 with ``Retry-After`` when this worker's stream slots are
+    taken. Filters as ``incidents.json`` (default ``status=open``)."""
+    from ..services import live
+
+    flt = filter_from_args()  # a bad filter: 400 before the stream opens
+    if not request.args.get("status"):
+        flt.statuses = list(lifecycle.OPEN_STATES)
+    query = filters.canonical_query({**request.args.to_dict(), "status": request.args.get("status") or "open"})
+    start = _stream_start()
+    hub = services().hub
+    if hub is None or not hub.enter():
+        raise ApiError(503, "unavailable", "no free stream slot on this server; retry shortly", None,
+                       retry_after=3)
+    crs = _crs()
+
+    def events():
+        import time
+
+        try:
+            known = hub.head()
+            if start is not None and start.seq > known.seq:  # a sequence from another store: start afresh
+                yield live.event(known, {"seq": known.seq, "aseq": known.aseq, "reload": True})
+            elif start is not None:
+                known = live.Head(start.seq, start.aseq)
+            yield f"retry: 2000\n: {hub.head().event_id}\n\n"
+            ends = time.monotonic() + hub.lifetime_s
+            while not hub.stopping and time.monotonic() < ends:
+                head = hub.head()
+                if head != known:
+                    now = maps.utcnow()
+                    key = (known.seq, known.aseq, head.seq, head.aseq, crs, query, int(now.timestamp() // 60))
+                    yield hub.shared(key, lambda: live.event(head, live.delta(known.seq, head, flt, now, known.aseq)))
+                    known = head
+                    continue
+                if hub.wait_beyond(known, min(hub.heartbeat_s, max(0.0, ends - time.monotonic()))) is None:
+                    yield ": ping\n\n"
+        finally:
+            hub.leave()
+
+    resp = Response(stream_with_context(events()), mimetype="text/event-stream")
+    resp.headers["Cache-Control"] = "no-cache, no-transform"
+    resp.headers["X-Accel-Buffering"] = "no"  # nginx: pass each event at once
+    return resp

@@ -220,7 +220,7 @@ def register_callbacks(app) -> None:
         Output("duty-rows-note", "children"),
         Output("duty-detail-refresh", "data", allow_duplicate=True),
         Input("duty-query", "data"),
-        Input("duty-tick", "n_intervals"),
+        Input("map-seq", "data"),  # moved by the live stream after each change (assets/live.js)
         State("duty-live", "data"),
         State("duty-conf", "data"),
         State("duty-selected", "data"),

@@ -58,8 +58,9 @@ def register(app) -> None:
 
     @app.callback(
         Output("alert-store", "data"),
-        Input("alert-tick", "n_intervals"),
+        Input("live-aseq", "data"),  # moved by the live stream when an alert is raised or acknowledged
         State("alert-store", "data"),
+        prevent_initial_call=True,  # the page carries the snapshot it was built with
     )
     def refresh(_n, known):
         try:

@@ -1,5 +1,6 @@
-"""Map callbacks: recolour by measure (hideout only, no geometry), live refresh of incident data by change
-sequence (url only changes when the store changed), hotspot period, legends."""
+"""Map callbacks: recolour by measure (hideout only, no geometry), the live stream's hook (``assets/live.js``
+follows the incident layer's url: changes arrive by push and are applied in the browser), hotspot period,
+legends."""
 from __future__ import annotations
 
 from dash import Input, Output, Patch, State, no_update
@@ -54,17 +55,6 @@ def initial_hideouts(measure: str, layer: str, per, lang: str) -> tuple[dict, di
     return seed, payload
 
 
-def with_version(url: str | None, seq: int) -> str | None:
-    """``url`` with its ``v`` query parameter set to ``seq`` (other parameters untouched)."""
-    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
-
-    if not url:
-        return url
-    parts = urlsplit(url)
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "v"] + [("v", str(seq))]
-    return urlunsplit(parts._replace(query=urlencode(query)))
-
-
 def register_callbacks(app) -> None:
     @app.callback(
         *[Output(f"geo-{name}", "hideout", allow_duplicate=True) for name in CHORO_LAYERS],
@@ -96,25 +86,15 @@ def register_callbacks(app) -> None:
             return (no_update,) * len(CHORO_LAYERS)
         return tuple(True if name == layer else no_update for name in CHORO_LAYERS)
 
-    @app.callback(
-        Output("map-seq", "data"),
-        Output("geo-incidents", "url", allow_duplicate=True),
-        Output("geo-rings", "url", allow_duplicate=True),
-        Input("map-refresh", "n_intervals"),
-        State("map-seq", "data"),
-        State("geo-incidents", "url"),
-        State("geo-rings", "url"),
-        prevent_initial_call=True,
+    # live by push (assets/live.js): the stream follows the incident layer's url (its filter) and the ring layer's;
+    # the browser does the rest — no request while nothing changes
+    app.clientside_callback(
+        """function (incidentsUrl, ringsUrl, conf) {
+            return window.wx.live.follow(incidentsUrl, ringsUrl, conf);
+        }""",
+        Output("live-follow", "data"),
+        Input("geo-incidents", "url"), Input("geo-rings", "url"), State("live-conf", "data"),
     )
-    def refresh(_n, known, incidents_url, rings_url):
-        """Only when the store changed: bump ``v`` in the data URLs (filters kept), so the layers refetch while
-        the map keeps its view; fifty viewers share one cached response per change."""
-        seq = maps.change_seq()
-        if known is not None and seq == known:
-            return no_update, no_update, no_update
-        if known is None:  # no seq from the layout: remember where we are (the layers show this state)
-            return seq, no_update, no_update
-        return seq, with_version(incidents_url, seq), with_version(rings_url, seq)
 
     @app.callback(Output("geo-hotspots", "url", allow_duplicate=True), Input("hotspot-period", "value"),
                   State("geo-hotspots", "url"), prevent_initial_call=True)

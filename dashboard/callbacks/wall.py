@@ -1,10 +1,11 @@
 """Wall (大屏) callbacks — thin: read the tick and what the page already shows, ask :mod:`dashboard.services.wall`,
 return props.
 
-Server side: the live part (ticker, alerts; every second, answered from the shared cache per change sequence)
-and the KPI part (header, ranking, zone cards; fresh within a minute). Both return ``no_update`` when nothing
-changed and when anything fails (the wall keeps its last content; the heartbeat shows "reconnecting").
-Client side (``assets/wall.js``): the clock, the zone tour and the heartbeat to ``/healthz``.
+Server side, run when the live stream (``assets/live.js``) moves ``live-tick``: the live part
+(ticker, alerts, zone colours; answered from the shared cache per change sequence) and the KPI part (header,
+ranking, zone cards; also each minute, as cases age). Both return ``no_update`` when nothing changed and when
+anything fails (the wall keeps its last content). The incident markers themselves are applied in the browser.
+Client side (``assets/wall.js``): the clock, the zone tour and the connection sign (the stream's state).
 """
 from __future__ import annotations
 
@@ -16,15 +17,14 @@ from dash.exceptions import PreventUpdate
 from ..ui import wall as ui
 from ..ui.map_controls import legend
 from ..services import wall as wall_data
-from . import map as map_callbacks
 
 log = logging.getLogger("dashboard.wall")
 
 
-def live_update(state: dict | None, lang: str, incidents_url: str | None, rings_url: str | None):
-    """Everything live on the wall, only for what changed since ``state``: the ticker (new reports), the alerts
-    (alert feed), the incident and ring layers (their data URL's version, as ``callbacks.map.refresh`` does), the
-    zones' colours (open incidents) and the pulsing markers. Raises PreventUpdate when nothing changed."""
+def live_update(state: dict | None, lang: str):
+    """Everything live on the wall but the markers (pushed to the browser), only for what changed since ``state``:
+    the ticker (new reports), the alerts (alert feed), the zones' colours (open incidents) and the pulsing
+    markers. Raises PreventUpdate when nothing changed."""
     state = state or {}
     seq, aseq = wall_data.change_seq(), wall_data.alert_seq()
     if state.get("seq") == seq and state.get("aseq") == aseq:
@@ -35,8 +35,6 @@ def live_update(state: dict | None, lang: str, incidents_url: str | None, rings_
         items = wall_data.ticker_items(lang, seq)
         out["ticker"] = ui.ticker(items, lang, state.get("ticker_ids") or [])
         new_state["ticker_ids"] = [it["id"] for it in items]
-        out["incidents_url"] = map_callbacks.with_version(incidents_url, seq)
-        out["rings_url"] = map_callbacks.with_version(rings_url, seq)
         payload = wall_data.zone_choropleth(lang, seq)
         zones = Patch()
         for key, value in (("values", payload["values"]), ("breaks", payload["breaks"]),
@@ -59,7 +57,7 @@ def live_update(state: dict | None, lang: str, incidents_url: str | None, rings_
     return tuple(out[k] for k in LIVE_OUTPUTS)
 
 
-LIVE_OUTPUTS = ("ticker", "alerts", "count", "state", "pulse", "incidents_url", "rings_url", "zones", "legend")
+LIVE_OUTPUTS = ("ticker", "alerts", "count", "state", "pulse", "zones", "legend")
 
 
 def kpi_update(state: dict | None, cfg: dict):
@@ -79,20 +77,16 @@ def register_callbacks(app) -> None:
         Output("wall-alert-count", "children"),
         Output("wall-live-state", "data"),
         Output("geo-incidents", "hideout", allow_duplicate=True),
-        Output("geo-incidents", "url", allow_duplicate=True),
-        Output("geo-rings", "url", allow_duplicate=True),
         Output("geo-zones", "hideout", allow_duplicate=True),
         Output("map-legend", "children", allow_duplicate=True),
-        Input("wall-live-tick", "n_intervals"),
+        Input("live-tick", "data"),
         State("wall-live-state", "data"),
         State("wall-config", "data"),
-        State("geo-incidents", "url"),
-        State("geo-rings", "url"),
         prevent_initial_call=True,
     )
-    def wall_live(_n, state, cfg, incidents_url, rings_url):
+    def wall_live(_tick, state, cfg):
         try:
-            return live_update(state, (cfg or {}).get("lang", "zh"), incidents_url, rings_url)
+            return live_update(state, (cfg or {}).get("lang", "zh"))
         except PreventUpdate:
             raise
         except Exception:  # noqa: BLE001 - keep the last content on screen, never an error
@@ -106,11 +100,12 @@ def register_callbacks(app) -> None:
         Output("wall-updated", "children"),
         Output("wall-kpi-state", "data"),
         Input("wall-kpi-tick", "n_intervals"),
+        Input("live-tick", "data"),
         State("wall-kpi-state", "data"),
         State("wall-config", "data"),
         prevent_initial_call=True,
     )
-    def wall_kpis(_n, state, cfg):
+    def wall_kpis(_n, _seq, state, cfg):
         try:
             return kpi_update(state, cfg or {})
         except PreventUpdate:
@@ -145,8 +140,6 @@ def register_callbacks(app) -> None:
         Output("wall-conn", "data"),
         Output("wall-conn-sign", "className"),
         Output("wall-kpi-state", "data", allow_duplicate=True),
-        Output("wall-live-tick", "disabled"),
-        Output("wall-kpi-tick", "disabled"),
         Input("wall-heartbeat-tick", "n_intervals"),
         State("wall-conn", "data"),
         prevent_initial_call=True,

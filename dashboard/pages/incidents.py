@@ -22,10 +22,11 @@ from ..store.models import utcnow
 from ..ui import duty as ui
 from ..ui.alerts import alert_banner, alert_feed
 from ..ui.map import district_map
-from ..ui.map_controls import hidden_map_inputs, live_refresh
+from ..ui.map_controls import hidden_map_inputs, live_feed
 from ..ui.shell import header
 
-LIVE_MS = 1000
+CLOCK_MS = 1000  # the time-left countdown (browser only)
+PULSE_MS = 1000  # the alert markers' pulse (browser only)
 
 
 def _find(component, id_):
@@ -85,14 +86,12 @@ def layout(settings, lang: str, params: dict):
     layer = _find(the_map, "geo-incidents")
     if layer is not None:
         layer.url = f"/api/map/incidents.json?{query}"  # the list's filter, from the first paint
-    refresh = live_refresh(LIVE_MS)
-    known = _find(refresh, "map-seq")
-    if known is not None:  # the layer shows (at least) this state: a change before the first tick still refreshes
-        known.data = listing.seq
+    # the live stream starts at the list's sequence (the layer shows at least that state) and the banner's
+    refresh = live_feed(listing.seq, snapshot["seq"])
 
     return html.Div(className="wx-duty", children=[
         header(lang, "/incidents", params, t("duty_title", lang)),
-        html.Div(className="wx-duty-bar", children=[alert_banner(lang, ack=True, sound=True, interval_ms=LIVE_MS,
+        html.Div(className="wx-duty-bar", children=[alert_banner(lang, ack=True, sound=True, interval_ms=PULSE_MS,
                                                                  initial=snapshot, can_act=user.can_act),
                                                     ui.user_box(lang, user)]),
         html.Main(className="wx-duty-main", children=[
@@ -108,7 +107,7 @@ def layout(settings, lang: str, params: dict):
             html.Aside(className="wx-duty-side", children=[alert_feed(lang, snapshot, can_ack=user.can_act),
                                                             ui.detail_panel(lang)]),
         ]),
-        dcc.Interval(id="duty-tick", interval=LIVE_MS),
+        dcc.Interval(id="duty-tick", interval=CLOCK_MS),  # the browser's clock (time left); no request
         dcc.Interval(id="duty-window-tick", interval=settings.duty_window_step_s * 1000),  # relative windows slide
         dcc.Store(id="duty-conf", data={"lang": lang, "can_act": user.can_act,
                                         "txt": {"rows": t("duty_rows", lang, n="{n}"),

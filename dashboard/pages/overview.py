@@ -8,11 +8,11 @@ from dash import dcc, html
 from ..callbacks import drill as drill_callbacks
 from ..callbacks import map as map_callbacks
 from ..i18n import t
-from ..services import drill, maps, units
+from ..services import drill, live, maps, units
 from ..services import tiles as basemap_tiles
 from ..ui import panel
 from ..ui.map import district_map
-from ..ui.map_controls import DEFAULT_LAYER, DEFAULT_MEASURE, legend, live_refresh, map_controls
+from ..ui.map_controls import DEFAULT_LAYER, DEFAULT_MEASURE, legend, live_feed, map_controls
 from ..ui.shell import header
 
 
@@ -35,6 +35,7 @@ def layout(settings, lang: str, params: dict):
         seeds = {**seeds, layer: {**seeds.get(layer, {}), "selected": state["code"]}}
     bounds = h.bounds[(state["level"], state["code"])] if state["level"] != "district" else None
     the_map = district_map(settings, lang, hideouts=seeds, bounds=bounds, tiles=basemap_tiles.basemaps(settings))
+    head = live.read_head()  # the live stream starts here: nothing committed after the render is missed
     return html.Div([
         header(lang, "/", params, t("counts_line", lang, **counts)),
         dcc.Location(id="ov-url", refresh=False),  # the overview's own view of the URL (drill callbacks)
@@ -47,7 +48,7 @@ def layout(settings, lang: str, params: dict):
                 the_map,
                 html.Div(map_controls(lang, period={k: state.get(k) for k in ("period", "from", "to")}),
                          id="map-controls"),
-                live_refresh(seq=maps.change_seq()),
+                live_feed(head.seq, head.aseq),
                 html.Div(className="wx-legends", children=[
                     html.Div(legend(payload, lang), id="map-legend"),
                     html.Div(id="hotspot-legend-slot"),

@@ -17,7 +17,7 @@ from ..services import units
 from ..services import wall as wall_data
 from ..ui import wall as ui
 from ..ui.map import district_map
-from ..ui.map_controls import legend
+from ..ui.map_controls import legend, live_feed
 
 log = logging.getLogger("dashboard.wall")
 
@@ -60,15 +60,17 @@ def layout(settings, lang: str, params: dict):
     return ui.wall_layout(
         lang, cfg=cfg, kpi=kpi, items=items, alerts=alerts, live_state=live_state,
         kpi_state={"v": wall_data.kpi_version()} if kpi else None, map_component=the_map,
-        map_inputs=map_inputs(), legend_children=legend(choro, lang))
+        map_inputs=map_inputs(seq, live_state["aseq"]), legend_children=legend(choro, lang))
 
 
-def map_inputs() -> html.Div:
+def map_inputs(seq: int | None, aseq: int | None) -> html.Div:
     """The (hidden, fixed) values the shared map callbacks (``callbacks.map``) read when the map's layer control
-    reports its overlays; the wall's live data comes from its own callback (``callbacks.wall``)."""
+    reports its overlays, and the live feed (the stream starts at the sequences the page was built at); the
+    wall's live panels come from its own callbacks (``callbacks.wall``)."""
     return html.Div(hidden=True, children=[
         dcc.Input(id="hotspot-period", type="hidden", value="30d"),
         html.Div(id="hotspot-legend-slot"),
+        live_feed(seq, aseq, tick=True),
     ])
 
 

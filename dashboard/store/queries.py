@@ -31,6 +31,14 @@ def map_points(session: Session, flt: IncidentFilter, limit: int | None = None) 
     return sorted(session.execute(stmt.order_by(Incident.id.desc()).limit(limit)).all(), key=lambda r: r.id)
 
 
+def changed_points(session: Session, after: int, upto: int, limit: int) -> list:
+    """Map rows (as :func:`map_points`) of the incidents whose change sequence is in ``(after, upto]`` — their
+    current state — in sequence order, at most ``limit``: a live stream's delta."""
+    stmt = (select(*MAP_COLUMNS).where(Incident.seq > after, Incident.seq <= upto)
+            .order_by(Incident.seq).limit(limit))
+    return session.execute(stmt).all()
+
+
 def open_due_by_unit(session: Session, level: str) -> list[tuple[str, object]]:
     """``(unit code, due_at)`` of every open incident, for ``level`` town / zone / grid.
 

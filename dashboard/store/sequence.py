@@ -17,6 +17,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 ADVISORY_LOCK_KEY = 330502  # Wuxing's administrative code; any constant unique to this app
+NOTIFY_CHANNEL = "wx_changes"  # PostgreSQL: every write that takes a sequence value wakes the live feeds at commit
 
 
 def allocate(session: Session, n: int = 1) -> int:
@@ -26,6 +27,8 @@ def allocate(session: Session, n: int = 1) -> int:
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": ADVISORY_LOCK_KEY})
+        # delivered when (and only if) this transaction commits, to every LISTENing process (store.live)
+        session.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
         if n == 1:
             return int(session.execute(text("SELECT nextval('change_seq')")).scalar_one())
         # setval under the advisory lock: no other allocator can interleave.

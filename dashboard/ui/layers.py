@@ -30,6 +30,12 @@ class LayerSpec:
     cluster: bool = False
     hideout: dict = field(default_factory=dict)
     extra: dict = field(default_factory=dict)
+    # pushed: the data comes from the live stream (assets/live.js fetches ``url`` once, then applies each change);
+    # the layer starts with an empty ``data`` so dash-leaflet itself never fetches, and ``url`` only describes it
+    pushed: bool = False
+
+
+EMPTY = {"type": "FeatureCollection", "features": []}
 
 
 def _unit_hideout(**style) -> dict:
@@ -57,7 +63,7 @@ POINT_LAYERS: tuple[LayerSpec, ...] = (  # drawn above the boundaries, in this o
     LayerSpec("hazards", "layer_hazards", "/api/geo/hazards.json", None, "hazardPopup", "hazardPoint",
               checked=False),
     LayerSpec("incidents", "layer_incidents", "/api/map/incidents.json", None, "incidentPopup", "incidentPoint",
-              checked=True, cluster=True,
+              checked=True, cluster=True, pushed=True,
               extra={"superClusterOptions": {"radius": 60, "maxZoom": 17}, "spiderfyOnMaxZoom": True,
                      "zoomToBoundsOnClick": True}),
 )
@@ -112,6 +118,8 @@ def geojson_for(spec: LayerSpec, lang: str, dark: bool = False, hideout_extra: d
         kwargs["pointToLayer"] = ns(spec.point_to_layer)
     if spec.key in PANES:
         kwargs["pane"] = PANES[spec.key][0]
+    if spec.pushed:
+        kwargs["data"] = EMPTY
     shown = spec.checked if visible is None else visible
     return dl.GeoJSON(id=f"geo-{spec.key}", url=spec.url if shown else None, hideout=hideout,
                       cluster=spec.cluster, **kwargs, **spec.extra)

@@ -11,7 +11,6 @@ from ..metrics.periods import LABELS as PERIOD_LABELS
 MEASURE_CHOICES = registry.shown_in("map")  # what the map can be coloured by (the measure registry)
 DEFAULT_MEASURE = "open_incidents"
 DEFAULT_LAYER = "zones"
-REFRESH_MS = 2000
 
 
 def _kpi_label(key: str, lang: str) -> str:
@@ -53,12 +52,18 @@ def hidden_map_inputs(measure: str = "none", layer: str = DEFAULT_LAYER, hotspot
     ])
 
 
-def live_refresh(interval_ms: int = REFRESH_MS, seq: int | None = None) -> html.Div:
-    """The tick that keeps a map's incident and ring layers current (see callbacks.map.refresh); put it on any
-    page that shows ``district_map``. ``seq`` is the change sequence the page's layers were built at, so a
-    change committed between the render and the first tick is still shown."""
-    return html.Div([dcc.Interval(id="map-refresh", interval=interval_ms), dcc.Store(id="map-seq", data=seq)],
-                    style={"display": "none"})
+def live_feed(seq: int | None, aseq: int | None, *, tick: bool = False) -> html.Div:
+    """What a page with ``district_map`` needs to follow the store by push (``assets/live.js``): the incident
+    and alert change sequences the page was built at (the live stream starts there, so nothing committed between
+    the render and the stream is missed), and the stores the stream moves after each change, which the callbacks
+    that follow the store take as inputs: ``map-seq`` and ``live-aseq`` (the overview, the duty desk), or with
+    ``tick`` one store ``live-tick`` = ``{seq, aseq}`` (the wall: one callback run per change, not one per
+    sequence)."""
+    ids = {"tick": "live-tick"} if tick else {"seq": "map-seq", "aseq": "live-aseq"}
+    stores = [dcc.Store(id="live-tick", data={"seq": seq, "aseq": aseq})] if tick else [
+        dcc.Store(id="map-seq", data=seq), dcc.Store(id="live-aseq", data=aseq)]
+    return html.Div([dcc.Store(id="live-conf", data={"seq": seq, "aseq": aseq, "ids": ids}), *stores,
+                     dcc.Store(id="live-follow")], style={"display": "none"})
 
 
 def legend(payload: dict | None, lang: str) -> list:

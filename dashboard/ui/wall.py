@@ -13,9 +13,8 @@ from .wall_text import RANK_KPIS, client_table, fmt_value, kpi_label, wt
 
 # one interval per purpose (milliseconds)
 CLOCK_MS = 1000
-LIVE_MS = 1000  # ticker / alerts: a change-sequence look-up, answered from the shared cache
-KPI_MS = 2_000  # KPI header / ranking / zone cards: a change-sequence look-up; rebuilt only after a change
-HEARTBEAT_MS = 3000
+KPI_MS = 60_000  # KPI header / ranking / zone cards: after each change (pushed), and each minute (cases age)
+HEARTBEAT_MS = 3000  # the connection sign reads the live stream's state (assets/live.js): no request
 DEFAULT_TOUR_S = 20
 DEFAULT_RANK_N = 5
 HEADER_ROWS = {
@@ -149,7 +148,7 @@ def alert_count(count: int, lang: str) -> str:
 
 
 def status_sign(lang: str) -> html.Div:
-    """The small "reconnecting" sign: hidden while the heartbeat to /healthz succeeds."""
+    """The small "reconnecting" sign: hidden while the live stream is connected."""
     return html.Div(id="wall-conn-sign", className="wx-wall-conn", role="status", children=[
         html.I(className="wx-wall-conn-dot"), html.Span(wt("reconnecting", lang))])
 
@@ -175,7 +174,6 @@ def wall_layout(lang: str, *, cfg: dict, kpi: dict | None, items: list | None,
         dcc.Store(id="wall-tour"),
         dcc.Store(id="wall-conn", data={"ok": True, "fails": 0}),
         dcc.Interval(id="wall-clock-tick", interval=CLOCK_MS),
-        dcc.Interval(id="wall-live-tick", interval=LIVE_MS),
         dcc.Interval(id="wall-kpi-tick", interval=KPI_MS),
         dcc.Interval(id="wall-tour-tick", interval=cfg["tour_ms"]),
         dcc.Interval(id="wall-heartbeat-tick", interval=HEARTBEAT_MS),

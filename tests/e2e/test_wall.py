@@ -132,8 +132,9 @@ def test_posted_incident_and_alert_reach_the_wall_without_personal_data(demo_app
     card.wait_for(timeout=30_000)  # the tour pauses to show the alert
     assert "特别重大" in card.inner_text()
     assert page.locator("#wall-alert-count").inner_text().startswith("当前告警")
-    page.evaluate("([lat, lon]) => window.wx.map.mapFor('map').setView([lat, lon], 19, {animate: false})",
-                  [high["lat"], high["lon"]])
+    # stop the tour's flight to the alert first: an animation still running would carry the view on past setView
+    page.evaluate("([lat, lon]) => { const m = window.wx.map.mapFor('map'); m.stop();"
+                  " m.setView([lat, lon], 19, {animate: false}); }", [high["lat"], high["lon"]])
     page.locator(f".leaflet-marker-icon.wx-pulse[title$='#{high['id']}']").wait_for(timeout=30_000)
 
     html = page.content()

@@ -1,0 +1,177 @@
+/* Live by push (wx.live): one Server-Sent Events stream per page, /api/map/stream, instead of polling.
+ *
+ * The page's incident layer is loaded here, not by dash-leaflet: its `url` prop only describes what the layer
+ * shows (the filter; the layout gives the layer an empty `data`, so dash-leaflet never fetches). wx.live fetches
+ * that url once, keeps the features by id and, on each `change` event (only the incidents that changed since the
+ * last one and match the filter, the ids that left it), upserts/removes them and hands the layer its new data.
+ * It also moves `map-seq` (the incident change sequence) and `live-aseq` (the alert sequence), or on the wall
+ * `live-tick` ({seq, aseq}) so the callbacks
+ * that follow the store (duty list delta, alert banner, wall ticker and KPIs, live colours, drill panel) run once
+ * per change — nothing runs while nothing changes.
+ *
+ * A stream that breaks (server restart, network) is reopened with `after=<seq>&aseq=<aseq>` (or the browser's
+ * Last-Event-ID): the server sends what happened meanwhile, once; features are keyed by id, so nothing shows
+ * twice. `wx.live.state()` tells the wall whether the server is reachable (no /healthz probing).
+ */
+(function () {
+  "use strict";
+  var APPLY_MS = 150;  // coalesce bursts: dash-leaflet drops a data change sent while it is still drawing one
+  var BACKOFF_MAX_MS = 15000;
+  var S = {
+    base: null, url: null, rings: null, seq: null, aseq: null, es: null, features: null, loading: null,
+    queued: [], timer: null, lastApply: 0, backoff: 1000, retryTimer: null, connected: false, everConnected: false,
+    events: 0, lastEventAt: 0, ids: {}
+  };
+
+  function setProps(id, props) {
+    // dash-leaflet layers have no DOM element of their id: ask Dash, which knows every component of the layout
+    try { window.dash_clientside.set_props(id, props); } catch (err) { /* not on this page */ }
+  }
+
+  function stripV(url) {
+    if (!url) { return null; }
+    var u = new URL(url, window.location.origin);
+    u.searchParams.delete("v");
+    return u.pathname + "?" + u.searchParams.toString();
+  }
+
+  function withV(url, v) {
+    var u = new URL(url, window.location.origin);
+    u.searchParams.set("v", String(v));
+    return u.pathname + "?" + u.searchParams.toString();
+  }
+
+  function streamUrl() {
+    var u = new URL(S.base, window.location.origin);
+    var q = new URLSearchParams(u.search);
+    q.delete("v");
+    if (S.seq !== null && S.seq !== undefined) { q.set("after", String(S.seq)); }
+    if (S.aseq !== null && S.aseq !== undefined) { q.set("aseq", String(S.aseq)); }
+    return "/api/map/stream?" + q.toString();
+  }
+
+  function scheduleApply() {
+    if (S.timer) { return; }
+    var wait = Math.max(0, APPLY_MS - (Date.now() - S.lastApply));
+    S.timer = setTimeout(function () {
+      S.timer = null;
+      S.lastApply = Date.now();
+      if (!S.features) { return; }
+      var features = [];
+      S.features.forEach(function (f) { features.push(f); });
+      setProps("geo-incidents", {data: {type: "FeatureCollection", features: features, truncated: S.truncated}});
+    }, wait);
+  }
+
+  function mark(f) {  // p.al: an active alert — the marker pulses (wx.map.incidentPoint)
+    if (S.alerted) { f.properties.al = S.alerted.has(f.properties.id); }
+    return f;
+  }
+
+  function merge(d) {
+    if (d.alerts) {  // the alert sequence moved: the pulsing set is in the data, not in a hideout that can be dropped
+      S.alerted = new Set(d.alerts);
+      S.features.forEach(function (f, id) { S.features.set(id, mark(Object.assign({}, f, {properties: Object.assign({}, f.properties)}))); });
+    }
+    (d.upsert || []).forEach(function (f) { S.features.set(f.properties.id, mark(f)); });
+    (d.remove || []).forEach(function (id) { S.features.delete(id); });
+  }
+
+  function load(url) {
+    var token = {};
+    S.loading = token;
+    S.queued = [];
+    return fetch(url, {credentials: "same-origin"})
+      .then(function (r) { if (!r.ok) { throw new Error("HTTP " + r.status); } return r.json(); })
+      .then(function (fc) {
+        if (S.loading !== token) { return; }  // the filter changed meanwhile
+        S.loading = null;
+        var m = new Map();
+        (fc.features || []).forEach(function (f) { m.set(f.properties.id, mark(f)); });
+        S.features = m;
+        S.truncated = !!fc.truncated;
+        S.queued.forEach(merge);  // events that arrived while loading (each idempotent: upsert/remove by id)
+        S.queued = [];
+        scheduleApply();
+      })
+      .catch(function () {
+        if (S.loading !== token) { return; }
+        S.loading = null;
+        setTimeout(function () { if (S.url === url && !S.features) { load(url); } }, 2000);
+      });
+  }
+
+  function onChange(e) {
+    var d;
+    try { d = JSON.parse(e.data); } catch (err) { return; }
+    S.events += 1;
+    S.lastEventAt = Date.now();
+    if (d.reload) {
+      if (S.url) { S.url = withV(S.base, d.seq); load(S.url); }
+    } else if (S.loading || !S.features) {
+      S.queued.push(d);
+    } else {
+      merge(d);
+      scheduleApply();
+    }
+    if (d.rings && S.rings) { S.rings = withV(S.rings, d.seq); setProps("geo-rings", {url: S.rings}); }
+    var moved = d.seq !== S.seq || d.aseq !== S.aseq;
+    if (d.seq !== S.seq) { S.seq = d.seq; if (S.ids.seq) { setProps(S.ids.seq, {data: d.seq}); } }
+    if (d.aseq !== S.aseq) { S.aseq = d.aseq; if (S.ids.aseq) { setProps(S.ids.aseq, {data: d.aseq}); } }
+    if (moved && S.ids.tick) { setProps(S.ids.tick, {data: {seq: S.seq, aseq: S.aseq}}); }
+  }
+
+  function connect() {
+    if (S.retryTimer) { clearTimeout(S.retryTimer); S.retryTimer = null; }
+    if (S.es) { S.es.close(); }
+    if (!S.base || typeof EventSource !== "function") { return; }
+    var es = new EventSource(streamUrl(), {withCredentials: true});
+    S.es = es;
+    es.addEventListener("change", onChange);
+    es.onopen = function () { S.connected = true; S.everConnected = true; S.backoff = 1000; };
+    es.onmessage = function () { S.lastEventAt = Date.now(); };
+    es.onerror = function () {
+      S.connected = false;
+      if (es.readyState === 2 && S.es === es) {  // CLOSED (an HTTP error, e.g. 503 or 502): reopen ourselves
+        S.retryTimer = setTimeout(connect, S.backoff);
+        S.backoff = Math.min(BACKOFF_MAX_MS, S.backoff * 2);
+      }  // CONNECTING: the browser retries by itself, with Last-Event-ID
+    };
+  }
+
+  var live = {
+    /* Called (clientside callback) whenever the incident or ring layer's url changes, and at start. */
+    follow: function (incidentsUrl, ringsUrl, conf) {
+      conf = conf || {};
+      S.ids = conf.ids || {seq: "map-seq", aseq: "live-aseq"};
+      if (S.seq === null && conf.seq !== null && conf.seq !== undefined) { S.seq = conf.seq; }
+      if (S.aseq === null && conf.aseq !== null && conf.aseq !== undefined) { S.aseq = conf.aseq; }
+      S.rings = ringsUrl || null;
+      var base = stripV(incidentsUrl);
+      if (base && base !== S.base) {
+        S.base = base;
+        S.url = incidentsUrl;
+        S.features = null;
+        load(incidentsUrl);
+        connect();
+      }
+      return window.dash_clientside.no_update;
+    },
+    /* {connected, everConnected, events, lastEventAt}: the wall's connection sign reads this. */
+    state: function () {
+      return {connected: S.connected || (S.es !== null && S.es.readyState === 1), everConnected: S.everConnected,
+              events: S.events, lastEventAt: S.lastEventAt, seq: S.seq, aseq: S.aseq};
+    },
+    /* the number of markers the page holds (tests and the bench) */
+    size: function () { return S.features ? S.features.size : null; },
+    ids: function () { var out = []; if (S.features) { S.features.forEach(function (f, id) { out.push(id); }); } return out; },
+    /* hold the stream (nothing arrives) and take it up again from where it was: a duty officer's page that has
+     * not yet heard of a change, made deterministic in tests */
+    pause: function () { if (S.es) { S.es.close(); S.es = null; } S.connected = false; S.paused = true; },
+    resume: function () { S.paused = false; connect(); }
+  };
+
+  window.wx = window.wx || {};
+  window.wx.live = live;
+  window.addEventListener("pagehide", function () { if (S.es) { S.es.close(); } });
+})();

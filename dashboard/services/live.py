@@ -1,0 +1,224 @@
+"""Live by push: one :class:`Hub` per server process watches the store's change sequence and wakes every open
+stream (``GET /api/map/stream``, Server-Sent Events) when something was committed — by any worker or host.
+
+- **Waking.** A single thread per process waits on :class:`dashboard.store.live.ChangeWaiter` (PostgreSQL
+  ``LISTEN``: woken at commit; SQLite: a look-up every ``LIVE_POLL_S``) and then reads the head: the incident
+  change sequence and the alert sequence. Viewers cost nothing while nothing changes (a heartbeat comment every
+  ``HEARTBEAT_S``).
+- **Only what changed.** A stream that knows sequence ``after`` receives the incidents changed since then that
+  match its filter (map features, the same serialiser as ``/api/map/incidents.json``), the ids that no longer
+  match, whether a safety ring's count may have moved, and the new sequences. Each payload is built once per
+  (after, head, filter) and shared by every stream at that point (:meth:`Hub.shared`).
+- **No gap, no duplicate.** Every event carries ``id: <seq>.<aseq>``; a stream that reconnects (its own ``after``
+  or the browser's ``Last-Event-ID``) gets everything after what it had, once: features are upserted by id.
+  Beyond ``MAX_DELTA`` changes it is told to reload the layer instead.
+- **Bounded.** At most ``slots`` open streams per process (``STREAM_SLOTS``; the server gives each worker that
+  many threads on top of the ones for ordinary requests, so streams never hold up a page load); a stream ends
+  after ``lifetime_s`` and the page reconnects seamlessly, so a restart or a deploy never waits on old streams.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from ..store import live as store_live
+from ..store import queries, sequence
+from ..store.queries import IncidentFilter
+from . import db
+
+log = logging.getLogger("dashboard.live")
+
+HEARTBEAT_S = 15.0  # a comment line: keeps proxies from closing the stream, finds closed pages
+LIFETIME_S = 300.0  # a stream then ends; the page reconnects from where it was
+MAX_DELTA = 2000  # changes in one event; beyond, the page reloads its layer
+MEMO = 64  # shared payloads kept
+
+
+@dataclass(frozen=True)
+class Head:
+    seq: int  # newest committed incident change (store.sequence.latest)
+    aseq: int  # newest alert change
+
+    @property
+    def event_id(self) -> str:
+        return f"{self.seq}.{self.aseq}"
+
+
+def parse_event_id(value: str | None) -> Head | None:
+    """``"<seq>.<aseq>"`` (a stream's ``Last-Event-ID``) or None when it is not one."""
+    if not value:
+        return None
+    parts = value.strip().split(".")
+    if len(parts) != 2 or not all(p.isdigit() and len(p) < 19 for p in parts):
+        return None
+    return Head(int(parts[0]), int(parts[1]))
+
+
+def read_head() -> Head:
+    from ..store import alerts as alert_repo
+
+    with db.session() as s:
+        return Head(sequence.latest(s), alert_repo.current_seq(s))
+
+
+class Hub:
+    """The process's live watcher and the open streams' meeting point (one per app, on ``Services.hub``)."""
+
+    def __init__(self, app, engine, *, slots: int = 100, poll_s: float = 0.5, heartbeat_s: float = HEARTBEAT_S,
+                 lifetime_s: float = LIFETIME_S):
+        self._app = app
+        self._engine = engine
+        self.slots = slots
+        self.poll_s = poll_s
+        self.heartbeat_s = heartbeat_s
+        self.lifetime_s = lifetime_s
+        self._cond = threading.Condition()
+        self._head: Head | None = None
+        self._thread: threading.Thread | None = None
+        self._waiter: store_live.ChangeWaiter | None = None
+        self._stopping = False
+        self._open = 0
+        self._memo: OrderedDict = OrderedDict()
+        self._memo_lock = threading.Lock()
+        self._building: dict = {}
+        self.builds = 0  # shared payloads built (for tests and the bench)
+
+    # ---------------------------------------------------------------- the watcher
+    def _start(self) -> None:
+        with self._cond:
+            if self._thread is not None or self._stopping:
+                return
+            self._waiter = store_live.ChangeWaiter(self._engine, self.poll_s)
+            self._thread = threading.Thread(target=self._run, name="live-hub", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        waiter = self._waiter
+        # with notifications a look-up every 2 s only covers a lost one; without, every poll_s
+        fallback = 2.0 if waiter.pushes else self.poll_s
+        with self._app.app_context():
+            while not self._stopping:
+                try:
+                    head = read_head()
+                except Exception as exc:  # noqa: BLE001 - the store is down: keep the last head, try again
+                    log.warning("live hub cannot read the store (%s)", type(exc).__name__)
+                    waiter.wait(1.0)
+                    continue
+                with self._cond:
+                    if head != self._head:
+                        self._head = head
+                        self._cond.notify_all()
+                waiter.wait(fallback)
+        waiter.close()
+
+    def head(self) -> Head:
+        """The current head (read directly the first time, so a new stream never waits for the thread)."""
+        if self._head is None:
+            head = read_head()
+            with self._cond:
+                if self._head is None:
+                    self._head = head
+        self._start()
+        return self._head
+
+    def wait_beyond(self, known: Head, timeout: float) -> Head | None:
+        """The head once it differs from ``known``; None after ``timeout`` or when stopping."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._stopping or (self._head is not None and self._head != known),
+                                timeout)
+            if self._stopping or self._head is None or self._head == known:
+                return None
+            return self._head
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
+
+    def stop(self) -> None:
+        """End every stream of this process now (a worker shutting down) and the watcher."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        if self._waiter is not None:
+            self._waiter.stop()
+
+    # ---------------------------------------------------------------- stream slots
+    def enter(self) -> bool:
+        with self._cond:
+            if self._stopping or self._open >= self.slots:
+                return False
+            self._open += 1
+            return True
+
+    def leave(self) -> None:
+        with self._cond:
+            self._open -= 1
+
+    @property
+    def open_streams(self) -> int:
+        return self._open
+
+    # ---------------------------------------------------------------- shared payloads
+    def shared(self, key: tuple, build) -> str:
+        """``build()`` once per ``key`` however many streams ask at the same time; later askers get the copy."""
+        with self._memo_lock:
+            if key in self._memo:
+                self._memo.move_to_end(key)
+                return self._memo[key]
+            event = self._building.get(key)
+            owner = event is None
+            if owner:
+                event = self._building[key] = threading.Event()
+        if not owner:
+            event.wait(30)
+            with self._memo_lock:
+                if key in self._memo:
+                    return self._memo[key]
+            return build()  # the builder failed: try ourselves
+        try:
+            value = build()
+            self.builds += 1
+            with self._memo_lock:
+                self._memo[key] = value
+                while len(self._memo) > MEMO:
+                    self._memo.popitem(last=False)
+            return value
+        finally:
+            with self._memo_lock:
+                self._building.pop(key, None)
+            event.set()
+
+
+def delta(after: int, head: Head, flt: IncidentFilter, now: dt.datetime, aseq_known: int | None = None) -> dict:
+    """What a stream filtered by ``flt`` that has seen sequence ``after`` needs to reach ``head``:
+    ``{"seq", "aseq", "upsert": [map features], "remove": [ids], "rings": bool}`` or ``{"seq", "aseq",
+    "reload": true}`` when more than :data:`MAX_DELTA` incidents changed; with ``"alerts"``: the incidents whose
+    alert is active (their markers pulse) when the alert sequence moved since ``aseq_known``."""
+    from . import maps
+
+    out = {"seq": head.seq, "aseq": head.aseq}
+    if aseq_known != head.aseq:
+        from . import alerts as alert_service
+
+        out["alerts"] = sorted({a["incident"]["id"] for a in alert_service.snapshot(head.aseq)["items"]})
+    if head.seq <= after:
+        return {**out, "upsert": [], "remove": [], "rings": False}
+    with db.session() as s:
+        rows = queries.changed_points(s, after, head.seq, MAX_DELTA + 1)
+        if len(rows) > MAX_DELTA:
+            return {**out, "reload": True}
+        match = queries.matching_ids(s, flt, [r.id for r in rows])
+    shown = [r for r in rows if r.id in match]
+    features = maps.incidents_collection(shown, now)["features"]
+    touched = maps.incidents_collection(rows, now)["features"] if len(shown) != len(rows) else features
+    return {**out, "upsert": features, "remove": [r.id for r in rows if r.id not in match],
+            "rings": any(f["properties"]["hz"] for f in touched)}
+
+
+def event(head: Head, body: dict, name: str = "change") -> str:
+    """One Server-Sent Event."""
+    return f"id: {head.event_id}\nevent: {name}\ndata: {json.dumps(body, ensure_ascii=False, separators=(',', ':'))}\n\n"

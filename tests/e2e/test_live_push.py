@@ -1,0 +1,137 @@
+"""Live by push (issue 12) in a real Chromium: a duty desk, a wall and an overview send no request while nothing
+changes; a post reaches all three through the stream (no layer refetch, no polling); a page whose stream was cut
+by a server restart reconnects by itself and shows what happened meanwhile exactly once."""
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+
+import pytest
+
+from tests.conftest import LiveServer, serve_instance, watch
+
+IDLE_MS = 4000
+POLLING = ("/api/map/incidents.json", "/api/map/rings.json", "/_dash-update-component", "/healthz",
+           "/api/v1/alerts")
+
+
+def _post(base: str, i: int, **kw) -> dict:
+    body = {"category": "order.public", "description": f"推送测试{i}", "lon": 120.0943 + 0.001 * (i % 7),
+            "lat": 30.8676 + 0.001 * (i % 5), "severity": 2, **kw}
+    req = urllib.request.Request(base + "/api/v1/incidents", data=json.dumps(body).encode(), method="POST",
+                                 headers={"Authorization": "Bearer test-token", "Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=15) as r:
+        return json.loads(r.read())
+
+
+def _recorder(page) -> list:
+    seen: list = []
+    page.on("request", lambda r: seen.append((time.monotonic(), r.method, r.url)))
+    return seen
+
+
+def _since(seen: list, t0: float, parts=POLLING) -> list:
+    return [(m, u) for t, m, u in seen if t >= t0 and any(p in u for p in parts)]
+
+
+def _has(page, incident_id: int, timeout: float = 20_000) -> None:
+    page.wait_for_function("id => window.wx && window.wx.live && window.wx.live.ids().indexOf(id) >= 0",
+                           arg=incident_id, timeout=timeout)
+
+
+def _stream_open(page) -> None:
+    page.wait_for_function("() => window.wx && window.wx.live && window.wx.live.state().connected "
+                           "&& window.wx.live.size() !== null", timeout=60_000)
+
+
+@pytest.fixture
+def server(small_demo_instance):
+    srv = serve_instance(small_demo_instance)
+    yield srv
+    srv.stop()
+
+
+def test_pages_idle_without_requests_and_a_post_arrives_by_push(server, browser):
+    pages = {}
+    for name, role, path in (("duty", "duty_officer", "/incidents"), ("overview", "leader", "/"),
+                             ("wall", None, "/wall?token=wall-test")):
+        ctx = browser.new_context(viewport={"width": 1600, "height": 1000}, locale="zh-CN")
+        pg = ctx.new_page()
+        pg.js_errors = watch(pg)
+        if role:
+            server.sign_in(pg, role)
+        pg.seen = _recorder(pg)
+        pg.goto(server.url + path)
+        _stream_open(pg)
+        pages[name] = pg
+    try:
+        pages["duty"].wait_for_selector("#duty-grid .ag-row", timeout=30_000)
+        pages["wall"].wait_for_selector("#wall-ticker li", timeout=30_000)
+        # settle: first-paint callbacks done; then nothing may be asked while nothing changes
+        for pg in pages.values():
+            pg.wait_for_load_state("networkidle")
+        t0 = time.monotonic()
+        pages["duty"].wait_for_timeout(IDLE_MS)
+        for name, pg in pages.items():
+            assert _since(pg.seen, t0) == [], (name, _since(pg.seen, t0))
+
+        t1 = time.monotonic()
+        inc = _post(server.url, 1)
+        for name, pg in pages.items():
+            _has(pg, inc["id"])
+        pages["duty"].wait_for_selector(f"#duty-grid .ag-row[row-id='{inc['id']}']", timeout=20_000)
+        pages["wall"].wait_for_selector(f"#wall-ticker li[data-code='{inc['code']}']", timeout=20_000)
+        for name, pg in pages.items():
+            refetched = _since(pg.seen, t1, ("/api/map/incidents.json", "/api/map/rings.json", "/healthz"))
+            assert refetched == [], (name, refetched)  # the change came in the stream, not by a refetch
+            # what ran on the server after the push: the callbacks that follow the store, once each
+            assert len(_since(pg.seen, t1, ("/_dash-update-component",))) <= 4, (name, _since(pg.seen, t1))
+        for name, pg in pages.items():
+            assert pg.js_errors == [], (name, pg.js_errors)
+    finally:
+        for pg in pages.values():
+            pg.context.close()
+
+
+def test_a_cut_stream_catches_up_exactly_once_after_a_restart(small_demo_instance, browser):
+    first = serve_instance(small_demo_instance)
+    port = first.port
+    other = serve_instance(small_demo_instance)  # a second server on the same store: posts while the first is down
+    ctx = browser.new_context(viewport={"width": 1600, "height": 1000}, locale="zh-CN")
+    pg = ctx.new_page()
+    errors = watch(pg)
+    again = None
+    try:
+        first.sign_in(pg, "duty_officer")
+        pg.goto(first.url + "/incidents")
+        _stream_open(pg)
+        pg.wait_for_selector("#duty-grid .ag-row", timeout=30_000)
+        before = pg.evaluate("() => window.wx.live.size()")
+        first.stop()  # the page's stream is cut; the browser retries
+        pg.wait_for_function("() => !window.wx.live.state().connected", timeout=20_000)
+        missed = [_post(other.url, 10 + i) for i in range(3)]
+        pg.wait_for_timeout(1000)  # still down: nothing can have arrived
+        assert pg.evaluate("() => window.wx.live.size()") == before
+        from dashboard import create_app
+        from dashboard.settings import Settings
+        from tests.conftest import SUITE_LIMITS
+
+        again = LiveServer(create_app(Settings(instance_dir=small_demo_instance, tile_url="", demo_live=False,
+                                               api_tokens=("test-token",), wall_tokens=("wall-test",),
+                                               rate_limits=SUITE_LIMITS)), port=port)
+        for inc in missed:
+            _has(pg, inc["id"], timeout=30_000)
+        ids = pg.evaluate("() => window.wx.live.ids()")
+        assert all(ids.count(inc["id"]) == 1 for inc in missed)
+        assert len(ids) == before + len(missed)
+        for inc in missed:  # the duty list too, each once
+            row = pg.locator(f"#duty-grid .ag-center-cols-container .ag-row[row-id='{inc['id']}']")
+            row.wait_for(timeout=20_000)
+            assert row.count() == 1
+        assert errors == [] or all("Failed to load resource" in e for e in errors), errors
+    finally:
+        ctx.close()
+        other.stop()
+        if again is not None:
+            again.stop()

@@ -1,0 +1,220 @@
+"""Live by push (issue 12): ``GET /api/map/stream`` (Server-Sent Events) on a real threaded server, on SQLite and on
+PostgreSQL (LISTEN/NOTIFY): a post reaches an open stream as a change event holding only that incident; a closed
+incident leaves the open filter; a reconnect with Last-Event-ID or after= delivers what happened meanwhile exactly
+once; equal streams share one build; bad input is refused before a stream opens; the slots are bounded."""
+from __future__ import annotations
+
+import json
+import queue
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from tests.conftest import TOKEN, LiveServer, authed
+from tests.integration.conftest import grid_points
+
+WAIT_S = 20.0
+
+
+@pytest.fixture
+def server(backend, db, geodata_dir, tmp_path):
+    from dashboard import create_app
+    from dashboard.settings import Settings
+
+    _, url, _ = backend
+    app = create_app(Settings(instance_dir=tmp_path / "inst", database_url=url, cache_url="null", tile_url="",
+                              demo_live=False, api_tokens=(TOKEN,), geodata_dir=geodata_dir, rate_limits_on=False,
+                              stream_slots=4, live_poll_s=0.1, secret_key="live-stream-test-key-" + "x" * 24))
+    app.server.extensions["wuxing"].hub.heartbeat_s = 0.3  # closed test streams free their slot at once
+    srv = LiveServer(app)
+    yield srv
+    app.server.extensions["wuxing"].hub.stop()
+    srv.stop()
+
+
+class Stream:
+    """An open event stream read by a thread: events in a queue (name, id, data)."""
+
+    def __init__(self, url: str, headers: dict | None = None):
+        self.resp = urllib.request.urlopen(authed(url, headers=headers), timeout=WAIT_S)
+        self.events: queue.Queue = queue.Queue()
+        self.comments = 0
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        name, ident, data = "message", None, []
+        try:
+            for raw in self.resp:
+                line = raw.decode("utf-8").rstrip("\n")
+                if line.startswith(":"):
+                    self.comments += 1
+                elif line.startswith("event: "):
+                    name = line[7:]
+                elif line.startswith("id: "):
+                    ident = line[4:]
+                elif line.startswith("data: "):
+                    data.append(line[6:])
+                elif line == "":
+                    if data:
+                        self.events.put((name, ident, json.loads("\n".join(data))))
+                    name, ident, data = "message", None, []
+        except Exception:  # noqa: BLE001 - closed by the test
+            pass
+
+    def next(self, timeout: float = WAIT_S):
+        return self.events.get(timeout=timeout)
+
+    def until(self, pred, timeout: float = WAIT_S):
+        """The first event whose data satisfies ``pred`` (events before it are returned too)."""
+        seen, ends = [], time.monotonic() + timeout
+        while time.monotonic() < ends:
+            ev = self.next(max(0.05, ends - time.monotonic()))
+            seen.append(ev)
+            if pred(ev[2]):
+                return ev, seen
+        raise AssertionError(f"no such event in {timeout} s; saw {seen}")
+
+    def close(self):
+        self.resp.close()
+
+
+def _post(srv, lon, lat, **kw) -> dict:
+    body = {"category": "order.public", "description": "推送测试", "lon": lon, "lat": lat, "severity": 2, **kw}
+    req = authed(srv.url + "/api/v1/incidents", json.dumps(body).encode(), {"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        assert r.status in (200, 201)
+        return json.loads(r.read())
+
+
+def _seq(srv) -> int:
+    """The newest change sequence, as a page's layers know it."""
+    from dashboard.services import live
+
+    with srv.app.server.app_context():
+        return live.read_head().seq
+
+
+def _step(srv, incident_id: int, to: str, role: str = "grid_worker") -> None:
+    body = {"to": to, "actor": "测试员", "actor_role": role, "note": "推送测试"}
+    req = authed(f"{srv.url}/api/v1/incidents/{incident_id}/transitions", json.dumps(body).encode(),
+                 {"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        assert r.status == 200
+
+
+def test_a_post_reaches_an_open_stream_with_only_that_incident(server, geo):
+    (lon, lat, grid, *_), (lon2, lat2, *_rest) = grid_points(geo, 2)
+    first = _post(server, lon, lat)
+    s = Stream(server.url + f"/api/map/stream?after={_seq(server)}")
+    try:
+        posted = _post(server, lon2, lat2, severity=3)
+        (name, ident, data), _ = s.until(lambda d: d.get("upsert"))
+        assert name == "change"
+        assert [f["properties"]["id"] for f in data["upsert"]] == [posted["id"]]
+        assert data["upsert"][0]["properties"]["s"] == 3 and data["remove"] == []
+        assert ident == f"{data['seq']}.{data['aseq']}"
+        assert len(json.dumps(data).encode()) <= 2048  # one changed incident: well under 2 KB
+    finally:
+        s.close()
+
+
+def test_an_incident_that_leaves_the_filter_is_removed_and_a_changed_one_updated(server, geo):
+    (lon, lat, *_), = grid_points(geo, 1)
+    posted = _post(server, lon, lat)
+    narrow = Stream(server.url + f"/api/map/stream?status=reported&after={_seq(server)}")
+    wide = Stream(server.url + f"/api/map/stream?status=open&after={_seq(server)}")
+    try:
+        _step(server, posted["id"], "onsite_handled")
+        (_, _, d), _ = narrow.until(lambda d: d.get("upsert") or d.get("remove"))
+        assert d["remove"] == [posted["id"]] and d["upsert"] == []
+        (_, _, d), _ = wide.until(lambda d: d.get("upsert") or d.get("remove"))
+        assert [f["properties"]["t"] for f in d["upsert"]] == ["onsite_handled"] and d["remove"] == []
+    finally:
+        narrow.close()
+        wide.close()
+
+
+def test_reconnect_delivers_what_happened_meanwhile_exactly_once(server, geo):
+    pts = grid_points(geo, 6)
+    s = Stream(server.url + f"/api/map/stream?after={_seq(server)}")
+    got = []
+    try:
+        a = _post(server, *pts[0][:2])
+        (_, ident, data), _ = s.until(lambda d: any(f["properties"]["id"] == a["id"] for f in d.get("upsert", [])))
+        got += [f["properties"]["id"] for f in data["upsert"]]
+    finally:
+        s.close()
+    missed = [_post(server, *p[:2])["id"] for p in pts[1:4]]  # while no stream is open
+    again = Stream(server.url + "/api/map/stream", headers={"Last-Event-ID": ident})
+    try:
+        seen_ids = []
+        while set(missed) - set(seen_ids):
+            _, _, d = again.next()
+            seen_ids += [f["properties"]["id"] for f in d.get("upsert", [])]
+        assert sorted(seen_ids) == sorted(missed)  # each once, none from before the reconnect
+        assert a["id"] not in seen_ids
+    finally:
+        again.close()
+    # the same with after= (a page that reloaded keeps its own sequence)
+    after = int(ident.split(".")[0])
+    third = Stream(server.url + f"/api/map/stream?after={after}")
+    try:
+        _, _, d = third.next()
+        assert sorted(f["properties"]["id"] for f in d["upsert"]) == sorted(missed)
+    finally:
+        third.close()
+
+
+def test_equal_streams_share_one_build(server, geo):
+    from dashboard.services import live
+
+    hub = server.app.server.extensions["wuxing"].hub
+    with server.app.server.app_context():
+        head = live.read_head()  # both sequences: no catch-up event before the post
+    streams = [Stream(server.url + f"/api/map/stream?after={head.seq}&aseq={head.aseq}&severity=2,3")
+               for _ in range(3)]
+    try:
+        before = hub.builds
+        posted = _post(server, *grid_points(geo, 1)[0][:2])
+        for s in streams:
+            s.until(lambda d: any(f["properties"]["id"] == posted["id"] for f in d.get("upsert", [])))
+        assert hub.builds - before == 1
+    finally:
+        for s in streams:
+            s.close()
+
+
+BAD = ["severity=9", "after=abc", "after=-5", "bbox=1,2", "status=nope", "aseq=99999999999999999999999"]
+
+
+def test_bad_or_anonymous_stream_requests_are_refused_before_it_opens(server):
+    for query in BAD:
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(authed(server.url + "/api/map/stream?" + query), timeout=10)
+        assert err.value.code == 400, query
+        assert json.loads(err.value.read())["error"]["code"] == "invalid_value", query
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(server.url + "/api/map/stream", timeout=10)
+    assert err.value.code == 401
+    assert server.app.server.extensions["wuxing"].hub.open_streams == 0
+
+
+def test_stream_slots_are_bounded_and_freed(server):
+    hub = server.app.server.extensions["wuxing"].hub
+    streams = [Stream(server.url + "/api/map/stream") for _ in range(hub.slots)]
+    try:
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(authed(server.url + "/api/map/stream"), timeout=10)
+        assert err.value.code == 503 and err.value.headers["Retry-After"]
+    finally:
+        for s in streams:
+            s.close()
+    ends = time.monotonic() + WAIT_S  # a closed stream's slot is freed at its next write (a ping or an event)
+    while hub.open_streams and time.monotonic() < ends:
+        time.sleep(0.05)
+    assert hub.open_streams == 0
+    s = Stream(server.url + "/api/map/stream")  # and taken again
+    s.close()
