@@ -193,3 +193,19 @@ def test_clicks_drill(h):
     assert s5["period"] == "7d" and s5["code"] == zone
     s6 = next_state("period-select", "custom", s3, h, "2019-04-01", "2019-04-10")
     assert (s6["from"], s6["to"]) == ("2019-04-01", "2019-04-10")
+
+
+def test_pack_many_packs_each_slice_like_pack():
+    """The rebuild's vectorised packing of histograms gives exactly :func:`pack` of every slice."""
+    from dashboard.store.aggregates import pack, pack_many, unpack
+
+    rng = np.random.default_rng(5)
+    k = rng.integers(1, 9, 300)
+    ends = np.cumsum(k)
+    starts = ends - k
+    bins, n, hsum = rng.integers(0, 30_000, ends[-1]), rng.integers(-3, 50, ends[-1]), rng.random(ends[-1]) * 1e3
+    got = pack_many(starts, ends, bins, n, hsum)
+    assert got == [pack(bins[a:b], n[a:b], hsum[a:b]) for a, b in zip(starts, ends)]
+    b0, n0, h0 = unpack(got[7])
+    assert list(b0) == list(bins[starts[7]:ends[7]]) and list(n0) == list(n[starts[7]:ends[7]])
+    assert pack_many(np.array([], int), np.array([], int), bins, n, hsum) == []
