@@ -2,8 +2,8 @@
 
 Every incident *contributes* a fixed set of counts to aggregate rows keyed by unit (district, town, zone, grid) ×
 local day or month: reported that day (new, level reached, closed since, closed late), closed that day (in the zone,
-disputes, long-standing), the lifecycle states it reached, and histograms of hours to close and of time spent in each
-state. A write changes an incident's contribution; :func:`apply_change` subtracts the old one and adds the new one in
+disputes, long-standing), the lifecycle states it reached, and histograms of hours to close (kind ``close``; resolved
+disputes also under ``dispute``) and of time spent in each state. A write changes an incident's contribution; :func:`apply_change` subtracts the old one and adds the new one in
 the same transaction as the write, so the aggregates are never behind the rows and never count twice. One
 function, :func:`contributions`, defines a contribution, for one incident or ten million: the incremental path and
 :func:`rebuild` (``python -m dashboard aggregates rebuild``) both use it, and the property tests check both against
@@ -351,6 +351,8 @@ def contributions(inc: pd.DataFrame, ev: pd.DataFrame, sign: int = 1) -> Deltas:
         hk["us"].append(np.asarray(us, dtype=np.int64)[src] if len(src) else np.array([], dtype=np.int64))
 
     add_hist("close", cm, cday[cm], Coded.const("", len(cm)), dur_us[cm])
+    rdm = np.flatnonzero(closed & dispute & (outcome == "resolved"))  # resolved disputes: time to resolve
+    add_hist("dispute", rdm, cday[rdm], Coded.const("", len(rdm)), dur_us[rdm])
     dcm = np.flatnonzero((level == "district") & pd.notna(department) & closed)
     add_hist("dept", dcm, rday[dcm], department[dcm].astype(str), dur_us[dcm])
     stays = _stays(ev)
@@ -479,6 +481,8 @@ def contributions_of(acc: Acc, r: dict, events: list, sign: int) -> None:
         for lv, code, parent, g, day in _unit_keys(r, cday):
             Acc._add(acc.counts, (lv, code, g, day, parent), cvals, sign)
             Acc._add(acc.hours, ("close", lv, code, g, day, "", b), {"n": 1, "hsum": h}, sign)
+            if dispute and r["outcome"] == "resolved":
+                Acc._add(acc.hours, ("dispute", lv, code, g, day, "", b), {"n": 1, "hsum": h}, sign)
         if escalated:
             for lv, code, parent, g, day in _unit_keys(r, rday):
                 Acc._add(acc.hours, ("dept", lv, code, g, day, str(dept), b), {"n": 1, "hsum": h}, sign)
@@ -1145,6 +1149,16 @@ def read_daily(bind, span: DaySpan, lvl: str, code: str, columns=("r_new", "c_cl
         return pd.DataFrame(conn.execute(q).all(), columns=["day", *columns])
 
 
+def months_with_data(bind) -> list[dt.date]:
+    """The local months (first days) in which the district has any report or inspection, oldest first (from the
+    district's month rows: one row per month of history)."""
+    t = AggCounts
+    q = (select(t.c.day).where(t.c.lvl == "district", t.c.code == DISTRICT, t.c.grain == "m",
+                               or_(t.c.r_new > 0, t.c.i_rows > 0)).order_by(t.c.day))
+    with connection(bind) as conn:
+        return [d if isinstance(d, dt.date) else dt.date.fromisoformat(str(d)[:10]) for (d,) in conn.execute(q)]
+
+
 def read_category(bind, span: DaySpan, lvl: str, code: str) -> pd.DataFrame:
     """Cases reported per category of one unit over ``span``."""
     t = AggCategory
@@ -1364,6 +1378,7 @@ def bundle_inputs(bind, span: DaySpan, at: dt.datetime, until: dt.datetime) -> d
         with conn.begin() if not conn.in_transaction() else _nullcontext():
             return {"counts": read_counts(conn, span), "units": read_units(conn, span),
                     "close_hist": read_hours(conn, "close", span, units=COARSE_LEVELS),
+                    "dispute_hist": read_hours(conn, "dispute", span, units=COARSE_LEVELS),
                     "open_set": open_at(conn, at, until)}
 
 
@@ -1380,12 +1395,13 @@ def dept_inputs(bind, span: DaySpan, lvl: str, code: str, at: dt.datetime, until
 
 
 def grid_inputs(bind, span: DaySpan, grids) -> dict:
-    """The per-grid parts a bundle leaves out (they are as many as the closes): close-time histograms of
-    ``grids``."""
+    """The per-grid parts a bundle leaves out (they are as many as the closes): close-time and dispute
+    resolution-time histograms of ``grids``."""
     units = [("grid", g) for g in grids]
     with connection(bind) as conn:
         with conn.begin() if not conn.in_transaction() else _nullcontext():
-            return {"close_hist": read_hours(conn, "close", span, units=units)}
+            return {"close_hist": read_hours(conn, "close", span, units=units),
+                    "dispute_hist": read_hours(conn, "dispute", span, units=units)}
 
 
 def lifecycle_inputs(bind, span: DaySpan, lvl: str, code: str, start: dt.datetime, end: dt.datetime,

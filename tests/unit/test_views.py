@@ -156,10 +156,17 @@ def test_fmt(kpi, value, text):
 
 
 def test_change():
-    assert cards.change("detection_rate", 0.40, 0.30) == ("+10.00个百分点", "wx-good")
-    assert cards.change("overdue_incidents", 120, 100) == ("+20.0%", "wx-bad")
+    # 同比 is the relative change for every measure, rates too (0.30 → 0.40 is +33.33 %, i.e. +10 points)
+    assert cards.change("detection_rate", 0.40, 0.30) == ("+33.33%", "wx-good")
+    assert cards.points_text("detection_rate", 0.40, 0.30) == "+10.00个百分点"
+    assert cards.points_text("new_incidents", 4, 3) is None
+    assert cards.change("overdue_incidents", 120, 100) == ("+20.00%", "wx-bad")
+    assert cards.change("dispute_median_hours", 6.0, 20.0) == ("-70.00%", "wx-good")  # lower is better
+    assert cards.change("new_incidents", 100, 100) == ("+0.00%", "wx-flat")
     assert cards.change("new_incidents", 5, 0)[0] == "—"
     assert cards.change("detection_rate", 0.4, None)[0] == "—"
+    assert "34.33%" in cards.change_title("detection_rate", 0.3986, 0.3433) and "个百分点" in cards.change_title(
+        "detection_rate", 0.3986, 0.3433)
     assert views.comparable({"units_inspected": 0, "inspection_coverage": 0.0})["inspection_coverage"] is None
 
 
