@@ -5,7 +5,9 @@ either ``from``/``to`` (``YYYY-MM-DD``, local calendar days, inclusive) or ``per
 ``today|7d|30d|year|2019`` (default ``30d``); ``children=1`` adds the children's KPIs (the ranking).
 
 Rates are fractions in [0, 1], medians in hours, counts integers; ``null`` where the denominator is zero. The
-figures come from :mod:`dashboard.services.kpis`.
+figures come from :mod:`dashboard.services.kpis`. ``previous_year`` holds the same period a year before: its
+``kpis`` and, per KPI, ``change`` = {``change``: 同比, the relative change (0.1612 = +16.12 %, rates too),
+``points``: a rate's change in percentage points} (``null`` where the year before has no data or is 0).
 Also ``GET /api/v1/briefing.pdf`` (the morning briefing as PDF, see :mod:`dashboard.ui.briefing`).
 """
 from __future__ import annotations

@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m dashboard.demo", description=__doc__)
     sub = p.add_subparsers(dest="cmd", required=True)
 
-    h = sub.add_parser("history", help="generate calendar 2019 + the recent days into the database")
+    h = sub.add_parser("history", help="generate calendar 2018 and 2019 + the recent days into the database")
     h.add_argument("--db", help="SQLAlchemy URL, e.g. postgresql://user@host:5432/db "
                                 "(default: DATABASE_URL / the instance SQLite file)")
     h.add_argument("--seed", type=int, default=20190424)

@@ -1,4 +1,5 @@
-"""Demo history (演示数据): calendar 2019 calibrated to the seed's district figures, plus the recent days up to now.
+"""Demo history (演示数据): calendar 2019 calibrated to the seed's district figures, calendar 2018 (the year before,
+calibrated to the seed's year-on-year figures), plus the recent days up to now.
 
 Deterministic: one ``numpy.random.Generator`` seeded from ``--seed`` drives everything (and ``now`` is a
 parameter, so tests can fix it). Generation is vectorised (numpy/pandas) and pure — :func:`generate`
@@ -15,6 +16,16 @@ Calibration (district, calendar 2019, computed from the stored rows with :mod:`d
 - resolution (closed by the end of 2019 / reported in 2019) ≈ 97 %;
 - long-standing problems solved: 89 (incl. the five 破墙开门 shops on 横塘路, Chaoyin zone, 2019-11-28);
 - coverage = 58,594 / registered units of the geodata grids (≈ 65 % with ≈ 90,150 registered units).
+
+Calendar 2018, the year before (:func:`year_before`, its own generator seeded from ``--seed`` and 2018, the same
+vectorised steps): a smaller, less mature system — fewer units inspected (37,500; coverage ≈ 42 %) and reports (70,000),
+less handled on the spot (≈ 33 %), more escalated, slower — calibrated so that 2019 shows the seed's 同比:
+
+- detection rate 2019 against 2018 +16.12 % (relative, "同比增长16.12%": 2018's rate is 39.86 % / 1.1612 = 34.33 %,
+  exact through the integer count of units with problems);
+- median time to resolve a dispute 70 % lower in 2019 (seed: "化解时间同比下降67%以上");
+- 2018's cases still open at the year's end close in 2019, and the 2019 figures above count them (the disputes
+  closed and resolved in 2019 stay exact).
 
 Nothing happens between local midnight and 08:00 (events then are moved into 08:00–08:30 by a monotone
 map), so "calendar 2019" gives the same figures whether a caller cuts the year in UTC or in Asia/Shanghai.
@@ -51,6 +62,23 @@ RESOLUTION_TARGET = 0.97
 OTHER_2019_DEFAULT = 3_000  # non-patrol, non-dispute reports (hotline, citizens, departments)
 RECENT_DISPUTE_FACTOR = 0.5  # recent daily dispute volume relative to 2019
 RECENT_UNITS_PER_DAY = 320  # units inspected per day in the recent window
+
+# the year before (2018): a smaller, less mature system a year earlier
+YEAR_BEFORE = YEAR - 1
+UNITS_INSPECTED_2018 = 37_500  # coverage ≈ 42 % of the registered units (2019: 65 %)
+DETECTION_GROWTH = 0.1612  # seed: detection rate 39.86 %, "同比增长16.12%" — relative growth on 2018
+PROBLEMS_FOUND_2018 = 28_000
+DISPUTES_2018 = 40_000  # disputes reported in 2018 (2019: 117,400): many were settled and never recorded
+OTHER_2018 = 2_000
+ONSITE_TARGET_2018 = 0.33
+DISTRICT_SHIFT_2018 = 0.4  # logit shift of escalation to the district (more cases went up in 2018)
+SLOWER_2018 = 1.5  # every step of a non-dispute case took this much longer
+DISPUTE_TIME_DROP = 0.70  # 2019's median time to resolve a dispute is this much below 2018's (seed: 67 %+)
+LONGSTANDING_SOLVED_2018 = 37
+DISPUTE_SUCCESS_2018 = 0.972  # 2019: 99 %, "历史最高值"
+RESOLUTION_TARGET_2018 = 0.93
+SOURCES_DISPUTE = {"app": 50, "citizen": 25, "hotline": 20, "department": 5}
+SOURCES_OTHER = {"hotline": 45, "citizen": 25, "app": 20, "department": 10}
 
 STATES_BY_LEVEL = {
     "onsite": ("reported", "onsite_handled", "verified", "closed"),
@@ -177,6 +205,13 @@ HOLIDAYS_2019 = {  # (first, last, factor)
     ("2019-05-01", "2019-05-04", 0.6), ("2019-06-07", "2019-06-09", 0.7), ("2019-09-13", "2019-09-15", 0.7),
     ("2019-10-01", "2019-10-07", 0.5),
 }
+HOLIDAYS_2018 = {
+    ("2018-01-01", "2018-01-01", 0.5), ("2018-02-15", "2018-02-21", 0.3), ("2018-04-05", "2018-04-07", 0.7),
+    ("2018-04-29", "2018-05-01", 0.6), ("2018-06-16", "2018-06-18", 0.7), ("2018-09-22", "2018-09-24", 0.7),
+    ("2018-10-01", "2018-10-07", 0.5),
+}
+# Zhili's migrant workers go home around the Spring Festival (2019-02-05, 2018-02-16)
+MIGRANT_AWAY = (("2019-01-25", "2019-02-24"), ("2018-02-05", "2018-03-07"))
 MONTH_FACTOR = np.array([0.0, 0.9, 0.8, 1.0, 1.0, 1.05, 1.1, 1.25, 1.25, 1.05, 1.0, 0.95, 0.95])
 WEEKDAY_FACTOR = np.array([1.05, 1.0, 1.0, 1.0, 1.0, 0.6, 0.45])  # Mon..Sun
 
@@ -184,10 +219,11 @@ WEEKDAY_FACTOR = np.array([1.05, 1.0, 1.0, 1.0, 1.0, 0.6, 0.45])  # Mon..Sun
 def day_weights(days: np.ndarray, town_abbr: str | None = None) -> np.ndarray:
     d = pd.DatetimeIndex(days.astype("datetime64[ns]"))
     w = MONTH_FACTOR[d.month] * WEEKDAY_FACTOR[d.weekday]
-    for a, b, f in HOLIDAYS_2019:
+    for a, b, f in sorted(HOLIDAYS_2019 | HOLIDAYS_2018):
         w = np.where((days >= np.datetime64(a)) & (days <= np.datetime64(b)), w * f, w)
     if town_abbr == "ZL":  # migrant workers go home around the Spring Festival
-        w = np.where((days >= np.datetime64("2019-01-25")) & (days <= np.datetime64("2019-02-24")), w * 0.45, w)
+        for a, b in MIGRANT_AWAY:
+            w = np.where((days >= np.datetime64(a)) & (days <= np.datetime64(b)), w * 0.45, w)
     return w / w.sum()
 
 
@@ -474,9 +510,9 @@ def _expit(x):
 
 
 def assign_attributes(rng, geo: Geo, inc: dict, zone_onsite: np.ndarray, zone_district: np.ndarray,
-                      calibrate: np.ndarray | None = None) -> None:
+                      calibrate: np.ndarray | None = None, target: float = ONSITE_TARGET) -> None:
     """Subcategory, severity, level and department (vectorised, in place). The on-site share of the cases
-    ``calibrate`` (default: the 2019 ones) is expected to hit :data:`ONSITE_TARGET`."""
+    ``calibrate`` (default: the 2019 ones) is expected to hit ``target`` (:data:`ONSITE_TARGET`)."""
     from dashboard.store import catalogue
 
     n = len(inc["grid_i"])
@@ -499,7 +535,7 @@ def assign_attributes(rng, geo: Geo, inc: dict, zone_onsite: np.ndarray, zone_di
     cal = inc["is2019"] if calibrate is None else calibrate
     m19 = free & cal
     fixed_on = int(((inc["level"] == "onsite") & cal).sum())
-    target = ONSITE_TARGET * int(cal.sum()) - fixed_on
+    target = target * int(cal.sum()) - fixed_on
     lo, hi = -5.0, 5.0
     for _ in range(60):
         mid = (lo + hi) / 2
@@ -793,12 +829,11 @@ def generate(gd, config: DemoConfig = DemoConfig(), progress: Callable[[str], No
     if ins_r is not None:
         parts.append(patrol_incidents(rng, geo, ins_r, n_v19, False))
     disputes_2019 = config.target(DISPUTES_CLOSED) + config.target(900)
-    sources_d = {"app": 50, "citizen": 25, "hotline": 20, "department": 5}
-    sources_o = {"hotline": 45, "citizen": 25, "app": 20, "department": 10}
+    sources_d, sources_o = SOURCES_DISPUTE, SOURCES_OTHER
     parts.append(report_incidents(rng, geo, disputes_2019, days19, dispute_mix(rng, geo), sources_d, True, True))
     n_rd = int(round(disputes_2019 / 365 * RECENT_DISPUTE_FACTOR * len(recent_days)))
     parts.append(report_incidents(rng, geo, n_rd, recent_days, dispute_mix(rng, geo), sources_d, False, True))
-    fixed = sum(len(p["grid_i"]) for p in parts) + 5 + 1  # + stories
+    fixed = sum(len(p["grid_i"]) for p in parts) + 5 + 1 + year_before_size(config)  # + stories, + 2018
     other19 = config.target(OTHER_2019_DEFAULT)
     other_r = int(round(other19 / 365 * len(recent_days) * 0.8))
     bulk_n = 0  # beyond what the demo holds: the bulk years (see bulk_plan), generated apart
@@ -853,10 +888,25 @@ def generate(gd, config: DemoConfig = DemoConfig(), progress: Callable[[str], No
     protected = story | inc["longstanding"]
 
     times = event_times(inc["reported"], dur)
-    # disputes closed in 2019: exactly DISPUTES_CLOSED
     closed_at = last_time(times)
+
+    # ---- the year before (2018): its own generator; its disputes take 1 / (1 - DISPUTE_TIME_DROP) × as long as
+    # the 2019 disputes as planned so far (the calibration below moves few of them)
+    say("2018")
+    _, hours = _close_hours(inc, times)
+    m = is19 & is_disp & (closed_at < end19)
+    med19 = float(np.median(hours[m])) if m.any() else None
+    y18 = year_before(np.random.default_rng([config.seed, YEAR_BEFORE]), geo, config,
+                      (zone_cov, zone_det, zone_int, zone_onsite, zone_district),
+                      None if med19 is None else med19 / (1 - DISPUTE_TIME_DROP))
+    start19 = np.datetime64(f"{YEAR_BEFORE}-12-31T16:00:00")
+    closed18 = last_time(y18.times)
+    disp18 = np.char.startswith(y18.inc["category"].astype(str), "dispute.")
+    spill = disp18 & (closed18 >= start19) & (closed18 < end19)  # 2018 disputes closed in 2019
+
+    # disputes closed in 2019: exactly DISPUTES_CLOSED, the 2018 ones closed in 2019 included
     d19 = is19 & is_disp & ~protected
-    target_c = config.target(DISPUTES_CLOSED)
+    target_c = config.target(DISPUTES_CLOSED) - int(spill.sum())
     c_now = int((d19 & (closed_at < end19)).sum())
     if c_now > target_c:  # push the latest-reported extra ones into 2020
         cand = np.nonzero(d19 & (closed_at < end19) & (inc["level"] != "onsite"))[0]
@@ -885,11 +935,12 @@ def generate(gd, config: DemoConfig = DemoConfig(), progress: Callable[[str], No
         times = event_times(inc["reported"], dur)
         closed_at = last_time(times)
 
-    # dispute outcomes: exactly DISPUTES_RESOLVED among those closed in 2019
+    # dispute outcomes: exactly DISPUTES_RESOLVED among those closed in 2019 (the 2018 ones among them resolved)
     outcome = np.full(n, None, dtype=object)
     outcome[is_disp] = "resolved"
     dc19 = np.nonzero(is19 & is_disp & (closed_at < end19))[0]
-    n_unres = len(dc19) - config.target(DISPUTES_RESOLVED)
+    y18.outcome[spill] = "resolved"
+    n_unres = len(dc19) + int(spill.sum()) - config.target(DISPUTES_RESOLVED)
     if n_unres > 0:
         w = np.select([inc["level"][dc19] == "district", inc["level"][dc19] == "town"], [5.0, 2.0], 0.5)
         bad = rng.choice(dc19, size=n_unres, replace=False, p=w / w.sum())
@@ -905,15 +956,123 @@ def generate(gd, config: DemoConfig = DemoConfig(), progress: Callable[[str], No
     if future.any():
         inc["reported"][future] = _before(rng, now, int(future.sum()))
         times = event_times(inc["reported"], dur)
+    # 2018 goes first (ids and the change sequence follow report time); 2019's and the recent visits come after
+    # 2018's in the inspections frame
+    n_v18 = len(y18.ins.visit_unit)
+    inc["inspection_rel"] = np.where(inc["inspection_rel"] >= 0, inc["inspection_rel"] + n_v18, -1)
+    inc = concat([y18.inc, inc])
+    times = np.concatenate([y18.times, times])
+    outcome = np.concatenate([y18.outcome, outcome])
     say("frames")
     incidents, events = build_frames(rng, geo, inc, times, outcome, now)
 
-    # ---- inspections frame (2019 then recent; rel id = row)
-    inspections = inspection_frame(geo, [ins19] + ([ins_r] if ins_r is not None else []))
+    # ---- inspections frame (2018, 2019, then recent; rel id = row)
+    inspections = inspection_frame(geo, [y18.ins, ins19] + ([ins_r] if ins_r is not None else []))
     say("done")
     return DemoData(inspections=inspections, incidents=incidents, events=events, now=now,
                     stats={"incidents": len(incidents), "events": len(events), "inspections": len(inspections),
                            "bulk_incidents": bulk_n})
+
+
+# -------------------------------------------------------------------------------------- the year before
+@dataclass
+class YearBefore:
+    """Calendar 2018 as planned cases: ``inc`` (the :func:`_base` columns), their final step ``times``, dispute
+    ``outcome`` (those still open at the year's end: "resolved", the 2019 calibration may change them) and the
+    inspections ``ins`` (patrol ``inspection_rel`` index its visits from 0)."""
+
+    inc: dict
+    times: np.ndarray
+    outcome: np.ndarray
+    ins: Inspections
+
+
+def units_with_problems_2018(config: DemoConfig) -> int:
+    """2018's units with problems: the integer count that puts 2019's detection rate :data:`DETECTION_GROWTH`
+    above 2018's — relative growth, as the seed's "同比增长16.12%" (2018's rate = 2019's / 1.1612)."""
+    rate19 = config.target(UNITS_WITH_PROBLEMS) / config.target(UNITS_INSPECTED)
+    return int(round(config.target(UNITS_INSPECTED_2018) * rate19 / (1 + DETECTION_GROWTH)))
+
+
+def year_before_size(config: DemoConfig) -> int:
+    """How many cases :func:`year_before` plans (known before it runs: patrol problems are exact)."""
+    return config.target(PROBLEMS_FOUND_2018) + config.target(DISPUTES_2018) + config.target(OTHER_2018)
+
+
+def _close_hours(inc: dict, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(closed_at, hours from report to close) of every planned case."""
+    closed_at = last_time(times)
+    return closed_at, (closed_at - inc["reported"]).astype("timedelta64[s]").astype(np.int64) / 3600.0
+
+
+def year_before(rng, geo: Geo, config: DemoConfig, effects, dispute_hours: float | None) -> YearBefore:
+    """Calendar 2018, a smaller and less mature system a year earlier, with the steps of 2019 (vectorised): exact
+    inspections (units inspected :data:`UNITS_INSPECTED_2018`, with problems :func:`units_with_problems_2018`,
+    problems found :data:`PROBLEMS_FOUND_2018`, each a patrol case), disputes and other reports; on-site handling
+    ≈ :data:`ONSITE_TARGET_2018`, more escalation, every step :data:`SLOWER_2018` × longer; the disputes' steps
+    scaled so that the median time to resolve the disputes closed in 2018 is ``dispute_hours`` (2019's median /
+    (1 − :data:`DISPUTE_TIME_DROP`)); :data:`LONGSTANDING_SOLVED_2018` long-standing problems solved, dispute
+    success ≈ :data:`DISPUTE_SUCCESS_2018`, resolution ≈ :data:`RESOLUTION_TARGET_2018` (the rest close in 2019)."""
+    zone_cov, zone_det, zone_int, zone_onsite, zone_district = effects
+    days = _days(f"{YEAR_BEFORE}-01-01", f"{YEAR_BEFORE}-12-31")
+    end = np.datetime64(f"{YEAR_BEFORE}-12-31T16:00:00")  # local midnight: the end of the year in Asia/Shanghai
+    ins = gen_inspections(rng, geo, days, config.target(UNITS_INSPECTED_2018), units_with_problems_2018(config),
+                          config.target(PROBLEMS_FOUND_2018), (0.6, 0.3), zone_cov, zone_det, zone_int)
+    parts = [patrol_incidents(rng, geo, ins, 0, False),
+             report_incidents(rng, geo, config.target(DISPUTES_2018), days, dispute_mix(rng, geo), SOURCES_DISPUTE,
+                              False, True),
+             report_incidents(rng, geo, config.target(OTHER_2018), days, other_mix(rng), SOURCES_OTHER, False, False)]
+    inc = concat([p for p in parts if len(p["grid_i"])])
+    n = len(inc["grid_i"])
+    assign_attributes(rng, geo, inc, zone_onsite, zone_district + DISTRICT_SHIFT_2018, calibrate=np.ones(n, bool),
+                      target=ONSITE_TARGET_2018)
+    dur = step_durations(rng, inc) * SLOWER_2018
+    is_disp = np.char.startswith(inc["category"].astype(str), "dispute.")
+
+    # the disputes' steps: scaled until the median time to resolve (closed in 2018) is dispute_hours
+    d = np.nonzero(is_disp)[0]
+    if dispute_hours and len(d):
+        sub = {"reported": inc["reported"][d]}
+        base = dur[d].copy()
+        factor = 1.0
+        for _ in range(6):
+            closed_at, hours = _close_hours(sub, event_times(sub["reported"], base * factor))
+            med = float(np.median(hours[closed_at < end])) if (closed_at < end).any() else 0.0
+            if not med or abs(med / dispute_hours - 1) < 0.005:
+                break
+            factor *= dispute_hours / med
+        dur[d] = base * factor
+
+    # long-standing problems solved in 2018, all closed before mid-December
+    cand = np.nonzero(~is_disp & np.isin(inc["category"], LONGSTANDING_CATEGORIES) & (inc["level"] != "onsite")
+                      & (inc["reported"] < np.datetime64(f"{YEAR_BEFORE}-08-31")))[0]
+    ls = np.sort(rng.choice(cand, size=min(config.target(LONGSTANDING_SOLVED_2018), len(cand)), replace=False))
+    inc["longstanding"][ls] = True
+    close = inc["reported"][ls] + (rng.uniform(30, 120, len(ls)) * 86400).astype("timedelta64[s]")
+    set_close(inc, dur, ls, np.minimum(close, np.datetime64(f"{YEAR_BEFORE}-12-15T06:00:00")))
+
+    times = event_times(inc["reported"], dur)
+    closed_at = last_time(times)
+    # resolution ≈ RESOLUTION_TARGET_2018: long-running non-dispute cases close in the first months of 2019
+    resolved = int((closed_at < end).sum())
+    want = int(round(RESOLUTION_TARGET_2018 * n))
+    if resolved > want:
+        cand = np.nonzero(~is_disp & ~inc["longstanding"] & (closed_at < end) & (inc["level"] != "onsite")
+                          & (inc["reported"] > np.datetime64(f"{YEAR_BEFORE}-06-01")))[0]
+        cand = np.sort(rng.choice(cand, size=min(resolved - want, len(cand)), replace=False))
+        set_close(inc, dur, cand, random_times(rng, len(cand), f"{YEAR}-01-03T01:00", f"{YEAR}-04-28T09:00"))
+        times = event_times(inc["reported"], dur)
+        closed_at = last_time(times)
+
+    # dispute outcomes of 2018: ≈ DISPUTE_SUCCESS_2018 of those closed in the year resolved
+    outcome = np.full(n, None, dtype=object)
+    outcome[is_disp] = "resolved"
+    dc = np.nonzero(is_disp & (closed_at < end))[0]
+    n_unres = int(round(len(dc) * (1 - DISPUTE_SUCCESS_2018)))
+    if n_unres > 0:
+        w = np.select([inc["level"][dc] == "district", inc["level"][dc] == "town"], [5.0, 2.0], 0.5)
+        outcome[rng.choice(dc, size=n_unres, replace=False, p=w / w.sum())] = "unresolved"
+    return YearBefore(inc, times, outcome, ins)
 
 
 def describe(rng, inc: dict) -> np.ndarray:
@@ -1612,7 +1771,7 @@ def run_history(url: str | None = None, *, seed: int = DemoConfig.seed, incident
         gd = load_geodata(geodata_dir if geodata_dir is not None else settings.geodata_dir)
         t0 = time.perf_counter()
         cfg = DemoConfig(seed=seed, incidents=incidents, recent_days=recent_days, now=now, scale=scale)
-        stages = ["inspections", "incidents", "lifecycle", "recent", "frames", "done"]
+        stages = ["inspections", "incidents", "lifecycle", "2018", "recent", "frames", "done"]
         with tqdm(total=len(stages), desc="generate", unit="stage", disable=not progress, leave=False) as bar:
             data = generate(gd, cfg, progress=lambda s: (bar.set_postfix_str(s), bar.update(1)))
         extra = int(data.stats.get("bulk_incidents", 0))

@@ -163,6 +163,7 @@ def incident_flags(incidents: pd.DataFrame, start, end, at=None) -> pd.DataFrame
             "dispute_resolved": closed_in & is_dispute & (outcome == "resolved").to_numpy(),
             "longstanding_solved": closed_in & longstanding.to_numpy(),
             "close_hours": np.where(closed_in, hours, np.nan),
+            "dispute_hours": np.where(closed_in & is_dispute & (outcome == "resolved").to_numpy(), hours, np.nan),
         },
         index=idx,
     )
@@ -200,6 +201,13 @@ def resolution_rate(incidents: pd.DataFrame, start, end) -> float | None:
 def median_hours_to_close(incidents: pd.DataFrame, start, end) -> float | None:
     """结案时长中位数: median of (closed_at − reported_at) in hours over incidents closed in the period."""
     h = incident_flags(incidents, start, end)["close_hours"].dropna()
+    return None if h.empty else _none_if_nan(h.median())
+
+
+def dispute_median_hours(incidents: pd.DataFrame, start, end) -> float | None:
+    """纠纷化解时长中位数: median of (closed_at − reported_at) in hours over the disputes (``dispute.*``) closed in the
+    period with outcome ``resolved`` — the time it took to resolve a dispute (seed 2019: down 67 %+ on 2018)."""
+    h = incident_flags(incidents, start, end)["dispute_hours"].dropna()
     return None if h.empty else _none_if_nan(h.median())
 
 
@@ -305,6 +313,7 @@ def _finish(row: dict) -> dict:
         "registered_units": int(row["registered_units"]),
         "inspection_coverage": _rate(row["units_inspected"], row["registered_units"]),
         "median_hours_to_close": _none_if_nan(row["median_hours"]),
+        "dispute_median_hours": _none_if_nan(row["dispute_median_hours"]),
         "in_zone_resolution_rate": _rate(row["closed_in_zone"], row["closed_in"]),
         "disputes_closed": int(row["dispute_closed"]),
         "disputes_resolved": int(row["dispute_resolved"]),
@@ -324,6 +333,8 @@ def all_kpis(incidents: pd.DataFrame, inspections: pd.DataFrame, registered, sta
     row = {k: f[k].sum() for k in _SUMMED}
     h = f["close_hours"].dropna()
     row["median_hours"] = h.median() if len(h) else np.nan
+    hd = f["dispute_hours"].dropna()
+    row["dispute_median_hours"] = hd.median() if len(hd) else np.nan
     row["units_inspected"] = units_inspected(inspections, start, end)
     row["units_with_problems"] = units_with_problems(inspections, start, end)
     row["problems_found"] = problems_found(inspections, start, end)
@@ -357,6 +368,7 @@ def kpis_by(
     f["_g"] = _col(incidents, col, None).to_numpy()
     summed = f.groupby("_g")[list(_SUMMED)].sum()
     median = f.groupby("_g")["close_hours"].median()
+    dispute_median = f.groupby("_g")["dispute_hours"].median()
 
     if len(inspections):
         x = inspections_in(inspections, start, end)
@@ -380,6 +392,7 @@ def kpis_by(
     for code in codes:
         row = {k: (summed.at[code, k] if code in summed.index else 0) for k in _SUMMED}
         row["median_hours"] = median.get(code, np.nan)
+        row["dispute_median_hours"] = dispute_median.get(code, np.nan)
         row["units_inspected"] = ui.get(code, 0)
         row["units_with_problems"] = up.get(code, 0)
         row["problems_found"] = pf.get(code, 0)
@@ -387,6 +400,42 @@ def kpis_by(
         rows.append(_finish(row))
     out = pd.DataFrame(rows, index=pd.Index(codes, name=col), columns=list(KPIS))
     return out.astype(object).where(out.notna(), None)
+
+
+# ------------------------------------------------------------------- change on the same period a year before
+def year_on_year(now, before) -> float | None:
+    """同比: the change of a measure on the same period a year before, as the relative change
+    ``(now − before) / before`` (a fraction: 0.1612 is +16.12 %) — for counts, hours **and rates** alike.
+
+    That is the Chinese statistical usage of "同比增长 x %" (a difference of two rates is written "x 个百分点"):
+    the seed's "问题检出率达39.86%、同比增长16.12%" means 2018's rate was 39.86 % / 1.1612 = 34.33 %.
+    :func:`points_change` gives a rate's difference in percentage points beside it. None when either value is
+    missing (no data in one of the periods) or the year before is 0 (no relative change of nothing)."""
+    now, before = _none_if_nan(now), _none_if_nan(before)
+    if now is None or before is None or before == 0:
+        return None
+    return (now - before) / before
+
+
+def points_change(now, before) -> float | None:
+    """A rate's change on the year before in percentage points, ``(now − before) × 100`` (None if either is
+    missing)."""
+    now, before = _none_if_nan(now), _none_if_nan(before)
+    if now is None or before is None:
+        return None
+    return (now - before) * 100.0
+
+
+def changes(values: dict, before: dict) -> dict:
+    """``{kpi: {"change": year_on_year, "points": points_change or None}}`` for every KPI of ``values``
+    (``points`` for rates only) — what the cards, the briefing and ``GET /api/v1/kpis`` show as 同比."""
+    out = {}
+    for k, v in values.items():
+        if k not in KPIS:
+            continue
+        b = before.get(k)
+        out[k] = {"change": year_on_year(v, b), "points": points_change(v, b) if KPIS[k][2] == "rate" else None}
+    return out
 
 
 # ------------------------------------------------------------------------- breakdowns and funnel

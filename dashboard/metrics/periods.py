@@ -47,6 +47,12 @@ class Period:
         return f"{zh if lang == 'zh' else en} ({self.first_day} – {self.last_day})"
 
 
+def calendar(year: int) -> Period:
+    """Calendar ``year`` in Asia/Shanghai days (what the briefing's year-on-year table compares)."""
+    start, end = calendar_year(int(year))
+    return Period(str(int(year)), start, end)
+
+
 def _day(value: str, field: str) -> pd.Timestamp:
     try:
         ts = pd.Timestamp(value)

@@ -43,6 +43,8 @@ MEASURES: Mapping[str, Measure] = MappingProxyType({m.key: m for m in (
     _M("registered_units", "登记单位数", "Registered units", "count", "higher", "reg_units"),
     _M("inspection_coverage", "巡查覆盖率", "Inspection coverage", "rate", "higher", "insp_cov"),
     _M("median_hours_to_close", "结案时长中位数(小时)", "Median time to close (h)", "hours", "lower", "med_hours"),
+    _M("dispute_median_hours", "纠纷化解时长中位数(小时)", "Median time to resolve a dispute (h)", "hours", "lower",
+       "disp_hours"),
     _M("in_zone_resolution_rate", "片区内化解率", "Share resolved inside the zone", "rate", "higher", "inzone_rt"),
     _M("disputes_closed", "办结矛盾纠纷数", "Disputes closed", "count", "higher", "disp_clsd"),
     _M("disputes_resolved", "化解矛盾纠纷数", "Disputes resolved", "count", "higher", "disp_resol"),
@@ -55,7 +57,7 @@ PLACES: Mapping[str, tuple[str, ...]] = MappingProxyType({
     # the KPI cards of the drill panel
     "cards": ("open_incidents", "new_incidents", "overdue_incidents", "onsite_handling_rate", "resolution_rate",
               "detection_rate", "problems_found", "inspection_coverage", "median_hours_to_close",
-              "in_zone_resolution_rate", "dispute_success_rate", "units_inspected"),
+              "in_zone_resolution_rate", "dispute_success_rate", "dispute_median_hours", "units_inspected"),
     # what the map can be coloured by (the overview's menu and /api/map/measures.json)
     "map": ("open_incidents", "overdue_incidents", "new_incidents", "onsite_handling_rate", "resolution_rate",
             "detection_rate", "inspection_coverage", "in_zone_resolution_rate", "median_hours_to_close"),
@@ -68,6 +70,10 @@ PLACES: Mapping[str, tuple[str, ...]] = MappingProxyType({
     # the grid / zone profile: rank in the district
     "profile_rank": ("detection_rate", "inspection_coverage", "onsite_handling_rate", "resolution_rate",
                      "overdue_incidents"),
+    # the morning briefing's year-on-year table (a whole calendar year against the one before)
+    "briefing_year": ("new_incidents", "units_inspected", "detection_rate", "problems_found", "inspection_coverage",
+                      "onsite_handling_rate", "resolution_rate", "median_hours_to_close", "in_zone_resolution_rate",
+                      "disputes_resolved", "dispute_success_rate", "dispute_median_hours"),
     # every KPI the API and the bundles compute
     "api": tuple(MEASURES),
 })

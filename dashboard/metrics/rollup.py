@@ -62,6 +62,12 @@ def quantiles(hist: pd.DataFrame, qs=(0.5,), keys=("lvl", "code")) -> pd.DataFra
     return out
 
 
+def medians(hist: pd.DataFrame | None) -> dict:
+    """{(lvl, code): median hours} of a histogram's rows (see :func:`quantiles`)."""
+    q = quantiles(hist, (0.5,))
+    return {(a, b): v for a, b, v in zip(q["lvl"], q["code"], q["q0.5"])} if len(q) else {}
+
+
 def subtract_hist(plus: pd.DataFrame, minus: pd.DataFrame, keys) -> pd.DataFrame:
     keys = list(keys)
     if minus is None or minus.empty:
@@ -113,15 +119,17 @@ _NO_FLAGS = {"open": 0, "unresolved": 0, "overdue_open": 0, "late_after": 0, "op
 
 
 def kpi_rows(counts: pd.DataFrame, units: pd.DataFrame, grid_parents: pd.DataFrame, registered: dict,
-             span: pd.DataFrame, close_hist: pd.DataFrame, start, end, at, codes: dict) -> dict:
+             span: pd.DataFrame, close_hist: pd.DataFrame, start, end, at, codes: dict,
+             dispute_hist: pd.DataFrame | None = None) -> dict:
     """{level: {code: {kpi: value}}} for every unit in ``codes`` ({level: [codes]}; the district's code is '*').
 
     ``counts``: read_counts rows (lvl, code, sums); ``units``: per grid units_inspected / units_with_problems;
     ``grid_parents``: grid code → zone_code, town_code; ``registered``: {(level, code): registered units};
-    ``span``: the incidents of S; ``close_hist``: 'close' histogram rows (lvl, code, bin, n, hsum)."""
+    ``span``: the incidents of S; ``close_hist``: 'close' histogram rows (lvl, code, bin, n, hsum);
+    ``dispute_hist``: the same of the resolved disputes ('dispute')."""
     flags = span_flags(span, start, end, at) if len(span) else None
-    med = quantiles(close_hist, (0.5,))
-    med = {(a, b): v for a, b, v in zip(med["lvl"], med["code"], med["q0.5"])} if len(med) else {}
+    med = medians(close_hist)
+    dmed = medians(dispute_hist)
     cols = [c for c in counts.columns if c not in ("lvl", "code")]
     by_unit = {(a, b): dict(zip(cols, vals)) for a, b, vals in
                zip(counts["lvl"], counts["code"], counts[cols].to_numpy().tolist())} if len(counts) else {}
@@ -143,6 +151,7 @@ def kpi_rows(counts: pd.DataFrame, units: pd.DataFrame, grid_parents: pd.DataFra
                 "closed_in": int(c["c_closed"]), "closed_in_zone": int(c["c_in_zone"]),
                 "dispute_closed": int(c["c_dispute"]), "dispute_resolved": int(c["c_dispute_resolved"]),
                 "longstanding_solved": int(c["c_longstanding"]), "median_hours": med.get((level, code), np.nan),
+                "dispute_median_hours": dmed.get((level, code), np.nan),
                 "units_inspected": ui, "units_with_problems": up, "problems_found": int(c["i_problems"]),
                 "registered_units": registered.get((level, code), 0),
             })

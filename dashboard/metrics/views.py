@@ -34,7 +34,7 @@ LEVELS = ("district", "town", "zone", "grid")
 CHILD = {"district": "town", "town": "zone", "zone": "grid", "grid": None}
 PARENT = {"district": None, "town": "district", "zone": "town", "grid": "zone"}
 DISTRICT_CODE = "330502"
-BUNDLE_SCHEMA = "v5"
+BUNDLE_SCHEMA = "v6"
 PAST_TIMEOUT = 6 * 3600  # seconds: a period that has ended changes only by corrections
 CURRENT_BUCKET_S = 60  # a current period is recomputed at most once a minute (fresh within a minute)
 CARD_KPIS = registry.shown_in("cards")  # what the cards show, in order
@@ -218,7 +218,7 @@ def kpi_bundle(bind, gd, cache, period: periods.Period, now=None, grid_medians=N
     department workload of the district, towns and zones — read from the store's aggregates (see
     :mod:`dashboard.metrics.rollup`), cached by the period, the moment and the store's change sequence.
 
-    Grid medians of the time to close are left out (None) unless ``grid_medians`` asks: ``"all"``, or a view
+    Grid medians (time to close, time to resolve a dispute) are left out (None) unless ``grid_medians`` asks: ``"all"``, or a view
     ``(level, code)`` — then the grids of that zone (or of the grid's zone), the ones its ranking shows."""
     now = now_utc() if now is None else _as_utc(now)
     at = moment(period, now)
@@ -234,7 +234,7 @@ def kpi_bundle(bind, gd, cache, period: periods.Period, now=None, grid_medians=N
                  "zone": sorted(c for (lv, c) in h.names if lv == "zone"),
                  "grid": list(h.grids_of[("district", DISTRICT_CODE)])}
         table = rollup.kpi_rows(counts, units, _grid_parents(h), _registered(gd), open_set, close_hist,
-                                period.start, period.end, at, codes)
+                                period.start, period.end, at, codes, dispute_hist=x["dispute_hist"])
         table["district"] = {DISTRICT_CODE: table["district"][agg.DISTRICT]}
         lv = {}
         for r in counts.itertuples(index=False):
@@ -360,9 +360,10 @@ def department_table(bundle: dict, level: str, code: str | None, period: periods
 
 
 def with_grid_medians(bind, cache, bundle: dict, period: periods.Period, codes=None) -> dict:
-    """The bundle with the median time to close of ``codes`` (default: every grid) filled in. A bundle leaves
-    grid medians out (None): they are read from as many histogram values as the period has closes, so only the
-    views that show them (a zone's grid ranking, the grid layer coloured by it) ask."""
+    """The bundle with the median time to close and to resolve a dispute of ``codes`` (default: every grid)
+    filled in. A bundle leaves grid medians out (None): they are read from as many histogram values as the period
+    has closes, so only the views that show them (a zone's grid ranking, the grid layer coloured by it, a grid's
+    cards) ask."""
     grid_rows = bundle["kpis"]["grid"]
     codes = sorted(grid_rows) if codes is None else [c for c in codes if c in grid_rows]
     if not codes:
@@ -370,14 +371,14 @@ def with_grid_medians(bind, cache, bundle: dict, period: periods.Period, codes=N
 
     def build():
         x = agg.grid_inputs(bind, day_span(period), codes)
-        q = rollup.quantiles(x["close_hist"], (0.5,))
-        return {c: kpis._none_if_nan(v) for c, v in zip(q["code"], q["q0.5"])} if len(q) else {}
+        return {kpi: {c: kpis._none_if_nan(v) for (_, c), v in rollup.medians(x[hist]).items()}
+                for kpi, hist in (("median_hours_to_close", "close_hist"), ("dispute_median_hours", "dispute_hist"))}
 
-    key = bundle["key"] + ":gmed:" + hashlib.sha1(",".join(codes).encode()).hexdigest()[:16]
+    key = bundle["key"] + ":gmed2:" + hashlib.sha1(",".join(codes).encode()).hexdigest()[:16]
     med = _cached(cache, key, bundle.get("timeout", 120), build)
     grids = dict(grid_rows)
     for c in codes:
-        grids[c] = {**grids[c], "median_hours_to_close": med.get(c)}
+        grids[c] = {**grids[c], **{kpi: m.get(c) for kpi, m in med.items()}}
     return {**bundle, "kpis": {**bundle["kpis"], "grid": grids}}
 
 
@@ -470,6 +471,34 @@ def hazards_of(gd, level: str, code: str | None) -> dict:
 
 
 # ---------------------------------------------------------------------------------------- briefing
+def reference_year(bind, now=None) -> int | None:
+    """The latest whole calendar year before the current one (Asia/Shanghai) with data in each of its 12 months
+    — last year in a running system; in the demo, 2019 — or None when there is none yet."""
+    now = now_utc() if now is None else _as_utc(now)
+    this_year = now.tz_convert(kpis.LOCAL_TZ).year
+    months: dict[int, int] = {}
+    for m in agg.months_with_data(bind):
+        months[m.year] = months.get(m.year, 0) + 1
+    full = [y for y, n in months.items() if n == 12 and y < this_year]
+    return max(full) if full else None
+
+
+def year_on_year(bind, gd, cache, now=None) -> dict | None:
+    """The district's headline measures (``registry.shown_in("briefing_year")``) for the reference year
+    (:func:`reference_year`) and the year before it, with 同比 (``kpis.changes``) — from the two years' cached
+    KPI bundles, the numbers the cards show for those periods. None when there is no whole year yet."""
+    year = reference_year(bind, now)
+    if year is None:
+        return None
+    p = periods.calendar(year)
+    now_v = unit_kpis(kpi_bundle(bind, gd, cache, p, now=now), "district", None)
+    before = comparable(unit_kpis(kpi_bundle(bind, gd, cache, p.previous_year(), now=now), "district", None))
+    keys = registry.shown_in("briefing_year")
+    ch = kpis.changes({k: now_v.get(k) for k in keys}, before)
+    return {"year": year, "previous": year - 1,
+            "rows": [{"kpi": k, "value": now_v.get(k), "before": before.get(k), **ch[k]} for k in keys]}
+
+
 def briefing(bind, gd, cache, now=None, hours: int = 24, notable_per_zone: int = 3) -> dict:
     """The morning-meeting (晨会) figures of the last ``hours`` per zone, cached for a minute.
 

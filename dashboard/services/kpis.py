@@ -17,18 +17,21 @@ def kpi_payload(level: str, code: str | None, p: periods.Period, children: bool 
     prev = views.kpi_bundle(svc.engine, gd, svc.cache, p.previous_year(), grid_medians=(level, code))
     parent_level = units.PARENT[level]
     parent_code = h.parent.get((level, code)) if parent_level else None
+    values = views.unit_kpis(bundle, level, code)
+    prev_kpis = views.unit_kpis(prev, level, code)
     out = {
         "level": level,
         "code": code or units.DISTRICT_CODE,
         "name": h.name(level, code, "zh"),
         "name_en": h.name(level, code, "en"),
         "period": {"key": p.key, "from": p.first_day, "to": p.last_day, "at": bundle["at"]},
-        "kpis": views.unit_kpis(bundle, level, code),
+        "kpis": values,
         "parent": None if parent_level is None else {
             "level": parent_level, "code": parent_code or units.DISTRICT_CODE,
             "name": h.name(parent_level, parent_code, "zh"), "kpis": views.unit_kpis(bundle, parent_level, parent_code)},
         "previous_year": {"from": p.previous_year().first_day, "to": p.previous_year().last_day,
-                          "kpis": views.unit_kpis(prev, level, code)},
+                          "kpis": prev_kpis,
+                          "change": kpis.changes(values, views.comparable(prev_kpis))},
         "definitions": {k: {"zh": zh, "en": en, "kind": kind} for k, (zh, en, kind) in kpis.KPIS.items()},
     }
     if children:
@@ -49,6 +52,9 @@ def every_unit(p: periods.Period) -> dict:
 
 
 def briefing() -> dict:
-    """The morning briefing's figures: the last 24 h per zone (cached by ``metrics.views``)."""
+    """The morning briefing's figures: the last 24 h per zone (cached by ``metrics.views``) and, under
+    ``"year"``, the district's year-on-year table of the last whole year (``views.year_on_year``; None without
+    one)."""
     svc = context.services()
-    return views.briefing(svc.engine, svc.geodata(), svc.cache)
+    gd = svc.geodata()
+    return {**views.briefing(svc.engine, gd, svc.cache), "year": views.year_on_year(svc.engine, gd, svc.cache)}

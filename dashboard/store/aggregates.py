@@ -2,8 +2,8 @@
 
 Every incident *contributes* a fixed set of counts to aggregate rows keyed by unit (district, town, zone, grid) ×
 local day or month: reported that day (new, level reached, closed since, closed late), closed that day (in the zone,
-disputes, long-standing), the lifecycle states it reached, and histograms of hours to close and of time spent in each
-state. A write changes an incident's contribution; :func:`apply_change` subtracts the old one and adds the new one in
+disputes, long-standing), the lifecycle states it reached, and histograms of hours to close (kind ``close``; resolved
+disputes also under ``dispute``) and of time spent in each state. A write changes an incident's contribution; :func:`apply_change` subtracts the old one and adds the new one in
 the same transaction as the write, so the aggregates are never behind the rows and never count twice. One
 function, :func:`contributions`, defines a contribution, for one incident or ten million: the incremental path and
 :func:`rebuild` (``python -m dashboard aggregates rebuild``) both use it, and the property tests check both against
@@ -351,6 +351,8 @@ def contributions(inc: pd.DataFrame, ev: pd.DataFrame, sign: int = 1) -> Deltas:
         hk["us"].append(np.asarray(us, dtype=np.int64)[src] if len(src) else np.array([], dtype=np.int64))
 
     add_hist("close", cm, cday[cm], Coded.const("", len(cm)), dur_us[cm])
+    rdm = np.flatnonzero(closed & dispute & (outcome == "resolved"))  # resolved disputes: time to resolve
+    add_hist("dispute", rdm, cday[rdm], Coded.const("", len(rdm)), dur_us[rdm])
     dcm = np.flatnonzero((level == "district") & pd.notna(department) & closed)
     add_hist("dept", dcm, rday[dcm], department[dcm].astype(str), dur_us[dcm])
     stays = _stays(ev)
@@ -479,6 +481,8 @@ def contributions_of(acc: Acc, r: dict, events: list, sign: int) -> None:
         for lv, code, parent, g, day in _unit_keys(r, cday):
             Acc._add(acc.counts, (lv, code, g, day, parent), cvals, sign)
             Acc._add(acc.hours, ("close", lv, code, g, day, "", b), {"n": 1, "hsum": h}, sign)
+            if dispute and r["outcome"] == "resolved":
+                Acc._add(acc.hours, ("dispute", lv, code, g, day, "", b), {"n": 1, "hsum": h}, sign)
         if escalated:
             for lv, code, parent, g, day in _unit_keys(r, rday):
                 Acc._add(acc.hours, ("dept", lv, code, g, day, str(dept), b), {"n": 1, "hsum": h}, sign)
@@ -593,6 +597,27 @@ def pack(bins: np.ndarray, n: np.ndarray, hsum: np.ndarray) -> bytes:
             + np.asarray(hsum, dtype="<f8").tobytes())
 
 
+def pack_many(starts: np.ndarray, ends: np.ndarray, bins: np.ndarray, n: np.ndarray, hsum: np.ndarray) -> list[bytes]:
+    """:func:`pack` of each slice ``[starts[g], ends[g])`` of ``bins``, ``n``, ``hsum``, all at once: one byte buffer
+    laid out with numpy, then cut (a rebuild packs hundreds of thousands of histograms)."""
+    starts, ends = np.asarray(starts, dtype=np.int64), np.asarray(ends, dtype=np.int64)
+    k = ends - starts
+    size = 4 + 20 * k
+    off = np.cumsum(size) - size
+    buf = np.zeros(int(size.sum()), dtype=np.uint8)
+    buf[(off[:, None] + np.arange(4)).ravel()] = k.astype("<i4").view(np.uint8)
+    g = np.repeat(np.arange(len(k)), k)  # the group of each value
+    j = np.arange(len(g)) - np.repeat(np.cumsum(k) - k, k)  # its position in the group
+    sel = starts[g] + j
+    for width, base, values in ((4, 4, np.asarray(bins)[sel].astype("<i4")),
+                                (8, 4 + 4 * k[g], np.asarray(n)[sel].astype("<i8")),
+                                (8, 4 + 12 * k[g], np.asarray(hsum)[sel].astype("<f8"))):
+        at = off[g] + base + width * j
+        buf[(at[:, None] + np.arange(width)).ravel()] = values.view(np.uint8)
+    raw = buf.tobytes()
+    return [raw[a:a + z] for a, z in zip(off.tolist(), size.tolist())]
+
+
 def unpack(data: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     k = int(np.frombuffer(data, dtype="<i4", count=1)[0])
     bins = np.frombuffer(data, dtype="<i4", count=k, offset=4)
@@ -635,13 +660,18 @@ def write_hist(conn, df: pd.DataFrame, fresh: bool = False) -> int:
     starts = np.r_[0, np.flatnonzero(gid[1:] != gid[:-1]) + 1]
     ends = np.r_[starts[1:], len(df)]
     firsts = df.iloc[starts]
+    bins, n, hs = df["bin"].to_numpy(), df["n"].to_numpy(dtype=np.int64), df["hsum"].to_numpy(dtype=float)
+    if fresh:  # collapsed, sorted, new: pack the slices as they are (vectorised)
+        nvals = np.add.reduceat(n, starts)
+        keep = np.flatnonzero(np.add.reduceat((n != 0).astype(np.int64), starts) > 0)  # not all zero
+        if not len(keep):
+            return 0
+        f = firsts.iloc[keep]
+        return _insert_many(conn, t.name, [*HKEY, "nvals", "data"],
+                            [f["kind"], f["lvl"], f["code"], f["grain"], f["day"], f["key2"], nvals[keep].tolist(),
+                             pack_many(starts[keep], ends[keep], bins, n, hs)])
     keys = list(zip(firsts["kind"], firsts["lvl"], firsts["code"], firsts["grain"],
                     [d.date() for d in firsts["day"]], firsts["key2"]))
-    bins, n, hs = df["bin"].to_numpy(), df["n"].to_numpy(dtype=np.int64), df["hsum"].to_numpy(dtype=float)
-    if fresh:  # collapsed, sorted, new: pack the slices as they are
-        data = [(*k, int(n[a:b].sum()), pack(bins[a:b], n[a:b], hs[a:b])) for k, a, b in zip(keys, starts, ends)
-                if n[a:b].any()]
-        return _insert_many(conn, t.name, [*HKEY, "nvals", "data"], [list(c) for c in zip(*data)]) if data else 0
     groups = {k: (a, b) for k, a, b in zip(keys, starts, ends)}
     old = {}
     klist = list(groups)
@@ -1119,6 +1149,16 @@ def read_daily(bind, span: DaySpan, lvl: str, code: str, columns=("r_new", "c_cl
         return pd.DataFrame(conn.execute(q).all(), columns=["day", *columns])
 
 
+def months_with_data(bind) -> list[dt.date]:
+    """The local months (first days) in which the district has any report or inspection, oldest first (from the
+    district's month rows: one row per month of history)."""
+    t = AggCounts
+    q = (select(t.c.day).where(t.c.lvl == "district", t.c.code == DISTRICT, t.c.grain == "m",
+                               or_(t.c.r_new > 0, t.c.i_rows > 0)).order_by(t.c.day))
+    with connection(bind) as conn:
+        return [d if isinstance(d, dt.date) else dt.date.fromisoformat(str(d)[:10]) for (d,) in conn.execute(q)]
+
+
 def read_category(bind, span: DaySpan, lvl: str, code: str) -> pd.DataFrame:
     """Cases reported per category of one unit over ``span``."""
     t = AggCategory
@@ -1338,6 +1378,7 @@ def bundle_inputs(bind, span: DaySpan, at: dt.datetime, until: dt.datetime) -> d
         with conn.begin() if not conn.in_transaction() else _nullcontext():
             return {"counts": read_counts(conn, span), "units": read_units(conn, span),
                     "close_hist": read_hours(conn, "close", span, units=COARSE_LEVELS),
+                    "dispute_hist": read_hours(conn, "dispute", span, units=COARSE_LEVELS),
                     "open_set": open_at(conn, at, until)}
 
 
@@ -1354,12 +1395,13 @@ def dept_inputs(bind, span: DaySpan, lvl: str, code: str, at: dt.datetime, until
 
 
 def grid_inputs(bind, span: DaySpan, grids) -> dict:
-    """The per-grid parts a bundle leaves out (they are as many as the closes): close-time histograms of
-    ``grids``."""
+    """The per-grid parts a bundle leaves out (they are as many as the closes): close-time and dispute
+    resolution-time histograms of ``grids``."""
     units = [("grid", g) for g in grids]
     with connection(bind) as conn:
         with conn.begin() if not conn.in_transaction() else _nullcontext():
-            return {"close_hist": read_hours(conn, "close", span, units=units)}
+            return {"close_hist": read_hours(conn, "close", span, units=units),
+                    "dispute_hist": read_hours(conn, "dispute", span, units=units)}
 
 
 def lifecycle_inputs(bind, span: DaySpan, lvl: str, code: str, start: dt.datetime, end: dt.datetime,

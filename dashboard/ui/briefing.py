@@ -16,6 +16,7 @@ from dash import html
 from ..domain.timefmt import SHORT, beijing
 from ..i18n import t
 from ..store import catalogue, lifecycle
+from .cards import change, fmt, kpi_label, points_text
 
 COLUMNS = ("new", "onsite", "routed_town", "escalated_district", "overdue")
 COLUMN_KEYS = {"new": "b_new", "onsite": "b_onsite", "routed_town": "b_town", "escalated_district": "b_district",
@@ -45,6 +46,39 @@ def _zone_name(h, code: str, lang: str) -> str:
     return h.name("zone", code, lang)
 
 
+def year_rows(year: dict, lang: str) -> list[dict]:
+    """The year-on-year table's rows as text: measure, the year's value, the year before's, 同比 (relative change;
+    for a rate also the change in percentage points) and the change's css class (good / bad / flat)."""
+    out = []
+    for r in year["rows"]:
+        k = r["kpi"]
+        text, cls = change(k, r["value"], r["before"], lang)
+        pts = points_text(k, r["value"], r["before"], lang)
+        out.append({"kpi": k, "label": kpi_label(k, lang), "value": fmt(k, r["value"], lang),
+                    "before": fmt(k, r["before"], lang), "change": text + (f" ({pts})" if pts else ""), "class": cls})
+    return out
+
+
+def year_title(year: dict, lang: str) -> str:
+    return t("b_year_title", lang, year=year["year"], previous=year["previous"])
+
+
+def year_section(year: dict | None, lang: str) -> html.Div:
+    """年度同比: the district's headline measures of the last whole year against the year before."""
+    if not year:
+        return html.Div(id="briefing-year", className="wx-b-year", children=[
+            html.H3(t("b_year", lang)), html.Div(t("b_year_none", lang), className="wx-b-window")])
+    head = [html.Th(t("b_measure", lang)), html.Th(t("b_year_col", lang, year=year["year"])),
+            html.Th(t("b_year_col", lang, year=year["previous"])), html.Th(t("b_yoy", lang))]
+    rows = [html.Tr(id=f"briefing-year-{r['kpi']}", children=[
+        html.Td(r["label"]), html.Td(r["value"], className="wx-num"), html.Td(r["before"], className="wx-num"),
+        html.Td(r["change"], className=f"wx-num wx-b-yoy {r['class']}")]) for r in year_rows(year, lang)]
+    return html.Div(id="briefing-year", className="wx-b-year", children=[
+        html.H3(year_title(year, lang)),
+        html.Table(className="wx-b-table wx-b-year-table", id="briefing-year-table",
+                   children=[html.Thead(html.Tr(head)), html.Tbody(rows)])])
+
+
 def briefing_layout(data: dict, h, lang: str) -> html.Div:
     head = [html.Th(t("zone", lang)), html.Th(t("town", lang))] + [html.Th(t(COLUMN_KEYS[c], lang)) for c in COLUMNS] + [
         html.Th(t("b_notable", lang))]
@@ -67,6 +101,7 @@ def briefing_layout(data: dict, h, lang: str) -> html.Div:
         html.Div(t("briefing_window", lang, start=beijing(data["start"]), end=beijing(data["end"])),
                  className="wx-b-window"),
         html.Table(className="wx-b-table", id="briefing-table", children=[html.Thead(html.Tr(head)), html.Tbody(rows)]),
+        year_section(data.get("year"), lang),
     ])
 
 
@@ -125,7 +160,22 @@ def briefing_pdf(data: dict, h, lang: str = "zh") -> bytes:
     buf = io.BytesIO()
     doc = SimpleDocTemplate(buf, pagesize=landscape(A4), leftMargin=12 * mm, rightMargin=12 * mm, topMargin=12 * mm,
                             bottomMargin=12 * mm, title=t("briefing_title", lang), author=t("app_title", lang))
-    doc.build([Paragraph(pdf_text(t("app_title", lang)), small), Paragraph(pdf_text(t("briefing_title", lang)), title),
-               Paragraph(pdf_text(t("briefing_window", lang, start=beijing(data["start"]), end=beijing(data["end"]))),
-                         cell), Spacer(1, 4 * mm), table])
+    story = [Paragraph(pdf_text(t("app_title", lang)), small), Paragraph(pdf_text(t("briefing_title", lang)), title),
+             Paragraph(pdf_text(t("briefing_window", lang, start=beijing(data["start"]), end=beijing(data["end"]))),
+                       cell), Spacer(1, 4 * mm), table]
+    year = data.get("year")
+    if year:  # 年度同比: the last whole year against the year before
+        ybody = [[P(t("b_measure", lang)), P(t("b_year_col", lang, year=year["year"])),
+                  P(t("b_year_col", lang, year=year["previous"])), P(t("b_yoy", lang))]]
+        ybody += [[P(r["label"]), r["value"], r["before"], P(r["change"])] for r in year_rows(year, lang)]
+        for p in ybody[0]:
+            p.style = ParagraphStyle("h", parent=cell, textColor=colors.white)
+        ytable = Table(ybody, colWidths=[70 * mm, 35 * mm, 35 * mm, 60 * mm], repeatRows=1)
+        ytable.setStyle(TableStyle([
+            ("FONTNAME", (0, 0), (-1, -1), font), ("FONTSIZE", (0, 0), (-1, -1), 8.5),
+            ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#12355b")),
+            ("GRID", (0, 0), (-1, -1), 0.3, colors.HexColor("#95a5a6")), ("VALIGN", (0, 0), (-1, -1), "TOP"),
+            ("ALIGN", (1, 1), (2, -1), "RIGHT")]))
+        story += [Spacer(1, 6 * mm), Paragraph(pdf_text(year_title(year, lang)), cell), Spacer(1, 2 * mm), ytable]
+    doc.build(story)
     return buf.getvalue()

@@ -1,7 +1,8 @@
 """KPI cards: the unit's value, its parent's value beside it and the change on the same period a year before.
 
 Formatting lives here (one place): counts ``71,948``, rates ``39.86%``, hours ``18.3 h``; a missing value
-(zero denominator, empty period) is ``—``, never NaN.
+(zero denominator, empty period) is ``—``, never NaN. 同比 is the relative change for every measure (``+16.12%``;
+a rate's change in percentage points is in the tooltip).
 """
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import math
 from dash import html
 
 from ..i18n import t
-from ..metrics.kpis import KPIS
+from ..metrics.kpis import KPIS, points_change, year_on_year
 from ..metrics import registry
 
 CARD_KPIS = registry.shown_in("cards")
@@ -36,22 +37,32 @@ def fmt(kpi: str, value, lang: str = "zh") -> str:
 
 
 def change(kpi: str, now, before, lang: str = "zh") -> tuple[str, str]:
-    """(text, css class) of the change against the same period a year before."""
+    """(text, css class) of 同比, the change on the same period a year before: the relative change
+    (:func:`dashboard.metrics.kpis.year_on_year`, rates too — "同比增长 16.12%") to 0.01 %."""
     if _missing(now) or _missing(before):
         return DASH, "wx-flat"
-    kind = KPIS[kpi][2] if kpi in KPIS else "count"
-    if kind == "rate":
-        d = (now - before) * 100
-        text = f"{d:+.2f}{t('pp', lang)}"
-    else:
-        if not before:
-            return DASH, "wx-flat"
-        d = (now - before) / before * 100
-        text = f"{d:+.1f}%"
-    if abs(d) < 1e-9:
+    rel = year_on_year(now, before)
+    if rel is None:
+        return DASH, "wx-flat"
+    d = rel * 100
+    text = f"{d:+.2f}%"
+    if abs(d) < 0.005:
         return text, "wx-flat"
     good = (d > 0) != (kpi in LOWER_IS_BETTER)
     return text, "wx-good" if good else "wx-bad"
+
+
+def points_text(kpi: str, now, before, lang: str = "zh") -> str | None:
+    """A rate's change in percentage points ("+5.53个百分点"), None for counts and hours or missing values."""
+    kind = KPIS[kpi][2] if kpi in KPIS else "count"
+    d = points_change(now, before) if kind == "rate" and not (_missing(now) or _missing(before)) else None
+    return None if d is None else f"{d:+.2f}{t('pp', lang)}"
+
+
+def change_title(kpi: str, now, before, lang: str = "zh") -> str:
+    """The card's 同比 tooltip: last year's value and, for a rate, the change in percentage points."""
+    pts = points_text(kpi, now, before, lang)
+    return t("yoy_title", lang, before=fmt(kpi, before, lang), points=t("yoy_points", lang, points=pts) if pts else "")
 
 
 def kpi_label(kpi: str, lang: str) -> str:
@@ -67,7 +78,8 @@ def card(kpi: str, value, parent_value, parent_name: str | None, prev_value, lan
         html.Div(kpi_label(kpi, lang), className="wx-card-label"),
         html.Div(fmt(kpi, value, lang), className="wx-card-value", id=f"card-value-{kpi}"),
         html.Div(parent, className="wx-card-parent"),
-        html.Div(t("yoy", lang, change=text), className=f"wx-card-yoy {cls}"),
+        html.Div(t("yoy", lang, change=text), className=f"wx-card-yoy {cls}", id=f"card-yoy-{kpi}",
+                 title=change_title(kpi, value, prev_value, lang)),
     ])
 
 

@@ -36,9 +36,13 @@ def year(tmp_path_factory, geodata_dir, geo):
 
 
 def test_default_size(year):
+    from dashboard.demo import history as H
+
     out = year["out"]
-    assert 180_000 <= out["incidents"] <= 230_000
-    assert 800_000 <= out["events"] <= 1_300_000
+    n2018 = H.year_before_size(H.DemoConfig())  # calendar 2018, the year before (issue 12)
+    assert n2018 == 70_000
+    assert 180_000 <= out["incidents"] - n2018 <= 230_000  # 2019 and the recent days, as before
+    assert 1_000_000 <= out["events"] <= 1_700_000
 
 
 def test_inspection_figures(year):

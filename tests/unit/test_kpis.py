@@ -96,6 +96,9 @@ def test_rates():
     assert K.dispute_success_rate(INC, START, END) == pytest.approx(0.5)
     assert K.dispute_in_zone_rate(INC, START, END) == pytest.approx(0.5)
     assert K.longstanding_solved(INC, START, END) == 1
+    # resolved disputes closed in March: only 4 (4 h); 5 closed unresolved, 7 closed in April
+    assert K.dispute_median_hours(INC, START, END) == pytest.approx(4.0)
+    assert K.dispute_median_hours(INC, START, T("2019-05-01")) == pytest.approx((4.0 + 48.0) / 2)  # + 7 (48 h)
 
 
 def test_inspection_kpis():
@@ -118,7 +121,8 @@ def test_local_calendar_bounds():
 
 
 @pytest.mark.parametrize("fn", [K.onsite_handling_rate, K.resolution_rate, K.in_zone_resolution_rate,
-                                K.median_hours_to_close, K.dispute_success_rate, K.dispute_in_zone_rate])
+                                K.median_hours_to_close, K.dispute_success_rate, K.dispute_in_zone_rate,
+                                K.dispute_median_hours])
 def test_zero_denominators_are_none(fn):
     assert fn(EMPTY_INC, START, END) is None
     # a period with nothing in it
@@ -244,3 +248,21 @@ def test_tz_aware_frames_are_accepted():
         inc[c] = inc[c].dt.tz_localize("UTC")
     assert K.all_kpis(inc, INSP, GRIDS, START, END) == K.all_kpis(INC, INSP, GRIDS, START, END)
     assert K.new_incidents(inc, START.tz_localize("UTC"), END.tz_localize("UTC")) == 6
+
+
+def test_year_on_year_is_the_relative_change_for_every_kind():
+    """同比 = (now − before) / before for counts, hours and rates alike (the seed: detection rate 39.86 %,
+    "同比增长16.12%", so 2018's was 34.33 %); a rate's change in percentage points is given beside it."""
+    assert K.year_on_year(0.40, 0.30) == pytest.approx(1 / 3)
+    assert K.year_on_year(120, 100) == pytest.approx(0.2)
+    assert K.year_on_year(6.0, 20.0) == pytest.approx(-0.7)
+    assert round(K.year_on_year(23_355 / 58_594, 14_142 / 41_200) * 100, 2) == 16.12
+    assert K.year_on_year(5, 0) is None and K.year_on_year(None, 3) is None and K.year_on_year(3, None) is None
+    assert K.year_on_year(float("nan"), 3) is None
+    assert K.points_change(0.40, 0.30) == pytest.approx(10.0) and K.points_change(0.4, None) is None
+    ch = K.changes({"detection_rate": 0.40, "new_incidents": 12, "median_hours_to_close": 5.0, "bogus": 1},
+                   {"detection_rate": 0.30, "new_incidents": 0, "median_hours_to_close": 10.0})
+    assert set(ch) == {"detection_rate", "new_incidents", "median_hours_to_close"}
+    assert ch["detection_rate"]["change"] == pytest.approx(1 / 3) and ch["detection_rate"]["points"] == pytest.approx(10)
+    assert ch["new_incidents"] == {"change": None, "points": None}
+    assert ch["median_hours_to_close"] == {"change": pytest.approx(-0.5), "points": None}

@@ -156,10 +156,17 @@ def test_fmt(kpi, value, text):
 
 
 def test_change():
-    assert cards.change("detection_rate", 0.40, 0.30) == ("+10.00个百分点", "wx-good")
-    assert cards.change("overdue_incidents", 120, 100) == ("+20.0%", "wx-bad")
+    # 同比 is the relative change for every measure, rates too (0.30 → 0.40 is +33.33 %, i.e. +10 points)
+    assert cards.change("detection_rate", 0.40, 0.30) == ("+33.33%", "wx-good")
+    assert cards.points_text("detection_rate", 0.40, 0.30) == "+10.00个百分点"
+    assert cards.points_text("new_incidents", 4, 3) is None
+    assert cards.change("overdue_incidents", 120, 100) == ("+20.00%", "wx-bad")
+    assert cards.change("dispute_median_hours", 6.0, 20.0) == ("-70.00%", "wx-good")  # lower is better
+    assert cards.change("new_incidents", 100, 100) == ("+0.00%", "wx-flat")
     assert cards.change("new_incidents", 5, 0)[0] == "—"
     assert cards.change("detection_rate", 0.4, None)[0] == "—"
+    assert "34.33%" in cards.change_title("detection_rate", 0.3986, 0.3433) and "个百分点" in cards.change_title(
+        "detection_rate", 0.3986, 0.3433)
     assert views.comparable({"units_inspected": 0, "inspection_coverage": 0.0})["inspection_coverage"] is None
 
 
@@ -193,3 +200,19 @@ def test_clicks_drill(h):
     assert s5["period"] == "7d" and s5["code"] == zone
     s6 = next_state("period-select", "custom", s3, h, "2019-04-01", "2019-04-10")
     assert (s6["from"], s6["to"]) == ("2019-04-01", "2019-04-10")
+
+
+def test_pack_many_packs_each_slice_like_pack():
+    """The rebuild's vectorised packing of histograms gives exactly :func:`pack` of every slice."""
+    from dashboard.store.aggregates import pack, pack_many, unpack
+
+    rng = np.random.default_rng(5)
+    k = rng.integers(1, 9, 300)
+    ends = np.cumsum(k)
+    starts = ends - k
+    bins, n, hsum = rng.integers(0, 30_000, ends[-1]), rng.integers(-3, 50, ends[-1]), rng.random(ends[-1]) * 1e3
+    got = pack_many(starts, ends, bins, n, hsum)
+    assert got == [pack(bins[a:b], n[a:b], hsum[a:b]) for a, b in zip(starts, ends)]
+    b0, n0, h0 = unpack(got[7])
+    assert list(b0) == list(bins[starts[7]:ends[7]]) and list(n0) == list(n[starts[7]:ends[7]])
+    assert pack_many(np.array([], int), np.array([], int), bins, n, hsum) == []
