@@ -127,16 +127,10 @@ def normalise_view(h: Hierarchy, level: str | None, code: str | None) -> tuple[s
 
 # -------------------------------------------------------------------------------------------- cache
 def _cached(cache, key: str, timeout: int, build):
-    if cache is None:
-        return build()
-    value = cache.get(key)
-    if value is None:
-        value = build()
-        try:
-            cache.set(key, value, timeout=timeout)
-        except Exception:  # noqa: BLE001 - a full or unreachable cache must not break the page
-            pass
-    return value
+    """From the shared cache, or built once per process however many viewers ask at once (``cache.remember``)."""
+    from ..cache import remember
+
+    return remember(cache, key, timeout, build)
 
 
 def now_utc() -> pd.Timestamp:

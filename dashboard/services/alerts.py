@@ -30,17 +30,16 @@ def snapshot(seq: int | None = None) -> dict:
     """``{"seq", "count", "items"}``: the newest active alerts (≤ 100) as of alert seq ``seq``, cached in the
     shared cache under that seq so every open banner costs one query per change."""
     seq = current_seq() if seq is None else seq
-    cache = context.services().cache
-    key = f"alerts:snapshot:{seq}"
-    body = cache.get(key)
-    if body is None:
+    from ..cache import remember
+
+    def build():
         with db.session() as s:
             rows = repo.list_alerts(s, active_only=True, limit=SNAPSHOT_LIMIT)
             count = repo.active_count(s)
         names = hazard_names()
-        body = {"seq": seq, "count": count, "items": [alert_api(a, i, names) for a, i in rows]}
-        cache.set(key, body, timeout=300)
-    return body
+        return {"seq": seq, "count": count, "items": [alert_api(a, i, names) for a, i in rows]}
+
+    return remember(context.services().cache, f"alerts:snapshot:{seq}", 300, build)
 
 
 def feed(*, active_only: bool, after: int | None, limit: int) -> dict:

@@ -53,18 +53,27 @@ def wall_periods(now=None) -> dict[str, periods.Period]:
 
 
 def _cached(key: str, timeout: int, build):
-    cache = context.services().cache
-    try:
-        value = cache.get(key)
-    except Exception:  # noqa: BLE001 - an unreachable cache must not break the wall
-        value = None
-    if value is None:
-        value = build()
+    """From the shared cache, or built once per process however many walls ask at once (``cache.remember``)."""
+    from ..cache import remember
+
+    return remember(_SafeCache(context.services().cache), key, timeout, build)
+
+
+class _SafeCache:
+    """An unreachable cache must not break the wall: a failing read is a miss."""
+
+    def __init__(self, cache):
+        self._cache = cache
+        self.wx_flights = getattr(cache, "wx_flights", None)
+
+    def get(self, key):
         try:
-            cache.set(key, value, timeout=timeout)
+            return self._cache.get(key)
         except Exception:  # noqa: BLE001
-            pass
-    return value
+            return None
+
+    def set(self, key, value, timeout=None):
+        return self._cache.set(key, value, timeout=timeout)
 
 
 def change_seq() -> int:
