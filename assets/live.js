@@ -139,6 +139,27 @@
     };
   }
 
+  /* Markers age without a request: "od" (hours overdue) from "du" (due, Unix seconds) each minute; the layer is
+   * redrawn only when a marker crosses one of the style's steps (due, 24 h, 72 h overdue). */
+  function step(od) { return od > 72 ? 3 : (od > 24 ? 2 : (od > 0 ? 1 : 0)); }
+
+  function age(at) {
+    if (!S.features) { return 0; }
+    var now = at || Date.now() / 1000, moved = 0;
+    S.features.forEach(function (f, id) {
+      var p = f.properties;
+      if (p.du === null || p.du === undefined) { return; }
+      var od = now > p.du ? Math.round((now - p.du) / 360) / 10 : 0;
+      if (step(od) !== step(p.od)) {
+        S.features.set(id, Object.assign({}, f, {properties: Object.assign({}, p, {od: od})}));
+        moved += 1;
+      }
+    });
+    if (moved) { scheduleApply(); }
+    return moved;
+  }
+  setInterval(function () { age(); }, 60000);
+
   var live = {
     /* Called (clientside callback) whenever the incident or ring layer's url changes, and at start. */
     follow: function (incidentsUrl, ringsUrl, conf) {
@@ -164,6 +185,9 @@
     },
     /* the number of markers the page holds (tests and the bench) */
     size: function () { return S.features ? S.features.size : null; },
+    /* the markers' properties by id, and ageing at a given time (Unix seconds): tests */
+    props: function (id) { var f = S.features && S.features.get(id); return f ? f.properties : null; },
+    age: age,
     ids: function () { var out = []; if (S.features) { S.features.forEach(function (f, id) { out.push(id); }); } return out; },
     /* hold the stream (nothing arrives) and take it up again from where it was: a duty officer's page that has
      * not yet heard of a change, made deterministic in tests */

@@ -209,6 +209,12 @@ def overdue_hours(status: str, due_at: dt.datetime, now: dt.datetime) -> float:
     return (now - due).total_seconds() / 3600 if status != "closed" and due < now else 0
 
 
+def _epoch(t: dt.datetime | None) -> int | None:
+    if t is None:
+        return None
+    return int((t if t.tzinfo else t.replace(tzinfo=dt.timezone.utc)).timestamp())
+
+
 def map_point(row, lon: float, lat: float, in_ring: bool, now: dt.datetime) -> dict:
     """The compact marker feature of ``/api/map/incidents.json`` (``row`` from ``store.queries.map_points``;
     ``lon``/``lat`` as drawn, maybe shifted to GCJ-02)."""
@@ -216,7 +222,9 @@ def map_point(row, lon: float, lat: float, in_ring: bool, now: dt.datetime) -> d
         "type": "Feature",
         "geometry": {"type": "Point", "coordinates": [round(float(lon), 6), round(float(lat), 6)]},
         "properties": {"id": row.id, "k": row.category, "s": row.severity, "t": row.status, "l": row.level,
-                       "od": round(overdue_hours(row.status, row.due_at, now), 1), "hz": bool(in_ring)},
+                       "od": round(overdue_hours(row.status, row.due_at, now), 1), "hz": bool(in_ring),
+                       # due (Unix seconds) of an open case: the page ages "od" by itself (assets/live.js)
+                       "du": _epoch(row.due_at) if row.status != "closed" else None},
     }
 
 

@@ -87,6 +87,17 @@ def test_pages_idle_without_requests_and_a_post_arrives_by_push(server, browser)
             assert refetched == [], (name, refetched)  # the change came in the stream, not by a refetch
             # what ran on the server after the push: the callbacks that follow the store, once each
             assert len(_since(pg.seen, t1, ("/_dash-update-component",))) <= 4, (name, _since(pg.seen, t1))
+        # markers age in the browser, with no request: a day and an hour after its due time the new report is
+        # more than 24 h overdue and its marker says so
+        duty = pages["duty"]
+        due = duty.evaluate("id => wx.live.props(id).du", inc["id"])
+        assert due is not None and duty.evaluate("id => wx.live.props(id).od", inc["id"]) == 0
+        t2 = time.monotonic()
+        assert duty.evaluate("t => wx.live.age(t)", due + 25 * 3600) >= 1
+        assert 24 < duty.evaluate("id => wx.live.props(id).od", inc["id"]) < 26
+        duty.evaluate("t => wx.map.mapFor('map').setView([t.lat, t.lon], 19, {animate: false})", inc)
+        duty.wait_for_selector(f".leaflet-marker-icon.wx-age-2[title$='#{inc['id']}']", timeout=10_000)
+        assert _since(duty.seen, t2, ("/api/map/incidents.json",)) == []
         for name, pg in pages.items():
             assert pg.js_errors == [], (name, pg.js_errors)
     finally:
