@@ -216,3 +216,32 @@ def test_pack_many_packs_each_slice_like_pack():
     b0, n0, h0 = unpack(got[7])
     assert list(b0) == list(bins[starts[7]:ends[7]]) and list(n0) == list(n[starts[7]:ends[7]])
     assert pack_many(np.array([], int), np.array([], int), bins, n, hsum) == []
+
+
+def test_reference_year_is_the_last_whole_year_and_the_briefing_table(h, gd, tmp_path):
+    """The briefing's year table compares the latest year before the current one with data in all 12 months."""
+    from dashboard.ui import briefing
+
+    inc = _incidents(h, n=500, seed=4)
+    day = pd.Timestamp("2022-01-01 02:00", tz="UTC") + pd.to_timedelta(np.arange(500) % 380, unit="D")
+    shift = day - inc["reported_at"]
+    inc = inc.assign(reported_at=day, closed_at=inc["closed_at"] + shift.to_numpy(), due_at=inc["due_at"] + shift)
+    engine = _store(tmp_path, inc, _inspections(h).iloc[0:0])  # 2022 whole, 2023 from January to mid-January
+    try:
+        assert views.reference_year(engine, now=pd.Timestamp("2024-05-01", tz="UTC")) == 2022
+        assert views.reference_year(engine, now=pd.Timestamp("2022-12-20", tz="UTC")) is None  # 2022 is current
+        year = views.year_on_year(engine, gd, None, now=pd.Timestamp("2024-05-01", tz="UTC"))
+        assert (year["year"], year["previous"]) == (2022, 2021)
+        rows = {r["kpi"]: r for r in year["rows"]}
+        assert rows["new_incidents"]["value"] == int((inc["reported_at"] < pd.Timestamp("2022-12-31 16:00", tz="UTC")).sum())
+        assert rows["new_incidents"]["before"] is None and rows["new_incidents"]["change"] is None  # 2021: no data
+        text = briefing.year_rows(year, "zh")
+        assert text[0]["change"] == "—" and text[0]["before"] == "—"
+    finally:
+        engine.dispose()
+    none = briefing.year_section(None, "zh")
+    assert "暂无完整年度数据" in str(none)
+    made = briefing.year_rows({"year": 2019, "previous": 2018, "rows": [
+        {"kpi": "detection_rate", "value": 0.3986, "before": 0.3433, **kpis.changes(
+            {"detection_rate": 0.3986}, {"detection_rate": 0.3433})["detection_rate"]}]}, "zh")
+    assert made[0]["change"] == "+16.11% (+5.53个百分点)" and made[0]["class"] == "wx-good"
