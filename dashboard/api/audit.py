@@ -11,7 +11,7 @@ from ..domain.timefmt import FILE_STAMP, beijing
 from ..services import audit as service
 from ..services.filters import FilterError
 from ..store.models import utcnow
-from .errors import ApiError, register_blueprint_handlers
+from .errors import ApiError, int_param, register_blueprint_handlers
 from .export import spreadsheet_safe
 
 bp = Blueprint("audit_api", __name__, url_prefix="/api/v1")
@@ -26,20 +26,11 @@ def _filter():
         raise ApiError(400, e.reason, e.message, e.field) from None
 
 
-def _int(name: str, default: int | None, lo: int, hi: int) -> int | None:
-    raw = request.args.get(name)
-    if raw in (None, ""):
-        return default
-    if not raw.isdigit() or len(raw) > 19 or not lo <= int(raw) <= hi:
-        raise ApiError(400, "invalid_value", f"{name} must be an integer between {lo} and {hi}", name)
-    return int(raw)
-
-
 @bp.get("/audit")
 def audit_json():
     flt = _filter()
-    limit = _int("limit", 100, 1, service.MAX_PAGE)
-    before = _int("before", None, 1, MAX_DB_INT)
+    limit = int_param("limit", 100, 1, service.MAX_PAGE)
+    before = int_param("before", None, 1, MAX_DB_INT)
     found, total = service.page(flt, limit=limit, before_id=before)
     return jsonify({"items": [service.as_dict(e) for e in found], "total": total,
                     "next_before": found[-1].id if len(found) == limit else None})

@@ -313,3 +313,14 @@ def check_int(value: Any, field: str, *, lo: int, hi: int, required: bool = Fals
     if not lo <= value <= hi:
         raise ApiError(400, "out_of_range", f"{field} must be between {lo} and {hi}", field)
     return value
+
+
+def int_param(name: str, default: int | None, lo: int, hi: int) -> int | None:
+    """An integer query parameter of ASCII digits between ``lo`` and ``hi`` (``default`` when absent or empty); a
+    400 naming it otherwise (also for digits ``int`` would refuse, such as "²")."""
+    raw = request.args.get(name)
+    if raw in (None, ""):
+        return default
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 19 or not lo <= int(raw) <= hi:
+        raise ApiError(400, "invalid_value", f"{name} must be an integer between {lo} and {hi}", name)
+    return int(raw)

@@ -9,21 +9,12 @@ import re
 from flask import Blueprint, jsonify, request
 
 from ..services import notify as service
-from .errors import ApiError, register_blueprint_handlers
+from .errors import ApiError, int_param, register_blueprint_handlers
 
 bp = Blueprint("notify_api", __name__, url_prefix="/api/v1/notify")
 register_blueprint_handlers(bp)  # the access policy (admins only), JSON errors
 MAX_DB_INT = 2**63 - 1
 CHANNEL_KEY = re.compile(r"^(dingtalk|wecom|webhook)-[0-9a-f]{10}$")
-
-
-def _int(name: str, default: int | None, lo: int, hi: int) -> int | None:
-    raw = request.args.get(name)
-    if raw in (None, ""):
-        return default
-    if not raw.isdigit() or len(raw) > 19 or not lo <= int(raw) <= hi:
-        raise ApiError(400, "invalid_value", f"{name} must be an integer between {lo} and {hi}", name)
-    return int(raw)
 
 
 @bp.get("/outbox")
@@ -34,6 +25,6 @@ def outbox_json():
     channel = request.args.get("channel") or None
     if channel is not None and not CHANNEL_KEY.match(channel):
         raise ApiError(400, "invalid_value", "channel must be a channel key such as dingtalk-0123456789", "channel")
-    limit = _int("limit", 100, 1, service.MAX_PAGE)
-    before = _int("before", None, 1, MAX_DB_INT)
+    limit = int_param("limit", 100, 1, service.MAX_PAGE)
+    before = int_param("before", None, 1, MAX_DB_INT)
     return jsonify(service.outbox(state=state, channel=channel, limit=limit, before_id=before))

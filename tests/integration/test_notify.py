@@ -454,4 +454,5 @@ def test_only_admins_read_the_outbox(notify_site, geo, points, receiver):
     assert admin.get("/api/v1/notify/outbox?state=sent").get_json()["items"] == []
     assert admin.get("/api/v1/notify/outbox?state=bogus").status_code == 400
     assert admin.get("/api/v1/notify/outbox?limit=0").status_code == 400
+    assert admin.get("/api/v1/notify/outbox?limit=%C2%B2").status_code == 400  # "²": a digit int() refuses
     assert admin.get("/api/v1/notify/outbox?channel=x').--").status_code == 400

@@ -187,6 +187,8 @@ def test_only_admins_read_and_export_the_log(site, sessions):
     only = admin.get("/api/v1/audit?action=sign_in&actor=roo").get_json()["items"]
     assert only and {i["actor"] for i in only} == {"root"}
     assert admin.get("/api/v1/audit?action=nope").status_code == 400
+    assert admin.get("/api/v1/audit?limit=%C2%B2").status_code == 400  # "²": a digit int() refuses (was a 500)
+    assert admin.get("/api/v1/audit?before=%D9%A3").status_code == 400  # an Arabic-Indic three
     assert admin.get("/api/v1/audit?from=2026-13-01").status_code == 400
     r = admin.get("/api/v1/audit.csv?action=sign_in")
     rows = list(csv.reader(io.StringIO(r.get_data(as_text=True).lstrip("\ufeff"))))
