@@ -15,14 +15,13 @@ the parameter. Incident points stop at the export maximum (``services.incidents.
 """
 from __future__ import annotations
 
-import re
-
 from flask import Blueprint, Response, request
 
 from ..context import services
 from ..metrics import periods
 from ..services import filters
 from ..services import gis as gis_service
+from . import kpis as kpi_api
 from .errors import ApiError, register_blueprint_handlers
 from .export import _require_reader
 from .incidents import filter_from_args
@@ -30,26 +29,10 @@ from .incidents import filter_from_args
 bp = Blueprint("gis_api", __name__, url_prefix="/api/v1")
 register_blueprint_handlers(bp)
 
-PERIOD_FIELDS = {"from": "period_from", "to": "period_to", "period": "period"}
-
 
 def period_from_args() -> periods.Period:
     """The KPI period of the request (``period``, ``period_from``, ``period_to``); a 400 naming the parameter."""
-    key = request.args.get("period") or None
-    first, last = request.args.get("period_from") or None, request.args.get("period_to") or None
-    if first or last:
-        if key and key != "custom":
-            raise ApiError(400, "invalid_value", "give either period or period_from/period_to, not both", "period")
-        if not first:
-            raise ApiError(400, "missing_field", "period_from is required with period_to", "period_from")
-        key = "custom"
-    try:
-        return periods.resolve(key, first, last)
-    except periods.PeriodError as e:
-        message = str(e)
-        if e.field in ("from", "to"):  # the period's own words name its days from / to: here period_from / _to
-            message = re.sub(r"\b(from|to)\b", lambda m: PERIOD_FIELDS[m.group(1)], message)
-        raise ApiError(400, "invalid_value", message, PERIOD_FIELDS.get(e.field, e.field)) from None
+    return kpi_api.period_from_args("period_from", "period_to")
 
 
 def _audit(fmt: str, out: gis_service.GisExport, query: str) -> None:

@@ -12,6 +12,8 @@ Also ``GET /api/v1/briefing.pdf`` (the morning briefing as PDF, see :mod:`dashbo
 """
 from __future__ import annotations
 
+import re
+
 from flask import Blueprint, Response, jsonify, request
 
 from ..context import services
@@ -24,19 +26,26 @@ bp = Blueprint("kpis_api", __name__, url_prefix="/api/v1")
 register_blueprint_handlers(bp)
 
 
-def _period() -> periods.Period:
-    first, last = request.args.get("from"), request.args.get("to")
-    key = request.args.get("period")
+def period_from_args(from_name: str = "from", to_name: str = "to") -> periods.Period:
+    """The KPI period of the request: ``period``, or a custom one's days in ``from_name`` / ``to_name`` (the GIS
+    export calls them ``period_from`` / ``period_to``: there ``from`` / ``to`` filter the incidents); a 400 naming
+    the parameter as the request spelled it."""
+    names = {"from": from_name, "to": to_name}
+    first, last = request.args.get(from_name) or None, request.args.get(to_name) or None
+    key = request.args.get("period") or None
     if first or last:
         if key and key != "custom":
-            raise ApiError(400, "invalid_value", "give either period or from/to, not both", "period")
+            raise ApiError(400, "invalid_value", f"give either period or {from_name}/{to_name}, not both", "period")
         if not first:
-            raise ApiError(400, "missing_field", "from is required with to", "from")
+            raise ApiError(400, "missing_field", f"{from_name} is required with {to_name}", from_name)
         key = "custom"
     try:
         return periods.resolve(key, first, last)
     except periods.PeriodError as e:
-        raise ApiError(400, "invalid_value", str(e), e.field) from None
+        message = str(e)
+        if e.field in names and names[e.field] != e.field:  # the period's own words name its days from / to
+            message = re.sub(r"\b(from|to)\b", lambda m: names[m.group(1)], message)
+        raise ApiError(400, "invalid_value", message, names.get(e.field, e.field)) from None
 
 
 def _unit(h) -> tuple[str, str | None]:
@@ -61,7 +70,7 @@ def get_kpis():
     if svc.engine is None:
         raise ApiError(503, "store_unavailable", "the incident store is not configured", None)
     level, code = _unit(units.hierarchy())
-    p = _period()
+    p = period_from_args()
     resp = jsonify(kpi_service.kpi_payload(level, code, p, request.args.get("children") in ("1", "true", "yes")))
     resp.headers["Cache-Control"] = "no-cache"
     return resp
