@@ -25,8 +25,8 @@ from ..context import services
 from ..metrics.periods import PeriodError, resolve
 from ..services import filters, maps
 from ..store import catalogue, lifecycle
-from .errors import ApiError, register_blueprint_handlers
-from .incidents import MAX_DB_INT, _int_param, filter_from_args
+from .errors import ApiError, int_param, register_blueprint_handlers
+from .incidents import MAX_DB_INT, filter_from_args
 
 bp = Blueprint("mapdata", __name__, url_prefix="/api/map")
 register_blueprint_handlers(bp)
@@ -117,11 +117,11 @@ def _stream_start():
     head = live.parse_event_id(request.headers.get("Last-Event-ID"))
     if head is not None:
         return head
-    after = _int_param("after", -1, -1, MAX_DB_INT)
-    aseq = _int_param("aseq", -1, -1, MAX_DB_INT)
-    if after < 0:
+    after = int_param("after", None, 0, MAX_DB_INT)
+    aseq = int_param("aseq", None, 0, MAX_DB_INT)
+    if after is None:
         return None
-    return live.Head(after, aseq if aseq >= 0 else -1)
+    return live.Head(after, -1 if aseq is None else aseq)  # -1: the alert state is unknown, send it
 
 
 @bp.get("/stream")
