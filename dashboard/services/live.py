@@ -25,6 +25,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 
+from ..cache import SingleFlight
 from ..store import live as store_live
 from ..store import queries, sequence
 from ..store.queries import IncidentFilter
@@ -84,7 +85,7 @@ class Hub:
         self._open = 0
         self._memo: OrderedDict = OrderedDict()
         self._memo_lock = threading.Lock()
-        self._building: dict = {}
+        self._flight = SingleFlight()
         self.builds = 0  # shared payloads built (for tests and the bench)
 
     # ---------------------------------------------------------------- the watcher
@@ -164,34 +165,26 @@ class Hub:
 
     # ---------------------------------------------------------------- shared payloads
     def shared(self, key: tuple, build) -> str:
-        """``build()`` once per ``key`` however many streams ask at the same time; later askers get the copy."""
+        """``build()`` once per ``key`` however many streams ask at the same time (:class:`dashboard.cache.
+        SingleFlight`); later askers get the kept copy (the newest :data:`MEMO`)."""
         with self._memo_lock:
             if key in self._memo:
                 self._memo.move_to_end(key)
                 return self._memo[key]
-            event = self._building.get(key)
-            owner = event is None
-            if owner:
-                event = self._building[key] = threading.Event()
-        if not owner:
-            event.wait(30)
+
+        def build_and_keep():
             with self._memo_lock:
-                if key in self._memo:
+                if key in self._memo:  # kept by a flight that ended just before this one began
                     return self._memo[key]
-            return build()  # the builder failed: try ourselves
-        try:
             value = build()
-            self.builds += 1
             with self._memo_lock:
+                self.builds += 1
                 self._memo[key] = value
                 while len(self._memo) > MEMO:
                     self._memo.popitem(last=False)
             return value
-        finally:
-            with self._memo_lock:
-                self._building.pop(key, None)
-            event.set()
 
+        return self._flight.run(key, build_and_keep)
 
 def delta(after: int, head: Head, flt: IncidentFilter, now: dt.datetime, aseq_known: int | None = None) -> dict:
     """What a stream filtered by ``flt`` that has seen sequence ``after`` needs to reach ``head``:
