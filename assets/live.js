@@ -4,10 +4,14 @@
  * shows (the filter; the layout gives the layer an empty `data`, so dash-leaflet never fetches). wx.live fetches
  * that url once, keeps the features by id and, on each `change` event (only the incidents that changed since the
  * last one and match the filter, the ids that left it), upserts/removes them and hands the layer its new data.
- * It also moves `map-seq` (the incident change sequence) and `live-aseq` (the alert sequence), or on the wall
- * `live-tick` ({seq, aseq}) so the callbacks
- * that follow the store (duty list delta, alert banner, wall ticker and KPIs, live colours, drill panel) run once
- * per change — nothing runs while nothing changes.
+ *
+ * The page's other live parts come in the same event: the page names them in `live-push` ({part: params}, kept
+ * current by the page's own clientside callback as its view changes; dashboard/callbacks/pushed.py renders each
+ * once per change for every page that shows the same) and the event's `set` ([[id, props], ...]) is applied with
+ * dash_clientside.set_props: the duty list's changed rows, the alert banner and list, the zone colours of a
+ * measure counted now, the overview's KPI cards, the wall's ticker, alerts and figures. No page sends a request
+ * because something changed. The overview's charts follow `charts-seq`, moved at most once a minute while
+ * changes come.
  *
  * A stream that breaks (server restart, network) is reopened with `after=<seq>&aseq=<aseq>` (or the browser's
  * Last-Event-ID): the server sends what happened meanwhile, once; features are keyed by id, so nothing shows
@@ -17,10 +21,11 @@
   "use strict";
   var APPLY_MS = 150;  // coalesce bursts: dash-leaflet drops a data change sent while it is still drawing one
   var BACKOFF_MAX_MS = 15000;
+  var CHARTS_MS = 60000;  // the overview's charts follow changes at most this often
   var S = {
     base: null, url: null, rings: null, seq: null, aseq: null, es: null, features: null, loading: null,
     queued: [], timer: null, lastApply: 0, backoff: 1000, retryTimer: null, connected: false, everConnected: false,
-    events: 0, lastEventAt: 0, ids: {}
+    events: 0, lastEventAt: 0, ids: {}, push: "", chartsAt: 0, chartsTimer: null
   };
 
   function setProps(id, props) {
@@ -47,6 +52,7 @@
     q.delete("v");
     if (S.seq !== null && S.seq !== undefined) { q.set("after", String(S.seq)); }
     if (S.aseq !== null && S.aseq !== undefined) { q.set("aseq", String(S.aseq)); }
+    if (S.push) { q.set("push", S.push); }
     return "/api/map/stream?" + q.toString();
   }
 
@@ -115,10 +121,22 @@
       scheduleApply();
     }
     if (d.rings && S.rings) { S.rings = withV(S.rings, d.seq); setProps("geo-rings", {url: S.rings}); }
-    var moved = d.seq !== S.seq || d.aseq !== S.aseq;
-    if (d.seq !== S.seq) { S.seq = d.seq; if (S.ids.seq) { setProps(S.ids.seq, {data: d.seq}); } }
-    if (d.aseq !== S.aseq) { S.aseq = d.aseq; if (S.ids.aseq) { setProps(S.ids.aseq, {data: d.aseq}); } }
-    if (moved && S.ids.tick) { setProps(S.ids.tick, {data: {seq: S.seq, aseq: S.aseq}}); }
+    (d.set || []).forEach(function (item) { setProps(item[0], item[1]); });  // the page's pushed parts
+    if (d.reload && S.ids.reload) { setProps(S.ids.reload, {data: d.seq}); }
+    var moved = d.seq !== S.seq;
+    S.seq = d.seq;
+    S.aseq = d.aseq;
+    if (moved && S.ids.charts) { charts(); }
+  }
+
+  function charts() {  // move charts-seq now, or once the minute since the last move is over
+    if (S.chartsTimer) { return; }
+    var wait = Math.max(0, S.chartsAt + CHARTS_MS - Date.now());
+    S.chartsTimer = setTimeout(function () {
+      S.chartsTimer = null;
+      S.chartsAt = Date.now();
+      setProps(S.ids.charts, {data: S.seq});
+    }, wait);
   }
 
   function connect() {
@@ -164,19 +182,44 @@
     /* Called (clientside callback) whenever the incident or ring layer's url changes, and at start. */
     follow: function (incidentsUrl, ringsUrl, conf) {
       conf = conf || {};
-      S.ids = conf.ids || {seq: "map-seq", aseq: "live-aseq"};
+      var push = S.pushed || conf.push;
+      S.ids = conf.ids || {};
       if (S.seq === null && conf.seq !== null && conf.seq !== undefined) { S.seq = conf.seq; }
       if (S.aseq === null && conf.aseq !== null && conf.aseq !== undefined) { S.aseq = conf.aseq; }
+      if (!S.chartsAt) { S.chartsAt = Date.now(); }  // the charts were drawn with the page
       S.rings = ringsUrl || null;
       var base = stripV(incidentsUrl);
+      var parts = push && Object.keys(push).length ? JSON.stringify(push) : "";
       if (base && base !== S.base) {
         S.base = base;
         S.url = incidentsUrl;
         S.features = null;
+        S.push = parts;
         load(incidentsUrl);
         connect();
       }
       return window.dash_clientside.no_update;
+    },
+    /* the page's live parts changed (its view did): the stream follows them from where it was */
+    push: function (push) {
+      S.pushed = push || {};
+      var parts = Object.keys(S.pushed).length ? JSON.stringify(S.pushed) : "";
+      if (parts !== S.push) {
+        S.push = parts;
+        if (S.base) { connect(); }
+      }
+      return window.dash_clientside.no_update;
+    },
+    /* `push` with each part's params merged with `changes` ({part: params}); no_update when nothing moved (the
+     * page's clientside callbacks keep live-push current with this) */
+    pushWith: function (push, changes) {
+      var out = {}, moved = false;
+      Object.keys(push || {}).forEach(function (k) { out[k] = Object.assign({}, push[k]); });
+      Object.keys(changes || {}).forEach(function (k) {
+        var next = Object.assign({}, out[k] || {}, changes[k]);
+        if (JSON.stringify(next) !== JSON.stringify(out[k])) { out[k] = next; moved = true; }
+      });
+      return moved ? out : window.dash_clientside.no_update;
     },
     /* {connected, everConnected, events, lastEventAt}: the wall's connection sign reads this. */
     state: function () {

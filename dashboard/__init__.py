@@ -70,9 +70,11 @@ def create_app(settings: Settings | None = None, *, with_store: bool = True) -> 
     limits = RateLimits.from_settings(settings)  # shared by the workers through Redis when the cache is Redis
     hub = None
     if engine is not None:
+        from .callbacks.pushed import FEEDS
         from .services.live import Hub
 
-        hub = Hub(server, engine, slots=settings.stream_slots, poll_s=settings.live_poll_s)
+        # the pages' live parts (rendered once per change, sent in the stream's events) are the callbacks layer's
+        hub = Hub(server, engine, slots=settings.stream_slots, poll_s=settings.live_poll_s, feeds=FEEDS)
     server.extensions["wuxing"] = Services(settings=settings, cache=cache, engine=engine, sessions=sessions,
                                            limits=limits, tiles=tile_files, hub=hub)
 

@@ -135,9 +135,16 @@ def stream():
     flt = filter_from_args()  # a bad filter: 400 before the stream opens
     if not request.args.get("status"):
         flt.statuses = list(lifecycle.OPEN_STATES)
-    query = filters.canonical_query({**request.args.to_dict(), "status": request.args.get("status") or "open"})
+    args = {k: v for k, v in request.args.to_dict().items() if k != "push"}
+    query = filters.canonical_query({**args, "status": request.args.get("status") or "open"})
     start = _stream_start()
     hub = services().hub
+    try:  # the page's live parts (services.live.Feed): checked before the stream opens
+        asks = hub.parse_push(request.args.get("push")) if hub is not None else ()
+    except ValueError as e:
+        raise ApiError(400, "invalid_parameter", str(e), "push") from None
+    except PermissionError as e:
+        raise ApiError(403, "forbidden", str(e), "push") from None
     if hub is None or not hub.enter():
         raise ApiError(503, "unavailable", "no free stream slot on this server; retry shortly", None,
                        retry_after=3)
@@ -158,8 +165,17 @@ def stream():
                 head = hub.head()
                 if head != known:
                     now = maps.utcnow()
-                    key = (known.seq, known.aseq, head.seq, head.aseq, crs, query, int(now.timestamp() // 60))
-                    yield hub.shared(key, lambda: live.event(head, live.delta(known.seq, head, flt, now, known.aseq)))
+                    minute = int(now.timestamp() // 60)
+                    key = (known.seq, known.aseq, head.seq, head.aseq, crs, query, minute)
+
+                    def body(known=known, head=head, now=now):
+                        return live.delta(known.seq, head, flt, now, known.aseq)
+
+                    if not asks:
+                        yield hub.shared(key, lambda body=body, head=head: live.event(head, body()))
+                    else:  # the incidents part shared by the filter, each pushed part by its own parameters
+                        yield hub.shared(key + asks, lambda body=body, head=head, known=known, key=key: live.event(
+                            head, {**hub.shared(("delta",) + key, body), "set": hub.pushed(asks, known, head)}))
                     known = head
                     continue
                 if hub.wait_beyond(known, min(hub.heartbeat_s, max(0.0, ends - time.monotonic()))) is None:

@@ -111,8 +111,9 @@ def register_callbacks(app) -> None:
 
     # The view reaches the panel callbacks only once the graphs exist (a callback whose output is not in the
     # layout yet is an error in the browser), and the lifecycle charts only when the unit or period changed or
-    # the store did: ``map-seq`` (the change sequence the map's live tick follows) makes cards, charts and funnel
-    # follow new reports and lifecycle steps within a tick, like the markers.
+    # the store did: the KPI cards follow each change through the live stream (``callbacks.pushed``, part
+    # ``cards``); the charts follow ``charts-seq``, which ``assets/live.js`` moves at most once a minute while
+    # changes come (a chart redrawn each second informs nobody, and costs every open overview a request).
     app.clientside_callback(
         """function (state, kpi, freq, mounted, seq) {
             if (!mounted) { return window.dash_clientside.no_update; }
@@ -120,7 +121,7 @@ def register_callbacks(app) -> None:
         }""",
         Output("panel-request", "data"),
         Input("view-state", "data"), Input("ranking-kpi", "value"), Input("trend-freq", "value"),
-        Input("charts-mounted", "data"), Input("map-seq", "data"),
+        Input("charts-mounted", "data"), Input("charts-seq", "data"),
     )
     app.clientside_callback(
         """function (state, mounted, seq) {
@@ -128,7 +129,7 @@ def register_callbacks(app) -> None:
             return {state: state, seq: seq};
         }""",
         Output("lifecycle-request", "data"),
-        Input("view-state", "data"), Input("charts-mounted", "data"), Input("map-seq", "data"),
+        Input("view-state", "data"), Input("charts-mounted", "data"), Input("charts-seq", "data"),
     )
 
     @app.callback(

@@ -220,15 +220,17 @@ def register_callbacks(app) -> None:
         Output("duty-rows-note", "children"),
         Output("duty-detail-refresh", "data", allow_duplicate=True),
         Input("duty-query", "data"),
-        Input("map-seq", "data"),  # moved by the live stream after each change (assets/live.js)
+        Input("duty-reload", "data"),  # the live stream: too many changes at once to send them (callbacks.pushed)
         State("duty-live", "data"),
         State("duty-conf", "data"),
         State("duty-selected", "data"),
         prevent_initial_call=True,
     )
-    def live(query, _n, live_state, conf, selected):
+    def live(query, _reload, live_state, conf, selected):
+        """A new filter (or a burst of changes too large for the stream): the whole list. Single changes arrive
+        as ``duty-delta`` through the live stream (``callbacks.pushed``, part ``list``)."""
         lang = (conf or {}).get("lang", "zh")
-        return sync_list(query, live_state, lang, selected, reload=ctx.triggered_id == "duty-query")
+        return sync_list(query, live_state, lang, selected, reload=True)
 
     @app.callback(
         Output("duty-detail", "children"),
@@ -301,6 +303,21 @@ def register_callbacks(app) -> None:
         }""",
         Output("geo-incidents", "url", allow_duplicate=True),
         Input("duty-map-url", "data"), prevent_initial_call=True)
+    # the live stream sends the changed rows of the list's filter (callbacks.pushed, part "list")
+    app.clientside_callback(
+        """function (query, push) { return window.wx.live.pushWith(push, {list: {q: query}}); }""",
+        Output("live-push", "data"), Input("duty-query", "data"), State("live-push", "data"),
+        prevent_initial_call=True)
+    # the open incident changed (a pushed list change names it): its detail shows the new state
+    app.clientside_callback(
+        """function (delta, selected) {
+            if (!delta || !selected || !(delta.changed || []).some(function (id) { return String(id) === String(selected.id); })) {
+                return window.dash_clientside.no_update;
+            }
+            return Date.now();
+        }""",
+        Output("duty-detail-refresh", "data", allow_duplicate=True),
+        Input("duty-delta", "data"), State("duty-selected", "data"), prevent_initial_call=True)
     # an alert raised or acknowledged (here or elsewhere): the open incident's detail shows its alert line anew
     app.clientside_callback(
         """function (store, selected) {

@@ -1,20 +1,17 @@
-"""Alert callbacks (banner, feed, marker pulse, sound, acknowledge) — for every page that shows
-``ui.alerts.alert_banner``. Registered once for the app by :func:`register` (idempotent).
+"""Alert callbacks (sound, announce, acknowledge) — for every page that shows ``ui.alerts.alert_banner``.
+Registered once for the app by :func:`register` (idempotent). New and acknowledged alerts reach the banner, the
+alert list and the pulsing markers through the live stream (``callbacks.pushed``, part ``alerts``; the markers by
+the stream's own ``alerts``): no request per page when an alert changes.
 
 A page without a part (the wall has no feed, a page without the map has no ``geo-incidents``) simply does not
 run the callbacks that write to it.
 """
 from __future__ import annotations
 
-import logging
-
-from dash import ALL, ClientsideFunction, Input, Output, Patch, State, ctx, no_update
+from dash import ALL, ClientsideFunction, Input, Output, State, ctx, no_update
 
 from ..services import alerts as alert_service
-from ..ui.alerts import banner_children, feed_items
-
-log = logging.getLogger(__name__)
-
+from ..ui.alerts import banner_body, feed_items
 
 def _lang(conf) -> str:
     return (conf or {}).get("lang", "zh")
@@ -25,14 +22,6 @@ def _can_ack(conf) -> bool:
 
     user = current_user()
     return bool((conf or {}).get("ack") and user is not None and user.can_act)
-
-
-def poll(known: dict | None) -> dict | None:
-    """A new snapshot when the alerts changed since ``known`` (one cheap index lookup otherwise)."""
-    seq = alert_service.current_seq()
-    if known is not None and known.get("seq") == seq:
-        return None
-    return alert_service.snapshot(seq)
 
 
 def acknowledge(alert_id: int) -> tuple[bool, str]:
@@ -57,67 +46,34 @@ def register(app) -> None:
     app._wx_alert_callbacks = True
 
     @app.callback(
-        Output("alert-store", "data"),
-        Input("live-aseq", "data"),  # moved by the live stream when an alert is raised or acknowledged
-        State("alert-store", "data"),
-        prevent_initial_call=True,  # the page carries the snapshot it was built with
-    )
-    def refresh(_n, known):
-        try:
-            snap = poll(known)
-        except Exception:  # noqa: BLE001 - a wall must ride out a database hiccup; try again next tick
-            log.exception("alerts: poll failed")
-            return no_update
-        return no_update if snap is None else snap
-
-    @app.callback(
-        Output("alert-banner", "children"),
-        Output("alert-banner", "hidden"),
-        Input("alert-store", "data"),
-        State("alert-conf", "data"),
-        State("alert-sound-on", "data"),
-        prevent_initial_call=True,
-    )
-    def banner(snap, conf, sound_on):
-        return banner_children(snap, _lang(conf), ack=_can_ack(conf), sound_on=sound_on), not (snap or {}).get("count")
-
-    @app.callback(
-        Output("alert-feed", "children"),
-        Output("alert-feed-count", "children"),
-        Input("alert-store", "data"),
-        State("alert-conf", "data"),
-    )
-    def feed(snap, conf):
-        count = (snap or {}).get("count") or 0
-        return feed_items(snap, _lang(conf), can_ack=_can_ack(conf)), (str(count) if count else "")
-
-    @app.callback(
-        Output("geo-incidents", "hideout", allow_duplicate=True),
-        Input("alert-store", "data"),
-        prevent_initial_call=True,
-    )
-    def pulse(snap):
-        p = Patch()
-        p["alerts"] = sorted({a["incident"]["id"] for a in (snap or {}).get("items", [])})
-        return p
-
-    @app.callback(
         Output("alert-store", "data", allow_duplicate=True),
+        Output("alert-banner-body", "children", allow_duplicate=True),
+        Output("alert-banner", "hidden", allow_duplicate=True),
+        Output("alert-feed", "children", allow_duplicate=True),
+        Output("alert-feed-count", "children", allow_duplicate=True),
         Output("alert-feed-msg", "children"),
         Input({"type": "alert-ack", "id": ALL, "where": ALL}, "n_clicks"),
+        State("alert-conf", "data"),
         prevent_initial_call=True,
     )
-    def ack(clicks):
+    def ack(clicks, conf):
+        """Acknowledge; the officer's own page shows it at once (other pages hear of it through the stream:
+        ``callbacks.pushed``, part ``alerts``)."""
+        nothing = (no_update,) * 6
         trig = ctx.triggered_id
         if not isinstance(trig, dict) or not any(c for c in (clicks or []) if c):
-            return no_update, no_update
+            return nothing
         value = next((t["value"] for t in ctx.triggered if t.get("value")), None)
         if not value:
-            return no_update, no_update
+            return nothing
         ok, message = acknowledge(trig["id"])
         if not ok:
-            return no_update, message
-        return alert_service.snapshot(), ""
+            return (no_update,) * 5 + (message,)
+        snap = alert_service.snapshot()
+        lang, can = _lang(conf), _can_ack(conf)
+        count = snap.get("count") or 0
+        return (snap, banner_body(snap, lang, ack=can), not count, feed_items(snap, lang, can_ack=can),
+                str(count) if count else "", "")
 
     app.clientside_callback(ClientsideFunction("wx_duty", "announce"), Output("alert-seen", "data"),
                             Input("alert-store", "data"), State("alert-seen", "data"),

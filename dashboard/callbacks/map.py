@@ -63,16 +63,13 @@ def register_callbacks(app) -> None:
         Input("map-measure", "value"),
         Input("map-measure-layer", "value"),
         Input("map-period", "data"),
-        Input("map-seq", "data"),
         State("url", "search"),
         State("map-coloured", "data"),
         prevent_initial_call=True,
     )
-    def recolour(measure, layer, view_state, _seq, search, coloured):
-        from dash import ctx
-
-        if ctx.triggered_id == "map-seq" and measure not in maps.LIVE_MEASURES:
-            return (no_update,) * (len(CHORO_LAYERS) + 2)
+    def recolour(measure, layer, view_state, search, coloured):
+        """The viewer chose a measure, layer or period (a measure counted now then follows the store through the
+        live stream: ``callbacks.pushed``, part ``colours``)."""
         lang = "en" if "lang=en" in (search or "") else "zh"
         layer = layer or "zones"
         patches, payload = choropleth_hideouts(measure or "none", layer, _period(view_state), lang, coloured)
@@ -94,6 +91,13 @@ def register_callbacks(app) -> None:
         }""",
         Output("live-follow", "data"),
         Input("geo-incidents", "url"), Input("geo-rings", "url"), State("live-conf", "data"),
+    )
+    # the page's live parts changed with its view (not at start: live-conf carries the first; an Input that other
+    # callbacks write would hold the layer's first load until they answered)
+    app.clientside_callback(
+        """function (push) { return window.wx.live.push(push); }""",
+        Output("live-follow", "data", allow_duplicate=True),
+        Input("live-push", "data"), prevent_initial_call=True,
     )
 
     @app.callback(Output("geo-hotspots", "url", allow_duplicate=True), Input("hotspot-period", "value"),

@@ -48,7 +48,10 @@ def layout(settings, lang: str, params: dict):
                 the_map,
                 html.Div(map_controls(lang, period={k: state.get(k) for k in ("period", "from", "to")}),
                          id="map-controls"),
-                live_feed(head.seq, head.aseq),
+                live_feed(head.seq, head.aseq, {
+                    "colours": {"measure": DEFAULT_MEASURE, "layer": DEFAULT_LAYER, "lang": lang},
+                    "cards": {"state": {k: state.get(k) for k in ("level", "code", "period", "from", "to")},
+                              "lang": lang}}, charts=True),
                 html.Div(className="wx-legends", children=[
                     html.Div(legend(payload, lang), id="map-legend"),
                     html.Div(id="hotspot-legend-slot"),
@@ -60,10 +63,24 @@ def layout(settings, lang: str, params: dict):
 
 
 def register_callbacks(app) -> None:
-    from dash import Input, Output
+    from dash import Input, Output, State
 
     map_callbacks.register_callbacks(app)
     drill_callbacks.register_callbacks(app)
+
+    # what the overview shows live follows its view: the cards of the unit and period, the colours of the measure
+    app.clientside_callback(
+        """function (state, measure, layer, push) {
+            var s = state || {};
+            return window.wx.live.pushWith(push, {
+                colours: {measure: measure || "none", layer: layer || "zones"},
+                cards: {state: {level: s.level || null, code: s.code || null, period: s.period || null,
+                                from: s.from || null, to: s.to || null}}});
+        }""",
+        Output("live-push", "data"),
+        Input("view-state", "data"), Input("map-measure", "value"), Input("map-measure-layer", "value"),
+        State("live-push", "data"), prevent_initial_call=True,
+    )
 
     @app.callback(Output("map-period", "data"), Input("view-state", "data"), prevent_initial_call=True)
     def map_follows_period(state):

@@ -60,17 +60,19 @@ def layout(settings, lang: str, params: dict):
     return ui.wall_layout(
         lang, cfg=cfg, kpi=kpi, items=items, alerts=alerts, live_state=live_state,
         kpi_state={"v": wall_data.kpi_version()} if kpi else None, map_component=the_map,
-        map_inputs=map_inputs(seq, live_state["aseq"]), legend_children=legend(choro, lang))
+        map_inputs=map_inputs(seq, live_state["aseq"], cfg), legend_children=legend(choro, lang))
 
 
-def map_inputs(seq: int | None, aseq: int | None) -> html.Div:
+def map_inputs(seq: int | None, aseq: int | None, cfg: dict) -> html.Div:
     """The (hidden, fixed) values the shared map callbacks (``callbacks.map``) read when the map's layer control
-    reports its overlays, and the live feed (the stream starts at the sequences the page was built at); the
-    wall's live panels come from its own callbacks (``callbacks.wall``)."""
+    reports its overlays, and the live feed (the stream starts at the sequences the page was built at; the
+    wall's live panels come in its events: ``callbacks.pushed``, part ``wall``)."""
+    push = {"wall": {"lang": cfg["lang"], "rank": cfg["rank"], "rank_period": cfg["rank_period"],
+                     "rank_n": cfg["rank_n"]}}
     return html.Div(hidden=True, children=[
         dcc.Input(id="hotspot-period", type="hidden", value="30d"),
         html.Div(id="hotspot-legend-slot"),
-        live_feed(seq, aseq, tick=True),
+        live_feed(seq, aseq, push),
     ])
 
 

@@ -181,6 +181,24 @@ def panel_values(state: dict, lang: str, kpi: str | None, freq: str | None, rank
     }
 
 
+def card_values(state: dict, lang: str) -> dict:
+    """What the KPI cards of one view show (a part of :func:`panel_values`, pushed to open overviews after each
+    change): the unit's values, its parent's, the parent's name and last year's."""
+    svc = context.services()
+    gd = svc.geodata()
+    h = units.hierarchy(gd)
+    level, code = units.normalise_view(h, state.get("level"), state.get("code"))
+    p = period_of(state)
+    bundle = views.kpi_bundle(svc.engine, gd, svc.cache, p, grid_medians=(level, code))
+    prev = views.kpi_bundle(svc.engine, gd, svc.cache, p.previous_year(), grid_medians=(level, code))
+    parent_level = units.PARENT[level]
+    parent_code = h.parent.get((level, code)) if parent_level else None
+    return {"values": views.unit_kpis(bundle, level, code),
+            "parent_values": views.unit_kpis(bundle, parent_level, parent_code) if parent_level else None,
+            "parent_name": h.name(parent_level, parent_code, lang) if parent_level else None,
+            "previous": views.comparable(views.unit_kpis(prev, level, code))}
+
+
 def lifecycle_values(state: dict) -> dict:
     """``{"funnel", "stages"}`` of the view's unit and period (cached per unit by ``metrics.views``)."""
     svc = context.services()

@@ -12,6 +12,12 @@ stream (``GET /api/map/stream``, Server-Sent Events) when something was committe
 - **No gap, no duplicate.** Every event carries ``id: <seq>.<aseq>``; a stream that reconnects (its own ``after``
   or the browser's ``Last-Event-ID``) gets everything after what it had, once: features are upserted by id.
   Beyond ``MAX_DELTA`` changes it is told to reload the layer instead.
+- **What the page shows, pushed.** A page names its live parts (``push``: ``{name: params}``, e.g. the duty
+  list of its filter, the alert banner, the zone colours of its measure, the wall's ticker and header, the
+  overview's KPI cards); each :class:`Feed` (registered by the callbacks layer at start-up, see
+  ``dashboard.callbacks.pushed``) renders that part's new props once per change for every page that shows the
+  same thing, and the event carries them (``set``: ``[[component id, {prop: value}], …]``, applied in the browser
+  by ``dash_clientside.set_props``) — no callback request per page and change.
 - **Bounded.** At most ``slots`` open streams per process (``STREAM_SLOTS``; the server gives each worker that
   many threads on top of the ones for ordinary requests, so streams never hold up a page load); a stream ends
   after ``lifetime_s`` and the page reconnects seamlessly, so a restart or a deploy never waits on old streams.
@@ -24,6 +30,7 @@ import logging
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Any, Mapping, Protocol
 
 from ..cache import SingleFlight
 from ..store import live as store_live
@@ -36,7 +43,8 @@ log = logging.getLogger("dashboard.live")
 HEARTBEAT_S = 15.0  # a comment line: keeps proxies from closing the stream, finds closed pages
 LIFETIME_S = 300.0  # a stream then ends; the page reconnects from where it was
 MAX_DELTA = 2000  # changes in one event; beyond, the page reloads its layer
-MEMO = 64  # shared payloads kept
+MEMO = 256  # shared payloads kept
+FEED_STATES = 256  # feed states kept (what a part showed at a head: the base of the next change's patch)
 
 
 @dataclass(frozen=True)
@@ -59,6 +67,19 @@ def parse_event_id(value: str | None) -> Head | None:
     return Head(int(parts[0]), int(parts[1]))
 
 
+class Feed(Protocol):
+    """One live part of a page, pushed in the stream's events instead of a callback run per page and change."""
+
+    def parse(self, raw: Any) -> tuple | None:
+        """The page's parameters (JSON, from the stream URL) checked and made hashable, with what the asking user
+        may see (their audience) folded in; None: nothing to push for these; ValueError: refused (a 400)."""
+
+    def render(self, params: tuple, head: "Head", before: "Head", prior: Any) -> tuple[list, Any]:
+        """``([[component id, {prop: value}], …], state)`` taking a page that showed ``before`` to ``head``;
+        ``prior``: this feed's state at ``before`` when this process rendered it (then a patch of what changed
+        suffices), else None (send it whole)."""
+
+
 def read_head() -> Head:
     from ..store import alerts as alert_repo
 
@@ -70,7 +91,7 @@ class Hub:
     """The process's live watcher and the open streams' meeting point (one per app, on ``Services.hub``)."""
 
     def __init__(self, app, engine, *, slots: int = 100, poll_s: float = 0.5, heartbeat_s: float = HEARTBEAT_S,
-                 lifetime_s: float = LIFETIME_S):
+                 lifetime_s: float = LIFETIME_S, feeds: Mapping[str, Feed] | None = None):
         self._app = app
         self._engine = engine
         self.slots = slots
@@ -87,6 +108,9 @@ class Hub:
         self._memo_lock = threading.Lock()
         self._flight = SingleFlight()
         self.builds = 0  # shared payloads built (for tests and the bench)
+        self.feeds: Mapping[str, Feed] = dict(feeds or {})
+        self._states: OrderedDict = OrderedDict()
+        self.feed_builds: dict[str, int] = {}  # pushed parts rendered, by part (tests and the bench)
 
     # ---------------------------------------------------------------- the watcher
     def _start(self) -> None:
@@ -186,6 +210,53 @@ class Hub:
 
         return self._flight.run(key, build_and_keep)
 
+    # ---------------------------------------------------------------- pushed parts
+    def parse_push(self, raw: str | None) -> tuple:
+        """``((name, params), …)`` from a stream's ``push`` parameter (a JSON object ``{name: params}``); unknown
+        names and bad parameters raise ValueError, a part the asking user may not see PermissionError."""
+        if not raw:
+            return ()
+        if len(raw) > 4000:
+            raise ValueError("push is too long")
+        try:
+            asked = json.loads(raw)
+        except ValueError:
+            raise ValueError("push must be a JSON object") from None
+        if not isinstance(asked, dict) or len(asked) > len(self.feeds):
+            raise ValueError("push must be a JSON object of live parts")
+        out = []
+        for name in sorted(asked):
+            feed = self.feeds.get(name)
+            if feed is None:
+                raise ValueError(f"unknown live part {name!r}")
+            params = feed.parse(asked[name])
+            if params is not None:
+                out.append((name, params))
+        return tuple(out)
+
+    def pushed(self, asks: tuple, before: Head, head: Head) -> list:
+        """The props every asked part moves to between ``before`` and ``head``; each part built once per
+        (part, parameters, before, head) however many pages ask."""
+        out: list = []
+        for name, params in asks:
+            def build(name=name, params=params):
+                with self._memo_lock:
+                    prior = self._states.get((name, params, before))
+                sets, state = self.feeds[name].render(params, head, before, prior)
+                with self._memo_lock:
+                    self.feed_builds[name] = self.feed_builds.get(name, 0) + 1
+                    self._states[(name, params, head)] = state
+                    self._states.move_to_end((name, params, head))
+                    while len(self._states) > FEED_STATES:
+                        self._states.popitem(last=False)
+                return sets
+
+            try:
+                out.extend(self.shared(("feed", name, params, before, head), build))
+            except Exception:  # noqa: BLE001 - one part failing must not end the stream: the page keeps it
+                log.exception("live part %s failed", name)
+        return out
+
 def delta(after: int, head: Head, flt: IncidentFilter, now: dt.datetime, aseq_known: int | None = None) -> dict:
     """What a stream filtered by ``flt`` that has seen sequence ``after`` needs to reach ``head``:
     ``{"seq", "aseq", "upsert": [map features], "remove": [ids], "rings": bool}`` or ``{"seq", "aseq",
@@ -213,5 +284,11 @@ def delta(after: int, head: Head, flt: IncidentFilter, now: dt.datetime, aseq_kn
 
 
 def event(head: Head, body: dict, name: str = "change") -> str:
-    """One Server-Sent Event."""
-    return f"id: {head.event_id}\nevent: {name}\ndata: {json.dumps(body, ensure_ascii=False, separators=(',', ':'))}\n\n"
+    """One Server-Sent Event (pushed props may hold Dash components and patches: plotly's JSON encoder)."""
+    if body.get("set"):
+        from plotly.io.json import to_json_plotly
+
+        data = to_json_plotly(body)
+    else:
+        data = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+    return f"id: {head.event_id}\nevent: {name}\ndata: {data}\n\n"

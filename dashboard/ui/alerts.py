@@ -44,6 +44,16 @@ def _cat(item: dict, lang: str) -> str:
 
 
 def banner_children(snapshot: dict | None, lang: str, *, ack: bool, sound_on: bool | None = None) -> list:
+    """The banner: what the alerts say (``alert-banner-body``, replaced as alerts change — pushed by the live
+    stream) and, for those who may act, the sound switch (kept: it holds the officer's choice)."""
+    parts = [html.Span(banner_body(snapshot, lang, ack=ack), id="alert-banner-body", className="wx-alert-body")]
+    if ack:
+        parts.append(html.Button(sound_label(lang, bool(sound_on)), id="alert-sound-toggle",
+                                 className="wx-btn wx-btn-light", n_clicks=0, **{"aria-pressed": str(bool(sound_on)).lower()}))
+    return parts
+
+
+def banner_body(snapshot: dict | None, lang: str, *, ack: bool) -> list:
     if not snapshot or not snapshot.get("count"):
         return []
     newest = snapshot["items"][0] if snapshot.get("items") else None
@@ -60,9 +70,6 @@ def banner_children(snapshot: dict | None, lang: str, *, ack: bool, sound_on: bo
         if ack:
             parts.append(html.Button(t("alert_show", lang), id={"type": "alert-locate", "id": inc["id"], "where": "banner"},
                                      className="wx-btn wx-btn-light", n_clicks=0))
-    if ack:
-        parts.append(html.Button(sound_label(lang, bool(sound_on)), id="alert-sound-toggle",
-                                 className="wx-btn wx-btn-light", n_clicks=0, **{"aria-pressed": str(bool(sound_on)).lower()}))
     return parts
 
 

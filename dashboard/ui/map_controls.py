@@ -52,18 +52,24 @@ def hidden_map_inputs(measure: str = "none", layer: str = DEFAULT_LAYER, hotspot
     ])
 
 
-def live_feed(seq: int | None, aseq: int | None, *, tick: bool = False) -> html.Div:
+def live_feed(seq: int | None, aseq: int | None, push: dict | None = None, *, charts: bool = False,
+              reload: str | None = None) -> html.Div:
     """What a page with ``district_map`` needs to follow the store by push (``assets/live.js``): the incident
     and alert change sequences the page was built at (the live stream starts there, so nothing committed between
-    the render and the stream is missed), and the stores the stream moves after each change, which the callbacks
-    that follow the store take as inputs: ``map-seq`` and ``live-aseq`` (the overview, the duty desk), or with
-    ``tick`` one store ``live-tick`` = ``{seq, aseq}`` (the wall: one callback run per change, not one per
-    sequence)."""
-    ids = {"tick": "live-tick"} if tick else {"seq": "map-seq", "aseq": "live-aseq"}
-    stores = [dcc.Store(id="live-tick", data={"seq": seq, "aseq": aseq})] if tick else [
-        dcc.Store(id="map-seq", data=seq), dcc.Store(id="live-aseq", data=aseq)]
-    return html.Div([dcc.Store(id="live-conf", data={"seq": seq, "aseq": aseq, "ids": ids}), *stores,
-                     dcc.Store(id="live-follow")], style={"display": "none"})
+    the render and the stream is missed), ``live-push``: the page's live parts and their parameters (the stream
+    sends their new props after each change: ``callbacks.pushed``; a page's clientside callback keeps it current
+    as the view changes), and with ``charts`` the store ``charts-seq`` that the stream moves at most once a minute
+    while changes come (the overview's charts follow it). ``reload``: the store the stream moves when too much
+    changed at once to send (the page then reloads that part)."""
+    ids = {"charts": "charts-seq"} if charts else {}
+    if reload:
+        ids["reload"] = reload
+    stores = [dcc.Store(id="charts-seq", data=seq)] if charts else []
+    if reload:
+        stores.append(dcc.Store(id=reload))
+    return html.Div([dcc.Store(id="live-conf", data={"seq": seq, "aseq": aseq, "ids": ids, "push": push or {}}),
+                     dcc.Store(id="live-push", data=push or {}), *stores, dcc.Store(id="live-follow")],
+                    style={"display": "none"})
 
 
 def legend(payload: dict | None, lang: str) -> list:

@@ -87,27 +87,28 @@ def ticker(items: list[dict] | None, lang: str, shown_before: list | None = None
     if not items:
         return [html.Li(wt("ticker_empty", lang), className="wx-wall-tick wx-wall-tick-empty")]
     before = set(shown_before or ())
-    return [
-        html.Li(key=str(it["id"]), className=f"wx-wall-tick wx-sev-{it['severity']}"
-                                             + ("" if it["id"] in before else " wx-tick-new"),
-                **{"data-code": it["code"]}, children=[
-            html.Div([html.Span(it["time"], className="wx-wall-tick-time"),
-                      html.Span(it["date"], className="wx-wall-tick-date")], className="wx-wall-tick-when"),
-            html.Span(it["glyph"], className="wx-wall-tick-glyph", style={"background": it["color"]}),
-            html.Div(className="wx-wall-tick-body", children=[
-                html.Div(className="wx-wall-tick-head", children=[
-                    html.B(it["category"]),
-                    html.Span(f"{it['zone']} · {it['town']}", className="wx-wall-tick-place"),
-                ]),
-                html.Div(it["description"], className="wx-wall-tick-desc"),
+    return [ticker_item(it, lang, new=it["id"] not in before) for it in items]
+
+
+def ticker_item(it: dict, lang: str, *, new: bool) -> html.Li:
+    """One report of the ticker (``new``: it slides in)."""
+    return html.Li(key=str(it["id"]), className=f"wx-wall-tick wx-sev-{it['severity']}" + (" wx-tick-new" if new else ""),
+                   **{"data-code": it["code"]}, children=[
+        html.Div([html.Span(it["time"], className="wx-wall-tick-time"),
+                  html.Span(it["date"], className="wx-wall-tick-date")], className="wx-wall-tick-when"),
+        html.Span(it["glyph"], className="wx-wall-tick-glyph", style={"background": it["color"]}),
+        html.Div(className="wx-wall-tick-body", children=[
+            html.Div(className="wx-wall-tick-head", children=[
+                html.B(it["category"]),
+                html.Span(f"{it['zone']} · {it['town']}", className="wx-wall-tick-place"),
             ]),
-            html.Div(className="wx-wall-tick-side", children=[
-                html.Span(it["severity_name"], className=f"wx-wall-sev wx-wall-sev-{it['severity']}"),
-                html.Span(it["status_name"], className=f"wx-wall-state wx-wall-state-{it['status']}"),
-            ]),
-        ])
-        for it in items
-    ]
+            html.Div(it["description"], className="wx-wall-tick-desc"),
+        ]),
+        html.Div(className="wx-wall-tick-side", children=[
+            html.Span(it["severity_name"], className=f"wx-wall-sev wx-wall-sev-{it['severity']}"),
+            html.Span(it["status_name"], className=f"wx-wall-state wx-wall-state-{it['status']}"),
+        ]),
+    ])
 
 
 def ranking(rank: dict | None, lang: str, n: int = DEFAULT_RANK_N) -> list:

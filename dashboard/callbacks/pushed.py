@@ -1,0 +1,276 @@
+"""The live parts of the pages, pushed (:class:`dashboard.services.live.Feed`): what a callback would compute for
+each open page after each change, computed once per change for every page that shows the same thing and sent in
+the live stream's event (``set``: ``[[component id, {prop: value}], …]``, applied by ``assets/live.js`` with
+``dash_clientside.set_props``). No page sends a request because something changed.
+
+A page names its parts in the stream URL (``push``, a JSON object, kept current by a clientside callback of the
+page as its view changes):
+
+- ``list`` (duty desk) ``{"q": <the list's filter query>, "lang"}``: the rows that changed, as
+  ``duty-delta`` (applied to the grid by ``wx_duty.applyDelta``) and ``duty-live``; too many changes:
+  ``duty-reload`` (the list callback reloads the list).
+- ``alerts`` (duty desk) ``{"lang", "ack"}``: when an alert was raised or acknowledged, the snapshot
+  (``alert-store``), the banner and the alert list; the acknowledge buttons only for a user who may act.
+- ``colours`` (overview, duty desk) ``{"measure", "layer", "lang"}``: a measure counted now (open, overdue)
+  colours the map anew: the values that changed (a patch of the layer's ``hideout``), breaks, colours and
+  legend only when they moved. Period measures do not move with a single change: nothing is pushed.
+- ``cards`` (overview) ``{"state": <view-state>, "lang"}``: the KPI cards of the view.
+- ``wall`` (wall) ``{"lang", "rank", "rank_period", "rank_n"}``: ticker (new reports slide in: a patch),
+  alerts (the markers pulse through the stream's own ``alerts``), zone colours, the KPI header, ranking and tour cards (each only when it moved).
+
+Each part checks its parameters as strictly as a callback checks its inputs (a bad one refuses the stream with a
+400), refuses a viewer who may not see it (403: the duty list and the alerts are for readers, not for the wall's
+kiosk or the public overview) and folds in what the asking user may see (their audience).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+from dash import Patch
+
+from ..services import alerts as alert_service
+from ..services import drill, maps, units
+from ..services import duty as duty_data
+from ..services import wall as wall_data
+from ..services.filters import FilterError, query_filter
+from ..ui import cards as ui_cards
+from ..ui import wall as wall_ui
+from ..ui.alerts import banner_body, feed_items
+from ..ui.map_controls import legend
+
+LANGS = ("zh", "en")
+CHORO_LAYERS = ("zones", "grids", "towns")
+
+
+def _obj(raw, keys: set[str]) -> dict:
+    if not isinstance(raw, dict) or not set(raw) <= keys:
+        raise ValueError(f"expected an object with keys {', '.join(sorted(keys))}")
+    return raw
+
+
+def _lang(raw: dict) -> str:
+    lang = raw.get("lang", "zh")
+    if lang not in LANGS:
+        raise ValueError("lang must be zh or en")
+    return lang
+
+
+def _digest(value) -> str:
+    return hashlib.sha1(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _audience() -> str:
+    from ..auth import audience, current_principal
+
+    return audience(current_principal())
+
+
+def _reader() -> None:
+    """Parts with personal data or the duty desk's working list: readers only (the wall's kiosk and the public
+    overview are refused with a 403)."""
+    from ..auth import current_principal
+
+    who = current_principal()
+    if who is None or not who.can_read:
+        raise PermissionError("this live part is for signed-in readers")
+
+
+# ------------------------------------------------------------------------------------------------ duty list
+@dataclass(frozen=True)
+class ListFeed:
+    def parse(self, raw):
+        raw = _obj(raw, {"q", "lang"})
+        _reader()
+        q = raw.get("q")
+        if not isinstance(q, str) or len(q) > 2000:
+            raise ValueError("q must be the list's filter query")
+        try:
+            query_filter(q)
+        except FilterError as e:
+            raise ValueError(f"q: {e.message}") from None
+        return (q, _lang(raw), _audience())
+
+    def render(self, params, head, before, prior):
+        q, lang, who = params
+        if head.seq <= before.seq:
+            return [], None
+        d = duty_data.delta(q, lang, before.seq, who)
+        if d is None:  # too many changes: the list reloads itself (callbacks.duty, Input duty-reload)
+            return [["duty-reload", {"data": head.seq}]], None
+        d["q"] = q
+        return [["duty-delta", {"data": d}], ["duty-live", {"data": {"seq": d["seq"], "q": q}}]], None
+
+
+# ------------------------------------------------------------------------------------------------ alerts
+@dataclass(frozen=True)
+class AlertsFeed:
+    def parse(self, raw):
+        raw = _obj(raw, {"lang", "ack"})
+        _reader()
+        from ..auth import current_user
+
+        user = current_user()
+        return (_lang(raw), bool(raw.get("ack")) and user is not None and bool(user.can_act))
+
+    def render(self, params, head, before, prior):
+        lang, ack = params
+        if head.aseq == before.aseq:
+            return [], None
+        snap = alert_service.snapshot(head.aseq)
+        count = snap.get("count") or 0
+        return [["alert-store", {"data": snap}],
+                ["alert-banner-body", {"children": banner_body(snap, lang, ack=ack)}],
+                ["alert-banner", {"hidden": not count}],
+                ["alert-feed", {"children": feed_items(snap, lang, can_ack=ack)}],
+                ["alert-feed-count", {"children": str(count) if count else ""}]], None
+
+
+# ------------------------------------------------------------------------------------------------ map colours
+def colour_sets(layer: str, payload: dict, prior: dict | None, lang: str) -> list:
+    """The props that take a layer coloured as ``prior`` (a payload) to ``payload``: only the values that
+    changed when the classes stayed, else the whole colouring and its legend."""
+    p = Patch()
+    out = [[f"geo-{layer}", {"hideout": p}]]
+    same_classes = prior is not None and all(prior.get(k) == payload.get(k) for k in
+                                             ("breaks", "colors", "label", "format"))
+    if same_classes:
+        moved = {c: v for c, v in payload["values"].items() if prior["values"].get(c, 0) != v}
+        if not moved:
+            return []
+        for code, value in moved.items():
+            p["values"][code] = value
+        return out
+    p["values"] = payload["values"]
+    p["breaks"] = payload["breaks"]
+    p["colors"] = payload["colors"]
+    p["measureLabel"] = payload["label"]
+    p["format"] = payload["format"]
+    out.append(["map-legend", {"children": legend(payload, lang)}])
+    return out
+
+
+@dataclass(frozen=True)
+class ColoursFeed:
+    def parse(self, raw):
+        raw = _obj(raw, {"measure", "layer", "lang"})
+        measure, layer = raw.get("measure"), raw.get("layer") or "zones"
+        if layer not in CHORO_LAYERS:
+            raise ValueError("layer must be towns, zones or grids")
+        if not isinstance(measure, str) or (measure != "none" and measure not in maps.MEASURES):
+            raise ValueError("unknown measure")
+        if measure not in maps.LIVE_MEASURES:  # a period measure does not move with one change
+            return None
+        return (measure, layer, _lang(raw))
+
+    def render(self, params, head, before, prior):
+        measure, layer, lang = params
+        if head.seq == before.seq:
+            return [], prior
+        payload = maps.measure_payload(layer, measure, drill.period_of({}), lang)
+        return colour_sets(layer, payload, prior, lang), payload
+
+
+# ------------------------------------------------------------------------------------------------ overview cards
+@dataclass(frozen=True)
+class CardsFeed:
+    def parse(self, raw):
+        raw = _obj(raw, {"state", "lang"})
+        state = raw.get("state")
+        if not isinstance(state, dict) or not set(state) <= {"level", "code", "period", "from", "to"}:
+            raise ValueError("state must be the overview's view")
+        if not all(v is None or (isinstance(v, str) and len(v) <= 40) for v in state.values()):
+            raise ValueError("state values must be short strings")
+        clean = drill.state_from_params({k: v for k, v in state.items() if v}, units.hierarchy())
+        return (tuple(sorted((k, clean.get(k)) for k in ("level", "code", "period", "from", "to"))), _lang(raw))
+
+    def render(self, params, head, before, prior):
+        state, lang = dict(params[0]), params[1]
+        v = drill.card_values(state, lang)
+        cards = ui_cards.cards(v["values"], v["parent_values"], v["parent_name"], v["previous"], lang)
+        digest = _digest(v)
+        if prior == digest:
+            return [], prior
+        return [["kpi-cards", {"children": cards}]], digest
+
+
+# ------------------------------------------------------------------------------------------------ wall
+@dataclass(frozen=True)
+class WallFeed:
+    def parse(self, raw):
+        raw = _obj(raw, {"lang", "rank", "rank_period", "rank_n"})
+        rank, per, n = raw.get("rank"), raw.get("rank_period"), raw.get("rank_n")
+        if rank not in wall_data.RANK_KPIS or per not in ("today", "month"):
+            raise ValueError("rank must be a ranking measure and rank_period today or month")
+        if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= 23:
+            raise ValueError("rank_n must be 1 to 23")
+        return (_lang(raw), rank, per, n)
+
+    def render(self, params, head, before, prior):
+        lang, rank, per, n = params
+        prior = prior or {}
+        state = dict(prior)
+        sets = []
+        if prior.get("seq") != head.seq:
+            items = wall_data.ticker_items(lang, head.seq)
+            if "ticker" in prior:
+                children, state["fresh"] = ticker_change(prior["ticker"], prior.get("fresh", []), items, lang)
+            else:  # what the walls showed at ``before`` (the ticker is cached per change; else: nothing slides)
+                shown = [it["id"] for it in wall_data.ticker_items(lang, before.seq)]
+                children = wall_ui.ticker(items, lang, shown)
+                state["fresh"] = [it["id"] for it in items if it["id"] not in shown]
+            sets.append(["wall-ticker", {"children": children}])
+            state["ticker"] = items
+            payload = wall_data.zone_choropleth(lang, head.seq)
+            sets += colour_sets("zones", payload, prior.get("zones"), lang)
+            state["zones"] = payload
+        if prior.get("aseq") != head.aseq:
+            alerts = wall_data.active_alerts(lang, head.aseq)
+            sets += [["wall-alerts", {"data": alerts["items"]}],
+                     ["wall-alert-count", {"children": wall_ui.alert_count(alerts["count"], lang)}]]
+        version = wall_data.kpi_version()
+        if prior.get("kv") != version:
+            k = wall_data.kpi_payload(lang, rank, per)
+            state["kv"] = version
+            for name, value, build in (("header", k["header"], lambda: wall_ui.kpi_header(k["header"], lang)),
+                                       ("ranking", k["ranking"], lambda: wall_ui.ranking(k["ranking"], lang, n))):
+                digest = _digest(value)
+                if prior.get(name) != digest:
+                    sets.append([f"wall-{'kpis' if name == 'header' else name}", {"children": build()}])
+                    state[name] = digest
+            zones = {key: k[key] for key in ("zones", "district", "order", "ranked")}
+            digest = _digest(zones)
+            if prior.get("tour") != digest:
+                sets.append(["wall-zones", {"data": zones}])
+                state["tour"] = digest
+            sets.append(["wall-updated", {"children": k["as_of"]}])
+        state.update(seq=head.seq, aseq=head.aseq)
+        return sets, state
+
+
+def ticker_change(before: list, fresh: list, items: list, lang: str) -> tuple[object, list]:
+    """(the ticker's new children or a patch, the ids now sliding in). A patch when only new reports came in at
+    the top (the usual change): they slide in, the ones that slid in last time stand still, the oldest drop off —
+    a few hundred bytes instead of the whole list."""
+    old = [it["id"] for it in before]
+    k = 0
+    while k < len(items) and items[k]["id"] not in old:
+        k += 1
+    kept = items[k:]
+    new_ids = [it["id"] for it in items[:k]]
+    if not before or k == len(items) or [it["id"] for it in kept] != old[: len(kept)] or kept != before[: len(kept)]:
+        return wall_ui.ticker(items, lang, old), [it["id"] for it in items if it["id"] not in old]
+    p = Patch()
+    for it in reversed(items[:k]):
+        p.prepend(wall_ui.ticker_item(it, lang, new=True))
+    for _ in range(len(old) - len(kept)):
+        del p[-1]
+    for i, it in enumerate(kept):  # stand still now
+        if it["id"] in fresh:
+            p[k + i]["props"]["className"] = wall_ui.ticker_item(it, lang, new=False).className
+    return p, new_ids
+
+
+FEEDS = {"list": ListFeed(), "alerts": AlertsFeed(), "colours": ColoursFeed(), "cards": CardsFeed(),
+         "wall": WallFeed()}

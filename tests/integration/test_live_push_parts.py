@@ -1,0 +1,160 @@
+"""The pages' live parts pushed in the stream (``push=``, ``dashboard.callbacks.pushed``), on a real threaded server
+over SQLite and PostgreSQL: a post reaches the duty list as changed rows, the wall as a ticker patch and new
+figures, a measure counted now as the zone values that changed, the overview as new KPI cards — each part built
+once per change however many streams show it; the values equal what the services give for the same state; bad
+or unauthorised parts are refused before the stream opens."""
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+
+import pytest
+
+from tests.conftest import authed
+from tests.integration.conftest import grid_points
+from tests.integration.test_live_stream import Stream, _post, _seq, server  # noqa: F401 - the server fixture
+
+LIST = {"list": {"q": "status=open", "lang": "zh"}}
+WALL = {"wall": {"lang": "zh", "rank": "resolution_rate", "rank_period": "month", "rank_n": 5}}
+COLOURS = {"colours": {"measure": "open_incidents", "layer": "zones", "lang": "zh"}}
+CARDS = {"cards": {"state": {"level": "district", "code": None, "period": "30d", "from": None, "to": None},
+                   "lang": "en"}}
+
+
+def _open(srv, push: dict, query: str = "") -> Stream:
+    q = f"after={_seq(srv)}&push={urllib.parse.quote(json.dumps(push))}"
+    return Stream(srv.url + f"/api/map/stream?{q}{query}")
+
+
+def _sets(data: dict) -> dict:
+    """``{component id: props}`` of an event (several entries for one id merged in order)."""
+    out: dict = {}
+    for cid, props in data.get("set", []):
+        out.setdefault(cid, {}).update(props)
+    return out
+
+
+def _with(stream: Stream, incident_id: int, key: str = "upsert"):
+    """The events up to the one that brings ``incident_id``, their pushed parts merged in order (a commit can
+    reach a stream in more than one event)."""
+    _, seen = stream.until(lambda d: any(f["properties"]["id"] == incident_id for f in d.get(key, [])))
+    return {"set": [item for _, _, data in seen for item in data.get("set", [])]}
+
+
+def test_the_duty_list_receives_the_changed_rows(server, geo):
+    (lon, lat, *_), = grid_points(geo, 1)
+    s = _open(server, LIST)
+    try:
+        posted = _post(server, lon, lat, severity=2)
+        sets = _sets(_with(s, posted["id"]))
+        delta = sets["duty-delta"]["data"]
+        assert delta["q"] == "status=open"
+        assert [r["id"] for r in delta["upsert"]] == [posted["id"]]
+        assert delta["remove"] == [] and posted["id"] in delta["changed"]
+        assert sets["duty-live"]["data"] == {"seq": delta["seq"], "q": "status=open"}
+        # the same rows the list itself would show (services.duty, the list's serialiser)
+        from dashboard.services import duty
+
+        with server.app.server.test_request_context():
+            rows = duty.list_rows("status=open", "zh").rows
+        assert next(r for r in rows if r["id"] == posted["id"]) == delta["upsert"][0]
+    finally:
+        s.close()
+
+
+def test_the_wall_gets_a_ticker_patch_and_its_figures_once_per_change(server, geo):
+    hub = server.app.server.extensions["wuxing"].hub
+    pts = grid_points(geo, 3)
+    walls = [_open(server, WALL) for _ in range(3)]
+    try:
+        first = _post(server, *pts[0][:2])
+        sets = [_sets(_with(w, first["id"])) for w in walls]
+        assert sets[0] == sets[1] == sets[2]  # one rendering for every wall
+        assert {"wall-ticker", "wall-kpis", "geo-zones"} <= set(sets[0])
+        built = hub.feed_builds["wall"]
+        second = _post(server, *pts[1][:2])
+        got = [_sets(_with(w, second["id"])) for w in walls]
+        assert hub.feed_builds["wall"] - built == 1, hub.feed_builds
+        ticker = got[0]["wall-ticker"]["children"]
+        # the wall already shows the first report: only the new one slides in (a patch, not the whole list)
+        assert ticker.get("__dash_patch_update") == "__dash_patch_update", ticker
+        ops = ticker["operations"]
+        assert [op["operation"] for op in ops][0] == "Prepend"
+        assert second["code"] in json.dumps(ops[0], ensure_ascii=False)
+        assert first["code"] not in json.dumps(ops, ensure_ascii=False)
+        # the header is what the wall's own KPI callback renders for the store as it is now
+        from plotly.io.json import to_json_plotly
+
+        from dashboard.services import wall
+        from dashboard.ui import wall as wall_ui
+
+        with server.app.server.app_context():
+            header = wall.kpi_payload("zh", "resolution_rate", "month")["header"]
+        assert json.loads(to_json_plotly(wall_ui.kpi_header(header, "zh"))) == got[0]["wall-kpis"]["children"]
+    finally:
+        for w in walls:
+            w.close()
+
+
+def test_a_live_measure_sends_only_the_zone_values_that_moved(server, geo):
+    (lon, lat, grid, *_), (lon2, lat2, *_rest) = grid_points(geo, 2)
+    s = _open(server, COLOURS)
+    try:
+        a = _post(server, lon, lat)
+        zones = [props["hideout"] for cid, props in _with(s, a["id"])["set"] if cid == "geo-zones"]
+        # this process had not coloured the zones before: the first colouring is whole (values, breaks, colours)
+        assert {tuple(op["location"]) for op in zones[0]["operations"]} >= {("values",), ("breaks",), ("colors",)}
+        b = _post(server, lon2, lat2)
+        patch = _sets(_with(s, b["id"]))["geo-zones"]["hideout"]["operations"]
+        from dashboard.services import maps
+        from dashboard.metrics.periods import resolve
+
+        with server.app.server.app_context():
+            now = maps.measure_payload("zones", "open_incidents", resolve(None), "zh")["values"]
+        moved = {op["location"][1]: op["params"]["value"] for op in patch if op["location"][0] == "values"}
+        assert moved, patch
+        assert len(moved) <= 2  # one zone gained an open incident (the zone of b; the rest stayed)
+        assert all(now[code] == value for code, value in moved.items())
+        assert len(json.dumps(patch)) < 2048
+    finally:
+        s.close()
+
+
+def test_overview_cards_follow_each_change(server, geo):
+    (lon, lat, *_), = grid_points(geo, 1)
+    s = _open(server, CARDS)
+    try:
+        posted = _post(server, lon, lat)
+        cards = json.dumps(_sets(_with(s, posted["id"]))["kpi-cards"]["children"], ensure_ascii=False)
+        from dashboard.services import drill
+
+        with server.app.server.app_context():
+            v = drill.card_values({"level": "district", "code": None, "period": "30d"}, "en")
+        from plotly.io.json import to_json_plotly
+
+        from dashboard.ui import cards as ui_cards
+
+        expected = ui_cards.cards(v["values"], v["parent_values"], v["parent_name"], v["previous"], "en")
+        assert json.loads(to_json_plotly(expected)) == json.loads(cards)
+    finally:
+        s.close()
+
+
+BAD_PUSH = ["{", "[]", '{"nope":{}}', '{"list":{"q":"severity=9"}}', '{"list":{"q":1}}',
+            '{"wall":{"lang":"fr","rank":"resolution_rate","rank_period":"month","rank_n":5}}',
+            '{"wall":{"lang":"zh","rank":"resolution_rate","rank_period":"month","rank_n":true}}',
+            '{"colours":{"measure":"nope","layer":"zones"}}', '{"colours":{"measure":"open_incidents","layer":"x"}}',
+            '{"cards":{"state":{"level":{"a":1}}}}', '{"cards":{"state":"x"}}', '{"alerts":{"lang":"zh","x":1}}',
+            "x" * 5000]
+
+
+def test_bad_parts_are_refused_before_the_stream_opens(server):
+    for push in BAD_PUSH:
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(authed(server.url + "/api/map/stream?push=" + urllib.parse.quote(push)),
+                                   timeout=10)
+        assert err.value.code == 400, push
+        assert json.loads(err.value.read())["error"]["field"] == "push", push
+    assert server.app.server.extensions["wuxing"].hub.open_streams == 0
