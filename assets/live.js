@@ -7,7 +7,8 @@
  *
  * The page's other live parts come in the same event: the page names them in `live-push` ({part: params}, kept
  * current by the page's own clientside callback as its view changes; dashboard/callbacks/pushed.py renders each
- * once per change for every page that shows the same) and the event's `set` ([[id, props], ...]) is applied with
+ * once per change for every page that shows the same) and the `parts` event that follows each change event (its
+ * `set`: [[id, props], ...]; KPI figures at most every few seconds while changes come) is applied with
  * dash_clientside.set_props: the duty list's changed rows, the alert banner and list, the zone colours of a
  * measure counted now, the overview's KPI cards, the wall's ticker, alerts and figures. No page sends a request
  * because something changed. The overview's charts follow `charts-seq`, moved at most once a minute while
@@ -25,7 +26,7 @@
   var S = {
     base: null, url: null, rings: null, seq: null, aseq: null, es: null, features: null, loading: null,
     queued: [], timer: null, lastApply: 0, backoff: 1000, retryTimer: null, connected: false, everConnected: false,
-    events: 0, lastEventAt: 0, ids: {}, push: "", chartsAt: 0, chartsTimer: null
+    events: 0, parts: 0, lastEventAt: 0, ids: {}, push: "", chartsAt: 0, chartsTimer: null
   };
 
   function setProps(id, props) {
@@ -121,7 +122,6 @@
       scheduleApply();
     }
     if (d.rings && S.rings) { S.rings = withV(S.rings, d.seq); setProps("geo-rings", {url: S.rings}); }
-    (d.set || []).forEach(function (item) { setProps(item[0], item[1]); });  // the page's pushed parts
     if (d.reload && S.ids.reload) { setProps(S.ids.reload, {data: d.seq}); }
     var moved = d.seq !== S.seq;
     S.seq = d.seq;
@@ -139,6 +139,14 @@
     }, wait);
   }
 
+  function onParts(e) {  // the page's live parts, after the markers' change event (dashboard/callbacks/pushed.py)
+    var d;
+    try { d = JSON.parse(e.data); } catch (err) { return; }
+    S.lastEventAt = Date.now();
+    S.parts += 1;
+    (d.set || []).forEach(function (item) { setProps(item[0], item[1]); });
+  }
+
   function connect() {
     if (S.retryTimer) { clearTimeout(S.retryTimer); S.retryTimer = null; }
     if (S.es) { S.es.close(); }
@@ -146,6 +154,7 @@
     var es = new EventSource(streamUrl(), {withCredentials: true});
     S.es = es;
     es.addEventListener("change", onChange);
+    es.addEventListener("parts", onParts);
     es.onopen = function () { S.connected = true; S.everConnected = true; S.backoff = 1000; };
     es.onmessage = function () { S.lastEventAt = Date.now(); };
     es.onerror = function () {
@@ -224,7 +233,7 @@
     /* {connected, everConnected, events, lastEventAt}: the wall's connection sign reads this. */
     state: function () {
       return {connected: S.connected || (S.es !== null && S.es.readyState === 1), everConnected: S.everConnected,
-              events: S.events, lastEventAt: S.lastEventAt, seq: S.seq, aseq: S.aseq};
+              events: S.events, parts: S.parts, lastEventAt: S.lastEventAt, seq: S.seq, aseq: S.aseq};
     },
     /* the number of markers the page holds (tests and the bench) */
     size: function () { return S.features ? S.features.size : null; },

@@ -63,7 +63,7 @@ LIMITS = {"RATE_LIMIT_CALLBACKS": "10000000/minute", "RATE_LIMIT_READ": "1000000
 PAGE = {"duty": "/incidents", "wall": f"/wall?token={WALL_TOKEN}&tour=3600", "overview": "/"}
 READY = {"duty": "#duty-grid .ag-row", "wall": "path.wx-layer-grids", "overview": "path.wx-layer-grids"}
 REDIS_DB = 12
-STREAM_SLOTS = 100
+STREAM_SLOTS = 150  # per worker: slots × workers ≥ 1.3 × the 200 pages of the last step (embedded: 2 workers)
 OK = (200, 204, 304)
 STATIC = ("/assets/", "/_favicon", "/_dash-component-suites/", "/_dash-layout", "/_dash-dependencies")
 CLK = os.sysconf("SC_CLK_TCK")

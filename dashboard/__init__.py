@@ -74,7 +74,8 @@ def create_app(settings: Settings | None = None, *, with_store: bool = True) -> 
         from .services.live import Hub
 
         # the pages' live parts (rendered once per change, sent in the stream's events) are the callbacks layer's
-        hub = Hub(server, engine, slots=settings.stream_slots, poll_s=settings.live_poll_s, feeds=FEEDS)
+        hub = Hub(server, engine, slots=settings.stream_slots, poll_s=settings.live_poll_s, feeds=FEEDS,
+                  figures_s=settings.live_figures_s)
     server.extensions["wuxing"] = Services(settings=settings, cache=cache, engine=engine, sessions=sessions,
                                            limits=limits, tiles=tile_files, hub=hub)
 

@@ -52,6 +52,9 @@ class Settings:
     public_overview: bool = False  # PUBLIC_OVERVIEW=1: the overview map (aggregates, anonymised markers) for anyone
     stream_slots: int = 100  # STREAM_SLOTS: open live streams per worker (each worker gets that many more threads)
     live_poll_s: float = 0.5  # LIVE_POLL: SQLite only — how often each process looks for a change (PostgreSQL pushes)
+    # LIVE_FIGURES: the pushed KPI figures (overview cards, the wall's header, ranking and tour cards) are computed at
+    # most this often (seconds) while changes come; markers, lists, tickers, alerts and live colours follow each change
+    live_figures_s: float = 5.0
     wall_tour_s: int = 20  # seconds per zone on the wall's automatic tour
     wall_tour_order: str = "rank"  # rank | code
     wall_rank_kpi: str = "resolution_rate"
@@ -164,6 +167,7 @@ class Settings:
             public_url=env.get("PUBLIC_URL", d.public_url).rstrip("/"),
             stream_slots=max(1, int(env.get("STREAM_SLOTS", d.stream_slots))),
             live_poll_s=min(5.0, max(0.05, float(env.get("LIVE_POLL", d.live_poll_s)))),
+            live_figures_s=min(300.0, max(0.0, float(env.get("LIVE_FIGURES", d.live_figures_s)))),
             wall_tour_s=int(env.get("WALL_TOUR", d.wall_tour_s)),
             wall_tour_order=env.get("WALL_TOUR_ORDER", d.wall_tour_order),
             wall_rank_kpi=env.get("WALL_RANK_KPI", d.wall_rank_kpi),

@@ -127,7 +127,9 @@ def _stream_start():
 @bp.get("/stream")
 def stream():
     """``text/event-stream``: an event ``change`` (``id: <seq>.<aseq>``, data: :func:`services.live.delta`) after
-    each commit that moved either sequence, a comment every ``HEARTBEAT_S``; the stream ends after ``LIFETIME_S``
+    each commit that moved either sequence, then an event ``parts`` with the props of the page's live parts
+    (``push``: ``{part: params}``, see ``dashboard.callbacks.pushed``; a bad part is a 400, one the viewer may not
+    see a 403), a comment every ``HEARTBEAT_S``; the stream ends after ``LIFETIME_S``
     (the page reconnects with ``Last-Event-ID``). 503 with ``Retry-After`` when this worker's stream slots are
     taken. Filters as ``incidents.json`` (default ``status=open``)."""
     from ..services import live
@@ -160,26 +162,37 @@ def stream():
             elif start is not None:
                 known = live.Head(start.seq, start.aseq)
             yield f"retry: 2000\n: {hub.head().event_id}\n\n"
+            # the page's live parts: the head each was last brought to on this page (the page's own at the start),
+            # and which have not been sent on this stream yet (their first sending is whole, never a patch)
+            parts_at = {name: known for name, _ in asks}
+            whole = set(parts_at)
             ends = time.monotonic() + hub.lifetime_s
+            wrote = time.monotonic()
             while not hub.stopping and time.monotonic() < ends:
                 head = hub.head()
-                if head != known:
+                if head != known:  # the markers first: a part's rendering never holds them up
                     now = maps.utcnow()
-                    minute = int(now.timestamp() // 60)
-                    key = (known.seq, known.aseq, head.seq, head.aseq, crs, query, minute)
-
-                    def body(known=known, head=head, now=now):
-                        return live.delta(known.seq, head, flt, now, known.aseq)
-
-                    if not asks:
-                        yield hub.shared(key, lambda body=body, head=head: live.event(head, body()))
-                    else:  # the incidents part shared by the filter, each pushed part by its own parameters
-                        yield hub.shared(key + asks, lambda body=body, head=head, known=known, key=key: live.event(
-                            head, {**hub.shared(("delta",) + key, body), "set": hub.pushed(asks, known, head)}))
-                    known = head
+                    key = (known.seq, known.aseq, head.seq, head.aseq, crs, query, int(now.timestamp() // 60))
+                    yield hub.shared(key, lambda known=known, head=head, now=now: live.event(
+                        head, live.delta(known.seq, head, flt, now, known.aseq)))
+                    known, wrote = head, time.monotonic()
                     continue
-                if hub.wait_beyond(known, min(hub.heartbeat_s, max(0.0, ends - time.monotonic()))) is None:
+                wait = hub.heartbeat_s
+                due = tuple((name, params) for name, params in asks if parts_at[name] != known)
+                if due:
+                    sets, done, later = hub.pushed(due, parts_at, known, whole)
+                    for name in done:
+                        parts_at[name] = known
+                        whole.discard(name)
+                    if sets:
+                        yield live.event(known, {"seq": known.seq, "aseq": known.aseq, "set": sets}, "parts")
+                        wrote = time.monotonic()
+                    if later is not None:  # a heavy part waits its turn: wake for it even if nothing changes
+                        wait = min(wait, later + 0.05)
+                wait = min(wait, max(0.0, ends - time.monotonic()))
+                if hub.wait_beyond(known, wait) is None and time.monotonic() - wrote >= hub.heartbeat_s:
                     yield ": ping\n\n"
+                    wrote = time.monotonic()
         finally:
             hub.leave()
 

@@ -15,8 +15,15 @@ page as its view changes):
   colours the map anew: the values that changed (a patch of the layer's ``hideout``), breaks, colours and
   legend only when they moved. Period measures do not move with a single change: nothing is pushed.
 - ``cards`` (overview) ``{"state": <view-state>, "lang"}``: the KPI cards of the view.
-- ``wall`` (wall) ``{"lang", "rank", "rank_period", "rank_n"}``: ticker (new reports slide in: a patch),
-  alerts (the markers pulse through the stream's own ``alerts``), zone colours, the KPI header, ranking and tour cards (each only when it moved).
+- ``wall`` (wall) ``{"lang"}``: ticker (new reports slide in: a patch), alerts (the markers pulse through the
+  stream's own ``alerts``), zone colours.
+- ``wallfigures`` (wall) ``{"lang", "rank", "rank_period", "rank_n"}``: the KPI header (the figures that moved, a
+  patch), ranking and tour cards (the zones that moved), each only when it moved.
+
+The KPI figures (``cards``, ``wallfigures``: a KPI bundle per rendering) are *heavy*: rendered at most every
+``LIVE_FIGURES`` seconds (5) while changes come, and once more after the last (``services.live.Hub.pushed``);
+the rest follow each change. Every part comes in the ``parts`` event that follows the markers' ``change`` event, so
+no rendering holds the markers up.
 
 Each part checks its parameters as strictly as a callback checks its inputs (a bad one refuses the stream with a
 400), refuses a viewer who may not see it (403: the duty list and the alerts are for readers, not for the wall's
@@ -80,6 +87,7 @@ def _reader() -> None:
 # ------------------------------------------------------------------------------------------------ duty list
 @dataclass(frozen=True)
 class ListFeed:
+    heavy = False
     def parse(self, raw):
         raw = _obj(raw, {"q", "lang"})
         _reader()
@@ -106,6 +114,7 @@ class ListFeed:
 # ------------------------------------------------------------------------------------------------ alerts
 @dataclass(frozen=True)
 class AlertsFeed:
+    heavy = False
     def parse(self, raw):
         raw = _obj(raw, {"lang", "ack"})
         _reader()
@@ -153,6 +162,7 @@ def colour_sets(layer: str, payload: dict, prior: dict | None, lang: str) -> lis
 
 @dataclass(frozen=True)
 class ColoursFeed:
+    heavy = False
     def parse(self, raw):
         raw = _obj(raw, {"measure", "layer", "lang"})
         measure, layer = raw.get("measure"), raw.get("layer") or "zones"
@@ -175,6 +185,7 @@ class ColoursFeed:
 # ------------------------------------------------------------------------------------------------ overview cards
 @dataclass(frozen=True)
 class CardsFeed:
+    heavy = True  # two KPI bundles (the period, last year's)
     def parse(self, raw):
         raw = _obj(raw, {"state", "lang"})
         state = raw.get("state")
@@ -198,17 +209,15 @@ class CardsFeed:
 # ------------------------------------------------------------------------------------------------ wall
 @dataclass(frozen=True)
 class WallFeed:
+    """Ticker, alerts and zone colours: each change."""
+
+    heavy = False
+
     def parse(self, raw):
-        raw = _obj(raw, {"lang", "rank", "rank_period", "rank_n"})
-        rank, per, n = raw.get("rank"), raw.get("rank_period"), raw.get("rank_n")
-        if rank not in wall_data.RANK_KPIS or per not in ("today", "month"):
-            raise ValueError("rank must be a ranking measure and rank_period today or month")
-        if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= 23:
-            raise ValueError("rank_n must be 1 to 23")
-        return (_lang(raw), rank, per, n)
+        return (_lang(_obj(raw, {"lang"})),)
 
     def render(self, params, head, before, prior):
-        lang, rank, per, n = params
+        lang, = params
         prior = prior or {}
         state = dict(prior)
         sets = []
@@ -229,23 +238,48 @@ class WallFeed:
             alerts = wall_data.active_alerts(lang, head.aseq)
             sets += [["wall-alerts", {"data": alerts["items"]}],
                      ["wall-alert-count", {"children": wall_ui.alert_count(alerts["count"], lang)}]]
-        version = wall_data.kpi_version()
-        if prior.get("kv") != version:
-            k = wall_data.kpi_payload(lang, rank, per)
-            state["kv"] = version
-            for name, value, build in (("header", k["header"], lambda: wall_ui.kpi_header(k["header"], lang)),
-                                       ("ranking", k["ranking"], lambda: wall_ui.ranking(k["ranking"], lang, n))):
-                digest = _digest(value)
-                if prior.get(name) != digest:
-                    sets.append([f"wall-{'kpis' if name == 'header' else name}", {"children": build()}])
-                    state[name] = digest
-            zones = {key: k[key] for key in ("zones", "district", "order", "ranked")}
-            digest = _digest(zones)
-            if prior.get("tour") != digest:
-                sets.append(["wall-zones", {"data": zones}])
-                state["tour"] = digest
-            sets.append(["wall-updated", {"children": k["as_of"]}])
         state.update(seq=head.seq, aseq=head.aseq)
+        return sets, state
+
+
+@dataclass(frozen=True)
+class WallFiguresFeed:
+    """The KPI header, the zone ranking and the tour's zone cards (heavy: at most every ``LIVE_FIGURES`` s)."""
+
+    heavy = True
+
+    def parse(self, raw):
+        raw = _obj(raw, {"lang", "rank", "rank_period", "rank_n"})
+        rank, per, n = raw.get("rank"), raw.get("rank_period"), raw.get("rank_n")
+        if rank not in wall_data.RANK_KPIS or per not in ("today", "month"):
+            raise ValueError("rank must be a ranking measure and rank_period today or month")
+        if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= 23:
+            raise ValueError("rank_n must be 1 to 23")
+        return (_lang(raw), rank, per, n)
+
+    def render(self, params, head, before, prior):
+        lang, rank, per, n = params
+        prior = prior or {}
+        version = wall_data.kpi_version()
+        if prior.get("kv") == version:
+            return [], prior
+        state = dict(prior, kv=version)
+        sets = []
+        k = wall_data.kpi_payload(lang, rank, per)
+        header = header_change(prior.get("header"), k["header"], lang)
+        if header is not None:
+            sets.append(["wall-kpis", {"children": header}])
+        state["header"] = k["header"]
+        digest = _digest(k["ranking"])
+        if prior.get("ranking") != digest:
+            sets.append(["wall-ranking", {"children": wall_ui.ranking(k["ranking"], lang, n)}])
+            state["ranking"] = digest
+        tour = {key: k[key] for key in ("zones", "district", "order", "ranked")}
+        change = tour_change(prior.get("tour"), tour)
+        if change is not None:
+            sets.append(["wall-zones", {"data": change}])
+        state["tour"] = tour
+        sets.append(["wall-updated", {"children": k["as_of"]}])
         return sets, state
 
 
@@ -272,5 +306,37 @@ def ticker_change(before: list, fresh: list, items: list, lang: str) -> tuple[ob
     return p, new_ids
 
 
+def header_change(before: dict | None, header: dict, lang: str):
+    """The KPI header's new children, or a patch of the figures that moved (None: none did)."""
+    if before is None:
+        return wall_ui.kpi_header(header, lang)
+    p, moved = Patch(), False
+    for i, (per, keys) in enumerate(wall_ui.HEADER_ROWS.items()):
+        for j, key in enumerate(keys):
+            value = (header.get(per) or {}).get(key)
+            if value != (before.get(per) or {}).get(key):
+                # row i, cell j + 1 (after the period's name), the value: the second child of the cell
+                p[i]["props"]["children"][j + 1]["props"]["children"][1]["props"]["children"] = \
+                    wall_ui.fmt_value(value, key)
+                moved = True
+    return p if moved else None
+
+
+def tour_change(before: dict | None, tour: dict):
+    """The tour's zone cards data, or a patch of the zones (and district figures, order) that moved (None: none)."""
+    if before is None:
+        return tour
+    p, moved = Patch(), False
+    for code, zone in tour["zones"].items():
+        if before["zones"].get(code) != zone:
+            p["zones"][code] = zone
+            moved = True
+    for key in ("district", "order", "ranked"):
+        if before.get(key) != tour[key]:
+            p[key] = tour[key]
+            moved = True
+    return p if moved else None
+
+
 FEEDS = {"list": ListFeed(), "alerts": AlertsFeed(), "colours": ColoursFeed(), "cards": CardsFeed(),
-         "wall": WallFeed()}
+         "wall": WallFeed(), "wallfigures": WallFiguresFeed()}

@@ -43,7 +43,7 @@ log = logging.getLogger("dashboard.live")
 HEARTBEAT_S = 15.0  # a comment line: keeps proxies from closing the stream, finds closed pages
 LIFETIME_S = 300.0  # a stream then ends; the page reconnects from where it was
 MAX_DELTA = 2000  # changes in one event; beyond, the page reloads its layer
-MEMO = 256  # shared payloads kept
+MEMO = 128  # shared payloads kept (events, deltas, pushed parts)
 FEED_STATES = 256  # feed states kept (what a part showed at a head: the base of the next change's patch)
 
 
@@ -68,7 +68,11 @@ def parse_event_id(value: str | None) -> Head | None:
 
 
 class Feed(Protocol):
-    """One live part of a page, pushed in the stream's events instead of a callback run per page and change."""
+    """One live part of a page, pushed in the stream's events instead of a callback run per page and change.
+    ``heavy`` (KPI figures: a bundle per rendering) parts are rendered at most every ``Hub.figures_s`` seconds
+    while changes come, and once more after the last."""
+
+    heavy: bool
 
     def parse(self, raw: Any) -> tuple | None:
         """The page's parameters (JSON, from the stream URL) checked and made hashable, with what the asking user
@@ -91,7 +95,7 @@ class Hub:
     """The process's live watcher and the open streams' meeting point (one per app, on ``Services.hub``)."""
 
     def __init__(self, app, engine, *, slots: int = 100, poll_s: float = 0.5, heartbeat_s: float = HEARTBEAT_S,
-                 lifetime_s: float = LIFETIME_S, feeds: Mapping[str, Feed] | None = None):
+                 lifetime_s: float = LIFETIME_S, feeds: Mapping[str, Feed] | None = None, figures_s: float = 5.0):
         self._app = app
         self._engine = engine
         self.slots = slots
@@ -111,6 +115,8 @@ class Hub:
         self.feeds: Mapping[str, Feed] = dict(feeds or {})
         self._states: OrderedDict = OrderedDict()
         self.feed_builds: dict[str, int] = {}  # pushed parts rendered, by part (tests and the bench)
+        self.figures_s = figures_s  # a heavy part (KPI figures) is rendered at most this often per parameters
+        self._rendered: dict = {}  # (part, params) -> when it was last rendered (monotonic)
 
     # ---------------------------------------------------------------- the watcher
     def _start(self) -> None:
@@ -234,15 +240,35 @@ class Hub:
                 out.append((name, params))
         return tuple(out)
 
-    def pushed(self, asks: tuple, before: Head, head: Head) -> list:
-        """The props every asked part moves to between ``before`` and ``head``; each part built once per
-        (part, parameters, before, head) however many pages ask."""
+    def pushed(self, due: tuple, parts_at: Mapping[str, Head], head: Head, whole: set) -> tuple[list, list, float | None]:
+        """The props that bring each due part (``(name, params)``) from where this stream has it (``parts_at``)
+        to ``head``: ``(sets, the parts brought, seconds until a deferred one may be rendered, or None)``.
+        A part in ``whole`` (its first rendering on this stream) is sent whole, else as what changed since the
+        part's state at its ``before`` (when this process rendered it). Each (part, params, before, head, whole)
+        is rendered once however many streams ask; a heavy part rendered less than ``figures_s`` ago waits."""
+        import time
+
         out: list = []
-        for name, params in asks:
-            def build(name=name, params=params):
+        done: list = []
+        wait: float | None = None
+        for name, params in due:
+            before, is_whole = parts_at[name], name in whole
+            key = ("feed", name, params, before, head, is_whole)
+            feed = self.feeds[name]
+            with self._memo_lock:
+                kept = key in self._memo
+                last = self._rendered.get((name, params))
+            now = time.monotonic()
+            if not kept and getattr(feed, "heavy", False) and last is not None and now - last < self.figures_s:
+                left = self.figures_s - (now - last)
+                wait = left if wait is None else min(wait, left)
+                continue
+
+            def build(name=name, params=params, before=before, is_whole=is_whole, feed=feed):
                 with self._memo_lock:
-                    prior = self._states.get((name, params, before))
-                sets, state = self.feeds[name].render(params, head, before, prior)
+                    self._rendered[(name, params)] = time.monotonic()
+                    prior = None if is_whole else self._states.get((name, params, before))
+                sets, state = feed.render(params, head, before, prior)
                 with self._memo_lock:
                     self.feed_builds[name] = self.feed_builds.get(name, 0) + 1
                     self._states[(name, params, head)] = state
@@ -252,10 +278,12 @@ class Hub:
                 return sets
 
             try:
-                out.extend(self.shared(("feed", name, params, before, head), build))
+                out.extend(self.shared(key, build))
             except Exception:  # noqa: BLE001 - one part failing must not end the stream: the page keeps it
                 log.exception("live part %s failed", name)
-        return out
+            done.append(name)
+        return out, done, wait
+
 
 def delta(after: int, head: Head, flt: IncidentFilter, now: dt.datetime, aseq_known: int | None = None) -> dict:
     """What a stream filtered by ``flt`` that has seen sequence ``after`` needs to reach ``head``:

@@ -121,7 +121,8 @@ def test_the_kiosk_reads_what_the_wall_shows_and_nothing_else(app, incident):
     import json
     from urllib.parse import quote
 
-    parts = {"wall": {"lang": "zh", "rank": "resolution_rate", "rank_period": "month", "rank_n": 5}}
+    parts = {"wall": {"lang": "zh"},
+             "wallfigures": {"lang": "zh", "rank": "resolution_rate", "rank_period": "month", "rank_n": 5}}
     r = wall.get("/api/map/stream?push=" + quote(json.dumps(parts)), buffered=False)
     assert r.status_code == 200 and r.mimetype == "text/event-stream"
     r.close()

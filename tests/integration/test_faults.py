@@ -329,11 +329,14 @@ def kill9_drill(folder: Path, db_url: str, n_ack: int = 800, rate: float = 200, 
         r0 = time.monotonic()
         server.start()
         restart_s = time.monotonic() - r0
-        missing = []
-        for iid in acknowledged:
+        from concurrent.futures import ThreadPoolExecutor
+
+        def lost(iid: int) -> bool:
             status, body, _ = _request(f"{server.url}/api/v1/incidents/{iid}")
-            if status != 200 or len(body["events"]) != 1:
-                missing.append(iid)
+            return status != 200 or len(body["events"]) != 1
+
+        with ThreadPoolExecutor(8) as pool:  # every acknowledged report, read back through the restarted server
+            missing = [iid for iid, gone in zip(acknowledged, pool.map(lost, acknowledged)) if gone]
     finally:
         stop.set()
         server.stop()

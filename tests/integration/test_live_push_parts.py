@@ -17,7 +17,8 @@ from tests.integration.conftest import grid_points
 from tests.integration.test_live_stream import Stream, _post, _seq, server  # noqa: F401 - the server fixture
 
 LIST = {"list": {"q": "status=open", "lang": "zh"}}
-WALL = {"wall": {"lang": "zh", "rank": "resolution_rate", "rank_period": "month", "rank_n": 5}}
+WALL = {"wall": {"lang": "zh"},
+        "wallfigures": {"lang": "zh", "rank": "resolution_rate", "rank_period": "month", "rank_n": 5}}
 COLOURS = {"colours": {"measure": "open_incidents", "layer": "zones", "lang": "zh"}}
 CARDS = {"cards": {"state": {"level": "district", "code": None, "period": "30d", "from": None, "to": None},
                    "lang": "en"}}
@@ -36,11 +37,43 @@ def _sets(data: dict) -> dict:
     return out
 
 
+def apply_patch(value, patch: dict):
+    """What the browser does with a Dash patch (the operations these parts send: Assign, Prepend, Delete)."""
+    import copy
+
+    value = copy.deepcopy(value)
+    for op in patch["operations"]:
+        *path, last = op["location"] or [None]
+        target = value
+        for key in path:
+            target = target[key]
+        if op["operation"] == "Assign":
+            target[last] = op["params"]["value"]
+        elif op["operation"] == "Prepend":
+            (target[last] if last is not None else target).insert(0, op["params"]["value"])
+        elif op["operation"] == "Delete":
+            del target[last]
+        else:
+            raise AssertionError(f"unexpected patch operation {op}")
+    return value
+
+
+def fold(items: list, cid: str, prop: str, value=None):
+    """What a page shows in ``cid.prop`` after applying the pushed ``items`` in order (whole values and patches)."""
+    for got_id, props in items:
+        if got_id == cid and prop in props:
+            new = props[prop]
+            is_patch = isinstance(new, dict) and new.get("__dash_patch_update") == "__dash_patch_update"
+            value = apply_patch(value, new) if is_patch else new
+    return value
+
+
 def _with(stream: Stream, incident_id: int, key: str = "upsert"):
-    """The events up to the one that brings ``incident_id``, their pushed parts merged in order (a commit can
-    reach a stream in more than one event)."""
-    _, seen = stream.until(lambda d: any(f["properties"]["id"] == incident_id for f in d.get(key, [])))
-    return {"set": [item for _, _, data in seen for item in data.get("set", [])]}
+    """The events up to the ``parts`` event that follows the change bringing ``incident_id``, their pushed parts
+    in order (a commit can reach a stream in more than one event)."""
+    (_, _, change), seen = stream.until(lambda d: any(f["properties"]["id"] == incident_id for f in d.get(key, [])))
+    _, more = stream.until(lambda d: "set" in d and d["seq"] >= change["seq"])
+    return {"set": [item for _, _, data in seen + more for item in data.get("set", [])]}
 
 
 def test_the_duty_list_receives_the_changed_rows(server, geo):
@@ -70,13 +103,16 @@ def test_the_wall_gets_a_ticker_patch_and_its_figures_once_per_change(server, ge
     walls = [_open(server, WALL) for _ in range(3)]
     try:
         first = _post(server, *pts[0][:2])
-        sets = [_sets(_with(w, first["id"])) for w in walls]
+        raw = [_with(w, first["id"])["set"] for w in walls]
+        sets = [_sets({"set": r}) for r in raw]
         assert sets[0] == sets[1] == sets[2]  # one rendering for every wall
         assert {"wall-ticker", "wall-kpis", "geo-zones"} <= set(sets[0])
-        built = hub.feed_builds["wall"]
+        built = dict(hub.feed_builds)
         second = _post(server, *pts[1][:2])
-        got = [_sets(_with(w, second["id"])) for w in walls]
-        assert hub.feed_builds["wall"] - built == 1, hub.feed_builds
+        raw2 = [_with(w, second["id"])["set"] for w in walls]
+        got = [_sets({"set": r}) for r in raw2]
+        assert hub.feed_builds["wall"] - built["wall"] == 1, hub.feed_builds  # one rendering for three walls
+        assert hub.feed_builds["wallfigures"] - built["wallfigures"] == 1, hub.feed_builds
         ticker = got[0]["wall-ticker"]["children"]
         # the wall already shows the first report: only the new one slides in (a patch, not the whole list)
         assert ticker.get("__dash_patch_update") == "__dash_patch_update", ticker
@@ -84,15 +120,22 @@ def test_the_wall_gets_a_ticker_patch_and_its_figures_once_per_change(server, ge
         assert [op["operation"] for op in ops][0] == "Prepend"
         assert second["code"] in json.dumps(ops[0], ensure_ascii=False)
         assert first["code"] not in json.dumps(ops, ensure_ascii=False)
-        # the header is what the wall's own KPI callback renders for the store as it is now
+        # the header: the figures that moved, patched onto what the walls show, give what the wall's own KPI
+        # callback renders for the store as it is now
         from plotly.io.json import to_json_plotly
 
         from dashboard.services import wall
         from dashboard.ui import wall as wall_ui
 
+        shown = fold(raw[0], "wall-kpis", "children")
+        assert isinstance(shown, list)  # the first rendering in this process is whole
+        change = got[0]["wall-kpis"]["children"]
+        assert change.get("__dash_patch_update") == "__dash_patch_update"
+        assert {op["operation"] for op in change["operations"]} == {"Assign"}
         with server.app.server.app_context():
             header = wall.kpi_payload("zh", "resolution_rate", "month")["header"]
-        assert json.loads(to_json_plotly(wall_ui.kpi_header(header, "zh"))) == got[0]["wall-kpis"]["children"]
+        assert json.loads(to_json_plotly(wall_ui.kpi_header(header, "zh"))) == fold(raw2[0], "wall-kpis", "children",
+                                                                                   shown)
     finally:
         for w in walls:
             w.close()
@@ -143,8 +186,9 @@ def test_overview_cards_follow_each_change(server, geo):
 
 
 BAD_PUSH = ["{", "[]", '{"nope":{}}', '{"list":{"q":"severity=9"}}', '{"list":{"q":1}}',
-            '{"wall":{"lang":"fr","rank":"resolution_rate","rank_period":"month","rank_n":5}}',
-            '{"wall":{"lang":"zh","rank":"resolution_rate","rank_period":"month","rank_n":true}}',
+            '{"wall":{"lang":"fr"}}', '{"wall":{"lang":"zh","rank":"resolution_rate"}}',
+            '{"wallfigures":{"lang":"zh","rank":"resolution_rate","rank_period":"month","rank_n":true}}',
+            '{"wallfigures":{"lang":"zh","rank":"nope","rank_period":"month","rank_n":5}}',
             '{"colours":{"measure":"nope","layer":"zones"}}', '{"colours":{"measure":"open_incidents","layer":"x"}}',
             '{"cards":{"state":{"level":{"a":1}}}}', '{"cards":{"state":"x"}}', '{"alerts":{"lang":"zh","x":1}}',
             "x" * 5000]

@@ -27,7 +27,7 @@ def server(backend, db, geodata_dir, tmp_path):
     _, url, _ = backend
     app = create_app(Settings(instance_dir=tmp_path / "inst", database_url=url, cache_url="null", tile_url="",
                               demo_live=False, api_tokens=(TOKEN,), geodata_dir=geodata_dir, rate_limits_on=False,
-                              stream_slots=4, live_poll_s=0.1, secret_key="live-stream-test-key-" + "x" * 24))
+                              stream_slots=4, live_poll_s=0.1, live_figures_s=0.0, secret_key="live-stream-test-key-" + "x" * 24))
     app.server.extensions["wuxing"].hub.heartbeat_s = 0.3  # closed test streams free their slot at once
     srv = LiveServer(app)
     yield srv

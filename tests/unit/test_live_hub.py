@@ -65,3 +65,53 @@ def test_slots_are_bounded_and_stop_refuses_and_wakes():
     hub.stop()
     t.join(5)
     assert woke == [None] and hub.stopping and not hub.enter()
+
+
+class CountingFeed:
+    """A live part whose state is the head's seq; it renders a patch (the seqs between) when it has a prior."""
+
+    def __init__(self, heavy: bool):
+        self.heavy = heavy
+        self.renders = []
+
+    def parse(self, raw):
+        return ("p",)
+
+    def render(self, params, head, before, prior):
+        self.renders.append((before.seq, head.seq, prior))
+        return [["part", {"from": None if prior is None else prior, "to": head.seq}]], head.seq
+
+
+def test_a_part_is_rendered_once_per_change_and_patched_from_its_last_state():
+    feed = CountingFeed(heavy=False)
+    hub = _hub(feeds={"x": feed})
+    asks = hub.parse_push('{"x": {}}')
+    h0, h1, h2 = Head(1, 0), Head(2, 0), Head(3, 0)
+    for whole in (True, True):  # two new streams at the same point: one rendering, whole
+        sets, done, wait = hub.pushed(asks, {"x": h0}, h1, {"x"} if whole else set())
+        assert sets == [["part", {"from": None, "to": 2}]] and done == ["x"] and wait is None
+    assert len(feed.renders) == 1
+    sets, _, _ = hub.pushed(asks, {"x": h1}, h2, set())  # a stream in step: a patch from the state at h1
+    assert sets == [["part", {"from": 2, "to": 3}]] and feed.renders[-1] == (2, 3, 2)
+
+
+def test_a_heavy_part_waits_its_turn_and_then_catches_up():
+    feed = CountingFeed(heavy=True)
+    hub = _hub(feeds={"x": feed}, figures_s=0.3)
+    asks = hub.parse_push('{"x": {}}')
+    h0, h1, h2 = Head(1, 0), Head(2, 0), Head(3, 0)
+    sets, done, wait = hub.pushed(asks, {"x": h0}, h1, set())
+    assert done == ["x"] and wait is None
+    sets, done, wait = hub.pushed(asks, {"x": h1}, h2, set())  # too soon: deferred, with the time left
+    assert sets == [] and done == [] and 0 < wait <= 0.3
+    assert hub.pushed(asks, {"x": h0}, h1, set())[1] == ["x"]  # what was rendered stays shared meanwhile
+    time.sleep(wait + 0.01)
+    sets, done, wait = hub.pushed(asks, {"x": h1}, h2, set())
+    assert sets == [["part", {"from": 2, "to": 3}]] and done == ["x"] and wait is None
+    assert len(feed.renders) == 2
+
+
+@pytest.mark.parametrize("raw", ['{"y": {}}', "[1]", "nope", '{"x": 1, "y": 2}'])
+def test_unknown_or_malformed_parts_are_refused(raw):
+    with pytest.raises(ValueError):
+        _hub(feeds={"x": CountingFeed(False)}).parse_push(raw)
