@@ -82,17 +82,27 @@ def handle_api_error(e: ApiError):
 
 
 def handle_http_exception(e: HTTPException):
-    """JSON for HTTP errors (404, 405, 413, …) under our prefixes; other paths keep Flask's default."""
+    """JSON for HTTP errors (404, 405, 413, …) under our prefixes; other paths keep Flask's default. A 405 names
+    the methods the URL has in ``Allow`` (RFC 9110); one whose only other rule is Dash's page is a 404."""
     if e.code is None:
         return e
-    if e.code == 405 and _only_the_page_matches():
-        e = NotFound()
+    if e.code == 405 and _is_data_path():
+        allowed = allowed_methods()
+        return method_not_allowed(allowed) if allowed else handle_http_exception(NotFound())
     if _is_open311():
         return open311_error(e.code, _http_message(e))
     if _is_data_path():
         field = "body" if e.code in (413, 415) else None
         return json_error(e.code, _HTTP_CODES.get(e.code, "http_error"), _http_message(e), field)
     return e
+
+
+def method_not_allowed(allowed: list[str]):
+    """405 for this request's method on a URL served with ``allowed`` (``Allow`` lists them)."""
+    message = f"{request.method} is not allowed here; use {', '.join(allowed)}"
+    resp = open311_error(405, message) if _is_open311() else json_error(405, "method_not_allowed", message, None)
+    resp.headers["Allow"] = ", ".join(allowed)
+    return resp
 
 
 def handle_store_down(e: Exception):
@@ -159,28 +169,46 @@ def _is_data_path() -> bool:
     return _is_api() or _is_open311() or request.path.startswith(("/api/", "/open311/"))
 
 
-def _only_the_page_matches() -> bool:
-    """A 405 under our prefixes whose only matching rule is Dash's page catch-all: really an unknown URL."""
-    if not _is_data_path():
-        return False
+# every method a rule can name; the 405 and OPTIONS answers of a data path list those its URL is served with
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods() -> list[str]:
+    """The methods this request's URL is served with by our rules, leaving out Dash's page catch-all (which would
+    take GET of any path: a data path is never a page). Empty when no rule of ours has the URL."""
     from flask import current_app
 
-    try:
-        rule, _ = current_app.url_map.bind_to_environ(request.environ).match(method="GET", return_rule=True)
-    except HTTPException:
-        return False
-    return rule.rule == PAGE_CATCH_ALL
+    adapter = current_app.url_map.bind_to_environ(request.environ)
+    allowed = []
+    for method in HTTP_METHODS:
+        try:
+            rule, _ = adapter.match(method=method, return_rule=True)
+        except HTTPException:  # no rule for this method (404, 405) or a redirect
+            continue
+        if rule.rule != PAGE_CATCH_ALL:
+            allowed.append(method)
+    return allowed
 
 
 def refuse_page_fallback_for_data_paths():
-    """``before_request``: Dash answers every unknown path with its page (200, HTML). Under the API prefixes an
-    unknown URL must be a 404 JSON error instead, so the page's catch-all rule is refused there."""
+    """``before_request`` on the data paths: answer ``OPTIONS`` with the URL's methods (``Allow``), and refuse Dash's
+    page catch-all there — Dash answers every unknown path with its page (200, HTML): under the API prefixes a URL
+    no rule of ours has is a 404 JSON error, and one served with other methods a 405 naming them."""
+    if not _is_data_path():
+        return None
     rule = request.url_rule
-    if rule is not None and rule.rule == PAGE_CATCH_ALL and _is_data_path():
+    if request.method != "OPTIONS" and not (rule is not None and rule.rule == PAGE_CATCH_ALL):
+        return None
+    allowed = allowed_methods()
+    if not allowed:
         if _is_open311():
             return open311_error(404, "not found")
         return json_error(404, "not_found", f"no such endpoint: {request.path}", None)
-    return None
+    if request.method == "OPTIONS":
+        from flask import Response
+
+        return Response(status=200, headers={"Allow": ", ".join(allowed)})
+    return method_not_allowed(allowed)
 
 
 def register_error_handlers(server: Flask) -> None:
