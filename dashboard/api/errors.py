@@ -248,7 +248,7 @@ def enforce_access() -> None:
     if who is None and auth_header[:7].lower() == "bearer " and auth_header[7:].strip():
         raise ApiError(401, "unauthorized", "the token is not valid", "Authorization")
     if request.method == "POST" and (who is not None and who.role == "token" or _is_open311()):
-        token = auth_header[7:].strip() or request.form.get("api_key") or request.args.get("api_key") or ""
+        token = auth_header[7:].strip() or request.args.get("api_key") or request.form.get("api_key") or ""
         if token:  # writes per token (an unknown token is refused by the route, after this count)
             _limit("ingest", "token:" + token_mark(token))
     if level is None or level == policy.PUBLIC:
@@ -352,3 +352,21 @@ def int_param(name: str, default: int | None, lo: int, hi: int) -> int | None:
     if not (raw.isascii() and raw.isdigit()) or len(raw) > 19 or not lo <= int(raw) <= hi:
         raise ApiError(400, "invalid_value", f"{name} must be an integer between {lo} and {hi}", name)
     return int(raw)
+
+
+def choice_param(name: str, choices, default: str | None) -> str | None:
+    """A query parameter that is one of ``choices`` (``default`` when absent or empty); a 400 naming it otherwise."""
+    raw = request.args.get(name)
+    if raw in (None, ""):
+        return default
+    if raw not in choices:
+        raise ApiError(400, "invalid_value", f"{name} must be one of {', '.join(choices)}", name)
+    return raw
+
+
+LANGS = ("zh", "en")
+
+
+def lang_param() -> str:
+    """``lang`` of a file the API writes: ``zh`` (default) or ``en``."""
+    return choice_param("lang", LANGS, "zh")

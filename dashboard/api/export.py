@@ -16,7 +16,7 @@ from ..domain.timefmt import FILE_STAMP, beijing
 from ..services import incidents as incident_service
 from ..services.serialise import EXPORT_COLUMNS
 from ..store.models import utcnow
-from .errors import ApiError, register_blueprint_handlers
+from .errors import ApiError, lang_param, register_blueprint_handlers
 from .incidents import filter_from_args
 
 bp = Blueprint("export_api", __name__, url_prefix="/api/v1")
@@ -65,7 +65,7 @@ def _filename(ext: str) -> str:
 
 
 def _lang() -> str:
-    return "en" if request.args.get("lang") == "en" else "zh"
+    return lang_param()
 
 
 @bp.get("/incidents/export.csv")

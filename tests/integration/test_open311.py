@@ -184,7 +184,7 @@ def test_open311_get_errors(client, url, status):
 def test_open311_json_body_is_refused(client, app, points):
     before = counts(app)
     r = client.post("/open311/v2/requests.json", json={"api_key": TOKEN, "service_code": "201"})
-    assert r.status_code == 400 and r.get_json()[0]["code"] == 400
+    assert r.status_code == 415 and r.get_json()[0]["code"] == 415
     assert counts(app) == before
 
 
