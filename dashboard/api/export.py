@@ -60,6 +60,15 @@ def spreadsheet_safe(v):
     return v
 
 
+def xlsx_safe(v):
+    """:func:`spreadsheet_safe`, and without the control characters an Excel sheet cannot hold (openpyxl refuses
+    them; a report may carry them): each becomes U+FFFD."""
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+    v = spreadsheet_safe(v)
+    return ILLEGAL_CHARACTERS_RE.sub("\ufffd", v) if isinstance(v, str) else v
+
+
 def _filename(ext: str) -> str:
     return f"incidents-{beijing(utcnow(), FILE_STAMP)}.{ext}"
 
@@ -107,7 +116,7 @@ def export_xlsx():
     for r in rows:
         cells = []
         for v in r:
-            c = WriteOnlyCell(ws, value=spreadsheet_safe(v))
+            c = WriteOnlyCell(ws, value=xlsx_safe(v))
             if isinstance(v, str):
                 c.data_type = "s"  # never a formula
             cells.append(c)

@@ -188,11 +188,6 @@ def _list_param(name: str, pattern: str, what: str) -> list[str]:
 def get_requests():
     flt = repo.IncidentFilter(now=utcnow())
     wanted = _list_param("service_request_id", ID_LIST, f"at most {MAX_IDS} ids or codes")
-    if wanted:
-        ids = [int(v) for v in wanted if v.isdigit() and len(v) < 19]
-        codes = [v for v in wanted if not (v.isdigit() and len(v) < 19)]
-        found = incident_service.by_ids_and_codes(ids, codes)
-        return jsonify([open311_request(i) for i in found])  # overrides all other parameters (spec)
     codes = _list_param("service_code", SERVICE_CODE_LIST, "service codes (services.json) or category keys")
     flt.categories = list(dict.fromkeys((catalogue.BY_SERVICE_CODE.get(c) or catalogue.CATEGORIES[c]).key
                                         for c in codes))
@@ -211,6 +206,10 @@ def get_requests():
     flt.reported_to = end + dt.timedelta(microseconds=1) if end else None  # end_date is inclusive
     page = int_param("page", 1, 1, MAX_PAGE)
     page_size = int_param("page_size", DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE)
+    if wanted:  # overrides the other parameters (the spec), which are checked all the same
+        ids = [int(v) for v in wanted if v.isdigit() and len(v) < 19]
+        found = incident_service.by_ids_and_codes(ids, [v for v in wanted if not (v.isdigit() and len(v) < 19)])
+        return jsonify([open311_request(i) for i in found])
     rows = incident_service.page(flt, page, page_size)
     return jsonify([open311_request(i) for i in rows])
 
