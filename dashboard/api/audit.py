@@ -49,7 +49,7 @@ def audit_csv():
     w.writerow([en if lang == "en" else zh for _, zh, en in service.COLUMNS])
     for r in rows:
         w.writerow([spreadsheet_safe(v) for v in r])  # actor names come from sign-in forms: never a formula
-    resp = Response(buf.getvalue().encode("utf-8"), mimetype="text/csv; charset=utf-8")
+    resp = Response(buf.getvalue().encode("utf-8"), mimetype="text/csv")  # Flask adds "; charset=utf-8"
     resp.headers["Content-Disposition"] = f'attachment; filename="audit-{beijing(utcnow(), FILE_STAMP)}.csv"'
     resp.headers["X-Row-Count"] = str(len(rows))
     return resp

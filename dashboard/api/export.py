@@ -89,7 +89,7 @@ def export_csv():
     w.writerow([en if lang == "en" else zh for _, zh, en in COLUMNS])
     for r in rows:
         w.writerow([spreadsheet_safe(v) for v in r])
-    resp = Response(buf.getvalue().encode("utf-8"), mimetype="text/csv; charset=utf-8")
+    resp = Response(buf.getvalue().encode("utf-8"), mimetype="text/csv")  # Flask adds "; charset=utf-8"
     resp.headers["Content-Disposition"] = f'attachment; filename="{_filename("csv")}"'
     resp.headers["X-Row-Count"] = str(len(rows))
     return resp
