@@ -18,7 +18,7 @@ from ..context import services
 from ..services import audit, filters, serialise, units
 from ..store import catalogue, lifecycle
 from ..store import incidents as repo
-from ..store.models import UTC, Incident, Inspection, utcnow
+from ..store.models import Incident, Inspection, utcnow
 from .errors import ApiError, body_limit, check_int, check_number, check_text, int_param, register_blueprint_handlers
 
 bp = Blueprint("incidents_api", __name__, url_prefix="/api/v1")
