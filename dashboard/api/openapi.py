@@ -566,7 +566,7 @@ def paths() -> dict:
     audit_filter = [
         query("action", "Actions, comma-separated: " + ", ".join(audit_service.ACTIONS) + ".",
               pattern(audit_service.ACTION_LIST)),
-        query("actor", "Exactly this actor (user name, `token:…`, `kiosk`, …).", text(64)),
+        query("actor", "Text in the actor (user name, `token:…`, `kiosk`, …).", text(64)),
         query("target", "Exactly this target (incident code, user name, alert id, …).", text(64)),
         query("from", "At or after: a day or a date-time (Beijing time without an offset); before `to`.",
               pattern(grammar.DATE_TIME)),
