@@ -4,9 +4,11 @@ The real app (``create_app``, SQLite in a temp dir, the committed geodata) is se
 incidents, inspections, alerts and push rows; schemathesis (``requirements-dev.txt``) runs its CLI against the
 document the app serves at ``/api/v1/openapi.json`` — every operation, every phase (examples, coverage, fuzzing,
 stateful), ``--checks all`` — authenticated as the document says: a bearer token with every scope, an admin's session
-cookie for the admin operations, Open311's ``api_key``. Examples are bounded so the run stays near a minute on two
-cores. What no JSON Schema can say (an order between two parameters, a point inside the district, a stored
-inspection …) is kept true for the positive cases by ``contract_hooks.py`` and written in the document's words.
+cookie for the admin operations, Open311's ``api_key``. Examples are bounded so the run takes a minute or so on
+two cores (one worker; the server is a thread of this process). The rate limits are off here (their 429s, which
+the document names, are ``test_rate_limits.py``'s). What no JSON Schema can say (an order between two parameters,
+a point inside the district, a stored inspection …) is kept true for the positive cases by ``contract_hooks.py``
+and written in the document's words.
 
 ``test_a_document_that_promises_less_fails`` shows the run can fail: a document that says ``/api/v1/changes``
 takes ``limit`` up to 10 (the server takes 1,000) is reported.
