@@ -13,8 +13,8 @@ from flask import Blueprint, jsonify, request
 from ..services import alerts as service
 from ..store import alerts as repo
 from ..store.models import utcnow
-from .errors import ApiError, check_text, register_blueprint_handlers
-from .incidents import _int_param, bearer_token, has_valid_token
+from .errors import ApiError, check_text, int_param, register_blueprint_handlers
+from .incidents import bearer_token, has_valid_token
 
 bp = Blueprint("alerts_api", __name__, url_prefix="/api/v1")
 register_blueprint_handlers(bp)
@@ -24,11 +24,11 @@ MAX_DB_INT = 2**63 - 1
 
 @bp.get("/alerts")
 def list_alerts():
-    status = request.args.get("status", "active")
+    status = request.args.get("status") or "active"
     if status not in ("active", "all"):
         raise ApiError(400, "invalid_value", "status must be active or all", "status")
-    after = None if request.args.get("after") in (None, "") else _int_param("after", 0, 0, MAX_DB_INT)
-    limit = _int_param("limit", 100, 1, 1000)
+    after = int_param("after", None, 0, MAX_DB_INT)
+    limit = int_param("limit", 100, 1, 1000)
     return jsonify(service.feed(active_only=status == "active", after=after, limit=limit))
 
 

@@ -11,7 +11,7 @@ from ..domain.timefmt import FILE_STAMP, beijing
 from ..services import audit as service
 from ..services.filters import FilterError
 from ..store.models import utcnow
-from .errors import ApiError, int_param, register_blueprint_handlers
+from .errors import ApiError, int_param, lang_param, register_blueprint_handlers
 from .export import spreadsheet_safe
 
 bp = Blueprint("audit_api", __name__, url_prefix="/api/v1")
@@ -39,7 +39,7 @@ def audit_json():
 @bp.get("/audit.csv")
 def audit_csv():
     flt = _filter()
-    lang = "en" if request.args.get("lang") == "en" else "zh"
+    lang = lang_param()
     rows = service.rows(flt, lang)
     query = "&".join(f"{k}={v}" for k, v in request.args.items(multi=True))[:500]
     service.record("audit_export", "csv", {"query": query, "rows": len(rows)})
@@ -49,7 +49,7 @@ def audit_csv():
     w.writerow([en if lang == "en" else zh for _, zh, en in service.COLUMNS])
     for r in rows:
         w.writerow([spreadsheet_safe(v) for v in r])  # actor names come from sign-in forms: never a formula
-    resp = Response(buf.getvalue().encode("utf-8"), mimetype="text/csv; charset=utf-8")
+    resp = Response(buf.getvalue().encode("utf-8"), mimetype="text/csv")  # Flask adds "; charset=utf-8"
     resp.headers["Content-Disposition"] = f'attachment; filename="audit-{beijing(utcnow(), FILE_STAMP)}.csv"'
     resp.headers["X-Row-Count"] = str(len(rows))
     return resp

@@ -82,17 +82,27 @@ def handle_api_error(e: ApiError):
 
 
 def handle_http_exception(e: HTTPException):
-    """JSON for HTTP errors (404, 405, 413, …) under our prefixes; other paths keep Flask's default."""
+    """JSON for HTTP errors (404, 405, 413, …) under our prefixes; other paths keep Flask's default. A 405 names
+    the methods the URL has in ``Allow`` (RFC 9110); one whose only other rule is Dash's page is a 404."""
     if e.code is None:
         return e
-    if e.code == 405 and _only_the_page_matches():
-        e = NotFound()
+    if e.code == 405 and _is_data_path():
+        allowed = allowed_methods()
+        return method_not_allowed(allowed) if allowed else handle_http_exception(NotFound())
     if _is_open311():
         return open311_error(e.code, _http_message(e))
     if _is_data_path():
         field = "body" if e.code in (413, 415) else None
         return json_error(e.code, _HTTP_CODES.get(e.code, "http_error"), _http_message(e), field)
     return e
+
+
+def method_not_allowed(allowed: list[str]):
+    """405 for this request's method on a URL served with ``allowed`` (``Allow`` lists them)."""
+    message = f"{request.method} is not allowed here; use {', '.join(allowed)}"
+    resp = open311_error(405, message) if _is_open311() else json_error(405, "method_not_allowed", message, None)
+    resp.headers["Allow"] = ", ".join(allowed)
+    return resp
 
 
 def handle_store_down(e: Exception):
@@ -159,28 +169,46 @@ def _is_data_path() -> bool:
     return _is_api() or _is_open311() or request.path.startswith(("/api/", "/open311/"))
 
 
-def _only_the_page_matches() -> bool:
-    """A 405 under our prefixes whose only matching rule is Dash's page catch-all: really an unknown URL."""
-    if not _is_data_path():
-        return False
+# every method a rule can name; the 405 and OPTIONS answers of a data path list those its URL is served with
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods() -> list[str]:
+    """The methods this request's URL is served with by our rules, leaving out Dash's page catch-all (which would
+    take GET of any path: a data path is never a page). Empty when no rule of ours has the URL."""
     from flask import current_app
 
-    try:
-        rule, _ = current_app.url_map.bind_to_environ(request.environ).match(method="GET", return_rule=True)
-    except HTTPException:
-        return False
-    return rule.rule == PAGE_CATCH_ALL
+    adapter = current_app.url_map.bind_to_environ(request.environ)
+    allowed = []
+    for method in HTTP_METHODS:
+        try:
+            rule, _ = adapter.match(method=method, return_rule=True)
+        except HTTPException:  # no rule for this method (404, 405) or a redirect
+            continue
+        if rule.rule != PAGE_CATCH_ALL:
+            allowed.append(method)
+    return allowed
 
 
 def refuse_page_fallback_for_data_paths():
-    """``before_request``: Dash answers every unknown path with its page (200, HTML). Under the API prefixes an
-    unknown URL must be a 404 JSON error instead, so the page's catch-all rule is refused there."""
+    """``before_request`` on the data paths: answer ``OPTIONS`` with the URL's methods (``Allow``), and refuse Dash's
+    page catch-all there — Dash answers every unknown path with its page (200, HTML): under the API prefixes a URL
+    no rule of ours has is a 404 JSON error, and one served with other methods a 405 naming them."""
+    if not _is_data_path():
+        return None
     rule = request.url_rule
-    if rule is not None and rule.rule == PAGE_CATCH_ALL and _is_data_path():
+    if request.method != "OPTIONS" and not (rule is not None and rule.rule == PAGE_CATCH_ALL):
+        return None
+    allowed = allowed_methods()
+    if not allowed:
         if _is_open311():
             return open311_error(404, "not found")
         return json_error(404, "not_found", f"no such endpoint: {request.path}", None)
-    return None
+    if request.method == "OPTIONS":
+        from flask import Response
+
+        return Response(status=200, headers={"Allow": ", ".join(allowed)})
+    return method_not_allowed(allowed)
 
 
 def register_error_handlers(server: Flask) -> None:
@@ -220,7 +248,7 @@ def enforce_access() -> None:
     if who is None and auth_header[:7].lower() == "bearer " and auth_header[7:].strip():
         raise ApiError(401, "unauthorized", "the token is not valid", "Authorization")
     if request.method == "POST" and (who is not None and who.role == "token" or _is_open311()):
-        token = auth_header[7:].strip() or request.form.get("api_key") or request.args.get("api_key") or ""
+        token = auth_header[7:].strip() or request.args.get("api_key") or request.form.get("api_key") or ""
         if token:  # writes per token (an unknown token is refused by the route, after this count)
             _limit("ingest", "token:" + token_mark(token))
     if level is None or level == policy.PUBLIC:
@@ -324,3 +352,21 @@ def int_param(name: str, default: int | None, lo: int, hi: int) -> int | None:
     if not (raw.isascii() and raw.isdigit()) or len(raw) > 19 or not lo <= int(raw) <= hi:
         raise ApiError(400, "invalid_value", f"{name} must be an integer between {lo} and {hi}", name)
     return int(raw)
+
+
+def choice_param(name: str, choices, default: str | None) -> str | None:
+    """A query parameter that is one of ``choices`` (``default`` when absent or empty); a 400 naming it otherwise."""
+    raw = request.args.get(name)
+    if raw in (None, ""):
+        return default
+    if raw not in choices:
+        raise ApiError(400, "invalid_value", f"{name} must be one of {', '.join(choices)}", name)
+    return raw
+
+
+LANGS = ("zh", "en")
+
+
+def lang_param() -> str:
+    """``lang`` of a file the API writes: ``zh`` (default) or ``en``."""
+    return choice_param("lang", LANGS, "zh")

@@ -16,7 +16,7 @@ from ..domain.timefmt import FILE_STAMP, beijing
 from ..services import incidents as incident_service
 from ..services.serialise import EXPORT_COLUMNS
 from ..store.models import utcnow
-from .errors import ApiError, register_blueprint_handlers
+from .errors import ApiError, lang_param, register_blueprint_handlers
 from .incidents import filter_from_args
 
 bp = Blueprint("export_api", __name__, url_prefix="/api/v1")
@@ -60,12 +60,21 @@ def spreadsheet_safe(v):
     return v
 
 
+def xlsx_safe(v):
+    """:func:`spreadsheet_safe`, and without the control characters an Excel sheet cannot hold (openpyxl refuses
+    them; a report may carry them): each becomes U+FFFD."""
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+    v = spreadsheet_safe(v)
+    return ILLEGAL_CHARACTERS_RE.sub("\ufffd", v) if isinstance(v, str) else v
+
+
 def _filename(ext: str) -> str:
     return f"incidents-{beijing(utcnow(), FILE_STAMP)}.{ext}"
 
 
 def _lang() -> str:
-    return "en" if request.args.get("lang") == "en" else "zh"
+    return lang_param()
 
 
 @bp.get("/incidents/export.csv")
@@ -80,7 +89,7 @@ def export_csv():
     w.writerow([en if lang == "en" else zh for _, zh, en in COLUMNS])
     for r in rows:
         w.writerow([spreadsheet_safe(v) for v in r])
-    resp = Response(buf.getvalue().encode("utf-8"), mimetype="text/csv; charset=utf-8")
+    resp = Response(buf.getvalue().encode("utf-8"), mimetype="text/csv")  # Flask adds "; charset=utf-8"
     resp.headers["Content-Disposition"] = f'attachment; filename="{_filename("csv")}"'
     resp.headers["X-Row-Count"] = str(len(rows))
     return resp
@@ -107,7 +116,7 @@ def export_xlsx():
     for r in rows:
         cells = []
         for v in r:
-            c = WriteOnlyCell(ws, value=spreadsheet_safe(v))
+            c = WriteOnlyCell(ws, value=xlsx_safe(v))
             if isinstance(v, str):
                 c.data_type = "s"  # never a formula
             cells.append(c)

@@ -20,7 +20,8 @@ from ..context import services
 from ..metrics import periods
 from ..services import kpis as kpi_service
 from ..services import units
-from .errors import ApiError, register_blueprint_handlers
+from ..services.filters import BOOL_VALUES
+from .errors import ApiError, choice_param, lang_param, register_blueprint_handlers
 
 bp = Blueprint("kpis_api", __name__, url_prefix="/api/v1")
 register_blueprint_handlers(bp)
@@ -49,10 +50,8 @@ def period_from_args(from_name: str = "from", to_name: str = "to") -> periods.Pe
 
 
 def _unit(h) -> tuple[str, str | None]:
-    level = request.args.get("level", "district")
+    level = choice_param("level", units.LEVELS, "district")
     code = request.args.get("code") or None
-    if level not in units.LEVELS:
-        raise ApiError(400, "invalid_value", "level must be district, town, zone or grid", "level")
     if level == "district":
         if code not in (None, units.DISTRICT_CODE):
             raise ApiError(404, "not_found", f"unknown district code {code!r}", "code")
@@ -71,7 +70,8 @@ def get_kpis():
         raise ApiError(503, "store_unavailable", "the incident store is not configured", None)
     level, code = _unit(units.hierarchy())
     p = period_from_args()
-    resp = jsonify(kpi_service.kpi_payload(level, code, p, request.args.get("children") in ("1", "true", "yes")))
+    children = choice_param("children", tuple(BOOL_VALUES), "0")
+    resp = jsonify(kpi_service.kpi_payload(level, code, p, BOOL_VALUES[children]))
     resp.headers["Cache-Control"] = "no-cache"
     return resp
 
@@ -81,7 +81,7 @@ def briefing_pdf():
     from ..domain.timefmt import DAY, beijing
     from ..ui.briefing import briefing_pdf as build_pdf
 
-    lang = "en" if request.args.get("lang") == "en" else "zh"
+    lang = lang_param()
     data = kpi_service.briefing()
     pdf = build_pdf(data, units.hierarchy(), lang)
     return Response(pdf, mimetype="application/pdf", headers={

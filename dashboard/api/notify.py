@@ -4,26 +4,22 @@ the configured channels (URLs masked), rows per channel and state, the newest ou
 ``python -m dashboard notify requeue ID``."""
 from __future__ import annotations
 
-import re
-
 from flask import Blueprint, jsonify, request
 
+from ..domain import grammar
 from ..services import notify as service
-from .errors import ApiError, int_param, register_blueprint_handlers
+from .errors import ApiError, choice_param, int_param, register_blueprint_handlers
 
 bp = Blueprint("notify_api", __name__, url_prefix="/api/v1/notify")
 register_blueprint_handlers(bp)  # the access policy (admins only), JSON errors
 MAX_DB_INT = 2**63 - 1
-CHANNEL_KEY = re.compile(r"^(dingtalk|wecom|webhook)-[0-9a-f]{10}$")
 
 
 @bp.get("/outbox")
 def outbox_json():
-    state = request.args.get("state") or None
-    if state is not None and state not in service.STATES:
-        raise ApiError(400, "invalid_value", f"state must be one of {', '.join(service.STATES)}", "state")
+    state = choice_param("state", service.STATES, None)
     channel = request.args.get("channel") or None
-    if channel is not None and not CHANNEL_KEY.match(channel):
+    if channel is not None and not grammar.matches(grammar.CHANNEL, channel):
         raise ApiError(400, "invalid_value", "channel must be a channel key such as dingtalk-0123456789", "channel")
     limit = int_param("limit", 100, 1, service.MAX_PAGE)
     before = int_param("before", None, 1, MAX_DB_INT)

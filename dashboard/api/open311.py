@@ -7,7 +7,8 @@
 - ``requests/<id>.json`` (``<id>`` is the incident code ``WX…`` or the numeric id).
 
 Status is ``open`` or ``closed``; the detailed lifecycle state is in ``status_notes``. Errors are the spec's
-``[{"code": <http status>, "description": "…"}]``. The ``api_key`` accepts the same tokens as ``API_TOKENS``.
+``[{"code": <http status>, "description": "…"}]``. The ``api_key`` (in the query, or a field of the POST's form: the
+query's counts when both are sent) accepts the same tokens as ``API_TOKENS``.
 """
 from __future__ import annotations
 
@@ -21,19 +22,22 @@ from ..store import catalogue, lifecycle
 from ..store import incidents as repo
 from ..store.models import utcnow
 from ..context import services
-from .errors import ApiError, register_blueprint_handlers
-from .incidents import MAX_DB_INT, create_from_clean, has_valid_token, parse_time, validate_new_incident
+from ..domain import grammar
+from .errors import ApiError, check_text, int_param, register_blueprint_handlers
+from .incidents import create_from_clean, has_valid_token, parse_time, validate_new_incident
 
 bp = Blueprint("open311", __name__, url_prefix="/open311/v2")
 register_blueprint_handlers(bp)
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
+MAX_PAGE = 1_000_000
 DEFAULT_WINDOW = dt.timedelta(days=90)
 # our validator's field names -> the Open311 names the client sent
 _FIELD_NAMES = {"category": "service_code", "lon": "long", "location": "lat/long", "address": "address_string",
                 "subcategory": "attribute[subcategory]", "severity": "attribute[severity]",
-                "client_ref": "attribute[client_ref]", "reporter": "first_name", "reporter_phone": "phone"}
+                "client_ref": "attribute[client_ref]", "reporter": "first_name", "reporter_phone": "phone",
+                "source": "attribute[source]"}
 
 
 def _service_json(cat: catalogue.Category) -> dict:
@@ -93,26 +97,36 @@ def service_definition(service_code: str):
     })
 
 
+FORM_MEDIA_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+SERVICE_CODES = (*catalogue.BY_SERVICE_CODE, *catalogue.CATEGORIES)  # a service code or a category key
+NAME_FIELDS = {"first_name": 64, "last_name": 64, "email": 254}  # the reporter's name: the first 64 characters
+
+
 def _form_number(name: str) -> float | None:
+    """A form field holding a JSON number (``domain.grammar.NUMBER``); None when absent or empty."""
     raw = request.form.get(name)
-    if raw is None or raw.strip() == "":
+    if raw is None or raw == "":
         return None
-    try:
-        return float(raw) if len(raw) <= 40 else float("nan")
-    except ValueError:
-        raise ApiError(400, "invalid_type", f"{name} must be a number", name) from None
+    if not grammar.matches(f"^{grammar.NUMBER}$", raw):
+        raise ApiError(400, "invalid_type", f"{name} must be a number", name)
+    return float(raw)  # 1e999 is inf: refused as not finite by the incident's own check
+
+
+def api_key() -> str | None:
+    """The Open311 ``api_key`` of this request: the query's, else the form's."""
+    return request.args.get("api_key") or (request.form.get("api_key") if request.method == "POST" else None)
 
 
 @bp.post("/requests.json")
 def post_request():
-    if request.mimetype not in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        raise ApiError(400, "unsupported_media_type",
+    if request.mimetype not in FORM_MEDIA_TYPES:
+        raise ApiError(415, "unsupported_media_type",
                        "post the request form-encoded (application/x-www-form-urlencoded)", "body")
     form = request.form
-    api_key = form.get("api_key") or request.args.get("api_key")
-    if not api_key:
+    key = api_key()
+    if not key:
         raise ApiError(401, "unauthorized", "api_key is required", "api_key")
-    if not has_valid_token(api_key):
+    if not has_valid_token(key):
         raise ApiError(401, "unauthorized", "api_key is not valid", "api_key")
     code = form.get("service_code")
     if not code:
@@ -125,13 +139,14 @@ def post_request():
     if lat is None or lon is None:
         raise ApiError(400, "missing_field", "lat and long are required (address-only requests are not "
                                              "supported)", "lat" if lat is None else "long")
-    severity = form.get("attribute[severity]")
-    if severity:
-        if severity.strip() not in ("1", "2", "3", "4"):
+    severity = form.get("attribute[severity]") or None
+    if severity is not None:
+        if severity not in ("1", "2", "3", "4"):
             raise ApiError(400, "invalid_value", "must be 1, 2, 3 or 4", "attribute[severity]")
         severity = int(severity)
-    name = " ".join(p for p in (form.get("first_name", "").strip(), form.get("last_name", "").strip()) if p)
-    reporter = (name or form.get("email", "").strip() or "open311")[:64]
+    parts = {k: check_text(form.get(k), k, max_len=n) or "" for k, n in NAME_FIELDS.items()}
+    name = " ".join(p for p in (parts["first_name"].strip(), parts["last_name"].strip()) if p)
+    reporter = (name or parts["email"].strip() or "open311")[:64]
     payload = {
         "category": cat.key,
         "subcategory": form.get("attribute[subcategory]") or None,
@@ -156,42 +171,27 @@ def post_request():
     return resp
 
 
-def _page_param(name: str, default: int, hi: int) -> int:
-    raw = request.args.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    if not raw.strip().isdigit() or len(raw) > 9 or not 1 <= int(raw) <= hi:
-        raise ApiError(400, "invalid_value", f"{name} must be an integer between 1 and {hi}", name)
-    return int(raw)
+MAX_IDS = 1000
+ID_LIST = grammar.list_of_codes(MAX_IDS)  # service_request_id: ids and codes
+SERVICE_CODE_LIST = grammar.list_of(SERVICE_CODES)
+STATUS_LIST = grammar.list_of(("open", "closed"))
+
+
+def _list_param(name: str, pattern: str, what: str) -> list[str]:
+    raw = request.args.get(name) or ""
+    if not grammar.matches(pattern, raw):
+        raise ApiError(400, "invalid_value", f"{name} must be a comma-separated list of {what}", name)
+    return list(dict.fromkeys(grammar.items(raw)))
 
 
 @bp.get("/requests.json")
 def get_requests():
     flt = repo.IncidentFilter(now=utcnow())
-    ids_raw = request.args.get("service_request_id")
-    if ids_raw:
-        ids, codes = [], []
-        for v in [v.strip() for v in ids_raw.split(",") if v.strip()][:1000]:
-            if v.isdigit() and len(v) < 19:
-                ids.append(int(v))
-            elif len(v) <= 32 and "\x00" not in v:
-                codes.append(v)
-            else:
-                raise ApiError(400, "invalid_value", "invalid service_request_id", "service_request_id")
-        found = incident_service.by_ids_and_codes(ids, codes)
-        return jsonify([open311_request(i) for i in found])  # overrides all other parameters (spec)
-    codes = [v.strip() for v in request.args.get("service_code", "").split(",") if v.strip()]
-    cats = []
-    for c in codes:
-        cat = catalogue.BY_SERVICE_CODE.get(c) or catalogue.CATEGORIES.get(c)
-        if cat is None:
-            raise ApiError(400, "unknown_category", f"unknown service_code {c[:40]!r}", "service_code")
-        cats.append(cat.key)
-    flt.categories = cats
-    statuses = [v.strip() for v in request.args.get("status", "").split(",") if v.strip()]
-    for st in statuses:
-        if st not in ("open", "closed"):
-            raise ApiError(400, "invalid_value", "status must be open or closed", "status")
+    wanted = _list_param("service_request_id", ID_LIST, f"at most {MAX_IDS} ids or codes")
+    codes = _list_param("service_code", SERVICE_CODE_LIST, "service codes (services.json) or category keys")
+    flt.categories = list(dict.fromkeys((catalogue.BY_SERVICE_CODE.get(c) or catalogue.CATEGORIES[c]).key
+                                        for c in codes))
+    statuses = _list_param("status", STATUS_LIST, "open and closed")
     if set(statuses) == {"open"}:
         flt.statuses = list(lifecycle.OPEN_STATES)
     elif set(statuses) == {"closed"}:
@@ -203,12 +203,13 @@ def get_requests():
     if start and end and start > end:
         raise ApiError(400, "invalid_value", "start_date must not be after end_date", "start_date")
     flt.reported_from = start
-    try:
-        flt.reported_to = end + dt.timedelta(microseconds=1) if end else None  # end_date is inclusive
-    except OverflowError:
-        flt.reported_to = None  # the end of time: no upper bound
-    page = _page_param("page", 1, 1_000_000)
-    page_size = _page_param("page_size", DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+    flt.reported_to = end + dt.timedelta(microseconds=1) if end else None  # end_date is inclusive
+    page = int_param("page", 1, 1, MAX_PAGE)
+    page_size = int_param("page_size", DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE)
+    if wanted:  # overrides the other parameters (the spec), which are checked all the same
+        ids = [int(v) for v in wanted if v.isdigit() and len(v) < 19]
+        found = incident_service.by_ids_and_codes(ids, [v for v in wanted if not (v.isdigit() and len(v) < 19)])
+        return jsonify([open311_request(i) for i in found])
     rows = incident_service.page(flt, page, page_size)
     return jsonify([open311_request(i) for i in rows])
 
@@ -216,7 +217,7 @@ def get_requests():
 @bp.get("/requests/<request_id>.json")
 def get_request(request_id: str):
     inc = None
-    if request_id.isdigit() and len(request_id) < 19 and int(request_id) <= MAX_DB_INT:
+    if request_id.isascii() and request_id.isdigit() and len(request_id) < 19:
         inc = incident_service.by_id_or_code(incident_id=int(request_id))
     elif len(request_id) <= 32:
         inc = incident_service.by_id_or_code(code=request_id)

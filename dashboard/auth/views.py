@@ -43,7 +43,7 @@ def _too_many(refused, lang: str | None, target: str) -> Response:
 
 
 def _forbidden(message: str) -> Response:
-    return Response(message, status=403, mimetype="text/plain; charset=utf-8")
+    return Response(message, status=403, mimetype="text/plain")  # Flask adds "; charset=utf-8"
 
 
 @bp.post("/login")

@@ -141,7 +141,7 @@ def _guard_suites(view):
             raise
         except Exception:  # noqa: BLE001 - an unknown or forged package path: not found
             log.warning("component-suites path refused: %s", request.path[:300])
-            return Response("404: not found", status=404, mimetype="text/plain; charset=utf-8")
+            return Response("404: not found", status=404, mimetype="text/plain")  # Flask adds "; charset=utf-8"
 
     guarded_suites.__name__ = getattr(view, "__name__", "serve")
     return guarded_suites

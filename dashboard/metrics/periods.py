@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from ..domain import grammar
 from .kpis import LOCAL_TZ, calendar_year, period
 
 PERIODS = ("today", "7d", "30d", "year", "2019", "custom")
@@ -54,13 +55,10 @@ def calendar(year: int) -> Period:
 
 
 def _day(value: str, field: str) -> pd.Timestamp:
-    try:
-        ts = pd.Timestamp(value)
-    except (ValueError, TypeError):
-        raise PeriodError(field, f"{field} must be a date YYYY-MM-DD") from None
-    if pd.isna(ts) or not (2000 <= ts.year <= 2100):
-        raise PeriodError(field, f"{field} must be a date YYYY-MM-DD between 2000 and 2100")
-    return ts.normalize()
+    """A calendar day ``YYYY-MM-DD`` between 2000 and 2099 (``domain.grammar.DATE``, the API's form of a day)."""
+    if not grammar.matches(grammar.DATE, value):
+        raise PeriodError(field, f"{field} must be a date YYYY-MM-DD between 2000 and 2099")
+    return pd.Timestamp(value)
 
 
 def resolve(key: str | None, first: str | None = None, last: str | None = None, now=None) -> Period:

@@ -8,13 +8,15 @@ import datetime as dt
 import logging
 from typing import Mapping
 
-from ..domain import timefmt
+from ..domain import grammar, timefmt
 from ..store import audit as repo
 from ..store.models import utcnow
 from . import db
 
 log = logging.getLogger(__name__)
 ACTIONS = repo.ACTIONS
+MAX_ACTIONS = 100
+ACTION_LIST = grammar.list_of(ACTIONS, MAX_ACTIONS)  # the form of ``action`` (also the OpenAPI document's)
 MAX_PAGE = 500
 EXPORT_MAX_ROWS = 100_000
 COLUMNS = (("at", "时间", "Time"), ("actor", "操作人", "Actor"), ("role", "角色", "Role"),
@@ -116,14 +118,17 @@ def parse_filter(args: Mapping) -> repo.AuditFilter:
     dates or date-times, Beijing time without an offset). Raises ``filters.FilterError``."""
     from .filters import FilterError, parse_time
 
-    actions = [a for a in str(args.get("action") or "").split(",") if a]
-    unknown = [a for a in actions if a not in ACTIONS]
-    if unknown:
-        raise FilterError("action", "invalid_value", f"unknown action {unknown[0][:32]!r}")
-    actor = str(args.get("actor") or "").strip()
-    target = str(args.get("target") or "").strip()
-    if len(actor) > 64 or len(target) > 64 or "\x00" in actor + target:
-        raise FilterError("actor", "invalid_value", "actor and target are at most 64 characters")
+    raw = str(args.get("action") or "")
+    if not grammar.matches(ACTION_LIST, raw):
+        unknown = [a for a in grammar.items(raw) if a not in ACTIONS]
+        raise FilterError("action", "invalid_value", f"unknown action {unknown[0][:32]!r}" if unknown else
+                          f"action must be a comma-separated list of at most {MAX_ACTIONS} actions")
+    actions = list(dict.fromkeys(grammar.items(raw)))
+    actor, target = (str(args.get(k) or "") for k in ("actor", "target"))
+    for key, value in (("actor", actor), ("target", target)):
+        if len(value) > 64 or "\x00" in value:
+            raise FilterError(key, "invalid_value", f"{key} is at most 64 characters, without NUL")
+    actor, target = actor.strip(), target.strip()
     since = parse_time(args["from"], "from") if args.get("from") else None
     until = parse_time(args["to"], "to") if args.get("to") else None
     if until is not None and len(str(args["to"])) <= 10:

@@ -8,10 +8,10 @@ JSON error, the duty desk with a message beside the control.
 from __future__ import annotations
 
 import datetime as dt
-import math
 from typing import Any, Mapping
 from urllib.parse import parse_qsl
 
+from ..domain import grammar
 from ..domain.timefmt import CHINA_TZ
 from ..store import catalogue, lifecycle
 from ..store.incidents import IncidentFilter
@@ -32,86 +32,82 @@ class FilterError(ValueError):
 
 
 def parse_time(value: Any, field: str) -> dt.datetime:
-    """ISO 8601 date or date-time, as UTC; without an offset it is Beijing time (Asia/Shanghai)."""
+    """ISO 8601 date or date-time in the form ``domain.grammar.DATE_TIME``, as UTC; without an offset it is Beijing
+    time (Asia/Shanghai)."""
     if not isinstance(value, str):
         raise FilterError(field, "invalid_type", f"{field} must be an ISO 8601 date-time string")
-    text = value.strip()
-    if len(text) > 40 or "\x00" in text:
-        raise FilterError(field, "invalid_value", f"{field} is not an ISO 8601 date-time")
-    try:
-        if len(text) == 10:
-            t = dt.datetime.combine(dt.date.fromisoformat(text), dt.time())
-        else:
-            t = dt.datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        raise FilterError(field, "invalid_value",
-                          f"{field} is not an ISO 8601 date-time (e.g. 2019-04-24T08:30:00+08:00)") from None
+    if not grammar.matches(grammar.DATE_TIME, value):
+        raise FilterError(field, "invalid_value", f"{field} is not an ISO 8601 date (2019-04-24) or date-time "
+                                                  f"(2019-04-24T08:30:00+08:00) between 2000 and 2099")
+    if len(value) == 10:
+        t = dt.datetime.combine(dt.date.fromisoformat(value), dt.time())
+    else:
+        t = dt.datetime.fromisoformat(value.replace("z", "Z"))
     if t.tzinfo is None:
         t = t.replace(tzinfo=CHINA_TZ)
-    try:
-        return t.astimezone(UTC)
-    except (OverflowError, ValueError):
-        raise FilterError(field, "out_of_range", f"{field} is out of range") from None
+    return t.astimezone(UTC)  # years 2000-2099 and offsets under a day: never out of range
 
 
-def _csv(params: Mapping, name: str, *, max_items: int = 100, max_len: int = 64) -> list[str]:
+LIST_MAX = 100  # values of a comma list (grid: GRID_LIST_MAX)
+GRID_LIST_MAX = 1000
+STATUS_VALUES = ("open", *lifecycle.STATES)  # open = every state but closed
+SEVERITY_VALUES = ("1", "2", "3", "4")
+BOOL_VALUES = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
+LIST_PATTERNS = {  # the form of each list parameter (also the OpenAPI document's patterns)
+    "status": grammar.list_of(STATUS_VALUES, LIST_MAX),
+    "category": grammar.list_of(catalogue.CATEGORIES, LIST_MAX),
+    "severity": grammar.list_of(SEVERITY_VALUES, LIST_MAX),
+    "source": grammar.list_of(catalogue.SOURCES, LIST_MAX),
+    "level": grammar.list_of(lifecycle.LEVELS, LIST_MAX),
+    "department": grammar.list_of(catalogue.DEPARTMENTS, LIST_MAX),
+    "town": grammar.list_of_codes(LIST_MAX),
+    "zone": grammar.list_of_codes(LIST_MAX),
+    "grid": grammar.list_of_codes(GRID_LIST_MAX),
+}
+_LIST_WORDS = {"status": f"open or a state ({', '.join(lifecycle.STATES)})", "severity": "1, 2, 3 or 4",
+               "category": "category keys of GET /api/v1/catalogue", "source": ", ".join(catalogue.SOURCES),
+               "level": ", ".join(lifecycle.LEVELS), "department": "department keys of GET /api/v1/catalogue"}
+
+
+def _list(params: Mapping, name: str) -> list[str]:
+    """The values of list parameter ``name`` (:data:`LIST_PATTERNS`), each once, in the order given."""
     raw = params.get(name)
-    if raw is None or raw.strip() == "":
+    if raw is None:
         return []
-    if "\x00" in raw:
-        raise FilterError(name, "invalid_value", f"{name} must not contain NUL characters")
-    items = [v.strip() for v in raw.split(",") if v.strip()]
-    if len(items) > max_items or any(len(v) > max_len for v in items):
-        raise FilterError(name, "invalid_value", f"{name} has too many or too long values")
-    return items
-
-
-def _enum_csv(params: Mapping, name: str, allowed) -> list[str]:
-    items = _csv(params, name)
-    bad = [v for v in items if v not in allowed]
-    if bad:
-        raise FilterError(name, "invalid_value", f"{name} has unknown value(s) {', '.join(bad)[:100]}; "
-                                                 f"one of {', '.join(allowed)}")
-    return items
+    if not grammar.matches(LIST_PATTERNS[name], raw):
+        most = GRID_LIST_MAX if name == "grid" else LIST_MAX
+        what = _LIST_WORDS.get(name, "codes of letters, digits, - and _ (at most 32 characters each)")
+        raise FilterError(name, "invalid_value", f"{name} must be a comma-separated list of at most {most} "
+                                                 f"values: {what}"[:300])
+    return list(dict.fromkeys(grammar.items(raw)))
 
 
 def _bool(params: Mapping, name: str) -> bool | None:
+    """``1`` / ``true`` / ``yes`` or ``0`` / ``false`` / ``no``; None when absent or empty."""
     raw = params.get(name)
-    if raw is None or raw.strip() == "":
+    if raw is None or raw == "":
         return None
-    v = raw.strip().lower()
-    if v in ("1", "true", "yes"):
-        return True
-    if v in ("0", "false", "no"):
-        return False
-    raise FilterError(name, "invalid_value", f"{name} must be 1 or 0")
+    if raw not in BOOL_VALUES:
+        raise FilterError(name, "invalid_value", f"{name} must be 1 or 0 (true/false, yes/no)")
+    return BOOL_VALUES[raw]
 
 
 def _statuses(params: Mapping) -> list[str]:
     expanded: list[str] = []
-    for s in _csv(params, "status"):
-        if s == "open":
-            expanded.extend(lifecycle.OPEN_STATES)
-        elif s in lifecycle.STATES:
-            expanded.append(s)
-        else:
-            raise FilterError("status", "invalid_value",
-                              f"status {s!r} is unknown; one of open, {', '.join(lifecycle.STATES)}")
-    return expanded
+    for s in _list(params, "status"):
+        expanded.extend(lifecycle.OPEN_STATES if s == "open" else (s,))
+    return list(dict.fromkeys(expanded))
 
 
 def _bbox(params: Mapping) -> tuple[float, float, float, float] | None:
+    """``lon,lat,lon,lat``: two opposite corners (``domain.grammar.BBOX``), as (minlon, minlat, maxlon, maxlat)."""
     raw = params.get("bbox")
     if not raw:
         return None
-    try:
-        parts = [float(p) for p in raw.split(",")] if len(raw) < 200 else []
-    except ValueError:
-        parts = []
-    if (len(parts) != 4 or not all(math.isfinite(p) for p in parts)
-            or not (-180 <= parts[0] <= parts[2] <= 180 and -90 <= parts[1] <= parts[3] <= 90)):
-        raise FilterError("bbox", "invalid_value", "bbox must be minlon,minlat,maxlon,maxlat (WGS84, min <= max)")
-    return tuple(parts)
+    if not grammar.matches(grammar.BBOX, raw):
+        raise FilterError("bbox", "invalid_value", "bbox must be minlon,minlat,maxlon,maxlat (decimal WGS84 degrees)")
+    x1, y1, x2, y2 = (float(p) for p in raw.split(","))
+    return min(x1, x2), min(y1, y2), max(x1, x2), max(y1, y2)
 
 
 def _q(params: Mapping) -> str | None:
@@ -144,11 +140,7 @@ def incident_filter(params: Mapping[str, str], *, now: dt.datetime | None = None
     ``source``, ``level``, ``department``, ``town``, ``zone``, ``grid`` — comma-separated —, ``from``/``to``,
     ``bbox``, ``q``, ``overdue``). Unknown keys are ignored. Raises :class:`FilterError`."""
     statuses = _statuses(params)
-    severities = []
-    for v in _csv(params, "severity"):
-        if v not in ("1", "2", "3", "4"):
-            raise FilterError("severity", "invalid_value", "severity must be 1, 2, 3 or 4 (comma-separated)")
-        severities.append(int(v))
+    severities = [int(v) for v in _list(params, "severity")]
     bbox = _bbox(params)
     t_from = parse_time(params["from"], "from") if params.get("from") else None
     t_to = parse_time(params["to"], "to") if params.get("to") else None
@@ -157,14 +149,14 @@ def incident_filter(params: Mapping[str, str], *, now: dt.datetime | None = None
     q = _q(params)
     return IncidentFilter(
         statuses=statuses,
-        categories=_enum_csv(params, "category", list(catalogue.CATEGORIES)),
+        categories=_list(params, "category"),
         severities=severities,
-        sources=_enum_csv(params, "source", list(catalogue.SOURCES)),
-        levels=_enum_csv(params, "level", list(lifecycle.LEVELS)),
-        departments=_enum_csv(params, "department", list(catalogue.DEPARTMENTS)),
-        towns=_csv(params, "town", max_items=100, max_len=32),
-        zones=_csv(params, "zone", max_items=100, max_len=32),
-        grids=_csv(params, "grid", max_items=1000, max_len=32),
+        sources=_list(params, "source"),
+        levels=_list(params, "level"),
+        departments=_list(params, "department"),
+        towns=_list(params, "town"),
+        zones=_list(params, "zone"),
+        grids=_list(params, "grid"),
         reported_from=t_from,
         reported_to=t_to,
         bbox=bbox,

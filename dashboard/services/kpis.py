@@ -4,8 +4,16 @@ same numbers the cards show."""
 from __future__ import annotations
 
 from .. import context
+from ..domain.timefmt import iso_utc
 from ..metrics import kpis, periods, views
 from . import units
+
+
+def moment(at: str) -> str:
+    """A bundle's moment (``str`` of a UTC timestamp) in the API's form: ISO 8601 UTC with ``Z``."""
+    import pandas as pd
+
+    return iso_utc(pd.Timestamp(at).to_pydatetime())
 
 
 def kpi_payload(level: str, code: str | None, p: periods.Period, children: bool = False) -> dict:
@@ -24,7 +32,7 @@ def kpi_payload(level: str, code: str | None, p: periods.Period, children: bool 
         "code": code or units.DISTRICT_CODE,
         "name": h.name(level, code, "zh"),
         "name_en": h.name(level, code, "en"),
-        "period": {"key": p.key, "from": p.first_day, "to": p.last_day, "at": bundle["at"]},
+        "period": {"key": p.key, "from": p.first_day, "to": p.last_day, "at": moment(bundle["at"])},
         "kpis": values,
         "parent": None if parent_level is None else {
             "level": parent_level, "code": parent_code or units.DISTRICT_CODE,

@@ -5,8 +5,6 @@ Write transactions start with :func:`dashboard.store.sequence.allocate` (see tha
 """
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
 import json
 from contextlib import contextmanager
@@ -19,6 +17,7 @@ from sqlalchemy import Engine, and_, func, or_, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from ..domain import grammar
 from ..domain.timefmt import CHINA_TZ  # Beijing time, no DST: incident codes carry its date
 from . import aggregates, alerts, catalogue, lifecycle, sequence
 from sqlalchemy import JSON, Date
@@ -445,21 +444,24 @@ class IncidentFilter:
         return c
 
 
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=UTC)
+_MICRO = dt.timedelta(microseconds=1)
+
+
 def encode_cursor(reported_at: dt.datetime, incident_id: int) -> str:
-    raw = json.dumps([reported_at.astimezone(UTC).isoformat(), incident_id], separators=(",", ":"))
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    """The position after ``(reported_at, incident_id)`` in the newest-first order: ``<µs since 1970>.<id>`` (the
+    form ``domain.grammar.CURSOR``, exact to the microsecond)."""
+    t = reported_at if reported_at.tzinfo else reported_at.replace(tzinfo=UTC)
+    return f"{(t - _EPOCH) // _MICRO}.{incident_id}"
 
 
 def decode_cursor(cursor: str) -> tuple[dt.datetime, int]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        t, i = json.loads(raw.decode())
-        when = dt.datetime.fromisoformat(t)
-        if when.tzinfo is None or type(i) is not int or not (0 <= i < 2**63):
-            raise ValueError
-        return when.astimezone(UTC), i
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError, json.JSONDecodeError, OverflowError):
-        raise CursorError("invalid cursor") from None
+    """``(reported_at, id)`` of a cursor; any text of the cursor's form is a position (ids past the largest are
+    the largest). Raises :class:`CursorError` for any other text."""
+    if not grammar.matches(grammar.CURSOR, cursor):
+        raise CursorError("invalid cursor")
+    micros, _, ident = cursor.partition(".")
+    return _EPOCH + int(micros) * _MICRO, min(int(ident), 2**63 - 1)
 
 
 def list_incidents(

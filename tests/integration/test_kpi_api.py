@@ -2,6 +2,7 @@
 parent and the year before are given, bad input is a 4xx naming the field, empty periods give null (never NaN)."""
 from __future__ import annotations
 
+import datetime as dt
 import math
 
 import pandas as pd
@@ -51,6 +52,8 @@ def test_district_equals_kpi_functions(app, client):
         assert abs(med - exp_med) <= half_width(exp_med) + 1e-9, key
     assert body["kpis"] == expected  # counts and rates exactly
     assert body["parent"] is None and body["previous_year"]["from"] == "2018-01-01"
+    at = dt.datetime.fromisoformat(body["period"]["at"])  # the API's form: ISO 8601 UTC with Z
+    assert body["period"]["at"].endswith("Z") and at.utcoffset() == dt.timedelta(0)
     _no_nan(body)
 
 
@@ -82,6 +85,10 @@ def test_empty_period_gives_null_rates(client):
     ("period=decade", 400, "period"),
     ("period=7d&from=2019-01-01", 400, "period"),
     ("to=2019-01-01", 400, "from"),
+    ("from=now", 400, "from"),  # pandas read 'now' and 'today' as days
+    ("from=2019-01-01T08:00", 400, "from"),
+    ("from=2100-01-01", 400, "from"),
+    ("children=maybe", 400, "children"),
 ])
 def test_bad_input_is_a_4xx_naming_the_field(client, query, status, field):
     r = client.get(f"/api/v1/kpis?{query}")

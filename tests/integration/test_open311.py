@@ -146,6 +146,18 @@ OPEN311_ERRORS = [
                       "attribute[severity]": "9"}, TOKEN, 400, "attribute[severity]"),
     ("bad_subcategory", {"service_code": "201", "lat": "LAT", "long": "LON", "description": "x",
                          "attribute[subcategory]": "nope"}, TOKEN, 422, "attribute[subcategory]"),
+    ("spaced_lat", {"service_code": "201", "lat": " LAT", "long": "LON", "description": "x"}, TOKEN, 400, "lat"),
+    ("underscored_long", {"service_code": "201", "lat": "LAT", "long": "1_20", "description": "x"}, TOKEN, 400,
+     "long"),
+    ("infinite_lat", {"service_code": "201", "lat": "1e999", "long": "LON", "description": "x"}, TOKEN, 400, "lat"),
+    ("nul_in_name", {"service_code": "201", "lat": "LAT", "long": "LON", "description": "x",
+                     "first_name": "a\x00b"}, TOKEN, 400, "first_name"),
+    ("long_email", {"service_code": "201", "lat": "LAT", "long": "LON", "description": "x",
+                    "email": "e" * 255}, TOKEN, 400, "email"),
+    ("bad_source", {"service_code": "201", "lat": "LAT", "long": "LON", "description": "x",
+                    "attribute[source]": "fax"}, TOKEN, 400, "attribute[source]"),
+    ("spaced_severity", {"service_code": "201", "lat": "LAT", "long": "LON", "description": "x",
+                         "attribute[severity]": " 2"}, TOKEN, 400, "attribute[severity]"),
 ]
 
 
@@ -172,6 +184,11 @@ def test_open311_post_errors(client, app, points, name, form, key, status, field
     ("/open311/v2/requests.json?page_size=100000", 400),
     ("/open311/v2/requests.json?page=0", 400),
     ("/open311/v2/requests.json?service_code=999", 400),
+    ("/open311/v2/requests.json?page=%C2%B2", 400),  # '²': a digit to str.isdigit, not to int() (a 500 before)
+    ("/open311/v2/requests.json?service_request_id=1&page_size=100000", 400),  # checked also when ids override
+    ("/open311/v2/requests.json?service_request_id=1&start_date=never", 400),
+    ("/open311/v2/requests.json?service_request_id=a%20b", 400),
+    ("/open311/v2/requests/%C2%B2.json", 404),
     ("/open311/v2/nothing.json", 404),
 ])
 def test_open311_get_errors(client, url, status):
@@ -184,7 +201,7 @@ def test_open311_get_errors(client, url, status):
 def test_open311_json_body_is_refused(client, app, points):
     before = counts(app)
     r = client.post("/open311/v2/requests.json", json={"api_key": TOKEN, "service_code": "201"})
-    assert r.status_code == 400 and r.get_json()[0]["code"] == 400
+    assert r.status_code == 415 and r.get_json()[0]["code"] == 415
     assert counts(app) == before
 
 

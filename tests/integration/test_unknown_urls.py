@@ -1,6 +1,6 @@
 """Unknown URLs on the full app: under the API prefixes a 404 JSON error (Dash would otherwise answer any path
-with its page, status 200), a wrong method on a real endpoint a 405 JSON error, an unknown page our 404 view
-with status 404."""
+with its page, status 200), a wrong method on a real endpoint a 405 JSON error whose ``Allow`` names the URL's
+methods (also ``OPTIONS``), an unknown page our 404 view with status 404."""
 from __future__ import annotations
 
 import pytest
@@ -34,11 +34,35 @@ def test_unknown_open311_url_is_404_in_open311_form(client):
     assert r.status_code == 404 and r.get_json()[0]["code"] == 404
 
 
-@pytest.mark.parametrize("method,path", [("delete", "/api/v1/incidents/1"), ("post", "/api/geo/grids.json"),
-                                         ("put", "/api/map/incidents.json")])
-def test_wrong_method_on_a_real_endpoint_is_405_json(client, method, path):
-    r = getattr(client, method)(path, json={})
+@pytest.mark.parametrize("method,path,allow", [
+    ("delete", "/api/v1/incidents/1", "GET, HEAD, OPTIONS"), ("post", "/api/geo/grids.json", "GET, HEAD, OPTIONS"),
+    ("put", "/api/map/incidents.json", "GET, HEAD, OPTIONS"), ("trace", "/api/v1/catalogue", "GET, HEAD, OPTIONS"),
+    ("patch", "/api/v1/incidents", "GET, HEAD, POST, OPTIONS"),
+    # only POST has these URLs: Dash's page takes GET of any path, but a data path is no page
+    ("get", "/api/v1/incidents/batch", "POST, OPTIONS"), ("get", "/api/v1/incidents/7/transitions", "POST, OPTIONS"),
+    ("delete", "/api/v1/alerts/3/ack", "POST, OPTIONS"),
+])
+def test_wrong_method_on_a_real_endpoint_is_405_json_naming_the_methods(client, method, path, allow):
+    r = client.open(path, method=method.upper(), json={})
     assert r.status_code == 405 and r.get_json()["error"]["code"] == "method_not_allowed"
+    assert r.headers["Allow"] == allow  # RFC 9110: a 405 says which methods the resource has
+
+
+def test_open311_405_names_the_methods_in_its_own_error_form(client):
+    r = client.delete("/open311/v2/requests.json")
+    assert r.status_code == 405 and r.get_json()[0]["code"] == 405
+    assert r.headers["Allow"] == "GET, HEAD, POST, OPTIONS"
+    assert client.put("/open311/v2/services/101.json").headers["Allow"] == "GET, HEAD, OPTIONS"
+
+
+@pytest.mark.parametrize("path,allow", [("/api/v1/incidents", "GET, HEAD, POST, OPTIONS"),
+                                        ("/api/v1/incidents/batch", "POST, OPTIONS"),
+                                        ("/api/v1/incidents/5", "GET, HEAD, OPTIONS"),
+                                        ("/open311/v2/requests.json", "GET, HEAD, POST, OPTIONS")])
+def test_options_lists_the_methods_of_the_url_not_the_page(client, path, allow):
+    r = client.options(path)
+    assert r.status_code == 200 and r.headers["Allow"] == allow
+    assert client.options("/api/v1/nope").status_code == 404
 
 
 def test_unknown_page_is_404_known_pages_are_not(client):
