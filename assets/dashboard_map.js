@@ -10,6 +10,11 @@
   }
   var openPopup = {id: null, closedAt: 0};  // the incident whose popup is open (survives a layer rebuild)
   var maps = {};  // Leaflet maps by container id, remembered from the context dash-leaflet passes to our functions
+  var ringCounts = null;  // the newest pushed ring counts (ringStyle keeps it; the popups read it when opened)
+  function ringCount(p) {
+    return ringCounts && ringCounts[p.code] !== undefined ? ringCounts[p.code] : p.open_incidents;
+  }
+
   function hide(context) {
     if (context && context.map && context.map.getContainer) {
       var id = context.map.getContainer().id || "map";
@@ -230,18 +235,26 @@
           .catch(function (err) { ev.popup.setContent("<div class='wx-popup'>#" + esc(p.id) + ": " + esc(err) + "</div>"); });
       });
     },
+    // open incidents in a ring: the live count the stream pushed into the hideout (counts by site code), else the
+    // count the layer was loaded with
     ringStyle: function (feature, context) {
       var p = feature.properties;
+      var h = hide(context);
+      if (h.counts) { ringCounts = h.counts; }
+      var n = ringCount(p);
       return {color: p.kind === "hazchem" ? "#c0392b" : "#e67e22", weight: 2, dashArray: "4 4",
-              fill: true, fillOpacity: p.open_incidents ? 0.18 : 0.06, className: "wx-ring wx-ring-" + p.kind};
+              fill: true, fillOpacity: n ? 0.18 : 0.06,
+              className: "wx-ring wx-ring-" + p.kind + " wx-ring-site-" + String(p.code).replace(/[^A-Za-z0-9_-]/g, "")};
     },
     ringPopup: function (feature, layer, context) {
       var h = hide(context);
       var p = feature.properties;
       var kinds = h.kinds || {};
-      layer.bindPopup("<div class='wx-popup wx-ring-popup'><b>" + esc(p.name) + "</b><br>" + esc(kinds[p.kind] || p.kind) +
-        " · " + esc(label(h, "ring", "安全半径")) + " " + esc(p.ring_m) + " m<br>" +
-        esc(label(h, "open_in_ring", "半径内未结案事件")) + ": <b class='wx-ring-count'>" + esc(p.open_incidents) + "</b></div>");
+      layer.bindPopup(function () {  // written when opened: the count as it is then
+        return "<div class='wx-popup wx-ring-popup'><b>" + esc(p.name) + "</b><br>" + esc(kinds[p.kind] || p.kind) +
+          " · " + esc(label(h, "ring", "安全半径")) + " " + esc(p.ring_m) + " m<br>" +
+          esc(label(h, "open_in_ring", "半径内未结案事件")) + ": <b class='wx-ring-count'>" + esc(ringCount(p)) + "</b></div>";
+      });
     },
     hotspotStyle: function (feature, context) {
       var h = hide(context);

@@ -121,7 +121,8 @@
       merge(d);
       scheduleApply();
     }
-    if (d.rings && S.rings) { S.rings = withV(S.rings, d.seq); setProps("geo-rings", {url: S.rings}); }
+    // a page that has the ring counts pushed (part "rings") keeps its ring layer; others refetch it
+    if (d.rings && S.rings && S.push.indexOf('"rings"') < 0) { S.rings = withV(S.rings, d.seq); setProps("geo-rings", {url: S.rings}); }
     if (d.reload && S.ids.reload) { setProps(S.ids.reload, {data: d.seq}); }
     var moved = d.seq !== S.seq;
     S.seq = d.seq;

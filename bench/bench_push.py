@@ -300,6 +300,7 @@ class VirtualPage:
         self.stream_sess = requests.Session()
         self.store: dict = {}  # "<id>.<prop>" -> value, as the browser holds it
         self.events: list = []  # (t, bytes, seq, aseq, upsert ids, remove ids, rings, n upsert)
+        self.parts: list = []  # (t, bytes) of each ``parts`` event
         self.answers: list = []  # (t, key, status, seconds, bytes)
         self.breaks: list = []  # (t, what): a stream that ended, failed to open, or a refused open
         self.opened_at: float | None = None
@@ -393,6 +394,9 @@ class VirtualPage:
                 continue
             name, _, value = line.partition(":")
             fields[name] = value[1:] if value.startswith(" ") else value
+        if fields.get("event") == "parts" and "data" in fields:  # the page's live parts (callbacks.pushed)
+            self.parts.append((now, len(block) + 2))
+            return
         if fields.get("event") != "change" or "data" not in fields:
             return
         self.last_id = fields.get("id") or self.last_id
@@ -456,7 +460,9 @@ class VirtualPage:
             script = choices[counters[sort] % len(choices)] if choices else []
             counters[sort] += 1
             steps = [] if self.quiet.is_set() else list(script)
-            if rings and self.rec.get("rings") and not self.quiet.is_set():
+            # live.js refetches the ring layer only on a page whose ring counts are not pushed (part "rings")
+            pushed_rings = '"rings"' in dict(parse_qsl(self.rec["stream_query"])).get("push", "")
+            if rings and self.rec.get("rings") and not pushed_rings and not self.quiet.is_set():
                 sep = "&" if "?" in self.rec["rings"] else "?"
                 steps.append((0.15, "GET", f"{self.rec['rings']}{sep}v={seq}", None, None))
                 steps.sort(key=lambda s: s[0])
@@ -517,7 +523,11 @@ def step_figures(pages: list, posts: list, t0: float, t1: float, cpu: dict) -> d
     lat_all, held, details = [], 0, {k: [0, 0] for k in KINDS}
     missed_total, breaks_total, answers_all, reopened = 0, 0, [], 0
     one_change_bytes, cb_bytes_per_change = [], []
+    stream_bytes: dict = {k: [] for k in KINDS}  # per page: change + parts events' bytes per posted change
     for pg in pages:
+        if window_posts:
+            total = sum(e[1] for e in pg.events if t0 <= e[0] <= t1) + sum(b for t, b in pg.parts if t0 <= t <= t1)
+            stream_bytes[pg.kind].append(total / len(window_posts))
         first_seen: dict = {}
         for t, nbytes, _seq, _aseq, ups, _rem, _rings, n_up in pg.events:
             for i in ups:
@@ -579,6 +589,8 @@ def step_figures(pages: list, posts: list, t0: float, t1: float, cpu: dict) -> d
                                              for k, v in by_key.items()), key=lambda e: -e["n"])[:12]},
         "event_bytes_one_change": {"median": _pct(one_change_bytes, 0.5), "max": max(one_change_bytes, default=None),
                                    "n": len(one_change_bytes)},
+        "stream_bytes_per_page_per_change": {k: {"median": round(_pct(v, 0.5)), "max": round(max(v))}
+                                             for k, v in stream_bytes.items() if v},
         "callback_bytes_per_page_per_change": {"median": _pct(cb_bytes_per_change, 0.5),
                                                "p95": _pct(cb_bytes_per_change, 0.95)},
         "cpu": {**cpu, "requests": requests_n,

@@ -14,6 +14,8 @@ page as its view changes):
 - ``colours`` (overview, duty desk) ``{"measure", "layer", "lang"}``: a measure counted now (open, overdue)
   colours the map anew: the values that changed (a patch of the layer's ``hideout``), breaks, colours and
   legend only when they moved. Period measures do not move with a single change: nothing is pushed.
+- ``rings`` (every page with the ring layer) ``{}``: the open incidents inside each safety ring that moved (a
+  patch of the ring layer's ``hideout``), instead of every page refetching the rings' geometry.
 - ``cards`` (overview) ``{"state": <view-state>, "lang"}``: the KPI cards of the view.
 - ``wall`` (wall) ``{"lang"}``: ticker (new reports slide in: a patch), alerts (the markers pulse through the
   stream's own ``alerts``), zone colours.
@@ -182,6 +184,35 @@ class ColoursFeed:
         return colour_sets(layer, payload, prior, lang), payload
 
 
+# ------------------------------------------------------------------------------------------------ safety rings
+@dataclass(frozen=True)
+class RingsFeed:
+    """The open incidents inside each major hazard site's safety ring: the counts that moved, into the ring
+    layer's ``hideout`` (``counts``; ``wx.map.ringStyle`` and the ring popup read them) — no refetch of the
+    layer's geometry by every page."""
+
+    heavy = False
+
+    def parse(self, raw):
+        _obj(raw, set())
+        return ()
+
+    def render(self, params, head, before, prior):
+        if head.seq == before.seq and prior is not None:
+            return [], prior
+        counts = maps.ring_counts(head.seq)
+        p = Patch()
+        if prior is None:
+            p["counts"] = counts
+        else:
+            moved = {code: n for code, n in counts.items() if prior.get(code) != n}
+            if not moved:
+                return [], counts
+            for code, n in moved.items():
+                p["counts"][code] = n
+        return [["geo-rings", {"hideout": p}]], counts
+
+
 # ------------------------------------------------------------------------------------------------ overview cards
 @dataclass(frozen=True)
 class CardsFeed:
@@ -339,4 +370,4 @@ def tour_change(before: dict | None, tour: dict):
 
 
 FEEDS = {"list": ListFeed(), "alerts": AlertsFeed(), "colours": ColoursFeed(), "cards": CardsFeed(),
-         "wall": WallFeed(), "wallfigures": WallFiguresFeed()}
+         "wall": WallFeed(), "wallfigures": WallFiguresFeed(), "rings": RingsFeed()}

@@ -88,7 +88,8 @@ def layout(settings, lang: str, params: dict):
         layer.url = f"/api/map/incidents.json?{query}"  # the list's filter, from the first paint
     # the live stream starts at the list's sequence (the layer shows at least that state) and the banner's
     refresh = live_feed(listing.seq, snapshot["seq"], {"list": {"q": query, "lang": lang},
-                                                       "alerts": {"lang": lang, "ack": True}}, reload="duty-reload")
+                                                       "alerts": {"lang": lang, "ack": True}, "rings": {}},
+                       reload="duty-reload")
 
     return html.Div(className="wx-duty", children=[
         header(lang, "/incidents", params, t("duty_title", lang)),

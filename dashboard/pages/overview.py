@@ -51,7 +51,7 @@ def layout(settings, lang: str, params: dict):
                 live_feed(head.seq, head.aseq, {
                     "colours": {"measure": DEFAULT_MEASURE, "layer": DEFAULT_LAYER, "lang": lang},
                     "cards": {"state": {k: state.get(k) for k in ("level", "code", "period", "from", "to")},
-                              "lang": lang}}, charts=True),
+                              "lang": lang}, "rings": {}}, charts=True),
                 html.Div(className="wx-legends", children=[
                     html.Div(legend(payload, lang), id="map-legend"),
                     html.Div(id="hotspot-legend-slot"),

@@ -67,7 +67,7 @@ def map_inputs(seq: int | None, aseq: int | None, cfg: dict) -> html.Div:
     """The (hidden, fixed) values the shared map callbacks (``callbacks.map``) read when the map's layer control
     reports its overlays, and the live feed (the stream starts at the sequences the page was built at; the
     wall's live panels come in its events: ``callbacks.pushed``, part ``wall``)."""
-    push = {"wall": {"lang": cfg["lang"]},
+    push = {"wall": {"lang": cfg["lang"]}, "rings": {},
             "wallfigures": {"lang": cfg["lang"], "rank": cfg["rank"], "rank_period": cfg["rank_period"],
                             "rank_n": cfg["rank_n"]}}
     return html.Div(hidden=True, children=[

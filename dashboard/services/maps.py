@@ -109,17 +109,36 @@ def circle(lon0: float, lat0: float, radius_m: float, n: int = RING_SEGMENTS) ->
     return ring + [ring[0]]
 
 
-def rings_collection() -> dict:
-    """Safety rings of the major hazard sites (polygons) with the open incidents inside each."""
+def _ring_counts() -> tuple[list, dict[str, int]]:
+    """(the major hazard sites, open incidents inside each site's safety ring by site code)."""
     open_rows = _points(IncidentFilter(statuses=list(lifecycle.OPEN_STATES)))
     # the registry is loaded from geodata at start (services.alerts.ensure_hazard_registry)
     with db.session() as s:
         sites = hazard_repo.major_sites(s)
     lons = np.fromiter((r.lon for r in open_rows), float, len(open_rows))
     lats = np.fromiter((r.lat for r in open_rows), float, len(open_rows))
+    return sites, {site.code: int(inside_rings(lons, lats, [site.lon], [site.lat], [site.ring_m]).sum())
+                   if len(lons) else 0 for site in sites}
+
+
+def ring_counts(seq: int) -> dict[str, int]:
+    """Open incidents inside each safety ring (by site code) at change ``seq``, shared through the cache: what a
+    page's ring layer needs after a change (pushed: ``callbacks.pushed``, part ``rings``), without its geometry."""
+    cache = context.services().cache
+    key = f"ring-counts:{seq}"
+    counts = cache.get(key)
+    if counts is None:
+        counts = _ring_counts()[1]
+        cache.set(key, counts, timeout=300)
+    return counts
+
+
+def rings_collection() -> dict:
+    """Safety rings of the major hazard sites (polygons) with the open incidents inside each."""
+    sites, counts = _ring_counts()
     features = []
     for site in sites:
-        count = int(inside_rings(lons, lats, [site.lon], [site.lat], [site.ring_m]).sum()) if len(lons) else 0
+        count = counts[site.code]
         ring = np.array(circle(site.lon, site.lat, site.ring_m))
         x, y = shift(ring[:, 0], ring[:, 1])
         features.append({

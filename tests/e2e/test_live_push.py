@@ -154,3 +154,43 @@ def test_a_cut_stream_catches_up_exactly_once_after_a_restart(small_demo_instanc
         other.stop()
         if again is not None:
             again.stop()
+
+
+def test_ring_counts_move_by_push_without_refetching_the_rings(server, browser):
+    """A report inside a hazardous site's safety ring: the duty desk's ring turns from empty to holding an open
+    incident, and its popup says how many, with no request for the rings' geometry."""
+    import re
+
+    with urllib.request.urlopen(urllib.request.Request(server.url + "/api/map/rings.json", headers={
+            "Authorization": "Bearer test-token"}), timeout=15) as r:
+        rings = json.loads(r.read())["features"]
+    empty = [f for f in rings if f["properties"]["open_incidents"] == 0]
+    assert empty, "the demo has a ring with no open incident"
+    ring = empty[0]
+    pts = ring["geometry"]["coordinates"][0]
+    lon, lat = sum(p[0] for p in pts) / len(pts), sum(p[1] for p in pts) / len(pts)  # its centre
+    cls = "wx-ring-site-" + re.sub(r"[^A-Za-z0-9_-]", "", ring["properties"]["code"])
+    ctx = browser.new_context(viewport={"width": 1600, "height": 1000}, locale="zh-CN")
+    pg = ctx.new_page()
+    errors = watch(pg)
+    try:
+        server.sign_in(pg, "duty_officer")
+        pg.goto(server.url + "/incidents")
+        _stream_open(pg)
+        path = pg.locator(f"path.{cls}")
+        path.wait_for(state="attached", timeout=30_000)
+        assert float(path.get_attribute("fill-opacity")) < 0.1
+        seen = _recorder(pg)
+        t0 = time.monotonic()
+        inc = _post(server.url, 30, lon=lon, lat=lat)
+        pg.wait_for_function("c => parseFloat(document.querySelector('path.' + c).getAttribute('fill-opacity')) > 0.1",
+                             arg=cls, timeout=20_000)
+        assert _since(seen, t0, ("/api/map/rings.json",)) == []
+        pg.evaluate("([lat, lon]) => wx.map.mapFor('map').setView([lat, lon], 16, {animate: false})", [lat, lon])
+        box = pg.locator(f"path.{cls}").bounding_box()  # inside the ring, away from the marker at its centre
+        pg.locator(f"path.{cls}").click(force=True, position={"x": box["width"] * 0.5, "y": box["height"] * 0.85})
+        pg.locator(".wx-ring-popup .wx-ring-count").wait_for(timeout=10_000)
+        assert pg.locator(".wx-ring-popup .wx-ring-count").inner_text() == "1"
+        assert inc["id"] and errors == []
+    finally:
+        ctx.close()

@@ -202,3 +202,35 @@ def test_bad_parts_are_refused_before_the_stream_opens(server):
         assert err.value.code == 400, push
         assert json.loads(err.value.read())["error"]["field"] == "push", push
     assert server.app.server.extensions["wuxing"].hub.open_streams == 0
+
+
+def test_ring_counts_that_moved_reach_the_ring_layer(server, geo):
+    from dashboard.services import maps
+
+    with server.app.server.app_context():
+        sites = maps.rings_collection()["features"]
+    site = sites[0]["properties"]
+    inside = [c for c in sites[0]["geometry"]["coordinates"][0][:1]]  # a point of the ring itself
+    lon = (inside[0][0] * 0.02 + _site_lon(sites[0]) * 0.98)  # just inside, near the site
+    lat = (inside[0][1] * 0.02 + _site_lat(sites[0]) * 0.98)
+    s = _open(server, {"rings": {}})
+    try:
+        posted = _post(server, lon, lat)
+        items = _with(s, posted["id"])["set"]
+        counts = fold(items, "geo-rings", "hideout", {})
+        with server.app.server.app_context():
+            now = {f["properties"]["code"]: f["properties"]["open_incidents"] for f in maps.rings_collection()["features"]}
+        assert counts["counts"] == now  # whole at first on this stream: every ring's count, as the layer says
+        assert now[site["code"]] >= 1
+    finally:
+        s.close()
+
+
+def _site_lon(feature) -> float:
+    ring = feature["geometry"]["coordinates"][0]
+    return sum(p[0] for p in ring) / len(ring)
+
+
+def _site_lat(feature) -> float:
+    ring = feature["geometry"]["coordinates"][0]
+    return sum(p[1] for p in ring) / len(ring)
