@@ -127,15 +127,43 @@ class AlertsFeed:
 
     def render(self, params, head, before, prior):
         lang, ack = params
-        if head.aseq == before.aseq:
-            return [], None
+        if head.aseq == before.aseq and prior is not None:
+            return [], prior
         snap = alert_service.snapshot(head.aseq)
         count = snap.get("count") or 0
-        return [["alert-store", {"data": snap}],
-                ["alert-banner-body", {"children": banner_body(snap, lang, ack=ack)}],
+        sets = [["alert-banner-body", {"children": banner_body(snap, lang, ack=ack)}],
                 ["alert-banner", {"hidden": not count}],
-                ["alert-feed", {"children": feed_items(snap, lang, can_ack=ack)}],
-                ["alert-feed-count", {"children": str(count) if count else ""}]], None
+                ["alert-feed-count", {"children": str(count) if count else ""}]]
+        items = snap.get("items") or []
+        old = (prior or {}).get("items")
+        ops = list_change([a["id"] for a in old], [a["id"] for a in items]) if old and items else None
+        if ops is None:  # whole: a first sending, or the list changed otherwise than by new and closed alerts
+            return [["alert-store", {"data": snap}],
+                    ["alert-feed", {"children": feed_items(snap, lang, can_ack=ack)}]] + sets, snap
+        store, feed = Patch(), Patch()
+        removed, added = ops
+        for i in removed:  # from the bottom up: the indexes stay right
+            del store["items"][i]
+            del feed[i]
+        by_id = {a["id"]: a for a in items}
+        for aid in reversed(added):
+            store["items"].prepend(by_id[aid])
+            feed.prepend(feed_items({"items": [by_id[aid]]}, lang, can_ack=ack)[0])
+        store["seq"] = snap["seq"]
+        store["count"] = count
+        return [["alert-store", {"data": store}], ["alert-feed", {"children": feed}]] + sets, snap
+
+
+def list_change(old: list, new: list) -> tuple[list, list] | None:
+    """How ``new`` (ids, newest first) comes from ``old`` by dropping some and putting new ones on top:
+    ``(indexes of ``old`` to delete, highest first; ids to put on top, in order)``; None when it does not (the
+    order changed): then send it whole."""
+    kept = [i for i in old if i in set(new)]
+    added = [i for i in new if i not in set(old)]
+    if new != added + kept or not kept:
+        return None
+    gone = set(old) - set(new)
+    return [k for k in range(len(old) - 1, -1, -1) if old[k] in gone], added
 
 
 # ------------------------------------------------------------------------------------------------ map colours

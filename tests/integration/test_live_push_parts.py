@@ -234,3 +234,38 @@ def _site_lon(feature) -> float:
 def _site_lat(feature) -> float:
     ring = feature["geometry"]["coordinates"][0]
     return sum(p[1] for p in ring) / len(ring)
+
+
+def test_alerts_come_as_what_changed(server, geo):
+    """A new alert puts itself on top of the alert list and the snapshot (a patch of a few hundred bytes, not the
+    whole list of active alerts); applied to what the page had, they equal the current snapshot."""
+    from dashboard.services import alerts
+
+    pts = grid_points(geo, 3)
+    s = _open(server, {"alerts": {"lang": "zh", "ack": True}})
+    try:
+        a = _post(server, *pts[0][:2], severity=4)
+        first = _with(s, a["id"])["set"]
+        b = _post(server, *pts[1][:2], severity=4)
+        second = _with(s, b["id"])["set"]
+        store = fold(first + second, "alert-store", "data")
+        with server.app.server.app_context():
+            snap = alerts.snapshot()
+        assert store == json.loads(json.dumps(snap))
+        assert store["items"][0]["incident"]["id"] == b["id"]
+        change = [props["data"] for cid, props in second if cid == "alert-store"][-1]
+        assert change.get("__dash_patch_update") == "__dash_patch_update"
+        assert len(json.dumps(change)) < 2048
+        feed = fold(first + second, "alert-feed", "children")
+        assert len(feed) == len(snap["items"]) and str(b["code"]) in json.dumps(feed[0], ensure_ascii=False)
+    finally:
+        s.close()
+
+
+def test_list_change_finds_new_on_top_and_gone():
+    from dashboard.callbacks.pushed import list_change
+
+    assert list_change([3, 2, 1], [5, 4, 3, 1]) == ([1], [5, 4])
+    assert list_change([3, 2, 1], [3, 2, 1]) == ([], [])
+    assert list_change([3, 2, 1], [2, 3, 1]) is None  # reordered: whole
+    assert list_change([3, 2, 1], [6, 5]) is None  # nothing kept: whole
