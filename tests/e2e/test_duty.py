@@ -198,9 +198,7 @@ FILTERS = [
     "status=all&source=hotline",
     "status=all&level=district",
     "status=all&department=emergency",
-    "status=all&town={town}",
-    "status=all&zone={zone}",
-    "status=all&grid={grid}",
+    "status=all&zone={zone}",  # towns and grids: the same place filter (tests/integration/test_api_incidents.py)
     "status=all&win=7d",
     "status=all&win=custom&from=2019-04-01T00:00&to=2019-05-01T00:00",
     "overdue=1",
