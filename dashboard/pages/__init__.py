@@ -1,6 +1,7 @@
 """Pages, routed by path. Each page module has ``layout(settings, lang, params)`` returning its component tree
-and may have ``register_callbacks(app)``; adding a page is one line in :data:`PAGES`. :func:`install_pages` puts
-them on the app: their callbacks, the initial layout (the page the browser is on) and the router.
+and may have ``register_callbacks(app)``, ``LIBRARIES`` and ``PRELOAD`` (what its HTML loads: :mod:`.head`);
+adding a page is one line in :data:`PAGES`. :func:`install_pages` puts them on the app: their callbacks, each
+page's HTML head, the initial layout (the page the browser is on) and the router.
 """
 from __future__ import annotations
 
@@ -39,7 +40,10 @@ def install_pages(app, settings) -> dict:
                          html.A(t("login_submit", lang), href=login_url(path, lang), id="page-refused-login")],
                         className="wx-404", id="page-refused")
 
+    from . import head
+
     pages = load_pages()  # before any callback runs: Dash 4 refuses component imports inside callbacks
+    head.install(app, pages)  # each page's HTML: only the component bundles it draws, its first paint preloaded
 
     @app.server.after_request
     def unknown_page_is_404(resp):

@@ -21,10 +21,16 @@ from ..services import tiles as basemap_tiles
 from ..store.models import utcnow
 from ..ui import duty as ui
 from ..ui.alerts import alert_banner, alert_feed
+from ..ui.layers import start_urls
 from ..ui.map import district_map
 from ..ui.map_controls import hidden_map_inputs, live_feed
 from ..ui.shell import header
+from .head import map_preload
 
+LIBRARIES = ("dash_ag_grid",)  # the incident list (pages.head: the other pages' HTML leaves its bundle out)
+MAP_CHECKED = {"grids": False, "rings": True}  # the desk's map: zones, district, rings, incidents
+# the incident layer's url is the list's filter (set in the layout): not preloaded
+PRELOAD = map_preload(start_urls(MAP_CHECKED, skip=("incidents",)))
 CLOCK_MS = 1000  # the time-left countdown (browser only)
 PULSE_MS = 1000  # the alert markers' pulse (browser only)
 
@@ -81,7 +87,7 @@ def layout(settings, lang: str, params: dict):
     places = data.place_options(lang, values["town"], values["zone"])
 
     the_map = district_map(settings, lang, hideouts={"incidents": {"alerts": sorted(
-        {a["incident"]["id"] for a in snapshot["items"]})}}, checked={"grids": False, "rings": True},
+        {a["incident"]["id"] for a in snapshot["items"]})}}, checked=MAP_CHECKED,
         tiles=basemap_tiles.basemaps(settings))
     layer = _find(the_map, "geo-incidents")
     if layer is not None:

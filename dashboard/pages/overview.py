@@ -10,10 +10,13 @@ from ..callbacks import map as map_callbacks
 from ..i18n import t
 from ..services import drill, live, maps, units
 from ..services import tiles as basemap_tiles
-from ..ui import panel
+from ..ui import layers, panel
 from ..ui.map import district_map
 from ..ui.map_controls import DEFAULT_LAYER, DEFAULT_MEASURE, legend, live_feed, map_controls
 from ..ui.shell import header
+from .head import map_preload
+
+PRELOAD = map_preload(layers.start_urls())  # the shown layers' geometry and the incidents
 
 
 def _may_export() -> bool:

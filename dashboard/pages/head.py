@@ -1,0 +1,93 @@
+"""What a page's HTML loads before its first paint.
+
+Dash writes one HTML for every path, with the bundle of every component library the app imports: the overview
+downloaded and evaluated dash-ag-grid (1.3 MB decoded, the duty desk's list) before its map could draw. Here each
+page's HTML keeps only what that page draws, and starts the downloads its first paint waits for:
+
+- ``LIBRARIES`` (page module): the component libraries of :data:`OPTIONAL` the page draws (the duty desk:
+  ``dash_ag_grid``). The bundles of the others are left out of its HTML.
+- ``PRELOAD`` (page module, a :class:`Preload`): the data URLs its first paint fetches (the shown map layers'
+  geometry and incidents) and dash-leaflet's GeoJSON chunk, preloaded so they download while the bundles load.
+
+Async chunks (plotly.js behind ``dcc.Graph``, the dropdown, date picker) were never in the HTML: Dash serves them
+when a component needs them. A page reached by a client-side route (``dcc.Link``) in a document built for
+another page could need a library this document left out: ``assets/dashboard_app.js`` stands in for each one
+named in ``<meta name="wx-deferred-libraries">`` with a component that loads the page afresh.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from html import escape
+
+# component libraries only some pages draw: {window namespace: the path of its bundles under Dash's suites}
+OPTIONAL = {
+    "dash_ag_grid": "/_dash-component-suites/dash_ag_grid/",
+    "dash_table": "/_dash-component-suites/dash/dash_table/",  # Dash always writes it; no page draws a DataTable
+}
+# dash-leaflet's GeoJSON code is an async chunk, requested only when the first GeoJSON layer mounts
+GEOJSON_CHUNK = "/_dash-component-suites/dash_leaflet/async-GeoJSON.js"
+
+_SCRIPT = re.compile(r'<script\b[^>]*\bsrc="([^"]*)"[^>]*>\s*</script>\n?')
+
+
+@dataclass(frozen=True)
+class Preload:
+    fetch: tuple[str, ...] = ()  # data (fetch/XHR, same origin)
+    scripts: tuple[str, ...] = ()
+
+    def tags(self) -> str:
+        out = [f'<link rel="preload" href="{escape(u)}" as="fetch" crossorigin="anonymous">' for u in self.fetch]
+        out += [f'<link rel="preload" href="{escape(u)}" as="script">' for u in self.scripts]
+        return "".join(out)
+
+
+@dataclass(frozen=True)
+class Head:
+    libraries: frozenset = frozenset()  # of OPTIONAL
+    preload: Preload = Preload()
+
+    @property
+    def deferred(self) -> tuple[str, ...]:
+        return tuple(sorted(set(OPTIONAL) - set(self.libraries)))
+
+    def scripts(self, html: str) -> str:
+        """Dash's script tags without the bundles of the libraries this page does not draw."""
+        left_out = tuple(OPTIONAL[name] for name in self.deferred)
+        return _SCRIPT.sub(lambda m: "" if any(p in m.group(1) for p in left_out) else m.group(0), html)
+
+    def metas(self) -> str:
+        deferred = " ".join(self.deferred)
+        return f'<meta name="wx-deferred-libraries" content="{deferred}">' + self.preload.tags()
+
+
+def map_preload(urls) -> Preload:
+    """A map page's preloads: ``urls`` (its shown layers' data) and the GeoJSON chunk."""
+    return Preload(fetch=tuple(u for u in urls if u), scripts=(GEOJSON_CHUNK,))
+
+
+def head_of(module) -> Head:
+    libraries = frozenset(getattr(module, "LIBRARIES", ()))
+    unknown = libraries - set(OPTIONAL)
+    if unknown:
+        raise ValueError(f"{module.__name__}.LIBRARIES: not optional libraries: {sorted(unknown)}")
+    return Head(libraries=libraries, preload=getattr(module, "PRELOAD", Preload()))
+
+
+def install(app, pages: dict) -> dict:
+    """Each page's HTML (``pages``: ``{path: page module}``) with its own scripts and preloads; any other path
+    (the 404 view) gets the common bundles only. Returns ``{path: Head}``."""
+    from flask import has_request_context, request
+
+    heads = {path: head_of(module) for path, module in pages.items()}
+    common = Head()
+    plain = app.interpolate_index
+
+    def interpolate_index(**kwargs):
+        head = heads.get(request.path, common) if has_request_context() else common
+        kwargs["scripts"] = head.scripts(kwargs.get("scripts", ""))
+        kwargs["metas"] = kwargs.get("metas", "") + head.metas()
+        return plain(**kwargs)
+
+    app.interpolate_index = interpolate_index
+    return heads
