@@ -25,6 +25,9 @@ OPTIONAL = {
     "dash_ag_grid": "/_dash-component-suites/dash_ag_grid/",
     "dash_table": "/_dash-component-suites/dash/dash_table/",  # Dash always writes it; no page draws a DataTable
 }
+# what dash-renderer fetches once every bundle is evaluated, before it can draw anything: fetched meanwhile (the
+# layout is the page the request's Referer names, pages.install_pages: the preload carries the same Referer)
+DASH_START = ("/_dash-layout", "/_dash-dependencies")
 # dash-leaflet's GeoJSON code is an async chunk, requested only when the first GeoJSON layer mounts
 GEOJSON_CHUNK = "/_dash-component-suites/dash_leaflet/async-GeoJSON.js"
 
@@ -58,7 +61,8 @@ class Head:
 
     def metas(self) -> str:
         deferred = " ".join(self.deferred)
-        return f'<meta name="wx-deferred-libraries" content="{deferred}">' + self.preload.tags()
+        return (f'<meta name="wx-deferred-libraries" content="{deferred}">' + Preload(fetch=DASH_START).tags()
+                + self.preload.tags())
 
 
 def map_preload(urls) -> Preload:
