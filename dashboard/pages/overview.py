@@ -3,6 +3,8 @@ panel (breadcrumb, period, KPI cards, rankings, charts, profiles). The view live
 (``?level=zone&code=…&period=2019``) and in ``dcc.Store(id="view-state")``; see ``dashboard/callbacks/drill.py``."""
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from dash import dcc, html
 
 from ..callbacks import drill as drill_callbacks
@@ -41,7 +43,9 @@ def layout(settings, lang: str, params: dict):
     head = live.read_head()  # the live stream starts here: nothing committed after the render is missed
     return html.Div([
         header(lang, "/", params, t("counts_line", lang, **counts)),
-        dcc.Location(id="ov-url", refresh=False),  # the overview's own view of the URL (drill callbacks)
+        # the overview's own view of the URL (drill callbacks), starting where the page is: its report on mounting
+        # changes nothing, so the view is not asked for again
+        dcc.Location(id="ov-url", refresh=False, pathname="/", search=("?" + urlencode(params)) if params else ""),
         dcc.Store(id="view-state", data=state),
         dcc.Store(id="ov-lang", data=lang),
         dcc.Store(id="map-ready"),
