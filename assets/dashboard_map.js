@@ -69,6 +69,22 @@
   var map = {
     esc: esc,
     mapFor: function (id) { return maps[id || "map"]; },
+    /* Resolves once the map has drawn its grids and incident markers: "drawn"; or its grids, with the incident
+     * data in and empty (wx.live holds no feature): "drawn-no-incidents"; or after timeoutMs: "timeout". It looks
+     * at the page every 100 ms itself: nothing goes through Dash while it waits. */
+    whenDrawn: function (timeoutMs) {
+      var t0 = Date.now();
+      return new Promise(function (resolve) {
+        (function check() {
+          var grids = document.querySelector("path.wx-layer-grids") !== null;
+          var markers = document.querySelector(".marker-cluster, .leaflet-marker-pane .wx-inc") !== null;
+          var held = window.wx && window.wx.live ? window.wx.live.size() : null;
+          var reason = grids && markers ? "drawn" : grids && held === 0 ? "drawn-no-incidents"
+            : Date.now() - t0 >= timeoutMs ? "timeout" : null;
+          if (reason) { resolve(reason); } else { setTimeout(check, 100); }
+        })();
+      });
+    },
     /* Fly to an incident and open its popup (used when a list row is picked). Resolves true when opened. */
     focusIncident: function (mapId, incidentId, lat, lon, zoom) {
       var m = maps[mapId || "map"];

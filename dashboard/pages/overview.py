@@ -48,8 +48,7 @@ def layout(settings, lang: str, params: dict):
         dcc.Location(id="ov-url", refresh=False, pathname="/", search=("?" + urlencode(params)) if params else ""),
         dcc.Store(id="view-state", data=state),
         dcc.Store(id="ov-lang", data=lang),
-        dcc.Store(id="map-ready"),
-        dcc.Interval(id="map-ready-poll", interval=150, max_intervals=41),
+        dcc.Store(id="map-ready"),  # set once the map has drawn (callbacks.drill): the panel's charts mount then
         html.Main(className="wx-main wx-overview", children=[
             html.Div(className="wx-map", id="map-panel", children=[
                 the_map,
