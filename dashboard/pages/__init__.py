@@ -43,7 +43,7 @@ def install_pages(app, settings) -> dict:
     from . import head
 
     pages = load_pages()  # before any callback runs: Dash 4 refuses component imports inside callbacks
-    head.install(app, pages)  # each page's HTML: only the component bundles it draws, its first paint preloaded
+    head.install(app, pages, settings)  # each page's HTML: only the component bundles it draws, its first paint preloaded
 
     @app.server.after_request
     def unknown_page_is_404(resp):

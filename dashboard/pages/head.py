@@ -7,7 +7,9 @@ page's HTML keeps only what that page draws, and starts the downloads its first 
 - ``LIBRARIES`` (page module): the component libraries of :data:`OPTIONAL` the page draws (the duty desk:
   ``dash_ag_grid``). The bundles of the others are left out of its HTML.
 - ``PRELOAD`` (page module, a :class:`Preload`): the data URLs its first paint fetches (the shown map layers'
-  geometry and incidents) and dash-leaflet's GeoJSON chunk, preloaded so they download while the bundles load.
+  geometry and incidents) and dash-leaflet's GeoJSON chunk, preloaded so they download while the bundles load;
+  ``preload_urls(settings, params)`` (page module, optional): those that depend on the page's query (the duty
+  desk's filtered incident layer). Dash's own start requests (layout, dependencies) are preloaded on every page.
 
 Async chunks (plotly.js behind ``dcc.Graph``, the dropdown, date picker) were never in the HTML: Dash serves them
 when a component needs them. A page reached by a client-side route (``dcc.Link``) in a document built for
@@ -16,9 +18,13 @@ named in ``<meta name="wx-deferred-libraries">`` with a component that loads the
 """
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from html import escape
+from urllib.parse import parse_qsl
+
+log = logging.getLogger(__name__)
 
 # component libraries only some pages draw: {window namespace: the path of its bundles under Dash's suites}
 OPTIONAL = {
@@ -49,6 +55,7 @@ class Preload:
 class Head:
     libraries: frozenset = frozenset()  # of OPTIONAL
     preload: Preload = Preload()
+    preload_urls: object = None  # (settings, params) -> data URLs of this request
 
     @property
     def deferred(self) -> tuple[str, ...]:
@@ -59,15 +66,16 @@ class Head:
         left_out = tuple(OPTIONAL[name] for name in self.deferred)
         return _SCRIPT.sub(lambda m: "" if any(p in m.group(1) for p in left_out) else m.group(0), html)
 
-    def metas(self) -> str:
+    def metas(self, urls=()) -> str:
+        """The page's head tags; ``urls``: data URLs of this request to preload too."""
         deferred = " ".join(self.deferred)
         return (f'<meta name="wx-deferred-libraries" content="{deferred}">' + Preload(fetch=DASH_START).tags()
-                + self.preload.tags())
+                + self.preload.tags() + Preload(fetch=tuple(urls)).tags())
 
 
-def map_preload(urls) -> Preload:
-    """A map page's preloads: ``urls`` (its shown layers' data) and the GeoJSON chunk."""
-    return Preload(fetch=tuple(u for u in urls if u), scripts=(GEOJSON_CHUNK,))
+def map_preload(urls, scripts=()) -> Preload:
+    """A map page's preloads: ``urls`` (its shown layers' data), the GeoJSON chunk and ``scripts``."""
+    return Preload(fetch=tuple(u for u in urls if u), scripts=(GEOJSON_CHUNK, *scripts))
 
 
 def head_of(module) -> Head:
@@ -75,10 +83,21 @@ def head_of(module) -> Head:
     unknown = libraries - set(OPTIONAL)
     if unknown:
         raise ValueError(f"{module.__name__}.LIBRARIES: not optional libraries: {sorted(unknown)}")
-    return Head(libraries=libraries, preload=getattr(module, "PRELOAD", Preload()))
+    return Head(libraries=libraries, preload=getattr(module, "PRELOAD", Preload()),
+                preload_urls=getattr(module, "preload_urls", None))
 
 
-def install(app, pages: dict) -> dict:
+def _request_urls(head: Head, settings, query: str) -> tuple[str, ...]:
+    if head.preload_urls is None:
+        return ()
+    try:
+        return tuple(head.preload_urls(settings, dict(parse_qsl(query))))
+    except Exception:  # noqa: BLE001 - a preload is a hint: the page itself reports a bad query
+        log.debug("no request preloads", exc_info=True)
+        return ()
+
+
+def install(app, pages: dict, settings) -> dict:
     """Each page's HTML (``pages``: ``{path: page module}``) with its own scripts and preloads; any other path
     (the 404 view) gets the common bundles only. Returns ``{path: Head}``."""
     from flask import has_request_context, request
@@ -89,8 +108,9 @@ def install(app, pages: dict) -> dict:
 
     def interpolate_index(**kwargs):
         head = heads.get(request.path, common) if has_request_context() else common
+        urls = _request_urls(head, settings, request.query_string.decode("latin-1")) if has_request_context() else ()
         kwargs["scripts"] = head.scripts(kwargs.get("scripts", ""))
-        kwargs["metas"] = kwargs.get("metas", "") + head.metas()
+        kwargs["metas"] = kwargs.get("metas", "") + head.metas(urls)
         return plain(**kwargs)
 
     app.interpolate_index = interpolate_index

@@ -29,8 +29,10 @@ from .head import map_preload
 
 LIBRARIES = ("dash_ag_grid",)  # the incident list (pages.head: the other pages' HTML leaves its bundle out)
 MAP_CHECKED = {"grids": False, "rings": True}  # the desk's map: zones, district, rings, incidents
-# the incident layer's url is the list's filter (set in the layout): not preloaded
-PRELOAD = map_preload(start_urls(MAP_CHECKED, skip=("incidents",)))
+# the incident layer's url is the list's filter (set in the layout): preload_urls
+# and the grid's own code, an async chunk requested only when the list mounts
+PRELOAD = map_preload(start_urls(MAP_CHECKED, skip=("incidents",)),
+                      scripts=("/_dash-component-suites/dash_ag_grid/async-community.js",))
 CLOCK_MS = 1000  # the time-left countdown (browser only)
 PULSE_MS = 1000  # the alert markers' pulse (browser only)
 
@@ -54,6 +56,16 @@ def map_inputs() -> html.Div:
     """The fixed, hidden inputs the shared map callbacks read: no choropleth here, the zones are outlines;
     hotspots (when switched on) for 30 days."""
     return hidden_map_inputs(measure="none")
+
+
+def preload_urls(settings, params: dict) -> tuple[str, ...]:
+    """The incident layer's url as :func:`layout` sets it (the list's filter from the URL; pages.head preloads
+    it with the page). Nothing for a viewer who may not read the desk."""
+    user = current_user()
+    if user is None or not user.can_read:
+        return ()
+    query = dq.api_query(dq.values_from_params(params), utcnow(), settings.duty_window_step_s)
+    return (f"/api/map/incidents.json?{query}",)
 
 
 def _selected(params: dict) -> dict | None:
