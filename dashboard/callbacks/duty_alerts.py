@@ -86,6 +86,7 @@ def register(app) -> None:
         Output("alert-feed-count", "children"),
         Input("alert-store", "data"),
         State("alert-conf", "data"),
+        prevent_initial_call=True,  # the layout paints the feed from the snapshot the store starts with
     )
     def feed(snap, conf):
         count = (snap or {}).get("count") or 0
