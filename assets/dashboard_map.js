@@ -128,15 +128,18 @@
     unitTooltip: function (feature, layer, context) {
       var h = hide(context);
       var p = feature.properties;
-      var lang = h.lang || "zh";
-      var lines = ["<b>" + esc(nameOf(p, "name", lang)) + "</b> <span class='wx-code'>" + esc(p.code) + "</span>"];
-      if (p.zone_name) { lines.push(esc(label(h, "zone", "片区")) + ": " + esc(nameOf(p, "zone_name", lang))); }
-      if (p.town_name) { lines.push(esc(label(h, "town", "镇街")) + ": " + esc(nameOf(p, "town_name", lang))); }
-      var v = h.values && h.values[p.code];
-      if (v !== undefined && v !== null && h.measureLabel) {
-        lines.push(esc(h.measureLabel) + ": " + esc(h.format === "pct" ? (v * 100).toFixed(1) + "%" : v));
-      }
-      layer.bindTooltip(lines.join("<br>"), {sticky: true, className: "wx-tooltip"});
+      // the text is made when the tooltip opens (a hover), not for each of the ~600 polygons as the map draws
+      layer.bindTooltip(function () {
+        var lang = h.lang || "zh";
+        var lines = ["<b>" + esc(nameOf(p, "name", lang)) + "</b> <span class='wx-code'>" + esc(p.code) + "</span>"];
+        if (p.zone_name) { lines.push(esc(label(h, "zone", "片区")) + ": " + esc(nameOf(p, "zone_name", lang))); }
+        if (p.town_name) { lines.push(esc(label(h, "town", "镇街")) + ": " + esc(nameOf(p, "town_name", lang))); }
+        var v = h.values && h.values[p.code];
+        if (v !== undefined && v !== null && h.measureLabel) {
+          lines.push(esc(h.measureLabel) + ": " + esc(h.format === "pct" ? (v * 100).toFixed(1) + "%" : v));
+        }
+        return lines.join("<br>");
+      }, {sticky: true, className: "wx-tooltip"});
     },
     hazardPoint: function (feature, latlng, context) {
       var p = feature.properties;
