@@ -52,3 +52,32 @@
   wrapped.wxRetry = true;
   window.fetch = wrapped;
 })();
+
+/* A page's HTML carries only the component libraries that page draws (dashboard/pages/head.py); the others are
+ * named in <meta name="wx-deferred-libraries">. Should a client-side route (dcc.Link) bring a page that draws one
+ * of them into this document, its components are these stand-ins: they load the page afresh, and the server's
+ * HTML for that page has the library. Once per address and 30 s, so a page that still lacks it cannot loop. */
+(function () {
+  "use strict";
+  var meta = document.querySelector('meta[name="wx-deferred-libraries"]');
+  var names = meta ? (meta.getAttribute("content") || "").split(/\s+/).filter(Boolean) : [];
+  function reloadOnce() {
+    var key = "wx-reload-for-library:" + window.location.pathname + window.location.search;
+    var last = 0;
+    try { last = Number(window.sessionStorage.getItem(key)) || 0; } catch (e) { /* storage off: reload anyway */ }
+    if (Date.now() - last > 30000) {
+      try { window.sessionStorage.setItem(key, String(Date.now())); } catch (e) { /* idem */ }
+      window.location.reload();
+    } else if (window.console) {
+      window.console.error("component library missing on " + window.location.pathname);
+    }
+  }
+  function StandIn() { reloadOnce(); return null; }
+  names.forEach(function (name) {
+    if (window[name] || typeof Proxy !== "function") { return; }
+    // Dash resolves window[namespace][type]: component types are capitalised, anything else is not a component
+    window[name] = new Proxy({}, {get: function (target, key) {
+      return typeof key === "string" && /^[A-Z]/.test(key) ? StandIn : undefined;
+    }});
+  });
+})();

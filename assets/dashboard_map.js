@@ -74,6 +74,22 @@
   var map = {
     esc: esc,
     mapFor: function (id) { return maps[id || "map"]; },
+    /* Resolves once the map has drawn its grids and incident markers: "drawn"; or its grids, with the incident
+     * data in and empty (wx.live holds no feature): "drawn-no-incidents"; or after timeoutMs: "timeout". It looks
+     * at the page every 100 ms itself: nothing goes through Dash while it waits. */
+    whenDrawn: function (timeoutMs) {
+      var t0 = Date.now();
+      return new Promise(function (resolve) {
+        (function check() {
+          var grids = document.querySelector("path.wx-layer-grids") !== null;
+          var markers = document.querySelector(".marker-cluster, .leaflet-marker-pane .wx-inc") !== null;
+          var held = window.wx && window.wx.live ? window.wx.live.size() : null;
+          var reason = grids && markers ? "drawn" : grids && held === 0 ? "drawn-no-incidents"
+            : Date.now() - t0 >= timeoutMs ? "timeout" : null;
+          if (reason) { resolve(reason); } else { setTimeout(check, 100); }
+        })();
+      });
+    },
     /* Fly to an incident and open its popup (used when a list row is picked). Resolves true when opened. */
     focusIncident: function (mapId, incidentId, lat, lon, zoom) {
       var m = maps[mapId || "map"];
@@ -117,15 +133,18 @@
     unitTooltip: function (feature, layer, context) {
       var h = hide(context);
       var p = feature.properties;
-      var lang = h.lang || "zh";
-      var lines = ["<b>" + esc(nameOf(p, "name", lang)) + "</b> <span class='wx-code'>" + esc(p.code) + "</span>"];
-      if (p.zone_name) { lines.push(esc(label(h, "zone", "片区")) + ": " + esc(nameOf(p, "zone_name", lang))); }
-      if (p.town_name) { lines.push(esc(label(h, "town", "镇街")) + ": " + esc(nameOf(p, "town_name", lang))); }
-      var v = h.values && h.values[p.code];
-      if (v !== undefined && v !== null && h.measureLabel) {
-        lines.push(esc(h.measureLabel) + ": " + esc(h.format === "pct" ? (v * 100).toFixed(1) + "%" : v));
-      }
-      layer.bindTooltip(lines.join("<br>"), {sticky: true, className: "wx-tooltip"});
+      // the text is made when the tooltip opens (a hover), not for each of the ~600 polygons as the map draws
+      layer.bindTooltip(function () {
+        var lang = h.lang || "zh";
+        var lines = ["<b>" + esc(nameOf(p, "name", lang)) + "</b> <span class='wx-code'>" + esc(p.code) + "</span>"];
+        if (p.zone_name) { lines.push(esc(label(h, "zone", "片区")) + ": " + esc(nameOf(p, "zone_name", lang))); }
+        if (p.town_name) { lines.push(esc(label(h, "town", "镇街")) + ": " + esc(nameOf(p, "town_name", lang))); }
+        var v = h.values && h.values[p.code];
+        if (v !== undefined && v !== null && h.measureLabel) {
+          lines.push(esc(h.measureLabel) + ": " + esc(h.format === "pct" ? (v * 100).toFixed(1) + "%" : v));
+        }
+        return lines.join("<br>");
+      }, {sticky: true, className: "wx-tooltip"});
     },
     hazardPoint: function (feature, latlng, context) {
       var p = feature.properties;

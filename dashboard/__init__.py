@@ -14,11 +14,6 @@ from .settings import Settings
 
 __all__ = ["create_app", "Settings"]
 
-# fetched while the JS bundles load, not after the map mounts (the default incident layer URL included)
-PRELOADED_URLS = ("/api/geo/grids.json", "/api/geo/zones.json", "/api/geo/district.json", "/api/map/incidents.json")
-# dash-leaflet's GeoJSON code is an async chunk, requested only when the first GeoJSON layer mounts: fetch it early
-PRELOADED_SCRIPTS = ("/_dash-component-suites/dash_leaflet/async-GeoJSON.js",)
-
 
 def _init_store(server, settings: Settings):
     from . import store
@@ -53,11 +48,6 @@ def create_app(settings: Settings | None = None, *, with_store: bool = True) -> 
         suppress_callback_exceptions=True,
         update_title=None,
     )
-    # geometry every map page draws is fetched while the JS bundles load, not after the map mounts
-    preload = "".join(f'<link rel="preload" href="{url}" as="fetch" crossorigin="anonymous">'
-                      for url in PRELOADED_URLS)
-    preload += "".join(f'<link rel="preload" href="{url}" as="script">' for url in PRELOADED_SCRIPTS)
-    app.index_string = app.index_string.replace("{%metas%}", "{%metas%}" + preload, 1)
     server = app.server
     server.config["SECRET_KEY"] = security.resolve_secret_key(settings)  # refuses a weak or missing key
     server.config["MAX_CONTENT_LENGTH"] = 16 * 1024 * 1024  # API blueprints cap their own bodies at 1 MB

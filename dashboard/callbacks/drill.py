@@ -83,25 +83,17 @@ def _drill_query(trig, value, search, state=None, start=None, end=None):
 def register_callbacks(app) -> None:
     # The panel's charts are mounted once the map has drawn its polygons and markers (or after 6 s): mounting
     # a dcc.Graph loads plotly.js, and evaluating it and drawing seven charts would hold the main thread while
-    # the map waits. No open incident at all (no marker to wait for): ready two polls after the incident data
-    # has arrived. The reason is left on <body data-map-ready> for ops and tests.
+    # the map waits. No open incident at all (no marker to wait for): ready once the incident data is in, empty.
+    # The browser watches the map itself (wx.map.whenDrawn): no Dash callback runs while it waits. The reason is
+    # left on <body data-map-ready> for ops and tests.
     app.clientside_callback(
-        """function (n) {
-            if (!n || n <= 1) { window.__wxIncidentsSeenAt = undefined; }  // a fresh poll (page rendered again)
-            const grids = document.querySelectorAll('path.wx-layer-grids').length > 0;
-            const markers = document.querySelector('.marker-cluster, .leaflet-marker-pane .wx-inc') !== null;
-            const fetched = performance.getEntriesByType('resource')
-                .some(e => e.name.indexOf('/api/map/incidents.json') >= 0 && e.responseEnd > 0);
-            window.__wxIncidentsSeenAt = fetched && window.__wxIncidentsSeenAt === undefined ? n : window.__wxIncidentsSeenAt;
-            let reason = null;
-            if (grids && markers) { reason = 'drawn'; }
-            else if (grids && fetched && n >= window.__wxIncidentsSeenAt + 2) { reason = 'drawn-no-incidents'; }
-            else if (n >= 40) { reason = 'timeout'; }
-            if (reason) { document.body.dataset.mapReady = reason; return [true, true]; }
-            return [window.dash_clientside.no_update, false];
+        """function (_lang) {
+            return window.wx.map.whenDrawn(6000).then(function (reason) {
+                document.body.dataset.mapReady = reason;
+                return true;
+            });
         }""",
-        Output("map-ready", "data"), Output("map-ready-poll", "disabled"),
-        Input("map-ready-poll", "n_intervals"),
+        Output("map-ready", "data"), Input("ov-lang", "data"),
     )
 
     @app.callback(*[Output(f"slot-{gid}", "children") for gid, _, _ in panel.CHARTS],

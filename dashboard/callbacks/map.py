@@ -121,7 +121,9 @@ def register_callbacks(app) -> None:
             todo["hotspots"] = f"/api/map/hotspots.json?period={hot_period or '30d'}"
         return tuple(todo.get(k, no_update) for k in lazy)
 
-    @app.callback(Output("hotspot-legend-slot", "children"), Input("map-layers", "overlays"), State("url", "search"))
+    # no page starts with the hotspots shown (its slot starts empty); the control's overlays are in the layout
+    @app.callback(Output("hotspot-legend-slot", "children"), Input("map-layers", "overlays"), State("url", "search"),
+                  prevent_initial_call=True)
     def hotspot_legend_visibility(overlays, search):
         lang = "en" if "lang=en" in (search or "") else "zh"
         from ..i18n import t

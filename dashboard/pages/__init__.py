@@ -1,6 +1,7 @@
 """Pages, routed by path. Each page module has ``layout(settings, lang, params)`` returning its component tree
-and may have ``register_callbacks(app)``; adding a page is one line in :data:`PAGES`. :func:`install_pages` puts
-them on the app: their callbacks, the initial layout (the page the browser is on) and the router.
+and may have ``register_callbacks(app)``, ``LIBRARIES`` and ``PRELOAD`` (what its HTML loads: :mod:`.head`);
+adding a page is one line in :data:`PAGES`. :func:`install_pages` puts them on the app: their callbacks, each
+page's HTML head, the initial layout (the page the browser is on) and the router.
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ def load_pages() -> dict:
 def install_pages(app, settings) -> dict:
     """Every page on ``app``: the page modules' callbacks, the initial layout and the router callback, and the
     404 status for an unknown page. Returns ``{path: page module}``."""
-    from dash import Input, Output, State, dcc, html, no_update
+    from dash import Input, Output, State, dcc, html
     from flask import has_request_context, request
 
     from ..api.errors import PAGE_CATCH_ALL
@@ -39,7 +40,10 @@ def install_pages(app, settings) -> dict:
                          html.A(t("login_submit", lang), href=login_url(path, lang), id="page-refused-login")],
                         className="wx-404", id="page-refused")
 
+    from . import head
+
     pages = load_pages()  # before any callback runs: Dash 4 refuses component imports inside callbacks
+    head.install(app, pages, settings)  # each page's HTML: only the component bundles it draws, its first paint preloaded
 
     @app.server.after_request
     def unknown_page_is_404(resp):
@@ -65,24 +69,26 @@ def install_pages(app, settings) -> dict:
 
     def serve_layout():
         """The page the browser is on, rendered into the initial layout (one round trip fewer than routing by
-        callback). The layout request's Referer names that page; without one the router callback renders it."""
+        callback). The layout request's Referer names that page; without one the router callback renders it.
+
+        With a page, ``url`` starts with its path and query, as the browser has them: the location's report when
+        it mounts then changes nothing, and the router is not asked for the page the layout already holds."""
         ref = urlsplit(request.referrer or "") if has_request_context() else None
         same_origin = bool(ref and ref.netloc and ref.netloc == request.host)
         path = ref.path if same_origin else None
+        where = {"pathname": path, "search": ("?" + ref.query) if ref.query else ""} if path else {}
         return html.Div([
-            dcc.Location(id="url", refresh="callback-nav"),
-            dcc.Store(id="rendered", data={"path": path, "search": ("?" + ref.query) if same_origin and ref.query else ""}),
-            html.Div(render(path, ref.query if same_origin else "") if path else None, id="page"),
+            dcc.Location(id="url", refresh="callback-nav", **where),
+            html.Div(render(path, ref.query) if path else None, id="page"),
         ])
 
     app.layout = serve_layout
 
-    @app.callback(Output("page", "children"), Output("rendered", "data"), Input("url", "pathname"),
-                  State("url", "search"), State("rendered", "data"))
-    def route(pathname, search, rendered):
-        if rendered and rendered.get("path") == pathname and rendered.get("search", "") == (search or ""):
-            return no_update, None  # the initial layout already holds this page; later visits render again
-        return render(pathname, search), None
+    # the page of a client-side route (dcc.Link, the browser's back/forward), or of a layout built without a page
+    @app.callback(Output("page", "children"), Input("url", "pathname"), State("url", "search"),
+                  prevent_initial_call=True)
+    def route(pathname, search):
+        return render(pathname, search)
 
     return pages
 
@@ -106,7 +112,7 @@ def callback_levels(app, pages: dict, settings) -> dict:
         deps = list(cb.get("output") if isinstance(cb.get("output"), list) else [cb.get("output")])
         deps += cb.get("raw_inputs") or []
         ids = {_id_key(getattr(d, "component_id", None)) for d in deps} - {None}
-        if ids & {"page", "rendered"}:
+        if "page" in ids:
             levels[key] = policy.PUBLIC
             continue
         on = frozenset(path for path, found in ids_by_page.items() if ids & found)

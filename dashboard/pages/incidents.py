@@ -21,10 +21,18 @@ from ..services import tiles as basemap_tiles
 from ..store.models import utcnow
 from ..ui import duty as ui
 from ..ui.alerts import alert_banner, alert_feed
+from ..ui.layers import start_urls
 from ..ui.map import district_map
 from ..ui.map_controls import hidden_map_inputs, live_feed
 from ..ui.shell import header
+from .head import map_preload
 
+LIBRARIES = ("dash_ag_grid",)  # the incident list (pages.head: the other pages' HTML leaves its bundle out)
+MAP_CHECKED = {"grids": False, "rings": True}  # the desk's map: zones, district, rings, incidents
+# the incident layer's url is the list's filter (set in the layout): preload_urls
+# and the grid's own code, an async chunk requested only when the list mounts
+PRELOAD = map_preload(start_urls(MAP_CHECKED, skip=("incidents",)),
+                      scripts=("/_dash-component-suites/dash_ag_grid/async-community.js",))
 CLOCK_MS = 1000  # the time-left countdown (browser only)
 PULSE_MS = 1000  # the alert markers' pulse (browser only)
 
@@ -48,6 +56,16 @@ def map_inputs() -> html.Div:
     """The fixed, hidden inputs the shared map callbacks read: no choropleth here, the zones are outlines;
     hotspots (when switched on) for 30 days."""
     return hidden_map_inputs(measure="none")
+
+
+def preload_urls(settings, params: dict) -> tuple[str, ...]:
+    """The incident layer's url as :func:`layout` sets it (the list's filter from the URL; pages.head preloads
+    it with the page). Nothing for a viewer who may not read the desk."""
+    user = current_user()
+    if user is None or not user.can_read:
+        return ()
+    query = dq.api_query(dq.values_from_params(params), utcnow(), settings.duty_window_step_s)
+    return (f"/api/map/incidents.json?{query}",)
 
 
 def _selected(params: dict) -> dict | None:
@@ -81,7 +99,7 @@ def layout(settings, lang: str, params: dict):
     places = data.place_options(lang, values["town"], values["zone"])
 
     the_map = district_map(settings, lang, hideouts={"incidents": {"alerts": sorted(
-        {a["incident"]["id"] for a in snapshot["items"]})}}, checked={"grids": False, "rings": True},
+        {a["incident"]["id"] for a in snapshot["items"]})}}, checked=MAP_CHECKED,
         tiles=basemap_tiles.basemaps(settings))
     layer = _find(the_map, "geo-incidents")
     if layer is not None:

@@ -3,6 +3,8 @@ panel (breadcrumb, period, KPI cards, rankings, charts, profiles). The view live
 (``?level=zone&code=…&period=2019``) and in ``dcc.Store(id="view-state")``; see ``dashboard/callbacks/drill.py``."""
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from dash import dcc, html
 
 from ..callbacks import drill as drill_callbacks
@@ -10,10 +12,13 @@ from ..callbacks import map as map_callbacks
 from ..i18n import t
 from ..services import drill, live, maps, units
 from ..services import tiles as basemap_tiles
-from ..ui import panel
+from ..ui import layers, panel
 from ..ui.map import district_map
 from ..ui.map_controls import DEFAULT_LAYER, DEFAULT_MEASURE, legend, live_feed, map_controls
 from ..ui.shell import header
+from .head import map_preload
+
+PRELOAD = map_preload(layers.start_urls())  # the shown layers' geometry and the incidents
 
 
 def _may_export() -> bool:
@@ -38,11 +43,12 @@ def layout(settings, lang: str, params: dict):
     head = live.read_head()  # the live stream starts here: nothing committed after the render is missed
     return html.Div([
         header(lang, "/", params, t("counts_line", lang, **counts)),
-        dcc.Location(id="ov-url", refresh=False),  # the overview's own view of the URL (drill callbacks)
+        # the overview's own view of the URL (drill callbacks), starting where the page is: its report on mounting
+        # changes nothing, so the view is not asked for again
+        dcc.Location(id="ov-url", refresh=False, pathname="/", search=("?" + urlencode(params)) if params else ""),
         dcc.Store(id="view-state", data=state),
         dcc.Store(id="ov-lang", data=lang),
-        dcc.Store(id="map-ready"),
-        dcc.Interval(id="map-ready-poll", interval=150, max_intervals=41),
+        dcc.Store(id="map-ready"),  # set once the map has drawn (callbacks.drill): the panel's charts mount then
         html.Main(className="wx-main wx-overview", children=[
             html.Div(className="wx-map", id="map-panel", children=[
                 the_map,

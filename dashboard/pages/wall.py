@@ -17,9 +17,13 @@ from ..services import units
 from ..services import wall as wall_data
 from ..ui import wall as ui
 from ..ui.map import district_map
+from ..ui.layers import start_urls
 from ..ui.map_controls import legend, live_feed
+from .head import map_preload
 
 log = logging.getLogger("dashboard.wall")
+
+PRELOAD = map_preload(start_urls(ui.WALL_CHECKED))
 
 
 def token_ok(settings, params: dict) -> bool:

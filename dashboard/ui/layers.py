@@ -139,3 +139,11 @@ def lazy_urls(lang: str, shown_names, current: dict) -> dict:
         if t(spec.label_key, lang) in (shown_names or []) and not current.get(spec.key):
             out[spec.key] = spec.url
     return out
+
+
+def start_urls(checked: dict | None = None, skip=()) -> tuple[str, ...]:
+    """The data URLs a map fetches for its first paint: the layers shown at start (``checked`` overrides, as in
+    :func:`overlays`), bottom to top, without the keys in ``skip`` (e.g. a layer whose url the page filters)."""
+    checked = checked or {}
+    return tuple(s.url for s in BOUNDARY_LAYERS + POINT_LAYERS
+                 if checked.get(s.key, s.checked) and s.key not in skip)

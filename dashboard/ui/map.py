@@ -50,14 +50,15 @@ def district_map(settings: Settings, lang: str, map_id: str = "map", dark: bool 
     The initial view is either ``center``/``zoom`` or ``bounds`` (with its centre but no zoom), never a ``viewport``: the map
     re-applies its ``zoom``/``center`` props right after mounting, which undid a ``viewport`` fit of a
     shared zone or grid link (the map stayed at district zoom)."""
+    layers = (basemaps(tiles, lang, dark) + overlays(BOUNDARY_LAYERS, lang, dark, hideouts, checked)
+              + overlays(POINT_LAYERS, lang, dark, hideouts, checked) + list(extra_overlays))
     children = [
         *panes(),
-        dl.LayersControl(
-            basemaps(tiles, lang, dark)
-            + overlays(BOUNDARY_LAYERS, lang, dark, hideouts, checked)
-            + overlays(POINT_LAYERS, lang, dark, hideouts, checked)
-            + list(extra_overlays),
-            id=f"{map_id}-layers", collapsed=False, position="topright"),
+        # what the control reports when it mounts (its checked layers, in order), given from the start: the report
+        # then changes nothing and asks no callback (callbacks.map) for the layers the page already shows
+        dl.LayersControl(layers, id=f"{map_id}-layers", collapsed=False, position="topright",
+                         overlays=[c.name for c in layers if isinstance(c, dl.Overlay) and c.checked],
+                         baseLayer=next((c.name for c in layers if isinstance(c, dl.BaseLayer) and c.checked), None)),
         dl.ScaleControl(position="bottomleft", imperial=False),
         # full screen: a control added by assets/dashboard_map.js for the whole map panel (legends included)
     ]

@@ -1,0 +1,117 @@
+"""What a page's HTML loads before its first paint.
+
+Dash writes one HTML for every path, with the bundle of every component library the app imports: the overview
+downloaded and evaluated dash-ag-grid (1.3 MB decoded, the duty desk's list) before its map could draw. Here each
+page's HTML keeps only what that page draws, and starts the downloads its first paint waits for:
+
+- ``LIBRARIES`` (page module): the component libraries of :data:`OPTIONAL` the page draws (the duty desk:
+  ``dash_ag_grid``). The bundles of the others are left out of its HTML.
+- ``PRELOAD`` (page module, a :class:`Preload`): the data URLs its first paint fetches (the shown map layers'
+  geometry and incidents) and dash-leaflet's GeoJSON chunk, preloaded so they download while the bundles load;
+  ``preload_urls(settings, params)`` (page module, optional): those that depend on the page's query (the duty
+  desk's filtered incident layer). Dash's own start requests (layout, dependencies) are preloaded on every page.
+
+Async chunks (plotly.js behind ``dcc.Graph``, the dropdown, date picker) were never in the HTML: Dash serves them
+when a component needs them. A page reached by a client-side route (``dcc.Link``) in a document built for
+another page could need a library this document left out: ``assets/dashboard_app.js`` stands in for each one
+named in ``<meta name="wx-deferred-libraries">`` with a component that loads the page afresh.
+"""
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from html import escape
+from urllib.parse import parse_qsl
+
+log = logging.getLogger(__name__)
+
+# component libraries only some pages draw: {window namespace: the path of its bundles under Dash's suites}
+OPTIONAL = {
+    "dash_ag_grid": "/_dash-component-suites/dash_ag_grid/",
+    "dash_table": "/_dash-component-suites/dash/dash_table/",  # Dash always writes it; no page draws a DataTable
+}
+# what dash-renderer fetches once every bundle is evaluated, before it can draw anything: fetched meanwhile (the
+# layout is the page the request's Referer names, pages.install_pages: the preload carries the same Referer)
+DASH_START = ("/_dash-layout", "/_dash-dependencies")
+# dash-leaflet's GeoJSON code is an async chunk, requested only when the first GeoJSON layer mounts
+GEOJSON_CHUNK = "/_dash-component-suites/dash_leaflet/async-GeoJSON.js"
+
+_SCRIPT = re.compile(r'<script\b[^>]*\bsrc="([^"]*)"[^>]*>\s*</script>\n?')
+
+
+@dataclass(frozen=True)
+class Preload:
+    fetch: tuple[str, ...] = ()  # data (fetch/XHR, same origin)
+    scripts: tuple[str, ...] = ()
+
+    def tags(self) -> str:
+        out = [f'<link rel="preload" href="{escape(u)}" as="fetch" crossorigin="anonymous">' for u in self.fetch]
+        out += [f'<link rel="preload" href="{escape(u)}" as="script">' for u in self.scripts]
+        return "".join(out)
+
+
+@dataclass(frozen=True)
+class Head:
+    libraries: frozenset = frozenset()  # of OPTIONAL
+    preload: Preload = Preload()
+    preload_urls: object = None  # (settings, params) -> data URLs of this request
+
+    @property
+    def deferred(self) -> tuple[str, ...]:
+        return tuple(sorted(set(OPTIONAL) - set(self.libraries)))
+
+    def scripts(self, html: str) -> str:
+        """Dash's script tags without the bundles of the libraries this page does not draw."""
+        left_out = tuple(OPTIONAL[name] for name in self.deferred)
+        return _SCRIPT.sub(lambda m: "" if any(p in m.group(1) for p in left_out) else m.group(0), html)
+
+    def metas(self, urls=()) -> str:
+        """The page's head tags; ``urls``: data URLs of this request to preload too."""
+        deferred = " ".join(self.deferred)
+        return (f'<meta name="wx-deferred-libraries" content="{deferred}">' + Preload(fetch=DASH_START).tags()
+                + self.preload.tags() + Preload(fetch=tuple(urls)).tags())
+
+
+def map_preload(urls, scripts=()) -> Preload:
+    """A map page's preloads: ``urls`` (its shown layers' data), the GeoJSON chunk and ``scripts``."""
+    return Preload(fetch=tuple(u for u in urls if u), scripts=(GEOJSON_CHUNK, *scripts))
+
+
+def head_of(module) -> Head:
+    libraries = frozenset(getattr(module, "LIBRARIES", ()))
+    unknown = libraries - set(OPTIONAL)
+    if unknown:
+        raise ValueError(f"{module.__name__}.LIBRARIES: not optional libraries: {sorted(unknown)}")
+    return Head(libraries=libraries, preload=getattr(module, "PRELOAD", Preload()),
+                preload_urls=getattr(module, "preload_urls", None))
+
+
+def _request_urls(head: Head, settings, query: str) -> tuple[str, ...]:
+    if head.preload_urls is None:
+        return ()
+    try:
+        return tuple(head.preload_urls(settings, dict(parse_qsl(query))))
+    except Exception:  # noqa: BLE001 - a preload is a hint: the page itself reports a bad query
+        log.debug("no request preloads", exc_info=True)
+        return ()
+
+
+def install(app, pages: dict, settings) -> dict:
+    """Each page's HTML (``pages``: ``{path: page module}``) with its own scripts and preloads; any other path
+    (the 404 view) gets the common bundles only. Returns ``{path: Head}``."""
+    from flask import has_request_context, request
+
+    heads = {path: head_of(module) for path, module in pages.items()}
+    common = Head()
+    plain = app.interpolate_index
+
+    def interpolate_index(**kwargs):
+        head = heads.get(request.path, common) if has_request_context() else common
+        urls = _request_urls(head, settings, request.query_string.decode("latin-1")) if has_request_context() else ()
+        kwargs["scripts"] = head.scripts(kwargs.get("scripts", ""))
+        kwargs["metas"] = kwargs.get("metas", "") + head.metas(urls)
+        return plain(**kwargs)
+
+    app.interpolate_index = interpolate_index
+    return heads

@@ -1,0 +1,104 @@
+"""Each page's HTML carries the component bundles that page draws and preloads what its first paint fetches
+(dashboard/pages/head.py): dash-ag-grid only on the duty desk, dash_table nowhere; the map pages' shown layers,
+the duty desk's filtered incident layer; Dash's layout and dependencies everywhere."""
+from __future__ import annotations
+
+import re
+from html import unescape
+
+import pytest
+
+from tests.conftest import signed_in_client
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    from dashboard import create_app
+    from dashboard.settings import Settings
+
+    return create_app(Settings(instance_dir=tmp_path_factory.mktemp("head"), tile_url="", demo_live=False,
+                               cache_url="null", wall_tokens=("wall-head",)))
+
+
+def head(client, path: str) -> tuple[list[str], list[str], str]:
+    """(script srcs, preloaded hrefs, the deferred-libraries meta) of the HTML ``client`` gets for ``path``."""
+    r = client.get(path)
+    assert r.status_code == 200, (path, r.status_code)
+    html = r.get_data(as_text=True)
+    scripts = re.findall(r'<script[^>]*\bsrc="([^"]+)"', html)
+    preloads = [unescape(u) for u in re.findall(r'<link rel="preload" href="([^"]+)"', html)]
+    meta = re.search(r'<meta name="wx-deferred-libraries" content="([^"]*)"', html)
+    return scripts, preloads, meta.group(1) if meta else None
+
+
+def layer_url(tree, id_):
+    """The ``url`` prop of the component ``id_`` in a serialised layout."""
+    if isinstance(tree, dict):
+        props = tree.get("props") or {}
+        if props.get("id") == id_:
+            return props.get("url")
+        children = [v for v in (tree.values() if "props" not in tree else props.values())]
+        tree = children
+    if isinstance(tree, list):
+        for child in tree:
+            found = layer_url(child, id_)
+            if found:
+                return found
+    return None
+
+
+def suites(scripts, name):
+    return [s for s in scripts if f"/_dash-component-suites/{name}/" in s]
+
+
+def test_the_overview_leaves_the_grid_and_table_out_and_preloads_its_map(app):
+    scripts, preloads, deferred = head(signed_in_client(app.server, "leader"), "/")
+    assert suites(scripts, "dash_leaflet") and suites(scripts, "dash/dcc")
+    assert not suites(scripts, "dash_ag_grid") and not suites(scripts, "dash/dash_table")
+    assert not [s for s in scripts if "plotly" in s]
+    assert set(deferred.split()) == {"dash_ag_grid", "dash_table"}
+    for url in ("/_dash-layout", "/_dash-dependencies", "/api/geo/grids.json", "/api/geo/zones.json",
+                "/api/geo/district.json", "/api/map/incidents.json",
+                "/_dash-component-suites/dash_leaflet/async-GeoJSON.js"):
+        assert url in preloads, url
+    assert "/api/geo/towns.json" not in preloads  # hidden at start: fetched when switched on
+
+
+def test_the_duty_desk_has_its_grid_and_preloads_its_filtered_layer(app):
+    client = signed_in_client(app.server, "duty_officer")
+    scripts, preloads, deferred = head(client, "/incidents?status=all&severity=3,4")
+    assert suites(scripts, "dash_ag_grid") and not suites(scripts, "dash/dash_table")
+    assert deferred == "dash_table"
+    assert "/_dash-component-suites/dash_ag_grid/async-community.js" in preloads
+    layer = [u for u in preloads if u.startswith("/api/map/incidents.json")]
+    assert len(layer) == 1 and "severity=3" in layer[0].replace("%2C", ","), layer  # the list's filter, not all
+    assert "/api/geo/grids.json" not in preloads  # the desk's map starts without grids
+    # the preloaded URL is the one the layer asks for: the layout gives the layer the same url
+    layout = client.get("/_dash-layout", headers={"Referer": "http://localhost/incidents?status=all&severity=3,4"})
+    assert layer_url(layout.get_json(), "geo-incidents") == layer[0]
+    # and the grid's bundle is served (Dash registers every library's bundles, whichever page is asked first)
+    bundle = suites(scripts, "dash_ag_grid")[0]
+    assert client.get(bundle).status_code == 200
+
+
+def test_the_wall_and_pages_without_a_map(app):
+    wall = app.server.test_client()
+    assert wall.get("/wall?token=wall-head").status_code == 303  # the kiosk exchange
+    scripts, preloads, _ = head(wall, "/wall")
+    assert suites(scripts, "dash_leaflet") and not suites(scripts, "dash_ag_grid")
+    for url in ("/api/geo/towns.json", "/api/map/rings.json", "/api/geo/grids.json", "/api/map/incidents.json"):
+        assert url in preloads, url
+    scripts, preloads, _ = head(app.server.test_client(), "/login")
+    assert not suites(scripts, "dash_ag_grid")
+    assert preloads == ["/_dash-layout", "/_dash-dependencies"]  # no map data for a page without a map
+
+
+def test_a_page_may_name_only_optional_libraries():
+    from types import ModuleType
+
+    from dashboard.pages.head import head_of
+
+    page = ModuleType("dashboard.pages.fake")
+    page.LIBRARIES = ("dash_leaflet",)  # on every page already: not one to leave out
+    with pytest.raises(ValueError, match="dash_leaflet"):
+        head_of(page)
