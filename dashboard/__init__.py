@@ -65,7 +65,7 @@ def create_app(settings: Settings | None = None, *, with_store: bool = True) -> 
 
         # the pages' live parts (rendered once per change, sent in the stream's events) are the callbacks layer's
         hub = Hub(server, engine, slots=settings.stream_slots, poll_s=settings.live_poll_s, feeds=FEEDS,
-                  figures_s=settings.live_figures_s)
+                  figures_s=settings.live_figures_s, cache=cache)
     server.extensions["wuxing"] = Services(settings=settings, cache=cache, engine=engine, sessions=sessions,
                                            limits=limits, tiles=tile_files, hub=hub)
 

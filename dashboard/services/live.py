@@ -25,6 +25,7 @@ stream (``GET /api/map/stream``, Server-Sent Events) when something was committe
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import logging
 import threading
@@ -95,7 +96,8 @@ class Hub:
     """The process's live watcher and the open streams' meeting point (one per app, on ``Services.hub``)."""
 
     def __init__(self, app, engine, *, slots: int = 100, poll_s: float = 0.5, heartbeat_s: float = HEARTBEAT_S,
-                 lifetime_s: float = LIFETIME_S, feeds: Mapping[str, Feed] | None = None, figures_s: float = 5.0):
+                 lifetime_s: float = LIFETIME_S, feeds: Mapping[str, Feed] | None = None, figures_s: float = 5.0,
+                 cache=None):
         self._app = app
         self._engine = engine
         self.slots = slots
@@ -117,6 +119,8 @@ class Hub:
         self.feed_builds: dict[str, int] = {}  # pushed parts rendered, by part (tests and the bench)
         self.figures_s = figures_s  # a heavy part (KPI figures) is rendered at most this often per parameters
         self._rendered: dict = {}  # (part, params) -> when it was last rendered (monotonic)
+        # the shared cache (Redis in production, files embedded): a part rendered by one worker serves the others
+        self._cache = cache
 
     # ---------------------------------------------------------------- the watcher
     def _start(self) -> None:
@@ -264,13 +268,24 @@ class Hub:
                 wait = left if wait is None else min(wait, left)
                 continue
 
-            def build(name=name, params=params, before=before, is_whole=is_whole, feed=feed):
+            def build(name=name, params=params, before=before, is_whole=is_whole, feed=feed, key=key):
                 with self._memo_lock:
                     self._rendered[(name, params)] = time.monotonic()
                     prior = None if is_whole else self._states.get((name, params, before))
-                sets, state = feed.render(params, head, before, prior)
+                shared_key = "live-part:" + hashlib.sha1(repr(key).encode()).hexdigest()
+                hit = self._cache.get(shared_key) if self._cache is not None else None
+                if hit is not None:  # another worker rendered it for the same point: the same props for every page
+                    sets, state = hit
+                else:
+                    from plotly.io.json import to_json_plotly
+
+                    sets, state = feed.render(params, head, before, prior)
+                    sets = json.loads(to_json_plotly(sets))  # plain JSON: any worker can read it
+                    if self._cache is not None:
+                        self._cache.set(shared_key, (sets, state), timeout=120)
                 with self._memo_lock:
-                    self.feed_builds[name] = self.feed_builds.get(name, 0) + 1
+                    if hit is None:
+                        self.feed_builds[name] = self.feed_builds.get(name, 0) + 1
                     self._states[(name, params, head)] = state
                     self._states.move_to_end((name, params, head))
                     while len(self._states) > FEED_STATES:

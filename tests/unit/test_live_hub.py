@@ -115,3 +115,30 @@ def test_a_heavy_part_waits_its_turn_and_then_catches_up():
 def test_unknown_or_malformed_parts_are_refused(raw):
     with pytest.raises(ValueError):
         _hub(feeds={"x": CountingFeed(False)}).parse_push(raw)
+
+
+class DictCache:
+    """The shared cache's two calls (flask-caching), in memory: what two workers' hubs share through Redis."""
+
+    def __init__(self):
+        self.data = {}
+
+    def get(self, key):
+        return self.data.get(key)
+
+    def set(self, key, value, timeout=None):
+        self.data[key] = value
+
+
+def test_a_part_rendered_by_one_worker_serves_the_others():
+    cache = DictCache()
+    feeds = [CountingFeed(heavy=False), CountingFeed(heavy=False)]
+    hubs = [_hub(feeds={"x": f}, cache=cache) for f in feeds]
+    asks = hubs[0].parse_push('{"x": {}}')
+    h0, h1, h2 = Head(1, 0), Head(2, 0), Head(3, 0)
+    first = [hub.pushed(asks, {"x": h0}, h1, {"x"})[0] for hub in hubs]
+    assert first[0] == first[1] == [["part", {"from": None, "to": 2}]]
+    assert [len(f.renders) for f in feeds] == [1, 0]  # the second worker read the first one's rendering
+    # and kept its state: it patches the next change itself when it comes first
+    assert hubs[1].pushed(asks, {"x": h1}, h2, set())[0] == [["part", {"from": 2, "to": 3}]]
+    assert [len(f.renders) for f in feeds] == [1, 1] and feeds[1].renders[-1] == (2, 3, 2)
