@@ -295,8 +295,19 @@ class WallFeed:
             state["zones"] = payload
         if prior.get("aseq") != head.aseq:
             alerts = wall_data.active_alerts(lang, head.aseq)
-            sets += [["wall-alerts", {"data": alerts["items"]}],
-                     ["wall-alert-count", {"children": wall_ui.alert_count(alerts["count"], lang)}]]
+            old = prior.get("alerts")
+            ops = list_change([a["id"] for a in old], [a["id"] for a in alerts["items"]]) if old else None
+            if ops is None:
+                sets.append(["wall-alerts", {"data": alerts["items"]}])
+            else:  # new alerts on top, closed ones out
+                p, by_id = Patch(), {a["id"]: a for a in alerts["items"]}
+                for i in ops[0]:
+                    del p[i]
+                for aid in reversed(ops[1]):
+                    p.prepend(by_id[aid])
+                sets.append(["wall-alerts", {"data": p}])
+            state["alerts"] = alerts["items"]
+            sets.append(["wall-alert-count", {"children": wall_ui.alert_count(alerts["count"], lang)}])
         state.update(seq=head.seq, aseq=head.aseq)
         return sets, state
 
@@ -387,9 +398,24 @@ def tour_change(before: dict | None, tour: dict):
         return tour
     p, moved = Patch(), False
     for code, zone in tour["zones"].items():
-        if before["zones"].get(code) != zone:
+        old = before["zones"].get(code)
+        if old == zone:
+            continue
+        moved = True
+        if old is None or set(old) != set(zone):
             p["zones"][code] = zone
-            moved = True
+            continue
+        for key, value in zone.items():  # the figures that moved, not the whole card
+            if old[key] == value:
+                continue
+            if key == "kpis" and set(old[key]) == set(value) and all(
+                    len(old[key][per]) == len(rows) for per, rows in value.items()):
+                for per, rows in value.items():
+                    for i, row in enumerate(rows):
+                        if row != old[key][per][i]:
+                            p["zones"][code]["kpis"][per][i] = row
+            else:
+                p["zones"][code][key] = value
     for key in ("district", "order", "ranked"):
         if before.get(key) != tour[key]:
             p[key] = tour[key]

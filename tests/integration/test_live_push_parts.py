@@ -136,6 +136,13 @@ def test_the_wall_gets_a_ticker_patch_and_its_figures_once_per_change(server, ge
             header = wall.kpi_payload("zh", "resolution_rate", "month")["header"]
         assert json.loads(to_json_plotly(wall_ui.kpi_header(header, "zh"))) == fold(raw2[0], "wall-kpis", "children",
                                                                                    shown)
+        # the tour's zone cards too: only the figures that moved came, and they add up to the cards of now
+        with server.app.server.app_context():
+            k = wall.kpi_payload("zh", "resolution_rate", "month")
+        tour = fold(raw[0] + raw2[0], "wall-zones", "data")
+        assert tour == json.loads(json.dumps({key: k[key] for key in ("zones", "district", "order", "ranked")}))
+        zone_change = [props["data"] for cid, props in raw2[0] if cid == "wall-zones"]
+        assert zone_change and len(json.dumps(zone_change[-1])) < len(json.dumps(tour)) / 4  # what moved only
     finally:
         for w in walls:
             w.close()
