@@ -32,7 +32,7 @@ from tests.integration.conftest import ROOT, grid_points
 
 TOKEN = "contract-token"  # every scope
 SEED = int(os.environ.get("WX_CONTRACT_SEED", "20261125"))
-MAX_EXAMPLES = 6  # per operation and phase (fuzzing); the coverage phase is bounded by the document itself
+MAX_EXAMPLES = 10  # per operation and phase (fuzzing); the coverage phase is bounded by the document itself
 SLOW_OPERATIONS = "^/api/v1/(gis/|incidents/export[.]xlsx|briefing[.]pdf)"  # a second or so per answered request
 SLOW_MAX_EXAMPLES = 3
 # the statuses that refuse a request; 413 is this API's answer to a batch over its maximum (maxItems) and to a body
