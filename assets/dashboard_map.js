@@ -81,7 +81,9 @@
       var t0 = Date.now();
       return new Promise(function (resolve) {
         (function check() {
-          var grids = document.querySelector("path.wx-layer-grids") !== null;
+          // the map is drawn when its grid and zone polygons are both in (two layers, two fetches) and the markers
+          var grids = document.querySelector("path.wx-layer-grids") !== null &&
+            document.querySelector("path.wx-layer-zones") !== null;
           var markers = document.querySelector(".marker-cluster, .leaflet-marker-pane .wx-inc") !== null;
           var held = window.wx && window.wx.live ? window.wx.live.size() : null;
           var reason = grids && markers ? "drawn" : grids && held === 0 ? "drawn-no-incidents"
