@@ -327,11 +327,6 @@ def delta(after: int, head: Head, flt: IncidentFilter, now: dt.datetime, aseq_kn
 
 
 def event(head: Head, body: dict, name: str = "change") -> str:
-    """One Server-Sent Event (pushed props may hold Dash components and patches: plotly's JSON encoder)."""
-    if body.get("set"):
-        from plotly.io.json import to_json_plotly
-
-        data = to_json_plotly(body)
-    else:
-        data = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+    """One Server-Sent Event (pushed parts are plain JSON already: :meth:`Hub.pushed` stores them so)."""
+    data = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
     return f"id: {head.event_id}\nevent: {name}\ndata: {data}\n\n"
