@@ -7,6 +7,8 @@ HOST ?= 127.0.0.1
 PORT ?= 8050
 WORKERS ?= 2
 DEMO_USERS ?= 1
+# the suite runs in this many pytest-xdist processes (whole test modules each; see README "Tests")
+TEST_WORKERS ?= 2
 export HOST PORT
 
 .PHONY: run test setup setup-test geodata db browser services bench clean-db help
@@ -50,7 +52,7 @@ run: setup
 	DEMO_USERS=$(DEMO_USERS) $(BIN)/python -m dashboard serve --host $(HOST) --port $(PORT) --workers $(WORKERS)
 
 test: setup-test services
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile tests
 
 bench: setup
 	$(BIN)/python -m bench

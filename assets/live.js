@@ -148,6 +148,17 @@
     (d.set || []).forEach(function (item) { setProps(item[0], item[1]); });
   }
 
+  function onEnd(e) {  // the server ended the stream: the session is over (signed out elsewhere, disabled, …)
+    var d = {};
+    try { d = JSON.parse(e.data); } catch (err) { d = {}; }
+    S.ended = d.reason || "ended";
+    if (S.es) { S.es.close(); S.es = null; }
+    S.connected = false;
+    if (S.ended === "signed_out") {  // sign in again, back to this page (the server's gate says the same)
+      window.location.assign("/login?next=" + encodeURIComponent(window.location.pathname + window.location.search));
+    }
+  }
+
   function connect() {
     if (S.retryTimer) { clearTimeout(S.retryTimer); S.retryTimer = null; }
     if (S.es) { S.es.close(); }
@@ -156,6 +167,7 @@
     S.es = es;
     es.addEventListener("change", onChange);
     es.addEventListener("parts", onParts);
+    es.addEventListener("end", onEnd);
     es.onopen = function () { S.connected = true; S.everConnected = true; S.backoff = 1000; };
     es.onmessage = function () { S.lastEventAt = Date.now(); };
     es.onerror = function () {

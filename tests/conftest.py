@@ -212,19 +212,49 @@ def demo_app(small_demo_instance):
     server.stop()
 
 
-def build_full_demo(base) -> str:
-    """sqlite URL of the full default demo, generated once per test session under pytest's base temp dir
-    (~30-60 s) and shared by every suite that needs the demo year (figures, drill-down, map)."""
+def shared_base(tmp_path_factory) -> Path:
+    """The test run's base temp dir, shared by every pytest-xdist worker (a worker's own is a child of it)."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+def build_full_demo(tmp_path_factory) -> str:
+    """sqlite URL of the full default demo under this worker's ``full-demo/`` folder (see :func:`full_demo_dir`).
+
+    The demo (~60-80 s) is generated ONCE per test run, under an exclusive file lock in the run's shared temp dir,
+    whichever pytest-xdist worker asks first; every worker then reads its own copy (SQLite's backup API: a
+    consistent file whatever the journal mode), so one worker's sign-ins never lock another's reads."""
+    import fcntl
     import json
+    import sqlite3
 
     from dashboard.demo.history import run_history
 
-    folder = base / "full-demo"
-    folder.mkdir(exist_ok=True)
-    db = folder / "demo.sqlite3"
-    marker = folder / "done.json"
-    url = f"sqlite:///{db}"
+    shared = shared_base(tmp_path_factory) / "full-demo-source"
+    shared.mkdir(exist_ok=True)
+    source, source_marker = shared / "demo.sqlite3", shared / "done.json"
+    with open(shared / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, also if the build fails
+        if not source_marker.exists():
+            out = run_history(f"sqlite:///{source}", progress=False, reset=True)
+            source_marker.write_text(json.dumps(out))
+    folder = full_demo_dir(tmp_path_factory)
+    db, marker = folder / "demo.sqlite3", folder / "done.json"
+    if folder == shared:
+        return f"sqlite:///{db}"
     if not marker.exists():
-        out = run_history(url, progress=False, reset=True)
-        marker.write_text(json.dumps(out))
-    return url
+        with sqlite3.connect(source) as src, sqlite3.connect(db) as dst:
+            src.backup(dst)
+        marker.write_text(source_marker.read_text())
+    return f"sqlite:///{db}"
+
+
+def full_demo_dir(tmp_path_factory) -> Path:
+    """This worker's folder of the full demo: ``demo.sqlite3``, ``done.json`` (what the generator reported), and
+    room for an ``instance/`` and a ``cache/`` of the apps served on it."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        folder = tmp_path_factory.getbasetemp() / "full-demo-source"
+    else:
+        folder = tmp_path_factory.getbasetemp() / "full-demo"
+    folder.mkdir(exist_ok=True)
+    return folder

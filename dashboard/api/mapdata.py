@@ -131,7 +131,10 @@ def stream():
     (``push``: ``{part: params}``, see ``dashboard.callbacks.pushed``; a bad part is a 400, one the viewer may not
     see a 403), a comment every ``HEARTBEAT_S``; the stream ends after ``LIFETIME_S``
     (the page reconnects with ``Last-Event-ID``). 503 with ``Retry-After`` when this worker's stream slots are
-    taken. Filters as ``incidents.json`` (default ``status=open``)."""
+    taken. Filters as ``incidents.json`` (default ``status=open``). Who asks is checked again every
+    ``HEARTBEAT_S`` while the stream is open: once the session has ended (sign-out, password change, a disabled
+    user, a role change) the stream sends an event ``end`` (``{"reason": "signed_out"}``) and closes."""
+    from ..auth import current_principal, still_valid
     from ..services import live
 
     flt = filter_from_args()  # a bad filter: 400 before the stream opens
@@ -151,6 +154,7 @@ def stream():
         raise ApiError(503, "unavailable", "no free stream slot on this server; retry shortly", None,
                        retry_after=3)
     crs = _crs()
+    who = current_principal()
 
     def events():
         import time
@@ -167,8 +171,13 @@ def stream():
             parts_at = {name: known for name, _ in asks}
             whole = set(parts_at)
             ends = time.monotonic() + hub.lifetime_s
-            wrote = time.monotonic()
+            wrote = checked = time.monotonic()
             while not hub.stopping and time.monotonic() < ends:
+                if time.monotonic() - checked >= hub.heartbeat_s:  # who asks, again: a session may have ended
+                    if not still_valid(who):
+                        yield live.event(known, {"reason": "signed_out"}, "end")
+                        return
+                    checked = time.monotonic()
                 head = hub.head()
                 if head != known:  # the markers first: a part's rendering never holds them up
                     now = maps.utcnow()

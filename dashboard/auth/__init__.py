@@ -154,6 +154,19 @@ def _load_user() -> CurrentUser | None:
         return CurrentUser(user.id, user.username, user.name, user.role)
 
 
+def still_valid(who: CurrentUser | None) -> bool:
+    """Whether ``who`` (the principal a long-lived response, e.g. the live stream, started for) is still who asks:
+    re-read now, not from the request's cache, so a sign-out, password change, disabling, role change or
+    ``users logout`` in the meantime ends what it was reading."""
+    if who is None:
+        return False
+    g.pop("wx_user", None)
+    g.pop("wx_principal", None)
+    now = current_principal()
+    return now is not None and (now.id, now.username, now.role, now.kiosk, now.scopes) == (
+        who.id, who.username, who.role, who.kiosk, who.scopes)
+
+
 def session_id_hash(sid: str) -> str:
     """What the store keeps of a session id (the cookie holds the id itself)."""
     return hashlib.sha256(("wx-session:" + sid).encode("utf-8", "replace")).hexdigest()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from dashboard.ui.cards import fmt
-from tests.conftest import build_full_demo
+from tests.conftest import build_full_demo, full_demo_dir
 from tests.conftest import reading_client
 
 
@@ -14,10 +14,10 @@ def client(tmp_path_factory):
     from dashboard import create_app
     from dashboard.settings import Settings
 
-    base = tmp_path_factory.getbasetemp()
-    url = build_full_demo(base)
-    settings = Settings(instance_dir=base / "full-demo" / "instance", database_url=url, tile_url="",
-                        demo_live=False, cache_url=f"file://{base / 'full-demo' / 'cache'}", api_tokens=("test-token",))
+    url = build_full_demo(tmp_path_factory)
+    base = full_demo_dir(tmp_path_factory)
+    settings = Settings(instance_dir=base / "instance", database_url=url, tile_url="",
+                        demo_live=False, cache_url=f"file://{base / 'cache'}", api_tokens=("test-token",))
     return reading_client(create_app(settings).server)
 
 

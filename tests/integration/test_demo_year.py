@@ -20,11 +20,10 @@ def year(tmp_path_factory, geodata_dir, geo):
     import json
 
     from dashboard.store import make_engine
-    from tests.conftest import build_full_demo
+    from tests.conftest import build_full_demo, full_demo_dir
 
-    base = tmp_path_factory.getbasetemp()
-    url = build_full_demo(base)  # the session's one full demo (also served to the drill-down browser tests)
-    out = json.loads((base / "full-demo" / "done.json").read_text())
+    url = build_full_demo(tmp_path_factory)  # the run's one full demo (also served to the drill-down browser tests)
+    out = json.loads((full_demo_dir(tmp_path_factory) / "done.json").read_text())
 
     engine = make_engine(url)
     start, end = K.calendar_year(2019)

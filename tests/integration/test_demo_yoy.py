@@ -9,7 +9,7 @@ import pytest
 from dashboard.metrics import kpis as K
 from dashboard.metrics import periods, registry, views
 from dashboard.store import frames as F
-from tests.conftest import build_full_demo, reading_client
+from tests.conftest import build_full_demo, full_demo_dir, reading_client
 
 pytestmark = pytest.mark.slow
 
@@ -22,10 +22,10 @@ def demo(tmp_path_factory):
     from dashboard import create_app
     from dashboard.settings import Settings
 
-    base = tmp_path_factory.getbasetemp()
-    url = build_full_demo(base)
-    settings = Settings(instance_dir=base / "full-demo" / "instance", database_url=url, tile_url="",
-                        demo_live=False, cache_url=f"file://{base / 'full-demo' / 'cache'}", api_tokens=("test-token",))
+    url = build_full_demo(tmp_path_factory)
+    base = full_demo_dir(tmp_path_factory)
+    settings = Settings(instance_dir=base / "instance", database_url=url, tile_url="",
+                        demo_live=False, cache_url=f"file://{base / 'cache'}", api_tokens=("test-token",))
     app = create_app(settings)
     return app, reading_client(app.server)
 

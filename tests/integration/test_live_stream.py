@@ -218,3 +218,84 @@ def test_stream_slots_are_bounded_and_freed(server):
     assert hub.open_streams == 0
     s = Stream(server.url + "/api/map/stream")  # and taken again
     s.close()
+
+
+def _signed_in_opener(srv, role: str):
+    """A urllib opener with a cookie jar, signed in through ``POST /login`` as a new user with ``role``."""
+    import http.cookiejar
+    import urllib.parse
+    import uuid
+
+    from dashboard.auth.users import add_user
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args, **kwargs):
+            return None
+
+    name, password = f"s-{uuid.uuid4().hex[:10]}", "stream-test-password"
+    with srv.app.server.extensions["wuxing"].sessions() as s:
+        add_user(s, name, password, role)
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar), NoRedirect)
+    body = urllib.parse.urlencode({"username": name, "password": password, "next": "/"}).encode()
+    with pytest.raises(urllib.error.HTTPError) as r:  # 303 to the page: not followed
+        opener.open(urllib.request.Request(srv.url + "/login", body, headers={"Origin": srv.url}), timeout=10)
+    assert r.value.code == 303 and "error" not in r.value.headers["Location"]
+    return opener, name
+
+
+class SessionStream(Stream):
+    """A stream opened with a signed-in user's session cookie (no bearer token)."""
+
+    def __init__(self, opener, url: str):
+        self.resp = opener.open(url, timeout=WAIT_S)
+        self.events = queue.Queue()
+        self.comments = 0
+        self.closed = threading.Event()
+        threading.Thread(target=self._read_then_mark, daemon=True).start()
+
+    def _read_then_mark(self):
+        self._read()
+        self.closed.set()  # the server ended the response
+
+
+@pytest.mark.parametrize("how", ["sign_out", "disable", "logout_all"])
+def test_a_stream_ends_when_its_session_ends(server, geo, how):
+    """A page's stream belongs to a session: signing out (from another tab or device), disabling the user, or
+    ``users logout`` ends it at the next check (every HEARTBEAT_S), with an ``end`` event, and nothing more
+    arrives; another user's stream stays open and keeps receiving."""
+    from dashboard.auth.users import end_sessions, update_user
+
+    opener, name = _signed_in_opener(server, "duty_officer")
+    other, _ = _signed_in_opener(server, "leader")
+    mine = SessionStream(opener, server.url + "/api/map/stream")
+    theirs = SessionStream(other, server.url + "/api/map/stream")
+    try:
+        (lon, lat, *_), (lon2, lat2, *_rest) = grid_points(geo, 2)
+        first = _post(server, lon, lat)
+        mine.until(lambda d: any(f["properties"]["id"] == first["id"] for f in d.get("upsert", [])))  # both streams live
+        if how == "sign_out":
+            with pytest.raises(urllib.error.HTTPError) as r:
+                opener.open(urllib.request.Request(server.url + "/logout", b"", headers={"Origin": server.url}),
+                            timeout=10)
+            assert r.value.code == 303
+        else:
+            with server.app.server.extensions["wuxing"].sessions() as s:
+                if how == "disable":
+                    update_user(s, name, active=False)
+                else:
+                    assert end_sessions(s, name) == 1
+        assert mine.closed.wait(WAIT_S), "the stream outlived its session"
+        names = []
+        while not mine.events.empty():
+            names.append(mine.events.get()[0])
+        assert names and names[-1] == "end", names
+        second = _post(server, lon2, lat2)
+        theirs.until(lambda d: any(f["properties"]["id"] == second["id"] for f in d.get("upsert", [])))
+        assert not theirs.closed.is_set()
+        with pytest.raises(urllib.error.HTTPError) as r:  # and it cannot be opened again with that cookie
+            opener.open(server.url + "/api/map/stream", timeout=10)
+        assert r.value.code == 401
+    finally:
+        mine.close()
+        theirs.close()
