@@ -77,7 +77,7 @@ def ensure_user(flask_app, role: str) -> tuple[str, str]:
     from dashboard.auth.users import add_user, get_user
 
     name, password = f"t-{role}".replace("_", "-"), f"t-{role}-password"
-    with flask_app.extensions["wuxing"].sessions() as s:
+    with flask_app.extensions["dashboard"].sessions() as s:
         if get_user(s, name) is None:
             add_user(s, name, password, role)
     return name, password
@@ -105,7 +105,7 @@ class LiveServer:
         self._thread.start()
 
     def stop(self):
-        hub = getattr(self.app.server.extensions.get("wuxing"), "hub", None)
+        hub = getattr(self.app.server.extensions.get("dashboard"), "hub", None)
         if hub is not None:  # end the open live streams: their threads would outlive the server
             hub.stop()
         self._server.shutdown()

@@ -34,7 +34,7 @@ def duty_server(tmp_path_factory):
     settings = Settings(instance_dir=inst, tile_url="", demo_live=False, api_tokens=(TOKEN,),
                         wall_tokens=("wall-test",), cache_url=f"file://{inst / 'cache'}", rate_limits=SUITE_LIMITS)
     app = create_app(settings)
-    sessions = app.server.extensions["wuxing"].sessions
+    sessions = app.server.extensions["dashboard"].sessions
     with sessions() as s:
         add_user(s, "duty", PASSWORDS["duty"], "duty_officer", display_name="王值班")
         add_user(s, "boss", PASSWORDS["boss"], "leader", display_name="李领导")
@@ -141,9 +141,9 @@ def test_sign_in_required_and_sign_out(duty_server, page):
 def test_repeated_wrong_passwords_lock_the_account(duty_server, page):
     from dashboard.auth.users import add_user
 
-    with duty_server.app.server.extensions["wuxing"].sessions() as s:
+    with duty_server.app.server.extensions["dashboard"].sessions() as s:
         add_user(s, "locky", "locky-pass-1", "duty_officer")
-    tries = duty_server.app.server.extensions["wuxing"].settings.login_max_failures
+    tries = duty_server.app.server.extensions["dashboard"].settings.login_max_failures
 
     def attempt(password):
         page.goto(f"{duty_server.url}/login?next=/incidents")
@@ -500,7 +500,7 @@ def sliding_server(duty_server):
     """The duty desk's store again, served with relative windows sliding every 2 s instead of every minute."""
     from dashboard import create_app
 
-    settings = duty_server.app.server.extensions["wuxing"].settings
+    settings = duty_server.app.server.extensions["dashboard"].settings
     app = create_app(dataclasses.replace(settings, duty_window_step_s=2))
     server = LiveServer(app)
     yield server
@@ -581,7 +581,7 @@ def test_acknowledging_in_the_detail_panel_clears_its_alert_line(duty_server, pa
 def test_changing_town_leaves_map_and_list_on_the_same_filter(duty_server, page):
     """A new town prunes the zone and grid choices, so the filter changes in steps; the map must end on the
     last step, as the list does (five tries: the steps used to race)."""
-    gd = duty_server.app.server.extensions["wuxing"].geodata()
+    gd = duty_server.app.server.extensions["dashboard"].geodata()
     towns = gd.towns["code"].tolist()
     a, b = towns[0], towns[5]
     zone = gd.zones[gd.zones["town_code"] == a]["code"].iloc[0]

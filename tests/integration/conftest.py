@@ -123,7 +123,7 @@ def app(backend, db, geodata_dir, tmp_path):
                         api_tokens=(TOKEN, "second-token", f"{READ_TOKEN}:read", f"{INGEST_TOKEN}:ingest"))
     server = flask.Flask(__name__)
     cache = init_cache(server, settings.cache_config)
-    server.extensions["wuxing"] = Services(settings=settings, cache=cache, engine=engine,
+    server.extensions["dashboard"] = Services(settings=settings, cache=cache, engine=engine,
                                            sessions=session_factory(engine))
     register_incident_api(server)
     return server

@@ -11,7 +11,7 @@ JSON_HEADERS = {**TOKEN_HEADER, "Content-Type": "application/json"}
 
 
 def counts(app):
-    with app.extensions["wuxing"].engine.connect() as c:
+    with app.extensions["dashboard"].engine.connect() as c:
         return (c.execute(text("SELECT COUNT(*) FROM incidents")).scalar_one(),
                 c.execute(text("SELECT COUNT(*) FROM incident_events")).scalar_one(),
                 c.execute(text("SELECT MAX(seq) FROM incidents")).scalar_one())
