@@ -17,12 +17,13 @@ VIEW_PX = (800, 600)  # the map panel's size the whole-district view is fitted t
 
 def home_view(home) -> dict:
     """``center``/``zoom`` showing ``home`` ([[south, west], [north, east]], the root unit's bounds from the
-    geodata) on a map panel of ``VIEW_PX``: the largest whole zoom at which it fits, between 8 and 16."""
+    geodata) on a map panel of ``VIEW_PX``: the largest quarter zoom (the map's ``zoomSnap``) at which it fits,
+    between 8 and 16."""
     (s, w), (n, e) = home
     lat = (s + n) / 2
     fit_x = math.log2(VIEW_PX[0] * 360 / (256 * max(e - w, 1e-6)))
     fit_y = math.log2(VIEW_PX[1] * 360 / (256 * max(n - s, 1e-6) / math.cos(math.radians(lat))))
-    return {"center": [round(lat, 6), round((w + e) / 2, 6)], "zoom": max(8, min(16, math.floor(min(fit_x, fit_y))))}
+    return {"center": [round(lat, 6), round((w + e) / 2, 6)], "zoom": max(8, min(16, math.floor(4 * min(fit_x, fit_y)) / 4))}
 
 
 BASEMAP_LABELS = {"base": "basemap_default", "dark": "basemap_dark"}
