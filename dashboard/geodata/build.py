@@ -101,12 +101,14 @@ def person_name(rng) -> str:
 
 
 class PlaceNamer:
-    """Unique two-character village/community names."""
+    """Unique two-character village/community names; none that is part of a name in ``avoid`` (the seed
+    district's places, for another county)."""
 
-    def __init__(self, rng):
+    def __init__(self, rng, avoid=()):
         combos = [a + b for a in N.PLACE_A for b in N.PLACE_B if a != b]
         idx = rng.permutation(len(combos))
-        self._names = [combos[i] for i in idx]
+        taken = "|".join(avoid)
+        self._names = [combos[i] for i in idx if not (taken and combos[i] in taken)]
         self._k = 0
 
     def next(self) -> str:
@@ -504,7 +506,7 @@ def generate(inp: BuildInputs, verbose=False):
             zone_name[z] = f"{zh}片区"
             zone_name_en[z] = f"{en} Zone"
     # grid names: communities (urban) / villages (rural), 1-4 grids each
-    namer = PlaceNamer(np.random.default_rng(inp.seed + 2))
+    namer = PlaceNamer(np.random.default_rng(inp.seed + 2), inp.avoid_names)
     grid_name = [None] * n_g
     for z in range(n_z):
         gs = sorted([g for g in range(n_g) if grid_zone[g] == z], key=lambda g: grid_code[g])
@@ -597,7 +599,7 @@ def _hazards(grids, tdf, town_code, inp: BuildInputs):
 
     rng = np.random.default_rng(inp.seed + 3)
     loc = GridLocator(grids)
-    namer = PlaceNamer(np.random.default_rng(inp.seed + 4))
+    namer = PlaceNamer(np.random.default_rng(inp.seed + 4), inp.avoid_names)
     kind_of_town = dict(zip(town_code, tdf.kind))
     abbr_of_town = dict(zip(town_code, tdf.code))
     short = {c: n.rstrip("街道").rstrip("镇").rstrip("乡") for c, n in zip(town_code, tdf.name_zh)}
@@ -694,7 +696,7 @@ def build_inputs(src_dir: Path, county: str | None = None) -> BuildInputs:
     found, raw = find_county(county, src_dir)
     if found.code == seed_code(src_dir):
         return seed_inputs(src_dir)
-    return county_inputs(found, raw)
+    return county_inputs(found, raw, src_dir)
 
 
 def build(out_dir: Path | str | None = None, src_dir: Path | str | None = None, verbose=False,

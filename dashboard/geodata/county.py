@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from .inputs import SEED, SEED_COUNTS, BuildInputs, Frame, clean_outline
+from .inputs import SEED, SEED_COUNTS, BuildInputs, Frame, clean_outline, seed_place_names
 
 COUNTIES_FILE = "source_counties_wgs84.geojson"
 
@@ -157,8 +157,9 @@ def synthetic_towns(county: County, outline, frame: Frame, n_towns: int) -> pd.D
     return pd.DataFrame(rows)
 
 
-def county_inputs(county: County, raw_outline) -> BuildInputs:
-    """The inputs of a synthetic build of ``county`` (real outline, synthetic everything below)."""
+def county_inputs(county: County, raw_outline, src_dir: Path) -> BuildInputs:
+    """The inputs of a synthetic build of ``county`` (real outline, synthetic everything below; no generated
+    village or site name is part of a seed district's place name in ``src_dir``)."""
     import geopandas as gpd
 
     from .validate import REFERENCE_AREA_KM2, district_area_km2, expected_counts
@@ -178,4 +179,5 @@ def county_inputs(county: County, raw_outline) -> BuildInputs:
         total_units=max(n["grid"], round(SEED_COUNTS["total_units"] * f)),
         n_base_points=round(SEED_COUNTS["n_base_points"] * g),
         hazard_counts={k: max(1, round(v * f)) for k, v in SEED_COUNTS["hazard_counts"].items()},
-        sigma_km=sigma, short_name=county.short, seed=SEED + int(county.code))
+        sigma_km=sigma, short_name=county.short, avoid_names=seed_place_names(src_dir),
+        seed=SEED + int(county.code))

@@ -71,6 +71,7 @@ class BuildInputs:
     busy_towns: tuple = ()                              # abbrs with more construction than rural towns
     story: tuple | None = None                          # (abbr, name) of the hazard site of the seed's story
     short_name: str = ""                                # the root's short name, for numbered zone names
+    avoid_names: tuple = ()                             # no generated name may be part of one of these
     seed: int = SEED
 
 
@@ -124,6 +125,23 @@ def seed_inputs(src_dir: Path) -> BuildInputs:
                        sigma_km=SEED_SIGMA_KM, power_k_town=SEED_POWER_K_TOWN, unit_factor=SEED_UNIT_FACTOR,
                        zone_stems=N.ZONE_STEMS, sanheyi_factor=SEED_SANHEYI, busy_towns=SEED_BUSY,
                        story=SEED_STORY, short_name=str(props["name"]).rstrip("区县市"))
+
+
+def seed_place_names(src_dir: Path) -> tuple:
+    """The seed district's own names (district, towns, zone stems): a synthetic county uses none of them."""
+    from . import names as N
+
+    words = []
+    if (src_dir / "source_towns.csv").exists():
+        towns = pd.read_csv(src_dir / "source_towns.csv", dtype={"code": str})
+        words += [str(n).rstrip("街道镇乡") for n in towns.name_zh] + [str(n) for n in towns.name_en]
+    path = src_dir / "source_district_wgs84.geojson"
+    if path.exists():
+        import json
+
+        words += [str(f["properties"].get("name", "")) for f in json.loads(path.read_text(encoding="utf-8"))["features"]]
+    words += [zh for stems in N.ZONE_STEMS.values() for zh, _ in stems]
+    return tuple(sorted({w for w in words if w}))
 
 
 def seed_code(src_dir: Path) -> str | None:

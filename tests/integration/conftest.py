@@ -174,13 +174,13 @@ def outside_point(geo):
 
 def small_history_app(base: Path, **settings):
     """The full app on a small generated history (scale 0.02, 5 recent days) in ``base``; ``settings`` are
-    passed to :class:`Settings` (cache, tokens …)."""
+    passed to :class:`Settings` (cache, tokens, ``geodata_dir`` — the history is generated on it too …)."""
     from dashboard import create_app
     from dashboard.demo.history import run_history
     from dashboard.settings import Settings
 
     url = f"sqlite:///{base / 'small.sqlite3'}"
-    run_history(url, progress=False, scale=0.02, recent_days=5)
+    run_history(url, progress=False, scale=0.02, recent_days=5, geodata_dir=settings.get("geodata_dir"))
     settings["api_tokens"] = tuple(settings.get("api_tokens", ())) + (TOKEN,)  # reading_client sends it
     return create_app(Settings(instance_dir=base / "instance", database_url=url, tile_url="", demo_live=False,
                                **settings))
