@@ -52,7 +52,7 @@ def main(argv=None) -> int:
 
     def server_part(state: dict, trigger=None, value=None) -> float:
         t = time.perf_counter()
-        h = views.hierarchy(server.extensions["wuxing"].geodata())
+        h = views.hierarchy(server.extensions["dashboard"].geodata())
         if trigger:
             state = next_state(trigger, value, state, h) or state
         query = drill.query_for(state, "zh")
@@ -67,7 +67,7 @@ def main(argv=None) -> int:
 
     figures = {"db": url.split("///")[-1] if args.db else "generated full demo", "n": args.n}
     with server.test_request_context("/"):
-        h = views.hierarchy(server.extensions["wuxing"].geodata())
+        h = views.hierarchy(server.extensions["dashboard"].geodata())
         zones = sorted(c for (lv, c) in h.names if lv == "zone")
         grids = sorted(c for (lv, c) in h.names if lv == "grid")
         towns = list(h.kids("district", None))

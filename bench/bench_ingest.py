@@ -222,7 +222,7 @@ def breakdown(url: str, bodies: list[bytes], instance: Path) -> dict:
     engine = make_engine(url)
     settings = Settings(instance_dir=instance, database_url=url, cache_url="null", api_tokens=(TOKEN,))
     app = flask.Flask("bench_ingest")
-    app.extensions["wuxing"] = Services(settings=settings, cache=init_cache(app, settings.cache_config),
+    app.extensions["dashboard"] = Services(settings=settings, cache=init_cache(app, settings.cache_config),
                                         engine=engine, sessions=session_factory(engine))
     register_incident_api(app)
     parts = {"validate": (api, "validate_new_incident"), "place": (api, "locate_points"),

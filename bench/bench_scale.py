@@ -128,7 +128,7 @@ def measure(url: str, samples: int, seed: int) -> dict:
     tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-scale-{os.getpid()}"
     app = create_app(Settings(instance_dir=tmp, database_url=url, cache_url="null", tile_url="", demo_live=False,
                               secret_key=secrets.token_urlsafe(48)))
-    svc = app.server.extensions["wuxing"]
+    svc = app.server.extensions["dashboard"]
     engine, gd = svc.engine, svc.geodata()
     h = views.hierarchy(gd)
     codes = {lv: sorted(c for (lv2, c) in h.names if lv2 == lv) for lv in ("town", "zone", "grid")}

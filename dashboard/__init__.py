@@ -1,4 +1,4 @@
-"""Wuxing District command-centre map dashboard.
+"""Command-centre map dashboard of one county-level district (the geodata's root unit).
 
 ``create_app(settings)`` is the application factory: it only wires — the Dash app, its Flask server, the shared
 cache and store, the HTTP blueprints (``api.register_all``) and the pages with their router
@@ -7,6 +7,7 @@ cache and store, the HTTP blueprints (``api.register_all``) and the pages with t
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import dash
 
@@ -41,8 +42,8 @@ def create_app(settings: Settings | None = None, *, with_store: bool = True) -> 
 
     app = dash.Dash(
         __name__,
-        title="吴兴区基层社会治理指挥中心",
-        assets_folder=str(settings.geodata_dir.parent / "assets"),
+        title="基层社会治理指挥中心",  # each page's HTML names the district served (pages.head: from the geodata)
+        assets_folder=str(Path(__file__).resolve().parents[1] / "assets"),
         compress=True,
         serve_locally=True,
         suppress_callback_exceptions=True,
@@ -66,7 +67,7 @@ def create_app(settings: Settings | None = None, *, with_store: bool = True) -> 
         # the pages' live parts (rendered once per change, sent in the stream's events) are the callbacks layer's
         hub = Hub(server, engine, slots=settings.stream_slots, poll_s=settings.live_poll_s, feeds=FEEDS,
                   figures_s=settings.live_figures_s, cache=cache)
-    server.extensions["wuxing"] = Services(settings=settings, cache=cache, engine=engine, sessions=sessions,
+    server.extensions["dashboard"] = Services(settings=settings, cache=cache, engine=engine, sessions=sessions,
                                            limits=limits, tiles=tile_files, hub=hub)
 
     register_all(server)

@@ -33,6 +33,18 @@ def _wait_healthy(url: str, timeout: float = 60.0) -> bool:
     return False
 
 
+def _place(settings: Settings) -> str:
+    """The district served, as the geodata names it (``services.units``: the one source of unit names)."""
+    from .geodata import load_geodata
+    from .services import units
+
+    try:
+        return units.title("zh", load_geodata(settings.geodata_dir))
+    except (OSError, ValueError) as e:  # the workers say what is missing; the message needs no name
+        print(f"geodata: {e}", file=sys.stderr)
+        return ""
+
+
 def serve(args) -> int:
     import logging
 
@@ -53,7 +65,7 @@ def serve(args) -> int:
            "--bind", f"{host}:{port}", "--timeout", "120", "--graceful-timeout", "10",
            "--access-logfile", "-", "app:server"]
     children = [subprocess.Popen(cmd)]
-    print(f"吴兴区指挥中心 dashboard: http://{host}:{port}/  (Ctrl-C to stop)", flush=True)
+    print(f"{_place(settings)}指挥中心 dashboard: http://{host}:{port}/  (Ctrl-C to stop)", flush=True)
 
     def stop(*_):
         for child in children:

@@ -41,4 +41,4 @@ class Services:
 
 
 def services() -> Services:
-    return current_app.extensions["wuxing"]
+    return current_app.extensions["dashboard"]

@@ -11,7 +11,7 @@ import signal
 
 def post_worker_init(worker) -> None:
     app = getattr(worker, "wsgi", None)
-    hub = getattr(app, "extensions", {}).get("wuxing") if app is not None else None
+    hub = getattr(app, "extensions", {}).get("dashboard") if app is not None else None
     hub = getattr(hub, "hub", None)
     if hub is None:
         return

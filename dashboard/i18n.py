@@ -7,7 +7,9 @@ from __future__ import annotations
 LANGUAGES = ("zh", "en")
 
 STRINGS: dict[str, dict[str, str]] = {
-    "app_title": {"zh": "吴兴区基层社会治理指挥中心", "en": "Wuxing District Grassroots Governance Command Centre"},
+    # {place}: the root unit's name from the geodata (services.units.title), e.g. 德清县 / County 330521
+    "app_title": {"zh": "{place}基层社会治理指挥中心", "en": "{place} Grassroots Governance Command Centre"},
+    "home_link": {"zh": "{place}指挥中心 / Home", "en": "{place} command centre / Home"},
     "switch_lang": {"zh": "English", "en": "中文"},
     "district": {"zh": "区", "en": "District"},
     "layer_district": {"zh": "区界", "en": "District outline"},

@@ -19,7 +19,7 @@ def register_all(server) -> None:
 
     server.register_blueprint(geo.bp)
     server.register_blueprint(tiles.bp)  # /tiles/<base|dark>/<z>/<x>/<y>.<ext>: the local basemap (TILE_FILE)
-    if server.extensions["wuxing"].engine is not None:
+    if server.extensions["dashboard"].engine is not None:
         from . import mapdata
 
         register_incident_api(server)

@@ -62,4 +62,4 @@ def ack(alert_id: int):
 def register(server) -> None:
     """The alerts blueprint, and the hazard registry the ring rule reads (loaded from geodata when empty)."""
     server.register_blueprint(bp)
-    service.ensure_hazard_registry(server.extensions["wuxing"])
+    service.ensure_hazard_registry(server.extensions["dashboard"])

@@ -103,18 +103,19 @@ def _district_shape(geodata_dir: str):
 
 
 def locate_point(lon: float, lat: float, field: str = "location") -> tuple[str, str, str]:
-    """(grid, zone, town) codes for a WGS84 point; 422 when it is outside Wuxing District."""
+    """(grid, zone, town) codes for a WGS84 point; 422 when it is outside the district (the geodata's root unit)."""
     import shapely
 
     geo = _geodata()
     grid = geo.locator.locate(lon, lat)
     if grid is None:
         district = _district_shape(str(services().settings.geodata_dir))
+        root = units.root(geo)
         if not shapely.intersects_xy(district, lon, lat):
             raise ApiError(422, "outside_district",
-                           f"the point ({lon}, {lat}) is outside Wuxing District (吴兴区)", field)
-        raise ApiError(422, "outside_grids", f"the point ({lon}, {lat}) is not inside any grid of Wuxing District",
-                       field)
+                           f"the point ({lon}, {lat}) is outside {root.title('en')} ({root.name})", field)
+        raise ApiError(422, "outside_grids", f"the point ({lon}, {lat}) is not inside any grid of {root.title('en')} "
+                                             f"({root.name})", field)
     return _placement(geo, grid)
 
 
@@ -470,4 +471,4 @@ def get_catalogue():
 def openapi():
     from .openapi import openapi_document
 
-    return jsonify(openapi_document(services().settings.public_url))  # not the Host header: PUBLIC_URL or "/"
+    return jsonify(openapi_document(services().settings.public_url, root=units.root()))  # not the Host header: PUBLIC_URL or "/"

@@ -53,7 +53,7 @@ def _unit(h) -> tuple[str, str | None]:
     level = choice_param("level", units.LEVELS, "district")
     code = request.args.get("code") or None
     if level == "district":
-        if code not in (None, units.DISTRICT_CODE):
+        if code not in (None, h.root.code):
             raise ApiError(404, "not_found", f"unknown district code {code!r}", "code")
         return "district", None
     if not code:

@@ -17,6 +17,7 @@ import datetime as dt
 from flask import Blueprint, jsonify, request
 
 from ..services import incidents as incident_service
+from ..services import units
 from ..services.serialise import open311_request
 from ..store import catalogue, lifecycle
 from ..store import incidents as repo
@@ -59,7 +60,7 @@ def discovery():
     root = services().settings.public_url + bp.url_prefix
     return jsonify({
         "changeset": "2026-11-25T00:00:00Z",
-        "contact": "吴兴区社会治理综合指挥中心 Wuxing District command centre",
+        "contact": f"{units.title('zh')}社会治理综合指挥中心 {units.title('en')} command centre",
         "key_service": "API keys are the API_TOKENS of this deployment",
         "endpoints": [{
             "specification": "http://wiki.open311.org/GeoReport_v2",

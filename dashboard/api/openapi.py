@@ -7,7 +7,7 @@ call it. ``tests/integration/test_contract.py`` runs schemathesis with all its c
 ``tests/unit/test_openapi.py`` checks that it names every route under ``/api/v1`` and ``/open311/v2``.
 
 What no JSON Schema can say is in the descriptions: an order between two query parameters (``from`` before ``to``;
-``period`` or ``from``/``to``; ``code`` below the district), a point inside Wuxing District, an inspection that
+``period`` or ``from``/``to``; ``code`` below the district), a point inside the district served, an inspection that
 exists, a report time not in the future, a lifecycle step allowed from the incident's state.
 """
 from __future__ import annotations
@@ -128,8 +128,8 @@ def filter_parameters() -> list[dict]:
               "source": list(catalogue.SOURCES), "level": list(lifecycle.LEVELS), "department": DEPARTMENTS}
     words = {"status": "States (`open`: every state but closed)", "category": "Category keys",
              "severity": "Severities", "source": "Sources", "level": "Levels reached",
-             "department": "Assigned departments", "town": "Town codes (`330502-ZL`)",
-             "zone": "Zone codes (`330502-ZL-03`)", "grid": "Grid codes (`330502-ZL-03-07`)"}
+             "department": "Assigned departments", "town": "Town codes (`<district>-<town>`)",
+             "zone": "Zone codes (`<district>-<town>-<nn>`)", "grid": "Grid codes (`<district>-<town>-<nn>-<nn>`)"}
     out = []
     for name, what in words.items():
         most = filters.GRID_LIST_MAX if name == "grid" else filters.LIST_MAX
@@ -226,7 +226,7 @@ def schemas() -> dict:
     new_incident = {
         "type": "object", "required": ["category", "description", "lon", "lat"],
         "description": "A report. Other properties are ignored; null is the same as leaving a property out. The "
-                       "point must lie inside Wuxing District (else 422 `outside_district` / `outside_grids`), an "
+                       "point must lie inside the district served (else 422 `outside_district` / `outside_grids`), an "
                        "`inspection_id` must name a stored inspection (else 422 `unknown_inspection`), "
                        "`reported_at` must not be in the future (else 400).",
         "properties": {
@@ -479,7 +479,7 @@ def _open311_form() -> dict:
     number = {"type": "number"}
     return {
         "type": "object", "required": ["service_code", "lat", "long", "description"],
-        "description": "Other fields are ignored. The point must lie inside Wuxing District (else 422).",
+        "description": "Other fields are ignored. The point must lie inside the district served (else 422).",
         "properties": {
             "api_key": {"type": "string", "description": "an API token with the ingest scope, when not in the query "
                                                         "(the query's counts when both are sent)"},
@@ -517,7 +517,7 @@ def responses() -> dict:
             f"{prefix}413": r("The body is over the size limit"),
             f"{prefix}415": r("The body is not of the media type this operation takes"),
             f"{prefix}422": r("Well-formed, but the district cannot take it (unknown category or subcategory, "
-                              "unknown inspection, a point outside Wuxing District)"),
+                              "unknown inspection, a point outside the district served)"),
             f"{prefix}429": r("Too many requests: a rate limit (RATE_LIMIT_*) was reached", headers=retry),
             f"{prefix}503": r("The incident store or the geodata is unavailable: retry shortly",
                               headers=retry_when_down),
@@ -687,7 +687,7 @@ def paths() -> dict:
                             "a 404). Give `period` or `from`/`to`, not both (`period=custom` may go with them).",
                 parameters=[query("level", "`district` (default), `town`, `zone` or `grid`.",
                                   {"type": "string", "enum": list(units.LEVELS)}),
-                            query("code", f"The unit's code (the district's is {units.DISTRICT_CODE}).",
+                            query("code", "The unit's code (the district's: `info.x-district.code`).",
                                   {"type": "string"}),
                             *period_parameters("from", "to"),
                             query("children", "`1` (`true`, `yes`): the children's KPIs too (the ranking).",
@@ -803,15 +803,21 @@ def paths() -> dict:
     }
 
 
-def openapi_document(server_url: str = "") -> dict:
-    """The document, a fresh copy (the shared pieces above appear in many places: no caller can change them)."""
+def openapi_document(server_url: str = "", root=None) -> dict:
+    """The document, a fresh copy (the shared pieces above appear in many places: no caller can change them).
+    ``root``: the district served (``services.units.root()``: code and names from the geodata) — its name is in
+    the title and the description and its code and names in ``info.x-district``; without one, generic words."""
+    place_en, place_zh = (root.title("en"), root.name) if root is not None else ("District", "")
+    district = {} if root is None else {"x-district": {"code": root.code, "name": root.name,
+                                                        "name_en": root.title("en")}}
     return copy.deepcopy({
         "openapi": "3.1.0",
         "info": {
-            "title": "Wuxing District incidents API (吴兴区案事件接口)",
+            "title": f"{place_en} incidents API ({place_zh}案事件接口)",
             "version": "1.1.0",
+            **district,
             "description": (
-                "Incidents (案事件) of Wuxing District's grassroots governance: report, move along the closed loop, "
+                f"Incidents (案事件) of {place_en}'s grassroots governance: report, move along the closed loop, "
                 "query, follow changes, export. Private by default: reads need a signed-in session (cookie "
                 "`wx_session`: leaders, duty officers, admins) or `Authorization: Bearer <token>` with the `read` "
                 "scope; writes a token with the `ingest` scope (API_TOKENS `token:scope+scope`; a bare token has "

@@ -143,10 +143,10 @@ def setup(server) -> None:
     if getattr(settings, "demo_users", False):
         from .users import seed_demo_users
 
-        created = seed_demo_users(server.extensions["wuxing"].sessions)
+        created = seed_demo_users(server.extensions["dashboard"].sessions)
         if created:
             log.warning("demo users created (DEMO_USERS=1, demo only): %s", ", ".join(created))
 
 
 def services_settings(server):
-    return server.extensions["wuxing"].settings
+    return server.extensions["dashboard"].settings

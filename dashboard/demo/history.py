@@ -51,6 +51,11 @@ LOCAL_OFFSET = np.timedelta64(8, "h")  # Asia/Shanghai, no DST
 H = np.timedelta64(3600, "s")
 
 # ----------------------------------------------------------------------------------------- targets
+# The seed district (the committed geodata): its figures below are the article's. Another district's geodata (built
+# with ``python -m dashboard.geodata build --county …``) gets every figure in proportion to its registered units
+# (:func:`proportional_scale`), and none of the seed's stories or road names.
+SEED_DISTRICT = "330502"
+SEED_REGISTERED_UNITS = 90_150  # the seed district's registered units (the geodata build's total)
 UNITS_INSPECTED = 58_594
 UNITS_WITH_PROBLEMS = 23_355
 PROBLEMS_FOUND = 71_948
@@ -278,6 +283,9 @@ class Geo:
         self.full_time = (grids["worker_full_time"].fillna(False).astype(bool).to_numpy()
                           if "worker_full_time" in grids else np.ones(len(grids), bool))
         self.geoms = np.asarray(grids.geometry.values, dtype=object)
+        # the seed district: its stories and road names; any other district: generic ones
+        self.is_seed = str(gd.district["code"].iloc[0]) == SEED_DISTRICT
+        self.roads = np.array(texts.ROADS if self.is_seed else texts.GENERIC_ROADS, dtype=object)
         import shapely
 
         self.bounds = shapely.bounds(self.geoms)
@@ -332,7 +340,7 @@ class Geo:
 
 def addresses(rng, geo: Geo, grid_i: np.ndarray) -> np.ndarray:
     """``<town><road><n>号`` with three roads per grid (stable per grid)."""
-    roads = np.array(texts.ROADS, dtype=object)
+    roads = geo.roads
     road_of_grid = (np.arange(len(geo.codes))[:, None] * 7 + np.array([0, 17, 41])[None, :]) % len(roads)
     r = road_of_grid[grid_i, rng.integers(0, 3, size=len(grid_i))]
     num = rng.integers(1, 400, size=len(grid_i))
@@ -804,9 +812,9 @@ def generate(gd, config: DemoConfig = DemoConfig(), progress: Callable[[str], No
 
     zone_cov, zone_det, zone_int, zone_onsite, zone_district = zone_effects(rng, geo)
 
-    # the stories' places
-    dc_grid, dc_point, dc_name = _daochang(geo)
-    ct_grid = _chaoyin_grid(geo)
+    # the stories' places (the seed district's only)
+    dc_grid, dc_point, dc_name = _daochang(geo) if geo.is_seed else (None, None, None)
+    ct_grid = _chaoyin_grid(geo) if geo.is_seed else None
 
     # ---- inspections 2019 (exact) and recent
     say("inspections")
@@ -833,7 +841,8 @@ def generate(gd, config: DemoConfig = DemoConfig(), progress: Callable[[str], No
     parts.append(report_incidents(rng, geo, disputes_2019, days19, dispute_mix(rng, geo), sources_d, True, True))
     n_rd = int(round(disputes_2019 / 365 * RECENT_DISPUTE_FACTOR * len(recent_days)))
     parts.append(report_incidents(rng, geo, n_rd, recent_days, dispute_mix(rng, geo), sources_d, False, True))
-    fixed = sum(len(p["grid_i"]) for p in parts) + 5 + 1 + year_before_size(config)  # + stories, + 2018
+    fixed = (sum(len(p["grid_i"]) for p in parts) + (5 + 1 if geo.is_seed else 0)  # + stories
+             + year_before_size(config))  # + 2018
     other19 = config.target(OTHER_2019_DEFAULT)
     other_r = int(round(other19 / 365 * len(recent_days) * 0.8))
     bulk_n = 0  # beyond what the demo holds: the bulk years (see bulk_plan), generated apart
@@ -847,9 +856,10 @@ def generate(gd, config: DemoConfig = DemoConfig(), progress: Callable[[str], No
                 if base else (room, 0)
     parts.append(report_incidents(rng, geo, other19, days19, other_mix(rng), sources_o, True, False))
     parts.append(report_incidents(rng, geo, other_r, recent_days, other_mix(rng), sources_o, False, False))
-    parts.append(_hengtang(rng, geo, ct_grid))
-    if dc_grid is None:
-        parts.append(_daochang_standalone(geo, dc_point))
+    if geo.is_seed:
+        parts.append(_hengtang(rng, geo, ct_grid))
+        if dc_grid is None:
+            parts.append(_daochang_standalone(geo, dc_point))
     if len(recent_days):
         parts.append(_near_hazards(rng, geo, now))
     inc = concat([p for p in parts if len(p["grid_i"])])
@@ -1391,7 +1401,7 @@ def location_pool(seed: int, geo: Geo, size: int = BULK_POOL) -> tuple[np.ndarra
 
 def _unit_addresses(geo: Geo, grid: np.ndarray, unit_no: np.ndarray) -> np.ndarray:
     """A fixed address per unit: ``<town><one of its grid's three roads><n>号``."""
-    roads = np.array(texts.ROADS, dtype=object)
+    roads = geo.roads
     road_of_grid = (np.arange(len(geo.codes))[:, None] * 7 + np.array([0, 17, 41])[None, :]) % len(roads)
     road = roads[road_of_grid[grid, unit_no % 3]]
     num = 1 + (unit_no * 7919) % 399
@@ -1742,6 +1752,13 @@ def build_aggregates(engine) -> dict | None:
     return aggregates.rebuild(engine)
 
 
+def proportional_scale(gd, scale: float = 1.0) -> float:
+    """``scale`` for the district of ``gd``: the seed's figures in proportion to its registered units (exactly
+    ``scale`` for the seed district, whose units are the figures' base)."""
+    units = int(gd.grids["registered_units"].fillna(0).sum())
+    return scale if units == SEED_REGISTERED_UNITS else scale * units / SEED_REGISTERED_UNITS
+
+
 def run_history(url: str | None = None, *, seed: int = DemoConfig.seed, incidents: int | None = None,
                 recent_days: int = 30, reset: bool = False, scale: float = 1.0, now: dt.datetime | None = None,
                 geodata_dir=None, progress: bool = True, if_present: str = "refuse") -> dict:
@@ -1770,7 +1787,8 @@ def run_history(url: str | None = None, *, seed: int = DemoConfig.seed, incident
                     "(inspections / demo incidents); use --reset to wipe it and generate again")
         gd = load_geodata(geodata_dir if geodata_dir is not None else settings.geodata_dir)
         t0 = time.perf_counter()
-        cfg = DemoConfig(seed=seed, incidents=incidents, recent_days=recent_days, now=now, scale=scale)
+        cfg = DemoConfig(seed=seed, incidents=incidents, recent_days=recent_days, now=now,
+                         scale=proportional_scale(gd, scale))
         stages = ["inspections", "incidents", "lifecycle", "2018", "recent", "frames", "done"]
         with tqdm(total=len(stages), desc="generate", unit="stage", disable=not progress, leave=False) as bar:
             data = generate(gd, cfg, progress=lambda s: (bar.set_postfix_str(s), bar.update(1)))

@@ -36,7 +36,7 @@ DIGITS = "^[0-9]+$"
 
 # --------------------------------------------------------------------------------------------- codes
 CODE = "[0-9A-Za-z_-]{1,32}"
-"""A unit code (``330502-ZL-03-07``), an incident code (``WX20190424-000123``) or an id in a list."""
+"""A unit code (``<district>-<town>-<nn>-<nn>``, e.g. ``330521-T03-02-07``), an incident code (``WX20190424-000123``) or an id in a list."""
 CURSOR = "^[0-9]{1,17}[.][0-9]{1,19}$"
 """A page cursor: microseconds since 1970 and an id (``next_cursor`` of the page before)."""
 CHANNEL = "^(?:dingtalk|wecom|webhook)-[0-9a-f]{10}$"

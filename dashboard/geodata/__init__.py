@@ -1,4 +1,4 @@
-"""Geodata for the Wuxing command centre: district > towns > zones > grids (+ hazard sites).
+"""Geodata of the command centre: the district served (the root unit) > towns > zones > grids (+ hazard sites).
 
 Import-light: heavy modules (geopandas, shapely) are imported lazily on first use.
 """

@@ -9,8 +9,13 @@ from pathlib import Path
 
 def _cmd_build(args) -> int:
     from .build import build
+    from .county import CountyError
     t0 = time.time()
-    rep = build(args.out or args.geodata_dir, args.src, verbose=not args.quiet)
+    try:
+        rep = build(args.out or args.geodata_dir, args.src, verbose=not args.quiet, county=args.county)
+    except CountyError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     print(rep.format())
     if not rep.ok:
         print("build FAILED: nothing written", file=sys.stderr)
@@ -37,6 +42,17 @@ def _cmd_import(args) -> int:
     except GeodataImportError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    return 0
+
+
+def _cmd_counties(args) -> int:
+    from .build import DEFAULT_DIR
+    from .county import catalogue
+    from .inputs import seed_code
+    src = Path(args.src) if args.src else DEFAULT_DIR
+    seed = seed_code(src)
+    for c, _ in catalogue(src):
+        print(f"{c.code}  {c.province}{c.city}{c.name}" + ("  (default: real town seats)" if c.code == seed else ""))
     return 0
 
 
@@ -67,8 +83,16 @@ def main(argv=None) -> int:
     b.add_argument("--out", default=None, help="alias of --geodata-dir")
     b.add_argument("--src", default=None, help="directory with source_district_wgs84.geojson and "
                                                "source_towns.csv (default: repo geodata/)")
+    b.add_argument("--county", default=None,
+                   help="a county-level unit of source_counties_wgs84.geojson by code (330521), Chinese name "
+                        "(德清县) or short name (德清); default: the district of source_district_wgs84.geojson "
+                        "with its real town seats (source_towns.csv). Other counties get synthetic town seats")
     b.add_argument("-q", "--quiet", action="store_true")
     b.set_defaults(fn=_cmd_build)
+
+    c = sub.add_parser("counties", help="list the county-level units that build --county knows")
+    c.add_argument("--src", default=None)
+    c.set_defaults(fn=_cmd_counties)
 
     i = sub.add_parser("import", help="replace a level with official boundaries")
     i.add_argument("paths", nargs="+", metavar="PATH",

@@ -1,8 +1,10 @@
-"""Deterministic generation of the demo geodata for Wuxing District.
+"""Deterministic generation of the demo geodata of one county-level unit (the root unit).
 
-Real input: the district outline (``geodata/source_district_wgs84.geojson``). Everything
-below the district is SYNTHETIC, generated from 17 hand-placed town seats with rough
-population weights (``geodata/source_towns.csv``):
+Real input: the root unit's outline. Everything below it is SYNTHETIC, generated from town
+seats with rough population weights (:mod:`dashboard.geodata.inputs`: by default the seed
+district's ``geodata/source_district_wgs84.geojson`` and 17 hand-placed seats in
+``geodata/source_towns.csv``; with ``--county`` any county of the province file, with
+synthetic seats and counts scaled by area, :mod:`dashboard.geodata.county`):
 
 1. a population surface = sum of gaussian kernels at the seats (+ a rural floor);
 2. ~9,000 base cells = Voronoi of density-weighted random points (fixed seed, one Lloyd
@@ -10,16 +12,15 @@ population weights (``geodata/source_towns.csv``):
 3. towns = power diagram of the seats (weights from population weight and kind) evaluated
    on the base cells, made contiguous (stray pieces go to the neighbour sharing the longest
    border);
-4. zones (46) = density-weighted k-means of the cells inside each town; grids (538) =
+4. zones (46 by default) = density-weighted k-means of the cells inside each town; grids (538) =
    density-weighted k-means inside each zone, both made contiguous the same way;
 5. every level is a union of base cells with snap rounding at 1e-6°, so shared edges are
    identical between neighbours and across levels (no slivers after rounding).
 
-Same seed -> same bytes. Run: ``python -m dashboard.geodata build``.
+Same seed -> same bytes. Run: ``python -m dashboard.geodata build [--county 德清]``.
 """
 from __future__ import annotations
 
-import math
 import time
 from collections import defaultdict, deque
 from dataclasses import dataclass
@@ -31,30 +32,14 @@ import shapely
 
 from . import names as N
 from .geojson import GRID_SIZE, atomic_write_text, feature_collection_text, read_text_gdf
+from .inputs import BuildInputs, Frame
 from .validate import Report, validate_layers
 
-SEED = 20200618
-DISTRICT_CODE = "330502"
-N_ZONES = 46
-N_GRIDS = 538
-N_FULL_TIME = 330
-TOTAL_UNITS = 90_150          # 58,594 inspected / 90,150 = 65.0 % coverage (2019)
-N_BASE_POINTS = 9000
-HAZARD_COUNTS = {"hazchem": 60, "gas_station": 45, "sanheyi": 350, "construction": 80}
-
-LON0, LAT0 = 120.1, 30.8
-KX = 111.320 * math.cos(math.radians(LAT0))   # km per degree of longitude
-KY = 110.574                                   # km per degree of latitude
-
-# kernel width (km) of each town's population, and power-diagram weight per unit of
-# population_weight (km² per thousand residents): urban streets small, rural towns big.
-SIGMA_KM = {"YH": 1.3, "CY": 1.3, "AS": 1.2, "FY": 1.2, "LQ": 1.4, "HD": 1.6, "KS": 1.8,
-            "RHS": 1.8, "BH": 2.2, "YJB": 2.5, "HZ": 2.2, "ZL": 4.0, "BLD": 2.8, "DL": 3.5,
-            "DX": 4.5, "MX": 4.0, "DC": 3.0}
+# power-diagram weight per unit of population_weight (km² per thousand residents) by kind, unless the
+# inputs set one per town; kernel width (km) by kind, unless set per town
 POWER_K = {"street": 0.012, "town": 0.05, "township": 0.05}
-POWER_K_TOWN = {"ZL": 0.04, "BLD": 0.03, "DX": 0.15, "MX": 0.3, "DL": 0.1, "DC": 0.08}
+SIGMA_KIND_KM = 2.0
 RURAL_FLOOR_SHARE = 0.08       # share of population spread evenly over the district
-UNIT_FACTOR = {"ZL": 1.7, "BLD": 1.1}   # registered units per resident, relative (workshops)
 KIND_UNIT_FACTOR = {"street": 1.0, "town": 0.75, "township": 0.7}
 
 TOWN_COLS = ["code", "abbr", "name", "name_en", "kind", "district_code", "seat_lon", "seat_lat",
@@ -75,18 +60,6 @@ class BuildError(RuntimeError):
 
 
 # ----------------------------------------------------------------------------- helpers
-def to_km(lon, lat):
-    return (np.asarray(lon) - LON0) * KX, (np.asarray(lat) - LAT0) * KY
-
-
-def _km_to_deg_coords(c):
-    return np.column_stack([c[:, 0] / KX + LON0, c[:, 1] / KY + LAT0])
-
-
-def _deg_to_km_coords(c):
-    return np.column_stack([(c[:, 0] - LON0) * KX, (c[:, 1] - LAT0) * KY])
-
-
 def apportion(weights, total, lo=0, hi=None):
     """Largest-remainder apportionment of ``total`` with bounds ``lo <= n_i <= hi``."""
     w = np.asarray(weights, dtype=float)
@@ -128,12 +101,14 @@ def person_name(rng) -> str:
 
 
 class PlaceNamer:
-    """Unique two-character village/community names."""
+    """Unique two-character village/community names; none that is part of a name in ``avoid`` (the seed
+    district's places, for another county)."""
 
-    def __init__(self, rng):
+    def __init__(self, rng, avoid=()):
         combos = [a + b for a in N.PLACE_A for b in N.PLACE_B if a != b]
         idx = rng.permutation(len(combos))
-        self._names = [combos[i] for i in idx]
+        taken = "|".join(avoid)
+        self._names = [combos[i] for i in idx if not (taken and combos[i] in taken)]
         self._k = 0
 
     def next(self) -> str:
@@ -145,18 +120,19 @@ class PlaceNamer:
 # ------------------------------------------------------------------- population surface
 @dataclass
 class Towns:
-    df: pd.DataFrame          # source_towns.csv
+    df: pd.DataFrame          # the columns of source_towns.csv
+    frame: Frame
     x: np.ndarray             # seat km
     y: np.ndarray
     sigma: np.ndarray
     weight: np.ndarray        # population weight (thousands)
 
 
-def load_towns(src_dir: Path) -> Towns:
-    df = pd.read_csv(src_dir / "source_towns.csv", dtype={"code": str})
-    x, y = to_km(df.seat_lon.to_numpy(float), df.seat_lat.to_numpy(float))
-    sigma = np.array([SIGMA_KM.get(c, 2.0) for c in df.code])
-    return Towns(df=df, x=x, y=y, sigma=sigma, weight=df.population_weight.to_numpy(float))
+def load_towns(inp: BuildInputs) -> Towns:
+    df = inp.towns
+    x, y = inp.frame.to_km(df.seat_lon.to_numpy(float), df.seat_lat.to_numpy(float))
+    sigma = np.array([inp.sigma_km.get(c, SIGMA_KIND_KM) for c in df.code])
+    return Towns(df=df, frame=inp.frame, x=x, y=y, sigma=sigma, weight=df.population_weight.to_numpy(float))
 
 
 def density(t: Towns, x, y, area_km2: float):
@@ -196,10 +172,10 @@ def _voronoi_cells_km(pts, district_km):
     return np.asarray(shapely.get_parts(vor))
 
 
-def build_base_cells(rng, district_deg, t: Towns):
-    district_km = shapely.transform(district_deg, _deg_to_km_coords)
+def build_base_cells(rng, district_deg, t: Towns, n_points: int):
+    district_km = shapely.transform(district_deg, t.frame.deg_to_km)
     area_km2 = district_km.area
-    pts = _sample_points(rng, district_km, t, N_BASE_POINTS, area_km2)
+    pts = _sample_points(rng, district_km, t, n_points, area_km2)
     # one Lloyd step (regularises the random points, keeps the density gradient)
     cells = _voronoi_cells_km(pts, district_km)
     clipped = shapely.intersection(cells, district_km)
@@ -209,7 +185,7 @@ def build_base_cells(rng, district_deg, t: Towns):
     cen = np.where(inside, cen_c, cen)
     pts = shapely.get_coordinates(cen)
     cells_km = _voronoi_cells_km(pts, district_km)
-    cells = shapely.transform(cells_km, _km_to_deg_coords)
+    cells = shapely.transform(cells_km, t.frame.km_to_deg)
     shapely.prepare(district_deg)
     inside = shapely.contains(district_deg, cells)
     out = np.where(inside, cells, shapely.intersection(cells, district_deg))
@@ -224,7 +200,7 @@ def build_base_cells(rng, district_deg, t: Towns):
     return parts[order]
 
 
-def cell_adjacency(cells):
+def cell_adjacency(cells, frame: Frame):
     """Shared-edge adjacency from identical (rounded) segments: list of dict j->length km."""
     rings, ring_cell = shapely.get_rings(cells, return_index=True)
     coords, ring_idx = shapely.get_coordinates(rings, return_index=True)
@@ -239,7 +215,8 @@ def cell_adjacency(cells):
     keys = np.column_stack([lo, hi])
     _, inv, cnt = np.unique(keys, axis=0, return_inverse=True, return_counts=True)
     inv = inv.ravel()
-    seg_len = np.hypot((hi[:, 0] - lo[:, 0]) * GRID_SIZE * KX, (hi[:, 1] - lo[:, 1]) * GRID_SIZE * KY)
+    kx, ky = frame.kx, frame.ky
+    seg_len = np.hypot((hi[:, 0] - lo[:, 0]) * GRID_SIZE * kx, (hi[:, 1] - lo[:, 1]) * GRID_SIZE * ky)
     shared = cnt[inv] == 2
     order = np.argsort(inv[shared], kind="stable")
     sc = seg_cell[shared][order]
@@ -380,38 +357,31 @@ def _sort_key_ns(geom):
     return (-round(c.y, 6), round(c.x, 6))
 
 
-def generate(src_dir: Path, verbose=False):
+def generate(inp: BuildInputs, verbose=False):
     """Return dict level -> FeatureCollection text (not yet written)."""
-    import geopandas as gpd
-
     t0 = time.time()
-    rng = np.random.default_rng(SEED)
-    src = gpd.read_file(src_dir / "source_district_wgs84.geojson")
-    d = shapely.make_valid(shapely.union_all(src.geometry.values))
-    polys = [p for p in shapely.get_parts(d) if shapely.get_type_id(p) == 3]
-    d = shapely.union_all(polys)
-    district = shapely.set_precision(d, GRID_SIZE)
-    if shapely.get_type_id(district) == 6 and len(district.geoms) == 1:
-        district = district.geoms[0]
-    t = load_towns(src_dir)
+    rng = np.random.default_rng(inp.seed)
+    district = inp.outline
+    t = load_towns(inp)
     tdf = t.df
     n_towns = len(tdf)
+    root = inp.code
 
-    cells = build_base_cells(rng, district, t)
+    cells = build_base_cells(rng, district, t, inp.n_base_points)
     nc = len(cells)
     cen = shapely.get_coordinates(shapely.centroid(cells))
-    cx, cy = to_km(cen[:, 0], cen[:, 1])
+    cx, cy = inp.frame.to_km(cen[:, 0], cen[:, 1])
     xy = np.column_stack([cx, cy])
-    area = shapely.area(cells) * KX * KY
+    area = shapely.area(cells) * inp.frame.kx * inp.frame.ky
     area_km2 = float(area.sum())
     rho = density(t, cx, cy, area_km2)
     mass = rho * area                                   # thousands of residents (relative)
-    nbrs = cell_adjacency(cells)
+    nbrs = cell_adjacency(cells, inp.frame)
     if verbose:
         print(f"  base cells: {nc}  ({time.time() - t0:.1f}s)")
 
     # towns: power diagram on the cells
-    W = np.array([POWER_K_TOWN.get(c, POWER_K[k]) * w for c, k, w in zip(tdf.code, tdf.kind, t.weight)])
+    W = np.array([inp.power_k_town.get(c, POWER_K[k]) * w for c, k, w in zip(tdf.code, tdf.kind, t.weight)])
     pd2 = (cx[:, None] - t.x) ** 2 + (cy[:, None] - t.y) ** 2 - W
     town_lab = pd2.argmin(1)
     seat_pts = shapely.points(tdf.seat_lon.to_numpy(float), tdf.seat_lat.to_numpy(float))
@@ -428,7 +398,7 @@ def generate(src_dir: Path, verbose=False):
         print(f"  towns ({time.time() - t0:.1f}s)")
 
     # zones
-    zones_per_town = apportion(t.weight, N_ZONES, lo=1)
+    zones_per_town = apportion(t.weight, inp.n_zones, lo=1)
     zone_lab = np.full(nc, -1)
     zone_town = []
     off = 0
@@ -444,7 +414,7 @@ def generate(src_dir: Path, verbose=False):
     # grids per zone
     zmass = np.bincount(zone_lab, weights=mass, minlength=n_z)
     zcells = np.bincount(zone_lab, minlength=n_z)
-    grids_per_zone = apportion(zmass ** 0.5 * zcells ** 0.5, N_GRIDS, lo=8, hi=18)
+    grids_per_zone = apportion(zmass ** 0.5 * zcells ** 0.5, inp.n_grids, lo=8, hi=18)
     grid_lab = np.full(nc, -1)
     grid_zone = []
     off = 0
@@ -475,7 +445,7 @@ def generate(src_dir: Path, verbose=False):
 
     # ---------------------------------------------------------------- attributes
     abbr = tdf.code.tolist()
-    town_code = [f"{DISTRICT_CODE}-{a}" for a in abbr]
+    town_code = [f"{root}-{a}" for a in abbr]
     # zone order within town: west -> east
     zone_code = [None] * n_z
     zone_rank = {}
@@ -499,25 +469,30 @@ def generate(src_dir: Path, verbose=False):
     for ti in range(n_towns):
         gs = np.nonzero(grid_town == ti)[0]
         grid_pop[gs] = apportion(gmass[gs], int(round(t.weight[ti] * 1000)), lo=0)
-    fac = np.array([UNIT_FACTOR.get(abbr[ti], KIND_UNIT_FACTOR[tdf.kind[ti]]) for ti in grid_town])
-    grid_units = apportion(np.maximum(grid_pop * fac, 1.0), TOTAL_UNITS, lo=1)
+    fac = np.array([inp.unit_factor.get(abbr[ti], KIND_UNIT_FACTOR[tdf.kind[ti]]) for ti in grid_town])
+    grid_units = apportion(np.maximum(grid_pop * fac, 1.0), inp.total_units, lo=1)
 
-    rng_attr = np.random.default_rng(SEED + 1)
+    rng_attr = np.random.default_rng(inp.seed + 1)
     score = np.log(grid_pop + 1) + rng_attr.normal(0, 0.6, n_g)
     full_time = np.zeros(n_g, dtype=bool)
-    full_time[np.argsort(-score, kind="stable")[:N_FULL_TIME]] = True
+    full_time[np.argsort(-score, kind="stable")[:inp.n_full_time]] = True
     stars = np.where(full_time, rng_attr.choice([2, 3, 4, 5], n_g, p=[.1, .3, .4, .2]),
                      rng_attr.choice([1, 2, 3, 4, 5], n_g, p=[.1, .3, .35, .2, .05]))
     workers = [person_name(rng_attr) for _ in range(n_g)]
     garea = np.bincount(grid_lab, weights=area, minlength=n_g)
 
-    # zone names
+    # zone names: the inputs' stems per town, else numbered after the town (德清2-3片区)
     zone_name = [None] * n_z
     zone_name_en = [None] * n_z
     for ti in range(n_towns):
         zs = sorted([z for z in range(n_z) if zone_town[z] == ti], key=lambda z: zone_rank[z])
+        if abbr[ti] not in inp.zone_stems:
+            for z in zs:
+                zone_name[z] = f"{inp.short_name}{ti + 1}-{zone_rank[z] + 1}片区"
+                zone_name_en[z] = f"Zone {ti + 1}-{zone_rank[z] + 1}"
+            continue
         seat_zone = next((z for z in zs if zone_geoms[z].intersects(seat_pts[ti])), zs[0])
-        stems = list(N.ZONE_STEMS.get(abbr[ti], []))
+        stems = list(inp.zone_stems.get(abbr[ti], []))
         if not stems:
             stems = [(tdf.name_zh[ti].rstrip("街道镇乡"), tdf.name_en[ti])]
         ordered = [seat_zone] + [z for z in zs if z != seat_zone]
@@ -531,7 +506,7 @@ def generate(src_dir: Path, verbose=False):
             zone_name[z] = f"{zh}片区"
             zone_name_en[z] = f"{en} Zone"
     # grid names: communities (urban) / villages (rural), 1-4 grids each
-    namer = PlaceNamer(np.random.default_rng(SEED + 2))
+    namer = PlaceNamer(np.random.default_rng(inp.seed + 2), inp.avoid_names)
     grid_name = [None] * n_g
     for z in range(n_z):
         gs = sorted([g for g in range(n_g) if grid_zone[g] == z], key=lambda g: grid_code[g])
@@ -565,7 +540,7 @@ def generate(src_dir: Path, verbose=False):
         dept = int(24 + 2.6 * n_grids_zone[z] + rng_attr.integers(-6, 7))
         zone_props.append({
             "code": zone_code[z], "name": zone_name[z], "name_en": zone_name_en[z],
-            "town_code": town_code[zone_town[z]], "district_code": DISTRICT_CODE,
+            "town_code": town_code[zone_town[z]], "district_code": root,
             "station_name": f"{zone_name[z]}社会治理工作站", "station_lon": slon, "station_lat": slat,
             "chief": person_name(rng_attr), "deputy": person_name(rng_attr),
             "station_master": person_name(rng_attr), "dept_staff": dept,
@@ -576,7 +551,7 @@ def generate(src_dir: Path, verbose=False):
         z = grid_zone[g]
         grid_props.append({
             "code": grid_code[g], "name": grid_name[g], "zone_code": zone_code[z],
-            "town_code": town_code[zone_town[z]], "district_code": DISTRICT_CODE,
+            "town_code": town_code[zone_town[z]], "district_code": root,
             "registered_units": int(grid_units[g]), "population": int(grid_pop[g]),
             "worker_name": workers[g], "worker_full_time": bool(full_time[g]),
             "worker_stars": int(stars[g]),
@@ -585,7 +560,7 @@ def generate(src_dir: Path, verbose=False):
     for ti in range(n_towns):
         town_props.append({
             "code": town_code[ti], "abbr": abbr[ti], "name": tdf.name_zh[ti], "name_en": tdf.name_en[ti],
-            "kind": tdf.kind[ti], "district_code": DISTRICT_CODE,
+            "kind": tdf.kind[ti], "district_code": root,
             "seat_lon": float(tdf.seat_lon[ti]), "seat_lat": float(tdf.seat_lat[ti]),
             "population_weight": int(t.weight[ti]) if float(t.weight[ti]).is_integer() else float(t.weight[ti]),
         })
@@ -595,7 +570,7 @@ def generate(src_dir: Path, verbose=False):
         return feature_collection_text(pairs)
 
     texts = {
-        "district": feature_collection_text([({"code": DISTRICT_CODE, "name": "吴兴区", "name_en": "Wuxing"},
+        "district": feature_collection_text([({"code": root, "name": inp.name, "name_en": inp.name_en},
                                               district)]),
         "towns": fc(town_props, town_geoms),
         "zones": fc(zone_props, zone_geoms),
@@ -603,7 +578,7 @@ def generate(src_dir: Path, verbose=False):
     }
     # hazards (need the located, rounded grids)
     grids_gdf = read_text_gdf(texts["grids"])
-    texts["hazards"] = _hazards(grids_gdf, tdf, town_code)
+    texts["hazards"] = _hazards(grids_gdf, tdf, town_code, inp)
     if verbose:
         print(f"  attributes + hazards ({time.time() - t0:.1f}s)")
     return texts
@@ -619,12 +594,12 @@ def _random_point_in(rng, geom, locator, code):
     raise BuildError(f"could not place a point in {code}")
 
 
-def _hazards(grids, tdf, town_code):
+def _hazards(grids, tdf, town_code, inp: BuildInputs):
     from .locate import GridLocator
 
-    rng = np.random.default_rng(SEED + 3)
+    rng = np.random.default_rng(inp.seed + 3)
     loc = GridLocator(grids)
-    namer = PlaceNamer(np.random.default_rng(SEED + 4))
+    namer = PlaceNamer(np.random.default_rng(inp.seed + 4), inp.avoid_names)
     kind_of_town = dict(zip(town_code, tdf.kind))
     abbr_of_town = dict(zip(town_code, tdf.code))
     short = {c: n.rstrip("街道").rstrip("镇").rstrip("乡") for c, n in zip(town_code, tdf.name_zh)}
@@ -633,26 +608,28 @@ def _hazards(grids, tdf, town_code):
     pop = grids.population.to_numpy(float) + 1
     area = grids.to_crs("EPSG:32651").area.to_numpy() / 1e6
     street = gkind == "street"
+    sanheyi = np.where(street, 0.25, 0.08)
+    for a, f in reversed(list(inp.sanheyi_factor.items())):
+        sanheyi = np.where(gabbr == a, f, sanheyi)
     weights = {
         "hazchem": np.sqrt(area) * np.where(street, 0.3, 1.5),
         "gas_station": np.sqrt(area) * np.sqrt(pop),
-        "sanheyi": pop * np.where(gabbr == "ZL", 12.0, np.where(gabbr == "BLD", 1.2,
-                                                                  np.where(street, 0.25, 0.08))),
-        "construction": pop * np.where(street, 1.0, np.where(np.isin(gabbr, ["ZL", "BLD"]), 0.6, 0.25)),
+        "sanheyi": pop * sanheyi,
+        "construction": pop * np.where(street, 1.0, np.where(np.isin(gabbr, list(inp.busy_towns)), 0.6, 0.25)),
     }
     risk_p = {"hazchem": ([2, 3, 4], [.35, .45, .2]), "gas_station": ([1, 2, 3, 4], [.1, .45, .35, .1]),
               "sanheyi": ([1, 2, 3, 4], [.15, .4, .35, .1]), "construction": ([1, 2, 3, 4], [.3, .45, .2, .05])}
     geoms = grids.geometry.values
     codes = grids.code.to_numpy()
     recs = []
-    # the 2019-04-24 Daochang story: a major hazchem warehouse in 道场乡
-    dc = np.nonzero(gabbr == "DC")[0]
-    g = int(dc[np.argmax(area[dc])])
-    x, y = _random_point_in(rng, geoms[g], loc, codes[g])
-    recs.append(("hazchem", "道场乡某仓库（2019-04-24 网格员发现大量危化品，应急管理、环保、综合执法当日上午联合查封）",
-                 4, g, x, y))
+    if inp.story:  # the seed's story (2019-04-24): a major hazchem warehouse in the largest grid of its town
+        story_abbr, story_name = inp.story
+        dc = np.nonzero(gabbr == story_abbr)[0]
+        g = int(dc[np.argmax(area[dc])])
+        x, y = _random_point_in(rng, geoms[g], loc, codes[g])
+        recs.append(("hazchem", story_name, 4, g, x, y))
     for kind in HAZARD_KINDS:
-        n = HAZARD_COUNTS[kind] - (1 if kind == "hazchem" else 0)
+        n = inp.hazard_counts[kind] - (1 if kind == "hazchem" and inp.story else 0)
         p = weights[kind] / weights[kind].sum()
         chosen = rng.choice(len(grids), size=n, p=p)
         vals, probs = risk_p[kind]
@@ -670,10 +647,10 @@ def _hazards(grids, tdf, town_code):
             else:
                 name = place + N.CONSTRUCTION_SUFFIX[rng.integers(len(N.CONSTRUCTION_SUFFIX))]
             recs.append((kind, name, risk, g, x, y))
-    story = recs[0]
-    rest = sorted(recs[1:], key=lambda r: (HAZARD_KINDS.index(r[0]), codes[r[3]], r[4], r[5]))
+    story = recs[:1] if inp.story else []
+    rest = sorted(recs[len(story):], key=lambda r: (HAZARD_KINDS.index(r[0]), codes[r[3]], r[4], r[5]))
     feats = []
-    for k, (kind, name, risk, g, x, y) in enumerate([story] + rest):
+    for k, (kind, name, risk, g, x, y) in enumerate(story + rest):
         major = risk == 4
         feats.append(({
             "code": f"HZ-{k + 1:04d}", "name": name, "kind": kind, "risk": risk, "major": major,
@@ -708,12 +685,30 @@ def _check_hazards(grids, hazards, rep: Report):
     rep.errors.extend(bad[:10])
 
 
-def build(out_dir: Path | str | None = None, src_dir: Path | str | None = None, verbose=False) -> Report:
+def build_inputs(src_dir: Path, county: str | None = None) -> BuildInputs:
+    """The seed district's inputs (no ``county``, or the seed district's own code or name), else the synthetic
+    inputs of the county of the province file that ``county`` names (:class:`county.CountyError` if none)."""
+    from .county import county_inputs, find_county
+    from .inputs import seed_code, seed_inputs
+
+    if county is None:
+        return seed_inputs(src_dir)
+    found, raw = find_county(county, src_dir)
+    if found.code == seed_code(src_dir):
+        return seed_inputs(src_dir)
+    return county_inputs(found, raw, src_dir)
+
+
+def build(out_dir: Path | str | None = None, src_dir: Path | str | None = None, verbose=False,
+          county: str | None = None) -> Report:
     """Generate, validate (after rounding) and, only if valid, write the five files."""
     out_dir = Path(out_dir) if out_dir else DEFAULT_DIR
     src_dir = Path(src_dir) if src_dir else DEFAULT_DIR
     t0 = time.time()
-    texts = generate(src_dir, verbose=verbose)
+    inp = build_inputs(src_dir, county)
+    if verbose:
+        print(f"  {inp.code} {inp.name}: {len(inp.towns)} towns, {inp.n_zones} zones, {inp.n_grids} grids")
+    texts = generate(inp, verbose=verbose)
     rep = validate_texts(texts)
     rep.stats["build_seconds"] = round(time.time() - t0, 1)
     if not rep.ok:

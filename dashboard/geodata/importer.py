@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from .build import GRID_COLS, HAZARD_COLS, TOWN_COLS, ZONE_COLS, DISTRICT_CODE
+from .build import GRID_COLS, HAZARD_COLS, TOWN_COLS, ZONE_COLS
 from .geojson import GRID_SIZE, atomic_write_text, gdf_to_text
 from .io import DEFAULT_GEODATA_DIR, FILES, clear_cache, read_layers
 from .validate import Report, validate_layers
@@ -195,7 +195,7 @@ def prepare_level(level: str, gdf, current: dict):
     key = LEVEL_KEY[level]
     old = current[key]
     gdf = gdf.copy()
-    gdf["district_code"] = DISTRICT_CODE
+    gdf["district_code"] = str(current["district"]["code"].iloc[0])  # the root unit of the current geodata
     if level in PARENT:
         col, plevel = PARENT[level]
         parents = current[LEVEL_KEY[plevel]]

@@ -13,14 +13,31 @@ import numpy as np
 import shapely
 
 METRIC_CRS = "EPSG:32651"
-EXPECTED_COUNTS = {"district": 1, "town": 17, "zone": 46, "grid": 538}
+EXPECTED_COUNTS = {"district": 1, "town": 17, "zone": 46, "grid": 538}  # the seed district's counts …
+REFERENCE_AREA_KM2 = 862.86   # … on its area (UTM 51N): the density every other county is built at
 GRIDS_PER_ZONE = (8, 18)
 OVERLAP_TOL_M2 = 1.0          # pairwise overlap above this is an error
 COVERAGE_TOL = 0.001          # union of a level vs district: 0.1 % of the district area
 OUTSIDE_TOL = 0.01            # a unit may stick out of the district by <= 1 % of its own area
 MAX_LISTED = 10               # cap repeated messages of one kind
 
-__all__ = ["Report", "validate_layers", "METRIC_CRS", "EXPECTED_COUNTS"]
+__all__ = ["Report", "validate_layers", "METRIC_CRS", "EXPECTED_COUNTS", "expected_counts", "district_area_km2"]
+
+
+def expected_counts(area_km2: float) -> dict:
+    """Feature counts of a root unit of ``area_km2`` at the seed district's density (its own counts for its
+    area): at least one town, one zone per town, and 8–18 grids per zone."""
+    f = area_km2 / REFERENCE_AREA_KM2
+    towns = max(1, round(EXPECTED_COUNTS["town"] * f))
+    zones = max(towns, round(EXPECTED_COUNTS["zone"] * f))
+    lo, hi = GRIDS_PER_ZONE
+    grids = min(max(round(EXPECTED_COUNTS["grid"] * f), lo * zones), hi * zones)
+    return {"district": 1, "town": towns, "zone": zones, "grid": grids}
+
+
+def district_area_km2(district) -> float:
+    """The root unit's area in km² (metric CRS), from its GeoDataFrame."""
+    return float(shapely.union_all(_metric(district)).area) / 1e6
 
 
 @dataclass
@@ -163,7 +180,7 @@ def validate_layers(district, towns, zones, grids, *, strict: bool = True,
     """Validate the four layers (GeoDataFrames in EPSG:4326).
 
     strict=True (build): everything is an error. strict=False (import of official files):
-    feature counts other than 17/46/538, grids per zone outside 8–18 and district coverage
+    feature counts other than :func:`expected_counts` of the district's area (17/46/538 for the seed district), grids per zone outside 8–18 and district coverage
     are warnings; overlaps, invalid geometries, duplicate/missing codes, units outside the
     district and broken nesting remain errors.
     """
@@ -172,14 +189,15 @@ def validate_layers(district, towns, zones, grids, *, strict: bool = True,
     if len(district) != 1:
         rep.errors.append(f"district: expected 1 feature, got {len(district)}")
     dgeom = shapely.union_all(_metric(district))
+    expected = expected_counts(dgeom.area / 1e6)
     codes = {}
     ok_geom = {}
     metric = {}
     for level, gdf in layers.items():
         n = len(gdf)
         rep.stats[f"{level}_count"] = n
-        if n != EXPECTED_COUNTS[level]:
-            msg = f"{level}: {n} features (expected {EXPECTED_COUNTS[level]})"
+        if n != expected[level]:
+            msg = f"{level}: {n} features (expected {expected[level]} for the district's area)"
             (rep.errors if strict else rep.warnings).append(msg)
         if n == 0:
             rep.errors.append(f"{level}: no features")

@@ -33,7 +33,6 @@ from . import kpis, periods, registry, rollup
 LEVELS = ("district", "town", "zone", "grid")
 CHILD = {"district": "town", "town": "zone", "zone": "grid", "grid": None}
 PARENT = {"district": None, "town": "district", "zone": "town", "grid": "zone"}
-DISTRICT_CODE = "330502"
 BUNDLE_SCHEMA = "v6"
 PAST_TIMEOUT = 6 * 3600  # seconds: a period that has ended changes only by corrections
 CURRENT_BUCKET_S = 60  # a current period is recomputed at most once a minute (fresh within a minute)
@@ -42,10 +41,41 @@ LOWER_IS_BETTER = registry.LOWER_IS_BETTER
 
 
 # ----------------------------------------------------------------------------------------- hierarchy
+KIND_EN = {"区": "District", "县": "County", "市": "City"}  # a county-level unit's kind by its name's last character
+
+
+@dataclass(frozen=True)
+class Root:
+    """The root unit (the county-level unit the app serves): code and names from ``district.geojson``."""
+
+    code: str
+    name: str  # 德清县
+    name_en: str | None  # the geodata's English name (``Deqing``), None when it has none
+
+    @property
+    def kind_en(self) -> str:
+        return KIND_EN.get(self.name[-1:], "District")
+
+    @property
+    def short_en(self) -> str:
+        """The English name of the unit in lists and names tables: the geodata's, else ``County 330521``
+        (a pinyin-free fallback)."""
+        return self.name_en or f"{self.kind_en} {self.code}"
+
+    def title(self, lang: str = "zh") -> str:
+        """Its full name in titles: ``德清县`` / ``Deqing County`` (name_en ``Deqing``); ``County 330521`` without one."""
+        if lang != "en":
+            return self.name
+        if not self.name_en:
+            return self.short_en
+        return self.name_en if self.name_en.endswith(self.kind_en) else f"{self.name_en} {self.kind_en}"
+
+
 @dataclass(frozen=True)
 class Hierarchy:
     """Names, parents, children and bounds of every unit (from the geodata; immutable)."""
 
+    root: Root  # the district (the root unit): its code keys the district's entries below
     names: dict  # (level, code) -> (zh, en)
     parent: dict  # (level, code) -> code of the parent unit
     children: dict  # (level, code) -> tuple of child codes (sorted)
@@ -58,14 +88,18 @@ class Hierarchy:
             return True
         return (level, code) in self.names
 
+    def key(self, level: str, code: str | None) -> tuple[str, str | None]:
+        """(level, code) with the district's code filled in."""
+        return level, (code if level != "district" else self.root.code)
+
     def name(self, level: str, code: str | None, lang: str = "zh") -> str:
-        zh, en = self.names.get((level, code if level != "district" else DISTRICT_CODE), (code or "", code or ""))
+        zh, en = self.names.get(self.key(level, code), (code or "", code or ""))
         return en if lang == "en" and en else zh
 
     def chain(self, level: str, code: str | None) -> list[tuple[str, str]]:
         """[(level, code)] from the district down to the unit."""
         out = []
-        lv, c = level, (code if level != "district" else DISTRICT_CODE)
+        lv, c = self.key(level, code)
         while lv is not None:
             out.append((lv, c))
             if lv == "district":
@@ -75,7 +109,7 @@ class Hierarchy:
         return out[::-1]
 
     def kids(self, level: str, code: str | None) -> tuple[str, ...]:
-        return self.children.get((level, code if level != "district" else DISTRICT_CODE), ())
+        return self.children.get(self.key(level, code), ())
 
 
 def _bounds(geom) -> list:
@@ -88,11 +122,15 @@ def hierarchy(gd) -> Hierarchy:
     """Derived lookups of one geodata bundle (memoised per geodata object, which is itself memoised)."""
     names, parent, children, grids_of, bounds = {}, {}, {}, {}, {}
     d = gd.district.iloc[0]
-    names[("district", DISTRICT_CODE)] = (d["name"], d.get("name_en") or "Wuxing District")
-    bounds[("district", DISTRICT_CODE)] = _bounds(gd.district.geometry.union_all())
+    name_en = d.get("name_en")
+    root = Root(code=str(d["code"]), name=str(d["name"]),
+                name_en=str(name_en) if isinstance(name_en, str) and name_en.strip() else None)
+    root_code = root.code
+    names[("district", root_code)] = (root.name, root.short_en)
+    bounds[("district", root_code)] = _bounds(gd.district.geometry.union_all())
     for r in gd.towns.itertuples():
         names[("town", r.code)] = (r.name, r.name_en)
-        parent[("town", r.code)] = DISTRICT_CODE
+        parent[("town", r.code)] = root_code
         bounds[("town", r.code)] = _bounds(r.geometry)
     for r in gd.zones.itertuples():
         names[("zone", r.code)] = (r.name, r.name_en)
@@ -102,12 +140,12 @@ def hierarchy(gd) -> Hierarchy:
         names[("grid", r.code)] = (r.name, getattr(r, "name_en", None) or r.name)
         parent[("grid", r.code)] = r.zone_code
         bounds[("grid", r.code)] = _bounds(r.geometry)
-    children[("district", DISTRICT_CODE)] = tuple(sorted(gd.towns["code"]))
+    children[("district", root_code)] = tuple(sorted(gd.towns["code"]))
     for town, g in gd.zones.groupby("town_code"):
         children[("town", town)] = tuple(sorted(g["code"]))
     for zone, g in gd.grids.groupby("zone_code"):
         children[("zone", zone)] = tuple(sorted(g["code"]))
-    grids_of[("district", DISTRICT_CODE)] = tuple(sorted(gd.grids["code"]))
+    grids_of[("district", root_code)] = tuple(sorted(gd.grids["code"]))
     for town, g in gd.grids.groupby("town_code"):
         grids_of[("town", town)] = tuple(sorted(g["code"]))
     for zone, g in gd.grids.groupby("zone_code"):
@@ -115,7 +153,7 @@ def hierarchy(gd) -> Hierarchy:
     for code in gd.grids["code"]:
         grids_of[("grid", code)] = (code,)
     grids = pd.DataFrame(gd.grids.drop(columns="geometry"))
-    return Hierarchy(names, parent, children, grids_of, bounds, grids)
+    return Hierarchy(root, names, parent, children, grids_of, bounds, grids)
 
 
 def normalise_view(h: Hierarchy, level: str | None, code: str | None) -> tuple[str, str | None]:
@@ -226,13 +264,13 @@ def kpi_bundle(bind, gd, cache, period: periods.Period, now=None, grid_medians=N
         counts, units, close_hist, open_set = x["counts"], x["units"], x["close_hist"], x["open_set"]
         codes = {"district": [agg.DISTRICT], "town": list(h.kids("district", None)),
                  "zone": sorted(c for (lv, c) in h.names if lv == "zone"),
-                 "grid": list(h.grids_of[("district", DISTRICT_CODE)])}
+                 "grid": list(h.grids_of[h.key("district", None)])}
         table = rollup.kpi_rows(counts, units, _grid_parents(h), _registered(gd), open_set, close_hist,
                                 period.start, period.end, at, codes, dispute_hist=x["dispute_hist"])
-        table["district"] = {DISTRICT_CODE: table["district"][agg.DISTRICT]}
+        table["district"] = {h.root.code: table["district"][agg.DISTRICT]}
         lv = {}
         for r in counts.itertuples(index=False):
-            c = DISTRICT_CODE if r.lvl == "district" else r.code
+            c = h.root.code if r.lvl == "district" else r.code
             lv[(r.lvl, c)] = (int(r.r_onsite), int(r.r_town), int(r.r_district))
         return {"kpis": table, "levels": lv, "at": str(at), "version": version}
 
@@ -252,9 +290,15 @@ def kpi_bundle(bind, gd, cache, period: periods.Period, now=None, grid_medians=N
 
 
 # --------------------------------------------------------------------------------------- unit cuts
+def _district_row(bundle: dict) -> dict:
+    """The district's KPIs of a bundle (its one row, keyed by the root unit's code)."""
+    return next(iter(bundle["kpis"]["district"].values()), None) or {}
+
+
 def unit_kpis(bundle: dict, level: str, code: str | None) -> dict:
-    c = DISTRICT_CODE if level == "district" else code
-    return dict(bundle["kpis"][level].get(c) or {})
+    if level == "district":
+        return dict(_district_row(bundle))
+    return dict(bundle["kpis"][level].get(code) or {})
 
 
 def comparable(values: dict) -> dict:
@@ -286,7 +330,7 @@ def level_average(bundle: dict, level: str, kpi: str) -> float | None:
     """The district's mark on a ranking of ``level`` units: the district rate (rates, hours) or the mean per
     unit of that level (counts)."""
     kind = kpis.KPIS[kpi][2]
-    district = bundle["kpis"]["district"][DISTRICT_CODE].get(kpi)
+    district = _district_row(bundle).get(kpi)
     if kind != "count":
         return district
     n = len(bundle["kpis"].get(level, {})) or 1
@@ -316,8 +360,7 @@ def category_counts(bind, period: periods.Period, level: str, code: str | None) 
 
 def level_counts(bundle: dict, h: Hierarchy, level: str, code: str | None) -> pd.DataFrame:
     """Cases reported in the period by level reached (same as ``kpis.level_share``)."""
-    c = DISTRICT_CODE if level == "district" else code
-    counts = np.array(bundle.get("levels", {}).get((level, c), (0, 0, 0)), dtype=int)
+    counts = np.array(bundle.get("levels", {}).get(h.key(level, code), (0, 0, 0)), dtype=int)
     total = int(counts.sum())
     return pd.DataFrame({"level": list(kpis.LEVELS), "count": counts.astype(int),
                          "share": [kpis._rate(c, total) for c in counts]})

@@ -34,6 +34,7 @@ def install_pages(app, settings) -> dict:
     from ..auth import policy
     from ..auth.views import login_url
     from ..i18n import normalise, t
+    from ..services import units
 
     def refused(path: str, lang: str):
         return html.Div([html.H2(t("page_refused", lang)),
@@ -62,7 +63,8 @@ def install_pages(app, settings) -> dict:
         lang = normalise(params.get("lang"))
         page = pages.get(pathname or "/")
         if page is None:
-            return html.Div([html.H2("404"), html.A("吴兴区指挥中心 / Home", href="/")], className="wx-404")
+            return html.Div([html.H2("404"), html.A(t("home_link", lang, place=units.title(lang)), href="/")],
+                            className="wx-404")
         if not policy.page_allowed(pathname or "/", settings):  # the layout request is checked like the page
             return refused(pathname or "/", lang)
         return page.layout(settings, lang, params)

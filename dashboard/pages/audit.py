@@ -7,12 +7,13 @@ from dash import html
 from ..i18n import t
 from ..services import audit as audit_service
 from ..ui import audit as ui
+from ..services import units
 from ..ui.shell import header
 
 
 def layout(settings, lang: str, params: dict):
     return html.Div(className="wx-audit-page", children=[
-        header(lang, "/audit", params, t("audit_title", lang)),
+        header(lang, "/audit", params, t("audit_title", lang), place=units.title(lang)),
         html.Main(className="wx-audit", children=[
             ui.filters(lang, audit_service.ACTIONS),
             html.Div(id="audit-msg", className="wx-msg", role="alert"),

@@ -16,7 +16,7 @@ def layout(settings, lang: str, params: dict):
     data = kpi_service.briefing()
     suffix = "?lang=en" if lang == "en" else ""
     return html.Div(className="wx-briefing-page", children=[
-        header(lang, "/briefing", params, t("briefing", lang)),
+        header(lang, "/briefing", params, t("briefing", lang), place=units.title(lang)),
         html.Div(className="wx-b-toolbar wx-no-print", children=[
             dcc.Link(t("back_overview", lang), href="/" + suffix, className="wx-b-btn"),
             html.Button(t("print", lang), id="briefing-print", className="wx-b-btn", n_clicks=0),

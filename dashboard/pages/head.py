@@ -97,6 +97,17 @@ def _request_urls(head: Head, settings, query: str) -> tuple[str, ...]:
         return ()
 
 
+def page_title(lang: str | None) -> str:
+    """The HTML title: the app's title with the district's name from the geodata (``services.units.title``)."""
+    from html import escape
+
+    from ..i18n import normalise, t
+    from ..services import units
+
+    lang = normalise(lang)
+    return escape(t("app_title", lang, place=units.title(lang)))
+
+
 def install(app, pages: dict, settings) -> dict:
     """Each page's HTML (``pages``: ``{path: page module}``) with its own scripts and preloads; any other path
     (the 404 view) gets the common bundles only. Returns ``{path: Head}``."""
@@ -109,6 +120,8 @@ def install(app, pages: dict, settings) -> dict:
     def interpolate_index(**kwargs):
         head = heads.get(request.path, common) if has_request_context() else common
         urls = _request_urls(head, settings, request.query_string.decode("latin-1")) if has_request_context() else ()
+        if has_request_context():  # the title names the district served (the geodata's root unit), in the page's language
+            kwargs["title"] = page_title(request.args.get("lang"))
         kwargs["scripts"] = head.scripts(kwargs.get("scripts", ""))
         kwargs["metas"] = kwargs.get("metas", "") + head.metas(urls)
         return plain(**kwargs)

@@ -18,6 +18,7 @@ from ..i18n import t
 from ..services import alerts as alert_service
 from ..services import duty as data
 from ..services import tiles as basemap_tiles
+from ..services import units
 from ..store.models import utcnow
 from ..ui import duty as ui
 from ..ui.alerts import alert_banner, alert_feed
@@ -81,7 +82,7 @@ def _selected(params: dict) -> dict | None:
 def layout(settings, lang: str, params: dict):
     user = current_user()
     if user is None or not user.can_read:
-        return html.Div([header(lang, "/incidents", params, t("duty_title", lang)),
+        return html.Div([header(lang, "/incidents", params, t("duty_title", lang), place=units.title(lang)),
                          ui.sign_in_needed(lang, "/incidents")])
     values = dq.values_from_params(params)
     query = dq.api_query(values, utcnow(), settings.duty_window_step_s)
@@ -100,7 +101,7 @@ def layout(settings, lang: str, params: dict):
 
     the_map = district_map(settings, lang, hideouts={"incidents": {"alerts": sorted(
         {a["incident"]["id"] for a in snapshot["items"]})}}, checked=MAP_CHECKED,
-        tiles=basemap_tiles.basemaps(settings))
+        home=units.root_bounds(), tiles=basemap_tiles.basemaps(settings))
     layer = _find(the_map, "geo-incidents")
     if layer is not None:
         layer.url = f"/api/map/incidents.json?{query}"  # the list's filter, from the first paint
@@ -110,7 +111,7 @@ def layout(settings, lang: str, params: dict):
                        reload="duty-reload")
 
     return html.Div(className="wx-duty", children=[
-        header(lang, "/incidents", params, t("duty_title", lang)),
+        header(lang, "/incidents", params, t("duty_title", lang), place=units.title(lang)),
         html.Div(className="wx-duty-bar", children=[alert_banner(lang, ack=True, sound=True, interval_ms=PULSE_MS,
                                                                  initial=snapshot, can_act=user.can_act),
                                                     ui.user_box(lang, user)]),

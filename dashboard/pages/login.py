@@ -11,6 +11,7 @@ from dash import dcc, html
 from ..auth import current_user, safe_next
 from ..domain.vocab import USER_ROLES as ROLES
 from ..i18n import t
+from ..services import units
 from ..ui.shell import header
 
 
@@ -49,5 +50,5 @@ def layout(settings, lang: str, params: dict):
         html.Button(t("login_submit", lang), type="submit", className="wx-btn wx-btn-primary", id="login-submit"),
     ]))
     body.append(html.P(t("login_note", lang), className="wx-note"))
-    return html.Div([header(lang, "/login", params, t("login_title", lang)),
+    return html.Div([header(lang, "/login", params, t("login_title", lang), place=units.title(lang)),
                      html.Main(html.Div(body, className="wx-login-card"), className="wx-login")])

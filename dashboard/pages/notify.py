@@ -8,6 +8,7 @@ from dash import dcc, html
 from ..i18n import t
 from ..services import notify as notify_service
 from ..ui import notify as ui
+from ..services import units
 from ..ui.shell import header
 
 REFRESH_MS = 5_000
@@ -15,7 +16,7 @@ REFRESH_MS = 5_000
 
 def layout(settings, lang: str, params: dict):
     return html.Div(className="wx-notify-page", children=[
-        header(lang, "/notify", params, t("notify_page_title", lang)),
+        header(lang, "/notify", params, t("notify_page_title", lang), place=units.title(lang)),
         html.Main(className="wx-notify", children=[
             html.H3(t("notify_channels", lang)),
             ui.channels_table(notify_service.channel_rows(settings, lang), lang),

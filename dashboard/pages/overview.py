@@ -39,10 +39,11 @@ def layout(settings, lang: str, params: dict):
         layer = state["level"] + "s"
         seeds = {**seeds, layer: {**seeds.get(layer, {}), "selected": state["code"]}}
     bounds = h.bounds[(state["level"], state["code"])] if state["level"] != "district" else None
-    the_map = district_map(settings, lang, hideouts=seeds, bounds=bounds, tiles=basemap_tiles.basemaps(settings))
+    the_map = district_map(settings, lang, hideouts=seeds, bounds=bounds, home=units.root_bounds(gd),
+                           tiles=basemap_tiles.basemaps(settings))
     head = live.read_head()  # the live stream starts here: nothing committed after the render is missed
     return html.Div([
-        header(lang, "/", params, t("counts_line", lang, **counts)),
+        header(lang, "/", params, t("counts_line", lang, **counts), place=units.title(lang, gd)),
         # the overview's own view of the URL (drill callbacks), starting where the page is: its report on mounting
         # changes nothing, so the view is not asked for again
         dcc.Location(id="ov-url", refresh=False, pathname="/", search=("?" + urlencode(params)) if params else ""),

@@ -42,7 +42,7 @@ def _safe(build, default):
 
 def layout(settings, lang: str, params: dict):
     if not token_ok(settings, params):
-        return ui.invalid_token(lang)
+        return ui.invalid_token(lang, units.title(lang))
     cfg = ui.wall_config(settings, lang, params)
     seq = _safe(wall_data.change_seq, None)
     aseq = _safe(wall_data.alert_seq, None)
@@ -58,11 +58,12 @@ def layout(settings, lang: str, params: dict):
     hideouts["incidents"] = {"alerts": pulse}
     # what the page already shows, so the first live tick changes nothing (None: read it on the first tick)
     live_state = {"seq": seq, "aseq": aseq if alerts is not None else None, "pulse": pulse}
+    cfg["district_bounds"] = units.root_bounds()
     the_map = district_map(settings, lang, map_id="map", dark=True, hideouts=hideouts, checked=ui.WALL_CHECKED,
+                           bounds=cfg["district_bounds"], home=cfg["district_bounds"],
                            tiles=basemap_tiles.basemaps(settings))
-    the_map.bounds = cfg["district_bounds"] = units.hierarchy().bounds[("district", units.DISTRICT_CODE)]
     return ui.wall_layout(
-        lang, cfg=cfg, kpi=kpi, items=items, alerts=alerts, live_state=live_state,
+        lang, place=units.title(lang), cfg=cfg, kpi=kpi, items=items, alerts=alerts, live_state=live_state,
         kpi_state={"v": wall_data.kpi_version()} if kpi else None, map_component=the_map,
         map_inputs=map_inputs(seq, live_state["aseq"], cfg), legend_children=legend(choro, lang))
 

@@ -85,8 +85,7 @@ def map_target(state: dict) -> dict:
     """Which unit the map highlights and the bounds it flies to."""
     h = units.hierarchy()
     level, code = units.normalise_view(h, state.get("level"), state.get("code"))
-    key = (level, code if level != "district" else units.DISTRICT_CODE)
-    return {"level": level, "code": code, "bounds": h.bounds[key]}
+    return {"level": level, "code": code, "bounds": h.bounds[h.key(level, code)]}
 
 
 def drill_target(h, state: dict, layer: str, code: str | None) -> tuple[str, str] | None:

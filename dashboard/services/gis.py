@@ -164,7 +164,7 @@ def unit_layers(p: periods.Period, figures: dict, gd=None) -> dict:
         }
         for f in PARENT_FIELDS[level]:
             col = "district_code" if f == "dist_code" else f
-            base[f] = [str(v) for v in src[col]] if col in src.columns else units.DISTRICT_CODE
+            base[f] = [str(v) for v in src[col]] if col in src.columns else h.root.code
         base["per_from"], base["per_to"] = p.first_day, p.last_day
         frame = pd.concat([pd.DataFrame(base), _kpi_frame(figures.get(level, {}), codes)], axis=1)
         out[layer] = gpd.GeoDataFrame(frame[unit_columns(level)], geometry=src.geometry.values, crs="EPSG:4326")
@@ -185,11 +185,13 @@ def incident_layer(points: list[dict], personal: bool):
 
 # ------------------------------------------------------------------------------------------- README
 def readme_text(p: periods.Period, counts: dict, total: int, personal: bool, filter_text: str, at: str,
-                fields: pd.DataFrame) -> str:
-    """README.txt of the zip (and the GeoPackage's description): what the files hold and what each column means."""
+                fields: pd.DataFrame, root) -> str:
+    """README.txt of the zip (and the GeoPackage's description): what the files hold and what each column means.
+    ``root``: the district served (``units.root()``)."""
     now = beijing(utcnow(), SECOND)
     lines = [
-        "吴兴区基层社会治理指挥中心 · GIS 导出 / Wuxing command centre · GIS export",
+        f"{root.name}基层社会治理指挥中心 · GIS 导出 / {root.title('en')} command centre · GIS export "
+        f"({root.code})",
         "",
         f"导出时间 Exported: {now} (北京时间 Beijing time)",
         f"统计期 Period: {p.key} · {p.first_day} – {p.last_day} (含首尾日 inclusive, 北京时间 Beijing time)",
@@ -275,9 +277,10 @@ def export(fmt: str, p: periods.Period, flt: IncidentFilter, audience: str, filt
     layers["incidents"] = incident_layer(points, personal)
     counts = {name: int(len(layers[name])) for name in LAYERS}
     fields = field_table(personal)
-    readme = readme_text(p, counts, total, personal, filter_text, figures["at"], fields)
+    root = units.root()
+    readme = readme_text(p, counts, total, personal, filter_text, figures["at"], fields, root)
     stamp = beijing(utcnow(), FILE_STAMP)
-    filename = f"wuxing-gis-{p.first_day.replace('-', '')}-{p.last_day.replace('-', '')}-{stamp}.{fmt}"
+    filename = f"{root.code}-gis-{p.first_day.replace('-', '')}-{p.last_day.replace('-', '')}-{stamp}.{fmt}"
     work = tempfile.mkdtemp(prefix="wx-gis-")
     path = os.path.join(work, filename)
     try:

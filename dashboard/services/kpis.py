@@ -29,13 +29,13 @@ def kpi_payload(level: str, code: str | None, p: periods.Period, children: bool 
     prev_kpis = views.unit_kpis(prev, level, code)
     out = {
         "level": level,
-        "code": code or units.DISTRICT_CODE,
+        "code": code or h.root.code,
         "name": h.name(level, code, "zh"),
         "name_en": h.name(level, code, "en"),
         "period": {"key": p.key, "from": p.first_day, "to": p.last_day, "at": moment(bundle["at"])},
         "kpis": values,
         "parent": None if parent_level is None else {
-            "level": parent_level, "code": parent_code or units.DISTRICT_CODE,
+            "level": parent_level, "code": parent_code or h.root.code,
             "name": h.name(parent_level, parent_code, "zh"), "kpis": views.unit_kpis(bundle, parent_level, parent_code)},
         "previous_year": {"from": p.previous_year().first_day, "to": p.previous_year().last_day,
                           "kpis": prev_kpis,

@@ -50,7 +50,7 @@ KIND_NAMES = {"dingtalk": ("钉钉群机器人", "DingTalk robot"), "wecom": ("�
 STATES = repo.STATES
 RowNotFound = repo.OutboxRowNotFound
 ANSWER_MAX = 64 * 1024  # bytes of an answer read
-USER_AGENT = "wuxing-dashboard-notify/1"
+USER_AGENT = "wx-dashboard-notify/1"
 MAX_PAGE = 500
 
 

@@ -1,7 +1,11 @@
-"""The unit hierarchy (district → 17 towns → 46 zones → 538 grids) and the names of units — one source.
+"""The unit hierarchy (the root unit, a county-level district → towns → zones → grids) and the names of
+units — one source.
 
-For now the hierarchy is ``metrics.views.hierarchy(geodata)`` (names, parents, children, bounds; memoised per
-geodata bundle); everything that shows a unit's name asks this module instead of building its own table.
+For now the hierarchy is ``metrics.views.hierarchy(geodata)`` (the root unit, names, parents, children, bounds;
+memoised per geodata bundle); everything that shows a unit's name asks this module instead of building its own
+table. The root unit (its code, Chinese and English name) is data: ``district.geojson``'s one feature — no code
+outside the geodata build knows which county the app serves. :func:`root` and :func:`title` are what titles,
+messages and metadata name it by.
 """
 from __future__ import annotations
 
@@ -11,7 +15,6 @@ from .. import context
 from ..domain.vocab import pick
 from ..metrics import views
 
-DISTRICT_CODE = views.DISTRICT_CODE
 LEVELS = views.LEVELS
 PARENT = views.PARENT
 
@@ -24,6 +27,22 @@ def geodata(gd=None):
 def hierarchy(gd=None) -> "views.Hierarchy":
     """Names, parents, children and bounds of every unit (memoised per geodata bundle)."""
     return views.hierarchy(geodata(gd))
+
+
+def root(gd=None) -> "views.Root":
+    """The root unit the app serves: ``.code``, ``.name``, ``.name_en`` (None when the geodata has none)."""
+    return hierarchy(gd).root
+
+
+def title(lang: str = "zh", gd=None) -> str:
+    """The root unit's full name in ``lang`` (德清县; in English its geodata name and kind, else ``County 330521``)."""
+    return root(gd).title(lang)
+
+
+def root_bounds(gd=None) -> list:
+    """[[south, west], [north, east]] of the root unit (the map's initial view)."""
+    h = hierarchy(gd)
+    return h.bounds[h.key("district", None)]
 
 
 @lru_cache(maxsize=8)

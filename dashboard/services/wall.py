@@ -180,7 +180,7 @@ def _kpi_build(lang: str, rank_kpi: str, rank_period: str, now) -> dict:
                             "value": fmt_value(views.unit_kpis(bundles[per], "zone", code).get(k), k)}
                            for k in ZONE_CARD_KPIS[per]] for per in ZONE_CARD_KPIS},
         }
-    district = {"name": h.name("district", None, lang), "bounds": h.bounds[("district", views.DISTRICT_CODE)],
+    district = {"name": h.name("district", None, lang), "bounds": h.bounds[h.key("district", None)],
                 "kpis": {per: [{"key": k, "label": kpi_label(k, lang), "value": fmt_value(header[per].get(k), k)}
                                for k in ZONE_CARD_KPIS[per]] for per in ZONE_CARD_KPIS},
                 "zones": len(zone_codes), "grids": int(len(h.grids)),

@@ -16,7 +16,10 @@ from __future__ import annotations
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-ADVISORY_LOCK_KEY = 330502  # Wuxing's administrative code; any constant unique to this app
+# pg_advisory lock id ("WxSEQ"; beside store.MIGRATION_LOCK_KEY "WxMIGR"): a constant of the app, the same for
+# every deployment whatever district it serves. Every process that writes must use the same key: a deploy that
+# changes it stops the old processes before the new ones write (as for any change of the write path)
+ADVISORY_LOCK_KEY = 0x57_7853_4551
 NOTIFY_CHANNEL = "wx_changes"  # PostgreSQL: every write that takes a sequence value wakes the live feeds at commit
 
 

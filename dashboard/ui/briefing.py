@@ -159,8 +159,9 @@ def briefing_pdf(data: dict, h, lang: str = "zh") -> bytes:
         p.style = ParagraphStyle("h", parent=cell, textColor=colors.white)
     buf = io.BytesIO()
     doc = SimpleDocTemplate(buf, pagesize=landscape(A4), leftMargin=12 * mm, rightMargin=12 * mm, topMargin=12 * mm,
-                            bottomMargin=12 * mm, title=t("briefing_title", lang), author=t("app_title", lang))
-    story = [Paragraph(pdf_text(t("app_title", lang)), small), Paragraph(pdf_text(t("briefing_title", lang)), title),
+                            bottomMargin=12 * mm, title=t("briefing_title", lang),
+                            author=t("app_title", lang, place=h.root.title(lang)))
+    story = [Paragraph(pdf_text(t("app_title", lang, place=h.root.title(lang))), small), Paragraph(pdf_text(t("briefing_title", lang)), title),
              Paragraph(pdf_text(t("briefing_window", lang, start=beijing(data["start"]), end=beijing(data["end"]))),
                        cell), Spacer(1, 4 * mm), table]
     year = data.get("year")

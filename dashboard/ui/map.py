@@ -2,6 +2,7 @@
 boundary and point overlays."""
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import dash_leaflet as dl
@@ -11,8 +12,18 @@ from ..i18n import t
 from ..settings import Settings
 from .layers import BOUNDARY_LAYERS, POINT_LAYERS, overlays, panes
 
-CENTER = [30.80, 120.10]  # Wuxing District, roughly its centroid
-ZOOM = 11
+VIEW_PX = (800, 600)  # the map panel's size the whole-district view is fitted to (the smaller screens' panel)
+
+
+def home_view(home) -> dict:
+    """``center``/``zoom`` showing ``home`` ([[south, west], [north, east]], the root unit's bounds from the
+    geodata) on a map panel of ``VIEW_PX``: the largest quarter zoom (the map's ``zoomSnap``) at which it fits,
+    between 8 and 16."""
+    (s, w), (n, e) = home
+    lat = (s + n) / 2
+    fit_x = math.log2(VIEW_PX[0] * 360 / (256 * max(e - w, 1e-6)))
+    fit_y = math.log2(VIEW_PX[1] * 360 / (256 * max(n - s, 1e-6) / math.cos(math.radians(lat))))
+    return {"center": [round(lat, 6), round((w + e) / 2, 6)], "zoom": max(8, min(16, math.floor(4 * min(fit_x, fit_y)) / 4))}
 
 
 BASEMAP_LABELS = {"base": "basemap_default", "dark": "basemap_dark"}
@@ -41,11 +52,12 @@ def basemaps(tiles: Sequence[Basemap], lang: str, dark: bool = False) -> list:
 
 def district_map(settings: Settings, lang: str, map_id: str = "map", dark: bool = False, extra_overlays=(),
                  hideouts: dict | None = None, checked: dict | None = None, bounds=None, *,
-                 tiles: Sequence[Basemap]) -> dl.Map:
+                 home, tiles: Sequence[Basemap]) -> dl.Map:
     """The map with every registered layer. ``tiles``: its raster basemaps (``services.tiles.basemaps``; never
     derived here, so no page can fall back to a tile host when the app serves a local file). ``hideouts`` seeds
     layer styles (e.g. the initial choropleth) so the first paint needs no callback; ``checked`` overrides which overlays start visible; ``bounds``
-    ([[south, west], [north, east]]) opens the map fitted to a unit instead of the whole district.
+    ([[south, west], [north, east]]) opens the map fitted to a unit instead of the whole district; ``home`` is the
+    whole district's bounds (``services.units.root_bounds``: the geodata's, no place is built in here).
 
     The initial view is either ``center``/``zoom`` or ``bounds`` (with its centre but no zoom), never a ``viewport``: the map
     re-applies its ``zoom``/``center`` props right after mounting, which undid a ``viewport`` fit of a
@@ -67,6 +79,6 @@ def district_map(settings: Settings, lang: str, map_id: str = "map", dark: bool 
         (s, w), (n, e) = bounds
         view = {"bounds": bounds, "boundsOptions": {"padding": [20, 20]}, "center": [(s + n) / 2, (w + e) / 2]}
     else:
-        view = {"center": CENTER, "zoom": ZOOM}
+        view = home_view(home)
     return dl.Map(children, id=map_id, minZoom=8, maxZoom=19, zoomSnap=0.25, style={"height": "100%", "width": "100%"},
                   **view)

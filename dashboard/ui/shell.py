@@ -18,11 +18,12 @@ def lang_href(path: str, params: dict, lang: str) -> str:
     return path + ("?" + urlencode(query) if query else "")
 
 
-def header(lang: str, path: str, params: dict, subtitle: str = "") -> html.Header:
+def header(lang: str, path: str, params: dict, subtitle: str = "", *, place: str) -> html.Header:
+    """``place``: the root unit's name in ``lang`` (``services.units.title``), for the title."""
     suffix = "?lang=en" if lang == "en" else ""
     links = [html.A(t(key, lang), href=href + suffix, className="wx-nav") for href, key in NAV]
     return html.Header(className="wx-header", children=[
-        html.H1(t("app_title", lang)),
+        html.H1(t("app_title", lang, place=place)),
         html.Span(subtitle, className="wx-sub", id="header-sub"),
         html.Div(className="wx-spacer"),
         *links,

@@ -154,17 +154,18 @@ def status_sign(lang: str) -> html.Div:
         html.I(className="wx-wall-conn-dot"), html.Span(wt("reconnecting", lang))])
 
 
-def invalid_token(lang: str) -> html.Div:
+def invalid_token(lang: str, place: str) -> html.Div:
     return html.Div(className="wx-wall wx-wall-denied", id="wall-root", children=[
         html.Div(className="wx-wall-denied-box", children=[
-            html.H1(wt("wall_title", lang)), html.H2(wt("invalid_token", lang)), html.P(wt("invalid_token_hint", lang)),
+            html.H1(wt("wall_title", lang, place=place)), html.H2(wt("invalid_token", lang)), html.P(wt("invalid_token_hint", lang)),
         ])])
 
 
 # ------------------------------------------------------------------------------------------- layout
-def wall_layout(lang: str, *, cfg: dict, kpi: dict | None, items: list | None,
+def wall_layout(lang: str, *, place: str, cfg: dict, kpi: dict | None, items: list | None,
                 alerts: dict | None, live_state: dict, kpi_state: dict | None, map_component, map_inputs,
                 legend_children: list) -> html.Div:
+    """``place``: the root unit's name in ``lang`` (``services.units.title``), for the title."""
     return html.Div(id="wall-root", className="wx-wall", lang="zh-CN" if lang == "zh" else "en", children=[
         # state and ticks (one interval per purpose)
         dcc.Store(id="wall-config", data=cfg),
@@ -181,7 +182,7 @@ def wall_layout(lang: str, *, cfg: dict, kpi: dict | None, items: list | None,
         map_inputs,
         html.Header(className="wx-wall-head", children=[
             html.Div(className="wx-wall-title", children=[
-                html.H1(wt("wall_title", lang)), html.Span(wt("wall_subtitle", lang), className="wx-wall-subtitle")]),
+                html.H1(wt("wall_title", lang, place=place)), html.Span(wt("wall_subtitle", lang), className="wx-wall-subtitle")]),
             html.Div(className="wx-wall-head-mid", children=[
                 html.Span(alert_count((alerts or {}).get("count", 0), lang), id="wall-alert-count", className="wx-wall-alert-count"),
                 html.Span([wt("updated", lang), " ", html.B((kpi or {}).get("as_of", ""), id="wall-updated")],

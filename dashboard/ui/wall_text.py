@@ -10,7 +10,7 @@ from ..metrics import kpis, registry
 from ..store import catalogue
 
 WALL_STRINGS: dict[str, tuple[str, str]] = {
-    "wall_title": ("吴兴区基层社会治理指挥中心", "Wuxing District Grassroots Governance Command Centre"),
+    "wall_title": ("{place}基层社会治理指挥中心", "{place} Grassroots Governance Command Centre"),  # the root unit
     "wall_subtitle": ("实时态势大屏", "Live situation wall"),
     "today": ("今日", "Today"),
     "month": ("本月", "This month"),

@@ -59,7 +59,7 @@ def test_duty_desk_gis_links_follow_the_filter_and_download(demo_app, page, tmp_
     for sel in ("#duty-export-gpkg", "#duty-export-shp"):
         href = page.get_attribute(sel, "href")
         assert _params(href) == _params(csv_href) and _params(href)["severity"] == "2,3"
-    town = demo_app.app.server.extensions["wuxing"].geodata().towns["code"].sort_values().iloc[3]
+    town = demo_app.app.server.extensions["dashboard"].geodata().towns["code"].sort_values().iloc[3]
     page.evaluate("t => window.dash_clientside.set_props('duty-town', {value: [t]})", town)
     page.wait_for_function("t => ['#duty-export-gpkg', '#duty-export-shp'].every(s => new URL("
                            "document.querySelector(s).href).searchParams.get('town') === t)", arg=town,
@@ -75,7 +75,7 @@ def test_duty_desk_gis_links_follow_the_filter_and_download(demo_app, page, tmp_
 
 
 def test_overview_gis_links_carry_the_period_and_unit_and_download(demo_app, page, tmp_path):
-    gd = demo_app.app.server.extensions["wuxing"].geodata()
+    gd = demo_app.app.server.extensions["dashboard"].geodata()
     zone = gd.zones["code"].sort_values().iloc[7]
     demo_app.sign_in(page, "leader")
     page.goto(f"{demo_app.url}/?period=2019&level=zone&code={zone}")
@@ -99,7 +99,7 @@ def test_overview_gis_links_carry_the_period_and_unit_and_download(demo_app, pag
     layers = {str(n) for n, _ in pyogrio.list_layers(path)}
     assert {"towns", "zones", "grids", "incidents"} <= layers
     assert pyogrio.read_info(path, layer="grids")["features"] == len(gpd.read_file(
-        Path(demo_app.app.server.extensions["wuxing"].settings.geodata_dir) / "grids.geojson"))
+        Path(demo_app.app.server.extensions["dashboard"].settings.geodata_dir) / "grids.geojson"))
     points = pyogrio.read_dataframe(path, layer="incidents")
     assert list(points["id"]) == _api_ids(demo_app, _filter_query(href))
     zones = pyogrio.read_dataframe(path, layer="zones").set_index("code")

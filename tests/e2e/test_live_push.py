@@ -199,7 +199,7 @@ def test_ring_counts_move_by_push_without_refetching_the_rings(server, browser):
 def test_a_page_whose_session_ends_elsewhere_goes_to_sign_in(server, browser):
     """Signed out from another tab (the same cookie), the duty desk's stream is ended by the server at its next
     check and the page goes to the sign-in page, with the way back to the desk; no live data reaches it after."""
-    server.app.server.extensions["wuxing"].hub.heartbeat_s = 0.5  # the check runs at each heartbeat
+    server.app.server.extensions["dashboard"].hub.heartbeat_s = 0.5  # the check runs at each heartbeat
     ctx = browser.new_context(viewport={"width": 1600, "height": 1000}, locale="zh-CN")
     pg = ctx.new_page()
     pg.js_errors = watch(pg)

@@ -164,7 +164,7 @@ def test_configured_tiles_are_requested_and_failing_tiles_do_not_block(demo_app,
     from dashboard.settings import Settings
     from tests.conftest import SUITE_LIMITS, LiveServer
 
-    settings = Settings(instance_dir=demo_app.app.server.extensions["wuxing"].settings.instance_dir,
+    settings = Settings(instance_dir=demo_app.app.server.extensions["dashboard"].settings.instance_dir,
                         tile_url="http://127.0.0.1:9/tiles/{z}/{x}/{y}.png", demo_live=False, rate_limits=SUITE_LIMITS)
     server = LiveServer(create_app(settings))
     try:

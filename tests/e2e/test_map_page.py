@@ -26,7 +26,8 @@ def test_page_draws_every_grid_and_zone(live_app, page):
     assert page.locator("path.wx-layer-zones").count() == len(zones) == 46
     assert page.locator("path.wx-layer-district").count() >= 1
     # Chinese first: the title and layer control are in Simplified Chinese
-    assert "吴兴区" in page.locator("h1").inner_text()
+    district = _geo(live_app, "district")["features"][0]["properties"]
+    assert f"{district['name']}基层社会治理指挥中心" == page.locator("h1").inner_text()
     assert page.get_by_text("片区", exact=True).count() >= 1
     assert page.js_errors == []
 

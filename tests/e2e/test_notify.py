@@ -56,10 +56,10 @@ def _dispatch(server, only: str, **kw):
     claims nothing more."""
     from dashboard.services import notify
 
-    app_settings = server.app.server.extensions["wuxing"].settings
+    app_settings = server.app.server.extensions["dashboard"].settings
     keep = {k: () for k in ("notify_dingtalk", "notify_wecom", "notify_webhook") if k != f"notify_{only}"}
     settings = app_settings.with_(notify_backoff_s=300.0, notify_timeout_s=2.0, **keep, **kw)
-    d = notify.Dispatcher(settings, server.app.server.extensions["wuxing"].sessions)
+    d = notify.Dispatcher(settings, server.app.server.extensions["dashboard"].sessions)
     while d.run_once()["claimed"]:
         pass
 

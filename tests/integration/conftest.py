@@ -123,7 +123,7 @@ def app(backend, db, geodata_dir, tmp_path):
                         api_tokens=(TOKEN, "second-token", f"{READ_TOKEN}:read", f"{INGEST_TOKEN}:ingest"))
     server = flask.Flask(__name__)
     cache = init_cache(server, settings.cache_config)
-    server.extensions["wuxing"] = Services(settings=settings, cache=cache, engine=engine,
+    server.extensions["dashboard"] = Services(settings=settings, cache=cache, engine=engine,
                                            sessions=session_factory(engine))
     register_incident_api(server)
     return server
@@ -174,13 +174,13 @@ def outside_point(geo):
 
 def small_history_app(base: Path, **settings):
     """The full app on a small generated history (scale 0.02, 5 recent days) in ``base``; ``settings`` are
-    passed to :class:`Settings` (cache, tokens …)."""
+    passed to :class:`Settings` (cache, tokens, ``geodata_dir`` — the history is generated on it too …)."""
     from dashboard import create_app
     from dashboard.demo.history import run_history
     from dashboard.settings import Settings
 
     url = f"sqlite:///{base / 'small.sqlite3'}"
-    run_history(url, progress=False, scale=0.02, recent_days=5)
+    run_history(url, progress=False, scale=0.02, recent_days=5, geodata_dir=settings.get("geodata_dir"))
     settings["api_tokens"] = tuple(settings.get("api_tokens", ())) + (TOKEN,)  # reading_client sends it
     return create_app(Settings(instance_dir=base / "instance", database_url=url, tile_url="", demo_live=False,
                                **settings))

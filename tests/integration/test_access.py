@@ -37,7 +37,7 @@ def incident(app):
     """A report with a phone number and two residents named in it (marked in ``persons``)."""
     from dashboard.geodata import load_geodata
 
-    gd = load_geodata(app.server.extensions["wuxing"].settings.geodata_dir)
+    gd = load_geodata(app.server.extensions["dashboard"].settings.geodata_dir)
     point = gd.grids.geometry.iloc[10].representative_point()
     body = {"category": "dispute.civil", "lon": point.x, "lat": point.y, "reporter": "赵网格员",
             "reporter_phone": PHONE, "description": "张三与李四因漏水纠纷K7Q，张三要求赔偿", "address": "李四家楼下",
@@ -188,7 +188,7 @@ def test_public_overview_opens_aggregates_and_anonymised_markers_only(tmp_path, 
 
     from dashboard import create_app
 
-    settings = dataclasses.replace(app.server.extensions["wuxing"].settings, public_overview=True,
+    settings = dataclasses.replace(app.server.extensions["dashboard"].settings, public_overview=True,
                                    instance_dir=tmp_path)
     anon = create_app(settings).server.test_client()
     assert anon.get("/").status_code == 200

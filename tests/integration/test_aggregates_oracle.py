@@ -129,7 +129,7 @@ def test_aggregates_equal_the_oracle(backend, db, sessions, geo):
                    for r in views.kpi_bundle(db, gd, None, p, now=now)["kpis"]["grid"].values())  # grids on demand
         f_inc = inc_all
         expect_d = kpis.all_kpis(f_inc, ins_all, h.grids, p.start, p.end, at)
-        _compare(expect_d, b["kpis"]["district"][views.DISTRICT_CODE])
+        _compare(expect_d, b["kpis"]["district"][h.root.code])
         disputes_timed += expect_d["dispute_median_hours"] is not None
         for level, col in (("town", "town_code"), ("zone", "zone_code"), ("grid", "grid_code")):
             codes = sorted(set(inc_all[col]) | set(ins_all[col]))

@@ -41,7 +41,7 @@ PATH_TO = {
 
 
 def counts(app) -> tuple[int, int]:
-    engine = app.extensions["wuxing"].engine
+    engine = app.extensions["dashboard"].engine
     with engine.connect() as c:
         return (c.execute(text("SELECT COUNT(*) FROM incidents")).scalar_one(),
                 c.execute(text("SELECT COUNT(*) FROM incident_events")).scalar_one())
@@ -424,7 +424,7 @@ def test_changes_feed_misses_nothing_under_concurrent_writers(app, auth, points)
     stop.set()
     p.join(60)
     assert not errors, errors[:3]
-    engine = app.extensions["wuxing"].engine
+    engine = app.extensions["dashboard"].engine
     with engine.connect() as conn:
         final = dict(conn.execute(text("SELECT id, seq FROM incidents")).all())
     assert len(final) == 24

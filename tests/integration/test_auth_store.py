@@ -107,7 +107,7 @@ def test_login_refuses_cross_site_posts_and_open_redirects(auth_app):
 def test_wall_kiosk_token(auth_app):
     c = auth_app.test_client()
     assert c.get("/wall?token=nope").status_code == 403
-    token = auth_app.extensions["wuxing"].settings.wall_tokens[0]
+    token = auth_app.extensions["dashboard"].settings.wall_tokens[0]
     r = c.get(f"/wall?token={token}&lang=en")  # exchanged for a session, and the token leaves the address
     assert r.status_code == 303 and r.headers["Location"] == "/wall?lang=en" and token not in r.headers["Location"]
     with c.session_transaction() as sess:  # a mark of the token (to end the session when it is removed), not it
@@ -265,7 +265,7 @@ def test_locked_sign_in_over_http_and_unlock_by_cli(auth_app, backend, user_sess
 
     from dashboard.__main__ import main
 
-    settings = auth_app.extensions["wuxing"].settings
+    settings = auth_app.extensions["dashboard"].settings
     c = auth_app.test_client()
     for _ in range(settings.login_max_failures - 1):
         r = login(c, "duty", "wrong-password")

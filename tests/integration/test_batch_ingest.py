@@ -26,14 +26,14 @@ BATCH = "/api/v1/incidents/batch"
 
 
 def counts(app) -> dict[str, int]:
-    engine = app.extensions["wuxing"].engine
+    engine = app.extensions["dashboard"].engine
     with engine.connect() as c:
         return {t: c.execute(text(f"SELECT COUNT(*) FROM {t}")).scalar_one()
                 for t in ("incidents", "incident_events", "alerts")}
 
 
 def current_seq(app) -> int:
-    with app.extensions["wuxing"].sessions() as s:
+    with app.extensions["dashboard"].sessions() as s:
         return sequence.current(s)
 
 
@@ -125,7 +125,7 @@ def test_a_batch_stores_the_residents_it_names_like_the_single_post(client, auth
     single = client.post("/api/v1/incidents", json=item(points[2], description="张三与李四因噪音争吵",
                                                           persons=["张三", "李四"]), headers=auth)
     assert single.status_code == 201, single.json
-    with app.extensions["wuxing"].sessions() as s:
+    with app.extensions["dashboard"].sessions() as s:
         got = {i: s.get(repo.Incident, i).persons for i in ids + [single.json["id"]]}
     assert got[ids[0]] == ["张三", "李四"] == got[single.json["id"]] and got[ids[1]] is None
 
@@ -164,7 +164,7 @@ def test_duplicates_inside_one_batch_and_across_batches(client, auth, app, point
     r3 = batch(client, auth, [item(points[10], client_ref="d-4")])
     assert r3.json["results"][0]["status"] == "existing" and r3.json["results"][0]["id"] == first.json["id"]
     assert counts(app)["incidents"] == 5
-    with app.extensions["wuxing"].sessions() as s:
+    with app.extensions["dashboard"].sessions() as s:
         refs = s.execute(select(repo.Incident.client_ref, func.count()).group_by(repo.Incident.client_ref)
                          .where(repo.Incident.client_ref.is_not(None))).all()
     assert sorted(refs) == [("d-1", 1), ("d-2", 1), ("d-3", 1), ("d-4", 1)]
@@ -291,7 +291,7 @@ def test_alerts_are_raised_exactly_as_by_the_single_post(client, auth, app, poin
     assert r.json["refused"] == 1
     batch_ids = [x["id"] for x in r.json["results"] if x["status"] == "created"]
     single_ids = [client.post("/api/v1/incidents", json=it, headers=auth).json.get("id") for it in items[:-1]]
-    with app.extensions["wuxing"].sessions() as s:
+    with app.extensions["dashboard"].sessions() as s:
         got = {a.incident_id: a for a in s.execute(select(alerts_repo.Alert)).scalars()}
         seqs = dict(s.execute(select(repo.Incident.id, repo.Incident.seq)).all())
 
@@ -311,7 +311,7 @@ def test_a_batch_keeps_the_aggregates_exact(client, auth, app, points):
     from dashboard.store import aggregates
 
     server = getattr(app, "server", app)
-    engine = server.extensions["wuxing"].engine
+    engine = server.extensions["dashboard"].engine
     batch(client, auth, [item(points[0], client_ref="h-1")])
     r = batch(client, auth, [item(points[1]), item(points[2], severity=0), item(points[3], client_ref="h-1"),
                              item(points[4])])
@@ -435,7 +435,7 @@ def test_concurrent_batches_and_single_posts_store_each_reference_once(app, auth
     for t in ts:
         t.join(120)
     assert not errors, errors[:2]
-    with app.extensions["wuxing"].sessions() as s:
+    with app.extensions["dashboard"].sessions() as s:
         final = dict(s.execute(select(repo.Incident.client_ref, repo.Incident.id)).all())
     assert len(final) == 60 == counts(app)["incidents"] == counts(app)["incident_events"]
     created_by: dict[str, int] = {}

@@ -38,9 +38,9 @@ def test_redis_cache_shared_between_two_apps(settings):
     a, b = create_app(cfg, with_store=False), create_app(cfg, with_store=False)
     key = f"test:{uuid.uuid4().hex}"
     with a.server.app_context():
-        a.server.extensions["wuxing"].cache.set(key, {"v": 42}, timeout=30)
+        a.server.extensions["dashboard"].cache.set(key, {"v": 42}, timeout=30)
     with b.server.app_context():
-        assert b.server.extensions["wuxing"].cache.get(key) == {"v": 42}
+        assert b.server.extensions["dashboard"].cache.get(key) == {"v": 42}
     # the geometry payload built by one is served by the other from Redis, and really is in Redis
     assert reading_client(a.server).get("/api/geo/zones.json").status_code == 200
     client = redis.Redis.from_url(REDIS_URL)
@@ -53,7 +53,7 @@ def test_filesystem_cache_shared_between_two_apps(settings):
     cfg = settings.with_(cache_url="")
     a, b = create_app(cfg, with_store=False), create_app(cfg, with_store=False)
     with a.server.app_context():
-        a.server.extensions["wuxing"].cache.set("k", [1, 2, 3])
+        a.server.extensions["dashboard"].cache.set("k", [1, 2, 3])
     with b.server.app_context():
-        assert b.server.extensions["wuxing"].cache.get("k") == [1, 2, 3]
+        assert b.server.extensions["dashboard"].cache.get("k") == [1, 2, 3]
     assert any((cfg.instance_dir / "cache").iterdir())

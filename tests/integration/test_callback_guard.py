@@ -20,7 +20,7 @@ def app(tmp_path_factory):
     from dashboard.auth.users import add_user
 
     a = small_history_app(tmp_path_factory.mktemp("guard"), cache_url="null")
-    with a.server.extensions["wuxing"].sessions() as s:
+    with a.server.extensions["dashboard"].sessions() as s:
         add_user(s, "duty", "duty-password", "duty_officer", display_name="值班员")
     return a
 

@@ -56,7 +56,7 @@ def site(tmp_path_factory, geodata_dir):
     server = app.server
     geo = load_geodata(geodata_dir)
     points = grid_points(geo, 24)
-    with server.extensions["wuxing"].sessions() as s:
+    with server.extensions["dashboard"].sessions() as s:
         rows = [Inspection(unit_id=f"U{i}", grid_code=p[2], zone_code=p[3], town_code=p[4],
                            inspected_on=dt.date(2026, 1, 2), inspector="李", problems_found=1)
                 for i, p in enumerate(points[:3])]

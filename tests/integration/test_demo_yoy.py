@@ -34,7 +34,7 @@ def demo(tmp_path_factory):
 def rows(demo):
     """The oracle's inputs: the stored rows of 2018 and 2019 (incidents any KPI of the two years depends on)."""
     app, _ = demo
-    engine = app.server.extensions["wuxing"].engine
+    engine = app.server.extensions["dashboard"].engine
     s18, _ = K.calendar_year(2018)
     _, e19 = K.calendar_year(2019)
     return F.load_incidents(engine, s18, e19), F.load_inspections(engine, s18, e19)
@@ -102,7 +102,7 @@ def test_2018_is_a_smaller_slower_system_consistent_in_every_unit(demo, rows, ge
     assert 0 < y18["longstanding_solved"] < y19["longstanding_solved"]
     inc, ins = rows
     start, end = K.calendar_year(2018)
-    svc = app.server.extensions["wuxing"]
+    svc = app.server.extensions["dashboard"]
     bundle = views.kpi_bundle(svc.engine, geo, None, periods.calendar(2018))
     for level in ("town", "zone"):
         exp = K.kpis_by(inc, ins, geo.grids, level, start, end, codes=sorted(geo.grids[f"{level}_code"].unique()))
@@ -121,11 +121,11 @@ def test_periods_inside_2019_compare_with_2018_and_the_briefing_shows_the_year(d
     assert body["previous_year"]["from"] == "2018-03-01"
     assert all(body["previous_year"]["change"][k]["change"] is not None for k in registry.shown_in("cards"))
     # a zone's 2019 compares too
-    zone = sorted(app.server.extensions["wuxing"].geodata().zones["code"])[3]
+    zone = sorted(app.server.extensions["dashboard"].geodata().zones["code"])[3]
     z = client.get(f"/api/v1/kpis?level=zone&code={zone}&period=2019").get_json()["previous_year"]["change"]
     assert z["detection_rate"]["change"] is not None and z["new_incidents"]["change"] is not None
     # the briefing's year-on-year table: the last whole year (2019) against 2018, the API's figures
-    svc = app.server.extensions["wuxing"]
+    svc = app.server.extensions["dashboard"]
     year = views.year_on_year(svc.engine, svc.geodata(), None)
     assert (year["year"], year["previous"]) == (2019, 2018)
     by = {r["kpi"]: r for r in year["rows"]}

@@ -38,7 +38,7 @@ def app(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def geodata_dir(app) -> Path:
-    return Path(app.server.extensions["wuxing"].settings.geodata_dir)
+    return Path(app.server.extensions["dashboard"].settings.geodata_dir)
 
 
 @pytest.fixture(scope="module")

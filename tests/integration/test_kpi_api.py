@@ -40,7 +40,7 @@ def test_district_equals_kpi_functions(app, client):
     from dashboard.metrics import kpis, periods
     from dashboard.store import frames
 
-    svc = app.server.extensions["wuxing"]
+    svc = app.server.extensions["dashboard"]
     p = periods.resolve("custom", "2019-01-01", "2019-12-31")
     inc = frames.load_incidents(svc.engine, p.start, p.end)
     ins = frames.load_inspections(svc.engine, p.start, p.end)
@@ -58,7 +58,7 @@ def test_district_equals_kpi_functions(app, client):
 
 
 def test_zone_has_parent_and_children(app, client):
-    gd = app.server.extensions["wuxing"].geodata()
+    gd = app.server.extensions["dashboard"].geodata()
     zone = gd.zones.iloc[3]
     body = client.get(f"/api/v1/kpis?level=zone&code={zone.code}&period=2019&children=1").get_json()
     assert body["name"] == zone["name"] and body["parent"]["code"] == zone.town_code

@@ -104,7 +104,7 @@ def test_the_duty_list_receives_the_changed_rows(server, geo):
 
 
 def test_the_wall_gets_a_ticker_patch_and_its_figures_once_per_change(server, geo):
-    hub = server.app.server.extensions["wuxing"].hub
+    hub = server.app.server.extensions["dashboard"].hub
     pts = grid_points(geo, 3)
     walls = [_open(server, WALL) for _ in range(3)]
     try:
@@ -214,7 +214,7 @@ def test_bad_parts_are_refused_before_the_stream_opens(server):
                                    timeout=10)
         assert err.value.code == 400, push
         assert json.loads(err.value.read())["error"]["field"] == "push", push
-    assert server.app.server.extensions["wuxing"].hub.open_streams == 0
+    assert server.app.server.extensions["dashboard"].hub.open_streams == 0
 
 
 def test_ring_counts_that_moved_reach_the_ring_layer(server, geo):

@@ -28,10 +28,10 @@ def server(backend, db, geodata_dir, tmp_path):
     app = create_app(Settings(instance_dir=tmp_path / "inst", database_url=url, cache_url="null", tile_url="",
                               demo_live=False, api_tokens=(TOKEN,), geodata_dir=geodata_dir, rate_limits_on=False,
                               stream_slots=4, live_poll_s=0.1, live_figures_s=0.0, secret_key="live-stream-test-key-" + "x" * 24))
-    app.server.extensions["wuxing"].hub.heartbeat_s = 0.3  # closed test streams free their slot at once
+    app.server.extensions["dashboard"].hub.heartbeat_s = 0.3  # closed test streams free their slot at once
     srv = LiveServer(app)
     yield srv
-    app.server.extensions["wuxing"].hub.stop()
+    app.server.extensions["dashboard"].hub.stop()
     srv.stop()
 
 
@@ -171,7 +171,7 @@ def test_reconnect_delivers_what_happened_meanwhile_exactly_once(server, geo):
 def test_equal_streams_share_one_build(server, geo):
     from dashboard.services import live
 
-    hub = server.app.server.extensions["wuxing"].hub
+    hub = server.app.server.extensions["dashboard"].hub
     with server.app.server.app_context():
         head = live.read_head()  # both sequences: no catch-up event before the post
     streams = [Stream(server.url + f"/api/map/stream?after={head.seq}&aseq={head.aseq}&severity=2,3")
@@ -199,11 +199,11 @@ def test_bad_or_anonymous_stream_requests_are_refused_before_it_opens(server):
     with pytest.raises(urllib.error.HTTPError) as err:
         urllib.request.urlopen(server.url + "/api/map/stream", timeout=10)
     assert err.value.code == 401
-    assert server.app.server.extensions["wuxing"].hub.open_streams == 0
+    assert server.app.server.extensions["dashboard"].hub.open_streams == 0
 
 
 def test_stream_slots_are_bounded_and_freed(server):
-    hub = server.app.server.extensions["wuxing"].hub
+    hub = server.app.server.extensions["dashboard"].hub
     streams = [Stream(server.url + "/api/map/stream") for _ in range(hub.slots)]
     try:
         with pytest.raises(urllib.error.HTTPError) as err:
@@ -233,7 +233,7 @@ def _signed_in_opener(srv, role: str):
             return None
 
     name, password = f"s-{uuid.uuid4().hex[:10]}", "stream-test-password"
-    with srv.app.server.extensions["wuxing"].sessions() as s:
+    with srv.app.server.extensions["dashboard"].sessions() as s:
         add_user(s, name, password, role)
     jar = http.cookiejar.CookieJar()
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar), NoRedirect)
@@ -280,7 +280,7 @@ def test_a_stream_ends_when_its_session_ends(server, geo, how):
                             timeout=10)
             assert r.value.code == 303
         else:
-            with server.app.server.extensions["wuxing"].sessions() as s:
+            with server.app.server.extensions["dashboard"].sessions() as s:
                 if how == "disable":
                     update_user(s, name, active=False)
                 else:

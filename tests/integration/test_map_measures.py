@@ -46,7 +46,7 @@ def test_open_counts_equal_the_store(client, layer, key):
 
 
 def test_a_new_report_is_counted_on_the_next_request(app, client):
-    gd = app.server.extensions["wuxing"].geodata()
+    gd = app.server.extensions["dashboard"].geodata()
     zone = gd.zones.iloc[7]
     point = shape(gd.grids[gd.grids["zone_code"] == zone.code].geometry.iloc[0]).representative_point()
     before = client.get("/api/map/measures.json?layer=zones&measure=open_incidents").get_json()["values"]
@@ -61,7 +61,7 @@ def test_a_new_report_is_counted_on_the_next_request(app, client):
 
 
 def test_period_measure_equals_the_kpi_api(app, client):
-    gd = app.server.extensions["wuxing"].geodata()
+    gd = app.server.extensions["dashboard"].geodata()
     body = client.get("/api/map/measures.json?layer=zones&measure=onsite_handling_rate&period=2019").get_json()
     assert body["live"] is False and body["format"] == "pct" and body["period"]["from"] == "2019-01-01"
     for code in gd.zones["code"].iloc[[0, 11, 45]]:

@@ -18,7 +18,7 @@ def app(tmp_path_factory):
 def _cache_files(app) -> int:
     from pathlib import Path
 
-    folder = Path(app.server.extensions["wuxing"].settings.cache_config["CACHE_DIR"])
+    folder = Path(app.server.extensions["dashboard"].settings.cache_config["CACHE_DIR"])
     return sum(1 for f in folder.iterdir() if f.is_file())
 
 

@@ -414,7 +414,7 @@ def notify_site(backend, db, tmp_path, geodata_dir, receiver):
     server = flask.Flask(__name__)
     server.config["SECRET_KEY"] = "test-secret-0123456789abcdef0123"
     sessions = session_factory(engine, notify=notify.routes(settings))
-    server.extensions["wuxing"] = Services(settings=settings, cache=init_cache(server, settings.cache_config),
+    server.extensions["dashboard"] = Services(settings=settings, cache=init_cache(server, settings.cache_config),
                                            engine=engine, sessions=sessions)
     setup(server)
     server.register_blueprint(bp)
@@ -431,7 +431,7 @@ def _login(client, name):
 
 
 def test_only_admins_read_the_outbox(notify_site, geo, points, receiver):
-    sessions = notify_site.extensions["wuxing"].sessions
+    sessions = notify_site.extensions["dashboard"].sessions
     with sessions() as s:
         repo.create_incident(s, _new(geo, *points[0][:2], severity=4))
     for name in ("boss", "duty"):

@@ -47,7 +47,7 @@ def client311(server_url, monkeypatch):
 
 
 def counts(app):
-    with app.extensions["wuxing"].engine.connect() as c:
+    with app.extensions["dashboard"].engine.connect() as c:
         return (c.execute(text("SELECT COUNT(*) FROM incidents")).scalar_one(),
                 c.execute(text("SELECT COUNT(*) FROM incident_events")).scalar_one())
 

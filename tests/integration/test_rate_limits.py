@@ -53,7 +53,7 @@ def test_reads_per_requester_and_expensive_reads(app):
 def test_ingest_per_token_stores_nothing_when_refused(app):
     from dashboard.geodata import load_geodata
 
-    gd = load_geodata(app.server.extensions["wuxing"].settings.geodata_dir)
+    gd = load_geodata(app.server.extensions["dashboard"].settings.geodata_dir)
     p = gd.grids.geometry.iloc[3].representative_point()
     c = app.server.test_client()
     bodies = [{"category": "city.appearance", "lon": p.x, "lat": p.y, "description": f"限流{i}",

@@ -57,7 +57,7 @@ def test_a_cookie_signed_with_the_old_placeholder_opens_nothing(tmp_path):
     # the same payload signed with the app's own key is accepted (the check above is not vacuous)
     from dashboard.auth import token_mark
 
-    mark = token_mark(server.extensions["wuxing"].settings.wall_tokens[0])
+    mark = token_mark(server.extensions["dashboard"].settings.wall_tokens[0])
     good = SecureCookieSessionInterface().get_signing_serializer(server).dumps({"wx_auth": {"kiosk": True,
                                                                                          "tk": mark}})
     client.set_cookie("wx_session", good)

@@ -217,15 +217,15 @@ def test_cli_user_changes_and_token_changes_are_recorded(backend, site, sessions
     assert main(["users", "--db", url, "logout", "qian"]) == 0
     assert newest(sessions, "user_add")[0].target == "qian"
     assert newest(sessions, "user_logout")[0].actor.startswith("cli:")
-    settings = site.extensions["wuxing"].settings
+    settings = site.extensions["dashboard"].settings
     with site.app_context():
         audit.note_token_changes(settings)
         before = newest(sessions, "tokens_changed")[0].id
         audit.note_token_changes(settings)  # nothing changed: nothing recorded
         assert newest(sessions, "tokens_changed")[0].id == before
-        site.extensions["wuxing"] = dataclasses.replace(site.extensions["wuxing"], settings=dataclasses.replace(
+        site.extensions["dashboard"] = dataclasses.replace(site.extensions["dashboard"], settings=dataclasses.replace(
             settings, api_tokens=settings.api_tokens[1:]))
-        audit.note_token_changes(site.extensions["wuxing"].settings)
+        audit.note_token_changes(site.extensions["dashboard"].settings)
     changed = newest(sessions, "tokens_changed")[0]
     assert changed.id != before and len(changed.details["api_removed"]) == 1
     assert settings.api_tokens[0] not in str(changed.detail)  # fingerprints, never the tokens
