@@ -11,11 +11,11 @@ DEMO_USERS ?= 1
 TEST_WORKERS ?= 2
 export HOST PORT
 
-.PHONY: run test setup setup-test geodata db browser services bench clean-db help
+.PHONY: run test setup setup-test geodata db browser nginx services bench clean-db help
 
 help:
 	@echo "make run    - set up .venv, geodata and the demo database, then serve http://$(HOST):$(PORT)"
-	@echo "make test   - set up (incl. Debian chromium for browser tests) and run the whole pytest suite"
+	@echo "make test   - set up (incl. Debian chromium for browser tests, nginx) and run the whole pytest suite"
 	@echo "make bench  - run the benchmarks in bench/ (figures printed and written to bench/results/)"
 
 $(BIN)/python:
@@ -32,7 +32,7 @@ $(VENV)/.dev-installed: requirements.txt requirements-dev.txt $(VENV)/.runtime-i
 
 setup: $(VENV)/.runtime-installed geodata db
 
-setup-test: $(VENV)/.dev-installed geodata browser
+setup-test: $(VENV)/.dev-installed geodata browser nginx
 
 # committed geodata is rebuilt only when missing
 geodata: $(VENV)/.runtime-installed
@@ -44,6 +44,10 @@ db: $(VENV)/.runtime-installed geodata
 
 browser:
 	@bash .ci/ensure-browser
+
+# Debian's nginx for the several-hosts test (never started as a service)
+nginx:
+	@bash .ci/ensure-nginx
 
 services:
 	@bash .ci/ensure-services

@@ -7,10 +7,6 @@ from __future__ import annotations
 import concurrent.futures as cf
 import json
 import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -18,21 +14,12 @@ import uuid
 
 import pytest
 
-from tests.conftest import IN_CI, ROOT, unavailable
+from tests import servers
+from tests.conftest import IN_CI
 
-PG_ADMIN = os.environ.get("TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/test")
-REDIS_URL = "redis://127.0.0.1:6379/14"
+REDIS_URL = os.environ.get("TEST_REDIS_PROD_URL", "redis://127.0.0.1:6379/14")  # this module's own db
 TOKEN = "prod-token"
 WORKERS = 3
-
-
-SECRET = "production-path-test-" + "k" * 32  # the production store refuses to start without a strong key
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _request(url, body=None, method=None, token=TOKEN):
@@ -48,93 +35,24 @@ def _request(url, body=None, method=None, token=TOKEN):
 
 @pytest.fixture(scope="module")
 def pg_database():
-    import psycopg
-
-    name = f"wx_prod_{uuid.uuid4().hex[:10]}"
-    try:
-        admin = psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=3)
-    except Exception as exc:  # noqa: BLE001
-        unavailable(f"PostgreSQL at {PG_ADMIN}: {exc}")
-    admin.execute(f'CREATE DATABASE "{name}"')
-    yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-    admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
-    admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
-    admin.close()
+    with servers.pg_database("wx_prod_") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def redis_db():
-    import redis
-
-    try:
-        client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
-        client.ping()
-    except Exception as exc:  # noqa: BLE001
-        unavailable(f"Redis at {REDIS_URL}: {exc}")
-    client.flushdb()
-    yield client
-    client.flushdb()
+    with servers.redis_db(REDIS_URL) as client:
+        yield client
 
 
-class Gunicorn:
-    def __init__(self, env: dict, workers: int = WORKERS, port: int | None = None, log_path=None, args=()):
-        self.args = list(args)
-        self.port = port or _free_port()
-        self.log_path = log_path
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {**os.environ, "DEMO_LIVE": "0", "TILE_URL": "none", "API_TOKENS": TOKEN,
-                    "SECRET_KEY": SECRET, **env}
-        self.workers = workers
-        self.proc = None
-
-    def start(self):
-        import tempfile
-
-        if self.log_path is None:
-            self.log_path = tempfile.mktemp(prefix="gunicorn-", suffix=".log")
-        log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--workers", str(self.workers), "--bind", f"127.0.0.1:{self.port}",
-             "--timeout", "120", *self.args, "app:server"], cwd=ROOT, env=self.env,
-            stdout=log, stderr=log, start_new_session=True)
-        log.close()
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"gunicorn exited: {self.log()}")
-            try:
-                with urllib.request.urlopen(self.url + "/healthz", timeout=2):
-                    return self
-            except OSError:
-                time.sleep(0.3)
-        raise RuntimeError("gunicorn did not become healthy")
-
-    def log(self) -> str:
-        try:
-            with open(self.log_path, encoding="utf-8", errors="replace") as fh:
-                return fh.read()[-4000:]
-        except OSError:
-            return ""
-
-    def kill_hard(self):
-        """SIGKILL the master and every worker at once: no graceful shutdown, no flush."""
-        os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(timeout=10)
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
+def Gunicorn(env: dict, workers: int = WORKERS, **kwargs) -> servers.Gunicorn:
+    return servers.Gunicorn(env, workers=workers, token=TOKEN, **kwargs)
 
 
 @pytest.fixture(scope="module")
 def prod(pg_database, redis_db, tmp_path_factory):
     inst = tmp_path_factory.mktemp("prod-instance")
-    subprocess.run([sys.executable, "-m", "dashboard.demo", "history", "--db", pg_database, "--scale", "0.02",
-                    "--quiet"], cwd=ROOT, check=True, capture_output=True)
+    servers.demo_history(pg_database)
     server = Gunicorn({"DATABASE_URL": pg_database, "REDIS_URL": REDIS_URL, "INSTANCE_DIR": str(inst)}).start()
     yield server
     server.stop()
@@ -239,7 +157,7 @@ def test_services_required_in_ci():
         import psycopg
         import redis
 
-        psycopg.connect(PG_ADMIN, connect_timeout=3).close()
+        psycopg.connect(servers.PG_ADMIN, connect_timeout=3).close()
         redis.Redis.from_url(REDIS_URL).ping()
 
 
