@@ -17,10 +17,13 @@ page as its view changes):
 - ``rings`` (every page with the ring layer) ``{}``: the open incidents inside each safety ring that moved (a
   patch of the ring layer's ``hideout``), instead of every page refetching the rings' geometry.
 - ``cards`` (overview) ``{"state": <view-state>, "lang"}``: the KPI cards of the view.
-- ``wall`` (wall) ``{"lang"}``: ticker (new reports slide in: a patch), alerts (the markers pulse through the
-  stream's own ``alerts``), zone colours.
-- ``wallfigures`` (wall) ``{"lang", "rank", "rank_period", "rank_n"}``: the KPI header (the figures that moved, a
-  patch), ranking and tour cards (the zones that moved), each only when it moved.
+- ``wall`` (wall) ``{"lang"}``: ticker (``wall-ticks``: new reports slide in, a patch of values that
+  ``assets/wall.js`` builds into list items), alerts (the markers pulse through the stream's own ``alerts``), zone
+  colours.
+- ``wallfigures`` (wall) ``{"lang", "rank", "rank_period", "rank_n"}``: the KPI header (``wall-header``: the rows
+  whose figures moved), ranking (``wall-rank``: the rows that moved) and tour cards (``wall-zones``: the figures of
+  the zones that moved, the rank order as the zones that moved in it), each only when it moved — values, built
+  into elements in the browser (``ui.wall`` ``header_data`` / ``ranking_data`` / ``tour_data``).
 
 The KPI figures (``cards``, ``wallfigures``: a KPI bundle per rendering) are *heavy*: rendered at most every
 ``LIVE_FIGURES`` seconds (5) while changes come, and once more after the last (``services.live.Hub.pushed``);
