@@ -22,9 +22,10 @@ Per step: pages held (stream connected throughout, every posted incident receive
 / 204 / 304 with p95 ≤ 2 s), errors, POST → event latency (from the POST's response to each page's event
 carrying that incident: p50 / p95 / max over every page and post), bytes of an event for one changed incident,
 stream bytes per page per change (on the wire: the stream comes gzip-compressed, as a browser asks for it; and
-the events' text before compression, per part: each component id's props), callback bytes per page per change, server CPU (utime + stime of the gunicorn master and workers from
-``/proc``): % of a core, per request (callbacks, ring refetches, posts) and per change, and the bench client's
-own CPU (it shares the machine's two cores with the server).
+the events' text before compression, per part: each component id's props), callback bytes per page per change,
+server CPU (utime + stime of the gunicorn master and workers from ``/proc``): % of a core, per request
+(callbacks, ring refetches, posts) and per change, and the bench client's own CPU (it shares the machine's two
+cores with the server).
 
     python -m bench.bench_push [--lane embedded|production] [--steps 25,50,100,200] [--seconds 180] [--idle 60]
 

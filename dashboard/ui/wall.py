@@ -74,7 +74,8 @@ def wall_config(settings, lang: str, params: dict) -> dict:
 def header_data(header: dict | None, lang: str) -> dict:
     """The KPI header: ``{"rows": [[period, its name, [[kpi, label], …]], …], "values": {period: [text, …]}}``
     (``rows`` never moves; ``values``: each row's figures as the wall prints them)."""
-    return {"rows": [[per, wt(per, lang), [[k, kpi_label(k, lang)] for k in keys]] for per, keys in HEADER_ROWS.items()],
+    return {"rows": [[per, wt(per, lang), [[k, kpi_label(k, lang)] for k in keys]]
+                     for per, keys in HEADER_ROWS.items()],
             "values": header_values(header)}
 
 
