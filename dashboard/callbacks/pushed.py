@@ -274,6 +274,7 @@ class WallFeed:
     """Ticker, alerts and zone colours: each change."""
 
     heavy = False
+    version = 2  # the ticker as values (wall-ticks)
 
     def parse(self, raw):
         return (_lang(_obj(raw, {"lang"})),)
@@ -321,6 +322,7 @@ class WallFiguresFeed:
     """The KPI header, the zone ranking and the tour's zone cards (heavy: at most every ``LIVE_FIGURES`` s)."""
 
     heavy = True
+    version = 2  # header, ranking and the tour's figures as values (wall-header, wall-rank, wall-zones)
 
     def parse(self, raw):
         raw = _obj(raw, {"lang", "rank", "rank_period", "rank_n"})

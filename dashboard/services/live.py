@@ -72,7 +72,8 @@ def parse_event_id(value: str | None) -> Head | None:
 class Feed(Protocol):
     """One live part of a page, pushed in the stream's events instead of a callback run per page and change.
     ``heavy`` (KPI figures: a bundle per rendering) parts are rendered at most every ``Hub.figures_s`` seconds
-    while changes come, and once more after the last."""
+    while changes come, and once more after the last. An optional ``version`` (int) moves when the part's props
+    change shape, so that workers of two versions never share a rendering through the cache."""
 
     heavy: bool
 
@@ -273,7 +274,9 @@ class Hub:
                 with self._memo_lock:
                     self._rendered[(name, params)] = time.monotonic()
                     prior = None if is_whole else self._states.get((name, params, before))
-                shared_key = "live-part:" + hashlib.sha1(repr(key).encode()).hexdigest()
+                # a part's ``version`` moves when its props change shape: a worker of another version (a rolling
+                # deploy) never takes this one's rendering or state
+                shared_key = "live-part:" + hashlib.sha1(repr((key, getattr(feed, "version", 0))).encode()).hexdigest()
                 hit = self._cache.get(shared_key) if self._cache is not None else None
                 if hit is not None:  # another worker rendered it for the same point: the same props for every page
                     sets, state = hit
