@@ -121,10 +121,15 @@ def serve(lane: str, folder: Path):
         (folder / "inst").mkdir(parents=True, exist_ok=True)
         env.update(DATABASE_URL=url, CACHE_URL=f"file://{folder / 'cache'}")
         workers = 2
-    subprocess.run([sys.executable, "-m", "dashboard.demo", "history", "--db", url, "--scale", "0.05", "--quiet"],
-                   cwd=ROOT, check=True, capture_output=True)
     args = ["--threads", str(4 + STREAM_SLOTS), "-c", "python:dashboard.gunicorn_conf", "--graceful-timeout", "10"]
-    server = Gunicorn(env, workers=workers, args=args, log_path=str(folder / "gunicorn.log")).start()
+    try:
+        subprocess.run([sys.executable, "-m", "dashboard.demo", "history", "--db", url, "--scale", "0.05", "--quiet"],
+                       cwd=ROOT, check=True, capture_output=True)
+        server = Gunicorn(env, workers=workers, args=args, log_path=str(folder / "gunicorn.log")).start()
+    except BaseException:  # the scratch database (or schema) goes with a server that did not start
+        for f in cleanup:
+            f()
+        raise
     return server, cleanup
 
 
