@@ -74,11 +74,12 @@
     return new window.dash_clientside.Patch().assign(["selected"], code || null).build();
   }
 
-  function cards(list) {
-    return (list || []).map(function (k) {
-      return el("Div", {className: "wx-wall-card wx-wall-card-" + k.key}, [
-        el("Div", {className: "wx-wall-card-label"}, k.label),
-        el("Div", {className: "wx-wall-card-value"}, k.value)
+  /* a card's figures: labels ([[kpi, label], …]) with their values (texts, from `offset` on) */
+  function cards(labels, values, offset) {
+    return (labels || []).map(function (k, i) {
+      return el("Div", {className: "wx-wall-card wx-wall-card-" + k[0]}, [
+        el("Div", {className: "wx-wall-card-label"}, k[1]),
+        el("Div", {className: "wx-wall-card-value"}, (values || [])[offset + i])
       ]);
     });
   }
@@ -87,21 +88,26 @@
     return el("Span", {className: "wx-wall-fact"}, [el("Small", {}, label), el("B", {}, String(value))]);
   }
 
-  function unitCard(u, T, step, total, code) {
+  function unitCard(u, T, step, total, code, zones) {
+    var today = (zones.cards && zones.cards.today) || [], month = (zones.cards && zones.cards.month) || [];
+    var values = (zones.values || {})[code || "district"] || [];
     var facts = [
       fact(T.grids, u.grids),
       fact(T.registered_units, (u.registered_units || 0).toLocaleString()),
       fact(T.hazards, u.hazards + (u.major_hazards ? " / " + u.major_hazards : ""))
     ];
-    if (u.rank) { facts.push(el("Span", {className: "wx-wall-fact wx-wall-rank-badge"},
-      T.rank_of.replace("{r}", u.rank).replace("{n}", total))); }
+    // a zone's rank: its place among the ranked zones of the tour's rank order
+    var at = code ? ((zones.order && zones.order.rank) || []).indexOf(code) : -1;
+    var rank = at >= 0 && at < (zones.ranked || 0) ? at + 1 : null;
+    if (rank) { facts.push(el("Span", {className: "wx-wall-fact wx-wall-rank-badge"},
+      T.rank_of.replace("{r}", rank).replace("{n}", total))); }
     return el("Div", {className: "wx-wall-unit", "data-zone": code || "district"}, [
       el("H3", {className: "wx-wall-panel-title"}, [T.tour, el("Small", {}, step)]),
       el("Div", {className: "wx-wall-zone-name"}, u.name),
       el("Div", {className: "wx-wall-zone-sub"}, code ? (u.town + " · " + u.station) : T.tour_district),
       el("Div", {className: "wx-wall-facts"}, facts),
-      el("H4", {}, T.today), el("Div", {className: "wx-wall-cards"}, cards(u.kpis && u.kpis.today)),
-      el("H4", {}, T.month), el("Div", {className: "wx-wall-cards"}, cards(u.kpis && u.kpis.month))
+      el("H4", {}, T.today), el("Div", {className: "wx-wall-cards"}, cards(today, values, 0)),
+      el("H4", {}, T.month), el("Div", {className: "wx-wall-cards"}, cards(month, values, today.length))
     ]);
   }
 
@@ -120,8 +126,79 @@
     ]);
   }
 
+
+  /* The KPI header from its values (dashboard/ui/wall.py, header_data): a row per period, a cell per figure. */
+  function header(h) {
+    if (!h || !h.rows) { return []; }
+    return h.rows.map(function (row) {
+      var per = row[0], values = (h.values || {})[per] || [];
+      var cells = [el("Div", {className: "wx-wall-kpi-period"}, row[1])];
+      row[2].forEach(function (k, j) {
+        cells.push(el("Div", {className: "wx-wall-kpi wx-wall-kpi-" + k[0], "data-kpi": per + "." + k[0]}, [
+          el("Div", {className: "wx-wall-kpi-label"}, k[1]),
+          el("Div", {className: "wx-wall-kpi-value"}, values[j])
+        ]));
+      });
+      return el("Div", {className: "wx-wall-kpi-row wx-wall-kpi-row-" + per}, cells);
+    });
+  }
+
+  /* The ticker from its values (ui/wall.py, ticker_data; a report: TICK_FIELDS by position). */
+  function ticker(d) {
+    if (!d || !d.items || !d.items.length) {
+      return [el("Li", {className: "wx-wall-tick wx-wall-tick-empty"}, (d && d.empty) || "")];
+    }
+    var fresh = d.fresh || [];
+    return d.items.map(function (t) {
+      var sev = (d.sev || {})[String(t[2])] || ["", "#888"];
+      return el("Li", {key: String(t[0]), className: "wx-wall-tick wx-sev-" + t[2] +
+                       (fresh.indexOf(t[0]) >= 0 ? " wx-tick-new" : ""), "data-code": t[1]}, [
+        el("Div", {className: "wx-wall-tick-when"}, [el("Span", {className: "wx-wall-tick-time"}, t[4]),
+                                                     el("Span", {className: "wx-wall-tick-date"}, t[5])]),
+        el("Span", {className: "wx-wall-tick-glyph", style: {background: sev[1]}}, t[6]),
+        el("Div", {className: "wx-wall-tick-body"}, [
+          el("Div", {className: "wx-wall-tick-head"}, [el("B", {}, t[7]),
+                                                       el("Span", {className: "wx-wall-tick-place"}, t[8])]),
+          el("Div", {className: "wx-wall-tick-desc"}, t[9])
+        ]),
+        el("Div", {className: "wx-wall-tick-side"}, [
+          el("Span", {className: "wx-wall-sev wx-wall-sev-" + t[2]}, sev[0]),
+          el("Span", {className: "wx-wall-state wx-wall-state-" + t[3]}, t[10])
+        ])
+      ]);
+    });
+  }
+
+  /* The zone ranking from its values (ui/wall.py, ranking_data): the best and the last zones. */
+  function ranking(r) {
+    if (!r || !r.rows_top) { return []; }
+    function rows(list, first) {  // [zone code, name, town, bar width, text]; positions from `first` on
+      return list.map(function (x, i) {
+        return el("Li", {className: "wx-wall-rank-row", "data-zone": x[0]}, [
+          el("Span", {className: "wx-wall-rank-pos"}, String(first + i)),
+          el("Span", {className: "wx-wall-rank-name"}, [x[1], el("Small", {}, x[2])]),
+          el("Span", {className: "wx-wall-rank-bar"}, el("I", {style: {width: x[3]}})),
+          el("Span", {className: "wx-wall-rank-value"}, x[4])
+        ]);
+      });
+    }
+    return [
+      el("H3", {className: "wx-wall-panel-title"}, [r.title, el("Small", {}, r.sub)]),
+      el("Div", {className: "wx-wall-rank-cols"}, [
+        el("Div", {className: "wx-wall-rank-top"}, [el("H4", {}, r.top),
+                                                    el("Ol", {className: "wx-wall-rank-list"}, rows(r.rows_top, 1))]),
+        el("Div", {className: "wx-wall-rank-bottom"}, [
+          el("H4", {}, r.bottom),
+          el("Ol", {className: "wx-wall-rank-list"}, rows(r.rows_bottom, r.total - r.rows_bottom.length + 1))])
+      ])
+    ];
+  }
+
   var wall = {
     SEEN_MAX: SEEN_MAX,
+    header: header,
+    ticker: ticker,
+    ranking: ranking,
 
     /* [time, date] in Asia/Shanghai, whatever the screen's own time zone (and the district fitted once). */
     clock: function (n, cfg) {
@@ -170,7 +247,7 @@
       if (!unit) { return [st, nu, nu, alertClass, nu]; }
       var step = code ? (st.i + 1) + " / " + order.length : (T.tour_district || "");
       if (!first) { flyToBounds(unit.bounds); }
-      return [st, unitCard(unit, T, step, zones.ranked || order.length, code), alertClass === nu ? nu : [], alertClass,
+      return [st, unitCard(unit, T, step, zones.ranked || order.length, code, zones), alertClass === nu ? nu : [], alertClass,
               selectZone(code)];
     },
 

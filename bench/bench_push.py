@@ -21,14 +21,17 @@ stream open and no post.
 Per step: pages held (stream connected throughout, every posted incident received, ≥ 99 % of its callbacks 2xx
 / 204 / 304 with p95 ≤ 2 s), errors, POST → event latency (from the POST's response to each page's event
 carrying that incident: p50 / p95 / max over every page and post), bytes of an event for one changed incident,
-callback bytes per page per change, server CPU (utime + stime of the gunicorn master and workers from
-``/proc``): % of a core, per request (callbacks, ring refetches, posts) and per change, and the bench client's
-own CPU (it shares the machine's two cores with the server).
+stream bytes per page per change (on the wire: the stream comes gzip-compressed, as a browser asks for it; and
+the events' text before compression, per part: each component id's props), callback bytes per page per change,
+server CPU (utime + stime of the gunicorn master and workers from ``/proc``): % of a core, per request
+(callbacks, ring refetches, posts) and per change, and the bench client's own CPU (it shares the machine's two
+cores with the server).
 
     python -m bench.bench_push [--lane embedded|production] [--steps 25,50,100,200] [--seconds 180] [--idle 60]
 
 ``embedded``: 2 gunicorn workers on SQLite with the file cache (``make run``); ``production``: 4 workers on a
-scratch PostgreSQL database with Redis (db 12). Both run as ``python -m dashboard serve`` does: ``--threads
+scratch PostgreSQL database with Redis (db 12; ``BENCH_PG_URL``: a scratch schema in that database instead,
+``BENCH_REDIS_URL``: that Redis database, flushed). Both run as ``python -m dashboard serve`` does: ``--threads
 4+STREAM_SLOTS`` and ``-c python:dashboard.gunicorn_conf``. Every virtual page comes from 127.0.0.1 and shares
 one of two accounts: the drill raises the rate limits (it measures the service, not the limiter). Results:
 bench/results/push-<lane>.json with the machine and its load average before and after.
@@ -46,6 +49,7 @@ import tempfile
 import threading
 import time
 import uuid
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -90,16 +94,24 @@ def serve(lane: str, folder: Path):
         import redis
 
         name = f"wx_push_{uuid.uuid4().hex[:8]}"
-        admin = psycopg.connect("postgresql://postgres@127.0.0.1:5432/test", autocommit=True)
-        admin.execute(f'CREATE DATABASE "{name}"')
-        url = f"postgresql://postgres@127.0.0.1:5432/{name}"
-        redis_url = f"redis://127.0.0.1:6379/{REDIS_DB}"
+        redis_url = os.environ.get("BENCH_REDIS_URL") or f"redis://127.0.0.1:6379/{REDIS_DB}"
+        given = os.environ.get("BENCH_PG_URL")  # a database to use (a scratch schema in it), not to create one in
+        admin = psycopg.connect(given or "postgresql://postgres@127.0.0.1:5432/test", autocommit=True)
+        if given:
+            admin.execute(f'CREATE SCHEMA "{name}"')
+            url = f"{given}?options=-csearch_path%3D{name}"
+        else:
+            admin.execute(f'CREATE DATABASE "{name}"')
+            url = f"postgresql://postgres@127.0.0.1:5432/{name}"
         redis.Redis.from_url(redis_url).flushdb()
         env.update(DATABASE_URL=url, REDIS_URL=redis_url)
 
         def drop():
-            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+            if given:
+                admin.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+            else:
+                admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
+                admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
             admin.close()
             redis.Redis.from_url(redis_url).flushdb()
         cleanup.append(drop)
@@ -109,10 +121,15 @@ def serve(lane: str, folder: Path):
         (folder / "inst").mkdir(parents=True, exist_ok=True)
         env.update(DATABASE_URL=url, CACHE_URL=f"file://{folder / 'cache'}")
         workers = 2
-    subprocess.run([sys.executable, "-m", "dashboard.demo", "history", "--db", url, "--scale", "0.05", "--quiet"],
-                   cwd=ROOT, check=True, capture_output=True)
     args = ["--threads", str(4 + STREAM_SLOTS), "-c", "python:dashboard.gunicorn_conf", "--graceful-timeout", "10"]
-    server = Gunicorn(env, workers=workers, args=args, log_path=str(folder / "gunicorn.log")).start()
+    try:
+        subprocess.run([sys.executable, "-m", "dashboard.demo", "history", "--db", url, "--scale", "0.05", "--quiet"],
+                       cwd=ROOT, check=True, capture_output=True)
+        server = Gunicorn(env, workers=workers, args=args, log_path=str(folder / "gunicorn.log")).start()
+    except BaseException:  # the scratch database (or schema) goes with a server that did not start
+        for f in cleanup:
+            f()
+        raise
     return server, cleanup
 
 
@@ -288,6 +305,19 @@ def scripts_of(rec: dict) -> dict:
 
 
 # ------------------------------------------------------------------------------------------------ a virtual page
+def _part_sizes(data: str) -> dict:
+    """{component id: bytes of its props' JSON} of a ``parts`` event (its text, before compression)."""
+    try:
+        sets = json.loads(data).get("set", [])
+    except ValueError:
+        return {}
+    out: dict = {}
+    for cid, props in sets:
+        key = cid if isinstance(cid, str) else json.dumps(cid, sort_keys=True)
+        out[key] = out.get(key, 0) + len(json.dumps(props, ensure_ascii=False, separators=(",", ":")).encode())
+    return out
+
+
 def _dash_key(cid) -> str:
     return cid if isinstance(cid, str) else json.dumps(cid, sort_keys=True, separators=(",", ":"))
 
@@ -299,8 +329,9 @@ class VirtualPage:
         self.sess = requests.Session()
         self.stream_sess = requests.Session()
         self.store: dict = {}  # "<id>.<prop>" -> value, as the browser holds it
-        self.events: list = []  # (t, bytes, seq, aseq, upsert ids, remove ids, rings, n upsert)
-        self.parts: list = []  # (t, bytes) of each ``parts`` event
+        # (t, bytes on the wire, seq, aseq, upsert ids, remove ids, rings, n upsert, bytes of its text)
+        self.events: list = []
+        self.parts: list = []  # (t, bytes on the wire, bytes of its text, {component id: bytes of its props})
         self.answers: list = []  # (t, key, status, seconds, bytes)
         self.breaks: list = []  # (t, what): a stream that ended, failed to open, or a refused open
         self.opened_at: float | None = None
@@ -362,14 +393,19 @@ class VirtualPage:
                 backoff = min(15.0, backoff * 2)
                 continue
             backoff = 1.0
-            buf = b""
+            buf, wire = b"", 0
+            # as a browser: the stream comes gzip-compressed (requests asks for it); an event's bytes are the
+            # compressed bytes on the wire that carried it (each event is flushed on its own), its text beside
+            unzip = zlib.decompressobj(16 + zlib.MAX_WBITS) if r.headers.get("Content-Encoding") == "gzip" else None
             try:
                 for chunk in r.raw.read_chunked(None, decode_content=False):
                     now = time.monotonic()
-                    buf += chunk
+                    wire += len(chunk)
+                    buf += unzip.decompress(chunk) if unzip else chunk
                     while b"\n\n" in buf:
                         block, buf = buf.split(b"\n\n", 1)
-                        self._block(block, now)
+                        self._block(block, now, wire if unzip else len(block) + 2)
+                        wire = 0
                     if self.stop.is_set():
                         break
             except Exception as exc:  # noqa: BLE001
@@ -381,7 +417,7 @@ class VirtualPage:
             finally:
                 r.close()
 
-    def _block(self, block: bytes, now: float) -> None:
+    def _block(self, block: bytes, now: float, wire: int) -> None:
         fields: dict = {}
         for line in block.decode("utf-8").split("\n"):
             if line.startswith(":"):
@@ -395,7 +431,7 @@ class VirtualPage:
             name, _, value = line.partition(":")
             fields[name] = value[1:] if value.startswith(" ") else value
         if fields.get("event") == "parts" and "data" in fields:  # the page's live parts (callbacks.pushed)
-            self.parts.append((now, len(block) + 2))
+            self.parts.append((now, wire, len(block) + 2, _part_sizes(fields["data"])))
             return
         if fields.get("event") != "change" or "data" not in fields:
             return
@@ -404,8 +440,8 @@ class VirtualPage:
         prev = self.head
         self.head = (d["seq"], d["aseq"])
         ups = [f["properties"]["id"] for f in d.get("upsert", [])]
-        self.events.append((now, len(block) + 2, d["seq"], d["aseq"], set(ups), d.get("remove", []),
-                            bool(d.get("rings")), len(ups)))
+        self.events.append((now, wire, d["seq"], d["aseq"], set(ups), d.get("remove", []),
+                            bool(d.get("rings")), len(ups), len(block) + 2))
         self.q.put((now, d, prev))
 
     # ---- the callbacks after a change
@@ -522,18 +558,30 @@ def step_figures(pages: list, posts: list, t0: float, t1: float, cpu: dict) -> d
     post_errors = sum(1 for p in posts if p["status"] != 201 and t0 <= p["done"] <= t1)
     lat_all, held, details = [], 0, {k: [0, 0] for k in KINDS}
     missed_total, breaks_total, answers_all, reopened = 0, 0, [], 0
-    one_change_bytes, cb_bytes_per_change = [], []
+    one_change_bytes, one_change_text, cb_bytes_per_change = [], [], []
     stream_bytes: dict = {k: [] for k in KINDS}  # per page: change + parts events' bytes per posted change
+    text_bytes: dict = {k: [] for k in KINDS}  # the same, the events' text before compression
+    part_bytes: dict = {k: {} for k in KINDS}  # per kind and component id: text bytes per page per change
     for pg in pages:
         if window_posts:
-            total = sum(e[1] for e in pg.events if t0 <= e[0] <= t1) + sum(b for t, b in pg.parts if t0 <= t <= t1)
-            stream_bytes[pg.kind].append(total / len(window_posts))
+            n = len(window_posts)
+            evs = [e for e in pg.events if t0 <= e[0] <= t1]
+            parts = [p for p in pg.parts if t0 <= p[0] <= t1]
+            stream_bytes[pg.kind].append((sum(e[1] for e in evs) + sum(p[1] for p in parts)) / n)
+            text_bytes[pg.kind].append((sum(e[8] for e in evs) + sum(p[2] for p in parts)) / n)
+            mine: dict = {"change": sum(e[8] for e in evs)}
+            for p in parts:
+                for cid, b in p[3].items():
+                    mine[cid] = mine.get(cid, 0) + b
+            for cid, b in mine.items():
+                part_bytes[pg.kind].setdefault(cid, []).append(b / n)
         first_seen: dict = {}
-        for t, nbytes, _seq, _aseq, ups, _rem, _rings, n_up in pg.events:
+        for t, nbytes, _seq, _aseq, ups, _rem, _rings, n_up, text in pg.events:
             for i in ups:
                 first_seen.setdefault(i, t)
             if t0 <= t <= t1 + 15 and n_up == 1:
                 one_change_bytes.append(nbytes)
+                one_change_text.append(text)
         lats = []
         missed = 0
         for p in window_posts:
@@ -589,8 +637,14 @@ def step_figures(pages: list, posts: list, t0: float, t1: float, cpu: dict) -> d
                                              for k, v in by_key.items()), key=lambda e: -e["n"])[:12]},
         "event_bytes_one_change": {"median": _pct(one_change_bytes, 0.5), "max": max(one_change_bytes, default=None),
                                    "n": len(one_change_bytes)},
+        "event_text_bytes_one_change": {"median": _pct(one_change_text, 0.5),
+                                        "max": max(one_change_text, default=None)},
         "stream_bytes_per_page_per_change": {k: {"median": round(_pct(v, 0.5)), "max": round(max(v))}
                                              for k, v in stream_bytes.items() if v},
+        "stream_text_bytes_per_page_per_change": {k: {"median": round(_pct(v, 0.5)), "max": round(max(v))}
+                                                  for k, v in text_bytes.items() if v},
+        "part_text_bytes_per_page_per_change": {k: {cid: round(_pct(v, 0.5)) for cid, v in sorted(parts.items())}
+                                                for k, parts in part_bytes.items() if parts},
         "callback_bytes_per_page_per_change": {"median": _pct(cb_bytes_per_change, 0.5),
                                                "p95": _pct(cb_bytes_per_change, 0.95)},
         "cpu": {**cpu, "requests": requests_n,

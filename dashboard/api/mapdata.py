@@ -109,6 +109,19 @@ def measures_json():
     return jsonify(maps.measure_payload(layer, measure, per, lang))
 
 
+def _gzipped(events):
+    """The stream's events gzip-compressed one by one (``services.live.GzipStream``), the trailer at its end."""
+    from ..services import live
+
+    gz = live.GzipStream()
+    try:
+        for text in events:
+            yield gz(text)
+        yield gz.end()
+    finally:
+        events.close()  # a page gone: the stream's own ending (its slot) at once
+
+
 def _stream_start():
     """Where a stream starts: ``Last-Event-ID`` (the browser reconnecting by itself) or ``after``/``aseq`` (the
     page: the sequences its layers were built at); neither: now."""
@@ -131,7 +144,8 @@ def stream():
     (``push``: ``{part: params}``, see ``dashboard.callbacks.pushed``; a bad part is a 400, one the viewer may not
     see a 403), a comment every ``HEARTBEAT_S``; the stream ends after ``LIFETIME_S``
     (the page reconnects with ``Last-Event-ID``). 503 with ``Retry-After`` when this worker's stream slots are
-    taken. Filters as ``incidents.json`` (default ``status=open``). Who asks is checked again every
+    taken. Filters as ``incidents.json`` (default ``status=open``). Gzip-compressed when the client accepts it
+    (browsers do): each event flushed on its own, so it arrives at once. Who asks is checked again every
     ``HEARTBEAT_S`` while the stream is open: once the session has ended (sign-out, password change, a disabled
     user, a role change) the stream sends an event ``end`` (``{"reason": "signed_out"}``) and closes."""
     from ..auth import current_principal, still_valid
@@ -205,7 +219,12 @@ def stream():
         finally:
             hub.leave()
 
-    resp = Response(stream_with_context(events()), mimetype="text/event-stream")
+    body = events()
+    resp = Response(stream_with_context(_gzipped(body) if request.accept_encodings["gzip"] else body),
+                    mimetype="text/event-stream")
+    if request.accept_encodings["gzip"]:  # what the browser receives: each event compressed as it goes
+        resp.headers["Content-Encoding"] = "gzip"
+    resp.headers["Vary"] = "Accept-Encoding"
     resp.headers["Cache-Control"] = "no-cache, no-transform"
     resp.headers["X-Accel-Buffering"] = "no"  # nginx: pass each event at once
     return resp

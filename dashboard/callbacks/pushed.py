@@ -17,10 +17,13 @@ page as its view changes):
 - ``rings`` (every page with the ring layer) ``{}``: the open incidents inside each safety ring that moved (a
   patch of the ring layer's ``hideout``), instead of every page refetching the rings' geometry.
 - ``cards`` (overview) ``{"state": <view-state>, "lang"}``: the KPI cards of the view.
-- ``wall`` (wall) ``{"lang"}``: ticker (new reports slide in: a patch), alerts (the markers pulse through the
-  stream's own ``alerts``), zone colours.
-- ``wallfigures`` (wall) ``{"lang", "rank", "rank_period", "rank_n"}``: the KPI header (the figures that moved, a
-  patch), ranking and tour cards (the zones that moved), each only when it moved.
+- ``wall`` (wall) ``{"lang"}``: ticker (``wall-ticks``: new reports slide in, a patch of values that
+  ``assets/wall.js`` builds into list items), alerts (the markers pulse through the stream's own ``alerts``), zone
+  colours.
+- ``wallfigures`` (wall) ``{"lang", "rank", "rank_period", "rank_n"}``: the KPI header (``wall-header``: the rows
+  whose figures moved), ranking (``wall-rank``: the rows that moved) and tour cards (``wall-zones``: the figures of
+  the zones that moved, the rank order as the zones that moved in it), each only when it moved — values, built
+  into elements in the browser (``ui.wall`` ``header_data`` / ``ranking_data`` / ``tour_data``).
 
 The KPI figures (``cards``, ``wallfigures``: a KPI bundle per rendering) are *heavy*: rendered at most every
 ``LIVE_FIGURES`` seconds (5) while changes come, and once more after the last (``services.live.Hub.pushed``);
@@ -271,6 +274,7 @@ class WallFeed:
     """Ticker, alerts and zone colours: each change."""
 
     heavy = False
+    version = 2  # the ticker as values (wall-ticks)
 
     def parse(self, raw):
         return (_lang(_obj(raw, {"lang"})),)
@@ -282,14 +286,15 @@ class WallFeed:
         sets = []
         if prior.get("seq") != head.seq:
             items = wall_data.ticker_items(lang, head.seq)
-            if "ticker" in prior:
-                children, state["fresh"] = ticker_change(prior["ticker"], prior.get("fresh", []), items, lang)
+            if "ticks" in prior:
+                change, state["fresh"] = ticker_change(prior["ticks"], prior.get("fresh", []), items, lang)
             else:  # what the walls showed at ``before`` (the ticker is cached per change; else: nothing slides)
                 shown = [it["id"] for it in wall_data.ticker_items(lang, before.seq)]
-                children = wall_ui.ticker(items, lang, shown)
-                state["fresh"] = [it["id"] for it in items if it["id"] not in shown]
-            sets.append(["wall-ticker", {"children": children}])
-            state["ticker"] = items
+                change = wall_ui.ticker_data(items, lang, shown)
+                state["fresh"] = change["fresh"]
+            if change is not None:
+                sets.append(["wall-ticks", {"data": change}])
+            state["ticks"] = [wall_ui.tick(it) for it in items]
             payload = wall_data.zone_choropleth(lang, head.seq)
             sets += colour_sets("zones", payload, prior.get("zones"), lang)
             state["zones"] = payload
@@ -317,6 +322,7 @@ class WallFiguresFeed:
     """The KPI header, the zone ranking and the tour's zone cards (heavy: at most every ``LIVE_FIGURES`` s)."""
 
     heavy = True
+    version = 2  # header, ranking and the tour's figures as values (wall-header, wall-rank, wall-zones)
 
     def parse(self, raw):
         raw = _obj(raw, {"lang", "rank", "rank_period", "rank_n"})
@@ -336,15 +342,22 @@ class WallFiguresFeed:
         state = dict(prior, kv=version)
         sets = []
         k = wall_data.kpi_payload(lang, rank, per)
-        header = header_change(prior.get("header"), k["header"], lang)
-        if header is not None:
-            sets.append(["wall-kpis", {"children": header}])
-        state["header"] = k["header"]
-        digest = _digest(k["ranking"])
-        if prior.get("ranking") != digest:
-            sets.append(["wall-ranking", {"children": wall_ui.ranking(k["ranking"], lang, n)}])
-            state["ranking"] = digest
-        tour = {key: k[key] for key in ("zones", "district", "order", "ranked")}
+        values = wall_ui.header_values(k["header"])
+        if prior.get("header") is None:
+            sets.append(["wall-header", {"data": wall_ui.header_data(k["header"], lang)}])
+        elif prior["header"] != values:  # the rows whose figures moved
+            p = Patch()
+            for row, texts in values.items():
+                if prior["header"].get(row) != texts:
+                    p["values"][row] = texts
+            sets.append(["wall-header", {"data": p}])
+        state["header"] = values
+        ranking = wall_ui.ranking_data(k["ranking"], lang, n)
+        change = ranking_change(prior.get("ranking"), ranking) if "ranking" in prior else ranking
+        if change is not None:
+            sets.append(["wall-rank", {"data": change}])
+        state["ranking"] = ranking
+        tour = wall_ui.tour_data(k)
         change = tour_change(prior.get("tour"), tour)
         if change is not None:
             sets.append(["wall-zones", {"data": change}])
@@ -354,72 +367,117 @@ class WallFiguresFeed:
 
 
 def ticker_change(before: list, fresh: list, items: list, lang: str) -> tuple[object, list]:
-    """(the ticker's new children or a patch, the ids now sliding in). A patch when only new reports came in at
-    the top (the usual change): they slide in, the ones that slid in last time stand still, the oldest drop off —
-    a few hundred bytes instead of the whole list."""
-    old = [it["id"] for it in before]
+    """(the ticker's new values — ``wall_ui.ticker_data`` — or a patch of them, None: nothing moved; the ids now
+    sliding in). ``before``: the reports shown (``wall_ui.tick``), ``fresh``: the ids that slid in last time. A
+    patch when the new reports came in at the top (the usual change): they slide in (a few values each), the ones
+    that slid in last time stand still, the oldest drop off, a report shown whose values moved is replaced."""
+    old = [t[0] for t in before]
+    ticks = [wall_ui.tick(it) for it in items]
     k = 0
-    while k < len(items) and items[k]["id"] not in old:
+    while k < len(ticks) and ticks[k][0] not in old:
         k += 1
-    kept = items[k:]
-    new_ids = [it["id"] for it in items[:k]]
-    if not before or k == len(items) or [it["id"] for it in kept] != old[: len(kept)] or kept != before[: len(kept)]:
-        return wall_ui.ticker(items, lang, old), [it["id"] for it in items if it["id"] not in old]
-    p = Patch()
-    for it in reversed(items[:k]):
-        p.prepend(wall_ui.ticker_item(it, lang, new=True))
-    for _ in range(len(old) - len(kept)):
-        del p[-1]
-    for i, it in enumerate(kept):  # stand still now
-        if it["id"] in fresh:
-            p[k + i]["props"]["className"] = wall_ui.ticker_item(it, lang, new=False).className
-    return p, new_ids
-
-
-def header_change(before: dict | None, header: dict, lang: str):
-    """The KPI header's new children, or a patch of the figures that moved (None: none did)."""
-    if before is None:
-        return wall_ui.kpi_header(header, lang)
+    kept = ticks[k:]
+    if not before or k == len(ticks) or [t[0] for t in kept] != old[: len(kept)]:
+        data = wall_ui.ticker_data(items, lang, old)
+        return data, data["fresh"]
     p, moved = Patch(), False
-    for i, (per, keys) in enumerate(wall_ui.HEADER_ROWS.items()):
-        for j, key in enumerate(keys):
-            value = (header.get(per) or {}).get(key)
-            if value != (before.get(per) or {}).get(key):
-                # row i, cell j + 1 (after the period's name), the value: the second child of the cell
-                p[i]["props"]["children"][j + 1]["props"]["children"][1]["props"]["children"] = \
-                    wall_ui.fmt_value(value, key)
-                moved = True
-    return p if moved else None
+    for t in reversed(ticks[:k]):
+        p["items"].prepend(t)
+        moved = True
+    for _ in range(len(old) - len(kept)):
+        del p["items"][-1]
+        moved = True
+    for i, t in enumerate(kept):
+        if t != before[i]:
+            p["items"][k + i] = t
+            moved = True
+    new_ids = [t[0] for t in ticks[:k]]
+    if new_ids != fresh:
+        p["fresh"] = new_ids
+        moved = True
+    return (p if moved else None), new_ids
+
+
+def ranking_change(before: dict | None, ranking: dict):
+    """The ranking's new values (``wall_ui.ranking_data``), or a patch of the rows and headings that moved (None:
+    none did)."""
+    if before == ranking:
+        return None
+    if not before or not ranking or set(before) != set(ranking):
+        return ranking
+    p = Patch()
+    for key, value in ranking.items():
+        if before[key] == value:
+            continue
+        if key.startswith("rows_") and len(before[key]) == len(value):
+            for i, row in enumerate(value):
+                if row != before[key][i]:
+                    p[key][i] = row
+        else:
+            p[key] = value
+    return p
+
+
+def list_moves(old: list, new: list, limit: int = 4) -> tuple[list, list] | None:
+    """How ``new`` comes from ``old`` (the same distinct items) by moving a few items: ``(indexes to delete, in
+    order; [(index, item), …] to insert then, in order)``. The items that stay are the longest run of ``old`` whose
+    order ``new`` keeps; None when more than ``limit`` items move (send the list whole) or the items differ."""
+    if len(old) != len(new) or set(old) != set(new) or len(set(new)) != len(new):
+        return None
+    at = {item: i for i, item in enumerate(new)}
+    seq = [at[item] for item in old]
+    best: list = []  # best[i]: the longest increasing run of seq ending at i (as indexes of old)
+    for i, v in enumerate(seq):
+        run = max((best[j] for j in range(i) if seq[j] < v), key=len, default=[])
+        best.append(run + [i])
+    stay = set(max(best, key=len, default=[]))
+    movers = [old[i] for i in range(len(old)) if i not in stay]
+    if len(movers) > limit:
+        return None
+    cur, deletes = list(old), []
+    for item in movers:
+        deletes.append(cur.index(item))
+        cur.remove(item)
+    # then each in the order of its place in ``new``: everything before that place is already there
+    return deletes, [(at[item], item) for item in sorted(movers, key=at.get)]
 
 
 def tour_change(before: dict | None, tour: dict):
-    """The tour's zone cards data, or a patch of the zones (and district figures, order) that moved (None: none)."""
-    if before is None:
+    """The tour's zone cards data (``wall_ui.tour_data``), or a patch of what moved (None: nothing did): the values
+    of the zones (and the district) whose figures moved, the rank order as the few zones that moved in it."""
+    if before is None or set(before) != set(tour):
         return tour
     p, moved = Patch(), False
-    for code, zone in tour["zones"].items():
-        old = before["zones"].get(code)
-        if old == zone:
-            continue
-        moved = True
-        if old is None or set(old) != set(zone):
-            p["zones"][code] = zone
-            continue
-        for key, value in zone.items():  # the figures that moved, not the whole card
-            if old[key] == value:
-                continue
-            if key == "kpis" and set(old[key]) == set(value) and all(
-                    len(old[key][per]) == len(rows) for per, rows in value.items()):
-                for per, rows in value.items():
-                    for i, row in enumerate(rows):
-                        if row != old[key][per][i]:
-                            p["zones"][code]["kpis"][per][i] = row
-            else:
-                p["zones"][code][key] = value
-    for key in ("district", "order", "ranked"):
-        if before.get(key) != tour[key]:
+    for key in ("zones", "values"):  # by unit
+        old, new = before[key] or {}, tour[key] or {}
+        if set(old) != set(new):
             p[key] = tour[key]
             moved = True
+            continue
+        for code, value in new.items():
+            if old[code] != value:
+                p[key][code] = value
+                moved = True
+    for key in ("district", "cards", "ranked"):
+        if before[key] != tour[key]:
+            p[key] = tour[key]
+            moved = True
+    old_order, order = before["order"] or {}, tour["order"] or {}
+    if set(old_order) != set(order):
+        p["order"] = order
+        return p
+    for key, new in order.items():
+        if old_order[key] == new:
+            continue
+        moved = True
+        moves = list_moves(old_order[key], new)
+        if moves is None:
+            p["order"][key] = new
+            continue
+        for i in moves[0]:
+            del p["order"][key][i]
+        for i, item in moves[1]:
+            p["order"][key].insert(i, item)
     return p if moved else None
 
 

@@ -2,10 +2,12 @@
 return props.
 
 What changes with the store (ticker, alerts, zone colours, KPI header, ranking, zone cards) arrives in the live
-stream's events, rendered once per change for every wall (``callbacks.pushed``, part ``wall``); the server side
-here only refreshes the KPIs each minute, as cases age with no write (``no_update`` when nothing changed or
-anything failed: the wall keeps its last content). The incident markers are applied in the browser.
-Client side (``assets/wall.js``): the clock, the zone tour and the connection sign (the stream's state).
+stream's events as values (the stores ``wall-ticks``, ``wall-header``, ``wall-rank``, ``wall-zones``), rendered
+once per change for every wall (``callbacks.pushed``, parts ``wall`` and ``wallfigures``); the server side here
+only refreshes the KPIs each minute, as cases age with no write (``no_update`` when nothing changed or anything
+failed: the wall keeps its last content). The incident markers are applied in the browser.
+Client side (``assets/wall.js``): the header, ranking and ticker built from their values, the clock, the zone
+tour and the connection sign (the stream's state).
 """
 from __future__ import annotations
 
@@ -26,14 +28,14 @@ def kpi_update(state: dict | None, cfg: dict):
         raise PreventUpdate
     lang = cfg.get("lang", "zh")
     payload = wall_data.kpi_payload(lang, cfg.get("rank"), cfg.get("rank_period"))
-    return (ui.kpi_header(payload["header"], lang), ui.ranking(payload["ranking"], lang, cfg.get("rank_n", 5)),
-            {k: payload[k] for k in ("zones", "district", "order", "ranked")}, payload["as_of"], {"v": version})
+    return (ui.header_data(payload["header"], lang), ui.ranking_data(payload["ranking"], lang, cfg.get("rank_n", 5)),
+            ui.tour_data(payload), payload["as_of"], {"v": version})
 
 
 def register_callbacks(app) -> None:
     @app.callback(
-        Output("wall-kpis", "children"),
-        Output("wall-ranking", "children"),
+        Output("wall-header", "data"),
+        Output("wall-rank", "data"),
         Output("wall-zones", "data"),
         Output("wall-updated", "children"),
         Output("wall-kpi-state", "data"),
@@ -51,6 +53,13 @@ def register_callbacks(app) -> None:
             log.exception("wall KPI update failed")
             raise PreventUpdate from None
 
+    # the header, the ranking and the ticker are built in the browser from their values (pushed as patches)
+    app.clientside_callback("function (h) { return window.wx.wall.header(h); }",
+                            Output("wall-kpis", "children"), Input("wall-header", "data"))
+    app.clientside_callback("function (r) { return window.wx.wall.ranking(r); }",
+                            Output("wall-ranking", "children"), Input("wall-rank", "data"))
+    app.clientside_callback("function (t) { return window.wx.wall.ticker(t); }",
+                            Output("wall-ticker", "children"), Input("wall-ticks", "data"))
     app.clientside_callback(
         "function (n, cfg) { return window.wx.wall.clock(n, cfg); }",
         Output("wall-clock", "children"),

@@ -9,7 +9,8 @@ from __future__ import annotations
 from dash import dcc, html
 
 from ..metrics import kpis as K
-from .wall_text import RANK_KPIS, client_table, fmt_value, kpi_label, wt
+from .palette import SEVERITY_COLORS
+from .wall_text import RANK_KPIS, client_table, fmt_value, kpi_label, severity_name, wt
 
 # one interval per purpose (milliseconds)
 CLOCK_MS = 1000
@@ -67,81 +68,86 @@ def wall_config(settings, lang: str, params: dict) -> dict:
 
 
 # -------------------------------------------------------------------------------------------- parts
-def kpi_header(header: dict | None, lang: str) -> list:
-    rows = []
-    for per, keys in HEADER_ROWS.items():
-        values = (header or {}).get(per) or {}
-        cells = [html.Div(wt(per, lang), className="wx-wall-kpi-period")]
-        for k in keys:
-            cells.append(html.Div(className=f"wx-wall-kpi wx-wall-kpi-{k}", **{"data-kpi": f"{per}.{k}"}, children=[
-                html.Div(kpi_label(k, lang), className="wx-wall-kpi-label"),
-                html.Div(fmt_value(values.get(k), k), className="wx-wall-kpi-value"),
-            ]))
-        rows.append(html.Div(cells, className=f"wx-wall-kpi-row wx-wall-kpi-row-{per}"))
-    return rows
+# The header, the ticker and the ranking reach the page as values (dcc.Stores: ``wall-header``, ``wall-ticks``,
+# ``wall-rank``); ``assets/wall.js`` (``wx.wall.header`` / ``ticker`` / ``ranking``) builds their elements in the
+# browser. A change then moves a few values (pushed as a Dash patch, ``callbacks.pushed``), not component trees.
+def header_data(header: dict | None, lang: str) -> dict:
+    """The KPI header: ``{"rows": [[period, its name, [[kpi, label], …]], …], "values": {period: [text, …]}}``
+    (``rows`` never moves; ``values``: each row's figures as the wall prints them)."""
+    return {"rows": [[per, wt(per, lang), [[k, kpi_label(k, lang)] for k in keys]]
+                     for per, keys in HEADER_ROWS.items()],
+            "values": header_values(header)}
 
 
-def ticker(items: list[dict] | None, lang: str, shown_before: list | None = None) -> list:
-    """The newest reports. Only reports not in ``shown_before`` (ids) slide in; the rest stay still (the whole
-    list is re-sent on a change, and a wall replaying every row's entry each second is noise)."""
-    if not items:
-        return [html.Li(wt("ticker_empty", lang), className="wx-wall-tick wx-wall-tick-empty")]
+def header_values(header: dict | None) -> dict:
+    return {per: [fmt_value(((header or {}).get(per) or {}).get(k), k) for k in keys]
+            for per, keys in HEADER_ROWS.items()}
+
+
+# a ticker item, in this order (wx.wall.ticker reads them by position: a pushed report costs no key names)
+TICK_FIELDS = ("id", "code", "severity", "status", "time", "date", "glyph", "category", "place", "description",
+               "status_name")
+
+
+def tick(it: dict) -> list:
+    """One report of the ticker as values (:data:`TICK_FIELDS`)."""
+    return [it["id"], it["code"], it["severity"], it["status"], it["time"], it["date"], it["glyph"], it["category"],
+            f"{it['zone']} · {it['town']}", it["description"], it["status_name"]]
+
+
+def ticker_data(items: list[dict] | None, lang: str, shown_before: list | None = None) -> dict:
+    """The newest reports: ``{"items": [tick, …], "fresh": [ids sliding in], "sev": {severity: [name, colour]},
+    "empty": text}``. Only reports not in ``shown_before`` (ids) slide in; the rest stand still."""
     before = set(shown_before or ())
-    return [ticker_item(it, lang, new=it["id"] not in before) for it in items]
+    return {"items": [tick(it) for it in items or []],
+            "fresh": [it["id"] for it in items or [] if it["id"] not in before],
+            "sev": {str(s): [severity_name(s, lang), SEVERITY_COLORS[s]] for s in sorted(SEVERITY_COLORS)},
+            "empty": wt("ticker_empty", lang)}
 
 
-def ticker_item(it: dict, lang: str, *, new: bool) -> html.Li:
-    """One report of the ticker (``new``: it slides in)."""
-    return html.Li(key=str(it["id"]), className=f"wx-wall-tick wx-sev-{it['severity']}" + (" wx-tick-new" if new else ""),
-                   **{"data-code": it["code"]}, children=[
-        html.Div([html.Span(it["time"], className="wx-wall-tick-time"),
-                  html.Span(it["date"], className="wx-wall-tick-date")], className="wx-wall-tick-when"),
-        html.Span(it["glyph"], className="wx-wall-tick-glyph", style={"background": it["color"]}),
-        html.Div(className="wx-wall-tick-body", children=[
-            html.Div(className="wx-wall-tick-head", children=[
-                html.B(it["category"]),
-                html.Span(f"{it['zone']} · {it['town']}", className="wx-wall-tick-place"),
-            ]),
-            html.Div(it["description"], className="wx-wall-tick-desc"),
-        ]),
-        html.Div(className="wx-wall-tick-side", children=[
-            html.Span(it["severity_name"], className=f"wx-wall-sev wx-wall-sev-{it['severity']}"),
-            html.Span(it["status_name"], className=f"wx-wall-state wx-wall-state-{it['status']}"),
-        ]),
-    ])
-
-
-def ranking(rank: dict | None, lang: str, n: int = DEFAULT_RANK_N) -> list:
+def ranking_data(rank: dict | None, lang: str, n: int = DEFAULT_RANK_N) -> dict:
+    """The zone ranking as values: ``{"title", "sub", "top", "bottom" (the columns' headings), "total" (zones
+    ranked), "rows_top", "rows_bottom": [[zone code, name, town, bar width, text], …]}`` (a row's position follows
+    from ``total``, so a zone ranked anew moves no row); ``{}``: nothing ranked."""
     if not rank or not rank.get("rows"):
-        return []
+        return {}
     rows = rank["rows"]
     kind = K.KPIS[rank["kpi"]][2]
     top_value = max((r["value"] for r in rows if r["value"] is not None), default=0) or 1
     n = min(n, max(1, len(rows) // 2))
 
-    def row(i, r):
+    def row(r):
         v = r["value"]
         width = 0 if v is None else (v * 100 if kind == "rate" else v / top_value * 100)
-        return html.Li(className="wx-wall-rank-row", **{"data-zone": r["code"]}, children=[
-            html.Span(str(i), className="wx-wall-rank-pos"),
-            html.Span(className="wx-wall-rank-name", children=[r["name"], html.Small(r["town"])]),
-            html.Span(html.I(style={"width": f"{max(0.0, min(100.0, width)):.1f}%"}), className="wx-wall-rank-bar"),
-            html.Span(r["text"], className="wx-wall-rank-value"),
-        ])
+        return [r["code"], r["name"], r["town"], f"{max(0.0, min(100.0, width)):.1f}%", r["text"]]
 
-    period = wt(rank["period"], lang)
-    total = len(rows)
-    return [
-        html.H3([wt("ranking", lang), html.Small(f"{rank['label']} · {period}")], className="wx-wall-panel-title"),
-        html.Div(className="wx-wall-rank-cols", children=[
-            html.Div([html.H4(wt("ranking_top", lang, n=n)),
-                      html.Ol([row(i + 1, r) for i, r in enumerate(rows[:n])], className="wx-wall-rank-list")],
-                     className="wx-wall-rank-top"),
-            html.Div([html.H4(wt("ranking_bottom", lang, n=n)),
-                      html.Ol([row(total - n + i + 1, r) for i, r in enumerate(rows[-n:])],
-                              className="wx-wall-rank-list")], className="wx-wall-rank-bottom"),
-        ]),
-    ]
+    return {"title": wt("ranking", lang), "sub": f"{rank['label']} · {wt(rank['period'], lang)}",
+            "top": wt("ranking_top", lang, n=n), "bottom": wt("ranking_bottom", lang, n=n), "total": len(rows),
+            "rows_top": [row(r) for r in rows[:n]], "rows_bottom": [row(r) for r in rows[-n:]]}
+
+
+def tour_data(payload: dict | None) -> dict:
+    """The tour's zone cards (``wall-zones``, read by ``wx.wall.tour``) from a KPI payload
+    (``services.wall.kpi_payload``): what each card shows that never moves (``zones``, ``district``: names, bounds,
+    counts of grids, units and hazard sites), the card figures' labels (``cards``: ``{period: [[kpi, label], …]}``)
+    apart from their values (``values``: ``{zone code or "district": [text, …]}`` in the order of ``cards``), and
+    the tour's orders (``order``: rank / code; a zone's rank is its place in ``order.rank`` among the ``ranked``)."""
+    if not payload:
+        return {k: None for k in ("zones", "district", "cards", "values", "order", "ranked")}
+
+    def fixed(unit):
+        return {k: v for k, v in unit.items() if k not in ("kpis", "rank")}
+
+    district = payload["district"]
+    cards = {per: [[row["key"], row["label"]] for row in rows] for per, rows in district["kpis"].items()}
+
+    def values(unit):
+        return [row["value"] for per in cards for row in unit["kpis"][per]]
+
+    vals = {code: values(z) for code, z in payload["zones"].items()}
+    vals["district"] = values(district)
+    return {"zones": {code: fixed(z) for code, z in payload["zones"].items()}, "district": fixed(district),
+            "cards": cards, "values": vals, "order": payload["order"], "ranked": payload["ranked"]}
 
 
 def alert_count(count: int, lang: str) -> str:
@@ -171,7 +177,10 @@ def wall_layout(lang: str, *, place: str, cfg: dict, kpi: dict | None, items: li
         dcc.Store(id="wall-config", data=cfg),
         dcc.Store(id="wall-live-state", data={**live_state, "ticker_ids": [it["id"] for it in items or []]}),
         dcc.Store(id="wall-kpi-state", data=kpi_state),
-        dcc.Store(id="wall-zones", data={k: (kpi or {}).get(k) for k in ("zones", "district", "order", "ranked")}),
+        dcc.Store(id="wall-zones", data=tour_data(kpi)),
+        dcc.Store(id="wall-header", data=header_data((kpi or {}).get("header"), lang)),
+        dcc.Store(id="wall-rank", data=ranking_data((kpi or {}).get("ranking"), lang, cfg["rank_n"])),
+        dcc.Store(id="wall-ticks", data=ticker_data(items, lang)),
         dcc.Store(id="wall-alerts", data=(alerts or {}).get("items", [])),
         dcc.Store(id="wall-tour"),
         dcc.Store(id="wall-conn", data={"ok": True, "fails": 0}),
@@ -194,11 +203,10 @@ def wall_layout(lang: str, *, place: str, cfg: dict, kpi: dict | None, items: li
                 html.Div(id="wall-date", className="wx-wall-date"),
             ]),
         ]),
-        html.Section(kpi_header((kpi or {}).get("header"), lang), id="wall-kpis", className="wx-wall-kpis"),
+        html.Section(id="wall-kpis", className="wx-wall-kpis"),
         html.Aside(className="wx-wall-left", children=[
             html.Section(id="wall-zone-card", className="wx-wall-panel wx-wall-zone"),
-            html.Section(ranking((kpi or {}).get("ranking"), lang, cfg["rank_n"]), id="wall-ranking",
-                         className="wx-wall-panel wx-wall-ranking"),
+            html.Section(id="wall-ranking", className="wx-wall-panel wx-wall-ranking"),
         ]),
         html.Main(className="wx-wall-map", id="wall-map-panel", children=[
             map_component,
@@ -207,6 +215,6 @@ def wall_layout(lang: str, *, place: str, cfg: dict, kpi: dict | None, items: li
         ]),
         html.Aside(className="wx-wall-right wx-wall-panel", children=[
             html.H3(wt("ticker", lang), className="wx-wall-panel-title"),
-            html.Ol(ticker(items, lang), id="wall-ticker", className="wx-wall-ticker"),
+            html.Ol(id="wall-ticker", className="wx-wall-ticker"),
         ]),
     ])

@@ -39,7 +39,8 @@ def _sets(data: dict) -> dict:
 
 
 def apply_patch(value, patch: dict):
-    """What the browser does with a Dash patch (the operations these parts send: Assign, Prepend, Delete)."""
+    """What the browser does with a Dash patch (the operations these parts send: Assign, Prepend, Insert,
+    Delete)."""
     import copy
 
     value = copy.deepcopy(value)
@@ -52,6 +53,8 @@ def apply_patch(value, patch: dict):
             target[last] = op["params"]["value"]
         elif op["operation"] == "Prepend":
             (target[last] if last is not None else target).insert(0, op["params"]["value"])
+        elif op["operation"] == "Insert":
+            (target[last] if last is not None else target).insert(op["params"]["index"], op["params"]["value"])
         elif op["operation"] == "Delete":
             del target[last]
         else:
@@ -112,41 +115,41 @@ def test_the_wall_gets_a_ticker_patch_and_its_figures_once_per_change(server, ge
         raw = [_with(w, first["id"])["set"] for w in walls]
         sets = [_sets({"set": r}) for r in raw]
         assert sets[0] == sets[1] == sets[2]  # one rendering for every wall
-        assert {"wall-ticker", "wall-kpis", "geo-zones"} <= set(sets[0])
+        assert {"wall-ticks", "wall-header", "geo-zones"} <= set(sets[0])
         built = dict(hub.feed_builds)
         second = _post(server, *pts[1][:2])
         raw2 = [_with(w, second["id"])["set"] for w in walls]
         got = [_sets({"set": r}) for r in raw2]
         assert hub.feed_builds["wall"] - built["wall"] == 1, hub.feed_builds  # one rendering for three walls
         assert hub.feed_builds["wallfigures"] - built["wallfigures"] == 1, hub.feed_builds
-        ticker = got[0]["wall-ticker"]["children"]
-        # the wall already shows the first report: only the new one slides in (a patch, not the whole list)
+        ticker = got[0]["wall-ticks"]["data"]
+        # the wall already shows the first report: only the new one slides in (a patch of values, not the list)
         assert ticker.get("__dash_patch_update") == "__dash_patch_update", ticker
         ops = ticker["operations"]
         assert [op["operation"] for op in ops][0] == "Prepend"
         assert second["code"] in json.dumps(ops[0], ensure_ascii=False)
         assert first["code"] not in json.dumps(ops, ensure_ascii=False)
-        # the header: the figures that moved, patched onto what the walls show, give what the wall's own KPI
-        # callback renders for the store as it is now
-        from plotly.io.json import to_json_plotly
-
         from dashboard.services import wall
         from dashboard.ui import wall as wall_ui
 
-        shown = fold(raw[0], "wall-kpis", "children")
-        assert isinstance(shown, list)  # the first rendering in this process is whole
-        change = got[0]["wall-kpis"]["children"]
+        # every part folded from its first (whole) sending through the patches gives what a fresh rendering of
+        # the store as it is now gives: the ticker's reports, the header, the ranking and the tour's zone cards
+        with server.app.server.app_context():
+            items = wall.ticker_items("zh")
+            k = wall.kpi_payload("zh", "resolution_rate", "month")
+        ticks = fold(raw[0] + raw2[0], "wall-ticks", "data")
+        assert ticks["items"] == json.loads(json.dumps([wall_ui.tick(it) for it in items]))
+        assert ticks["fresh"] == [second["id"]]  # the new report slides in, the first one stands still
+        shown = fold(raw[0], "wall-header", "data")
+        change = got[0]["wall-header"]["data"]
         assert change.get("__dash_patch_update") == "__dash_patch_update"
         assert {op["operation"] for op in change["operations"]} == {"Assign"}
-        with server.app.server.app_context():
-            header = wall.kpi_payload("zh", "resolution_rate", "month")["header"]
-        assert json.loads(to_json_plotly(wall_ui.kpi_header(header, "zh"))) == fold(raw2[0], "wall-kpis", "children",
-                                                                                   shown)
-        # the tour's zone cards too: only the figures that moved came, and they add up to the cards of now
-        with server.app.server.app_context():
-            k = wall.kpi_payload("zh", "resolution_rate", "month")
+        assert fold(raw2[0], "wall-header", "data", shown) == json.loads(json.dumps(wall_ui.header_data(k["header"],
+                                                                                                       "zh")))
+        assert fold(raw[0] + raw2[0], "wall-rank", "data") == json.loads(json.dumps(
+            wall_ui.ranking_data(k["ranking"], "zh", 5)))
         tour = fold(raw[0] + raw2[0], "wall-zones", "data")
-        assert tour == json.loads(json.dumps({key: k[key] for key in ("zones", "district", "order", "ranked")}))
+        assert tour == json.loads(json.dumps(wall_ui.tour_data(k)))
         zone_change = [props["data"] for cid, props in raw2[0] if cid == "wall-zones"]
         assert zone_change and len(json.dumps(zone_change[-1])) < len(json.dumps(tour)) / 4  # what moved only
     finally:
@@ -282,3 +285,191 @@ def test_list_change_finds_new_on_top_and_gone():
     assert list_change([3, 2, 1], [3, 2, 1]) == ([], [])
     assert list_change([3, 2, 1], [2, 3, 1]) is None  # reordered: whole
     assert list_change([3, 2, 1], [6, 5]) is None  # nothing kept: whole
+
+
+def test_list_moves_rebuild_the_new_order():
+    """A rank order that changed by a few zones moving is sent as those moves (deletes, then inserts): applied in
+    order they give the new order; more moves, or other items: None (the list goes whole)."""
+    import random
+
+    from dashboard.callbacks.pushed import list_moves
+
+    rng = random.Random(7)
+    for _ in range(300):
+        old = [f"z{i}" for i in range(rng.randint(1, 46))]
+        new = list(old)
+        for _ in range(rng.randint(0, 3)):  # a few zones move up or down
+            item = new.pop(rng.randrange(len(new)))
+            new.insert(rng.randrange(len(new) + 1), item)
+        moves = list_moves(old, new)
+        assert moves is not None and len(moves[0]) == len(moves[1]) <= 3, (old, new, moves)
+        cur = list(old)
+        for i in moves[0]:
+            del cur[i]
+        for i, item in moves[1]:
+            cur.insert(i, item)
+        assert cur == new
+    old = [f"z{i}" for i in range(20)]
+    assert list_moves(old, list(reversed(old))) is None  # too many moves: whole
+    assert list_moves(old, old[:-1] + ["other"]) is None
+    assert list_moves(old, old) == ([], [])
+
+
+def test_tour_and_ranking_patches_fold_to_the_new_values():
+    """Whatever moved between two renderings of the tour's data and the ranking (values, rank order, zones ranked
+    anew, headings), the patch applied to the old values gives the new ones."""
+    import copy
+    import random
+
+    from plotly.io.json import to_json_plotly
+
+    from dashboard.callbacks.pushed import ranking_change, tour_change
+
+    def plain(value):
+        return json.loads(to_json_plotly(value))
+
+    rng = random.Random(11)
+    codes = [f"330502-ZL-{i:02d}" for i in range(30)]
+    base = {"zones": {c: {"name": c, "bounds": [[1, 2], [3, 4]]} for c in codes}, "district": {"name": "d"},
+            "cards": {"today": [["new_incidents", "新增"]], "month": [["resolution_rate", "办结率"]]},
+            "values": {**{c: ["1", "2.0%"] for c in codes}, "district": ["30", "40.0%"]},
+            "order": {"rank": list(codes), "code": list(codes)}, "ranked": 25}
+    for _ in range(200):
+        new = copy.deepcopy(base)
+        for c in rng.sample(codes, rng.randint(0, 3)):
+            new["values"][c] = [str(rng.randint(0, 9)), f"{rng.random() * 100:.1f}%"]
+        rank = new["order"]["rank"]
+        for _ in range(rng.randint(0, 6)):
+            rank.insert(rng.randrange(len(rank)), rank.pop(rng.randrange(len(rank))))
+        if rng.random() < 0.2:
+            new["ranked"] += 1
+        if rng.random() < 0.1:
+            new["zones"][codes[0]]["name"] = "x"
+        change = tour_change(base, new)
+        if new == base:
+            assert change is None
+            continue
+        change = plain(change)
+        got = apply_patch(base, change) if change.get("__dash_patch_update") else change
+        assert got == new
+    rows = [[c, c, "t", "1.0%", "1.0%"] for c in codes[:10]]
+    ranking = {"title": "r", "sub": "s", "top": "前5名", "bottom": "后5名", "total": 25, "rows_top": rows[:5],
+               "rows_bottom": rows[5:]}
+    for _ in range(100):
+        new = copy.deepcopy(ranking)
+        for i in rng.sample(range(5), rng.randint(0, 2)):
+            new["rows_top"][i] = [codes[rng.randrange(30)], "n", "t", "5.0%", "5.0%"]
+        if rng.random() < 0.3:
+            new["total"] += 1
+        if rng.random() < 0.1:
+            new["rows_bottom"] = new["rows_bottom"][:3]
+        change = ranking_change(ranking, new)
+        if new == ranking:
+            assert change is None
+            continue
+        change = plain(change)
+        got = apply_patch(ranking, change) if change.get("__dash_patch_update") else change
+        assert got == new
+
+
+class RawStream(Stream):
+    """A stream asked as a browser asks it (``Accept-Encoding: gzip``): events as ``(name, bytes on the wire,
+    data)`` — the compressed bytes that carried each event (a chunk's bytes to the event it completes)."""
+
+    def __init__(self, url: str):
+        super().__init__(url, headers={"Accept-Encoding": "gzip, deflate, br"})
+
+    def _read(self):
+        import zlib
+
+        assert self.resp.headers.get("Content-Encoding") == "gzip"
+        unzip, buf, wire = zlib.decompressobj(16 + zlib.MAX_WBITS), b"", 0
+        try:
+            while True:
+                chunk = self.resp.read1(65536)
+                if not chunk:
+                    return
+                wire += len(chunk)
+                buf += unzip.decompress(chunk)
+                while b"\n\n" in buf:
+                    block, buf = buf.split(b"\n\n", 1)
+                    lines = block.decode("utf-8").split("\n")
+                    name = next((ln[7:] for ln in lines if ln.startswith("event: ")), None)
+                    data = [ln[6:] for ln in lines if ln.startswith("data: ")]
+                    if name and data:
+                        self.events.put((name, wire, json.loads("\n".join(data))))
+                    else:
+                        self.comments += 1
+                    wire = 0
+        except Exception:  # noqa: BLE001 - closed by the test
+            pass
+
+
+WALL_BUDGET = 2048  # bytes a wall receives for one changed incident (issue target: ≤ 2 KB per page per change)
+
+
+@pytest.fixture
+def demo_server(small_demo_instance, geodata_dir, tmp_path):
+    """The app on a copy of the small demo history (every zone with figures to rank and to move), the KPI
+    figures rendered after every change (``live_figures_s=0``: the most one change can cost)."""
+    import shutil
+
+    from dashboard import create_app
+    from dashboard.settings import Settings
+    from tests.conftest import TOKEN, LiveServer
+
+    inst = tmp_path / "inst"
+    inst.mkdir()
+    shutil.copy(small_demo_instance / "wuxing.sqlite3", inst / "wuxing.sqlite3")
+    app = create_app(Settings(instance_dir=inst, tile_url="", demo_live=False, api_tokens=(TOKEN,),
+                              geodata_dir=geodata_dir, rate_limits_on=False, stream_slots=4, live_poll_s=0.1,
+                              live_figures_s=0.0, secret_key="live-stream-test-key-" + "x" * 24))
+    app.server.extensions["dashboard"].hub.heartbeat_s = 0.3
+    srv = LiveServer(app)
+    yield srv
+    srv.stop()
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_a_wall_receives_at_most_2_kb_for_one_changed_incident(demo_server, geo, lang):
+    """What a wall (its own live parts, as its page names them) receives on the wire (gzip, as a browser asks) for
+    one new report once it shows the state before: the change event and the parts (ticker, zone colours, header,
+    ranking, tour cards — every figure rendered for this change) within the budget; and the parts do carry the
+    change (the new report, the figures)."""
+    from dashboard.pages import wall as wall_page
+    from dashboard.services import live
+    from dashboard.ui import wall as wall_ui
+
+    cfg = wall_ui.wall_config(demo_server.app.server.extensions["dashboard"].settings, lang, {})
+    push = next(c.data for c in wall_page.map_inputs(0, 0, cfg).children[-1].children
+                if getattr(c, "id", None) == "live-push")
+    assert set(push) == {"wall", "wallfigures", "rings"}
+    pts = grid_points(geo, 6)
+    with demo_server.app.server.app_context():
+        head = live.read_head()  # as the page: the stream starts where its layers were built (nothing due yet)
+    s = RawStream(demo_server.url + f"/api/map/stream?after={head.seq}&aseq={head.aseq}"
+                  f"&push={urllib.parse.quote(json.dumps(push))}")
+    try:
+        sizes = []
+        for i, (lon, lat, *_rest) in enumerate(pts):
+            posted = _post(demo_server, lon, lat, severity=2)
+            (_, size, change), _ = s.until(lambda d: any(f["properties"]["id"] == posted["id"]
+                                                         for f in d.get("upsert", [])))
+            names, total, parts = [], size, {"change": size}
+            while "wall-updated" not in names:  # the parts of this change, up to the figures
+                try:
+                    name, size, data = s.next(60.0)  # a first KPI bundle on a busy machine
+                except queue.Empty:
+                    raise AssertionError(f"no figures for change {i} ({change['seq']}): {names}; before: {sizes}; "
+                                         f"{s.comments} comments, {s.events.qsize()} events") from None
+                assert name == "parts" and data["seq"] == change["seq"], (name, data)
+                names += [cid for cid, _ in data["set"]]
+                parts.update({cid: len(json.dumps(props, ensure_ascii=False)) for cid, props in data["set"]})
+                total += size
+            if i == 0:
+                continue  # the first sending on a stream is whole (the page may show anything)
+            assert "wall-ticks" in names and "wall-header" in names, names
+            sizes.append((total, parts))
+        assert max(total for total, _ in sizes) <= WALL_BUDGET, sizes
+    finally:
+        s.close()
