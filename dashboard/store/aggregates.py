@@ -1175,8 +1175,7 @@ def read_counts(conn, span: DaySpan, columns=AGG_COUNT_COLUMNS, units=None) -> p
     t = AggCounts
     q = (select(t.c.lvl, t.c.code, *(func.sum(t.c[c]).label(c) for c in columns))
          .where(_span_cond(t, span), _units_cond(t, units)).group_by(t.c.lvl, t.c.code))
-    rows = conn.execute(q).all()
-    return pd.DataFrame(rows, columns=["lvl", "code", *columns])
+    return pd.DataFrame(_plain_rows(conn, q), columns=["lvl", "code", *columns])
 
 
 def read_daily(bind, span: DaySpan, lvl: str, code: str, columns=("r_new", "c_closed")) -> pd.DataFrame:
@@ -1221,7 +1220,7 @@ def _blob_rows(conn, stmt) -> list:
     the same connection and transaction (bytea as its bytes: the server neither writes nor the driver parses
     twice their size in hex text — half the time of a long period's histograms)."""
     if conn.dialect.name != "postgresql" or conn.dialect.driver != "psycopg":
-        return conn.execute(stmt).all()
+        return _plain_rows(conn, stmt)
     compiled = stmt.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
     with conn.connection.driver_connection.cursor(binary=True) as cur:
         cur.execute(str(compiled), compiled.params)
@@ -1420,8 +1419,7 @@ def moment_counts(conn, at: dt.datetime, start: dt.datetime, end: dt.datetime, u
     keys = [s.c[c] for c in UNIT_COLUMNS]
     q = select(*keys, n(is_open), n(and_(in_p, or_(cl.is_(None), cl >= end))), n(and_(in_p, is_open, due < at)),
                n(and_(in_p, cl.is_not(None), cl > at, cl > due)), n(and_(in_p, is_open))).group_by(*keys)
-    rows = conn.execute(q).all()
-    df = pd.DataFrame(rows, columns=[*UNIT_COLUMNS, *MOMENT_FLAGS])
+    df = pd.DataFrame(_plain_rows(conn, q), columns=[*UNIT_COLUMNS, *MOMENT_FLAGS])
     return df.astype({f: np.int64 for f in MOMENT_FLAGS})
 
 
