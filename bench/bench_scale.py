@@ -7,8 +7,9 @@ SQLite, 10M on PostgreSQL.
 For each (size, back end) it (a) generates the store with ``python -m dashboard.demo history --incidents N``
 (timed: generation + COPY load + aggregates rebuild) or, with ``--reuse``, keeps the one already there — kept
 stores are named ``wx_scale_<N>`` (``--prefix`` for another name) (PostgreSQL databases beside ``--pg``, SQLite files under ``--sqlite-dir``);
-(b) times, with a cold cache (``cache=None`` / the null cache), over ``--samples`` random periods (standard keys and
-custom from/to) and random units: ``views.kpi_bundle(engine, gd, None, period)``, ``views.lifecycle(engine, gd,
+(b) times (wall clock, and the measuring process's CPU time as ``<name>_cpu``: on a loaded machine the wall clock
+mostly measures the wait for a core), with a cold cache (``cache=None`` / the null cache), over ``--samples`` random
+periods (standard keys and custom from/to) and random units: ``views.kpi_bundle(engine, gd, None, period)``, ``views.lifecycle(engine, gd,
 None, period, level, code)`` and the choropleth payload of ``/api/map/measures.json``
 (``measure_payload``, found through ``dashboard/api/mapdata.py``) — median and p95; (c) reads the worker's RSS after those calls (current and peak,
 ``resource.getrusage``; each store is measured in a fresh process); (d) prints the curve and writes
@@ -143,19 +144,22 @@ def measure(url: str, samples: int, seed: int) -> dict:
     picks = [(random_period(rng, periods, now, "2019-01-01"), unit(), rng.choice(("towns", "zones", "grids")),
               rng.choice(measures)) for _ in range(samples)]
     times = {"kpi_bundle": [], "lifecycle": [], "map_measure": []}
+    cpu = {k: [] for k in times}  # this process's CPU time (SQLite: all the work; PostgreSQL: the client's part)
     detail = []
     with app.server.test_request_context("/"):
         for per, (level, code), layer, measure_key in picks:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             views.kpi_bundle(engine, gd, None, per)
-            t1 = time.perf_counter()
+            t1, c1 = time.perf_counter(), time.process_time()
             views.lifecycle(engine, gd, None, per, level, code)
-            t2 = time.perf_counter()
+            t2, c2 = time.perf_counter(), time.process_time()
             payload(layer, measure_key, per)
-            t3 = time.perf_counter()
+            t3, c3 = time.perf_counter(), time.process_time()
             times["kpi_bundle"].append((t1 - t0) * 1000)
             times["lifecycle"].append((t2 - t1) * 1000)
             times["map_measure"].append((t3 - t2) * 1000)
+            for k, a, b in (("kpi_bundle", c0, c1), ("lifecycle", c1, c2), ("map_measure", c2, c3)):
+                cpu[k].append((b - a) * 1000)
             detail.append({"period": [per.key, per.first_day, per.last_day], "unit": [level, code],
                            "layer": layer, "measure": measure_key,
                            "ms": [round((t1 - t0) * 1000, 1), round((t2 - t1) * 1000, 1), round((t3 - t2) * 1000, 1)]})
@@ -163,6 +167,7 @@ def measure(url: str, samples: int, seed: int) -> dict:
         rss_kb = next((int(line.split()[1]) for line in fh if line.startswith("VmRSS:")), 0)
     engine.dispose()
     return {"incidents": stored_incidents(url), **{k: summary(v) for k, v in times.items()},
+            **{f"{k}_cpu": summary(v) for k, v in cpu.items()},
             "rss_mb": round(rss_kb / 1024, 1),
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1), "samples": detail}
 
@@ -229,9 +234,9 @@ def main(argv=None) -> int:
         run.update(json.loads(out.stdout.strip().splitlines()[-1]))
         run["load_after"] = [round(x, 2) for x in os.getloadavg()]
         figures["runs"].append(run)
-        print(f"  {label} {backend}: kpi p50 {run['kpi_bundle']['median_ms']} ms, lifecycle p50 "
-              f"{run['lifecycle']['median_ms']} ms, map p50 {run['map_measure']['median_ms']} ms, "
-              f"RSS {run['rss_mb']} MB", flush=True)
+        print(f"  {label} {backend}: kpi p50 {run['kpi_bundle']['median_ms']} ms (CPU "
+              f"{run['kpi_bundle_cpu']['median_ms']}), lifecycle p50 {run['lifecycle']['median_ms']} ms, map p50 "
+              f"{run['map_measure']['median_ms']} ms, RSS {run['rss_mb']} MB, load {run['load_before'][0]}", flush=True)
     figures["load_after"] = [round(x, 2) for x in os.getloadavg()]
 
     head = f"{'size':>5} {'backend':<10} {'incidents':>11} {'generate s':>10} | " \
