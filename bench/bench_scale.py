@@ -6,9 +6,10 @@ SQLite, 10M on PostgreSQL.
 
 For each (size, back end) it (a) generates the store with ``python -m dashboard.demo history --incidents N``
 (timed: generation + COPY load + aggregates rebuild) or, with ``--reuse``, keeps the one already there — kept
-stores are named ``wx_scale_<N>`` (PostgreSQL databases beside ``--pg``, SQLite files under ``--sqlite-dir``);
-(b) times, with a cold cache (``cache=None`` / the null cache), over ``--samples`` random periods (standard keys and
-custom from/to) and random units: ``views.kpi_bundle(engine, gd, None, period)``, ``views.lifecycle(engine, gd,
+stores are named ``wx_scale_<N>`` (``--prefix`` for another name) (PostgreSQL databases beside ``--pg``, SQLite files under ``--sqlite-dir``);
+(b) times (wall clock, and the measuring process's CPU time as ``<name>_cpu``: on a loaded machine the wall clock
+mostly measures the wait for a core), with a cold cache (``cache=None`` / the null cache), over ``--samples`` random
+periods (standard keys and custom from/to) and random units: ``views.kpi_bundle(engine, gd, None, period)``, ``views.lifecycle(engine, gd,
 None, period, level, code)`` and the choropleth payload of ``/api/map/measures.json``
 (``measure_payload``, found through ``dashboard/api/mapdata.py``) — median and p95; (c) reads the worker's RSS after those calls (current and peak,
 ``resource.getrusage``; each store is measured in a fresh process); (d) prints the curve and writes
@@ -38,8 +39,8 @@ CALIBRATED_SHARE = 0.5  # below 400k incidents the calibrated year is scaled dow
 STANDARD = ("today", "7d", "30d", "year", "2019")
 
 
-def store_url(label: str, backend: str, pg: str, sqlite_dir: Path) -> str:
-    name = f"wx_scale_{label}"
+def store_url(label: str, backend: str, pg: str, sqlite_dir: Path, prefix: str = "wx_scale") -> str:
+    name = f"{prefix}_{label}"
     if backend == "sqlite":
         return f"sqlite:///{sqlite_dir / (name + '.sqlite3')}"
     return f"{pg.rstrip('/')}/{name}"
@@ -143,19 +144,22 @@ def measure(url: str, samples: int, seed: int) -> dict:
     picks = [(random_period(rng, periods, now, "2019-01-01"), unit(), rng.choice(("towns", "zones", "grids")),
               rng.choice(measures)) for _ in range(samples)]
     times = {"kpi_bundle": [], "lifecycle": [], "map_measure": []}
+    cpu = {k: [] for k in times}  # this process's CPU time (SQLite: all the work; PostgreSQL: the client's part)
     detail = []
     with app.server.test_request_context("/"):
         for per, (level, code), layer, measure_key in picks:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             views.kpi_bundle(engine, gd, None, per)
-            t1 = time.perf_counter()
+            t1, c1 = time.perf_counter(), time.process_time()
             views.lifecycle(engine, gd, None, per, level, code)
-            t2 = time.perf_counter()
+            t2, c2 = time.perf_counter(), time.process_time()
             payload(layer, measure_key, per)
-            t3 = time.perf_counter()
+            t3, c3 = time.perf_counter(), time.process_time()
             times["kpi_bundle"].append((t1 - t0) * 1000)
             times["lifecycle"].append((t2 - t1) * 1000)
             times["map_measure"].append((t3 - t2) * 1000)
+            for k, a, b in (("kpi_bundle", c0, c1), ("lifecycle", c1, c2), ("map_measure", c2, c3)):
+                cpu[k].append((b - a) * 1000)
             detail.append({"period": [per.key, per.first_day, per.last_day], "unit": [level, code],
                            "layer": layer, "measure": measure_key,
                            "ms": [round((t1 - t0) * 1000, 1), round((t2 - t1) * 1000, 1), round((t3 - t2) * 1000, 1)]})
@@ -163,6 +167,7 @@ def measure(url: str, samples: int, seed: int) -> dict:
         rss_kb = next((int(line.split()[1]) for line in fh if line.startswith("VmRSS:")), 0)
     engine.dispose()
     return {"incidents": stored_incidents(url), **{k: summary(v) for k, v in times.items()},
+            **{f"{k}_cpu": summary(v) for k, v in cpu.items()},
             "rss_mb": round(rss_kb / 1024, 1),
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1), "samples": detail}
 
@@ -177,13 +182,16 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", default=",".join(SIZES), help="comma list of 100k,1m,10m")
     ap.add_argument("--backends", default="postgresql,sqlite")
-    ap.add_argument("--reuse", action="store_true", help="keep a wx_scale_<N> store already holding ~N incidents")
+    ap.add_argument("--reuse", action="store_true", help="keep a <prefix>_<N> store already holding ~N incidents")
     ap.add_argument("--existing", action="store_true",
                     help="with --reuse: measure only the stores already there, generate none")
     ap.add_argument("--samples", type=int, default=20)
     ap.add_argument("--seed", type=int, default=9)
     ap.add_argument("--pg", default=os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432"))
     ap.add_argument("--sqlite-dir", type=Path, default=ROOT / "instance" / "scale")
+    ap.add_argument("--prefix", default="wx_scale", help="kept stores are named <prefix>_<size> (default wx_scale)")
+    ap.add_argument("--note", action="append", default=[],
+                    help="a note kept in the results (e.g. what else ran on the machine); repeatable")
     ap.add_argument("--measure", help=argparse.SUPPRESS)  # internal: measure this URL, print JSON
     args = ap.parse_args(argv)
     if args.measure:
@@ -198,11 +206,13 @@ def main(argv=None) -> int:
     args.sqlite_dir.mkdir(parents=True, exist_ok=True)
     figures = {"machine": machine(), "load_before": [round(x, 2) for x in os.getloadavg()], "samples": args.samples,
                "runs": []}
+    if args.note:
+        figures["notes"] = args.note
     for label, backend in PLAN:
         if label not in sizes or backend not in backends:
             continue
         n = SIZES[label]
-        url = store_url(label, backend, args.pg, args.sqlite_dir)
+        url = store_url(label, backend, args.pg, args.sqlite_dir, args.prefix)
         if backend == "postgresql":
             ensure_pg_database(url)
         run = {"size": label, "backend": backend, "store": url.rsplit("/", 1)[-1]}
@@ -220,11 +230,13 @@ def main(argv=None) -> int:
                               str(args.samples), "--seed", str(args.seed)], cwd=ROOT, capture_output=True, text=True)
         if out.returncode != 0:
             raise RuntimeError(f"measuring {url} failed: {out.stderr[-2000:]}")
+        run["load_before"] = [round(x, 2) for x in os.getloadavg()]
         run.update(json.loads(out.stdout.strip().splitlines()[-1]))
+        run["load_after"] = [round(x, 2) for x in os.getloadavg()]
         figures["runs"].append(run)
-        print(f"  {label} {backend}: kpi p50 {run['kpi_bundle']['median_ms']} ms, lifecycle p50 "
-              f"{run['lifecycle']['median_ms']} ms, map p50 {run['map_measure']['median_ms']} ms, "
-              f"RSS {run['rss_mb']} MB", flush=True)
+        print(f"  {label} {backend}: kpi p50 {run['kpi_bundle']['median_ms']} ms (CPU "
+              f"{run['kpi_bundle_cpu']['median_ms']}), lifecycle p50 {run['lifecycle']['median_ms']} ms, map p50 "
+              f"{run['map_measure']['median_ms']} ms, RSS {run['rss_mb']} MB, load {run['load_before'][0]}", flush=True)
     figures["load_after"] = [round(x, 2) for x in os.getloadavg()]
 
     head = f"{'size':>5} {'backend':<10} {'incidents':>11} {'generate s':>10} | " \

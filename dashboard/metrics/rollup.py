@@ -30,6 +30,20 @@ def _naive(ts) -> pd.Timestamp:
 
 
 # ------------------------------------------------------------------------------------ histograms
+def _group_codes(h: pd.DataFrame, keys: list) -> np.ndarray:
+    """One int64 code per row for the combination of ``keys`` (categorical codes or factorised values)."""
+    g = np.zeros(len(h), dtype=np.int64)
+    for k in keys:
+        col = h[k]
+        if isinstance(col.dtype, pd.CategoricalDtype):
+            codes, size = col.cat.codes.to_numpy().astype(np.int64), len(col.cat.categories) + 1
+        else:
+            codes, uniq = pd.factorize(col.to_numpy(), use_na_sentinel=True)
+            codes, size = codes.astype(np.int64), len(uniq) + 1
+        g = g * size + (codes + 1)
+    return g
+
+
 def quantiles(hist: pd.DataFrame, qs=(0.5,), keys=("lvl", "code")) -> pd.DataFrame:
     """Per group of ``keys``: n, mean and the quantiles ``qs`` (pandas' linear interpolation between order
     statistics) of a histogram with rows (keys…, bin, n, hsum): a bin's values are taken at its one value where it
@@ -38,26 +52,39 @@ def quantiles(hist: pd.DataFrame, qs=(0.5,), keys=("lvl", "code")) -> pd.DataFra
     cols = [*keys, "n", "mean", *[f"q{q}" for q in qs]]
     if hist is None or hist.empty:
         return pd.DataFrame(columns=cols)
-    h = hist[hist["n"] > 0].sort_values([*keys, "bin"], kind="stable")
-    if h.empty:
+    n_all = hist["n"].to_numpy(dtype=np.int64)
+    grp = _group_codes(hist, keys)
+    b = hist["bin"].to_numpy(dtype=np.int64)
+    idx = np.flatnonzero(n_all > 0)
+    if len(idx) == 0:
         return pd.DataFrame(columns=cols)
-    n = h["n"].to_numpy(dtype=np.int64)
-    hsum = h["hsum"].to_numpy(dtype=float)
-    mid, _half = bin_mid(h["bin"].to_numpy())
-    val = np.where(n == 1, hsum, mid)  # one value: exact; more: the bin's middle
-    grp = h.groupby(keys, sort=False).ngroup().to_numpy()
-    starts = np.r_[0, np.flatnonzero(grp[1:] != grp[:-1]) + 1]
+    if len(idx) < len(n_all):
+        grp, b = grp[idx], b[idx]
+    change = np.flatnonzero(grp[1:] != grp[:-1]) + 1
+    ordered = (len(change) + 1 == len(np.unique(grp[np.r_[0, change]]))  # each group's rows together, bins ascending
+               and bool(np.all((b[1:] > b[:-1]) | (grp[1:] != grp[:-1]))))
+    if not ordered:  # sorted by group, then bin (stable, as the rows came)
+        order = np.lexsort((b, grp))
+        idx, grp, b = idx[order], grp[order], b[order]
+        change = np.flatnonzero(grp[1:] != grp[:-1]) + 1
+    n = n_all[idx]
+    hsum = hist["hsum"].to_numpy(dtype=float)[idx]
+    starts = np.r_[0, change]
     cum = np.cumsum(n)
     before = np.r_[0, cum[:-1]][starts]  # values before each group
     total = np.add.reduceat(n, starts)
-    out = h.iloc[starts][keys].reset_index(drop=True)
+    out = hist.iloc[idx[starts]][keys].reset_index(drop=True)
     out["n"] = total
     out["mean"] = np.add.reduceat(hsum, starts) / total
+
+    def value(at):  # one value in a bin: exact; more: the bin's middle
+        return np.where(n[at] == 1, hsum[at], bin_mid(b[at])[0])
+
     for q in qs:
         pos = (total - 1) * q
         lo, hi = np.floor(pos).astype(np.int64), np.ceil(pos).astype(np.int64)
-        vlo = val[np.searchsorted(cum, before + lo, side="right")]
-        vhi = val[np.searchsorted(cum, before + hi, side="right")]
+        vlo = value(np.searchsorted(cum, before + lo, side="right"))
+        vhi = value(np.searchsorted(cum, before + hi, side="right"))
         out[f"q{q}"] = vlo + (vhi - vlo) * (pos - lo)
     return out
 
@@ -93,69 +120,108 @@ def span_flags(span: pd.DataFrame, start, end, at) -> pd.DataFrame:
                          "late_after": late_after, "open_in_p": in_p & is_open}, index=span.index)
 
 
-def _by_level(span: pd.DataFrame, flags: pd.DataFrame, level: str) -> dict:
-    """{code: {flag: count}} of the moment flags grouped by the unit of ``level``."""
-    if flags is None or not len(span):
-        return {}
-    col = LEVEL_COLUMN[level]
-    key = span[col].astype(object).to_numpy() if col else np.full(len(span), "*", dtype=object)
-    g = flags.astype(np.int64).groupby(key).sum()
-    return {code: dict(zip(g.columns, row)) for code, row in zip(g.index, g.to_numpy().tolist())}
+MOMENT_FLAGS = ("open", "unresolved", "overdue_open", "late_after", "open_in_p")
 
 
-def _unit_sums(units: pd.DataFrame, grid_parents: pd.DataFrame, level: str) -> dict:
-    if units is None or not len(units):
-        return {}
-    u = units.merge(grid_parents, left_on="grid_code", right_on="code", how="left")
-    col = LEVEL_COLUMN[level]
-    if col is None:
-        return {"*": (int(u["units_inspected"].sum()), int(u["units_with_problems"].sum()))}
-    u = u[u[col].notna()]
-    g = u.groupby(col)[["units_inspected", "units_with_problems"]].sum()
-    return {code: (int(a), int(b)) for code, (a, b) in zip(g.index, g.to_numpy().tolist())}
+def _rates(num: np.ndarray, den: np.ndarray) -> list:
+    """``kpis._rate`` of each pair (the same float: num / den in double precision), None where den is 0."""
+    num, den = np.asarray(num, dtype=np.float64), np.asarray(den, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = num / den
+    ok = (den != 0) & np.isfinite(den)
+    return [float(v) if k else None for v, k in zip(r.tolist(), ok.tolist())]
 
 
-_NO_FLAGS = {"open": 0, "unresolved": 0, "overdue_open": 0, "late_after": 0, "open_in_p": 0}
+def _hours(values) -> list:
+    """``kpis._none_if_nan`` of each value."""
+    return [None if v is None or not np.isfinite(v) else float(v) for v in values]
+
+
+def _add_rows(out: np.ndarray, pos: list, values: np.ndarray) -> None:
+    """out[pos[i]] += values[i] where pos[i] >= 0."""
+    pos = np.asarray(pos, dtype=np.int64)
+    ok = pos >= 0
+    if ok.any():
+        np.add.at(out, pos[ok], values[ok])
+
+
+_COUNT_COLUMNS = ("r_new", "r_late", "r_onsite", "c_closed", "c_in_zone", "c_dispute", "c_dispute_resolved",
+                  "c_longstanding", "i_problems")
 
 
 def kpi_rows(counts: pd.DataFrame, units: pd.DataFrame, grid_parents: pd.DataFrame, registered: dict,
-             span: pd.DataFrame, close_hist: pd.DataFrame, start, end, at, codes: dict,
+             moment: pd.DataFrame, close_hist: pd.DataFrame, codes: dict,
              dispute_hist: pd.DataFrame | None = None) -> dict:
-    """{level: {code: {kpi: value}}} for every unit in ``codes`` ({level: [codes]}; the district's code is '*').
+    """{level: {code: {kpi: value}}} for every unit in ``codes`` ({level: [codes]}; the district's code is '*') —
+    the same values as ``kpis._finish`` of each unit's sums, computed for every unit at once (arrays, not dicts).
 
     ``counts``: read_counts rows (lvl, code, sums); ``units``: per grid units_inspected / units_with_problems;
     ``grid_parents``: grid code → zone_code, town_code; ``registered``: {(level, code): registered units};
-    ``span``: the incidents of S; ``close_hist``: 'close' histogram rows (lvl, code, bin, n, hsum);
-    ``dispute_hist``: the same of the resolved disputes ('dispute')."""
-    flags = span_flags(span, start, end, at) if len(span) else None
+    ``moment``: the moment flags of S counted per (grid_code, zone_code, town_code) (``store.aggregates.
+    moment_counts``); ``close_hist``: 'close' histogram rows (lvl, code, bin,
+    n, hsum); ``dispute_hist``: the same of the resolved disputes ('dispute')."""
     med = medians(close_hist)
     dmed = medians(dispute_hist)
-    cols = [c for c in counts.columns if c not in ("lvl", "code")]
-    by_unit = {(a, b): dict(zip(cols, vals)) for a, b, vals in
-               zip(counts["lvl"], counts["code"], counts[cols].to_numpy().tolist())} if len(counts) else {}
-    zero = dict.fromkeys(cols, 0)
-    out = {}
-    for level, level_codes in codes.items():
-        fl = _by_level(span, flags, level)
-        us = _unit_sums(units, grid_parents, level)
-        rows = {}
-        for code in level_codes:
-            c = by_unit.get((level, code), zero)
-            f = fl.get(code, _NO_FLAGS)
-            ui, up = us.get(code, (0, 0))
-            new = int(c["r_new"])
-            rows[code] = kpis._finish({
-                "open": f["open"], "new": new,
-                "overdue": int(c["r_late"]) - f["late_after"] + f["overdue_open"],
-                "onsite": int(c["r_onsite"]), "resolved": new - f["unresolved"],
-                "closed_in": int(c["c_closed"]), "closed_in_zone": int(c["c_in_zone"]),
-                "dispute_closed": int(c["c_dispute"]), "dispute_resolved": int(c["c_dispute_resolved"]),
-                "longstanding_solved": int(c["c_longstanding"]), "median_hours": med.get((level, code), np.nan),
-                "dispute_median_hours": dmed.get((level, code), np.nan),
-                "units_inspected": ui, "units_with_problems": up, "problems_found": int(c["i_problems"]),
-                "registered_units": registered.get((level, code), 0),
-            })
-        out[level] = rows
+    keys = [(level, code) for level, level_codes in codes.items() for code in level_codes]
+    at = {k: i for i, k in enumerate(keys)}
+    size = len(keys)
+    cv = np.zeros((size, len(_COUNT_COLUMNS)), dtype=np.int64)
+    if len(counts):
+        _add_rows(cv, [at.get(k, -1) for k in zip(counts["lvl"].tolist(), counts["code"].tolist())],
+                  counts[list(_COUNT_COLUMNS)].to_numpy(dtype=np.int64))
+    fv = np.zeros((size, len(MOMENT_FLAGS)), dtype=np.int64)
+    if moment is not None and len(moment):
+        vals = moment[list(MOMENT_FLAGS)].to_numpy(dtype=np.int64)
+        for level in codes:
+            col = LEVEL_COLUMN.get(level)
+            if col is None:
+                _add_rows(fv, [at.get((level, c), -1) for c in codes[level][:1]] * len(moment), vals)
+            else:
+                _add_rows(fv, [at.get((level, c), -1) for c in moment[col].tolist()], vals)
+    uv = np.zeros((size, 2), dtype=np.int64)
+    if units is not None and len(units):
+        parents = dict(zip(grid_parents["code"].tolist(), zip(grid_parents["zone_code"].tolist(),
+                                                              grid_parents["town_code"].tolist())))
+        grids = units["grid_code"].tolist()
+        vals = units[["units_inspected", "units_with_problems"]].to_numpy(dtype=np.int64)
+        for level in codes:
+            col = LEVEL_COLUMN.get(level)
+            if col is None:
+                unit_of = [codes[level][0] if codes[level] else None] * len(grids)
+            elif col == "grid_code":
+                unit_of = [g if g in parents else None for g in grids]
+            else:
+                k = 0 if col == "zone_code" else 1
+                unit_of = [parents[g][k] if g in parents else None for g in grids]
+            _add_rows(uv, [at.get((level, u), -1) if u is not None else -1 for u in unit_of], vals)
+    new, late, onsite, closed, in_zone, d_closed, d_resolved, longst, problems = cv.T
+    f_open, f_unres, f_over, f_late_after, _ = fv.T
+    ui, up = uv.T
+    reg = np.array([registered.get(k, 0) for k in keys], dtype=np.int64)
+    cols = {
+        "open_incidents": f_open.tolist(),
+        "new_incidents": new.tolist(),
+        "overdue_incidents": (late - f_late_after + f_over).tolist(),
+        "onsite_handling_rate": _rates(onsite, new),
+        "resolution_rate": _rates(new - f_unres, new),
+        "units_inspected": ui.tolist(),
+        "units_with_problems": up.tolist(),
+        "detection_rate": _rates(up, ui),
+        "problems_found": problems.tolist(),
+        "registered_units": reg.tolist(),
+        "inspection_coverage": _rates(ui, reg),
+        "median_hours_to_close": _hours(med.get(k, np.nan) for k in keys),
+        "dispute_median_hours": _hours(dmed.get(k, np.nan) for k in keys),
+        "in_zone_resolution_rate": _rates(in_zone, closed),
+        "disputes_closed": d_closed.tolist(),
+        "disputes_resolved": d_resolved.tolist(),
+        "dispute_success_rate": _rates(d_resolved, d_closed),
+        "longstanding_solved": longst.tolist(),
+    }
+    names = list(cols)
+    out: dict = {level: {} for level in codes}
+    for (level, code), vals in zip(keys, zip(*cols.values())):
+        out[level][code] = dict(zip(names, vals))
     return out
 
 
@@ -223,9 +289,14 @@ def stage_table(hist: pd.DataFrame) -> pd.DataFrame:
 
 
 def stays_hist(stays: pd.DataFrame, bin_fn) -> pd.DataFrame:
-    """Histogram rows (key2 = state, bin, n, hsum) of stays (incident_id, state, us, hours)."""
+    """Histogram rows (key2 = state, bin, n, hsum) of stays (incident_id, state, us, hours), by state then bin."""
     if stays is None or stays.empty:
         return pd.DataFrame({"key2": pd.Series(dtype=object), "bin": pd.Series(dtype="int64"),
                              "n": pd.Series(dtype="int64"), "hsum": pd.Series(dtype=float)})
-    s = stays.assign(bin=bin_fn(stays["us"].to_numpy()), key2=stays["state"])
-    return s.groupby(["key2", "bin"], sort=False).agg(n=("hours", "size"), hsum=("hours", "sum")).reset_index()
+    codes, states = pd.factorize(stays["state"].to_numpy(dtype=object))
+    b = np.asarray(bin_fn(stays["us"].to_numpy()), dtype=np.int64)
+    width = int(b.max()) + 1
+    u, inv = np.unique(codes.astype(np.int64) * width + b, return_inverse=True)
+    return pd.DataFrame({"key2": np.asarray(states, dtype=object)[u // width], "bin": u % width,
+                         "n": np.bincount(inv, minlength=len(u)).astype(np.int64),
+                         "hsum": np.bincount(inv, weights=stays["hours"].to_numpy(dtype=float), minlength=len(u))})

@@ -37,6 +37,7 @@ BUNDLE_SCHEMA = "v6"
 PAST_TIMEOUT = 6 * 3600  # seconds: a period that has ended changes only by corrections
 CURRENT_BUCKET_S = 60  # a current period is recomputed at most once a minute (fresh within a minute)
 CARD_KPIS = registry.shown_in("cards")  # what the cards show, in order
+GRID_MEDIAN_KPIS = ("median_hours_to_close", "dispute_median_hours")  # a bundle's grid rows leave them out (None)
 LOWER_IS_BETTER = registry.LOWER_IS_BETTER
 
 
@@ -260,18 +261,18 @@ def kpi_bundle(bind, gd, cache, period: periods.Period, now=None, grid_medians=N
     def build():
         h = hierarchy(gd)
         span = day_span(period)
-        x = agg.bundle_inputs(bind, span, _utc_dt(at), _utc_dt(period.end))
-        counts, units, close_hist, open_set = x["counts"], x["units"], x["close_hist"], x["open_set"]
+        x = agg.bundle_inputs(bind, span, _utc_dt(at), _utc_dt(period.start), _utc_dt(period.end))
+        counts = x["counts"]
         codes = {"district": [agg.DISTRICT], "town": list(h.kids("district", None)),
                  "zone": sorted(c for (lv, c) in h.names if lv == "zone"),
                  "grid": list(h.grids_of[h.key("district", None)])}
-        table = rollup.kpi_rows(counts, units, _grid_parents(h), _registered(gd), open_set, close_hist,
-                                period.start, period.end, at, codes, dispute_hist=x["dispute_hist"])
+        table = rollup.kpi_rows(counts, x["units"], _grid_parents(h), _registered(gd), x["moment"], x["close_hist"],
+                                codes, dispute_hist=x["dispute_hist"])
         table["district"] = {h.root.code: table["district"][agg.DISTRICT]}
         lv = {}
-        for r in counts.itertuples(index=False):
-            c = h.root.code if r.lvl == "district" else r.code
-            lv[(r.lvl, c)] = (int(r.r_onsite), int(r.r_town), int(r.r_district))
+        for lvl, code, a, b, c in zip(counts["lvl"].tolist(), counts["code"].tolist(), counts["r_onsite"].tolist(),
+                                      counts["r_town"].tolist(), counts["r_district"].tolist()):
+            lv[(lvl, h.root.code if lvl == "district" else code)] = (int(a), int(b), int(c))
         return {"kpis": table, "levels": lv, "at": str(at), "version": version}
 
     timeout = PAST_TIMEOUT if not is_current(period, now) else 120
@@ -406,10 +407,12 @@ def with_grid_medians(bind, cache, bundle: dict, period: periods.Period, codes=N
     if not codes:
         return bundle
 
+    every = len(codes) == len(grid_rows)
+
     def build():
-        x = agg.grid_inputs(bind, day_span(period), codes)
+        x = agg.grid_inputs(bind, day_span(period), None if every else codes)
         return {kpi: {c: kpis._none_if_nan(v) for (_, c), v in rollup.medians(x[hist]).items()}
-                for kpi, hist in (("median_hours_to_close", "close_hist"), ("dispute_median_hours", "dispute_hist"))}
+                for kpi, hist in zip(GRID_MEDIAN_KPIS, ("close_hist", "dispute_hist"))}
 
     key = bundle["key"] + ":gmed2:" + hashlib.sha1(",".join(codes).encode()).hexdigest()[:16]
     med = _cached(cache, key, bundle.get("timeout", 120), build)
@@ -430,8 +433,9 @@ def lifecycle(bind, gd, cache, period: periods.Period, level: str, code: str | N
 
     The incidents counted are those active in the period: reported before its end and not closed before its
     start. Funnel: per-state counts by report day up to the last day minus by close day before the first. Stage
-    times: the same difference of month histograms, with the partial edge months read from their incidents'
-    events; a grid's from its own events."""
+    times: the stays of the incidents reported in the period (its stay histograms; a zone's edge days from their
+    incidents' events) plus those of the incidents carried over into it (their events): what is read grows with
+    the period and the cases open at its start, not with the history; a grid's from its own events."""
     now = now_utc() if now is None else _as_utc(now)
     at = moment(period, now)
     key = _key(BUNDLE_SCHEMA, "life", period.start, period.end, level, code, data_version(bind))
@@ -439,29 +443,22 @@ def lifecycle(bind, gd, cache, period: periods.Period, level: str, code: str | N
     def build():
         span = day_span(period)
         lvl, c = ("district", agg.DISTRICT) if level == "district" else (level, code)
-        before = span.first - dt.timedelta(days=1)
-        x = agg.lifecycle_inputs(bind, span, lvl, c, _utc_dt(period.start), _utc_dt(period.end),
-                                 _local_midnight_utc(span.last.replace(day=1)),
-                                 _local_midnight_utc(before.replace(day=1)))
+        x = agg.lifecycle_inputs(bind, span, lvl, c, _utc_dt(period.start), _utc_dt(period.end))
         funnel = pd.DataFrame({"state": list(kpis.STATE_ORDER),
                                "incidents": [x["reached"][f"rf_{s}"] - x["closed_before"][f"cf_{s}"]
                                              for s in kpis.STATE_ORDER]})
         if lvl == "grid":
             hist = rollup.stays_hist(x["stays"], agg.hour_bin)
-        else:
-            plus = pd.concat([x["plus_months"], rollup.stays_hist(x["plus_edge"], agg.hour_bin)], ignore_index=True)
-            minus = pd.concat([x["minus_months"], rollup.stays_hist(x["minus_edge"], agg.hour_bin)],
-                              ignore_index=True)
-            plus = plus.groupby(["key2", "bin"], sort=False)[["n", "hsum"]].sum().reset_index()
-            minus = minus.groupby(["key2", "bin"], sort=False)[["n", "hsum"]].sum().reset_index()
-            hist = rollup.subtract_hist(plus, minus, ["key2"])
+        else:  # reported in the period + carried over into it: disjoint, so their stays add up
+            parts = [x["period_hist"][["key2", "bin", "n", "hsum"]] if len(x["period_hist"]) else None,
+                     rollup.stays_hist(x["edge_stays"], agg.hour_bin),
+                     rollup.stays_hist(x["carried_stays"], agg.hour_bin)]
+            parts = [p.astype({"key2": object}) for p in parts if p is not None and len(p)]
+            hist = (pd.concat(parts, ignore_index=True).groupby(["key2", "bin"], sort=False)[["n", "hsum"]].sum()
+                    .reset_index()) if parts else rollup.stays_hist(None, agg.hour_bin)
         return {"funnel": funnel, "stages": rollup.stage_table(hist)}
 
     return _cached(cache, key, PAST_TIMEOUT if not is_current(period, now) else 120, build)
-
-
-def _local_midnight_utc(day: dt.date) -> dt.datetime:
-    return _utc_dt(pd.Timestamp(day).tz_localize(kpis.LOCAL_TZ))
 
 
 # ------------------------------------------------------------------------------------------ profile

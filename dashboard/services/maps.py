@@ -217,14 +217,16 @@ def cached_live_counts(level: str, now: dt.datetime) -> dict[str, dict[str, int]
     return counts
 
 
-def period_kpis(level: str, per) -> "dict[str, dict[str, float | None]]":
+def period_kpis(level: str, per, measure: str | None = None) -> "dict[str, dict[str, float | None]]":
     """Every KPI per unit of ``level`` for a period: read from the period's cached KPI bundle (the same numbers
-    the cards and /api/v1/kpis show; computed once per period by dashboard.metrics.views)."""
+    the cards and /api/v1/kpis show; computed once per period by dashboard.metrics.views). Grids' medians are
+    read only when ``measure`` is one of them (or None: every KPI) — they cost as many histogram values as the
+    period has closes."""
     from ..metrics import views
 
     svc = context.services()
-    bundle = views.kpi_bundle(svc.engine, svc.geodata(), svc.cache, per,
-                              grid_medians="all" if level == "grid" else None)
+    medians = level == "grid" and (measure is None or measure in views.GRID_MEDIAN_KPIS)
+    bundle = views.kpi_bundle(svc.engine, svc.geodata(), svc.cache, per, grid_medians="all" if medians else None)
     table: dict[str, dict] = {}
     for code, row in bundle["kpis"][level].items():
         for kpi, value in row.items():
@@ -258,7 +260,7 @@ def measure_payload(layer: str, measure: str, per, lang: str = "zh") -> dict:
         codes = getattr(context.services().geodata(), layer)["code"].tolist()
         values = {c: values.get(c, 0) for c in codes}
     else:
-        values = period_kpis(level, per)[measure]
+        values = period_kpis(level, per, measure)[measure]
     zh, en, kind = KPIS[measure]
     digits = 4 if kind == "rate" else 1  # rates as fractions (shown as 12.3 %), counts and hours to 0.1
     values = {k: (None if v is None else round(float(v), digits)) for k, v in values.items()}

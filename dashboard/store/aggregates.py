@@ -10,15 +10,21 @@ function, :func:`contributions`, defines a contribution, for one incident or ten
 the pure KPI definitions in ``dashboard/metrics/kpis.py`` (the oracle).
 
 What is *not* aggregated, because it depends on a moment rather than on days: which cases are open at a moment,
-open past their due time, or were closed after a period ended. Those come from :func:`open_at`, which reads the
-incidents open at that moment — the open ones through the open-cases index, and for a past moment the ones closed
-after it through ``ix_incidents_close_lag`` (about twice their number, whatever the history's length).
+open past their due time, or were closed after a period ended. Those come from the incidents open at that moment
+(:func:`open_at`) — the open ones through the open-cases index, and for a past moment the ones closed after it
+through ``ix_incidents_close_lag`` (about twice their number, whatever the history's length); a bundle has the
+database count them per unit (:func:`moment_counts`) instead of reading them.
 
 Histograms: hours are binned at 0.1 h below 30 days, 1 h below 2,000 h and 24 h beyond; each bin keeps its count
 and the exact sum of its values. A median or p90 is read at the bin's one value where it holds one, else at the
 bin's middle: exact to 0.05 h below 30 days (0.5 h below 2,000 h).
-Stage dwell histograms are kept per month for the district, towns and zones (a month's partial edge is read from
-the events of its incidents); a grid's lifecycle is read from its own events.
+Stage dwell histograms are kept per month for the district, towns and zones and per day for the district and towns.
+A period's stage times add the stays of the incidents reported in it (those histograms; a zone's edge days from the
+events of their incidents) and of the ones carried over into it (the events of the cases open at its start,
+:func:`carried_over_events`); a grid's lifecycle is read from its own events.
+
+Reads of packed histograms and bitmaps take the driver's plain bytes (PostgreSQL: a binary cursor, not hex text)
+and unpack them together (:func:`unpack_many`), not one row at a time.
 
 Times: the store keeps UTC; local days are Asia/Shanghai (UTC+8, no daylight saving).
 """
@@ -31,7 +37,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import (BigInteger, String, and_, bindparam, cast, delete, func, or_, select, text, tuple_,
+from sqlalchemy import (BigInteger, String, and_, bindparam, case, cast, delete, func, or_, select, text, tuple_,
                         type_coerce, union_all)
 
 from ..domain.hours import US_PER_H, bin_mid, half_width, hour_bin  # noqa: F401 (re-exported)
@@ -757,16 +763,30 @@ def _frame(rows, columns, epoch_us: bool = False) -> pd.DataFrame:
     """Rows as a frame with the time columns as naive UTC datetime64[ns]; ``epoch_us``: the times come as integer
     microseconds (NULL as None) and are converted exactly, with no float on the way."""
     cols = dict(zip(columns, zip(*rows))) if rows else {c: () for c in columns}
-    df = pd.DataFrame({c: list(v) for c, v in cols.items()}, columns=list(columns))
-    for c in _TIME_COLUMNS:
-        if c not in df.columns:
-            continue
-        if epoch_us:  # from the values as fetched (a frame column of ints and None would be floats already)
-            us = np.array([_NAT if v is None else v for v in cols[c]], dtype=np.int64)
-            df[c] = pd.Series(us.view("datetime64[us]").astype("datetime64[ns]"), index=df.index)
+    data = {}
+    for c, v in cols.items():
+        if epoch_us and c in _TIME_COLUMNS:  # from the values as fetched, exactly
+            data[c] = _epoch_us(v).view("datetime64[us]").astype("datetime64[ns]")
         else:
-            df[c] = naive_utc(df[c]) if len(df) else pd.Series(dtype="datetime64[ns]")
+            data[c] = list(v)
+    df = pd.DataFrame(data, columns=list(columns))
+    if not epoch_us:
+        for c in _TIME_COLUMNS:
+            if c in df.columns:
+                df[c] = naive_utc(df[c]) if len(df) else pd.Series(dtype="datetime64[ns]")
     return df
+
+
+def _epoch_us(values) -> np.ndarray:
+    """Integer microseconds (None -> NaT's integer) as int64: through float64 when every value is below 2^53 in
+    magnitude (exact there: any time before the year 2255), else one value at a time."""
+    f = np.array(values, dtype=np.float64) if len(values) else np.array([], dtype=np.float64)
+    ok = ~np.isnan(f)
+    if ok.any() and np.abs(f[ok]).max() >= 2.0 ** 53:
+        return np.array([_NAT if v is None else v for v in values], dtype=np.int64)
+    us = np.full(len(f), _NAT, dtype=np.int64)
+    us[ok] = f[ok].astype(np.int64)
+    return us
 
 
 @dataclass
@@ -992,7 +1012,21 @@ def rebuild(engine, chunk: int = _CHUNK, progress=None) -> dict:
         if acc:
             stats["rows"] += write(conn, _collapse(_concat(acc)), fresh=True)
         stats["rows"] += write_bits_fresh(conn, bits)
+        analyze(conn)
     return stats
+
+
+def analyze(bind) -> None:
+    """Planner statistics for the aggregate tables (and the incidents' ``close_lag``), when they hold rows: a
+    rebuild fills them at once, and without statistics PostgreSQL plans their reads for a handful of rows and
+    SQLite may pick the wrong index. An empty store is left alone (statistics of empty tables would mislead the
+    planner once live writes fill them)."""
+    with _begin(bind) as conn:
+        if conn.execute(select(AggCounts.c.lvl).limit(1)).first() is None:
+            return
+        names = [t.name for t in AGG_TABLES] + [Incident.__tablename__]
+        for name in names:
+            conn.exec_driver_sql(f"ANALYZE {name}")
 
 
 _TIME_COLUMNS = ("reported_at", "closed_at", "due_at", "at")
@@ -1130,6 +1164,9 @@ def _units_cond(table, units):
     units = list(units)
     if units and all(isinstance(u, str) for u in units):  # level names
         return table.c.lvl.in_(units)
+    levels = {lv for lv, _ in units}
+    if len(levels) == 1:  # one level: lvl = … AND code IN (…), which the primary key serves
+        return and_(table.c.lvl == units[0][0], table.c.code.in_(sorted({c for _, c in units})))
     return tuple_(table.c.lvl, table.c.code).in_(units) if units else (table.c.lvl == "")
 
 
@@ -1138,8 +1175,7 @@ def read_counts(conn, span: DaySpan, columns=AGG_COUNT_COLUMNS, units=None) -> p
     t = AggCounts
     q = (select(t.c.lvl, t.c.code, *(func.sum(t.c[c]).label(c) for c in columns))
          .where(_span_cond(t, span), _units_cond(t, units)).group_by(t.c.lvl, t.c.code))
-    rows = conn.execute(q).all()
-    return pd.DataFrame(rows, columns=["lvl", "code", *columns])
+    return pd.DataFrame(_plain_rows(conn, q), columns=["lvl", "code", *columns])
 
 
 def read_daily(bind, span: DaySpan, lvl: str, code: str, columns=("r_new", "c_closed")) -> pd.DataFrame:
@@ -1179,29 +1215,69 @@ def read_dept(conn, span: DaySpan, units=None) -> pd.DataFrame:
     return pd.DataFrame(conn.execute(q).all(), columns=["lvl", "code", "department", "assigned", "closed", "late"])
 
 
+def _blob_rows(conn, stmt) -> list:
+    """The rows of ``stmt``, which selects packed histograms or bitmaps: on PostgreSQL from a binary cursor of
+    the same connection and transaction (bytea as its bytes: the server neither writes nor the driver parses
+    twice their size in hex text — half the time of a long period's histograms)."""
+    if conn.dialect.name != "postgresql" or conn.dialect.driver != "psycopg":
+        return _plain_rows(conn, stmt)
+    compiled = stmt.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+    with conn.connection.driver_connection.cursor(binary=True) as cur:
+        cur.execute(str(compiled), compiled.params)
+        return cur.fetchall()
+
+
+def unpack_many(datas: list) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`unpack` of many packed histograms at once: (which histogram, bins, counts, sums) of every value, in
+    order (each histogram is 1 + 5k little-endian 32-bit words: see :func:`pack_many`)."""
+    if not datas:
+        e = np.array([], dtype=np.int64)
+        return e, e, e, np.array([], dtype=np.float64)
+    words = np.frombuffer(b"".join(datas), dtype="<u4")
+    size = np.fromiter((len(d) for d in datas), dtype=np.int64, count=len(datas)) // 4
+    off = np.cumsum(size) - size
+    k = words[off].astype(np.int64)
+    g = np.repeat(np.arange(len(k)), k)
+    j = np.arange(len(g)) - np.repeat(np.cumsum(k) - k, k)
+    first = off[g] + 1
+    kg = k[g]
+    bins = words[first + j].view("<i4").astype(np.int64)
+    at_n = first + kg + 2 * j
+    n = np.stack([words[at_n], words[at_n + 1]], axis=1).view("<i8").ravel()
+    at_h = first + 3 * kg + 2 * j
+    hsum = np.stack([words[at_h], words[at_h + 1]], axis=1).view("<f8").ravel()
+    return g, bins, n, hsum
+
+
+_DENSE_MAX = 1 << 21  # (histograms × bin range) up to which bins are summed in a dense array, else by sorting
+
+
 def _hist_frame(rows) -> pd.DataFrame:
     """Rows (lvl, code, key2, data) -> summed histogram rows lvl, code, key2, bin, n, hsum, sorted by key then bin
-    (numpy throughout: a long period's histograms hold tens of thousands of bins)."""
+    (numpy throughout: a long period's histograms hold tens of thousands of bins; the blobs are unpacked at once)."""
     cols = ["lvl", "code", "key2", "bin", "n", "hsum"]
     if not rows:
         return pd.DataFrame(columns=cols)
     ids: dict = {}
-    kid, bins, ns, hs = [], [], [], []
-    for lvl, code, key2, data in rows:
-        b, n, h = unpack(data)
-        k = ids.setdefault((lvl, code, key2), len(ids))
-        kid.append(np.full(len(b), k, dtype=np.int64))
-        bins.append(b)
-        ns.append(n)
-        hs.append(h)
-    b = np.concatenate(bins).astype(np.int64)
-    lo = int(b.min()) if len(b) else 0
-    width = int(b.max()) - lo + 1 if len(b) else 1
-    inv, u = pd.factorize(np.concatenate(kid) * width + (b - lo))  # hashing; only the distinct keys are sorted
-    n = np.bincount(inv, weights=np.concatenate(ns).astype(np.float64), minlength=len(u)).round().astype(np.int64)
-    h = np.bincount(inv, weights=np.concatenate(hs), minlength=len(u))
-    order = np.argsort(u, kind="stable")  # by key, then bin
-    u, n, h = u[order], n[order], h[order]
+    kid_of_row = np.fromiter((ids.setdefault((lvl, code, key2), len(ids)) for lvl, code, key2, _ in rows),
+                             dtype=np.int64, count=len(rows))
+    g, b, ns, hs = unpack_many([r[3] for r in rows])
+    if not len(b):
+        return pd.DataFrame(columns=cols)
+    lo = int(b.min())
+    width = int(b.max()) - lo + 1
+    comb = kid_of_row[g] * width + (b - lo)
+    if len(ids) * width <= _DENSE_MAX:  # a dense sum: the occupied cells come out sorted by key, then bin
+        size = len(ids) * width
+        u = np.flatnonzero(np.bincount(comb, minlength=size))
+        n = np.bincount(comb, weights=ns.astype(np.float64), minlength=size)[u].round().astype(np.int64)
+        h = np.bincount(comb, weights=hs, minlength=size)[u]
+    else:
+        inv, u = pd.factorize(comb)  # hashing; only the distinct keys are sorted
+        n = np.bincount(inv, weights=ns.astype(np.float64), minlength=len(u)).round().astype(np.int64)
+        h = np.bincount(inv, weights=hs, minlength=len(u))
+        order = np.argsort(u, kind="stable")  # by key, then bin
+        u, n, h = u[order], n[order], h[order]
     k_of, bin_of = np.divmod(u, width)
     k_of = k_of.astype(np.int64)
     names = list(ids)
@@ -1219,7 +1295,7 @@ def read_hours(conn, kind: str, span: DaySpan, units=None, key2: str | None = No
     cond = [t.c.kind == kind, _span_cond(t, span), _units_cond(t, units)]
     if key2 is not None:
         cond.append(t.c.key2 == key2)
-    return _hist_frame(conn.execute(select(t.c.lvl, t.c.code, t.c.key2, t.c.data).where(*cond)).all())
+    return _hist_frame(_blob_rows(conn, select(t.c.lvl, t.c.code, t.c.key2, t.c.data).where(*cond)))
 
 
 def read_hours_months(conn, kind: str, first_month: dt.date | None, last_month: dt.date, lvl: str,
@@ -1229,7 +1305,7 @@ def read_hours_months(conn, kind: str, first_month: dt.date | None, last_month: 
     cond = [t.c.kind == kind, t.c.grain == "m", t.c.lvl == lvl, t.c.code == code, t.c.day <= last_month]
     if first_month is not None:
         cond.append(t.c.day >= first_month)
-    df = _hist_frame(conn.execute(select(t.c.lvl, t.c.code, t.c.key2, t.c.data).where(*cond)).all())
+    df = _hist_frame(_blob_rows(conn, select(t.c.lvl, t.c.code, t.c.key2, t.c.data).where(*cond)))
     return df.groupby(["key2", "bin"], sort=False)[["n", "hsum"]].sum().reset_index()
 
 
@@ -1239,7 +1315,7 @@ def read_hours_upto(conn, kind: str, last_day: dt.date, lvl: str, code: str) -> 
     m0 = _month_start(last_day)
     cond = [t.c.kind == kind, t.c.lvl == lvl, t.c.code == code,
             or_(and_(t.c.grain == "m", t.c.day < m0), and_(t.c.grain == "d", t.c.day.between(m0, last_day)))]
-    df = _hist_frame(conn.execute(select(t.c.lvl, t.c.code, t.c.key2, t.c.data).where(*cond)).all())
+    df = _hist_frame(_blob_rows(conn, select(t.c.lvl, t.c.code, t.c.key2, t.c.data).where(*cond)))
     return df.groupby(["key2", "bin"], sort=False)[["n", "hsum"]].sum().reset_index()
 
 
@@ -1254,19 +1330,54 @@ def read_counts_upto(conn, last_day: dt.date, lvl: str, code: str, columns) -> d
     return {c: int(v or 0) for c, v in zip(columns, row)}
 
 
+_POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.int64)
+
+
+def _or_popcounts(blobs: list, order: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """The popcount of the bitwise OR of the bitmaps ``blobs`` (little-endian bytes of any length) within each group
+    of rows ``order[starts[i]:starts[i+1]]`` — numpy, not one Python integer per row."""
+    lens = np.fromiter((len(b) for b in blobs), dtype=np.int64, count=len(blobs))
+    width = max(int(lens.max()), 1)
+    flat = np.frombuffer(b"".join(blobs), dtype=np.uint8)
+    mat = np.zeros((len(blobs), width), dtype=np.uint8)
+    mat[np.repeat(np.arange(len(blobs)), lens), np.arange(len(flat)) - np.repeat(np.cumsum(lens) - lens, lens)] = flat
+    return _POPCOUNT[np.bitwise_or.reduceat(mat[order], starts, axis=0)].sum(axis=1)
+
+
 def read_units(conn, span: DaySpan, grids=None) -> pd.DataFrame:
     """Distinct units inspected / with problems per grid over ``span`` (popcounts of the OR of the bitmaps)."""
     t = AggUnits
     cond = [_span_cond(t, span)]
     if grids is not None:
         cond.append(t.c.grid_code.in_(list(grids)))
-    acc: dict[str, list[int]] = {}
-    for g, a, b in conn.execute(select(t.c.grid_code, t.c.inspected, t.c.problems).where(*cond)):
-        cur = acc.setdefault(g, [0, 0])
-        cur[0] |= int.from_bytes(a, "little")
-        cur[1] |= int.from_bytes(b, "little")
-    return pd.DataFrame([(g, v[0].bit_count(), v[1].bit_count()) for g, v in acc.items()],
-                        columns=["grid_code", "units_inspected", "units_with_problems"])
+    rows = _blob_rows(conn, select(t.c.grid_code, t.c.inspected, t.c.problems).where(*cond))
+    cols = ["grid_code", "units_inspected", "units_with_problems"]
+    if not rows:
+        return pd.DataFrame(columns=cols)
+    codes, uniq = pd.factorize(np.array([r[0] for r in rows], dtype=object))
+    order = np.argsort(codes, kind="stable")  # each grid's rows together, grids in order of first appearance
+    starts = np.r_[0, np.flatnonzero(np.diff(codes[order])) + 1]
+    return pd.DataFrame({"grid_code": np.asarray(uniq, dtype=object),
+                         "units_inspected": _or_popcounts([bytes(r[1]) for r in rows], order, starts),
+                         "units_with_problems": _or_popcounts([bytes(r[2]) for r in rows], order, starts)})[cols]
+
+
+def _s_parts(conn, cols, at: dt.datetime, until: dt.datetime | None, level: str | None, code: str | None) -> list:
+    """The SELECTs (disjoint) whose union is S: the incidents reported by ``at`` and not closed before ``at``,
+    and those reported after ``at`` but before ``until`` (see :func:`open_at`)."""
+    t = Incident.__table__
+    unit = [] if not level or level == "district" else [t.c[LEVEL_COLUMN[level]] == code]
+    # the open cases through their partial index (SQLite would otherwise pick reported_at and scan the history)
+    parts = [select(*cols).where(t.c.status != "closed", func.coalesce(t.c.reported_at, t.c.reported_at) <= at,
+                                 *unit)]
+    if until is not None and until > at:  # reported after the moment but inside the period (a past moment only)
+        parts.append(select(*cols).where(t.c.reported_at > at, t.c.reported_at < until, *unit))
+    if at < dt.datetime.now(UTC):
+        for c in range(0, MAX_LAG_CLASS + 1):
+            upper = at + dt.timedelta(days=2 ** c if c else 1)
+            parts.append(select(*cols).where(t.c.close_lag == c, t.c.closed_at >= at, t.c.closed_at < upper,
+                                             t.c.reported_at <= at, *unit))
+    return parts
 
 
 def open_at(conn, at: dt.datetime, until: dt.datetime | None = None, *, level: str | None = None,
@@ -1279,19 +1390,37 @@ def open_at(conn, at: dt.datetime, until: dt.datetime | None = None, *, level: s
     class (class c closes less than 2^c days after its report, so it is closed before ``at + 2^c days``)."""
     t = Incident.__table__
     cols = [_raw_time(conn, t.c[c]) if c in _TIME_COLUMNS else t.c[c] for c in columns]
-    unit = [] if not level or level == "district" else [t.c[LEVEL_COLUMN[level]] == code]
-    # the open cases through their partial index (SQLite would otherwise pick reported_at and scan the history)
-    parts = [select(*cols).where(t.c.status != "closed", func.coalesce(t.c.reported_at, t.c.reported_at) <= at,
-                                 *unit)]
-    if until is not None and until > at:  # reported after the moment but inside the period (a past moment only)
-        parts.append(select(*cols).where(t.c.reported_at > at, t.c.reported_at < until, *unit))
-    if at < dt.datetime.now(UTC):
-        for c in range(0, MAX_LAG_CLASS + 1):
-            upper = at + dt.timedelta(days=2 ** c if c else 1)
-            parts.append(select(*cols).where(t.c.close_lag == c, t.c.closed_at >= at, t.c.closed_at < upper,
-                                             t.c.reported_at <= at, *unit))
+    parts = _s_parts(conn, cols, at, until, level, code)
     rows = conn.execute(union_all(*parts)).all() if len(parts) > 1 else conn.execute(parts[0]).all()
     return _raw_rows_frame(conn, rows, columns)
+
+
+MOMENT_FLAGS = ("open", "unresolved", "overdue_open", "late_after", "open_in_p")
+UNIT_COLUMNS = ("grid_code", "zone_code", "town_code")
+
+
+def moment_counts(conn, at: dt.datetime, start: dt.datetime, end: dt.datetime, until: dt.datetime | None = None
+                  ) -> pd.DataFrame:
+    """How many incidents of S (see :func:`open_at`) per (grid_code, zone_code, town_code), counted in the
+    database: ``open`` at ``at``; of those reported in [start, end): ``unresolved`` (not closed before ``end``),
+    ``overdue_open`` (open at ``at`` and past due), ``late_after`` (closed after ``at`` and late), ``open_in_p``
+    (open at ``at``) — the moment flags of ``metrics.rollup.span_flags``, without moving the rows."""
+    t = Incident.__table__
+    cols = [t.c[c] for c in (*UNIT_COLUMNS, "reported_at", "closed_at", "due_at")]
+    parts = _s_parts(conn, cols, at, until, None, None)
+    s = (union_all(*parts) if len(parts) > 1 else parts[0]).subquery("s")
+    rep, cl, due = s.c.reported_at, s.c.closed_at, s.c.due_at
+    is_open = and_(or_(cl.is_(None), cl > at), rep <= at)
+    in_p = and_(rep >= start, rep < end)
+
+    def n(cond):
+        return func.coalesce(func.sum(case((cond, 1), else_=0)), 0)
+
+    keys = [s.c[c] for c in UNIT_COLUMNS]
+    q = select(*keys, n(is_open), n(and_(in_p, or_(cl.is_(None), cl >= end))), n(and_(in_p, is_open, due < at)),
+               n(and_(in_p, cl.is_not(None), cl > at, cl > due)), n(and_(in_p, is_open))).group_by(*keys)
+    df = pd.DataFrame(_plain_rows(conn, q), columns=[*UNIT_COLUMNS, *MOMENT_FLAGS])
+    return df.astype({f: np.int64 for f in MOMENT_FLAGS})
 
 
 @contextmanager
@@ -1374,15 +1503,20 @@ def check(engine) -> list[str]:
     return diff
 
 
-def bundle_inputs(bind, span: DaySpan, at: dt.datetime, until: dt.datetime) -> dict:
-    """Everything a period's KPI bundle is computed from, read in one transaction: counts, distinct units,
-    close-time and department histograms over ``span``, and the incidents open at ``at`` (see :func:`open_at`)."""
+BUNDLE_COUNT_COLUMNS = ("r_new", "r_late", "r_onsite", "r_town", "r_district", "c_closed", "c_in_zone", "c_dispute",
+                        "c_dispute_resolved", "c_longstanding", "i_problems")
+
+
+def bundle_inputs(bind, span: DaySpan, at: dt.datetime, start: dt.datetime, end: dt.datetime) -> dict:
+    """Everything a period's KPI bundle is computed from, read in one transaction: the counts it shows, distinct
+    units, close-time and dispute histograms over ``span``, and the moment flags of the incidents open at ``at``
+    counted per unit (see :func:`moment_counts`; the period is [start, end))."""
     with connection(bind) as conn:
         with conn.begin() if not conn.in_transaction() else _nullcontext():
-            return {"counts": read_counts(conn, span), "units": read_units(conn, span),
+            return {"counts": read_counts(conn, span, columns=BUNDLE_COUNT_COLUMNS), "units": read_units(conn, span),
                     "close_hist": read_hours(conn, "close", span, units=COARSE_LEVELS),
                     "dispute_hist": read_hours(conn, "dispute", span, units=COARSE_LEVELS),
-                    "open_set": open_at(conn, at, until)}
+                    "moment": moment_counts(conn, at, start, end, until=end)}
 
 
 def dept_inputs(bind, span: DaySpan, lvl: str, code: str, at: dt.datetime, until: dt.datetime) -> dict:
@@ -1399,19 +1533,47 @@ def dept_inputs(bind, span: DaySpan, lvl: str, code: str, at: dt.datetime, until
 
 def grid_inputs(bind, span: DaySpan, grids) -> dict:
     """The per-grid parts a bundle leaves out (they are as many as the closes): close-time and dispute
-    resolution-time histograms of ``grids``."""
-    units = [("grid", g) for g in grids]
+    resolution-time histograms of ``grids`` (None: every grid)."""
+    units = "grid" if grids is None else [("grid", g) for g in grids]
     with connection(bind) as conn:
         with conn.begin() if not conn.in_transaction() else _nullcontext():
             return {"close_hist": read_hours(conn, "close", span, units=units),
                     "dispute_hist": read_hours(conn, "dispute", span, units=units)}
 
 
-def lifecycle_inputs(bind, span: DaySpan, lvl: str, code: str, start: dt.datetime, end: dt.datetime,
-                     last_month_start: dt.datetime, before_month_start: dt.datetime) -> dict:
+def _local_midnight(day: dt.date) -> dt.datetime:
+    """The UTC moment a local (Asia/Shanghai) day starts."""
+    return dt.datetime(day.year, day.month, day.day, tzinfo=UTC) - LOCAL_OFFSET.to_pytimedelta()
+
+
+def carried_over_events(conn, lvl: str, code: str, start: dt.datetime) -> pd.DataFrame:
+    """The events of one unit's incidents reported before ``start`` and not closed before it (the cases a period
+    starting at ``start`` carries over): S at ``start`` (see :func:`open_at`), found through the open-cases and
+    close-lag indexes — about twice their number, whatever the history's length."""
+    t, e = Incident.__table__, IncidentEvent.__table__
+    parts = _s_parts(conn, [t.c.id, t.c.reported_at], start, None, lvl, code)
+    s = (union_all(*parts) if len(parts) > 1 else parts[0]).subquery("s")
+    ids = select(s.c.id).where(s.c.reported_at < start)
+    q = select(*(_raw_time(conn, e.c[c]) if c in _TIME_COLUMNS else e.c[c] for c in EVENT_COLUMNS)).where(
+        e.c.incident_id.in_(ids))
+    return _raw_rows_frame(conn, _plain_rows(conn, q), EVENT_COLUMNS)
+
+
+def _plain_rows(conn, stmt) -> list:
+    """The rows of ``stmt`` as the driver's plain tuples (tens of thousands are not worth a Row object each)."""
+    result = conn.execute(stmt)
+    try:
+        return result.cursor.fetchall()
+    finally:
+        result.close()
+
+
+def lifecycle_inputs(bind, span: DaySpan, lvl: str, code: str, start: dt.datetime, end: dt.datetime) -> dict:
     """What one unit's lifecycle funnel and stage times are computed from (one transaction): the states reached
-    by report day up to the period's last day and by close day before its first; for a grid its active
-    incidents' stays, else month histograms of stays before the edge months and the edge months' stays."""
+    by report day up to the period's last day and by close day before its first (funnel); for a grid its active
+    incidents' stays, else the stays of the incidents active in the period as two disjoint parts — reported in the
+    period (the period's stay histograms; a zone has month grain only, its edge days are read from their
+    incidents' events) and carried over from before it (their events: :func:`carried_over_events`)."""
     before = span.first - dt.timedelta(days=1)
     with connection(bind) as conn:
         with conn.begin() if not conn.in_transaction() else _nullcontext():
@@ -1421,16 +1583,18 @@ def lifecycle_inputs(bind, span: DaySpan, lvl: str, code: str, start: dt.datetim
                 inc, ev = incidents_with_events(conn, level="grid", code=code, active=(start, end))
                 out["stays"] = stays_of(inc, ev)
                 return out
-            m_last, m_before = span.last.replace(day=1), before.replace(day=1)
-            if lvl in ("district", "town"):  # day-grain histograms: no events to read
-                out["plus_months"] = read_hours_upto(conn, "stay_r", span.last, lvl, code)
-                out["minus_months"] = read_hours_upto(conn, "stay_c", before, lvl, code)
-                out["plus_edge"] = out["minus_edge"] = None
-                return out
-            out["plus_months"] = read_hours_months(conn, "stay_r", None, _prev_month(m_last), lvl, code)
-            inc, ev = incidents_with_events(conn, level=lvl, code=code, reported=(last_month_start, end))
-            out["plus_edge"] = stays_of(inc, ev)
-            out["minus_months"] = read_hours_months(conn, "stay_c", None, _prev_month(m_before), lvl, code)
-            inc, ev = incidents_with_events(conn, level=lvl, code=code, closed=(before_month_start, start))
-            out["minus_edge"] = stays_of(inc, ev)
+            grains = ("d", "m") if lvl in ("district", "town") else ("m",)  # see STAY_GRAINS
+            t = AggHours
+            pieces = [and_(t.c.grain == g, t.c.day.between(a, b)) for g, a, b in span.pieces() if g in grains]
+            rows = [] if not pieces else _blob_rows(conn, select(t.c.lvl, t.c.code, t.c.key2, t.c.data).where(
+                t.c.kind == "stay_r", t.c.lvl == lvl, t.c.code == code, or_(*pieces)))
+            out["period_hist"] = _hist_frame(rows)
+            edges = []
+            for g, a, b in span.pieces():
+                if g not in grains:
+                    _inc, ev = incidents_with_events(conn, level=lvl, code=code, reported=(
+                        _local_midnight(a), _local_midnight(b + dt.timedelta(days=1))))
+                    edges.append(stays_of(_inc, ev))
+            out["edge_stays"] = _concat_frames(edges) if edges else None
+            out["carried_stays"] = stays_of(None, carried_over_events(conn, lvl, code, start))
             return out

@@ -257,7 +257,8 @@ def _agg_tables():
     Index("ix_agg_counts_grain_day", counts.c.grain, counts.c.day)
     Index("ix_agg_category_grain_day", category.c.grain, category.c.day)
     Index("ix_agg_dept_grain_day", dept.c.grain, dept.c.day)
-    Index("ix_agg_hist_kind_grain_day", hours.c.kind, hours.c.grain, hours.c.day)
+    # a bundle reads the histograms of some levels only (district, towns, zones; grids on demand): level in the index
+    Index("ix_agg_hist_kind_grain_lvl_day", hours.c.kind, hours.c.grain, hours.c.lvl, hours.c.day)
     Index("ix_agg_units_grain_day", units.c.grain, units.c.day)
     return counts, category, dept, hours, units, registry
 
