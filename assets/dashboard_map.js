@@ -62,6 +62,11 @@
   }
   function label(h, key, fallback) { return (h.labels && h.labels[key]) || fallback; }
 
+  // the hideout each unit layer was last styled with (see map.settleHideout)
+  var styledWith = {};
+  var received = {};  // the hideout each unit layer last received (tests wait on it)
+  var resent = new WeakSet();
+
   function choroplethColor(h, code) {
     var values = h.values || {};
     var v = values[code];
@@ -92,6 +97,32 @@
         })();
       });
     },
+    /* dash-leaflet (1.1.3) ignores a hideout that arrives while its layer's url is being fetched, and styles the
+     * fetched features with the hideout the fetch began with: colouring towns, which switches their hidden layer on
+     * (a fetch) while the colours are computed, could leave them uncoloured. Called (clientside callback) whenever
+     * a unit layer's hideout changes: once the layer is drawn, if it was styled with another hideout for longer
+     * than a render takes, the layer is given its hideout again (a copy, once). */
+    settleHideout: function (id, name, hideout) {
+      var noUpdate = window.dash_clientside.no_update;
+      received[name] = hideout;
+      if (!hideout || resent.has(hideout)) { return noUpdate; }
+      var t0 = Date.now(), drawnAt = null;
+      function same(a, b) { return a === b || (!!a && !!b && JSON.stringify(a) === JSON.stringify(b)); }
+      (function check() {
+        var drawn = document.querySelector("path.wx-layer-" + name) !== null;
+        if (drawn && drawnAt === null) { drawnAt = Date.now(); }
+        if (drawn && same(styledWith[name], hideout)) { return; }  // styled with it: nothing to do
+        if (drawn && Date.now() - drawnAt >= 600) {
+          var again = Object.assign({}, hideout);
+          resent.add(again);
+          window.dash_clientside.set_props(id, {hideout: again});
+          return;
+        }
+        if (Date.now() - t0 < 60000) { setTimeout(check, 100); }  // hidden or still loading: wait for it
+      })();
+      return noUpdate;
+    },
+    hideoutOf: function (name) { return received[name] || null; },
     /* Fly to an incident and open its popup (used when a list row is picked). Resolves true when opened. */
     focusIncident: function (mapId, incidentId, lat, lon, zoom) {
       var m = maps[mapId || "map"];
@@ -118,6 +149,7 @@
     },
     unitStyle: function (feature, context) {
       var h = hide(context);
+      if (h.layer) { styledWith[h.layer] = context.hideout; }
       var code = feature.properties.code;
       var fillColor = choroplethColor(h, code);
       var selected = h.selected && h.selected === code;

@@ -83,6 +83,14 @@ def register_callbacks(app) -> None:
             return (no_update,) * len(CHORO_LAYERS)
         return tuple(True if name == layer else no_update for name in CHORO_LAYERS)
 
+    # a hideout that reached a layer while its url was being fetched is given again once the layer is drawn
+    for name in CHORO_LAYERS:
+        app.clientside_callback(
+            f"""function (hideout) {{ return window.wx.map.settleHideout("geo-{name}", "{name}", hideout); }}""",
+            Output("live-follow", "data", allow_duplicate=True), Input(f"geo-{name}", "hideout"),
+            prevent_initial_call=True,
+        )
+
     # live by push (assets/live.js): the stream follows the incident layer's url (its filter) and the ring layer's;
     # the browser does the rest — no request while nothing changes
     app.clientside_callback(

@@ -212,3 +212,40 @@ def test_colouring_towns_shows_the_towns_layer_coloured(demo_app, page):
         .map(p => p.getAttribute('fill'))); return f.size >= 2 && [...f].every(c => cs.includes(c)); }""",
                            arg=payload["colors"], timeout=15_000)
     assert page.locator(".leaflet-control-layers-overlays input:checked + span", has_text="镇街").count() == 1
+
+
+def test_colours_that_arrive_while_the_towns_load_are_not_lost(demo_app, page):
+    """dash-leaflet drops a hideout that reaches a layer while its url is being fetched: the colours computed for
+    the towns (a server callback) and the towns' geometry (fetched once the hidden layer is switched on) race on a
+    busy server. Made deterministic here: the colours are held until the towns' fetch has begun, and the towns
+    until the colours are in the page; the towns must still end up coloured like the API says."""
+    held = {"towns": [], "colours": []}
+
+    def hold_towns(route):
+        held["towns"].append(route)
+
+    def hold_colours(route):
+        if "geo-towns.hideout" in (route.request.post_data or ""):
+            held["colours"].append(route)
+        else:
+            route.continue_()
+
+    _load(page, demo_app)
+    page.route("**/api/geo/towns.json*", hold_towns)
+    page.route("**/_dash-update-component*", hold_colours)
+    page.locator("#map-measure-layer input[value='towns']").check()
+    for what in ("colours", "towns"):  # both requests made, both held
+        for _ in range(300):
+            if held[what]:
+                break
+            page.wait_for_timeout(50)  # route handlers run during Playwright calls
+        assert held[what], f"no {what} request"
+    held["colours"][0].continue_()
+    page.wait_for_function("() => { const h = window.wx.map.hideoutOf('towns'); "
+                           "return !!(h && h.colors && h.colors.length); }", timeout=15_000)
+    held["towns"][0].continue_()
+    page.wait_for_function("() => document.querySelectorAll('path.wx-layer-towns').length === 17", timeout=15_000)
+    payload = _get(demo_app, "/api/map/measures.json?layer=towns&measure=open_incidents")
+    page.wait_for_function("""cs => { const f = new Set(Array.from(document.querySelectorAll('path.wx-layer-towns'))
+        .map(p => p.getAttribute('fill'))); return f.size >= 2 && [...f].every(c => cs.includes(c)); }""",
+                           arg=payload["colors"], timeout=15_000)

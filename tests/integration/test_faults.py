@@ -21,7 +21,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import unavailable
-from tests.integration.test_production_path import Gunicorn, _free_port, _request, pg_database  # noqa: F401
+from tests.integration.test_production_path import Gunicorn, _request, pg_database  # noqa: F401
+from tests.servers import free_port as _free_port
 
 PG_BIN = next(iter(sorted(Path("/usr/lib/postgresql").glob("*/bin"))), None)
 
