@@ -690,13 +690,15 @@ def build_inputs(src_dir: Path, county: str | None = None) -> BuildInputs:
     inputs of the county of the province file that ``county`` names (:class:`county.CountyError` if none)."""
     from .county import county_inputs, find_county
     from .inputs import seed_code, seed_inputs
+    from .multi import partition_outlines
 
     if county is None:
         return seed_inputs(src_dir)
-    found, raw = find_county(county, src_dir)
+    found, _ = find_county(county, src_dir)
     if found.code == seed_code(src_dir):
         return seed_inputs(src_dir)
-    return county_inputs(found, raw, src_dir)
+    outline = dict((c.code, g) for c, g in partition_outlines(src_dir))[found.code]
+    return county_inputs(found, outline, src_dir)
 
 
 def build(out_dir: Path | str | None = None, src_dir: Path | str | None = None, verbose=False,
