@@ -13,7 +13,7 @@ province (``--province``), each county generated exactly as its single build, th
    seeds and generator as ``build --county`` (the seed district with its real seats: 17 / 46 / 538), each
    validated strictly on its own (:func:`build.validate_texts`).
 3. **Combined**: the towns, zones and grids files are the counties' feature lines in code order (a county's
-   lines are byte-identical to its single build); hazard codes get the county's prefix (``330502-HZ-0001``);
+   lines are byte-identical to its single build); hazard codes get the county's prefix (``330521-HZ-0001``);
    ``counties.geojson`` (the outlines used), ``cities.geojson`` (the union of the built counties of each city)
    and ``district.geojson`` = the **root**: the province (``330000`` 浙江省) for ``--province`` or a selection
    spanning several cities, the city for ``--city`` or a selection inside one city — always the union of the
@@ -211,12 +211,17 @@ def combine(chosen, root, results) -> dict:
 def build_many(out_dir, src_dir=None, counties=None, city=None, province=False, workers=None,
                verbose=False) -> Report:
     """Build the selected counties (a process pool of ``workers``, default: every core), combine, validate
-    every level, and write the layers only if everything is valid (else nothing is written)."""
+    every level, and write the layers only if everything is valid (else nothing is written). A selection of
+    one county (a city of one county) is that county's single build."""
     from .build import DEFAULT_DIR, LEVEL_FILES
 
     t0 = time.time()
     src_dir = Path(src_dir) if src_dir else DEFAULT_DIR
     chosen, root = select_counties(src_dir, counties, city, province)
+    if len(chosen) == 1:   # one county: its single set (no cities / counties layers)
+        from .build import build
+
+        return build(out_dir, src_dir, verbose=verbose, county=chosen[0].code)
     outlines = {c.code: g for c, g in partition_outlines(src_dir)}
     jobs = [(c, shapely.to_wkb(outlines[c.code]), str(src_dir)) for c in chosen]
     # biggest first, so that the pool's last jobs are short
