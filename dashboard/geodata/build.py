@@ -315,16 +315,27 @@ def weighted_kmeans(rng, xy, w, k, iters=30):
 
 
 def partition(rng, cell_idx, xy, w, area, nbrs, parent_arr, k, label_offset):
-    """Split the cells ``cell_idx`` into exactly k contiguous groups. Returns labels for
-    those cells (global labels label_offset..label_offset+k-1)."""
+    """Split the cells ``cell_idx`` (all the cells of one parent: ``parent_arr`` is the same on them and on no
+    other cell) into exactly k contiguous groups. Returns labels for those cells (global labels
+    label_offset..label_offset+k-1).
+
+    Works on the parent's cells only (local indices, the same order): no cell outside the parent can join or
+    border a group of it, so the result is the one of the whole-district walk, in time of the parent's size
+    (the whole-district walk made a big county's build quadratic)."""
+    cell_idx = np.asarray(cell_idx)
+    same = parent_arr == parent_arr[cell_idx[0]]
+    if int(same.sum()) != len(cell_idx) or not same[cell_idx].all():
+        raise BuildError("partition: cell_idx must be exactly the cells of one parent")
+    loc = {int(g): i for i, g in enumerate(cell_idx)}
+    sub_nbrs = [{loc[j]: ln for j, ln in nbrs[int(g)].items() if j in loc} for g in cell_idx]
+    sub_area = area[cell_idx]
     sub_xy = xy[cell_idx]
     sub_w = w[cell_idx]
     lab = weighted_kmeans(rng, sub_xy, sub_w, k)
-    full = np.full(len(xy), -1)
-    full[cell_idx] = lab + label_offset
+    full = lab + label_offset
     for _ in range(3 * k):
-        full = make_contiguous(full, nbrs, area, parent=parent_arr)
-        present = sorted(set(full[cell_idx].tolist()))
+        full = make_contiguous(full, sub_nbrs, sub_area)
+        present = sorted(set(full.tolist()))
         if len(present) == k:
             break
         # a group vanished: split the largest group in two
@@ -334,9 +345,9 @@ def partition(rng, cell_idx, xy, w, area, nbrs, parent_arr, k, label_offset):
         m = np.nonzero(full == big)[0]
         if len(m) < 2:
             break
-        sl = weighted_kmeans(rng, xy[m], w[m], 2)
+        sl = weighted_kmeans(rng, sub_xy[m], sub_w[m], 2)
         full[m[sl == 1]] = missing[0]
-    return full[cell_idx]
+    return full
 
 
 # ------------------------------------------------------------------------------ build
