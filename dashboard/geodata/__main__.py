@@ -20,9 +20,15 @@ def _cmd_build(args) -> int:
         return 2
     try:
         if multi:
+            from .build import DEFAULT_DIR
             from .multi import build_many
+            out = args.out or args.geodata_dir
+            if not out or Path(out).resolve() == DEFAULT_DIR.resolve():
+                print("error: several counties go to their own folder (--out DIR); geodata/ holds the seed "
+                      "district's committed files", file=sys.stderr)
+                return 2
             names = [n for a in args.counties or () for n in a.replace("，", ",").split(",") if n.strip()]
-            rep = build_many(args.out or args.geodata_dir or "geodata", args.src, counties=names, city=args.city,
+            rep = build_many(out, args.src, counties=names, city=args.city,
                              province=args.province, workers=args.workers, verbose=not args.quiet)
         else:
             rep = build(args.out or args.geodata_dir, args.src, verbose=not args.quiet, county=args.county)

@@ -728,4 +728,7 @@ def build(out_dir: Path | str | None = None, src_dir: Path | str | None = None, 
         return rep
     for level, text in texts.items():
         atomic_write_text(out_dir / LEVEL_FILES[level], text)
+    from .io import MULTI_FILES
+    for name in MULTI_FILES.values():  # a multi-county set's layers would no longer match: one county's set now
+        (out_dir / name).unlink(missing_ok=True)
     return rep

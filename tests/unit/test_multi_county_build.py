@@ -227,3 +227,17 @@ def test_selection_and_cli_refusals(capsys):
     err = capsys.readouterr().err
     assert "西湖区" in err and "candidates" in err
     assert main(["build", "--county", "德清", "--city", "湖州市", "--out", "/nonexistent/x"]) == 2
+    assert main(["build", "--city", "湖州市"]) == 2                            # never into the committed geodata/
+    assert main(["build", "--city", "湖州市", "--out", str(GEODATA)]) == 2
+    assert "--out DIR" in capsys.readouterr().err
+
+
+def test_a_single_build_over_a_multi_set_is_a_single_set(built, tmp_path):
+    import shutil
+
+    from dashboard.geodata.build import build
+
+    shutil.copytree(built, tmp_path / "set")
+    assert build(tmp_path / "set", GEODATA, county=SINGLE).ok
+    assert not (tmp_path / "set" / "counties.geojson").exists() and not (tmp_path / "set" / "cities.geojson").exists()
+    assert not load_geodata(tmp_path / "set").multi
