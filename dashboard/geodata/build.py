@@ -368,8 +368,35 @@ def _sort_key_ns(geom):
     return (-round(c.y, 6), round(c.x, 6))
 
 
+class TooFewCells(BuildError):
+    pass
+
+
+DENSER = (1.5, 2.0, 3.0)   # base points × these, in turn, when a zone has fewer cells than grids
+
+
 def generate(inp: BuildInputs, verbose=False):
-    """Return dict level -> FeatureCollection text (not yet written)."""
+    """Return dict level -> FeatureCollection text (not yet written).
+
+    A zone with fewer base cells than its grids (a small island group of a coastal county) makes the build try
+    again with denser base cells (×1.5, ×2, ×3): deterministic, and a build that succeeds at once is unchanged."""
+    import dataclasses
+
+    try:
+        return _generate(inp, verbose)
+    except TooFewCells as exc:
+        err = exc
+    for f in DENSER:
+        if verbose:
+            print(f"  {err}: again with {f}× the base cells")
+        try:
+            return _generate(dataclasses.replace(inp, n_base_points=round(inp.n_base_points * f)), verbose)
+        except TooFewCells as exc:
+            err = exc
+    raise err
+
+
+def _generate(inp: BuildInputs, verbose=False):
     t0 = time.time()
     rng = np.random.default_rng(inp.seed)
     district = inp.outline
@@ -434,7 +461,7 @@ def generate(inp: BuildInputs, verbose=False):
         idx = np.nonzero(zone_lab == zi)[0]
         k = int(grids_per_zone[zi])
         if len(idx) < k:
-            raise BuildError(f"zone {zi} has {len(idx)} cells for {k} grids")
+            raise TooFewCells(f"zone {zi} has {len(idx)} cells for {k} grids")
         grid_lab[idx] = partition(rng, idx, xy, gw, area, nbrs, zone_lab, k, off)
         grid_zone += [zi] * k
         off += k

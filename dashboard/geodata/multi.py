@@ -153,7 +153,7 @@ def city_code(county_code: str) -> str:
 def _build_one(job):
     """Worker: one county's five texts, validated strictly (the single build's inputs, seeds and generator)."""
     county, outline_wkb, src_dir = job
-    from .build import generate, validate_texts
+    from .build import BuildError, generate, validate_texts
     from .county import county_inputs
     from .inputs import seed_code, seed_inputs
 
@@ -163,7 +163,10 @@ def _build_one(job):
         inp = seed_inputs(src_dir)
     else:
         inp = county_inputs(county, shapely.from_wkb(outline_wkb), src_dir)
-    texts = generate(inp)
+    try:
+        texts = generate(inp)
+    except BuildError as exc:   # reported with the county's code; the other counties still build
+        return county.code, None, Report(errors=[f"{type(exc).__name__}: {exc}"]), time.time() - t0
     rep = validate_texts(texts)
     return county.code, texts, rep, time.time() - t0
 
@@ -238,7 +241,7 @@ def build_many(out_dir, src_dir=None, counties=None, city=None, province=False, 
         for code, texts, crep, secs in done:
             results[code] = texts
             if verbose:
-                print(f"  {code}: {'ok' if crep.ok else 'FAILED'} in {secs:.1f} s "
+                print(f"  {code}: {'ok' if crep.ok else 'FAILED ' + crep.errors[0]} in {secs:.1f} s "
                       f"({crep.stats.get('grid_count')} grids)", flush=True)
             rep.errors.extend(f"{code}: {e}" for e in crep.errors)
             rep.warnings.extend(f"{code}: {w}" for w in crep.warnings)

@@ -241,3 +241,27 @@ def test_a_single_build_over_a_multi_set_is_a_single_set(built, tmp_path):
     assert build(tmp_path / "set", GEODATA, county=SINGLE).ok
     assert not (tmp_path / "set" / "counties.geojson").exists() and not (tmp_path / "set" / "cities.geojson").exists()
     assert not load_geodata(tmp_path / "set").multi
+
+
+def test_too_few_cells_retries_with_denser_cells(monkeypatch):
+    """象山县's island zones once had fewer base cells than grids (the province build stopped there): the build
+    tries again with denser cells, and a build that succeeds at once is not touched."""
+    from dashboard.geodata import build as B
+    from dashboard.geodata.inputs import seed_inputs
+
+    inp = seed_inputs(GEODATA)
+    asked = []
+
+    def fake(i, verbose=False):
+        asked.append(i.n_base_points)
+        if len(asked) < 3:
+            raise B.TooFewCells("zone 1 has 7 cells for 8 grids")
+        return {"ok": i.n_base_points}
+
+    monkeypatch.setattr(B, "_generate", fake)
+    assert B.generate(inp) == {"ok": round(inp.n_base_points * B.DENSER[1])}
+    assert asked == [inp.n_base_points] + [round(inp.n_base_points * f) for f in B.DENSER[:2]]
+    asked.clear()
+    monkeypatch.setattr(B, "_generate", lambda i, verbose=False: (_ for _ in ()).throw(B.TooFewCells("no")))
+    with pytest.raises(B.TooFewCells):
+        B.generate(inp)
