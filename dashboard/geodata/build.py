@@ -379,7 +379,8 @@ def generate(inp: BuildInputs, verbose=False):
     """Return dict level -> FeatureCollection text (not yet written).
 
     A zone with fewer base cells than its grids (a small island group of a coastal county) makes the build try
-    again with denser base cells (×1.5, ×2, ×3): deterministic, and a build that succeeds at once is unchanged."""
+    again with denser base cells (×1.5, ×2, ×3), then with small zones joined to their nearest neighbour
+    (:func:`_merge_small_zones`): deterministic, and a build that succeeds at once is unchanged."""
     import dataclasses
 
     try:
@@ -393,10 +394,36 @@ def generate(inp: BuildInputs, verbose=False):
             return _generate(dataclasses.replace(inp, n_base_points=round(inp.n_base_points * f)), verbose)
         except TooFewCells as exc:
             err = exc
-    raise err
+    if verbose:
+        print(f"  {err}: again, small zones joined to their nearest neighbour")
+    return _generate(inp, verbose, island_fix=True)
 
 
-def _generate(inp: BuildInputs, verbose=False):
+def _merge_small_zones(zone_lab, zone_town, xy, min_cells=24):
+    """The last resort of :func:`generate`: a zone of fewer than ``min_cells`` cells (a small island alone in
+    its zone) joins the nearest zone of its town, and the town's biggest zone is cut in two halves across its
+    longer side in its place (the same number of zones; the joined zone is in several pieces, as islands are)."""
+    zone_lab = zone_lab.copy()
+    for _ in range(4 * len(zone_town)):
+        cells = np.bincount(zone_lab, minlength=len(zone_town))
+        small = [z for z in range(len(zone_town)) if cells[z] < min_cells
+                 and (zone_town == zone_town[z]).sum() > 1]
+        if not small:
+            break
+        z = small[0]
+        mates = [y for y in np.nonzero(zone_town == zone_town[z])[0] if y != z]
+        here = xy[zone_lab == z].mean(0)
+        near = min(mates, key=lambda y: (((xy[zone_lab == y] - here) ** 2).sum(1).min(), y))
+        zone_lab[zone_lab == z] = near
+        big = max(mates, key=lambda y: ((zone_lab == y).sum(), -y))
+        m = np.nonzero(zone_lab == big)[0]
+        axis = int(np.ptp(xy[m], axis=0).argmax())          # halves across its longer side
+        order = m[np.argsort(xy[m, axis], kind="stable")]
+        zone_lab[order[len(order) // 2:]] = z
+    return zone_lab
+
+
+def _generate(inp: BuildInputs, verbose=False, island_fix=False):
     t0 = time.time()
     rng = np.random.default_rng(inp.seed)
     district = inp.outline
@@ -449,6 +476,8 @@ def _generate(inp: BuildInputs, verbose=False):
         off += k
     zone_town = np.array(zone_town)
     n_z = off
+    if island_fix:
+        zone_lab = _merge_small_zones(zone_lab, zone_town, xy)
     # grids per zone
     zmass = np.bincount(zone_lab, weights=mass, minlength=n_z)
     zcells = np.bincount(zone_lab, minlength=n_z)

@@ -245,23 +245,48 @@ def test_a_single_build_over_a_multi_set_is_a_single_set(built, tmp_path):
 
 def test_too_few_cells_retries_with_denser_cells(monkeypatch):
     """象山县's island zones once had fewer base cells than grids (the province build stopped there): the build
-    tries again with denser cells, and a build that succeeds at once is not touched."""
+    tries again with denser cells, then with small zones joined; a build that succeeds at once is not touched."""
     from dashboard.geodata import build as B
     from dashboard.geodata.inputs import seed_inputs
 
     inp = seed_inputs(GEODATA)
     asked = []
 
-    def fake(i, verbose=False):
-        asked.append(i.n_base_points)
+    def fake(i, verbose=False, island_fix=False):
+        asked.append((i.n_base_points, island_fix))
         if len(asked) < 3:
             raise B.TooFewCells("zone 1 has 7 cells for 8 grids")
         return {"ok": i.n_base_points}
 
     monkeypatch.setattr(B, "_generate", fake)
     assert B.generate(inp) == {"ok": round(inp.n_base_points * B.DENSER[1])}
-    assert asked == [inp.n_base_points] + [round(inp.n_base_points * f) for f in B.DENSER[:2]]
+    assert asked == [(inp.n_base_points, False)] + [(round(inp.n_base_points * f), False) for f in B.DENSER[:2]]
+
+    def never(i, verbose=False, island_fix=False):
+        asked.append((i.n_base_points, island_fix))
+        raise B.TooFewCells("zone 1 has 3 cells for 8 grids")
+
     asked.clear()
-    monkeypatch.setattr(B, "_generate", lambda i, verbose=False: (_ for _ in ()).throw(B.TooFewCells("no")))
+    monkeypatch.setattr(B, "_generate", never)
     with pytest.raises(B.TooFewCells):
         B.generate(inp)
+    assert asked[-1] == (inp.n_base_points, True) and len(asked) == 2 + len(B.DENSER)   # last: small zones joined
+
+
+def test_a_small_island_zone_joins_its_nearest_neighbour():
+    """The last resort (岱山县, 瑞安市: an island zone of 3–5 cells even at 3× the cells): the small zone joins the
+    nearest zone of its town, the town's biggest zone is halved, the number of zones stays."""
+    from dashboard.geodata.build import _merge_small_zones
+
+    rng = np.random.default_rng(1)
+    main = rng.uniform(0, 10, (300, 2))
+    island = np.array([[30.0, 5.0], [30.5, 5.2], [30.2, 4.8]])
+    xy = np.vstack([main, island])
+    lab = np.where(xy[:, 0] < 5, 0, 1)
+    lab[-3:] = 2
+    zone_town = np.array([0, 0, 0])
+    out = _merge_small_zones(lab, zone_town, xy, min_cells=24)
+    counts = np.bincount(out, minlength=3)
+    assert len(set(out)) == 3 and counts.min() >= 24 and counts.sum() == len(xy)
+    assert len(set(out[-3:])) == 1 and out[-3] == 1 and (out[:300][xy[:300, 0] >= 5] == 1).any()  # the nearest
+    assert np.array_equal(_merge_small_zones(lab, zone_town, xy), out)                            # deterministic
