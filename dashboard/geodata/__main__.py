@@ -11,8 +11,27 @@ def _cmd_build(args) -> int:
     from .build import build
     from .county import CountyError
     t0 = time.time()
+    multi = bool(args.counties or args.city or args.province)
+    if multi and args.county:
+        print("error: --county builds one county; --counties / --city / --province several", file=sys.stderr)
+        return 2
+    if sum(map(bool, (args.counties, args.city, args.province))) > 1:
+        print("error: give one of --counties, --city, --province", file=sys.stderr)
+        return 2
     try:
-        rep = build(args.out or args.geodata_dir, args.src, verbose=not args.quiet, county=args.county)
+        if multi:
+            from .build import DEFAULT_DIR
+            from .multi import build_many
+            out = args.out or args.geodata_dir
+            if not out or Path(out).resolve() == DEFAULT_DIR.resolve():
+                print("error: several counties go to their own folder (--out DIR); geodata/ holds the seed "
+                      "district's committed files", file=sys.stderr)
+                return 2
+            names = [n for a in args.counties or () for n in a.replace("，", ",").split(",") if n.strip()]
+            rep = build_many(out, args.src, counties=names, city=args.city,
+                             province=args.province, workers=args.workers, verbose=not args.quiet)
+        else:
+            rep = build(args.out or args.geodata_dir, args.src, verbose=not args.quiet, county=args.county)
     except CountyError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -60,7 +79,14 @@ def _cmd_validate(args) -> int:
     from .build import _check_hazards
     from .io import read_layers
     from .validate import validate_layers
-    g = read_layers(args.geodata_dir or Path(__file__).resolve().parents[2] / "geodata")
+    d = Path(args.geodata_dir or Path(__file__).resolve().parents[2] / "geodata")
+    if (d / "counties.geojson").exists():
+        from .io import read_multi_layers
+        from .multi import validate_multi
+        rep = validate_multi(read_multi_layers(d))
+        print(rep.format())
+        return 0 if rep.ok else 2
+    g = read_layers(d)
     rep = validate_layers(g["district"], g["towns"], g["zones"], g["grids"], strict=not args.lenient)
     _check_hazards(g["grids"], g["hazards"], rep)
     print(rep.format())
@@ -87,6 +113,13 @@ def main(argv=None) -> int:
                    help="a county-level unit of source_counties_wgs84.geojson by code (330521), Chinese name "
                         "(德清县) or short name (德清); default: the district of source_district_wgs84.geojson "
                         "with its real town seats (source_towns.csv). Other counties get synthetic town seats")
+    b.add_argument("--counties", nargs="+", default=None, metavar="COUNTY",
+                   help="several counties (codes or names, as --county; spaces or commas): one layered set, the "
+                        "root is their city (all in one city) or the province")
+    b.add_argument("--city", default=None, help="all the counties of a city (湖州市 or 湖州): the root is the city")
+    b.add_argument("--province", action="store_true", help="all 90 counties: the root is the province")
+    b.add_argument("--workers", type=int, default=None,
+                   help="processes for a multi-county build (default: every core)")
     b.add_argument("-q", "--quiet", action="store_true")
     b.set_defaults(fn=_cmd_build)
 

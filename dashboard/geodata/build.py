@@ -315,16 +315,27 @@ def weighted_kmeans(rng, xy, w, k, iters=30):
 
 
 def partition(rng, cell_idx, xy, w, area, nbrs, parent_arr, k, label_offset):
-    """Split the cells ``cell_idx`` into exactly k contiguous groups. Returns labels for
-    those cells (global labels label_offset..label_offset+k-1)."""
+    """Split the cells ``cell_idx`` (all the cells of one parent: ``parent_arr`` is the same on them and on no
+    other cell) into exactly k contiguous groups. Returns labels for those cells (global labels
+    label_offset..label_offset+k-1).
+
+    Works on the parent's cells only (local indices, the same order): no cell outside the parent can join or
+    border a group of it, so the result is the one of the whole-district walk, in time of the parent's size
+    (the whole-district walk made a big county's build quadratic)."""
+    cell_idx = np.asarray(cell_idx)
+    same = parent_arr == parent_arr[cell_idx[0]]
+    if int(same.sum()) != len(cell_idx) or not same[cell_idx].all():
+        raise BuildError("partition: cell_idx must be exactly the cells of one parent")
+    loc = {int(g): i for i, g in enumerate(cell_idx)}
+    sub_nbrs = [{loc[j]: ln for j, ln in nbrs[int(g)].items() if j in loc} for g in cell_idx]
+    sub_area = area[cell_idx]
     sub_xy = xy[cell_idx]
     sub_w = w[cell_idx]
     lab = weighted_kmeans(rng, sub_xy, sub_w, k)
-    full = np.full(len(xy), -1)
-    full[cell_idx] = lab + label_offset
+    full = lab + label_offset
     for _ in range(3 * k):
-        full = make_contiguous(full, nbrs, area, parent=parent_arr)
-        present = sorted(set(full[cell_idx].tolist()))
+        full = make_contiguous(full, sub_nbrs, sub_area)
+        present = sorted(set(full.tolist()))
         if len(present) == k:
             break
         # a group vanished: split the largest group in two
@@ -334,9 +345,9 @@ def partition(rng, cell_idx, xy, w, area, nbrs, parent_arr, k, label_offset):
         m = np.nonzero(full == big)[0]
         if len(m) < 2:
             break
-        sl = weighted_kmeans(rng, xy[m], w[m], 2)
+        sl = weighted_kmeans(rng, sub_xy[m], sub_w[m], 2)
         full[m[sl == 1]] = missing[0]
-    return full[cell_idx]
+    return full
 
 
 # ------------------------------------------------------------------------------ build
@@ -357,8 +368,62 @@ def _sort_key_ns(geom):
     return (-round(c.y, 6), round(c.x, 6))
 
 
+class TooFewCells(BuildError):
+    pass
+
+
+DENSER = (1.5, 2.0, 3.0)   # base points × these, in turn, when a zone has fewer cells than grids
+
+
 def generate(inp: BuildInputs, verbose=False):
-    """Return dict level -> FeatureCollection text (not yet written)."""
+    """Return dict level -> FeatureCollection text (not yet written).
+
+    A zone with fewer base cells than its grids (a small island group of a coastal county) makes the build try
+    again with denser base cells (×1.5, ×2, ×3), then with small zones joined to their nearest neighbour
+    (:func:`_merge_small_zones`): deterministic, and a build that succeeds at once is unchanged."""
+    import dataclasses
+
+    try:
+        return _generate(inp, verbose)
+    except TooFewCells as exc:
+        err = exc
+    for f in DENSER:
+        if verbose:
+            print(f"  {err}: again with {f}× the base cells")
+        try:
+            return _generate(dataclasses.replace(inp, n_base_points=round(inp.n_base_points * f)), verbose)
+        except TooFewCells as exc:
+            err = exc
+    if verbose:
+        print(f"  {err}: again, small zones joined to their nearest neighbour")
+    return _generate(inp, verbose, island_fix=True)
+
+
+def _merge_small_zones(zone_lab, zone_town, xy, min_cells=24):
+    """The last resort of :func:`generate`: a zone of fewer than ``min_cells`` cells (a small island alone in
+    its zone) joins the nearest zone of its town, and the town's biggest zone is cut in two halves across its
+    longer side in its place (the same number of zones; the joined zone is in several pieces, as islands are)."""
+    zone_lab = zone_lab.copy()
+    for _ in range(4 * len(zone_town)):
+        cells = np.bincount(zone_lab, minlength=len(zone_town))
+        small = [z for z in range(len(zone_town)) if cells[z] < min_cells
+                 and (zone_town == zone_town[z]).sum() > 1]
+        if not small:
+            break
+        z = small[0]
+        mates = [y for y in np.nonzero(zone_town == zone_town[z])[0] if y != z]
+        here = xy[zone_lab == z].mean(0)
+        near = min(mates, key=lambda y: (((xy[zone_lab == y] - here) ** 2).sum(1).min(), y))
+        zone_lab[zone_lab == z] = near
+        big = max(mates, key=lambda y: ((zone_lab == y).sum(), -y))
+        m = np.nonzero(zone_lab == big)[0]
+        axis = int(np.ptp(xy[m], axis=0).argmax())          # halves across its longer side
+        order = m[np.argsort(xy[m, axis], kind="stable")]
+        zone_lab[order[len(order) // 2:]] = z
+    return zone_lab
+
+
+def _generate(inp: BuildInputs, verbose=False, island_fix=False):
     t0 = time.time()
     rng = np.random.default_rng(inp.seed)
     district = inp.outline
@@ -411,6 +476,8 @@ def generate(inp: BuildInputs, verbose=False):
         off += k
     zone_town = np.array(zone_town)
     n_z = off
+    if island_fix:
+        zone_lab = _merge_small_zones(zone_lab, zone_town, xy)
     # grids per zone
     zmass = np.bincount(zone_lab, weights=mass, minlength=n_z)
     zcells = np.bincount(zone_lab, minlength=n_z)
@@ -423,7 +490,7 @@ def generate(inp: BuildInputs, verbose=False):
         idx = np.nonzero(zone_lab == zi)[0]
         k = int(grids_per_zone[zi])
         if len(idx) < k:
-            raise BuildError(f"zone {zi} has {len(idx)} cells for {k} grids")
+            raise TooFewCells(f"zone {zi} has {len(idx)} cells for {k} grids")
         grid_lab[idx] = partition(rng, idx, xy, gw, area, nbrs, zone_lab, k, off)
         grid_zone += [zi] * k
         off += k
@@ -690,13 +757,15 @@ def build_inputs(src_dir: Path, county: str | None = None) -> BuildInputs:
     inputs of the county of the province file that ``county`` names (:class:`county.CountyError` if none)."""
     from .county import county_inputs, find_county
     from .inputs import seed_code, seed_inputs
+    from .multi import partition_outlines
 
     if county is None:
         return seed_inputs(src_dir)
-    found, raw = find_county(county, src_dir)
+    found, _ = find_county(county, src_dir)
     if found.code == seed_code(src_dir):
         return seed_inputs(src_dir)
-    return county_inputs(found, raw, src_dir)
+    outline = dict((c.code, g) for c, g in partition_outlines(src_dir))[found.code]
+    return county_inputs(found, outline, src_dir)
 
 
 def build(out_dir: Path | str | None = None, src_dir: Path | str | None = None, verbose=False,
@@ -715,4 +784,7 @@ def build(out_dir: Path | str | None = None, src_dir: Path | str | None = None, 
         return rep
     for level, text in texts.items():
         atomic_write_text(out_dir / LEVEL_FILES[level], text)
+    from .io import MULTI_FILES
+    for name in MULTI_FILES.values():  # a multi-county set's layers would no longer match: one county's set now
+        (out_dir / name).unlink(missing_ok=True)
     return rep

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from .inputs import SEED, SEED_COUNTS, BuildInputs, Frame, clean_outline, seed_place_names
+from .inputs import SEED, SEED_COUNTS, BuildInputs, Frame, seed_place_names
 
 COUNTIES_FILE = "source_counties_wgs84.geojson"
 
@@ -157,14 +157,15 @@ def synthetic_towns(county: County, outline, frame: Frame, n_towns: int) -> pd.D
     return pd.DataFrame(rows)
 
 
-def county_inputs(county: County, raw_outline, src_dir: Path) -> BuildInputs:
+def county_inputs(county: County, outline, src_dir: Path) -> BuildInputs:
     """The inputs of a synthetic build of ``county`` (real outline, synthetic everything below; no generated
-    village or site name is part of a seed district's place name in ``src_dir``)."""
+    village or site name is part of a seed district's place name in ``src_dir``). ``outline``: the county's
+    outline of the clean partition (:func:`dashboard.geodata.multi.partition_outlines`: valid, snapped to the
+    1e-6° grid, no overlap with a neighbour), the same in a single and in a multi-county build."""
     import geopandas as gpd
 
     from .validate import REFERENCE_AREA_KM2, district_area_km2, expected_counts
 
-    outline = clean_outline([raw_outline])
     area = district_area_km2(gpd.GeoDataFrame(geometry=[outline], crs="EPSG:4326"))
     n = expected_counts(area)
     c = shapely.centroid(outline)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 FILES = {"district": "district.geojson", "towns": "towns.geojson", "zones": "zones.geojson",
          "grids": "grids.geojson", "hazards": "hazards.geojson"}
+MULTI_FILES = {"cities": "cities.geojson", "counties": "counties.geojson"}  # only in a multi-county set
 DEFAULT_GEODATA_DIR = Path(__file__).resolve().parents[2] / "geodata"
 
 
@@ -16,13 +17,22 @@ class Geodata:
     """Read-only bundle of the geodata layers (GeoDataFrames in EPSG:4326).
 
     The instance is shared by every caller of :func:`load_geodata` for the same directory:
-    treat the frames as read-only (``.copy()`` before modifying)."""
+    treat the frames as read-only (``.copy()`` before modifying).
+
+    A multi-county set (``build --counties / --city / --province``) also has ``cities`` and ``counties``
+    (``district`` is then its root: the city or the province); a single county's set has them ``None``."""
     directory: str
     district: object
     towns: object
     zones: object
     grids: object
     hazards: object
+    cities: object = None
+    counties: object = None
+
+    @property
+    def multi(self) -> bool:
+        return self.counties is not None
 
     @cached_property
     def locator(self):
@@ -51,10 +61,19 @@ def read_layers(geodata_dir: str | os.PathLike) -> dict:
     return out
 
 
+def read_multi_layers(geodata_dir: str | os.PathLike) -> dict:
+    """The layers of ``geodata_dir`` with, when present (a multi-county set), ``cities`` and ``counties``."""
+    out = read_layers(geodata_dir)
+    for key, name in MULTI_FILES.items():
+        path = Path(geodata_dir) / name
+        if path.exists():
+            out[key] = read_layer(path)
+    return out
+
+
 @lru_cache(maxsize=8)
 def _load(abs_dir: str) -> Geodata:
-    layers = read_layers(abs_dir)
-    return Geodata(directory=abs_dir, **layers)
+    return Geodata(directory=abs_dir, **read_multi_layers(abs_dir))
 
 
 def load_geodata(geodata_dir: str | os.PathLike | None = None) -> Geodata:
