@@ -56,7 +56,7 @@ run: setup
 	DEMO_USERS=$(DEMO_USERS) $(BIN)/python -m dashboard serve --host $(HOST) --port $(PORT) --workers $(WORKERS)
 
 test: setup-test services
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile tests
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=15 tests
 
 bench: setup
 	$(BIN)/python -m bench
