@@ -26,7 +26,8 @@
   var S = {
     base: null, url: null, rings: null, seq: null, aseq: null, es: null, features: null, loading: null,
     queued: [], timer: null, lastApply: 0, backoff: 1000, retryTimer: null, connected: false, everConnected: false,
-    events: 0, parts: 0, lastEventAt: 0, ids: {}, push: "", chartsAt: 0, chartsTimer: null
+    events: 0, parts: 0, lastEventAt: 0, ids: {}, push: "", chartsAt: 0, chartsTimer: null, sent: null, resent: 0,
+    verifyNext: false
   };
 
   function setProps(id, props) {
@@ -66,8 +67,37 @@
       if (!S.features) { return; }
       var features = [];
       S.features.forEach(function (f) { features.push(f); });
-      setProps("geo-incidents", {data: {type: "FeatureCollection", features: features, truncated: S.truncated}});
+      var data = {type: "FeatureCollection", features: features, truncated: S.truncated};
+      S.sent = data;
+      setProps("geo-incidents", {data: data});
+      if (S.verifyNext) { S.verifyNext = false; verify(data, 1); }  // the first apply after a load
     }, wait);
+  }
+
+  /* dash-leaflet also drops a data change that arrives while the layer is still taking its previous data (at mount,
+   * the empty collection of the layout): the layer would stay empty until the next change. After the first apply
+   * of a loaded layer, if
+   * the map shows no marker although some of the data lies in view, the same data goes again (a new object), a few
+   * times with growing waits. */
+  var VERIFY_MS = [600, 1200, 2500, 5000];
+  function verify(data, attempt) {
+    setTimeout(function () {
+      if (S.sent !== data || !data.features.length) { return; }  // newer data went since, or nothing to show
+      if (document.querySelector(".marker-cluster, .wx-inc")) { return; }
+      var m = window.wx && window.wx.map && window.wx.map.mapFor("map");
+      if (!m) { return; }
+      var b = m.getBounds();
+      var inView = data.features.some(function (f) {
+        var c = f.geometry && f.geometry.coordinates;
+        return c && b.contains([c[1], c[0]]);
+      });
+      if (!inView) { return; }
+      var again = Object.assign({}, data);
+      S.sent = again;
+      S.resent += 1;
+      setProps("geo-incidents", {data: again});
+      if (attempt < VERIFY_MS.length) { verify(again, attempt + 1); }
+    }, VERIFY_MS[attempt - 1]);
   }
 
   function mark(f) {  // p.al: an active alert — the marker pulses (wx.map.incidentPoint)
@@ -97,6 +127,7 @@
         (fc.features || []).forEach(function (f) { m.set(f.properties.id, mark(f)); });
         S.features = m;
         S.truncated = !!fc.truncated;
+        S.verifyNext = true;
         S.queued.forEach(merge);  // events that arrived while loading (each idempotent: upsert/remove by id)
         S.queued = [];
         scheduleApply();
@@ -246,7 +277,8 @@
     /* {connected, everConnected, events, lastEventAt}: the wall's connection sign reads this. */
     state: function () {
       return {connected: S.connected || (S.es !== null && S.es.readyState === 1), everConnected: S.everConnected,
-              events: S.events, parts: S.parts, lastEventAt: S.lastEventAt, seq: S.seq, aseq: S.aseq};
+              events: S.events, parts: S.parts, lastEventAt: S.lastEventAt, seq: S.seq, aseq: S.aseq,
+              resent: S.resent};
     },
     /* the number of markers the page holds (tests and the bench) */
     size: function () { return S.features ? S.features.size : null; },
