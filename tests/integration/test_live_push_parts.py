@@ -315,18 +315,25 @@ def test_list_moves_rebuild_the_new_order():
     assert list_moves(old, old) == ([], [])
 
 
+def _assert_folds(old, new, change) -> None:
+    """``change`` (a Patch, the whole value, or None when nothing moved) brings ``old`` to ``new``."""
+    if new == old:
+        assert change is None
+        return
+    from plotly.io.json import to_json_plotly
+
+    change = json.loads(to_json_plotly(change))  # as the stream sends it
+    got = apply_patch(old, change) if change.get("__dash_patch_update") else change
+    assert got == new
+
+
 def test_tour_and_ranking_patches_fold_to_the_new_values():
     """Whatever moved between two renderings of the tour's data and the ranking (values, rank order, zones ranked
     anew, headings), the patch applied to the old values gives the new ones."""
     import copy
     import random
 
-    from plotly.io.json import to_json_plotly
-
     from dashboard.callbacks.pushed import ranking_change, tour_change
-
-    def plain(value):
-        return json.loads(to_json_plotly(value))
 
     rng = random.Random(11)
     codes = [f"330502-ZL-{i:02d}" for i in range(30)]
@@ -345,13 +352,7 @@ def test_tour_and_ranking_patches_fold_to_the_new_values():
             new["ranked"] += 1
         if rng.random() < 0.1:
             new["zones"][codes[0]]["name"] = "x"
-        change = tour_change(base, new)
-        if new == base:
-            assert change is None
-            continue
-        change = plain(change)
-        got = apply_patch(base, change) if change.get("__dash_patch_update") else change
-        assert got == new
+        _assert_folds(base, new, tour_change(base, new))
     rows = [[c, c, "t", "1.0%", "1.0%"] for c in codes[:10]]
     ranking = {"title": "r", "sub": "s", "top": "前5名", "bottom": "后5名", "total": 25, "rows_top": rows[:5],
                "rows_bottom": rows[5:]}
@@ -363,13 +364,7 @@ def test_tour_and_ranking_patches_fold_to_the_new_values():
             new["total"] += 1
         if rng.random() < 0.1:
             new["rows_bottom"] = new["rows_bottom"][:3]
-        change = ranking_change(ranking, new)
-        if new == ranking:
-            assert change is None
-            continue
-        change = plain(change)
-        got = apply_patch(ranking, change) if change.get("__dash_patch_update") else change
-        assert got == new
+        _assert_folds(ranking, new, ranking_change(ranking, new))
 
 
 class RawStream(Stream):
