@@ -12,7 +12,7 @@ STRINGS: dict[str, dict[str, str]] = {
     "home_link": {"zh": "{place}指挥中心 / Home", "en": "{place} command centre / Home"},
     "switch_lang": {"zh": "English", "en": "中文"},
     "district": {"zh": "区", "en": "District"},
-    "layer_district": {"zh": "区界", "en": "District outline"},
+    "layer_district": {"zh": "辖区边界", "en": "Boundary"},
     "layer_towns": {"zh": "镇街", "en": "Towns / sub-districts"},
     "layer_zones": {"zh": "片区", "en": "Management zones"},
     "layer_grids": {"zh": "网格", "en": "Grids"},
@@ -45,8 +45,9 @@ STRINGS: dict[str, dict[str, str]] = {
     "period_from_to": {"zh": "{first} 至 {last}", "en": "{first} to {last}"},
     "ranking_title": {"zh": "下级排名 · {kpi}", "en": "Ranking of {children} · {kpi}"},
     "ranking_siblings": {"zh": "同片区网格排名 · {kpi}", "en": "Grids of the zone · {kpi}"},
-    "district_avg": {"zh": "全区", "en": "District"},
-    "district_avg_per": {"zh": "全区平均", "en": "District average"},
+    # {kind}: the root unit's kind (区 / 县 / 市; District / County / City), {kind_l} lower case (services.units.kind)
+    "district_avg": {"zh": "全{kind}", "en": "{kind}"},
+    "district_avg_per": {"zh": "全{kind}平均", "en": "{kind} average"},
     "trend_title": {"zh": "案事件趋势", "en": "Incident trend"},
     "trend_new": {"zh": "新增", "en": "New"},
     "trend_closed": {"zh": "结案", "en": "Closed"},
@@ -84,7 +85,7 @@ STRINGS: dict[str, dict[str, str]] = {
     "population": {"zh": "人口", "en": "Population"},
     "hazard_sites": {"zh": "风险点位", "en": "Hazard sites"},
     "major": {"zh": "重大", "en": "major"},
-    "rank_in_district": {"zh": "全区排名", "en": "Rank in the district"},
+    "rank_in_district": {"zh": "全{kind}排名", "en": "Rank in the {kind_l}"},
     "rank_of": {"zh": "第 {rank} / {n}", "en": "{rank} of {n}"},
     "worker": {"zh": "网格员", "en": "Grid worker"},
     "last_inspection": {"zh": "最近巡查", "en": "Last inspection"},
@@ -103,7 +104,7 @@ STRINGS: dict[str, dict[str, str]] = {
     "b_notable": {"zh": "重点案事件", "en": "Notable cases"},
     "b_total": {"zh": "合计", "en": "Total"},
     "b_year": {"zh": "年度同比", "en": "Year on year"},
-    "b_year_title": {"zh": "年度同比 · 全区 {year}年与{previous}年", "en": "Year on year · district, {year} against {previous}"},
+    "b_year_title": {"zh": "年度同比 · 全{kind} {year}年与{previous}年", "en": "Year on year · {kind_l}, {year} against {previous}"},
     "b_year_none": {"zh": "暂无完整年度数据。", "en": "No whole year of data yet."},
     "b_year_col": {"zh": "{year}年", "en": "{year}"},
     "b_measure": {"zh": "指标", "en": "Measure"},
@@ -301,6 +302,17 @@ STRINGS: dict[str, dict[str, str]] = {
 
 def normalise(lang: str | None) -> str:
     return lang if lang in LANGUAGES else "zh"
+
+
+KINDS = {"区": "District", "县": "County", "市": "City"}  # a county-level unit's kind: its name's last character
+
+
+def kind_words(kind: str, lang: str = "zh") -> dict:
+    """``{kind, kind_l}`` for strings that name the root unit's kind (全县平均 / County average); ``kind`` is the
+    last character of the root unit's name (``services.units.kind``), 区 when it is none of 区 / 县 / 市."""
+    kind = kind if kind in KINDS else "区"
+    word = kind if normalise(lang) == "zh" else KINDS[kind]
+    return {"kind": word, "kind_l": word if normalise(lang) == "zh" else word.lower()}
 
 
 def t(key: str, lang: str = "zh", **fmt) -> str:

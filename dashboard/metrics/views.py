@@ -54,8 +54,13 @@ class Root:
     name_en: str | None  # the geodata's English name (``Deqing``), None when it has none
 
     @property
+    def kind(self) -> str:
+        """区 / 县 / 市: the last character of its name (区 when it is none of them)."""
+        return self.name[-1:] if self.name[-1:] in KIND_EN else "区"
+
+    @property
     def kind_en(self) -> str:
-        return KIND_EN.get(self.name[-1:], "District")
+        return KIND_EN[self.kind]
 
     @property
     def short_en(self) -> str:

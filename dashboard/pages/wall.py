@@ -43,7 +43,7 @@ def _safe(build, default):
 def layout(settings, lang: str, params: dict):
     if not token_ok(settings, params):
         return ui.invalid_token(lang, units.title(lang))
-    cfg = ui.wall_config(settings, lang, params)
+    cfg = ui.wall_config(settings, lang, params, units.kind())
     seq = _safe(wall_data.change_seq, None)
     aseq = _safe(wall_data.alert_seq, None)
     kpi = _safe(lambda: wall_data.kpi_payload(lang, cfg["rank"], cfg["rank_period"]), None)

@@ -130,17 +130,18 @@ def _profile(h, gd, bundle, state, rank_kpis) -> dict:
     if level == "zone":
         inspected = views.unit_kpis(bundle, "zone", code).get("units_inspected") or 0
         return {"kind": "zone", "staff": views.zone_staff(gd, code), "hazards": hz, "ranks": ranks,
-                "inspected": inspected}
+                "inspected": inspected, "root_kind": h.root.kind}
     if level == "grid":
         return {"kind": "grid", "grid": h.grids.set_index("code").loc[code].to_dict(),
                 "activity": views.grid_activity(svc.engine, svc.cache, code),
-                "kpis": views.unit_kpis(bundle, "grid", code), "hazards": hz, "ranks": ranks}
+                "kpis": views.unit_kpis(bundle, "grid", code), "hazards": hz, "ranks": ranks,
+                "root_kind": h.root.kind}
     g = h.grids if level == "district" else h.grids[h.grids["town_code"] == code]
     info = {"n_towns": len(h.kids("district", None)), "n_zones": int(g["zone_code"].nunique()),
             "n_grids": int(len(g)), "registered_units": int(g["registered_units"].sum()),
             "population": int(g["population"].sum()), "full_time": int(g["worker_full_time"].astype(bool).sum()),
             "part_time": int((~g["worker_full_time"].astype(bool)).sum()), "hazards": hz, "ranks": ranks}
-    return {"kind": level, "info": info}
+    return {"kind": level, "info": info, "root_kind": h.root.kind}
 
 
 def panel_values(state: dict, lang: str, kpi: str | None, freq: str | None, rank_kpis=()) -> dict:
@@ -162,6 +163,7 @@ def panel_values(state: dict, lang: str, kpi: str | None, freq: str | None, rank
     f = views.auto_freq(p) if freq in (None, "auto") else freq
     return {
         "level": level, "code": code, "name": h.name(level, code, lang), "kpi": kpi, "freq": f,
+        "root_kind": h.root.kind,
         "period": {"from": p.first_day, "to": p.last_day},
         "crumbs": _crumbs(h, state, lang),
         "values": views.unit_kpis(bundle, level, code),

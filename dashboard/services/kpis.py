@@ -62,7 +62,8 @@ def every_unit(p: periods.Period) -> dict:
 def briefing() -> dict:
     """The morning briefing's figures: the last 24 h per zone (cached by ``metrics.views``) and, under
     ``"year"``, the district's year-on-year table of the last whole year (``views.year_on_year``; None without
-    one)."""
+    one) with the root unit's ``kind`` (区 / 县 / 市: its title says 全区 / 全县 / 全市)."""
     svc = context.services()
     gd = svc.geodata()
-    return {**views.briefing(svc.engine, gd, svc.cache), "year": views.year_on_year(svc.engine, gd, svc.cache)}
+    year = views.year_on_year(svc.engine, gd, svc.cache)
+    return {**views.briefing(svc.engine, gd, svc.cache), "year": {**year, "kind": units.kind(gd)} if year else None}

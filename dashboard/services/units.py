@@ -34,6 +34,11 @@ def root(gd=None) -> "views.Root":
     return hierarchy(gd).root
 
 
+def kind(gd=None) -> str:
+    """区 / 县 / 市: the root unit's kind (what 全区 / 全县 / 全市 and "District / County / City average" say)."""
+    return root(gd).kind
+
+
 def title(lang: str = "zh", gd=None) -> str:
     """The root unit's full name in ``lang`` (德清县; in English its geodata name and kind, else ``County 330521``)."""
     return root(gd).title(lang)

@@ -14,7 +14,7 @@ from xml.sax.saxutils import escape
 from dash import html
 
 from ..domain.timefmt import SHORT, beijing
-from ..i18n import t
+from ..i18n import kind_words, t
 from ..store import catalogue, lifecycle
 from .cards import change, fmt, kpi_label, points_text
 
@@ -60,7 +60,7 @@ def year_rows(year: dict, lang: str) -> list[dict]:
 
 
 def year_title(year: dict, lang: str) -> str:
-    return t("b_year_title", lang, year=year["year"], previous=year["previous"])
+    return t("b_year_title", lang, year=year["year"], previous=year["previous"], **kind_words(year["kind"], lang))
 
 
 def year_section(year: dict | None, lang: str) -> html.Div:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dash import dcc, html
 
-from ..i18n import t
+from ..i18n import kind_words, t
 from ..metrics import periods
 from ..metrics.kpis import KPIS
 from . import cards as ui_cards
@@ -128,12 +128,14 @@ def _crumbs(crumbs: list[dict], lang: str) -> list:
 
 
 def _profile(p: dict, lang: str):
-    kind = p["kind"]
+    kind, root_kind = p["kind"], p["root_kind"]
     if kind == "zone":
-        return profile.zone_profile(p["staff"], p["hazards"], p["ranks"], p["inspected"], lang)
+        return profile.zone_profile(p["staff"], p["hazards"], p["ranks"], p["inspected"], lang, root_kind)
     if kind == "grid":
-        return profile.grid_profile(p["grid"], p["activity"], p["kpis"], p["hazards"], p["ranks"], lang)
-    return profile.district_profile(p["info"], lang) if kind == "district" else profile.town_profile(p["info"], lang)
+        return profile.grid_profile(p["grid"], p["activity"], p["kpis"], p["hazards"], p["ranks"], lang, root_kind)
+    if kind == "district":
+        return profile.district_profile(p["info"], lang)
+    return profile.town_profile(p["info"], lang, root_kind)
 
 
 def render(v: dict, lang: str) -> dict:
@@ -145,7 +147,8 @@ def render(v: dict, lang: str) -> dict:
         title = t("ranking_siblings", lang, kpi=label)
     else:
         title = t("ranking_title", lang, kpi=label, children=t(LEVEL_KEYS[v["child_level"]], lang))
-    avg_label = t("district_avg", lang) if KPIS[kpi][2] != "count" else t("district_avg_per", lang)
+    words = kind_words(v["root_kind"], lang)
+    avg_label = t("district_avg", lang, **words) if KPIS[kpi][2] != "count" else t("district_avg_per", lang, **words)
     return {
         "breadcrumb": _crumbs(v["crumbs"], lang),
         "title": [html.Span(t(LEVEL_KEYS[level], lang) if level != "district" else "", className="wx-level-tag"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dash import html
 
 from ..domain.timefmt import SHORT, beijing
-from ..i18n import t
+from ..i18n import kind_words, t
 from ..metrics import registry
 from ..store import catalogue, lifecycle
 from .cards import fmt, kpi_label
@@ -30,13 +30,13 @@ def _hazards(hz: dict, lang: str):
     return _row(t("hazard_sites", lang), text + (" · " + ", ".join(parts) if parts else ""))
 
 
-def _ranks(ranks: dict, lang: str):
+def _ranks(ranks: dict, lang: str, root_kind: str):
     items = []
     for k in RANK_KPIS:
         r, n = ranks.get(k, (None, 0))
         items.append(html.Li([html.Span(kpi_label(k, lang)), " ",
                               html.B(t("rank_of", lang, rank=r, n=n) if r else "—")]))
-    return html.Div([html.Div(t("rank_in_district", lang), className="wx-prof-sub"),
+    return html.Div([html.Div(t("rank_in_district", lang, **kind_words(root_kind, lang)), className="wx-prof-sub"),
                      html.Ul(items, className="wx-rank-list")])
 
 
@@ -53,7 +53,7 @@ def district_profile(info: dict, lang: str) -> html.Div:
     ])
 
 
-def town_profile(info: dict, lang: str) -> html.Div:
+def town_profile(info: dict, lang: str, root_kind: str) -> html.Div:
     return html.Div(className="wx-profile", id="unit-profile", children=[
         html.H4(t("profile", lang)),
         _row(t("zones_n", lang), info["n_zones"]), _row(t("grids_n", lang), info["n_grids"]),
@@ -62,11 +62,11 @@ def town_profile(info: dict, lang: str) -> html.Div:
         _row(t("grid_workers", lang), f"{t('full_time', lang)} {info['full_time']} · "
                                       f"{t('part_time', lang)} {info['part_time']}"),
         _hazards(info["hazards"], lang),
-        _ranks(info["ranks"], lang),
+        _ranks(info["ranks"], lang, root_kind),
     ])
 
 
-def zone_profile(staff: dict, hz: dict, ranks: dict, inspected: int, lang: str) -> html.Div:
+def zone_profile(staff: dict, hz: dict, ranks: dict, inspected: int, lang: str, root_kind: str) -> html.Div:
     stars = " · ".join(f"{k}★ {v}" for k, v in sorted(staff["stars"].items(), reverse=True) if v)
     return html.Div(className="wx-profile", id="unit-profile", children=[
         html.H4([t("workstation", lang), ": ", html.Span(staff["station_name"], className="wx-station")]),
@@ -81,11 +81,11 @@ def zone_profile(staff: dict, hz: dict, ranks: dict, inspected: int, lang: str) 
         _row(t("units_inspected_period", lang), f"{inspected:,}"),
         _row(t("population", lang), f"{staff['population']:,}"),
         _hazards(hz, lang),
-        _ranks(ranks, lang),
+        _ranks(ranks, lang, root_kind),
     ])
 
 
-def grid_profile(grid: dict, activity: dict, kp: dict, hz: dict, ranks: dict, lang: str) -> html.Div:
+def grid_profile(grid: dict, activity: dict, kp: dict, hz: dict, ranks: dict, lang: str, root_kind: str) -> html.Div:
     open_ = activity["open"]
     items = []
     for r in open_.head(12).itertuples():
@@ -107,5 +107,5 @@ def grid_profile(grid: dict, activity: dict, kp: dict, hz: dict, ranks: dict, la
         _hazards(hz, lang),
         html.Div(f"{t('open_incidents_list', lang)} ({len(open_)})", className="wx-prof-sub"),
         html.Ul(items or [html.Li(t("none", lang))], className="wx-open-list", id="grid-open-incidents"),
-        _ranks(ranks, lang),
+        _ranks(ranks, lang, root_kind),
     ])

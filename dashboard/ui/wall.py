@@ -46,7 +46,7 @@ def _setting(settings, name: str, default):
     return default if value in (None, "") else value
 
 
-def wall_config(settings, lang: str, params: dict) -> dict:
+def wall_config(settings, lang: str, params: dict, root_kind: str) -> dict:
     """Tour and ranking options: URL parameters over settings over defaults (``?tour=30&order=rank|code``,
     ``rank=<kpi>``, ``rank_period=today|month``, ``rank_n=5``, ``pause=<s>`` for an alert)."""
     tour_s = _int(params.get("tour", _setting(settings, "wall_tour_s", DEFAULT_TOUR_S)), DEFAULT_TOUR_S, 2, 3600)
@@ -63,7 +63,7 @@ def wall_config(settings, lang: str, params: dict) -> dict:
         "rank_period": rank_period if rank_period in ("today", "month") else "month",
         "rank_n": _int(params.get("rank_n"), DEFAULT_RANK_N, 1, 23),
         "pause_ms": pause_s * 1000,
-        "text": client_table(lang),
+        "text": client_table(lang, root_kind),
     }
 
 

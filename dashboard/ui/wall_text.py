@@ -5,7 +5,7 @@ without touching other pages; :func:`wt` falls back to :func:`dashboard.i18n.t` 
 """
 from __future__ import annotations
 
-from ..i18n import STRINGS, normalise
+from ..i18n import STRINGS, kind_words, normalise
 from ..metrics import kpis, registry
 from ..store import catalogue
 
@@ -23,7 +23,7 @@ WALL_STRINGS: dict[str, tuple[str, str]] = {
     "ranking_top": ("前{n}名", "Top {n}"),
     "ranking_bottom": ("后{n}名", "Bottom {n}"),
     "tour": ("片区巡览", "Zone tour"),
-    "tour_district": ("全区概况", "District overview"),
+    "tour_district": ("全{kind}概况", "{kind} overview"),  # {kind}: i18n.kind_words
     "tour_step": ("{i} / {n}", "{i} / {n}"),
     "rank_of": ("第 {r} / {n} 名", "Rank {r} of {n}"),
     "grids": ("网格", "Grids"),
@@ -63,11 +63,12 @@ def severity_name(severity: int, lang: str) -> str:
     return zh if normalise(lang) == "zh" else en
 
 
-def client_table(lang: str) -> dict:
-    """The strings the wall's JS needs (tour cards, alert card), in one language."""
-    keys = ("today", "month", "now", "tour", "tour_district", "rank_of", "grids", "registered_units", "hazards",
+def client_table(lang: str, root_kind: str) -> dict:
+    """The strings the wall's JS needs (tour cards, alert card), in one language; ``root_kind`` 区 / 县 / 市
+    (``services.units.kind``: 全区概况 / 全县概况)."""
+    keys = ("today", "month", "now", "tour", "rank_of", "grids", "registered_units", "hazards",
             "major_hazards", "station", "alert_title", "alert_high", "alert_ring", "severity", "zone", "town")
-    return {k: wt(k, lang) for k in keys}
+    return {**{k: wt(k, lang) for k in keys}, "tour_district": wt("tour_district", lang, **kind_words(root_kind, lang))}
 
 
 def fmt_value(value, kpi: str) -> str:

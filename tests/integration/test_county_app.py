@@ -74,6 +74,7 @@ def test_titles_and_names_follow_the_geodata(leader, district):
     assert f"{name}基层社会治理指挥中心" in overview and not any(w in overview for w in SEED_WORDS)
     wall = _layout(leader, "/wall")
     assert f"{name}基层社会治理指挥中心" in wall and not any(w in wall for w in SEED_WORDS)
+    assert f"全{name[-1]}概况" in wall  # the tour's card for the whole unit says 全区 / 全县 / 全市 as its name does
     assert f"{name}指挥中心 / Home" in _layout(leader, "/no-such-page")
     # English: the geodata has no English name (the province file has none), so a pinyin-free fallback by code
     assert district["name_en"] is None

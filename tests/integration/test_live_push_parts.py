@@ -435,7 +435,7 @@ def test_a_wall_receives_at_most_2_kb_for_one_changed_incident(demo_server, geo,
     from dashboard.services import live
     from dashboard.ui import wall as wall_ui
 
-    cfg = wall_ui.wall_config(demo_server.app.server.extensions["dashboard"].settings, lang, {})
+    cfg = wall_ui.wall_config(demo_server.app.server.extensions["dashboard"].settings, lang, {}, "区")
     push = next(c.data for c in wall_page.map_inputs(0, 0, cfg).children[-1].children
                 if getattr(c, "id", None) == "live-push")
     assert set(push) == {"wall", "wallfigures", "rings"}
