@@ -127,6 +127,7 @@
         (fc.features || []).forEach(function (f) { m.set(f.properties.id, mark(f)); });
         S.features = m;
         S.truncated = !!fc.truncated;
+        if (S.ids.truncated) { setProps(S.ids.truncated, {hidden: !S.truncated}); }  // say so on the map
         S.verifyNext = true;
         S.queued.forEach(merge);  // events that arrived while loading (each idempotent: upsert/remove by id)
         S.queued = [];

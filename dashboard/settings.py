@@ -62,6 +62,7 @@ class Settings:
     login_max_failures: int = 5  # wrong passwords in a row that lock an account …
     login_lock_minutes: int = 15  # … for this long (``users unlock`` lifts it)
     duty_window_step_s: int = 60  # relative duty-desk windows (last hour, 24 h …) slide in steps of this
+    map_points_max: int = 50_000  # markers in one map payload (the newest of the filter; ~1.5 MB compressed)
     # alert push to group robots (services.notify): each entry names a robot; URLs and secrets are secrets
     notify_dingtalk: tuple[str, ...] = field(default=(), repr=False)  # NOTIFY_DINGTALK=<webhook url>|<secret>,…
     notify_wecom: tuple[str, ...] = field(default=(), repr=False)  # NOTIFY_WECOM=<webhook url>,…
@@ -175,6 +176,7 @@ class Settings:
             login_max_failures=max(1, int(env.get("LOGIN_MAX_FAILURES", d.login_max_failures))),
             login_lock_minutes=max(1, int(env.get("LOGIN_LOCK_MINUTES", d.login_lock_minutes))),
             duty_window_step_s=max(1, int(env.get("DUTY_WINDOW_STEP", d.duty_window_step_s))),
+            map_points_max=min(500_000, max(1, int(env.get("MAP_POINTS_MAX", d.map_points_max)))),
             notify_dingtalk=_split(env.get("NOTIFY_DINGTALK", "")),
             notify_wecom=_split(env.get("NOTIFY_WECOM", "")),
             notify_webhook=_split(env.get("NOTIFY_WEBHOOK", "")),

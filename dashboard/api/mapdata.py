@@ -66,8 +66,9 @@ def incidents_json():
     # known parameters only, in one order, the default state spelled out: equal queries share one cache entry
     query = filters.canonical_query({**request.args.to_dict(), "status": request.args.get("status") or "open"})
     # keyed by the change sequence and the minute (overdue hours age with time)
-    key = f"map:inc:{_crs()}:{maps.change_seq()}:{int(now.timestamp() // 60)}:{query}"
-    return _json_response(key, lambda: maps.incident_points(flt, now))
+    cap = services().settings.map_points_max
+    key = f"map:inc:{_crs()}:{cap}:{maps.change_seq()}:{int(now.timestamp() // 60)}:{query}"
+    return _json_response(key, lambda: maps.incident_points(flt, now, cap))
 
 
 @bp.get("/rings.json")

@@ -43,10 +43,14 @@ def bad_filter_text(e, lang: str, *, defaults: bool = False) -> str:
     return t("duty_bad_filter", lang, msg=e.args[0])
 
 
-def _step_s() -> int:
+def _settings():
     from ..context import services
 
-    return services().settings.duty_window_step_s
+    return services().settings
+
+
+def _step_s() -> int:
+    return _settings().duty_window_step_s
 
 
 def apply_filters(values: dict, lang: str, query: str | None = None) -> dict:
@@ -83,8 +87,7 @@ def sync_list(query: str, live: dict | None, lang: str, selected: dict | None, *
         listing = data.list_rows(query, lang, who)
     except FilterError as e:
         return no_update, no_update, no_update, bad_filter_text(e, lang), no_update
-    note = "" if listing.total <= len(listing.rows) else t("duty_rows_capped", lang, n=len(listing.rows),
-                                                             total=listing.total)
+    note = ui.capped_note(len(listing.rows), listing.total, _settings().map_points_max, lang)
     return listing.rows, {"seq": listing.seq, "q": query}, no_update, note, time.time()
 
 

@@ -24,7 +24,7 @@ from ..ui import duty as ui
 from ..ui.alerts import alert_banner, alert_feed
 from ..ui.layers import start_urls
 from ..ui.map import district_map
-from ..ui.map_controls import hidden_map_inputs, live_feed
+from ..ui.map_controls import hidden_map_inputs, live_feed, map_note
 from ..ui.shell import header
 from .head import map_preload
 
@@ -95,7 +95,7 @@ def layout(settings, lang: str, params: dict):
         listing = data.list_rows(query, lang)
         note = duty_callbacks.bad_filter_text(e, lang, defaults=True)
     if listing.total > len(listing.rows):
-        note = t("duty_rows_capped", lang, n=len(listing.rows), total=listing.total)
+        note = ui.capped_note(len(listing.rows), listing.total, settings.map_points_max, lang)
     snapshot = alert_service.snapshot()
     places = data.place_options(lang, values["town"], values["zone"])
 
@@ -108,7 +108,7 @@ def layout(settings, lang: str, params: dict):
     # the live stream starts at the list's sequence (the layer shows at least that state) and the banner's
     refresh = live_feed(listing.seq, snapshot["seq"], {"list": {"q": query, "lang": lang},
                                                        "alerts": {"lang": lang, "ack": True}, "rings": {}},
-                       reload="duty-reload")
+                       reload="duty-reload", truncated="duty-map-truncated")
 
     return html.Div(className="wx-duty", children=[
         header(lang, "/incidents", params, t("duty_title", lang), place=units.title(lang)),
@@ -119,7 +119,9 @@ def layout(settings, lang: str, params: dict):
             ui.filter_panel(lang, values, places),
             html.Section(className="wx-duty-center", children=[
                 html.Div(className="wx-duty-map wx-map", id="duty-map-panel",
-                         children=[the_map, refresh, map_inputs()]),
+                         children=[the_map, refresh, map_inputs(),
+                                   map_note("duty-map-truncated", t("map_truncated", lang,
+                                                                    n=f"{settings.map_points_max:,}"))]),
                 html.Div(className="wx-duty-list", children=[
                     ui.list_toolbar(lang, query, note),
                     html.Div(ui.incident_grid(lang, listing.rows), className="wx-grid-wrap"),

@@ -138,6 +138,13 @@ GRID_LOCALE_ZH = {
 }
 
 
+def capped_note(listed: int, total: int, map_cap: int, lang: str) -> str:
+    """The list toolbar's note when the filter matches more than the list holds (the map's cap: ``MAP_POINTS_MAX``)."""
+    if total <= listed:
+        return ""
+    return t("duty_rows_capped", lang, n=f"{listed:,}", total=f"{total:,}", shown=f"{min(total, map_cap):,}")
+
+
 def list_toolbar(lang: str, query: str, note: str = "") -> html.Div:
     suffix = ("&lang=en" if lang == "en" else "")
     return html.Div(className="wx-duty-toolbar", children=[

@@ -53,23 +53,32 @@ def hidden_map_inputs(measure: str = "none", layer: str = DEFAULT_LAYER, hotspot
 
 
 def live_feed(seq: int | None, aseq: int | None, push: dict | None = None, *, charts: bool = False,
-              reload: str | None = None) -> html.Div:
+              reload: str | None = None, truncated: str | None = None) -> html.Div:
     """What a page with ``district_map`` needs to follow the store by push (``assets/live.js``): the incident
     and alert change sequences the page was built at (the live stream starts there, so nothing committed between
     the render and the stream is missed), ``live-push``: the page's live parts and their parameters (the stream
     sends their new props after each change: ``callbacks.pushed``; a page's clientside callback keeps it current
     as the view changes), and with ``charts`` the store ``charts-seq`` that the stream moves at most once a minute
     while changes come (the overview's charts follow it). ``reload``: the store the stream moves when too much
-    changed at once to send (the page then reloads that part)."""
+    changed at once to send (the page then reloads that part). ``truncated``: the element (:func:`map_note`) shown
+    while the incident layer holds only the newest of its filter (the payload says ``truncated``)."""
     ids = {"charts": "charts-seq"} if charts else {}
     if reload:
         ids["reload"] = reload
+    if truncated:
+        ids["truncated"] = truncated
     stores = [dcc.Store(id="charts-seq", data=seq)] if charts else []
     if reload:
         stores.append(dcc.Store(id=reload))
     return html.Div([dcc.Store(id="live-conf", data={"seq": seq, "aseq": aseq, "ids": ids, "push": push or {}}),
                      dcc.Store(id="live-push", data=push or {}), *stores, dcc.Store(id="live-follow")],
                     style={"display": "none"})
+
+
+def map_note(note_id: str, text: str) -> html.Div:
+    """A note over the map, hidden until ``assets/live.js`` shows it (e.g. the markers are only the newest of a
+    filter that matches more)."""
+    return html.Div(text, id=note_id, className="wx-map-note", role="status", hidden=True)
 
 
 def legend(payload: dict | None, lang: str) -> list:

@@ -646,3 +646,37 @@ def test_overview_cards_follow_new_reports(duty_server, page):
         assert time.time() < deadline, (shown, {k: now[k] for k in shown}, {k: before[k] for k in shown})
         page.wait_for_timeout(250)
     assert page.js_errors == []
+
+
+@pytest.fixture(scope="module")
+def capped_server(duty_server):
+    """The duty desk's store again, served with a marker cap just above its open incidents: every state is more
+    than the map holds, the open ones are not."""
+    from dashboard import create_app
+
+    open_now = api_count(duty_server, "status=open")
+    settings = duty_server.app.server.extensions["dashboard"].settings
+    server = LiveServer(create_app(dataclasses.replace(settings, map_points_max=open_now + 1)))
+    server.cap = open_now + 1
+    yield server
+    server.stop()
+
+
+def test_the_map_says_when_it_shows_only_the_newest_of_a_filter(capped_server, page):
+    cap = capped_server.cap
+    from dashboard.store import lifecycle
+
+    every = api_count(capped_server, "status=" + ",".join(lifecycle.STATES))
+    assert every > cap, "the store must hold more incidents than the cap for this test to mean anything"
+    note = page.locator("#duty-map-truncated")
+
+    sign_in(page, capped_server, next_path="/incidents?status=all")
+    grid_ready(page)
+    page.wait_for_function("n => wx.live.size() === n", arg=cap, timeout=30_000)  # the newest `cap` only
+    note.wait_for(state="visible", timeout=10_000)
+    assert f"{cap:,}" in note.inner_text()
+
+    page.goto(f"{capped_server.url}/incidents")  # the open incidents: all of them fit
+    grid_ready(page)
+    page.wait_for_function("n => wx.live.size() === n", arg=cap - 1, timeout=30_000)
+    note.wait_for(state="hidden", timeout=10_000)
