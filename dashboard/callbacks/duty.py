@@ -7,6 +7,7 @@ the countdown.
 """
 from __future__ import annotations
 
+import json
 import time
 
 from dash import ALL, ClientsideFunction, Input, Output, State, ctx, no_update
@@ -306,6 +307,10 @@ def register_callbacks(app) -> None:
         }""",
         Output("geo-incidents", "url", allow_duplicate=True),
         Input("duty-map-url", "data"), prevent_initial_call=True)
+    # the window tick runs only while a relative window is chosen (the filter callback asks the server each tick)
+    app.clientside_callback(
+        f"function (win) {{ return {json.dumps(list(dq.RELATIVE_WINDOWS))}.indexOf(win) < 0; }}",
+        Output("duty-window-tick", "disabled"), Input("duty-window", "value"), prevent_initial_call=True)
     # the live stream sends the changed rows of the list's filter (callbacks.pushed, part "list")
     app.clientside_callback(
         """function (query, push) { return window.wx.live.pushWith(push, {list: {q: query}}); }""",

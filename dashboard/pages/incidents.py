@@ -131,7 +131,9 @@ def layout(settings, lang: str, params: dict):
                                                             ui.detail_panel(lang)]),
         ]),
         dcc.Interval(id="duty-tick", interval=CLOCK_MS),  # the browser's clock (time left); no request
-        dcc.Interval(id="duty-window-tick", interval=settings.duty_window_step_s * 1000),  # relative windows slide
+        # relative windows slide: ticks only while one is chosen (an idle desk on any other filter asks nothing)
+        dcc.Interval(id="duty-window-tick", interval=settings.duty_window_step_s * 1000,
+                     disabled=values["win"] not in dq.RELATIVE_WINDOWS),
         dcc.Store(id="duty-conf", data={"lang": lang, "can_act": user.can_act,
                                         "txt": {"rows": t("duty_rows", lang, n="{n}"),
                                                 "colfiltered": t("duty_rows_colfiltered", lang, n="{n}", all="{all}")}}),

@@ -165,8 +165,14 @@ def _wait_view(page, level: str, code: str):
 
 
 def _settled(page):
-    page.wait_for_function("() => { const m = wx.map.mapFor('map'); return m && !m._animatingZoom && !m._panAnim?._inProgress; }")
-    page.wait_for_timeout(1200)  # the fly to the unit is over
+    """The fly to the unit is over: no animation, and the view has not moved for two reads 400 ms apart (a fly
+    takes longer on a busy machine; a click during it lands on whatever passes under the pointer)."""
+    page.wait_for_function("""() => { const m = wx.map.mapFor('map');
+        if (!m || m._animatingZoom || (m._panAnim && m._panAnim._inProgress)) { window.__wxView = null; return false; }
+        const c = m.getCenter(), now = [c.lat, c.lng, m.getZoom()], prev = window.__wxView;
+        window.__wxView = now;
+        return !!prev && Math.abs(prev[0] - now[0]) < 1e-7 && Math.abs(prev[1] - now[1]) < 1e-7 && prev[2] === now[2];
+    }""", polling=400, timeout=30_000)
 
 
 def test_real_clicks_drill_zone_then_grid_and_hover_names_the_grid(demo_server, opened):

@@ -530,6 +530,25 @@ def test_relative_window_slides_while_the_desk_is_open(sliding_server, page):
     assert page.js_errors == []
 
 
+def test_the_window_ticks_only_while_a_relative_window_is_chosen(sliding_server, page):
+    """An idle desk asks the server nothing (its changes come by push); the window's tick, which asks the server
+    whether a relative window moved on, runs only while one is chosen."""
+    sign_in(page, sliding_server, next_path="/incidents?status=all")
+    grid_ready(page)
+    page.wait_for_load_state("networkidle")
+    ticks: list[str] = []
+    page.on("request", lambda r: ticks.append(r.url) if "_dash-update-component" in r.url
+            and "duty-window-tick.n_intervals" in (r.post_data or "") else None)
+    page.wait_for_timeout(5_000)  # more than two steps of the sliding server (2 s)
+    assert ticks == []
+    page.evaluate("() => window.dash_clientside.set_props('duty-window', {value: '24h'})")  # as the dropdown does
+    page.wait_for_url("**win=24h**")
+    deadline = time.time() + 20
+    while not ticks and time.time() < deadline:
+        page.wait_for_timeout(200)
+    assert ticks, "a relative window ticks"
+
+
 def test_absolute_window_stays_put(sliding_server, page):
     maps = track_map(page)
     sign_in(page, sliding_server, next_path="/incidents?status=all&win=custom&from=2019-04-01T00:00&to=2019-05-01T00:00")

@@ -152,16 +152,21 @@ def test_tour_flies_from_zone_to_zone_by_itself(demo_app, page):
                                         st.error.backEnd.push({error: {message: 'x'}}); } }""")
     zone = page.locator("#wall-zone-card [data-zone]")
     # the tour starts on the district and then visits the zones; on a busy machine it may already be past the
-    # first step when the page is ready, so the test follows it from wherever it is
-    page.wait_for_function("() => { const z = document.querySelector('#wall-zone-card [data-zone]');"
-                           " return z && z.dataset.zone !== 'district'; }", timeout=20_000)
-    first = zone.get_attribute("data-zone")
+    # first steps when the page is ready, and it may step again between two reads of the test, so the page records
+    # every card it shows (in order) and the test checks the record
+    page.evaluate("""() => { window.__tour = [];
+        const note = () => { const z = document.querySelector('#wall-zone-card [data-zone]');
+            const v = z && z.dataset.zone; if (v && v !== window.__tour[window.__tour.length - 1]) window.__tour.push(v); };
+        note(); new MutationObserver(note).observe(document.querySelector('#wall-zone-card'),
+                                                   {subtree: true, childList: true, attributes: true}); }""")
     zones = sorted(f["properties"]["code"] for f in _get(demo_app.url, "/api/geo/zones.json")["features"])
-    assert first in zones
+    page.wait_for_function("() => window.__tour.filter(z => z !== 'district').length >= 1", timeout=20_000)
     center = page.evaluate("() => window.wx.map.mapFor('map').getCenter()")
-    page.wait_for_function("z => document.querySelector('#wall-zone-card [data-zone]').dataset.zone !== z",
-                           arg=first, timeout=20_000)
-    assert zone.get_attribute("data-zone") == zones[(zones.index(first) + 1) % len(zones)]  # order=code
+    page.wait_for_function("() => window.__tour.filter(z => z !== 'district').length >= 3", timeout=30_000)
+    seen = [z for z in page.evaluate("() => window.__tour") if z != "district"]
+    assert set(seen) <= set(zones), seen
+    for a, b in zip(seen, seen[1:]):  # order=code: each card is the next zone by code
+        assert b == zones[(zones.index(a) + 1) % len(zones)], seen
     page.wait_for_timeout(2_000)  # the flight takes 1.6 s
     assert page.evaluate("() => window.wx.map.mapFor('map').getCenter()") != center
     assert page.locator("path.wx-layer-zones[stroke='#ffd400']").count() == 1  # the visited zone is outlined
