@@ -21,11 +21,14 @@ import platform
 import re
 import statistics
 import tempfile
+import subprocess
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 from bench import plotly_map_page
-from bench.common import chromium, seed_demo, seed_open_incidents, served, sign_in, summary, write_results
+from bench.common import (ROOT, chromium, seed_demo, seed_open_incidents, served, served_from, sign_in, summary,
+                          write_results)
 
 DRAWN = """n => document.querySelectorAll('path.wx-layer-grids').length === 538 &&
     document.querySelectorAll('path.wx-layer-zones').length === 46 &&
@@ -79,8 +82,11 @@ def paint_once(browser, url: str, path: str, condition: str, viewport=(1600, 100
         page.add_init_script(painted_script(condition) if condition else plotly_map_page.painted_script())
         if user:
             sign_in(page, url, user, password)
+        cdp = ctx.new_cdp_session(page)
+        cdp.send("Performance.enable")
         page.goto(url + path)
         page.wait_for_function("() => window.__wxPainted !== null", timeout=180_000, polling=50)
+        metrics = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
         ms = page.evaluate("window.__wxPainted")
         res = page.evaluate(RESOURCES, ms)
     finally:
@@ -90,8 +96,11 @@ def paint_once(browser, url: str, path: str, condition: str, viewport=(1600, 100
         name = bundle_name(r["url"])
         if name:
             bundles[name] = r["decoded"]
+    # CPU time of the page's main thread and of its renderer process up to a moment after the paint (the figures'
+    # read): what the page costs the machine, much less moved by the machine's load than the wall clock
     return {"ms": ms, "requests": len(res), "transferred": sum(r["transfer"] for r in res),
-            "decoded": sum(r["decoded"] for r in res), "bundles": bundles}
+            "decoded": sum(r["decoded"] for r in res), "bundles": bundles,
+            "main_thread_cpu_ms": metrics.get("ThreadTime", 0) * 1000, "renderer_cpu_ms": metrics.get("ProcessTime", 0) * 1000}
 
 
 def page_figures(samples: list[dict]) -> dict:
@@ -99,6 +108,8 @@ def page_figures(samples: list[dict]) -> dict:
     common = set.intersection(*(set(s["bundles"]) for s in samples))
     last = samples[-1]["bundles"]
     return {**summary([s["ms"] for s in samples]),
+            "main_thread_cpu_ms_median": round(statistics.median(s["main_thread_cpu_ms"] for s in samples), 1),
+            "renderer_cpu_ms_median": round(statistics.median(s["renderer_cpu_ms"] for s in samples), 1),
             "requests_before_paint": statistics.median(s["requests"] for s in samples),
             "bytes_transferred_before_paint": statistics.median(s["transferred"] for s in samples),
             "bytes_decoded_before_paint": statistics.median(s["decoded"] for s in samples),
@@ -107,26 +118,47 @@ def page_figures(samples: list[dict]) -> dict:
             "plotly_js_before_paint": any("plotly" in n for n in common)}
 
 
-def overview_vs_plotly(browser, url: str, plotly_url: str, runs: int) -> dict:
-    """The overview and the plotly page, alternating (one warm-up each, not counted)."""
-    ours, theirs = [], []
-    paint_once(browser, url, "/", DRAWN, user="leader", password="leader-demo")
+def overview_vs_plotly(browser, url: str, plotly_url: str, runs: int, before_url: str | None = None) -> dict:
+    """The overview and the plotly page, alternating (one warm-up each, not counted); with ``before_url`` (the
+    code before, same instance) its overview too, in the same round."""
+    ours, theirs, before = [], [], []
+    overview_at = lambda u: paint_once(browser, u, "/", DRAWN, user="leader", password="leader-demo")  # noqa: E731
+    urls = [url] + ([before_url] if before_url else [])
+    for u in urls:
+        overview_at(u)
     paint_once(browser, plotly_url, "/", None)
-    for _ in range(runs):
-        ours.append(paint_once(browser, url, "/", DRAWN, user="leader", password="leader-demo"))
+    for k in range(runs):
+        for u in (urls if k % 2 == 0 else urls[::-1]):  # which version goes first alternates too
+            (ours if u == url else before).append(overview_at(u))
         theirs.append(paint_once(browser, plotly_url, "/", None))
     overview, plotly = page_figures(ours), page_figures(theirs)
-    return {"overview": overview, "plotly_choropleth_map_page": plotly,
-            "ratio_of_medians": round(overview["median_ms"] / plotly["median_ms"], 3),
-            "ratio_per_pair_median": round(statistics.median(a["ms"] / b["ms"] for a, b in zip(ours, theirs)), 3)}
+    out = {"overview": overview, "plotly_choropleth_map_page": plotly,
+           "ratio_of_medians": round(overview["median_ms"] / plotly["median_ms"], 3),
+           "ratio_per_pair_median": round(statistics.median(a["ms"] / b["ms"] for a, b in zip(ours, theirs)), 3)}
+    if before:
+        b = page_figures(before)
+        out["before"] = {"overview": b, "ratio_of_medians": round(b["median_ms"] / plotly["median_ms"], 3),
+                         "ratio_per_pair_median": round(statistics.median(
+                             x["ms"] / y["ms"] for x, y in zip(before, theirs)), 3)}
+    return out
 
 
-def other_pages(browser, url: str, runs: int) -> dict:
-    wall = [paint_once(browser, url, f"/wall?token={WALL_TOKEN}", DRAWN, viewport=(1920, 1080))
-            for _ in range(runs + 1)][1:]
-    duty = [paint_once(browser, url, "/incidents", DUTY_DRAWN, user="duty", password="duty-demo")
-            for _ in range(runs + 1)][1:]
-    return {"wall": page_figures(wall), "duty_desk": page_figures(duty)}
+def other_pages(browser, url: str, runs: int, before_url: str | None = None) -> dict:
+    pages = {"wall": (f"/wall?token={WALL_TOKEN}", DRAWN, (1920, 1080), None, None),
+             "duty_desk": ("/incidents", DUTY_DRAWN, (1600, 1000), "duty", "duty-demo")}
+    urls = [url] + ([before_url] if before_url else [])
+    out, before = {}, {}
+    for name, (path, cond, viewport, user, password) in pages.items():
+        samples = {u: [] for u in urls}
+        for k in range(runs + 1):  # the first round is a warm-up
+            for u in (urls if k % 2 == 0 else urls[::-1]):
+                samples[u].append(paint_once(browser, u, path, cond, viewport=viewport, user=user, password=password))
+        out[name] = page_figures(samples[url][1:])
+        if before_url:
+            before[name] = page_figures(samples[before_url][1:])
+    if before:
+        out["before"] = before
+    return out
 
 
 def machine() -> dict:
@@ -198,6 +230,11 @@ def pan(browser, url: str, runs: int) -> list[float]:
     return samples
 
 
+def _commit(checkout: Path) -> str | None:
+    r = subprocess.run(["git", "-C", str(checkout), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    return r.stdout.strip() or None
+
+
 def _previous() -> dict:
     import json
 
@@ -216,8 +253,13 @@ def main(argv=None) -> int:
     ap.add_argument("--big", type=int, default=100_000)
     ap.add_argument("--runs", type=int, default=7)
     ap.add_argument("--paint-only", action="store_true", help="only the first paint figures (no recolour, no scale run)")
+    ap.add_argument("--before", type=Path, metavar="CHECKOUT",
+                    help="also serve the code of this checkout (e.g. the lead's main) on the same data and measure "
+                         "its first paints in the same rounds (before/after on a loaded machine)")
     args = ap.parse_args(argv)
     figures = {"machine": machine(), "load_average_at_start": [round(x, 2) for x in os.getloadavg()]}
+    if args.before:
+        figures["before_code"] = {"checkout": str(args.before), "commit": _commit(args.before)}
     # every first paint signs a fresh context in: more sign-ins a minute than a real centre's limits allow
     tokens = {"api_tokens": (TOKEN,), "wall_tokens": (WALL_TOKEN,),
               "rate_limits": {"login_name": "600/minute", "login_address": "600/minute"}}
@@ -226,11 +268,14 @@ def main(argv=None) -> int:
         inst = Path(tmp) / "base"
         seed_demo(inst)
         seed_open_incidents(inst, args.incidents)
-        with served(inst, **tokens) as url:
+        # before/after: both versions in processes of their own, alike (this one drives the browser)
+        with (served_from(ROOT, inst, **tokens) if args.before else served(inst, **tokens)) as url, \
+                (served_from(args.before, inst, **tokens) if args.before else nullcontext()) as before_url:
             with plotly_map_page.served(plotly_map_page.fetch_data(url, TOKEN)) as plotly_url:
                 figures["first_paint"] = {"open_incidents_added": args.incidents, "runs": args.runs,
-                                          **overview_vs_plotly(browser, url, plotly_url, args.runs)}
-            figures["first_paint_other_pages"] = other_pages(browser, url, max(5, args.runs // 2))
+                                          **overview_vs_plotly(browser, url, plotly_url, args.runs, before_url)}
+            figures["first_paint_other_pages"] = other_pages(browser, url, max(5, args.runs // 2), before_url)
+            figures["load_average_after_first_paints"] = [round(x, 2) for x in os.getloadavg()]
             if not args.paint_only:
                 draw, size = first_draw(browser, url, args.runs)
                 figures["first_draw_584_polygons_plus_incidents"] = {"added_open_incidents": args.incidents,

@@ -127,3 +127,26 @@ def chromium():
             yield browser
         finally:
             browser.close()
+
+
+@contextmanager
+def served_from(code: Path, instance: Path, **settings_kw):
+    """Like :func:`served`, but the dashboard of another checkout ``code`` (its own process, ``bench.serve_app``):
+    a before/after run serves both versions on the same instance."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "bench.serve_app", "--code", str(code), "--instance", str(instance),
+                             "--settings", json.dumps(settings_kw)], cwd=ROOT, stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        url = proc.stdout.readline().strip()
+        if not url.startswith("http://"):
+            raise RuntimeError(f"{code}: the app did not start")
+        yield url
+    finally:
+        proc.stdin.close()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()

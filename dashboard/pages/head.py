@@ -11,6 +11,11 @@ page's HTML keeps only what that page draws, and starts the downloads its first 
   ``preload_urls(settings, params)`` (page module, optional): those that depend on the page's query (the duty
   desk's filtered incident layer). Dash's own start requests (layout, dependencies) are preloaded on every page.
 
+Dash's ``deps/polyfill@7.12.1.min.js`` (@babel/polyfill: core-js 2 for ES5 browsers, ~100 KB evaluated before
+anything else) is left out of every page (:data:`DROPPED`): the browsers that run dash-leaflet (ES2015 code) and the
+app's own assets have what it adds; of it only regenerator-runtime is used (Dash's loader of lazy components),
+vendored as ``assets/vendor/regenerator-runtime-0.13.min.js``.
+
 Async chunks (plotly.js behind ``dcc.Graph``, the dropdown, date picker) were never in the HTML: Dash serves them
 when a component needs them. A page reached by a client-side route (``dcc.Link``) in a document built for
 another page could need a library this document left out: ``assets/dashboard_app.js`` stands in for each one
@@ -31,6 +36,8 @@ OPTIONAL = {
     "dash_ag_grid": "/_dash-component-suites/dash_ag_grid/",
     "dash_table": "/_dash-component-suites/dash/dash_table/",  # Dash always writes it; no page draws a DataTable
 }
+# scripts Dash writes that no page loads (see the module's docstring)
+DROPPED = ("/_dash-component-suites/dash/deps/polyfill@",)
 # what dash-renderer fetches once every bundle is evaluated, before it can draw anything: fetched meanwhile (the
 # layout is the page the request's Referer names, pages.install_pages: the preload carries the same Referer)
 DASH_START = ("/_dash-layout", "/_dash-dependencies")
@@ -62,8 +69,8 @@ class Head:
         return tuple(sorted(set(OPTIONAL) - set(self.libraries)))
 
     def scripts(self, html: str) -> str:
-        """Dash's script tags without the bundles of the libraries this page does not draw."""
-        left_out = tuple(OPTIONAL[name] for name in self.deferred)
+        """Dash's script tags without the bundles of the libraries this page does not draw (nor :data:`DROPPED`)."""
+        left_out = tuple(OPTIONAL[name] for name in self.deferred) + DROPPED
         return _SCRIPT.sub(lambda m: "" if any(p in m.group(1) for p in left_out) else m.group(0), html)
 
     def metas(self, urls=()) -> str:

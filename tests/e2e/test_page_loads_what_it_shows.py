@@ -74,3 +74,79 @@ def test_a_client_side_route_into_the_duty_desk_loads_it_afresh_with_its_grid(de
     assert page.url.endswith("/incidents")
     ctx.close()
     assert errors == []
+
+
+RESOURCES = """() => performance.getEntriesByType('resource').map(e => [e.name, e.startTime, e.initiatorType])"""
+# Stamps window.__wxMapInDom (ms since navigation start) at the end of the task that put the last of the map's grid
+# and zone paths and its first incident cluster or marker into the page (a mutation observer's callback runs then,
+# before any later task could start a request).
+MAP_IN_DOM = """(() => {
+  window.__wxMapInDom = null;
+  const drawn = () => document.querySelectorAll('path.wx-layer-grids').length === 538 &&
+    document.querySelectorAll('path.wx-layer-zones').length === 46 &&
+    document.querySelector('.marker-cluster, .leaflet-marker-pane .wx-inc') !== null;
+  const seen = new MutationObserver(() => {
+    if (drawn()) { window.__wxMapInDom = performance.now(); seen.disconnect(); }
+  });
+  seen.observe(document, {childList: true, subtree: true});
+})();"""
+PRELOADED = """() => [...document.querySelectorAll('link[rel=preload]')].map(l => [l.href, l.getAttribute('as')])"""
+
+
+def test_the_overview_draws_before_any_callback_and_fetches_each_preload_once(demo_app, browser):
+    """What the HTML preloads is what the page then uses (no second download: the preload's mode and credentials
+    match the renderer's and dash-leaflet's fetches); the map is drawn with no callback request before it (the
+    panel's first callbacks wait for it); Dash's polyfill is not loaded, and lazy components (the measure dropdown)
+    still load without it."""
+    ctx = browser.new_context(viewport={"width": 1600, "height": 1000})
+    page = ctx.new_page()
+    errors = watch(page)
+    requested: list[str] = []
+    page.on("request", lambda r: requested.append(r.url))
+    page.add_init_script(MAP_IN_DOM)
+    demo_app.sign_in(page)
+    page.goto(demo_app.url + "/")
+    page.wait_for_function("() => window.__wxMapInDom !== null", timeout=60_000)
+    drawn = page.evaluate("window.__wxMapInDom")
+    page.wait_for_selector("#kpi-cards .wx-card", timeout=60_000)  # the panel's first callbacks have answered
+    page.wait_for_timeout(1_000)  # counting requests: a late second fetch of a preloaded URL would show here
+    entries = page.evaluate(RESOURCES)
+    preloaded = page.evaluate(PRELOADED)
+    ready = page.evaluate("document.body.dataset.mapReady")  # why the panel went ahead (wx.map.whenDrawn)
+    page.locator("#map-measure").click()  # a lazy component (async chunk) opens: regenerator-runtime is there
+    page.get_by_role("option").first.wait_for(timeout=30_000)
+    ctx.close()
+
+    fetched = [href for href, kind in preloaded if kind == "fetch"]
+    for url in ("/_dash-layout", "/_dash-dependencies", "/api/geo/grids.json", "/api/geo/zones.json",
+                "/api/map/incidents.json"):
+        assert demo_app.url + url in fetched, (url, preloaded)
+    for href, _ in preloaded:
+        used = [(kind, start) for name, start, kind in entries if name == href]
+        assert len(used) == 1 and used[0][0] == "link", (href, used)  # loaded once, by the preload
+        assert requested.count(href) == 1, href
+    callbacks = [start for name, start, _ in entries if "/_dash-update-component" in name]
+    assert callbacks, entries
+    if ready != "timeout":  # a machine too busy to draw the map in 6 s lets the panel go ahead by design
+        assert ready == "drawn" and min(callbacks) >= drawn, (ready, callbacks, drawn)  # the panel's, after the map
+    assert not [u for u in requested if "/deps/polyfill@" in u]
+    assert errors == []
+
+
+def test_a_signed_out_visitor_gets_the_sign_in_page_and_no_data(demo_app, browser):
+    """The overview is private: a signed-out visitor's browser is sent to sign in before any HTML of the overview
+    (so no preload of its map data), and requests no map or incident data at all."""
+    ctx = browser.new_context(viewport={"width": 1600, "height": 1000})
+    page = ctx.new_page()
+    errors = watch(page)
+    requested: list[str] = []
+    page.on("request", lambda r: requested.append(r.url))
+    page.goto(demo_app.url + "/")
+    page.wait_for_selector("input[name=password]", timeout=60_000)
+    assert "/login" in page.url
+    page.wait_for_timeout(1_000)  # counting requests
+    preloaded = page.evaluate(PRELOADED)
+    ctx.close()
+    assert not [u for u in requested if "/api/" in u], requested
+    assert not [href for href, _ in preloaded if "/api/" in href], preloaded
+    assert errors == []

@@ -51,11 +51,21 @@ def suites(scripts, name):
     return [s for s in scripts if f"/_dash-component-suites/{name}/" in s]
 
 
+def assert_no_polyfill(scripts):
+    """Dash's @babel/polyfill is left out; the regenerator runtime its lazy components call is there, before the
+    renderer, and served."""
+    assert suites(scripts, "dash/deps") and not [s for s in scripts if "/deps/polyfill@" in s], scripts
+    regenerator = [i for i, s in enumerate(scripts) if "/assets/vendor/regenerator-runtime-" in s]
+    renderer = [i for i, s in enumerate(scripts) if "/dash-renderer/" in s]
+    assert regenerator and renderer and regenerator[0] < renderer[0], scripts
+
+
 def test_the_overview_leaves_the_grid_and_table_out_and_preloads_its_map(app):
     scripts, preloads, deferred = head(signed_in_client(app.server, "leader"), "/")
     assert suites(scripts, "dash_leaflet") and suites(scripts, "dash/dcc")
     assert not suites(scripts, "dash_ag_grid") and not suites(scripts, "dash/dash_table")
     assert not [s for s in scripts if "plotly" in s]
+    assert_no_polyfill(scripts)
     assert set(deferred.split()) == {"dash_ag_grid", "dash_table"}
     for url in ("/_dash-layout", "/_dash-dependencies", "/api/geo/grids.json", "/api/geo/zones.json",
                 "/api/geo/district.json", "/api/map/incidents.json",
@@ -68,6 +78,7 @@ def test_the_duty_desk_has_its_grid_and_preloads_its_filtered_layer(app):
     client = signed_in_client(app.server, "duty_officer")
     scripts, preloads, deferred = head(client, "/incidents?status=all&severity=3,4")
     assert suites(scripts, "dash_ag_grid") and not suites(scripts, "dash/dash_table")
+    assert_no_polyfill(scripts)
     assert deferred == "dash_table"
     assert "/_dash-component-suites/dash_ag_grid/async-community.js" in preloads
     layer = [u for u in preloads if u.startswith("/api/map/incidents.json")]
@@ -88,8 +99,10 @@ def test_the_wall_and_pages_without_a_map(app):
     assert suites(scripts, "dash_leaflet") and not suites(scripts, "dash_ag_grid")
     for url in ("/api/geo/towns.json", "/api/map/rings.json", "/api/geo/grids.json", "/api/map/incidents.json"):
         assert url in preloads, url
+    assert_no_polyfill(scripts)
     scripts, preloads, _ = head(app.server.test_client(), "/login")
     assert not suites(scripts, "dash_ag_grid")
+    assert_no_polyfill(scripts)
     assert preloads == ["/_dash-layout", "/_dash-dependencies"]  # no map data for a page without a map
 
 
