@@ -1392,12 +1392,9 @@ def read_hours_months(conn, kind: str, first_month: dt.date | None, last_month: 
 
 
 def _upto_cond(table, last_day: dt.date):
-    """Every day up to ``last_day`` inclusive: the years before its year, its year's months before its month, then
-    the days of its month."""
-    t = table
-    y0, m0 = dt.date(last_day.year, 1, 1), _month_start(last_day)
-    return or_(and_(t.c.grain == "y", t.c.day < y0), and_(t.c.grain == "m", t.c.day >= y0, t.c.day < m0),
-               and_(t.c.grain == "d", t.c.day.between(m0, last_day)))
+    """Every day up to ``last_day`` inclusive: the whole years before it, then whole months, then days (a month or
+    year that ends on ``last_day`` is read whole)."""
+    return _span_cond(table, DaySpan(dt.date(1, 1, 1), last_day))
 
 
 def read_hours_upto(conn, kind: str, last_day: dt.date, lvl: str, code: str) -> pd.DataFrame:
