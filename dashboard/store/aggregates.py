@@ -1,9 +1,10 @@
 """KPI aggregates kept as the data changes — what every card, ranking, chart and choropleth reads.
 
 Every incident *contributes* a fixed set of counts to aggregate rows keyed by unit (district, town, zone, grid) ×
-local day or month: reported that day (new, level reached, closed since, closed late), closed that day (in the zone,
-disputes, long-standing), the lifecycle states it reached, and histograms of hours to close (kind ``close``; resolved
-disputes also under ``dispute``) and of time spent in each state. A write changes an incident's contribution; :func:`apply_change` subtracts the old one and adds the new one in
+local day, month or year (grains d, m, y: :data:`GRAINS`): reported that day (new, level reached, closed since,
+closed late), closed that day (in the zone, disputes, long-standing), the lifecycle states it reached, and histograms
+of hours to close (kind ``close``; resolved disputes also under ``dispute``) and of time spent in each state. A write
+changes an incident's contribution; :func:`apply_change` subtracts the old one and adds the new one in
 the same transaction as the write, so the aggregates are never behind the rows and never count twice. One
 function, :func:`contributions`, defines a contribution, for one incident or ten million: the incremental path and
 :func:`rebuild` (``python -m dashboard aggregates rebuild``) both use it, and the property tests check both against
@@ -18,7 +19,11 @@ database count them per unit (:func:`moment_counts`) instead of reading them.
 Histograms: hours are binned at 0.1 h below 30 days, 1 h below 2,000 h and 24 h beyond; each bin keeps its count
 and the exact sum of its values. A median or p90 is read at the bin's one value where it holds one, else at the
 bin's middle: exact to 0.05 h below 30 days (0.5 h below 2,000 h).
-Stage dwell histograms are kept per month for the district, towns and zones and per day for the district and towns.
+A period is read as its whole years, the whole months at their edges and its edge days (:class:`DaySpan`): a
+multi-year period reads one row per unit and year, not twelve. The year rows are written like the others (the same
+contributions); :func:`backfill_years` makes them from the month rows of a store kept before them (migration 0010).
+Stage dwell histograms are kept per month and year for the district, towns and zones and per day for the district
+and towns.
 A period's stage times add the stays of the incidents reported in it (those histograms; a zone's edge days from the
 events of their incidents) and of the ones carried over into it (the events of the cases open at its start,
 :func:`carried_over_events`); a grid's lifecycle is read from its own events.
@@ -62,9 +67,11 @@ LEVEL_COLUMN = {"district": None, "town": "town_code", "zone": "zone_code", "gri
 STATES = ("reported", "onsite_handled", "routed", "escalated", "assigned", "in_progress", "handled", "verified",
           "closed")
 STAY_LEVELS = ("district", "town", "zone")
-# stage-dwell histograms: by day and month for the district and towns, by month for zones (a zone's partial edge
-# months are read from its few incidents' events), none for grids (a grid's lifecycle reads its own events)
-STAY_GRAINS = ((("district", "town"), ("d", "m")), (("zone",), ("m",)))
+# grains of the aggregate rows: local day, local month (``day`` = its first day), local year (``day`` = 1 January)
+GRAINS = ("d", "m", "y")
+# stage-dwell histograms: by day, month and year for the district and towns, by month and year for zones (a zone's
+# edge days are read from its few incidents' events), none for grids (a grid's lifecycle reads its own events)
+STAY_GRAINS = ((("district", "town"), ("d", "m", "y")), (("zone",), ("m", "y")))
 COARSE_LEVELS = ("district", "town", "zone")  # what a bundle reads for every unit; grids on demand
 INCIDENT_COLUMNS = ("id", "grid_code", "zone_code", "town_code", "reported_at", "closed_at", "due_at", "level",
                     "category", "outcome", "longstanding", "department")
@@ -148,10 +155,10 @@ def _concat_coded(parts: list) -> Coded:
 
 
 _LEVEL_ARR = np.array(LEVELS, dtype=object)
-_GRAIN_ARR = np.array(("d", "m"), dtype=object)
+_GRAIN_ARR = np.array(GRAINS, dtype=object)
 
 
-def _expand_arrays(grid, zone, town, day, levels=LEVELS, grains=("d", "m")):
+def _expand_arrays(grid, zone, town, day, levels=LEVELS, grains=GRAINS):
     """Key columns (lvl, code, parent, grain, day) for every (level, grain) of n facts, and the index of the fact
     each key row comes from. lvl, code, parent and grain are :class:`Coded`; day is datetime64[D]."""
     grid, zone, town = (Coded.of(x) for x in (grid, zone, town))
@@ -161,7 +168,8 @@ def _expand_arrays(grid, zone, town, day, levels=LEVELS, grains=("d", "m")):
     g_c, z_c, t_c = (vocab.codes[off[i]:off[i + 1]] for i in range(3))
     star, blank = vocab.codes[off[3]], vocab.codes[off[3] + 1]
     day = np.asarray(day, dtype="datetime64[D]")
-    month = day.astype("datetime64[M]").astype("datetime64[D]")
+    at_grain = {"d": day, "m": day.astype("datetime64[M]").astype("datetime64[D]"),
+                "y": day.astype("datetime64[Y]").astype("datetime64[D]")}
     lv, cd, pa, gr, dy, src = [], [], [], [], [], []
     idx = np.arange(n)
     for level in levels:
@@ -171,8 +179,8 @@ def _expand_arrays(grid, zone, town, day, levels=LEVELS, grains=("d", "m")):
             lv.append(np.full(n, LEVELS.index(level), dtype=np.int64))
             cd.append(code)
             pa.append(parent)
-            gr.append(np.full(n, 0 if g == "d" else 1, dtype=np.int64))
-            dy.append(day if g == "d" else month)
+            gr.append(np.full(n, GRAINS.index(g), dtype=np.int64))
+            dy.append(at_grain[g])
             src.append(idx)
     if not lv:
         e = Coded(np.array([], dtype=np.int64), np.array([], dtype=object))
@@ -348,7 +356,7 @@ def contributions(inc: pd.DataFrame, ev: pd.DataFrame, sign: int = 1) -> Deltas:
     # --- hour histograms
     hk = {"kind": [], "lvl": [], "code": [], "grain": [], "day": [], "key2": [], "us": []}
 
-    def add_hist(kind, rows, day, key2, us, levels=LEVELS, grains=("d", "m")):
+    def add_hist(kind, rows, day, key2, us, levels=LEVELS, grains=GRAINS):
         keys, src = _expand_arrays(grid.take(rows), zone.take(rows), town.take(rows), day, levels, grains)
         hk["kind"].append(Coded.const(kind, len(src)))
         for k in ("lvl", "code", "grain", "day"):
@@ -437,14 +445,19 @@ class Acc:
                       frame(self.hours, ["kind", *KEY, "key2", "bin"], ["n", "hsum"]))
 
 
-def _unit_keys(r: dict, day: dt.date, levels=LEVELS, grains=("d", "m")):
+def _grain_day(day: dt.date, grain: str) -> dt.date:
+    """The ``day`` key of the row of ``grain`` that holds local day ``day``."""
+    return day if grain == "d" else day.replace(day=1) if grain == "m" else day.replace(month=1, day=1)
+
+
+def _unit_keys(r: dict, day: dt.date, levels=LEVELS, grains=GRAINS):
     units = {"district": (DISTRICT, ""), "town": (r["town_code"], DISTRICT), "zone": (r["zone_code"], r["town_code"]),
              "grid": (r["grid_code"], r["zone_code"])}
-    month = day.replace(day=1)
+    at = {g: _grain_day(day, g) for g in grains}
     for lv in levels:
         code, parent = units[lv]
         for g in grains:
-            yield lv, code, parent, g, (day if g == "d" else month)
+            yield lv, code, parent, g, at[g]
 
 
 def _stay_keys(r: dict, day: dt.date):
@@ -901,7 +914,7 @@ def inspection_counts(rows: pd.DataFrame) -> Deltas:
 
 
 def add_inspection_bits(conn, rows: pd.DataFrame, acc: dict | None = None) -> None:
-    """The grids' bitmaps of units inspected / with problems per day and month (distinct units). With ``acc``
+    """The grids' bitmaps of units inspected / with problems per day, month and year (distinct units). With ``acc``
     (a rebuild) the bits are gathered there and written once by :func:`write_bits_fresh`."""
     day = pd.to_datetime(rows["inspected_on"]).dt.floor("D")
     ords = unit_ordinals(conn, rows[["unit_id", "grid_code"]])
@@ -909,7 +922,7 @@ def add_inspection_bits(conn, rows: pd.DataFrame, acc: dict | None = None) -> No
     days = [d.date() for d in day]
     for grid, d, o, p in zip(rows["grid_code"].astype(str), days, ords.tolist(), (rows["problems_found"] > 0).tolist()):
         bit = 1 << int(o)
-        for key in ((grid, "d", d), (grid, "m", d.replace(day=1))):
+        for key in [(grid, g, _grain_day(d, g)) for g in GRAINS]:
             cur = new.get(key)
             if cur is None:
                 cur = new[key] = [0, 0]
@@ -1016,6 +1029,64 @@ def rebuild(engine, chunk: int = _CHUNK, progress=None) -> dict:
     return stats
 
 
+_TABLE_KEYS = {"counts": [*KEY, "parent"], "category": [*KEY, "category"], "dept": [*KEY, "department"]}
+
+
+def _year_of(days) -> np.ndarray:
+    """Days (dates, ISO text or datetime64) -> 1 January of their year, as datetime64[D]."""
+    return pd.to_datetime(pd.Series(days)).to_numpy().astype("datetime64[Y]").astype("datetime64[D]")
+
+
+def backfill_years(bind) -> dict:
+    """(Re)make the year rows (grain y) of every aggregate table from its month rows — a year's counts are the sums of
+    its months', its histograms their merge, its bitmaps their OR: what :func:`rebuild` writes, for a store whose
+    aggregates were kept before the year grain (migration 0010), without reading the incidents again. Returns the
+    year rows written per table."""
+    stats = {}
+    with _begin(bind) as conn:
+        for table in (AggCounts, AggCategory, AggDept, AggHours, AggUnits):
+            conn.execute(delete(table).where(table.c.grain == "y"))
+        parts = {}
+        for name, table in _TABLES.items():
+            cols = [c.name for c in table.columns]
+            df = pd.DataFrame(_plain_rows(conn, select(*(table.c[c] for c in cols)).where(table.c.grain == "m")),
+                              columns=cols)
+            keys = _TABLE_KEYS[name]
+            if df.empty:
+                parts[name] = pd.DataFrame(columns=cols)
+                continue
+            df["grain"] = "y"
+            df["day"] = _year_of(df["day"])
+            parts[name] = group_sum({c: df[c] for c in cols}, keys, [c for c in cols if c not in keys])
+        t = AggHours
+        hours = []
+        for (kind,) in conn.execute(select(t.c.kind).where(t.c.grain == "m").distinct()).all():  # a kind at a time
+            rows = _blob_rows(conn, select(t.c.lvl, t.c.code, t.c.day, t.c.key2, t.c.data).where(
+                t.c.grain == "m", t.c.kind == kind))
+            g, bins, n, hsum = unpack_many([bytes(r[4]) for r in rows])
+            cols = {name: np.array([r[i] for r in rows], dtype=object)[g] for i, name in ((0, "lvl"), (1, "code"),
+                                                                                         (3, "key2"))}
+            cols.update(kind=np.full(len(g), kind, dtype=object), grain=np.full(len(g), "y", dtype=object),
+                        day=_year_of([r[2] for r in rows])[g], bin=bins, n=n, hsum=hsum)
+            hours.append(group_sum(cols, ["kind", *KEY, "key2", "bin"], ["n", "hsum"]))
+        parts["hours"] = _concat_frames(hours) if hours else pd.DataFrame(columns=["kind", *KEY, "key2", "bin", "n",
+                                                                                    "hsum"])
+        deltas = Deltas(parts["counts"], parts["category"], parts["dept"], parts["hours"])
+        for name, df in deltas.tables():
+            stats[name] = write(conn, Deltas(*(df if n == name else pd.DataFrame() for n, _ in deltas.tables())),
+                                fresh=True)
+        u = AggUnits
+        bits: dict = {}
+        for grid, day, a, b in _blob_rows(conn, select(u.c.grid_code, u.c.day, u.c.inspected, u.c.problems).where(
+                u.c.grain == "m")):
+            cur = bits.setdefault((grid, "y", _grain_day(_date(day), "y")), [0, 0])
+            cur[0] |= int.from_bytes(bytes(a), "little")
+            cur[1] |= int.from_bytes(bytes(b), "little")
+        stats["units"] = write_bits_fresh(conn, bits)
+        analyze(conn)
+    return stats
+
+
 def analyze(bind) -> None:
     """Planner statistics for the aggregate tables (and the incidents' ``close_lag``), when they hold rows: a
     rebuild fills them at once, and without statistics PostgreSQL plans their reads for a handful of rows and
@@ -1108,13 +1179,15 @@ def _set_close_lag_bulk(conn, inc: pd.DataFrame) -> None:
 # ---------------------------------------------------------------------------------------- reading
 @dataclass(frozen=True)
 class DaySpan:
-    """A range of local days [first, last] cut into whole months (grain m) and edge days (grain d)."""
+    """A range of local days [first, last] cut into whole years (grain y), whole months at their edges (grain m)
+    and edge days (grain d): a multi-year period reads one row per unit and year instead of twelve."""
 
     first: dt.date
     last: dt.date
 
     def pieces(self) -> list[tuple[str, dt.date, dt.date]]:
-        """[(grain, from, to)] inclusive ranges of ``day`` values that add up to the span exactly."""
+        """[(grain, from, to)] inclusive ranges of ``day`` values that add up to the span exactly (days, months,
+        years, months, days; each piece only where it is not empty)."""
         out = []
         a, b = self.first, self.last
         if a > b:
@@ -1125,7 +1198,16 @@ class DaySpan:
             return [("d", a, b)]
         if a < m_first:
             out.append(("d", a, m_first - dt.timedelta(days=1)))
-        out.append(("m", m_first, _prev_month(m_last_excl)))
+        y_first = m_first if m_first.month == 1 else dt.date(m_first.year + 1, 1, 1)
+        y_last_excl = dt.date(m_last_excl.year, 1, 1)
+        if y_first < y_last_excl:  # whole years inside the whole months
+            if m_first < y_first:
+                out.append(("m", m_first, _prev_month(y_first)))
+            out.append(("y", y_first, dt.date(y_last_excl.year - 1, 1, 1)))
+            if y_last_excl < m_last_excl:
+                out.append(("m", y_last_excl, _prev_month(m_last_excl)))
+        else:
+            out.append(("m", m_first, _prev_month(m_last_excl)))
         if m_last_excl <= b:
             out.append(("d", m_last_excl, b))
         return out
@@ -1309,23 +1391,25 @@ def read_hours_months(conn, kind: str, first_month: dt.date | None, last_month: 
     return df.groupby(["key2", "bin"], sort=False)[["n", "hsum"]].sum().reset_index()
 
 
+def _upto_cond(table, last_day: dt.date):
+    """Every day up to ``last_day`` inclusive: the whole years before it, then whole months, then days (a month or
+    year that ends on ``last_day`` is read whole)."""
+    return _span_cond(table, DaySpan(dt.date(1, 1, 1), last_day))
+
+
 def read_hours_upto(conn, kind: str, last_day: dt.date, lvl: str, code: str) -> pd.DataFrame:
-    """Histogram rows (key2, bin, n, hsum) of one unit over every day up to ``last_day`` (months, then days)."""
+    """Histogram rows (key2, bin, n, hsum) of one unit over every day up to ``last_day`` (years, months, days)."""
     t = AggHours
-    m0 = _month_start(last_day)
-    cond = [t.c.kind == kind, t.c.lvl == lvl, t.c.code == code,
-            or_(and_(t.c.grain == "m", t.c.day < m0), and_(t.c.grain == "d", t.c.day.between(m0, last_day)))]
+    cond = [t.c.kind == kind, t.c.lvl == lvl, t.c.code == code, _upto_cond(t, last_day)]
     df = _hist_frame(_blob_rows(conn, select(t.c.lvl, t.c.code, t.c.key2, t.c.data).where(*cond)))
     return df.groupby(["key2", "bin"], sort=False)[["n", "hsum"]].sum().reset_index()
 
 
 def read_counts_upto(conn, last_day: dt.date, lvl: str, code: str, columns) -> dict:
-    """Sums of ``columns`` of one unit over every day up to ``last_day`` inclusive (months, then days)."""
+    """Sums of ``columns`` of one unit over every day up to ``last_day`` inclusive (years, months, then days)."""
     t = AggCounts
-    m0 = _month_start(last_day)
-    q = select(*(func.sum(t.c[c]) for c in columns)).where(
-        t.c.lvl == lvl, t.c.code == code,
-        or_(and_(t.c.grain == "m", t.c.day < m0), and_(t.c.grain == "d", t.c.day.between(m0, last_day))))
+    q = select(*(func.sum(t.c[c]) for c in columns)).where(t.c.lvl == lvl, t.c.code == code,
+                                                           _upto_cond(t, last_day))
     row = conn.execute(q).one()
     return {c: int(v or 0) for c, v in zip(columns, row)}
 
@@ -1572,7 +1656,7 @@ def lifecycle_inputs(bind, span: DaySpan, lvl: str, code: str, start: dt.datetim
     """What one unit's lifecycle funnel and stage times are computed from (one transaction): the states reached
     by report day up to the period's last day and by close day before its first (funnel); for a grid its active
     incidents' stays, else the stays of the incidents active in the period as two disjoint parts — reported in the
-    period (the period's stay histograms; a zone has month grain only, its edge days are read from their
+    period (the period's stay histograms; a zone has month and year grains only, its edge days are read from their
     incidents' events) and carried over from before it (their events: :func:`carried_over_events`)."""
     before = span.first - dt.timedelta(days=1)
     with connection(bind) as conn:
@@ -1583,7 +1667,7 @@ def lifecycle_inputs(bind, span: DaySpan, lvl: str, code: str, start: dt.datetim
                 inc, ev = incidents_with_events(conn, level="grid", code=code, active=(start, end))
                 out["stays"] = stays_of(inc, ev)
                 return out
-            grains = ("d", "m") if lvl in ("district", "town") else ("m",)  # see STAY_GRAINS
+            grains = next(g for lvls, g in STAY_GRAINS if lvl in lvls)
             t = AggHours
             pieces = [and_(t.c.grain == g, t.c.day.between(a, b)) for g, a, b in span.pieces() if g in grains]
             rows = [] if not pieces else _blob_rows(conn, select(t.c.lvl, t.c.code, t.c.key2, t.c.data).where(

@@ -205,7 +205,8 @@ class ChangeCounter(Base):
 # --------------------------------------------------------------------------------- KPI aggregates
 # Maintained in the same transaction as every write that changes them (dashboard/store/aggregates.py);
 # rebuilt from the rows by ``python -m dashboard aggregates rebuild``. Keys: ``lvl`` district|town|zone|grid,
-# ``code`` ('*' for the district), ``grain`` d (local day) | m (local month, ``day`` = its first day).
+# ``code`` ('*' for the district), ``grain`` d (local day) | m (local month, ``day`` = its first day) | y (local
+# year, ``day`` = 1 January; migration 0010).
 _AGG_KEY = ("lvl", "code", "grain", "day")
 AGG_COUNT_COLUMNS = (
     # by the local day of the report

@@ -1,9 +1,11 @@
 """The aggregate fast path against the oracle (the pure KPI functions of dashboard/metrics/kpis.py on the raw rows).
 
 Random histories written through the store's own write paths (single creates, backdated reports, every lifecycle
-path, closes late and early, inspections), on SQLite and PostgreSQL; then, for random day-aligned periods, random
-moments and every unit level, every number of the fast path must equal the oracle's (medians and p90 to 0.05 h);
-and the incrementally kept aggregates must equal a rebuild from the rows.
+path, closes late and early, inspections), on SQLite and PostgreSQL — most in a few weeks around a new year, some
+spread over four years; then, for random day-aligned periods (short ones, and long ones across year boundaries that
+are read from the year, month and day grains), random moments and every unit level, every number of the fast path
+must equal the oracle's (medians and p90 to 0.05 h); the incrementally kept aggregates must equal a rebuild from
+the rows, and the year rows made from the month rows (migration 0010) must equal them too.
 """
 from __future__ import annotations
 
@@ -34,7 +36,9 @@ def _random_history(sessions, geo, rng: random.Random, n: int = 150):
     with sessions() as s:
         for i in range(n):
             g = grids.iloc[rng.randrange(len(grids))]
-            if rng.random() < 0.08:  # exactly at a local midnight: the boundary of days and periods
+            if rng.random() < 0.3:  # anywhere in four years: multi-year periods read whole years
+                rep = base + dt.timedelta(seconds=rng.randrange(-800 * 86400, 600 * 86400))
+            elif rng.random() < 0.08:  # exactly at a local midnight: the boundary of days and periods
                 rep = base + dt.timedelta(days=rng.randrange(0, 80))
             else:
                 rep = base + dt.timedelta(seconds=rng.randrange(0, 80 * 86400))
@@ -62,9 +66,10 @@ def _random_history(sessions, geo, rng: random.Random, n: int = 150):
         rows = []
         for _ in range(400):
             g = grids.iloc[rng.randrange(len(grids))]
+            day = (dt.date(2024, 1, 1) + dt.timedelta(days=rng.randrange(85)) if rng.random() < 0.7
+                   else dt.date(2021, 10, 1) + dt.timedelta(days=rng.randrange(1400)))
             rows.append({"unit_id": f"{g['code']}-U{rng.randrange(12):04d}", "grid_code": g["code"],
-                         "zone_code": g["zone_code"], "town_code": g["town_code"],
-                         "inspected_on": dt.date(2024, 1, 1) + dt.timedelta(days=rng.randrange(85)),
+                         "zone_code": g["zone_code"], "town_code": g["town_code"], "inspected_on": day,
                          "inspector": "x", "problems_found": rng.choice([0, 0, 1, 2])})
         for k in range(0, len(rows), 100):
             repo.bulk_insert_inspections(s, rows[k:k + 100])
@@ -101,9 +106,17 @@ def _close(a, b) -> bool:
     return abs(float(a) - float(b)) <= tol
 
 
-def _random_period(rng: random.Random) -> periods.Period:
-    first = pd.Timestamp("2023-12-20") + pd.Timedelta(days=rng.randrange(0, 100))
-    last = first + pd.Timedelta(days=rng.choice([0, 1, 6, 13, 29, 30, 45, 70]))
+def _random_period(rng: random.Random, long: bool = False) -> periods.Period:
+    """A short period around the new year 2024, or (``long``) one of up to three years across year boundaries —
+    now and then starting on the first of a month or of a year, or ending on the last day of one."""
+    if not long:
+        first = pd.Timestamp("2023-12-20") + pd.Timedelta(days=rng.randrange(0, 100))
+        last = first + pd.Timedelta(days=rng.choice([0, 1, 6, 13, 29, 30, 45, 70]))
+    else:
+        first = pd.Timestamp("2021-11-01") + pd.Timedelta(days=rng.randrange(0, 900))
+        first = rng.choice([first, first.replace(day=1), first.replace(month=1, day=1)])
+        last = first + pd.Timedelta(days=rng.choice([300, 364, 365, 400, 700, 730, 1000]))
+        last = rng.choice([last, last + pd.offsets.MonthEnd(0), last.replace(month=12, day=31)])
     return periods.resolve("custom", first.strftime("%Y-%m-%d"), last.strftime("%Y-%m-%d"),
                            now=pd.Timestamp("2026-01-01", tz="UTC"))
 
@@ -118,11 +131,12 @@ def test_aggregates_equal_the_oracle(backend, db, sessions, geo):
     ev_all = frames.load_events(db)
     assert len(inc_all) and len(ev_all) and len(ins_all)
     assert inc_all["closed_at"].notna().sum() > 20
-    checked = disputes_timed = 0
-    for _ in range(8):
-        p = _random_period(rng)
+    checked = disputes_timed = long_periods = 0
+    for i in range(12):
+        p = _random_period(rng, long=i % 2 == 1)
+        long_periods += any(g == "y" for g, _a, _b in views.day_span(p).pieces())
         # a moment inside or after the period: "now" for a period that has not ended
-        now = p.start + pd.Timedelta(hours=rng.uniform(0, 24 * 110))
+        now = p.start + pd.Timedelta(hours=rng.uniform(0, 24 * (max((p.end - p.start).days, 70) + 40)))
         at = views.moment(p, now)
         b = views.with_grid_medians(db, None, views.kpi_bundle(db, gd, None, p, now=now), p)
         assert all(r["median_hours_to_close"] is None and r["dispute_median_hours"] is None
@@ -170,14 +184,23 @@ def test_aggregates_equal_the_oracle(backend, db, sessions, geo):
             assert int(g["stays"]) == int(e.stays)
             assert _close(g["median_hours"], e.median_hours) and _close(g["p90_hours"], e.p90_hours)
             assert abs(g["mean_hours"] - e.mean_hours) <= 1e-6 * max(1.0, abs(e.mean_hours))
-    assert checked > 50 and disputes_timed > 0
+    assert checked > 50 and disputes_timed > 0 and long_periods >= 3
 
     # the aggregates kept write by write equal a rebuild from the rows
     kept = _agg_tables(db)
+    assert all((kept[name]["grain"] == "y").any() for name in kept)
     agg.rebuild(db)
     rebuilt = _agg_tables(db)
     for name in kept:
         pd.testing.assert_frame_equal(kept[name], rebuilt[name], check_dtype=False)
+    # and so do the year rows made from the month rows (migration 0010's backfill of a store kept without them)
+    with db.begin() as c:
+        for t in (agg.AggCounts, agg.AggCategory, agg.AggDept, agg.AggHours, agg.AggUnits):
+            c.execute(t.delete().where(t.c.grain == "y"))
+    agg.backfill_years(db)
+    backfilled = _agg_tables(db)
+    for name in kept:
+        pd.testing.assert_frame_equal(kept[name], backfilled[name], check_dtype=False)
 
 
 def _compare(expect: dict, got: dict) -> None:

@@ -309,6 +309,97 @@ def test_bulk_insert_keeps_the_aggregates_exact(tmp_path, points):
     eng.dispose()
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def fresh_engine(request, tmp_path):
+    """An engine on an empty database of its own (no migration run): a SQLite file, or a new PostgreSQL schema."""
+    if request.param == "sqlite":
+        eng = make_engine(f"sqlite:///{tmp_path / 'fresh.sqlite3'}")
+        yield eng
+        eng.dispose()
+        return
+    import uuid
+
+    from sqlalchemy import create_engine
+
+    from tests.conftest import unavailable
+    from tests.integration.conftest import PG_BASE_URL, _pg_available
+
+    problem = _pg_available()
+    if problem:
+        unavailable(f"PostgreSQL at {PG_BASE_URL} is not reachable ({problem})")
+    schema = f"t_mig_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(PG_BASE_URL)
+    with admin.begin() as c:
+        c.execute(text(f'CREATE SCHEMA "{schema}"'))
+    eng = make_engine(f"{PG_BASE_URL}?options=-csearch_path%3D{schema}")
+    try:
+        yield eng
+    finally:
+        eng.dispose()
+        with admin.begin() as c:
+            c.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def test_migration_0010_backfills_the_year_grain(fresh_engine, points):
+    """A store built at the previous head (0009) and kept there — day and month rows, no year rows — upgraded to
+    head: migration 0010 makes its year rows, equal to a rebuild's, and a multi-year period reads from them what its
+    incidents say (before the upgrade the same read misses the whole years)."""
+    from alembic import command
+
+    from dashboard.store import aggregates, alembic_config
+
+    eng = fresh_engine
+    cfg = alembic_config(eng)
+    with eng.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0009_agg_hist_level_index")
+    t0 = dt.datetime(2021, 11, 20, tzinfo=UTC)
+    cats = list(catalogue.CATEGORIES)
+    n = 1_200  # one a day for three years and a quarter, across four new years
+    rows = [dict(category=cats[i % len(cats)], lon=points[i % 40][0], lat=points[i % 40][1],
+                 grid_code=points[i % 40][2], zone_code=points[i % 40][3], town_code=points[i % 40][4],
+                 reported_at=t0 + dt.timedelta(days=i, hours=i % 24), status="closed",
+                 level="district" if i % 5 == 0 else "town", department="urban" if i % 5 == 0 else None,
+                 closed_at=t0 + dt.timedelta(days=i, hours=i % 24 + 1 + i % 70), outcome="resolved")
+            for i in range(n)]
+    S = session_factory(eng)
+    with S() as s:
+        ids = repo.bulk_insert_incidents(s, rows)
+    with S() as s:
+        repo.bulk_insert_events(s, [dict(incident_id=i, at=r["reported_at"], actor="demo", from_status=None,
+                                         to_status="reported") for i, r in zip(ids, rows)] +
+                                [dict(incident_id=i, at=r["closed_at"], actor="demo", from_status="verified",
+                                      to_status="closed") for i, r in zip(ids, rows)])
+        repo.bulk_insert_inspections(s, [{"unit_id": f"{p[2]}-U{k:04d}", "grid_code": p[2], "zone_code": p[3],
+                                          "town_code": p[4], "inspected_on": dt.date(2021, 12, 1) + dt.timedelta(
+                                              days=37 * k), "inspector": "x", "problems_found": k % 2}
+                                         for k, p in enumerate(points[:30])])
+    tables = (aggregates.AggCounts, aggregates.AggCategory, aggregates.AggDept, aggregates.AggHours,
+              aggregates.AggUnits)
+    with eng.begin() as c:  # the aggregates as the code of 0009 kept them: day and month rows only
+        for t in tables:
+            c.execute(t.delete().where(t.c.grain == "y"))
+    span = aggregates.DaySpan(dt.date(2021, 12, 20), dt.date(2025, 1, 15))  # days, 2022-2024 whole, days
+    assert [g for g, _a, _b in span.pieces()] == ["d", "y", "d"]
+    first, last = (dt.datetime.combine(d, dt.time(), tzinfo=UTC) - dt.timedelta(hours=8)
+                   for d in (span.first, span.last + dt.timedelta(days=1)))
+    expect = sum(1 for r in rows if first <= r["reported_at"] < last)
+
+    def reported():
+        with eng.connect() as c:
+            got = aggregates.read_counts(c, span, columns=("r_new",), units=[("district", aggregates.DISTRICT)])
+        return int(got["r_new"].sum())
+
+    assert reported() < expect  # the whole years have no rows yet
+    init_db(eng)  # upgrade head: 0010
+    with eng.connect() as c:
+        for t in tables:
+            assert c.execute(select(func.count()).select_from(t).where(t.c.grain == "y")).scalar_one() > 0, t.name
+    assert reported() == expect
+    assert aggregates.check(eng) == []  # the year rows (and all the others) equal a rebuild from the rows
+
+
 def test_bulk_load_rebuilds_indexes(tmp_path, points):
     """SQLite-only: bulk_load drops the secondary indexes during the load and rebuilds every one."""
     eng = make_engine(f"sqlite:///{tmp_path / 'bl.sqlite3'}")
