@@ -82,8 +82,10 @@ def _cmd_validate(args) -> int:
     d = Path(args.geodata_dir or Path(__file__).resolve().parents[2] / "geodata")
     if (d / "counties.geojson").exists():
         from .io import read_multi_layers
-        from .multi import validate_multi
-        rep = validate_multi(read_multi_layers(d))
+        from .build import DEFAULT_DIR
+        from .multi import reference_outlines, validate_multi
+        src = Path(args.src) if args.src else DEFAULT_DIR
+        rep = validate_multi(read_multi_layers(d), reference_outlines(src))
         print(rep.format())
         return 0 if rep.ok else 2
     g = read_layers(d)
@@ -145,6 +147,8 @@ def main(argv=None) -> int:
     v = sub.add_parser("validate", help="validate the geodata files")
     v.add_argument("--geodata-dir", default=None)
     v.add_argument("--lenient", action="store_true", help="import rules (counts/coverage are warnings)")
+    v.add_argument("--src", default=None, help="a multi-county set: the directory of the province file whose "
+                   "real outlines its grids must cover (default geodata/)")
     v.set_defaults(fn=_cmd_validate)
 
     e = sub.add_parser("export", help="export one level (for GIS tools / round trips)")

@@ -61,13 +61,22 @@ class BuildError(RuntimeError):
 
 # ----------------------------------------------------------------------------- helpers
 def apportion(weights, total, lo=0, hi=None):
-    """Largest-remainder apportionment of ``total`` with bounds ``lo <= n_i <= hi``."""
+    """Largest-remainder apportionment of ``total`` with bounds ``lo <= n_i <= hi``.
+
+    Bounds are fixed greedily (below ``lo``, then above ``hi``, …); when that leaves no weight free with the sum
+    still off (very unequal weights under both bounds: an archipelago's zones), :func:`_apportion_clipped`
+    gives the result instead (a result the greedy way gets right is unchanged)."""
     w = np.asarray(weights, dtype=float)
     n = len(w)
     hi_arr = np.full(n, np.inf if hi is None else hi)
     fixed = np.full(n, -1.0)
     for _ in range(n + 1):
         free = fixed < 0
+        if not free.any() or w[free].sum() <= 0:
+            if not free.any() and fixed.sum() == total:
+                q = fixed
+                break
+            return _apportion_clipped(w, total, lo, hi_arr)
         rem_total = total - fixed[~free].sum()
         q = np.where(free, w / w[free].sum() * rem_total, fixed)
         changed = False
@@ -91,6 +100,36 @@ def apportion(weights, total, lo=0, hi=None):
             base[i] += 1
             short -= 1
         k += 1
+    return base
+
+
+def _apportion_clipped(w, total, lo, hi_arr):
+    """``total`` as n_i = clip(λ·w_i, lo, hi) with λ such that they sum to ``total``, rounded by largest
+    remainder within the bounds."""
+    n = len(w)
+    w = np.ones(n) if w.sum() <= 0 else np.maximum(w, 1e-9 * w.max())   # a zero weight can still grow
+    lo_arr = np.full(n, float(lo))
+    if not lo_arr.sum() <= total <= hi_arr.sum():
+        raise BuildError(f"cannot apportion {total} into {n} parts of {lo}..{hi_arr.max()}")
+    a, b = 0.0, 1.0
+    while np.clip(b * w, lo_arr, hi_arr).sum() < total:
+        b *= 2
+    for _ in range(200):
+        m = (a + b) / 2
+        a, b = (m, b) if np.clip(m * w, lo_arr, hi_arr).sum() < total else (a, m)
+    q = np.clip(b * w, lo_arr, hi_arr)
+    base = np.clip(np.floor(q), lo_arr, hi_arr).astype(int)
+    frac = q - base
+    for i in sorted(range(n), key=lambda i: (-frac[i], i)):
+        if base.sum() >= total:
+            break
+        if base[i] < hi_arr[i]:
+            base[i] += 1
+    for i in sorted(range(n), key=lambda i: (frac[i], i)):
+        if base.sum() <= total:
+            break
+        if base[i] > lo:
+            base[i] -= 1
     return base
 
 
@@ -378,9 +417,10 @@ DENSER = (1.5, 2.0, 3.0)   # base points × these, in turn, when a zone has fewe
 def generate(inp: BuildInputs, verbose=False):
     """Return dict level -> FeatureCollection text (not yet written).
 
-    A zone with fewer base cells than its grids (a small island group of a coastal county) makes the build try
-    again with denser base cells (×1.5, ×2, ×3), then with small zones joined to their nearest neighbour
-    (:func:`_merge_small_zones`): deterministic, and a build that succeeds at once is unchanged."""
+    A zone with fewer base cells than its grids (an island alone in its zone) is first joined to the nearest zone
+    of its town in the same attempt (:func:`_merge_small_zones`, only when some zone is that small); if a zone is
+    still too small, the build tries again with denser base cells (×1.5, ×2, ×3), then with every small zone
+    joined: deterministic, and a build in which every zone holds its grids at once is unchanged."""
     import dataclasses
 
     try:
@@ -421,6 +461,12 @@ def _merge_small_zones(zone_lab, zone_town, xy, min_cells=24):
         order = m[np.argsort(xy[m, axis], kind="stable")]
         zone_lab[order[len(order) // 2:]] = z
     return zone_lab
+
+
+def _grids_per_zone(zone_lab, mass, n_z, n_grids):
+    zmass = np.bincount(zone_lab, weights=mass, minlength=n_z)
+    zcells = np.bincount(zone_lab, minlength=n_z)
+    return apportion(zmass ** 0.5 * zcells ** 0.5, n_grids, lo=8, hi=18)
 
 
 def _generate(inp: BuildInputs, verbose=False, island_fix=False):
@@ -476,12 +522,13 @@ def _generate(inp: BuildInputs, verbose=False, island_fix=False):
         off += k
     zone_town = np.array(zone_town)
     n_z = off
-    if island_fix:
+    grids_per_zone = _grids_per_zone(zone_lab, mass, n_z, inp.n_grids)
+    if island_fix or (np.bincount(zone_lab, minlength=n_z) < grids_per_zone).any():
+        # a zone too small for its grids (an island alone in its zone): joined to the nearest zone of its town
         zone_lab = _merge_small_zones(zone_lab, zone_town, xy)
-    # grids per zone
-    zmass = np.bincount(zone_lab, weights=mass, minlength=n_z)
-    zcells = np.bincount(zone_lab, minlength=n_z)
-    grids_per_zone = apportion(zmass ** 0.5 * zcells ** 0.5, inp.n_grids, lo=8, hi=18)
+        grids_per_zone = _grids_per_zone(zone_lab, mass, n_z, inp.n_grids)
+        if verbose:
+            print(f"  small zones joined to their nearest neighbour ({time.time() - t0:.1f}s)")
     grid_lab = np.full(nc, -1)
     grid_zone = []
     off = 0

@@ -9,7 +9,9 @@ pinyin-free fallback (``County 330521``).
 
 Only the seed district has real town seats (``source_towns.csv``). For any other county,
 :func:`synthetic_towns` places the seats deterministically (seeded by the county's code): weighted k-means of
-points spread evenly over the real outline, so each seat gets a similar share of the area; the seat nearest the
+points spread evenly over the real outline, so each seat gets a similar share of the area — over the parts of a
+multipart outline that can hold a town (:func:`seat_parts`: the largest part and every part of at least half a
+town's mean area); a smaller island gets no seat and goes to the nearest town (a multipart town); the seat nearest the
 outline's interior point is the core (街道, "street"), with the nearest others up to 30 % of the seats; the rest
 are towns (镇). Names are the county's short name and a number (德清第1街道, 德清第2镇 …): nothing claims to be a
 real place. Counts follow :func:`dashboard.geodata.validate.expected_counts` (the seed district's density).
@@ -115,19 +117,39 @@ def find_county(query: str, src_dir: Path):
     raise CountyError(f"no county-level unit {q!r} in {COUNTIES_FILE}; candidates: {listed}")
 
 
+SEAT_PART_SHARE = 0.5   # a part of the outline holds town seats if its area is at least this share of a town's
+
+
+def seat_parts(km, n_towns: int):
+    """The parts of the outline ``km`` (km coordinates) that may hold a town seat: the largest part, and every
+    part of at least :data:`SEAT_PART_SHARE` of the mean town area (area / ``n_towns``). A smaller island has no
+    seat of its own: the power diagram of :func:`dashboard.geodata.build.generate` gives it to the nearest town
+    (a seat on an island of a few km² made a town too small for its zones' grids: 瑞安市, 岱山县). A one-part
+    outline, or one whose parts all qualify, is returned as it is (the same seats as before the rule)."""
+    parts = shapely.get_parts(km)
+    if len(parts) == 1:
+        return km
+    areas = shapely.area(parts)
+    ok = (areas >= SEAT_PART_SHARE * km.area / max(n_towns, 1)) | (areas == areas.max())
+    if ok.all():
+        return km
+    return shapely.multipolygons(parts[ok])
+
+
 def synthetic_towns(county: County, outline, frame: Frame, n_towns: int) -> pd.DataFrame:
     """``n_towns`` town seats spread over ``outline`` (deterministic for the county), source_towns.csv columns."""
     from .build import weighted_kmeans
 
     rng = np.random.default_rng([SEED, int(county.code)])
     km = shapely.transform(outline, frame.deg_to_km)
-    shapely.prepare(km)
+    room = seat_parts(km, n_towns)   # the parts a seat may lie in (``km`` itself for a one-part county)
+    shapely.prepare(room)
     minx, miny, maxx, maxy = km.bounds
     pts = []
     while sum(len(p) for p in pts) < 4000:
         x = rng.uniform(minx, maxx, 8000)
         y = rng.uniform(miny, maxy, 8000)
-        keep = shapely.contains_xy(km, x, y)
+        keep = shapely.contains_xy(room, x, y)
         pts.append(np.column_stack([x[keep], y[keep]]))
     xy = np.concatenate(pts)[:4000]
     lab = weighted_kmeans(rng, xy, np.ones(len(xy)), n_towns)
@@ -135,7 +157,7 @@ def synthetic_towns(county: County, outline, frame: Frame, n_towns: int) -> pd.D
     for j in range(n_towns):
         m = xy[lab == j]
         c = m.mean(0)
-        if not shapely.contains_xy(km, c[0], c[1]):  # a concave piece: the member nearest the centre
+        if not shapely.contains_xy(room, c[0], c[1]):  # a concave piece, or the sea: the member nearest the centre
             c = m[((m - c) ** 2).sum(1).argmin()]
         seats.append(c)
     seats = np.array(seats)

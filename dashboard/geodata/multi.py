@@ -18,9 +18,11 @@ province (``--province``), each county generated exactly as its single build, th
    and ``district.geojson`` = the **root**: the province (``330000`` 浙江省) for ``--province`` or a selection
    spanning several cities, the city for ``--city`` or a selection inside one city — always the union of the
    counties built (a partial city's root covers only its built counties), with ``level`` "province" / "city".
-4. :func:`validate_multi` checks every level: codes unique and prefixed by the parent's, every unit equal to the
-   union of its children (within one 1e-6° step along the unit's boundary), no overlap between units of a level,
-   each county's counts those of its area at the seed district's density, hazards in their grids.
+4. :func:`validate_multi` checks every level: codes unique and prefixed by the parent's (and the redundant parent
+   columns agreeing), every unit equal to the union of its children (within one 1e-6° step along the unit's
+   boundary), no overlap between units of a level, each county's grids covering its real outline of the province
+   file without gap or excess (within one step along its boundary), each county's counts those of its area at the
+   seed district's density, hazards in their grids.
 """
 from __future__ import annotations
 
@@ -34,7 +36,8 @@ import numpy as np
 import shapely
 
 from .geojson import GRID_SIZE, atomic_write_text, feature_collection_text
-from .validate import METRIC_CRS, OVERLAP_TOL_M2, Report, _listed, district_area_km2, expected_counts
+from .validate import (EXPECTED_COUNTS, METRIC_CRS, OVERLAP_TOL_M2, REFERENCE_AREA_KM2, Report, _listed,
+                       district_area_km2, expected_counts)
 
 SLIVER_KM2 = 1.0            # holes of the union of the counties up to this area are slivers between neighbours
 PROVINCE = ("330000", "浙江省")
@@ -95,6 +98,13 @@ def partition(geoms, codes, fixed=()):
         geoms[j] = _polys(shapely.union(geoms[j], h, grid_size=GRID_SIZE))
         changes.setdefault(codes[j], []).append(f"filled a sliver of {_km2(h):.4f} km²")
     return geoms, changes
+
+
+def reference_outlines(src_dir: Path) -> dict:
+    """{code: the county's real outline as the province file has it} (unchanged: for :func:`validate_multi`)."""
+    from .county import catalogue
+
+    return {c.code: g for c, g in catalogue(src_dir)}
 
 
 def partition_outlines(src_dir: Path):
@@ -257,7 +267,7 @@ def build_many(out_dir, src_dir=None, counties=None, city=None, province=False, 
     texts = combine(chosen, root, results)
     from .geojson import read_text_gdf
     layers = {k: read_text_gdf(v) for k, v in texts.items()}
-    vrep = validate_multi(layers)
+    vrep = validate_multi(layers, reference_outlines(src_dir))
     rep.errors.extend(vrep.errors)
     rep.warnings.extend(vrep.warnings)
     rep.stats.update(vrep.stats)
@@ -323,9 +333,69 @@ def _nest_exact(child_level, parent_level, parent_codes, p_m, child_parent, c_m,
     _listed(rep.errors, msgs)
 
 
-def validate_multi(layers: dict) -> Report:
+def _parents_agree(layers, rep: Report):
+    """The redundant parent columns agree with the chain: a grid's town and county are its zone's, a zone's
+    county is its town's (a unit listed under one parent but drawn in another is caught by the nesting)."""
+    msgs = []
+    towns, zones, grids = layers["towns"], layers["zones"], layers["grids"]
+    t2c = dict(zip(towns["code"].astype(str), towns["district_code"].astype(str)))
+    z2t = dict(zip(zones["code"].astype(str), zones["town_code"].astype(str)))
+    for c, t, d in zip(zones["code"].astype(str), zones["town_code"].astype(str), zones["district_code"].astype(str)):
+        if t in t2c and t2c[t] != d:
+            msgs.append(f"zone {c}: district_code {d} but its town {t} is in {t2c[t]}")
+    for c, z, t, d in zip(grids["code"].astype(str), grids["zone_code"].astype(str), grids["town_code"].astype(str),
+                          grids["district_code"].astype(str)):
+        if z in z2t and (z2t[z] != t or t2c.get(t) != d):
+            msgs.append(f"grid {c}: town/district {t}/{d} but its zone {z} is in {z2t[z]}/{t2c.get(z2t[z])}")
+    _listed(rep.errors, msgs)
+
+
+def _covers_reference(layers, reference: dict, rep: Report):
+    """Each county's grids cover its real outline (``reference``: {code: outline of the province file, WGS84})
+    without gap and without excess: each of ``outline − grids`` and ``grids − outline`` within STEP_M m² per
+    metre of the outline's boundary (a band of one 1e-6° step: what snapping the cells can move); every county
+    of the set has a reference outline."""
+    import geopandas as gpd
+
+    grids = layers["grids"]
+    gm = _metric_geoms(grids)
+    gcounty = grids["district_code"].astype(str).to_numpy()
+    codes = layers["counties"]["code"].astype(str).to_numpy()
+    msgs, worst = [], 0.0
+    gap_total = excess_total = 0.0
+    for code in codes:
+        if code not in reference:
+            msgs.append(f"county {code}: no real outline to compare with")
+            continue
+        ref = np.asarray(gpd.GeoSeries([reference[code]], crs="EPSG:4326").to_crs(METRIC_CRS).values)[0]
+        ref = shapely.make_valid(ref)
+        u = shapely.union_all(gm[gcounty == code])
+        gap = shapely.difference(ref, u).area
+        excess = shapely.difference(u, ref).area
+        gap_total += gap
+        excess_total += excess
+        allowed = STEP_M * ref.boundary.length
+        worst = max(worst, max(gap, excess) / allowed)
+        if gap > allowed or excess > allowed:
+            msgs.append(f"county {code}: its grids leave {gap:.0f} m² of its real outline uncovered and cover "
+                        f"{excess:.0f} m² outside it (allowed {allowed:.0f} m² each)")
+    rep.stats["real_outlines_gap_m2"] = round(gap_total, 1)
+    rep.stats["real_outlines_excess_m2"] = round(excess_total, 1)
+    rep.stats["real_outlines_worst_share_of_tolerance"] = round(worst, 4)
+    _listed(rep.errors, msgs)
+
+
+def validate_multi(layers: dict, reference: dict | None = None) -> Report:
     """Validate a multi-county set: ``layers`` = {district (the root), cities, counties, towns, zones, grids,
-    hazards} GeoDataFrames (EPSG:4326)."""
+    hazards} GeoDataFrames (EPSG:4326); ``reference`` = {county code: its real outline (WGS84)}, e.g. the
+    province file's (:func:`reference_outlines`), to check the grids against (else only the set's own levels).
+
+    Tolerances: nesting, each unit = the union of its children within STEP_M (0.12) m² per metre of the unit's
+    boundary (+ 1 m²); overlaps inside a county ≤ OVERLAP_TOL_M2, across a county border no wider than one 1e-6°
+    step; the real outlines, gap and excess each ≤ STEP_M m² per metre of boundary; counts, exactly those of
+    :func:`validate.expected_counts` of the county's area: the seed district's counts (17 / 46 / 538 on
+    862.86 km²) in proportion, rounded (±0.5), with the floors of one town, one zone per town and 8–18 grids per
+    zone."""
     rep = Report()
     root = layers["district"]
     if len(root) != 1:
@@ -367,20 +437,30 @@ def validate_multi(layers: dict) -> Report:
                              for x, p, good in zip(c, parents, ok) if not good])
         _overlaps_multi(level, metric[level], c, rep)
         _nest_exact(level, parent, codes[parent], metric[parent], parents, metric[level], rep)
+    _parents_agree(layers, rep)
+    if reference is not None:
+        _covers_reference(layers, reference, rep)
     # counts per county: those of its area at the seed district's density (what a single build makes)
     counties = layers["counties"]
     msgs = []
+    worst_dev, total_area = 0.0, 0.0
     for code, g in zip(counties["code"].astype(str), counties.geometry.values):
         import geopandas as gpd
 
-        exp = expected_counts(district_area_km2(gpd.GeoDataFrame(geometry=[g], crs="EPSG:4326")))
+        area = district_area_km2(gpd.GeoDataFrame(geometry=[g], crs="EPSG:4326"))
+        total_area += area
+        exp = expected_counts(area)
         got = {"town": int((layers["towns"]["district_code"].astype(str) == code).sum()),
                "zone": int((layers["zones"]["district_code"].astype(str) == code).sum()),
                "grid": int((layers["grids"]["district_code"].astype(str) == code).sum())}
+        worst_dev = max(worst_dev, abs(got["grid"] - EXPECTED_COUNTS["grid"] * area / REFERENCE_AREA_KM2))
         for lv in got:
             if got[lv] != exp[lv]:
                 msgs.append(f"county {code}: {got[lv]} {lv}s, expected {exp[lv]} for its area")
     _listed(rep.errors, msgs)
+    rep.stats["area_km2"] = round(total_area, 1)
+    rep.stats["grids_at_seed_density"] = round(EXPECTED_COUNTS["grid"] * total_area / REFERENCE_AREA_KM2, 1)
+    rep.stats["grids_worst_county_deviation_from_proportion"] = round(worst_dev, 3)
     # hazards: codes unique, in the grid they name
     hz = layers.get("hazards")
     if hz is not None and len(hz):
