@@ -24,8 +24,9 @@ carrying that incident: p50 / p95 / max over every page and post), bytes of an e
 stream bytes per page per change (on the wire: the stream comes gzip-compressed, as a browser asks for it; and
 the events' text before compression, per part: each component id's props), callback bytes per page per change,
 server CPU (utime + stime of the gunicorn master and workers from ``/proc``): % of a core, per request
-(callbacks, ring refetches, posts) and per change, and the bench client's own CPU (it shares the machine's two
-cores with the server).
+(callbacks, ring refetches, posts) and per change, each worker's seconds (``worker_cpu_s``, largest first: how
+evenly the work is spread, or whether every worker repeats it), and the bench client's own CPU (it shares the
+machine's two cores with the server).
 
     python -m bench.bench_push [--lane embedded|production] [--steps 25,50,100,200] [--seconds 180] [--idle 60]
 
@@ -164,7 +165,7 @@ class CpuMeter:
     def sample(self) -> dict:
         pids = [self.master, *_children(self.master)]
         t = os.times()
-        return {"at": time.monotonic(), "server": {p: _ticks(p) for p in pids},
+        return {"at": time.monotonic(), "master": self.master, "server": {p: _ticks(p) for p in pids},
                 "client": t.user + t.system}
 
     @staticmethod
@@ -172,7 +173,12 @@ class CpuMeter:
         wall = b["at"] - a["at"]
         common = [p for p in b["server"] if p in a["server"] and a["server"][p] is not None and b["server"][p]]
         server_s = sum(b["server"][p] - a["server"][p] for p in common) / CLK
+        by_process = sorted((round((b["server"][p] - a["server"][p]) / CLK, 2) for p in common if p != a["master"]),
+                            reverse=True)
         return {"wall_s": round(wall, 1), "server_cpu_s": round(server_s, 2),
+                "master_cpu_s": round(sum(b["server"][p] - a["server"][p] for p in common
+                                          if p == a["master"]) / CLK, 2),
+                "worker_cpu_s": by_process,
                 "server_pct_of_core": round(100 * server_s / wall, 1) if wall else None,
                 "client_pct_of_core": round(100 * (b["client"] - a["client"]) / wall, 1) if wall else None,
                 "workers_changed": sorted(set(a["server"]) ^ set(b["server"]))}

@@ -7,7 +7,10 @@ the app then serves from the store, slower but without an error (issue 11, fault
 :func:`remember` reads a key or builds it once: with push, every open page asks for the same new figures at the
 same moment after a change; without it each of them would miss the cache and build the same value (a stampede
 that grows with the number of pages). Within a process one caller builds and the others wait for its value
-(:class:`SingleFlight`, one per cache, on the cache object: per app, not module state).
+(:class:`SingleFlight`, one per cache, on the cache object: per app, not module state). With Redis the workers (and
+hosts) also build it once between them: the first to miss takes a build lock (``SET NX`` with an expiry, a builder
+that died frees it) and the others read its value as soon as it is stored (:class:`BuildLocks`; the file cache has no
+atomic ``add``: there each worker builds its own).
 """
 from __future__ import annotations
 
@@ -92,26 +95,95 @@ class SingleFlight:
             flight[0].set()
 
 
+LOCK_S = 30  # a cross-worker build lock expires after this: a worker that died building frees it
+
+
+class BuildLocks:
+    """Cross-worker build locks in Redis (``SET key NX PX``: taken and given an expiry in one command). Any failure
+    answers "not locked": the caller then builds itself, as without the lock."""
+
+    PREFIX = "wx-building:"
+
+    def __init__(self, client, prefix: str = ""):
+        self._client = client
+        self._prefix = prefix + self.PREFIX
+
+    def claim(self, key: str) -> bool | None:
+        """True: this caller builds ``key``; False: another worker is building it; None: the lock is unavailable."""
+        try:
+            return bool(self._client.set(self._prefix + key, b"1", nx=True, px=int(LOCK_S * 1000)))
+        except Exception:  # noqa: BLE001 - Redis unreachable: build here
+            return None
+
+    def held(self, key: str) -> bool:
+        try:
+            return bool(self._client.exists(self._prefix + key))
+        except Exception:  # noqa: BLE001
+            return False
+
+    def release(self, key: str) -> None:
+        try:
+            self._client.delete(self._prefix + key)
+        except Exception:  # noqa: BLE001 - it expires by itself
+            pass
+
+
+def _await(cache, locks: BuildLocks, key: str):
+    """The value another worker is building under ``key`` once it is stored; None when its lock went without a
+    value (it failed) or after :data:`LOCK_S`. Polls with growing pauses (8 ms … 50 ms: a change's delta takes a few
+    ms to build, a KPI rendering a few hundred) and looks at the lock every fourth poll (each is a round trip)."""
+    deadline, pause, n = time.monotonic() + LOCK_S, 0.008, 0
+    while time.monotonic() < deadline:
+        time.sleep(pause)
+        pause = min(0.05, pause * 2)
+        value = cache.get(key)
+        if value is not None:
+            return value
+        n += 1
+        if n % 4 == 0 and not locks.held(key):
+            return cache.get(key)
+    return None
+
+
 def remember(cache, key: str, timeout: int, build):
     """``cache.get(key)``, or ``build()`` stored under ``key`` for ``timeout`` seconds — built once however many
-    requests of this process miss at the same time. ``cache`` None: just ``build()``. A failing cache write is
-    ignored (the value is still returned)."""
+    requests of this process miss at the same time, and once between the workers when the cache is shared across
+    them (Redis: ``cache.wx_locks``, :class:`BuildLocks`). ``cache`` None: just ``build()``. A failing cache write
+    is ignored (the value is still returned)."""
+    return remember_built(cache, key, timeout, build)[0]
+
+
+def remember_built(cache, key: str, timeout: int, build) -> tuple:
+    """:func:`remember`, and whether this process built the value (False: it came from the cache)."""
     if cache is None:
-        return build()
+        return build(), True
     value = cache.get(key)
     if value is not None:
-        return value
+        return value, False
 
     def build_and_store():
-        again = cache.get(key)  # another process may have stored it meanwhile
+        locks = getattr(cache, "wx_locks", None)
+        lock = locks.claim(key) if locks is not None else None
+        if lock is False:  # another worker is building it: its value, unless it failed
+            got = _await(cache, locks, key)
+            if got is not None:
+                return got, False
+        # another process may have stored it meanwhile (and, with the lock, released it just before we took it)
+        again = cache.get(key)
         if again is not None:
-            return again
-        built = build()
+            if lock:
+                locks.release(key)
+            return again, False
         try:
-            cache.set(key, built, timeout=timeout)
-        except Exception:  # noqa: BLE001 - a full or unreachable cache must not break the page
-            pass
-        return built
+            built = build()
+            try:
+                cache.set(key, built, timeout=timeout)
+            except Exception:  # noqa: BLE001 - a full or unreachable cache must not break the page
+                pass
+        finally:
+            if lock:
+                locks.release(key)
+        return built, True
 
     flights = getattr(cache, "wx_flights", None)
     return build_and_store() if flights is None else flights.run(key, build_and_store)
@@ -123,4 +195,9 @@ def init_cache(server: Flask, config: dict) -> Cache:
     backends = server.extensions["cache"]
     backends[cache] = ResilientBackend(backends[cache])
     cache.wx_flights = SingleFlight()
+    # Redis: SET NX lets the workers build a shared value once between them (:func:`remember`)
+    cache.wx_locks = None
+    if config.get("CACHE_TYPE") == "RedisCache":
+        backend = backends[cache]
+        cache.wx_locks = BuildLocks(backend._write_client, backend._get_prefix())
     return cache

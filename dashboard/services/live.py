@@ -8,7 +8,9 @@ stream (``GET /api/map/stream``, Server-Sent Events) when something was committe
 - **Only what changed.** A stream that knows sequence ``after`` receives the incidents changed since then that
   match its filter (map features, the same serialiser as ``/api/map/incidents.json``), the ids that no longer
   match, whether a safety ring's count may have moved, and the new sequences. Each payload is built once per
-  (after, head, filter) and shared by every stream at that point (:meth:`Hub.shared`).
+  (after, head, filter) and shared by every stream at that point (:meth:`Hub.shared`) — with Redis once between
+  all the workers and hosts: the first to need it builds it under a build lock and stores it, the others read it
+  (``dashboard.cache.remember``).
 - **No gap, no duplicate.** Every event carries ``id: <seq>.<aseq>``; a stream that reconnects (its own ``after``
   or the browser's ``Last-Event-ID``) gets everything after what it had, once: features are upserted by id.
   Beyond ``MAX_DELTA`` changes it is told to reload the layer instead.
@@ -16,8 +18,9 @@ stream (``GET /api/map/stream``, Server-Sent Events) when something was committe
   list of its filter, the alert banner, the zone colours of its measure, the wall's ticker and header, the
   overview's KPI cards); each :class:`Feed` (registered by the callbacks layer at start-up, see
   ``dashboard.callbacks.pushed``) renders that part's new props once per change for every page that shows the
-  same thing, and the event carries them (``set``: ``[[component id, {prop: value}], …]``, applied in the browser
-  by ``dash_clientside.set_props``) — no callback request per page and change.
+  same thing (with Redis once between the workers), and the event carries them (``set``: ``[[component id,
+  {prop: value}], …]``, applied in the browser by ``dash_clientside.set_props``) — no callback request per page
+  and change.
 - **Bounded.** At most ``slots`` open streams per process (``STREAM_SLOTS``; the server gives each worker that
   many threads on top of the ones for ordinary requests, so streams never hold up a page load); a stream ends
   after ``lifetime_s`` and the page reconnects seamlessly, so a restart or a deploy never waits on old streams.
@@ -71,9 +74,10 @@ def parse_event_id(value: str | None) -> Head | None:
 
 class Feed(Protocol):
     """One live part of a page, pushed in the stream's events instead of a callback run per page and change.
-    ``heavy`` (KPI figures: a bundle per rendering) parts are rendered at most every ``Hub.figures_s`` seconds
-    while changes come, and once more after the last. An optional ``version`` (int) moves when the part's props
-    change shape, so that workers of two versions never share a rendering through the cache."""
+    ``heavy`` (KPI figures: a bundle per rendering) parts are rendered at most once per ``Hub.figures_s`` seconds
+    while changes come (in windows of the wall clock, the same in every worker, so that all of them render at the
+    same head and share one rendering), and once more after the last. An optional ``version`` (int) moves when the
+    part's props change shape, so that workers of two versions never share a rendering through the cache."""
 
     heavy: bool
 
@@ -88,10 +92,8 @@ class Feed(Protocol):
 
 
 def read_head() -> Head:
-    from ..store import alerts as alert_repo
-
     with db.session() as s:
-        return Head(sequence.latest(s), alert_repo.current_seq(s))
+        return Head(*sequence.heads(s))
 
 
 class Hub:
@@ -115,12 +117,13 @@ class Hub:
         self._memo: OrderedDict = OrderedDict()
         self._memo_lock = threading.Lock()
         self._flight = SingleFlight()
-        self.builds = 0  # shared payloads built (for tests and the bench)
+        self.builds = 0  # shared payloads built or fetched for this process (for tests and the bench)
+        self.computed = 0  # change events computed here (not read from another worker's build through the cache)
         self.feeds: Mapping[str, Feed] = dict(feeds or {})
         self._states: OrderedDict = OrderedDict()
         self.feed_builds: dict[str, int] = {}  # pushed parts rendered, by part (tests and the bench)
         self.figures_s = figures_s  # a heavy part (KPI figures) is rendered at most this often per parameters
-        self._rendered: dict = {}  # (part, params) -> when it was last rendered (monotonic)
+        self._rendered: dict = {}  # (part, params) -> when it was last rendered (time.time: windows shared by workers)
         # the shared cache (Redis in production, files embedded): a part rendered by one worker serves the others
         self._cache = cache
 
@@ -140,7 +143,9 @@ class Hub:
         with self._app.app_context():
             while not self._stopping:
                 try:
-                    head = read_head()
+                    # PostgreSQL: one query on the listening connection (no pool checkout, ping, begin, rollback)
+                    heads = waiter.heads()
+                    head = Head(*heads) if heads is not None else read_head()
                 except Exception as exc:  # noqa: BLE001 - the store is down: keep the last head, try again
                     log.warning("live hub cannot read the store (%s)", type(exc).__name__)
                     waiter.wait(1.0)
@@ -200,9 +205,11 @@ class Hub:
         return self._open
 
     # ---------------------------------------------------------------- shared payloads
-    def shared(self, key: tuple, build) -> str:
+    def shared(self, key: tuple, build, across: bool = True):
         """``build()`` once per ``key`` however many streams ask at the same time (:class:`dashboard.cache.
-        SingleFlight`); later askers get the kept copy (the newest :data:`MEMO`)."""
+        SingleFlight`); later askers get the kept copy (the newest :data:`MEMO`). ``across``: with a cache shared
+        between the workers under build locks (Redis, ``cache.wx_locks``), once between all of them (the value must
+        be plain: it goes through the cache)."""
         with self._memo_lock:
             if key in self._memo:
                 self._memo.move_to_end(key)
@@ -212,9 +219,17 @@ class Hub:
             with self._memo_lock:
                 if key in self._memo:  # kept by a flight that ended just before this one began
                     return self._memo[key]
-            value = build()
+            locks = getattr(self._cache, "wx_locks", None) if across else None
+            if locks is not None:
+                from ..cache import remember_built
+
+                digest = hashlib.sha1(repr(key).encode()).hexdigest()
+                value, here = remember_built(self._cache, "live-shared:" + digest, 120, build)
+            else:
+                value, here = build(), True
             with self._memo_lock:
                 self.builds += 1
+                self.computed += bool(across and here)
                 self._memo[key] = value
                 while len(self._memo) > MEMO:
                     self._memo.popitem(last=False)
@@ -251,7 +266,9 @@ class Hub:
         to ``head``: ``(sets, the parts brought, seconds until a deferred one may be rendered, or None)``.
         A part in ``whole`` (its first rendering on this stream) is sent whole, else as what changed since the
         part's state at its ``before`` (when this process rendered it). Each (part, params, before, head, whole)
-        is rendered once however many streams ask; a heavy part rendered less than ``figures_s`` ago waits."""
+        is rendered once however many streams ask (with Redis: once between the workers); a heavy part waits for
+        the next window of ``figures_s`` seconds of the wall clock after its last rendering (at least half of it
+        later), so that every worker renders it at the same moment, hence at the same head."""
         import time
 
         out: list = []
@@ -264,31 +281,35 @@ class Hub:
             with self._memo_lock:
                 kept = key in self._memo
                 last = self._rendered.get((name, params))
-            now = time.monotonic()
-            if not kept and getattr(feed, "heavy", False) and last is not None and now - last < self.figures_s:
-                left = self.figures_s - (now - last)
-                wait = left if wait is None else min(wait, left)
-                continue
+            now = time.time()  # the wall clock: the same windows in every worker (and host)
+            if not kept and getattr(feed, "heavy", False) and last is not None and self.figures_s > 0:
+                span = self.figures_s
+                due_at = max(last + span / 2, (last // span + 1) * span)
+                if now < due_at:
+                    left = due_at - now
+                    wait = left if wait is None else min(wait, left)
+                    continue
 
             def build(name=name, params=params, before=before, is_whole=is_whole, feed=feed, key=key):
+                from ..cache import remember_built
+
                 with self._memo_lock:
-                    self._rendered[(name, params)] = time.monotonic()
+                    self._rendered[(name, params)] = time.time()
                     prior = None if is_whole else self._states.get((name, params, before))
-                # a part's ``version`` moves when its props change shape: a worker of another version (a rolling
-                # deploy) never takes this one's rendering or state
-                shared_key = "live-part:" + hashlib.sha1(repr((key, getattr(feed, "version", 0))).encode()).hexdigest()
-                hit = self._cache.get(shared_key) if self._cache is not None else None
-                if hit is not None:  # another worker rendered it for the same point: the same props for every page
-                    sets, state = hit
-                else:
+
+                def render():
                     from plotly.io.json import to_json_plotly
 
                     sets, state = feed.render(params, head, before, prior)
-                    sets = json.loads(to_json_plotly(sets))  # plain JSON: any worker can read it
-                    if self._cache is not None:
-                        self._cache.set(shared_key, (sets, state), timeout=120)
+                    return json.loads(to_json_plotly(sets)), state  # plain JSON: any worker can read it
+
+                # a part's ``version`` moves when its props change shape: a worker of another version (a rolling
+                # deploy) never takes this one's rendering or state. Another worker's rendering for the same point
+                # (read from the cache, or waited for under its build lock): the same props for every page.
+                shared_key = "live-part:" + hashlib.sha1(repr((key, getattr(feed, "version", 0))).encode()).hexdigest()
+                (sets, state), here = remember_built(self._cache, shared_key, 120, render)
                 with self._memo_lock:
-                    if hit is None:
+                    if here:
                         self.feed_builds[name] = self.feed_builds.get(name, 0) + 1
                     self._states[(name, params, head)] = state
                     self._states.move_to_end((name, params, head))
@@ -297,7 +318,7 @@ class Hub:
                 return sets
 
             try:
-                out.extend(self.shared(key, build))
+                out.extend(self.shared(key, build, across=False))  # shared between workers in build()
             except Exception:  # noqa: BLE001 - one part failing must not end the stream: the page keeps it
                 log.exception("live part %s failed", name)
             done.append(name)

@@ -124,13 +124,9 @@ def _ring_counts() -> tuple[list, dict[str, int]]:
 def ring_counts(seq: int) -> dict[str, int]:
     """Open incidents inside each safety ring (by site code) at change ``seq``, shared through the cache: what a
     page's ring layer needs after a change (pushed: ``callbacks.pushed``, part ``rings``), without its geometry."""
-    cache = context.services().cache
-    key = f"ring-counts:{seq}"
-    counts = cache.get(key)
-    if counts is None:
-        counts = _ring_counts()[1]
-        cache.set(key, counts, timeout=300)
-    return counts
+    from ..cache import remember
+
+    return remember(context.services().cache, f"ring-counts:{seq}", 300, lambda: _ring_counts()[1])
 
 
 def rings_collection() -> dict:

@@ -53,7 +53,8 @@ def wall_periods(now=None) -> dict[str, periods.Period]:
 
 
 def _cached(key: str, timeout: int, build):
-    """From the shared cache, or built once per process however many walls ask at once (``cache.remember``)."""
+    """From the shared cache, or built once however many walls ask at once (``cache.remember``: per process, and
+    between the workers with Redis)."""
     from ..cache import remember
 
     return remember(_SafeCache(context.services().cache), key, timeout, build)
@@ -65,6 +66,7 @@ class _SafeCache:
     def __init__(self, cache):
         self._cache = cache
         self.wx_flights = getattr(cache, "wx_flights", None)
+        self.wx_locks = getattr(cache, "wx_locks", None)  # built once between the workers (cache.remember)
 
     def get(self, key):
         try:

@@ -6,8 +6,8 @@
 - SQLite (one machine): no notification exists; the waiter sleeps ``poll_s`` and the hub then compares the
   change sequence (one look-up on a unique index per process, not per viewer).
 
-Either way the hub re-reads the sequence after waking, so a lost notification only delays a change until the
-next fallback look-up; it never loses one.
+After waking the hub re-reads the head (the change and alert sequences; PostgreSQL: on the listening connection,
+one round trip), so a lost notification only delays a change until the next fallback look-up; it never loses one.
 """
 from __future__ import annotations
 
@@ -61,6 +61,22 @@ class ChangeWaiter:
             self.close()
             self._stop.wait(min(timeout, 1.0))
             return False
+
+    def heads(self) -> tuple[int, int] | None:
+        """PostgreSQL: ``sequence.heads`` on the listening connection itself (autocommit: one round trip, no pool
+        checkout, ping, BEGIN or ROLLBACK) — what each worker reads after every notification. None without
+        notifications (SQLite) or when that connection is down: read it through a session then."""
+        if not self._pg:
+            return None
+        try:
+            if self._conn is None:
+                self._conn = self._connect()
+            seq, aseq = self._conn.execute(sequence.HEADS_SQL).fetchone()
+            return int(seq), int(aseq)
+        except Exception as exc:  # noqa: BLE001 - the store restarting: the caller reads through the pool
+            log.warning("change listener cannot read the head (%s)", type(exc).__name__)
+            self.close()
+            return None
 
     def close(self) -> None:
         conn, self._conn = self._conn, None

@@ -60,6 +60,16 @@ def current(session: Session) -> int:
     return int(session.execute(text("SELECT value FROM change_counter WHERE id = 1")).scalar_one())
 
 
+# the live hub's head: the newest incident change and the newest alert (both on unique indexes), in one statement
+HEADS_SQL = "SELECT (SELECT coalesce(max(seq), 0) FROM incidents), (SELECT coalesce(max(seq), 0) FROM alerts)"
+
+
+def heads(session) -> tuple[int, int]:
+    """``(latest incident change, latest alert seq)`` in one round trip (``services.live.Hub``'s head)."""
+    seq, aseq = session.execute(text(HEADS_SQL)).one()
+    return int(seq), int(aseq)
+
+
 def latest(session) -> int:
     """The newest committed incident change: ``max(incidents.seq)`` (0 when empty) — one look-up on the unique
     index. Live feeds, cached map layers and the duty desk key on it (a ``Session`` or a ``Connection``)."""
