@@ -9,7 +9,7 @@
 """
 from __future__ import annotations
 
-from dash import Input, Output, Patch, State, ctx, no_update
+from dash import ALL, Input, Output, Patch, State, ctx, no_update
 
 from ..services import drill, units
 from ..ui import gis as gis_ui
@@ -149,26 +149,27 @@ def register_callbacks(app) -> None:
         """A ranking-bar click drills (the chart is mounted after the map's first draw, hence its own callback)."""
         return _drill_query("chart-ranking", c_bar, search, state)
 
+    # The custom period's date picker is in the panel only while the period is custom (``ui.panel.period_range``):
+    # a pattern-matching input, an empty list when it is not there.
     @app.callback(
         Output("url", "search", allow_duplicate=True),
         Input("period-select", "value"),
-        Input("period-range", "start_date"),
-        Input("period-range", "end_date"),
+        Input({**panel.PERIOD_RANGE, "i": ALL}, "start_date"),
+        Input({**panel.PERIOD_RANGE, "i": ALL}, "end_date"),
         State("view-state", "data"),
         State("url", "search"),
         prevent_initial_call=True,
     )
-    def act(period_key, start, end, state, search):
-        trig = ctx.triggered_id
+    def act(period_key, starts, ends, state, search):
+        trig = "period-select" if ctx.triggered_id == "period-select" else "period-range"
         value = period_key if trig == "period-select" else None
+        start, end = (starts or [None])[0], (ends or [None])[0]
         return _drill_query(trig, value, search, state, start, end)
 
     @app.callback(
         Output("view-state", "data"),
         Output("period-select", "value"),
-        Output("period-range", "start_date"),
-        Output("period-range", "end_date"),
-        Output("period-range", "style"),
+        Output("period-range-box", "children"),
         Input("ov-url", "search"),
         State("ov-url", "pathname"),
         State("view-state", "data"),
@@ -176,14 +177,20 @@ def register_callbacks(app) -> None:
     )
     def from_url(search, pathname, known):
         if (pathname or "/") != "/":
-            return (no_update,) * 5
+            return (no_update,) * 3
         state = drill.state_from_query(search, _hierarchy())
         if known == state:
-            return (no_update,) * 5
+            return (no_update,) * 3
+        if state["period"] != "custom":  # no picker: its chunk is loaded only when a custom period is chosen
+            return state, state["period"], None
         p = drill.period_of(state)
-        custom = state["period"] == "custom"
-        return (state, state["period"], state["from"] or p.first_day, state["to"] or p.last_day,
-                {"display": "inline-block" if custom else "none"})
+        first, last = state["from"] or p.first_day, state["to"] or p.last_day
+        if (known or {}).get("period") == "custom":  # the picker is there: its dates follow (it is not mounted anew)
+            picker = Patch()
+            picker["props"]["start_date"] = first
+            picker["props"]["end_date"] = last
+            return state, state["period"], picker
+        return state, state["period"], panel.period_range(first, last)
 
     @app.callback(
         Output("breadcrumb", "children"), Output("unit-title", "children"), Output("kpi-cards", "children"),

@@ -19,18 +19,29 @@ RANK_KPIS = profile.RANK_KPIS  # the KPIs whose district rank a unit's profile s
 
 
 # ------------------------------------------------------------------------------------------ layout
+PERIOD_RANGE = {"type": "period-range", "i": 0}  # pattern-matching id: the drill callbacks take it when it is there
+
+
+def period_range(first: str | None, last: str | None) -> dcc.DatePickerRange:
+    """The custom period's date range picker. It is in the panel only while the period is custom
+    (``period-range-box``, filled by the drill callbacks): mounting a ``dcc.DatePickerRange`` loads dcc's date
+    picker chunk (~100 KB evaluated on the main thread), which the overview's first paint need not wait for."""
+    return dcc.DatePickerRange(id=PERIOD_RANGE, start_date=first, end_date=last,
+                               display_format="YYYY-MM-DD", min_date_allowed="2000-01-01",
+                               max_date_allowed="2100-12-31", first_day_of_week=1, minimum_nights=0,
+                               clearable=False, className="wx-period-range")
+
+
 def period_selector(state: dict, lang: str) -> html.Div:
     options = [{"label": periods.LABELS[k][0 if lang == "zh" else 1], "value": k} for k in periods.PERIODS]
+    custom = state["period"] == "custom"
     return html.Div(className="wx-period", children=[
         html.Span(t("period", lang), className="wx-period-label"),
         dcc.RadioItems(id="period-select", options=options, value=state["period"], inline=True,
                        className="wx-period-radio", inputClassName="wx-radio-input",
                        labelClassName="wx-radio-label"),
-        dcc.DatePickerRange(id="period-range", start_date=state.get("from"), end_date=state.get("to"),
-                            display_format="YYYY-MM-DD", min_date_allowed="2000-01-01",
-                            max_date_allowed="2100-12-31", first_day_of_week=1, minimum_nights=0,
-                            clearable=False, className="wx-period-range",
-                            style={"display": "inline-block" if state["period"] == "custom" else "none"}),
+        html.Span(id="period-range-box", className="wx-period-range-box",
+                  children=period_range(state.get("from"), state.get("to")) if custom else None),
         html.Span(id="period-label", className="wx-period-dates"),
     ])
 

@@ -136,6 +136,54 @@ def test_period_change_goes_into_the_url(demo_server, opened):
     page.wait_for_function("() => document.querySelector(\"input[value='2019']\").checked")
 
 
+PICKER_START = "#period-range-box .dash-datepicker-start-date"
+PICKER_END = "#period-range-box .dash-datepicker-end-date"
+
+
+def _type_date(page, selector: str, day: str):
+    box = page.locator(selector)
+    box.fill(day)
+    box.press("Enter")
+
+
+def test_custom_period_through_the_picker_moves_the_panel_and_the_url(demo_app, page):
+    """自定义: the date range picker appears only once the custom period is chosen; the days typed into it go into
+    the URL (``?period=custom&from=…&to=…``) and the cards follow; back restores the previous days in the picker;
+    a shared custom link shows the picker at once."""
+    demo_app.sign_in(page)
+    page.goto(demo_app.url + "/?period=2019")
+    _ready(page)
+    assert page.locator("#period-range-box input").count() == 0  # no picker for a named period
+    page.locator("input[value='custom']").check()
+    page.wait_for_url("**period=custom**")
+    page.wait_for_selector(PICKER_START)
+    chosen = _query(page.url)
+    assert page.locator(PICKER_START).input_value() == chosen["from"]
+    _type_date(page, PICKER_START, "2019-03-01")
+    page.wait_for_function("() => location.search.includes('from=2019-03-01')")
+    _type_date(page, PICKER_END, "2019-03-31")
+    page.wait_for_function("() => location.search.includes('to=2019-03-31')")
+    q = _query(page.url)
+    assert (q["period"], q["from"], q["to"]) == ("custom", "2019-03-01", "2019-03-31")
+    api = _api(demo_app, "level=district&from=2019-03-01&to=2019-03-31")["kpis"]
+    page.wait_for_function("v => document.querySelector('#card-value-problems_found').innerText === v",
+                           arg=fmt("problems_found", api["problems_found"]))
+    page.go_back()  # the end day typed before: the picker shows the previous one again
+    page.wait_for_function("() => !location.search.includes('to=2019-03-31')")
+    page.wait_for_function("([s, v]) => document.querySelector(s).value === v",
+                           arg=[PICKER_END, _query(page.url)["to"]])
+    assert page.locator(PICKER_START).input_value() == "2019-03-01"
+    page.locator("input[value='2019']").check()  # a named period again: the picker goes
+    page.wait_for_url("**period=2019**")
+    page.wait_for_selector(PICKER_START, state="detached")
+    page.goto(demo_app.url + "/?period=custom&from=2019-05-01&to=2019-05-07")  # a shared link: picker at once
+    page.wait_for_selector(PICKER_START)
+    assert page.locator(PICKER_START).input_value() == "2019-05-01"
+    assert page.locator(PICKER_END).input_value() == "2019-05-07"
+    assert page.locator("input[value='custom']").is_checked()
+    assert page.js_errors == []
+
+
 def test_morning_briefing_print_pdf_png(demo_server, page):
     demo_server.sign_in(page)
     page.goto(demo_server.url + "/briefing")

@@ -1,6 +1,7 @@
 """A page loads what it shows first (issue 12): the overview paints its map — every grid and zone path and the
 incident clusters — before it downloads what only other pages or later panels need: dash-ag-grid (the duty
-desk's list) never, plotly.js (the panel's charts) only once the map is painted; the charts then still appear.
+desk's list) and dcc's date picker (a custom period's) never, plotly.js (the panel's charts) only once the map is
+painted; the charts then still appear.
 A client-side route into a page that draws a library this document left out loads that page afresh."""
 from __future__ import annotations
 
@@ -51,6 +52,8 @@ def test_the_overview_paints_its_map_before_the_grid_and_chart_libraries(demo_ap
     assert plotly and min(plotly) > painted, (plotly, painted)
     # the duty desk's grid is never downloaded on the overview, not even after the paint
     assert not [url for url in requested if "dash_ag_grid" in url]
+    # nor dcc's date picker: it is mounted only for a custom period (test_drill: choosing one loads it)
+    assert not [url for url in requested if "/async-datepicker" in url], requested
     assert errors == []
 
 
