@@ -53,10 +53,10 @@
   window.fetch = wrapped;
 })();
 
-/* A page's HTML carries only the component libraries that page draws (dashboard/pages/head.py); the others are
- * named in <meta name="wx-deferred-libraries">. Should a client-side route (dcc.Link) bring a page that draws one
- * of them into this document, its components are these stand-ins: they load the page afresh, and the server's
- * HTML for that page has the library. Once per address and 30 s, so a page that still lacks it cannot loop. */
+/* A page's HTML carries only the component libraries and own assets that page uses (dashboard/pages/head.py); the
+ * other libraries are named in <meta name="wx-deferred-libraries">. Should a client-side route (dcc.Link) bring a
+ * page that draws one of them into this document, its components are these stand-ins: they load the page afresh,
+ * and the server's HTML for that page has the library. Once per address and 30 s, so a page that still lacks it cannot loop. */
 (function () {
   "use strict";
   var meta = document.querySelector('meta[name="wx-deferred-libraries"]');
@@ -80,4 +80,14 @@
       return typeof key === "string" && /^[A-Z]/.test(key) ? StandIn : undefined;
     }});
   });
+  // Likewise the pages whose own assets (html-to-image, duty.js, wall.js …) this document lacks: a client-side
+  // route there (dcc.Link, back/forward) loads that page afresh. Listening before the renderer does, this runs
+  // before its router asks for the page.
+  var pagesMeta = document.querySelector('meta[name="wx-reload-pages"]');
+  var pages = pagesMeta ? (pagesMeta.getAttribute("content") || "").split(/\s+/).filter(Boolean) : [];
+  function routed() { if (pages.indexOf(window.location.pathname) >= 0) { reloadOnce(); } }
+  if (pages.length) {
+    window.addEventListener("_dashprivate_pushstate", routed);
+    window.addEventListener("popstate", routed);
+  }
 })();

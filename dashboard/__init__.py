@@ -33,6 +33,7 @@ def create_app(settings: Settings | None = None, *, with_store: bool = True) -> 
     from .cache import init_cache
     from .context import Services
     from .pages import callback_levels, install_pages
+    from .pages.head import ASSETS_IGNORE
     from .ratelimit import RateLimits
     from .services import tiles as basemap_tiles
 
@@ -44,6 +45,7 @@ def create_app(settings: Settings | None = None, *, with_store: bool = True) -> 
         __name__,
         title="基层社会治理指挥中心",  # each page's HTML names the district served (pages.head: from the geodata)
         assets_folder=str(Path(__file__).resolve().parents[1] / "assets"),
+        assets_ignore=ASSETS_IGNORE,  # the files only some pages use: those pages link them (pages.head)
         compress=True,
         serve_locally=True,
         suppress_callback_exceptions=True,

@@ -11,6 +11,8 @@ from ..services import units
 from ..ui.briefing import briefing_layout
 from ..ui.shell import header
 
+ASSETS = ("vendor/html-to-image-1.11.13.min.js",)  # the PNG export (pages.head: other pages leave it out)
+
 
 def layout(settings, lang: str, params: dict):
     data = kpi_service.briefing()

@@ -10,6 +10,10 @@ page's HTML keeps only what that page draws, and starts the downloads its first 
   geometry and incidents) and dash-leaflet's GeoJSON chunk, preloaded so they download while the bundles load;
   ``preload_urls(settings, params)`` (page module, optional): those that depend on the page's query (the duty
   desk's filtered incident layer). Dash's own start requests (layout, dependencies) are preloaded on every page.
+- ``ASSETS`` (page module): the files of :data:`PAGE_ASSETS` (under ``assets/``) the page uses: the briefing's
+  html-to-image, the duty desk's ``duty.js``, the wall's ``wall.js`` / ``wall.css``. Dash links every file of
+  ``assets/`` into every page; these are left out of that (``assets_ignore``: :data:`ASSETS_IGNORE`, still served)
+  and linked by the pages that name them.
 
 Dash's ``deps/polyfill@7.12.1.min.js`` (@babel/polyfill: core-js 2 for ES5 browsers, ~100 KB evaluated before
 anything else) is left out of every page (:data:`DROPPED`): the browsers that run dash-leaflet (ES2015 code) and the
@@ -19,7 +23,8 @@ vendored as ``assets/vendor/regenerator-runtime-0.13.min.js``.
 Async chunks (plotly.js behind ``dcc.Graph``, the dropdown, date picker) were never in the HTML: Dash serves them
 when a component needs them. A page reached by a client-side route (``dcc.Link``) in a document built for
 another page could need a library this document left out: ``assets/dashboard_app.js`` stands in for each one
-named in ``<meta name="wx-deferred-libraries">`` with a component that loads the page afresh.
+named in ``<meta name="wx-deferred-libraries">`` with a component that loads the page afresh; likewise a route to
+a page named in ``<meta name="wx-reload-pages">`` (one that uses assets this document lacks) loads it afresh.
 """
 from __future__ import annotations
 
@@ -44,6 +49,11 @@ DASH_START = ("/_dash-layout", "/_dash-dependencies")
 # dash-leaflet's GeoJSON code is an async chunk, requested only when the first GeoJSON layer mounts
 GEOJSON_CHUNK = "/_dash-component-suites/dash_leaflet/async-GeoJSON.js"
 
+# files under assets/ only some pages use (a page's ASSETS): Dash does not link them into every page
+PAGE_ASSETS = ("vendor/html-to-image-1.11.13.min.js", "duty.js", "wall.js", "wall.css")
+# Dash's assets_ignore (create_app) matches a file's name, not its path
+ASSETS_IGNORE = "^(" + "|".join(re.escape(a.rsplit("/", 1)[-1]) for a in PAGE_ASSETS) + ")$"
+
 _SCRIPT = re.compile(r'<script\b[^>]*\bsrc="([^"]*)"[^>]*>\s*</script>\n?')
 
 
@@ -63,6 +73,8 @@ class Head:
     libraries: frozenset = frozenset()  # of OPTIONAL
     preload: Preload = Preload()
     preload_urls: object = None  # (settings, params) -> data URLs of this request
+    assets: tuple = ()  # of PAGE_ASSETS
+    reload_pages: tuple = ()  # the paths of the pages that use assets this page's HTML lacks (install sets it)
 
     @property
     def deferred(self) -> tuple[str, ...]:
@@ -76,8 +88,16 @@ class Head:
     def metas(self, urls=()) -> str:
         """The page's head tags; ``urls``: data URLs of this request to preload too."""
         deferred = " ".join(self.deferred)
-        return (f'<meta name="wx-deferred-libraries" content="{deferred}">' + Preload(fetch=DASH_START).tags()
-                + self.preload.tags() + Preload(fetch=tuple(urls)).tags())
+        return (f'<meta name="wx-deferred-libraries" content="{deferred}">'
+                + f'<meta name="wx-reload-pages" content="{escape(" ".join(self.reload_pages))}">'
+                + Preload(fetch=DASH_START).tags() + self.preload.tags() + Preload(fetch=tuple(urls)).tags())
+
+    def asset_tags(self, url_of) -> tuple[str, str]:
+        """(stylesheet links, script tags) of the page's own :data:`PAGE_ASSETS`; ``url_of(name)``: its URL."""
+        urls = [(a, escape(url_of(a))) for a in self.assets]
+        css = "".join(f'<link rel="stylesheet" href="{u}">' for a, u in urls if a.endswith(".css"))
+        js = "".join(f'<script src="{u}"></script>' for a, u in urls if a.endswith(".js"))
+        return css, js
 
 
 def map_preload(urls, scripts=()) -> Preload:
@@ -90,8 +110,29 @@ def head_of(module) -> Head:
     unknown = libraries - set(OPTIONAL)
     if unknown:
         raise ValueError(f"{module.__name__}.LIBRARIES: not optional libraries: {sorted(unknown)}")
+    assets = tuple(getattr(module, "ASSETS", ()))
+    if set(assets) - set(PAGE_ASSETS):
+        raise ValueError(f"{module.__name__}.ASSETS: not page assets: {sorted(set(assets) - set(PAGE_ASSETS))}")
     return Head(libraries=libraries, preload=getattr(module, "PRELOAD", Preload()),
-                preload_urls=getattr(module, "preload_urls", None))
+                preload_urls=getattr(module, "preload_urls", None), assets=assets)
+
+
+def with_reloads(heads: dict) -> dict:
+    """Each head with the pages a client-side route must load afresh from it: those using an asset it lacks."""
+    from dataclasses import replace
+
+    def lacking(head):
+        return tuple(sorted(p for p, other in heads.items() if set(other.assets) - set(head.assets)))
+
+    return {path: replace(head, reload_pages=lacking(head)) for path, head in heads.items()}
+
+
+def asset_url(app, name: str) -> str:
+    """The URL of ``assets/<name>`` as Dash writes its own (with the file's modification time, for caches)."""
+    import os
+
+    mtime = int(os.path.getmtime(os.path.join(app.config.assets_folder, name)))
+    return f"{app.get_asset_url(name)}?m={mtime}"
 
 
 def _request_urls(head: Head, settings, query: str) -> tuple[str, ...]:
@@ -120,8 +161,9 @@ def install(app, pages: dict, settings) -> dict:
     (the 404 view) gets the common bundles only. Returns ``{path: Head}``."""
     from flask import has_request_context, request
 
-    heads = {path: head_of(module) for path, module in pages.items()}
-    common = Head()
+    heads = with_reloads({path: head_of(module) for path, module in pages.items()})
+    common = Head(reload_pages=tuple(sorted(p for p, h in heads.items() if h.assets)))
+    tags = {path: h.asset_tags(lambda name: asset_url(app, name)) for path, h in heads.items()}
     plain = app.interpolate_index
 
     def interpolate_index(**kwargs):
@@ -129,7 +171,9 @@ def install(app, pages: dict, settings) -> dict:
         urls = _request_urls(head, settings, request.query_string.decode("latin-1")) if has_request_context() else ()
         if has_request_context():  # the title names the district served (the geodata's root unit), in the page's language
             kwargs["title"] = page_title(request.args.get("lang"))
-        kwargs["scripts"] = head.scripts(kwargs.get("scripts", ""))
+        css, js = tags.get(request.path, ("", "")) if has_request_context() else ("", "")
+        kwargs["css"] = kwargs.get("css", "") + css
+        kwargs["scripts"] = head.scripts(kwargs.get("scripts", "")) + js
         kwargs["metas"] = kwargs.get("metas", "") + head.metas(urls)
         return plain(**kwargs)
 

@@ -29,6 +29,7 @@ from ..ui.shell import header
 from .head import map_preload
 
 LIBRARIES = ("dash_ag_grid",)  # the incident list (pages.head: the other pages' HTML leaves its bundle out)
+ASSETS = ("duty.js",)  # the desk's browser side (pages.head: other pages leave it out)
 MAP_CHECKED = {"grids": False, "rings": True}  # the desk's map: zones, district, rings, incidents
 # the incident layer's url is the list's filter (set in the layout): preload_urls
 # and the grid's own code, an async chunk requested only when the list mounts

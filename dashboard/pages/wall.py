@@ -24,6 +24,7 @@ from .head import map_preload
 log = logging.getLogger("dashboard.wall")
 
 PRELOAD = map_preload(start_urls(ui.WALL_CHECKED))
+ASSETS = ("wall.js", "wall.css")  # the wall's browser side and style (pages.head: other pages leave them out)
 
 
 def token_ok(settings, params: dict) -> bool:

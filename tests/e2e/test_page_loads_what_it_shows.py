@@ -79,6 +79,32 @@ def test_a_client_side_route_into_the_duty_desk_loads_it_afresh_with_its_grid(de
     assert errors == []
 
 
+def test_a_client_side_route_into_the_briefing_loads_it_afresh_with_its_own_assets(demo_app, browser):
+    """The overview's HTML leaves out the assets only other pages use (html-to-image, duty.js, wall.js); a
+    client-side route to the briefing loads that page afresh, and its HTML has html-to-image (the PNG export)."""
+    ctx = browser.new_context(viewport={"width": 1600, "height": 1000})
+    page = ctx.new_page()
+    errors = watch(page)
+    requested: list[str] = []
+    page.on("request", lambda r: requested.append(r.url))
+    demo_app.sign_in(page)
+    page.goto(demo_app.url + "/")
+    page.wait_for_selector("path.wx-layer-zones", timeout=60_000)
+    assert page.evaluate("typeof window.htmlToImage") == "undefined"
+    assert page.evaluate("[typeof (window.wx || {}).wall, typeof (window.wx || {}).duty]") == ["undefined"] * 2
+    assert not [u for u in requested if "/assets/" in u and any(
+        name in u for name in ("html-to-image", "/duty.js", "/wall.js", "/wall.css"))], requested
+    with page.expect_event("load", timeout=60_000):
+        page.evaluate("""() => { window.history.pushState({}, '', '/briefing');
+                                 window.dispatchEvent(new CustomEvent('_dashprivate_pushstate')); }""")
+    page.wait_for_selector("#briefing-table", timeout=60_000)
+    assert page.evaluate("performance.getEntriesByType('navigation')[0].type") == "reload"
+    assert page.evaluate("typeof window.htmlToImage.toPng") == "function"
+    assert page.url.endswith("/briefing")
+    ctx.close()
+    assert errors == []
+
+
 RESOURCES = """() => performance.getEntriesByType('resource').map(e => [e.name, e.startTime, e.initiatorType])"""
 # Stamps window.__wxMapInDom (ms since navigation start) at the end of the task that put the last of the map's grid
 # and zone paths and its first incident cluster or marker into the page (a mutation observer's callback runs then,

@@ -115,3 +115,30 @@ def test_a_page_may_name_only_optional_libraries():
     page.LIBRARIES = ("dash_leaflet",)  # on every page already: not one to leave out
     with pytest.raises(ValueError, match="dash_leaflet"):
         head_of(page)
+
+
+ASSET_RE = r'<(?:script[^>]*\bsrc|link rel="stylesheet" href)="(/assets/[^"?]+)\?m=\d+'
+
+
+def test_page_only_assets_are_linked_by_their_pages_alone(app):
+    """html-to-image (the briefing's PNG), duty.js (the duty desk), wall.js / wall.css (the wall) are in the HTML of
+    the pages that use them only, still served; each page names the pages a client-side route must load afresh."""
+    from dashboard.pages import head as page_head
+
+    leader, wall = signed_in_client(app.server, "leader"), app.server.test_client()
+    assert wall.get("/wall?token=wall-head").status_code == 303  # the kiosk exchange
+    client_of = {"/": leader, "/briefing": leader, "/incidents": signed_in_client(app.server, "duty_officer"),
+                 "/wall": wall, "/login": app.server.test_client()}
+    own = {"/": set(), "/login": set(), "/briefing": {"vendor/html-to-image-1.11.13.min.js"},
+           "/incidents": {"duty.js"}, "/wall": {"wall.js", "wall.css"}}
+    for path, client in client_of.items():
+        r = client.get(path)
+        assert r.status_code == 200, path
+        html = r.get_data(as_text=True)
+        linked = {u.removeprefix("/assets/") for u in re.findall(ASSET_RE, html)}
+        assert linked & set(page_head.PAGE_ASSETS) == own[path], (path, linked)
+        assert "dashboard_app.js" in linked and "duty.css" in linked, (path, linked)  # the common ones stay
+        reload = re.search(r'<meta name="wx-reload-pages" content="([^"]*)"', html).group(1).split()
+        assert set(reload) == {p for p, mine in own.items() if mine - own[path]}, (path, reload)
+    for name in page_head.PAGE_ASSETS:
+        assert app.server.test_client().get("/assets/" + name).status_code == 200, name
