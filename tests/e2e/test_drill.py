@@ -273,7 +273,7 @@ def test_shared_grid_link_opens_fitted_to_the_grid(demo_server, browser, width, 
     page.goto(f"{demo_server.url}/?level=grid&code={code}&period=2019")
     page.wait_for_selector("path.wx-layer-grids", state="attached", timeout=30_000)
     page.wait_for_selector("#chart-ranking .main-svg", timeout=60_000)
-    page.wait_for_timeout(1000)
+    page.wait_for_timeout(1000)  # an observation window: the error came from a later viewport update, if at all
     with urllib.request.urlopen(authed(f"{demo_server.url}/api/geo/grids.json")) as resp:
         grid = next(f for f in json.loads(resp.read())["features"] if f["properties"]["code"] == code)
     minx, miny, maxx, maxy = __import__("shapely.geometry", fromlist=["shape"]).shape(grid["geometry"]).bounds

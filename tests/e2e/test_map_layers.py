@@ -50,13 +50,16 @@ def test_markers_and_clusters_match_the_api(demo_app, page):
     features = _get(demo_app, "/api/map/incidents.json")["features"]
     assert len(features) == _open_count(demo_app) > 0
     _load(page, demo_app)
-    page.wait_for_timeout(500)
-    shown = page.evaluate("""() => {
+    shown = """() => {
         let n = 0;
         document.querySelectorAll('.marker-cluster').forEach(el => { n += parseInt(el.innerText.trim(), 10); });
         return n + document.querySelectorAll('.leaflet-marker-pane .wx-inc').length;
-    }""")
-    assert shown == len(features)
+    }"""
+    try:  # the clusters are drawn in steps: wait until they hold every open incident (or time out and say so)
+        page.wait_for_function(f"n => ({shown})() === n", arg=len(features), timeout=15_000)
+    except Exception:  # noqa: BLE001 - report what is shown instead of a bare timeout
+        pass
+    assert page.evaluate(shown) == len(features)
     assert page.js_errors == []
     # overdue cases are marked, and marked more strongly the longer they are past due
     overdue = sorted((f for f in features if f["properties"]["od"] > 0), key=lambda f: -f["properties"]["od"])
@@ -129,7 +132,9 @@ def test_safety_rings_count_open_incidents_inside(demo_app, page):
 
 def test_recolour_changes_fills_without_geometry_request(demo_app, page):
     _load(page, demo_app)
-    page.wait_for_timeout(300)
+    zones = len(_get(demo_app, "/api/geo/zones.json")["features"])
+    page.wait_for_function("n => [...document.querySelectorAll('path.wx-layer-zones')].filter(p => p.getAttribute('fill'))"
+                           ".length === n", arg=zones, timeout=15_000)  # every zone drawn with its first fill
     before = page.evaluate("() => Array.from(document.querySelectorAll('path.wx-layer-zones')).map(p => p.getAttribute('fill'))")
     geometry_requests = []
     page.on("request", lambda r: geometry_requests.append(r.url) if "/api/geo/" in r.url else None)

@@ -167,9 +167,11 @@ def test_tour_flies_from_zone_to_zone_by_itself(demo_app, page):
     assert set(seen) <= set(zones), seen
     for a, b in zip(seen, seen[1:]):  # order=code: each card is the next zone by code
         assert b == zones[(zones.index(a) + 1) % len(zones)], seen
-    page.wait_for_timeout(2_000)  # the flight takes 1.6 s
-    assert page.evaluate("() => window.wx.map.mapFor('map').getCenter()") != center
-    assert page.locator("path.wx-layer-zones[stroke='#ffd400']").count() == 1  # the visited zone is outlined
+    page.wait_for_function("c => { const now = window.wx.map.mapFor('map').getCenter();"
+                           " return Math.abs(now.lat - c.lat) > 1e-6 || Math.abs(now.lng - c.lng) > 1e-6; }",
+                           arg=center, timeout=10_000)  # the map flew to the zones it showed
+    page.wait_for_function("() => document.querySelectorAll(\"path.wx-layer-zones[stroke='#ffd400']\").length === 1",
+                           timeout=10_000)  # the visited zone is outlined, and only it
     # an alert pauses the tour (its card, the map on the incident) and the tour then resumes by itself
     shown = zone.get_attribute("data-zone")
     alert = _incident(demo_app.url, 4, severity=3, category="safety.production")
