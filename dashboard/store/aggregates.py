@@ -1232,6 +1232,11 @@ def _month_end(d: dt.date) -> dt.date:
 EPOCH = dt.date(1970, 1, 1)
 
 
+def _is(col, code):
+    """``col = code``, or ``col IN (…)`` for a tuple of codes: a county or city is read as its towns together."""
+    return col == code if isinstance(code, str) else col.in_(sorted(code))
+
+
 def _span_cond(table, span: DaySpan):
     parts = [and_(table.c.grain == g, table.c.day.between(a, b)) for g, a, b in span.pieces()]
     return or_(*parts) if parts else (table.c.day < EPOCH)
@@ -1260,12 +1265,13 @@ def read_counts(conn, span: DaySpan, columns=AGG_COUNT_COLUMNS, units=None) -> p
     return pd.DataFrame(_plain_rows(conn, q), columns=["lvl", "code", *columns])
 
 
-def read_daily(bind, span: DaySpan, lvl: str, code: str, columns=("r_new", "c_closed")) -> pd.DataFrame:
-    """Day-by-day counts of one unit (grain d) over ``span``: columns day + ``columns``."""
+def read_daily(bind, span: DaySpan, lvl: str, code, columns=("r_new", "c_closed")) -> pd.DataFrame:
+    """Day-by-day counts of one unit (grain d) over ``span``: columns day + ``columns`` (``code``: a code, or a
+    tuple of codes summed)."""
     t = AggCounts
-    q = (select(t.c.day, *(t.c[c] for c in columns)).where(t.c.lvl == lvl, t.c.code == code, t.c.grain == "d",
-                                                           t.c.day.between(span.first, span.last))
-         .order_by(t.c.day))
+    q = (select(t.c.day, *(func.sum(t.c[c]).label(c) for c in columns))
+         .where(t.c.lvl == lvl, _is(t.c.code, code), t.c.grain == "d", t.c.day.between(span.first, span.last))
+         .group_by(t.c.day).order_by(t.c.day))
     with connection(bind) as conn:
         return pd.DataFrame(conn.execute(q).all(), columns=["day", *columns])
 
@@ -1280,11 +1286,11 @@ def months_with_data(bind) -> list[dt.date]:
         return [d if isinstance(d, dt.date) else dt.date.fromisoformat(str(d)[:10]) for (d,) in conn.execute(q)]
 
 
-def read_category(bind, span: DaySpan, lvl: str, code: str) -> pd.DataFrame:
-    """Cases reported per category of one unit over ``span``."""
+def read_category(bind, span: DaySpan, lvl: str, code) -> pd.DataFrame:
+    """Cases reported per category of one unit over ``span`` (``code``: a code, or a tuple of codes summed)."""
     t = AggCategory
     q = (select(t.c.category, func.sum(t.c.n).label("n")).where(_span_cond(t, span), t.c.lvl == lvl,
-                                                                t.c.code == code).group_by(t.c.category))
+                                                                _is(t.c.code, code)).group_by(t.c.category))
     with connection(bind) as conn:
         return pd.DataFrame(conn.execute(q).all(), columns=["category", "n"])
 
@@ -1400,7 +1406,7 @@ def _upto_cond(table, last_day: dt.date):
 def read_hours_upto(conn, kind: str, last_day: dt.date, lvl: str, code: str) -> pd.DataFrame:
     """Histogram rows (key2, bin, n, hsum) of one unit over every day up to ``last_day`` (years, months, days)."""
     t = AggHours
-    cond = [t.c.kind == kind, t.c.lvl == lvl, t.c.code == code, _upto_cond(t, last_day)]
+    cond = [t.c.kind == kind, t.c.lvl == lvl, _is(t.c.code, code), _upto_cond(t, last_day)]
     df = _hist_frame(_blob_rows(conn, select(t.c.lvl, t.c.code, t.c.key2, t.c.data).where(*cond)))
     return df.groupby(["key2", "bin"], sort=False)[["n", "hsum"]].sum().reset_index()
 
@@ -1408,7 +1414,7 @@ def read_hours_upto(conn, kind: str, last_day: dt.date, lvl: str, code: str) -> 
 def read_counts_upto(conn, last_day: dt.date, lvl: str, code: str, columns) -> dict:
     """Sums of ``columns`` of one unit over every day up to ``last_day`` inclusive (years, months, then days)."""
     t = AggCounts
-    q = select(*(func.sum(t.c[c]) for c in columns)).where(t.c.lvl == lvl, t.c.code == code,
+    q = select(*(func.sum(t.c[c]) for c in columns)).where(t.c.lvl == lvl, _is(t.c.code, code),
                                                            _upto_cond(t, last_day))
     row = conn.execute(q).one()
     return {c: int(v or 0) for c, v in zip(columns, row)}
@@ -1450,7 +1456,7 @@ def _s_parts(conn, cols, at: dt.datetime, until: dt.datetime | None, level: str 
     """The SELECTs (disjoint) whose union is S: the incidents reported by ``at`` and not closed before ``at``,
     and those reported after ``at`` but before ``until`` (see :func:`open_at`)."""
     t = Incident.__table__
-    unit = [] if not level or level == "district" else [t.c[LEVEL_COLUMN[level]] == code]
+    unit = [] if not level or level == "district" else [_is(t.c[LEVEL_COLUMN[level]], code)]
     # the open cases through their partial index (SQLite would otherwise pick reported_at and scan the history)
     parts = [select(*cols).where(t.c.status != "closed", func.coalesce(t.c.reported_at, t.c.reported_at) <= at,
                                  *unit)]
@@ -1535,7 +1541,7 @@ def incidents_with_events(conn, *, level: str | None, code: str | None, reported
     ``active`` = (start, end): reported before end and not closed before start. For the edges of a period and
     a grid's lifecycle, where the rows are few."""
     t, e = Incident.__table__, IncidentEvent.__table__
-    cond = [] if not level or level == "district" else [t.c[LEVEL_COLUMN[level]] == code]
+    cond = [] if not level or level == "district" else [_is(t.c[LEVEL_COLUMN[level]], code)]
     if reported is not None:
         cond += [t.c.reported_at >= reported[0], t.c.reported_at < reported[1]]
     if closed is not None:
@@ -1606,7 +1612,7 @@ def bundle_inputs(bind, span: DaySpan, at: dt.datetime, start: dt.datetime, end:
 def dept_inputs(bind, span: DaySpan, lvl: str, code: str, at: dt.datetime, until: dt.datetime) -> dict:
     """One unit's department workload inputs (one transaction): assigned / closed / late counts and time-to-close
     histograms per department over ``span``, and the unit's incidents open at ``at`` (see :func:`open_at`)."""
-    units = [(lvl, code)]
+    units = [(lvl, code)] if isinstance(code, str) else [(lvl, c) for c in code]
     with connection(bind) as conn:
         with conn.begin() if not conn.in_transaction() else _nullcontext():
             return {"dept": read_dept(conn, span, units=units),
@@ -1671,7 +1677,7 @@ def lifecycle_inputs(bind, span: DaySpan, lvl: str, code: str, start: dt.datetim
             t = AggHours
             pieces = [and_(t.c.grain == g, t.c.day.between(a, b)) for g, a, b in span.pieces() if g in grains]
             rows = [] if not pieces else _blob_rows(conn, select(t.c.lvl, t.c.code, t.c.key2, t.c.data).where(
-                t.c.kind == "stay_r", t.c.lvl == lvl, t.c.code == code, or_(*pieces)))
+                t.c.kind == "stay_r", t.c.lvl == lvl, _is(t.c.code, code), or_(*pieces)))
             out["period_hist"] = _hist_frame(rows)
             edges = []
             for g, a, b in span.pieces():
