@@ -87,8 +87,9 @@
       return new Promise(function (resolve) {
         (function check() {
           // the map is drawn when its grid and zone polygons are both in (two layers, two fetches) and the markers
-          var grids = document.querySelector("path.wx-layer-grids") !== null &&
-            document.querySelector("path.wx-layer-zones") !== null;
+          var grids = (document.querySelector("path.wx-layer-grids") !== null &&
+            document.querySelector("path.wx-layer-zones") !== null) ||
+            document.querySelector("path.wx-layer-counties") !== null;  // a multi-county map draws its counties first
           var markers = document.querySelector(".marker-cluster, .leaflet-marker-pane .wx-inc") !== null;
           var held = window.wx && window.wx.live ? window.wx.live.size() : null;
           var reason = grids && markers ? "drawn" : grids && held === 0 ? "drawn-no-incidents"
@@ -123,6 +124,27 @@
       return noUpdate;
     },
     hideoutOf: function (name) { return received[name] || null; },
+    /* Level of detail of a multi-county map (clientside callback on the map's zoom and bounds): a unit layer whose
+     * hideout names a ``detail`` ({zoom, bbox}; ui.layers.DETAIL) gets, at and above that zoom, the url of its units
+     * in view — the view's box snapped outward to the server's 0.05° lattice (api/geo.py BBOX_STEP), so that small
+     * moves keep the url and nothing is fetched again — and below it the url of an empty box. Layers without a
+     * detail (one county's map) are left alone. */
+    detail: function (zoom, bounds, hideouts, urls, bases) {
+      var noUpdate = window.dash_clientside.no_update;
+      var step = 0.05;
+      function snap(v, up) { return (up ? Math.ceil(v / step) : Math.floor(v / step)) * step; }
+      return hideouts.map(function (h, i) {
+        var d = h && h.detail;
+        if (!d || zoom === undefined || zoom === null || !bounds) { return noUpdate; }
+        var want = bases[i] + "?bbox=0,0,0,0";
+        if (zoom >= d.zoom) {
+          var s = bounds[0][0], w = bounds[0][1], n = bounds[1][0], e = bounds[1][1];
+          want = bases[i] + "?bbox=" + [snap(w, false), snap(s, false), snap(e, true), snap(n, true)]
+            .map(function (v) { return v.toFixed(2); }).join(",");
+        }
+        return want === urls[i] ? noUpdate : want;
+      });
+    },
     /* Fly to an incident and open its popup (used when a list row is picked). Resolves true when opened. */
     focusIncident: function (mapId, incidentId, lat, lon, zoom) {
       var m = maps[mapId || "map"];

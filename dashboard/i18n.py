@@ -40,6 +40,10 @@ STRINGS: dict[str, dict[str, str]] = {
     "nav_overview": {"zh": "总览", "en": "Overview"},
     "nav_incidents": {"zh": "案事件", "en": "Incidents"},
     "nav_wall": {"zh": "大屏", "en": "Wall"},
+    "counts_line_multi": {
+        "zh": "{counties} 个区县 · {towns} 个镇街 · {zones} 个片区 · {grids} 个网格",
+        "en": "{counties} counties · {towns} towns · {zones} zones · {grids} grids",
+    },
     "counts_line": {
         "zh": "{towns} 个镇街 · {zones} 个片区 · {grids} 个网格",
         "en": "{towns} towns · {zones} zones · {grids} grids",

@@ -100,8 +100,8 @@ def hotspots_json():
 @bp.get("/measures.json")
 def measures_json():
     layer = request.args.get("layer", "zones")
-    if layer not in maps.MAP_LEVELS:
-        raise ApiError(400, "invalid_value", f"layer must be one of {', '.join(maps.MAP_LEVELS)}", "layer")
+    if layer not in maps.map_layers():
+        raise ApiError(400, "invalid_value", f"layer must be one of {', '.join(maps.map_layers())}", "layer")
     measure = request.args.get("measure", "open_incidents")
     if measure not in maps.MEASURES:
         raise ApiError(400, "invalid_value", f"measure must be one of {', '.join(maps.MEASURES)}", "measure")

@@ -14,8 +14,9 @@ from dash import ALL, Input, Output, Patch, State, ctx, no_update
 from ..services import drill, units
 from ..ui import gis as gis_ui
 from ..ui import panel
+from ..ui.layers import LAYER_LEVEL
 
-GEO_LAYERS = ("towns", "zones", "grids")
+GEO_LAYERS = ("towns", "zones", "grids", "counties", "cities")  # every page holds each (ui.layers.absent_layers)
 PANEL_OUTPUTS = ("breadcrumb", "title", "cards", "ranking", "trend", "category", "level", "dept", "profile",
                  "period_label")
 
@@ -35,7 +36,7 @@ def _feature_code(click) -> str | None:
 def next_state(trigger: str | None, value, state: dict, h, start=None, end=None) -> dict | None:
     """The view after a user action, or None when the action changes nothing (pure; unit-tested)."""
     state = dict(state or {"level": "district", "code": None, "period": "30d", "from": None, "to": None})
-    if trigger in ("geo-towns", "geo-zones", "geo-grids"):
+    if trigger in tuple(f"geo-{name}" for name in GEO_LAYERS):
         target = drill.drill_target(h, state, trigger[4:], _feature_code(value))
         if target is None:
             return None
@@ -132,15 +133,16 @@ def register_callbacks(app) -> None:
         State("url", "pathname"),
         prevent_initial_call=True,
     )
-    def act_on_map(_n_towns, _n_zones, _n_grids, c_towns, c_zones, c_grids, search, pathname):
+    def act_on_map(*args):
         """Map clicks drill on the overview. Triggered by the click count, not the click data: clicking the
         grid that took you into its zone clicks the same feature again, which leaves ``clickData`` unchanged.
         Only map and URL inputs here: the same map (same layer ids) is on other pages too, where this callback
         must find every input and do nothing."""
+        clicks, (search, pathname) = args[len(GEO_LAYERS):2 * len(GEO_LAYERS)], args[2 * len(GEO_LAYERS):]
         if (pathname or "/") != "/":
             return no_update
         trig = ctx.triggered_id
-        value = {"geo-towns": c_towns, "geo-zones": c_zones, "geo-grids": c_grids}.get(trig)
+        value = dict(zip((f"geo-{name}" for name in GEO_LAYERS), clicks)).get(trig)
         return _drill_query(trig, value, search)
 
     @app.callback(Output("url", "search", allow_duplicate=True), Input("chart-ranking", "clickData"),
@@ -234,7 +236,7 @@ def register_callbacks(app) -> None:
         patches = []
         for name in GEO_LAYERS:
             p = Patch()
-            p["selected"] = target["code"] if name[:-1] == target["level"] else None
+            p["selected"] = target["code"] if LAYER_LEVEL[name] == target["level"] else None
             patches.append(p)
         viewport = {"bounds": target["bounds"], "transition": "flyToBounds",
                     "options": {"duration": 0.8, "padding": [20, 20]}}

@@ -3,14 +3,17 @@ follows the incident layer's url: changes arrive by push and are applied in the 
 legends."""
 from __future__ import annotations
 
+import json
+
 from dash import Input, Output, Patch, State, no_update
 
-from ..services import maps
+from ..services import maps, units
 from ..metrics.periods import PeriodError, resolve
-from ..ui.layers import BOUNDARY_LAYERS, POINT_LAYERS, lazy_urls
+from ..ui.layers import BOUNDARY_LAYERS, DETAIL, POINT_LAYERS, lazy_urls
 from ..ui.map_controls import hotspot_legend, legend
 
-CHORO_LAYERS = ("zones", "grids", "towns")
+CHORO_LAYERS = ("zones", "grids", "towns", "counties", "cities")  # every page holds each (ui.layers.absent_layers)
+OVERLAY_LAYERS = ("zones", "grids", "towns")  # those whose overlay every map lists (the others: a multi-county set's)
 
 
 def _period(view_state):
@@ -75,13 +78,13 @@ def register_callbacks(app) -> None:
         patches, payload = choropleth_hideouts(measure or "none", layer, _period(view_state), lang, coloured)
         return (*[patches[n] for n in CHORO_LAYERS], legend(payload, lang), layer if payload else None)
 
-    @app.callback(*[Output(f"overlay-{name}", "checked") for name in CHORO_LAYERS],
+    @app.callback(*[Output(f"overlay-{name}", "checked") for name in OVERLAY_LAYERS],
                   Input("map-measure-layer", "value"), State("map-measure", "value"), prevent_initial_call=True)
     def show_coloured_layer(layer, measure):
         """Colouring towns (or zones, grids) shows that layer if it was switched off: the towns start hidden."""
         if not layer or measure in (None, "none"):
-            return (no_update,) * len(CHORO_LAYERS)
-        return tuple(True if name == layer else no_update for name in CHORO_LAYERS)
+            return (no_update,) * len(OVERLAY_LAYERS)
+        return tuple(True if name == layer else no_update for name in OVERLAY_LAYERS)
 
     # a hideout that reached a layer while its url was being fetched is given again once the layer is drawn
     for name in CHORO_LAYERS:
@@ -115,6 +118,19 @@ def register_callbacks(app) -> None:
             return no_update
         return f"/api/map/hotspots.json?period={period or '30d'}"
 
+    # a multi-county map's level of detail: towns, zones and grids by the zoom, the grids and zones of the view only
+    detail = list(DETAIL)
+    app.clientside_callback(
+        """function (zoom, bounds) {
+            var rest = Array.prototype.slice.call(arguments, 2), n = rest.length / 2;
+            return window.wx.map.detail(zoom, bounds, rest.slice(0, n), rest.slice(n), %s);
+        }""" % json.dumps([next(s.url for s in BOUNDARY_LAYERS if s.key == k) for k in detail]),
+        *[Output(f"geo-{k}", "url", allow_duplicate=True) for k in detail],
+        Input("map", "zoom"), Input("map", "bounds"),
+        *[State(f"geo-{k}", "hideout") for k in detail], *[State(f"geo-{k}", "url") for k in detail],
+        prevent_initial_call=True,
+    )
+
     lazy = [spec.key for spec in BOUNDARY_LAYERS + POINT_LAYERS]
 
     @app.callback(*[Output(f"geo-{k}", "url", allow_duplicate=True) for k in lazy],
@@ -125,6 +141,8 @@ def register_callbacks(app) -> None:
         *urls, search, hot_period = rest
         lang = "en" if "lang=en" in (search or "") else "zh"
         todo = lazy_urls(lang, shown, dict(zip(lazy, urls)))
+        if units.hierarchy().multi:  # a multi-county map's detail layers take their url from the zoom (above)
+            todo = {k: v for k, v in todo.items() if k not in DETAIL}
         if "hotspots" in todo:
             todo["hotspots"] = f"/api/map/hotspots.json?period={hot_period or '30d'}"
         return tuple(todo.get(k, no_update) for k in lazy)

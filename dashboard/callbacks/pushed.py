@@ -53,7 +53,7 @@ from ..ui.alerts import banner_body, feed_items
 from ..ui.map_controls import legend
 
 LANGS = ("zh", "en")
-CHORO_LAYERS = ("zones", "grids", "towns")
+CHORO_LAYERS = ("zones", "grids", "towns", "counties", "cities")
 
 
 def _obj(raw, keys: set[str]) -> dict:
@@ -199,8 +199,8 @@ class ColoursFeed:
     def parse(self, raw):
         raw = _obj(raw, {"measure", "layer", "lang"})
         measure, layer = raw.get("measure"), raw.get("layer") or "zones"
-        if layer not in CHORO_LAYERS:
-            raise ValueError("layer must be towns, zones or grids")
+        if layer not in CHORO_LAYERS or layer not in maps.map_layers():
+            raise ValueError(f"layer must be one of {', '.join(maps.map_layers())}")
         if not isinstance(measure, str) or (measure != "none" and measure not in maps.MEASURES):
             raise ValueError("unknown measure")
         if measure not in maps.LIVE_MEASURES:  # a period measure does not move with one change

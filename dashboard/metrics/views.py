@@ -616,7 +616,9 @@ def zone_staff(gd, code: str) -> dict:
 def hazards_of(gd, level: str, code: str | None) -> dict:
     """Hazard sites of the unit by kind, and how many are major."""
     hz = gd.hazards
-    if level != "district":
+    if level in ABOVE_TOWN:  # a county or city: the hazard sites of its towns
+        hz = hz[hz["town_code"].isin(hierarchy(gd).towns_of(level, code))]
+    elif level != "district":
         hz = hz[hz["code" if level == "hazard" else f"{level}_code"] == code]
     return {"total": int(len(hz)), "major": int(hz["major"].astype(bool).sum()),
             "by_kind": {str(k): int(v) for k, v in hz["kind"].value_counts().items()}}

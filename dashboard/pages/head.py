@@ -85,12 +85,18 @@ class Head:
         left_out = tuple(OPTIONAL[name] for name in self.deferred) + DROPPED
         return _SCRIPT.sub(lambda m: "" if any(p in m.group(1) for p in left_out) else m.group(0), html)
 
-    def metas(self, urls=()) -> str:
-        """The page's head tags; ``urls``: data URLs of this request to preload too."""
+    def metas(self, urls=(), levels=None) -> str:
+        """The page's head tags; ``urls``: data URLs of this request to preload too; ``levels``: the served set's
+        (a multi-county map fetches other layers at start: ``ui.layers.start_urls_for``)."""
+        from ..ui.layers import start_urls_for
+
+        preload = self.preload
+        if levels is not None:
+            preload = Preload(fetch=start_urls_for(preload.fetch, levels), scripts=preload.scripts)
         deferred = " ".join(self.deferred)
         return (f'<meta name="wx-deferred-libraries" content="{deferred}">'
                 + f'<meta name="wx-reload-pages" content="{escape(" ".join(self.reload_pages))}">'
-                + Preload(fetch=DASH_START).tags() + self.preload.tags() + Preload(fetch=tuple(urls)).tags())
+                + Preload(fetch=DASH_START).tags() + preload.tags() + Preload(fetch=tuple(urls)).tags())
 
     def asset_tags(self, url_of) -> tuple[str, str]:
         """(stylesheet links, script tags) of the page's own :data:`PAGE_ASSETS`; ``url_of(name)``: its URL."""
@@ -145,6 +151,16 @@ def _request_urls(head: Head, settings, query: str) -> tuple[str, ...]:
         return ()
 
 
+def _levels():
+    """The served set's levels (None when the geodata cannot be read: the page reports that itself)."""
+    try:
+        from ..services import units
+
+        return units.hierarchy().levels
+    except Exception:  # noqa: BLE001 - a preload is a hint
+        return None
+
+
 def page_title(lang: str | None) -> str:
     """The HTML title: the app's title with the district's name from the geodata (``services.units.title``)."""
     from html import escape
@@ -174,7 +190,7 @@ def install(app, pages: dict, settings) -> dict:
         css, js = tags.get(request.path, ("", "")) if has_request_context() else ("", "")
         kwargs["css"] = kwargs.get("css", "") + css
         kwargs["scripts"] = head.scripts(kwargs.get("scripts", "")) + js
-        kwargs["metas"] = kwargs.get("metas", "") + head.metas(urls)
+        kwargs["metas"] = kwargs.get("metas", "") + head.metas(urls, _levels() if has_request_context() else None)
         return plain(**kwargs)
 
     app.interpolate_index = interpolate_index

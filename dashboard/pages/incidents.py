@@ -102,7 +102,7 @@ def layout(settings, lang: str, params: dict):
 
     the_map = district_map(settings, lang, hideouts={"incidents": {"alerts": sorted(
         {a["incident"]["id"] for a in snapshot["items"]})}}, checked=MAP_CHECKED,
-        home=units.root_bounds(), tiles=basemap_tiles.basemaps(settings))
+        home=units.root_bounds(), tiles=basemap_tiles.basemaps(settings), levels=units.hierarchy().levels)
     layer = _find(the_map, "geo-incidents")
     if layer is not None:
         layer.url = f"/api/map/incidents.json?{query}"  # the list's filter, from the first paint

@@ -14,7 +14,7 @@ from ..services import drill, live, maps, units
 from ..services import tiles as basemap_tiles
 from ..ui import layers, panel
 from ..ui.map import district_map
-from ..ui.map_controls import DEFAULT_LAYER, DEFAULT_MEASURE, legend, live_feed, map_controls
+from ..ui.map_controls import DEFAULT_LAYER, DEFAULT_MEASURE, MULTI_LAYER, legend, live_feed, map_controls
 from ..ui.shell import header
 from .head import map_preload
 
@@ -34,16 +34,20 @@ def layout(settings, lang: str, params: dict):
     h = units.hierarchy(gd)
     state = drill.state_from_params(params, h)
     counts = {"towns": len(gd.towns), "zones": len(gd.zones), "grids": len(gd.grids)}
-    seeds, payload = map_callbacks.initial_hideouts(DEFAULT_MEASURE, DEFAULT_LAYER, drill.period_of(state), lang)
+    if h.multi:
+        counts["counties"] = len(gd.counties)
+    unit_layer = MULTI_LAYER if h.multi else DEFAULT_LAYER  # a multi-county map colours its counties at start
+    seeds, payload = map_callbacks.initial_hideouts(DEFAULT_MEASURE, unit_layer, drill.period_of(state), lang)
     if state["level"] != "district":  # first paint already highlights the unit of a shared link
-        layer = state["level"] + "s"
+        layer = layers.LEVEL_LAYER[state["level"]]
         seeds = {**seeds, layer: {**seeds.get(layer, {}), "selected": state["code"]}}
     bounds = h.bounds[(state["level"], state["code"])] if state["level"] != "district" else None
     the_map = district_map(settings, lang, hideouts=seeds, bounds=bounds, home=units.root_bounds(gd),
-                           tiles=basemap_tiles.basemaps(settings))
+                           tiles=basemap_tiles.basemaps(settings), levels=h.levels)
     head = live.read_head()  # the live stream starts here: nothing committed after the render is missed
     return html.Div([
-        header(lang, "/", params, t("counts_line", lang, **counts), place=units.title(lang, gd)),
+        header(lang, "/", params, t("counts_line_multi" if h.multi else "counts_line", lang, **counts),
+               place=units.title(lang, gd)),
         # the overview's own view of the URL (drill callbacks), starting where the page is: its report on mounting
         # changes nothing, so the view is not asked for again
         dcc.Location(id="ov-url", refresh=False, pathname="/", search=("?" + urlencode(params)) if params else ""),
@@ -53,10 +57,10 @@ def layout(settings, lang: str, params: dict):
         html.Main(className="wx-main wx-overview", children=[
             html.Div(className="wx-map", id="map-panel", children=[
                 the_map,
-                html.Div(map_controls(lang, period={k: state.get(k) for k in ("period", "from", "to")}),
-                         id="map-controls"),
+                html.Div(map_controls(lang, layer=unit_layer, period={k: state.get(k) for k in ("period", "from", "to")},
+                                      unit_layers=maps.map_layers()), id="map-controls"),
                 live_feed(head.seq, head.aseq, {
-                    "colours": {"measure": DEFAULT_MEASURE, "layer": DEFAULT_LAYER, "lang": lang},
+                    "colours": {"measure": DEFAULT_MEASURE, "layer": unit_layer, "lang": lang},
                     "cards": {"state": {k: state.get(k) for k in ("level", "code", "period", "from", "to")},
                               "lang": lang}, "rings": {}}, charts=True),
                 html.Div(className="wx-legends", children=[

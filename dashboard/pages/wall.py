@@ -62,7 +62,7 @@ def layout(settings, lang: str, params: dict):
     cfg["district_bounds"] = units.root_bounds()
     the_map = district_map(settings, lang, map_id="map", dark=True, hideouts=hideouts, checked=ui.WALL_CHECKED,
                            bounds=cfg["district_bounds"], home=cfg["district_bounds"],
-                           tiles=basemap_tiles.basemaps(settings))
+                           tiles=basemap_tiles.basemaps(settings), levels=units.hierarchy().levels)
     return ui.wall_layout(
         lang, place=units.title(lang), cfg=cfg, kpi=kpi, items=items, alerts=alerts, live_state=live_state,
         kpi_state={"v": wall_data.kpi_version()} if kpi else None, map_component=the_map,

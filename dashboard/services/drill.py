@@ -97,6 +97,9 @@ def drill_target(h, state: dict, layer: str, code: str | None) -> tuple[str, str
     """
     if not code:
         return None
+    upper = {"cities": "city", "counties": "county"}.get(layer)
+    if upper and h.exists(upper, code):  # a multi-county map: a city or county drills into it
+        return upper, code
     if layer == "towns" and h.exists("town", code):
         return "town", code
     if layer == "zones" and h.exists("zone", code):

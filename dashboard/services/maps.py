@@ -22,7 +22,7 @@ from .serialise import map_point
 
 EARTH_M_PER_DEG_LAT = 110_574.0
 RING_SEGMENTS = 48
-MAP_LEVELS = {"towns": "town", "zones": "zone", "grids": "grid"}
+MAP_LEVELS = {"cities": "city", "counties": "county", "towns": "town", "zones": "zone", "grids": "grid"}
 MEASURES = registry.shown_in("map")  # what the map can be coloured by
 LIVE_MEASURES = registry.shown_in("map_live")  # of those, counted now (they follow the live feed)
 
@@ -188,10 +188,24 @@ def _district_cells() -> list[str]:
 
 
 # ------------------------------------------------------------------------------------- choropleth
+def map_layers() -> tuple[str, ...]:
+    """The unit layers the served set can be coloured on (a single county's has no counties or cities)."""
+    from . import units
+
+    levels = units.hierarchy().levels
+    return tuple(layer for layer, level in MAP_LEVELS.items() if level in levels)
+
+
 def live_counts(level: str, now: dt.datetime) -> dict[str, dict[str, int]]:
-    """Open and overdue incidents per unit of ``level`` (town / zone / grid) right now."""
+    """Open and overdue incidents per unit of ``level`` (county / city: their towns' together; town / zone /
+    grid) right now."""
+    from . import units
+
+    up = units.hierarchy().town_up.get(level) if level in ("city", "county") else None
     with db.session() as s:
-        rows = queries.open_due_by_unit(s, level)
+        rows = queries.open_due_by_unit(s, "town" if up is not None else level)
+    if up is not None:
+        rows = [(up.get(code), due) for code, due in rows]
     naive_now = now.replace(tzinfo=None)
     open_n, overdue_n = Counter(), Counter()
     for code, due in rows:

@@ -36,6 +36,7 @@ class LayerSpec:
 
 
 EMPTY = {"type": "FeatureCollection", "features": []}
+SINGLE_LEVELS = ("district", "town", "zone", "grid")  # one county's set (metrics.views.SINGLE_LEVELS)
 
 
 def _unit_hideout(**style) -> dict:
@@ -43,6 +44,11 @@ def _unit_hideout(**style) -> dict:
 
 
 BOUNDARY_LAYERS: tuple[LayerSpec, ...] = (  # bottom to top; grids on top so hovering names a grid
+    # cities and counties: only in a multi-county set (a city's or the province's); see :func:`boundary_layers`
+    LayerSpec("cities", "layer_cities", "/api/geo/cities.json", "unitStyle", "unitTooltip",
+              hideout=_unit_hideout(layer="cities", stroke="#7b241c", weight=3.5, opacity=0.95, emptyFillOpacity=0.0)),
+    LayerSpec("counties", "layer_counties", "/api/geo/counties.json", "unitStyle", "unitTooltip",
+              hideout=_unit_hideout(layer="counties", stroke="#943126", weight=3, opacity=0.9, emptyFillOpacity=0.0)),
     LayerSpec("towns", "layer_towns", "/api/geo/towns.json", "unitStyle", "unitTooltip", checked=False,
               hideout=_unit_hideout(layer="towns", stroke="#6c3483", weight=3, opacity=0.9, emptyFillOpacity=0.0,
                                     dashArray="6 4")),
@@ -54,6 +60,29 @@ BOUNDARY_LAYERS: tuple[LayerSpec, ...] = (  # bottom to top; grids on top so hov
     LayerSpec("district", "layer_district", "/api/geo/district.json", "districtStyle",
               hideout={"layer": "district"}, extra={"interactive": False}),
 )
+
+# the unit layer of each level (the map's layer keys are plural)
+LEVEL_LAYER = {"city": "cities", "county": "counties", "town": "towns", "zone": "zones", "grid": "grids"}
+LAYER_LEVEL = {v: k for k, v in LEVEL_LAYER.items()}
+UPPER_LAYERS = ("cities", "counties")  # a single county's set has neither
+# Level of detail on a multi-county map (``assets/dashboard_map.js`` wx.map.detail): below its zoom a layer is
+# not fetched; at and above it the layers marked bbox ask only for the units in view (``/api/geo/<layer>.json?bbox=``)
+DETAIL = {"towns": {"zoom": 9.5, "bbox": True}, "zones": {"zoom": 10.5, "bbox": True},
+          "grids": {"zoom": 12.0, "bbox": True}}
+
+
+def boundary_layers(levels) -> tuple[LayerSpec, ...]:
+    """The boundary layers of a set with ``levels`` (``Hierarchy.levels``): a city's or province's set also has its
+    counties and (the province) cities."""
+    return tuple(s for s in BOUNDARY_LAYERS if s.key not in UPPER_LAYERS or LAYER_LEVEL[s.key] in levels)
+
+
+def absent_layers(levels) -> list:
+    """Empty, unlisted stand-ins for the unit layers the set has not (the shared callbacks address every unit
+    layer's ``hideout`` and clicks on every page, whatever the set)."""
+    return [dl.GeoJSON(id=f"geo-{s.key}", data=EMPTY, hideout=dict(s.hideout)) for s in BOUNDARY_LAYERS
+            if s.key in UPPER_LAYERS and LAYER_LEVEL[s.key] not in levels]
+
 
 POINT_LAYERS: tuple[LayerSpec, ...] = (  # drawn above the boundaries, in this order
     LayerSpec("hotspots", "layer_hotspots", "/api/map/hotspots.json?period=30d", "hotspotStyle", "hotspotTooltip",
@@ -125,11 +154,20 @@ def geojson_for(spec: LayerSpec, lang: str, dark: bool = False, hideout_extra: d
                       cluster=spec.cluster, **kwargs, **spec.extra)
 
 
-def overlays(specs, lang: str, dark: bool = False, hideouts: dict | None = None, checked: dict | None = None) -> list:
+def overlays(specs, lang: str, dark: bool = False, hideouts: dict | None = None, checked: dict | None = None,
+             detail: bool = False) -> list:
+    """The overlays of ``specs``; ``detail`` (a multi-county map): the layers of :data:`DETAIL` start without a url
+    (the map's zoom gives them one) and their hideout names their zoom."""
     hideouts, checked = hideouts or {}, checked or {}
-    return [dl.Overlay(geojson_for(s, lang, dark, hideouts.get(s.key), checked.get(s.key, s.checked)),
-                       name=t(s.label_key, lang), checked=checked.get(s.key, s.checked), id=f"overlay-{s.key}")
-            for s in specs]
+    out = []
+    for s in specs:
+        h = dict(hideouts.get(s.key) or {})
+        if detail and s.key in DETAIL:
+            h["detail"] = DETAIL[s.key]
+        out.append(dl.Overlay(geojson_for(s, lang, dark, h, checked.get(s.key, s.checked) and not (
+            detail and s.key in DETAIL)), name=t(s.label_key, lang), checked=checked.get(s.key, s.checked),
+            id=f"overlay-{s.key}"))
+    return out
 
 
 def lazy_urls(lang: str, shown_names, current: dict) -> dict:
@@ -146,4 +184,14 @@ def start_urls(checked: dict | None = None, skip=()) -> tuple[str, ...]:
     :func:`overlays`), bottom to top, without the keys in ``skip`` (e.g. a layer whose url the page filters)."""
     checked = checked or {}
     return tuple(s.url for s in BOUNDARY_LAYERS + POINT_LAYERS
-                 if checked.get(s.key, s.checked) and s.key not in skip)
+                 if checked.get(s.key, s.checked) and s.key not in skip and s.key not in UPPER_LAYERS)
+
+
+def start_urls_for(urls, levels) -> tuple[str, ...]:
+    """A page's :func:`start_urls` for a set with ``levels``: a multi-county map fetches its counties (and cities)
+    at start instead of the layers it draws only when zoomed in (:data:`DETAIL`)."""
+    if "county" not in levels:
+        return tuple(urls)
+    detail = {s.url for s in BOUNDARY_LAYERS if s.key in DETAIL}
+    upper = tuple(s.url for s in boundary_layers(levels) if s.key in UPPER_LAYERS)
+    return upper + tuple(u for u in urls if u not in detail)

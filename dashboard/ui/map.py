@@ -10,12 +10,12 @@ import dash_leaflet as dl
 from ..domain.basemap import Basemap
 from ..i18n import t
 from ..settings import Settings
-from .layers import BOUNDARY_LAYERS, POINT_LAYERS, overlays, panes
+from .layers import SINGLE_LEVELS, POINT_LAYERS, absent_layers, boundary_layers, overlays, panes
 
 VIEW_PX = (800, 600)  # the map panel's size the whole-district view is fitted to (the smaller screens' panel)
 
 
-def home_view(home) -> dict:
+def home_view(home, min_zoom: int = 8) -> dict:
     """``center``/``zoom`` showing ``home`` ([[south, west], [north, east]], the root unit's bounds from the
     geodata) on a map panel of ``VIEW_PX``: the largest quarter zoom (the map's ``zoomSnap``) at which it fits,
     between 8 and 16."""
@@ -23,8 +23,11 @@ def home_view(home) -> dict:
     lat = (s + n) / 2
     fit_x = math.log2(VIEW_PX[0] * 360 / (256 * max(e - w, 1e-6)))
     fit_y = math.log2(VIEW_PX[1] * 360 / (256 * max(n - s, 1e-6) / math.cos(math.radians(lat))))
-    return {"center": [round(lat, 6), round((w + e) / 2, 6)], "zoom": max(8, min(16, math.floor(4 * min(fit_x, fit_y)) / 4))}
+    return {"center": [round(lat, 6), round((w + e) / 2, 6)],
+            "zoom": max(min_zoom, min(16, math.floor(4 * min(fit_x, fit_y)) / 4))}
 
+
+MULTI_MIN_ZOOM = 6  # a province fits at about 7 on the smaller screens' panel
 
 BASEMAP_LABELS = {"base": "basemap_default", "dark": "basemap_dark"}
 
@@ -52,7 +55,7 @@ def basemaps(tiles: Sequence[Basemap], lang: str, dark: bool = False) -> list:
 
 def district_map(settings: Settings, lang: str, map_id: str = "map", dark: bool = False, extra_overlays=(),
                  hideouts: dict | None = None, checked: dict | None = None, bounds=None, *,
-                 home, tiles: Sequence[Basemap]) -> dl.Map:
+                 home, tiles: Sequence[Basemap], levels: Sequence[str] = SINGLE_LEVELS) -> dl.Map:
     """The map with every registered layer. ``tiles``: its raster basemaps (``services.tiles.basemaps``; never
     derived here, so no page can fall back to a tile host when the app serves a local file). ``hideouts`` seeds
     layer styles (e.g. the initial choropleth) so the first paint needs no callback; ``checked`` overrides which overlays start visible; ``bounds``
@@ -61,11 +64,18 @@ def district_map(settings: Settings, lang: str, map_id: str = "map", dark: bool 
 
     The initial view is either ``center``/``zoom`` or ``bounds`` (with its centre but no zoom), never a ``viewport``: the map
     re-applies its ``zoom``/``center`` props right after mounting, which undid a ``viewport`` fit of a
-    shared zone or grid link (the map stayed at district zoom)."""
-    layers = (basemaps(tiles, lang, dark) + overlays(BOUNDARY_LAYERS, lang, dark, hideouts, checked)
+    shared zone or grid link (the map stayed at district zoom).
+
+    ``levels``: the set's (``Hierarchy.levels``). A city's or the province's set also draws its counties (and
+    cities), opens at a lower zoom, and fetches towns, zones and grids only when zoomed in far enough, the grids and
+    zones of the view only (``ui.layers.DETAIL``, ``assets/dashboard_map.js`` ``wx.map.detail``)."""
+    multi = "county" in levels
+    layers = (basemaps(tiles, lang, dark) + overlays(boundary_layers(levels), lang, dark, hideouts, checked,
+                                                     detail=multi)
               + overlays(POINT_LAYERS, lang, dark, hideouts, checked) + list(extra_overlays))
     children = [
         *panes(),
+        *absent_layers(levels),
         # what the control reports when it mounts (its checked layers, in order), given from the start: the report
         # then changes nothing and asks no callback (callbacks.map) for the layers the page already shows
         dl.LayersControl(layers, id=f"{map_id}-layers", collapsed=False, position="topright",
@@ -79,6 +89,6 @@ def district_map(settings: Settings, lang: str, map_id: str = "map", dark: bool 
         (s, w), (n, e) = bounds
         view = {"bounds": bounds, "boundsOptions": {"padding": [20, 20]}, "center": [(s + n) / 2, (w + e) / 2]}
     else:
-        view = home_view(home)
-    return dl.Map(children, id=map_id, minZoom=8, maxZoom=19, zoomSnap=0.25, style={"height": "100%", "width": "100%"},
+        view = home_view(home, MULTI_MIN_ZOOM if multi else 8)
+    return dl.Map(children, id=map_id, minZoom=MULTI_MIN_ZOOM if multi else 8, maxZoom=19, zoomSnap=0.25, style={"height": "100%", "width": "100%"},
                   **view)

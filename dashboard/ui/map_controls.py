@@ -18,17 +18,22 @@ def _kpi_label(key: str, lang: str) -> str:
     return zh if lang == "zh" else en
 
 
+MULTI_LAYER = "counties"  # what a multi-county map colours at start (its zones are drawn only zoomed in)
+UNIT_CHOICES = (("cities", "layer_cities"), ("counties", "layer_counties"), ("zones", "layer_zones"),
+                ("grids", "layer_grids"), ("towns", "layer_towns"))
+
+
 def map_controls(lang: str, measure: str = DEFAULT_MEASURE, layer: str = DEFAULT_LAYER,
-                 period: dict | None = None) -> html.Div:
+                 period: dict | None = None, unit_layers=("zones", "grids", "towns")) -> html.Div:
+    """``unit_layers``: the layers the set can be coloured on (``services.maps.map_layers``)."""
     return html.Div(className="wx-map-controls", id="map-controls-body", children=[
         html.Label(t("measure", lang), htmlFor="map-measure"),
         dcc.Dropdown(id="map-measure", clearable=False, searchable=False, value=measure,
                      options=[{"label": t("measure_none", lang), "value": "none"}]
                      + [{"label": _kpi_label(k, lang), "value": k} for k in MEASURE_CHOICES]),
         dcc.RadioItems(id="map-measure-layer", value=layer, inline=True,
-                       options=[{"label": t("layer_zones", lang), "value": "zones"},
-                                {"label": t("layer_grids", lang), "value": "grids"},
-                                {"label": t("layer_towns", lang), "value": "towns"}]),
+                       options=[{"label": t(label, lang), "value": key} for key, label in UNIT_CHOICES
+                                if key in unit_layers]),
         html.Label(t("hotspot_period", lang), htmlFor="hotspot-period"),
         dcc.Dropdown(id="hotspot-period", clearable=False, searchable=False, value="30d",
                      options=[{"label": PERIOD_LABELS[k][0 if lang == "zh" else 1], "value": k}

@@ -14,7 +14,7 @@ from . import cards as ui_cards
 from . import charts, profile
 from .gis import gis_links
 
-LEVEL_KEYS = {"district": "district", "town": "town", "zone": "zone", "grid": "grid"}
+LEVEL_KEYS = {"district": "district", "city": "city", "county": "county", "town": "town", "zone": "zone", "grid": "grid"}
 RANK_KPIS = profile.RANK_KPIS  # the KPIs whose district rank a unit's profile shows
 
 

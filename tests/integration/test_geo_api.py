@@ -96,3 +96,31 @@ def test_gcj02_tiles_shift_geometry(settings):
     expect = wgs84_to_gcj02(a[:, 0], a[:, 1])
     assert abs(b[:, 0] - expect[0]).max() < 2e-6 and abs(b[:, 1] - expect[1]).max() < 2e-6
     assert abs(b - a).max() > 0.001
+
+
+def test_bbox_gives_the_units_of_a_view(client):
+    """``?bbox=``: the units whose box meets the view's box snapped outward to 0.05° (a multi-county map's level of
+    detail); the same box in other words gives the same bytes; bad boxes and layers are a 400 naming bbox."""
+    whole = client.get("/api/geo/grids.json").get_json()["features"]
+    box = (120.05, 30.80, 120.12, 30.86)
+    got = client.get("/api/geo/grids.json?bbox=" + ",".join(map(str, box))).get_json()["features"]
+    snapped = (120.05, 30.80, 120.15, 30.90)
+    expect = {f["properties"]["code"] for f in whole
+              if shape(f["geometry"]).intersects(shapely.box(*snapped)) or shapely.box(*shape(f["geometry"]).bounds)
+              .intersects(shapely.box(*snapped))}
+    codes = {f["properties"]["code"] for f in got}
+    assert 0 < len(codes) < len(whole) and codes == expect
+    same = client.get("/api/geo/grids.json?bbox=120.12,30.86,120.051,30.801")  # other corners, same lattice cells
+    assert {f["properties"]["code"] for f in same.get_json()["features"]} == codes
+    assert client.get("/api/geo/grids.json?bbox=0,0,0,0").get_json()["features"] == []
+    for q in ("bbox=1,2,3", "bbox=a,b,c,d", "bbox=119,29,122,32"):  # malformed, or wider than 2° for grids
+        r = client.get("/api/geo/grids.json?" + q)
+        assert r.status_code == 400 and r.get_json()["error"]["field"] == "bbox", q
+    r = client.get("/api/geo/district.json?bbox=120,30,120.1,30.1")
+    assert r.status_code == 400 and r.get_json()["error"]["field"] == "bbox"
+
+
+def test_a_single_county_has_no_county_or_city_layer(client):
+    for layer in ("counties", "cities"):
+        r = client.get(f"/api/geo/{layer}.json")
+        assert r.status_code == 404 and "counties" not in r.get_json()["error"]["message"].split("one of")[1]
