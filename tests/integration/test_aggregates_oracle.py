@@ -121,6 +121,35 @@ def _random_period(rng: random.Random, long: bool = False) -> periods.Period:
                            now=pd.Timestamp("2026-01-01", tz="UTC"))
 
 
+def _check_unit(db, gd, h, b, p, now, at, level, code, sub, ev) -> None:
+    """One unit's breakdowns, department workload and lifecycle (``sub``: its incidents; ``ev``: the events of those
+    active in the period) against the pure functions."""
+    cat = views.category_counts(db, p, level, code, h=h)
+    exp_cat = kpis.category_breakdown(sub, p.start, p.end)
+    assert dict(zip(cat["category"], cat["count"])) == dict(zip(exp_cat["category"], exp_cat["count"]))
+    assert list(views.level_counts(b, h, level, code)["count"]) == list(kpis.level_share(sub, p.start, p.end)["count"])
+    tr = views.trend_series(db, p, level, code, "D", h=h)
+    exp_tr = kpis.trend(sub, p.start, p.end, "D")
+    assert [(str(a.date()), int(n), int(c)) for a, n, c in zip(tr["period"], tr["new"], tr["closed"])] == \
+        [(str(a.date()), int(n), int(c)) for a, n, c in zip(exp_tr["period"], exp_tr["new"], exp_tr["closed"])]
+    dep = views.department_table(b, level, code, p, db, h=h)
+    exp_dep = kpis.department_workload(sub, p.start, p.end, at)
+    assert [(r["department"], r["assigned"], r["open"], r["closed"], r["overdue"]) for r in dep] == \
+        [(r.department, r.assigned, r.open, r.closed, r.overdue) for r in exp_dep.itertuples()]
+    for r, e in zip(dep, exp_dep.itertuples()):
+        assert _close(r["median_hours_to_close"], kpis._none_if_nan(e.median_hours_to_close))
+    life = views.lifecycle(db, gd, None, p, level, code, now=now)
+    assert list(life["funnel"]["incidents"]) == list(kpis.funnel(ev)["incidents"])
+    exp_st = kpis.stage_times(ev, at=at)
+    got = life["stages"].set_index("state")
+    assert list(got.index) == list(exp_st["state"])
+    for e in exp_st.itertuples():
+        g = got.loc[e.state]
+        assert int(g["stays"]) == int(e.stays)
+        assert _close(g["median_hours"], e.median_hours) and _close(g["p90_hours"], e.p90_hours)
+        assert abs(g["mean_hours"] - e.mean_hours) <= 1e-6 * max(1.0, abs(e.mean_hours))
+
+
 def test_aggregates_equal_the_oracle(backend, db, sessions, geo):
     rng = random.Random({"sqlite": 11, "postgresql": 29}[backend[0]])  # a different history on each back end
     _random_history(sessions, geo, rng)
@@ -155,35 +184,9 @@ def test_aggregates_equal_the_oracle(backend, db, sessions, geo):
         level = rng.choice(["district", "town", "zone", "grid"])
         code = None if level == "district" else rng.choice(sorted(set(inc_all[f"{level}_code"])))
         sub = inc_all if level == "district" else inc_all[inc_all[f"{level}_code"] == code]
-        cat = views.category_counts(db, p, level, code)
-        exp_cat = kpis.category_breakdown(sub, p.start, p.end)
-        assert dict(zip(cat["category"], cat["count"])) == dict(zip(exp_cat["category"], exp_cat["count"]))
-        lv = views.level_counts(b, h, level, code)
-        assert list(lv["count"]) == list(kpis.level_share(sub, p.start, p.end)["count"])
-        tr = views.trend_series(db, p, level, code, "D")
-        exp_tr = kpis.trend(sub, p.start, p.end, "D")
-        assert [(str(a.date()), int(n), int(c)) for a, n, c in zip(tr["period"], tr["new"], tr["closed"])] == \
-            [(str(a.date()), int(n), int(c)) for a, n, c in zip(exp_tr["period"], exp_tr["new"], exp_tr["closed"])]
-        dep = views.department_table(b, level, code, p, db)
-        exp_dep = kpis.department_workload(sub, p.start, p.end, at)
-        assert [(r["department"], r["assigned"], r["open"], r["closed"], r["overdue"]) for r in dep] == \
-            [(r.department, r.assigned, r.open, r.closed, r.overdue) for r in exp_dep.itertuples()]
-        for r, e in zip(dep, exp_dep.itertuples()):
-            assert _close(r["median_hours_to_close"], kpis._none_if_nan(e.median_hours_to_close))
-        # lifecycle funnel and stage times of that unit
-        life = views.lifecycle(db, gd, None, p, level, code, now=now)
         ids = frames.load_incidents(db, p.start, p.end, None if level == "district" else level, code,
                                     columns=("id",))["id"]
-        ev = ev_all[ev_all["incident_id"].isin(set(ids))]
-        assert list(life["funnel"]["incidents"]) == list(kpis.funnel(ev)["incidents"])
-        exp_st = kpis.stage_times(ev, at=at)
-        got = life["stages"].set_index("state")
-        assert list(got.index) == list(exp_st["state"])
-        for e in exp_st.itertuples():
-            g = got.loc[e.state]
-            assert int(g["stays"]) == int(e.stays)
-            assert _close(g["median_hours"], e.median_hours) and _close(g["p90_hours"], e.p90_hours)
-            assert abs(g["mean_hours"] - e.mean_hours) <= 1e-6 * max(1.0, abs(e.mean_hours))
+        _check_unit(db, gd, h, b, p, now, at, level, code, sub, ev_all[ev_all["incident_id"].isin(set(ids))])
     assert checked > 50 and disputes_timed > 0 and long_periods >= 3
 
     # the aggregates kept write by write equal a rebuild from the rows
@@ -252,33 +255,9 @@ def test_counties_and_cities_equal_the_oracle(backend, db, sessions, geo):
             # the unit's breakdowns, department workload and lifecycle
             code = rng.choice(codes)
             sub = inc_all[inc_all[f"{lv}_code"] == code]
-            cat = views.category_counts(db, p, lv, code, h=h)
-            exp_cat = kpis.category_breakdown(sub, p.start, p.end)
-            assert dict(zip(cat["category"], cat["count"])) == dict(zip(exp_cat["category"], exp_cat["count"]))
-            assert list(views.level_counts(b, h, lv, code)["count"]) == list(
-                kpis.level_share(sub, p.start, p.end)["count"])
-            tr = views.trend_series(db, p, lv, code, "D", h=h)
-            exp_tr = kpis.trend(sub, p.start, p.end, "D")
-            assert [(str(a.date()), int(n), int(c)) for a, n, c in zip(tr["period"], tr["new"], tr["closed"])] == \
-                [(str(a.date()), int(n), int(c)) for a, n, c in zip(exp_tr["period"], exp_tr["new"], exp_tr["closed"])]
-            dep = views.department_table(b, lv, code, p, db, h=h)
-            exp_dep = kpis.department_workload(sub, p.start, p.end, at)
-            assert [(r["department"], r["assigned"], r["open"], r["closed"], r["overdue"]) for r in dep] == \
-                [(r.department, r.assigned, r.open, r.closed, r.overdue) for r in exp_dep.itertuples()]
-            for r, e in zip(dep, exp_dep.itertuples()):
-                assert _close(r["median_hours_to_close"], kpis._none_if_nan(e.median_hours_to_close))
-            life = views.lifecycle(db, gd, None, p, lv, code, now=now)
             act = frames.load_incidents(db, p.start, p.end, columns=("id", "town_code"))  # active in the period
             ids = set(act.loc[act["town_code"].map(up[lv]) == code, "id"])
-            ev = ev_all[ev_all["incident_id"].isin(ids)]
-            assert list(life["funnel"]["incidents"]) == list(kpis.funnel(ev)["incidents"])
-            exp_st = kpis.stage_times(ev, at=at)
-            got = life["stages"].set_index("state")
-            assert list(got.index) == list(exp_st["state"])
-            for e in exp_st.itertuples():
-                g = got.loc[e.state]
-                assert int(g["stays"]) == int(e.stays)
-                assert _close(g["median_hours"], e.median_hours) and _close(g["p90_hours"], e.p90_hours)
+            _check_unit(db, gd, h, b, p, now, at, lv, code, sub, ev_all[ev_all["incident_id"].isin(ids)])
     assert checked >= 4 * sum(len(h.codes(lv)) for lv in up)
     # a county's and a city's rows are the sums of their towns': the parent of every town is its county
     for town in h.codes("town"):
