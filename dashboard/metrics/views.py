@@ -454,6 +454,8 @@ def lifecycle(bind, gd, cache, period: periods.Period, level: str, code: str | N
                                              for s in kpis.STATE_ORDER]})
         if lvl == "grid":
             hist = rollup.stays_hist(x["stays"], agg.hour_bin)
+        elif "active_hist" in x:  # reported by the last day, less closed before the first: the active ones
+            hist = x["active_hist"][["key2", "bin", "n", "hsum"]].astype({"key2": object})
         else:  # reported in the period + carried over into it: disjoint, so their stays add up
             parts = [x["period_hist"][["key2", "bin", "n", "hsum"]] if len(x["period_hist"]) else None,
                      rollup.stays_hist(x["edge_stays"], agg.hour_bin),

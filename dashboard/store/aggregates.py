@@ -37,13 +37,13 @@ from __future__ import annotations
 
 import datetime as dt
 from contextlib import contextmanager
-from contextlib import nullcontext as _nullcontext
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import (BigInteger, String, and_, bindparam, case, cast, delete, func, or_, select, text, tuple_,
-                        type_coerce, union_all)
+from sqlalchemy import (BigInteger, Integer, String, and_, bindparam, case, cast, delete, func, or_, select, text,
+                        tuple_, type_coerce, union_all)
 
 from ..domain.hours import US_PER_H, bin_mid, half_width, hour_bin  # noqa: F401 (re-exported)
 from .models import (
@@ -72,6 +72,7 @@ GRAINS = ("d", "m", "y")
 # stage-dwell histograms: by day, month and year for the district and towns, by month and year for zones (a zone's
 # edge days are read from its few incidents' events), none for grids (a grid's lifecycle reads its own events)
 STAY_GRAINS = ((("district", "town"), ("d", "m", "y")), (("zone",), ("m", "y")))
+DAY_STAY_LEVELS = STAY_GRAINS[0][0]  # the levels whose stay histograms are kept by day too (district, towns)
 COARSE_LEVELS = ("district", "town", "zone")  # what a bundle reads for every unit; grids on demand
 INCIDENT_COLUMNS = ("id", "grid_code", "zone_code", "town_code", "reported_at", "closed_at", "due_at", "level",
                     "category", "outcome", "longstanding", "department")
@@ -1106,8 +1107,9 @@ _NAT = np.iinfo(np.int64).min
 
 def _raw_time(conn, col):
     """A time column as the driver's plain value: SQLite's text as stored, PostgreSQL's epoch microseconds — read
-    column-wise by :func:`_raw_rows_frame` instead of one datetime object at a time."""
-    if conn.dialect.name == "postgresql":
+    column-wise by :func:`_raw_rows_frame` instead of one datetime object at a time. ``conn``: a connection or the
+    dialect's name."""
+    if (conn if isinstance(conn, str) else conn.dialect.name) == "postgresql":
         return cast(func.extract("epoch", col) * 1_000_000, BigInteger).label(col.name)
     return type_coerce(col, String()).label(col.name)
 
@@ -1252,10 +1254,17 @@ def _units_cond(table, units):
     return tuple_(table.c.lvl, table.c.code).in_(units) if units else (table.c.lvl == "")
 
 
+def _isum(col):
+    """SUM of a count column as a 64-bit integer: PostgreSQL's SUM of a bigint accumulates and returns numeric (half
+    the time of a bundle's count query, and a Decimal per value in the client); every stored count fits 32 bits (a
+    year of the district), so the sum of int4 — a bigint — is exact."""
+    return func.sum(cast(col, Integer))
+
+
 def read_counts(conn, span: DaySpan, columns=AGG_COUNT_COLUMNS, units=None) -> pd.DataFrame:
     """Sums of the count columns over the days of ``span``, one row per (lvl, code)."""
     t = AggCounts
-    q = (select(t.c.lvl, t.c.code, *(func.sum(t.c[c]).label(c) for c in columns))
+    q = (select(t.c.lvl, t.c.code, *(_isum(t.c[c]).label(c) for c in columns))
          .where(_span_cond(t, span), _units_cond(t, units)).group_by(t.c.lvl, t.c.code))
     return pd.DataFrame(_plain_rows(conn, q), columns=["lvl", "code", *columns])
 
@@ -1334,9 +1343,10 @@ def unpack_many(datas: list) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nda
 _DENSE_MAX = 1 << 21  # (histograms × bin range) up to which bins are summed in a dense array, else by sorting
 
 
-def _hist_frame(rows) -> pd.DataFrame:
+def _hist_frame(rows, signs=None) -> pd.DataFrame:
     """Rows (lvl, code, key2, data) -> summed histogram rows lvl, code, key2, bin, n, hsum, sorted by key then bin
-    (numpy throughout: a long period's histograms hold tens of thousands of bins; the blobs are unpacked at once)."""
+    (numpy throughout: a long period's histograms hold tens of thousands of bins; the blobs are unpacked at once).
+    ``signs``: +1 or -1 per row (a histogram subtracted from the others); only bins holding values are kept."""
     cols = ["lvl", "code", "key2", "bin", "n", "hsum"]
     if not rows:
         return pd.DataFrame(columns=cols)
@@ -1346,6 +1356,9 @@ def _hist_frame(rows) -> pd.DataFrame:
     g, b, ns, hs = unpack_many([r[3] for r in rows])
     if not len(b):
         return pd.DataFrame(columns=cols)
+    if signs is not None:
+        sg = np.asarray(signs, dtype=np.int64)[g]
+        ns, hs = ns * sg, hs * sg
     lo = int(b.min())
     width = int(b.max()) - lo + 1
     comb = kid_of_row[g] * width + (b - lo)
@@ -1360,6 +1373,9 @@ def _hist_frame(rows) -> pd.DataFrame:
         h = np.bincount(inv, weights=hs, minlength=len(u))
         order = np.argsort(u, kind="stable")  # by key, then bin
         u, n, h = u[order], n[order], h[order]
+    if signs is not None:  # bins whose values were all subtracted
+        keep = n > 0
+        u, n, h = u[keep], n[keep], h[keep]
     k_of, bin_of = np.divmod(u, width)
     k_of = k_of.astype(np.int64)
     names = list(ids)
@@ -1378,6 +1394,18 @@ def read_hours(conn, kind: str, span: DaySpan, units=None, key2: str | None = No
     if key2 is not None:
         cond.append(t.c.key2 == key2)
     return _hist_frame(_blob_rows(conn, select(t.c.lvl, t.c.code, t.c.key2, t.c.data).where(*cond)))
+
+
+def read_hours_kinds(conn, kinds, span: DaySpan, units=None) -> list[pd.DataFrame]:
+    """:func:`read_hours` of several kinds in one statement (one round trip, the blobs unpacked together): one
+    frame per kind, in the order of ``kinds``."""
+    t = AggHours
+    rows = _blob_rows(conn, select(t.c.kind, t.c.lvl, t.c.code, t.c.key2, t.c.data).where(
+        t.c.kind.in_(list(kinds)), _span_cond(t, span), _units_cond(t, units)))
+    by_kind: dict = {k: [] for k in kinds}
+    for k, lvl, code, key2, data in rows:
+        by_kind[k].append((lvl, code, key2, data))
+    return [_hist_frame(by_kind[k]) for k in kinds]
 
 
 def read_hours_months(conn, kind: str, first_month: dt.date | None, last_month: dt.date, lvl: str,
@@ -1408,8 +1436,7 @@ def read_hours_upto(conn, kind: str, last_day: dt.date, lvl: str, code: str) -> 
 def read_counts_upto(conn, last_day: dt.date, lvl: str, code: str, columns) -> dict:
     """Sums of ``columns`` of one unit over every day up to ``last_day`` inclusive (years, months, then days)."""
     t = AggCounts
-    q = select(*(func.sum(t.c[c]) for c in columns)).where(t.c.lvl == lvl, t.c.code == code,
-                                                           _upto_cond(t, last_day))
+    q = select(*(_isum(t.c[c]) for c in columns)).where(t.c.lvl == lvl, t.c.code == code, _upto_cond(t, last_day))
     row = conn.execute(q).one()
     return {c: int(v or 0) for c, v in zip(columns, row)}
 
@@ -1446,22 +1473,45 @@ def read_units(conn, span: DaySpan, grids=None) -> pd.DataFrame:
                          "units_with_problems": _or_popcounts([bytes(r[2]) for r in rows], order, starts)})[cols]
 
 
-def _s_parts(conn, cols, at: dt.datetime, until: dt.datetime | None, level: str | None, code: str | None) -> list:
+def _s_parts(cols, level: str | None, has_until: bool, past: bool) -> list:
     """The SELECTs (disjoint) whose union is S: the incidents reported by ``at`` and not closed before ``at``,
-    and those reported after ``at`` but before ``until`` (see :func:`open_at`)."""
+    and those reported after ``at`` but before ``until`` (see :func:`open_at`) — with bound parameters (``s_at``,
+    ``s_until``, ``s_code``, ``s_u<c>``: :func:`_s_params`), so that a statement built on them is built once and
+    compiled once (building the 19 SELECTs was a fifth of a bundle's client time)."""
     t = Incident.__table__
-    unit = [] if not level or level == "district" else [t.c[LEVEL_COLUMN[level]] == code]
+    at = bindparam("s_at", type_=t.c.reported_at.type)
+    unit = [] if not level or level == "district" else [t.c[LEVEL_COLUMN[level]] == bindparam("s_code")]
     # the open cases through their partial index (SQLite would otherwise pick reported_at and scan the history)
     parts = [select(*cols).where(t.c.status != "closed", func.coalesce(t.c.reported_at, t.c.reported_at) <= at,
                                  *unit)]
-    if until is not None and until > at:  # reported after the moment but inside the period (a past moment only)
-        parts.append(select(*cols).where(t.c.reported_at > at, t.c.reported_at < until, *unit))
-    if at < dt.datetime.now(UTC):
+    if has_until:  # reported after the moment but inside the period (a past moment only)
+        parts.append(select(*cols).where(t.c.reported_at > at,
+                                         t.c.reported_at < bindparam("s_until", type_=t.c.reported_at.type), *unit))
+    if past:
         for c in range(0, MAX_LAG_CLASS + 1):
-            upper = at + dt.timedelta(days=2 ** c if c else 1)
-            parts.append(select(*cols).where(t.c.close_lag == c, t.c.closed_at >= at, t.c.closed_at < upper,
+            parts.append(select(*cols).where(t.c.close_lag == c, t.c.closed_at >= at,
+                                             t.c.closed_at < bindparam(f"s_u{c}", type_=t.c.closed_at.type),
                                              t.c.reported_at <= at, *unit))
     return parts
+
+
+def _s_shape(at: dt.datetime, until: dt.datetime | None) -> tuple[bool, bool]:
+    """(has_until, past): which parts S has at ``at`` (see :func:`_s_parts`)."""
+    return until is not None and until > at, at < dt.datetime.now(UTC)
+
+
+def _s_params(at: dt.datetime, until: dt.datetime | None, code: str | None = None) -> dict:
+    """The values of :func:`_s_parts`' parameters: class c closes less than 2^c days after its report, so one
+    closed at or after ``at`` is closed before ``at + 2^c days``."""
+    has_until, past = _s_shape(at, until)
+    params = {"s_at": at}
+    if code is not None:
+        params["s_code"] = code
+    if has_until:
+        params["s_until"] = until
+    if past:
+        params.update({f"s_u{c}": at + dt.timedelta(days=2 ** c if c else 1) for c in range(0, MAX_LAG_CLASS + 1)})
+    return params
 
 
 def open_at(conn, at: dt.datetime, until: dt.datetime | None = None, *, level: str | None = None,
@@ -1472,11 +1522,16 @@ def open_at(conn, at: dt.datetime, until: dt.datetime | None = None, *, level: s
 
     Open ones through the open-cases index; for a past ``at``, the ones closed at or after ``at`` by close-lag
     class (class c closes less than 2^c days after its report, so it is closed before ``at + 2^c days``)."""
+    stmt = _open_at_stmt(conn.dialect.name, tuple(columns), level, *_s_shape(at, until))
+    return _raw_rows_frame(conn, conn.execute(stmt, _s_params(at, until, code)).all(), columns)
+
+
+@lru_cache(maxsize=64)
+def _open_at_stmt(dialect: str, columns: tuple, level: str | None, has_until: bool, past: bool):
     t = Incident.__table__
-    cols = [_raw_time(conn, t.c[c]) if c in _TIME_COLUMNS else t.c[c] for c in columns]
-    parts = _s_parts(conn, cols, at, until, level, code)
-    rows = conn.execute(union_all(*parts)).all() if len(parts) > 1 else conn.execute(parts[0]).all()
-    return _raw_rows_frame(conn, rows, columns)
+    cols = [_raw_time(dialect, t.c[c]) if c in _TIME_COLUMNS else t.c[c] for c in columns]
+    parts = _s_parts(cols, level, has_until, past)
+    return union_all(*parts) if len(parts) > 1 else parts[0]
 
 
 MOMENT_FLAGS = ("open", "unresolved", "overdue_open", "late_after", "open_in_p")
@@ -1489,11 +1544,22 @@ def moment_counts(conn, at: dt.datetime, start: dt.datetime, end: dt.datetime, u
     database: ``open`` at ``at``; of those reported in [start, end): ``unresolved`` (not closed before ``end``),
     ``overdue_open`` (open at ``at`` and past due), ``late_after`` (closed after ``at`` and late), ``open_in_p``
     (open at ``at``) — the moment flags of ``metrics.rollup.span_flags``, without moving the rows."""
+    params = {**_s_params(at, until), "m_start": start, "m_end": end}
+    df = pd.DataFrame(_plain_rows(conn, _moment_stmt(*_s_shape(at, until)), params),
+                      columns=[*UNIT_COLUMNS, *MOMENT_FLAGS])
+    return df.astype({f: np.int64 for f in MOMENT_FLAGS})
+
+
+@lru_cache(maxsize=8)
+def _moment_stmt(has_until: bool, past: bool):
+    """:func:`moment_counts`' statement, built once per shape of S (parameters ``m_start``, ``m_end`` and S's)."""
     t = Incident.__table__
     cols = [t.c[c] for c in (*UNIT_COLUMNS, "reported_at", "closed_at", "due_at")]
-    parts = _s_parts(conn, cols, at, until, None, None)
+    parts = _s_parts(cols, None, has_until, past)
     s = (union_all(*parts) if len(parts) > 1 else parts[0]).subquery("s")
     rep, cl, due = s.c.reported_at, s.c.closed_at, s.c.due_at
+    tt = t.c.reported_at.type
+    at, start, end = bindparam("s_at", type_=tt), bindparam("m_start", type_=tt), bindparam("m_end", type_=tt)
     is_open = and_(or_(cl.is_(None), cl > at), rep <= at)
     in_p = and_(rep >= start, rep < end)
 
@@ -1501,10 +1567,8 @@ def moment_counts(conn, at: dt.datetime, start: dt.datetime, end: dt.datetime, u
         return func.coalesce(func.sum(case((cond, 1), else_=0)), 0)
 
     keys = [s.c[c] for c in UNIT_COLUMNS]
-    q = select(*keys, n(is_open), n(and_(in_p, or_(cl.is_(None), cl >= end))), n(and_(in_p, is_open, due < at)),
-               n(and_(in_p, cl.is_not(None), cl > at, cl > due)), n(and_(in_p, is_open))).group_by(*keys)
-    df = pd.DataFrame(_plain_rows(conn, q), columns=[*UNIT_COLUMNS, *MOMENT_FLAGS])
-    return df.astype({f: np.int64 for f in MOMENT_FLAGS})
+    return select(*keys, n(is_open), n(and_(in_p, or_(cl.is_(None), cl >= end))), n(and_(in_p, is_open, due < at)),
+                  n(and_(in_p, cl.is_not(None), cl > at, cl > due)), n(and_(in_p, is_open))).group_by(*keys)
 
 
 @contextmanager
@@ -1524,9 +1588,28 @@ def version(bind) -> str:
 
 
 def _version(conn) -> str:
-    seq = conn.execute(select(func.coalesce(func.max(Incident.seq), 0))).scalar_one()
-    insp = conn.execute(select(func.coalesce(func.max(Inspection.id), 0))).scalar_one()
+    seq, insp = conn.execute(_VERSION).one()  # one round trip
     return f"s{int(seq)}-i{int(insp)}"
+
+
+_VERSION = select(select(func.coalesce(func.max(Incident.seq), 0)).scalar_subquery(),
+                  select(func.coalesce(func.max(Inspection.id), 0)).scalar_subquery())
+
+
+@contextmanager
+def reading(bind):
+    """A connection for a read of several statements in one transaction (one snapshot). On PostgreSQL the
+    transaction plans no parallel workers: a bundle's statements each read a few thousand rows, and starting two
+    workers (which the planner chose for the moment counts) cost more than the work — 20–40 ms on a busy machine.
+    A connection already in a transaction is used as it is."""
+    with connection(bind) as conn:
+        if conn.in_transaction():
+            yield conn
+            return
+        with conn.begin():
+            if conn.dialect.name == "postgresql":
+                conn.exec_driver_sql("SET LOCAL max_parallel_workers_per_gather = 0")
+            yield conn
 
 
 def incidents_with_events(conn, *, level: str | None, code: str | None, reported: tuple | None = None,
@@ -1595,34 +1678,30 @@ def bundle_inputs(bind, span: DaySpan, at: dt.datetime, start: dt.datetime, end:
     """Everything a period's KPI bundle is computed from, read in one transaction: the counts it shows, distinct
     units, close-time and dispute histograms over ``span``, and the moment flags of the incidents open at ``at``
     counted per unit (see :func:`moment_counts`; the period is [start, end))."""
-    with connection(bind) as conn:
-        with conn.begin() if not conn.in_transaction() else _nullcontext():
-            return {"counts": read_counts(conn, span, columns=BUNDLE_COUNT_COLUMNS), "units": read_units(conn, span),
-                    "close_hist": read_hours(conn, "close", span, units=COARSE_LEVELS),
-                    "dispute_hist": read_hours(conn, "dispute", span, units=COARSE_LEVELS),
-                    "moment": moment_counts(conn, at, start, end, until=end)}
+    with reading(bind) as conn:
+        close, dispute = read_hours_kinds(conn, ("close", "dispute"), span, units=COARSE_LEVELS)
+        return {"counts": read_counts(conn, span, columns=BUNDLE_COUNT_COLUMNS), "units": read_units(conn, span),
+                "close_hist": close, "dispute_hist": dispute, "moment": moment_counts(conn, at, start, end, until=end)}
 
 
 def dept_inputs(bind, span: DaySpan, lvl: str, code: str, at: dt.datetime, until: dt.datetime) -> dict:
     """One unit's department workload inputs (one transaction): assigned / closed / late counts and time-to-close
     histograms per department over ``span``, and the unit's incidents open at ``at`` (see :func:`open_at`)."""
     units = [(lvl, code)]
-    with connection(bind) as conn:
-        with conn.begin() if not conn.in_transaction() else _nullcontext():
-            return {"dept": read_dept(conn, span, units=units),
-                    "dept_hist": read_hours(conn, "dept", span, units=units),
-                    "open_set": open_at(conn, at, until, level=None if lvl == "district" else lvl,
-                                        code=None if lvl == "district" else code)}
+    with reading(bind) as conn:
+        return {"dept": read_dept(conn, span, units=units),
+                "dept_hist": read_hours(conn, "dept", span, units=units),
+                "open_set": open_at(conn, at, until, level=None if lvl == "district" else lvl,
+                                    code=None if lvl == "district" else code)}
 
 
 def grid_inputs(bind, span: DaySpan, grids) -> dict:
     """The per-grid parts a bundle leaves out (they are as many as the closes): close-time and dispute
     resolution-time histograms of ``grids`` (None: every grid)."""
     units = "grid" if grids is None else [("grid", g) for g in grids]
-    with connection(bind) as conn:
-        with conn.begin() if not conn.in_transaction() else _nullcontext():
-            return {"close_hist": read_hours(conn, "close", span, units=units),
-                    "dispute_hist": read_hours(conn, "dispute", span, units=units)}
+    with reading(bind) as conn:
+        close, dispute = read_hours_kinds(conn, ("close", "dispute"), span, units=units)
+        return {"close_hist": close, "dispute_hist": dispute}
 
 
 def _local_midnight(day: dt.date) -> dt.datetime:
@@ -1634,18 +1713,24 @@ def carried_over_events(conn, lvl: str, code: str, start: dt.datetime) -> pd.Dat
     """The events of one unit's incidents reported before ``start`` and not closed before it (the cases a period
     starting at ``start`` carries over): S at ``start`` (see :func:`open_at`), found through the open-cases and
     close-lag indexes — about twice their number, whatever the history's length."""
+    stmt = _carried_stmt(conn.dialect.name, lvl, *_s_shape(start, None))
+    params = {**_s_params(start, None, None if lvl == "district" else code), "c_start": start}
+    return _raw_rows_frame(conn, _plain_rows(conn, stmt, params), EVENT_COLUMNS)
+
+
+@lru_cache(maxsize=32)
+def _carried_stmt(dialect: str, lvl: str, has_until: bool, past: bool):
     t, e = Incident.__table__, IncidentEvent.__table__
-    parts = _s_parts(conn, [t.c.id, t.c.reported_at], start, None, lvl, code)
+    parts = _s_parts([t.c.id, t.c.reported_at], lvl, has_until, past)
     s = (union_all(*parts) if len(parts) > 1 else parts[0]).subquery("s")
-    ids = select(s.c.id).where(s.c.reported_at < start)
-    q = select(*(_raw_time(conn, e.c[c]) if c in _TIME_COLUMNS else e.c[c] for c in EVENT_COLUMNS)).where(
-        e.c.incident_id.in_(ids))
-    return _raw_rows_frame(conn, _plain_rows(conn, q), EVENT_COLUMNS)
+    ids = select(s.c.id).where(s.c.reported_at < bindparam("c_start", type_=t.c.reported_at.type))
+    return select(*(_raw_time(dialect, e.c[c]) if c in _TIME_COLUMNS else e.c[c]
+                    for c in EVENT_COLUMNS)).where(e.c.incident_id.in_(ids))
 
 
-def _plain_rows(conn, stmt) -> list:
+def _plain_rows(conn, stmt, params=None) -> list:
     """The rows of ``stmt`` as the driver's plain tuples (tens of thousands are not worth a Row object each)."""
-    result = conn.execute(stmt)
+    result = conn.execute(stmt, params) if params is not None else conn.execute(stmt)
     try:
         return result.cursor.fetchall()
     finally:
@@ -1657,28 +1742,42 @@ def lifecycle_inputs(bind, span: DaySpan, lvl: str, code: str, start: dt.datetim
     by report day up to the period's last day and by close day before its first (funnel); for a grid its active
     incidents' stays, else the stays of the incidents active in the period as two disjoint parts — reported in the
     period (the period's stay histograms; a zone has month and year grains only, its edge days are read from their
-    incidents' events) and carried over from before it (their events: :func:`carried_over_events`)."""
+    incidents' events) and carried over from before it (their events: :func:`carried_over_events`).
+
+    The district and towns, whose stay histograms are kept by day too, read instead what the funnel reads: the stays
+    of the incidents reported up to the period's last day less those of the ones closed before its first (a subset of
+    the first: what is left are exactly the incidents active in the period), summed in one pass
+    (``active_hist``). One statement reading a few hundred histograms, whatever the period; the events of
+    the cases carried over into a period were thousands of index lookups at the start of a long history (31,082
+    events of 4,900 cases at the district on 1 January 2019 at 1M incidents: 0.3–0.5 s)."""
     before = span.first - dt.timedelta(days=1)
-    with connection(bind) as conn:
-        with conn.begin() if not conn.in_transaction() else _nullcontext():
-            out = {"reached": read_counts_upto(conn, span.last, lvl, code, [f"rf_{s}" for s in STATES]),
-                   "closed_before": read_counts_upto(conn, before, lvl, code, [f"cf_{s}" for s in STATES])}
-            if lvl == "grid":
-                inc, ev = incidents_with_events(conn, level="grid", code=code, active=(start, end))
-                out["stays"] = stays_of(inc, ev)
-                return out
-            grains = next(g for lvls, g in STAY_GRAINS if lvl in lvls)
-            t = AggHours
-            pieces = [and_(t.c.grain == g, t.c.day.between(a, b)) for g, a, b in span.pieces() if g in grains]
-            rows = [] if not pieces else _blob_rows(conn, select(t.c.lvl, t.c.code, t.c.key2, t.c.data).where(
-                t.c.kind == "stay_r", t.c.lvl == lvl, t.c.code == code, or_(*pieces)))
-            out["period_hist"] = _hist_frame(rows)
-            edges = []
-            for g, a, b in span.pieces():
-                if g not in grains:
-                    _inc, ev = incidents_with_events(conn, level=lvl, code=code, reported=(
-                        _local_midnight(a), _local_midnight(b + dt.timedelta(days=1))))
-                    edges.append(stays_of(_inc, ev))
-            out["edge_stays"] = _concat_frames(edges) if edges else None
-            out["carried_stays"] = stays_of(None, carried_over_events(conn, lvl, code, start))
+    with reading(bind) as conn:
+        out = {"reached": read_counts_upto(conn, span.last, lvl, code, [f"rf_{s}" for s in STATES]),
+               "closed_before": read_counts_upto(conn, before, lvl, code, [f"cf_{s}" for s in STATES])}
+        if lvl == "grid":
+            inc, ev = incidents_with_events(conn, level="grid", code=code, active=(start, end))
+            out["stays"] = stays_of(inc, ev)
             return out
+        if lvl in DAY_STAY_LEVELS:  # every grain kept: the active incidents' stays from the histograms alone
+            t = AggHours
+            rows = _blob_rows(conn, select(t.c.kind, t.c.key2, t.c.data).where(
+                t.c.lvl == lvl, t.c.code == code, or_(and_(t.c.kind == "stay_r", _upto_cond(t, span.last)),
+                                                      and_(t.c.kind == "stay_c", _upto_cond(t, before)))))
+            out["active_hist"] = _hist_frame([(lvl, code, key2, data) for _k, key2, data in rows],
+                                             signs=[1 if k == "stay_r" else -1 for k, _k2, _d in rows])
+            return out
+        grains = next(g for lvls, g in STAY_GRAINS if lvl in lvls)
+        t = AggHours
+        pieces = [and_(t.c.grain == g, t.c.day.between(a, b)) for g, a, b in span.pieces() if g in grains]
+        rows = [] if not pieces else _blob_rows(conn, select(t.c.lvl, t.c.code, t.c.key2, t.c.data).where(
+            t.c.kind == "stay_r", t.c.lvl == lvl, t.c.code == code, or_(*pieces)))
+        out["period_hist"] = _hist_frame(rows)
+        edges = []
+        for g, a, b in span.pieces():
+            if g not in grains:
+                _inc, ev = incidents_with_events(conn, level=lvl, code=code, reported=(
+                    _local_midnight(a), _local_midnight(b + dt.timedelta(days=1))))
+                edges.append(stays_of(_inc, ev))
+        out["edge_stays"] = _concat_frames(edges) if edges else None
+        out["carried_stays"] = stays_of(None, carried_over_events(conn, lvl, code, start))
+        return out
