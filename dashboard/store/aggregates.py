@@ -1444,15 +1444,17 @@ def read_counts_upto(conn, last_day: dt.date, lvl: str, code: str, columns) -> d
 _POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.int64)
 
 
-def _or_popcounts(blobs: list, order: np.ndarray, starts: np.ndarray) -> np.ndarray:
+def _or_popcounts(blobs, order: np.ndarray, starts: np.ndarray) -> np.ndarray:
     """The popcount of the bitwise OR of the bitmaps ``blobs`` (little-endian bytes of any length) within each group
-    of rows ``order[starts[i]:starts[i+1]]`` — numpy, not one Python integer per row."""
-    lens = np.fromiter((len(b) for b in blobs), dtype=np.int64, count=len(blobs))
-    width = max(int(lens.max()), 1)
+    of rows ``order[starts[i]:starts[i+1]]`` — numpy, not one Python integer per row: the bitmaps are laid out in
+    rows of 64-bit words (zero-padded), OR-ed per group and counted by byte."""
+    lens = np.fromiter(map(len, blobs), dtype=np.int64, count=len(blobs))
+    width = max(-(-int(lens.max()) // 8) * 8, 8)
     flat = np.frombuffer(b"".join(blobs), dtype=np.uint8)
     mat = np.zeros((len(blobs), width), dtype=np.uint8)
     mat[np.repeat(np.arange(len(blobs)), lens), np.arange(len(flat)) - np.repeat(np.cumsum(lens) - lens, lens)] = flat
-    return _POPCOUNT[np.bitwise_or.reduceat(mat[order], starts, axis=0)].sum(axis=1)
+    words = np.bitwise_or.reduceat(mat.view(np.uint64)[order], starts, axis=0)
+    return _POPCOUNT[words.view(np.uint8)].sum(axis=1)
 
 
 def read_units(conn, span: DaySpan, grids=None) -> pd.DataFrame:
@@ -1465,12 +1467,13 @@ def read_units(conn, span: DaySpan, grids=None) -> pd.DataFrame:
     cols = ["grid_code", "units_inspected", "units_with_problems"]
     if not rows:
         return pd.DataFrame(columns=cols)
-    codes, uniq = pd.factorize(np.array([r[0] for r in rows], dtype=object))
+    grid, inspected, problems = zip(*rows)  # bytes from both drivers (PostgreSQL: the binary cursor)
+    codes, uniq = pd.factorize(np.array(grid, dtype=object))
     order = np.argsort(codes, kind="stable")  # each grid's rows together, grids in order of first appearance
     starts = np.r_[0, np.flatnonzero(np.diff(codes[order])) + 1]
     return pd.DataFrame({"grid_code": np.asarray(uniq, dtype=object),
-                         "units_inspected": _or_popcounts([bytes(r[1]) for r in rows], order, starts),
-                         "units_with_problems": _or_popcounts([bytes(r[2]) for r in rows], order, starts)})[cols]
+                         "units_inspected": _or_popcounts(inspected, order, starts),
+                         "units_with_problems": _or_popcounts(problems, order, starts)})[cols]
 
 
 def _s_parts(cols, level: str | None, has_until: bool, past: bool) -> list:
