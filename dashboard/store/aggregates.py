@@ -42,8 +42,8 @@ from functools import lru_cache
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import (BigInteger, Integer, String, and_, bindparam, case, cast, delete, func, or_, select, text,
-                        tuple_, type_coerce, union_all)
+from sqlalchemy import (BigInteger, Integer, String, and_, bindparam, case, cast, delete, func, literal, or_, select,
+                        text, tuple_, type_coerce, union_all)
 
 from ..domain.hours import US_PER_H, bin_mid, half_width, hour_bin  # noqa: F401 (re-exported)
 from .models import (
@@ -1215,6 +1215,99 @@ class DaySpan:
         return out
 
 
+    def signed(self, weights: tuple = (1, 1, 1), today: dt.date | None = None) -> list[tuple[str, dt.date, dt.date,
+                                                                                           int]]:
+        """[(grain, from, to, sign)]: ranges of ``day`` values whose rows, added (sign 1) or subtracted (-1), sum to
+        the span exactly — for sums and histograms, not for bitmaps (an OR has no inverse). A partly covered month
+        may be read as the month less the days outside the span, a partly covered year as the year less the months
+        and days outside it, where that reads less: ``weights`` = the cost of a day, month and year row (rows for
+        counts; bytes for histograms, where a month holds about 13 days' bins and a year 45), rows after ``today``
+        cost nothing (there are none: a report or close is never in the future, so "this year" is its year row less
+        nothing). 1 January – 30 November is the year less December (two rows, not eleven), a 30-day period the
+        month less its first days."""
+        a, b = self.first, self.last
+        if a > b:
+            return []
+        w = dict(zip(GRAINS, weights))
+        today = today or dt.date.max
+        parts = [(a, b)] if a.year == b.year else [(a, dt.date(a.year, 12, 31)), (dt.date(b.year, 1, 1), b)]
+        out = []
+        if b.year - a.year > 1:  # the whole years between: one range
+            out.append(("y", dt.date(a.year + 1, 1, 1), dt.date(b.year - 1, 1, 1), 1))
+        for x, y in parts:
+            out += _year_part(x, y, w, today)
+        return _merge_signed(out)
+
+
+def _cost(pieces, w: dict, today: dt.date) -> float:
+    """What reading ``pieces`` costs (rows or bytes, see :meth:`DaySpan.signed`): rows after ``today`` are none."""
+    total = 0.0
+    for g, a, b, _s in pieces:
+        if a > today:
+            continue
+        if g == "d":
+            n = (min(b, today) - a).days + 1
+        elif g == "m":
+            n = (min(b, today).year - a.year) * 12 + min(b, today).month - a.month + 1
+        else:
+            n = min(b, today).year - a.year + 1
+        total += w[g] * n
+    return total
+
+
+def _neg(pieces) -> list:
+    return [(g, a, b, -s) for g, a, b, s in pieces]
+
+
+def _days_part(s: dt.date, e: dt.date, w: dict, today: dt.date) -> list:
+    """Days [s, e] of one month: themselves, or the month less the days outside, whichever reads less."""
+    m1, mend = _month_start(s), _month_end(s)
+    if s == m1 and e == mend:
+        return [("m", m1, m1, 1)]
+    direct = [("d", s, e, 1)]
+    comp = ([("d", m1, s - dt.timedelta(days=1), 1)] if s > m1 else []) + \
+        ([("d", e + dt.timedelta(days=1), mend, 1)] if e < mend else [])
+    via_month = [("m", m1, m1, 1), *_neg(comp)]
+    return via_month if _cost(via_month, w, today) < _cost(direct, w, today) else direct
+
+
+def _months_part(s: dt.date, e: dt.date, w: dict, today: dt.date) -> list:
+    """Days [s, e] of one year, month by month (whole months as month rows, partly covered ones see
+    :func:`_days_part`)."""
+    out, m = [], _month_start(s)
+    while m <= e:
+        out += _days_part(max(s, m), min(e, _month_end(m)), w, today)
+        m = _next_month(m)
+    return out
+
+
+def _year_part(s: dt.date, e: dt.date, w: dict, today: dt.date) -> list:
+    """Days [s, e] of one year: month by month, or the year less the months and days outside, whichever reads
+    less."""
+    j1, d31 = dt.date(s.year, 1, 1), dt.date(s.year, 12, 31)
+    if s == j1 and e == d31:
+        return [("y", j1, j1, 1)]
+    direct = _months_part(s, e, w, today)
+    comp = (_months_part(j1, s - dt.timedelta(days=1), w, today) if s > j1 else []) + \
+        (_months_part(e + dt.timedelta(days=1), d31, w, today) if e < d31 else [])
+    via_year = [("y", j1, j1, 1), *_neg(comp)]
+    return via_year if _cost(via_year, w, today) < _cost(direct, w, today) else direct
+
+
+def _merge_signed(pieces) -> list:
+    """Adjacent ranges of one grain and sign joined (fewer conditions in the statement)."""
+    def after(g, d):
+        return d + dt.timedelta(days=1) if g == "d" else _next_month(d) if g == "m" else d.replace(year=d.year + 1)
+
+    out = []
+    for g, a, b, sg in sorted(pieces, key=lambda p: (p[3], p[0], p[1])):
+        if out and out[-1][0] == g and out[-1][3] == sg and after(g, out[-1][2]) == a:
+            out[-1] = (g, out[-1][1], b, sg)
+        else:
+            out.append((g, a, b, sg))
+    return out
+
+
 def _month_start(d: dt.date) -> dt.date:
     return d.replace(day=1)
 
@@ -1239,6 +1332,24 @@ def _span_cond(table, span: DaySpan):
     return or_(*parts) if parts else (table.c.day < EPOCH)
 
 
+ROW_WEIGHTS = (1, 1, 1)  # counts: every row costs alike
+HIST_WEIGHTS = (1, 13, 45)  # histograms: a month holds about 13 days' bins, a year 45 (bytes read, at 1M incidents)
+
+
+def _local_today() -> dt.date:
+    return (dt.datetime.now(UTC) + LOCAL_OFFSET.to_pytimedelta()).date()
+
+
+def _signed_cond(table, span: DaySpan, weights):
+    """(condition, sign): the rows of ``span``'s signed pieces (:meth:`DaySpan.signed`) and, per row, 1 or -1."""
+    pieces = span.signed(weights, _local_today())
+    if not pieces:
+        return table.c.day < EPOCH, literal(1)
+    cond = or_(*(and_(table.c.grain == g, table.c.day.between(a, b)) for g, a, b, _s in pieces))
+    neg = [and_(table.c.grain == g, table.c.day.between(a, b)) for g, a, b, sg in pieces if sg < 0]
+    return cond, (case((or_(*neg), -1), else_=1) if neg else literal(1))
+
+
 def _units_cond(table, units):
     """``units``: None (every level) or an iterable of (lvl, code) or a level name (all its units)."""
     if units is None:
@@ -1254,18 +1365,15 @@ def _units_cond(table, units):
     return tuple_(table.c.lvl, table.c.code).in_(units) if units else (table.c.lvl == "")
 
 
-def _isum(col):
-    """SUM of a count column as a 64-bit integer: PostgreSQL's SUM of a bigint accumulates and returns numeric (half
-    the time of a bundle's count query, and a Decimal per value in the client); every stored count fits 32 bits (a
-    year of the district), so the sum of int4 — a bigint — is exact."""
-    return func.sum(cast(col, Integer))
-
-
 def read_counts(conn, span: DaySpan, columns=AGG_COUNT_COLUMNS, units=None) -> pd.DataFrame:
     """Sums of the count columns over the days of ``span``, one row per (lvl, code)."""
     t = AggCounts
-    q = (select(t.c.lvl, t.c.code, *(_isum(t.c[c]).label(c) for c in columns))
-         .where(_span_cond(t, span), _units_cond(t, units)).group_by(t.c.lvl, t.c.code))
+    # e.g. this year: its year row less nothing, not 11 months and 2 days; each sum a 32-bit value times the sign,
+    # summed as a bigint: PostgreSQL's SUM of a bigint accumulates and returns numeric (half the time of a bundle's
+    # count query, and a Decimal per value in the client); every stored count fits 32 bits (a year of the district)
+    cond, sign = _signed_cond(t, span, ROW_WEIGHTS)
+    q = (select(t.c.lvl, t.c.code, *(func.sum(sign * cast(t.c[c], Integer)).label(c) for c in columns))
+         .where(cond, _units_cond(t, units)).group_by(t.c.lvl, t.c.code))
     return pd.DataFrame(_plain_rows(conn, q), columns=["lvl", "code", *columns])
 
 
@@ -1390,22 +1498,26 @@ def _hist_frame(rows, signs=None) -> pd.DataFrame:
 def read_hours(conn, kind: str, span: DaySpan, units=None, key2: str | None = None) -> pd.DataFrame:
     """Histogram rows (lvl, code, key2, bin, n, hsum) of ``kind`` summed over ``span``."""
     t = AggHours
-    cond = [t.c.kind == kind, _span_cond(t, span), _units_cond(t, units)]
+    span_cond, sign = _signed_cond(t, span, HIST_WEIGHTS)
+    cond = [t.c.kind == kind, span_cond, _units_cond(t, units)]
     if key2 is not None:
         cond.append(t.c.key2 == key2)
-    return _hist_frame(_blob_rows(conn, select(t.c.lvl, t.c.code, t.c.key2, t.c.data).where(*cond)))
+    rows = _blob_rows(conn, select(t.c.lvl, t.c.code, t.c.key2, t.c.data, sign).where(*cond))
+    return _hist_frame([r[:4] for r in rows], signs=[r[4] for r in rows])
 
 
 def read_hours_kinds(conn, kinds, span: DaySpan, units=None) -> list[pd.DataFrame]:
     """:func:`read_hours` of several kinds in one statement (one round trip, the blobs unpacked together): one
     frame per kind, in the order of ``kinds``."""
     t = AggHours
-    rows = _blob_rows(conn, select(t.c.kind, t.c.lvl, t.c.code, t.c.key2, t.c.data).where(
-        t.c.kind.in_(list(kinds)), _span_cond(t, span), _units_cond(t, units)))
-    by_kind: dict = {k: [] for k in kinds}
-    for k, lvl, code, key2, data in rows:
-        by_kind[k].append((lvl, code, key2, data))
-    return [_hist_frame(by_kind[k]) for k in kinds]
+    span_cond, sign = _signed_cond(t, span, HIST_WEIGHTS)  # e.g. 1 January – 30 November: the year less December
+    rows = _blob_rows(conn, select(t.c.kind, t.c.lvl, t.c.code, t.c.key2, t.c.data, sign).where(
+        t.c.kind.in_(list(kinds)), span_cond, _units_cond(t, units)))
+    by_kind: dict = {k: ([], []) for k in kinds}
+    for k, lvl, code, key2, data, sg in rows:
+        by_kind[k][0].append((lvl, code, key2, data))
+        by_kind[k][1].append(sg)
+    return [_hist_frame(by_kind[k][0], signs=by_kind[k][1]) for k in kinds]
 
 
 def read_hours_months(conn, kind: str, first_month: dt.date | None, last_month: dt.date, lvl: str,
@@ -1436,7 +1548,9 @@ def read_hours_upto(conn, kind: str, last_day: dt.date, lvl: str, code: str) -> 
 def read_counts_upto(conn, last_day: dt.date, lvl: str, code: str, columns) -> dict:
     """Sums of ``columns`` of one unit over every day up to ``last_day`` inclusive (years, months, then days)."""
     t = AggCounts
-    q = select(*(_isum(t.c[c]) for c in columns)).where(t.c.lvl == lvl, t.c.code == code, _upto_cond(t, last_day))
+    cond, sign = _signed_cond(t, DaySpan(dt.date(1, 1, 1), last_day), ROW_WEIGHTS)
+    q = select(*(func.sum(sign * cast(t.c[c], Integer)) for c in columns)).where(t.c.lvl == lvl, t.c.code == code,
+                                                                                   cond)
     row = conn.execute(q).one()
     return {c: int(v or 0) for c, v in zip(columns, row)}
 
@@ -1763,11 +1877,13 @@ def lifecycle_inputs(bind, span: DaySpan, lvl: str, code: str, start: dt.datetim
             return out
         if lvl in DAY_STAY_LEVELS:  # every grain kept: the active incidents' stays from the histograms alone
             t = AggHours
-            rows = _blob_rows(conn, select(t.c.kind, t.c.key2, t.c.data).where(
-                t.c.lvl == lvl, t.c.code == code, or_(and_(t.c.kind == "stay_r", _upto_cond(t, span.last)),
-                                                      and_(t.c.kind == "stay_c", _upto_cond(t, before)))))
-            out["active_hist"] = _hist_frame([(lvl, code, key2, data) for _k, key2, data in rows],
-                                             signs=[1 if k == "stay_r" else -1 for k, _k2, _d in rows])
+            r_cond, r_sign = _signed_cond(t, DaySpan(dt.date(1, 1, 1), span.last), HIST_WEIGHTS)
+            c_cond, c_sign = _signed_cond(t, DaySpan(dt.date(1, 1, 1), before), HIST_WEIGHTS)
+            rows = _blob_rows(conn, select(t.c.key2, t.c.data, case((t.c.kind == "stay_r", r_sign), else_=-c_sign))
+                              .where(t.c.lvl == lvl, t.c.code == code, or_(and_(t.c.kind == "stay_r", r_cond),
+                                                                           and_(t.c.kind == "stay_c", c_cond))))
+            out["active_hist"] = _hist_frame([(lvl, code, key2, data) for key2, data, _s in rows],
+                                             signs=[sg for _k, _d, sg in rows])
             return out
         grains = next(g for lvls, g in STAY_GRAINS if lvl in lvls)
         t = AggHours
