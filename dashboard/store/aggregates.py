@@ -1729,12 +1729,20 @@ def reading(bind):
             yield conn
 
 
-def incidents_with_events(conn, *, level: str | None, code: str | None, reported: tuple | None = None,
-                          closed: tuple | None = None, active: tuple | None = None):
-    """(incidents, events) of one unit: reported in ``reported`` = [a, b), closed in ``closed`` = [a, b), or
-    ``active`` = (start, end): reported before end and not closed before start. For the edges of a period and
-    a grid's lifecycle, where the rows are few."""
+def events_of(conn, *, level: str | None, code: str | None, reported: tuple | None = None,
+              closed: tuple | None = None, active: tuple | None = None) -> pd.DataFrame:
+    """The events of one unit's incidents reported in ``reported`` = [a, b), closed in ``closed`` = [a, b), or
+    ``active`` = (start, end): reported before end and not closed before start — for the edges of a period and a
+    grid's lifecycle, where the rows are few. One statement: a lifecycle's stays need the events only (the incidents
+    were read too, a second pass over the unit's incidents — 271 heap pages for one grid on a cold buffer cache)."""
     t, e = Incident.__table__, IncidentEvent.__table__
+    ids = select(t.c.id).where(*_incident_cond(level, code, reported, closed, active))
+    return _frame(conn.execute(select(*(e.c[c] for c in EVENT_COLUMNS)).where(e.c.incident_id.in_(ids))).all(),
+                  EVENT_COLUMNS)
+
+
+def _incident_cond(level, code, reported, closed, active) -> list:
+    t = Incident.__table__
     cond = [] if not level or level == "district" else [t.c[LEVEL_COLUMN[level]] == code]
     if reported is not None:
         cond += [t.c.reported_at >= reported[0], t.c.reported_at < reported[1]]
@@ -1742,11 +1750,7 @@ def incidents_with_events(conn, *, level: str | None, code: str | None, reported
         cond += [t.c.closed_at >= closed[0], t.c.closed_at < closed[1]]
     if active is not None:
         cond += [t.c.reported_at < active[1], or_(t.c.closed_at.is_(None), t.c.closed_at >= active[0])]
-    inc = _frame(conn.execute(select(*(t.c[c] for c in INCIDENT_COLUMNS)).where(*cond)).all(), INCIDENT_COLUMNS)
-    ids = select(t.c.id).where(*cond)
-    ev = _frame(conn.execute(select(*(e.c[c] for c in EVENT_COLUMNS)).where(e.c.incident_id.in_(ids))).all(),
-                EVENT_COLUMNS)
-    return inc, ev
+    return cond
 
 
 def stays_of(inc: pd.DataFrame, ev: pd.DataFrame) -> pd.DataFrame:
@@ -1872,8 +1876,7 @@ def lifecycle_inputs(bind, span: DaySpan, lvl: str, code: str, start: dt.datetim
         out = {"reached": read_counts_upto(conn, span.last, lvl, code, [f"rf_{s}" for s in STATES]),
                "closed_before": read_counts_upto(conn, before, lvl, code, [f"cf_{s}" for s in STATES])}
         if lvl == "grid":
-            inc, ev = incidents_with_events(conn, level="grid", code=code, active=(start, end))
-            out["stays"] = stays_of(inc, ev)
+            out["stays"] = stays_of(None, events_of(conn, level="grid", code=code, active=(start, end)))
             return out
         if lvl in DAY_STAY_LEVELS:  # every grain kept: the active incidents' stays from the histograms alone
             t = AggHours
@@ -1894,9 +1897,8 @@ def lifecycle_inputs(bind, span: DaySpan, lvl: str, code: str, start: dt.datetim
         edges = []
         for g, a, b in span.pieces():
             if g not in grains:
-                _inc, ev = incidents_with_events(conn, level=lvl, code=code, reported=(
-                    _local_midnight(a), _local_midnight(b + dt.timedelta(days=1))))
-                edges.append(stays_of(_inc, ev))
+                edges.append(stays_of(None, events_of(conn, level=lvl, code=code, reported=(
+                    _local_midnight(a), _local_midnight(b + dt.timedelta(days=1))))))
         out["edge_stays"] = _concat_frames(edges) if edges else None
         out["carried_stays"] = stays_of(None, carried_over_events(conn, lvl, code, start))
         return out
