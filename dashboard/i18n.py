@@ -13,6 +13,8 @@ STRINGS: dict[str, dict[str, str]] = {
     "switch_lang": {"zh": "English", "en": "中文"},
     "district": {"zh": "区", "en": "District"},
     "layer_district": {"zh": "辖区边界", "en": "Boundary"},
+    "layer_cities": {"zh": "地市", "en": "Cities"},
+    "layer_counties": {"zh": "区县", "en": "Counties"},
     "layer_towns": {"zh": "镇街", "en": "Towns / sub-districts"},
     "layer_zones": {"zh": "片区", "en": "Management zones"},
     "layer_grids": {"zh": "网格", "en": "Grids"},
@@ -30,6 +32,8 @@ STRINGS: dict[str, dict[str, str]] = {
     "basemap_default": {"zh": "标准地图", "en": "Standard map"},
     "basemap_dark": {"zh": "深色地图", "en": "Dark map"},
     "basemap_none": {"zh": "无底图", "en": "No basemap"},
+    "city": {"zh": "地市", "en": "City"},
+    "county": {"zh": "区县", "en": "County"},
     "town": {"zh": "镇街", "en": "Town"},
     "zone": {"zh": "片区", "en": "Zone"},
     "grid": {"zh": "网格", "en": "Grid"},
@@ -91,6 +95,9 @@ STRINGS: dict[str, dict[str, str]] = {
     "last_inspection": {"zh": "最近巡查", "en": "Last inspection"},
     "open_incidents_list": {"zh": "在办案事件", "en": "Open incidents"},
     "none": {"zh": "无", "en": "none"},
+    "cities_n": {"zh": "地市数", "en": "Cities"},
+    "counties_n": {"zh": "区县数", "en": "Counties"},
+    "towns_n": {"zh": "镇街数", "en": "Towns"},
     "zones_n": {"zh": "片区数", "en": "Zones"},
     "grids_n": {"zh": "网格数", "en": "Grids"},
     "briefing": {"zh": "晨会简报", "en": "Morning briefing"},
@@ -305,7 +312,7 @@ def normalise(lang: str | None) -> str:
     return lang if lang in LANGUAGES else "zh"
 
 
-KINDS = {"区": "District", "县": "County", "市": "City"}  # a county-level unit's kind: its name's last character
+KINDS = {"区": "District", "县": "County", "市": "City", "省": "Province"}  # a county-level unit's kind: its name's last character
 
 
 def kind_words(kind: str, lang: str = "zh") -> dict:

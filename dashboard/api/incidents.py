@@ -471,4 +471,5 @@ def get_catalogue():
 def openapi():
     from .openapi import openapi_document
 
-    return jsonify(openapi_document(services().settings.public_url, root=units.root()))  # not the Host header: PUBLIC_URL or "/"
+    return jsonify(openapi_document(services().settings.public_url, root=units.root(),
+                                    levels=units.hierarchy().levels))  # not the Host header: PUBLIC_URL or "/"

@@ -50,7 +50,7 @@ def period_from_args(from_name: str = "from", to_name: str = "to") -> periods.Pe
 
 
 def _unit(h) -> tuple[str, str | None]:
-    level = choice_param("level", units.LEVELS, "district")
+    level = choice_param("level", h.levels, "district")  # the set's own levels: a county has no city or county
     code = request.args.get("code") or None
     if level == "district":
         if code not in (None, h.root.code):

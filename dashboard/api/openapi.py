@@ -172,7 +172,7 @@ def path_id(name: str = "id", description: str = "The incident id") -> dict:
 
 
 # ------------------------------------------------------------------------------------------ schemas
-def schemas() -> dict:
+def schemas(levels=units.LEVELS) -> dict:
     names_zh_en = {"name": {"type": "string"}, "name_en": {"type": "string"}}
     named = obj({"key": {"type": "string"}, **names_zh_en})
     incident = {
@@ -267,7 +267,7 @@ def schemas() -> dict:
                      description="KPI -> value (see `definitions`); an empty object for a unit without figures")
     kpi_change = obj({k: obj({"change": {"type": ["number", "null"]}, "points": {"type": ["number", "null"]}})
                       for k in KPIS}, required=[])
-    unit_levels = list(units.LEVELS)
+    unit_levels = list(levels)  # the served set's levels (the root first)
     alert = {
         "id": ID, "kind": {"type": "string", "enum": list(ALERT_KINDS)}, "kind_name": {"type": "string"},
         "kind_name_en": {"type": "string"}, "hazard_code": {"type": ["string", "null"]},
@@ -540,7 +540,7 @@ def operation(summary: str, security: list, codes: tuple, *, ok: dict, parameter
     return op
 
 
-def paths() -> dict:
+def paths(levels=units.LEVELS) -> dict:
     file_headers = {"Content-Disposition": header(pattern('^attachment; filename="[^"]+"$'), "the file name"),
                     "X-Row-Count": header(pattern(grammar.DIGITS), "incident rows in the file")}
     gis_headers = {
@@ -683,10 +683,14 @@ def paths() -> dict:
             "get": operation(
                 "The KPIs of a unit and period (the numbers the KPI cards show)", READ, (400, 401, 403, 404, 429, 503),
                 op_id="getKpis",
-                description="`code` is required below the district (a town, zone or grid code; an unknown one is "
-                            "a 404). Give `period` or `from`/`to`, not both (`period=custom` may go with them).",
-                parameters=[query("level", "`district` (default), `town`, `zone` or `grid`.",
-                                  {"type": "string", "enum": list(units.LEVELS)}),
+                description="`code` is required below the root unit (`district`: the county served, or the "
+                            "city or province of a multi-county set; a city, county, town, zone or grid code; an "
+                            "unknown one is a 404). Give `period` or `from`/`to`, not both (`period=custom` may go "
+                            "with them).",
+                parameters=[query("level", "`district` (the root unit, default), then the set's own levels: "
+                                           "`city` (a province's set), `county` (a city's or a province's), "
+                                           "`town`, `zone`, `grid`.",
+                                  {"type": "string", "enum": list(levels)}),
                             query("code", "The unit's code (the district's: `info.x-district.code`).",
                                   {"type": "string"}),
                             *period_parameters("from", "to"),
@@ -803,7 +807,7 @@ def paths() -> dict:
     }
 
 
-def openapi_document(server_url: str = "", root=None) -> dict:
+def openapi_document(server_url: str = "", root=None, levels=units.LEVELS) -> dict:
     """The document, a fresh copy (the shared pieces above appear in many places: no caller can change them).
     ``root``: the district served (``services.units.root()``: code and names from the geodata) — its name is in
     the title and the description and its code and names in ``info.x-district``; without one, generic words."""
@@ -843,9 +847,9 @@ def openapi_document(server_url: str = "", root=None) -> dict:
                                     "description": "Open311's api_key: an API_TOKENS token (also a field of the "
                                                    "POST form)."},
             },
-            "schemas": schemas(),
+            "schemas": schemas(levels),
             "parameters": {p["name"]: p for p in filter_parameters()},  # the incident filter
             "responses": responses(),
         },
-        "paths": paths(),
+        "paths": paths(levels),
     })

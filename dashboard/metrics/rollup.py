@@ -24,7 +24,8 @@ import pandas as pd
 from ..domain.hours import bin_mid
 from . import kpis
 
-LEVEL_COLUMN = {"district": None, "town": "town_code", "zone": "zone_code", "grid": "grid_code"}
+LEVEL_COLUMN = {"district": None, "city": "city_code", "county": "county_code", "town": "town_code",
+                "zone": "zone_code", "grid": "grid_code"}
 
 
 def _naive(ts) -> pd.Timestamp:
@@ -184,19 +185,18 @@ def kpi_rows(counts: pd.DataFrame, units: pd.DataFrame, grid_parents: pd.DataFra
                 _add_rows(fv, [at.get((level, c), -1) for c in moment[col].tolist()], vals)
     uv = np.zeros((size, 2), dtype=np.int64)
     if units is not None and len(units):
-        parents = dict(zip(grid_parents["code"].tolist(), zip(grid_parents["zone_code"].tolist(),
-                                                              grid_parents["town_code"].tolist())))
         grids = units["grid_code"].tolist()
         vals = units[["units_inspected", "units_with_problems"]].to_numpy(dtype=np.int64)
+        known = set(grid_parents["code"].tolist())
         for level in codes:
             col = LEVEL_COLUMN.get(level)
             if col is None:
                 unit_of = [codes[level][0] if codes[level] else None] * len(grids)
             elif col == "grid_code":
-                unit_of = [g if g in parents else None for g in grids]
+                unit_of = [g if g in known else None for g in grids]
             else:
-                k = 0 if col == "zone_code" else 1
-                unit_of = [parents[g][k] if g in parents else None for g in grids]
+                up = dict(zip(grid_parents["code"].tolist(), grid_parents[col].tolist()))
+                unit_of = [up.get(g) for g in grids]
             _add_rows(uv, [at.get((level, u), -1) if u is not None else -1 for u in unit_of], vals)
     new, late, onsite, closed, in_zone, d_closed, d_resolved, longst, problems = cv.T
     f_open, f_unres, f_over, f_late_after, _ = fv.T
@@ -252,6 +252,8 @@ def department_rows(dept: pd.DataFrame, span: pd.DataFrame, dept_hist: pd.DataFr
         for level, col in LEVEL_COLUMN.items():
             if not len(esc):
                 break
+            if col is not None and col not in esc.columns:
+                continue
             key = esc[col].astype(object).to_numpy() if col else np.full(len(esc), "*", dtype=object)
             g = f[["open_in_p", "overdue_open", "late_after"]].groupby([key, esc["department"].to_numpy()]).sum()
             for (code, dep), row in zip(g.index, g.to_numpy().tolist()):

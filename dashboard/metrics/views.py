@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
@@ -30,9 +30,13 @@ from ..store import aggregates as agg
 from ..store import frames
 from . import kpis, periods, registry, rollup
 
-LEVELS = ("district", "town", "zone", "grid")
-CHILD = {"district": "town", "town": "zone", "zone": "grid", "grid": None}
-PARENT = {"district": None, "town": "district", "zone": "town", "grid": "zone"}
+# Every level a geodata set can have, the root first. One county's set has district (its root) → town → zone →
+# grid; a city's set puts its counties between (district = the city); a province's its cities and counties.
+LEVELS = ("district", "city", "county", "town", "zone", "grid")
+SINGLE_LEVELS = ("district", "town", "zone", "grid")
+ABOVE_TOWN = ("city", "county")  # levels read as the sum of their towns (the store keeps rows per town, not above)
+UNIT_COLUMN = {"city": "city_code", "county": "county_code", "town": "town_code", "zone": "zone_code",
+               "grid": "code"}  # the column of Hierarchy.grids naming each grid's unit at a level
 BUNDLE_SCHEMA = "v6"
 PAST_TIMEOUT = 6 * 3600  # seconds: a period that has ended changes only by corrections
 CURRENT_BUCKET_S = 60  # a current period is recomputed at most once a minute (fresh within a minute)
@@ -42,7 +46,7 @@ LOWER_IS_BETTER = registry.LOWER_IS_BETTER
 
 
 # ----------------------------------------------------------------------------------------- hierarchy
-KIND_EN = {"区": "District", "县": "County", "市": "City"}  # a county-level unit's kind by its name's last character
+KIND_EN = {"区": "District", "县": "County", "市": "City", "省": "Province"}  # a county-level unit's kind by its name's last character
 
 
 @dataclass(frozen=True)
@@ -81,18 +85,33 @@ class Root:
 class Hierarchy:
     """Names, parents, children and bounds of every unit (from the geodata; immutable)."""
 
-    root: Root  # the district (the root unit): its code keys the district's entries below
+    root: Root  # the root unit (level "district": a county, or the city or province of a multi-county set)
     names: dict  # (level, code) -> (zh, en)
     parent: dict  # (level, code) -> code of the parent unit
     children: dict  # (level, code) -> tuple of child codes (sorted)
     grids_of: dict  # (level, code) -> tuple of grid codes
     bounds: dict  # (level, code) -> [[south, west], [north, east]]
-    grids: pd.DataFrame  # code, zone_code, town_code, registered_units, worker fields
+    grids: pd.DataFrame  # code, zone_code, town_code, county_code, city_code, registered_units, worker fields
+    levels: tuple = SINGLE_LEVELS  # the levels of this set, root first (see LEVELS)
+    town_up: dict = field(default_factory=dict)  # {level above the towns: {town code: that level's code}}
+
+    @property
+    def multi(self) -> bool:
+        """Several counties: the root is a city or the province."""
+        return "county" in self.levels
+
+    def child_level(self, level: str) -> str | None:
+        i = self.levels.index(level)
+        return self.levels[i + 1] if i + 1 < len(self.levels) else None
+
+    def parent_level(self, level: str) -> str | None:
+        i = self.levels.index(level)
+        return self.levels[i - 1] if i > 0 else None
 
     def exists(self, level: str, code: str | None) -> bool:
         if level == "district":
             return True
-        return (level, code) in self.names
+        return level in self.levels and (level, code) in self.names
 
     def key(self, level: str, code: str | None) -> tuple[str, str | None]:
         """(level, code) with the district's code filled in."""
@@ -111,11 +130,30 @@ class Hierarchy:
             if lv == "district":
                 break
             c = self.parent[(lv, c)]
-            lv = PARENT[lv]
+            lv = self.parent_level(lv)
         return out[::-1]
+
+    def ancestor(self, level: str, code: str | None, above: str) -> str | None:
+        """The code of the unit at level ``above`` that holds (level, code) (None when ``above`` is not above it)."""
+        for lv, c in self.chain(level, code):
+            if lv == above:
+                return c
+        return None
 
     def kids(self, level: str, code: str | None) -> tuple[str, ...]:
         return self.children.get(self.key(level, code), ())
+
+    def codes(self, level: str) -> list[str]:
+        """Every unit of ``level`` (sorted); the district's one code."""
+        if level == "district":
+            return [self.root.code]
+        return sorted(c for (lv, c) in self.names if lv == level)
+
+    def towns_of(self, level: str, code: str | None) -> tuple[str, ...]:
+        """The towns of a unit above them (a county or a city): the store's rows those levels are read as."""
+        col = UNIT_COLUMN[level]
+        g = self.grids
+        return tuple(sorted(set(g.loc[g[col] == code, "town_code"])))
 
 
 def _bounds(geom) -> list:
@@ -123,20 +161,42 @@ def _bounds(geom) -> list:
     return [[round(miny, 6), round(minx, 6)], [round(maxy, 6), round(maxx, 6)]]
 
 
+def _name_en(v) -> str | None:
+    return str(v) if isinstance(v, str) and v.strip() else None
+
+
 @lru_cache(maxsize=8)
 def hierarchy(gd) -> Hierarchy:
-    """Derived lookups of one geodata bundle (memoised per geodata object, which is itself memoised)."""
+    """Derived lookups of one geodata bundle (memoised per geodata object, which is itself memoised).
+
+    A multi-county set (``gd.counties``) has its counties under the root — under their cities when the root is
+    the province (more than one city) — and the towns under their counties."""
     names, parent, children, grids_of, bounds = {}, {}, {}, {}, {}
     d = gd.district.iloc[0]
-    name_en = d.get("name_en")
-    root = Root(code=str(d["code"]), name=str(d["name"]),
-                name_en=str(name_en) if isinstance(name_en, str) and name_en.strip() else None)
+    root = Root(code=str(d["code"]), name=str(d["name"]), name_en=_name_en(d.get("name_en")))
     root_code = root.code
     names[("district", root_code)] = (root.name, root.short_en)
     bounds[("district", root_code)] = _bounds(gd.district.geometry.union_all())
+    counties = getattr(gd, "counties", None)
+    cities = getattr(gd, "cities", None)
+    levels = SINGLE_LEVELS
+    county_of_town: dict = {}
+    if counties is not None:
+        with_cities = cities is not None and len(cities) > 1
+        levels = ("district", *(("city",) if with_cities else ()), "county", "town", "zone", "grid")
+        if with_cities:
+            for r in cities.itertuples():
+                names[("city", r.code)] = (r.name, _name_en(getattr(r, "name_en", None)) or r.name)
+                parent[("city", r.code)] = root_code
+                bounds[("city", r.code)] = _bounds(r.geometry)
+        for r in counties.itertuples():
+            names[("county", r.code)] = (r.name, _name_en(getattr(r, "name_en", None)) or r.name)
+            parent[("county", r.code)] = r.city_code if with_cities else root_code
+            bounds[("county", r.code)] = _bounds(r.geometry)
+        county_of_town = dict(zip(gd.towns["code"], gd.towns["district_code"].astype(str)))
     for r in gd.towns.itertuples():
         names[("town", r.code)] = (r.name, r.name_en)
-        parent[("town", r.code)] = root_code
+        parent[("town", r.code)] = county_of_town.get(r.code, root_code)
         bounds[("town", r.code)] = _bounds(r.geometry)
     for r in gd.zones.itertuples():
         names[("zone", r.code)] = (r.name, r.name_en)
@@ -146,25 +206,34 @@ def hierarchy(gd) -> Hierarchy:
         names[("grid", r.code)] = (r.name, getattr(r, "name_en", None) or r.name)
         parent[("grid", r.code)] = r.zone_code
         bounds[("grid", r.code)] = _bounds(r.geometry)
-    children[("district", root_code)] = tuple(sorted(gd.towns["code"]))
-    for town, g in gd.zones.groupby("town_code"):
-        children[("town", town)] = tuple(sorted(g["code"]))
-    for zone, g in gd.grids.groupby("zone_code"):
-        children[("zone", zone)] = tuple(sorted(g["code"]))
-    grids_of[("district", root_code)] = tuple(sorted(gd.grids["code"]))
-    for town, g in gd.grids.groupby("town_code"):
-        grids_of[("town", town)] = tuple(sorted(g["code"]))
-    for zone, g in gd.grids.groupby("zone_code"):
-        grids_of[("zone", zone)] = tuple(sorted(g["code"]))
-    for code in gd.grids["code"]:
-        grids_of[("grid", code)] = (code,)
     grids = pd.DataFrame(gd.grids.drop(columns="geometry"))
-    return Hierarchy(root, names, parent, children, grids_of, bounds, grids)
+    town_of_grid = grids["town_code"].astype(str)
+    grids["county_code"] = town_of_grid.map(county_of_town) if county_of_town else root_code
+    grids["city_code"] = (grids["county_code"].map({c: p for (lv, c), p in parent.items() if lv == "county"})
+                          if "city" in levels else root_code)
+    for level in levels[1:]:  # children of each unit, and the grids under it
+        col = UNIT_COLUMN[level]
+        up = levels[levels.index(level) - 1]
+        up_col = None if up == "district" else UNIT_COLUMN[up]
+        if up_col is None:
+            children[("district", root_code)] = tuple(sorted(set(grids[col])))
+        else:
+            for p_code, g in grids.groupby(up_col):
+                children[(up, p_code)] = tuple(sorted(set(g[col])))
+        if level == "grid":
+            continue
+        for code, g in grids.groupby(col):
+            grids_of[(level, code)] = tuple(sorted(g["code"]))
+    grids_of[("district", root_code)] = tuple(sorted(grids["code"]))
+    for code in grids["code"]:
+        grids_of[("grid", code)] = (code,)
+    town_up = {lv: dict(zip(grids["town_code"], grids[UNIT_COLUMN[lv]])) for lv in ABOVE_TOWN if lv in levels}
+    return Hierarchy(root, names, parent, children, grids_of, bounds, grids, levels, town_up)
 
 
 def normalise_view(h: Hierarchy, level: str | None, code: str | None) -> tuple[str, str | None]:
     """A valid (level, code): unknown levels or codes fall back to the district."""
-    if level not in LEVELS or level == "district" or not h.exists(level, code):
+    if level not in h.levels or level == "district" or not h.exists(level, code):
         return "district", None
     return level, code
 
@@ -235,8 +304,20 @@ def _store_code(level: str, code: str | None) -> str:
     return agg.DISTRICT if level == "district" else code
 
 
+def store_unit(level: str, code: str | None, h: Hierarchy | None = None) -> tuple[str, object]:
+    """The store's rows of a unit: (lvl, code) — a county or city as its towns, ("town", (codes…)), whose rows
+    the store's readers sum (``h`` is needed for those)."""
+    if level in ABOVE_TOWN:
+        if h is None:
+            raise ValueError(f"a {level} is read as its towns: pass the hierarchy")
+        return "town", h.towns_of(level, code)
+    return level, _store_code(level, code)
+
+
 def _grid_parents(h: Hierarchy) -> pd.DataFrame:
-    return h.grids[["code", "zone_code", "town_code"]]
+    """Each grid's code and the codes of its units at the levels above it (zone, town and, in a multi-county
+    set, county and city)."""
+    return h.grids[["code", *(UNIT_COLUMN[lv] for lv in h.levels[1:-1])]]
 
 
 @lru_cache(maxsize=8)
@@ -244,10 +325,29 @@ def _registered(gd) -> dict:
     h = hierarchy(gd)
     g = h.grids
     out = {("district", agg.DISTRICT): int(g["registered_units"].sum())}
-    for col, level in (("town_code", "town"), ("zone_code", "zone"), ("code", "grid")):
-        for code, v in g.groupby(col)["registered_units"].sum().items():
+    for level in h.levels[1:]:
+        for code, v in g.groupby(UNIT_COLUMN[level])["registered_units"].sum().items():
             out[(level, code)] = int(v)
     return out
+
+
+def lift(df: pd.DataFrame | None, h: Hierarchy, keys=()) -> pd.DataFrame | None:
+    """Aggregate rows (``lvl``, ``code``, ``keys``…, values) with rows for the counties and cities added: the sums
+    of their towns' rows (the store keeps no rows above the towns but the district's; sums, histograms and
+    bitmap counts of a county are its towns' together, since towns do not overlap). Unchanged for one county."""
+    if df is None or df.empty or not h.town_up:
+        return df
+    towns = df[df["lvl"].astype(object) == "town"]
+    if towns.empty:
+        return df
+    keys = list(keys)
+    values = [c for c in df.columns if c not in ("lvl", "code", *keys)]
+    town_codes = towns["code"].astype(object)
+    parts = [df.astype({"lvl": object, "code": object})]
+    for level, up in h.town_up.items():
+        x = towns.assign(lvl=level, code=town_codes.map(up).to_numpy())
+        parts.append(x.groupby(["lvl", "code", *keys], sort=False, observed=True)[values].sum().reset_index())
+    return pd.concat(parts, ignore_index=True)
 
 
 # ------------------------------------------------------------------------------------------- bundle
@@ -267,12 +367,15 @@ def kpi_bundle(bind, gd, cache, period: periods.Period, now=None, grid_medians=N
         h = hierarchy(gd)
         span = day_span(period)
         x = agg.bundle_inputs(bind, span, _utc_dt(at), _utc_dt(period.start), _utc_dt(period.end))
-        counts = x["counts"]
-        codes = {"district": [agg.DISTRICT], "town": list(h.kids("district", None)),
-                 "zone": sorted(c for (lv, c) in h.names if lv == "zone"),
-                 "grid": list(h.grids_of[h.key("district", None)])}
-        table = rollup.kpi_rows(counts, x["units"], _grid_parents(h), _registered(gd), x["moment"], x["close_hist"],
-                                codes, dispute_hist=x["dispute_hist"])
+        counts = lift(x["counts"], h)
+        codes = {lv: [agg.DISTRICT] if lv == "district" else h.codes(lv) for lv in h.levels}
+        moment_rows = x["moment"]
+        if h.town_up and moment_rows is not None and len(moment_rows):
+            moment_rows = moment_rows.assign(**{rollup.LEVEL_COLUMN[lv]: moment_rows["town_code"].map(up)
+                                                for lv, up in h.town_up.items()})
+        table = rollup.kpi_rows(counts, x["units"], _grid_parents(h), _registered(gd), moment_rows,
+                                lift(x["close_hist"], h, ("key2", "bin")), codes,
+                                dispute_hist=lift(x["dispute_hist"], h, ("key2", "bin")))
         table["district"] = {h.root.code: table["district"][agg.DISTRICT]}
         lv = {}
         for lvl, code, a, b, c in zip(counts["lvl"].tolist(), counts["code"].tolist(), counts["r_onsite"].tolist(),
@@ -328,7 +431,7 @@ def children_rows(bundle: dict, h: Hierarchy, level: str, code: str | None) -> t
     if level == "grid":
         zone = h.parent[("grid", code)]
         return "grid", [(c, bundle["kpis"]["grid"].get(c, {})) for c in h.kids("zone", zone)]
-    child = CHILD[level]
+    child = h.child_level(level)
     return child, [(c, bundle["kpis"][child].get(c, {})) for c in h.kids(level, code)]
 
 
@@ -355,9 +458,10 @@ def rank_in_district(bundle: dict, level: str, code: str, kpi: str) -> tuple[int
     return (codes.index(code) + 1 if code in codes else None), len(vals)
 
 
-def category_counts(bind, period: periods.Period, level: str, code: str | None) -> pd.DataFrame:
+def category_counts(bind, period: periods.Period, level: str, code: str | None, h: Hierarchy | None = None
+                    ) -> pd.DataFrame:
     """Cases reported in the period per category for the unit (same as ``kpis.category_breakdown``)."""
-    d = agg.read_category(bind, day_span(period), level, _store_code(level, code))
+    d = agg.read_category(bind, day_span(period), *store_unit(level, code, h))
     d = d[d["n"] > 0].sort_values(["n", "category"], ascending=[False, True], kind="stable")
     total = int(d["n"].sum())
     return pd.DataFrame({"category": d["category"].astype(str).to_numpy(), "count": d["n"].astype(int).to_numpy(),
@@ -372,9 +476,10 @@ def level_counts(bundle: dict, h: Hierarchy, level: str, code: str | None) -> pd
                          "share": [kpis._rate(c, total) for c in counts]})
 
 
-def trend_series(bind, period: periods.Period, level: str, code: str | None, freq: str = "D") -> pd.DataFrame:
+def trend_series(bind, period: periods.Period, level: str, code: str | None, freq: str = "D",
+                 h: Hierarchy | None = None) -> pd.DataFrame:
     """New and closed per local day / week / month (same as ``kpis.trend``, without empty buckets)."""
-    d = agg.read_daily(bind, day_span(period), level, _store_code(level, code))
+    d = agg.read_daily(bind, day_span(period), *store_unit(level, code, h))
     d = pd.DataFrame({"day": pd.to_datetime(d["day"]), "new": d["r_new"].astype(int),
                       "closed": d["c_closed"].astype(int)})
     if freq in ("W", "M"):
@@ -387,14 +492,22 @@ def trend_series(bind, period: periods.Period, level: str, code: str | None, fre
 
 
 def department_table(bundle: dict, level: str, code: str | None, period: periods.Period = None, bind=None,
-                     cache=None) -> list[dict]:
+                     cache=None, h: Hierarchy | None = None) -> list[dict]:
     """``kpis.department_workload`` of the unit's escalated cases, read when a view shows it (one unit's rows of
-    the aggregates and its open cases), cached with the bundle."""
+    the aggregates and its open cases), cached with the bundle. A county or city is its towns' rows together."""
     lvl, c = ("district", agg.DISTRICT) if level == "district" else (level, code)
     at = pd.Timestamp(bundle["at"])
 
     def build():
-        x = agg.dept_inputs(bind, day_span(period), lvl, c, _utc_dt(at), _utc_dt(period.end))
+        s_lvl, s_code = store_unit(lvl, c, h)
+        x = agg.dept_inputs(bind, day_span(period), s_lvl, s_code, _utc_dt(at), _utc_dt(period.end))
+        if lvl in ABOVE_TOWN:  # the towns' rows as the one unit's
+            x = {"dept": x["dept"].assign(lvl=lvl, code=c), "dept_hist": x["dept_hist"].assign(lvl=lvl, code=c),
+                 "open_set": x["open_set"].assign(**{rollup.LEVEL_COLUMN[lvl]: c})}
+            x["dept"] = x["dept"].groupby(["lvl", "code", "department"], as_index=False)[
+                ["assigned", "closed", "late"]].sum()
+            x["dept_hist"] = x["dept_hist"].astype({"key2": object}).groupby(
+                ["lvl", "code", "key2", "bin"], as_index=False)[["n", "hsum"]].sum()
         rows = rollup.department_rows(x["dept"], x["open_set"], x["dept_hist"], period.start, period.end, at,
                                       [(lvl, c)])
         return [{k: _plain(v) for k, v in r.items()} for r in rows[(lvl, c)]]
@@ -438,16 +551,18 @@ def lifecycle(bind, gd, cache, period: periods.Period, level: str, code: str | N
 
     The incidents counted are those active in the period: reported before its end and not closed before its
     start. Funnel: per-state counts by report day up to the last day minus by close day before the first. Stage
-    times: the stays of the incidents reported in the period (its stay histograms; a zone's edge days from their
-    incidents' events) plus those of the incidents carried over into it (their events): what is read grows with
-    the period and the cases open at its start, not with the history; a grid's from its own events."""
+    times of the district and towns the same way, from the stay histograms (by report day up to the last day less
+    by close day before the first); a zone's: the stays of the incidents reported in the period (its stay
+    histograms; its edge days from their incidents' events) plus those of the incidents carried over into it (their
+    events): what is read grows with the period and the cases open at its start, not with the history; a grid's
+    from its own events."""
     now = now_utc() if now is None else _as_utc(now)
     at = moment(period, now)
     key = _key(BUNDLE_SCHEMA, "life", period.start, period.end, level, code, data_version(bind))
 
     def build():
         span = day_span(period)
-        lvl, c = ("district", agg.DISTRICT) if level == "district" else (level, code)
+        lvl, c = store_unit(level, code, hierarchy(gd))
         x = agg.lifecycle_inputs(bind, span, lvl, c, _utc_dt(period.start), _utc_dt(period.end))
         funnel = pd.DataFrame({"state": list(kpis.STATE_ORDER),
                                "incidents": [x["reached"][f"rf_{s}"] - x["closed_before"][f"cf_{s}"]

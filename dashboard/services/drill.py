@@ -136,8 +136,11 @@ def _profile(h, gd, bundle, state, rank_kpis) -> dict:
                 "activity": views.grid_activity(svc.engine, svc.cache, code),
                 "kpis": views.unit_kpis(bundle, "grid", code), "hazards": hz, "ranks": ranks,
                 "root_kind": h.root.kind}
-    g = h.grids if level == "district" else h.grids[h.grids["town_code"] == code]
-    info = {"n_towns": len(h.kids("district", None)), "n_zones": int(g["zone_code"].nunique()),
+    g = h.grids if level == "district" else h.grids[h.grids[views.UNIT_COLUMN[level]] == code]
+    below = h.levels[h.levels.index(level) + 1:]  # the unit's own levels below it (a county: towns, zones, grids)
+    info = {**{f"n_{lv}s": int(g[views.UNIT_COLUMN[lv]].nunique()) for lv in ("city", "county", "town")
+               if lv in below},
+            "n_zones": int(g["zone_code"].nunique()),
             "n_grids": int(len(g)), "registered_units": int(g["registered_units"].sum()),
             "population": int(g["population"].sum()), "full_time": int(g["worker_full_time"].astype(bool).sum()),
             "part_time": int((~g["worker_full_time"].astype(bool)).sum()), "hazards": hz, "ranks": ranks}
@@ -157,7 +160,7 @@ def panel_values(state: dict, lang: str, kpi: str | None, freq: str | None, rank
     prev = views.kpi_bundle(svc.engine, gd, svc.cache, p.previous_year(), grid_medians=(level, code))
     kpi = kpi if kpi in kpis.KPIS else DEFAULT_KPI
 
-    parent_level = units.PARENT[level]
+    parent_level = h.parent_level(level)
     parent_code = h.parent.get((level, code)) if parent_level else None
     child_level, rows = views.children_rows(bundle, h, level, code)
     f = views.auto_freq(p) if freq in (None, "auto") else freq
@@ -174,10 +177,10 @@ def panel_values(state: dict, lang: str, kpi: str | None, freq: str | None, rank
         "ranking": [{"code": c, "name": h.name(child_level, c, lang), "level": child_level, "value": r.get(kpi)}
                     for c, r in rows],
         "ranking_average": views.level_average(bundle, child_level, kpi),
-        "trend": views.trend_series(svc.engine, p, level, code, f),
-        "categories": views.category_counts(svc.engine, p, level, code),
+        "trend": views.trend_series(svc.engine, p, level, code, f, h=h),
+        "categories": views.category_counts(svc.engine, p, level, code, h=h),
         "levels": views.level_counts(bundle, h, level, code),
-        "departments": views.department_table(bundle, level, code, p, svc.engine, svc.cache),
+        "departments": views.department_table(bundle, level, code, p, svc.engine, svc.cache, h=h),
         "profile": _profile(h, gd, bundle, state, rank_kpis),
     }
 
@@ -192,7 +195,7 @@ def card_values(state: dict, lang: str) -> dict:
     p = period_of(state)
     bundle = views.kpi_bundle(svc.engine, gd, svc.cache, p, grid_medians=(level, code))
     prev = views.kpi_bundle(svc.engine, gd, svc.cache, p.previous_year(), grid_medians=(level, code))
-    parent_level = units.PARENT[level]
+    parent_level = h.parent_level(level)
     parent_code = h.parent.get((level, code)) if parent_level else None
     return {"values": views.unit_kpis(bundle, level, code),
             "parent_values": views.unit_kpis(bundle, parent_level, parent_code) if parent_level else None,

@@ -15,8 +15,7 @@ from .. import context
 from ..domain.vocab import pick
 from ..metrics import views
 
-LEVELS = views.LEVELS
-PARENT = views.PARENT
+LEVELS = views.LEVELS  # every level a set can have; a set's own: hierarchy().levels
 
 
 def geodata(gd=None):

@@ -1327,6 +1327,11 @@ def _month_end(d: dt.date) -> dt.date:
 EPOCH = dt.date(1970, 1, 1)
 
 
+def _is(col, code):
+    """``col = code``, or ``col IN (…)`` for a tuple of codes: a county or city is read as its towns together."""
+    return col == code if isinstance(code, str) else col.in_(sorted(code))
+
+
 def _span_cond(table, span: DaySpan):
     parts = [and_(table.c.grain == g, table.c.day.between(a, b)) for g, a, b in span.pieces()]
     return or_(*parts) if parts else (table.c.day < EPOCH)
@@ -1377,12 +1382,13 @@ def read_counts(conn, span: DaySpan, columns=AGG_COUNT_COLUMNS, units=None) -> p
     return pd.DataFrame(_plain_rows(conn, q), columns=["lvl", "code", *columns])
 
 
-def read_daily(bind, span: DaySpan, lvl: str, code: str, columns=("r_new", "c_closed")) -> pd.DataFrame:
-    """Day-by-day counts of one unit (grain d) over ``span``: columns day + ``columns``."""
+def read_daily(bind, span: DaySpan, lvl: str, code, columns=("r_new", "c_closed")) -> pd.DataFrame:
+    """Day-by-day counts of one unit (grain d) over ``span``: columns day + ``columns`` (``code``: a code, or a
+    tuple of codes summed)."""
     t = AggCounts
-    q = (select(t.c.day, *(t.c[c] for c in columns)).where(t.c.lvl == lvl, t.c.code == code, t.c.grain == "d",
-                                                           t.c.day.between(span.first, span.last))
-         .order_by(t.c.day))
+    q = (select(t.c.day, *(func.sum(t.c[c]).label(c) for c in columns))
+         .where(t.c.lvl == lvl, _is(t.c.code, code), t.c.grain == "d", t.c.day.between(span.first, span.last))
+         .group_by(t.c.day).order_by(t.c.day))
     with connection(bind) as conn:
         return pd.DataFrame(conn.execute(q).all(), columns=["day", *columns])
 
@@ -1397,11 +1403,11 @@ def months_with_data(bind) -> list[dt.date]:
         return [d if isinstance(d, dt.date) else dt.date.fromisoformat(str(d)[:10]) for (d,) in conn.execute(q)]
 
 
-def read_category(bind, span: DaySpan, lvl: str, code: str) -> pd.DataFrame:
-    """Cases reported per category of one unit over ``span``."""
+def read_category(bind, span: DaySpan, lvl: str, code) -> pd.DataFrame:
+    """Cases reported per category of one unit over ``span`` (``code``: a code, or a tuple of codes summed)."""
     t = AggCategory
     q = (select(t.c.category, func.sum(t.c.n).label("n")).where(_span_cond(t, span), t.c.lvl == lvl,
-                                                                t.c.code == code).group_by(t.c.category))
+                                                                _is(t.c.code, code)).group_by(t.c.category))
     with connection(bind) as conn:
         return pd.DataFrame(conn.execute(q).all(), columns=["category", "n"])
 
@@ -1540,7 +1546,7 @@ def _upto_cond(table, last_day: dt.date):
 def read_hours_upto(conn, kind: str, last_day: dt.date, lvl: str, code: str) -> pd.DataFrame:
     """Histogram rows (key2, bin, n, hsum) of one unit over every day up to ``last_day`` (years, months, days)."""
     t = AggHours
-    cond = [t.c.kind == kind, t.c.lvl == lvl, t.c.code == code, _upto_cond(t, last_day)]
+    cond = [t.c.kind == kind, t.c.lvl == lvl, _is(t.c.code, code), _upto_cond(t, last_day)]
     df = _hist_frame(_blob_rows(conn, select(t.c.lvl, t.c.code, t.c.key2, t.c.data).where(*cond)))
     return df.groupby(["key2", "bin"], sort=False)[["n", "hsum"]].sum().reset_index()
 
@@ -1549,8 +1555,8 @@ def read_counts_upto(conn, last_day: dt.date, lvl: str, code: str, columns) -> d
     """Sums of ``columns`` of one unit over every day up to ``last_day`` inclusive (years, months, then days)."""
     t = AggCounts
     cond, sign = _signed_cond(t, DaySpan(dt.date(1, 1, 1), last_day), ROW_WEIGHTS)
-    q = select(*(func.sum(sign * cast(t.c[c], Integer)) for c in columns)).where(t.c.lvl == lvl, t.c.code == code,
-                                                                                   cond)
+    q = select(*(func.sum(sign * cast(t.c[c], Integer)) for c in columns)).where(t.c.lvl == lvl,
+                                                                                   _is(t.c.code, code), cond)
     row = conn.execute(q).one()
     return {c: int(v or 0) for c, v in zip(columns, row)}
 
@@ -1590,14 +1596,16 @@ def read_units(conn, span: DaySpan, grids=None) -> pd.DataFrame:
                          "units_with_problems": _or_popcounts(problems, order, starts)})[cols]
 
 
-def _s_parts(cols, level: str | None, has_until: bool, past: bool) -> list:
+def _s_parts(cols, level: str | None, has_until: bool, past: bool, many: bool = False) -> list:
     """The SELECTs (disjoint) whose union is S: the incidents reported by ``at`` and not closed before ``at``,
     and those reported after ``at`` but before ``until`` (see :func:`open_at`) — with bound parameters (``s_at``,
     ``s_until``, ``s_code``, ``s_u<c>``: :func:`_s_params`), so that a statement built on them is built once and
-    compiled once (building the 19 SELECTs was a fifth of a bundle's client time)."""
+    compiled once (building the 19 SELECTs was a fifth of a bundle's client time). ``many``: ``s_code`` is a list
+    of codes (a county read as its towns)."""
     t = Incident.__table__
     at = bindparam("s_at", type_=t.c.reported_at.type)
-    unit = [] if not level or level == "district" else [t.c[LEVEL_COLUMN[level]] == bindparam("s_code")]
+    col = None if not level or level == "district" else t.c[LEVEL_COLUMN[level]]
+    unit = [] if col is None else [col.in_(bindparam("s_code", expanding=True)) if many else col == bindparam("s_code")]
     # the open cases through their partial index (SQLite would otherwise pick reported_at and scan the history)
     parts = [select(*cols).where(t.c.status != "closed", func.coalesce(t.c.reported_at, t.c.reported_at) <= at,
                                  *unit)]
@@ -1612,6 +1620,11 @@ def _s_parts(cols, level: str | None, has_until: bool, past: bool) -> list:
     return parts
 
 
+def _many(code) -> bool:
+    """Several codes (a tuple: a county or city read as its towns), not one."""
+    return code is not None and not isinstance(code, str)
+
+
 def _s_shape(at: dt.datetime, until: dt.datetime | None) -> tuple[bool, bool]:
     """(has_until, past): which parts S has at ``at`` (see :func:`_s_parts`)."""
     return until is not None and until > at, at < dt.datetime.now(UTC)
@@ -1623,7 +1636,7 @@ def _s_params(at: dt.datetime, until: dt.datetime | None, code: str | None = Non
     has_until, past = _s_shape(at, until)
     params = {"s_at": at}
     if code is not None:
-        params["s_code"] = code
+        params["s_code"] = code if isinstance(code, str) else sorted(code)
     if has_until:
         params["s_until"] = until
     if past:
@@ -1639,15 +1652,15 @@ def open_at(conn, at: dt.datetime, until: dt.datetime | None = None, *, level: s
 
     Open ones through the open-cases index; for a past ``at``, the ones closed at or after ``at`` by close-lag
     class (class c closes less than 2^c days after its report, so it is closed before ``at + 2^c days``)."""
-    stmt = _open_at_stmt(conn.dialect.name, tuple(columns), level, *_s_shape(at, until))
+    stmt = _open_at_stmt(conn.dialect.name, tuple(columns), level, *_s_shape(at, until), _many(code))
     return _raw_rows_frame(conn, conn.execute(stmt, _s_params(at, until, code)).all(), columns)
 
 
 @lru_cache(maxsize=64)
-def _open_at_stmt(dialect: str, columns: tuple, level: str | None, has_until: bool, past: bool):
+def _open_at_stmt(dialect: str, columns: tuple, level: str | None, has_until: bool, past: bool, many: bool):
     t = Incident.__table__
     cols = [_raw_time(dialect, t.c[c]) if c in _TIME_COLUMNS else t.c[c] for c in columns]
-    parts = _s_parts(cols, level, has_until, past)
+    parts = _s_parts(cols, level, has_until, past, many)
     return union_all(*parts) if len(parts) > 1 else parts[0]
 
 
@@ -1743,7 +1756,7 @@ def events_of(conn, *, level: str | None, code: str | None, reported: tuple | No
 
 def _incident_cond(level, code, reported, closed, active) -> list:
     t = Incident.__table__
-    cond = [] if not level or level == "district" else [t.c[LEVEL_COLUMN[level]] == code]
+    cond = [] if not level or level == "district" else [_is(t.c[LEVEL_COLUMN[level]], code)]
     if reported is not None:
         cond += [t.c.reported_at >= reported[0], t.c.reported_at < reported[1]]
     if closed is not None:
@@ -1808,7 +1821,7 @@ def bundle_inputs(bind, span: DaySpan, at: dt.datetime, start: dt.datetime, end:
 def dept_inputs(bind, span: DaySpan, lvl: str, code: str, at: dt.datetime, until: dt.datetime) -> dict:
     """One unit's department workload inputs (one transaction): assigned / closed / late counts and time-to-close
     histograms per department over ``span``, and the unit's incidents open at ``at`` (see :func:`open_at`)."""
-    units = [(lvl, code)]
+    units = [(lvl, code)] if isinstance(code, str) else [(lvl, c) for c in code]
     with reading(bind) as conn:
         return {"dept": read_dept(conn, span, units=units),
                 "dept_hist": read_hours(conn, "dept", span, units=units),
@@ -1834,15 +1847,15 @@ def carried_over_events(conn, lvl: str, code: str, start: dt.datetime) -> pd.Dat
     """The events of one unit's incidents reported before ``start`` and not closed before it (the cases a period
     starting at ``start`` carries over): S at ``start`` (see :func:`open_at`), found through the open-cases and
     close-lag indexes — about twice their number, whatever the history's length."""
-    stmt = _carried_stmt(conn.dialect.name, lvl, *_s_shape(start, None))
+    stmt = _carried_stmt(conn.dialect.name, lvl, *_s_shape(start, None), lvl != "district" and _many(code))
     params = {**_s_params(start, None, None if lvl == "district" else code), "c_start": start}
     return _raw_rows_frame(conn, _plain_rows(conn, stmt, params), EVENT_COLUMNS)
 
 
 @lru_cache(maxsize=32)
-def _carried_stmt(dialect: str, lvl: str, has_until: bool, past: bool):
+def _carried_stmt(dialect: str, lvl: str, has_until: bool, past: bool, many: bool):
     t, e = Incident.__table__, IncidentEvent.__table__
-    parts = _s_parts([t.c.id, t.c.reported_at], lvl, has_until, past)
+    parts = _s_parts([t.c.id, t.c.reported_at], lvl, has_until, past, many)
     s = (union_all(*parts) if len(parts) > 1 else parts[0]).subquery("s")
     ids = select(s.c.id).where(s.c.reported_at < bindparam("c_start", type_=t.c.reported_at.type))
     return select(*(_raw_time(dialect, e.c[c]) if c in _TIME_COLUMNS else e.c[c]
@@ -1883,16 +1896,17 @@ def lifecycle_inputs(bind, span: DaySpan, lvl: str, code: str, start: dt.datetim
             r_cond, r_sign = _signed_cond(t, DaySpan(dt.date(1, 1, 1), span.last), HIST_WEIGHTS)
             c_cond, c_sign = _signed_cond(t, DaySpan(dt.date(1, 1, 1), before), HIST_WEIGHTS)
             rows = _blob_rows(conn, select(t.c.key2, t.c.data, case((t.c.kind == "stay_r", r_sign), else_=-c_sign))
-                              .where(t.c.lvl == lvl, t.c.code == code, or_(and_(t.c.kind == "stay_r", r_cond),
+                              .where(t.c.lvl == lvl, _is(t.c.code, code), or_(and_(t.c.kind == "stay_r", r_cond),
                                                                            and_(t.c.kind == "stay_c", c_cond))))
-            out["active_hist"] = _hist_frame([(lvl, code, key2, data) for key2, data, _s in rows],
+            one = code if isinstance(code, str) else ",".join(sorted(code))  # several towns: one sum
+            out["active_hist"] = _hist_frame([(lvl, one, key2, data) for key2, data, _s in rows],
                                              signs=[sg for _k, _d, sg in rows])
             return out
         grains = next(g for lvls, g in STAY_GRAINS if lvl in lvls)
         t = AggHours
         pieces = [and_(t.c.grain == g, t.c.day.between(a, b)) for g, a, b in span.pieces() if g in grains]
         rows = [] if not pieces else _blob_rows(conn, select(t.c.lvl, t.c.code, t.c.key2, t.c.data).where(
-            t.c.kind == "stay_r", t.c.lvl == lvl, t.c.code == code, or_(*pieces)))
+            t.c.kind == "stay_r", t.c.lvl == lvl, _is(t.c.code, code), or_(*pieces)))
         out["period_hist"] = _hist_frame(rows)
         edges = []
         for g, a, b in span.pieces():

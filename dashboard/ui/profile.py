@@ -40,28 +40,31 @@ def _ranks(ranks: dict, lang: str, root_kind: str):
                      html.Ul(items, className="wx-rank-list")])
 
 
+def _counts(info: dict, lang: str) -> list:
+    """The unit's cities, counties and towns (those it has below it), zones and grids."""
+    rows = [_row(t(key, lang), info[f"n_{lv}"]) for lv, key in
+            (("cities", "cities_n"), ("counties", "counties_n"), ("towns", "towns_n")) if f"n_{lv}" in info]
+    return [*rows, _row(t("zones_n", lang), info["n_zones"]), _row(t("grids_n", lang), info["n_grids"])]
+
+
+def _people(info: dict, lang: str) -> list:
+    return [_row(t("registered_units", lang), f"{info['registered_units']:,}"),
+            _row(t("population", lang), f"{info['population']:,}"),
+            _row(t("grid_workers", lang), f"{t('full_time', lang)} {info['full_time']} · "
+                                          f"{t('part_time', lang)} {info['part_time']}")]
+
+
 def district_profile(info: dict, lang: str) -> html.Div:
+    """The root unit's summary (what it holds; no rank)."""
     return html.Div(className="wx-profile", id="unit-profile", children=[
-        html.H4(t("profile", lang)),
-        _row(t("town", lang), info["n_towns"]), _row(t("zones_n", lang), info["n_zones"]),
-        _row(t("grids_n", lang), info["n_grids"]),
-        _row(t("registered_units", lang), f"{info['registered_units']:,}"),
-        _row(t("population", lang), f"{info['population']:,}"),
-        _row(t("grid_workers", lang), f"{t('full_time', lang)} {info['full_time']} · "
-                                      f"{t('part_time', lang)} {info['part_time']}"),
-        _hazards(info["hazards"], lang),
+        html.H4(t("profile", lang)), *_counts(info, lang), *_people(info, lang), _hazards(info["hazards"], lang),
     ])
 
 
 def town_profile(info: dict, lang: str, root_kind: str) -> html.Div:
+    """A town's (or a county's or city's) summary and its ranks among the units of its level."""
     return html.Div(className="wx-profile", id="unit-profile", children=[
-        html.H4(t("profile", lang)),
-        _row(t("zones_n", lang), info["n_zones"]), _row(t("grids_n", lang), info["n_grids"]),
-        _row(t("registered_units", lang), f"{info['registered_units']:,}"),
-        _row(t("population", lang), f"{info['population']:,}"),
-        _row(t("grid_workers", lang), f"{t('full_time', lang)} {info['full_time']} · "
-                                      f"{t('part_time', lang)} {info['part_time']}"),
-        _hazards(info["hazards"], lang),
+        html.H4(t("profile", lang)), *_counts(info, lang), *_people(info, lang), _hazards(info["hazards"], lang),
         _ranks(info["ranks"], lang, root_kind),
     ])
 

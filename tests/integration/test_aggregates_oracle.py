@@ -217,3 +217,75 @@ def _compare(expect: dict, got: dict) -> None:
             assert g is None, (k, g, v)
         else:
             assert g == v, (k, g, v)
+
+
+def test_counties_and_cities_equal_the_oracle(backend, db, sessions, geo):
+    """A multi-county set (the seed's towns regrouped into counties and cities: a province on SQLite, a city on
+    PostgreSQL): every county's and city's KPIs, breakdowns, department workload and lifecycle — read as the sums
+    of their towns' aggregate rows — equal the pure functions on the rows of their incidents."""
+    from tests.regrouped import regrouped
+
+    with_cities = backend[0] == "sqlite"
+    rng = random.Random({"sqlite": 5, "postgresql": 7}[backend[0]])
+    _random_history(sessions, geo, rng, n=90)
+    gd = regrouped(geo, with_cities)
+    h = views.hierarchy(gd)
+    assert h.levels == (("district", "city", "county", "town", "zone", "grid") if with_cities
+                        else ("district", "county", "town", "zone", "grid"))
+    up = {lv: h.grids.set_index("town_code")[views.UNIT_COLUMN[lv]].groupby(level=0).first().to_dict()
+          for lv in ("county", "city") if lv in h.levels}
+    inc_all = frames.load_incidents(db)
+    ins_all = frames.load_inspections(db)
+    ev_all = frames.load_events(db)
+    for lv, m in up.items():
+        inc_all[f"{lv}_code"] = inc_all["town_code"].map(m)
+        ins_all[f"{lv}_code"] = ins_all["town_code"].map(m)
+    checked = 0
+    for i in range(4):
+        p = _random_period(rng, long=i % 2 == 1)
+        now = p.start + pd.Timedelta(hours=rng.uniform(0, 24 * (max((p.end - p.start).days, 70) + 40)))
+        at = views.moment(p, now)
+        b = views.kpi_bundle(db, gd, None, p, now=now)
+        _compare(kpis.all_kpis(inc_all, ins_all, h.grids, p.start, p.end, at), b["kpis"]["district"][h.root.code])
+        for lv in up:
+            codes = h.codes(lv)
+            assert sorted(b["kpis"][lv]) == codes
+            exp = kpis.kpis_by(inc_all, ins_all, h.grids, f"{lv}_code", p.start, p.end, at, codes=codes)
+            for code in codes:
+                _compare(exp.loc[code].to_dict(), b["kpis"][lv][code])
+                checked += 1
+            # the unit's breakdowns, department workload and lifecycle
+            code = rng.choice(codes)
+            sub = inc_all[inc_all[f"{lv}_code"] == code]
+            cat = views.category_counts(db, p, lv, code, h=h)
+            exp_cat = kpis.category_breakdown(sub, p.start, p.end)
+            assert dict(zip(cat["category"], cat["count"])) == dict(zip(exp_cat["category"], exp_cat["count"]))
+            assert list(views.level_counts(b, h, lv, code)["count"]) == list(
+                kpis.level_share(sub, p.start, p.end)["count"])
+            tr = views.trend_series(db, p, lv, code, "D", h=h)
+            exp_tr = kpis.trend(sub, p.start, p.end, "D")
+            assert [(str(a.date()), int(n), int(c)) for a, n, c in zip(tr["period"], tr["new"], tr["closed"])] == \
+                [(str(a.date()), int(n), int(c)) for a, n, c in zip(exp_tr["period"], exp_tr["new"], exp_tr["closed"])]
+            dep = views.department_table(b, lv, code, p, db, h=h)
+            exp_dep = kpis.department_workload(sub, p.start, p.end, at)
+            assert [(r["department"], r["assigned"], r["open"], r["closed"], r["overdue"]) for r in dep] == \
+                [(r.department, r.assigned, r.open, r.closed, r.overdue) for r in exp_dep.itertuples()]
+            for r, e in zip(dep, exp_dep.itertuples()):
+                assert _close(r["median_hours_to_close"], kpis._none_if_nan(e.median_hours_to_close))
+            life = views.lifecycle(db, gd, None, p, lv, code, now=now)
+            act = frames.load_incidents(db, p.start, p.end, columns=("id", "town_code"))  # active in the period
+            ids = set(act.loc[act["town_code"].map(up[lv]) == code, "id"])
+            ev = ev_all[ev_all["incident_id"].isin(ids)]
+            assert list(life["funnel"]["incidents"]) == list(kpis.funnel(ev)["incidents"])
+            exp_st = kpis.stage_times(ev, at=at)
+            got = life["stages"].set_index("state")
+            assert list(got.index) == list(exp_st["state"])
+            for e in exp_st.itertuples():
+                g = got.loc[e.state]
+                assert int(g["stays"]) == int(e.stays)
+                assert _close(g["median_hours"], e.median_hours) and _close(g["p90_hours"], e.p90_hours)
+    assert checked >= 4 * sum(len(h.codes(lv)) for lv in up)
+    # a county's and a city's rows are the sums of their towns': the parent of every town is its county
+    for town in h.codes("town"):
+        county = h.parent[("town", town)]
+        assert town in h.kids("county", county) and h.chain("town", town)[-2] == ("county", county)
