@@ -3,6 +3,9 @@ SQLite, 10M on PostgreSQL.
 
     python -m bench.bench_scale                       # every size; generates what is missing (--reuse keeps it)
     python -m bench.bench_scale --sizes 100k,1m --backends sqlite --reuse --samples 20
+    python -m bench.bench_scale --sizes 1m --backends postgresql --reuse --existing --samples 40 \
+        --before /work/main --repeat 3             # this code and another checkout's, side by side
+
 
 For each (size, back end) it (a) generates the store with ``python -m dashboard.demo history --incidents N``
 (timed: generation + COPY load + aggregates rebuild) or, with ``--reuse``, keeps the one already there — kept
@@ -14,6 +17,13 @@ None, period, level, code)`` and the choropleth payload of ``/api/map/measures.j
 (``measure_payload``, found through ``dashboard/api/mapdata.py``) — median and p95; (c) reads the worker's RSS after those calls (current and peak,
 ``resource.getrusage``; each store is measured in a fresh process); (d) prints the curve and writes
 ``bench/results/scale.json`` with the machine (CPUs, load average before and after).
+
+``--before CHECKOUT`` measures, for each store, the code of another checkout too, in a second measuring process
+running at the same time (both niced, the same ``--seed``: the same periods and units), so a before/after on a loaded
+machine compares two runs under the same load (the other checkout's ``dashboard`` package is imported instead of this
+one's; the store must be at a migration that checkout knows, or ahead of it with the newer migration files copied in).
+``--repeat N`` measures each pick N times in a row and adds ``min_of_N``: per pick and call the minimum (wall clock
+and CPU) — under load the steadier figure — beside the first pass.
 
 The functions are imported when the measuring process starts and timed as they are then.
 """
@@ -118,8 +128,10 @@ def map_payload():
     raise RuntimeError("no measure_payload behind dashboard/api/mapdata.py")
 
 
-def measure(url: str, samples: int, seed: int) -> dict:
-    """Time the three read paths on ``url`` with a cold cache; runs in its own process (see main)."""
+def measure(url: str, samples: int, seed: int, repeat: int = 1) -> dict:
+    """Time the three read paths on ``url`` with a cold cache; runs in its own process (see main). With ``repeat``
+    > 1 each pick is measured that many times in a row: the first pass gives the usual figures, the minimum per pick
+    and call ``min_of_<repeat>``."""
     import pandas as pd
 
     from dashboard import create_app
@@ -143,33 +155,68 @@ def measure(url: str, samples: int, seed: int) -> dict:
     payload, measures = map_payload()
     picks = [(random_period(rng, periods, now, "2019-01-01"), unit(), rng.choice(("towns", "zones", "grids")),
               rng.choice(measures)) for _ in range(samples)]
-    times = {"kpi_bundle": [], "lifecycle": [], "map_measure": []}
-    cpu = {k: [] for k in times}  # this process's CPU time (SQLite: all the work; PostgreSQL: the client's part)
+    names = ("kpi_bundle", "lifecycle", "map_measure")
+    times = {k: [] for k in names}
+    cpu = {k: [] for k in names}  # this process's CPU time (SQLite: all the work; PostgreSQL: the client's part)
+    best = {k: [] for k in (*names, *(f"{k}_cpu" for k in names))}  # the minimum of ``repeat`` passes per pick
     detail = []
     with app.server.test_request_context("/"):
         for per, (level, code), layer, measure_key in picks:
-            t0, c0 = time.perf_counter(), time.process_time()
-            views.kpi_bundle(engine, gd, None, per)
-            t1, c1 = time.perf_counter(), time.process_time()
-            views.lifecycle(engine, gd, None, per, level, code)
-            t2, c2 = time.perf_counter(), time.process_time()
-            payload(layer, measure_key, per)
-            t3, c3 = time.perf_counter(), time.process_time()
-            times["kpi_bundle"].append((t1 - t0) * 1000)
-            times["lifecycle"].append((t2 - t1) * 1000)
-            times["map_measure"].append((t3 - t2) * 1000)
-            for k, a, b in (("kpi_bundle", c0, c1), ("lifecycle", c1, c2), ("map_measure", c2, c3)):
-                cpu[k].append((b - a) * 1000)
+            calls = ((lambda: views.kpi_bundle(engine, gd, None, per)),
+                     (lambda: views.lifecycle(engine, gd, None, per, level, code)),
+                     (lambda: payload(layer, measure_key, per)))
+            passes = []
+            for _ in range(max(repeat, 1)):
+                wall, proc = [], []
+                for call in calls:
+                    t0, c0 = time.perf_counter(), time.process_time()
+                    call()
+                    wall.append((time.perf_counter() - t0) * 1000)
+                    proc.append((time.process_time() - c0) * 1000)
+                passes.append((wall, proc))
+            (wall, proc) = passes[0]
+            for i, k in enumerate(names):
+                times[k].append(wall[i])
+                cpu[k].append(proc[i])
+                best[k].append(min(p[0][i] for p in passes))
+                best[f"{k}_cpu"].append(min(p[1][i] for p in passes))
             detail.append({"period": [per.key, per.first_day, per.last_day], "unit": [level, code],
-                           "layer": layer, "measure": measure_key,
-                           "ms": [round((t1 - t0) * 1000, 1), round((t2 - t1) * 1000, 1), round((t3 - t2) * 1000, 1)]})
+                           "layer": layer, "measure": measure_key, "ms": [round(x, 1) for x in wall],
+                           **({f"min_of_{repeat}_ms": [round(best[k][-1], 1) for k in names]} if repeat > 1 else {})})
     with open("/proc/self/status") as fh:
         rss_kb = next((int(line.split()[1]) for line in fh if line.startswith("VmRSS:")), 0)
     engine.dispose()
     return {"incidents": stored_incidents(url), **{k: summary(v) for k, v in times.items()},
             **{f"{k}_cpu": summary(v) for k, v in cpu.items()},
             "rss_mb": round(rss_kb / 1024, 1),
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1), "samples": detail}
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            **({f"min_of_{repeat}": {k: summary(v) for k, v in best.items()}} if repeat > 1 else {}),
+            "samples": detail}
+
+
+def measure_cmd(url: str, args, code: Path | None = None) -> list[str]:
+    """The measuring process (niced when another runs beside it): this checkout's code, or ``code``'s."""
+    cmd = [sys.executable, "-m", "bench.bench_scale", "--measure", url, "--samples", str(args.samples), "--seed",
+           str(args.seed), "--repeat", str(args.repeat)]
+    if code is not None:
+        cmd += ["--code", str(code)]
+    return (["nice", "-n", "10"] if args.before else []) + cmd
+
+
+def run_measures(url: str, args) -> tuple[dict, dict | None]:
+    """This code's figures on ``url`` and, with ``--before``, the other checkout's, measured at the same time."""
+    procs = [subprocess.Popen(measure_cmd(url, args), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True)]
+    if args.before:
+        procs.append(subprocess.Popen(measure_cmd(url, args, args.before), cwd=ROOT, stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, text=True))
+    out = []
+    for p in procs:
+        stdout, stderr = p.communicate()
+        if p.returncode != 0:
+            raise RuntimeError(f"measuring {url} failed: {stderr[-2000:]}")
+        out.append(json.loads(stdout.strip().splitlines()[-1]))
+    return out[0], (out[1] if len(out) > 1 else None)
 
 
 def machine() -> dict:
@@ -192,10 +239,17 @@ def main(argv=None) -> int:
     ap.add_argument("--prefix", default="wx_scale", help="kept stores are named <prefix>_<size> (default wx_scale)")
     ap.add_argument("--note", action="append", default=[],
                     help="a note kept in the results (e.g. what else ran on the machine); repeatable")
+    ap.add_argument("--before", type=Path, metavar="CHECKOUT",
+                    help="also measure the code of another checkout (e.g. /work/main), side by side on each store")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="measure each pick N times in a row; adds min_of_N (the minimum per pick and call)")
     ap.add_argument("--measure", help=argparse.SUPPRESS)  # internal: measure this URL, print JSON
+    ap.add_argument("--code", type=Path, help=argparse.SUPPRESS)  # internal: import dashboard from this checkout
     args = ap.parse_args(argv)
     if args.measure:
-        print(json.dumps(measure(args.measure, args.samples, args.seed), ensure_ascii=False))
+        if args.code is not None:  # the other checkout's package (nothing of dashboard is imported yet)
+            sys.path.insert(0, str(args.code.resolve()))
+        print(json.dumps(measure(args.measure, args.samples, args.seed, args.repeat), ensure_ascii=False))
         return 0
 
     sizes = [s.strip().lower() for s in args.sizes.split(",") if s.strip()]
@@ -205,7 +259,10 @@ def main(argv=None) -> int:
         ap.error(f"unknown size or back end: {', '.join(bad)}")
     args.sqlite_dir.mkdir(parents=True, exist_ok=True)
     figures = {"machine": machine(), "load_before": [round(x, 2) for x in os.getloadavg()], "samples": args.samples,
-               "runs": []}
+               "repeat": args.repeat, "runs": []}
+    if args.before:
+        figures["before"] = {"code": f"{args.before} at {git_head(args.before)}", "runs": []}
+        figures["code"] = git_head(ROOT)
     if args.note:
         figures["notes"] = args.note
     for label, backend in PLAN:
@@ -226,14 +283,14 @@ def main(argv=None) -> int:
             print(f"generating {n:,} incidents into {run['store']} ({backend}) …", flush=True)
             run["generated"] = generate(url, n)
             print(f"  {run['generated']['wall_s']} s", flush=True)
-        out = subprocess.run([sys.executable, "-m", "bench.bench_scale", "--measure", url, "--samples",
-                              str(args.samples), "--seed", str(args.seed)], cwd=ROOT, capture_output=True, text=True)
-        if out.returncode != 0:
-            raise RuntimeError(f"measuring {url} failed: {out.stderr[-2000:]}")
         run["load_before"] = [round(x, 2) for x in os.getloadavg()]
-        run.update(json.loads(out.stdout.strip().splitlines()[-1]))
+        mine, theirs = run_measures(url, args)
+        run.update(mine)
         run["load_after"] = [round(x, 2) for x in os.getloadavg()]
         figures["runs"].append(run)
+        if theirs is not None:
+            figures["before"]["runs"].append({**{k: run[k] for k in ("size", "backend", "store", "load_before",
+                                                                        "load_after")}, **theirs})
         print(f"  {label} {backend}: kpi p50 {run['kpi_bundle']['median_ms']} ms (CPU "
               f"{run['kpi_bundle_cpu']['median_ms']}), lifecycle p50 {run['lifecycle']['median_ms']} ms, map p50 "
               f"{run['map_measure']['median_ms']} ms, RSS {run['rss_mb']} MB, load {run['load_before'][0]}", flush=True)
@@ -247,8 +304,26 @@ def main(argv=None) -> int:
         cell = lambda k: f"{r[k]['median_ms']:.0f}/{r[k]['p95_ms']:.0f}"  # noqa: E731
         print(f"{r['size']:>5} {r['backend']:<10} {r['incidents'] or 0:>11,} {gen!s:>10} | {cell('kpi_bundle'):>16} "
               f"{cell('lifecycle'):>18} {cell('map_measure'):>16} | {r['rss_mb']:>7}")
+    for b in (figures.get("before") or {}).get("runs", []):
+        cell = lambda k: f"{b[k]['median_ms']:.0f}/{b[k]['p95_ms']:.0f}"  # noqa: E731
+        print(f"{b['size']:>5} {b['backend']:<10} {'(before)':>11} {'':>10} | {cell('kpi_bundle'):>16} "
+              f"{cell('lifecycle'):>18} {cell('map_measure'):>16} | {b['rss_mb']:>7}")
+    if args.repeat > 1:
+        key = f"min_of_{args.repeat}"
+        print(f"\n{key}: p50/p95 ms (wall; CPU)")
+        for label, rs in (("after", figures["runs"]), ("before", (figures.get("before") or {}).get("runs", []))):
+            for r in rs:
+                m = r[key]
+                print(f"  {label:<6} {r['size']} {r['backend']}: " + ", ".join(
+                    f"{k} {m[k]['median_ms']:.0f}/{m[k]['p95_ms']:.0f} ({m[k + '_cpu']['median_ms']:.0f}/"
+                    f"{m[k + '_cpu']['p95_ms']:.0f})" for k in ("kpi_bundle", "lifecycle", "map_measure")))
     write_results("scale", figures)
     return 0
+
+
+def git_head(path: Path) -> str:
+    out = subprocess.run(["git", "-C", str(path), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    return out.stdout.strip() or "?"
 
 
 if __name__ == "__main__":

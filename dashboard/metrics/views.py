@@ -551,9 +551,11 @@ def lifecycle(bind, gd, cache, period: periods.Period, level: str, code: str | N
 
     The incidents counted are those active in the period: reported before its end and not closed before its
     start. Funnel: per-state counts by report day up to the last day minus by close day before the first. Stage
-    times: the stays of the incidents reported in the period (its stay histograms; a zone's edge days from their
-    incidents' events) plus those of the incidents carried over into it (their events): what is read grows with
-    the period and the cases open at its start, not with the history; a grid's from its own events."""
+    times of the district and towns the same way, from the stay histograms (by report day up to the last day less
+    by close day before the first); a zone's: the stays of the incidents reported in the period (its stay
+    histograms; its edge days from their incidents' events) plus those of the incidents carried over into it (their
+    events): what is read grows with the period and the cases open at its start, not with the history; a grid's
+    from its own events."""
     now = now_utc() if now is None else _as_utc(now)
     at = moment(period, now)
     key = _key(BUNDLE_SCHEMA, "life", period.start, period.end, level, code, data_version(bind))
@@ -567,6 +569,8 @@ def lifecycle(bind, gd, cache, period: periods.Period, level: str, code: str | N
                                              for s in kpis.STATE_ORDER]})
         if lvl == "grid":
             hist = rollup.stays_hist(x["stays"], agg.hour_bin)
+        elif "active_hist" in x:  # reported by the last day, less closed before the first: the active ones
+            hist = x["active_hist"][["key2", "bin", "n", "hsum"]].astype({"key2": object})
         else:  # reported in the period + carried over into it: disjoint, so their stays add up
             parts = [x["period_hist"][["key2", "bin", "n", "hsum"]] if len(x["period_hist"]) else None,
                      rollup.stays_hist(x["edge_stays"], agg.hour_bin),

@@ -37,13 +37,13 @@ from __future__ import annotations
 
 import datetime as dt
 from contextlib import contextmanager
-from contextlib import nullcontext as _nullcontext
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import (BigInteger, String, and_, bindparam, case, cast, delete, func, or_, select, text, tuple_,
-                        type_coerce, union_all)
+from sqlalchemy import (BigInteger, Integer, String, and_, bindparam, case, cast, delete, func, literal, or_, select,
+                        text, tuple_, type_coerce, union_all)
 
 from ..domain.hours import US_PER_H, bin_mid, half_width, hour_bin  # noqa: F401 (re-exported)
 from .models import (
@@ -72,6 +72,7 @@ GRAINS = ("d", "m", "y")
 # stage-dwell histograms: by day, month and year for the district and towns, by month and year for zones (a zone's
 # edge days are read from its few incidents' events), none for grids (a grid's lifecycle reads its own events)
 STAY_GRAINS = ((("district", "town"), ("d", "m", "y")), (("zone",), ("m", "y")))
+DAY_STAY_LEVELS = STAY_GRAINS[0][0]  # the levels whose stay histograms are kept by day too (district, towns)
 COARSE_LEVELS = ("district", "town", "zone")  # what a bundle reads for every unit; grids on demand
 INCIDENT_COLUMNS = ("id", "grid_code", "zone_code", "town_code", "reported_at", "closed_at", "due_at", "level",
                     "category", "outcome", "longstanding", "department")
@@ -1106,8 +1107,9 @@ _NAT = np.iinfo(np.int64).min
 
 def _raw_time(conn, col):
     """A time column as the driver's plain value: SQLite's text as stored, PostgreSQL's epoch microseconds — read
-    column-wise by :func:`_raw_rows_frame` instead of one datetime object at a time."""
-    if conn.dialect.name == "postgresql":
+    column-wise by :func:`_raw_rows_frame` instead of one datetime object at a time. ``conn``: a connection or the
+    dialect's name."""
+    if (conn if isinstance(conn, str) else conn.dialect.name) == "postgresql":
         return cast(func.extract("epoch", col) * 1_000_000, BigInteger).label(col.name)
     return type_coerce(col, String()).label(col.name)
 
@@ -1213,6 +1215,99 @@ class DaySpan:
         return out
 
 
+    def signed(self, weights: tuple = (1, 1, 1), today: dt.date | None = None) -> list[tuple[str, dt.date, dt.date,
+                                                                                           int]]:
+        """[(grain, from, to, sign)]: ranges of ``day`` values whose rows, added (sign 1) or subtracted (-1), sum to
+        the span exactly — for sums and histograms, not for bitmaps (an OR has no inverse). A partly covered month
+        may be read as the month less the days outside the span, a partly covered year as the year less the months
+        and days outside it, where that reads less: ``weights`` = the cost of a day, month and year row (rows for
+        counts; bytes for histograms, where a month holds about 13 days' bins and a year 45), rows after ``today``
+        cost nothing (there are none: a report or close is never in the future, so "this year" is its year row less
+        nothing). 1 January – 30 November is the year less December (two rows, not eleven), a 30-day period the
+        month less its first days."""
+        a, b = self.first, self.last
+        if a > b:
+            return []
+        w = dict(zip(GRAINS, weights))
+        today = today or dt.date.max
+        parts = [(a, b)] if a.year == b.year else [(a, dt.date(a.year, 12, 31)), (dt.date(b.year, 1, 1), b)]
+        out = []
+        if b.year - a.year > 1:  # the whole years between: one range
+            out.append(("y", dt.date(a.year + 1, 1, 1), dt.date(b.year - 1, 1, 1), 1))
+        for x, y in parts:
+            out += _year_part(x, y, w, today)
+        return _merge_signed(out)
+
+
+def _cost(pieces, w: dict, today: dt.date) -> float:
+    """What reading ``pieces`` costs (rows or bytes, see :meth:`DaySpan.signed`): rows after ``today`` are none."""
+    total = 0.0
+    for g, a, b, _s in pieces:
+        if a > today:
+            continue
+        if g == "d":
+            n = (min(b, today) - a).days + 1
+        elif g == "m":
+            n = (min(b, today).year - a.year) * 12 + min(b, today).month - a.month + 1
+        else:
+            n = min(b, today).year - a.year + 1
+        total += w[g] * n
+    return total
+
+
+def _neg(pieces) -> list:
+    return [(g, a, b, -s) for g, a, b, s in pieces]
+
+
+def _days_part(s: dt.date, e: dt.date, w: dict, today: dt.date) -> list:
+    """Days [s, e] of one month: themselves, or the month less the days outside, whichever reads less."""
+    m1, mend = _month_start(s), _month_end(s)
+    if s == m1 and e == mend:
+        return [("m", m1, m1, 1)]
+    direct = [("d", s, e, 1)]
+    comp = ([("d", m1, s - dt.timedelta(days=1), 1)] if s > m1 else []) + \
+        ([("d", e + dt.timedelta(days=1), mend, 1)] if e < mend else [])
+    via_month = [("m", m1, m1, 1), *_neg(comp)]
+    return via_month if _cost(via_month, w, today) < _cost(direct, w, today) else direct
+
+
+def _months_part(s: dt.date, e: dt.date, w: dict, today: dt.date) -> list:
+    """Days [s, e] of one year, month by month (whole months as month rows, partly covered ones see
+    :func:`_days_part`)."""
+    out, m = [], _month_start(s)
+    while m <= e:
+        out += _days_part(max(s, m), min(e, _month_end(m)), w, today)
+        m = _next_month(m)
+    return out
+
+
+def _year_part(s: dt.date, e: dt.date, w: dict, today: dt.date) -> list:
+    """Days [s, e] of one year: month by month, or the year less the months and days outside, whichever reads
+    less."""
+    j1, d31 = dt.date(s.year, 1, 1), dt.date(s.year, 12, 31)
+    if s == j1 and e == d31:
+        return [("y", j1, j1, 1)]
+    direct = _months_part(s, e, w, today)
+    comp = (_months_part(j1, s - dt.timedelta(days=1), w, today) if s > j1 else []) + \
+        (_months_part(e + dt.timedelta(days=1), d31, w, today) if e < d31 else [])
+    via_year = [("y", j1, j1, 1), *_neg(comp)]
+    return via_year if _cost(via_year, w, today) < _cost(direct, w, today) else direct
+
+
+def _merge_signed(pieces) -> list:
+    """Adjacent ranges of one grain and sign joined (fewer conditions in the statement)."""
+    def after(g, d):
+        return d + dt.timedelta(days=1) if g == "d" else _next_month(d) if g == "m" else d.replace(year=d.year + 1)
+
+    out = []
+    for g, a, b, sg in sorted(pieces, key=lambda p: (p[3], p[0], p[1])):
+        if out and out[-1][0] == g and out[-1][3] == sg and after(g, out[-1][2]) == a:
+            out[-1] = (g, out[-1][1], b, sg)
+        else:
+            out.append((g, a, b, sg))
+    return out
+
+
 def _month_start(d: dt.date) -> dt.date:
     return d.replace(day=1)
 
@@ -1242,6 +1337,24 @@ def _span_cond(table, span: DaySpan):
     return or_(*parts) if parts else (table.c.day < EPOCH)
 
 
+ROW_WEIGHTS = (1, 1, 1)  # counts: every row costs alike
+HIST_WEIGHTS = (1, 13, 45)  # histograms: a month holds about 13 days' bins, a year 45 (bytes read, at 1M incidents)
+
+
+def _local_today() -> dt.date:
+    return (dt.datetime.now(UTC) + LOCAL_OFFSET.to_pytimedelta()).date()
+
+
+def _signed_cond(table, span: DaySpan, weights):
+    """(condition, sign): the rows of ``span``'s signed pieces (:meth:`DaySpan.signed`) and, per row, 1 or -1."""
+    pieces = span.signed(weights, _local_today())
+    if not pieces:
+        return table.c.day < EPOCH, literal(1)
+    cond = or_(*(and_(table.c.grain == g, table.c.day.between(a, b)) for g, a, b, _s in pieces))
+    neg = [and_(table.c.grain == g, table.c.day.between(a, b)) for g, a, b, sg in pieces if sg < 0]
+    return cond, (case((or_(*neg), -1), else_=1) if neg else literal(1))
+
+
 def _units_cond(table, units):
     """``units``: None (every level) or an iterable of (lvl, code) or a level name (all its units)."""
     if units is None:
@@ -1260,8 +1373,12 @@ def _units_cond(table, units):
 def read_counts(conn, span: DaySpan, columns=AGG_COUNT_COLUMNS, units=None) -> pd.DataFrame:
     """Sums of the count columns over the days of ``span``, one row per (lvl, code)."""
     t = AggCounts
-    q = (select(t.c.lvl, t.c.code, *(func.sum(t.c[c]).label(c) for c in columns))
-         .where(_span_cond(t, span), _units_cond(t, units)).group_by(t.c.lvl, t.c.code))
+    # e.g. this year: its year row less nothing, not 11 months and 2 days; each sum a 32-bit value times the sign,
+    # summed as a bigint: PostgreSQL's SUM of a bigint accumulates and returns numeric (half the time of a bundle's
+    # count query, and a Decimal per value in the client); every stored count fits 32 bits (a year of the district)
+    cond, sign = _signed_cond(t, span, ROW_WEIGHTS)
+    q = (select(t.c.lvl, t.c.code, *(func.sum(sign * cast(t.c[c], Integer)).label(c) for c in columns))
+         .where(cond, _units_cond(t, units)).group_by(t.c.lvl, t.c.code))
     return pd.DataFrame(_plain_rows(conn, q), columns=["lvl", "code", *columns])
 
 
@@ -1340,9 +1457,10 @@ def unpack_many(datas: list) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nda
 _DENSE_MAX = 1 << 21  # (histograms × bin range) up to which bins are summed in a dense array, else by sorting
 
 
-def _hist_frame(rows) -> pd.DataFrame:
+def _hist_frame(rows, signs=None) -> pd.DataFrame:
     """Rows (lvl, code, key2, data) -> summed histogram rows lvl, code, key2, bin, n, hsum, sorted by key then bin
-    (numpy throughout: a long period's histograms hold tens of thousands of bins; the blobs are unpacked at once)."""
+    (numpy throughout: a long period's histograms hold tens of thousands of bins; the blobs are unpacked at once).
+    ``signs``: +1 or -1 per row (a histogram subtracted from the others); only bins holding values are kept."""
     cols = ["lvl", "code", "key2", "bin", "n", "hsum"]
     if not rows:
         return pd.DataFrame(columns=cols)
@@ -1352,6 +1470,9 @@ def _hist_frame(rows) -> pd.DataFrame:
     g, b, ns, hs = unpack_many([r[3] for r in rows])
     if not len(b):
         return pd.DataFrame(columns=cols)
+    if signs is not None:
+        sg = np.asarray(signs, dtype=np.int64)[g]
+        ns, hs = ns * sg, hs * sg
     lo = int(b.min())
     width = int(b.max()) - lo + 1
     comb = kid_of_row[g] * width + (b - lo)
@@ -1366,6 +1487,9 @@ def _hist_frame(rows) -> pd.DataFrame:
         h = np.bincount(inv, weights=hs, minlength=len(u))
         order = np.argsort(u, kind="stable")  # by key, then bin
         u, n, h = u[order], n[order], h[order]
+    if signs is not None:  # bins whose values were all subtracted
+        keep = n > 0
+        u, n, h = u[keep], n[keep], h[keep]
     k_of, bin_of = np.divmod(u, width)
     k_of = k_of.astype(np.int64)
     names = list(ids)
@@ -1380,10 +1504,26 @@ def _hist_frame(rows) -> pd.DataFrame:
 def read_hours(conn, kind: str, span: DaySpan, units=None, key2: str | None = None) -> pd.DataFrame:
     """Histogram rows (lvl, code, key2, bin, n, hsum) of ``kind`` summed over ``span``."""
     t = AggHours
-    cond = [t.c.kind == kind, _span_cond(t, span), _units_cond(t, units)]
+    span_cond, sign = _signed_cond(t, span, HIST_WEIGHTS)
+    cond = [t.c.kind == kind, span_cond, _units_cond(t, units)]
     if key2 is not None:
         cond.append(t.c.key2 == key2)
-    return _hist_frame(_blob_rows(conn, select(t.c.lvl, t.c.code, t.c.key2, t.c.data).where(*cond)))
+    rows = _blob_rows(conn, select(t.c.lvl, t.c.code, t.c.key2, t.c.data, sign).where(*cond))
+    return _hist_frame([r[:4] for r in rows], signs=[r[4] for r in rows])
+
+
+def read_hours_kinds(conn, kinds, span: DaySpan, units=None) -> list[pd.DataFrame]:
+    """:func:`read_hours` of several kinds in one statement (one round trip, the blobs unpacked together): one
+    frame per kind, in the order of ``kinds``."""
+    t = AggHours
+    span_cond, sign = _signed_cond(t, span, HIST_WEIGHTS)  # e.g. 1 January – 30 November: the year less December
+    rows = _blob_rows(conn, select(t.c.kind, t.c.lvl, t.c.code, t.c.key2, t.c.data, sign).where(
+        t.c.kind.in_(list(kinds)), span_cond, _units_cond(t, units)))
+    by_kind: dict = {k: ([], []) for k in kinds}
+    for k, lvl, code, key2, data, sg in rows:
+        by_kind[k][0].append((lvl, code, key2, data))
+        by_kind[k][1].append(sg)
+    return [_hist_frame(by_kind[k][0], signs=by_kind[k][1]) for k in kinds]
 
 
 def read_hours_months(conn, kind: str, first_month: dt.date | None, last_month: dt.date, lvl: str,
@@ -1414,8 +1554,9 @@ def read_hours_upto(conn, kind: str, last_day: dt.date, lvl: str, code: str) -> 
 def read_counts_upto(conn, last_day: dt.date, lvl: str, code: str, columns) -> dict:
     """Sums of ``columns`` of one unit over every day up to ``last_day`` inclusive (years, months, then days)."""
     t = AggCounts
-    q = select(*(func.sum(t.c[c]) for c in columns)).where(t.c.lvl == lvl, _is(t.c.code, code),
-                                                           _upto_cond(t, last_day))
+    cond, sign = _signed_cond(t, DaySpan(dt.date(1, 1, 1), last_day), ROW_WEIGHTS)
+    q = select(*(func.sum(sign * cast(t.c[c], Integer)) for c in columns)).where(t.c.lvl == lvl,
+                                                                                   _is(t.c.code, code), cond)
     row = conn.execute(q).one()
     return {c: int(v or 0) for c, v in zip(columns, row)}
 
@@ -1423,15 +1564,17 @@ def read_counts_upto(conn, last_day: dt.date, lvl: str, code: str, columns) -> d
 _POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.int64)
 
 
-def _or_popcounts(blobs: list, order: np.ndarray, starts: np.ndarray) -> np.ndarray:
+def _or_popcounts(blobs, order: np.ndarray, starts: np.ndarray) -> np.ndarray:
     """The popcount of the bitwise OR of the bitmaps ``blobs`` (little-endian bytes of any length) within each group
-    of rows ``order[starts[i]:starts[i+1]]`` — numpy, not one Python integer per row."""
-    lens = np.fromiter((len(b) for b in blobs), dtype=np.int64, count=len(blobs))
-    width = max(int(lens.max()), 1)
+    of rows ``order[starts[i]:starts[i+1]]`` — numpy, not one Python integer per row: the bitmaps are laid out in
+    rows of 64-bit words (zero-padded), OR-ed per group and counted by byte."""
+    lens = np.fromiter(map(len, blobs), dtype=np.int64, count=len(blobs))
+    width = max(-(-int(lens.max()) // 8) * 8, 8)
     flat = np.frombuffer(b"".join(blobs), dtype=np.uint8)
     mat = np.zeros((len(blobs), width), dtype=np.uint8)
     mat[np.repeat(np.arange(len(blobs)), lens), np.arange(len(flat)) - np.repeat(np.cumsum(lens) - lens, lens)] = flat
-    return _POPCOUNT[np.bitwise_or.reduceat(mat[order], starts, axis=0)].sum(axis=1)
+    words = np.bitwise_or.reduceat(mat.view(np.uint64)[order], starts, axis=0)
+    return _POPCOUNT[words.view(np.uint8)].sum(axis=1)
 
 
 def read_units(conn, span: DaySpan, grids=None) -> pd.DataFrame:
@@ -1444,30 +1587,61 @@ def read_units(conn, span: DaySpan, grids=None) -> pd.DataFrame:
     cols = ["grid_code", "units_inspected", "units_with_problems"]
     if not rows:
         return pd.DataFrame(columns=cols)
-    codes, uniq = pd.factorize(np.array([r[0] for r in rows], dtype=object))
+    grid, inspected, problems = zip(*rows)  # bytes from both drivers (PostgreSQL: the binary cursor)
+    codes, uniq = pd.factorize(np.array(grid, dtype=object))
     order = np.argsort(codes, kind="stable")  # each grid's rows together, grids in order of first appearance
     starts = np.r_[0, np.flatnonzero(np.diff(codes[order])) + 1]
     return pd.DataFrame({"grid_code": np.asarray(uniq, dtype=object),
-                         "units_inspected": _or_popcounts([bytes(r[1]) for r in rows], order, starts),
-                         "units_with_problems": _or_popcounts([bytes(r[2]) for r in rows], order, starts)})[cols]
+                         "units_inspected": _or_popcounts(inspected, order, starts),
+                         "units_with_problems": _or_popcounts(problems, order, starts)})[cols]
 
 
-def _s_parts(conn, cols, at: dt.datetime, until: dt.datetime | None, level: str | None, code: str | None) -> list:
+def _s_parts(cols, level: str | None, has_until: bool, past: bool, many: bool = False) -> list:
     """The SELECTs (disjoint) whose union is S: the incidents reported by ``at`` and not closed before ``at``,
-    and those reported after ``at`` but before ``until`` (see :func:`open_at`)."""
+    and those reported after ``at`` but before ``until`` (see :func:`open_at`) — with bound parameters (``s_at``,
+    ``s_until``, ``s_code``, ``s_u<c>``: :func:`_s_params`), so that a statement built on them is built once and
+    compiled once (building the 19 SELECTs was a fifth of a bundle's client time). ``many``: ``s_code`` is a list
+    of codes (a county read as its towns)."""
     t = Incident.__table__
-    unit = [] if not level or level == "district" else [_is(t.c[LEVEL_COLUMN[level]], code)]
+    at = bindparam("s_at", type_=t.c.reported_at.type)
+    col = None if not level or level == "district" else t.c[LEVEL_COLUMN[level]]
+    unit = [] if col is None else [col.in_(bindparam("s_code", expanding=True)) if many else col == bindparam("s_code")]
     # the open cases through their partial index (SQLite would otherwise pick reported_at and scan the history)
     parts = [select(*cols).where(t.c.status != "closed", func.coalesce(t.c.reported_at, t.c.reported_at) <= at,
                                  *unit)]
-    if until is not None and until > at:  # reported after the moment but inside the period (a past moment only)
-        parts.append(select(*cols).where(t.c.reported_at > at, t.c.reported_at < until, *unit))
-    if at < dt.datetime.now(UTC):
+    if has_until:  # reported after the moment but inside the period (a past moment only)
+        parts.append(select(*cols).where(t.c.reported_at > at,
+                                         t.c.reported_at < bindparam("s_until", type_=t.c.reported_at.type), *unit))
+    if past:
         for c in range(0, MAX_LAG_CLASS + 1):
-            upper = at + dt.timedelta(days=2 ** c if c else 1)
-            parts.append(select(*cols).where(t.c.close_lag == c, t.c.closed_at >= at, t.c.closed_at < upper,
+            parts.append(select(*cols).where(t.c.close_lag == c, t.c.closed_at >= at,
+                                             t.c.closed_at < bindparam(f"s_u{c}", type_=t.c.closed_at.type),
                                              t.c.reported_at <= at, *unit))
     return parts
+
+
+def _many(code) -> bool:
+    """Several codes (a tuple: a county or city read as its towns), not one."""
+    return code is not None and not isinstance(code, str)
+
+
+def _s_shape(at: dt.datetime, until: dt.datetime | None) -> tuple[bool, bool]:
+    """(has_until, past): which parts S has at ``at`` (see :func:`_s_parts`)."""
+    return until is not None and until > at, at < dt.datetime.now(UTC)
+
+
+def _s_params(at: dt.datetime, until: dt.datetime | None, code: str | None = None) -> dict:
+    """The values of :func:`_s_parts`' parameters: class c closes less than 2^c days after its report, so one
+    closed at or after ``at`` is closed before ``at + 2^c days``."""
+    has_until, past = _s_shape(at, until)
+    params = {"s_at": at}
+    if code is not None:
+        params["s_code"] = code if isinstance(code, str) else sorted(code)
+    if has_until:
+        params["s_until"] = until
+    if past:
+        params.update({f"s_u{c}": at + dt.timedelta(days=2 ** c if c else 1) for c in range(0, MAX_LAG_CLASS + 1)})
+    return params
 
 
 def open_at(conn, at: dt.datetime, until: dt.datetime | None = None, *, level: str | None = None,
@@ -1478,11 +1652,16 @@ def open_at(conn, at: dt.datetime, until: dt.datetime | None = None, *, level: s
 
     Open ones through the open-cases index; for a past ``at``, the ones closed at or after ``at`` by close-lag
     class (class c closes less than 2^c days after its report, so it is closed before ``at + 2^c days``)."""
+    stmt = _open_at_stmt(conn.dialect.name, tuple(columns), level, *_s_shape(at, until), _many(code))
+    return _raw_rows_frame(conn, conn.execute(stmt, _s_params(at, until, code)).all(), columns)
+
+
+@lru_cache(maxsize=64)
+def _open_at_stmt(dialect: str, columns: tuple, level: str | None, has_until: bool, past: bool, many: bool):
     t = Incident.__table__
-    cols = [_raw_time(conn, t.c[c]) if c in _TIME_COLUMNS else t.c[c] for c in columns]
-    parts = _s_parts(conn, cols, at, until, level, code)
-    rows = conn.execute(union_all(*parts)).all() if len(parts) > 1 else conn.execute(parts[0]).all()
-    return _raw_rows_frame(conn, rows, columns)
+    cols = [_raw_time(dialect, t.c[c]) if c in _TIME_COLUMNS else t.c[c] for c in columns]
+    parts = _s_parts(cols, level, has_until, past, many)
+    return union_all(*parts) if len(parts) > 1 else parts[0]
 
 
 MOMENT_FLAGS = ("open", "unresolved", "overdue_open", "late_after", "open_in_p")
@@ -1495,11 +1674,22 @@ def moment_counts(conn, at: dt.datetime, start: dt.datetime, end: dt.datetime, u
     database: ``open`` at ``at``; of those reported in [start, end): ``unresolved`` (not closed before ``end``),
     ``overdue_open`` (open at ``at`` and past due), ``late_after`` (closed after ``at`` and late), ``open_in_p``
     (open at ``at``) — the moment flags of ``metrics.rollup.span_flags``, without moving the rows."""
+    params = {**_s_params(at, until), "m_start": start, "m_end": end}
+    df = pd.DataFrame(_plain_rows(conn, _moment_stmt(*_s_shape(at, until)), params),
+                      columns=[*UNIT_COLUMNS, *MOMENT_FLAGS])
+    return df.astype({f: np.int64 for f in MOMENT_FLAGS})
+
+
+@lru_cache(maxsize=8)
+def _moment_stmt(has_until: bool, past: bool):
+    """:func:`moment_counts`' statement, built once per shape of S (parameters ``m_start``, ``m_end`` and S's)."""
     t = Incident.__table__
     cols = [t.c[c] for c in (*UNIT_COLUMNS, "reported_at", "closed_at", "due_at")]
-    parts = _s_parts(conn, cols, at, until, None, None)
+    parts = _s_parts(cols, None, has_until, past)
     s = (union_all(*parts) if len(parts) > 1 else parts[0]).subquery("s")
     rep, cl, due = s.c.reported_at, s.c.closed_at, s.c.due_at
+    tt = t.c.reported_at.type
+    at, start, end = bindparam("s_at", type_=tt), bindparam("m_start", type_=tt), bindparam("m_end", type_=tt)
     is_open = and_(or_(cl.is_(None), cl > at), rep <= at)
     in_p = and_(rep >= start, rep < end)
 
@@ -1507,10 +1697,8 @@ def moment_counts(conn, at: dt.datetime, start: dt.datetime, end: dt.datetime, u
         return func.coalesce(func.sum(case((cond, 1), else_=0)), 0)
 
     keys = [s.c[c] for c in UNIT_COLUMNS]
-    q = select(*keys, n(is_open), n(and_(in_p, or_(cl.is_(None), cl >= end))), n(and_(in_p, is_open, due < at)),
-               n(and_(in_p, cl.is_not(None), cl > at, cl > due)), n(and_(in_p, is_open))).group_by(*keys)
-    df = pd.DataFrame(_plain_rows(conn, q), columns=[*UNIT_COLUMNS, *MOMENT_FLAGS])
-    return df.astype({f: np.int64 for f in MOMENT_FLAGS})
+    return select(*keys, n(is_open), n(and_(in_p, or_(cl.is_(None), cl >= end))), n(and_(in_p, is_open, due < at)),
+                  n(and_(in_p, cl.is_not(None), cl > at, cl > due)), n(and_(in_p, is_open))).group_by(*keys)
 
 
 @contextmanager
@@ -1530,17 +1718,44 @@ def version(bind) -> str:
 
 
 def _version(conn) -> str:
-    seq = conn.execute(select(func.coalesce(func.max(Incident.seq), 0))).scalar_one()
-    insp = conn.execute(select(func.coalesce(func.max(Inspection.id), 0))).scalar_one()
+    seq, insp = conn.execute(_VERSION).one()  # one round trip
     return f"s{int(seq)}-i{int(insp)}"
 
 
-def incidents_with_events(conn, *, level: str | None, code: str | None, reported: tuple | None = None,
-                          closed: tuple | None = None, active: tuple | None = None):
-    """(incidents, events) of one unit: reported in ``reported`` = [a, b), closed in ``closed`` = [a, b), or
-    ``active`` = (start, end): reported before end and not closed before start. For the edges of a period and
-    a grid's lifecycle, where the rows are few."""
+_VERSION = select(select(func.coalesce(func.max(Incident.seq), 0)).scalar_subquery(),
+                  select(func.coalesce(func.max(Inspection.id), 0)).scalar_subquery())
+
+
+@contextmanager
+def reading(bind):
+    """A connection for a read of several statements in one transaction (one snapshot). On PostgreSQL the
+    transaction plans no parallel workers: a bundle's statements each read a few thousand rows, and starting two
+    workers (which the planner chose for the moment counts) cost more than the work — 20–40 ms on a busy machine.
+    A connection already in a transaction is used as it is."""
+    with connection(bind) as conn:
+        if conn.in_transaction():
+            yield conn
+            return
+        with conn.begin():
+            if conn.dialect.name == "postgresql":
+                conn.exec_driver_sql("SET LOCAL max_parallel_workers_per_gather = 0")
+            yield conn
+
+
+def events_of(conn, *, level: str | None, code: str | None, reported: tuple | None = None,
+              closed: tuple | None = None, active: tuple | None = None) -> pd.DataFrame:
+    """The events of one unit's incidents reported in ``reported`` = [a, b), closed in ``closed`` = [a, b), or
+    ``active`` = (start, end): reported before end and not closed before start — for the edges of a period and a
+    grid's lifecycle, where the rows are few. One statement: a lifecycle's stays need the events only (the incidents
+    were read too, a second pass over the unit's incidents — 271 heap pages for one grid on a cold buffer cache)."""
     t, e = Incident.__table__, IncidentEvent.__table__
+    ids = select(t.c.id).where(*_incident_cond(level, code, reported, closed, active))
+    return _frame(conn.execute(select(*(e.c[c] for c in EVENT_COLUMNS)).where(e.c.incident_id.in_(ids))).all(),
+                  EVENT_COLUMNS)
+
+
+def _incident_cond(level, code, reported, closed, active) -> list:
+    t = Incident.__table__
     cond = [] if not level or level == "district" else [_is(t.c[LEVEL_COLUMN[level]], code)]
     if reported is not None:
         cond += [t.c.reported_at >= reported[0], t.c.reported_at < reported[1]]
@@ -1548,11 +1763,7 @@ def incidents_with_events(conn, *, level: str | None, code: str | None, reported
         cond += [t.c.closed_at >= closed[0], t.c.closed_at < closed[1]]
     if active is not None:
         cond += [t.c.reported_at < active[1], or_(t.c.closed_at.is_(None), t.c.closed_at >= active[0])]
-    inc = _frame(conn.execute(select(*(t.c[c] for c in INCIDENT_COLUMNS)).where(*cond)).all(), INCIDENT_COLUMNS)
-    ids = select(t.c.id).where(*cond)
-    ev = _frame(conn.execute(select(*(e.c[c] for c in EVENT_COLUMNS)).where(e.c.incident_id.in_(ids))).all(),
-                EVENT_COLUMNS)
-    return inc, ev
+    return cond
 
 
 def stays_of(inc: pd.DataFrame, ev: pd.DataFrame) -> pd.DataFrame:
@@ -1601,34 +1812,30 @@ def bundle_inputs(bind, span: DaySpan, at: dt.datetime, start: dt.datetime, end:
     """Everything a period's KPI bundle is computed from, read in one transaction: the counts it shows, distinct
     units, close-time and dispute histograms over ``span``, and the moment flags of the incidents open at ``at``
     counted per unit (see :func:`moment_counts`; the period is [start, end))."""
-    with connection(bind) as conn:
-        with conn.begin() if not conn.in_transaction() else _nullcontext():
-            return {"counts": read_counts(conn, span, columns=BUNDLE_COUNT_COLUMNS), "units": read_units(conn, span),
-                    "close_hist": read_hours(conn, "close", span, units=COARSE_LEVELS),
-                    "dispute_hist": read_hours(conn, "dispute", span, units=COARSE_LEVELS),
-                    "moment": moment_counts(conn, at, start, end, until=end)}
+    with reading(bind) as conn:
+        close, dispute = read_hours_kinds(conn, ("close", "dispute"), span, units=COARSE_LEVELS)
+        return {"counts": read_counts(conn, span, columns=BUNDLE_COUNT_COLUMNS), "units": read_units(conn, span),
+                "close_hist": close, "dispute_hist": dispute, "moment": moment_counts(conn, at, start, end, until=end)}
 
 
 def dept_inputs(bind, span: DaySpan, lvl: str, code: str, at: dt.datetime, until: dt.datetime) -> dict:
     """One unit's department workload inputs (one transaction): assigned / closed / late counts and time-to-close
     histograms per department over ``span``, and the unit's incidents open at ``at`` (see :func:`open_at`)."""
     units = [(lvl, code)] if isinstance(code, str) else [(lvl, c) for c in code]
-    with connection(bind) as conn:
-        with conn.begin() if not conn.in_transaction() else _nullcontext():
-            return {"dept": read_dept(conn, span, units=units),
-                    "dept_hist": read_hours(conn, "dept", span, units=units),
-                    "open_set": open_at(conn, at, until, level=None if lvl == "district" else lvl,
-                                        code=None if lvl == "district" else code)}
+    with reading(bind) as conn:
+        return {"dept": read_dept(conn, span, units=units),
+                "dept_hist": read_hours(conn, "dept", span, units=units),
+                "open_set": open_at(conn, at, until, level=None if lvl == "district" else lvl,
+                                    code=None if lvl == "district" else code)}
 
 
 def grid_inputs(bind, span: DaySpan, grids) -> dict:
     """The per-grid parts a bundle leaves out (they are as many as the closes): close-time and dispute
     resolution-time histograms of ``grids`` (None: every grid)."""
     units = "grid" if grids is None else [("grid", g) for g in grids]
-    with connection(bind) as conn:
-        with conn.begin() if not conn.in_transaction() else _nullcontext():
-            return {"close_hist": read_hours(conn, "close", span, units=units),
-                    "dispute_hist": read_hours(conn, "dispute", span, units=units)}
+    with reading(bind) as conn:
+        close, dispute = read_hours_kinds(conn, ("close", "dispute"), span, units=units)
+        return {"close_hist": close, "dispute_hist": dispute}
 
 
 def _local_midnight(day: dt.date) -> dt.datetime:
@@ -1640,18 +1847,24 @@ def carried_over_events(conn, lvl: str, code: str, start: dt.datetime) -> pd.Dat
     """The events of one unit's incidents reported before ``start`` and not closed before it (the cases a period
     starting at ``start`` carries over): S at ``start`` (see :func:`open_at`), found through the open-cases and
     close-lag indexes — about twice their number, whatever the history's length."""
+    stmt = _carried_stmt(conn.dialect.name, lvl, *_s_shape(start, None), lvl != "district" and _many(code))
+    params = {**_s_params(start, None, None if lvl == "district" else code), "c_start": start}
+    return _raw_rows_frame(conn, _plain_rows(conn, stmt, params), EVENT_COLUMNS)
+
+
+@lru_cache(maxsize=32)
+def _carried_stmt(dialect: str, lvl: str, has_until: bool, past: bool, many: bool):
     t, e = Incident.__table__, IncidentEvent.__table__
-    parts = _s_parts(conn, [t.c.id, t.c.reported_at], start, None, lvl, code)
+    parts = _s_parts([t.c.id, t.c.reported_at], lvl, has_until, past, many)
     s = (union_all(*parts) if len(parts) > 1 else parts[0]).subquery("s")
-    ids = select(s.c.id).where(s.c.reported_at < start)
-    q = select(*(_raw_time(conn, e.c[c]) if c in _TIME_COLUMNS else e.c[c] for c in EVENT_COLUMNS)).where(
-        e.c.incident_id.in_(ids))
-    return _raw_rows_frame(conn, _plain_rows(conn, q), EVENT_COLUMNS)
+    ids = select(s.c.id).where(s.c.reported_at < bindparam("c_start", type_=t.c.reported_at.type))
+    return select(*(_raw_time(dialect, e.c[c]) if c in _TIME_COLUMNS else e.c[c]
+                    for c in EVENT_COLUMNS)).where(e.c.incident_id.in_(ids))
 
 
-def _plain_rows(conn, stmt) -> list:
+def _plain_rows(conn, stmt, params=None) -> list:
     """The rows of ``stmt`` as the driver's plain tuples (tens of thousands are not worth a Row object each)."""
-    result = conn.execute(stmt)
+    result = conn.execute(stmt, params) if params is not None else conn.execute(stmt)
     try:
         return result.cursor.fetchall()
     finally:
@@ -1663,28 +1876,43 @@ def lifecycle_inputs(bind, span: DaySpan, lvl: str, code: str, start: dt.datetim
     by report day up to the period's last day and by close day before its first (funnel); for a grid its active
     incidents' stays, else the stays of the incidents active in the period as two disjoint parts — reported in the
     period (the period's stay histograms; a zone has month and year grains only, its edge days are read from their
-    incidents' events) and carried over from before it (their events: :func:`carried_over_events`)."""
+    incidents' events) and carried over from before it (their events: :func:`carried_over_events`).
+
+    The district and towns, whose stay histograms are kept by day too, read instead what the funnel reads: the stays
+    of the incidents reported up to the period's last day less those of the ones closed before its first (a subset of
+    the first: what is left are exactly the incidents active in the period), summed in one pass
+    (``active_hist``). One statement reading a few hundred histograms, whatever the period; the events of
+    the cases carried over into a period were thousands of index lookups at the start of a long history (31,082
+    events of 4,900 cases at the district on 1 January 2019 at 1M incidents: 0.3–0.5 s)."""
     before = span.first - dt.timedelta(days=1)
-    with connection(bind) as conn:
-        with conn.begin() if not conn.in_transaction() else _nullcontext():
-            out = {"reached": read_counts_upto(conn, span.last, lvl, code, [f"rf_{s}" for s in STATES]),
-                   "closed_before": read_counts_upto(conn, before, lvl, code, [f"cf_{s}" for s in STATES])}
-            if lvl == "grid":
-                inc, ev = incidents_with_events(conn, level="grid", code=code, active=(start, end))
-                out["stays"] = stays_of(inc, ev)
-                return out
-            grains = next(g for lvls, g in STAY_GRAINS if lvl in lvls)
-            t = AggHours
-            pieces = [and_(t.c.grain == g, t.c.day.between(a, b)) for g, a, b in span.pieces() if g in grains]
-            rows = [] if not pieces else _blob_rows(conn, select(t.c.lvl, t.c.code, t.c.key2, t.c.data).where(
-                t.c.kind == "stay_r", t.c.lvl == lvl, _is(t.c.code, code), or_(*pieces)))
-            out["period_hist"] = _hist_frame(rows)
-            edges = []
-            for g, a, b in span.pieces():
-                if g not in grains:
-                    _inc, ev = incidents_with_events(conn, level=lvl, code=code, reported=(
-                        _local_midnight(a), _local_midnight(b + dt.timedelta(days=1))))
-                    edges.append(stays_of(_inc, ev))
-            out["edge_stays"] = _concat_frames(edges) if edges else None
-            out["carried_stays"] = stays_of(None, carried_over_events(conn, lvl, code, start))
+    with reading(bind) as conn:
+        out = {"reached": read_counts_upto(conn, span.last, lvl, code, [f"rf_{s}" for s in STATES]),
+               "closed_before": read_counts_upto(conn, before, lvl, code, [f"cf_{s}" for s in STATES])}
+        if lvl == "grid":
+            out["stays"] = stays_of(None, events_of(conn, level="grid", code=code, active=(start, end)))
             return out
+        if lvl in DAY_STAY_LEVELS:  # every grain kept: the active incidents' stays from the histograms alone
+            t = AggHours
+            r_cond, r_sign = _signed_cond(t, DaySpan(dt.date(1, 1, 1), span.last), HIST_WEIGHTS)
+            c_cond, c_sign = _signed_cond(t, DaySpan(dt.date(1, 1, 1), before), HIST_WEIGHTS)
+            rows = _blob_rows(conn, select(t.c.key2, t.c.data, case((t.c.kind == "stay_r", r_sign), else_=-c_sign))
+                              .where(t.c.lvl == lvl, _is(t.c.code, code), or_(and_(t.c.kind == "stay_r", r_cond),
+                                                                           and_(t.c.kind == "stay_c", c_cond))))
+            one = code if isinstance(code, str) else ",".join(sorted(code))  # several towns: one sum
+            out["active_hist"] = _hist_frame([(lvl, one, key2, data) for key2, data, _s in rows],
+                                             signs=[sg for _k, _d, sg in rows])
+            return out
+        grains = next(g for lvls, g in STAY_GRAINS if lvl in lvls)
+        t = AggHours
+        pieces = [and_(t.c.grain == g, t.c.day.between(a, b)) for g, a, b in span.pieces() if g in grains]
+        rows = [] if not pieces else _blob_rows(conn, select(t.c.lvl, t.c.code, t.c.key2, t.c.data).where(
+            t.c.kind == "stay_r", t.c.lvl == lvl, _is(t.c.code, code), or_(*pieces)))
+        out["period_hist"] = _hist_frame(rows)
+        edges = []
+        for g, a, b in span.pieces():
+            if g not in grains:
+                edges.append(stays_of(None, events_of(conn, level=lvl, code=code, reported=(
+                    _local_midnight(a), _local_midnight(b + dt.timedelta(days=1))))))
+        out["edge_stays"] = _concat_frames(edges) if edges else None
+        out["carried_stays"] = stays_of(None, carried_over_events(conn, lvl, code, start))
+        return out
