@@ -106,7 +106,8 @@
     settleHideout: function (id, name, hideout) {
       var noUpdate = window.dash_clientside.no_update;
       received[name] = hideout;
-      if (!hideout || resent.has(hideout)) { return noUpdate; }
+      // a stand-in for a layer the set has not (ui.layers.absent_layers) is never drawn: nothing to wait for
+      if (!hideout || hideout.absent || resent.has(hideout)) { return noUpdate; }
       var t0 = Date.now(), drawnAt = null;
       function same(a, b) { return a === b || (!!a && !!b && JSON.stringify(a) === JSON.stringify(b)); }
       (function check() {

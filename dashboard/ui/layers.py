@@ -80,7 +80,7 @@ def boundary_layers(levels) -> tuple[LayerSpec, ...]:
 def absent_layers(levels) -> list:
     """Empty, unlisted stand-ins for the unit layers the set has not (the shared callbacks address every unit
     layer's ``hideout`` and clicks on every page, whatever the set)."""
-    return [dl.GeoJSON(id=f"geo-{s.key}", data=EMPTY, hideout=dict(s.hideout)) for s in BOUNDARY_LAYERS
+    return [dl.GeoJSON(id=f"geo-{s.key}", data=EMPTY, hideout={**s.hideout, "absent": True}) for s in BOUNDARY_LAYERS
             if s.key in UPPER_LAYERS and LAYER_LEVEL[s.key] not in levels]
 
 
