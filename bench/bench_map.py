@@ -10,7 +10,7 @@ the page the way a user waits: from navigation start to the end of the frame in 
 overview every grid and zone path and the incident clusters (``DRAWN``); for the plotly page (``plotly_map_page``,
 a ``choropleth_map`` of the same data, built in the same run) MapLibre idle with every trace drawn. The two pages
 alternate run by run, so they share the machine's load. For each page: the requests started and the bytes
-transferred before the paint, and which component bundles were among them. Recolour: from the click on a measure
+transferred before the paint, and which component bundles were among them. Recolour: from choosing a measure
 to the first changed fill.
 """
 from __future__ import annotations
