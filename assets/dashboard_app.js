@@ -91,3 +91,37 @@
     window.addEventListener("popstate", routed);
   }
 })();
+
+/* wx_ui.Select (dashboard/ui/select.py): a Dash input drawn as the browser's own <select>, for the choice lists on
+ * screen at a page's first paint (dcc.Dropdown would fetch and evaluate its lazy chunk before the map paints).
+ * Each <option>'s value is String(the option's value); choosing one sets the component's value to the option's
+ * value as given (a string or a number). */
+(function () {
+  "use strict";
+  var h = window.React && window.React.createElement;
+  if (!h) { return; }
+  function Select(props) {
+    var options = props.options || [];
+    var chosen = "";
+    for (var i = 0; i < options.length; i++) {
+      if (options[i].value === props.value) { chosen = String(options[i].value); break; }
+    }
+    var attrs = {
+      value: chosen, className: props.className, style: props.style, disabled: props.disabled, title: props.title,
+      onChange: function (e) {
+        var picked = e.target.value;
+        for (var j = 0; j < options.length; j++) {
+          if (String(options[j].value) === picked) {
+            if (props.setProps) { props.setProps({value: options[j].value}); }
+            return;
+          }
+        }
+      }
+    };
+    if (typeof props.id === "string") { attrs.id = props.id; }
+    return h("select", attrs, options.map(function (o) {
+      return h("option", {key: String(o.value), value: String(o.value), disabled: o.disabled}, o.label);
+    }));
+  }
+  window.wx_ui = Object.assign({}, window.wx_ui || {}, {Select: Select});
+})();

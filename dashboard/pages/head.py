@@ -5,7 +5,8 @@ downloaded and evaluated dash-ag-grid (1.3 MB decoded, the duty desk's list) bef
 page's HTML keeps only what that page draws, and starts the downloads its first paint waits for:
 
 - ``LIBRARIES`` (page module): the component libraries of :data:`OPTIONAL` the page draws (the duty desk:
-  ``dash_ag_grid``). The bundles of the others are left out of its HTML.
+  ``dash_ag_grid``). The bundles of the others are left out of its HTML (``dash_table`` and ``dash_extensions``,
+  whose ``Namespace`` only names the map's style functions, are drawn by no page).
 - ``PRELOAD`` (page module, a :class:`Preload`): the data URLs its first paint fetches (the shown map layers'
   geometry and incidents) and dash-leaflet's GeoJSON chunk, preloaded so they download while the bundles load;
   ``preload_urls(settings, params)`` (page module, optional): those that depend on the page's query (the duty
@@ -40,6 +41,9 @@ log = logging.getLogger(__name__)
 OPTIONAL = {
     "dash_ag_grid": "/_dash-component-suites/dash_ag_grid/",
     "dash_table": "/_dash-component-suites/dash/dash_table/",  # Dash always writes it; no page draws a DataTable
+    # imported for dash_extensions.javascript.Namespace alone (ui/layers.py: names of functions that dash-leaflet
+    # resolves itself); no page draws one of its components
+    "dash_extensions": "/_dash-component-suites/dash_extensions/",
 }
 # scripts Dash writes that no page loads (see the module's docstring)
 DROPPED = ("/_dash-component-suites/dash/deps/polyfill@",)

@@ -7,6 +7,7 @@ from ..i18n import t
 from ..metrics import registry
 from ..metrics.kpis import KPIS
 from ..metrics.periods import LABELS as PERIOD_LABELS
+from .select import Select  # a native <select>: no lazy chunk before the map's first paint (ui/select.py)
 
 MEASURE_CHOICES = registry.shown_in("map")  # what the map can be coloured by (the measure registry)
 DEFAULT_MEASURE = "open_incidents"
@@ -28,16 +29,16 @@ def map_controls(lang: str, measure: str = DEFAULT_MEASURE, layer: str = DEFAULT
     """``unit_layers``: the layers the set can be coloured on (``services.maps.map_layers``)."""
     return html.Div(className="wx-map-controls", id="map-controls-body", children=[
         html.Label(t("measure", lang), htmlFor="map-measure"),
-        dcc.Dropdown(id="map-measure", clearable=False, searchable=False, value=measure,
-                     options=[{"label": t("measure_none", lang), "value": "none"}]
-                     + [{"label": _kpi_label(k, lang), "value": k} for k in MEASURE_CHOICES]),
+        Select(id="map-measure", value=measure, className="wx-select",
+               options=[{"label": t("measure_none", lang), "value": "none"}]
+               + [{"label": _kpi_label(k, lang), "value": k} for k in MEASURE_CHOICES]),
         dcc.RadioItems(id="map-measure-layer", value=layer, inline=True,
                        options=[{"label": t(label, lang), "value": key} for key, label in UNIT_CHOICES
                                 if key in unit_layers]),
         html.Label(t("hotspot_period", lang), htmlFor="hotspot-period"),
-        dcc.Dropdown(id="hotspot-period", clearable=False, searchable=False, value="30d",
-                     options=[{"label": PERIOD_LABELS[k][0 if lang == "zh" else 1], "value": k}
-                              for k in ("today", "7d", "30d", "year", "2019")]),
+        Select(id="hotspot-period", value="30d", className="wx-select",
+               options=[{"label": PERIOD_LABELS[k][0 if lang == "zh" else 1], "value": k}
+                        for k in ("today", "7d", "30d", "year", "2019")]),
         dcc.Store(id="map-coloured", data=layer if measure != "none" else None),
         dcc.Store(id="map-period", data=period or {"period": "30d"}),
     ])

@@ -13,6 +13,7 @@ from ..metrics.kpis import KPIS
 from . import cards as ui_cards
 from . import charts, profile
 from .gis import gis_links
+from .select import Select  # a native <select>: no lazy chunk before the map's first paint (ui/select.py)
 
 LEVEL_KEYS = {"district": "district", "city": "city", "county": "county", "town": "town", "zone": "zone", "grid": "grid"}
 RANK_KPIS = profile.RANK_KPIS  # the KPIs whose district rank a unit's profile shows
@@ -87,9 +88,9 @@ def panel_layout(state: dict, lang: str, kpi: str, gis_query: str | None = None)
         dcc.Loading(html.Div(id="kpi-cards", className="wx-cards"), type="dot", delay_show=400),
         html.Div(className="wx-chart-box", children=[
             html.Div(className="wx-chart-tools", children=[
-                html.Span(t("select_kpi", lang)),
-                dcc.Dropdown(id="ranking-kpi", options=charts.ranking_options(lang), value=kpi,
-                             clearable=False, searchable=False, className="wx-kpi-dropdown"),
+                html.Label(t("select_kpi", lang), htmlFor="ranking-kpi"),
+                Select(id="ranking-kpi", options=charts.ranking_options(lang), value=kpi,
+                       className="wx-select wx-kpi-dropdown"),
             ]),
             _slot("chart-ranking"),
         ]),

@@ -138,8 +138,7 @@ def test_recolour_changes_fills_without_geometry_request(demo_app, page):
     before = page.evaluate("() => Array.from(document.querySelectorAll('path.wx-layer-zones')).map(p => p.getAttribute('fill'))")
     geometry_requests = []
     page.on("request", lambda r: geometry_requests.append(r.url) if "/api/geo/" in r.url else None)
-    page.locator("#map-measure").click()
-    page.get_by_role("option", name="现场处置率", exact=True).click()
+    page.locator("#map-measure").select_option(label="现场处置率")  # a native <select> (ui/select.py)
     page.wait_for_function("""before => {
         const now = Array.from(document.querySelectorAll('path.wx-layer-zones')).map(p => p.getAttribute('fill'));
         return now.some((f, i) => f !== before[i]);
@@ -148,6 +147,93 @@ def test_recolour_changes_fills_without_geometry_request(demo_app, page):
     assert geometry_requests == []
     fills = set(page.evaluate("() => Array.from(document.querySelectorAll('path.wx-layer-zones')).map(p => p.getAttribute('fill'))"))
     assert len(fills) >= 3  # a real scale, not one colour
+
+
+def _value(page, selector):
+    return page.eval_on_selector(selector, "e => e.value")
+
+
+def _fills(page):
+    return page.evaluate("() => Array.from(document.querySelectorAll('path.wx-layer-zones')).map(p => p.getAttribute('fill'))")
+
+
+def _fills_change(page, before):
+    page.wait_for_function("""before => Array.from(document.querySelectorAll('path.wx-layer-zones'))
+        .map(p => p.getAttribute('fill')).some((f, i) => f !== before[i])""", arg=before, timeout=15_000)
+
+
+def test_choice_lists_work_by_keyboard_and_mouse_in_both_languages(demo_app, browser):
+    """The overview's choice lists on screen at first paint — the map's measure and hotspot period, the ranking's
+    measure — are the browser's own <select> (ui/select.py: no lazy chunk before the map paints): each is named by
+    its label, lists the page language's options, and a choice by keyboard (focus, arrow down) or by the mouse's
+    pick of an option (Playwright's select_option: the popup of a native <select> is not in the page) reaches its
+    callbacks: the zones recolour with the measure's legend, the hotspots are asked for the period, the ranking's
+    title names its measure."""
+    for lang, labels in (("zh", ["在办案事件", "超期案事件", "现场处置率", "近7天", "下级排名"]),
+                         ("en", ["Open incidents", "Overdue incidents", "On-site handling rate", "Last 7 days",
+                                 "Ranking of"])):
+        first, by_key, by_mouse, week, ranking = labels
+        ctx = browser.new_context(viewport={"width": 1600, "height": 1000})
+        page = ctx.new_page()
+        errors = watch(page)
+        demo_app.sign_in(page)
+        page.goto(demo_app.url + ("/?lang=en" if lang == "en" else "/"))
+        page.wait_for_selector("path.wx-layer-grids", timeout=30_000)
+        page.wait_for_function("() => window.wx && window.wx.map.mapFor('map')")
+        zones = len(_get(demo_app, "/api/geo/zones.json")["features"])
+        page.wait_for_function("n => [...document.querySelectorAll('path.wx-layer-zones')].filter(p => p.getAttribute('fill'))"
+                               ".length === n", arg=zones, timeout=15_000)  # every zone drawn with its first fill
+        select = page.locator("select#map-measure")
+        assert select.evaluate("e => e.labels.length") == 1  # its <label for> names it
+        options = select.locator("option").all_text_contents()
+        assert options[1:3] == [first, by_key] and by_mouse in options, options
+        assert select.locator("option:checked").text_content() == first
+
+        # keyboard: focus and arrow down chooses the next measure
+        before = _fills(page)
+        select.focus()
+        page.keyboard.press("ArrowDown")
+        assert _value(page, "#map-measure") == "overdue_incidents"
+        _fills_change(page, before)
+        page.wait_for_selector(f"#choropleth-legend:has-text('{by_key}')", timeout=15_000)
+
+        # the mouse's pick of an option
+        before = _fills(page)
+        select.select_option(label=by_mouse)
+        _fills_change(page, before)
+        page.wait_for_selector(f"#choropleth-legend:has-text('{by_mouse}')", timeout=15_000)
+
+        # the hotspot period: the layer on, then the period chosen by keyboard and by the mouse
+        _toggle_overlay(page, {"zh": "热点", "en": "Hotspots"}[lang])
+        page.wait_for_selector("path.wx-hex", timeout=15_000)
+        period = page.locator("select#hotspot-period")
+        asked = """p => performance.getEntriesByType('resource')
+            .some(e => e.name.includes('/api/map/hotspots.json?period=' + p))"""
+        period.focus()
+        page.keyboard.press("ArrowDown")
+        assert _value(page, "#hotspot-period") == "year"
+        page.wait_for_function(asked, arg="year", timeout=30_000)
+        period.select_option(label=week)
+        assert _value(page, "#hotspot-period") == "7d"
+        page.wait_for_function(asked, arg="7d", timeout=30_000)
+
+        # the ranking's measure (the panel's charts mount once the map has drawn)
+        title = "#chart-ranking .gtitle"
+        page.wait_for_selector(title, timeout=60_000)
+        kpi = page.locator("select#ranking-kpi")
+        assert kpi.evaluate("e => e.labels.length") == 1
+        assert ranking in page.locator(title).text_content()
+        kpi.select_option(label=by_mouse)
+        page.wait_for_function("([sel, want]) => (document.querySelector(sel) || {}).textContent.includes(want)",
+                               arg=[title, by_mouse], timeout=30_000)
+        kpi.focus()
+        page.keyboard.press("ArrowUp")
+        chosen = kpi.locator("option:checked").text_content()
+        assert chosen != by_mouse
+        page.wait_for_function("([sel, want]) => (document.querySelector(sel) || {}).textContent.includes(want)",
+                               arg=[title, chosen], timeout=30_000)
+        assert errors == []
+        ctx.close()
 
 
 def test_hotspot_layer_draws_with_legend(demo_app, page):

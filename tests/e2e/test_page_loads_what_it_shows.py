@@ -125,8 +125,9 @@ PRELOADED = """() => [...document.querySelectorAll('link[rel=preload]')].map(l =
 def test_the_overview_draws_before_any_callback_and_fetches_each_preload_once(demo_app, browser):
     """What the HTML preloads is what the page then uses (no second download: the preload's mode and credentials
     match the renderer's and dash-leaflet's fetches); the map is drawn with no callback request before it (the
-    panel's first callbacks wait for it); Dash's polyfill is not loaded, and lazy components (the measure dropdown)
-    still load without it."""
+    panel's first callbacks wait for it); Dash's polyfill is not loaded, and lazy components (the panel's graphs)
+    still load without it; the choice lists on screen (measure, hotspot period, ranking measure) are native <select>s
+    (ui/select.py): dcc's dropdown chunk is not loaded at all."""
     ctx = browser.new_context(viewport={"width": 1600, "height": 1000})
     page = ctx.new_page()
     errors = watch(page)
@@ -142,8 +143,8 @@ def test_the_overview_draws_before_any_callback_and_fetches_each_preload_once(de
     entries = page.evaluate(RESOURCES)
     preloaded = page.evaluate(PRELOADED)
     ready = page.evaluate("document.body.dataset.mapReady")  # why the panel went ahead (wx.map.whenDrawn)
-    page.locator("#map-measure").click()  # a lazy component (async chunk) opens: regenerator-runtime is there
-    page.get_by_role("option").first.wait_for(timeout=30_000)
+    # a lazy component (dcc.Graph: its async chunk, then plotly.js) mounts and draws: regenerator-runtime is there
+    page.wait_for_selector("#chart-ranking .main-svg", timeout=60_000)
     ctx.close()
 
     fetched = [href for href, kind in preloaded if kind == "fetch"]
@@ -159,6 +160,7 @@ def test_the_overview_draws_before_any_callback_and_fetches_each_preload_once(de
     if ready != "timeout":  # a machine too busy to draw the map in 6 s lets the panel go ahead by design
         assert ready == "drawn" and min(callbacks) >= drawn, (ready, callbacks, drawn)  # the panel's, after the map
     assert not [u for u in requested if "/deps/polyfill@" in u]
+    assert not [u for u in requested if "async-dropdown" in u]
     assert errors == []
 
 

@@ -1,5 +1,5 @@
 """Each page's HTML carries the component bundles that page draws and preloads what its first paint fetches
-(dashboard/pages/head.py): dash-ag-grid only on the duty desk, dash_table nowhere; the map pages' shown layers,
+(dashboard/pages/head.py): dash-ag-grid only on the duty desk, dash_table and dash_extensions nowhere; the map pages' shown layers,
 the duty desk's filtered incident layer; Dash's layout and dependencies everywhere."""
 from __future__ import annotations
 
@@ -64,9 +64,10 @@ def test_the_overview_leaves_the_grid_and_table_out_and_preloads_its_map(app):
     scripts, preloads, deferred = head(signed_in_client(app.server, "leader"), "/")
     assert suites(scripts, "dash_leaflet") and suites(scripts, "dash/dcc")
     assert not suites(scripts, "dash_ag_grid") and not suites(scripts, "dash/dash_table")
+    assert not suites(scripts, "dash_extensions")  # Namespace only names functions dash-leaflet resolves
     assert not [s for s in scripts if "plotly" in s]
     assert_no_polyfill(scripts)
-    assert set(deferred.split()) == {"dash_ag_grid", "dash_table"}
+    assert set(deferred.split()) == {"dash_ag_grid", "dash_table", "dash_extensions"}
     for url in ("/_dash-layout", "/_dash-dependencies", "/api/geo/grids.json", "/api/geo/zones.json",
                 "/api/geo/district.json", "/api/map/incidents.json",
                 "/_dash-component-suites/dash_leaflet/async-GeoJSON.js"):
@@ -78,8 +79,9 @@ def test_the_duty_desk_has_its_grid_and_preloads_its_filtered_layer(app):
     client = signed_in_client(app.server, "duty_officer")
     scripts, preloads, deferred = head(client, "/incidents?status=all&severity=3,4")
     assert suites(scripts, "dash_ag_grid") and not suites(scripts, "dash/dash_table")
+    assert not suites(scripts, "dash_extensions")
     assert_no_polyfill(scripts)
-    assert deferred == "dash_table"
+    assert set(deferred.split()) == {"dash_table", "dash_extensions"}
     assert "/_dash-component-suites/dash_ag_grid/async-community.js" in preloads
     layer = [u for u in preloads if u.startswith("/api/map/incidents.json")]
     assert len(layer) == 1 and "severity=3" in layer[0].replace("%2C", ","), layer  # the list's filter, not all
