@@ -97,8 +97,7 @@ def test_province_paints_counties_then_the_view_s_grids_and_drills_by_click(prov
 
     # recolour at county level: another measure gives the counties other values
     before = page.evaluate("() => JSON.stringify((wx.map.hideoutOf('counties') || {}).values || {})")
-    page.locator("#map-measure").click()
-    page.get_by_role("option", name=re.compile("超期")).first.click()
+    page.locator("#map-measure").select_option(value="overdue_incidents")  # a native <select> (ui/select.py)
     page.wait_for_function("b => JSON.stringify((wx.map.hideoutOf('counties') || {}).values || {}) !== b"
                            " && (wx.map.hideoutOf('counties') || {}).measureLabel", arg=before, timeout=30_000)
     label = page.evaluate("() => wx.map.hideoutOf('counties').measureLabel")
