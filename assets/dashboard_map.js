@@ -8,7 +8,8 @@
       .replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;")
       .replace(/"/g, "&quot;").replace(/'/g, "&#39;");
   }
-  var openPopup = {id: null, closedAt: 0};  // the incident whose popup is open (survives a layer rebuild)
+  // the incident whose popup is open and what it last showed (both survive a layer rebuild)
+  var openPopup = {id: null, closedAt: 0, html: null};
   var maps = {};  // Leaflet maps by container id, remembered from the context dash-leaflet passes to our functions
   var ringCounts = null;  // the newest pushed ring counts (ringStyle keeps it; the popups read it when opened)
   function ringCount(p) {
@@ -303,19 +304,36 @@
       var p = feature.properties;
       if (p.cluster || p.id === undefined || p.id === null) { return; }  // a cluster bubble zooms in, no popup
       layer.bindPopup("<div class='wx-popup'>#" + esc(p.id) + " …</div>", {maxWidth: 360, minWidth: 260});
-      // a live refresh rebuilds the layer and closes any open popup: reopen it on the rebuilt marker
+      // A live refresh rebuilds the layer and closes any open popup: reopen it on the rebuilt marker, with what it
+      // showed, and without autoPan. Leaflet pans a popup that does not fit into view when it opens and each time
+      // its content is set: the refreshed details (fetched again below) would pull the map back to the popup
+      // each time anything changed, taking away the view the officer moved to (and stopping a pan in progress).
       if (openPopup.id === p.id && Date.now() - openPopup.closedAt < 3000) {
-        layer.once("add", function () { setTimeout(function () { if (layer._map) { layer.openPopup(); } }, 0); });
+        layer.once("add", function () {
+          setTimeout(function () {
+            if (!layer._map) { return; }
+            var popup = layer.getPopup();
+            popup.options.autoPan = false;
+            if (openPopup.html) { popup.setContent(openPopup.html); }
+            layer.openPopup();
+          }, 0);
+        });
       }
-      layer.on("popupclose", function () {
+      layer.on("popupclose", function (ev) {
+        ev.popup.options.autoPan = true;  // opened again by the user: brought into view
         if (openPopup.id === p.id) { openPopup.closedAt = Date.now(); }
       });
       layer.on("popupopen", function (ev) {
+        if (openPopup.id !== p.id) { openPopup.html = null; }
         openPopup.id = p.id;
         openPopup.closedAt = Infinity;
         fetch("/api/v1/incidents/" + encodeURIComponent(p.id), {credentials: "same-origin"})
           .then(function (r) { if (!r.ok) { throw new Error(r.status); } return r.json(); })
-          .then(function (inc) { ev.popup.setContent(incidentHtml(h, inc.incident || inc)); })
+          .then(function (inc) {
+            var html = incidentHtml(h, inc.incident || inc);
+            if (openPopup.id === p.id) { openPopup.html = html; }
+            ev.popup.setContent(html);
+          })
           .catch(function (err) { ev.popup.setContent("<div class='wx-popup'>#" + esc(p.id) + ": " + esc(err) + "</div>"); });
       });
     },

@@ -212,15 +212,28 @@ def _wait_view(page, level: str, code: str):
         return q.get('level') === l && q.get('code') === c; }""", arg=[level, code], timeout=30_000)
 
 
-def _settled(page):
-    """The fly to the unit is over: no animation, and the view has not moved for two reads 400 ms apart (a fly
-    takes longer on a busy machine; a click during it lands on whatever passes under the pointer)."""
-    page.wait_for_function("""() => { const m = wx.map.mapFor('map');
-        if (!m || m._animatingZoom || (m._panAnim && m._panAnim._inProgress)) { window.__wxView = null; return false; }
+def _watch_moves(page) -> float:
+    """Mark the map while it moves (Leaflet's movestart … moveend: a fly, a pan, a zoom) for :func:`_settled`; the
+    zoom now."""
+    return page.evaluate("""() => { const m = wx.map.mapFor('map');
+        if (!m._wxWatched) { m._wxWatched = true; m.on('movestart', () => { m._wxMoving = true; });
+                             m.on('moveend', () => { m._wxMoving = false; }); }
+        return m.getZoom(); }""")
+
+
+def _settled(page, above_zoom: float):
+    """The fly to the unit is over: the map has zoomed in past ``above_zoom`` (the view before the drill) and is not
+    moving (no move under way since :func:`_watch_moves`, no animation), and its view has not changed for two reads
+    400 ms apart. A drill flies only after two server callbacks (url → view-state → viewport): on a busy machine the
+    map can stand still for seconds after the URL changed, and a click during the fly lands on whatever passes
+    under the pointer."""
+    page.wait_for_function("""z => { const m = wx.map.mapFor('map');
+        if (!m || m._wxMoving || m._animatingZoom || (m._panAnim && m._panAnim._inProgress) || !(m.getZoom() > z)) {
+            window.__wxView = null; return false; }
         const c = m.getCenter(), now = [c.lat, c.lng, m.getZoom()], prev = window.__wxView;
         window.__wxView = now;
         return !!prev && Math.abs(prev[0] - now[0]) < 1e-7 && Math.abs(prev[1] - now[1]) < 1e-7 && prev[2] === now[2];
-    }""", polling=400, timeout=30_000)
+    }""", arg=above_zoom, polling=400, timeout=30_000)
 
 
 def test_real_clicks_drill_zone_then_grid_and_hover_names_the_grid(demo_server, opened):
@@ -245,10 +258,11 @@ def test_real_clicks_drill_zone_then_grid_and_hover_names_the_grid(demo_server, 
         raise AssertionError("no grid polygon on top anywhere")
 
     code, x, y = clickable(list(points)[100:])
+    district_zoom = _watch_moves(page)
     page.mouse.click(x, y)
     zone = by_code[code]["zone_code"]
     _wait_view(page, "zone", zone)
-    _settled(page)
+    _settled(page, district_zoom)
     # before the fix, the highlighted zones were redrawn over the grids here: no grid was on top any more
     code, x, y = clickable([c for c, p in by_code.items() if p["zone_code"] == zone])
     page.mouse.move(x, y)
