@@ -141,8 +141,8 @@ def _profile(h, gd, bundle, state, rank_kpis) -> dict:
                 "root_kind": h.root.kind}
     g = h.grids if level == "district" else h.grids[h.grids[views.UNIT_COLUMN[level]] == code]
     below = h.levels[h.levels.index(level) + 1:]  # the unit's own levels below it (a county: towns, zones, grids)
-    info = {**{f"n_{lv}s": int(g[views.UNIT_COLUMN[lv]].nunique()) for lv in ("city", "county", "town")
-               if lv in below},
+    info = {**{key: int(g[views.UNIT_COLUMN[lv]].nunique())
+               for lv, key in (("city", "n_cities"), ("county", "n_counties"), ("town", "n_towns")) if lv in below},
             "n_zones": int(g["zone_code"].nunique()),
             "n_grids": int(len(g)), "registered_units": int(g["registered_units"].sum()),
             "population": int(g["population"].sum()), "full_time": int(g["worker_full_time"].astype(bool).sum()),

@@ -10,7 +10,8 @@ import re
 import pytest
 
 from tests.conftest import SUITE_LIMITS, LiveServer
-from tests.regrouped import COUNTIES, PROVINCE, write_regrouped
+from dashboard.geodata import load_geodata
+from tests.regrouped import COUNTIES, PROVINCE, county_of_towns, write_regrouped
 
 
 @pytest.fixture(scope="module")
@@ -90,10 +91,17 @@ def test_province_paints_counties_then_the_view_s_grids_and_drills_by_click(prov
     assert PROVINCE[1] in crumbs and "乙市" in crumbs and "乙一县" in crumbs
     page.wait_for_function("() => (document.querySelector('#unit-title') || {}).innerText?.includes('990201')",
                            timeout=30_000)
+    profile = page.locator("#unit-profile").inner_text()  # the county's profile: its towns, zones and grids
+    n_towns = sum(1 for t, c in county_of_towns(load_geodata().towns).items() if c == code)
+    assert re.search(rf"镇街数\s*{n_towns}\b", profile) and "片区数" in profile and "区县数" not in profile, profile
     page.go_back()
     page.wait_for_function("() => !location.search.includes('level=')", timeout=30_000)
     page.wait_for_function("() => !(document.querySelector('#breadcrumb') || {innerText: ''}).innerText"
                            ".includes('乙一县')", timeout=30_000)
+    page.wait_for_function("() => (document.querySelector('#unit-profile') || {innerText: ''}).innerText"
+                           ".includes('区县数')", timeout=30_000)
+    profile = page.locator("#unit-profile").inner_text()  # the province's: its cities, counties and towns
+    assert re.search(r"地市数\s*2\b", profile) and re.search(rf"区县数\s*{len(COUNTIES)}\b", profile), profile
 
     # recolour at county level: another measure gives the counties other values
     before = page.evaluate("() => JSON.stringify((wx.map.hideoutOf('counties') || {}).values || {})")
