@@ -105,7 +105,7 @@ STRINGS: dict[str, dict[str, str]] = {
     "zones_n": {"zh": "片区数", "en": "Zones"},
     "grids_n": {"zh": "网格数", "en": "Grids"},
     "briefing": {"zh": "晨会简报", "en": "Morning briefing"},
-    "briefing_title": {"zh": "晨会简报 · 近24小时各片区情况", "en": "Morning briefing · last 24 h per zone"},
+    "briefing_title": {"zh": "晨会简报 · 近24小时各{unit}情况", "en": "Morning briefing · last 24 h per {unit}"},
     "briefing_window": {"zh": "统计时段:{start} 至 {end}(北京时间)", "en": "Window: {start} to {end} (Beijing time)"},
     "b_new": {"zh": "新增", "en": "New"},
     "b_onsite": {"zh": "现场处置", "en": "Handled on the spot"},

@@ -128,7 +128,10 @@ def filter_parameters() -> list[dict]:
               "source": list(catalogue.SOURCES), "level": list(lifecycle.LEVELS), "department": DEPARTMENTS}
     words = {"status": "States (`open`: every state but closed)", "category": "Category keys",
              "severity": "Severities", "source": "Sources", "level": "Levels reached",
-             "department": "Assigned departments", "town": "Town codes (`<district>-<town>`)",
+             "department": "Assigned departments",
+             "city": "City codes (a province's set; any other code matches nothing)",
+             "county": "County codes (a city's or province's set; any other code matches nothing)",
+             "town": "Town codes (`<district>-<town>`)",
              "zone": "Zone codes (`<district>-<town>-<nn>`)", "grid": "Grid codes (`<district>-<town>-<nn>-<nn>`)"}
     out = []
     for name, what in words.items():
@@ -545,8 +548,9 @@ def paths(levels=units.LEVELS) -> dict:
                     "X-Row-Count": header(pattern(grammar.DIGITS), "incident rows in the file")}
     gis_headers = {
         "Content-Disposition": file_headers["Content-Disposition"], "X-Row-Count": file_headers["X-Row-Count"],
-        "X-Layer-Counts": header(pattern("^towns=[0-9]+,zones=[0-9]+,grids=[0-9]+,incidents=[0-9]+$"),
-                                 "features per layer"),
+        "X-Layer-Counts": header(pattern("^(cities=[0-9]+,)?(counties=[0-9]+,)?towns=[0-9]+,zones=[0-9]+,grids=[0-9]+,"
+                                         "incidents=[0-9]+$"),
+                                 "features per layer (cities and counties: a city's or province's set)"),
         "X-Incident-Total": header(pattern(grammar.DIGITS), "incidents the filter matched"),
         "X-Incidents-Truncated": header({"type": "string", "enum": ["0", "1"]},
                                         f"1: the points stop at {EXPORT_MAX_ROWS:,}"),

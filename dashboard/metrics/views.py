@@ -150,10 +150,10 @@ class Hierarchy:
         return sorted(c for (lv, c) in self.names if lv == level)
 
     def towns_of(self, level: str, code: str | None) -> tuple[str, ...]:
-        """The towns of a unit above them (a county or a city): the store's rows those levels are read as."""
-        col = UNIT_COLUMN[level]
-        g = self.grids
-        return tuple(sorted(set(g.loc[g[col] == code, "town_code"])))
+        """The towns of a unit above them (a county or a city): the store's rows those levels are read as (none for
+        a level the set has not or a code it does not know)."""
+        up = self.town_up.get(level, {})
+        return tuple(sorted(t for t, c in up.items() if c == code))
 
 
 def _bounds(geom) -> list:
@@ -657,21 +657,32 @@ def year_on_year(bind, gd, cache, now=None) -> dict | None:
             "rows": [{"kpi": k, "value": now_v.get(k), "before": before.get(k), **ch[k]} for k in keys]}
 
 
-def briefing(bind, gd, cache, now=None, hours: int = 24, notable_per_zone: int = 3) -> dict:
-    """The morning-meeting (晨会) figures of the last ``hours`` per zone, cached for a minute.
+def briefing_level(h: Hierarchy) -> str:
+    """The unit a briefing row is: a zone in one county's set; in a city's or province's set the level under the
+    root (its counties, or the province's cities)."""
+    return h.child_level("district") if h.multi else "zone"
 
-    Per zone: new (reported in the window), handled on the spot (of those, level ``onsite``), routed to the
+
+def briefing(bind, gd, cache, now=None, hours: int = 24, notable_per_zone: int = 3) -> dict:
+    """The morning-meeting (晨会) figures of the last ``hours`` per unit (:func:`briefing_level`: zones, or a city's
+    counties / a province's cities), cached for a minute.
+
+    Per unit: new (reported in the window), handled on the spot (of those, level ``onsite``), routed to the
     town and escalated to the district (level reached), overdue now (open and past ``due_at`` at ``now``,
     whenever reported), and notable cases (reported in the window with severity ≥ 3, hazardous chemicals,
-    or overdue now), most severe first.
+    or overdue now), most severe first. ``level`` names the rows' level and ``parent_level`` the level of each
+    row's ``parent`` (None when the parent is the root).
     """
     now = now_utc() if now is None else _as_utc(now)
     at = now.floor(f"{CURRENT_BUCKET_S}s")
     start = at - pd.Timedelta(hours=hours)
-    key = _key(BUNDLE_SCHEMA, "briefing", at, hours)
+    key = _key(BUNDLE_SCHEMA, "briefing2", at, hours)
 
     def build():
         h = hierarchy(gd)
+        level = briefing_level(h)
+        up = h.parent_level(level)
+        parent_level = None if up == "district" else up
         cols = ("id", "code", "category", "subcategory", "severity", "status", "level", "description", "address",
                 "grid_code", "zone_code", "town_code", "reported_at", "due_at", "closed_at")
         inc = frames.load_incidents(bind, start, at, columns=cols)
@@ -680,24 +691,30 @@ def briefing(bind, gd, cache, now=None, hours: int = 24, notable_per_zone: int =
         overdue_now = f["open"].to_numpy() & (due < kpis.to_utc(at)).fillna(False).to_numpy()
         lvl = inc["level"].to_numpy() if len(inc) else np.array([])
         new = f["new"].to_numpy()
-        d = pd.DataFrame({"zone": inc["zone_code"].to_numpy() if len(inc) else [],
-                          "new": new, "onsite": f["onsite"].to_numpy(),
+        if not len(inc):
+            unit_of = np.array([], dtype=object)
+        elif level == "zone":
+            unit_of = inc["zone_code"].to_numpy()
+        else:  # a county or city: its towns' rows
+            unit_of = inc["town_code"].map(h.town_up[level]).to_numpy()
+        d = pd.DataFrame({"unit": unit_of, "new": new, "onsite": f["onsite"].to_numpy(),
                           "town": new & (lvl == "town"), "district": new & (lvl == "district"),
                           "overdue": overdue_now})
-        agg = d.groupby("zone")[["new", "onsite", "town", "district", "overdue"]].sum()
-        zones = sorted(c for (lv, c) in h.names if lv == "zone")
-        agg = agg.reindex(zones, fill_value=0).astype(int)
+        agg = d.groupby("unit")[["new", "onsite", "town", "district", "overdue"]].sum()
+        codes = h.codes(level)
+        agg = agg.reindex(codes, fill_value=0).astype(int)
         sev = inc["severity"].to_numpy() if len(inc) else np.array([])
         cat = inc["category"].to_numpy() if len(inc) else np.array([])
         notable_mask = (new & ((sev >= 3) | (cat == "safety.hazchem"))) | overdue_now
-        notable = inc[notable_mask].assign(overdue=overdue_now[notable_mask], is_new=new[notable_mask])
+        notable = inc[notable_mask].assign(overdue=overdue_now[notable_mask], is_new=new[notable_mask],
+                                           unit=unit_of[notable_mask])
         notable = notable.sort_values(["severity", "overdue", "reported_at"], ascending=[False, False, False])
         rows = []
-        for z in zones:
-            r = agg.loc[z]
-            town = h.parent[("zone", z)]
-            nz = notable[notable["zone_code"] == z].head(notable_per_zone)
-            rows.append({"zone": z, "town": town, "new": int(r["new"]), "onsite": int(r["onsite"]),
+        for u in codes:
+            r = agg.loc[u]
+            nz = notable[notable["unit"] == u].head(notable_per_zone)
+            rows.append({"unit": u, "parent": h.parent[(level, u)] if parent_level else None,
+                         "new": int(r["new"]), "onsite": int(r["onsite"]),
                          "routed_town": int(r["town"]), "escalated_district": int(r["district"]),
                          "overdue": int(r["overdue"]),
                          "onsite_rate": kpis._rate(r["onsite"], r["new"]),
@@ -705,6 +722,7 @@ def briefing(bind, gd, cache, now=None, hours: int = 24, notable_per_zone: int =
                                         "reported_at", "overdue", "is_new"]].to_dict("records")})
         totals = {k: int(agg[k].sum()) for k in ("new", "onsite", "town", "district", "overdue")}
         totals["onsite_rate"] = kpis._rate(totals["onsite"], totals["new"])
-        return {"start": str(start), "end": str(at), "zones": rows, "totals": totals}
+        return {"start": str(start), "end": str(at), "level": level, "parent_level": parent_level, "rows": rows,
+                "totals": totals}
 
     return _cached(cache, key, 2 * CURRENT_BUCKET_S, build)

@@ -60,6 +60,8 @@ LIST_PATTERNS = {  # the form of each list parameter (also the OpenAPI document'
     "source": grammar.list_of(catalogue.SOURCES, LIST_MAX),
     "level": grammar.list_of(lifecycle.LEVELS, LIST_MAX),
     "department": grammar.list_of(catalogue.DEPARTMENTS, LIST_MAX),
+    "city": grammar.list_of_codes(LIST_MAX),
+    "county": grammar.list_of_codes(LIST_MAX),
     "town": grammar.list_of_codes(LIST_MAX),
     "zone": grammar.list_of_codes(LIST_MAX),
     "grid": grammar.list_of_codes(GRID_LIST_MAX),
@@ -125,8 +127,27 @@ def _q(params: Mapping) -> str | None:
     return q.strip() or None
 
 
-FILTER_PARAMS = ("status", "category", "severity", "source", "level", "department", "town", "zone", "grid", "from",
-                 "to", "bbox", "q", "overdue")
+FILTER_PARAMS = ("status", "category", "severity", "source", "level", "department", "city", "county", "town", "zone",
+                 "grid", "from", "to", "bbox", "q", "overdue")
+ABOVE_TOWN = ("city", "county")  # units a multi-county set has above its towns; the store reads them as their towns
+
+
+def _town_scope(params: Mapping) -> tuple[str, ...] | None:
+    """The towns of the ``city`` / ``county`` codes asked for (both: the towns in both), None when neither is.
+    A code the served set does not have (any code on a single county's set) adds no town: it matches nothing,
+    as an unknown town code does."""
+    asked = {name: _list(params, name) for name in ABOVE_TOWN}
+    if not any(asked.values()):
+        return None
+    from . import units  # the hierarchy of the served set (the geodata), read only when a county or city is asked
+
+    h = units.hierarchy()
+    scope: set[str] | None = None
+    for name, codes in asked.items():
+        if codes:
+            towns = {t for c in codes for t in h.towns_of(name, c)}
+            scope = towns if scope is None else scope & towns
+    return tuple(sorted(scope or ()))
 
 
 def canonical_query(params: Mapping[str, str]) -> str:
@@ -137,8 +158,8 @@ def canonical_query(params: Mapping[str, str]) -> str:
 
 def incident_filter(params: Mapping[str, str], *, now: dt.datetime | None = None) -> IncidentFilter:
     """The store filter for query values ``params`` (``status`` incl. ``open``, ``category``, ``severity``,
-    ``source``, ``level``, ``department``, ``town``, ``zone``, ``grid`` — comma-separated —, ``from``/``to``,
-    ``bbox``, ``q``, ``overdue``). Unknown keys are ignored. Raises :class:`FilterError`."""
+    ``source``, ``level``, ``department``, ``city``, ``county``, ``town``, ``zone``, ``grid`` — comma-separated —,
+    ``from``/``to``, ``bbox``, ``q``, ``overdue``). Unknown keys are ignored. Raises :class:`FilterError`."""
     statuses = _statuses(params)
     severities = [int(v) for v in _list(params, "severity")]
     bbox = _bbox(params)
@@ -157,6 +178,7 @@ def incident_filter(params: Mapping[str, str], *, now: dt.datetime | None = None
         towns=_list(params, "town"),
         zones=_list(params, "zone"),
         grids=_list(params, "grid"),
+        town_scope=_town_scope(params),
         reported_from=t_from,
         reported_to=t_to,
         bbox=bbox,

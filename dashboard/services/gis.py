@@ -37,12 +37,15 @@ from . import units
 from .serialise import GIS_INCIDENT_FIELDS, GIS_PERSONAL_FIELDS
 
 FORMATS = ("gpkg", "shp.zip")
-UNIT_LAYERS = (("towns", "town"), ("zones", "zone"), ("grids", "grid"))
-LAYERS = ("towns", "zones", "grids", "incidents")
-LAYER_NAMES = {"towns": ("镇街", "towns / sub-districts"), "zones": ("片区", "management zones"),
+ALL_UNIT_LAYERS = (("cities", "city"), ("counties", "county"), ("towns", "town"), ("zones", "zone"),
+                   ("grids", "grid"))
+SINGLE_LEVELS = ("district", "town", "zone", "grid")  # a single county's set (metrics.views.SINGLE_LEVELS)
+UNIT_LAYERS = ALL_UNIT_LAYERS[2:]  # a single county's set; a city's or province's: unit_layers_of(levels)
+LAYER_NAMES = {"cities": ("市", "cities"), "counties": ("县（市、区）", "counties / county-level districts"),
+               "towns": ("镇街", "towns / sub-districts"), "zones": ("片区", "management zones"),
                "grids": ("网格", "grids"), "incidents": ("案事件", "incidents")}
-PARENT_FIELDS = {"town": ("dist_code",), "zone": ("town_code", "dist_code"),
-                 "grid": ("zone_code", "town_code", "dist_code")}
+PARENT_FIELDS = {"city": (), "county": (), "town": ("dist_code",), "zone": ("town_code", "dist_code"),
+                 "grid": ("zone_code", "town_code", "dist_code")}  # + city_code where the set has cities
 TEXT = ("文本", "text")
 CODE = ("编码", "code")
 DAY = ("日期 YYYY-MM-DD（北京时间，含当日）", "date YYYY-MM-DD (Beijing time, inclusive)")
@@ -52,7 +55,8 @@ UNIT_FIELDS = {  # field -> (zh, en, what a value is)
     "name_en": ("英文名称", "Name (English)", TEXT),
     "zone_code": ("所属片区编码", "Zone code", CODE),
     "town_code": ("所属镇街编码", "Town code", CODE),
-    "dist_code": ("所属区编码", "District code", CODE),
+    "dist_code": ("所属区（县）编码", "District (county) code", CODE),
+    "city_code": ("所属市编码", "City code", CODE),
     "per_from": ("统计期起", "Period from", DAY),
     "per_to": ("统计期止", "Period to", DAY),
 }
@@ -108,8 +112,24 @@ def kpi_field_rows() -> list[tuple[str, str, str, tuple[str, str], str]]:
     return out
 
 
-def unit_columns(level: str) -> list[str]:
-    return ["code", "name", "name_en", *PARENT_FIELDS[level], "per_from", "per_to",
+def unit_layers_of(levels=SINGLE_LEVELS) -> tuple[tuple[str, str], ...]:
+    """(layer, level) of the unit layers of a set with ``levels`` (``Hierarchy.levels``), top down."""
+    return tuple((layer, level) for layer, level in ALL_UNIT_LAYERS if level in levels)
+
+
+def layers_of(levels=SINGLE_LEVELS) -> tuple[str, ...]:
+    """Every layer an export of a set with ``levels`` holds, in the file's order."""
+    return (*(layer for layer, _ in unit_layers_of(levels)), "incidents")
+
+
+def parent_fields(level: str, levels=SINGLE_LEVELS) -> tuple[str, ...]:
+    """The parent-code columns of a unit layer: its zone, town and county (``dist_code``) and, in a province's
+    set, its city (``city_code``)."""
+    return PARENT_FIELDS[level] + (("city_code",) if "city" in levels and level != "city" else ())
+
+
+def unit_columns(level: str, levels=SINGLE_LEVELS) -> list[str]:
+    return ["code", "name", "name_en", *parent_fields(level, levels), "per_from", "per_to",
             *(f for f, *_ in kpi_field_rows())]
 
 
@@ -117,13 +137,13 @@ def incident_columns(personal: bool) -> list[str]:
     return [f for f, *_ in GIS_INCIDENT_FIELDS + (GIS_PERSONAL_FIELDS if personal else ())]
 
 
-def field_table(personal: bool) -> pd.DataFrame:
+def field_table(personal: bool, levels=SINGLE_LEVELS) -> pd.DataFrame:
     """What every column of every layer means: layer, field, zh, en, unit_zh, unit_en, measure (the registry key of
     a KPI column, else empty)."""
     rows = []
     kpi = {f: (zh, en, u, key) for f, zh, en, u, key in kpi_field_rows()}
-    for layer, level in UNIT_LAYERS:
-        for f in unit_columns(level):
+    for layer, level in unit_layers_of(levels):
+        for f in unit_columns(level, levels):
             if f in kpi:
                 zh, en, u, key = kpi[f]
             else:
@@ -146,28 +166,45 @@ def _kpi_frame(rows: dict, codes: list[str]) -> pd.DataFrame:
     return pd.DataFrame(data)
 
 
-def unit_layers(p: periods.Period, figures: dict, gd=None) -> dict:
-    """``{"towns"|"zones"|"grids": GeoDataFrame}`` in EPSG:4326 with the KPIs of period ``p`` (``figures``:
-    ``{level: {code: {kpi: value}}}`` as ``services.kpis.every_unit`` gives them)."""
+def _in_scope(src: pd.DataFrame, level: str, h, towns: set) -> pd.Series:
+    """Which units of ``src`` (a layer's rows at ``level``) hold any of ``towns``."""
+    if level in ("town", "zone", "grid"):
+        return src["code" if level == "town" else "town_code"].astype(str).isin(towns)
+    ups = {h.town_up[level][t] for t in towns if t in h.town_up.get(level, {})}
+    return src["code"].astype(str).isin(ups)
+
+
+def unit_layers(p: periods.Period, figures: dict, gd=None, town_scope=None) -> dict:
+    """``{"cities"|"counties"|"towns"|"zones"|"grids": GeoDataFrame}`` (the layers the set has) in EPSG:4326 with
+    the KPIs of period ``p`` (``figures``: ``{level: {code: {kpi: value}}}`` as ``services.kpis.every_unit`` gives
+    them). ``town_scope`` (a county or city asked for: the filter's towns): only the units holding those towns."""
     import geopandas as gpd
 
     gd = units.geodata(gd)
     h = units.hierarchy(gd)
+    city_of = h.town_up.get("city", {})
     out = {}
-    for layer, level in UNIT_LAYERS:
+    for layer, level in unit_layers_of(h.levels):
         src = getattr(gd, layer).sort_values("code", kind="stable").reset_index(drop=True)
+        if town_scope is not None:
+            src = src[_in_scope(src, level, h, set(town_scope))].reset_index(drop=True)
         codes = [str(c) for c in src["code"]]
         base = {
             "code": codes,
             "name": [h.name(level, c, "zh") for c in codes],
             "name_en": [h.name(level, c, "en") for c in codes],
         }
-        for f in PARENT_FIELDS[level]:
+        for f in parent_fields(level, h.levels):
+            if f == "city_code" and level != "county":  # a town's, zone's or grid's city: its town's
+                towns = codes if level == "town" else [str(v) for v in src["town_code"]]
+                base[f] = [city_of.get(t) for t in towns]
+                continue
             col = "district_code" if f == "dist_code" else f
             base[f] = [str(v) for v in src[col]] if col in src.columns else h.root.code
         base["per_from"], base["per_to"] = p.first_day, p.last_day
         frame = pd.concat([pd.DataFrame(base), _kpi_frame(figures.get(level, {}), codes)], axis=1)
-        out[layer] = gpd.GeoDataFrame(frame[unit_columns(level)], geometry=src.geometry.values, crs="EPSG:4326")
+        out[layer] = gpd.GeoDataFrame(frame[unit_columns(level, h.levels)], geometry=src.geometry.values,
+                                      crs="EPSG:4326")
     return out
 
 
@@ -203,7 +240,7 @@ def readme_text(p: periods.Period, counts: dict, total: int, personal: bool, fil
         "",
         "图层 Layers:",
     ]
-    for layer in LAYERS:
+    for layer in counts:
         zh, en = LAYER_NAMES[layer]
         lines.append(f"  {layer:<10} {zh} / {en}: {counts[layer]}")
     if total > counts["incidents"]:
@@ -230,7 +267,7 @@ def _fit_bytes(v, limit: int = SHP_TEXT_BYTES):
 def _write_gpkg(path: str, layers: dict, fields: pd.DataFrame, p: periods.Period, readme: str) -> None:
     import pyogrio
 
-    for name in LAYERS:
+    for name in layers:
         zh, en = LAYER_NAMES[name]
         desc = (f"{zh} / {en}; period {p.first_day} – {p.last_day}" if name != "incidents"
                 else f"{zh} / {en}; see the fields table")
@@ -246,7 +283,7 @@ def _write_shp_zip(path: str, work: str, layers: dict, fields: pd.DataFrame, rea
 
     shp_dir = os.path.join(work, "shp")
     os.mkdir(shp_dir)
-    for name in LAYERS:
+    for name in layers:
         gdf = layers[name].copy()
         for c in gdf.columns:
             if c != gdf.geometry.name and gdf[c].dtype == object:
@@ -258,7 +295,7 @@ def _write_shp_zip(path: str, work: str, layers: dict, fields: pd.DataFrame, rea
     buf.write("\ufeff")  # BOM: spreadsheet programs and QGIS read the Chinese text as UTF-8
     fields.to_csv(buf, index=False, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
-        for name in LAYERS:
+        for name in layers:
             for ext in ("shp", "shx", "dbf", "prj", "cpg"):
                 z.write(os.path.join(shp_dir, f"{name}.{ext}"), f"{name}.{ext}")
         z.writestr("fields.csv", buf.getvalue().encode("utf-8"))
@@ -272,11 +309,11 @@ def export(fmt: str, p: periods.Period, flt: IncidentFilter, audience: str, filt
         raise ValueError(f"unknown format {fmt!r}")
     personal = audience == "personal"
     figures = kpi_service.every_unit(p)
-    layers = unit_layers(p, figures["kpis"])
+    layers = unit_layers(p, figures["kpis"], town_scope=flt.town_scope)
     points, total = incident_service.gis_points(flt, audience)
     layers["incidents"] = incident_layer(points, personal)
-    counts = {name: int(len(layers[name])) for name in LAYERS}
-    fields = field_table(personal)
+    counts = {name: int(len(layers[name])) for name in layers}
+    fields = field_table(personal, units.hierarchy().levels)
     root = units.root()
     readme = readme_text(p, counts, total, personal, filter_text, figures["at"], fields, root)
     stamp = beijing(utcnow(), FILE_STAMP)

@@ -409,6 +409,9 @@ class IncidentFilter:
     now: dt.datetime | None = None
     ids: Sequence[int] = ()
     codes: Sequence[str] = ()
+    # the towns of the counties / cities asked for (``services.filters``: a county or city is read as its towns);
+    # None: no such limit; empty: nothing matches (an unknown county)
+    town_scope: Sequence[str] | None = None
 
     def conditions(self) -> list:
         c: list = []
@@ -424,6 +427,8 @@ class IncidentFilter:
                             (self.codes, Incident.code)):
             if values:
                 c.append(col.in_(list(values)))
+        if self.town_scope is not None:
+            c.append(Incident.town_code.in_(list(self.town_scope)))
         if self.reported_from is not None:
             c.append(Incident.reported_at >= self.reported_from)
         if self.reported_to is not None:

@@ -42,8 +42,23 @@ def notable_line(c: dict, lang: str) -> str:
             f" — {_short(c.get('description'))}")
 
 
-def _zone_name(h, code: str, lang: str) -> str:
-    return h.name("zone", code, lang)
+def title(data: dict, lang: str) -> str:
+    """晨会简报 · 近24小时各片区情况 — or 各区县 / 各地市 in a city's or province's set (the rows' level)."""
+    unit = t(data.get("level", "zone"), lang)
+    return t("briefing_title", lang, unit=unit if lang == "zh" else unit.lower())
+
+
+def unit_columns(data: dict, lang: str) -> list[str]:
+    """The header of the unit columns: the rows' level and, where the parent is not the root, the parent's."""
+    return [t(data["level"], lang)] + ([t(data["parent_level"], lang)] if data.get("parent_level") else [])
+
+
+def unit_cells(data: dict, row: dict, h, lang: str) -> list[str]:
+    """A row's unit name and (where shown) its parent's."""
+    out = [h.name(data["level"], row["unit"], lang)]
+    if data.get("parent_level"):
+        out.append(h.name(data["parent_level"], row["parent"], lang))
+    return out
 
 
 def year_rows(year: dict, lang: str) -> list[dict]:
@@ -80,24 +95,25 @@ def year_section(year: dict | None, lang: str) -> html.Div:
 
 
 def briefing_layout(data: dict, h, lang: str) -> html.Div:
-    head = [html.Th(t("zone", lang)), html.Th(t("town", lang))] + [html.Th(t(COLUMN_KEYS[c], lang)) for c in COLUMNS] + [
+    head = [html.Th(c) for c in unit_columns(data, lang)] + [html.Th(t(COLUMN_KEYS[c], lang)) for c in COLUMNS] + [
         html.Th(t("b_notable", lang))]
+    blank = [html.Td("")] * (len(unit_columns(data, lang)) - 1)
     rows = []
-    for z in data["zones"]:
+    for z in data["rows"]:
         notable = [html.Li(notable_line(c, lang), className="wx-b-overdue" if c.get("overdue") else "")
                    for c in z["notable"]]
         cls = "wx-b-row" + (" wx-b-alert" if z["overdue"] or z["escalated_district"] else "")
-        rows.append(html.Tr(className=cls, children=[
-            html.Td(_zone_name(h, z["zone"], lang)), html.Td(h.name("town", z["town"], lang)),
+        rows.append(html.Tr(className=cls, **{"data-unit": z["unit"]}, children=[
+            *[html.Td(name) for name in unit_cells(data, z, h, lang)],
             *[html.Td(z[c], className="wx-num" + (" wx-b-hot" if c == "overdue" and z[c] else "")) for c in COLUMNS],
             html.Td(html.Ul(notable, className="wx-b-notable") if notable else "—"),
         ]))
     tot = data["totals"]
     rows.append(html.Tr(className="wx-b-total", children=[
-        html.Td(t("b_total", lang)), html.Td(""),
+        html.Td(t("b_total", lang)), *blank,
         *[html.Td(tot[TOTAL_KEYS[c]], className="wx-num") for c in COLUMNS], html.Td("")]))
     return html.Div(id="briefing-sheet", className="wx-briefing-sheet", children=[
-        html.H2(t("briefing_title", lang)),
+        html.H2(title(data, lang)),
         html.Div(t("briefing_window", lang, start=beijing(data["start"]), end=beijing(data["end"])),
                  className="wx-b-window"),
         html.Table(className="wx-b-table", id="briefing-table", children=[html.Thead(html.Tr(head)), html.Tbody(rows)]),
@@ -118,7 +134,7 @@ def briefing_pdf(data: dict, h, lang: str = "zh") -> bytes:
     font = "STSong-Light"
     if font not in pdfmetrics.getRegisteredFontNames():
         pdfmetrics.registerFont(UnicodeCIDFont(font))
-    title = ParagraphStyle("t", fontName=font, fontSize=15, leading=20)
+    heading = ParagraphStyle("t", fontName=font, fontSize=15, leading=20)
     small = ParagraphStyle("s", fontName=font, fontSize=7.5, leading=9.5)
     cell = ParagraphStyle("c", fontName=font, fontSize=8.5, leading=10.5)
 
@@ -129,19 +145,20 @@ def briefing_pdf(data: dict, h, lang: str = "zh") -> bytes:
     def P(text, style=cell):
         return Paragraph(pdf_text(text), style)
 
-    header = [P(t("zone", lang)), P(t("town", lang))] + [P(t(COLUMN_KEYS[c], lang)) for c in COLUMNS] + [
-        P(t("b_notable", lang))]
+    unit_cols = unit_columns(data, lang)
+    header = [P(c) for c in unit_cols] + [P(t(COLUMN_KEYS[c], lang)) for c in COLUMNS] + [P(t("b_notable", lang))]
     body = [header]
     alerts = []
-    for i, z in enumerate(data["zones"], start=1):
+    for i, z in enumerate(data["rows"], start=1):
         notes = "<br/>".join(pdf_text(notable_line(c, lang)) for c in z["notable"]) or "—"
-        body.append([P(_zone_name(h, z["zone"], lang)), P(h.name("town", z["town"], lang)),
-                     *[str(z[c]) for c in COLUMNS], Paragraph(notes, small)])
+        body.append([P(name) for name in unit_cells(data, z, h, lang)]
+                    + [str(z[c]) for c in COLUMNS] + [Paragraph(notes, small)])
         if z["overdue"]:
             alerts.append(i)
     tot = data["totals"]
-    body.append([P(t("b_total", lang)), ""] + [str(tot[TOTAL_KEYS[c]]) for c in COLUMNS] + [""])
-    widths = [30 * mm, 24 * mm] + [17 * mm] * len(COLUMNS) + [None]
+    body.append([P(t("b_total", lang))] + [""] * (len(unit_cols) - 1) + [str(tot[TOTAL_KEYS[c]]) for c in COLUMNS]
+                + [""])
+    widths = [30 * mm, 24 * mm][: len(unit_cols)] + [17 * mm] * len(COLUMNS) + [None]
     page_w = landscape(A4)[0] - 24 * mm
     widths[-1] = page_w - sum(w for w in widths[:-1])
     table = Table(body, colWidths=widths, repeatRows=1)
@@ -149,19 +166,20 @@ def briefing_pdf(data: dict, h, lang: str = "zh") -> bytes:
         ("FONTNAME", (0, 0), (-1, -1), font), ("FONTSIZE", (0, 0), (-1, -1), 8.5),
         ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#12355b")), ("TEXTCOLOR", (0, 0), (-1, 0), colors.white),
         ("GRID", (0, 0), (-1, -1), 0.3, colors.HexColor("#95a5a6")), ("VALIGN", (0, 0), (-1, -1), "TOP"),
-        ("ALIGN", (2, 1), (-2, -1), "RIGHT"), ("BACKGROUND", (0, -1), (-1, -1), colors.HexColor("#eaf2f8")),
+        ("ALIGN", (len(unit_cols), 1), (-2, -1), "RIGHT"), ("BACKGROUND", (0, -1), (-1, -1), colors.HexColor("#eaf2f8")),
     ]
     for i in alerts:
-        style.append(("TEXTCOLOR", (6, i), (6, i), colors.HexColor("#c0392b")))
+        col = len(unit_cols) + COLUMNS.index("overdue")
+        style.append(("TEXTCOLOR", (col, i), (col, i), colors.HexColor("#c0392b")))
     table.setStyle(TableStyle(style))
     # header cells are Paragraphs: make their text white too
     for p in body[0]:
         p.style = ParagraphStyle("h", parent=cell, textColor=colors.white)
     buf = io.BytesIO()
     doc = SimpleDocTemplate(buf, pagesize=landscape(A4), leftMargin=12 * mm, rightMargin=12 * mm, topMargin=12 * mm,
-                            bottomMargin=12 * mm, title=t("briefing_title", lang),
+                            bottomMargin=12 * mm, title=title(data, lang),
                             author=t("app_title", lang, place=h.root.title(lang)))
-    story = [Paragraph(pdf_text(t("app_title", lang, place=h.root.title(lang))), small), Paragraph(pdf_text(t("briefing_title", lang)), title),
+    story = [Paragraph(pdf_text(t("app_title", lang, place=h.root.title(lang))), small), Paragraph(pdf_text(title(data, lang)), heading),
              Paragraph(pdf_text(t("briefing_window", lang, start=beijing(data["start"]), end=beijing(data["end"]))),
                        cell), Spacer(1, 4 * mm), table]
     year = data.get("year")
