@@ -14,7 +14,7 @@ from dash import ALL, Input, Output, Patch, State, ctx, no_update
 from ..services import drill, units
 from ..ui import gis as gis_ui
 from ..ui import panel
-from ..ui.layers import LAYER_LEVEL
+from ..domain.levels import LAYER_LEVEL
 
 GEO_LAYERS = ("towns", "zones", "grids", "counties", "cities")  # every page holds each (ui.layers.absent_layers)
 PANEL_OUTPUTS = ("breadcrumb", "title", "cards", "ranking", "trend", "category", "level", "dept", "profile",

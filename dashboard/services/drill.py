@@ -10,6 +10,7 @@ from __future__ import annotations
 from urllib.parse import parse_qsl, urlencode
 
 from .. import context
+from ..domain.levels import LAYER_LEVEL, UPPER_LAYERS
 from ..metrics import kpis, periods, views
 from . import units
 
@@ -97,7 +98,7 @@ def drill_target(h, state: dict, layer: str, code: str | None) -> tuple[str, str
     """
     if not code:
         return None
-    upper = {"cities": "city", "counties": "county"}.get(layer)
+    upper = LAYER_LEVEL.get(layer) if layer in UPPER_LAYERS else None
     if upper and h.exists(upper, code):  # a multi-county map: a city or county drills into it
         return upper, code
     if layer == "towns" and h.exists("town", code):

@@ -13,6 +13,7 @@ from collections import Counter
 import numpy as np
 
 from .. import context
+from ..domain.levels import LAYER_LEVEL
 from ..metrics import registry
 from ..store import hazards as hazard_repo
 from ..store import lifecycle, queries, sequence
@@ -22,7 +23,7 @@ from .serialise import map_point
 
 EARTH_M_PER_DEG_LAT = 110_574.0
 RING_SEGMENTS = 48
-MAP_LEVELS = {"cities": "city", "counties": "county", "towns": "town", "zones": "zone", "grids": "grid"}
+MAP_LEVELS = LAYER_LEVEL  # the unit layers the map colours, top down
 MEASURES = registry.shown_in("map")  # what the map can be coloured by
 LIVE_MEASURES = registry.shown_in("map_live")  # of those, counted now (they follow the live feed)
 

@@ -12,6 +12,7 @@ import dash_leaflet as dl
 from dash_extensions.javascript import Namespace
 
 from ..domain import vocab
+from ..domain.levels import LAYER_LEVEL, LEVEL_LAYER, UPPER_LAYERS  # noqa: F401 (LEVEL_LAYER: the ui's importers)
 from ..domain.vocab import pick
 from ..i18n import t
 
@@ -61,10 +62,7 @@ BOUNDARY_LAYERS: tuple[LayerSpec, ...] = (  # bottom to top; grids on top so hov
               hideout={"layer": "district"}, extra={"interactive": False}),
 )
 
-# the unit layer of each level (the map's layer keys are plural)
-LEVEL_LAYER = {"city": "cities", "county": "counties", "town": "towns", "zone": "zones", "grid": "grids"}
-LAYER_LEVEL = {v: k for k, v in LEVEL_LAYER.items()}
-UPPER_LAYERS = ("cities", "counties")  # a single county's set has neither
+# the unit layer of each level (the map's layer keys are plural): dashboard.domain.levels
 # Level of detail on a multi-county map (``assets/dashboard_map.js`` wx.map.detail): below its zoom a layer is
 # not fetched; at and above it the layers marked bbox ask only for the units in view (``/api/geo/<layer>.json?bbox=``)
 DETAIL = {"towns": {"zoom": 9.5, "bbox": True}, "zones": {"zoom": 10.5, "bbox": True},
