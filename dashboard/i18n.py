@@ -208,6 +208,8 @@ STRINGS: dict[str, dict[str, str]] = {
     "duty_f_source": {"zh": "来源", "en": "Source"},
     "duty_f_level": {"zh": "处置层级", "en": "Level reached"},
     "duty_f_department": {"zh": "交办部门", "en": "Department"},
+    "duty_f_city": {"zh": "地市", "en": "City"},
+    "duty_f_county": {"zh": "区县", "en": "County"},
     "duty_f_town": {"zh": "镇街", "en": "Town"},
     "duty_f_zone": {"zh": "片区", "en": "Zone"},
     "duty_f_grid": {"zh": "网格", "en": "Grid"},

@@ -22,7 +22,7 @@ from ..ui import gis as gis_ui
 from . import duty_query as dq
 
 FILTER_INPUTS = ("duty-status", "duty-category", "duty-severity", "duty-source", "duty-level", "duty-department",
-                 "duty-town", "duty-zone", "duty-grid-code", "duty-window", "duty-from", "duty-to", "duty-overdue",
+                 "duty-city", "duty-county", "duty-town", "duty-zone", "duty-grid-code", "duty-window", "duty-from", "duty-to", "duty-overdue",
                  "duty-q")
 MAP_URL = "/api/map/incidents.json"
 
@@ -206,16 +206,25 @@ def register_callbacks(app) -> None:
                 custom_hidden)
 
     @app.callback(
+        Output("duty-county", "options"),
+        Output("duty-town", "options"),
         Output("duty-zone", "options"),
         Output("duty-grid-code", "options"),
+        Input("duty-city", "value"),
+        Input("duty-county", "value"),
         Input("duty-town", "value"),
         Input("duty-zone", "value"),
         State("duty-conf", "data"),
         prevent_initial_call=True,
     )
-    def place_options(towns, zones, conf):
-        places = data.place_options((conf or {}).get("lang", "zh"), towns, zones)
-        return places["zone"], places["grid"]
+    def place_options(cities, counties, towns, zones, conf):
+        """The choices under the control that changed (a control's own choices are left as they are: a new list
+        under a choice being made would reset it)."""
+        places = data.place_options((conf or {}).get("lang", "zh"), towns, zones, counties=counties, cities=cities)
+        trig = ctx.triggered_id
+        return (places["county"] if trig == "duty-city" and places["county"] is not None else no_update,
+                places["town"] if trig in ("duty-city", "duty-county") else no_update,
+                places["zone"] if trig != "duty-zone" else no_update, places["grid"])
 
     @app.callback(
         Output("duty-grid", "rowData"),

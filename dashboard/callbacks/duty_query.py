@@ -18,7 +18,8 @@ from urllib.parse import urlencode
 from ..domain.timefmt import CHINA_TZ
 from ..store import lifecycle
 
-LIST_KEYS = ("status", "category", "severity", "source", "level", "department", "town", "zone", "grid")
+LIST_KEYS = ("status", "category", "severity", "source", "level", "department", "city", "county", "town", "zone",
+             "grid")  # city / county: a city's or province's set
 WINDOWS = ("any", "1h", "today", "24h", "7d", "custom")
 RELATIVE_WINDOWS = ("1h", "today", "24h", "7d")
 ALL_STATES = "all"
@@ -134,10 +135,10 @@ def page_search(values: dict, lang: str, incident: int | None = None) -> str:
     return ("?" + urlencode(pairs)) if pairs else ""
 
 
-def values_from_controls(status, category, severity, source, level, department, town, zone, grid, win,
-                         t_from, t_to, overdue, q) -> dict:
+def values_from_controls(status, category, severity, source, level, department, city, county, town, zone, grid,
+                         win, t_from, t_to, overdue, q) -> dict:
     return {"status": _split(status), "category": _split(category), "severity": _split(severity),
             "source": _split(source), "level": _split(level), "department": _split(department),
-            "town": _split(town), "zone": _split(zone), "grid": _split(grid),
+            "city": _split(city), "county": _split(county), "town": _split(town), "zone": _split(zone), "grid": _split(grid),
             "win": win if win in WINDOWS else "any", "from": t_from or None, "to": t_to or None,
             "overdue": bool(overdue), "q": (q or "").strip()}

@@ -98,7 +98,8 @@ def layout(settings, lang: str, params: dict):
     if listing.total > len(listing.rows):
         note = ui.capped_note(len(listing.rows), listing.total, settings.map_points_max, lang)
     snapshot = alert_service.snapshot()
-    places = data.place_options(lang, values["town"], values["zone"])
+    places = data.place_options(lang, values["town"], values["zone"], counties=values["county"],
+                                cities=values["city"])
 
     the_map = district_map(settings, lang, hideouts={"incidents": {"alerts": sorted(
         {a["incident"]["id"] for a in snapshot["items"]})}}, checked=MAP_CHECKED,

@@ -140,16 +140,28 @@ def transition(incident_id: int, to: str, *, actor: str, actor_role: str, note: 
                                department=department, outcome=outcome, audit=record)
 
 
-def place_options(lang: str, towns=None, zones=None) -> dict[str, list[dict]]:
-    """The filter's town, zone and grid choices: ``{"town", "zone", "grid"}`` lists of ``{"label", "value"}``,
-    by code. Zones are narrowed to the chosen ``towns``, grids to those towns and the chosen ``zones``; a zone's
-    label names its town, a grid's its zone and its number."""
+PLACE_OPTIONS_MAX = 2000  # choices a place control lists at most: more (a province's zones or grids) wait for a
+# narrower choice above them (a county, a town), so the desk never ships tens of thousands of options
+
+
+def place_options(lang: str, towns=None, zones=None, counties=None, cities=None) -> dict[str, list[dict] | None]:
+    """The filter's place choices: ``{"city", "county", "town", "zone", "grid"}`` lists of ``{"label", "value"}``,
+    by code; ``city`` / ``county`` are None on a set without that level (a single county's). Counties are narrowed
+    to the chosen ``cities``, towns to the chosen cities and counties, zones to the chosen towns (or those cities'
+    and counties' towns), grids to those towns and the chosen ``zones``. A list longer than
+    :data:`PLACE_OPTIONS_MAX` is left empty until a choice above narrows it. A label names its parent (a zone's
+    its town, a grid's its zone and its number; in a city's or province's set a town's its county, a county's its
+    city)."""
     gd = units.geodata()
+    h = units.hierarchy(gd)
     towns, zones = list(towns or ()), list(zones or ())
+    counties, cities = list(counties or ()), list(cities or ())
 
     def options(frame, parent_col=None, parents=()):
         if parents and parent_col:
             frame = frame[frame[parent_col].isin(parents)]
+        if len(frame) > PLACE_OPTIONS_MAX:
+            return []
         out = []
         for code, parent in zip(frame["code"], frame[parent_col] if parent_col else [None] * len(frame)):
             label = units.name_of(code, lang)
@@ -160,6 +172,21 @@ def place_options(lang: str, towns=None, zones=None) -> dict[str, list[dict]]:
             out.append({"label": label, "value": code})
         return sorted(out, key=lambda o: o["value"])
 
-    grids = gd.grids if not towns else gd.grids[gd.grids["town_code"].isin(towns)]
-    return {"town": options(gd.towns), "zone": options(gd.zones, "town_code", towns),
+    scope = None  # the towns of the chosen cities and counties
+    for level, codes in (("city", cities), ("county", counties)):
+        if codes and level in h.levels:
+            found = {t for c in codes for t in h.towns_of(level, c)}
+            scope = found if scope is None else scope & found
+    town_frame = gd.towns if scope is None else gd.towns[gd.towns["code"].isin(scope)]
+    in_towns = towns or (sorted(scope) if scope is not None else [])
+    grids = gd.grids if not in_towns else gd.grids[gd.grids["town_code"].isin(in_towns)]
+    zone_frame = gd.zones if not in_towns else gd.zones[gd.zones["town_code"].isin(in_towns)]
+    out: dict[str, list[dict] | None] = {"city": None, "county": None}
+    if "city" in h.levels:
+        out["city"] = options(gd.cities)
+    if "county" in h.levels:
+        out["county"] = options(gd.counties, "city_code" if "city" in h.levels else None, cities)
+    multi = "county" in h.levels
+    return {**out, "town": options(town_frame, "district_code" if multi else None),
+            "zone": options(zone_frame, "town_code"),
             "grid": options(grids, "zone_code", zones)}

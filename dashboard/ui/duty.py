@@ -43,9 +43,16 @@ def _multi(id_: str, options: list, value: list, lang: str, **kw) -> dcc.Dropdow
                         className="wx-dd", **kw)
 
 
+def _place_field(label_key: str, id_: str, places: dict, key: str, values: dict, lang: str) -> html.Div:
+    """A place control the set may not have (city, county): hidden and empty when ``places[key]`` is None."""
+    field = _field(t(label_key, lang), _multi(id_, places.get(key) or [], values.get(key) or [], lang))
+    field.hidden = places.get(key) is None
+    return field
+
+
 def filter_panel(lang: str, values: dict, places: dict) -> html.Aside:
-    """The filter controls, set to ``values``; ``places``: the town / zone / grid choices
-    (``services.duty.place_options``)."""
+    """The filter controls, set to ``values``; ``places``: the city / county / town / zone / grid choices
+    (``services.duty.place_options``; a single county's set has no city or county control: hidden, empty)."""
     return html.Aside(className="wx-duty-filters", id="duty-filters", children=[
         html.H3(t("duty_filters", lang)),
         _field(t("duty_f_q", lang), dcc.Input(id="duty-q", type="search", value=values["q"], debounce=True,
@@ -77,6 +84,8 @@ def filter_panel(lang: str, values: dict, places: dict) -> html.Aside:
         _field(t("duty_f_department", lang), _multi("duty-department", [
             {"label": _pair(v, lang), "value": k} for k, v in catalogue.DEPARTMENTS.items()], values["department"],
             lang)),
+        _place_field("duty_f_city", "duty-city", places, "city", values, lang),
+        _place_field("duty_f_county", "duty-county", places, "county", values, lang),
         _field(t("duty_f_town", lang), _multi("duty-town", places["town"], values["town"], lang)),
         _field(t("duty_f_zone", lang), _multi("duty-zone", places["zone"], values["zone"], lang)),
         _field(t("duty_f_grid", lang), _multi("duty-grid-code", places["grid"], values["grid"], lang)),

@@ -110,3 +110,132 @@ def test_province_paints_counties_then_the_view_s_grids_and_drills_by_click(prov
                            " && (wx.map.hideoutOf('counties') || {}).measureLabel", arg=before, timeout=30_000)
     label = page.evaluate("() => wx.map.hideoutOf('counties').measureLabel")
     assert "超期" in label
+
+
+def _open_ids(server, **query) -> set:
+    """Ids of the open incidents the list API gives for ``query`` (every page)."""
+    import requests
+
+    ids, cursor = set(), None
+    while True:
+        q = {"status": "open", "limit": 1000, **query, **({"cursor": cursor} if cursor else {})}
+        body = requests.get(server.url + "/api/v1/incidents", params=q, headers=server.auth_header(), timeout=30).json()
+        ids |= {i["id"] for i in body["items"]}
+        cursor = body.get("next_cursor")
+        if not cursor:
+            return ids
+
+
+def test_duty_desk_of_a_province_filters_by_county(province_server, page):
+    """The duty desk on a province: city and county controls above the towns; a county in the URL lists exactly
+    that county's open incidents (the list API's answer for the same filter), and its towns only."""
+    code = "990102"
+    province_server.sign_in(page, "duty_officer")
+    page.goto(province_server.url + f"/incidents?county={code}")
+    page.wait_for_function("window.wx && wx.duty && wx.duty.gridApi() && wx.duty.rowCount() !== null",
+                           timeout=45_000)
+    assert page.locator("#duty-county").is_visible() and page.locator("#duty-city").is_visible()
+    assert COUNTIES[code][0] in page.locator("#duty-county").inner_text()  # the chosen county, by name
+    want = _open_ids(province_server, county=code)
+    every = _open_ids(province_server)
+    assert want and want < every  # the county holds some, not all, of the open incidents
+    page.wait_for_function("n => wx.duty.rowCount() === n", arg=len(want), timeout=45_000)
+    shown = page.evaluate("() => { const out = []; wx.duty.gridApi().forEachNode(n => out.push(n.data.id)); "
+                          "return out; }")
+    assert set(shown) == want
+    # choosing another county (as the dropdown does) filters the list and the URL again
+    other = "990201"
+    page.evaluate("c => window.dash_clientside.set_props('duty-county', {value: [c]})", other)
+    page.wait_for_url(re.compile(rf"county={other}"), timeout=30_000)
+    want = _open_ids(province_server, county=other)
+    page.wait_for_function("""ids => { const out = []; wx.duty.gridApi().forEachNode(n => out.push(n.data.id));
+        return out.length === ids.length && ids.every(i => out.indexOf(i) >= 0); }""", arg=sorted(want),
+                           timeout=45_000)
+    assert page.js_errors == []
+
+
+WATCH_MOVES = """() => { const m = wx.map.mapFor('map');
+    if (!m._wxWatched) { m._wxWatched = true; m.on('movestart', () => { m._wxMoving = true; });
+                         m.on('moveend', () => { m._wxMoving = false; }); }
+    return m.getZoom(); }"""
+SETTLED = """z => { const m = wx.map.mapFor('map');
+    if (!m || m._wxMoving || m._animatingZoom || (m._panAnim && m._panAnim._inProgress) || !(m.getZoom() > z)) {
+        window.__wxView = null; return false; }
+    const c = m.getCenter(), now = [c.lat, c.lng, m.getZoom()], prev = window.__wxView;
+    window.__wxView = now;
+    return !!prev && Math.abs(prev[0] - now[0]) < 1e-7 && Math.abs(prev[1] - now[1]) < 1e-7 && prev[2] === now[2];
+}"""
+GRID_POINT = """code => { const m = wx.map.mapFor('map'); let p = null;
+    m.eachLayer(l => { if (!p && l.feature && l.feature.properties.code === code && l.getBounds
+                           && /wx-layer-grids/.test(l.options.className || '')) {
+        const c = l.getCenter(); const xy = m.latLngToContainerPoint(c);
+        const r = m.getContainer().getBoundingClientRect(); p = [r.left + xy.x, r.top + xy.y]; } });
+    return p; }"""
+
+
+def read_counties(server):
+    """The served set's counties (code as the index)."""
+    return load_geodata(server.app.server.extensions["dashboard"].settings.geodata_dir).counties.set_index("code")
+
+
+def _click_grid(page, code: str, above_zoom: float) -> None:
+    """Wait for the map to stand still past ``above_zoom`` with grid ``code`` drawn, bring the grid's centre to the
+    map's centre (the map's controls cover its corners), and click it there — on the grid's own path."""
+    page.wait_for_function(SETTLED, arg=above_zoom, polling=400, timeout=45_000)
+    page.wait_for_function(GRID_POINT.replace("return p; }", "return !!p; }"), arg=code, timeout=45_000)
+    page.evaluate("""code => { const m = wx.map.mapFor('map');
+        m.eachLayer(l => { if (l.feature && l.feature.properties.code === code && l.getCenter
+                               && /wx-layer-grids/.test(l.options.className || '')) {
+            m.panTo(l.getCenter(), {animate: false}); } }); }""", code)
+    page.wait_for_function(SETTLED, arg=above_zoom, polling=400, timeout=45_000)
+    on_grid = GRID_POINT.replace("return p; }", """if (!p) { return false; }
+        const e = document.elementFromPoint(p[0], p[1]);
+        return !!e && /wx-layer-grids/.test(e.getAttribute('class') || ''); }""")
+    page.wait_for_function(on_grid, arg=code, timeout=45_000)
+    page.mouse.click(*page.evaluate(GRID_POINT, code))
+
+
+def test_province_drills_by_click_to_a_grid_and_back(province_server, page):
+    """From a county, clicks on the map go down to one grid (a grid click outside the current zone drills into its
+    zone, the next into the grid), the panel follows, and the browser's back button walks back up."""
+    geo = load_geodata()
+    county = "990201"
+    towns = sorted(t for t, c in county_of_towns(geo.towns).items() if c == county)
+    grid = geo.grids[geo.grids["town_code"] == towns[0]].sort_values("code").iloc[0]
+    zone, code = grid["zone_code"], grid["code"]
+    province_server.sign_in(page)
+    page.goto(province_server.url + f"/?level=county&code={county}")
+    page.wait_for_function("() => (document.querySelector('#unit-title') || {}).innerText?.includes('990201')",
+                           timeout=45_000)
+    page.locator(".leaflet-control-layers-overlays label", has_text="案事件").locator("input").uncheck()
+    page.wait_for_function("() => !document.querySelector('.marker-cluster, .wx-inc')", timeout=30_000)
+    zoom = page.evaluate(WATCH_MOVES)
+    # the map has flown to the county (its view's centre inside the county's box) and stands still
+    cminx, cminy, cmaxx, cmaxy = read_counties(province_server).loc[county].geometry.bounds
+    page.wait_for_function("""b => { const m = wx.map.mapFor('map'), c = m.getCenter();
+        return c.lng > b[0] && c.lng < b[2] && c.lat > b[1] && c.lat < b[3]; }""", arg=[cminx, cminy, cmaxx, cmaxy],
+                           timeout=45_000)
+    page.wait_for_function(SETTLED, arg=0, polling=400, timeout=45_000)
+    # zoomed in on the grid: the grids of that view come from the server for its box
+    point = grid.geometry.representative_point()
+    page.evaluate("p => wx.map.mapFor('map').setView([p[1], p[0]], 14, {animate: false})", [point.x, point.y])
+    _click_grid(page, code, min(zoom, 11.9))
+    page.wait_for_url(re.compile(rf"level=zone&code={re.escape(zone)}"), timeout=45_000)
+    page.wait_for_function("z => (document.querySelector('#unit-title') || {}).innerText?.includes(z)", arg=zone,
+                           timeout=45_000)
+    zoom = page.evaluate(WATCH_MOVES)
+    _click_grid(page, code, zoom - 0.01)  # the fly to the zone is over (it may not zoom further in)
+    page.wait_for_url(re.compile(rf"level=grid&code={re.escape(code)}"), timeout=45_000)
+    page.wait_for_function("g => (document.querySelector('#unit-title') || {}).innerText?.includes(g)", arg=code,
+                           timeout=45_000)
+    crumbs = page.locator("#breadcrumb").inner_text()
+    assert PROVINCE[1] in crumbs and COUNTIES[county][0] in crumbs
+    page.go_back()
+    page.wait_for_url(re.compile(rf"level=zone&code={re.escape(zone)}"), timeout=45_000)
+    page.wait_for_function("z => (document.querySelector('#unit-title') || {}).innerText?.includes(z)", arg=zone,
+                           timeout=45_000)
+    page.go_back()
+    page.wait_for_url(re.compile(rf"level=county&code={county}"), timeout=45_000)
+    page.wait_for_function("() => (document.querySelector('#unit-title') || {}).innerText?.includes('990201')",
+                           timeout=45_000)
+    assert page.js_errors == []

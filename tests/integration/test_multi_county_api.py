@@ -234,3 +234,45 @@ def test_briefing_rows_are_the_units_under_the_root(backend, db, sessions, geo, 
     assert all(h.name(level, c, "zh") in page for c in h.codes(level)) and "片区" not in ui.title(data, "zh")
     assert ui.title(data, "en").endswith("per " + ("city" if with_cities else "county"))
     assert ui.briefing_pdf(data, h, "en").startswith(b"%PDF")
+
+
+def test_duty_desk_place_choices_above_the_towns(multi_app, geo, monkeypatch):
+    """The duty desk's place controls on a province: cities and counties to choose from, each narrowing the ones
+    below; a list longer than the cap waits for a narrower choice (a province's 67k grids are never shipped)."""
+    from dashboard.services import duty
+
+    county_of = county_of_towns(geo.towns)
+    with multi_app.app_context():
+        every = duty.place_options("zh")
+        assert [o["value"] for o in every["city"]] == sorted({ct for _, ct in COUNTIES.values()})
+        assert [o["value"] for o in every["county"]] == sorted(COUNTIES)
+        assert {o["label"] for o in every["county"]} == {f"{n} · 甲市" if ct == "990100" else f"{n} · 乙市"
+                                                          for n, ct in COUNTIES.values()}
+        assert len(every["town"]) == len(geo.towns) and len(every["grid"]) == len(geo.grids)
+        in_city = duty.place_options("zh", cities=["990100"])
+        assert [o["value"] for o in in_city["county"]] == sorted(c for c, (_, ct) in COUNTIES.items()
+                                                                 if ct == "990100")
+        assert {o["value"] for o in in_city["town"]} == {t for t, c in county_of.items() if COUNTIES[c][1] == "990100"}
+        county = "990102"
+        mine = {t for t, c in county_of.items() if c == county}
+        in_county = duty.place_options("en", counties=[county])
+        assert {o["value"] for o in in_county["town"]} == mine
+        assert all(o["label"].endswith(" · " + COUNTIES[county][0]) for o in in_county["town"])
+        assert {o["value"] for o in in_county["zone"]} == set(geo.zones.loc[geo.zones["town_code"].isin(mine), "code"])
+        assert duty.place_options("zh", counties=[county], cities=["990200"])["town"] == []  # both: none in both
+
+        cap = int(geo.grids.groupby("town_code").size().max()) + 1  # more than any town's grids, fewer than all
+        monkeypatch.setattr(duty, "PLACE_OPTIONS_MAX", cap)
+        capped = duty.place_options("zh")
+        assert capped["grid"] == [] and len(geo.grids) > cap
+        town = sorted(mine)[0]
+        narrowed = duty.place_options("zh", towns=[town])
+        assert {o["value"] for o in narrowed["grid"]} == set(geo.grids.loc[geo.grids["town_code"] == town, "code"])
+
+
+def test_single_county_desk_has_no_city_or_county_choice(app):
+    from dashboard.services import duty
+
+    with app.app_context():
+        places = duty.place_options("zh")
+    assert places["city"] is None and places["county"] is None and places["town"] and places["grid"]
