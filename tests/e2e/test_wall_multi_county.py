@@ -1,7 +1,8 @@
 """A city's wall (大屏) in a real browser (the seed's towns regrouped as one city of three counties,
 ``tests/regrouped.py``, on the small demo history): it ranks the counties, tours them (the card names the county,
 the map flies to it and outlines it) with the county polygons coloured by open cases, says 县（市、区） where it
-names them (County with ``lang=en``), and fetches no zone or grid beyond the view."""
+names them (County with ``lang=en``), and fetches no zone or grid beyond the view. A province's wall does the same
+with its cities (市排名, 市巡览)."""
 from __future__ import annotations
 
 import re
@@ -9,32 +10,43 @@ import re
 import pytest
 
 from tests.conftest import SUITE_LIMITS, LiveServer
-from tests.regrouped import COUNTIES, county_of_towns, regrouped, write_regrouped
+from tests.regrouped import CITIES, COUNTIES, PROVINCE, county_of_towns, regrouped, write_regrouped
 
 TOKEN = "wall-test"
 DARK_RAMP = ("#17324d", "#3d2f5a", "#6b2f57", "#9c2f45", "#cf3a32", "#ff5a36")  # services.wall.DARK_RAMP
 
 
-@pytest.fixture(scope="module")
-def city_server(small_demo_instance, tmp_path_factory):
+def _serve(small_demo_instance, tmp_path_factory, with_cities: bool):
     from dashboard import create_app
     from dashboard.geodata import load_geodata
     from dashboard.settings import Settings
 
-    base = tmp_path_factory.mktemp("city-wall")
-    gdir = write_regrouped(load_geodata(), base / "geodata", with_cities=False)
+    base = tmp_path_factory.mktemp("province-wall" if with_cities else "city-wall")
+    gdir = write_regrouped(load_geodata(), base / "geodata", with_cities=with_cities)
     settings = Settings(instance_dir=small_demo_instance, geodata_dir=gdir, tile_url="", demo_live=False,
                         cache_url=f"file://{base / 'cache'}", api_tokens=("test-token",), wall_tokens=(TOKEN,),
                         rate_limits=SUITE_LIMITS)
-    server = LiveServer(create_app(settings))
+    return LiveServer(create_app(settings))
+
+
+@pytest.fixture(scope="module")
+def city_server(small_demo_instance, tmp_path_factory):
+    server = _serve(small_demo_instance, tmp_path_factory, with_cities=False)
     yield server
     server.stop()
 
 
-def _open(page, base: str, query: str) -> None:
+@pytest.fixture(scope="module")
+def province_server(small_demo_instance, tmp_path_factory):
+    server = _serve(small_demo_instance, tmp_path_factory, with_cities=True)
+    yield server
+    server.stop()
+
+
+def _open(page, base: str, query: str, layer: str = "counties", n: int = len(COUNTIES)) -> None:
     page.goto(f"{base}/wall?token={TOKEN}{query}")
-    page.wait_for_function("n => document.querySelectorAll('path.wx-layer-counties').length === n",
-                           arg=len(COUNTIES), timeout=30_000)
+    page.wait_for_function("([layer, n]) => document.querySelectorAll('path.wx-layer-' + layer).length === n",
+                           arg=[layer, n], timeout=30_000)
     page.wait_for_function("() => window.wx && window.wx.map.mapFor('map')", timeout=10_000)
 
 
@@ -114,7 +126,7 @@ def test_city_wall_ranks_and_tours_its_counties(city_server, page):
                 facts: part('.wx-wall-facts')}; }""", arg=off, timeout=30_000).json_value()
     shown = got["code"]
     assert shown in off and COUNTIES[shown][0] in got["name"]
-    assert "甲市" in got["sub"]  # its parent: the city
+    assert "甲市" in got["sub"]  # its parent: the city (tests.regrouped: one city, 甲市)
     assert "县（市、区）巡览" in got["text"] and "片区巡览" not in got["text"]
     assert re.search(rf"镇街\s*{towns_of[shown]}(?!\d)", got["facts"]) and re.search(r"片区\s*\d", got["facts"]), got
     assert not [u for u in geo_requests if u.split("?")[0] in ("zones.json", "grids.json", "towns.json")
@@ -126,3 +138,28 @@ def test_city_wall_ranks_and_tours_its_counties(city_server, page):
                            timeout=20_000)
     page.wait_for_function("() => (document.querySelector('#wall-zone-card') || {}).innerText?.includes('County tour')",
                            timeout=20_000)
+
+
+def test_province_wall_ranks_and_tours_its_cities(province_server, page):
+    _open(page, province_server.url, "&tour=2&order=code&rank=new_incidents", "cities", len(CITIES))
+    page.wait_for_function("n => document.querySelectorAll('#wall-ranking .wx-wall-rank-row').length === n",
+                           arg=len(CITIES), timeout=20_000)
+    ranking = page.locator("#wall-ranking").inner_text()
+    assert "市排名" in ranking and "片区排名" not in ranking and "县（市、区）排名" not in ranking
+    ranked = page.eval_on_selector_all("#wall-ranking .wx-wall-rank-row", "els => els.map(e => e.dataset.zone)")
+    assert sorted(ranked) == sorted(CITIES)
+    page.wait_for_function("""ramp => { const els = [...document.querySelectorAll('path.wx-layer-cities')];
+        return els.length && els.every(e => ramp.includes(e.getAttribute('fill'))
+                                            && +e.getAttribute('fill-opacity') > 0.3); }""",
+                           arg=list(DARK_RAMP), timeout=20_000)
+    # the tour reaches a city: its card names it, its province, its counties counted, under 市巡览
+    got = page.wait_for_function("""cities => { const z = document.querySelector('#wall-zone-card [data-zone]');
+        if (!z || !cities.includes(z.dataset.zone)) return null;
+        const part = sel => (z.querySelector(sel) || {innerText: ''}).innerText;
+        return {code: z.dataset.zone, text: z.innerText, name: part('.wx-wall-zone-name'),
+                sub: part('.wx-wall-zone-sub'), facts: part('.wx-wall-facts')}; }""",
+                                 arg=sorted(CITIES), timeout=30_000).json_value()
+    n_counties = sum(1 for _, city in COUNTIES.values() if city == got["code"])
+    assert CITIES[got["code"]] in got["name"] and PROVINCE[1] in got["sub"] and "市巡览" in got["text"]
+    assert re.search(rf"县（市、区）\s*{n_counties}(?!\d)", got["facts"]), got
+
