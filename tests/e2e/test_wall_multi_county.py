@@ -163,3 +163,31 @@ def test_province_wall_ranks_and_tours_its_cities(province_server, page):
     assert CITIES[got["code"]] in got["name"] and PROVINCE[1] in got["sub"] and "市巡览" in got["text"]
     assert re.search(rf"县（市、区）\s*{n_counties}(?!\d)", got["facts"]), got
 
+
+
+def test_an_alert_on_a_city_wall_outlines_its_zone_then_the_tour_of_counties_resumes(city_server, page):
+    """An alert holds the county tour: the map flies to the incident and outlines its zone (the zones are drawn
+    there, the view's only); when the tour resumes the zone's outline goes and a county is outlined again."""
+    import json
+    import urllib.request
+
+    from dashboard.geodata import load_geodata
+
+    _open(page, city_server.url, "&tour=2&order=code&pause=4")
+    grid = load_geodata().grids.sort_values("code").iloc[0]
+    pt = grid.geometry.representative_point()
+    body = {"category": "safety.fire", "severity": 4, "lon": round(pt.x, 6), "lat": round(pt.y, 6),
+            "description": "城市大屏告警测试"}
+    req = urllib.request.Request(city_server.url + "/api/v1/incidents", data=json.dumps(body).encode(), method="POST",
+                                 headers={**city_server.auth_header(), "Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        posted = json.loads(resp.read())
+    page.locator(f"#wall-alert.wx-wall-alert-on [data-code='{posted['code']}']").wait_for(timeout=30_000)
+    page.wait_for_function("z => (wx.map.hideoutOf('zones') || {}).selected === z", arg=grid["zone_code"],
+                           timeout=10_000)
+    page.wait_for_function("z => document.querySelectorAll(\"path.wx-layer-zones[stroke='#ffd400']\").length === 1",
+                           arg=grid["zone_code"], timeout=30_000)  # the incident's zone, drawn at the alert's zoom
+    page.wait_for_selector("#wall-alert.wx-wall-alert-on", state="detached", timeout=15_000)
+    page.wait_for_function("() => (wx.map.hideoutOf('zones') || {}).selected === null", timeout=10_000)
+    page.wait_for_function("codes => codes.includes((wx.map.hideoutOf('counties') || {}).selected)",
+                           arg=sorted(COUNTIES), timeout=15_000)
