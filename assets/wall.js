@@ -1,4 +1,5 @@
-/* The wall display (大屏 /wall) in the browser: clock, zone tour, connection watch — window.wx.wall.
+/* The wall display (大屏 /wall) in the browser: clock, tour (of a county's zones, a city's counties or a province's
+ * cities: dashboard/services/wall.py tour_level), connection watch — window.wx.wall.
  *
  * Called from Dash clientside callbacks (dashboard/callbacks/wall.py); Dash's dcc.Interval components are the only
  * timers (one per purpose), so nothing here schedules work of its own, adds listeners or grows: the tour state
@@ -70,8 +71,21 @@
     } catch (e) { /* see flyToBounds */ }
   }
 
-  function selectZone(code) {
+  var TOUR_LAYERS = ["zones", "counties", "cities"];  // the tour callback's hideout outputs (callbacks/wall.py)
+
+  function selectIn(code) {
     return new window.dash_clientside.Patch().assign(["selected"], code || null).build();
+  }
+
+  /* The hideout patches of TOUR_LAYERS: `code` outlined on `layer`; `zone` (an alert's zone, or null to clear
+   * one outlined before) on the zones when the tour is of another layer; the others untouched. */
+  function select(layer, code, zone) {
+    var nu = noUpdate();
+    return TOUR_LAYERS.map(function (name) {
+      if (name === layer) { return selectIn(code); }
+      if (name === "zones" && zone !== undefined) { return selectIn(zone); }
+      return nu;
+    });
   }
 
   /* a card's figures: labels ([[kpi, label], …]) with their values (texts, from `offset` on) */
@@ -91,12 +105,13 @@
   function unitCard(u, T, step, total, code, zones) {
     var today = (zones.cards && zones.cards.today) || [], month = (zones.cards && zones.cards.month) || [];
     var values = (zones.values || {})[code || "district"] || [];
-    var facts = [
+    // a county's or city's card (and the root's on a city's or province's wall) counts its towns and zones first
+    var facts = (u.counts || []).map(function (c) { return fact(T[c[0]] || c[0], c[1]); }).concat([
       fact(T.grids, u.grids),
       fact(T.registered_units, (u.registered_units || 0).toLocaleString()),
       fact(T.hazards, u.hazards + (u.major_hazards ? " / " + u.major_hazards : ""))
-    ];
-    // a zone's rank: its place among the ranked zones of the tour's rank order
+    ]);
+    // a unit's rank: its place among the ranked units of the tour's rank order
     var at = code ? ((zones.order && zones.order.rank) || []).indexOf(code) : -1;
     var rank = at >= 0 && at < (zones.ranked || 0) ? at + 1 : null;
     if (rank) { facts.push(el("Span", {className: "wx-wall-fact wx-wall-rank-badge"},
@@ -104,7 +119,8 @@
     return el("Div", {className: "wx-wall-unit", "data-zone": code || "district"}, [
       el("H3", {className: "wx-wall-panel-title"}, [T.tour, el("Small", {}, step)]),
       el("Div", {className: "wx-wall-zone-name"}, u.name),
-      el("Div", {className: "wx-wall-zone-sub"}, code ? (u.town + " · " + u.station) : T.tour_district),
+      el("Div", {className: "wx-wall-zone-sub"}, !code ? T.tour_district
+        : u.station !== undefined ? (u.town + " · " + u.station) : (u.parent || "")),
       el("Div", {className: "wx-wall-facts"}, facts),
       el("H4", {}, T.today), el("Div", {className: "wx-wall-cards"}, cards(today, values, 0)),
       el("H4", {}, T.month), el("Div", {className: "wx-wall-cards"}, cards(month, values, today.length))
@@ -169,10 +185,10 @@
     });
   }
 
-  /* The zone ranking from its values (ui/wall.py, ranking_data): the best and the last zones. */
+  /* The ranking from its values (ui/wall.py, ranking_data): the best and the last zones (counties, cities). */
   function ranking(r) {
     if (!r || !r.rows_top) { return []; }
-    function rows(list, first) {  // [zone code, name, town, bar width, text]; positions from `first` on
+    function rows(list, first) {  // [unit code, name, second line, bar width, text]; positions from `first` on
       return list.map(function (x, i) {
         return el("Li", {className: "wx-wall-rank-row", "data-zone": x[0]}, [
           el("Span", {className: "wx-wall-rank-pos"}, String(first + i)),
@@ -187,9 +203,11 @@
       el("Div", {className: "wx-wall-rank-cols"}, [
         el("Div", {className: "wx-wall-rank-top"}, [el("H4", {}, r.top),
                                                     el("Ol", {className: "wx-wall-rank-list"}, rows(r.rows_top, 1))]),
-        el("Div", {className: "wx-wall-rank-bottom"}, [
+        // a single county or city ranked: no second column
+        r.rows_bottom.length ? el("Div", {className: "wx-wall-rank-bottom"}, [
           el("H4", {}, r.bottom),
           el("Ol", {className: "wx-wall-rank-list"}, rows(r.rows_bottom, r.total - r.rows_bottom.length + 1))])
+          : el("Div", {className: "wx-wall-rank-bottom"})
       ])
     ];
   }
@@ -208,8 +226,10 @@
       return [f.time.format(d), f.date.format(d)];
     },
 
-    /* One tour step (tick) or an alert (new id in the alert list): returns
-     * [tour state, zone card, alert card, alert card class, zones hideout patch]. Step -1 is the district. */
+    /* One tour step (tick) or an alert (new id in the alert list): returns [tour state, unit card, alert card,
+     * alert card class, hideout patches of the zones, counties and cities]. Step -1 is the district. The toured
+     * units are `zones.units` on the layer `zones.layer` (a county's zones, a city's counties, a province's
+     * cities). */
     tour: function (n, alerts, zones, st, cfg) {
       var nu = noUpdate();
       var ctx = window.dash_clientside.callback_context || {};
@@ -220,6 +240,8 @@
       zones = zones || {};
       alerts = alerts || [];
       var order = (zones.order && zones.order[cfg.order]) || [];
+      var layer = zones.layer || "zones";
+      var idle = [nu, nu, nu, nu].concat(TOUR_LAYERS.map(function () { return nu; }));
       st = first ? {i: -1, until: 0, seen: null, alert: null} : Object.assign({}, st);
 
       if (st.seen === null) {
@@ -232,23 +254,26 @@
           st.alert = a.id;
           st.until = now + (cfg.pause_ms || 20000);
           flyTo(a.lat, a.lon, ALERT_ZOOM);
-          return [st, nu, alertCard(a, T), "wx-wall-alert wx-wall-alert-on", selectZone(a.zone_code)];
+          var outline = layer === "zones" ? select(layer, a.zone_code) : select(null, null, a.zone_code);
+          return [st, nu, alertCard(a, T), "wx-wall-alert wx-wall-alert-on"].concat(outline);
         }
-        if (!first && trig.indexOf("wall-tour-tick") !== 0) { return [nu, nu, nu, nu, nu]; }
+        if (!first && trig.indexOf("wall-tour-tick") !== 0) { return idle; }
       }
-      if (!first && now < st.until) { return [nu, nu, nu, nu, nu]; }  // still showing an alert
+      if (!first && now < st.until) { return idle; }  // still showing an alert
       var alertClass = st.alert ? "wx-wall-alert" : nu;
+      // after an alert on a tour of counties or cities, its zone's outline goes
+      var clearZone = st.alert && layer !== "zones" ? null : undefined;
       st.alert = null;
       st.until = 0;
       if (!first) { st.i = (st.i + 1 >= order.length) ? -1 : st.i + 1; }
       var code = st.i >= 0 ? order[st.i] : null;
-      var unit = code ? (zones.zones || {})[code] : zones.district;
+      var unit = code ? (zones.units || {})[code] : zones.district;
       if (code && !unit) { st.i = -1; code = null; unit = zones.district; }
-      if (!unit) { return [st, nu, nu, alertClass, nu]; }
+      if (!unit) { return [st, nu, nu, alertClass].concat(TOUR_LAYERS.map(function () { return nu; })); }
       var step = code ? (st.i + 1) + " / " + order.length : (T.tour_district || "");
       if (!first) { flyToBounds(unit.bounds); }
-      return [st, unitCard(unit, T, step, zones.ranked || order.length, code, zones), alertClass === nu ? nu : [], alertClass,
-              selectZone(code)];
+      return [st, unitCard(unit, T, step, zones.ranked || order.length, code, zones), alertClass === nu ? nu : [],
+              alertClass].concat(select(layer, code, clearZone));
     },
 
     /* The connection sign from the live stream's state (wx.live, assets/live.js; no request): [connection state,

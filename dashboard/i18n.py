@@ -40,6 +40,15 @@ STRINGS: dict[str, dict[str, str]] = {
     "nav_overview": {"zh": "总览", "en": "Overview"},
     "nav_incidents": {"zh": "案事件", "en": "Incidents"},
     "nav_wall": {"zh": "大屏", "en": "Wall"},
+    # the unit the wall tours and ranks (the level under the root: a county's zones, a city's counties, a province's
+    # cities) as its headings name it ({unit}排名 / {unit} tour), and the counts on its cards
+    "wall_unit_zone": {"zh": "片区", "en": "Zone"},
+    "wall_unit_county": {"zh": "县（市、区）", "en": "County"},
+    "wall_unit_city": {"zh": "市", "en": "City"},
+    "wall_n_cities": {"zh": "市", "en": "Cities"},
+    "wall_n_counties": {"zh": "县（市、区）", "en": "Counties"},
+    "wall_n_towns": {"zh": "镇街", "en": "Towns"},
+    "wall_n_zones": {"zh": "片区", "en": "Zones"},
     "counts_line_multi": {
         "zh": "{counties} 个区县 · {towns} 个镇街 · {zones} 个片区 · {grids} 个网格",
         "en": "{counties} counties · {towns} towns · {zones} zones · {grids} grids",

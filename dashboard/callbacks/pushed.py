@@ -18,11 +18,11 @@ page as its view changes):
   patch of the ring layer's ``hideout``), instead of every page refetching the rings' geometry.
 - ``cards`` (overview) ``{"state": <view-state>, "lang"}``: the KPI cards of the view.
 - ``wall`` (wall) ``{"lang"}``: ticker (``wall-ticks``: new reports slide in, a patch of values that
-  ``assets/wall.js`` builds into list items), alerts (the markers pulse through the stream's own ``alerts``), zone
-  colours.
+  ``assets/wall.js`` builds into list items), alerts (the markers pulse through the stream's own ``alerts``), the
+  toured units' colours (zones, or a city's counties, a province's cities).
 - ``wallfigures`` (wall) ``{"lang", "rank", "rank_period", "rank_n"}``: the KPI header (``wall-header``: the rows
   whose figures moved), ranking (``wall-rank``: the rows that moved) and tour cards (``wall-zones``: the figures of
-  the zones that moved, the rank order as the zones that moved in it), each only when it moved — values, built
+  the units that moved, the rank order as the units that moved in it), each only when it moved — values, built
   into elements in the browser (``ui.wall`` ``header_data`` / ``ranking_data`` / ``tour_data``).
 
 The KPI figures (``cards``, ``wallfigures``: a KPI bundle per rendering) are *heavy*: rendered at most every
@@ -271,10 +271,10 @@ class CardsFeed:
 # ------------------------------------------------------------------------------------------------ wall
 @dataclass(frozen=True)
 class WallFeed:
-    """Ticker, alerts and zone colours: each change."""
+    """Ticker, alerts and the toured units' colours: each change."""
 
     heavy = False
-    version = 2  # the ticker as values (wall-ticks)
+    version = 3  # the ticker as values (wall-ticks); 3: the toured units' layer (zones, counties or cities)
 
     def parse(self, raw):
         return (_lang(_obj(raw, {"lang"})),)
@@ -295,9 +295,9 @@ class WallFeed:
             if change is not None:
                 sets.append(["wall-ticks", {"data": change}])
             state["ticks"] = [wall_ui.tick(it) for it in items]
-            payload = wall_data.zone_choropleth(lang, head.seq)
-            sets += colour_sets("zones", payload, prior.get("zones"), lang)
-            state["zones"] = payload
+            payload = wall_data.unit_choropleth(lang, head.seq)
+            sets += colour_sets(payload["layer"], payload, prior.get("choro"), lang)
+            state["choro"] = payload
         if prior.get("aseq") != head.aseq:
             alerts = wall_data.active_alerts(lang, head.aseq)
             old = prior.get("alerts")
@@ -319,10 +319,10 @@ class WallFeed:
 
 @dataclass(frozen=True)
 class WallFiguresFeed:
-    """The KPI header, the zone ranking and the tour's zone cards (heavy: at most every ``LIVE_FIGURES`` s)."""
+    """The KPI header, the ranking and the tour's unit cards (heavy: at most every ``LIVE_FIGURES`` s)."""
 
     heavy = True
-    version = 2  # header, ranking and the tour's figures as values (wall-header, wall-rank, wall-zones)
+    version = 3  # header, ranking and the tour's figures as values (wall-header, wall-rank, wall-zones); 3: units
 
     def parse(self, raw):
         raw = _obj(raw, {"lang", "rank", "rank_period", "rank_n"})
@@ -443,12 +443,12 @@ def list_moves(old: list, new: list, limit: int = 4) -> tuple[list, list] | None
 
 
 def tour_change(before: dict | None, tour: dict):
-    """The tour's zone cards data (``wall_ui.tour_data``), or a patch of what moved (None: nothing did): the values
-    of the zones (and the district) whose figures moved, the rank order as the few zones that moved in it."""
+    """The tour's unit cards data (``wall_ui.tour_data``), or a patch of what moved (None: nothing did): the values
+    of the units (and the district) whose figures moved, the rank order as the few units that moved in it."""
     if before is None or set(before) != set(tour):
         return tour
     p, moved = Patch(), False
-    for key in ("zones", "values"):  # by unit
+    for key in ("units", "values"):  # by unit
         old, new = before[key] or {}, tour[key] or {}
         if set(old) != set(new):
             p[key] = tour[key]
@@ -458,7 +458,7 @@ def tour_change(before: dict | None, tour: dict):
             if old[code] != value:
                 p[key][code] = value
                 moved = True
-    for key in ("district", "cards", "ranked"):
+    for key in ("level", "layer", "district", "cards", "ranked"):
         if before[key] != tour[key]:
             p[key] = tour[key]
             moved = True

@@ -1,13 +1,14 @@
 """Wall (大屏) callbacks — thin: read the tick and what the page already shows, ask :mod:`dashboard.services.wall`,
 return props.
 
-What changes with the store (ticker, alerts, zone colours, KPI header, ranking, zone cards) arrives in the live
+What changes with the store (ticker, alerts, the toured units' colours, KPI header, ranking, tour cards) arrives in the live
 stream's events as values (the stores ``wall-ticks``, ``wall-header``, ``wall-rank``, ``wall-zones``), rendered
 once per change for every wall (``callbacks.pushed``, parts ``wall`` and ``wallfigures``); the server side here
 only refreshes the KPIs each minute, as cases age with no write (``no_update`` when nothing changed or anything
 failed: the wall keeps its last content). The incident markers are applied in the browser.
-Client side (``assets/wall.js``): the header, ranking and ticker built from their values, the clock, the zone
-tour and the connection sign (the stream's state).
+Client side (``assets/wall.js``): the header, ranking and ticker built from their values, the clock, the tour (of
+a county's zones, a city's counties or a province's cities: the toured one outlined on its layer, an alert's zone on
+the zones') and the connection sign (the stream's state).
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from ..ui import wall as ui
 from ..services import wall as wall_data
 
 log = logging.getLogger("dashboard.wall")
+TOUR_LAYERS = ("zones", "counties", "cities")  # in the order wx.wall.tour returns their hideout patches
 
 
 def kpi_update(state: dict | None, cfg: dict):
@@ -73,7 +75,8 @@ def register_callbacks(app) -> None:
         Output("wall-zone-card", "children"),
         Output("wall-alert", "children"),
         Output("wall-alert", "className"),
-        Output("geo-zones", "hideout", allow_duplicate=True),
+        # the toured unit outlined: a zone, county or city (every map page holds the three layers: ui.layers)
+        *[Output(f"geo-{layer}", "hideout", allow_duplicate=True) for layer in TOUR_LAYERS],
         Input("wall-tour-tick", "n_intervals"),
         Input("wall-alerts", "data"),
         State("wall-zones", "data"),

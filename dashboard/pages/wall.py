@@ -1,5 +1,6 @@
 """大屏 Wall: the command centre's wall display — district map with live incidents and alerts, KPI header (today
-and this month), the newest reports, a clock, the zone ranking and an automatic zone tour.
+and this month), the newest reports, a clock, the ranking and an automatic tour of the units under the root: a
+county's zones, a city's counties, a province's cities (``services.wall.tour_level``).
 
 Read-only kiosk: ``/wall?token=…`` with a token from ``settings.wall_tokens`` (``WALL_TOKENS``) needs no typing;
 nothing personal (no reporter, no phone number) reaches the page. Options: ``?tour=<s>&order=rank|code``,
@@ -44,18 +45,19 @@ def _safe(build, default):
 def layout(settings, lang: str, params: dict):
     if not token_ok(settings, params):
         return ui.invalid_token(lang, units.title(lang))
-    cfg = ui.wall_config(settings, lang, params, units.kind())
+    level = _safe(wall_data.tour_level, "zone")
+    cfg = ui.wall_config(settings, lang, params, units.kind(), level)
     seq = _safe(wall_data.change_seq, None)
     aseq = _safe(wall_data.alert_seq, None)
     kpi = _safe(lambda: wall_data.kpi_payload(lang, cfg["rank"], cfg["rank_period"]), None)
     items = _safe(lambda: wall_data.ticker_items(lang, seq), []) if seq is not None else []
     alerts = _safe(lambda: wall_data.active_alerts(lang, aseq), None) if aseq is not None else None
-    choro = _safe(lambda: wall_data.zone_choropleth(lang, seq), None) if seq is not None else None
+    choro = _safe(lambda: wall_data.unit_choropleth(lang, seq), None) if seq is not None else None
     pulse = sorted({a["incident_id"] for a in (alerts or {}).get("items", [])})
     hideouts = {k: dict(v) for k, v in ui.WALL_HIDEOUTS.items()}
-    if choro:
-        hideouts["zones"].update(values=choro["values"], breaks=choro["breaks"], colors=choro["colors"],
-                                 measureLabel=choro["label"], format=choro["format"])
+    if choro:  # the toured units' layer (zones, counties or cities), coloured by open incidents
+        hideouts[choro["layer"]].update(values=choro["values"], breaks=choro["breaks"], colors=choro["colors"],
+                                        measureLabel=choro["label"], format=choro["format"])
     hideouts["incidents"] = {"alerts": pulse}
     # what the page already shows, so the first live tick changes nothing (None: read it on the first tick)
     live_state = {"seq": seq, "aseq": aseq if alerts is not None else None, "pulse": pulse}

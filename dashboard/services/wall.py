@@ -1,6 +1,9 @@
 """What the wall (大屏) shows, assembled from the store (through its repositories), the cached KPI views and the
 geodata.
 
+The wall ranks, tours and colours the units right under the root (:func:`tour_level`): a county's zones, a city's
+counties, a province's cities — so what it is sent grows with those units, never with a province's zones.
+
 Every payload is cached in the shared cache (``services().cache``) under what it depends on — the store's change
 sequence for the live parts (ticker, alerts), the minute for the KPI parts (as :mod:`dashboard.metrics.views`
 does) — so fifty walls cost about what one does. Only whitelisted, non-personal fields leave this module: no
@@ -21,14 +24,15 @@ from . import alerts as alert_service
 from . import db, maps, units
 from .serialise import wall_alert_row, wall_ticker_row
 
-CACHE_PREFIX = "wall2"  # bump when a cached payload changes shape
+CACHE_PREFIX = "wall3"  # bump when a cached payload changes shape
 TICKER_MAX = 20  # the ticker's bound: the newest reports only
 ALERTS_MAX = 10
-MAP_MEASURE = "open_incidents"  # the zones are coloured by open incidents, live
+MAP_MEASURE = "open_incidents"  # the toured units are coloured by open incidents, live
 DARK_RAMP = ["#17324d", "#3d2f5a", "#6b2f57", "#9c2f45", "#cf3a32", "#ff5a36"]  # few (dark) -> many (bright)
 HEADER_KPIS = ("new_incidents", "open_incidents", "overdue_incidents", "onsite_handling_rate", "resolution_rate",
                "in_zone_resolution_rate")
 DEFAULT_RANK_KPI = "resolution_rate"
+LEVEL_LAYER = {level: layer for layer, level in maps.MAP_LEVELS.items()}  # zone -> zones, county -> counties …
 ZONE_CARD_KPIS = {"today": ("new_incidents", "open_incidents", "overdue_incidents"),
                   "month": ("new_incidents", "onsite_handling_rate", "resolution_rate", "overdue_incidents")}
 
@@ -124,14 +128,29 @@ def _alerts_build(snap: dict, lang: str) -> dict:
 
 
 # ------------------------------------------------------------------------------------------ the map
-def zone_choropleth(lang: str, seq: int) -> dict:
-    """The zones coloured by open incidents right now (``services.maps.measure_payload``, the same classes as the
-    overview map) in a ramp made for a dark screen, cached per change."""
+def tour_level(gd=None) -> str:
+    """The unit the wall ranks, tours and colours: the level right under the root — a county's zones (its towns
+    are too few and too large to tour), a city's counties, a province's cities."""
+    h = units.hierarchy(gd)
+    return h.child_level("district") if h.multi else "zone"
+
+
+def tour_layer(gd=None) -> str:
+    """The map layer of :func:`tour_level` (``zones`` / ``counties`` / ``cities``)."""
+    return LEVEL_LAYER[tour_level(gd)]
+
+
+def unit_choropleth(lang: str, seq: int) -> dict:
+    """The toured units (:func:`tour_layer`: zones, or a city's counties, a province's cities) coloured by open
+    incidents right now (``services.maps.measure_payload``, the same classes as the overview map) in a ramp made
+    for a dark screen, cached per change; ``layer`` names the layer."""
+    layer = tour_layer()
+
     def build():
-        payload = maps.measure_payload("zones", MAP_MEASURE, periods.resolve(None), lang)
+        payload = maps.measure_payload(layer, MAP_MEASURE, periods.resolve(None), lang)
         return {**payload, "colors": DARK_RAMP[: len(payload["colors"])]}
 
-    return _cached(f"{CACHE_PREFIX}:choro:{lang}:{seq}", 300, build)
+    return _cached(f"{CACHE_PREFIX}:choro:{layer}:{lang}:{seq}", 300, build)
 
 
 # ---------------------------------------------------------------------------------------------- KPIs
@@ -143,7 +162,9 @@ def kpi_version(now=None) -> str:
 
 
 def kpi_payload(lang: str, rank_kpi: str = DEFAULT_RANK_KPI, rank_period: str = "month", now=None) -> dict:
-    """KPI header (district, today and this month), the zone ranking and every zone's tour card data."""
+    """KPI header (the root unit, today and this month), the ranking of the toured units (:func:`tour_level`) and
+    every toured unit's card data: a county's zones; a city's counties or a province's cities — never the zones of
+    a city or province (the payload grows with the units under the root, not with the set)."""
     now = now_utc() if now is None else now
     rank_kpi = rank_kpi if rank_kpi in RANK_KPIS else DEFAULT_RANK_KPI
     rank_period = rank_period if rank_period in ("today", "month") else "month"
@@ -151,59 +172,112 @@ def kpi_payload(lang: str, rank_kpi: str = DEFAULT_RANK_KPI, rank_period: str = 
     return _cached(key, 120, lambda: _kpi_build(lang, rank_kpi, rank_period, now))
 
 
+def _zone_cards(gd, h, codes: list, lang: str) -> dict:
+    """What the zones' tour cards show that is not a KPI (a county's wall)."""
+    zones_geo = gd.zones.set_index("code")
+    hz = gd.hazards
+    out = {}
+    for code in codes:
+        z = zones_geo.loc[code]
+        g = h.grids[h.grids["zone_code"] == code]
+        zh = hz[hz["zone_code"] == code]
+        out[code] = {
+            "code": code, "name": h.name("zone", code, lang), "town": h.name("town", h.parent[("zone", code)], lang),
+            "station": str(z["station_name"]) if lang == "zh" else f"{h.name('zone', code, lang)} workstation",
+            "bounds": h.bounds[("zone", code)], "grids": int(len(g)),
+            "registered_units": int(g["registered_units"].sum()),
+            "hazards": int(len(zh)), "major_hazards": int(zh["major"].astype(bool).sum())}
+    return out
+
+
+def _counts(g, hz, below: tuple) -> dict:
+    """The card figures of a unit above the towns (or the root of a multi-county set) from its grids ``g`` and
+    hazard sites ``hz``: ``counts`` ([[key, n], …] of the levels in ``below``: its cities, counties, towns and
+    zones), grids, registered units, hazard sites and the major ones."""
+    return {"counts": [[LEVEL_LAYER[lv], int(g[views.UNIT_COLUMN[lv]].nunique())] for lv in below],
+            "grids": int(len(g)), "registered_units": int(g["registered_units"].sum()),
+            "hazards": int(len(hz)), "major_hazards": int(hz["major"].astype(bool).sum())}
+
+
+def _upper_cards(gd, h, level: str, codes: list, lang: str) -> dict:
+    """The tour cards of the counties (a city's wall) or cities (a province's): name, parent (the unit above it:
+    the root for the units right under it), bounds and counts."""
+    below = tuple(lv for lv in h.levels[h.levels.index(level) + 1:] if lv != "grid")
+    unit_of_town = h.town_up[level]
+    hz = gd.hazards
+    hz_unit = hz["town_code"].map(unit_of_town)
+    col = views.UNIT_COLUMN[level]
+    out = {}
+    for code in codes:
+        up = h.parent.get((level, code))
+        up_level = h.parent_level(level)
+        out[code] = {"code": code, "name": h.name(level, code, lang),
+                     "parent": h.name(up_level, up, lang) if up is not None else None,
+                     "bounds": h.bounds[(level, code)],
+                     **_counts(h.grids[h.grids[col] == code], hz[hz_unit == code], below)}
+    return out
+
+
 def _kpi_build(lang: str, rank_kpi: str, rank_period: str, now) -> dict:
     sv = context.services()
     gd = sv.geodata()
     h = units.hierarchy(gd)
+    level = tour_level(gd)
     pers = wall_periods(now)
     bundles = {k: views.kpi_bundle(sv.engine, gd, sv.cache, p, now=now) for k, p in pers.items()}
     header = {k: {kpi: views.unit_kpis(b, "district", None).get(kpi) for kpi in HEADER_KPIS}
               for k, b in bundles.items()}
 
-    zone_codes = sorted(c for (lv, c) in h.names if lv == "zone")
-    ranked = rank_zones(bundles[rank_period], zone_codes, rank_kpi)
-    valued = [(c, v) for c, v in ranked if v is not None]  # zones without a value (no cases) are not ranked
+    codes = h.codes(level)
+    ranked = rank_units(bundles[rank_period], level, codes, rank_kpi)
+    valued = [(c, v) for c, v in ranked if v is not None]  # units without a value (no cases) are not ranked
     position = {code: i + 1 for i, (code, _) in enumerate(valued)}
+
+    def card_kpis(lv, code):
+        return {per: [{"key": k, "label": kpi_label(k, lang),
+                       "value": fmt_value(views.unit_kpis(bundles[per], lv, code).get(k), k)} for k in keys]
+                for per, keys in ZONE_CARD_KPIS.items()}
+
+    if level == "zone":
+        cards = _zone_cards(gd, h, codes, lang)
+    else:
+        cards = _upper_cards(gd, h, level, codes, lang)
+    for code, card in cards.items():
+        card.update(rank=position.get(code), kpis=card_kpis(level, code))
     hz = gd.hazards
-    zones_geo = gd.zones.set_index("code")
-    zones = {}
-    for code in zone_codes:
-        z = zones_geo.loc[code]
-        g = h.grids[h.grids["zone_code"] == code]
-        zh = hz[hz["zone_code"] == code]
-        zones[code] = {
-            "code": code, "name": h.name("zone", code, lang), "town": h.name("town", h.parent[("zone", code)], lang),
-            "station": str(z["station_name"]) if lang == "zh" else f"{h.name('zone', code, lang)} workstation",
-            "bounds": h.bounds[("zone", code)], "grids": int(len(g)),
-            "registered_units": int(g["registered_units"].sum()),
-            "hazards": int(len(zh)), "major_hazards": int(zh["major"].astype(bool).sum()),
-            "rank": position.get(code),
-            "kpis": {per: [{"key": k, "label": kpi_label(k, lang),
-                            "value": fmt_value(views.unit_kpis(bundles[per], "zone", code).get(k), k)}
-                           for k in ZONE_CARD_KPIS[per]] for per in ZONE_CARD_KPIS},
-        }
     district = {"name": h.name("district", None, lang), "bounds": h.bounds[h.key("district", None)],
-                "kpis": {per: [{"key": k, "label": kpi_label(k, lang), "value": fmt_value(header[per].get(k), k)}
-                               for k in ZONE_CARD_KPIS[per]] for per in ZONE_CARD_KPIS},
-                "zones": len(zone_codes), "grids": int(len(h.grids)),
-                "registered_units": int(h.grids["registered_units"].sum()),
-                "hazards": int(len(hz)), "major_hazards": int(hz["major"].astype(bool).sum())}
+                "kpis": card_kpis("district", None)}
+    if level == "zone":
+        district.update({"zones": len(codes), "grids": int(len(h.grids)),
+                         "registered_units": int(h.grids["registered_units"].sum()),
+                         "hazards": int(len(hz)), "major_hazards": int(hz["major"].astype(bool).sum())})
+    else:
+        district.update(_counts(h.grids, hz, tuple(lv for lv in h.levels[1:] if lv != "grid")))
+
+    def parent_of(code):
+        """A ranking row's second line: a zone's town; a county's or city's parent when it is not the root."""
+        if level == "zone":
+            return h.name("town", h.parent[("zone", code)], lang)
+        up_level = h.parent_level(level)
+        return "" if up_level == "district" else h.name(up_level, h.parent[(level, code)], lang)
+
     return {
+        "level": level, "layer": LEVEL_LAYER[level],
         "header": header,
-        "ranking": {"kpi": rank_kpi, "label": kpi_label(rank_kpi, lang), "period": rank_period,
-                    "rows": [{"code": c, "name": h.name("zone", c, lang),
-                              "town": h.name("town", h.parent[("zone", c)], lang), "value": v,
+        "ranking": {"kpi": rank_kpi, "label": kpi_label(rank_kpi, lang), "period": rank_period, "level": level,
+                    "rows": [{"code": c, "name": h.name(level, c, lang), "town": parent_of(c), "value": v,
                               "text": fmt_value(v, rank_kpi)} for c, v in valued]},
-        "zones": zones, "district": district, "ranked": len(valued),
-        "order": {"rank": [c for c, _ in ranked], "code": zone_codes},  # the tour visits every zone
+        "units": cards, "district": district, "ranked": len(valued),
+        "order": {"rank": [c for c, _ in ranked], "code": codes},  # the tour visits every unit
         "as_of": timefmt.beijing(now, timefmt.CLOCK),
     }
 
 
-def rank_zones(bundle: dict, zone_codes: list[str], kpi: str) -> list[tuple[str, float | None]]:
-    """All zones, best first for ``kpi`` (lower is better for open / overdue / hours); no value goes last."""
-    rows = bundle["kpis"].get("zone", {})
-    vals = [(c, (rows.get(c) or {}).get(kpi)) for c in zone_codes]
+def rank_units(bundle: dict, level: str, codes: list[str], kpi: str) -> list[tuple[str, float | None]]:
+    """All units of ``level``, best first for ``kpi`` (lower is better for open / overdue / hours); no value goes
+    last."""
+    rows = bundle["kpis"].get(level, {})
+    vals = [(c, (rows.get(c) or {}).get(kpi)) for c in codes]
     have = [x for x in vals if x[1] is not None]
     missing = [x for x in vals if x[1] is None]
     have.sort(key=lambda x: (x[1], x[0]) if registry.lower_is_better(kpi) else (-x[1], x[0]))

@@ -10,7 +10,7 @@ from dash import dcc, html
 
 from ..metrics import kpis as K
 from .palette import SEVERITY_COLORS
-from .wall_text import RANK_KPIS, client_table, fmt_value, kpi_label, severity_name, wt
+from .wall_text import RANK_KPIS, client_table, fmt_value, kpi_label, severity_name, unit_word, wt
 
 # one interval per purpose (milliseconds)
 CLOCK_MS = 1000
@@ -24,6 +24,8 @@ HEADER_ROWS = {
               "in_zone_resolution_rate"),
 }
 WALL_HIDEOUTS = {  # the map's boundary layers restyled for a dark screen (see ui.layers)
+    "cities": {"stroke": "#f0b27a", "weight": 3, "opacity": 0.95, "fillOpacity": 0.5},
+    "counties": {"stroke": "#8fd3ff", "weight": 2.5, "opacity": 0.9, "fillOpacity": 0.5},
     "towns": {"stroke": "#c39bd3", "weight": 2.5, "opacity": 0.85},
     "zones": {"stroke": "#8fd3ff", "weight": 2.2, "opacity": 0.9, "fillOpacity": 0.5},
     "grids": {"stroke": "#3f5a75", "weight": 0.5, "opacity": 0.7, "emptyFillOpacity": 0.0},
@@ -46,9 +48,10 @@ def _setting(settings, name: str, default):
     return default if value in (None, "") else value
 
 
-def wall_config(settings, lang: str, params: dict, root_kind: str) -> dict:
+def wall_config(settings, lang: str, params: dict, root_kind: str, level: str = "zone") -> dict:
     """Tour and ranking options: URL parameters over settings over defaults (``?tour=30&order=rank|code``,
-    ``rank=<kpi>``, ``rank_period=today|month``, ``rank_n=5``, ``pause=<s>`` for an alert)."""
+    ``rank=<kpi>``, ``rank_period=today|month``, ``rank_n=5``, ``pause=<s>`` for an alert); ``level``: the toured
+    unit's (``services.wall.tour_level``: zone, or a city's counties, a province's cities)."""
     tour_s = _int(params.get("tour", _setting(settings, "wall_tour_s", DEFAULT_TOUR_S)), DEFAULT_TOUR_S, 2, 3600)
     order = params.get("order") or _setting(settings, "wall_tour_order", "rank")
     rank = params.get("rank") or _setting(settings, "wall_rank_kpi", "resolution_rate")
@@ -63,7 +66,7 @@ def wall_config(settings, lang: str, params: dict, root_kind: str) -> dict:
         "rank_period": rank_period if rank_period in ("today", "month") else "month",
         "rank_n": _int(params.get("rank_n"), DEFAULT_RANK_N, 1, 23),
         "pause_ms": pause_s * 1000,
-        "text": client_table(lang, root_kind),
+        "text": client_table(lang, root_kind, level),
     }
 
 
@@ -106,34 +109,44 @@ def ticker_data(items: list[dict] | None, lang: str, shown_before: list | None =
 
 
 def ranking_data(rank: dict | None, lang: str, n: int = DEFAULT_RANK_N) -> dict:
-    """The zone ranking as values: ``{"title", "sub", "top", "bottom" (the columns' headings), "total" (zones
-    ranked), "rows_top", "rows_bottom": [[zone code, name, town, bar width, text], …]}`` (a row's position follows
-    from ``total``, so a zone ranked anew moves no row); ``{}``: nothing ranked."""
+    """The ranking of the toured units as values: ``{"title", "sub", "top", "bottom" (the columns' headings),
+    "total" (units ranked), "rows_top", "rows_bottom": [[unit code, name, second line (a zone's town), bar width,
+    text], …]}`` (a row's position follows from ``total``, so a unit ranked anew moves no row); ``{}``: nothing
+    ranked. Zones: the best and the last ``n`` (at most half each); the few counties or cities of a city's or
+    province's wall: every one (the first half, rounded up, and the rest) when there are no more than ``2 n``."""
     if not rank or not rank.get("rows"):
         return {}
     rows = rank["rows"]
+    level = rank.get("level", "zone")
     kind = K.KPIS[rank["kpi"]][2]
     top_value = max((r["value"] for r in rows if r["value"] is not None), default=0) or 1
-    n = min(n, max(1, len(rows) // 2))
+    if level != "zone" and len(rows) <= 2 * n:
+        n_top, n_bottom = (len(rows) + 1) // 2, len(rows) // 2
+    else:
+        n_top = n_bottom = min(n, max(1, len(rows) // 2))
 
     def row(r):
         v = r["value"]
         width = 0 if v is None else (v * 100 if kind == "rate" else v / top_value * 100)
         return [r["code"], r["name"], r["town"], f"{max(0.0, min(100.0, width)):.1f}%", r["text"]]
 
-    return {"title": wt("ranking", lang), "sub": f"{rank['label']} · {wt(rank['period'], lang)}",
-            "top": wt("ranking_top", lang, n=n), "bottom": wt("ranking_bottom", lang, n=n), "total": len(rows),
-            "rows_top": [row(r) for r in rows[:n]], "rows_bottom": [row(r) for r in rows[-n:]]}
+    return {"title": wt("ranking", lang, unit=unit_word(level, lang)),
+            "sub": f"{rank['label']} · {wt(rank['period'], lang)}",
+            "top": wt("ranking_top", lang, n=n_top), "bottom": wt("ranking_bottom", lang, n=n_bottom),
+            "total": len(rows), "rows_top": [row(r) for r in rows[:n_top]],
+            "rows_bottom": [row(r) for r in rows[len(rows) - n_bottom:]] if n_bottom else []}
 
 
 def tour_data(payload: dict | None) -> dict:
-    """The tour's zone cards (``wall-zones``, read by ``wx.wall.tour``) from a KPI payload
-    (``services.wall.kpi_payload``): what each card shows that never moves (``zones``, ``district``: names, bounds,
-    counts of grids, units and hazard sites), the card figures' labels (``cards``: ``{period: [[kpi, label], …]}``)
-    apart from their values (``values``: ``{zone code or "district": [text, …]}`` in the order of ``cards``), and
-    the tour's orders (``order``: rank / code; a zone's rank is its place in ``order.rank`` among the ``ranked``)."""
+    """The tour's unit cards (``wall-zones``, read by ``wx.wall.tour``) from a KPI payload
+    (``services.wall.kpi_payload``): the toured level and its map layer (``level``, ``layer``: zone / zones, or a
+    city's counties, a province's cities), what each card shows that never moves (``units``, ``district``: names,
+    bounds, counts of towns, zones, grids, units and hazard sites), the card figures' labels (``cards``:
+    ``{period: [[kpi, label], …]}``) apart from their values (``values``: ``{unit code or "district": [text, …]}``
+    in the order of ``cards``), and the tour's orders (``order``: rank / code; a unit's rank is its place in
+    ``order.rank`` among the ``ranked``)."""
     if not payload:
-        return {k: None for k in ("zones", "district", "cards", "values", "order", "ranked")}
+        return {k: None for k in ("level", "layer", "units", "district", "cards", "values", "order", "ranked")}
 
     def fixed(unit):
         return {k: v for k, v in unit.items() if k not in ("kpis", "rank")}
@@ -144,9 +157,10 @@ def tour_data(payload: dict | None) -> dict:
     def values(unit):
         return [row["value"] for per in cards for row in unit["kpis"][per]]
 
-    vals = {code: values(z) for code, z in payload["zones"].items()}
+    vals = {code: values(u) for code, u in payload["units"].items()}
     vals["district"] = values(district)
-    return {"zones": {code: fixed(z) for code, z in payload["zones"].items()}, "district": fixed(district),
+    return {"level": payload["level"], "layer": payload["layer"],
+            "units": {code: fixed(u) for code, u in payload["units"].items()}, "district": fixed(district),
             "cards": cards, "values": vals, "order": payload["order"], "ranked": payload["ranked"]}
 
 

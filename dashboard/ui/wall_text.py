@@ -5,7 +5,7 @@ without touching other pages; :func:`wt` falls back to :func:`dashboard.i18n.t` 
 """
 from __future__ import annotations
 
-from ..i18n import STRINGS, kind_words, normalise
+from ..i18n import STRINGS, kind_words, normalise, t
 from ..metrics import kpis, registry
 from ..store import catalogue
 
@@ -19,10 +19,10 @@ WALL_STRINGS: dict[str, tuple[str, str]] = {
     "updated": ("数据更新", "Updated"),
     "ticker": ("最新上报", "Newest reports"),
     "ticker_empty": ("暂无上报", "No reports yet"),
-    "ranking": ("片区排名", "Zone ranking"),
+    "ranking": ("{unit}排名", "{unit} ranking"),  # {unit}: the toured unit's word (unit_word)
     "ranking_top": ("前{n}名", "Top {n}"),
     "ranking_bottom": ("后{n}名", "Bottom {n}"),
-    "tour": ("片区巡览", "Zone tour"),
+    "tour": ("{unit}巡览", "{unit} tour"),
     "tour_district": ("全{kind}概况", "{kind} overview"),  # {kind}: i18n.kind_words
     "tour_step": ("{i} / {n}", "{i} / {n}"),
     "rank_of": ("第 {r} / {n} 名", "Rank {r} of {n}"),
@@ -63,12 +63,23 @@ def severity_name(severity: int, lang: str) -> str:
     return zh if normalise(lang) == "zh" else en
 
 
-def client_table(lang: str, root_kind: str) -> dict:
+TOUR_LEVELS = ("zone", "county", "city")  # what a wall tours: a county's zones, a city's counties, a province's cities
+COUNT_KEYS = ("cities", "counties", "towns", "zones")  # the counts a card of a unit above the towns shows
+
+
+def unit_word(level: str, lang: str = "zh") -> str:
+    """The toured unit as the wall's headings name it: 片区 / 县（市、区） / 市 (Zone / County / City)."""
+    return t(f"wall_unit_{level if level in TOUR_LEVELS else 'zone'}", lang)
+
+
+def client_table(lang: str, root_kind: str, level: str = "zone") -> dict:
     """The strings the wall's JS needs (tour cards, alert card), in one language; ``root_kind`` 区 / 县 / 市
-    (``services.units.kind``: 全区概况 / 全县概况)."""
-    keys = ("today", "month", "now", "tour", "rank_of", "grids", "registered_units", "hazards",
+    (``services.units.kind``: 全区概况 / 全县概况); ``level``: the toured unit's (片区巡览 / 县（市、区）巡览)."""
+    keys = ("today", "month", "now", "rank_of", "grids", "registered_units", "hazards",
             "major_hazards", "station", "alert_title", "alert_high", "alert_ring", "severity", "zone", "town")
-    return {**{k: wt(k, lang) for k in keys}, "tour_district": wt("tour_district", lang, **kind_words(root_kind, lang))}
+    return {**{k: wt(k, lang) for k in keys}, "tour": wt("tour", lang, unit=unit_word(level, lang)),
+            "tour_district": wt("tour_district", lang, **kind_words(root_kind, lang)),
+            **{k: t(f"wall_n_{k}", lang) for k in COUNT_KEYS}}
 
 
 def fmt_value(value, kpi: str) -> str:
