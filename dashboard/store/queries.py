@@ -36,7 +36,8 @@ def incident_cells(session: Session, flt: IncidentFilter, origin: tuple[float, f
     that starts at ``origin`` (lon, lat; the box's south-west corner snapped to the lattice, so every point of the
     box is east and north of it): rows ``(ix, iy, n, n1, n2, n3, n4, lon, lat)`` — the cell's column and row from
     the origin, its count, the count of each severity and the mean position of its incidents (the count-weighted
-    centre). One ``GROUP BY``; the open rows come through the partial index of the open cases."""
+    centre). One ``GROUP BY``; the open rows of the box come through the partial index of the open cases by place
+    (``ix_incidents_open_place``, migration 0011)."""
     x0, y0 = origin
     if session.get_bind().dialect.name == "postgresql":  # a cast rounds there; floor() is exact for the lattice
         ix, iy = (cast(func.floor((Incident.lon - x0) / cell), Integer),

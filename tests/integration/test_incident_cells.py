@@ -44,6 +44,14 @@ def scattered(sessions, geo):
     return x1, y1, x2, y2
 
 
+def test_the_open_incidents_are_indexed_by_place(db):
+    """Migration 0011: a view's open rows are a range of one partial index (not every open row of the store)."""
+    from sqlalchemy import inspect
+
+    idx = {i["name"]: i for i in inspect(db).get_indexes("incidents")}
+    assert idx["ix_incidents_open_place"]["column_names"] == ["lon", "lat", "severity"]
+
+
 def _rows(sessions):
     with sessions() as s:
         return s.execute(select(Incident.lon, Incident.lat, Incident.severity, Incident.status)).all()
