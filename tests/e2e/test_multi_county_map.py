@@ -190,6 +190,17 @@ def test_province_incidents_are_counted_per_cell_then_shown_as_the_view_s_marker
                            arg=cells["total"] + 2, timeout=30_000)
     assert page.evaluate("() => window.__sameDocument === true")
 
+    # a cell's tooltip on hover; a click zooms in to the cell
+    busiest_i = page.evaluate("() => { const n = Array.from(document.querySelectorAll('.wx-cell [data-n]'), e => +e.dataset.n);"
+                              " return n.indexOf(Math.max(...n)); }")
+    zoom_before = page.evaluate("() => wx.map.mapFor('map').getZoom()")
+    bubble = page.locator(".wx-cell").nth(busiest_i)
+    bubble.hover()
+    page.wait_for_selector(".leaflet-tooltip.wx-tooltip", timeout=10_000)
+    assert "案事件数" in page.inner_text(".leaflet-tooltip.wx-tooltip")
+    bubble.click()
+    page.wait_for_function("z => wx.map.mapFor('map').getZoom() > z", arg=zoom_before, timeout=30_000)
+
     # the layer control still switches the incidents off, cells included
     page.locator(".leaflet-control-layers-overlays label", has_text="案事件").locator("input").uncheck()
     page.wait_for_function("() => !document.querySelector('.wx-cell, .marker-cluster, .wx-inc')", timeout=30_000)
