@@ -91,7 +91,8 @@
           var grids = (document.querySelector("path.wx-layer-grids") !== null &&
             document.querySelector("path.wx-layer-zones") !== null) ||
             document.querySelector("path.wx-layer-counties") !== null;  // a multi-county map draws its counties first
-          var markers = document.querySelector(".marker-cluster, .leaflet-marker-pane .wx-inc") !== null;
+          // (a multi-county map shows counts per cell until zoomed in: wx.map.incidentCell)
+          var markers = document.querySelector(".marker-cluster, .leaflet-marker-pane .wx-inc, .wx-cell") !== null;
           var held = window.wx && window.wx.live ? window.wx.live.size() : null;
           var reason = grids && markers ? "drawn" : grids && held === 0 ? "drawn-no-incidents"
             : Date.now() - t0 >= timeoutMs ? "timeout" : null;
@@ -298,6 +299,59 @@
       });
       return L.marker(latlng, {icon: icon, title: (cat.name || p.k) + " #" + p.id, riseOnHover: true,
                                zIndexOffset: p.s * 100});
+    },
+    /* A multi-county map's count of the incidents in one square cell of the view (/api/map/incident_cells.json,
+     * properties n: count, s: [count of severity 1..4], ms: the highest, hi: of severity 3 and 4, b: the cell's
+     * [west, south, east, north]) at the count-weighted centre: a bubble growing with the count, its ring the
+     * severities' shares (4 first, clockwise), the count inside. */
+    incidentCell: function (feature, latlng, context) {
+      hide(context);
+      var p = feature.properties;
+      var n = p.n || 0, s = p.s || [0, 0, 0, 0], at = 0, stops = [];
+      [3, 2, 1, 0].forEach(function (i) {
+        if (!s[i] || !n) { return; }
+        var to = at + 360 * s[i] / n;
+        stops.push(SEVERITY_COLORS[i + 1] + " " + at.toFixed(1) + "deg " + to.toFixed(1) + "deg");
+        at = to;
+      });
+      var size = Math.round(30 + 8 * Math.log(Math.max(1, n)) / Math.LN10);  // 30 px for one, 54 for a thousand
+      var text = n >= 10000 ? Math.round(n / 1000) + "k" : (n >= 1000 ? (n / 1000).toFixed(1) + "k" : String(n));
+      var icon = L.divIcon({
+        className: "wx-cell wx-cell-sev-" + esc(p.ms),
+        html: "<span class='wx-cell-ring' data-n='" + esc(n) + "' style='background:conic-gradient(" +
+          esc(stops.join(",") || "#888 0deg 360deg") + ")'><b>" + esc(text) + "</b></span>",
+        iconSize: [size, size], iconAnchor: [size / 2, size / 2]
+      });
+      return L.marker(latlng, {icon: icon, riseOnHover: true, zIndexOffset: 1000 + Math.min(n, 9999),
+                               keyboard: true, title: ""});
+    },
+    /* the cell's tooltip (bound on the first hover, as a unit's) and its click: the map zooms in to the cell */
+    incidentCellTooltip: function (feature, layer, context) {
+      var h = hide(context);
+      var p = feature.properties;
+      function text() {
+        var s = p.s || [];
+        var lines = ["<b>" + esc(label(h, "count", "案事件数")) + ": " + esc(p.n) + "</b>"];
+        [4, 3, 2, 1].forEach(function (sev) {
+          if (s[sev - 1]) {
+            lines.push("<span class='wx-sev wx-sev-" + sev + "'>" + esc(label(h, "severity", "等级")) + " " + sev +
+              "</span>: " + esc(s[sev - 1]));
+          }
+        });
+        lines.push("<i>" + esc(label(h, "zoom_in", "点击放大查看")) + "</i>");
+        return lines.join("<br>");
+      }
+      function bind(e) {
+        layer.off("mouseover", bind);
+        layer.bindTooltip(text, {className: "wx-tooltip", direction: "top"});
+        layer.openTooltip(e && e.latlng);
+      }
+      layer.on("mouseover", bind);
+      layer.on("click", function () {
+        var m = layer._map, b = p.b;
+        if (!m || !b) { return; }
+        m.fitBounds([[b[1], b[0]], [b[3], b[2]]], {padding: [24, 24]});
+      });
     },
     incidentPopup: function (feature, layer, context) {
       var h = hide(context);

@@ -14,6 +14,13 @@
  * because something changed. The overview's charts follow `charts-seq`, moved at most once a minute while
  * changes come.
  *
+ * A multi-county map (a city's or the province's: `live-conf`'s `view`, ui.layers.incident_view) never holds every
+ * open incident: wx.live asks for what its view shows (view mode). Below `markersZoom`, or when the view holds more
+ * than `max` incidents, the server's counts per square cell of the view (/api/map/incident_cells.json?bbox=&zoom=,
+ * drawn by wx.map.incidentCell in the layer `geo-incident_cells`); zoomed in on few enough, the markers of the view
+ * (the layer's url with a bbox) in the clustered layer as on one county's map. After the map moves, and after each
+ * pushed change (at most once a second), it asks again; a change also updates the markers shown at once.
+ *
  * A stream that breaks (server restart, network) is reopened with `after=<seq>&aseq=<aseq>` (or the browser's
  * Last-Event-ID): the server sends what happened meanwhile, once; features are keyed by id, so nothing shows
  * twice. `wx.live.state()` tells the wall whether the server is reachable (no /healthz probing).
@@ -27,8 +34,13 @@
     base: null, url: null, rings: null, seq: null, aseq: null, es: null, features: null, loading: null,
     queued: [], timer: null, lastApply: 0, backoff: 1000, retryTimer: null, connected: false, everConnected: false,
     events: 0, parts: 0, lastEventAt: 0, ids: {}, push: "", chartsAt: 0, chartsTimer: null, sent: null, resent: 0,
-    verifyNext: false
+    verifyNext: false, view: null,
+    vw: {mode: null, token: null, timer: null, lastFetch: 0, map: null, cells: null, cellsSent: null, total: null,
+         fetches: 0, key: null, asked: null}
   };
+  var EMPTY = {type: "FeatureCollection", features: []};
+  var VIEW_MOVE_MS = 150;  // after the map stopped moving
+  var VIEW_CHANGE_MS = 1000;  // after pushed changes: at most once a second
 
   function setProps(id, props) {
     // dash-leaflet layers have no DOM element of their id: ask Dash, which knows every component of the layout
@@ -140,12 +152,160 @@
       });
   }
 
+  /* ---- view mode (a multi-county map) ---- */
+  function viewMap() { return window.wx && window.wx.map && window.wx.map.mapFor("map"); }
+
+  function filterParams() {  // the layer's filter: its url's query, without the cache buster or a box
+    var q = new URLSearchParams(new URL(S.base, window.location.origin).search);
+    q.delete("v");
+    q.delete("bbox");
+    return q;
+  }
+
+  function snapBox(b, step) {  // [west, south, east, north] snapped outward to the lattice of step degrees
+    function down(v) { return Math.floor(v / step + 1e-9) * step; }
+    function up(v) { return Math.ceil(v / step - 1e-9) * step; }
+    return [down(b.getWest()), down(b.getSouth()), up(b.getEast()), up(b.getNorth())];
+  }
+
+  function fmt(box, exact) {  // exact: the cells' lattice (multiples of 90 / 2^z: the shortest exact decimal form)
+    return box.map(function (v) { return String(exact ? v : Math.round(v * 1e6) / 1e6); }).join(",");
+  }
+
+  /* ask for the view again after `wait` ms; a move (wait VIEW_MOVE_MS) goes before a change's pending wait, and
+   * changes are asked for at most once a second */
+  function viewSchedule(wait) {
+    var vw = S.vw;
+    if (wait >= VIEW_CHANGE_MS) {
+      if (vw.timer) { return; }  // one is coming: it will read the new state
+      wait = Math.max(0, vw.lastFetch + VIEW_CHANGE_MS - Date.now());
+    } else if (vw.timer) {
+      clearTimeout(vw.timer);
+    }
+    vw.timer = setTimeout(function () { vw.timer = null; viewFetch(); }, wait);
+  }
+
+  function setCells(fc) {
+    var vw = S.vw;
+    if (fc === null) {
+      if (!vw.cellsSent || !vw.cellsSent.features.length) { return; }
+      fc = EMPTY;
+    }
+    vw.cellsSent = fc;
+    setProps("geo-incident_cells", {data: fc});
+    verifyCells(fc, 1);
+  }
+
+  /* the cells' data may be dropped as the markers' is (see verify): sent again when what the map draws does not
+   * match it (none drawn although some lie in view, or some left drawn after they were taken away) */
+  function verifyCells(fc, attempt) {
+    setTimeout(function () {
+      if (S.vw.cellsSent !== fc) { return; }
+      var shown = document.querySelector(".wx-cell") !== null;
+      if (fc.features.length) {
+        var m = viewMap(), b = m && m.getBounds();
+        if (shown || !b || !fc.features.some(function (f) {
+          var c = f.geometry.coordinates;
+          return b.contains([c[1], c[0]]);
+        })) { return; }
+      } else if (!shown) {
+        return;
+      }
+      var again = Object.assign({}, fc);
+      S.vw.cellsSent = again;
+      S.resent += 1;
+      setProps("geo-incident_cells", {data: again});
+      if (attempt < VERIFY_MS.length) { verifyCells(again, attempt + 1); }
+    }, VERIFY_MS[attempt - 1]);
+  }
+
+  /* the markers taken away for the cells (their empty data may be dropped too: sent again while some are drawn) */
+  function clearMarkers(attempt) {
+    var none = {type: "FeatureCollection", features: []};
+    S.sent = none;
+    setProps("geo-incidents", {data: none});
+    setTimeout(function () {
+      if (S.sent !== none || S.vw.mode !== "cells") { return; }
+      if (!document.querySelector(".marker-cluster, .leaflet-marker-pane .wx-inc")) { return; }
+      S.resent += 1;
+      if (attempt < VERIFY_MS.length) { clearMarkers(attempt + 1); }
+    }, VERIFY_MS[attempt - 1]);
+  }
+
+  function viewFetch() {
+    var vw = S.vw, v = S.view;
+    var m = viewMap();
+    if (!m || !S.base) {  // the map registers itself when it draws its first layer
+      vw.timer = setTimeout(function () { vw.timer = null; viewFetch(); }, 150);
+      return;
+    }
+    if (vw.map !== m) {
+      vw.map = m;
+      m.on("moveend", function () { viewSchedule(VIEW_MOVE_MS); });
+    }
+    var zoom = m.getZoom(), z = Math.floor(zoom + 1e-9), b = m.getBounds();
+    var cell = v.cell0 / Math.pow(2, z);
+    var q = filterParams();
+    q.set("bbox", fmt(snapBox(b, cell), true));
+    q.set("zoom", String(z));
+    var cellsUrl = v.cells + "?" + q.toString();
+    var mq = filterParams();
+    mq.set("bbox", fmt(snapBox(b.pad(0.02), v.step)));
+    var url = new URL(S.base, window.location.origin).pathname + "?" + mq.toString();
+    var asks = [cellsUrl, zoom >= v.markersZoom ? url : "", S.base, S.seq].join("|");
+    if (asks === vw.asked) { return; }  // the same view of the same state (asked, or being asked): nothing new
+    vw.asked = asks;
+    vw.lastFetch = Date.now();
+    var token = {};
+    vw.token = token;
+    vw.fetches += 1;
+    function json(r) { if (!r.ok) { throw new Error("HTTP " + r.status); } return r.json(); }
+    fetch(cellsUrl, {credentials: "same-origin"}).then(json).then(function (fc) {
+      if (vw.token !== token) { return null; }
+      vw.total = fc.total;
+      if (zoom >= v.markersZoom && fc.total <= v.max) {  // few enough in view: their markers
+        return fetch(url, {credentials: "same-origin"}).then(json).then(function (mfc) {
+          if (vw.token !== token) { return; }
+          vw.token = null;
+          var kept = new Map();
+          (mfc.features || []).forEach(function (f) { kept.set(f.properties.id, mark(f)); });
+          var first = vw.mode !== "markers";
+          vw.mode = "markers";
+          vw.key = url;
+          S.features = kept;
+          S.truncated = !!mfc.truncated;
+          setCells(null);
+          if (first) { S.verifyNext = true; }
+          scheduleApply();
+        });
+      }
+      vw.token = null;
+      vw.mode = "cells";
+      vw.key = cellsUrl;
+      vw.cells = fc;
+      if (S.features) {  // the markers go: the cells stand for them
+        S.features = null;
+        clearMarkers(1);
+      }
+      setCells(fc);
+      return null;
+    }).catch(function () {
+      if (vw.token === token) { vw.token = null; vw.asked = null; viewSchedule(2000); }
+    });
+  }
+
   function onChange(e) {
     var d;
     try { d = JSON.parse(e.data); } catch (err) { return; }
     S.events += 1;
     S.lastEventAt = Date.now();
-    if (d.reload) {
+    if (S.view) {  // view mode: the markers shown take the change at once; the view is asked again (<= 1/s)
+      if (!d.reload && S.vw.mode === "markers" && S.features) { merge(d); scheduleApply(); }
+      if (d.reload) { S.vw.asked = null; }  // whatever the view showed: asked afresh
+      if (d.reload || d.seq !== S.seq || (d.upsert && d.upsert.length) || (d.remove && d.remove.length)) {
+        viewSchedule(d.reload ? 0 : VIEW_CHANGE_MS);
+      }
+    } else if (d.reload) {
       if (S.url) { S.url = withV(S.base, d.seq); load(S.url); }
     } else if (S.loading || !S.features) {
       S.queued.push(d);
@@ -242,6 +402,7 @@
       if (S.aseq === null && conf.aseq !== null && conf.aseq !== undefined) { S.aseq = conf.aseq; }
       if (!S.chartsAt) { S.chartsAt = Date.now(); }  // the charts were drawn with the page
       S.rings = ringsUrl || null;
+      S.view = conf.view || null;
       var base = stripV(incidentsUrl);
       var parts = push && Object.keys(push).length ? JSON.stringify(push) : "";
       if (base && base !== S.base) {
@@ -249,7 +410,7 @@
         S.url = incidentsUrl;
         S.features = null;
         S.push = parts;
-        load(incidentsUrl);
+        if (S.view) { S.vw.token = null; viewSchedule(0); } else { load(incidentsUrl); }
         connect();
       }
       return window.dash_clientside.no_update;
@@ -281,8 +442,19 @@
               events: S.events, parts: S.parts, lastEventAt: S.lastEventAt, seq: S.seq, aseq: S.aseq,
               resent: S.resent};
     },
-    /* the number of markers the page holds (tests and the bench) */
-    size: function () { return S.features ? S.features.size : null; },
+    /* the number of markers the page holds (tests and the bench); a multi-county map showing cells: 0 when they
+     * count none, else null */
+    size: function () {
+      if (S.features) { return S.features.size; }
+      return S.view && S.vw.mode === "cells" && S.vw.total === 0 ? 0 : null;
+    },
+    /* a multi-county map's view mode: what it shows ("cells" / "markers"), the incidents counted in view, the url
+     * it last took and how many times it asked (tests) */
+    view: function () {
+      var vw = S.vw;
+      return S.view ? {mode: vw.mode, total: vw.total, cells: vw.cells ? vw.cells.features.length : null,
+                       url: vw.key, fetches: vw.fetches} : null;
+    },
     /* the markers' properties by id, and ageing at a given time (Unix seconds): tests */
     props: function (id) { var f = S.features && S.features.get(id); return f ? f.properties : null; },
     age: age,

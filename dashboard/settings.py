@@ -63,6 +63,8 @@ class Settings:
     login_lock_minutes: int = 15  # … for this long (``users unlock`` lifts it)
     duty_window_step_s: int = 60  # relative duty-desk windows (last hour, 24 h …) slide in steps of this
     map_points_max: int = 50_000  # markers in one map payload (the newest of the filter; ~1.5 MB compressed)
+    # a multi-county map shows markers only for a view of at most this many incidents (zoomed in); else counts per cell
+    map_view_markers: int = 2_000
     # alert push to group robots (services.notify): each entry names a robot; URLs and secrets are secrets
     notify_dingtalk: tuple[str, ...] = field(default=(), repr=False)  # NOTIFY_DINGTALK=<webhook url>|<secret>,…
     notify_wecom: tuple[str, ...] = field(default=(), repr=False)  # NOTIFY_WECOM=<webhook url>,…
@@ -177,6 +179,7 @@ class Settings:
             login_lock_minutes=max(1, int(env.get("LOGIN_LOCK_MINUTES", d.login_lock_minutes))),
             duty_window_step_s=max(1, int(env.get("DUTY_WINDOW_STEP", d.duty_window_step_s))),
             map_points_max=min(500_000, max(1, int(env.get("MAP_POINTS_MAX", d.map_points_max)))),
+            map_view_markers=min(50_000, max(1, int(env.get("MAP_VIEW_MARKERS", d.map_view_markers)))),
             notify_dingtalk=_split(env.get("NOTIFY_DINGTALK", "")),
             notify_wecom=_split(env.get("NOTIFY_WECOM", "")),
             notify_webhook=_split(env.get("NOTIFY_WEBHOOK", "")),

@@ -3,6 +3,8 @@
 - ``incidents.json`` — incidents as a compact GeoJSON FeatureCollection for clustered markers; the same filters
   as ``GET /api/v1/incidents`` (default ``status=open``); each point says severity, category, state, hours
   overdue and whether it lies inside a hazardous-chemical safety ring.
+- ``incident_cells.json`` — the incidents of a view counted per square cell (``bbox`` and ``zoom`` required; the
+  same filters, default ``status=open``): what a multi-county map shows until few enough are in view.
 - ``rings.json`` — safety rings of major hazard sites (polygons) with the open incidents inside each.
 - ``hotspots.json`` — incident density on H3 hexagons for a period, with Getis-Ord Gi* hot spots.
 - ``measures.json`` — values per zone or grid for the choropleth ("colour by measure").
@@ -22,6 +24,7 @@ import json
 from flask import Blueprint, Response, jsonify, request, stream_with_context
 
 from ..context import services
+from ..domain import grammar
 from ..metrics.periods import PeriodError, resolve
 from ..services import filters, maps
 from ..store import catalogue, lifecycle
@@ -69,6 +72,51 @@ def incidents_json():
     cap = services().settings.map_points_max
     key = f"map:inc:{_crs()}:{cap}:{maps.change_seq()}:{int(now.timestamp() // 60)}:{query}"
     return _json_response(key, lambda: maps.incident_points(flt, now, cap))
+
+
+def _cells_view() -> tuple[tuple[float, float, float, float], float]:
+    """(the box snapped outward to the cells' lattice, zoom) of an ``incident_cells.json`` request; a 400 naming
+    ``bbox`` or ``zoom`` otherwise."""
+    raw_zoom = request.args.get("zoom")
+    if raw_zoom in (None, ""):
+        raise ApiError(400, "missing_field", "zoom is required: the map's zoom (a number from 0 to 20)", "zoom")
+    lo, hi = maps.CELL_ZOOMS
+    if not grammar.matches(f"^{grammar.NUMBER}$", raw_zoom) or not lo <= float(raw_zoom) <= hi:
+        raise ApiError(400, "invalid_value", f"zoom must be a number from {lo} to {hi}", "zoom")
+    zoom = float(raw_zoom)
+    raw = request.args.get("bbox")
+    if raw in (None, ""):
+        raise ApiError(400, "missing_field", "bbox is required: minlon,minlat,maxlon,maxlat of the view", "bbox")
+    if not grammar.matches(grammar.BBOX, raw):
+        raise ApiError(400, "invalid_value", "bbox must be minlon,minlat,maxlon,maxlat (decimal degrees of the map)",
+                       "bbox")
+    x1, y1, x2, y2 = (float(v) for v in raw.split(","))
+    cell = maps.cell_size(zoom)
+    box = maps.cell_box((min(x1, x2), min(y1, y2), max(x1, x2), max(y1, y2)), cell)
+    if max(box[2] - box[0], box[3] - box[1]) > maps.CELLS_MAX * cell + cell / 2:
+        raise ApiError(400, "invalid_value", f"bbox spans more than {maps.CELLS_MAX} cells at zoom "
+                       f"{maps.zoom_level(zoom)} ({maps.CELLS_MAX * cell:g}°): ask with the view's own zoom", "bbox")
+    return box, zoom
+
+
+@bp.get("/incident_cells.json")
+def incident_cells_json():
+    """The view's incidents counted per cell (:func:`services.maps.incident_cells`), cached per change sequence,
+    minute, filter, zoom and the box snapped to the cells' lattice: views that differ by less than a cell share
+    one entry."""
+    box, zoom = _cells_view()
+    args = {k: v for k, v in request.args.to_dict().items() if k != "bbox"}
+    try:  # the filter's own bbox is the view's (set by the service, in the store's coordinates)
+        flt = filters.incident_filter(args)
+    except filters.FilterError as e:
+        raise ApiError(400, e.reason, e.message, e.field) from None
+    if not request.args.get("status"):
+        flt.statuses = list(lifecycle.OPEN_STATES)
+    now = maps.utcnow()
+    query = filters.canonical_query({**args, "status": request.args.get("status") or "open"})
+    key = (f"map:cells:{_crs()}:{maps.change_seq()}:{int(now.timestamp() // 60)}:{maps.zoom_level(zoom)}:"
+           f"{','.join(repr(v) for v in box)}:{query}")
+    return _json_response(key, lambda: maps.incident_cells(flt, box, zoom))
 
 
 @bp.get("/rings.json")

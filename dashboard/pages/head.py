@@ -92,11 +92,12 @@ class Head:
     def metas(self, urls=(), levels=None) -> str:
         """The page's head tags; ``urls``: data URLs of this request to preload too; ``levels``: the served set's
         (a multi-county map fetches other layers at start: ``ui.layers.start_urls_for``)."""
-        from ..ui.layers import start_urls_for
+        from ..ui.layers import request_urls_for, start_urls_for
 
         preload = self.preload
         if levels is not None:
             preload = Preload(fetch=start_urls_for(preload.fetch, levels), scripts=preload.scripts)
+            urls = request_urls_for(urls, levels)
         deferred = " ".join(self.deferred)
         return (f'<meta name="wx-deferred-libraries" content="{deferred}">'
                 + f'<meta name="wx-reload-pages" content="{escape(" ".join(self.reload_pages))}">'

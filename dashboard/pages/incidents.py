@@ -17,6 +17,7 @@ from ..callbacks import duty_query as dq
 from ..i18n import t
 from ..services import alerts as alert_service
 from ..services import duty as data
+from ..services import maps
 from ..services import tiles as basemap_tiles
 from ..services import units
 from ..store.models import utcnow
@@ -110,7 +111,8 @@ def layout(settings, lang: str, params: dict):
     # the live stream starts at the list's sequence (the layer shows at least that state) and the banner's
     refresh = live_feed(listing.seq, snapshot["seq"], {"list": {"q": query, "lang": lang},
                                                        "alerts": {"lang": lang, "ack": True}, "rings": {}},
-                       reload="duty-reload", truncated="duty-map-truncated")
+                       reload="duty-reload", truncated="duty-map-truncated",
+                       view=maps.view_config())
 
     return html.Div(className="wx-duty", children=[
         header(lang, "/incidents", params, t("duty_title", lang), place=units.title(lang)),

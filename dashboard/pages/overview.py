@@ -62,7 +62,8 @@ def layout(settings, lang: str, params: dict):
                 live_feed(head.seq, head.aseq, {
                     "colours": {"measure": DEFAULT_MEASURE, "layer": unit_layer, "lang": lang},
                     "cards": {"state": {k: state.get(k) for k in ("level", "code", "period", "from", "to")},
-                              "lang": lang}, "rings": {}}, charts=True),
+                              "lang": lang}, "rings": {}}, charts=True,
+                          view=maps.view_config()),
                 html.Div(className="wx-legends", children=[
                     html.Div(legend(payload, lang), id="map-legend"),
                     html.Div(id="hotspot-legend-slot"),

@@ -13,6 +13,7 @@ import logging
 from dash import dcc, html
 
 from ..callbacks import wall as wall_callbacks
+from ..services import maps
 from ..services import tiles as basemap_tiles
 from ..services import units
 from ..services import wall as wall_data
@@ -68,10 +69,11 @@ def layout(settings, lang: str, params: dict):
     return ui.wall_layout(
         lang, place=units.title(lang), cfg=cfg, kpi=kpi, items=items, alerts=alerts, live_state=live_state,
         kpi_state={"v": wall_data.kpi_version()} if kpi else None, map_component=the_map,
-        map_inputs=map_inputs(seq, live_state["aseq"], cfg), legend_children=legend(choro, lang))
+        map_inputs=map_inputs(seq, live_state["aseq"], cfg, maps.view_config()),
+        legend_children=legend(choro, lang))
 
 
-def map_inputs(seq: int | None, aseq: int | None, cfg: dict) -> html.Div:
+def map_inputs(seq: int | None, aseq: int | None, cfg: dict, view: dict | None = None) -> html.Div:
     """The (hidden, fixed) values the shared map callbacks (``callbacks.map``) read when the map's layer control
     reports its overlays, and the live feed (the stream starts at the sequences the page was built at; the
     wall's live panels come in its events: ``callbacks.pushed``, part ``wall``)."""
@@ -81,7 +83,7 @@ def map_inputs(seq: int | None, aseq: int | None, cfg: dict) -> html.Div:
     return html.Div(hidden=True, children=[
         dcc.Input(id="hotspot-period", type="hidden", value="30d"),
         html.Div(id="hotspot-legend-slot"),
-        live_feed(seq, aseq, push),
+        live_feed(seq, aseq, push, view=view),
     ])
 
 

@@ -27,7 +27,8 @@ MAP_LEVELS = LAYER_LEVEL  # the unit layers the map colours, top down
 MEASURES = registry.shown_in("map")  # what the map can be coloured by
 LIVE_MEASURES = registry.shown_in("map_live")  # of those, counted now (they follow the live feed)
 
-__all__ = ["LIVE_MEASURES", "MEASURES", "MAP_LEVELS", "change_seq", "incident_points", "rings_collection",
+__all__ = ["LIVE_MEASURES", "MEASURES", "MAP_LEVELS", "change_seq", "incident_points", "incident_cells",
+           "cell_size", "cell_box", "view_config", "rings_collection",
            "hotspots_collection", "measure_payload", "live_counts", "cached_live_counts", "breaks_for"]
 
 
@@ -89,6 +90,89 @@ def incident_points(flt: IncidentFilter, now: dt.datetime, limit: int = MAX_MAP_
     out = incidents_collection(rows[-limit:] if len(rows) > limit else rows, now)
     out["truncated"] = len(rows) > limit
     return out
+
+
+# ----------------------------------------------------------------------------- incidents counted per cell
+# A multi-county map shows its incidents as counts per square cell of the view until few enough are in view
+# (``/api/map/incident_cells.json``). A cell is CELL_PX pixels of the map's integer zoom (90 / 2^zoom degrees:
+# a binary fraction of 90, exact in floating point), on one lattice from (0, 0): a view and a slightly moved one
+# share their cells and, once the box is snapped outward to the lattice, their cache entry.
+CELL_PX = 64
+CELL_ZOOMS = (0, 20)  # the map's zooms (a fractional zoom counts as its integer part)
+CELLS_MAX = 256  # columns (and rows) of one answer: wider is a view of another zoom, refused
+
+
+def cell_size(zoom: float) -> float:
+    """The side in degrees of the cells at ``zoom`` (CELL_PX pixels of the integer zoom)."""
+    z = int(math.floor(min(max(zoom, CELL_ZOOMS[0]), CELL_ZOOMS[1])))
+    return 360.0 * CELL_PX / 256 / 2 ** z
+
+
+def cell_box(box: tuple[float, float, float, float], cell: float) -> tuple[float, float, float, float]:
+    """``box`` (minlon, minlat, maxlon, maxlat) snapped outward to the lattice of ``cell``."""
+    x1, y1, x2, y2 = box
+    return (math.floor(x1 / cell) * cell, math.floor(y1 / cell) * cell,
+            math.ceil(x2 / cell) * cell, math.ceil(y2 / cell) * cell)
+
+
+def _to_store_box(box):
+    """A box of the map's coordinates as the store's (WGS84): the corners shifted back with ``TILE_CRS=gcj02``."""
+    if _settings().tile_crs != "gcj02":
+        return box
+    from ..geodata.crs import gcj02_to_wgs84
+
+    lons, lats = gcj02_to_wgs84(np.array([box[0], box[2]]), np.array([box[1], box[3]]))
+    return float(lons[0]), float(lats[0]), float(lons[1]), float(lats[1])
+
+
+def incident_cells(flt: IncidentFilter, box: tuple[float, float, float, float], zoom: float) -> dict:
+    """The incidents of ``flt`` inside ``box`` (the map's coordinates, already snapped with :func:`cell_box`)
+    counted per cell of ``zoom``: a FeatureCollection of one point per non-empty cell at the count-weighted centre
+    of its incidents, properties ``n`` (count), ``s`` ([count of severity 1, 2, 3, 4]), ``ms`` (the highest
+    severity), ``hi`` (severity 3 and 4) and ``b`` (the cell: [west, south, east, north]); ``total`` the sum,
+    ``cell`` the side in degrees, ``bbox`` and ``zoom`` what was counted."""
+    from dataclasses import replace
+
+    cell = cell_size(zoom)
+    store_box = _to_store_box(box)
+    # the store's lattice starts at the box's south-west corner snapped to it: every row of the box lies east and
+    # north of it, and column i of the answer is column i0 + i of the lattice from (0, 0)
+    i0, j0 = math.floor(store_box[0] / cell), math.floor(store_box[1] / cell)
+    with db.session() as s:
+        rows = queries.incident_cells(s, replace(flt, bbox=store_box), (i0 * cell, j0 * cell), cell)
+    features = []
+    if rows:
+        lons, lats = shift(np.fromiter((r.lon for r in rows), float, len(rows)),
+                           np.fromiter((r.lat for r in rows), float, len(rows)))
+        for k, r in enumerate(rows):
+            counts = [int(r.n1 or 0), int(r.n2 or 0), int(r.n3 or 0), int(r.n4 or 0)]
+            ix, iy = i0 + int(r.ix), j0 + int(r.iy)
+            (w, e), (so, no) = shift(np.array([ix * cell, (ix + 1) * cell]), np.array([iy * cell, (iy + 1) * cell]))
+            features.append({
+                "type": "Feature",
+                "geometry": {"type": "Point", "coordinates": [round(float(lons[k]), 6), round(float(lats[k]), 6)]},
+                "properties": {"n": int(r.n), "s": counts, "ms": max((i + 1 for i, c in enumerate(counts) if c),
+                                                                    default=0),
+                               "hi": counts[2] + counts[3], "id": f"{zoom_level(zoom)}/{ix}/{iy}",
+                               "b": [round(float(w), 6), round(float(so), 6), round(float(e), 6),
+                                     round(float(no), 6)]},
+            })
+    return {"type": "FeatureCollection", "features": features, "total": sum(f["properties"]["n"] for f in features),
+            "cell": cell, "zoom": zoom_level(zoom), "bbox": list(box)}  # exact: multiples of the cell
+
+
+def view_config() -> dict | None:
+    """What a page's live feed needs to show the served set's incidents by view (``ui.layers.incident_view``): a
+    multi-county set's map asks for the cells or the markers of its view; None for one county's."""
+    from ..ui.layers import incident_view
+    from . import units
+
+    return incident_view(units.hierarchy().levels, _settings().map_view_markers, cell_size(0))
+
+
+def zoom_level(zoom: float) -> int:
+    """The integer zoom the cells of ``zoom`` are made for."""
+    return int(math.floor(min(max(zoom, CELL_ZOOMS[0]), CELL_ZOOMS[1])))
 
 
 def incidents_collection(rows, now: dt.datetime) -> dict:

@@ -144,6 +144,9 @@ class Incident(Base):
         # the open cases (see migration 0003): queries say ``status <> 'closed'`` so the planner can use it
         Index("ix_incidents_open", "zone_code", "grid_code", "town_code", "due_at",
               sqlite_where=text("status <> 'closed'"), postgresql_where=text("status <> 'closed'")),
+        # the open cases by place (migration 0011): the cells of a multi-county map's view (queries.incident_cells)
+        Index("ix_incidents_open_place", "lon", "lat", "severity",
+              sqlite_where=text("status <> 'closed'"), postgresql_where=text("status <> 'closed'")),
     )
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import Integer, case, cast, func, select
 from sqlalchemy.orm import Session
 
 from .alerts import Alert
@@ -29,6 +29,30 @@ def map_points(session: Session, flt: IncidentFilter, limit: int | None = None) 
     if limit is None:
         return session.execute(stmt.order_by(Incident.id)).all()
     return sorted(session.execute(stmt.order_by(Incident.id.desc()).limit(limit)).all(), key=lambda r: r.id)
+
+
+def incident_cells(session: Session, flt: IncidentFilter, origin: tuple[float, float], cell: float) -> list:
+    """The incidents of ``flt`` (give it a ``bbox``) counted per square cell of side ``cell`` degrees on the lattice
+    that starts at ``origin`` (lon, lat; the box's south-west corner snapped to the lattice, so every point of the
+    box is east and north of it): rows ``(ix, iy, n, n1, n2, n3, n4, lon, lat)`` — the cell's column and row from
+    the origin, its count, the count of each severity and the mean position of its incidents (the count-weighted
+    centre). One ``GROUP BY``; the open rows of the box come through the partial index of the open cases by place
+    (``ix_incidents_open_place``, migration 0011)."""
+    x0, y0 = origin
+    if session.get_bind().dialect.name == "postgresql":  # a cast rounds there; floor() is exact for the lattice
+        ix, iy = (cast(func.floor((Incident.lon - x0) / cell), Integer),
+                  cast(func.floor((Incident.lat - y0) / cell), Integer))
+    else:  # SQLite's CAST truncates, which is floor for the non-negative offsets of a box east and north of origin
+        ix, iy = cast((Incident.lon - x0) / cell, Integer), cast((Incident.lat - y0) / cell, Integer)
+    # the cell of each row in a subquery, grouped outside: the same expression written twice would carry its own
+    # bound parameters each time, which PostgreSQL does not take for the same expression
+    rows = select(ix.label("ix"), iy.label("iy"), Incident.severity, Incident.lon, Incident.lat).where(
+        *flt.conditions()).subquery()
+    by_severity = [func.sum(case((rows.c.severity == s, 1), else_=0)).label(f"n{s}") for s in (1, 2, 3, 4)]
+    stmt = (select(rows.c.ix, rows.c.iy, func.count().label("n"), *by_severity, func.avg(rows.c.lon).label("lon"),
+                   func.avg(rows.c.lat).label("lat"))
+            .group_by(rows.c.ix, rows.c.iy).order_by(rows.c.ix, rows.c.iy))
+    return session.execute(stmt).all()
 
 
 def changed_points(session: Session, after: int, upto: int, limit: int) -> list:

@@ -95,6 +95,34 @@ POINT_LAYERS: tuple[LayerSpec, ...] = (  # drawn above the boundaries, in this o
                      "zoomToBoundsOnClick": True}),
 )
 
+# A multi-county map's incidents: counted per square cell of the view on the server (``/api/map/incident_cells.json``)
+# and drawn as labelled bubbles, until the view is zoomed in to VIEW_MARKERS_ZOOM and holds at most
+# ``Settings.map_view_markers`` of them: then the markers of the view (``/api/map/incidents.json?bbox=``). Both
+# layers sit in the one incident overlay (a layer group); ``assets/live.js`` (view mode) fetches what the view needs
+# and again after a pushed change. One county's map keeps its one clustered layer of every open incident.
+CELLS_LAYER = "incident_cells"
+CELLS_URL = "/api/map/incident_cells.json"
+VIEW_MARKERS_ZOOM = 12
+VIEW_BBOX_STEP = 0.05  # the markers' box is snapped outward to this lattice (as the unit layers': api/geo.BBOX_STEP)
+
+
+def incident_view(levels, max_markers: int, cell0: float) -> dict | None:
+    """What ``assets/live.js`` needs to show a multi-county map's incidents by view (in ``live-conf``), or None for
+    one county's map (every open incident, clustered in the browser). ``cell0``: the cells' side in degrees at zoom
+    0 (halved at each zoom: ``services.maps.cell_size``), so that the browser asks for the box the server counts."""
+    if "county" not in levels:
+        return None
+    return {"cells": CELLS_URL, "markersZoom": VIEW_MARKERS_ZOOM, "max": int(max_markers), "step": VIEW_BBOX_STEP,
+            "cell0": cell0}
+
+
+def cells_layer(lang: str, dark: bool = False) -> dl.GeoJSON:
+    """The cells' layer (its ``data`` set by ``assets/live.js``: never a url, the view decides what it holds)."""
+    return dl.GeoJSON(id=f"geo-{CELLS_LAYER}", data=EMPTY, pointToLayer=ns("incidentCell"),
+                      onEachFeature=ns("incidentCellTooltip"),
+                      hideout={"layer": CELLS_LAYER, "lang": lang, "labels": _labels(lang), "dark": dark})
+
+
 # hazard kind names per language (the popups' JS gets one language's table)
 HAZARD_KINDS = {lang: {k: pick(names, lang) for k, names in vocab.HAZARD_KINDS.items()} for lang in ("zh", "en")}
 
@@ -104,6 +132,7 @@ POPUP_LABELS = {
     "state": ("状态", "State"), "place": ("位置", "Place"), "reported": ("上报", "Reported"), "due": ("时限", "Due"),
     "detail": ("详情", "Details"), "ring": ("安全半径", "Safety ring"), "open_in_ring": ("半径内未结案事件", "Open incidents inside"),
     "count": ("案事件数", "Incidents"), "hot": ("显著热点", "Significant hot spot"),
+    "zoom_in": ("点击放大查看", "Click to zoom in"),
 }
 
 
@@ -155,16 +184,19 @@ def geojson_for(spec: LayerSpec, lang: str, dark: bool = False, hideout_extra: d
 def overlays(specs, lang: str, dark: bool = False, hideouts: dict | None = None, checked: dict | None = None,
              detail: bool = False) -> list:
     """The overlays of ``specs``; ``detail`` (a multi-county map): the layers of :data:`DETAIL` start without a url
-    (the map's zoom gives them one) and their hideout names their zoom."""
+    (the map's zoom gives them one) and their hideout names their zoom, and the incident overlay holds the cells'
+    layer beside the markers' (:data:`CELLS_LAYER`)."""
     hideouts, checked = hideouts or {}, checked or {}
     out = []
     for s in specs:
         h = dict(hideouts.get(s.key) or {})
         if detail and s.key in DETAIL:
             h["detail"] = DETAIL[s.key]
-        out.append(dl.Overlay(geojson_for(s, lang, dark, h, checked.get(s.key, s.checked) and not (
-            detail and s.key in DETAIL)), name=t(s.label_key, lang), checked=checked.get(s.key, s.checked),
-            id=f"overlay-{s.key}"))
+        layer = geojson_for(s, lang, dark, h, checked.get(s.key, s.checked) and not (detail and s.key in DETAIL))
+        if detail and s.key == "incidents":
+            layer = dl.LayerGroup([layer, cells_layer(lang, dark)], id="group-incidents")
+        out.append(dl.Overlay(layer, name=t(s.label_key, lang), checked=checked.get(s.key, s.checked),
+                              id=f"overlay-{s.key}"))
     return out
 
 
@@ -192,4 +224,12 @@ def start_urls_for(urls, levels) -> tuple[str, ...]:
         return tuple(urls)
     detail = {s.url for s in BOUNDARY_LAYERS if s.key in DETAIL}
     upper = tuple(s.url for s in boundary_layers(levels) if s.key in UPPER_LAYERS)
-    return upper + tuple(u for u in urls if u not in detail)
+    return upper + tuple(u for u in request_urls_for(urls, levels) if u not in detail)
+
+
+def request_urls_for(urls, levels) -> tuple[str, ...]:
+    """Data URLs to preload for a set with ``levels``: a multi-county map never fetches its whole incident layer
+    (it asks for the view's cells or markers: :func:`incident_view`)."""
+    if "county" not in levels:
+        return tuple(urls)
+    return tuple(u for u in urls if not u.split("?")[0] == "/api/map/incidents.json")

@@ -68,11 +68,12 @@ def district_map(settings: Settings, lang: str, map_id: str = "map", dark: bool 
 
     ``levels``: the set's (``Hierarchy.levels``). A city's or the province's set also draws its counties (and
     cities), opens at a lower zoom, and fetches towns, zones and grids only when zoomed in far enough, the grids and
-    zones of the view only (``ui.layers.DETAIL``, ``assets/dashboard_map.js`` ``wx.map.detail``)."""
+    zones of the view only (``ui.layers.DETAIL``, ``assets/dashboard_map.js`` ``wx.map.detail``); its incident overlay
+    holds the cells' layer too (``ui.layers.incident_view``: counts per cell until zoomed in on few enough)."""
     multi = "county" in levels
     layers = (basemaps(tiles, lang, dark) + overlays(boundary_layers(levels), lang, dark, hideouts, checked,
                                                      detail=multi)
-              + overlays(POINT_LAYERS, lang, dark, hideouts, checked) + list(extra_overlays))
+              + overlays(POINT_LAYERS, lang, dark, hideouts, checked, detail=multi) + list(extra_overlays))
     children = [
         *panes(),
         *absent_layers(levels),

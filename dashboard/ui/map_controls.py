@@ -59,7 +59,7 @@ def hidden_map_inputs(measure: str = "none", layer: str = DEFAULT_LAYER, hotspot
 
 
 def live_feed(seq: int | None, aseq: int | None, push: dict | None = None, *, charts: bool = False,
-              reload: str | None = None, truncated: str | None = None) -> html.Div:
+              reload: str | None = None, truncated: str | None = None, view: dict | None = None) -> html.Div:
     """What a page with ``district_map`` needs to follow the store by push (``assets/live.js``): the incident
     and alert change sequences the page was built at (the live stream starts there, so nothing committed between
     the render and the stream is missed), ``live-push``: the page's live parts and their parameters (the stream
@@ -67,7 +67,9 @@ def live_feed(seq: int | None, aseq: int | None, push: dict | None = None, *, ch
     as the view changes), and with ``charts`` the store ``charts-seq`` that the stream moves at most once a minute
     while changes come (the overview's charts follow it). ``reload``: the store the stream moves when too much
     changed at once to send (the page then reloads that part). ``truncated``: the element (:func:`map_note`) shown
-    while the incident layer holds only the newest of its filter (the payload says ``truncated``)."""
+    while the incident layer holds only the newest of its filter (the payload says ``truncated``). ``view``: a
+    multi-county map's (``ui.layers.incident_view``): the incidents of the view only, as counts per cell or
+    markers."""
     ids = {"charts": "charts-seq"} if charts else {}
     if reload:
         ids["reload"] = reload
@@ -76,7 +78,10 @@ def live_feed(seq: int | None, aseq: int | None, push: dict | None = None, *, ch
     stores = [dcc.Store(id="charts-seq", data=seq)] if charts else []
     if reload:
         stores.append(dcc.Store(id=reload))
-    return html.Div([dcc.Store(id="live-conf", data={"seq": seq, "aseq": aseq, "ids": ids, "push": push or {}}),
+    conf = {"seq": seq, "aseq": aseq, "ids": ids, "push": push or {}}
+    if view:
+        conf["view"] = view
+    return html.Div([dcc.Store(id="live-conf", data=conf),
                      dcc.Store(id="live-push", data=push or {}), *stores, dcc.Store(id="live-follow")],
                     style={"display": "none"})
 

@@ -20,7 +20,8 @@ WALL_TOKEN = "wall-screen-1"
 PAGES = ("/", "/briefing", "/incidents", "/wall")
 READ_ROUTES = ("/api/v1/incidents?limit=5", "/api/v1/changes?after=0&limit=5", "/api/v1/alerts",
                "/api/v1/kpis?period=7d", "/api/v1/incidents/export.csv?limit=5", "/open311/v2/requests.json")
-WALL_ROUTES = ("/api/geo/zones.json", "/api/map/incidents.json", "/api/map/measures.json?measure=open_incidents")
+WALL_ROUTES = ("/api/geo/zones.json", "/api/map/incidents.json", "/api/map/measures.json?measure=open_incidents",
+               "/api/map/incident_cells.json?bbox=119.8,30.6,120.4,31&zoom=10")
 PUBLIC_ROUTES = ("/login", "/healthz", "/api/v1/openapi.json", "/api/v1/catalogue", "/open311/v2/services.json",
                  "/assets/dashboard.css")
 PHONE = "13912345678"
