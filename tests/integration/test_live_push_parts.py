@@ -337,7 +337,8 @@ def test_tour_and_ranking_patches_fold_to_the_new_values():
 
     rng = random.Random(11)
     codes = [f"330502-ZL-{i:02d}" for i in range(30)]
-    base = {"zones": {c: {"name": c, "bounds": [[1, 2], [3, 4]]} for c in codes}, "district": {"name": "d"},
+    base = {"units": {c: {"name": c, "bounds": [[1, 2], [3, 4]]} for c in codes}, "district": {"name": "d"},
+            "level": "zone", "layer": "zones",
             "cards": {"today": [["new_incidents", "新增"]], "month": [["resolution_rate", "办结率"]]},
             "values": {**{c: ["1", "2.0%"] for c in codes}, "district": ["30", "40.0%"]},
             "order": {"rank": list(codes), "code": list(codes)}, "ranked": 25}
@@ -351,7 +352,7 @@ def test_tour_and_ranking_patches_fold_to_the_new_values():
         if rng.random() < 0.2:
             new["ranked"] += 1
         if rng.random() < 0.1:
-            new["zones"][codes[0]]["name"] = "x"
+            new["units"][codes[0]]["name"] = "x"
         _assert_folds(base, new, tour_change(base, new))
     rows = [[c, c, "t", "1.0%", "1.0%"] for c in codes[:10]]
     ranking = {"title": "r", "sub": "s", "top": "前5名", "bottom": "后5名", "total": 25, "rows_top": rows[:5],
