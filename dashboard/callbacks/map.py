@@ -140,9 +140,7 @@ def register_callbacks(app) -> None:
         """Fetch a hidden-at-start layer's data the first time it is switched on."""
         *urls, search, hot_period = rest
         lang = "en" if "lang=en" in (search or "") else "zh"
-        todo = lazy_urls(lang, shown, dict(zip(lazy, urls)))
-        if units.hierarchy().multi:  # a multi-county map's detail layers take their url from the zoom (above)
-            todo = {k: v for k, v in todo.items() if k not in DETAIL}
+        todo = lazy_urls(lang, shown, dict(zip(lazy, urls)), units.hierarchy().levels)
         if "hotspots" in todo:
             todo["hotspots"] = f"/api/map/hotspots.json?period={hot_period or '30d'}"
         return tuple(todo.get(k, no_update) for k in lazy)

@@ -200,10 +200,15 @@ def overlays(specs, lang: str, dark: bool = False, hideouts: dict | None = None,
     return out
 
 
-def lazy_urls(lang: str, shown_names, current: dict) -> dict:
-    """{layer key: url} for hidden-at-start layers that are now shown and have no url yet."""
+def lazy_urls(lang: str, shown_names, current: dict, levels=SINGLE_LEVELS) -> dict:
+    """{layer key: url} for hidden-at-start layers that are now shown and have no url yet. On a multi-county map
+    (``levels`` with a county) the :data:`DETAIL` layers are left out: their url follows the zoom
+    (``wx.map.detail``), never the whole layer."""
     out = {}
+    multi = "county" in levels
     for spec in BOUNDARY_LAYERS + POINT_LAYERS:
+        if multi and spec.key in DETAIL:
+            continue
         if t(spec.label_key, lang) in (shown_names or []) and not current.get(spec.key):
             out[spec.key] = spec.url
     return out
