@@ -197,7 +197,7 @@ def stream():
     (browsers do): each event flushed on its own, so it arrives at once. Who asks is checked again every
     ``HEARTBEAT_S`` while the stream is open: once the session has ended (sign-out, password change, a disabled
     user, a role change) the stream sends an event ``end`` (``{"reason": "signed_out"}``) and closes."""
-    from ..auth import current_principal, still_valid
+    from ..auth import current_principal, session_hash, still_valid
     from ..services import live
 
     flt = filter_from_args()  # a bad filter: 400 before the stream opens
@@ -218,6 +218,7 @@ def stream():
                        retry_after=3)
     crs = _crs()
     who = current_principal()
+    sid_hash = session_hash()  # its session is re-read with the other streams of this process (auth.SessionChecks)
 
     def events():
         import time
@@ -237,7 +238,7 @@ def stream():
             wrote = checked = time.monotonic()
             while not hub.stopping and time.monotonic() < ends:
                 if time.monotonic() - checked >= hub.heartbeat_s:  # who asks, again: a session may have ended
-                    if not still_valid(who):
+                    if not still_valid(who, sid_hash, hub.heartbeat_s / 2):
                         yield live.event(known, {"reason": "signed_out"}, "end")
                         return
                     checked = time.monotonic()

@@ -47,7 +47,7 @@ AUDIENCES = ("personal", "staff", "public")
 __all__ = ["ROLES", "READ_ROLES", "ACT_ROLES", "ANY_ROLE", "PERSONAL_DATA_ROLES", "SCOPES", "AUDIENCES",
            "CurrentUser", "AuthError", "current_user", "current_principal", "audience", "authorize", "same_origin",
            "login_session", "wall_session", "logout_session", "valid_wall_token", "safe_next", "token_scopes",
-           "parse_token_entry", "bearer_token"]
+           "parse_token_entry", "bearer_token", "SessionChecks", "session_checks", "session_hash", "still_valid"]
 
 
 @dataclass(frozen=True)
@@ -154,12 +154,74 @@ def _load_user() -> CurrentUser | None:
         return CurrentUser(user.id, user.username, user.name, user.role)
 
 
-def still_valid(who: CurrentUser | None) -> bool:
+class SessionChecks:
+    """The sessions of this process's long-lived responses (the live streams), re-read together: one read of every
+    session asked for in the last minutes, at most every ``max_age`` seconds, instead of one read per stream and
+    heartbeat (200 open streams made 800 reads a minute). A session not in the last read is read at once (with the
+    others). Held by the app (``app.extensions``), one per process."""
+
+    def __init__(self, max_age: float = 7.5, forget_after: float = 120.0):
+        import threading
+
+        self.max_age, self.forget_after = max_age, forget_after
+        self._lock = threading.Lock()
+        self._asked: dict[str, float] = {}  # id hash -> when last asked (monotonic)
+        self._read: dict[str, tuple] = {}  # the last read: id hash -> (user id, username, role) of live ones
+        self._read_for: set[str] = set()  # the hashes that read asked for
+        self._read_at = float("-inf")
+        self.reads = 0  # how many reads this process made (tests, benches)
+
+    def user_of(self, id_hash: str) -> tuple | None:
+        """(user id, username, role) of the live session ``id_hash``, as read at most ``max_age`` s ago."""
+        import time
+
+        from ..context import services
+        from ..store.models import utcnow
+        from ..store.users import live_session_users
+
+        with self._lock:  # one read at a time; the others take its answer
+            t = time.monotonic()
+            self._asked[id_hash] = t
+            if id_hash not in self._read_for or t - self._read_at >= self.max_age:
+                self._asked = {h: at for h, at in self._asked.items() if t - at < self.forget_after}
+                maker = services().sessions
+                if maker is None:
+                    return None
+                with maker() as s:
+                    self._read = live_session_users(s, self._asked, utcnow())
+                self._read_for, self._read_at = set(self._asked), t
+                self.reads += 1
+            return self._read.get(id_hash)
+
+
+def session_checks(max_age: float) -> SessionChecks:
+    """This app's :class:`SessionChecks` (made on first use)."""
+    from flask import current_app
+
+    checks = current_app.extensions.get("wx_session_checks")
+    if checks is None:
+        checks = current_app.extensions.setdefault("wx_session_checks", SessionChecks(max_age=max_age))
+    return checks
+
+
+def session_hash() -> str | None:
+    """The store's hash of this request's sign-in session id (None without one, or for a kiosk session)."""
+    data = session.get("wx_auth") if has_request_context() else None
+    sid = data.get("sid") if isinstance(data, dict) and not data.get("kiosk") else None
+    return session_id_hash(sid) if isinstance(sid, str) and 20 <= len(sid) <= 100 else None
+
+
+def still_valid(who: CurrentUser | None, id_hash: str | None = None, max_age: float = 7.5) -> bool:
     """Whether ``who`` (the principal a long-lived response, e.g. the live stream, started for) is still who asks:
-    re-read now, not from the request's cache, so a sign-out, password change, disabling, role change or
-    ``users logout`` in the meantime ends what it was reading."""
+    re-read, not from the request's cache, so a sign-out, password change, disabling, role change or
+    ``users logout`` in the meantime ends what it was reading. A signed-in user's session given by ``id_hash``
+    (:func:`session_hash` at the start) is read with the process's other streams' (:class:`SessionChecks`, at most
+    ``max_age`` s old); a kiosk session or a token is checked against the settings, as each request is."""
     if who is None:
         return False
+    if id_hash is not None and who.id is not None and not who.kiosk and not who.scopes and bearer_token() is None:
+        row = session_checks(max_age).user_of(id_hash)
+        return row is not None and row == (who.id, who.username, who.role)
     g.pop("wx_user", None)
     g.pop("wx_principal", None)
     now = current_principal()

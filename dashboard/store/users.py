@@ -171,6 +171,22 @@ def session_user(session: Session, id_hash: str, now: dt.datetime) -> User | Non
     return row
 
 
+def live_session_users(session: Session, id_hashes, now: dt.datetime) -> dict[str, tuple[int, str, str]]:
+    """``{id_hash: (user id, username, role)}`` of those sessions that are live (not ended, not expired) with an
+    active user, in one read (the open live streams of a process re-check their sessions together)."""
+    hashes = list(id_hashes)
+    out: dict[str, tuple[int, str, str]] = {}
+    for k in range(0, len(hashes), 500):
+        rows = session.execute(
+            select(UserSession.id_hash, User.id, User.username, User.role)
+            .join(User, UserSession.user_id == User.id)
+            .where(UserSession.id_hash.in_(hashes[k:k + 500]), UserSession.ended_at.is_(None),
+                   UserSession.expires_at > now, User.active.is_(True))).all()
+        out.update({r[0]: (r[1], r[2], r[3]) for r in rows})
+    end_read(session)
+    return out
+
+
 def end_session(session: Session, id_hash: str, *, now: dt.datetime, why: str) -> int:
     n = session.execute(update(UserSession).where(UserSession.id_hash == id_hash, UserSession.ended_at.is_(None))
                         .values(ended_at=now, ended_why=why)).rowcount

@@ -299,3 +299,48 @@ def test_a_stream_ends_when_its_session_ends(server, geo, how):
     finally:
         mine.close()
         theirs.close()
+
+
+def test_the_open_streams_sessions_are_read_together(server):
+    """The live streams of a process re-check their sessions in one read (``auth.SessionChecks``), not one read per
+    stream and heartbeat: after a first read that names it, a session is read again only with the others, at most
+    every ``max_age`` seconds; an ended session is gone from the next read."""
+    import datetime as dt
+    import time
+
+    from dashboard.auth import SessionChecks
+    from dashboard.auth.users import add_user
+    from dashboard.store.models import utcnow
+    from dashboard.store.users import end_session, get_user, start_session
+
+    flask_app = server.app.server
+    sessions = flask_app.extensions["dashboard"].sessions
+    hashes = {}
+    with sessions() as s:
+        for k in range(12):
+            name = f"sc-{k}-{time.monotonic_ns() % 10**8}"
+            add_user(s, name, "session-check-password", "duty_officer")
+            user = get_user(s, name)
+            start_session(s, id_hash=f"{k:064x}", user_id=user.id, now=utcnow(),
+                          expires_at=utcnow() + dt.timedelta(hours=1), address=None)
+            hashes[f"{k:064x}"] = (user.id, name)
+    checks = SessionChecks(max_age=2.0)
+    with flask_app.app_context():
+        for h, (uid, name) in hashes.items():  # each stream's first check: its session is read (with the others)
+            assert checks.user_of(h)[:2] == (uid, name)
+        first = checks.reads
+        assert first <= len(hashes)
+        for _ in range(5):  # 60 more checks inside max_age: no read
+            for h in hashes:
+                assert checks.user_of(h) is not None
+        assert checks.reads == first
+        ended = next(iter(hashes))
+        with sessions() as s:
+            assert end_session(s, ended, now=utcnow(), why="test") == 1
+        began = time.monotonic()
+        while checks.user_of(ended) is not None and time.monotonic() < began + 10:
+            time.sleep(0.1)
+        assert checks.user_of(ended) is None  # read again once max_age passed: the ended session is not live
+        assert checks.reads <= first + 2 + int((time.monotonic() - began) / 2.0)  # one read per max_age at most
+        assert all(checks.user_of(h) is not None for h in hashes if h != ended)
+        assert checks.user_of("f" * 64) is None  # an unknown session is not live
