@@ -104,7 +104,7 @@ def test_pages_idle_without_requests_and_a_post_arrives_by_push(server, browser)
         assert duty.evaluate("t => wx.live.age(t)", due + 25 * 3600) >= 1
         assert 24 < duty.evaluate("id => wx.live.props(id).od", inc["id"]) < 26
         duty.evaluate("t => wx.map.mapFor('map').setView([t.lat, t.lon], 19, {animate: false})", inc)
-        duty.wait_for_selector(f".leaflet-marker-icon.wx-age-2[title$='#{inc['id']}']", timeout=10_000)
+        duty.wait_for_selector(f".leaflet-marker-icon.wx-age-2[title$='#{inc['id']}']", timeout=45_000)
         assert _since(duty.seen, t2, ("/api/map/incidents.json",)) == []
         for name, pg in pages.items():
             assert pg.js_errors == [], (name, pg.js_errors)

