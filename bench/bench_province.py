@@ -470,10 +470,10 @@ def trace_summary(path: Path, top: int = 14) -> dict:
                                                sorted(scripts.items(), key=lambda kv: -kv[1])[:top]}}
 
 
-def profile_summary(path: Path, top: int = 12, until_us: float | None = None) -> dict:
+def profile_summary(path, top: int = 12, until_us: float | None = None) -> dict:
     """A CPU profile of the page (its main thread's JS, sampled every 250 µs): self time by script and by
     function, and the idle / program / GC shares."""
-    prof = json.loads(path.read_text(encoding="utf-8"))
+    prof = path if isinstance(path, dict) else json.loads(Path(path).read_text(encoding="utf-8"))
     nodes = {n["id"]: n for n in prof["nodes"]}
     self_us: dict = {}
     at = prof["startTime"]
@@ -632,9 +632,8 @@ def drills(browser, url: str, helpers: str, condition: str, chains: int, depth: 
                                        polling=50)
                 r = page.evaluate("window.__wxb.result")
                 if profiled:
-                    prof = Path(tempfile.mkdtemp()) / "drill.cpuprofile"
-                    prof.write_text(json.dumps(cdp.send("Profiler.stop")["profile"]), encoding="utf-8")
-                    profiles[f"{state['level']}→{level}"] = {"ms": round(r["ms"], 1), **profile_summary(prof)}
+                    profiles[f"{state['level']}→{level}"] = {"ms": round(r["ms"], 1),
+                                                            **profile_summary(cdp.send("Profiler.stop")["profile"])}
                 key = f"{state['level']}→{level}"
                 if r["ms"] < 0:
                     failed.append({"chain": c, "step": step, "key": key, "code": code, "title_ms": r["title"],
