@@ -15,6 +15,7 @@ from functools import lru_cache
 
 import brotli
 import numpy as np
+import pandas as pd
 import shapely
 from flask import Blueprint, Response, request
 from shapely.geometry import mapping
@@ -50,15 +51,24 @@ def _properties(layer: str, gd) -> list[dict]:
     zones = gd.zones.set_index("code")
     for rec in records:
         for key, value in list(rec.items()):
-            if hasattr(value, "item"):  # numpy scalar -> python
-                rec[key] = value.item()
+            rec[key] = _plain(value)
         if "town_code" in rec and rec["town_code"] in towns.index:
-            rec["town_name"] = towns.at[rec["town_code"], "name"]
-            rec["town_name_en"] = towns.at[rec["town_code"], "name_en"]
+            rec["town_name"] = _plain(towns.at[rec["town_code"], "name"])
+            rec["town_name_en"] = _plain(towns.at[rec["town_code"], "name_en"])
         if "zone_code" in rec and rec["zone_code"] in zones.index:
-            rec["zone_name"] = zones.at[rec["zone_code"], "name"]
-            rec["zone_name_en"] = zones.at[rec["zone_code"], "name_en"]
+            rec["zone_name"] = _plain(zones.at[rec["zone_code"], "name"])
+            rec["zone_name_en"] = _plain(zones.at[rec["zone_code"], "name_en"])
     return records
+
+
+def _plain(value):
+    """A property value as JSON has it: numpy scalars as Python's, a missing value (NaN, None, pandas NA) as null —
+    a county without an English name was sent as ``NaN``, which is not JSON, and the page drew no county."""
+    if hasattr(value, "item"):
+        value = value.item()
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return value
 
 
 def _display_geometries(layer: str, gd, tile_crs: str):

@@ -124,3 +124,32 @@ def test_a_single_county_has_no_county_or_city_layer(client):
     for layer in ("counties", "cities"):
         r = client.get(f"/api/geo/{layer}.json")
         assert r.status_code == 404 and "counties" not in r.get_json()["error"]["message"].split("one of")[1]
+
+
+def test_a_county_without_an_english_name_is_sent_as_json_null(settings, tmp_path):
+    """A multi-county set's counties with and without an English name (the province build names only the seed
+    district in English): the layer is strict JSON (no ``NaN``), the missing name null, the given one kept."""
+    import dataclasses
+
+    from dashboard import create_app
+    from dashboard.geodata import load_geodata
+    from tests.regrouped import COUNTIES, write_regrouped
+
+    gdir = write_regrouped(load_geodata(settings.geodata_dir), tmp_path / "geodata", with_cities=True)
+    path = gdir / "counties.geojson"
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    named = doc["features"][0]["properties"]["code"]
+    for f in doc["features"]:  # one county named in English, the others without the key's value
+        f["properties"]["name_en"] = "First County" if f["properties"]["code"] == named else None
+    path.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    assert load_geodata(gdir).counties["name_en"].isna().sum() == len(COUNTIES) - 1
+    client = reading_client(create_app(dataclasses.replace(settings, geodata_dir=gdir), with_store=False).server)
+    r = client.get("/api/geo/counties.json")
+    assert r.status_code == 200
+
+    def refuse(constant):
+        raise ValueError(f"not JSON: {constant}")
+
+    body = json.loads(r.get_data(as_text=True), parse_constant=refuse)
+    names = {f["properties"]["code"]: f["properties"]["name_en"] for f in body["features"]}
+    assert names[named] == "First County" and all(v is None for c, v in names.items() if c != named)
