@@ -64,3 +64,17 @@ def write_regrouped(geo, out_dir, with_cities: bool = True):
     for key, name in {**FILES, **MULTI_FILES}.items():
         getattr(gd, key).to_file(out / name, driver="GeoJSON")
     return out
+
+
+def report_per_town(sessions, geo, n_per_town: dict, *, category: str, reported_at) -> None:
+    """``n`` reports of ``category`` at ``reported_at`` in the first grid of each town of ``n_per_town``: counts a
+    test knows per town, hence per county and city of the regrouping."""
+    from dashboard.store import incidents as repo
+
+    with sessions() as s:
+        for town, n in n_per_town.items():
+            g = geo.grids[geo.grids["town_code"] == town].iloc[0]
+            for _ in range(n):
+                repo.create_incident(s, repo.NewIncident(category=category, lon=120.1, lat=30.85,
+                                                         grid_code=g["code"], zone_code=g["zone_code"],
+                                                         town_code=town, reported_at=reported_at))

@@ -8,7 +8,8 @@ import datetime as dt
 import pytest
 
 from dashboard.store import incidents as repo
-from tests.regrouped import COUNTIES, PROVINCE, county_of_towns, regrouped, write_regrouped
+from tests.regrouped import (COUNTIES, PROVINCE, county_of_towns, regrouped, report_per_town,
+                             write_regrouped)
 
 from .conftest import READ_TOKEN
 
@@ -44,14 +45,7 @@ def multi_app(backend, db, geo, tmp_path):
 
 
 def _report(sessions, geo, n_per_town: dict) -> None:
-    now = REPORTED
-    with sessions() as s:
-        for town, n in n_per_town.items():
-            g = geo.grids[geo.grids["town_code"] == town].iloc[0]
-            for _ in range(n):
-                repo.create_incident(s, repo.NewIncident(category=CATEGORY, lon=120.1, lat=30.85,
-                                                         grid_code=g["code"], zone_code=g["zone_code"],
-                                                         town_code=town, reported_at=now))
+    report_per_town(sessions, geo, n_per_town, category=CATEGORY, reported_at=REPORTED)
 
 
 def test_kpis_at_every_level_of_a_province(multi_app, sessions, geo):

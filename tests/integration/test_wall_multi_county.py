@@ -10,8 +10,7 @@ import json
 import pytest
 
 from dashboard.store import catalogue
-from dashboard.store import incidents as repo
-from tests.regrouped import CITIES, COUNTIES, county_of_towns, write_regrouped
+from tests.regrouped import CITIES, COUNTIES, county_of_towns, report_per_town, write_regrouped
 
 CATEGORY = next(iter(catalogue.CATEGORIES))
 # a fixed moment and a wall asked two hours later: the same Beijing day and month whenever the test runs
@@ -45,13 +44,7 @@ def multi_wall(request, backend, db, geo, tmp_path):
 
 
 def _report(sessions, geo, n_per_town: dict) -> None:
-    with sessions() as s:
-        for town, n in n_per_town.items():
-            g = geo.grids[geo.grids["town_code"] == town].iloc[0]
-            for _ in range(n):
-                repo.create_incident(s, repo.NewIncident(category=CATEGORY, lon=120.1, lat=30.85,
-                                                         grid_code=g["code"], zone_code=g["zone_code"],
-                                                         town_code=town, reported_at=REPORTED))
+    report_per_town(sessions, geo, n_per_town, category=CATEGORY, reported_at=REPORTED)
 
 
 def _unit_of_town(geo, level: str) -> dict:
