@@ -134,8 +134,11 @@ def test_duty_desk_of_a_province_filters_by_county(province_server, page):
     page.goto(province_server.url + f"/incidents?county={code}")
     page.wait_for_function("window.wx && wx.duty && wx.duty.gridApi() && wx.duty.rowCount() !== null",
                            timeout=45_000)
-    assert page.locator("#duty-county").is_visible() and page.locator("#duty-city").is_visible()
-    assert COUNTIES[code][0] in page.locator("#duty-county").inner_text()  # the chosen county, by name
+    # the place controls (dropdowns: their component chunk loads after the page) show, the county by its name
+    page.locator("#duty-city").wait_for(state="visible", timeout=45_000)
+    page.locator("#duty-county").wait_for(state="visible", timeout=45_000)
+    page.wait_for_function("n => (document.querySelector('#duty-county') || {innerText: ''}).innerText.includes(n)",
+                           arg=COUNTIES[code][0], timeout=45_000)
     want = _open_ids(province_server, county=code)
     every = _open_ids(province_server)
     assert want and want < every  # the county holds some, not all, of the open incidents
