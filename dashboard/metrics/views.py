@@ -657,14 +657,15 @@ def year_on_year(bind, gd, cache, now=None) -> dict | None:
             "rows": [{"kpi": k, "value": now_v.get(k), "before": before.get(k), **ch[k]} for k in keys]}
 
 
-def briefing_level(h: Hierarchy) -> str:
-    """The unit a briefing row is: a zone in one county's set; in a city's or province's set the level under the
-    root (its counties, or the province's cities)."""
+def row_level(h: Hierarchy) -> str:
+    """The unit a root-wide table or tour shows one row (or card) per — the briefing's rows, the wall's ranking and
+    tour: a zone in one county's set (its towns are too few and too large); in a city's or province's set the level
+    under the root (its counties, or the province's cities)."""
     return h.child_level("district") if h.multi else "zone"
 
 
 def briefing(bind, gd, cache, now=None, hours: int = 24, notable_per_zone: int = 3) -> dict:
-    """The morning-meeting (晨会) figures of the last ``hours`` per unit (:func:`briefing_level`: zones, or a city's
+    """The morning-meeting (晨会) figures of the last ``hours`` per unit (:func:`row_level`: zones, or a city's
     counties / a province's cities), cached for a minute.
 
     Per unit: new (reported in the window), handled on the spot (of those, level ``onsite``), routed to the
@@ -680,7 +681,7 @@ def briefing(bind, gd, cache, now=None, hours: int = 24, notable_per_zone: int =
 
     def build():
         h = hierarchy(gd)
-        level = briefing_level(h)
+        level = row_level(h)
         up = h.parent_level(level)
         parent_level = None if up == "district" else up
         cols = ("id", "code", "category", "subcategory", "severity", "status", "level", "description", "address",

@@ -104,8 +104,7 @@ CELLS_MAX = 256  # columns (and rows) of one answer: wider is a view of another 
 
 def cell_size(zoom: float) -> float:
     """The side in degrees of the cells at ``zoom`` (CELL_PX pixels of the integer zoom)."""
-    z = int(math.floor(min(max(zoom, CELL_ZOOMS[0]), CELL_ZOOMS[1])))
-    return 360.0 * CELL_PX / 256 / 2 ** z
+    return 360.0 * CELL_PX / 256 / 2 ** zoom_level(zoom)
 
 
 def cell_box(box: tuple[float, float, float, float], cell: float) -> tuple[float, float, float, float]:

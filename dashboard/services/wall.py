@@ -17,6 +17,7 @@ import pandas as pd
 
 from .. import context
 from ..domain import timefmt
+from ..domain.levels import LEVEL_LAYER
 from ..metrics import kpis, periods, registry, views
 from ..store import queries
 from ..ui.wall_text import RANK_KPIS, fmt_value, kpi_label, severity_name
@@ -32,7 +33,6 @@ DARK_RAMP = ["#17324d", "#3d2f5a", "#6b2f57", "#9c2f45", "#cf3a32", "#ff5a36"]  
 HEADER_KPIS = ("new_incidents", "open_incidents", "overdue_incidents", "onsite_handling_rate", "resolution_rate",
                "in_zone_resolution_rate")
 DEFAULT_RANK_KPI = "resolution_rate"
-LEVEL_LAYER = {level: layer for layer, level in maps.MAP_LEVELS.items()}  # zone -> zones, county -> counties …
 ZONE_CARD_KPIS = {"today": ("new_incidents", "open_incidents", "overdue_incidents"),
                   "month": ("new_incidents", "onsite_handling_rate", "resolution_rate", "overdue_incidents")}
 
@@ -131,8 +131,7 @@ def _alerts_build(snap: dict, lang: str) -> dict:
 def tour_level(gd=None) -> str:
     """The unit the wall ranks, tours and colours: the level right under the root — a county's zones (its towns
     are too few and too large to tour), a city's counties, a province's cities."""
-    h = units.hierarchy(gd)
-    return h.child_level("district") if h.multi else "zone"
+    return views.row_level(units.hierarchy(gd))
 
 
 def tour_layer(gd=None) -> str:
