@@ -24,6 +24,15 @@ PAINTED = """(() => {
   })();
 })();"""
 
+# Stamps window.__wxReadyAt (ms since navigation start) when the page sets <body data-map-ready> (wx.map.whenDrawn
+# resolved: the charts may mount from then on).
+READY_AT = """(() => {
+  window.__wxReadyAt = null;
+  new MutationObserver((_, obs) => {
+    if (document.body && document.body.dataset.mapReady) { window.__wxReadyAt = performance.now(); obs.disconnect(); }
+  }).observe(document, {attributes: true, subtree: true, attributeFilter: ["data-map-ready"]});
+})();"""
+
 REQUESTED = """() => performance.getEntriesByType('resource').map(e => [e.name, e.startTime])"""
 
 
@@ -34,6 +43,7 @@ def test_the_overview_paints_its_map_before_the_grid_and_chart_libraries(demo_ap
     requested: list[str] = []
     page.on("request", lambda r: requested.append(r.url))
     page.add_init_script(PAINTED)
+    page.add_init_script(READY_AT)
     demo_app.sign_in(page)
     page.goto(demo_app.url + "/")
     page.wait_for_function("() => window.__wxPainted !== null", timeout=60_000)
@@ -43,13 +53,21 @@ def test_the_overview_paints_its_map_before_the_grid_and_chart_libraries(demo_ap
     page.wait_for_selector("#chart-funnel .main-svg", timeout=60_000)
     page.wait_for_selector("#kpi-cards .wx-card", timeout=60_000)
     entries = page.evaluate(REQUESTED)
+    ready = page.evaluate("document.body.dataset.mapReady")  # why the charts went ahead (wx.map.whenDrawn)
+    waited = page.evaluate("window.__wxReadyAt")
     ctx.close()
 
     before = [url for url, start in entries if start <= painted]
     plotly = [start for url, start in entries if "/plotly/" in url and url.endswith(".js")]
     assert any("/dash_leaflet/" in url for url in before), before  # the map's own code is there before the paint
-    assert not [url for url in before if "dash_ag_grid" in url or "/plotly/" in url], before
-    assert plotly and min(plotly) > painted, (plotly, painted)
+    assert not [url for url in before if "dash_ag_grid" in url], before
+    assert plotly, entries
+    if ready == "timeout":  # a machine too busy to draw the map in 6 s lets the charts go ahead by design: not before
+        assert waited is not None and min(plotly) > waited, (plotly, waited)
+    else:
+        assert ready in ("drawn", "drawn-no-incidents"), ready
+        assert not [url for url in before if "/plotly/" in url], before
+        assert min(plotly) > painted, (plotly, painted)
     # the duty desk's grid is never downloaded on the overview, not even after the paint
     assert not [url for url in requested if "dash_ag_grid" in url]
     # nor dcc's date picker: it is mounted only for a custom period (test_drill: choosing one loads it)
