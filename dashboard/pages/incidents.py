@@ -99,6 +99,7 @@ def layout(settings, lang: str, params: dict):
     if listing.total > len(listing.rows):
         note = ui.capped_note(len(listing.rows), listing.total, settings.map_points_max, lang)
     snapshot = alert_service.snapshot()
+    selected = _selected(params)
     places = data.place_options(lang, values["town"], values["zone"], counties=values["county"],
                                 cities=values["city"])
 
@@ -128,7 +129,8 @@ def layout(settings, lang: str, params: dict):
                                                                     n=f"{settings.map_points_max:,}"))]),
                 html.Div(className="wx-duty-list", children=[
                     ui.list_toolbar(lang, query, note),
-                    html.Div(ui.incident_grid(lang, listing.rows), className="wx-grid-wrap"),
+                    html.Div(ui.incident_grid(lang, listing.rows, (selected or {}).get("id")),
+                             className="wx-grid-wrap"),
                 ]),
             ]),
             html.Aside(className="wx-duty-side", children=[alert_feed(lang, snapshot, can_ack=user.can_act),
@@ -146,7 +148,7 @@ def layout(settings, lang: str, params: dict):
         dcc.Store(id="duty-live", data={"seq": listing.seq, "q": query}),
         dcc.Store(id="duty-delta"),
         dcc.Store(id="duty-applied"),
-        dcc.Store(id="duty-selected", data=_selected(params)),
+        dcc.Store(id="duty-selected", data=selected),
         dcc.Store(id="duty-detail-refresh"),
         dcc.Store(id="duty-due"),
         dcc.Store(id="duty-focused"),

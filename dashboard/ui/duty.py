@@ -117,12 +117,18 @@ def column_defs(lang: str) -> list:
     ]
 
 
-def incident_grid(lang: str, rows: list) -> dag.AgGrid:
+def incident_grid(lang: str, rows: list, selected_id: int | None = None) -> dag.AgGrid:
     """Client-side row model with row virtualisation (only visible rows are in the DOM), client-side sort and
-    column filters, rows keyed by incident id so live updates touch only the rows that changed."""
+    column filters, rows keyed by incident id so live updates touch only the rows that changed.
+
+    ``selected_id``: the incident the page opens on (``?incident=``), selected by the grid itself as its rows render
+    (dash-ag-grid re-applies its ``selectedRows`` prop whenever rows or transactions land: a selection made only in
+    the browser, before that prop caught up, could be undone by it)."""
+    extra = {"selectedRows": {"ids": [str(selected_id)]}} if selected_id is not None else {}
     return dag.AgGrid(
         id="duty-grid",
         rowData=rows,
+        **extra,
         columnDefs=column_defs(lang),
         getRowId="params.data.rid",
         defaultColDef={"sortable": True, "filter": "agTextColumnFilter", "resizable": True, "floatingFilter": True,
