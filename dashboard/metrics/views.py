@@ -314,40 +314,32 @@ def store_unit(level: str, code: str | None, h: Hierarchy | None = None) -> tupl
     return level, _store_code(level, code)
 
 
-def _grid_parents(h: Hierarchy) -> pd.DataFrame:
-    """Each grid's code and the codes of its units at the levels above it (zone, town and, in a multi-county
-    set, county and city)."""
-    return h.grids[["code", *(UNIT_COLUMN[lv] for lv in h.levels[1:-1])]]
-
-
 @lru_cache(maxsize=8)
-def _registered(gd) -> dict:
+def unit_index(gd) -> rollup.UnitIndex:
+    """Where each unit of the geodata's hierarchy sits in a bundle's table (``rollup.UnitIndex``; memoised per
+    geodata object): rows for the district ('*'), then every level's units in code order; the towns' counties and
+    cities; each grid's unit at every level; the registered units."""
     h = hierarchy(gd)
+    keys = [("district", agg.DISTRICT)] + [(lv, c) for lv in h.levels[1:] for c in h.codes(lv)]
+    row = {k: i for i, k in enumerate(keys)}
+    ups = [lv for lv in ABOVE_TOWN if lv in h.town_up]
+    lift = np.full((len(keys), len(ups)), -1, dtype=np.int64)
+    for j, lv in enumerate(ups):
+        for town, up in h.town_up[lv].items():
+            t, u = row.get(("town", town)), row.get((lv, up))
+            if t is not None and u is not None:
+                lift[t, j] = u
     g = h.grids
-    out = {("district", agg.DISTRICT): int(g["registered_units"].sum())}
-    for level in h.levels[1:]:
-        for code, v in g.groupby(UNIT_COLUMN[level])["registered_units"].sum().items():
-            out[(level, code)] = int(v)
-    return out
-
-
-def lift(df: pd.DataFrame | None, h: Hierarchy, keys=()) -> pd.DataFrame | None:
-    """Aggregate rows (``lvl``, ``code``, ``keys``…, values) with rows for the counties and cities added: the sums
-    of their towns' rows (the store keeps no rows above the towns but the district's; sums, histograms and
-    bitmap counts of a county are its towns' together, since towns do not overlap). Unchanged for one county."""
-    if df is None or df.empty or not h.town_up:
-        return df
-    towns = df[df["lvl"].astype(object) == "town"]
-    if towns.empty:
-        return df
-    keys = list(keys)
-    values = [c for c in df.columns if c not in ("lvl", "code", *keys)]
-    town_codes = towns["code"].astype(object)
-    parts = [df.astype({"lvl": object, "code": object})]
-    for level, up in h.town_up.items():
-        x = towns.assign(lvl=level, code=town_codes.map(up).to_numpy())
-        parts.append(x.groupby(["lvl", "code", *keys], sort=False, observed=True)[values].sum().reset_index())
-    return pd.concat(parts, ignore_index=True)
+    grid_units = np.array([[row.get((lv, c), -1) for c in g[UNIT_COLUMN[lv]].tolist()] for lv in h.levels[1:]],
+                          dtype=np.int64).T.reshape(len(g), len(h.levels) - 1)
+    units = g["registered_units"].to_numpy().astype(np.int64)
+    registered = np.zeros(len(keys), dtype=np.int64)
+    registered[0] = units.sum()
+    at = grid_units.ravel()
+    ok = at >= 0
+    np.add.at(registered, at[ok], np.repeat(units, grid_units.shape[1])[ok])
+    return rollup.UnitIndex(keys=keys, row=row, lift=lift, grid_row={c: i for i, c in enumerate(g["code"].tolist())},
+                            grid_units=grid_units, registered=registered)
 
 
 # ------------------------------------------------------------------------------------------- bundle
@@ -364,24 +356,9 @@ def kpi_bundle(bind, gd, cache, period: periods.Period, now=None, grid_medians=N
     key = _key(BUNDLE_SCHEMA, "bundle", period.start, period.end, at, version)
 
     def build():
-        h = hierarchy(gd)
-        span = day_span(period)
-        x = agg.bundle_inputs(bind, span, _utc_dt(at), _utc_dt(period.start), _utc_dt(period.end))
-        counts = lift(x["counts"], h)
-        codes = {lv: [agg.DISTRICT] if lv == "district" else h.codes(lv) for lv in h.levels}
-        moment_rows = x["moment"]
-        if h.town_up and moment_rows is not None and len(moment_rows):
-            moment_rows = moment_rows.assign(**{rollup.LEVEL_COLUMN[lv]: moment_rows["town_code"].map(up)
-                                                for lv, up in h.town_up.items()})
-        table = rollup.kpi_rows(counts, x["units"], _grid_parents(h), _registered(gd), moment_rows,
-                                lift(x["close_hist"], h, ("key2", "bin")), codes,
-                                dispute_hist=lift(x["dispute_hist"], h, ("key2", "bin")))
-        table["district"] = {h.root.code: table["district"][agg.DISTRICT]}
-        lv = {}
-        for lvl, code, a, b, c in zip(counts["lvl"].tolist(), counts["code"].tolist(), counts["r_onsite"].tolist(),
-                                      counts["r_town"].tolist(), counts["r_district"].tolist()):
-            lv[(lvl, h.root.code if lvl == "district" else code)] = (int(a), int(b), int(c))
-        return {"kpis": table, "levels": lv, "at": str(at), "version": version}
+        rows = agg.bundle_rows(bind, day_span(period), _utc_dt(at), _utc_dt(period.start), _utc_dt(period.end))
+        table, levels = rollup.bundle_table(rows, unit_index(gd), hierarchy(gd).root.code)
+        return {"kpis": table, "levels": levels, "at": str(at), "version": version}
 
     timeout = PAST_TIMEOUT if not is_current(period, now) else 120
     bundle = {**_cached(cache, key, timeout, build), "key": key, "timeout": timeout}
@@ -528,9 +505,9 @@ def with_grid_medians(bind, cache, bundle: dict, period: periods.Period, codes=N
     every = len(codes) == len(grid_rows)
 
     def build():
-        x = agg.grid_inputs(bind, day_span(period), None if every else codes)
-        return {kpi: {c: kpis._none_if_nan(v) for (_, c), v in rollup.medians(x[hist]).items()}
-                for kpi, hist in zip(GRID_MEDIAN_KPIS, ("close_hist", "dispute_hist"))}
+        x = agg.grid_hists(bind, day_span(period), None if every else codes)
+        return {kpi: {c: kpis._none_if_nan(v) for (_, c, _k2), v in rollup.hist_medians(x[kind]).items()}
+                for kpi, kind in zip(GRID_MEDIAN_KPIS, ("close", "dispute"))}
 
     key = bundle["key"] + ":gmed2:" + hashlib.sha1(",".join(codes).encode()).hexdigest()[:16]
     med = _cached(cache, key, bundle.get("timeout", 120), build)
