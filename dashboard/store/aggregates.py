@@ -1424,24 +1424,20 @@ def _blob_rows(conn, stmt) -> list:
 
 def unpack_many(datas: list) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """:func:`unpack` of many packed histograms at once: (which histogram, bins, counts, sums) of every value, in
-    order (each histogram is 1 + 5k little-endian 32-bit words: see :func:`pack_many`)."""
+    order. Each histogram is 1 + 5k little-endian 32-bit words (see :func:`pack_many`): the words are labelled by
+    section (count, bins, counts, sums) in one pass and each section taken whole — the counts' and sums' word pairs
+    stay adjacent, so they are read as 64-bit values directly (a third of the time of gathering them by index)."""
     if not datas:
         e = np.array([], dtype=np.int64)
         return e, e, e, np.array([], dtype=np.float64)
     words = np.frombuffer(b"".join(datas), dtype="<u4")
-    size = np.fromiter((len(d) for d in datas), dtype=np.int64, count=len(datas)) // 4
-    off = np.cumsum(size) - size
-    k = words[off].astype(np.int64)
-    g = np.repeat(np.arange(len(k)), k)
-    j = np.arange(len(g)) - np.repeat(np.cumsum(k) - k, k)
-    first = off[g] + 1
-    kg = k[g]
-    bins = words[first + j].view("<i4").astype(np.int64)
-    at_n = first + kg + 2 * j
-    n = np.stack([words[at_n], words[at_n + 1]], axis=1).view("<i8").ravel()
-    at_h = first + 3 * kg + 2 * j
-    hsum = np.stack([words[at_h], words[at_h + 1]], axis=1).view("<f8").ravel()
-    return g, bins, n, hsum
+    size = np.fromiter(map(len, datas), dtype=np.int64, count=len(datas)) >> 2
+    k = words[np.cumsum(size) - size].astype(np.int64)
+    lens = np.empty((len(k), 4), dtype=np.int64)
+    lens[:, 0], lens[:, 1], lens[:, 2], lens[:, 3] = 1, k, 2 * k, 2 * k
+    section = np.repeat(np.tile(np.arange(4, dtype=np.int8), len(k)), lens.ravel())
+    return (np.repeat(np.arange(len(k)), k), words[section == 1].view("<i4").astype(np.int64),
+            words[section == 2].view("<i8"), words[section == 3].view("<f8"))
 
 
 _DENSE_MAX = 1 << 21  # (histograms × bin range) up to which bins are summed in a dense array, else by sorting
@@ -1484,8 +1480,9 @@ def hist_sum(keys_of_rows, datas: list, signs=None) -> Hist:
     comb = kid_of_row[g] * width + (b - lo)
     if len(ids) * width <= _DENSE_MAX:  # a dense sum: the occupied cells come out sorted by key, then bin
         size = len(ids) * width
-        u = np.flatnonzero(np.bincount(comb, minlength=size))
-        n = np.bincount(comb, weights=ns.astype(np.float64), minlength=size)[u].round().astype(np.int64)
+        n = np.bincount(comb, weights=ns.astype(np.float64), minlength=size)
+        u = np.flatnonzero(n > 0.5)  # a stored bin holds values; a cell whose values were all subtracted holds none
+        n = n[u].round().astype(np.int64)
         h = np.bincount(comb, weights=hs, minlength=size)[u]
     else:
         inv, u = pd.factorize(comb)  # hashing; only the distinct keys are sorted
@@ -1493,8 +1490,7 @@ def hist_sum(keys_of_rows, datas: list, signs=None) -> Hist:
         h = np.bincount(inv, weights=hs, minlength=len(u))
         order = np.argsort(u, kind="stable")  # by key, then bin
         u, n, h = u[order], n[order], h[order]
-    if signs is not None:  # bins whose values were all subtracted
-        keep = n > 0
+        keep = n > 0  # bins whose values were all subtracted
         u, n, h = u[keep], n[keep], h[keep]
     k_of, bin_of = np.divmod(u, width)
     return Hist(list(ids), k_of.astype(np.int64), bin_of + lo, n, h)
@@ -1561,20 +1557,14 @@ def read_counts_upto(conn, last_day: dt.date, lvl: str, code: str, columns) -> d
     return {c: int(v or 0) for c, v in zip(columns, row)}
 
 
-_POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.int64)
-
-
 def _or_popcounts(blobs, order: np.ndarray, starts: np.ndarray) -> np.ndarray:
     """The popcount of the bitwise OR of the bitmaps ``blobs`` (little-endian bytes of any length) within each group
-    of rows ``order[starts[i]:starts[i+1]]`` — numpy, not one Python integer per row: the bitmaps are laid out in
-    rows of 64-bit words (zero-padded), OR-ed per group and counted by byte."""
-    lens = np.fromiter(map(len, blobs), dtype=np.int64, count=len(blobs))
-    width = max(-(-int(lens.max()) // 8) * 8, 8)
-    flat = np.frombuffer(b"".join(blobs), dtype=np.uint8)
-    mat = np.zeros((len(blobs), width), dtype=np.uint8)
-    mat[np.repeat(np.arange(len(blobs)), lens), np.arange(len(flat)) - np.repeat(np.cumsum(lens) - lens, lens)] = flat
-    words = np.bitwise_or.reduceat(mat.view(np.uint64)[order], starts, axis=0)
-    return _POPCOUNT[words.view(np.uint8)].sum(axis=1)
+    of rows ``order[starts[i]:starts[i+1]]`` — numpy, not one Python integer per row: the bitmaps are padded to one
+    width of 64-bit words, OR-ed per group and counted (``np.bitwise_count``)."""
+    width = max(-(-max(map(len, blobs)) // 8) * 8, 8)
+    mat = np.frombuffer(b"".join([b.ljust(width, b"\0") for b in blobs]), dtype=np.uint64).reshape(len(blobs), -1)
+    words = np.bitwise_or.reduceat(mat[order], starts, axis=0)
+    return np.bitwise_count(words).sum(axis=1, dtype=np.int64)
 
 
 def _s_parts(cols, level: str | None, has_until: bool, past: bool, many: bool = False) -> list:
@@ -1936,8 +1926,9 @@ def _popcounts(rows) -> tuple[list, np.ndarray, np.ndarray]:
     if not rows:
         e = np.array([], dtype=np.int64)
         return [], e, e
-    grid, inspected, problems = zip(*rows)  # bytes from both drivers (PostgreSQL: the binary cursor)
-    codes, uniq = pd.factorize(np.array(grid, dtype=object))
+    grid = np.array([r[0] for r in rows], dtype=object)  # (zip(*rows) of 15,000 rows: 4 ms)
+    inspected, problems = [r[1] for r in rows], [r[2] for r in rows]  # bytes from both drivers (PostgreSQL: binary)
+    codes, uniq = pd.factorize(grid)
     order = np.argsort(codes, kind="stable")  # each grid's rows together, grids in order of first appearance
     starts = np.r_[0, np.flatnonzero(np.diff(codes[order])) + 1]
     return list(uniq), _or_popcounts(inspected, order, starts), _or_popcounts(problems, order, starts)
