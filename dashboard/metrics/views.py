@@ -165,9 +165,48 @@ def _name_en(v) -> str | None:
     return str(v) if isinstance(v, str) and v.strip() else None
 
 
+def _layer_bounds(layer) -> list:
+    """:func:`_bounds` of every geometry of a layer, from one vectorised call (Python's ``round`` on each value, as for
+    one geometry)."""
+    b = layer.geometry.bounds
+    return [[[round(s, 6), round(w, 6)], [round(n, 6), round(e, 6)]]
+            for w, s, e, n in zip(b["minx"].tolist(), b["miny"].tolist(), b["maxx"].tolist(), b["maxy"].tolist())]
+
+
+def _column(layer, name: str) -> list:
+    """A column's values (None for every row when the layer has no such column)."""
+    return layer[name].tolist() if name in layer.columns else [None] * len(layer)
+
+
+def _sorted_codes(values) -> tuple[np.ndarray, np.ndarray]:
+    """(codes, uniques) of a column with the uniques in the order of ``sorted`` (missing values: code -1)."""
+    return pd.factorize(np.asarray(values.tolist(), dtype=object), sort=True)
+
+
+def _grouped(keys: tuple, values: tuple, distinct: bool) -> tuple[list, list]:
+    """(the distinct keys sorted, each one's values as a sorted tuple — their distinct values if ``distinct``) of two
+    columns given as :func:`_sorted_codes`, without a Python loop per group: the pairs sorted by key and value codes
+    and cut where the key changes. Missing keys are left out, as ``groupby`` does."""
+    (kc, ku), (vc, vu) = keys, values
+    ok = (kc >= 0) & (vc >= 0)
+    kc, vc = kc[ok], vc[ok]
+    order = np.lexsort((vc, kc))
+    kc, vc = kc[order], vc[order]
+    if distinct and len(kc):
+        keep = np.r_[True, (kc[1:] != kc[:-1]) | (vc[1:] != vc[:-1])]
+        kc, vc = kc[keep], vc[keep]
+    if not len(kc):
+        return [], []
+    starts = np.r_[0, np.flatnonzero(kc[1:] != kc[:-1]) + 1].tolist()
+    vals = np.asarray(vu, dtype=object)[vc].tolist()
+    groups = [tuple(vals[a:b]) for a, b in zip(starts, [*starts[1:], len(vals)])]
+    return np.asarray(ku, dtype=object)[kc[starts]].tolist(), groups
+
+
 @lru_cache(maxsize=8)
 def hierarchy(gd) -> Hierarchy:
-    """Derived lookups of one geodata bundle (memoised per geodata object, which is itself memoised).
+    """Derived lookups of one geodata bundle (memoised per geodata object, which is itself memoised), built column by
+    column (a province's 67,000 grids: one vectorised bounds call per layer, no Python loop per row or group).
 
     A multi-county set (``gd.counties``) has its counties under the root — under their cities when the root is
     the province (more than one city) — and the towns under their counties."""
@@ -181,53 +220,51 @@ def hierarchy(gd) -> Hierarchy:
     cities = getattr(gd, "cities", None)
     levels = SINGLE_LEVELS
     county_of_town: dict = {}
+
+    def add(level, layer, en, up) -> None:
+        keys = [(level, c) for c in layer["code"].tolist()]
+        names.update(zip(keys, zip(layer["name"].tolist(), en)))
+        parent.update(zip(keys, up))
+        bounds.update(zip(keys, _layer_bounds(layer)))
+
+    def en_or_name(layer) -> list:  # the English name, else the Chinese (a blank or missing one counts as none)
+        return [_name_en(e) or n for e, n in zip(_column(layer, "name_en"), layer["name"].tolist())]
+
     if counties is not None:
         with_cities = cities is not None and len(cities) > 1
         levels = ("district", *(("city",) if with_cities else ()), "county", "town", "zone", "grid")
         if with_cities:
-            for r in cities.itertuples():
-                names[("city", r.code)] = (r.name, _name_en(getattr(r, "name_en", None)) or r.name)
-                parent[("city", r.code)] = root_code
-                bounds[("city", r.code)] = _bounds(r.geometry)
-        for r in counties.itertuples():
-            names[("county", r.code)] = (r.name, _name_en(getattr(r, "name_en", None)) or r.name)
-            parent[("county", r.code)] = r.city_code if with_cities else root_code
-            bounds[("county", r.code)] = _bounds(r.geometry)
+            add("city", cities, en_or_name(cities), [root_code] * len(cities))
+        add("county", counties, en_or_name(counties),
+            counties["city_code"].tolist() if with_cities else [root_code] * len(counties))
         county_of_town = dict(zip(gd.towns["code"], gd.towns["district_code"].astype(str)))
-    for r in gd.towns.itertuples():
-        names[("town", r.code)] = (r.name, r.name_en)
-        parent[("town", r.code)] = county_of_town.get(r.code, root_code)
-        bounds[("town", r.code)] = _bounds(r.geometry)
-    for r in gd.zones.itertuples():
-        names[("zone", r.code)] = (r.name, r.name_en)
-        parent[("zone", r.code)] = r.town_code
-        bounds[("zone", r.code)] = _bounds(r.geometry)
-    for r in gd.grids.itertuples():
-        names[("grid", r.code)] = (r.name, getattr(r, "name_en", None) or r.name)
-        parent[("grid", r.code)] = r.zone_code
-        bounds[("grid", r.code)] = _bounds(r.geometry)
+    t = gd.towns
+    add("town", t, t["name_en"].tolist(), [county_of_town.get(c, root_code) for c in t["code"].tolist()])
+    add("zone", gd.zones, gd.zones["name_en"].tolist(), gd.zones["town_code"].tolist())
+    g = gd.grids
+    add("grid", g, [e or n for e, n in zip(_column(g, "name_en"), g["name"].tolist())], g["zone_code"].tolist())
     grids = pd.DataFrame(gd.grids.drop(columns="geometry"))
     town_of_grid = grids["town_code"].astype(str)
     grids["county_code"] = town_of_grid.map(county_of_town) if county_of_town else root_code
     grids["city_code"] = (grids["county_code"].map({c: p for (lv, c), p in parent.items() if lv == "county"})
                           if "city" in levels else root_code)
+    coded = {lv: _sorted_codes(grids[UNIT_COLUMN[lv]]) for lv in levels[1:]}  # each column sorted once
     for level in levels[1:]:  # children of each unit, and the grids under it
-        col = UNIT_COLUMN[level]
         up = levels[levels.index(level) - 1]
-        up_col = None if up == "district" else UNIT_COLUMN[up]
-        if up_col is None:
-            children[("district", root_code)] = tuple(sorted(set(grids[col])))
+        if up == "district":
+            children[("district", root_code)] = tuple(sorted(set(grids[UNIT_COLUMN[level]].tolist())))
         else:
-            for p_code, g in grids.groupby(up_col):
-                children[(up, p_code)] = tuple(sorted(set(g[col])))
+            ups, kids = _grouped(coded[up], coded[level], distinct=True)
+            children.update(zip(((up, c) for c in ups), kids))
         if level == "grid":
             continue
-        for code, g in grids.groupby(col):
-            grids_of[(level, code)] = tuple(sorted(g["code"]))
-    grids_of[("district", root_code)] = tuple(sorted(grids["code"]))
-    for code in grids["code"]:
-        grids_of[("grid", code)] = (code,)
-    town_up = {lv: dict(zip(grids["town_code"], grids[UNIT_COLUMN[lv]])) for lv in ABOVE_TOWN if lv in levels}
+        units, under = _grouped(coded[level], coded["grid"], distinct=False)
+        grids_of.update(zip(((level, c) for c in units), under))
+    grid_codes = grids["code"].tolist()
+    grids_of[("district", root_code)] = tuple(sorted(grid_codes))
+    grids_of.update({("grid", c): (c,) for c in grid_codes})
+    town_codes = grids["town_code"].tolist()
+    town_up = {lv: dict(zip(town_codes, grids[UNIT_COLUMN[lv]].tolist())) for lv in ABOVE_TOWN if lv in levels}
     return Hierarchy(root, names, parent, children, grids_of, bounds, grids, levels, town_up)
 
 
