@@ -216,10 +216,11 @@ def bundle_table(rows, ix: UnitIndex, root_code: str) -> tuple[dict, dict]:
     col = {c: i for i, c in enumerate(rows.count_columns)}
     cv = np.zeros((size, len(col)), dtype=np.int64)
     present = np.zeros(size, dtype=np.int64)  # rows with counts (the level-reached shares)
-    if rows.counts:
-        pos = np.fromiter((get((r[0], r[1]), -1) for r in rows.counts), dtype=np.int64, count=len(rows.counts))
+    unit_keys, sums = rows.counts
+    if unit_keys:
+        pos = np.fromiter((get(u, -1) for u in unit_keys), dtype=np.int64, count=len(unit_keys))
         ok = pos >= 0
-        cv[pos[ok]] = np.array([r[2:] for r in rows.counts], dtype=np.int64)[ok]  # one row per unit (GROUP BY)
+        cv[pos[ok]] = sums[ok]  # one row per unit
         present[pos[ok]] = 1
     fv = np.zeros((size, 5), dtype=np.int64)  # open, unresolved, overdue open, closed late after, open in period
     if rows.moment:

@@ -1850,13 +1850,29 @@ def _pieces_values(pieces) -> tuple[tuple, dict]:
 
 
 def _counts_stmt(*shape):
-    """Sums of the bundle's count columns per (lvl, code) over signed pieces: each a 32-bit value times the sign,
+    """Sums of the bundle's count columns per (lvl, code) and sign of the pieces (:func:`counts_by_unit` subtracts the
+    negative ones): the sign computed once per row as a group key, not once per column; each value a 32-bit integer
     summed as a bigint (PostgreSQL's SUM of a bigint accumulates and returns numeric: half the time of the statement,
     and a Decimal per value in the client); every stored count fits 32 bits (a year of the district)."""
     t = AggCounts
     cond, sign = _pieces_cond(t, shape)
-    return (select(t.c.lvl, t.c.code, *(func.sum(sign * cast(t.c[c], Integer)) for c in BUNDLE_COUNT_COLUMNS))
-            .where(cond).group_by(t.c.lvl, t.c.code))
+    sign = sign.label("sg")
+    return (select(t.c.lvl, t.c.code, sign, *(func.sum(cast(t.c[c], Integer)) for c in BUNDLE_COUNT_COLUMNS))
+            .where(cond).group_by(t.c.lvl, t.c.code, sign))
+
+
+def counts_by_unit(rows) -> tuple[list, np.ndarray]:
+    """([(lvl, code)], sums: one row per unit) of rows (lvl, code, sign, sums…): the positive pieces' sums less the
+    negative ones'."""
+    if not rows:
+        return [], np.zeros((0, len(BUNDLE_COUNT_COLUMNS)), dtype=np.int64)
+    ids: dict = {}
+    at = np.fromiter((ids.setdefault((r[0], r[1]), len(ids)) for r in rows), dtype=np.int64, count=len(rows))
+    values = np.array([r[3:] for r in rows], dtype=np.int64)
+    values *= np.array([r[2] for r in rows], dtype=np.int64)[:, None]
+    out = np.zeros((len(ids), values.shape[1]), dtype=np.int64)
+    np.add.at(out, at, values)
+    return list(ids), out
 
 
 def _close_hist_stmt(grids: int | None, *shape):
@@ -1892,12 +1908,12 @@ def _hists_by_kind(rows) -> dict:
 class BundleRows:
     """What a period's KPI bundle is computed from, as the driver's tuples and arrays (no frame, no ORM object):
 
-    ``counts``: (lvl, code, *``count_columns``) summed over the period; ``units``: (grid codes, distinct units
+    ``counts``: ([(lvl, code)], their sums of ``count_columns`` over the period, one row each); ``units``: (grid codes, distinct units
     inspected, with problems) per grid; ``close`` / ``dispute``: the coarse units' hours to close and to resolve a
     dispute (:class:`Hist` keyed (lvl, code, key2)); ``moment``: (grid_code, zone_code, town_code, open,
     unresolved, overdue_open, late_after, open_in_p) counted per unit (:func:`_moment_stmt`)."""
 
-    counts: list
+    counts: tuple
     units: tuple
     close: Hist
     dispute: Hist
@@ -1912,7 +1928,7 @@ def bundle_rows(bind, span: DaySpan, at: dt.datetime, start: dt.datetime, end: d
     counted per unit (the period is [start, end))."""
     today = _local_today()
     with reading(bind) as conn:
-        counts = _run(conn, _counts_stmt, *_pieces_values(span.signed(ROW_WEIGHTS, today)))
+        counts = counts_by_unit(_run(conn, _counts_stmt, *_pieces_values(span.signed(ROW_WEIGHTS, today))))
         shape, values = _pieces_values(span.signed(HIST_WEIGHTS, today))
         hists = _hists_by_kind(_run(conn, _close_hist_stmt, (None, *shape), values, binary=True))
         bits = _run(conn, _units_stmt, *_pieces_values(span.pieces()), binary=True)

@@ -387,9 +387,9 @@ def test_migration_0010_backfills_the_year_grain(fresh_engine, points):
     expect = sum(1 for r in rows if first <= r["reported_at"] < last)
 
     def reported():
-        rows = aggregates.bundle_rows(eng, span, last, first, last)
-        new = 2 + rows.count_columns.index("r_new")
-        return sum(int(r[new]) for r in rows.counts if r[0] == "district")
+        units, sums = aggregates.bundle_rows(eng, span, last, first, last).counts
+        new = aggregates.BUNDLE_COUNT_COLUMNS.index("r_new")
+        return sum(int(v[new]) for u, v in zip(units, sums) if u[0] == "district")
 
     assert reported() < expect  # the whole years have no rows yet
     init_db(eng)  # upgrade head: 0010
