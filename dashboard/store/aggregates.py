@@ -68,7 +68,6 @@ LEVELS = ("district", "town", "zone", "grid")
 LEVEL_COLUMN = {"district": None, "town": "town_code", "zone": "zone_code", "grid": "grid_code"}
 STATES = ("reported", "onsite_handled", "routed", "escalated", "assigned", "in_progress", "handled", "verified",
           "closed")
-STAY_LEVELS = ("district", "town", "zone")
 # grains of the aggregate rows: local day, local month (``day`` = its first day), local year (``day`` = 1 January)
 GRAINS = ("d", "m", "y")
 # stage-dwell histograms: by day, month and year for the district and towns, by month and year for zones (a zone's
@@ -1520,31 +1519,6 @@ def read_hours(conn, kind: str, span: DaySpan, units=None, key2: str | None = No
         cond.append(t.c.key2 == key2)
     rows = _blob_rows(conn, select(t.c.lvl, t.c.code, t.c.key2, t.c.data, sign).where(*cond))
     return _hist_frame([r[:4] for r in rows], signs=[r[4] for r in rows])
-
-
-def read_hours_months(conn, kind: str, first_month: dt.date | None, last_month: dt.date, lvl: str,
-                      code: str) -> pd.DataFrame:
-    """Month-grain histogram rows (key2, bin, n, hsum) of one unit for months in [first_month, last_month]."""
-    t = AggHours
-    cond = [t.c.kind == kind, t.c.grain == "m", t.c.lvl == lvl, t.c.code == code, t.c.day <= last_month]
-    if first_month is not None:
-        cond.append(t.c.day >= first_month)
-    df = _hist_frame(_blob_rows(conn, select(t.c.lvl, t.c.code, t.c.key2, t.c.data).where(*cond)))
-    return df.groupby(["key2", "bin"], sort=False)[["n", "hsum"]].sum().reset_index()
-
-
-def _upto_cond(table, last_day: dt.date):
-    """Every day up to ``last_day`` inclusive: the whole years before it, then whole months, then days (a month or
-    year that ends on ``last_day`` is read whole)."""
-    return _span_cond(table, DaySpan(dt.date(1, 1, 1), last_day))
-
-
-def read_hours_upto(conn, kind: str, last_day: dt.date, lvl: str, code: str) -> pd.DataFrame:
-    """Histogram rows (key2, bin, n, hsum) of one unit over every day up to ``last_day`` (years, months, days)."""
-    t = AggHours
-    cond = [t.c.kind == kind, t.c.lvl == lvl, _is(t.c.code, code), _upto_cond(t, last_day)]
-    df = _hist_frame(_blob_rows(conn, select(t.c.lvl, t.c.code, t.c.key2, t.c.data).where(*cond)))
-    return df.groupby(["key2", "bin"], sort=False)[["n", "hsum"]].sum().reset_index()
 
 
 def read_counts_upto(conn, last_day: dt.date, lvl: str, code: str, columns) -> dict:
