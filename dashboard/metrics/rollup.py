@@ -17,6 +17,7 @@ and closed at or after ``at`` or still open):
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -47,10 +48,30 @@ def _group_codes(h: pd.DataFrame, keys: list) -> np.ndarray:
     return g
 
 
+def group_quantiles(starts: np.ndarray, b: np.ndarray, n: np.ndarray, hsum: np.ndarray, qs) -> tuple:
+    """(values per group, [quantile q per group for q in ``qs``]) of histogram values sorted by group, then bin
+    (``starts``: each group's first index; every count > 0) — pandas' linear interpolation between order statistics,
+    a bin's values taken at its one value where it holds one, else at its middle (``dashboard.domain.hours``)."""
+    cum = np.cumsum(n)
+    before = np.r_[0, cum[:-1]][starts]  # values before each group
+    total = np.add.reduceat(n, starts)
+
+    def value(at):  # one value in a bin: exact; more: the bin's middle
+        return np.where(n[at] == 1, hsum[at], bin_mid(b[at])[0])
+
+    out = []
+    for q in qs:
+        pos = (total - 1) * q
+        lo, hi = np.floor(pos).astype(np.int64), np.ceil(pos).astype(np.int64)
+        vlo = value(np.searchsorted(cum, before + lo, side="right"))
+        vhi = value(np.searchsorted(cum, before + hi, side="right"))
+        out.append(vlo + (vhi - vlo) * (pos - lo))
+    return total, out
+
+
 def quantiles(hist: pd.DataFrame, qs=(0.5,), keys=("lvl", "code")) -> pd.DataFrame:
-    """Per group of ``keys``: n, mean and the quantiles ``qs`` (pandas' linear interpolation between order
-    statistics) of a histogram with rows (keys…, bin, n, hsum): a bin's values are taken at its one value where it
-    holds one, else at its middle (``dashboard.domain.hours``)."""
+    """Per group of ``keys``: n, mean and the quantiles ``qs`` (:func:`group_quantiles`) of a histogram with rows
+    (keys…, bin, n, hsum)."""
     keys = list(keys)
     cols = [*keys, "n", "mean", *[f"q{q}" for q in qs]]
     if hist is None or hist.empty:
@@ -73,41 +94,22 @@ def quantiles(hist: pd.DataFrame, qs=(0.5,), keys=("lvl", "code")) -> pd.DataFra
     n = n_all[idx]
     hsum = hist["hsum"].to_numpy(dtype=float)[idx]
     starts = np.r_[0, change]
-    cum = np.cumsum(n)
-    before = np.r_[0, cum[:-1]][starts]  # values before each group
-    total = np.add.reduceat(n, starts)
+    total, values = group_quantiles(starts, b, n, hsum, qs)
     out = hist.iloc[idx[starts]][keys].reset_index(drop=True)
     out["n"] = total
     out["mean"] = np.add.reduceat(hsum, starts) / total
-
-    def value(at):  # one value in a bin: exact; more: the bin's middle
-        return np.where(n[at] == 1, hsum[at], bin_mid(b[at])[0])
-
-    for q in qs:
-        pos = (total - 1) * q
-        lo, hi = np.floor(pos).astype(np.int64), np.ceil(pos).astype(np.int64)
-        vlo = value(np.searchsorted(cum, before + lo, side="right"))
-        vhi = value(np.searchsorted(cum, before + hi, side="right"))
-        out[f"q{q}"] = vlo + (vhi - vlo) * (pos - lo)
+    for q, v in zip(qs, values):
+        out[f"q{q}"] = v
     return out
 
 
-def medians(hist: pd.DataFrame | None) -> dict:
-    """{(lvl, code): median hours} of a histogram's rows (see :func:`quantiles`)."""
-    q = quantiles(hist, (0.5,))
-    if not len(q):
+def hist_medians(hist) -> dict:
+    """{key: median hours} of a :class:`dashboard.store.aggregates.Hist` (sorted by key, then bin) per key."""
+    if not len(hist.n):
         return {}
-    return dict(zip(zip(q["lvl"].tolist(), q["code"].tolist()), q["q0.5"].tolist()))
-
-
-def subtract_hist(plus: pd.DataFrame, minus: pd.DataFrame, keys) -> pd.DataFrame:
-    keys = list(keys)
-    if minus is None or minus.empty:
-        return plus
-    m = minus.assign(n=-minus["n"], hsum=-minus["hsum"])
-    both = pd.concat([plus, m], ignore_index=True)
-    out = both.groupby([*keys, "bin"], sort=False)[["n", "hsum"]].sum().reset_index()
-    return out[out["n"] > 0]
+    starts = np.r_[0, np.flatnonzero(hist.key[1:] != hist.key[:-1]) + 1]
+    _total, (med,) = group_quantiles(starts, hist.bins, hist.n, hist.hsum, (0.5,))
+    return dict(zip((hist.keys[k] for k in hist.key[starts].tolist()), med.tolist()))
 
 
 # -------------------------------------------------------------------------------- moment flags
@@ -125,9 +127,6 @@ def span_flags(span: pd.DataFrame, start, end, at) -> pd.DataFrame:
                          "late_after": late_after, "open_in_p": in_p & is_open}, index=span.index)
 
 
-MOMENT_FLAGS = ("open", "unresolved", "overdue_open", "late_after", "open_in_p")
-
-
 def _rates(num: np.ndarray, den: np.ndarray) -> list:
     """``kpis._rate`` of each pair (the same float: num / den in double precision), None where den is 0."""
     num, den = np.asarray(num, dtype=np.float64), np.asarray(den, dtype=np.float64)
@@ -142,66 +141,116 @@ def _hours(values) -> list:
     return [None if v is None or not math.isfinite(v) else float(v) for v in values]
 
 
-def _add_rows(out: np.ndarray, pos: list, values: np.ndarray) -> None:
-    """out[pos[i]] += values[i] where pos[i] >= 0."""
-    pos = np.asarray(pos, dtype=np.int64)
-    ok = pos >= 0
-    if ok.any():
-        np.add.at(out, pos[ok], values[ok])
+@dataclass(frozen=True)
+class UnitIndex:
+    """Where every unit of a hierarchy sits in a bundle's table (built once per hierarchy: ``metrics.views``).
+
+    ``keys``: (level, code) of each row — the district first, as the store's '*', then each level's codes sorted;
+    ``row``: {(level, code): row}; ``lift``: (rows × levels above the towns) the row of each town's county and city
+    (-1 elsewhere: the store keeps no rows above the towns, a county is its towns together); ``grid_row``: {grid code:
+    index into ``grid_units``}; ``grid_units``: (grids × levels below the root) the row of each grid's unit at each
+    level (-1 where unknown); ``registered``: registered units per row."""
+
+    keys: list
+    row: dict
+    lift: np.ndarray
+    grid_row: dict
+    grid_units: np.ndarray
+    registered: np.ndarray
 
 
-_COUNT_COLUMNS = ("r_new", "r_late", "r_onsite", "c_closed", "c_in_zone", "c_dispute", "c_dispute_resolved",
-                  "c_longstanding", "i_problems")
+def _lift(x: np.ndarray, lift: np.ndarray) -> None:
+    """Add each town's row of ``x`` to its county's and city's (in place)."""
+    for j in range(lift.shape[1]):
+        src = np.flatnonzero(lift[:, j] >= 0)
+        if len(src):
+            np.add.at(x, lift[src, j], x[src])
 
 
-def kpi_rows(counts: pd.DataFrame, units: pd.DataFrame, grid_parents: pd.DataFrame, registered: dict,
-             moment: pd.DataFrame, close_hist: pd.DataFrame, codes: dict,
-             dispute_hist: pd.DataFrame | None = None) -> dict:
-    """{level: {code: {kpi: value}}} for every unit in ``codes`` ({level: [codes]}; the district's code is '*') —
-    the same values as ``kpis._finish`` of each unit's sums, computed for every unit at once (arrays, not dicts).
+def _sorted_sums(unit: np.ndarray, b: np.ndarray, n: np.ndarray, hsum: np.ndarray) -> tuple:
+    """Histogram values summed per (unit, bin), sorted by unit then bin."""
+    lo = int(b.min())
+    comb = unit * (int(b.max()) - lo + 1) + (b - lo)
+    u, inv = np.unique(comb, return_inverse=True)
+    first = np.zeros(len(u), dtype=np.int64)
+    first[inv] = np.arange(len(inv))  # any index of each cell: its unit and bin
+    return (unit[first], b[first], np.bincount(inv, weights=n.astype(np.float64)).round().astype(np.int64),
+            np.bincount(inv, weights=hsum))
 
-    ``counts``: read_counts rows (lvl, code, sums); ``units``: per grid units_inspected / units_with_problems;
-    ``grid_parents``: grid code → zone_code, town_code; ``registered``: {(level, code): registered units};
-    ``moment``: the moment flags of S counted per (grid_code, zone_code, town_code) (``store.aggregates.
-    moment_counts``); ``close_hist``: 'close' histogram rows (lvl, code, bin,
-    n, hsum); ``dispute_hist``: the same of the resolved disputes ('dispute')."""
-    med = medians(close_hist)
-    dmed = medians(dispute_hist)
-    keys = [(level, code) for level, level_codes in codes.items() for code in level_codes]
-    at = {k: i for i, k in enumerate(keys)}
-    size = len(keys)
-    cv = np.zeros((size, len(_COUNT_COLUMNS)), dtype=np.int64)
-    if len(counts):
-        _add_rows(cv, [at.get(k, -1) for k in zip(counts["lvl"].tolist(), counts["code"].tolist())],
-                  counts[list(_COUNT_COLUMNS)].to_numpy(dtype=np.int64))
-    fv = np.zeros((size, len(MOMENT_FLAGS)), dtype=np.int64)
-    if moment is not None and len(moment):
-        vals = moment[list(MOMENT_FLAGS)].to_numpy(dtype=np.int64)
-        for level in codes:
-            col = LEVEL_COLUMN.get(level)
-            if col is None:
-                _add_rows(fv, [at.get((level, c), -1) for c in codes[level][:1]] * len(moment), vals)
-            else:
-                _add_rows(fv, [at.get((level, c), -1) for c in moment[col].tolist()], vals)
-    uv = np.zeros((size, 2), dtype=np.int64)
-    if units is not None and len(units):
-        grids = units["grid_code"].tolist()
-        vals = units[["units_inspected", "units_with_problems"]].to_numpy(dtype=np.int64)
-        known = set(grid_parents["code"].tolist())
-        for level in codes:
-            col = LEVEL_COLUMN.get(level)
-            if col is None:
-                unit_of = [codes[level][0] if codes[level] else None] * len(grids)
-            elif col == "grid_code":
-                unit_of = [g if g in known else None for g in grids]
-            else:
-                up = dict(zip(grid_parents["code"].tolist(), grid_parents[col].tolist()))
-                unit_of = [up.get(g) for g in grids]
-            _add_rows(uv, [at.get((level, u), -1) if u is not None else -1 for u in unit_of], vals)
-    new, late, onsite, closed, in_zone, d_closed, d_resolved, longst, problems = cv.T
+
+def _row_medians(hist, ix: UnitIndex) -> np.ndarray:
+    """Median hours per row of ``ix`` (NaN without values) from a :class:`dashboard.store.aggregates.Hist` keyed (lvl,
+    code, key2): each unit's own histogram, and a county's or city's as its towns' summed."""
+    med = np.full(len(ix.keys), np.nan)
+    if not len(hist.n):
+        return med
+    krow = np.fromiter((ix.row.get(k[:2], -1) for k in hist.keys), dtype=np.int64, count=len(hist.keys))
+    starts = np.r_[0, np.flatnonzero(hist.key[1:] != hist.key[:-1]) + 1]  # one group per key (one unit each)
+    _total, (q,) = group_quantiles(starts, hist.bins, hist.n, hist.hsum, (0.5,))
+    rows = krow[hist.key[starts]]
+    ok = rows >= 0
+    med[rows[ok]] = q[ok]
+    if ix.lift.shape[1]:
+        r = krow[hist.key]
+        ups = [np.where(r >= 0, ix.lift[np.maximum(r, 0), j], -1) for j in range(ix.lift.shape[1])]
+        up = np.concatenate(ups)
+        sel = up >= 0
+        if sel.any():
+            rep = len(ups)
+            u, b, n, h = _sorted_sums(up[sel], np.tile(hist.bins, rep)[sel], np.tile(hist.n, rep)[sel],
+                                      np.tile(hist.hsum, rep)[sel])
+            starts = np.r_[0, np.flatnonzero(u[1:] != u[:-1]) + 1]
+            _total, (q,) = group_quantiles(starts, b, n, h, (0.5,))
+            med[u[starts]] = q
+    return med
+
+
+def bundle_table(rows, ix: UnitIndex, root_code: str) -> tuple[dict, dict]:
+    """({level: {code: {kpi: value}}}, {(level, code): (onsite, town, district)}) of a period's bundle rows
+    (``store.aggregates.BundleRows``) for every unit of ``ix`` — the same values as ``kpis._finish`` of each unit's
+    sums, computed for every unit at once: the store's rows placed by unit, the grids' distinct units and the moment
+    counts added up to every level (``np.add.at`` on the units' rows), the towns' rows lifted to their counties and
+    cities. The district's row is keyed by ``root_code``; grid medians are left out (None: read on demand)."""
+    size = len(ix.keys)
+    get = ix.row.get
+    col = {c: i for i, c in enumerate(rows.count_columns)}
+    cv = np.zeros((size, len(col)), dtype=np.int64)
+    present = np.zeros(size, dtype=np.int64)  # rows with counts (the level-reached shares)
+    unit_keys, sums = rows.counts
+    if unit_keys:
+        pos = np.fromiter((get(u, -1) for u in unit_keys), dtype=np.int64, count=len(unit_keys))
+        ok = pos >= 0
+        cv[pos[ok]] = sums[ok]  # one row per unit
+        present[pos[ok]] = 1
+    fv = np.zeros((size, 5), dtype=np.int64)  # open, unresolved, overdue open, closed late after, open in period
+    if rows.moment:
+        m = np.array([r[3:8] for r in rows.moment], dtype=np.int64)
+        fv[0] = m.sum(axis=0)  # the district: every incident
+        for level, c in (("grid", 0), ("zone", 1), ("town", 2)):
+            pos = np.fromiter((get((level, r[c]), -1) for r in rows.moment), dtype=np.int64, count=len(m))
+            ok = pos >= 0
+            np.add.at(fv, pos[ok], m[ok])
+    for x in (cv, present, fv):
+        _lift(x, ix.lift)
+    uv = np.zeros((size, 2), dtype=np.int64)  # distinct units inspected, with problems
+    grids, inspected, problems = rows.units
+    if len(grids):
+        vals = np.stack([np.asarray(inspected, dtype=np.int64), np.asarray(problems, dtype=np.int64)], axis=1)
+        uv[0] = vals.sum(axis=0)  # the district: every grid
+        gi = np.fromiter((ix.grid_row.get(g, -1) for g in grids), dtype=np.int64, count=len(grids))
+        known = gi >= 0
+        at = ix.grid_units[gi[known]]  # (grids, levels): each grid's unit at every level below the root
+        v = np.repeat(vals[known], at.shape[1], axis=0)
+        at = at.ravel()
+        ok = at >= 0
+        np.add.at(uv, at[ok], v[ok])
+    c = cv.T
+    new, late, onsite, closed, in_zone = (c[col[k]] for k in ("r_new", "r_late", "r_onsite", "c_closed", "c_in_zone"))
+    d_closed, d_resolved, longst, problems_found = (c[col[k]] for k in ("c_dispute", "c_dispute_resolved",
+                                                                         "c_longstanding", "i_problems"))
     f_open, f_unres, f_over, f_late_after, _ = fv.T
     ui, up = uv.T
-    reg = np.array([registered.get(k, 0) for k in keys], dtype=np.int64)
+    reg = ix.registered
     cols = {
         "open_incidents": f_open.tolist(),
         "new_incidents": new.tolist(),
@@ -211,11 +260,11 @@ def kpi_rows(counts: pd.DataFrame, units: pd.DataFrame, grid_parents: pd.DataFra
         "units_inspected": ui.tolist(),
         "units_with_problems": up.tolist(),
         "detection_rate": _rates(up, ui),
-        "problems_found": problems.tolist(),
+        "problems_found": problems_found.tolist(),
         "registered_units": reg.tolist(),
         "inspection_coverage": _rates(ui, reg),
-        "median_hours_to_close": _hours(med.get(k, np.nan) for k in keys),
-        "dispute_median_hours": _hours(dmed.get(k, np.nan) for k in keys),
+        "median_hours_to_close": _hours(_row_medians(rows.close, ix).tolist()),
+        "dispute_median_hours": _hours(_row_medians(rows.dispute, ix).tolist()),
         "in_zone_resolution_rate": _rates(in_zone, closed),
         "disputes_closed": d_closed.tolist(),
         "disputes_resolved": d_resolved.tolist(),
@@ -223,21 +272,13 @@ def kpi_rows(counts: pd.DataFrame, units: pd.DataFrame, grid_parents: pd.DataFra
         "longstanding_solved": longst.tolist(),
     }
     names = list(cols)
-    out: dict = {level: {} for level in codes}
-    for (level, code), vals in zip(keys, zip(*cols.values())):
-        out[level][code] = dict(zip(names, vals))
-    return out
-
-
-def level_counts(counts: pd.DataFrame, level: str, code: str) -> dict:
-    """Cases reported in the period by level reached: {onsite, town, district}."""
-    if counts.empty:
-        return {"onsite": 0, "town": 0, "district": 0}
-    r = counts[(counts["lvl"] == level) & (counts["code"] == code)]
-    if r.empty:
-        return {"onsite": 0, "town": 0, "district": 0}
-    r = r.iloc[0]
-    return {"onsite": int(r["r_onsite"]), "town": int(r["r_town"]), "district": int(r["r_district"])}
+    out: dict = {}
+    for (level, code), vals in zip(ix.keys, zip(*cols.values())):
+        out.setdefault(level, {})[root_code if level == "district" else code] = dict(zip(names, vals))
+    reached = np.stack([c[col["r_onsite"]], c[col["r_town"]], c[col["r_district"]]], axis=1).tolist()
+    levels = {(level, root_code if level == "district" else code): tuple(v)
+              for (level, code), v, p in zip(ix.keys, reached, present.tolist()) if p}
+    return out, levels
 
 
 def department_rows(dept: pd.DataFrame, span: pd.DataFrame, dept_hist: pd.DataFrame, start, end, at,

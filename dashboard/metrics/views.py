@@ -165,9 +165,48 @@ def _name_en(v) -> str | None:
     return str(v) if isinstance(v, str) and v.strip() else None
 
 
+def _layer_bounds(layer) -> list:
+    """:func:`_bounds` of every geometry of a layer, from one vectorised call (Python's ``round`` on each value, as for
+    one geometry)."""
+    b = layer.geometry.bounds
+    return [[[round(s, 6), round(w, 6)], [round(n, 6), round(e, 6)]]
+            for w, s, e, n in zip(b["minx"].tolist(), b["miny"].tolist(), b["maxx"].tolist(), b["maxy"].tolist())]
+
+
+def _column(layer, name: str) -> list:
+    """A column's values (None for every row when the layer has no such column)."""
+    return layer[name].tolist() if name in layer.columns else [None] * len(layer)
+
+
+def _sorted_codes(values) -> tuple[np.ndarray, np.ndarray]:
+    """(codes, uniques) of a column with the uniques in the order of ``sorted`` (missing values: code -1)."""
+    return pd.factorize(np.asarray(values.tolist(), dtype=object), sort=True)
+
+
+def _grouped(keys: tuple, values: tuple, distinct: bool) -> tuple[list, list]:
+    """(the distinct keys sorted, each one's values as a sorted tuple — their distinct values if ``distinct``) of two
+    columns given as :func:`_sorted_codes`, without a Python loop per group: the pairs sorted by key and value codes
+    and cut where the key changes. Missing keys are left out, as ``groupby`` does."""
+    (kc, ku), (vc, vu) = keys, values
+    ok = (kc >= 0) & (vc >= 0)
+    kc, vc = kc[ok], vc[ok]
+    order = np.lexsort((vc, kc))
+    kc, vc = kc[order], vc[order]
+    if distinct and len(kc):
+        keep = np.r_[True, (kc[1:] != kc[:-1]) | (vc[1:] != vc[:-1])]
+        kc, vc = kc[keep], vc[keep]
+    if not len(kc):
+        return [], []
+    starts = np.r_[0, np.flatnonzero(kc[1:] != kc[:-1]) + 1].tolist()
+    vals = np.asarray(vu, dtype=object)[vc].tolist()
+    groups = [tuple(vals[a:b]) for a, b in zip(starts, [*starts[1:], len(vals)])]
+    return np.asarray(ku, dtype=object)[kc[starts]].tolist(), groups
+
+
 @lru_cache(maxsize=8)
 def hierarchy(gd) -> Hierarchy:
-    """Derived lookups of one geodata bundle (memoised per geodata object, which is itself memoised).
+    """Derived lookups of one geodata bundle (memoised per geodata object, which is itself memoised), built column by
+    column (a province's 67,000 grids: one vectorised bounds call per layer, no Python loop per row or group).
 
     A multi-county set (``gd.counties``) has its counties under the root — under their cities when the root is
     the province (more than one city) — and the towns under their counties."""
@@ -181,53 +220,51 @@ def hierarchy(gd) -> Hierarchy:
     cities = getattr(gd, "cities", None)
     levels = SINGLE_LEVELS
     county_of_town: dict = {}
+
+    def add(level, layer, en, up) -> None:
+        keys = [(level, c) for c in layer["code"].tolist()]
+        names.update(zip(keys, zip(layer["name"].tolist(), en)))
+        parent.update(zip(keys, up))
+        bounds.update(zip(keys, _layer_bounds(layer)))
+
+    def en_or_name(layer) -> list:  # the English name, else the Chinese (a blank or missing one counts as none)
+        return [_name_en(e) or n for e, n in zip(_column(layer, "name_en"), layer["name"].tolist())]
+
     if counties is not None:
         with_cities = cities is not None and len(cities) > 1
         levels = ("district", *(("city",) if with_cities else ()), "county", "town", "zone", "grid")
         if with_cities:
-            for r in cities.itertuples():
-                names[("city", r.code)] = (r.name, _name_en(getattr(r, "name_en", None)) or r.name)
-                parent[("city", r.code)] = root_code
-                bounds[("city", r.code)] = _bounds(r.geometry)
-        for r in counties.itertuples():
-            names[("county", r.code)] = (r.name, _name_en(getattr(r, "name_en", None)) or r.name)
-            parent[("county", r.code)] = r.city_code if with_cities else root_code
-            bounds[("county", r.code)] = _bounds(r.geometry)
+            add("city", cities, en_or_name(cities), [root_code] * len(cities))
+        add("county", counties, en_or_name(counties),
+            counties["city_code"].tolist() if with_cities else [root_code] * len(counties))
         county_of_town = dict(zip(gd.towns["code"], gd.towns["district_code"].astype(str)))
-    for r in gd.towns.itertuples():
-        names[("town", r.code)] = (r.name, r.name_en)
-        parent[("town", r.code)] = county_of_town.get(r.code, root_code)
-        bounds[("town", r.code)] = _bounds(r.geometry)
-    for r in gd.zones.itertuples():
-        names[("zone", r.code)] = (r.name, r.name_en)
-        parent[("zone", r.code)] = r.town_code
-        bounds[("zone", r.code)] = _bounds(r.geometry)
-    for r in gd.grids.itertuples():
-        names[("grid", r.code)] = (r.name, getattr(r, "name_en", None) or r.name)
-        parent[("grid", r.code)] = r.zone_code
-        bounds[("grid", r.code)] = _bounds(r.geometry)
+    t = gd.towns
+    add("town", t, t["name_en"].tolist(), [county_of_town.get(c, root_code) for c in t["code"].tolist()])
+    add("zone", gd.zones, gd.zones["name_en"].tolist(), gd.zones["town_code"].tolist())
+    g = gd.grids
+    add("grid", g, [e or n for e, n in zip(_column(g, "name_en"), g["name"].tolist())], g["zone_code"].tolist())
     grids = pd.DataFrame(gd.grids.drop(columns="geometry"))
     town_of_grid = grids["town_code"].astype(str)
     grids["county_code"] = town_of_grid.map(county_of_town) if county_of_town else root_code
     grids["city_code"] = (grids["county_code"].map({c: p for (lv, c), p in parent.items() if lv == "county"})
                           if "city" in levels else root_code)
+    coded = {lv: _sorted_codes(grids[UNIT_COLUMN[lv]]) for lv in levels[1:]}  # each column sorted once
     for level in levels[1:]:  # children of each unit, and the grids under it
-        col = UNIT_COLUMN[level]
         up = levels[levels.index(level) - 1]
-        up_col = None if up == "district" else UNIT_COLUMN[up]
-        if up_col is None:
-            children[("district", root_code)] = tuple(sorted(set(grids[col])))
+        if up == "district":
+            children[("district", root_code)] = tuple(sorted(set(grids[UNIT_COLUMN[level]].tolist())))
         else:
-            for p_code, g in grids.groupby(up_col):
-                children[(up, p_code)] = tuple(sorted(set(g[col])))
+            ups, kids = _grouped(coded[up], coded[level], distinct=True)
+            children.update(zip(((up, c) for c in ups), kids))
         if level == "grid":
             continue
-        for code, g in grids.groupby(col):
-            grids_of[(level, code)] = tuple(sorted(g["code"]))
-    grids_of[("district", root_code)] = tuple(sorted(grids["code"]))
-    for code in grids["code"]:
-        grids_of[("grid", code)] = (code,)
-    town_up = {lv: dict(zip(grids["town_code"], grids[UNIT_COLUMN[lv]])) for lv in ABOVE_TOWN if lv in levels}
+        units, under = _grouped(coded[level], coded["grid"], distinct=False)
+        grids_of.update(zip(((level, c) for c in units), under))
+    grid_codes = grids["code"].tolist()
+    grids_of[("district", root_code)] = tuple(sorted(grid_codes))
+    grids_of.update({("grid", c): (c,) for c in grid_codes})
+    town_codes = grids["town_code"].tolist()
+    town_up = {lv: dict(zip(town_codes, grids[UNIT_COLUMN[lv]].tolist())) for lv in ABOVE_TOWN if lv in levels}
     return Hierarchy(root, names, parent, children, grids_of, bounds, grids, levels, town_up)
 
 
@@ -314,40 +351,32 @@ def store_unit(level: str, code: str | None, h: Hierarchy | None = None) -> tupl
     return level, _store_code(level, code)
 
 
-def _grid_parents(h: Hierarchy) -> pd.DataFrame:
-    """Each grid's code and the codes of its units at the levels above it (zone, town and, in a multi-county
-    set, county and city)."""
-    return h.grids[["code", *(UNIT_COLUMN[lv] for lv in h.levels[1:-1])]]
-
-
 @lru_cache(maxsize=8)
-def _registered(gd) -> dict:
+def unit_index(gd) -> rollup.UnitIndex:
+    """Where each unit of the geodata's hierarchy sits in a bundle's table (``rollup.UnitIndex``; memoised per
+    geodata object): rows for the district ('*'), then every level's units in code order; the towns' counties and
+    cities; each grid's unit at every level; the registered units."""
     h = hierarchy(gd)
+    keys = [("district", agg.DISTRICT)] + [(lv, c) for lv in h.levels[1:] for c in h.codes(lv)]
+    row = {k: i for i, k in enumerate(keys)}
+    ups = [lv for lv in ABOVE_TOWN if lv in h.town_up]
+    lift = np.full((len(keys), len(ups)), -1, dtype=np.int64)
+    for j, lv in enumerate(ups):
+        for town, up in h.town_up[lv].items():
+            t, u = row.get(("town", town)), row.get((lv, up))
+            if t is not None and u is not None:
+                lift[t, j] = u
     g = h.grids
-    out = {("district", agg.DISTRICT): int(g["registered_units"].sum())}
-    for level in h.levels[1:]:
-        for code, v in g.groupby(UNIT_COLUMN[level])["registered_units"].sum().items():
-            out[(level, code)] = int(v)
-    return out
-
-
-def lift(df: pd.DataFrame | None, h: Hierarchy, keys=()) -> pd.DataFrame | None:
-    """Aggregate rows (``lvl``, ``code``, ``keys``…, values) with rows for the counties and cities added: the sums
-    of their towns' rows (the store keeps no rows above the towns but the district's; sums, histograms and
-    bitmap counts of a county are its towns' together, since towns do not overlap). Unchanged for one county."""
-    if df is None or df.empty or not h.town_up:
-        return df
-    towns = df[df["lvl"].astype(object) == "town"]
-    if towns.empty:
-        return df
-    keys = list(keys)
-    values = [c for c in df.columns if c not in ("lvl", "code", *keys)]
-    town_codes = towns["code"].astype(object)
-    parts = [df.astype({"lvl": object, "code": object})]
-    for level, up in h.town_up.items():
-        x = towns.assign(lvl=level, code=town_codes.map(up).to_numpy())
-        parts.append(x.groupby(["lvl", "code", *keys], sort=False, observed=True)[values].sum().reset_index())
-    return pd.concat(parts, ignore_index=True)
+    grid_units = np.array([[row.get((lv, c), -1) for c in g[UNIT_COLUMN[lv]].tolist()] for lv in h.levels[1:]],
+                          dtype=np.int64).T.reshape(len(g), len(h.levels) - 1)
+    units = g["registered_units"].to_numpy().astype(np.int64)
+    registered = np.zeros(len(keys), dtype=np.int64)
+    registered[0] = units.sum()
+    at = grid_units.ravel()
+    ok = at >= 0
+    np.add.at(registered, at[ok], np.repeat(units, grid_units.shape[1])[ok])
+    return rollup.UnitIndex(keys=keys, row=row, lift=lift, grid_row={c: i for i, c in enumerate(g["code"].tolist())},
+                            grid_units=grid_units, registered=registered)
 
 
 # ------------------------------------------------------------------------------------------- bundle
@@ -364,24 +393,9 @@ def kpi_bundle(bind, gd, cache, period: periods.Period, now=None, grid_medians=N
     key = _key(BUNDLE_SCHEMA, "bundle", period.start, period.end, at, version)
 
     def build():
-        h = hierarchy(gd)
-        span = day_span(period)
-        x = agg.bundle_inputs(bind, span, _utc_dt(at), _utc_dt(period.start), _utc_dt(period.end))
-        counts = lift(x["counts"], h)
-        codes = {lv: [agg.DISTRICT] if lv == "district" else h.codes(lv) for lv in h.levels}
-        moment_rows = x["moment"]
-        if h.town_up and moment_rows is not None and len(moment_rows):
-            moment_rows = moment_rows.assign(**{rollup.LEVEL_COLUMN[lv]: moment_rows["town_code"].map(up)
-                                                for lv, up in h.town_up.items()})
-        table = rollup.kpi_rows(counts, x["units"], _grid_parents(h), _registered(gd), moment_rows,
-                                lift(x["close_hist"], h, ("key2", "bin")), codes,
-                                dispute_hist=lift(x["dispute_hist"], h, ("key2", "bin")))
-        table["district"] = {h.root.code: table["district"][agg.DISTRICT]}
-        lv = {}
-        for lvl, code, a, b, c in zip(counts["lvl"].tolist(), counts["code"].tolist(), counts["r_onsite"].tolist(),
-                                      counts["r_town"].tolist(), counts["r_district"].tolist()):
-            lv[(lvl, h.root.code if lvl == "district" else code)] = (int(a), int(b), int(c))
-        return {"kpis": table, "levels": lv, "at": str(at), "version": version}
+        rows = agg.bundle_rows(bind, day_span(period), _utc_dt(at), _utc_dt(period.start), _utc_dt(period.end))
+        table, levels = rollup.bundle_table(rows, unit_index(gd), hierarchy(gd).root.code)
+        return {"kpis": table, "levels": levels, "at": str(at), "version": version}
 
     timeout = PAST_TIMEOUT if not is_current(period, now) else 120
     bundle = {**_cached(cache, key, timeout, build), "key": key, "timeout": timeout}
@@ -528,9 +542,9 @@ def with_grid_medians(bind, cache, bundle: dict, period: periods.Period, codes=N
     every = len(codes) == len(grid_rows)
 
     def build():
-        x = agg.grid_inputs(bind, day_span(period), None if every else codes)
-        return {kpi: {c: kpis._none_if_nan(v) for (_, c), v in rollup.medians(x[hist]).items()}
-                for kpi, hist in zip(GRID_MEDIAN_KPIS, ("close_hist", "dispute_hist"))}
+        x = agg.grid_hists(bind, day_span(period), None if every else codes)
+        return {kpi: {c: kpis._none_if_nan(v) for (_, c, _k2), v in rollup.hist_medians(x[kind]).items()}
+                for kpi, kind in zip(GRID_MEDIAN_KPIS, ("close", "dispute"))}
 
     key = bundle["key"] + ":gmed2:" + hashlib.sha1(",".join(codes).encode()).hexdigest()[:16]
     med = _cached(cache, key, bundle.get("timeout", 120), build)
