@@ -84,7 +84,7 @@
   }
 
   /* ---- the level of detail's geometry (map.detail) ---- */
-  var view = {overlays: null, names: [], hideouts: [], timer: null};
+  var view = {overlays: null, names: [], hideouts: [], timer: null, map: null};
   var geo = {};  // by layer name: {want: key, have: key, sent: data, stamp, cache: [[key, collection], …]}
   var GEO_CACHE = 4;  // collections kept per layer (its last boxes or levels of detail)
   var VERIFY_MS = [600, 1200, 2500, 5000];
@@ -137,7 +137,7 @@
     st.sent = data;
     window.dash_clientside.set_props("geo-" + name, {data: data});
     setTimeout(function () {
-      if (st.sent !== data) { return; }  // newer data went since
+      if (st.sent !== data || geo[name] !== st) { return; }  // newer data went since (or another map came)
       var drawn = data.features.length ? drawnStamp[name] === st.stamp
         : document.querySelector("path.wx-layer-" + name) === null;
       if (drawn || attempt >= VERIFY_MS.length) { return; }
@@ -152,6 +152,10 @@
     if (!m || !m._loaded) {  // the map has not set its view yet: look again shortly
       view.timer = setTimeout(syncView, 100);
       return;
+    }
+    if (view.map !== m) {  // another map (a client-side route to another page with the map): its layers hold nothing
+      view.map = m;
+      geo = {};
     }
     var zoom = m.getZoom(), b = m.getBounds();
     view.names.forEach(function (name, i) {
@@ -181,7 +185,7 @@
         .then(function (fc) {
           st.answers += 1;
           remember(st, key, fc);
-          if (st.want === key) { sentGeometry(name, key, fc); }  // else the view moved on: dropped
+          if (st.want === key && geo[name] === st) { sentGeometry(name, key, fc); }  // else the view moved on
         })
         .catch(function () {
           if (st.want === key) { st.want = st.have; }  // the next move or switch asks again
