@@ -17,14 +17,19 @@
   }
 
   function hide(context) {
-    if (context && context.map && context.map.getContainer) {
-      var id = context.map.getContainer().id || "map";
-      if (maps[id] !== context.map) {
-        maps[id] = context.map;
-        addPanelFullscreen(context.map, (context.hideout || {}).lang);
-      }
+    var m = context && context.map;
+    if (m && m.getContainer && !m._wxSeen) {
+      m._wxSeen = true;
+      maps[m.getContainer().id || "map"] = m;
+      addPanelFullscreen(m, (context.hideout || {}).lang);
     }
     return (context && context.hideout) || {};
+  }
+  // every Leaflet map registers itself as it is made (wx.map.detail needs the map's view before any layer is drawn)
+  if (window.L && L.Map && L.Map.addInitHook) {
+    L.Map.addInitHook(function () {
+      if (this._container) { maps[this._container.id || "map"] = this; }
+    });
   }
 
   // Full screen for the whole map panel (map, measure controls, legends), not the bare map: a full-screen map
@@ -65,6 +70,7 @@
 
   // the hideout each unit layer was last styled with (see map.settleHideout)
   var styledWith = {};
+  var drawnStamp = {};  // the stamp of the geometry each layer last drew (wx.map.detail's data: see sentGeometry)
   var received = {};  // the hideout each unit layer last received (tests wait on it)
   var resent = new WeakSet();
 
@@ -77,9 +83,122 @@
     return h.colors[Math.min(i, h.colors.length - 1)];
   }
 
+  /* ---- the level of detail's geometry (map.detail) ---- */
+  var view = {overlays: null, names: [], hideouts: [], timer: null, map: null};
+  var geo = {};  // by layer name: {want: key, have: key, sent: data, stamp, cache: [[key, collection], …]}
+  var GEO_CACHE = 4;  // collections kept per layer (its last boxes or levels of detail)
+  var VERIFY_MS = [600, 1200, 2500, 5000];
+  var stampSeq = 0;
+
+  function snapTo(v, up) {
+    var step = 0.05;
+    return ((up ? Math.ceil(v / step - 1e-9) : Math.floor(v / step + 1e-9)) * step).toFixed(2);
+  }
+
+  /* the key (the url; "" for nothing) a layer with hideout ``h`` wants at ``zoom`` over ``b`` (Leaflet bounds) */
+  function wantedKey(h, zoom, b) {
+    if (h.detail) {
+      if (zoom < h.detail.zoom) { return ""; }
+      return h.detail.url + "?bbox=" + [snapTo(b.getWest(), false), snapTo(b.getSouth(), false),
+        snapTo(b.getEast(), true), snapTo(b.getNorth(), true)].join(",");
+    }
+    var zooms = h.lod.zooms || [];
+    for (var i = 0; i < zooms.length; i++) {
+      if (zoom < zooms[i]) { return h.lod.url + "?lod=" + (i + 1); }
+    }
+    return h.lod.url;
+  }
+
+  function cached(st, key) {
+    for (var i = 0; i < st.cache.length; i++) { if (st.cache[i][0] === key) { return st.cache[i][1]; } }
+    return null;
+  }
+
+  function remember(st, key, fc) {
+    st.cache = st.cache.filter(function (e) { return e[0] !== key; });
+    st.cache.push([key, fc]);
+    if (st.cache.length > GEO_CACHE) { st.cache.shift(); }
+  }
+
+  /* hand ``fc`` to the layer as its data, each feature stamped so that the style functions record which data the
+   * layer drew (drawnStamp); dash-leaflet also drops a data change that reaches a layer still taking its previous
+   * data (at mount, the layout's empty collection): checked after a while, and sent again (a new object) if so */
+  function sentGeometry(name, key, fc) {
+    var st = geo[name], stamp = ++stampSeq;
+    var features = (fc && fc.features) || [];
+    features.forEach(function (f) { (f.properties || (f.properties = {}))._wxs = stamp; });
+    st.have = key;
+    st.stamp = stamp;
+    send(name, {type: "FeatureCollection", features: features}, 1);
+  }
+
+  function send(name, data, attempt) {
+    var st = geo[name];
+    st.sent = data;
+    window.dash_clientside.set_props("geo-" + name, {data: data});
+    setTimeout(function () {
+      if (st.sent !== data || geo[name] !== st) { return; }  // newer data went since (or another map came)
+      var drawn = data.features.length ? drawnStamp[name] === st.stamp
+        : document.querySelector("path.wx-layer-" + name) === null;
+      if (drawn || attempt >= VERIFY_MS.length) { return; }
+      st.resent += 1;
+      send(name, {type: "FeatureCollection", features: data.features}, attempt + 1);
+    }, VERIFY_MS[attempt - 1]);
+  }
+
+  function syncView() {
+    var m = maps.map;
+    if (view.timer) { clearTimeout(view.timer); view.timer = null; }
+    if (!m || !m._loaded) {  // the map has not set its view yet: look again shortly
+      view.timer = setTimeout(syncView, 100);
+      return;
+    }
+    if (view.map !== m) {  // another map (a client-side route to another page with the map): its layers hold nothing
+      view.map = m;
+      geo = {};
+    }
+    var zoom = m.getZoom(), b = m.getBounds();
+    view.names.forEach(function (name, i) {
+      var h = view.hideouts[i];
+      if (!h || !(h.detail || h.lod)) { return; }
+      var conf = h.detail || h.lod;
+      var st = geo[name] || (geo[name] = {want: null, have: null, sent: null, stamp: 0, cache: [], fetches: 0,
+                                          answers: 0, resent: 0});
+      var shown = !view.overlays || view.overlays.indexOf(conf.name) >= 0;
+      if (!shown) {  // off in the layer control: nothing fetched for it (what is in flight is dropped)
+        st.want = st.have;
+        return;
+      }
+      var key = wantedKey(h, zoom, b);
+      if (key === "" && st.have === "" && document.querySelector("path.wx-layer-" + name)) {
+        sentGeometry(name, "", null);  // switched on holding what an earlier, dropped change should have emptied
+      }
+      if (key === st.want) { return; }  // asked for already, or held
+      st.want = key;
+      if (key === st.have) { return; }
+      if (key === "") { sentGeometry(name, "", null); return; }
+      var hit = cached(st, key);
+      if (hit) { sentGeometry(name, key, hit); return; }
+      st.fetches += 1;
+      fetch(key, {credentials: "same-origin"})
+        .then(function (r) { if (!r.ok) { throw new Error("HTTP " + r.status); } return r.json(); })
+        .then(function (fc) {
+          st.answers += 1;
+          remember(st, key, fc);
+          if (st.want === key && geo[name] === st) { sentGeometry(name, key, fc); }  // else the view moved on
+        })
+        .catch(function () {
+          if (st.want === key) { st.want = st.have; }  // the next move or switch asks again
+        });
+    });
+  }
+
   var map = {
     esc: esc,
-    mapFor: function (id) { return maps[id || "map"]; },
+    mapFor: function (id) {  // the map once it has its view (a map is registered as it is made: map.detail)
+      var m = maps[id || "map"];
+      return m && m._loaded ? m : undefined;
+    },
     /* Resolves once the map has drawn its grids and incident markers: "drawn"; or its grids, with the incident
      * data in and empty (wx.live holds no feature): "drawn-no-incidents"; or after timeoutMs: "timeout". It looks
      * at the page every 100 ms itself: nothing goes through Dash while it waits. */
@@ -126,27 +245,32 @@
       })();
       return noUpdate;
     },
-    hideoutOf: function (name) { return received[name] || null; },
-    /* Level of detail of a multi-county map (clientside callback on the map's zoom and bounds): a unit layer whose
-     * hideout names a ``detail`` ({zoom, bbox}; ui.layers.DETAIL) gets, at and above that zoom, the url of its units
-     * in view — the view's box snapped outward to the server's 0.05° lattice (api/geo.py BBOX_STEP), so that small
-     * moves keep the url and nothing is fetched again — and below it the url of an empty box. Layers without a
-     * detail (one county's map) are left alone. */
-    detail: function (zoom, bounds, hideouts, urls, bases) {
-      var noUpdate = window.dash_clientside.no_update;
-      var step = 0.05;
-      function snap(v, up) { return (up ? Math.ceil(v / step) : Math.floor(v / step)) * step; }
-      return hideouts.map(function (h, i) {
-        var d = h && h.detail;
-        if (!d || zoom === undefined || zoom === null || !bounds) { return noUpdate; }
-        var want = bases[i] + "?bbox=0,0,0,0";
-        if (zoom >= d.zoom) {
-          var s = bounds[0][0], w = bounds[0][1], n = bounds[1][0], e = bounds[1][1];
-          want = bases[i] + "?bbox=" + [snap(w, false), snap(s, false), snap(e, true), snap(n, true)]
-            .map(function (v) { return v.toFixed(2); }).join(",");
-        }
-        return want === urls[i] ? noUpdate : want;
-      });
+    // the hideout a layer last received from Dash, else the one it was drawn with (a page opened by its URL draws
+    // with the layout's hideout, which no callback has sent yet)
+    hideoutOf: function (name) { return received[name] || styledWith[name] || null; },
+    /* Level of detail of a multi-county map (clientside callback, callbacks/map.py, on the map's zoom and bounds and
+     * the layer control's checked overlays; at start too). Each layer whose hideout names a ``detail`` ({zoom, url,
+     * name}: ui.layers.DETAIL) holds, at and above that zoom, its units in view — `url?bbox=` the view's box snapped
+     * outward to the server's 0.05° lattice (api/geo.py BBOX_STEP), so that small moves keep the box and nothing is
+     * fetched again — and below it nothing; each whose hideout names a ``lod`` ({zooms, url, name}:
+     * ui.layers.LOD_ZOOMS) its outlines coarse (`url?lod=1|2`) or full by the zoom. The geometry is fetched here and
+     * handed to the layer as ``data``, never as its url: dash-leaflet (1.1.3) drops a url (or hideout) change that
+     * reaches a layer while it is still fetching its previous url, so a jump of the zoom (9 → 11) could leave a layer
+     * empty for good. A response that is no longer wanted (the view moved on meanwhile) is dropped; the last few of
+     * each layer are kept, so coming back costs no request; an empty layer is an empty collection (no request). A
+     * layer switched off in the layer control (its name not in ``overlays``) is not fetched until it is switched on.
+     * Layers without either (one county's map) are left alone. */
+    detail: function (zoom, bounds, overlays, names, hideouts) {
+      view.overlays = overlays;
+      view.names = names;
+      view.hideouts = hideouts;
+      syncView();
+      return window.dash_clientside.no_update;
+    },
+    viewState: function (name) {  // what wx.map.detail holds for a layer (tests): the key it wants and has
+      var st = geo[name];
+      return st ? {want: st.want, have: st.have, fetches: st.fetches, answers: st.answers, resent: st.resent}
+        : null;
     },
     /* Fly to an incident and open its popup (used when a list row is picked). Resolves true when opened. */
     focusIncident: function (mapId, incidentId, lat, lon, zoom) {
@@ -168,13 +292,17 @@
       });
     },
     districtStyle: function (feature, context) {
-      var dark = hide(context).dark;
+      var h = hide(context), dark = h.dark;
+      if (h.layer && feature.properties._wxs) { drawnStamp[h.layer] = feature.properties._wxs; }
       return {color: dark ? "#7fd3ff" : "#c0392b", weight: 3, fill: false, opacity: 0.95,
               className: "wx-layer-district"};
     },
     unitStyle: function (feature, context) {
       var h = hide(context);
-      if (h.layer) { styledWith[h.layer] = context.hideout; }
+      if (h.layer) {
+        styledWith[h.layer] = context.hideout;
+        if (feature.properties._wxs) { drawnStamp[h.layer] = feature.properties._wxs; }
+      }
       var code = feature.properties.code;
       var fillColor = choroplethColor(h, code);
       var selected = h.selected && h.selected === code;

@@ -100,10 +100,13 @@ HELPERS = r"""(() => {
     return out; };
   B.markersInView = () => { const m = B.map(); if (!m) { return 0; }
     const r = m.getContainer().getBoundingClientRect(); let n = 0;
-    document.querySelectorAll('.marker-cluster, .wx-inc').forEach(e => { const b = e.getBoundingClientRect();
+    document.querySelectorAll('.marker-cluster, .wx-inc, .wx-cell').forEach(e => { const b = e.getBoundingClientRect();
       if (b.width + b.height > 0 && b.right > r.left && b.left < r.right && b.bottom > r.top && b.top < r.bottom) { n++; } });
     return n; };
-  // a completed request for the layer's units of a box (the exact box is the page's own rounding: any box counts)
+  // the layer holds the units of the view's box: wx.map.detail has what it wants (fetched, or kept from an earlier
+  // visit of the box); else (a page without it) a completed request for the layer's units of a box
+  B.held = layer => { const s = window.wx && wx.map.viewState && wx.map.viewState(layer);
+    return s ? !!s.have && s.have === s.want : null; };
   // the open incidents' places ([lon, lat], given by the bench): does the view hold any (else no marker is due)?
   B.points = null;
   B.anyInView = m => { if (!B.points) { return true; } const b = m.getBounds();
@@ -124,7 +127,8 @@ HELPERS = r"""(() => {
       if (was && was.needed && before.box === box) { if (!f.length) { why.push(layer + ' empty'); } continue; }
       const key = f.map(l => L.stamp(l)).sort().join(',');
       if (!f.length || (was && key === was.key)) { why.push(layer + ' not redrawn'); continue; }
-      if (!B.fetched(layer, since)) { why.push(layer + ' not fetched'); }
+      const held = B.held(layer);
+      if (held === null ? !B.fetched(layer, since) : !held) { why.push(layer + ' not fetched'); }
     }
     if (markers && B.markersInView() === 0 && B.anyInView(m)) { why.push('no incident drawn in view'); }
     return {ok: why.length === 0, why: why}; };
@@ -208,11 +212,12 @@ HELPERS = r"""(() => {
   };
 })();"""
 
+# a multi-county map shows its incidents as counts per cell (.wx-cell) until zoomed in on few enough
 PAINT_MULTI = """() => document.querySelectorAll('path.wx-layer-counties').length === %(counties)d &&
     document.querySelectorAll('path.wx-layer-cities').length === %(cities)d &&
     Array.from(document.querySelectorAll('path.wx-layer-counties')).every(p => p.getAttribute('fill')) &&
     Array.from(document.querySelectorAll('path.wx-layer-counties')).some(p => +p.getAttribute('fill-opacity') > 0.3) &&
-    (document.querySelectorAll('.marker-cluster').length + document.querySelectorAll('.wx-inc').length) > 0"""
+    document.querySelectorAll('.marker-cluster, .wx-inc, .wx-cell').length > 0"""
 PAINT_SINGLE = """() => document.querySelectorAll('path.wx-layer-grids').length === %(grids)d &&
     document.querySelectorAll('path.wx-layer-zones').length === %(zones)d &&
     (document.querySelectorAll('.marker-cluster').length + document.querySelectorAll('.wx-inc').length) > 0"""
@@ -353,6 +358,51 @@ def server_figures(url: str, counts: dict, bbox_samples: int, rng: random.Random
                                               "status": first[2], "repeat": summary(again)}
     out["measures_json_30d"] = measures
     return out
+
+
+def substitute_set(out: Path) -> Path:
+    """A stand-in for the province's set that is written in seconds (``build --province`` takes ~1 h of CPU): the 90
+    real county outlines of ``geodata/source_counties_wgs84.geojson`` (made a clean partition as the build makes
+    them, 吴兴区 with its own outline) as its counties, merged by city into its 11 cities and into the province; the
+    towns, zones, grids and hazards are the committed Wuxing set's. What the province's first paint sends is the
+    same (its outlines, the view's incident cells; towns, zones and grids only zoomed in), not its pan, zoom or
+    drill (one county's detail). Written once into ``out``."""
+    import shutil
+
+    from dashboard.geodata.geojson import GRID_SIZE, feature_collection_text
+    from dashboard.geodata.multi import PROVINCE, _polys, city_code, partition_outlines
+
+    if (out / "counties.geojson").exists():
+        return out
+    out.mkdir(parents=True, exist_ok=True)
+    src = ROOT / "geodata"
+    counties = partition_outlines(src)
+    by_city: dict = {}
+    for c, g in counties:
+        by_city.setdefault((city_code(c.code), c.city), []).append(g)
+    texts = {
+        "counties": feature_collection_text([({"code": c.code, "name": c.name, "name_en": None,
+                                               "city_code": city_code(c.code), "province_code": PROVINCE[0]}, g)
+                                             for c, g in counties]),
+        "cities": feature_collection_text([({"code": code, "name": name, "name_en": None,
+                                             "province_code": PROVINCE[0]},
+                                            _polys(shapely_union(gs, GRID_SIZE))) for (code, name), gs in
+                                           sorted(by_city.items())]),
+        "district": feature_collection_text([({"code": PROVINCE[0], "name": PROVINCE[1], "name_en": None,
+                                               "level": "province"},
+                                              _polys(shapely_union([g for _, g in counties], GRID_SIZE)))]),
+    }
+    for name, text in texts.items():
+        (out / f"{name}.geojson").write_text(text, encoding="utf-8")
+    for name in ("towns", "zones", "grids", "hazards"):
+        shutil.copy(src / f"{name}.geojson", out / f"{name}.geojson")
+    return out
+
+
+def shapely_union(geoms, grid_size):
+    import shapely
+
+    return shapely.union_all(geoms, grid_size=grid_size)
 
 
 # ------------------------------------------------------------------------------------------------ browser
@@ -788,7 +838,12 @@ def main(argv=None) -> int:
                                                  "the set's figures already in the results")
     ap.add_argument("--out", default="province", help="results name (bench/results/<out>.json)")
     ap.add_argument("--tag", default="", help="a word for this run in the results (e.g. the machine's state)")
+    ap.add_argument("--substitute", default=None, metavar="DIR",
+                    help="write the province's stand-in set into DIR first (substitute_set: the 90 real county "
+                         "outlines with Wuxing's towns, zones and grids) — name it in --set")
     args = ap.parse_args(argv)
+    if args.substitute:
+        substitute_set(Path(args.substitute))
     sets = [s.split(":", 2) for s in (args.set or DEFAULT_SETS)]
     if args.sets:
         wanted = args.sets.split(",")

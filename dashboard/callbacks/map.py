@@ -9,11 +9,12 @@ from dash import Input, Output, Patch, State, no_update
 
 from ..services import maps, units
 from ..metrics.periods import PeriodError, resolve
-from ..ui.layers import BOUNDARY_LAYERS, DETAIL, POINT_LAYERS, lazy_urls
+from ..ui.layers import BOUNDARY_LAYERS, DETAIL, LOD_LAYERS, POINT_LAYERS, lazy_urls
 from ..ui.map_controls import hotspot_legend, legend
 
 CHORO_LAYERS = ("zones", "grids", "towns", "counties", "cities")  # every page holds each (ui.layers.absent_layers)
 OVERLAY_LAYERS = ("zones", "grids", "towns")  # those whose overlay every map lists (the others: a multi-county set's)
+VIEW_LAYERS = (*DETAIL, *LOD_LAYERS)  # a multi-county map's layers whose geometry follows the view (ui.layers.managed)
 
 
 def _period(view_state):
@@ -118,17 +119,19 @@ def register_callbacks(app) -> None:
             return no_update
         return f"/api/map/hotspots.json?period={period or '30d'}"
 
-    # a multi-county map's level of detail: towns, zones and grids by the zoom, the grids and zones of the view only
-    detail = list(DETAIL)
+    # a multi-county map's level of detail (assets/dashboard_map.js wx.map.detail): the outlines (root, cities,
+    # counties) coarse or full by the zoom, towns, zones and grids by the zoom and for the view only — fetched in the
+    # browser and handed to each layer as data; a layer switched off in the layer control is not fetched. It runs at
+    # start too: a map opened zoomed in (a unit's link) gets its detail at once, and the outlines come from it.
     app.clientside_callback(
-        """function (zoom, bounds) {
-            var rest = Array.prototype.slice.call(arguments, 2), n = rest.length / 2;
-            return window.wx.map.detail(zoom, bounds, rest.slice(0, n), rest.slice(n), %s);
-        }""" % json.dumps([next(s.url for s in BOUNDARY_LAYERS if s.key == k) for k in detail]),
-        *[Output(f"geo-{k}", "url", allow_duplicate=True) for k in detail],
-        Input("map", "zoom"), Input("map", "bounds"),
-        *[State(f"geo-{k}", "hideout") for k in detail], *[State(f"geo-{k}", "url") for k in detail],
-        prevent_initial_call=True,
+        """function (zoom, bounds, overlays) {
+            var hideouts = Array.prototype.slice.call(arguments, 3);
+            return window.wx.map.detail(zoom, bounds, overlays, %s, hideouts);
+        }""" % json.dumps(list(VIEW_LAYERS)),
+        Output("live-follow", "data", allow_duplicate=True),
+        Input("map", "zoom"), Input("map", "bounds"), Input("map-layers", "overlays"),
+        *[State(f"geo-{k}", "hideout") for k in VIEW_LAYERS],
+        prevent_initial_call="initial_duplicate",
     )
 
     lazy = [spec.key for spec in BOUNDARY_LAYERS + POINT_LAYERS]

@@ -77,6 +77,9 @@ class Head:
     libraries: frozenset = frozenset()  # of OPTIONAL
     preload: Preload = Preload()
     preload_urls: object = None  # (settings, params) -> data URLs of this request
+    # (params) -> the map's start zoom when the page opens it at a zoom of its own (None: fitted to a unit by the
+    # browser): a multi-county map's outlines are preloaded at that zoom's level of detail (ui.layers.start_urls_for)
+    start_zoom: object = None
     assets: tuple = ()  # of PAGE_ASSETS
     reload_pages: tuple = ()  # the paths of the pages that use assets this page's HTML lacks (install sets it)
 
@@ -89,14 +92,14 @@ class Head:
         left_out = tuple(OPTIONAL[name] for name in self.deferred) + DROPPED
         return _SCRIPT.sub(lambda m: "" if any(p in m.group(1) for p in left_out) else m.group(0), html)
 
-    def metas(self, urls=(), levels=None) -> str:
+    def metas(self, urls=(), levels=None, zoom=None) -> str:
         """The page's head tags; ``urls``: data URLs of this request to preload too; ``levels``: the served set's
-        (a multi-county map fetches other layers at start: ``ui.layers.start_urls_for``)."""
+        (a multi-county map fetches other layers at start: ``ui.layers.start_urls_for``, at ``zoom``)."""
         from ..ui.layers import request_urls_for, start_urls_for
 
         preload = self.preload
         if levels is not None:
-            preload = Preload(fetch=start_urls_for(preload.fetch, levels), scripts=preload.scripts)
+            preload = Preload(fetch=start_urls_for(preload.fetch, levels, zoom), scripts=preload.scripts)
             urls = request_urls_for(urls, levels)
         deferred = " ".join(self.deferred)
         return (f'<meta name="wx-deferred-libraries" content="{deferred}">'
@@ -125,7 +128,8 @@ def head_of(module) -> Head:
     if set(assets) - set(PAGE_ASSETS):
         raise ValueError(f"{module.__name__}.ASSETS: not page assets: {sorted(set(assets) - set(PAGE_ASSETS))}")
     return Head(libraries=libraries, preload=getattr(module, "PRELOAD", Preload()),
-                preload_urls=getattr(module, "preload_urls", None), assets=assets)
+                preload_urls=getattr(module, "preload_urls", None), start_zoom=getattr(module, "map_start_zoom", None),
+                assets=assets)
 
 
 def with_reloads(heads: dict) -> dict:
@@ -154,6 +158,17 @@ def _request_urls(head: Head, settings, query: str) -> tuple[str, ...]:
     except Exception:  # noqa: BLE001 - a preload is a hint: the page itself reports a bad query
         log.debug("no request preloads", exc_info=True)
         return ()
+
+
+def _start_zoom(head: Head, levels, query: str):
+    """The page's map start zoom for a multi-county set (None: not known before the browser fits the map)."""
+    if head.start_zoom is None or levels is None or "county" not in levels:
+        return None
+    try:
+        return head.start_zoom(dict(parse_qsl(query)))
+    except Exception:  # noqa: BLE001 - a preload is a hint
+        log.debug("no start zoom", exc_info=True)
+        return None
 
 
 def _levels():
@@ -195,7 +210,9 @@ def install(app, pages: dict, settings) -> dict:
         css, js = tags.get(request.path, ("", "")) if has_request_context() else ("", "")
         kwargs["css"] = kwargs.get("css", "") + css
         kwargs["scripts"] = head.scripts(kwargs.get("scripts", "")) + js
-        kwargs["metas"] = kwargs.get("metas", "") + head.metas(urls, _levels() if has_request_context() else None)
+        levels = _levels() if has_request_context() else None
+        zoom = _start_zoom(head, levels, request.query_string.decode("latin-1")) if has_request_context() else None
+        kwargs["metas"] = kwargs.get("metas", "") + head.metas(urls, levels, zoom)
         return plain(**kwargs)
 
     app.interpolate_index = interpolate_index

@@ -24,7 +24,7 @@ from ..store.models import utcnow
 from ..ui import duty as ui
 from ..ui.alerts import alert_banner, alert_feed
 from ..ui.layers import start_urls
-from ..ui.map import district_map
+from ..ui.map import district_map, start_zoom
 from ..ui.map_controls import hidden_map_inputs, live_feed, map_note
 from ..ui.shell import header
 from .head import map_preload
@@ -59,6 +59,11 @@ def map_inputs() -> html.Div:
     """The fixed, hidden inputs the shared map callbacks read: no choropleth here, the zones are outlines;
     hotspots (when switched on) for 30 days."""
     return hidden_map_inputs(measure="none")
+
+
+def map_start_zoom(params: dict) -> float:
+    """The map's start zoom (pages.head): the desk's map opens on the whole root."""
+    return start_zoom(units.root_bounds(), units.hierarchy().levels)
 
 
 def preload_urls(settings, params: dict) -> tuple[str, ...]:

@@ -13,12 +13,21 @@ from ..i18n import t
 from ..services import drill, live, maps, units
 from ..services import tiles as basemap_tiles
 from ..ui import layers, panel
-from ..ui.map import district_map
+from ..ui.map import district_map, start_zoom
 from ..ui.map_controls import DEFAULT_LAYER, DEFAULT_MEASURE, MULTI_LAYER, legend, live_feed, map_controls
 from ..ui.shell import header
 from .head import map_preload
 
 PRELOAD = map_preload(layers.start_urls())  # the shown layers' geometry and the incidents
+
+
+def map_start_zoom(params: dict) -> float | None:
+    """The map's start zoom (pages.head: the outlines' preloads): the root's view at its own zoom; a unit's view is
+    fitted by the browser (None)."""
+    h = units.hierarchy()
+    if drill.state_from_params(params, h)["level"] != "district":
+        return None
+    return start_zoom(units.root_bounds(), h.levels)
 
 
 def _may_export() -> bool:

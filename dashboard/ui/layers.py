@@ -63,10 +63,32 @@ BOUNDARY_LAYERS: tuple[LayerSpec, ...] = (  # bottom to top; grids on top so hov
 )
 
 # the unit layer of each level (the map's layer keys are plural): dashboard.domain.levels
-# Level of detail on a multi-county map (``assets/dashboard_map.js`` wx.map.detail): below its zoom a layer is
-# not fetched; at and above it the layers marked bbox ask only for the units in view (``/api/geo/<layer>.json?bbox=``)
+# Level of detail on a multi-county map (``assets/dashboard_map.js`` wx.map.detail, which fetches each of these layers'
+# geometry itself and hands it to the layer as ``data``): below its zoom a layer is empty; at and above it the layers
+# marked bbox hold only the units in view (``/api/geo/<layer>.json?bbox=``)
 DETAIL = {"towns": {"zoom": 9.5, "bbox": True}, "zones": {"zoom": 10.5, "bbox": True},
           "grids": {"zoom": 12.0, "bbox": True}}
+# ... and its outlines (the root, cities, counties) come coarse at low zoom (``/api/geo/<layer>.json?lod=``,
+# ``api/geo.LOD_TOLERANCE``): lod 1 below LOD_ZOOMS[0], lod 2 below LOD_ZOOMS[1], the full outlines from there
+LOD_LAYERS = ("district", "cities", "counties")
+LOD_ZOOMS = (8.5, 10.0)
+
+
+def lod_for_zoom(zoom: float) -> int | None:
+    """The outlines' level of detail at ``zoom`` (None: the full outlines); as ``wx.map.detail`` chooses it."""
+    for i, z in enumerate(LOD_ZOOMS):
+        if zoom < z:
+            return i + 1
+    return None
+
+
+def lod_url(url: str, lod: int | None) -> str:
+    return url if lod is None else f"{url}?lod={lod}"
+
+
+def managed(key: str) -> bool:
+    """Whether a multi-county map's layer ``key`` gets its geometry from ``wx.map.detail`` (never by its url)."""
+    return key in DETAIL or key in LOD_LAYERS
 
 
 def boundary_layers(levels) -> tuple[LayerSpec, ...]:
@@ -155,9 +177,11 @@ def panes() -> list:
 
 
 def geojson_for(spec: LayerSpec, lang: str, dark: bool = False, hideout_extra: dict | None = None,
-                visible: bool | None = None) -> dl.GeoJSON:
+                visible: bool | None = None, by_view: bool = False) -> dl.GeoJSON:
     """The GeoJSON component of a layer. A layer that starts hidden gets no ``url`` yet: its data is fetched
-    when the user switches it on (callbacks.map.load_overlays), so the first paint downloads only what shows."""
+    when the user switches it on (callbacks.map.load_overlays), so the first paint downloads only what shows.
+    ``by_view``: a multi-county map's layer whose geometry follows the view (:func:`managed`): no url, an empty
+    ``data`` that ``wx.map.detail`` replaces."""
     hideout = {**spec.hideout, "lang": lang, "labels": _labels(lang), "dark": dark, **(hideout_extra or {})}
     if spec.key in ("hazards", "rings"):
         hideout["kinds"] = HAZARD_KINDS.get(lang, HAZARD_KINDS["zh"])
@@ -174,25 +198,30 @@ def geojson_for(spec: LayerSpec, lang: str, dark: bool = False, hideout_extra: d
         kwargs["pointToLayer"] = ns(spec.point_to_layer)
     if spec.key in PANES:
         kwargs["pane"] = PANES[spec.key][0]
-    if spec.pushed:
+    if spec.pushed or by_view:
         kwargs["data"] = EMPTY
-    shown = spec.checked if visible is None else visible
+    shown = (spec.checked if visible is None else visible) and not by_view
     return dl.GeoJSON(id=f"geo-{spec.key}", url=spec.url if shown else None, hideout=hideout,
                       cluster=spec.cluster, **kwargs, **spec.extra)
 
 
 def overlays(specs, lang: str, dark: bool = False, hideouts: dict | None = None, checked: dict | None = None,
              detail: bool = False) -> list:
-    """The overlays of ``specs``; ``detail`` (a multi-county map): the layers of :data:`DETAIL` start without a url
-    (the map's zoom gives them one) and their hideout names their zoom, and the incident overlay holds the cells'
-    layer beside the markers' (:data:`CELLS_LAYER`)."""
+    """The overlays of ``specs``; ``detail`` (a multi-county map): the layers of :data:`DETAIL` and
+    :data:`LOD_LAYERS` start without a url and with empty data (``wx.map.detail`` fetches what the view needs), their
+    hideout saying how (``detail``: their zoom; ``lod``: the zooms of :data:`LOD_ZOOMS`; both with the layer's url and
+    its name in the layer control, whose unchecked layers are never fetched), and the incident overlay holds the
+    cells' layer beside the markers' (:data:`CELLS_LAYER`)."""
     hideouts, checked = hideouts or {}, checked or {}
     out = []
     for s in specs:
         h = dict(hideouts.get(s.key) or {})
-        if detail and s.key in DETAIL:
-            h["detail"] = DETAIL[s.key]
-        layer = geojson_for(s, lang, dark, h, checked.get(s.key, s.checked) and not (detail and s.key in DETAIL))
+        by_view = detail and managed(s.key)
+        if by_view and s.key in DETAIL:
+            h["detail"] = {**DETAIL[s.key], "url": s.url, "name": t(s.label_key, lang)}
+        elif by_view:
+            h["lod"] = {"zooms": list(LOD_ZOOMS), "url": s.url, "name": t(s.label_key, lang)}
+        layer = geojson_for(s, lang, dark, h, checked.get(s.key, s.checked), by_view=by_view)
         if detail and s.key == "incidents":
             layer = dl.LayerGroup([layer, cells_layer(lang, dark)], id="group-incidents")
         out.append(dl.Overlay(layer, name=t(s.label_key, lang), checked=checked.get(s.key, s.checked),
@@ -202,12 +231,12 @@ def overlays(specs, lang: str, dark: bool = False, hideouts: dict | None = None,
 
 def lazy_urls(lang: str, shown_names, current: dict, levels=SINGLE_LEVELS) -> dict:
     """{layer key: url} for hidden-at-start layers that are now shown and have no url yet. On a multi-county map
-    (``levels`` with a county) the :data:`DETAIL` layers are left out: their url follows the zoom
-    (``wx.map.detail``), never the whole layer."""
+    (``levels`` with a county) the layers whose geometry follows the view (:func:`managed`) are left out:
+    ``wx.map.detail`` gives them theirs, never the whole layer."""
     out = {}
     multi = "county" in levels
     for spec in BOUNDARY_LAYERS + POINT_LAYERS:
-        if multi and spec.key in DETAIL:
+        if multi and managed(spec.key):
             continue
         if t(spec.label_key, lang) in (shown_names or []) and not current.get(spec.key):
             out[spec.key] = spec.url
@@ -222,14 +251,18 @@ def start_urls(checked: dict | None = None, skip=()) -> tuple[str, ...]:
                  if checked.get(s.key, s.checked) and s.key not in skip and s.key not in UPPER_LAYERS)
 
 
-def start_urls_for(urls, levels) -> tuple[str, ...]:
-    """A page's :func:`start_urls` for a set with ``levels``: a multi-county map fetches its counties (and cities)
-    at start instead of the layers it draws only when zoomed in (:data:`DETAIL`)."""
+def start_urls_for(urls, levels, zoom: float | None = None) -> tuple[str, ...]:
+    """A page's :func:`start_urls` for a set with ``levels``: a multi-county map fetches at start its cities and
+    counties (and the root's outline when shown) at the level of detail of its start ``zoom``
+    (:func:`lod_for_zoom`), as ``wx.map.detail`` asks for them, instead of the layers it draws only when zoomed in
+    (:data:`DETAIL`); ``zoom`` None (a map the browser fits to a unit: its zoom is the screen's) leaves them out."""
     if "county" not in levels:
         return tuple(urls)
-    detail = {s.url for s in BOUNDARY_LAYERS if s.key in DETAIL}
-    upper = tuple(s.url for s in boundary_layers(levels) if s.key in UPPER_LAYERS)
-    return upper + tuple(u for u in request_urls_for(urls, levels) if u not in detail)
+    urls = request_urls_for(urls, levels)
+    lod = None if zoom is None else lod_for_zoom(zoom)
+    outlines = tuple(lod_url(s.url, lod) for s in boundary_layers(levels)
+                     if zoom is not None and (s.key in UPPER_LAYERS or (s.key in LOD_LAYERS and s.url in urls)))
+    return outlines + tuple(u for u in urls if not any(u == s.url for s in BOUNDARY_LAYERS if managed(s.key)))
 
 
 def request_urls_for(urls, levels) -> tuple[str, ...]:

@@ -29,6 +29,11 @@ def home_view(home, min_zoom: int = 8) -> dict:
 
 MULTI_MIN_ZOOM = 6  # a province fits at about 7 on the smaller screens' panel
 
+
+def start_zoom(home, levels: Sequence[str] = SINGLE_LEVELS) -> float:
+    """The zoom a map opened on the whole root (``home``, :func:`home_view`) starts at, for a set with ``levels``."""
+    return home_view(home, MULTI_MIN_ZOOM if "county" in levels else 8)["zoom"]
+
 BASEMAP_LABELS = {"base": "basemap_default", "dark": "basemap_dark"}
 
 

@@ -153,3 +153,59 @@ def test_a_county_without_an_english_name_is_sent_as_json_null(settings, tmp_pat
     body = json.loads(r.get_data(as_text=True), parse_constant=refuse)
     names = {f["properties"]["code"]: f["properties"]["name_en"] for f in body["features"]}
     assert names[named] == "First County" and all(v is None for c, v in names.items() if c != named)
+
+
+@pytest.fixture
+def multi_client(settings, tmp_path):
+    """The seed's towns regrouped as a province of three counties in two cities (tests/regrouped.py)."""
+    import dataclasses
+
+    from dashboard import create_app
+    from dashboard.geodata import load_geodata
+    from tests.regrouped import write_regrouped
+
+    gdir = write_regrouped(load_geodata(settings.geodata_dir), tmp_path / "geodata", with_cities=True)
+    return reading_client(create_app(dataclasses.replace(settings, geodata_dir=gdir), with_store=False).server)
+
+
+@pytest.mark.parametrize("layer", ["counties", "cities", "district"])
+def test_coarse_outlines_by_lod(multi_client, layer):
+    """``?lod=1|2``: the same units with the same properties, valid outlines that still tile (shared borders shared),
+    coordinates rounded to 1e-4°, fewer bytes at each lower lod; compressed and cacheable like the full layer."""
+    import numpy as np
+
+    full = multi_client.get(f"/api/geo/{layer}.json", headers={"Accept-Encoding": "br"})
+    sizes = {"full": (len(full.data), len(multi_client.get(f"/api/geo/{layer}.json").data))}
+    whole = multi_client.get(f"/api/geo/{layer}.json").get_json()["features"]
+    area = sum(shape(f["geometry"]).area for f in whole)
+    for lod in (2, 1):
+        resp = multi_client.get(f"/api/geo/{layer}.json?lod={lod}", headers={"Accept-Encoding": "br"})
+        assert resp.status_code == 200 and resp.mimetype == "application/json"
+        assert resp.headers["Content-Encoding"] == "br" and resp.headers["ETag"] != full.headers["ETag"]
+        again = multi_client.get(f"/api/geo/{layer}.json?lod={lod}", headers={"If-None-Match": resp.headers["ETag"]})
+        assert again.status_code == 304
+        data = multi_client.get(f"/api/geo/{layer}.json?lod={lod}").get_json()
+        assert [f["properties"] for f in data["features"]] == [f["properties"] for f in whole]
+        geoms = np.asarray([shape(f["geometry"]) for f in data["features"]])
+        assert shapely.is_valid(geoms).all() and not shapely.is_empty(geoms).any()
+        assert shapely.coverage_is_valid(geoms)
+        xy = shapely.get_coordinates(geoms)
+        assert np.abs(xy * 1e4 - np.round(xy * 1e4)).max() < 1e-6
+        assert abs(shapely.area(geoms).sum() - area) / area < 0.01
+        sizes[lod] = (len(resp.data), len(multi_client.get(f"/api/geo/{layer}.json?lod={lod}").data))
+    assert sizes[1][1] < sizes[2][1] < sizes["full"][1], sizes  # raw JSON
+    assert sizes[1][0] <= sizes[2][0] <= sizes["full"][0], sizes  # brotli
+
+
+def test_a_bad_lod_is_a_400_naming_it(multi_client, client):
+    for q in ("counties.json?lod=3", "counties.json?lod=0", "counties.json?lod=x", "cities.json?lod=1.5",
+              "district.json?lod=-1", "grids.json?lod=1", "zones.json?lod=2&bbox=120,30.8,120.1,30.9"):
+        r = multi_client.get("/api/geo/" + q)
+        assert r.status_code == 400, q
+        err = r.get_json()["error"]
+        assert err["field"] == "lod" and err["code"] == "invalid_value" and "lod" in err["message"], (q, err)
+    assert "1 or 2" in multi_client.get("/api/geo/counties.json?lod=9").get_json()["error"]["message"]
+    assert "district, cities, counties" in multi_client.get("/api/geo/towns.json?lod=1").get_json()["error"]["message"]
+    # one county's outline comes coarse too; its absent layers stay a 404
+    assert client.get("/api/geo/district.json?lod=1").status_code == 200
+    assert client.get("/api/geo/counties.json?lod=1").status_code == 404

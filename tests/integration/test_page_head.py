@@ -144,3 +144,32 @@ def test_page_only_assets_are_linked_by_their_pages_alone(app):
         assert set(reload) == {p for p, mine in own.items() if mine - own[path]}, (path, reload)
     for name in page_head.PAGE_ASSETS:
         assert app.server.test_client().get("/assets/" + name).status_code == 200, name
+
+
+def test_a_multi_county_overview_preloads_its_outlines_at_the_level_of_detail_of_its_start_zoom(tmp_path):
+    """A province's overview (the seed's towns regrouped, tests/regrouped.py) preloads its cities, counties and root
+    outline as ``wx.map.detail`` asks for them at the map's start zoom, and never the towns, zones or grids; a page
+    fitted to a county by the browser preloads no outline (its zoom is the screen's)."""
+    from dashboard import create_app
+    from dashboard.geodata import load_geodata
+    from dashboard.services import units
+    from dashboard.settings import Settings
+    from dashboard.ui.layers import lod_for_zoom, lod_url
+    from dashboard.ui.map import start_zoom
+    from tests.regrouped import write_regrouped
+
+    gdir = write_regrouped(load_geodata(), tmp_path / "geodata", with_cities=True)
+    app = create_app(Settings(instance_dir=tmp_path / "instance", geodata_dir=gdir, tile_url="", demo_live=False,
+                              cache_url="null"))
+    client = signed_in_client(app.server, "leader")
+    with app.server.app_context():
+        zoom = start_zoom(units.root_bounds(), units.hierarchy().levels)
+    lod = lod_for_zoom(zoom)
+    _, preloads, _ = head(client, "/")
+    geo = [u for u in preloads if u.startswith("/api/geo/")]
+    assert geo == [lod_url(f"/api/geo/{k}.json", lod) for k in ("cities", "counties", "district")], (zoom, geo)
+    _, preloads, _ = head(client, "/?level=county&code=990201")
+    assert not [u for u in preloads if u.startswith("/api/geo/")], preloads
+    _, preloads, _ = head(signed_in_client(app.server, "duty_officer"), "/incidents")
+    assert [u for u in preloads if u.startswith("/api/geo/")][:2] == [lod_url("/api/geo/cities.json", lod),
+                                                                       lod_url("/api/geo/counties.json", lod)]

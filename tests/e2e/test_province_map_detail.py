@@ -1,0 +1,218 @@
+"""The level of detail of a city's or province's map in a real browser (issue 10; the seed's towns regrouped as a
+province of three counties in two cities, ``tests/regrouped.py``): ``wx.map.detail`` fetches each layer's geometry
+for the view itself and hands it to the layer as data. A jump of the zoom brings the detail of the new view (and only
+its grids: the paths are counted), the outlines come coarse or full by the zoom, a late answer for a view the map
+has left is dropped, a page opened on a county shows its detail and highlight without any interaction, and a layer
+switched off in the layer control is never fetched."""
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+import pytest
+
+from tests.conftest import SUITE_LIMITS, LiveServer
+from tests.regrouped import COUNTIES
+
+
+@pytest.fixture(scope="module")
+def province_server(small_demo_instance, tmp_path_factory):
+    from dashboard import create_app
+    from dashboard.geodata import load_geodata
+    from dashboard.settings import Settings
+    from tests.regrouped import write_regrouped
+
+    base = tmp_path_factory.mktemp("province-detail")
+    gdir = write_regrouped(load_geodata(), base / "geodata", with_cities=True)
+    settings = Settings(instance_dir=small_demo_instance, geodata_dir=gdir, tile_url="", demo_live=False,
+                        cache_url=f"file://{base / 'cache'}", api_tokens=("test-token",), rate_limits=SUITE_LIMITS)
+    server = LiveServer(create_app(settings))
+    yield server
+    server.stop()
+
+
+def geo_log(page) -> list:
+    """The page's requests of ``/api/geo/…`` as they are made (path and query)."""
+    seen: list = []
+
+    def note(r):
+        if "/api/geo/" in r.url:
+            u = urlsplit(r.url)
+            seen.append(u.path + ("?" + u.query if u.query else ""))
+
+    page.on("request", note)
+    return seen
+
+
+# the codes of a layer's features drawn on the map, and the number of its paths
+DRAWN = """name => { const m = wx.map.mapFor('map'), out = [];
+    m.eachLayer(l => { if (l.feature && new RegExp('wx-layer-' + name + '( |$)').test((l.options || {}).className || ''))
+        { out.push(l.feature.properties.code); } });
+    return {codes: out, paths: document.querySelectorAll('path.wx-layer-' + name).length}; }"""
+# wx.map.detail holds what it wants for the layer and the layer has drawn it
+SETTLED = """([name, pattern]) => { const s = wx.map.viewState(name);
+    return !!s && s.have !== null && s.have === s.want && new RegExp(pattern).test(s.have)
+        && (s.have === '' ? !document.querySelector('path.wx-layer-' + name)
+                          : !!document.querySelector('path.wx-layer-' + name)); }"""
+SET_VIEW = "([lat, lon, z]) => wx.map.mapFor('map').setView([lat, lon], z, {animate: false})"
+
+
+def settled(page, name: str, pattern: str, timeout: int = 30_000) -> str:
+    """Wait for layer ``name`` to hold what the view wants (its key matching ``pattern``) and return the key."""
+    page.wait_for_function(SETTLED, arg=[name, pattern], timeout=timeout)
+    return page.evaluate("name => wx.map.viewState(name).have", name)
+
+
+def served(page, key: str) -> list:
+    """The codes the server gives for ``key`` (a url of wx.map.detail)."""
+    return page.evaluate("u => (window.__realFetch || fetch)(u).then(r => r.json())"
+                         ".then(fc => fc.features.map(f => f.properties.code))", key)
+
+
+def open_root(server, page) -> None:
+    server.sign_in(page)
+    page.goto(server.url + "/")
+    page.wait_for_function("n => document.querySelectorAll('path.wx-layer-counties').length === n",
+                           arg=len(COUNTIES), timeout=45_000)
+    page.wait_for_function("() => !!wx.map.mapFor('map') && !!wx.map.viewState('counties')", timeout=30_000)
+
+
+def centre(page) -> list:
+    return page.evaluate("() => { const c = wx.map.mapFor('map').getCenter(); return [c.lat, c.lng]; }")
+
+
+def test_a_jump_of_the_zoom_brings_the_detail_of_the_new_view_and_only_its_grids(province_server, page):
+    log = geo_log(page)
+    open_root(province_server, page)
+    lat, lon = centre(page)
+    # out to zoom 9: the zones are emptied (no request: an empty layer is an empty collection), the outlines lod 2
+    page.evaluate(SET_VIEW, [lat, lon, 9])
+    settled(page, "zones", "^$")
+    for name in ("counties", "cities", "district"):
+        assert settled(page, name, r"\?lod=2$") == f"/api/geo/{name}.json?lod=2"
+    assert page.evaluate(DRAWN, "counties")["paths"] == len(COUNTIES)
+    # the jump 9 → 11: past the zones' zoom (10.5) at once; their units of the new view come, the grids not yet
+    page.evaluate(SET_VIEW, [lat, lon, 11])
+    zones_key = settled(page, "zones", r"^/api/geo/zones\.json\?bbox=")
+    assert sorted(page.evaluate(DRAWN, "zones")["codes"]) == sorted(served(page, zones_key))
+    assert settled(page, "counties", "counties") == "/api/geo/counties.json"  # full outlines from zoom 10
+    assert page.evaluate(DRAWN, "grids")["paths"] == 0
+    # the jump 11 → 13.5 somewhere else: the grids of that view only, each drawn once
+    page.evaluate(SET_VIEW, [lat - 0.03, lon + 0.04, 13.5])
+    grids_key = settled(page, "grids", r"^/api/geo/grids\.json\?bbox=")
+    want = served(page, grids_key)
+    drawn = page.evaluate(DRAWN, "grids")
+    assert sorted(drawn["codes"]) == sorted(want) and drawn["paths"] == len(want)
+    assert 0 < len(want) < 538  # of the view, not the whole layer
+    w, s, e, n = (float(v) for v in grids_key.split("bbox=")[1].split(","))
+    view = page.evaluate("() => { const b = wx.map.mapFor('map').getBounds(); "
+                         "return [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()]; }")
+    assert w <= view[0] and s <= view[1] and e >= view[2] and n >= view[3] and e - w < 0.5  # the view's box, snapped
+    # several moves in one task: the layers end with what the last view wants
+    page.evaluate("""([lat, lon]) => { const m = wx.map.mapFor('map');
+        m.setView([lat + 0.05, lon - 0.05], 12.5, {animate: false}); m.setView([lat, lon], 9, {animate: false});
+        m.setView([lat + 0.02, lon + 0.02], 12.25, {animate: false}); }""", [lat, lon])
+    grids_key2 = settled(page, "grids", r"^/api/geo/grids\.json\?bbox=")
+    want2 = served(page, grids_key2)
+    drawn2 = page.evaluate(DRAWN, "grids")
+    assert sorted(drawn2["codes"]) == sorted(want2) and drawn2["paths"] == len(want2)
+    # out to zoom 7: the detail emptied, the outlines at lod 1; back to 9: lod 2 again, from what was kept (no request)
+    page.evaluate(SET_VIEW, [lat, lon, 7])
+    for name in ("zones", "grids"):
+        settled(page, name, "^$")
+    for name in ("counties", "cities", "district"):
+        assert settled(page, name, r"\?lod=1$") == f"/api/geo/{name}.json?lod=1"
+    assert page.evaluate(DRAWN, "counties")["paths"] == len(COUNTIES)
+    page.evaluate(SET_VIEW, [lat, lon, 9])
+    settled(page, "counties", r"\?lod=2$")
+    assert page.evaluate("() => wx.map.viewState('counties').fetches") == 3  # full, lod 2, lod 1 — once each
+    geo = [u for u in log if not u.startswith("/api/geo/hazards")]
+    assert not any("bbox=0,0,0,0" in u for u in geo), geo  # nothing is asked for an empty layer
+    assert not any(re.match(r"^/api/geo/(towns|zones|grids)\.json$", u) for u in geo), geo  # never a whole layer
+    assert not any(u.startswith("/api/geo/towns") for u in geo), geo  # the towns' overlay is off
+    for u in {u for u in geo if "lod=" in u}:
+        assert geo.count(u) == 1, (u, geo)
+
+
+def test_an_answer_for_a_view_the_map_has_left_is_dropped(province_server, page):
+    """Two views' grids asked for in turn, their answers held back in the page and released in the other order: the
+    layer keeps the second view's grids when the first one's answer lands after them."""
+    open_root(province_server, page)
+    page.evaluate("""() => { const real = window.__realFetch = window.fetch; window.__held = [];
+        window.fetch = function (url, opts) {
+            if (!/\\/api\\/geo\\/grids\\.json\\?bbox=/.test(String(url))) { return real.apply(this, arguments); }
+            return new Promise(ok => window.__held.push({url: String(url), go: () => ok(real(url, opts))}));
+        }; }""")
+    lat, lon = centre(page)
+    page.evaluate(SET_VIEW, [lat + 0.06, lon - 0.08, 13])
+    page.wait_for_function("() => window.__held.length === 1", timeout=30_000)
+    page.evaluate(SET_VIEW, [lat - 0.06, lon + 0.08, 13])
+    page.wait_for_function("() => window.__held.length === 2", timeout=30_000)
+    first_key, second_key = page.evaluate("() => window.__held.map(h => h.url)")
+    assert first_key != second_key and page.evaluate("() => wx.map.viewState('grids').want") == second_key
+    page.evaluate("() => window.__held[1].go()")  # the second view's answer comes first and is drawn
+    settled(page, "grids", re.escape(second_key))
+    second = sorted(page.evaluate(DRAWN, "grids")["codes"])
+    page.evaluate("() => window.__held[0].go()")  # then the first view's, late
+    page.wait_for_function("() => wx.map.viewState('grids').answers === 2", timeout=30_000)
+    state = page.evaluate("() => wx.map.viewState('grids')")
+    assert state["have"] == state["want"] == second_key
+    drawn = page.evaluate(DRAWN, "grids")
+    assert sorted(drawn["codes"]) == second and drawn["paths"] == len(second) > 0
+    assert second == sorted(served(page, second_key)) != sorted(served(page, first_key))
+    # back to the first view: its grids were kept, so nothing is asked again
+    page.evaluate(SET_VIEW, [lat + 0.06, lon - 0.08, 13])
+    settled(page, "grids", re.escape(first_key))
+    assert page.evaluate("() => [wx.map.viewState('grids').fetches, window.__held.length]") == [2, 2]
+
+
+def test_a_county_opened_by_its_link_shows_its_detail_and_highlight_at_once(province_server, page):
+    """``/?level=county&code=…``: the map fitted to the county draws the detail its zoom asks for (the zones of the
+    view, the grids too when zoomed in far enough) and strokes the county, with no interaction at all."""
+    code = "990201"
+    log = geo_log(page)
+    province_server.sign_in(page)
+    page.goto(province_server.url + f"/?level=county&code={code}")
+    page.wait_for_function("() => !!wx.map.mapFor('map') && !!wx.map.viewState('zones')", timeout=45_000)
+    zoom = page.evaluate("() => wx.map.mapFor('map').getZoom()")
+    assert zoom >= 10.5  # a county fitted on this screen: zones at least
+    zones_key = settled(page, "zones", r"^/api/geo/zones\.json\?bbox=", timeout=45_000)
+    assert sorted(page.evaluate(DRAWN, "zones")["codes"]) == sorted(served(page, zones_key))
+    if zoom >= 12:
+        grids_key = settled(page, "grids", r"^/api/geo/grids\.json\?bbox=", timeout=45_000)
+        assert page.evaluate(DRAWN, "grids")["paths"] == len(served(page, grids_key))
+    else:
+        settled(page, "grids", "^$")
+    settled(page, "counties", "counties")
+    # the highlight: the hideout the county layer was drawn with selects it, and its path is stroked so
+    page.wait_for_function("c => (wx.map.hideoutOf('counties') || {}).selected === c", arg=code, timeout=30_000)
+    page.wait_for_function("""c => { const m = wx.map.mapFor('map'); let lit = false;
+        m.eachLayer(l => { if (l.feature && l.feature.properties.code === c && /wx-layer-counties/.test(
+            (l.options || {}).className || '')) { lit = l.options.color === '#ffd400'
+                && l.getElement().getAttribute('stroke') === '#ffd400'; } });
+        return lit; }""", arg=code, timeout=30_000)
+    # and coloured by the measure from the start (the hideout of the layout)
+    assert page.evaluate("() => Object.keys((wx.map.hideoutOf('counties') || {}).values || {}).length") > 0
+    assert not any(u.startswith("/api/geo/towns") for u in log), log  # their overlay is off
+
+
+def test_a_layer_switched_off_in_the_layer_control_is_never_fetched(province_server, page):
+    log = geo_log(page)
+    open_root(province_server, page)
+    lat, lon = centre(page)
+    page.locator(".leaflet-control-layers-overlays label", has_text="网格").locator("input").uncheck()
+    page.evaluate(SET_VIEW, [lat, lon, 13])
+    zones_key = settled(page, "zones", r"^/api/geo/zones\.json\?bbox=")
+    assert not any(u.startswith("/api/geo/grids") for u in log), log
+    assert (page.evaluate("() => wx.map.viewState('grids')") or {}).get("fetches", 0) == 0
+    page.evaluate(SET_VIEW, [lat + 0.03, lon, 12.5])  # moving on while it is off asks for nothing either
+    page.wait_for_function("k => wx.map.viewState('zones').want !== k", arg=zones_key, timeout=30_000)
+    settled(page, "zones", r"^/api/geo/zones\.json\?bbox=")
+    assert not any(u.startswith("/api/geo/grids") for u in log), log
+    # switched on: the grids of the view come, once
+    page.locator(".leaflet-control-layers-overlays label", has_text="网格").locator("input").check()
+    grids_key = settled(page, "grids", r"^/api/geo/grids\.json\?bbox=")
+    assert [u for u in log if u.startswith("/api/geo/grids")] == [grids_key]
+    assert page.evaluate(DRAWN, "grids")["paths"] == len(served(page, grids_key))
+    # the towns start off: never asked for, at any zoom
+    assert not any(u.startswith("/api/geo/towns") for u in log), log
