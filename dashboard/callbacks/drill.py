@@ -175,9 +175,11 @@ def register_callbacks(app) -> None:
         Input("ov-url", "search"),
         State("ov-url", "pathname"),
         State("view-state", "data"),
+        State({**panel.PERIOD_RANGE, "i": ALL}, "start_date"),
+        State({**panel.PERIOD_RANGE, "i": ALL}, "end_date"),
         prevent_initial_call=True,
     )
-    def from_url(search, pathname, known):
+    def from_url(search, pathname, known, shown_starts, shown_ends):
         if (pathname or "/") != "/":
             return (no_update,) * 3
         state = drill.state_from_query(search, _hierarchy())
@@ -187,11 +189,19 @@ def register_callbacks(app) -> None:
             return state, state["period"], None
         p = drill.period_of(state)
         first, last = state["from"] or p.first_day, state["to"] or p.last_day
-        if (known or {}).get("period") == "custom":  # the picker is there: its dates follow (it is not mounted anew)
+        if (known or {}).get("period") == "custom" and shown_starts:
+            # The picker is there: only the dates it does not already show follow the URL (back / forward, a link).
+            # A URL the picker itself just wrote sets nothing: patching its other date back would undo a date the
+            # user typed while this answer was on its way (a busy server), and the URL would follow the undo.
             picker = Patch()
-            picker["props"]["start_date"] = first
-            picker["props"]["end_date"] = last
-            return state, state["period"], picker
+            changed = False
+            if str(shown_starts[0] or "")[:10] != first:
+                picker["props"]["start_date"] = first
+                changed = True
+            if str((shown_ends or [None])[0] or "")[:10] != last:
+                picker["props"]["end_date"] = last
+                changed = True
+            return state, state["period"], picker if changed else no_update
         return state, state["period"], panel.period_range(first, last)
 
     @app.callback(

@@ -3,6 +3,7 @@ period change, and the morning briefing (print / PDF / PNG)."""
 from __future__ import annotations
 
 import json
+import time
 import urllib.request
 from urllib.parse import parse_qs, urlsplit
 
@@ -181,6 +182,58 @@ def test_custom_period_through_the_picker_moves_the_panel_and_the_url(demo_app, 
     assert page.locator(PICKER_START).input_value() == "2019-05-01"
     assert page.locator(PICKER_END).input_value() == "2019-05-07"
     assert page.locator("input[value='custom']").is_checked()
+    assert page.js_errors == []
+
+
+def _until(page, cond, what: str, seconds: float = 45):
+    """Wait for a condition of the test's own (events arrive only during Playwright calls, hence the short waits)."""
+    end = time.monotonic() + seconds
+    while not cond():
+        if time.monotonic() > end:
+            pytest.fail(f"waited {seconds} s for {what}")
+        page.wait_for_timeout(50)
+
+
+def test_a_day_typed_while_the_server_answers_late_is_kept(demo_app, page):
+    """Custom period on a busy server: the user types the first day, then the last day before the server has answered
+    the URL the first one wrote. That late answer must not put the picker's old last day back (the URL would follow
+    it, and the user's last day would be lost without a word). The late answer is held in the browser (the route
+    waits) until the last day is typed, then released."""
+    demo_app.sign_in(page)
+    page.goto(demo_app.url + "/?period=custom&from=2019-01-01&to=2019-12-31")
+    _ready(page)
+    page.wait_for_selector(PICKER_START)
+    held, sent, done = [], [], []
+
+    def answers_of_the_url(req) -> bool:  # the callback that takes the URL into the view and the picker
+        return "_dash-update-component" in req.url and "period-range-box" in (req.post_data or "")
+
+    def hold_first(route):
+        if answers_of_the_url(route.request) and not held:
+            held.append(route)
+        else:
+            route.continue_()
+
+    page.on("request", lambda r: sent.append(r) if answers_of_the_url(r) else None)
+    page.on("requestfinished", lambda r: done.append(r) if answers_of_the_url(r) else None)
+    page.route("**/_dash-update-component*", hold_first)
+    _type_date(page, PICKER_START, "2019-03-01")
+    page.wait_for_function("() => location.search.includes('from=2019-03-01')")
+    _until(page, lambda: held, "the URL's answer held")
+    _type_date(page, PICKER_END, "2019-03-31")  # the renderer holds this change until the answer is in
+    page.wait_for_function("([s, v]) => document.querySelector(s).value === v", arg=[PICKER_END, "2019-03-31"])
+    held[0].continue_()  # the late answer to from=2019-03-01&to=2019-12-31 lands now
+    page.wait_for_function("() => location.search.includes('to=2019-03-31')")
+    _until(page, lambda: len(done) >= len(sent), "every answer of the URL in")
+    page.wait_for_timeout(1_000)  # an undo would send the picker's change and a new URL now: give it the time
+    _until(page, lambda: len(done) >= len(sent), "every answer of the URL in")
+    q = _query(page.url)
+    assert (q["period"], q["from"], q["to"]) == ("custom", "2019-03-01", "2019-03-31")
+    assert page.locator(PICKER_END).input_value() == "2019-03-31"
+    assert page.locator(PICKER_START).input_value() == "2019-03-01"
+    api = _api(demo_app, "level=district&from=2019-03-01&to=2019-03-31")["kpis"]
+    page.wait_for_function("v => document.querySelector('#card-value-problems_found').innerText === v",
+                           arg=fmt("problems_found", api["problems_found"]))
     assert page.js_errors == []
 
 
