@@ -1729,7 +1729,9 @@ def write(engine, data: DemoData, bar=None, bulk: Iterable[DemoData] = (), split
             bar.update(len(inc) - (a_inc if rows else 0))
         t1 = time.perf_counter()
     t2 = time.perf_counter()
-    aggregates = build_aggregates(engine)
+    # with the bulk years, in a fresh process: this one holds the demo's frames, which the rebuild does not need
+    aggregates = build_aggregates(engine, separate=bool(done["incidents"])
+                                  and engine.url.database not in (None, "", ":memory:"))
     t3 = time.perf_counter()
     return {"incident_id_base": bases["incidents"], "inspection_id_base": bases["inspections"], "seq_base": seq0,
             "incidents": len(inc) + done["incidents"], "events": len(ev) + done["events"],
@@ -1740,16 +1742,33 @@ def write(engine, data: DemoData, bar=None, bulk: Iterable[DemoData] = (), split
             "aggregates_s": round(t3 - t2, 2)}
 
 
-def build_aggregates(engine) -> dict | None:
-    """Rebuild the KPI aggregates from the stored rows (a bulk load leaves them alone). None while the store
-    has no aggregates module (it is being added beside this loader)."""
+def build_aggregates(engine, separate: bool = False) -> dict | None:
+    """Rebuild the KPI aggregates from the stored rows (a bulk load leaves them alone; the rebuild streams, so its
+    memory does not grow with the store). ``separate``: in a fresh (spawned) process, whose memory holds nothing
+    else. None while the store has no aggregates module (it is being added beside this loader)."""
     import importlib.util
 
     if importlib.util.find_spec("dashboard.store.aggregates") is None:
         return None
+    if separate:
+        import multiprocessing as mp
+
+        with mp.get_context("spawn").Pool(1) as pool:
+            return pool.apply(_rebuild_at, (engine.url.render_as_string(hide_password=False),))
     from dashboard.store import aggregates
 
     return aggregates.rebuild(engine)
+
+
+def _rebuild_at(url: str) -> dict:
+    """:func:`dashboard.store.aggregates.rebuild` of the store at ``url`` (in a process of its own)."""
+    from dashboard.store import aggregates, make_engine
+
+    engine = make_engine(url)
+    try:
+        return aggregates.rebuild(engine)
+    finally:
+        engine.dispose()
 
 
 def proportional_scale(gd, scale: float = 1.0) -> float:

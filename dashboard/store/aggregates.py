@@ -594,20 +594,49 @@ def _insert_many(conn, table: str, cols: list[str], columns: list) -> int:
     """Plain INSERT of many rows into an empty table (a rebuild): ``COPY`` on PostgreSQL, the driver's
     executemany on SQLite."""
     sqlite = conn.dialect.name == "sqlite"
+    if conn.dialect.name == "postgresql":
+        return _copy_binary(conn, table, cols, columns)
     data = list(zip(*(_plain_column(c, sqlite) for c in columns)))
     if not data:
         return 0
-    if conn.dialect.name == "postgresql":
-        with conn.connection.driver_connection.cursor() as cur, \
-                cur.copy(f"COPY {table} ({', '.join(cols)}) FROM STDIN") as copy:
-            for row in data:
-                copy.write_row(row)
-        return len(data)
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     sql = f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join([mark] * len(cols))})"
     for i in range(0, len(data), 20_000):
         conn.exec_driver_sql(sql, data[i:i + 20_000])
     return len(data)
+
+
+def _copy_binary(conn, table: str, cols: list[str], columns: list) -> int:
+    """``COPY … FROM STDIN (FORMAT binary)`` of columns (arrays, Series, lists): encoded column-wise with numpy
+    (:func:`dashboard.store.incidents._pg_binary_blocks`), not a Python tuple per row."""
+    from .incidents import _pg_binary_blocks
+
+    types = _pg_types(conn, table)
+    values = []
+    for c, col in zip(cols, columns):
+        if types[c] == "date":
+            a = (col.to_numpy() if isinstance(col, pd.Series) else np.array(list(col), dtype="datetime64[D]"))
+            values.append(np.asarray(a).astype("datetime64[D]"))
+        elif types[c] in ("bigint", "integer", "smallint"):
+            values.append(np.asarray(col, dtype=np.int64))
+        else:
+            values.append(np.asarray(col.astype(object) if isinstance(col, pd.Series) else list(col), dtype=object))
+    n = len(values[0]) if values else 0
+    if not n:
+        return 0
+    blocks = _pg_binary_blocks(list(cols), values, ["int"] * len(cols), types)
+    with conn.connection.driver_connection.cursor() as cur, \
+            cur.copy(f"COPY {table} ({', '.join(cols)}) FROM STDIN (FORMAT binary)") as copy:
+        for block in blocks:
+            copy.write(block)
+    return n
+
+
+def _pg_types(conn, table: str) -> dict:
+    """PostgreSQL's names of a table's column types (``character varying`` as ``text``)."""
+    rows = conn.exec_driver_sql(f"SELECT attname, format_type(atttypid, NULL) FROM pg_attribute WHERE attrelid = "
+                                f"'{table}'::regclass AND attnum > 0 AND NOT attisdropped").all()
+    return {a: ("text" if t in ("character varying", "character") else t) for a, t in rows}
 
 
 # ------------------------------------------------------------------------------------- histograms
@@ -988,7 +1017,7 @@ def _merge_bits(conn, new: dict) -> None:
 AGG_TABLES = (AggCounts, AggCategory, AggDept, AggHours, AggUnits, InspectionUnits)
 
 
-def rebuild(engine, chunk: int = _CHUNK, progress=None, fold: int = 8) -> dict:
+def rebuild(engine, chunk: int = _CHUNK, progress=None, fold: int = 2) -> dict:
     """Recompute every aggregate from the rows (one transaction), streaming: incidents in id ranges of ``chunk``
     with their events, and beside them the inspections in order of their day. Also sets ``incidents.close_lag``.
     Returns counts of what was read and written.
@@ -1006,6 +1035,11 @@ def rebuild(engine, chunk: int = _CHUNK, progress=None, fold: int = 8) -> dict:
     with _begin(engine) as conn:
         for table in AGG_TABLES:
             conn.execute(delete(table))
+        restore = []
+        if conn.dialect.name == "postgresql":  # keys and indexes built once at the end, not row by row
+            from .incidents import _pg_drop_secondary
+
+            restore = _pg_drop_secondary(conn, [t.name for t in AGG_TABLES if t is not InspectionUnits])
         ranges = _id_ranges(conn, chunk)
         sink = _Sink(conn, stats)
         known = _register_units(conn)
@@ -1043,6 +1077,12 @@ def rebuild(engine, chunk: int = _CHUNK, progress=None, fold: int = 8) -> dict:
                 add_inspection_bits(conn, df, sink.bits, known)
                 stats["inspections"] += len(df)
             sink.flush(None)
+        t0 = time.perf_counter()
+        if restore:
+            conn.exec_driver_sql("SET LOCAL maintenance_work_mem = '256MB'")
+        for sql in restore:
+            conn.exec_driver_sql(sql)
+        sink.seconds["indexes"] = time.perf_counter() - t0
         analyze(conn)
     stats["seconds"] = {k: round(v, 2) for k, v in sink.seconds.items()}
     return stats
