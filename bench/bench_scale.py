@@ -22,6 +22,8 @@ None, period, level, code)`` and the choropleth payload of ``/api/map/measures.j
 running at the same time (both niced, the same ``--seed``: the same periods and units), so a before/after on a loaded
 machine compares two runs under the same load (the other checkout's ``dashboard`` package is imported instead of this
 one's; the store must be at a migration that checkout knows, or ahead of it with the newer migration files copied in).
+``--out NAME`` writes ``bench/results/NAME.json`` instead of ``scale.json``; ``--generation JSON`` (with ``--reuse
+--existing``) keeps the figures of a kept store's generation, timed apart, beside its run.
 ``--repeat N`` measures each pick N times in a row and adds ``min_of_N``: per pick and call the minimum (wall clock
 and CPU) — under load the steadier figure — beside the first pass.
 
@@ -243,6 +245,10 @@ def main(argv=None) -> int:
                     help="also measure the code of another checkout (e.g. /work/main), side by side on each store")
     ap.add_argument("--repeat", type=int, default=1,
                     help="measure each pick N times in a row; adds min_of_N (the minimum per pick and call)")
+    ap.add_argument("--out", default="scale", help="result file bench/results/<out>.json (default scale)")
+    ap.add_argument("--generation", type=Path, metavar="JSON",
+                    help="with --reuse --existing: the generation's figures of the kept store (a JSON file), kept in "
+                         "the results beside the run")
     ap.add_argument("--measure", help=argparse.SUPPRESS)  # internal: measure this URL, print JSON
     ap.add_argument("--code", type=Path, help=argparse.SUPPRESS)  # internal: import dashboard from this checkout
     args = ap.parse_args(argv)
@@ -275,7 +281,7 @@ def main(argv=None) -> int:
         run = {"size": label, "backend": backend, "store": url.rsplit("/", 1)[-1]}
         have = stored_incidents(url)
         if args.reuse and have is not None and abs(have - n) <= 0.05 * n:
-            run["generated"] = None
+            run["generated"] = json.loads(args.generation.read_text()) if args.generation else None
         elif args.existing:
             print(f"no {run['store']} ({backend}) with ~{n:,} incidents: skipped", flush=True)
             continue
@@ -300,7 +306,7 @@ def main(argv=None) -> int:
            f"{'kpi p50/p95 ms':>16} {'lifecycle p50/p95':>18} {'map p50/p95':>16} | {'RSS MB':>7}"
     print("\n" + head + "\n" + "-" * len(head))
     for r in figures["runs"]:
-        gen = r["generated"]["wall_s"] if r["generated"] else "reused"
+        gen = r["generated"].get("wall_s", r["generated"].get("total_s")) if r["generated"] else "reused"
         cell = lambda k: f"{r[k]['median_ms']:.0f}/{r[k]['p95_ms']:.0f}"  # noqa: E731
         print(f"{r['size']:>5} {r['backend']:<10} {r['incidents'] or 0:>11,} {gen!s:>10} | {cell('kpi_bundle'):>16} "
               f"{cell('lifecycle'):>18} {cell('map_measure'):>16} | {r['rss_mb']:>7}")
@@ -317,7 +323,7 @@ def main(argv=None) -> int:
                 print(f"  {label:<6} {r['size']} {r['backend']}: " + ", ".join(
                     f"{k} {m[k]['median_ms']:.0f}/{m[k]['p95_ms']:.0f} ({m[k + '_cpu']['median_ms']:.0f}/"
                     f"{m[k + '_cpu']['p95_ms']:.0f})" for k in ("kpi_bundle", "lifecycle", "map_measure")))
-    write_results("scale", figures)
+    write_results(args.out, figures)
     return 0
 
 

@@ -1664,7 +1664,8 @@ def _from_worker(chunks, start: dict, event_shift: int, types: dict):
         proc.join()
 
 
-def write(engine, data: DemoData, bar=None, bulk: Iterable[DemoData] = (), split=None, workers: bool = True) -> dict:
+def write(engine, data: DemoData, bar=None, bulk: Iterable[DemoData] = (), split=None, workers: bool = True,
+          separate_aggregates: bool = False) -> dict:
     """Store the frames in ONE transaction with the store's bulk loader (:func:`dashboard.store.incidents.
     bulk_load`: COPY on PostgreSQL, indexes and constraints built once at the end), then rebuild the KPI
     aggregates. Returns counts, id bases and seconds.
@@ -1672,7 +1673,8 @@ def write(engine, data: DemoData, bar=None, bulk: Iterable[DemoData] = (), split
     ``bulk``: chunks of the bulk years (:func:`bulk_chunk`, generated while writing — on PostgreSQL in a worker
     process when ``workers``), which take the ids and change sequence numbers between the demo rows before
     ``split`` (the span's first instant, UTC) and those after it: ids and the sequence follow report time across
-    the whole history."""
+    the whole history. ``separate_aggregates``: rebuild the aggregates in a process of its own, from the engine's
+    URL (:func:`build_aggregates`)."""
     from dashboard.store import sequence
     from dashboard.store.incidents import bulk_copy_types, bulk_copy_write, bulk_id_bases, bulk_load
 
@@ -1729,7 +1731,7 @@ def write(engine, data: DemoData, bar=None, bulk: Iterable[DemoData] = (), split
             bar.update(len(inc) - (a_inc if rows else 0))
         t1 = time.perf_counter()
     t2 = time.perf_counter()
-    aggregates = build_aggregates(engine)
+    aggregates = build_aggregates(engine, separate=separate_aggregates)
     t3 = time.perf_counter()
     return {"incident_id_base": bases["incidents"], "inspection_id_base": bases["inspections"], "seq_base": seq0,
             "incidents": len(inc) + done["incidents"], "events": len(ev) + done["events"],
@@ -1740,16 +1742,33 @@ def write(engine, data: DemoData, bar=None, bulk: Iterable[DemoData] = (), split
             "aggregates_s": round(t3 - t2, 2)}
 
 
-def build_aggregates(engine) -> dict | None:
-    """Rebuild the KPI aggregates from the stored rows (a bulk load leaves them alone). None while the store
-    has no aggregates module (it is being added beside this loader)."""
+def build_aggregates(engine, separate: bool = False) -> dict | None:
+    """Rebuild the KPI aggregates from the stored rows (a bulk load leaves them alone; the rebuild streams, so its
+    memory does not grow with the store). ``separate``: in a fresh (spawned) process, whose memory holds nothing
+    else. None while the store has no aggregates module (it is being added beside this loader)."""
     import importlib.util
 
     if importlib.util.find_spec("dashboard.store.aggregates") is None:
         return None
+    if separate:
+        import multiprocessing as mp
+
+        with mp.get_context("spawn").Pool(1) as pool:
+            return pool.apply(_rebuild_at, (engine.url.render_as_string(hide_password=False),))
     from dashboard.store import aggregates
 
     return aggregates.rebuild(engine)
+
+
+def _rebuild_at(url: str) -> dict:
+    """:func:`dashboard.store.aggregates.rebuild` of the store at ``url`` (in a process of its own)."""
+    from dashboard.store import aggregates, make_engine
+
+    engine = make_engine(url)
+    try:
+        return aggregates.rebuild(engine)
+    finally:
+        engine.dispose()
 
 
 def proportional_scale(gd, scale: float = 1.0) -> float:
@@ -1804,7 +1823,9 @@ def run_history(url: str | None = None, *, seed: int = DemoConfig.seed, incident
         t1 = time.perf_counter()
         with tqdm(total=len(data.incidents) + extra, desc="write", unit="incident", unit_scale=True,
                   disable=not progress) as bar:
-            out = write(engine, data, bar=bar, bulk=chunks, split=split)
+            # with the bulk years the aggregates are rebuilt in a fresh process: this one holds the demo's frames
+            out = write(engine, data, bar=bar, bulk=chunks, split=split,
+                        separate_aggregates=bool(extra) and engine.url.database not in (None, "", ":memory:"))
         t2 = time.perf_counter()
         out.update({"generate_s": round(t1 - t0, 2), "write_s": round(t2 - t1 - out["aggregates_s"], 2),
                     "total_s": round(t2 - t0, 2), "url": engine.url.render_as_string(hide_password=True)})

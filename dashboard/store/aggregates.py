@@ -38,6 +38,7 @@ Times: the store keeps UTC; local days are Asia/Shanghai (UTC+8, no daylight sav
 from __future__ import annotations
 
 import datetime as dt
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -594,20 +595,49 @@ def _insert_many(conn, table: str, cols: list[str], columns: list) -> int:
     """Plain INSERT of many rows into an empty table (a rebuild): ``COPY`` on PostgreSQL, the driver's
     executemany on SQLite."""
     sqlite = conn.dialect.name == "sqlite"
+    if conn.dialect.name == "postgresql":
+        return _copy_binary(conn, table, cols, columns)
     data = list(zip(*(_plain_column(c, sqlite) for c in columns)))
     if not data:
         return 0
-    if conn.dialect.name == "postgresql":
-        with conn.connection.driver_connection.cursor() as cur, \
-                cur.copy(f"COPY {table} ({', '.join(cols)}) FROM STDIN") as copy:
-            for row in data:
-                copy.write_row(row)
-        return len(data)
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     sql = f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join([mark] * len(cols))})"
     for i in range(0, len(data), 20_000):
         conn.exec_driver_sql(sql, data[i:i + 20_000])
     return len(data)
+
+
+def _copy_binary(conn, table: str, cols: list[str], columns: list) -> int:
+    """``COPY … FROM STDIN (FORMAT binary)`` of columns (arrays, Series, lists): encoded column-wise with numpy
+    (:func:`dashboard.store.incidents._pg_binary_blocks`), not a Python tuple per row."""
+    from .incidents import _pg_binary_blocks
+
+    types = _pg_types(conn, table)
+    values = []
+    for c, col in zip(cols, columns):
+        if types[c] == "date":
+            a = (col.to_numpy() if isinstance(col, pd.Series) else np.array(list(col), dtype="datetime64[D]"))
+            values.append(np.asarray(a).astype("datetime64[D]"))
+        elif types[c] in ("bigint", "integer", "smallint"):
+            values.append(np.asarray(col, dtype=np.int64))
+        else:
+            values.append(np.asarray(col.astype(object) if isinstance(col, pd.Series) else list(col), dtype=object))
+    n = len(values[0]) if values else 0
+    if not n:
+        return 0
+    blocks = _pg_binary_blocks(list(cols), values, ["int"] * len(cols), types)
+    with conn.connection.driver_connection.cursor() as cur, \
+            cur.copy(f"COPY {table} ({', '.join(cols)}) FROM STDIN (FORMAT binary)") as copy:
+        for block in blocks:
+            copy.write(block)
+    return n
+
+
+def _pg_types(conn, table: str) -> dict:
+    """PostgreSQL's names of a table's column types (``character varying`` as ``text``)."""
+    rows = conn.exec_driver_sql(f"SELECT attname, format_type(atttypid, NULL) FROM pg_attribute WHERE attrelid = "
+                                f"'{table}'::regclass AND attnum > 0 AND NOT attisdropped").all()
+    return {a: ("text" if t in ("character varying", "character") else t) for a, t in rows}
 
 
 # ------------------------------------------------------------------------------------- histograms
@@ -915,11 +945,13 @@ def inspection_counts(rows: pd.DataFrame) -> Deltas:
     return Deltas(counts, empty, empty, empty)
 
 
-def add_inspection_bits(conn, rows: pd.DataFrame, acc: dict | None = None) -> None:
+def add_inspection_bits(conn, rows: pd.DataFrame, acc: dict | None = None, known: dict | None = None) -> None:
     """The grids' bitmaps of units inspected / with problems per day, month and year (distinct units). With ``acc``
-    (a rebuild) the bits are gathered there and written once by :func:`write_bits_fresh`."""
+    (a rebuild) the bits are gathered there and written once by :func:`write_bits_fresh`; ``known``: every unit's
+    ordinal, registered beforehand (a rebuild)."""
     day = pd.to_datetime(rows["inspected_on"]).dt.floor("D")
-    ords = unit_ordinals(conn, rows[["unit_id", "grid_code"]])
+    ords = (unit_ordinals(conn, rows[["unit_id", "grid_code"]]) if known is None
+            else rows["unit_id"].astype(str).map(known).to_numpy())
     new: dict = {} if acc is None else acc
     days = [d.date() for d in day]
     for grid, d, o, p in zip(rows["grid_code"].astype(str), days, ords.tolist(), (rows["problems_found"] > 0).tolist()):
@@ -986,49 +1018,189 @@ def _merge_bits(conn, new: dict) -> None:
 AGG_TABLES = (AggCounts, AggCategory, AggDept, AggHours, AggUnits, InspectionUnits)
 
 
-def rebuild(engine, chunk: int = _CHUNK, progress=None) -> dict:
-    """Recompute every aggregate from the rows (one transaction): incidents in id chunks, then inspections.
-    Also sets ``incidents.close_lag``. Returns counts of what was read and written."""
+def rebuild(engine, chunk: int = _CHUNK, progress=None, fold: int = 2) -> dict:
+    """Recompute every aggregate from the rows (one transaction), streaming: incidents in id ranges of ``chunk``
+    with their events, and beside them the inspections in order of their day. Also sets ``incidents.close_lag``.
+    Returns counts of what was read and written.
+
+    Memory stays bounded whatever the store's size: every ``fold`` ranges what was gathered is collapsed and each
+    aggregate row that nothing still to come can add to is written (COPY on PostgreSQL) and let go. An incident
+    adds only to rows of its local report day and close day (and the months and years holding them), so before the
+    id ranges still to read, whose earliest such day is known from one pass over the incidents
+    (:func:`_id_ranges`), a row of a day, month or year that ended is final; the inspections of those days are read
+    first. A store whose ids follow report time (the demo's, one written live) keeps only the rows of the days to
+    come and of the current month and year; one where they do not just keeps more until the end. The same rows as
+    one collapse of everything: each key is written once, with all its contributions."""
     t, e, it = Incident.__table__, IncidentEvent.__table__, Inspection.__table__
-    stats = {"incidents": 0, "inspections": 0, "rows": 0}
+    stats = {"incidents": 0, "inspections": 0, "rows": 0, "flushes": 0}
     with _begin(engine) as conn:
         for table in AGG_TABLES:
             conn.execute(delete(table))
-        last = 0
-        acc: list[Deltas] = []
-        while True:
-            ids = [r[0] for r in conn.execute(select(t.c.id).where(t.c.id > last).order_by(t.c.id).limit(chunk))]
-            if not ids:
-                break
-            lo, hi = ids[0], ids[-1]
+        restore = []
+        if conn.dialect.name == "postgresql":  # keys and indexes built once at the end, not row by row
+            from .incidents import _pg_drop_secondary
+
+            restore = _pg_drop_secondary(conn, [t.name for t in AGG_TABLES if t is not InspectionUnits])
+        ranges = _id_ranges(conn, chunk)
+        sink = _Sink(conn, stats)
+        known = _register_units(conn)
+        done_to: dt.date | None = None  # inspections read: every one before this day
+        cols = ("id", "unit_id", "grid_code", "zone_code", "town_code", "inspected_on", "problems_found")
+        for i, (lo, hi, _first) in enumerate(ranges):
+            t0 = time.perf_counter()
             inc = _raw_frame(conn, t, (*INCIDENT_COLUMNS, "close_lag"), "id", lo, hi)
             ev = _raw_frame(conn, e, EVENT_COLUMNS, "incident_id", lo, hi)
-            acc.append(contributions(inc, ev, +1))
-            if len(acc) >= 8:  # keep memory bounded: fold what was read so far into one collapsed set
-                acc = [_collapse(_concat(acc))]
+            t1 = time.perf_counter()
+            sink.add(contributions(inc, ev, +1))
             _set_close_lag_bulk(conn, inc)
-            stats["incidents"] += len(ids)
-            last = hi
+            stats["incidents"] += len(inc)
+            del inc, ev
+            sink.seconds["read"] += t1 - t0
+            sink.seconds["contributions"] += time.perf_counter() - t1
             if progress:
                 progress(stats)
-        last = 0
-        bits: dict = {}
-        cols = ("id", "unit_id", "grid_code", "zone_code", "town_code", "inspected_on", "problems_found")
-        while True:
-            rows = conn.execute(select(*(it.c[c] for c in cols)).where(it.c.id > last).order_by(it.c.id)
-                                .limit(chunk * 4)).all()
-            if not rows:
-                break
-            df = pd.DataFrame(rows, columns=list(cols))
-            acc.append(inspection_counts(df))
-            add_inspection_bits(conn, df, bits)
-            stats["inspections"] += len(df)
-            last = int(df["id"].iloc[-1])
-        if acc:
-            stats["rows"] += write(conn, _collapse(_concat(acc)), fresh=True)
-        stats["rows"] += write_bits_fresh(conn, bits)
+            if (i + 1) % fold and i + 1 < len(ranges):
+                continue
+            # the earliest day the ranges still to read add to (non-decreasing): every row of a period before it
+            # is final
+            upto = ranges[i + 1][2] if i + 1 < len(ranges) else None
+            t0 = time.perf_counter()
+            for df in _inspections_between(conn, it, cols, done_to, upto, chunk * 4):
+                sink.add(inspection_counts(df))
+                add_inspection_bits(conn, df, sink.bits, known)
+                stats["inspections"] += len(df)
+            sink.seconds["inspections"] += time.perf_counter() - t0
+            done_to = upto
+            sink.flush(upto)
+        if not ranges:  # no incident: the inspections alone
+            for df in _inspections_between(conn, it, cols, None, None, chunk * 4):
+                sink.add(inspection_counts(df))
+                add_inspection_bits(conn, df, sink.bits, known)
+                stats["inspections"] += len(df)
+            sink.flush(None)
+        t0 = time.perf_counter()
+        if restore:
+            conn.exec_driver_sql("SET LOCAL maintenance_work_mem = '256MB'")
+        for sql in restore:
+            conn.exec_driver_sql(sql)
+        sink.seconds["indexes"] = time.perf_counter() - t0
         analyze(conn)
+    stats["seconds"] = {k: round(v, 2) for k, v in sink.seconds.items()}
     return stats
+
+
+def _id_ranges(conn, chunk: int) -> list[tuple[int, int, dt.date]]:
+    """The incidents as id ranges ``[lo, hi]`` of about ``chunk`` ids (fixed-width buckets that hold any),
+    each with the earliest local day its incidents add to (report or close day), made non-decreasing from the
+    end: ``ranges[k][2]`` is the earliest day any range from k on adds to. One pass over the incidents."""
+    t = Incident.__table__
+    b = (t.c.id // int(chunk)).label("b")
+    pg = conn.dialect.name == "postgresql"
+
+    def earliest(col):  # as _raw_time reads a column: PostgreSQL's epoch microseconds, SQLite's text
+        m = func.min(col)
+        return cast(func.extract("epoch", m) * 1_000_000, BigInteger) if pg else type_coerce(m, String())
+
+    rows = conn.execute(select(b, func.min(t.c.id), func.max(t.c.id), earliest(t.c.reported_at),
+                               earliest(t.c.closed_at)).group_by(b).order_by(b)).all()
+    if not rows:
+        return []
+    first = _frame([(r[3], r[4]) for r in rows], ("reported_at", "closed_at"), epoch_us=pg)
+    day = np.minimum(local_day(first["reported_at"]).to_numpy(),
+                     local_day(first["closed_at"]).fillna(pd.Timestamp.max).to_numpy())
+    day = np.minimum.accumulate(day[::-1])[::-1]  # the earliest of this range and every later one
+    return [(int(r[1]), int(r[2]), pd.Timestamp(d).date()) for r, d in zip(rows, day)]
+
+
+def _register_units(conn) -> dict:
+    """Give every inspected unit its ordinal in its grid, in the order of their first inspection row (by id): what
+    reading the inspections in id order gives, as the writes do, although a rebuild reads them by day.
+    Returns {unit_id: ordinal}."""
+    it = Inspection.__table__
+    first = select(func.min(it.c.id).label("id")).group_by(it.c.unit_id).subquery()
+    rows = conn.execute(select(it.c.unit_id, it.c.grid_code).join(first, it.c.id == first.c.id)
+                        .order_by(it.c.id)).all()
+    units = pd.DataFrame(rows, columns=["unit_id", "grid_code"])
+    if units.empty:
+        return {}
+    return dict(zip(units["unit_id"].astype(str), unit_ordinals(conn, units).tolist()))
+
+
+def _inspections_between(conn, it, cols, after: dt.date | None, before: dt.date | None, limit: int):
+    """Frames of the inspections with ``after <= inspected_on < before`` (None: open), ``limit`` rows at a time."""
+    cond = [c for c in (it.c.inspected_on >= after if after is not None else None,
+                        it.c.inspected_on < before if before is not None else None) if c is not None]
+    result = conn.execute(select(*(it.c[c] for c in cols)).where(*cond).execution_options(
+        stream_results=True, max_row_buffer=limit))  # a server-side cursor on PostgreSQL
+    try:
+        for rows in result.partitions(limit):
+            yield pd.DataFrame(rows, columns=list(cols))
+    finally:
+        result.close()
+
+
+class _Sink:
+    """What a streaming :func:`rebuild` gathered and not yet written: deltas (collapsed at each flush) and the
+    grids' bitmaps. :meth:`flush` writes the rows of the periods that ended before a day and keeps the rest."""
+
+    def __init__(self, conn, stats: dict):
+        self.conn, self.stats = conn, stats
+        self.parts: list[Deltas] = []
+        self.bits: dict = {}
+        self.seconds = {"read": 0.0, "contributions": 0.0, "inspections": 0.0, "collapse": 0.0, "write": 0.0}
+
+    def add(self, d: Deltas) -> None:
+        self.parts.append(d)
+
+    def flush(self, upto: dt.date | None) -> None:
+        """Write every row of a day, month or year before ``upto`` (None: every row), keep the others."""
+        t0 = time.perf_counter()
+        if self.parts:
+            whole = _collapse(_concat(self.parts))
+            self.parts = []
+            done, keep = _split_final(whole, upto)
+            del whole
+            t1 = time.perf_counter()
+            self.seconds["collapse"] += t1 - t0
+            t0 = t1
+            self.stats["rows"] += write(self.conn, done, fresh=True)
+            if upto is not None and any(len(df) for _n, df in keep.tables()):
+                self.parts = [keep]
+        if self.bits:
+            if upto is None:
+                final = self.bits
+                self.bits = {}
+            else:
+                thr = _grain_thresholds(upto)
+                final = {k: v for k, v in self.bits.items() if k[2] < thr[k[1]]}
+                for k in final:
+                    del self.bits[k]
+            self.stats["rows"] += write_bits_fresh(self.conn, final)
+        self.seconds["write"] += time.perf_counter() - t0
+        self.stats["flushes"] += 1
+
+
+def _grain_thresholds(upto: dt.date) -> dict:
+    """Per grain, the key ``day`` below which a row's period ended before local day ``upto``."""
+    return {"d": upto, "m": upto.replace(day=1), "y": upto.replace(month=1, day=1)}
+
+
+def _split_final(d: Deltas, upto: dt.date | None) -> tuple[Deltas, Deltas]:
+    """``d`` cut into the rows whose period (grain and day) ended before ``upto`` and the others."""
+    if upto is None:
+        return d, Deltas(*(df.iloc[:0] for _n, df in d.tables()))
+    thr = {g: np.datetime64(v, "ns") for g, v in _grain_thresholds(upto).items()}
+
+    def cut(df):
+        if df.empty:
+            return df, df
+        g = np.asarray(df["grain"], dtype=object)
+        limit = np.where(g == "d", thr["d"], np.where(g == "m", thr["m"], thr["y"]))
+        final = pd.to_datetime(df["day"]).to_numpy() < limit
+        return df[final].reset_index(drop=True), df[~final].reset_index(drop=True)
+
+    pairs = [cut(df) for _n, df in d.tables()]
+    return Deltas(*(p[0] for p in pairs)), Deltas(*(p[1] for p in pairs))
 
 
 _TABLE_KEYS = {"counts": [*KEY, "parent"], "category": [*KEY, "category"], "dept": [*KEY, "department"]}

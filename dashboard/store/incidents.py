@@ -623,11 +623,11 @@ def bulk_load(engine: Engine):
         session.close()
 
 
-def _pg_drop_secondary(conn) -> list[str]:
-    """Drop the indexes and constraints of the bulk tables — primary keys, unique constraints, foreign keys
-    (also those of other tables pointing at them, e.g. alerts), other indexes — in the current transaction;
-    return the statements that recreate them, in order (keys first, foreign keys last)."""
-    oids = ", ".join(f"'{name}'::regclass" for name in _BULK_TABLES)
+def _pg_drop_secondary(conn, tables=None) -> list[str]:
+    """Drop the indexes and constraints of the bulk tables (or of ``tables``, names) — primary keys, unique
+    constraints, foreign keys (also those of other tables pointing at them, e.g. alerts), other indexes — in the
+    current transaction; return the statements that recreate them, in order (keys first, foreign keys last)."""
+    oids = ", ".join(f"'{name}'::regclass" for name in (tables if tables is not None else _BULK_TABLES))
     cons = conn.exec_driver_sql(
         f"SELECT conrelid::regclass::text, conname, contype, pg_get_constraintdef(oid) FROM pg_constraint "
         f"WHERE (conrelid IN ({oids}) AND contype IN ('p', 'u', 'f')) OR (confrelid IN ({oids}) AND contype = 'f') "
@@ -760,7 +760,7 @@ def bulk_copy_write(session: Session, payload: CopyPayload) -> int:
 # PostgreSQL binary COPY: per type, (numpy big-endian dtype, width); text types carry UTF-8 bytes
 _PG_BINARY = {"bigint": (">i8", 8), "integer": (">i4", 4), "smallint": (">i2", 2), "double precision": (">f8", 8),
               "real": (">f4", 4), "boolean": ("u1", 1), "timestamp with time zone": (">i8", 8),
-              "timestamp without time zone": (">i8", 8), "date": (">i4", 4), "text": None}
+              "timestamp without time zone": (">i8", 8), "date": (">i4", 4), "text": None, "bytea": "bytes"}
 _PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01 in Unix microseconds: the binary format's time origin
 _PG_EPOCH_DAYS = 10_957
 _NULL_FIELD = b"\xff\xff\xff\xff"
@@ -819,6 +819,8 @@ def _pg_binary_field(a, kind: str, pgtype: str):
     import pandas as pd
 
     spec = _PG_BINARY[pgtype]
+    if spec == "bytes":  # bytea: the bytes as they are
+        return [_NULL_FIELD if v is None else len(v).to_bytes(4, "big") + bytes(v) for v in a.tolist()]
     if spec is None:  # text: each distinct value encoded once
         null = pd.isna(a)
         codes, uniq = pd.factorize(np.asarray(a, dtype=object), use_na_sentinel=True)
