@@ -189,6 +189,14 @@ HELPERS = r"""(() => {
                             (l._path.getAttribute('stroke') || '').toLowerCase() === '#ffd400') { hit = true; } });
     const h = window.wx.map.hideoutOf(layer);
     return hit && !!h && h.selected === code; };
+  // what a highlight that did not come showed (a failed click records it): the unit's paths and their stroke, the
+  // hideout the layer last received (its selected), the level of detail's state of the layer
+  B.highlightParts = (layer, code) => { const m = B.map(); const strokes = [];
+    m.eachLayer(l => { if (l.feature && l.feature.properties && l.feature.properties.code === code && l._path) {
+      strokes.push(l._path.getAttribute('stroke')); } });
+    const h = window.wx.map.hideoutOf(layer);
+    return {paths: strokes.length, strokes: strokes.slice(0, 3), hideout_selected: h ? (h.selected || null) : 'none',
+            zoom: m.getZoom(), detail: window.wx.map.viewState(layer)}; };
   B.titleHas = code => ((document.querySelector('#unit-title') || {}).innerText || '').includes(code);
   // arm before the click: resolves B.result = {ms (mousedown → panel + highlight), settled (→ fly ended, view drawn)}
   B.watchDrill = (layer, code, markers) => {
@@ -206,7 +214,8 @@ HELPERS = r"""(() => {
       // the frame's end (until resolves after it); -1: not within 30 s (title / highlight say which part came)
       const ms = B.t0 === null || v < 0 ? -1 : performance.now() - B.t0;
       B.until(() => flew && B.viewState(before, B.t0 - 1, markers).ok, start, B.drillTimeout).then(() => {
-        B.result = {ms: ms, settled: performance.now() - B.t0, title: title, highlight: lit};
+        B.result = {ms: ms, settled: performance.now() - B.t0, title: title, highlight: lit,
+                    parts: lit === null ? B.highlightParts(layer, code) : null};
       });
     });
   };
@@ -687,7 +696,7 @@ def drills(browser, url: str, helpers: str, condition: str, chains: int, depth: 
                 key = f"{state['level']}→{level}"
                 if r["ms"] < 0:
                     failed.append({"chain": c, "step": step, "key": key, "code": code, "title_ms": r["title"],
-                                   "highlight_ms": r["highlight"]})
+                                   "highlight_ms": r["highlight"], "highlight_parts": r.get("parts")})
                     break
                 samples.append({"key": key, "ms": r["ms"], "settled": r["settled"], "title": r["title"],
                                 "highlight": r["highlight"], "code": code,
