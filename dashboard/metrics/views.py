@@ -389,16 +389,22 @@ def kpi_bundle(bind, gd, cache, period: periods.Period, now=None, grid_medians=N
     ``(level, code)`` — then the grids of that zone (or of the grid's zone), the ones its ranking shows."""
     now = now_utc() if now is None else _as_utc(now)
     at = moment(period, now)
-    version = data_version(bind)
-    key = _key(BUNDLE_SCHEMA, "bundle", period.start, period.end, at, version)
+    current = is_current(period, now)
+    if current:  # the same figures until a write or the next report / due time after the moment (exact)
+        version = agg.version_at(bind, _utc_dt(at))
+        key = _key(BUNDLE_SCHEMA, "bundle", period.start, period.end, "live", version)
+    else:
+        version = data_version(bind)
+        key = _key(BUNDLE_SCHEMA, "bundle", period.start, period.end, at, version)
 
     def build():
         rows = agg.bundle_rows(bind, day_span(period), _utc_dt(at), _utc_dt(period.start), _utc_dt(period.end))
         table, levels = rollup.bundle_table(rows, unit_index(gd), hierarchy(gd).root.code)
         return {"kpis": table, "levels": levels, "at": str(at), "version": version}
 
-    timeout = PAST_TIMEOUT if not is_current(period, now) else 120
-    bundle = {**_cached(cache, key, timeout, build), "key": key, "timeout": timeout}
+    timeout = PAST_TIMEOUT if not current else 120
+    # "at": this request's moment — a current bundle built at an earlier second of the same key has its figures
+    bundle = {**_cached(cache, key, timeout, build), "at": str(at), "key": key, "timeout": timeout}
     if grid_medians is None:
         return bundle
     if grid_medians == "all":

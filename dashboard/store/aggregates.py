@@ -1834,6 +1834,46 @@ _VERSION = select(select(func.coalesce(func.max(Incident.seq), 0)).scalar_subque
                   select(func.coalesce(func.max(Inspection.id), 0)).scalar_subquery())
 
 
+def version_at(bind, at: dt.datetime) -> str:
+    """What a figure measured at the moment ``at`` (one not yet passed: a current period's) depends on — the
+    store's version (:func:`version`) and the next moments after ``at`` at which a moment flag of
+    ``metrics.rollup.span_flags`` can turn without a write: the next report after ``at`` (``rep <= at``) and the
+    next due time at or after ``at`` of an open case (``due < at``). Two moments with the same answer give the same
+    figures, so a current period's bundle is keyed by it instead of by the second (a province's bundle was rebuilt
+    on every click). A case closed after ``at`` (a close recorded with a future time) would turn ``cl > at`` too:
+    then the answer holds ``at`` itself (keyed by the second, as before). One round trip of index lookups: the
+    report index, the open cases' partial index, and the last close of each close-lag class."""
+    with connection(bind) as conn:
+        row = conn.execute(_version_at_stmt(), {"v_at": at}).one()
+    seq, insp, next_rep, next_due, *last_closes = row
+    head = f"s{int(seq)}-i{int(insp)}"
+    if any(c is not None and _as_aware(c) > at for c in last_closes):
+        return f"{head}-t{at.isoformat()}"
+    return f"{head}-r{_iso(next_rep)}-d{_iso(next_due)}"
+
+
+def _as_aware(t) -> dt.datetime:
+    return t.replace(tzinfo=UTC) if t.tzinfo is None else t
+
+
+def _iso(t) -> str:
+    return "-" if t is None else _as_aware(t).isoformat()
+
+
+@lru_cache(maxsize=1)
+def _version_at_stmt():
+    t = Incident.__table__
+    at = bindparam("v_at", type_=t.c.reported_at.type)
+    return select(
+        select(func.coalesce(func.max(t.c.seq), 0)).scalar_subquery(),
+        select(func.coalesce(func.max(Inspection.id), 0)).scalar_subquery(),
+        select(func.min(t.c.reported_at)).where(t.c.reported_at > at).scalar_subquery(),
+        # "status <> 'closed'": the planner's cue for the open cases' partial index (as in _s_parts)
+        select(func.min(t.c.due_at)).where(t.c.status != "closed", t.c.due_at >= at).scalar_subquery(),
+        *(select(func.max(t.c.closed_at)).where(t.c.close_lag == c).scalar_subquery()
+          for c in range(0, MAX_LAG_CLASS + 1)))
+
+
 @contextmanager
 def reading(bind):
     """A connection for a read of several statements in one transaction (one snapshot). On PostgreSQL the

@@ -16,6 +16,7 @@ import random
 import numpy as np
 import pandas as pd
 import pytest
+from cachelib import SimpleCache
 from sqlalchemy import select
 
 from dashboard.domain.hours import half_width
@@ -163,6 +164,7 @@ def test_aggregates_equal_the_oracle(backend, db, sessions, geo):
     assert inc_all["closed_at"].notna().sum() > 20
     checked = disputes_timed = long_periods = 0
     subtracted = np.zeros(2, dtype=int)
+    cache = SimpleCache(threshold=1000)
     for i in range(12):
         p = _random_period(rng, long=i % 2 == 1)
         long_periods += any(g == "y" for g, _a, _b in views.day_span(p).pieces())
@@ -173,8 +175,15 @@ def test_aggregates_equal_the_oracle(backend, db, sessions, geo):
         now = p.start + pd.Timedelta(hours=rng.uniform(0, 24 * (max((p.end - p.start).days, 70) + 40)))
         at = views.moment(p, now)
         b = views.with_grid_medians(db, None, views.kpi_bundle(db, gd, None, p, now=now), p)
+        plain = views.kpi_bundle(db, gd, None, p, now=now)
         assert all(r["median_hours_to_close"] is None and r["dispute_median_hours"] is None
-                   for r in views.kpi_bundle(db, gd, None, p, now=now)["kpis"]["grid"].values())  # grids on demand
+                   for r in plain["kpis"]["grid"].values())  # grids on demand
+        # a cached bundle (a current one keyed by its next report and due time, agg.version_at) read at a later
+        # moment gives what a bundle built afresh at that moment gives
+        assert views.kpi_bundle(db, gd, cache, p, now=now)["kpis"] == plain["kpis"]
+        later = now + pd.Timedelta(minutes=rng.uniform(1, 3000))
+        assert (views.kpi_bundle(db, gd, cache, p, now=later)["kpis"]
+                == views.kpi_bundle(db, gd, None, p, now=later)["kpis"]), (p, now, later)
         f_inc = inc_all
         expect_d = kpis.all_kpis(f_inc, ins_all, h.grids, p.start, p.end, at)
         _compare(expect_d, b["kpis"]["district"][h.root.code])
@@ -274,3 +283,60 @@ def test_counties_and_cities_equal_the_oracle(backend, db, sessions, geo):
     for town in h.codes("town"):
         county = h.parent[("town", town)]
         assert town in h.kids("county", county) and h.chain("town", town)[-2] == ("county", county)
+
+
+def _open_cases_falling_due(h, t0: pd.Timestamp, n: int = 500, seed: int = 7) -> list[dict]:
+    """Incident rows as a store holds them at ``t0``: reported over the 40 days before it, most closed by then,
+    the open ones falling due over the 14 h after it (a third) or earlier."""
+    r = np.random.default_rng(seed)
+    g = h.grids.iloc[r.integers(0, len(h.grids), n)]
+    rep = t0 - pd.to_timedelta(r.integers(3600, 40 * 86400, n), unit="s")
+    closed = rep + pd.to_timedelta(r.integers(600, 90 * 3600, n), unit="s")
+    is_closed = (closed < t0) & (r.random(n) < 0.85)
+    due = rep + pd.Timedelta(hours=48)
+    soon = t0 + pd.to_timedelta(r.integers(0, 14 * 3600, n), unit="s")
+    due = due.where(is_closed | (np.arange(n) % 3 != 0), soon)
+    levels = np.array(["onsite", "town", "district"])[r.integers(0, 3, n)]
+    return [{"id": i + 1, "category": "safety.fire", "level": lv,
+             "department": "safety" if lv == "district" else None,
+             "status": "closed" if c else "in_progress", "outcome": None, "longstanding": False,
+             "grid_code": gc, "zone_code": zc, "town_code": tc, "lon": 120.1, "lat": 30.85,
+             "reported_at": a.to_pydatetime(), "closed_at": b.to_pydatetime() if c else None,
+             "due_at": d.to_pydatetime()}
+            for i, (lv, c, gc, zc, tc, a, b, d) in enumerate(zip(
+                levels, is_closed, g["code"], g["zone_code"], g["town_code"], rep, closed, due))]
+
+
+@pytest.mark.parametrize("future_close", [False, True])
+def test_a_current_bundle_is_reused_only_while_its_figures_hold(backend, db, sessions, geo, future_close):
+    """A current period's bundle is keyed by what its moment flags depend on (``agg.version_at``: the next report
+    and due time after the moment), not by the second: walking the clock through half a day of due times, every
+    figure a cached bundle gives equals the one built afresh at that moment, the cache is reused between due times
+    and a new key comes exactly where one passed. With a close recorded after the moment it is keyed by the second."""
+    h = views.hierarchy(geo)
+    t0 = pd.Timestamp("2019-04-20 06:00", tz="UTC")
+    rows = _open_cases_falling_due(h, t0)
+    if future_close:  # one case closed after every moment below (a close recorded with a future time)
+        r = next(x for x in rows if x["status"] != "closed")
+        r.update(status="closed", closed_at=(t0 + pd.Timedelta(hours=30)).to_pydatetime())
+    with sessions() as s:
+        repo.bulk_insert_incidents(s, rows)
+    moments = [t0 + pd.Timedelta(minutes=25 * k) for k in range(30)]
+    dues = pd.to_datetime(pd.Series([x["due_at"] for x in rows if x["status"] != "closed"]), utc=True)
+    passing = sum(1 for a, b in zip(moments, moments[1:]) if ((dues >= a.ceil("s")) & (dues < b.ceil("s"))).any())
+    assert 2 <= passing < len(moments) - 2  # the walk crosses due times, and stays between them too
+    p = periods.resolve("custom", "2019-03-01", "2019-05-31")
+    cache = SimpleCache(threshold=1000)
+    keys, overdue = [], set()
+    for now in moments:
+        cached = views.kpi_bundle(db, geo, cache, p, now=now)
+        fresh = views.kpi_bundle(db, geo, None, p, now=now)
+        assert cached["kpis"] == fresh["kpis"] and cached["levels"] == fresh["levels"], now
+        assert cached["at"] == fresh["at"] == str(views.moment(p, now))
+        keys.append(cached["key"])
+        overdue.add(views.unit_kpis(cached, "district", None)["overdue_incidents"])
+    assert len(overdue) > 1  # the figures did move with the clock
+    if future_close:
+        assert len(set(keys)) == len(moments)
+    else:
+        assert len(set(keys)) - 1 == passing  # a new key exactly where a due time passed
