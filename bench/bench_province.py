@@ -726,14 +726,18 @@ def _median(xs: list) -> float | None:
     return round(statistics.median(xs), 1) if xs else None
 
 
-def county_page(browser, url: str, helpers: str, runs: int, code: str) -> dict:
+def county_page(browser, url: str, helpers: str, runs: int, code: str, path: str | None = None,
+                text: str | None = None) -> dict:
+    """One county's page of a multi-county set (``/?level=county&code=``) painted: its title in the panel and the
+    map's view drawn. ``path`` and ``text``: another page by the same condition (a one-county set's own page, ``/``,
+    whose title is the county's name: the Wuxing page the county page is compared with)."""
     # (no highlight asked: a county page opened by its URL has no unit stroked — hideout.selected is set by the
     # drill callback only, on a change of the view)
-    cond = ("() => window.__wxb && window.__wxb.map() && window.__wxb.titleHas('%s') && "
-            "!window.__wxb.moving && window.__wxb.viewState(null, 0, true).ok" % code)
-    samples = [paint_once(browser, url, f"/?level=county&code={code}", helpers, cond,
+    cond = ("() => window.__wxb && window.__wxb.map() && window.__wxb.titleHas(%s) && "
+            "!window.__wxb.moving && window.__wxb.viewState(null, 0, true).ok" % json.dumps(text or code))
+    samples = [paint_once(browser, url, path or f"/?level=county&code={code}", helpers, cond,
                           timeout_ms=max(120_000, 3 * B_TIMEOUT[0])) for _ in range(runs + 1)]
-    return {"code": code, **paint_figures(samples[1:])}
+    return {"code": code, "path": path or f"/?level=county&code={code}", **paint_figures(samples[1:])}
 
 
 def incident_points(url: str, limit: int = 10 ** 6) -> list:
@@ -824,6 +828,10 @@ def bench_set(browser, name: str, gdir: Path, db: str, args, rng: random.Random)
                 encoding="utf-8"))["features"]]
             code = args.county or ("330502" if "330502" in codes else codes[0])  # 吴兴区: beside the Wuxing page
             fig["county_page"] = _safe(lambda: county_page(browser, url, helpers, args.county_runs, code))
+        elif args.county_runs and "county" in only:  # one county's own page by the county page's condition
+            root = json.loads((gdir / "district.geojson").read_text(encoding="utf-8"))["features"][0]["properties"]
+            fig["county_page"] = _safe(lambda: county_page(browser, url, helpers, args.county_runs, root["code"],
+                                                           path="/", text=root["name"]))
     fig["loadavg_at_end"] = _loadavg_text()
     return fig
 

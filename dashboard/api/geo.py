@@ -168,9 +168,10 @@ def build_layer(layer: str, gd, tile_crs: str = "wgs84", lod: int | None = None)
     return json.dumps(collection, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
-def _features(layer: str, gd, tile_crs: str) -> tuple[list[bytes], "np.ndarray"]:
+def layer_features(layer: str, gd, tile_crs: str) -> tuple[list[bytes], "np.ndarray"]:
     """Each feature of a layer as JSON bytes, and the boxes (minx, miny, maxx, maxy) of their display geometries
-    (memoised per geodata bundle: the geodata never changes while the app runs)."""
+    (memoised per geodata bundle: the geodata never changes while the app runs; ``dashboard.warm`` builds them when
+    a worker starts)."""
     return _features_memo(layer, gd, tile_crs)
 
 
@@ -192,7 +193,7 @@ def snap_bbox(box: tuple[float, float, float, float]) -> tuple[float, float, flo
 
 def build_in_box(layer: str, gd, box, tile_crs: str = "wgs84") -> bytes:
     """The FeatureCollection of the layer's units whose box meets ``box`` (pure: geodata in, bytes out)."""
-    texts, b = _features(layer, gd, tile_crs)
+    texts, b = layer_features(layer, gd, tile_crs)
     x1, y1, x2, y2 = box
     hit = np.flatnonzero((b[:, 0] <= x2) & (b[:, 2] >= x1) & (b[:, 1] <= y2) & (b[:, 3] >= y1))
     return b'{"type":"FeatureCollection","features":[' + b",".join(texts[i] for i in hit) + b"]}"

@@ -37,7 +37,7 @@ SINGLE_LEVELS = ("district", "town", "zone", "grid")
 ABOVE_TOWN = ("city", "county")  # levels read as the sum of their towns (the store keeps rows per town, not above)
 UNIT_COLUMN = {"city": "city_code", "county": "county_code", "town": "town_code", "zone": "zone_code",
                "grid": "code"}  # the column of Hierarchy.grids naming each grid's unit at a level
-BUNDLE_SCHEMA = "v6"
+BUNDLE_SCHEMA = "v7"  # v7: a level's rows are rollup.UnitRows (columns), not a dict of dicts
 PAST_TIMEOUT = 6 * 3600  # seconds: a period that has ended changes only by corrections
 CURRENT_BUCKET_S = 60  # a current period is recomputed at most once a minute (fresh within a minute)
 CARD_KPIS = registry.shown_in("cards")  # what the cards show, in order
@@ -469,13 +469,8 @@ def level_average(bundle: dict, level: str, kpi: str) -> float | None:
 def rank_in_district(bundle: dict, level: str, code: str, kpi: str) -> tuple[int | None, int]:
     """1-based rank of the unit among all units of its level (best first) and the number ranked."""
     rows = bundle["kpis"].get(level, {})
-    vals = [(c, r.get(kpi)) for c, r in rows.items() if r.get(kpi) is not None]
-    if not vals:
-        return None, len(rows)
-    reverse = kpi not in LOWER_IS_BETTER
-    vals.sort(key=lambda x: x[1], reverse=reverse)
-    codes = [c for c, _ in vals]
-    return (codes.index(code) + 1 if code in codes else None), len(vals)
+    rank, ranked = rollup.rank_of(rows, code, kpi, lower_is_better=kpi in LOWER_IS_BETTER)
+    return rank, (ranked or len(rows))
 
 
 def category_counts(bind, period: periods.Period, level: str, code: str | None, h: Hierarchy | None = None
@@ -554,9 +549,7 @@ def with_grid_medians(bind, cache, bundle: dict, period: periods.Period, codes=N
 
     key = bundle["key"] + ":gmed2:" + hashlib.sha1(",".join(codes).encode()).hexdigest()[:16]
     med = _cached(cache, key, bundle.get("timeout", 120), build)
-    grids = dict(grid_rows)
-    for c in codes:
-        grids[c] = {**grids[c], **{kpi: m.get(c) for kpi, m in med.items()}}
+    grids = grid_rows.with_values({kpi: {c: m.get(c) for c in codes} for kpi, m in med.items()})
     return {**bundle, "kpis": {**bundle["kpis"], "grid": grids}}
 
 

@@ -321,11 +321,7 @@ def period_kpis(level: str, per, measure: str | None = None) -> "dict[str, dict[
     svc = context.services()
     medians = level == "grid" and (measure is None or measure in views.GRID_MEDIAN_KPIS)
     bundle = views.kpi_bundle(svc.engine, svc.geodata(), svc.cache, per, grid_medians="all" if medians else None)
-    table: dict[str, dict] = {}
-    for code, row in bundle["kpis"][level].items():
-        for kpi, value in row.items():
-            table.setdefault(kpi, {})[code] = value
-    return table
+    return bundle["kpis"][level].table()
 
 
 def breaks_for(values: list[float], n: int = 5) -> list[float]:

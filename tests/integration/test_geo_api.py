@@ -209,3 +209,32 @@ def test_a_bad_lod_is_a_400_naming_it(multi_client, client):
     # one county's outline comes coarse too; its absent layers stay a 404
     assert client.get("/api/geo/district.json?lod=1").status_code == 200
     assert client.get("/api/geo/counties.json?lod=1").status_code == 404
+
+
+def test_a_worker_warms_its_geodata_memos_before_the_first_viewer(settings, tmp_path):
+    """``dashboard.warm`` (a gunicorn worker's start): on a multi-county set the units' features the map's views are
+    cut from are built there, so the first bbox answer builds nothing; a one-county set has no such layers to warm."""
+    import dataclasses
+
+    from dashboard import create_app
+    from dashboard.api import geo
+    from dashboard.geodata import load_geodata
+    from dashboard.warm import warm, warm_in_background
+    from tests.regrouped import write_regrouped
+
+    gdir = write_regrouped(load_geodata(settings.geodata_dir), tmp_path / "geodata", with_cities=True)
+    app = create_app(dataclasses.replace(settings, geodata_dir=gdir), with_store=False)
+    before = geo._features_memo.cache_info().misses
+    took = warm_in_background(app)
+    took.join(timeout=120)
+    assert not took.is_alive()
+    built = geo._features_memo.cache_info().misses - before
+    assert built == len(geo.BBOX_LAYERS)  # towns, zones and grids of this set, once each
+    again = warm(app)
+    assert {f"features:{k}" for k in geo.BBOX_LAYERS} <= set(again) and "hierarchy" in again
+    assert geo._features_memo.cache_info().misses - before == built  # nothing built twice
+    r = reading_client(app.server).get("/api/geo/grids.json?bbox=120.05,30.80,120.15,30.90")
+    assert r.status_code == 200 and r.get_json()["features"]
+    assert geo._features_memo.cache_info().misses - before == built  # the first answer was cut from the memo
+    single = warm(create_app(settings, with_store=False))
+    assert "hierarchy" in single and not any(k.startswith("features:") for k in single)
