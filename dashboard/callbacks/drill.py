@@ -3,7 +3,8 @@
 - user actions (map click on a town / zone / grid, ranking-bar click, period choice) → ``url.search``
   (dcc.Location pushes a history entry; the breadcrumb items are links that do the same);
 - ``url.search`` (also browser back / forward, a pasted link) → ``view-state`` and the period controls;
-- ``view-state`` → panel (cards, charts, profile), lifecycle charts, the GIS export links, and the map: highlight
+- ``view-state`` → panel text (breadcrumb, title, cards, profile) at once; its charts and the lifecycle charts once
+  mounted (``panel-request``); the GIS export links, and the map: highlight
   (``hideout.selected`` as a ``Patch``, so the choropleth keys of the map callbacks are left alone) and fly to the
   unit.
 """
@@ -17,8 +18,6 @@ from ..ui import panel
 from ..domain.levels import LAYER_LEVEL
 
 GEO_LAYERS = ("towns", "zones", "grids", "counties", "cities")  # every page holds each (ui.layers.absent_layers)
-PANEL_OUTPUTS = ("breadcrumb", "title", "cards", "ranking", "trend", "category", "level", "dept", "profile",
-                 "period_label")
 
 
 def _hierarchy():
@@ -204,11 +203,35 @@ def register_callbacks(app) -> None:
             return state, state["period"], picker if changed else no_update
         return state, state["period"], panel.period_range(first, last)
 
+    # A drill answers in two parts: the text (breadcrumb, title, cards, profile) as soon as the view changes — it
+    # needs no chart, so it waits neither for plotly.js on a first visit nor for the charts to be drawn — and the
+    # charts once mounted (``panel-request``: also their measure and frequency, and ``charts-seq``). On a page's
+    # first load the text too waits for the map's first draw (``map-ready``: no callback before it).
+    app.clientside_callback(
+        """function (state, ready) {
+            if (!ready) { return window.dash_clientside.no_update; }
+            return {state: state};
+        }""",
+        Output("text-request", "data"),
+        Input("view-state", "data"), Input("map-ready", "data"),
+    )
+
     @app.callback(
         Output("breadcrumb", "children"), Output("unit-title", "children"), Output("kpi-cards", "children"),
+        Output("profile-box", "children"), Output("period-label", "children"),
+        Input("text-request", "data"),
+        State("ov-lang", "data"),
+        prevent_initial_call=True,
+    )
+    def show_text(request, lang):
+        lang = lang or "zh"
+        state = (request or {}).get("state") or {}
+        out = panel.render_text(drill.panel_text_values(state, lang, panel.RANK_KPIS), lang)
+        return tuple(out[k] for k in panel.TEXT_PARTS)
+
+    @app.callback(
         Output("chart-ranking", "figure"), Output("chart-trend", "figure"), Output("chart-category", "figure"),
-        Output("chart-level", "figure"), Output("chart-dept", "figure"), Output("profile-box", "children"),
-        Output("period-label", "children"),
+        Output("chart-level", "figure"), Output("chart-dept", "figure"),
         Input("panel-request", "data"),
         State("ov-lang", "data"),
         prevent_initial_call=True,
@@ -216,10 +239,9 @@ def register_callbacks(app) -> None:
     def show(request, lang):
         request = request or {}
         lang = lang or "zh"
-        values = drill.panel_values(request.get("state") or {}, lang, request.get("kpi"), request.get("freq"),
-                                    panel.RANK_KPIS)
-        out = panel.render(values, lang)
-        return tuple(out[k] for k in PANEL_OUTPUTS)
+        values = drill.panel_chart_values(request.get("state") or {}, lang, request.get("kpi"), request.get("freq"))
+        out = panel.render_charts(values, lang)
+        return tuple(out[k] for k in panel.CHART_PARTS)
 
     @app.callback(
         Output("chart-funnel", "figure"), Output("chart-stages", "figure"),

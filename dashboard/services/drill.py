@@ -151,9 +151,9 @@ def _profile(h, gd, bundle, state, rank_kpis) -> dict:
     return {"kind": level, "info": info, "root_kind": h.root.kind}
 
 
-def panel_values(state: dict, lang: str, kpi: str | None, freq: str | None, rank_kpis=()) -> dict:
-    """Everything the panel shows for one view, as values (the fast part; the lifecycle charts:
-    :func:`lifecycle_values`); ``rank_kpis``: the KPIs whose district rank the unit's profile shows."""
+def _view(state: dict):
+    """(services, geodata, hierarchy, level, code, state, period, bundle) of a view: the unit normalised (an
+    unknown one is the root) and the period's KPI bundle with the grid medians the view shows."""
     svc = context.services()
     gd = svc.geodata()
     h = units.hierarchy(gd)
@@ -161,22 +161,38 @@ def panel_values(state: dict, lang: str, kpi: str | None, freq: str | None, rank
     state = {**state, "level": level, "code": code}
     p = period_of(state)
     bundle = views.kpi_bundle(svc.engine, gd, svc.cache, p, grid_medians=(level, code))
-    prev = views.kpi_bundle(svc.engine, gd, svc.cache, p.previous_year(), grid_medians=(level, code))
-    kpi = kpi if kpi in kpis.KPIS else DEFAULT_KPI
+    return svc, gd, h, level, code, state, p, bundle
 
+
+def panel_text_values(state: dict, lang: str, rank_kpis=()) -> dict:
+    """What the panel shows as text for one view — breadcrumb, title, KPI cards (with the parent's and last
+    year's), profile — as values: the first part of a drill, sent without waiting for the charts (their values:
+    :func:`panel_chart_values`); ``rank_kpis``: the KPIs whose rank the unit's profile shows."""
+    svc, gd, h, level, code, state, p, bundle = _view(state)
+    prev = views.kpi_bundle(svc.engine, gd, svc.cache, p.previous_year(), grid_medians=(level, code))
     parent_level = h.parent_level(level)
     parent_code = h.parent.get((level, code)) if parent_level else None
-    child_level, rows = views.children_rows(bundle, h, level, code)
-    f = views.auto_freq(p) if freq in (None, "auto") else freq
     return {
-        "level": level, "code": code, "name": h.name(level, code, lang), "kpi": kpi, "freq": f,
-        "root_kind": h.root.kind,
+        "level": level, "code": code, "name": h.name(level, code, lang), "root_kind": h.root.kind,
         "period": {"from": p.first_day, "to": p.last_day},
         "crumbs": _crumbs(h, state, lang),
         "values": views.unit_kpis(bundle, level, code),
         "parent_values": views.unit_kpis(bundle, parent_level, parent_code) if parent_level else None,
         "parent_name": h.name(parent_level, parent_code, lang) if parent_level else None,
         "previous": views.comparable(views.unit_kpis(prev, level, code)),
+        "profile": _profile(h, gd, bundle, state, rank_kpis),
+    }
+
+
+def panel_chart_values(state: dict, lang: str, kpi: str | None, freq: str | None) -> dict:
+    """What the panel's charts show for one view (ranking of the children by ``kpi``, trend by ``freq``,
+    categories, levels reached, departments) as values."""
+    svc, gd, h, level, code, state, p, bundle = _view(state)
+    kpi = kpi if kpi in kpis.KPIS else DEFAULT_KPI
+    child_level, rows = views.children_rows(bundle, h, level, code)
+    f = views.auto_freq(p) if freq in (None, "auto") else freq
+    return {
+        "level": level, "code": code, "kpi": kpi, "freq": f, "root_kind": h.root.kind,
         "child_level": child_level,
         "ranking": [{"code": c, "name": h.name(child_level, c, lang), "level": child_level, "value": r.get(kpi)}
                     for c, r in rows],
@@ -185,8 +201,13 @@ def panel_values(state: dict, lang: str, kpi: str | None, freq: str | None, rank
         "categories": views.category_counts(svc.engine, p, level, code, h=h),
         "levels": views.level_counts(bundle, h, level, code),
         "departments": views.department_table(bundle, level, code, p, svc.engine, svc.cache, h=h),
-        "profile": _profile(h, gd, bundle, state, rank_kpis),
     }
+
+
+def panel_values(state: dict, lang: str, kpi: str | None, freq: str | None, rank_kpis=()) -> dict:
+    """Everything the panel shows for one view: :func:`panel_text_values` and :func:`panel_chart_values` (the
+    lifecycle charts: :func:`lifecycle_values`)."""
+    return {**panel_chart_values(state, lang, kpi, freq), **panel_text_values(state, lang, rank_kpis)}
 
 
 def card_values(state: dict, lang: str) -> dict:

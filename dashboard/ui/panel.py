@@ -69,12 +69,14 @@ def panel_layout(state: dict, lang: str, kpi: str, gis_query: str | None = None)
     graphs (:func:`chart_graphs`) are mounted once the map has drawn: mounting a ``dcc.Graph`` loads and
     evaluates plotly.js (4.8 MB, about 300 ms of main thread here), which would otherwise hold up the map's
     first draw. ``panel-request`` / ``lifecycle-request`` carry the view to the panel callbacks only once the
-    graphs are there (see ``dashboard/callbacks/drill.py``). ``kpi``: the ranking's measure at start;
+    graphs are there, ``text-request`` the view to the panel's text (title, cards, profile) once the map has drawn
+    (see ``dashboard/callbacks/drill.py``). ``kpi``: the ranking's measure at start;
     ``gis_query``: the GIS export links' query for the view (``services.drill.gis_query``); None hides them (a
     viewer who may not export: the public overview)."""
     return html.Aside(className="wx-panel", id="drill-panel", children=[
         dcc.Store(id="charts-mounted"),
         dcc.Store(id="panel-request"),
+        dcc.Store(id="text-request"),
         dcc.Store(id="lifecycle-request"),
         html.Div(className="wx-panel-top", children=[
             html.Nav(id="breadcrumb", className="wx-breadcrumb"),
@@ -150,9 +152,26 @@ def _profile(p: dict, lang: str):
     return profile.town_profile(p["info"], lang, root_kind)
 
 
-def render(v: dict, lang: str) -> dict:
-    """The panel's props for one view from ``services.drill.panel_values`` (the fast part; the lifecycle charts:
-    :func:`render_lifecycle`)."""
+TEXT_PARTS = ("breadcrumb", "title", "cards", "profile", "period_label")
+CHART_PARTS = ("ranking", "trend", "category", "level", "dept")
+
+
+def render_text(v: dict, lang: str) -> dict:
+    """The panel's text props for one view from ``services.drill.panel_text_values`` (:data:`TEXT_PARTS`)."""
+    level, code = v["level"], v["code"]
+    return {
+        "breadcrumb": _crumbs(v["crumbs"], lang),
+        "title": [html.Span(t(LEVEL_KEYS[level], lang) if level != "district" else "", className="wx-level-tag"),
+                  v["name"], html.Span(code or "", className="wx-code")],
+        "cards": ui_cards.cards(v["values"], v["parent_values"], v["parent_name"], v["previous"], lang),
+        "profile": _profile(v["profile"], lang),
+        "period_label": t("period_from_to", lang, first=v["period"]["from"], last=v["period"]["to"]),
+    }
+
+
+def render_charts(v: dict, lang: str) -> dict:
+    """The panel's chart figures for one view from ``services.drill.panel_chart_values`` (:data:`CHART_PARTS`;
+    the lifecycle charts: :func:`render_lifecycle`)."""
     level, code, kpi, f = v["level"], v["code"], v["kpi"], v["freq"]
     label = ui_cards.kpi_label(kpi, lang)
     if level == "grid":
@@ -162,19 +181,19 @@ def render(v: dict, lang: str) -> dict:
     words = kind_words(v["root_kind"], lang)
     avg_label = t("district_avg", lang, **words) if KPIS[kpi][2] != "count" else t("district_avg_per", lang, **words)
     return {
-        "breadcrumb": _crumbs(v["crumbs"], lang),
-        "title": [html.Span(t(LEVEL_KEYS[level], lang) if level != "district" else "", className="wx-level-tag"),
-                  v["name"], html.Span(code or "", className="wx-code")],
-        "cards": ui_cards.cards(v["values"], v["parent_values"], v["parent_name"], v["previous"], lang),
         "ranking": charts.ranking(v["ranking"], kpi, v["ranking_average"], title, avg_label, lang,
                                   selected=code if level == "grid" else None),
         "trend": charts.trend(v["trend"], lang, f"{t('trend_title', lang)}({t('freq_' + f, lang)})"),
         "category": charts.category(v["categories"], lang, t("category_title", lang)),
         "level": charts.levels(v["levels"], lang, t("level_title", lang)),
         "dept": charts.departments(v["departments"], lang, t("dept_title", lang)),
-        "profile": _profile(v["profile"], lang),
-        "period_label": t("period_from_to", lang, first=v["period"]["from"], last=v["period"]["to"]),
     }
+
+
+def render(v: dict, lang: str) -> dict:
+    """Every panel prop for one view from ``services.drill.panel_values``: :func:`render_text` and
+    :func:`render_charts`."""
+    return {**render_text(v, lang), **render_charts(v, lang)}
 
 
 def render_lifecycle(life: dict, lang: str) -> tuple[dict, dict]:

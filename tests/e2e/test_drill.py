@@ -353,3 +353,53 @@ def test_shared_grid_link_opens_fitted_to_the_grid(demo_server, browser, width, 
     assert inside and share > 0.4, (inside, share)  # the whole grid is in view and fills a good part of it
     assert errors == []
     ctx.close()
+
+
+def test_a_drill_click_shows_the_unit_before_the_charts(demo_app, page):
+    """The panel's text (title, cards) follows the view without waiting for the charts: with the charts' answer
+    held in the browser, a real click on a grid of the district view still shows its zone's title and cards;
+    released, the charts follow (the ranking lists the zone's grids)."""
+    from shapely.geometry import shape
+
+    demo_app.sign_in(page)
+    page.goto(demo_app.url + "/?period=2019")
+    _ready(page)
+    page.wait_for_selector("path.wx-layer-grids", timeout=30_000)
+    _ranking_names(page)  # the charts of the district are drawn
+    with urllib.request.urlopen(authed(f"{demo_app.url}/api/geo/grids.json")) as resp:
+        grids = json.loads(resp.read())["features"]
+    held = []
+
+    def hold(route):
+        if "chart-ranking.figure" in (route.request.post_data or ""):
+            held.append(route)
+        else:
+            route.continue_()
+
+    page.route("**/_dash-update-component*", hold)
+    for g in grids[200:]:  # a grid whose own point shows a grid polygon on top
+        p = shape(g["geometry"]).representative_point()
+        x, y = _screen_point(page, p.y, p.x)
+        top = page.evaluate("([x, y]) => { const e = document.elementFromPoint(x, y); "
+                            "return e ? (e.getAttribute('class') || '') : ''; }", [x, y])
+        if "wx-layer-grids" in top:
+            break
+    else:
+        pytest.fail("no grid polygon on top")
+    zone = g["properties"]["zone_code"]
+    page.mouse.click(x, y)
+    page.wait_for_function("z => document.querySelector('#unit-title').innerText.includes(z)", arg=zone,
+                           timeout=30_000)
+    api = _api(demo_app, f"level=zone&code={zone}&period=2019")["kpis"]
+    page.wait_for_function("v => document.querySelector('#card-value-new_incidents').innerText === v",
+                           arg=fmt("new_incidents", api["new_incidents"]), timeout=30_000)
+    _until(page, lambda: held, "the charts' answer held")
+    assert _query(page.url).get("code") == zone
+    zone_grids = {f["properties"]["name"] for f in grids if f["properties"]["zone_code"] == zone}
+    assert not set(_ranking_names(page)) & zone_grids  # the ranking still shows the district's units
+    for r in held:
+        r.continue_()
+    page.unroute("**/_dash-update-component*")
+    page.wait_for_function("names => [...document.querySelectorAll('#chart-ranking .ytick text')]"
+                           ".some(t => names.includes(t.textContent))", arg=sorted(zone_grids), timeout=30_000)
+    assert page.js_errors == []
