@@ -21,7 +21,8 @@ import gzip
 import hashlib
 import json
 
-from flask import Blueprint, Response, jsonify, request, stream_with_context
+import brotli
+from flask import Blueprint, Response, request, stream_with_context
 
 from ..context import services
 from ..domain import grammar
@@ -36,15 +37,19 @@ register_blueprint_handlers(bp)
 
 
 def _json_response(key: str, build) -> Response:
-    """Serve ``build()`` (a JSON-able object) cached under ``key``, gzip pre-compressed, with an ETag."""
+    """Serve ``build()`` (a JSON-able object) cached under ``key``, brotli and gzip pre-compressed, with an ETag."""
     cache = services().cache
     payload = cache.get(key)
-    if payload is None:
+    if payload is None or "br" not in payload:
         raw = json.dumps(build(), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-        payload = {"raw": raw, "gzip": gzip.compress(raw, 5, mtime=0), "etag": hashlib.sha1(raw).hexdigest()[:20]}
+        payload = {"raw": raw, "gzip": gzip.compress(raw, 5, mtime=0), "br": brotli.compress(raw, quality=5),
+                   "etag": hashlib.sha1(raw).hexdigest()[:20]}
         cache.set(key, payload, timeout=120)
     if request.if_none_match and payload["etag"] in request.if_none_match:
         resp = Response(status=304)
+    elif request.accept_encodings["br"]:
+        resp = Response(payload["br"], mimetype="application/json")
+        resp.headers["Content-Encoding"] = "br"
     elif request.accept_encodings["gzip"]:
         resp = Response(payload["gzip"], mimetype="application/json")
         resp.headers["Content-Encoding"] = "gzip"
@@ -155,7 +160,8 @@ def measures_json():
         raise ApiError(400, "invalid_value", f"measure must be one of {', '.join(maps.MEASURES)}", "measure")
     per = _period_from_args()
     lang = "en" if request.args.get("lang") == "en" else "zh"
-    return jsonify(maps.measure_payload(layer, measure, per, lang))
+    return _json_response(maps.measure_payload_key(layer, measure, per, lang),
+                          lambda: maps.measure_payload(layer, measure, per, lang))
 
 
 def _gzipped(events):

@@ -380,6 +380,20 @@ def unit_index(gd) -> rollup.UnitIndex:
 
 
 # ------------------------------------------------------------------------------------------- bundle
+def bundle_key(bind, period: periods.Period, now=None) -> tuple[str, str, pd.Timestamp, bool]:
+    """(cache key, version, moment, current) of ``period``'s bundle at ``now``: a past period's by the store's
+    version, a current one's by what its moment flags depend on (``agg.version_at``: the same figures until a write
+    or the next report / due time after the moment) — what a figure derived from the bundle alone is cached by."""
+    now = now_utc() if now is None else _as_utc(now)
+    at = moment(period, now)
+    current = is_current(period, now)
+    if current:
+        version = agg.version_at(bind, _utc_dt(at))
+        return _key(BUNDLE_SCHEMA, "bundle", period.start, period.end, "live", version), version, at, True
+    version = data_version(bind)
+    return _key(BUNDLE_SCHEMA, "bundle", period.start, period.end, at, version), version, at, False
+
+
 def kpi_bundle(bind, gd, cache, period: periods.Period, now=None, grid_medians=None) -> dict:
     """Every unit's KPIs for ``period`` (district, towns, zones, grids), the level-reached counts and the
     department workload of the district, towns and zones — read from the store's aggregates (see
@@ -387,15 +401,7 @@ def kpi_bundle(bind, gd, cache, period: periods.Period, now=None, grid_medians=N
 
     Grid medians (time to close, time to resolve a dispute) are left out (None) unless ``grid_medians`` asks: ``"all"``, or a view
     ``(level, code)`` — then the grids of that zone (or of the grid's zone), the ones its ranking shows."""
-    now = now_utc() if now is None else _as_utc(now)
-    at = moment(period, now)
-    current = is_current(period, now)
-    if current:  # the same figures until a write or the next report / due time after the moment (exact)
-        version = agg.version_at(bind, _utc_dt(at))
-        key = _key(BUNDLE_SCHEMA, "bundle", period.start, period.end, "live", version)
-    else:
-        version = data_version(bind)
-        key = _key(BUNDLE_SCHEMA, "bundle", period.start, period.end, at, version)
+    key, version, at, current = bundle_key(bind, period, now)
 
     def build():
         rows = agg.bundle_rows(bind, day_span(period), _utc_dt(at), _utc_dt(period.start), _utc_dt(period.end))

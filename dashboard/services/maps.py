@@ -312,7 +312,8 @@ def cached_live_counts(level: str, now: dt.datetime) -> dict[str, dict[str, int]
 
 
 def period_kpis(level: str, per, measure: str | None = None) -> "dict[str, dict[str, float | None]]":
-    """Every KPI per unit of ``level`` for a period: read from the period's cached KPI bundle (the same numbers
+    """Every KPI per unit of ``level`` for a period (only ``measure``'s when given): read from the period's cached
+    KPI bundle (the same numbers
     the cards and /api/v1/kpis show; computed once per period by dashboard.metrics.views). Grids' medians are
     read only when ``measure`` is one of them (or None: every KPI) — they cost as many histogram values as the
     period has closes."""
@@ -321,7 +322,10 @@ def period_kpis(level: str, per, measure: str | None = None) -> "dict[str, dict[
     svc = context.services()
     medians = level == "grid" and (measure is None or measure in views.GRID_MEDIAN_KPIS)
     bundle = views.kpi_bundle(svc.engine, svc.geodata(), svc.cache, per, grid_medians="all" if medians else None)
-    return bundle["kpis"][level].table()
+    rows = bundle["kpis"][level]
+    if measure is not None:  # one measure's column (a province's grids: 67,000 values, not 18 × 67,000)
+        return {measure: dict(zip(rows, rows.column(measure)))}
+    return rows.table()
 
 
 def breaks_for(values: list[float], n: int = 5) -> list[float]:
@@ -336,6 +340,18 @@ def breaks_for(values: list[float], n: int = 5) -> list[float]:
 def good_when_high(measure: str, kind: str) -> bool:
     """A rate that is better high gets the light-to-blue ramp; counts and hours (workload, delay) the red one."""
     return kind == "rate" and not registry.lower_is_better(measure)
+
+
+def measure_payload_key(layer: str, measure: str, per, lang: str = "zh") -> str:
+    """What :func:`measure_payload` is cached by: a live measure's per change and minute (as its counts), a period
+    measure's by its bundle's key (``views.bundle_key``: the store's version, or a current period's next report and
+    due time)."""
+    from ..metrics import views
+
+    head = f"map:measure:v1:{layer}:{measure}:{lang}:{per.key}:{per.first_day}:{per.last_day}"
+    if measure in LIVE_MEASURES:
+        return f"{head}:{change_seq()}:{utcnow().strftime('%Y%m%d%H%M')}"
+    return f"{head}:{views.bundle_key(context.services().engine, per)[0]}"
 
 
 def measure_payload(layer: str, measure: str, per, lang: str = "zh") -> dict:

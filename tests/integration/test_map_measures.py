@@ -60,6 +60,25 @@ def test_a_new_report_is_counted_on_the_next_request(app, client):
     assert {c: v for c, v in after.items() if c != zone.code} == {c: v for c, v in before.items() if c != zone.code}
 
 
+def test_a_current_period_measure_follows_a_new_report(app, client):
+    """A period measure's payload is cached by its bundle's key (the store's version, or a current period's next
+    report and due time): served again from the cache, and a new report is counted on the next request."""
+    gd = app.server.extensions["dashboard"].geodata()
+    zone = gd.zones.iloc[12]
+    point = shape(gd.grids[gd.grids["zone_code"] == zone.code].geometry.iloc[0]).representative_point()
+    url = "/api/map/measures.json?layer=zones&measure=new_incidents&period=30d"
+    first = client.get(url)
+    again = client.get(url, headers={"If-None-Match": first.headers["ETag"]})
+    assert again.status_code == 304  # the same payload
+    before = first.get_json()["values"]
+    r = client.post("/api/v1/incidents", headers={"Authorization": f"Bearer {TOKEN}"},
+                    json={"category": "city.sanitation", "description": "占道经营", "lon": point.x, "lat": point.y})
+    assert r.status_code == 201, r.get_json()
+    after = client.get(url).get_json()["values"]
+    assert after[zone.code] == (before.get(zone.code) or 0) + 1
+    assert {c: v for c, v in after.items() if c != zone.code} == {c: v for c, v in before.items() if c != zone.code}
+
+
 def test_period_measure_equals_the_kpi_api(app, client):
     gd = app.server.extensions["dashboard"].geodata()
     body = client.get("/api/map/measures.json?layer=zones&measure=onsite_handling_rate&period=2019").get_json()
