@@ -36,23 +36,27 @@ bp = Blueprint("mapdata", __name__, url_prefix="/api/map")
 register_blueprint_handlers(bp)
 
 
+ENCODERS = {"br": lambda raw: brotli.compress(raw, quality=5), "gzip": lambda raw: gzip.compress(raw, 5, mtime=0)}
+
+
 def _json_response(key: str, build) -> Response:
-    """Serve ``build()`` (a JSON-able object) cached under ``key``, brotli and gzip pre-compressed, with an ETag."""
+    """Serve ``build()`` (a JSON-able object) cached under ``key`` with an ETag, compressed as the browser accepts
+    (brotli, else gzip): each encoding made once, when first asked for, and kept with the payload."""
     cache = services().cache
-    payload = cache.get(key)
-    if payload is None or "br" not in payload:
+    payload, changed = cache.get(key), False
+    if payload is None:
         raw = json.dumps(build(), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-        payload = {"raw": raw, "gzip": gzip.compress(raw, 5, mtime=0), "br": brotli.compress(raw, quality=5),
-                   "etag": hashlib.sha1(raw).hexdigest()[:20]}
+        payload, changed = {"raw": raw, "etag": hashlib.sha1(raw).hexdigest()[:20]}, True
+    enc = next((e for e in ENCODERS if request.accept_encodings[e]), None)
+    if enc is not None and enc not in payload:
+        payload, changed = {**payload, enc: ENCODERS[enc](payload["raw"])}, True
+    if changed:
         cache.set(key, payload, timeout=120)
     if request.if_none_match and payload["etag"] in request.if_none_match:
         resp = Response(status=304)
-    elif request.accept_encodings["br"]:
-        resp = Response(payload["br"], mimetype="application/json")
-        resp.headers["Content-Encoding"] = "br"
-    elif request.accept_encodings["gzip"]:
-        resp = Response(payload["gzip"], mimetype="application/json")
-        resp.headers["Content-Encoding"] = "gzip"
+    elif enc is not None:
+        resp = Response(payload[enc], mimetype="application/json")
+        resp.headers["Content-Encoding"] = enc
     else:
         resp = Response(payload["raw"], mimetype="application/json")
     resp.set_etag(payload["etag"])

@@ -106,22 +106,25 @@ def register_callbacks(app) -> None:
     # the store did: the KPI cards follow each change through the live stream (``callbacks.pushed``, part
     # ``cards``); the charts follow ``charts-seq``, which ``assets/live.js`` moves at most once a minute while
     # changes come (a chart redrawn each second informs nobody, and costs every open overview a request).
+    # The charts of a view are asked for once its text is in (``text-shown``, set by ``show_text``): three panel
+    # callbacks at once shared the server's interpreter and the charts' drawing held the browser, so the title came
+    # last; now the title and cards come first, then the charts.
     app.clientside_callback(
-        """function (state, kpi, freq, mounted, seq) {
-            if (!mounted) { return window.dash_clientside.no_update; }
-            return {state: state, kpi: kpi, freq: freq, seq: seq};
+        """function (shown, kpi, freq, mounted, seq) {
+            if (!mounted || !shown) { return window.dash_clientside.no_update; }
+            return {state: shown.state, kpi: kpi, freq: freq, seq: seq};
         }""",
         Output("panel-request", "data"),
-        Input("view-state", "data"), Input("ranking-kpi", "value"), Input("trend-freq", "value"),
+        Input("text-shown", "data"), Input("ranking-kpi", "value"), Input("trend-freq", "value"),
         Input("charts-mounted", "data"), Input("charts-seq", "data"),
     )
     app.clientside_callback(
-        """function (state, mounted, seq) {
-            if (!mounted) { return window.dash_clientside.no_update; }
-            return {state: state, seq: seq};
+        """function (shown, mounted, seq) {
+            if (!mounted || !shown) { return window.dash_clientside.no_update; }
+            return {state: shown.state, seq: seq};
         }""",
         Output("lifecycle-request", "data"),
-        Input("view-state", "data"), Input("charts-mounted", "data"), Input("charts-seq", "data"),
+        Input("text-shown", "data"), Input("charts-mounted", "data"), Input("charts-seq", "data"),
     )
 
     @app.callback(
@@ -205,7 +208,8 @@ def register_callbacks(app) -> None:
 
     # A drill answers in two parts: the text (breadcrumb, title, cards, profile) as soon as the view changes — it
     # needs no chart, so it waits neither for plotly.js on a first visit nor for the charts to be drawn — and the
-    # charts once mounted (``panel-request``: also their measure and frequency, and ``charts-seq``). On a page's
+    # charts once mounted and the text is in (``panel-request``: also their measure and frequency, and
+    # ``charts-seq``). On a page's
     # first load the text too waits for the map's first draw (``map-ready``: no callback before it).
     app.clientside_callback(
         """function (state, ready) {
@@ -218,7 +222,7 @@ def register_callbacks(app) -> None:
 
     @app.callback(
         Output("breadcrumb", "children"), Output("unit-title", "children"), Output("kpi-cards", "children"),
-        Output("profile-box", "children"), Output("period-label", "children"),
+        Output("profile-box", "children"), Output("period-label", "children"), Output("text-shown", "data"),
         Input("text-request", "data"),
         State("ov-lang", "data"),
         prevent_initial_call=True,
@@ -227,7 +231,7 @@ def register_callbacks(app) -> None:
         lang = lang or "zh"
         state = (request or {}).get("state") or {}
         out = panel.render_text(drill.panel_text_values(state, lang, panel.RANK_KPIS), lang)
-        return tuple(out[k] for k in panel.TEXT_PARTS)
+        return (*(out[k] for k in panel.TEXT_PARTS), {"state": state})
 
     @app.callback(
         Output("chart-ranking", "figure"), Output("chart-trend", "figure"), Output("chart-category", "figure"),

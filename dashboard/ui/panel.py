@@ -77,6 +77,7 @@ def panel_layout(state: dict, lang: str, kpi: str, gis_query: str | None = None)
         dcc.Store(id="charts-mounted"),
         dcc.Store(id="panel-request"),
         dcc.Store(id="text-request"),
+        dcc.Store(id="text-shown"),
         dcc.Store(id="lifecycle-request"),
         html.Div(className="wx-panel-top", children=[
             html.Nav(id="breadcrumb", className="wx-breadcrumb"),
