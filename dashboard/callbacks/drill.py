@@ -4,7 +4,7 @@
   (dcc.Location pushes a history entry; the breadcrumb items are links that do the same);
 - ``url.search`` (also browser back / forward, a pasted link) → ``view-state`` and the period controls;
 - ``view-state`` → panel text (breadcrumb, title, cards, profile) at once; its charts and the lifecycle charts once
-  mounted (``panel-request``); the GIS export links, and the map: highlight
+  mounted and the text is in (``text-shown`` → ``panel-request``); the GIS export links, and the map: highlight
   (``hideout.selected`` as a ``Patch``, so the choropleth keys of the map callbacks are left alone) and fly to the
   unit.
 """
@@ -209,8 +209,8 @@ def register_callbacks(app) -> None:
     # A drill answers in two parts: the text (breadcrumb, title, cards, profile) as soon as the view changes — it
     # needs no chart, so it waits neither for plotly.js on a first visit nor for the charts to be drawn — and the
     # charts once mounted and the text is in (``panel-request``: also their measure and frequency, and
-    # ``charts-seq``). On a page's
-    # first load the text too waits for the map's first draw (``map-ready``: no callback before it).
+    # ``charts-seq``). On a page's first load the text too waits for the map's first draw (``map-ready``: no
+    # callback before it).
     app.clientside_callback(
         """function (state, ready) {
             if (!ready) { return window.dash_clientside.no_update; }

@@ -224,15 +224,10 @@ def _value(a: np.ndarray, i: int):
     return None if v != v else v  # NaN (float columns only): None
 
 
-def rank_of(rows: Mapping, code: str, kpi: str, lower_is_better: bool) -> tuple[int | None, int]:
+def rank_of(rows: UnitRows, code: str, kpi: str, lower_is_better: bool) -> tuple[int | None, int]:
     """1-based rank of ``code`` among ``rows`` by ``kpi`` (best first; units without a value are not ranked) and the
     number ranked — what a stable sort of the rows' values gives, ties in the rows' order."""
-    if isinstance(rows, UnitRows):
-        vals, i = rows.array(kpi), rows.pos(code)
-    else:  # a plain {code: {kpi: value}}
-        codes = list(rows)
-        vals = np.array([np.nan if (v := (rows[c] or {}).get(kpi)) is None else v for c in codes], dtype=np.float64)
-        i = codes.index(code) if code in rows else None
+    vals, i = rows.array(kpi), rows.pos(code)
     ranked = int(np.count_nonzero(~np.isnan(vals)))
     if not ranked or i is None or np.isnan(vals[i]):
         return None, ranked
@@ -285,17 +280,14 @@ class UnitIndex:
     registered: np.ndarray
 
     @cached_property
-    def _spans(self) -> tuple:
+    def spans(self) -> tuple:
+        """(level, first row, end row) of each level's run of rows, in order."""
         out, start = [], 0
         for i in range(1, len(self.keys) + 1):
             if i == len(self.keys) or self.keys[i][0] != self.keys[start][0]:
                 out.append((self.keys[start][0], start, i))
                 start = i
         return tuple(out)
-
-    def spans(self) -> tuple:
-        """(level, first row, end row) of each level's run of rows, in order."""
-        return self._spans
 
 
 def _lift(x: np.ndarray, lift: np.ndarray) -> None:
@@ -413,7 +405,7 @@ def bundle_table(rows, ix: UnitIndex, root_code: str) -> tuple[dict, dict]:
     hidden = {"present": present.astype(bool), "r_onsite": c[col["r_onsite"]], "r_town": c[col["r_town"]],
               "r_district": c[col["r_district"]]}
     out: dict = {}
-    for level, a, b in ix.spans():  # each level's units are one run of rows
+    for level, a, b in ix.spans:  # each level's units are one run of rows
         codes = [root_code] if level == "district" else [code for _lv, code in ix.keys[a:b]]
         out[level] = UnitRows(codes, {k: np.array(v[a:b]) for k, v in cols.items()},
                               {k: np.array(v[a:b]) for k, v in hidden.items()})

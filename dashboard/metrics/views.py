@@ -474,7 +474,9 @@ def level_average(bundle: dict, level: str, kpi: str) -> float | None:
 
 def rank_in_district(bundle: dict, level: str, code: str, kpi: str) -> tuple[int | None, int]:
     """1-based rank of the unit among all units of its level (best first) and the number ranked."""
-    rows = bundle["kpis"].get(level, {})
+    rows = bundle["kpis"].get(level)
+    if rows is None:
+        return None, 0
     rank, ranked = rollup.rank_of(rows, code, kpi, lower_is_better=kpi in LOWER_IS_BETTER)
     return rank, (ranked or len(rows))
 
