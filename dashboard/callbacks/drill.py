@@ -2,11 +2,10 @@
 
 - user actions (map click on a town / zone / grid, ranking-bar click, period choice) → ``url.search``
   (dcc.Location pushes a history entry; the breadcrumb items are links that do the same);
-- ``url.search`` (also browser back / forward, a pasted link) → ``view-state`` and the period controls;
-- ``view-state`` → panel text (breadcrumb, title, cards, profile) at once; its charts and the lifecycle charts once
-  mounted and the text is in (``text-shown`` → ``panel-request``); the GIS export links, and the map: highlight
-  (``hideout.selected`` as a ``Patch``, so the choropleth keys of the map callbacks are left alone) and fly to the
-  unit.
+- ``url.search`` (also browser back / forward, a pasted link) → in one answer ``view-state``, the period controls,
+  the map's highlight and flight to the unit, and the panel's text (breadcrumb, title, cards, profile);
+- the panel's text in → its charts and the lifecycle charts once mounted (``text-shown`` → ``panel-request``);
+  ``view-state`` → the GIS export links.
 """
 from __future__ import annotations
 
@@ -80,6 +79,62 @@ def _drill_query(trig, value, search, state=None, start=None, end=None):
     return query
 
 
+# the panel's text parts (ui.panel.TEXT_PARTS) and the view they show (``text-shown``: the charts follow it)
+TEXT_OUTPUTS = (("breadcrumb", "children"), ("unit-title", "children"), ("kpi-cards", "children"),
+                ("profile-box", "children"), ("period-label", "children"), ("text-shown", "data"))
+
+
+def _text(state: dict, lang: str | None) -> tuple:
+    """The panel's text for a view, in TEXT_OUTPUTS' order."""
+    lang = lang or "zh"
+    out = panel.render_text(drill.panel_text_values(state, lang, panel.RANK_KPIS), lang)
+    return (*(out[k] for k in panel.TEXT_PARTS), {"state": state})
+
+
+def _map_view(known: dict | None, state: dict) -> tuple:
+    """Each unit layer's highlight (``hideout.selected`` as a ``Patch``, so the choropleth keys of the map callbacks
+    are left alone; a layer whose highlighted unit stays is left alone) and the map's flight to the unit (none when
+    the unit stays: a period change), in GEO_LAYERS' order then the viewport."""
+    target = drill.map_target(state)
+    before = drill.map_target(known) if known else {"level": None, "code": None}
+    patches = []
+    for name in GEO_LAYERS:
+        now = target["code"] if LAYER_LEVEL[name] == target["level"] else None
+        was = before["code"] if LAYER_LEVEL[name] == before["level"] else None
+        if now == was:
+            patches.append(no_update)
+            continue
+        p = Patch()
+        p["selected"] = now
+        patches.append(p)
+    if (before["level"], before["code"]) == (target["level"], target["code"]):
+        return (*patches, no_update)
+    return (*patches, {"bounds": target["bounds"], "transition": "flyToBounds",
+                       "options": {"duration": 0.8, "padding": [20, 20]}})
+
+
+def _period_box(state: dict, known: dict | None, shown_starts, shown_ends):
+    """The custom period's picker for a view: none for a standard period (its chunk is loaded only when a custom
+    period is chosen); when the picker is there, only the dates it does not already show follow the URL (back /
+    forward, a link). A URL the picker itself just wrote sets nothing: patching its other date back would undo a
+    date the user typed while this answer was on its way (a busy server), and the URL would follow the undo."""
+    if state["period"] != "custom":
+        return None
+    p = drill.period_of(state)
+    first, last = state["from"] or p.first_day, state["to"] or p.last_day
+    if (known or {}).get("period") == "custom" and shown_starts:
+        picker = Patch()
+        changed = False
+        if str(shown_starts[0] or "")[:10] != first:
+            picker["props"]["start_date"] = first
+            changed = True
+        if str((shown_ends or [None])[0] or "")[:10] != last:
+            picker["props"]["end_date"] = last
+            changed = True
+        return picker if changed else no_update
+    return panel.period_range(first, last)
+
+
 def register_callbacks(app) -> None:
     # The panel's charts are mounted once the map has drawn its polygons and markers (or after 6 s): mounting
     # a dcc.Graph loads plotly.js, and evaluating it and drawing seven charts would hold the main thread while
@@ -106,7 +161,7 @@ def register_callbacks(app) -> None:
     # the store did: the KPI cards follow each change through the live stream (``callbacks.pushed``, part
     # ``cards``); the charts follow ``charts-seq``, which ``assets/live.js`` moves at most once a minute while
     # changes come (a chart redrawn each second informs nobody, and costs every open overview a request).
-    # The charts of a view are asked for once its text is in (``text-shown``, set by ``show_text``): three panel
+    # The charts of a view are asked for once its text is in (``text-shown``, set with the text: ``from_url``, ``show_text``): three panel
     # callbacks at once shared the server's interpreter and the charts' drawing held the browser, so the title came
     # last; now the title and cards come first, then the charts.
     app.clientside_callback(
@@ -170,68 +225,59 @@ def register_callbacks(app) -> None:
         start, end = (starts or [None])[0], (ends or [None])[0]
         return _drill_query(trig, value, search, state, start, end)
 
+    # The view follows the URL in one answer: the view state, the period controls, the map's highlight and flight,
+    # and the panel's text (breadcrumb, title, cards, profile). A drill is then two requests before its title and
+    # highlight (the click's own, which writes the URL, and this one) where it was five in a chain; what did not
+    # change is left alone — the period select (its change would run ``act`` for nothing), the layers whose
+    # highlighted unit stays (restyling a layer is a pass over all its polygons), the map's view when the unit stays.
     @app.callback(
         Output("view-state", "data"),
         Output("period-select", "value"),
         Output("period-range-box", "children"),
+        *[Output(f"geo-{name}", "hideout", allow_duplicate=True) for name in GEO_LAYERS],
+        Output("map", "viewport"),
+        *[Output(out_id, prop, allow_duplicate=True) for out_id, prop in TEXT_OUTPUTS],
         Input("ov-url", "search"),
         State("ov-url", "pathname"),
         State("view-state", "data"),
+        State("period-select", "value"),
         State({**panel.PERIOD_RANGE, "i": ALL}, "start_date"),
         State({**panel.PERIOD_RANGE, "i": ALL}, "end_date"),
+        State("ov-lang", "data"),
         prevent_initial_call=True,
     )
-    def from_url(search, pathname, known, shown_starts, shown_ends):
+    def from_url(search, pathname, known, shown_period, shown_starts, shown_ends, lang):
+        n_out = 3 + len(GEO_LAYERS) + 1 + len(TEXT_OUTPUTS)
         if (pathname or "/") != "/":
-            return (no_update,) * 3
+            return (no_update,) * n_out
         state = drill.state_from_query(search, _hierarchy())
         if known == state:
-            return (no_update,) * 3
-        if state["period"] != "custom":  # no picker: its chunk is loaded only when a custom period is chosen
-            return state, state["period"], None
-        p = drill.period_of(state)
-        first, last = state["from"] or p.first_day, state["to"] or p.last_day
-        if (known or {}).get("period") == "custom" and shown_starts:
-            # The picker is there: only the dates it does not already show follow the URL (back / forward, a link).
-            # A URL the picker itself just wrote sets nothing: patching its other date back would undo a date the
-            # user typed while this answer was on its way (a busy server), and the URL would follow the undo.
-            picker = Patch()
-            changed = False
-            if str(shown_starts[0] or "")[:10] != first:
-                picker["props"]["start_date"] = first
-                changed = True
-            if str((shown_ends or [None])[0] or "")[:10] != last:
-                picker["props"]["end_date"] = last
-                changed = True
-            return state, state["period"], picker if changed else no_update
-        return state, state["period"], panel.period_range(first, last)
+            return (no_update,) * n_out
+        period = state["period"] if state["period"] != shown_period else no_update
+        return (state, period, _period_box(state, known, shown_starts, shown_ends), *_map_view(known, state),
+                *_text(state, lang))
 
-    # A drill answers in two parts: the text (breadcrumb, title, cards, profile) as soon as the view changes — it
-    # needs no chart, so it waits neither for plotly.js on a first visit nor for the charts to be drawn — and the
-    # charts once mounted and the text is in (``panel-request``: also their measure and frequency, and
-    # ``charts-seq``). On a page's first load the text too waits for the map's first draw (``map-ready``: no
-    # callback before it).
+    # The panel's text on a page's first load (the view it was opened with), once the map has drawn (``map-ready``:
+    # no callback before it); a view the URL brought since has its text already (``text-shown``: nothing to do).
     app.clientside_callback(
-        """function (state, ready) {
-            if (!ready) { return window.dash_clientside.no_update; }
+        """function (state, ready, shown) {
+            var s = state || {}, t = (shown || {}).state || null;
+            if (!ready || (t && ["level", "code", "period", "from", "to"].every(function (k) {
+                return (s[k] || null) === (t[k] || null); }))) { return window.dash_clientside.no_update; }
             return {state: state};
         }""",
         Output("text-request", "data"),
-        Input("view-state", "data"), Input("map-ready", "data"),
+        Input("view-state", "data"), Input("map-ready", "data"), State("text-shown", "data"),
     )
 
     @app.callback(
-        Output("breadcrumb", "children"), Output("unit-title", "children"), Output("kpi-cards", "children"),
-        Output("profile-box", "children"), Output("period-label", "children"), Output("text-shown", "data"),
+        *[Output(out_id, prop) for out_id, prop in TEXT_OUTPUTS],
         Input("text-request", "data"),
         State("ov-lang", "data"),
         prevent_initial_call=True,
     )
     def show_text(request, lang):
-        lang = lang or "zh"
-        state = (request or {}).get("state") or {}
-        out = panel.render_text(drill.panel_text_values(state, lang, panel.RANK_KPIS), lang)
-        return (*(out[k] for k in panel.TEXT_PARTS), {"state": state})
+        return _text((request or {}).get("state") or {}, lang)
 
     @app.callback(
         Output("chart-ranking", "figure"), Output("chart-trend", "figure"), Output("chart-category", "figure"),
@@ -260,21 +306,3 @@ def register_callbacks(app) -> None:
     def gis_links(state):
         """The GIS export links follow the view: its period and unit (``services.drill.gis_query``)."""
         return gis_ui.hrefs(drill.gis_query(state or {}))
-
-    @app.callback(
-        *[Output(f"geo-{name}", "hideout", allow_duplicate=True) for name in GEO_LAYERS],
-        Output("map", "viewport"),
-        Input("view-state", "data"),
-        prevent_initial_call=True,
-    )
-    def highlight(state):
-        target = drill.map_target(state or {})
-        patches = []
-        for name in GEO_LAYERS:
-            p = Patch()
-            p["selected"] = target["code"] if LAYER_LEVEL[name] == target["level"] else None
-            patches.append(p)
-        viewport = {"bounds": target["bounds"], "transition": "flyToBounds",
-                    "options": {"duration": 0.8, "padding": [20, 20]}}
-        return (*patches, viewport)
-

@@ -103,8 +103,17 @@ def register_callbacks(app) -> None:
         State("live-push", "data"), prevent_initial_call=True,
     )
 
-    @app.callback(Output("map-period", "data"), Input("view-state", "data"), prevent_initial_call=True)
-    def map_follows_period(state):
-        """The choropleth's period follows the panel's (the map callbacks read only map-period)."""
-        state = state or {}
-        return {"period": state.get("period"), "from": state.get("from"), "to": state.get("to")}
+    # The choropleth's period follows the panel's (the map callbacks read only map-period), in the browser: a drill
+    # that keeps the period changes nothing here (the map is not recoloured for it).
+    app.clientside_callback(
+        """function (state, current) {
+            var s = state || {}, c = current || {};
+            var next = {period: s.period || null, from: s.from || null, to: s.to || null};
+            if (["period", "from", "to"].every(function (k) { return next[k] === (c[k] || null); })) {
+                return window.dash_clientside.no_update;
+            }
+            return next;
+        }""",
+        Output("map-period", "data"), Input("view-state", "data"), State("map-period", "data"),
+        prevent_initial_call=True,
+    )

@@ -411,3 +411,52 @@ def test_a_drill_click_shows_the_unit_before_the_charts(demo_app, page):
     page.wait_for_function("names => [...document.querySelectorAll('#chart-ranking .ytick text')]"
                            ".some(t => names.includes(t.textContent))", arg=sorted(zone_grids), timeout=30_000)
     assert page.js_errors == []
+
+
+def test_a_drill_asks_the_server_once_for_the_view_and_leaves_the_rest_alone(demo_app, page):
+    """A real click on a grid of the district view: the view (its state, the zone's highlight and the panel's title)
+    comes in one answer to the request the URL change made, the other unit layers are not restyled, and nothing
+    that depends only on the period runs again — the map is not recoloured, the period select does not write the URL."""
+    from shapely.geometry import shape
+
+    demo_app.sign_in(page)
+    page.goto(demo_app.url + "/?period=2019")
+    _ready(page)
+    page.wait_for_selector("path.wx-layer-grids", timeout=30_000)
+    _ranking_names(page)
+    with urllib.request.urlopen(authed(f"{demo_app.url}/api/geo/grids.json")) as resp:
+        grids = json.loads(resp.read())["features"]
+    for g in grids[150:]:
+        p = shape(g["geometry"]).representative_point()
+        x, y = _screen_point(page, p.y, p.x)
+        top = page.evaluate("([x, y]) => { const e = document.elementFromPoint(x, y); "
+                            "return e ? (e.getAttribute('class') || '') : ''; }", [x, y])
+        if "wx-layer-grids" in top:
+            break
+    else:
+        pytest.fail("no grid polygon on top")
+    zone = g["properties"]["zone_code"]
+    zone_grids = {f["properties"]["name"] for f in grids if f["properties"]["zone_code"] == zone}
+    answers = []  # (the request's changed inputs, the ids and props answered)
+
+    def on_response(resp):
+        if "_dash-update-component" not in resp.url or resp.status != 200:
+            return
+        body = json.loads(resp.request.post_data or "{}")
+        answered = {f"{k}.{prop}" for k, props in (resp.json().get("response") or {}).items() for prop in props}
+        answers.append((set(body.get("changedPropIds") or []), answered))
+
+    page.on("response", on_response)
+    page.mouse.click(x, y)
+    _ranking_shows(page, zone_grids)  # the charts follow the text: the drill's last answer
+    page.wait_for_timeout(1000)  # an observation window for anything still to come
+    page.remove_listener("response", on_response)
+    view = [a for changed, a in answers if "view-state.data" in a]
+    assert len(view) == 1, answers
+    assert {"unit-title.children", "kpi-cards.children", "geo-zones.hideout"} <= view[0]
+    assert not view[0] & {"geo-towns.hideout", "geo-grids.hideout", "period-select.value"}
+    assert zone in page.locator("#unit-title").inner_text()
+    everything = set().union(*(a for _, a in answers))
+    assert "map-legend.children" not in everything  # not recoloured
+    assert not any("period-select.value" in changed for changed, _ in answers)
+    assert page.js_errors == []
