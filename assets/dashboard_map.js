@@ -90,21 +90,29 @@
   var VERIFY_MS = [600, 1200, 2500, 5000];
   var stampSeq = 0;
 
-  function snapTo(v, up) {
-    var step = 0.05;
+  function snapTo(v, up, step) {
     return ((up ? Math.ceil(v / step - 1e-9) : Math.floor(v / step + 1e-9)) * step).toFixed(2);
+  }
+  /* the view's box snapped outward to the lattice of ``step`` degrees (the server's: api/geo.py) */
+  function snappedBox(b, step) {
+    return [snapTo(b.getWest(), false, step), snapTo(b.getSouth(), false, step), snapTo(b.getEast(), true, step),
+      snapTo(b.getNorth(), true, step)];
   }
 
   /* the key (the url; "" for nothing) a layer with hideout ``h`` wants at ``zoom`` over ``b`` (Leaflet bounds) */
   function wantedKey(h, zoom, b) {
     if (h.detail) {
       if (zoom < h.detail.zoom) { return ""; }
-      return h.detail.url + "?bbox=" + [snapTo(b.getWest(), false), snapTo(b.getSouth(), false),
-        snapTo(b.getEast(), true), snapTo(b.getNorth(), true)].join(",");
+      return h.detail.url + "?bbox=" + snappedBox(b, 0.05).join(",");
     }
     var zooms = h.lod.zooms || [];
     for (var i = 0; i < zooms.length; i++) {
       if (zoom < zooms[i]) { return h.lod.url + "?lod=" + (i + 1); }
+    }
+    var bb = h.lod.bbox;  // zoomed in: the outlines of the view, unless it is wider than bb.max (then whole)
+    if (bb) {
+      var box = snappedBox(b, bb.step);
+      if (box[2] - box[0] <= bb.max && box[3] - box[1] <= bb.max) { return h.lod.url + "?bbox=" + box.join(","); }
     }
     return h.lod.url;
   }
@@ -252,8 +260,9 @@
      * the layer control's checked overlays; at start too). Each layer whose hideout names a ``detail`` ({zoom, url,
      * name}: ui.layers.DETAIL) holds, at and above that zoom, its units in view — `url?bbox=` the view's box snapped
      * outward to the server's 0.05° lattice (api/geo.py BBOX_STEP), so that small moves keep the box and nothing is
-     * fetched again — and below it nothing; each whose hideout names a ``lod`` ({zooms, url, name}:
-     * ui.layers.LOD_ZOOMS) its outlines coarse (`url?lod=1|2`) or full by the zoom. The geometry is fetched here and
+     * fetched again — and below it nothing; each whose hideout names a ``lod`` ({zooms, url, name, bbox}:
+     * ui.layers.LOD_ZOOMS) its outlines coarse (`url?lod=1|2`) by the zoom, then those of the view (`url?bbox=` on
+     * the coarser lattice of ui.layers.OUTLINE_BBOX; whole when the view is wider). The geometry is fetched here and
      * handed to the layer as ``data``, never as its url: dash-leaflet (1.1.3) drops a url (or hideout) change that
      * reaches a layer while it is still fetching its previous url, so a jump of the zoom (9 → 11) could leave a layer
      * empty for good. A response that is no longer wanted (the view moved on meanwhile) is dropped; the last few of

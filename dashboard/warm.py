@@ -3,7 +3,7 @@
 
 Everything here is derived from the geodata alone and memoised per process for its life: the unit hierarchy and a
 bundle's unit index (``metrics.views``), and on a multi-county set the per-feature JSON and boxes the map's
-level-of-detail answers are cut from (``api.geo``: towns, zones and grids of the view). On a province (67,000 grids)
+level-of-detail answers are cut from (``api.geo``: the outlines, towns, zones and grids of the view). On a province (67,000 grids)
 these cost ~1 s, ~0.2 s and 5–10 s of CPU; built on the first request instead, they landed on the first viewer's
 drill click (several seconds) and first zoom to the zones (3 s). Nothing is read from the store and nothing runs
 again: an idle server stays idle.
@@ -35,7 +35,7 @@ def warm(app) -> dict:
     if views.hierarchy(gd).multi:  # only a multi-county map asks for the units of its view (bbox)
         for layer in geo.BBOX_LAYERS:
             t = time.perf_counter()
-            geo.layer_features(layer, gd, svc.settings.tile_crs)
+            geo.warm_layer(layer, gd, svc.settings.tile_crs)
             took[f"features:{layer}"] = time.perf_counter() - t
     return {k: round(v, 3) for k, v in took.items()}
 

@@ -34,9 +34,15 @@ SIMPLIFY_TOLERANCE = {"district": 1e-4, "cities": 4e-4, "counties": 4e-4, "towns
 # ``?bbox=``: the units whose box meets the view (the level of detail of a multi-county map). The box is snapped
 # outward to a lattice of BBOX_STEP degrees, so that neighbouring views of one place share a URL and its cached
 # payload; a box wider than BBOX_MAX_SPAN degrees is refused (the map asks for these layers only zoomed in).
-BBOX_LAYERS = ("towns", "zones", "grids")
+# The outlines (root, cities, counties) come by box too once zoomed in past the coarse levels (``ui.layers.OUTLINE_BBOX``):
+# a county's page drew the full outlines of the whole province (1 MB) for the few in its view. Their lattice is
+# coarser (a pan at zoom 10 crosses it seldom) and the root, one polygon meeting every view, comes as its boundary
+# cut to the box (lines: no edge of the cut is drawn).
+BBOX_LAYERS = ("district", "cities", "counties", "towns", "zones", "grids")
 BBOX_STEP = 0.05
-BBOX_MAX_SPAN = {"towns": 8.0, "zones": 4.0, "grids": 2.0}
+OUTLINE_BBOX_STEP = 0.5
+BBOX_STEPS = {"district": OUTLINE_BBOX_STEP, "cities": OUTLINE_BBOX_STEP, "counties": OUTLINE_BBOX_STEP}
+BBOX_MAX_SPAN = {"district": 8.0, "cities": 8.0, "counties": 8.0, "towns": 8.0, "zones": 4.0, "grids": 2.0}
 # ``?lod=``: coarse outlines of the layers a multi-county map shows at province and city zoom (``ui.layers.LOD_ZOOMS``:
 # lod 1 below zoom 8.5, lod 2 up to 10, the full layer from 10). Each is simplified as a coverage (shared borders stay
 # shared) by about ¾ of a pixel at the highest zoom it is drawn at (a pixel is 0.0039° at zoom 8.5, 0.0014° at 10),
@@ -184,19 +190,48 @@ def _features_memo(layer: str, gd, tile_crs: str):
     return texts, shapely.bounds(np.asarray(geoms))
 
 
-def snap_bbox(box: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
-    """The box snapped outward to the BBOX_STEP lattice (what the payload is built and cached for)."""
+def snap_bbox(box: tuple[float, float, float, float], step: float = BBOX_STEP) -> tuple[float, float, float, float]:
+    """The box snapped outward to the lattice of ``step`` degrees (what the payload is built and cached for)."""
     x1, y1, x2, y2 = box
-    f = 1 / BBOX_STEP
-    return (math.floor(x1 * f) / f, math.floor(y1 * f) / f, math.ceil(x2 * f) / f, math.ceil(y2 * f) / f)
+    f = 1 / step
+    return (math.floor(x1 * f + 1e-9) / f, math.floor(y1 * f + 1e-9) / f, math.ceil(x2 * f - 1e-9) / f,
+            math.ceil(y2 * f - 1e-9) / f)
 
 
 def build_in_box(layer: str, gd, box, tile_crs: str = "wgs84") -> bytes:
-    """The FeatureCollection of the layer's units whose box meets ``box`` (pure: geodata in, bytes out)."""
+    """The FeatureCollection of the layer's units whose box meets ``box`` (pure: geodata in, bytes out); the root
+    (``district``) as its boundary cut to the box."""
+    if layer == "district":
+        return _outline_in_box(gd, box, tile_crs)
     texts, b = layer_features(layer, gd, tile_crs)
     x1, y1, x2, y2 = box
     hit = np.flatnonzero((b[:, 0] <= x2) & (b[:, 2] >= x1) & (b[:, 1] <= y2) & (b[:, 3] >= y1))
     return b'{"type":"FeatureCollection","features":[' + b",".join(texts[i] for i in hit) + b"]}"
+
+
+def warm_layer(layer: str, gd, tile_crs: str) -> None:
+    """Build what a layer's ``?bbox=`` answers are cut from (``dashboard.warm``)."""
+    if layer == "district":
+        _outline_memo(gd, tile_crs)
+    else:
+        layer_features(layer, gd, tile_crs)
+
+
+@lru_cache(maxsize=4)
+def _outline_memo(gd, tile_crs: str):
+    """The root's properties and the boundaries of its display polygons (memoised per geodata bundle)."""
+    return _properties("district", gd), shapely.boundary(np.asarray(_display_geometries("district", gd, tile_crs)))
+
+
+def _outline_in_box(gd, box, tile_crs: str) -> bytes:
+    props, lines = _outline_memo(gd, tile_crs)
+    features = []
+    for p, line in zip(props, lines):
+        cut = shapely.transform(shapely.clip_by_rect(line, *box), lambda xy: np.round(xy, 6))  # 6 decimals, as all
+        if not cut.is_empty:
+            features.append({"type": "Feature", "id": p.get("code"), "properties": p, "geometry": mapping(cut)})
+    return json.dumps({"type": "FeatureCollection", "features": features}, ensure_ascii=False,
+                      separators=(",", ":")).encode("utf-8")
 
 
 def _compressed(raw: bytes) -> dict:
@@ -241,7 +276,7 @@ def layer_json(layer: str):
             return _refuse(400, "invalid_value", "bbox",
                            "bbox must be minlon,minlat,maxlon,maxlat (decimal degrees of the map)")
         x1, y1, x2, y2 = (float(v) for v in raw.split(","))
-        box = snap_bbox((min(x1, x2), min(y1, y2), max(x1, x2), max(y1, y2)))
+        box = snap_bbox((min(x1, x2), min(y1, y2), max(x1, x2), max(y1, y2)), BBOX_STEPS.get(layer, BBOX_STEP))
         if max(box[2] - box[0], box[3] - box[1]) > BBOX_MAX_SPAN[layer]:
             return _refuse(400, "invalid_value", "bbox", f"bbox is wider than {BBOX_MAX_SPAN[layer]:g}° for {layer}: "
                                                          "zoom in, or ask for the whole layer without bbox")

@@ -72,6 +72,9 @@ DETAIL = {"towns": {"zoom": 9.5, "bbox": True}, "zones": {"zoom": 10.5, "bbox": 
 # ``api/geo.LOD_TOLERANCE``): lod 1 below LOD_ZOOMS[0], lod 2 below LOD_ZOOMS[1], the full outlines from there
 LOD_LAYERS = ("district", "cities", "counties")
 LOD_ZOOMS = (8.5, 10.0)
+# ... and from there the outlines of the view only (``?bbox=`` snapped outward to ``step`` degrees, the root's cut to
+# the box: ``api/geo.OUTLINE_BBOX_STEP``), unless the view is wider than ``max`` degrees (a wall's 4K screen): then whole
+OUTLINE_BBOX = {"step": 0.5, "max": 8.0}
 
 
 def lod_for_zoom(zoom: float) -> int | None:
@@ -220,7 +223,7 @@ def overlays(specs, lang: str, dark: bool = False, hideouts: dict | None = None,
         if by_view and s.key in DETAIL:
             h["detail"] = {**DETAIL[s.key], "url": s.url, "name": t(s.label_key, lang)}
         elif by_view:
-            h["lod"] = {"zooms": list(LOD_ZOOMS), "url": s.url, "name": t(s.label_key, lang)}
+            h["lod"] = {"zooms": list(LOD_ZOOMS), "url": s.url, "name": t(s.label_key, lang), "bbox": OUTLINE_BBOX}
         layer = geojson_for(s, lang, dark, h, checked.get(s.key, s.checked), by_view=by_view)
         if detail and s.key == "incidents":
             layer = dl.LayerGroup([layer, cells_layer(lang, dark)], id="group-incidents")
@@ -255,13 +258,14 @@ def start_urls_for(urls, levels, zoom: float | None = None) -> tuple[str, ...]:
     """A page's :func:`start_urls` for a set with ``levels``: a multi-county map fetches at start its cities and
     counties (and the root's outline when shown) at the level of detail of its start ``zoom``
     (:func:`lod_for_zoom`), as ``wx.map.detail`` asks for them, instead of the layers it draws only when zoomed in
-    (:data:`DETAIL`); ``zoom`` None (a map the browser fits to a unit: its zoom is the screen's) leaves them out."""
+    (:data:`DETAIL`); ``zoom`` None (a map the browser fits to a unit: its zoom is the screen's) leaves them out, and
+    so does a zoom past the coarse levels (the browser asks for the outlines of its view: :data:`OUTLINE_BBOX`)."""
     if "county" not in levels:
         return tuple(urls)
     urls = request_urls_for(urls, levels)
     lod = None if zoom is None else lod_for_zoom(zoom)
     outlines = tuple(lod_url(s.url, lod) for s in boundary_layers(levels)
-                     if zoom is not None and (s.key in UPPER_LAYERS or (s.key in LOD_LAYERS and s.url in urls)))
+                     if lod is not None and (s.key in UPPER_LAYERS or (s.key in LOD_LAYERS and s.url in urls)))
     return outlines + tuple(u for u in urls if not any(u == s.url for s in BOUNDARY_LAYERS if managed(s.key)))
 
 

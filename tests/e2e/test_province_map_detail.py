@@ -95,7 +95,10 @@ def test_a_jump_of_the_zoom_brings_the_detail_of_the_new_view_and_only_its_grids
     page.evaluate(SET_VIEW, [lat, lon, 11])
     zones_key = settled(page, "zones", r"^/api/geo/zones\.json\?bbox=")
     assert sorted(page.evaluate(DRAWN, "zones")["codes"]) == sorted(served(page, zones_key))
-    assert settled(page, "counties", "counties") == "/api/geo/counties.json"  # full outlines from zoom 10
+    # from zoom 10 the outlines of the view: its counties whole, the root's boundary cut to the box
+    counties_key = settled(page, "counties", r"^/api/geo/counties\.json\?bbox=")
+    assert sorted(page.evaluate(DRAWN, "counties")["codes"]) == sorted(served(page, counties_key))
+    settled(page, "district", r"^/api/geo/district\.json\?bbox=")
     assert page.evaluate(DRAWN, "grids")["paths"] == 0
     # the jump 11 → 13.5 somewhere else: the grids of that view only, each drawn once
     page.evaluate(SET_VIEW, [lat - 0.03, lon + 0.04, 13.5])
@@ -117,6 +120,7 @@ def test_a_jump_of_the_zoom_brings_the_detail_of_the_new_view_and_only_its_grids
     drawn2 = page.evaluate(DRAWN, "grids")
     assert sorted(drawn2["codes"]) == sorted(want2) and drawn2["paths"] == len(want2)
     # out to zoom 7: the detail emptied, the outlines at lod 1; back to 9: lod 2 again, from what was kept (no request)
+    fetched = page.evaluate("() => wx.map.viewState('counties').fetches")
     page.evaluate(SET_VIEW, [lat, lon, 7])
     for name in ("zones", "grids"):
         settled(page, name, "^$")
@@ -125,10 +129,11 @@ def test_a_jump_of_the_zoom_brings_the_detail_of_the_new_view_and_only_its_grids
     assert page.evaluate(DRAWN, "counties")["paths"] == len(COUNTIES)
     page.evaluate(SET_VIEW, [lat, lon, 9])
     settled(page, "counties", r"\?lod=2$")
-    assert page.evaluate("() => wx.map.viewState('counties').fetches") == 3  # full, lod 2, lod 1 — once each
+    assert page.evaluate("() => wx.map.viewState('counties').fetches") == fetched + 1  # lod 1 only: lod 2 was kept
     geo = [u for u in log if not u.startswith("/api/geo/hazards")]
     assert not any("bbox=0,0,0,0" in u for u in geo), geo  # nothing is asked for an empty layer
-    assert not any(re.match(r"^/api/geo/(towns|zones|grids)\.json$", u) for u in geo), geo  # never a whole layer
+    assert not any(re.match(r"^/api/geo/(district|cities|counties|towns|zones|grids)\.json$", u)
+                   for u in geo), geo  # never a whole layer
     assert not any(u.startswith("/api/geo/towns") for u in geo), geo  # the towns' overlay is off
     for u in {u for u in geo if "lod=" in u}:
         assert geo.count(u) == 1, (u, geo)
@@ -183,7 +188,8 @@ def test_a_county_opened_by_its_link_shows_its_detail_and_highlight_at_once(prov
         assert page.evaluate(DRAWN, "grids")["paths"] == len(served(page, grids_key))
     else:
         settled(page, "grids", "^$")
-    settled(page, "counties", "counties")
+    settled(page, "counties", r"^/api/geo/counties\.json\?bbox=")  # the outlines of the view, not the province's
+    assert not any(re.match(r"^/api/geo/(district|cities|counties)\.json$", u) for u in log), log
     # the highlight: the hideout the county layer was drawn with selects it, and its path is stroked so
     page.wait_for_function("c => (wx.map.hideoutOf('counties') || {}).selected === c", arg=code, timeout=30_000)
     page.wait_for_function("""c => { const m = wx.map.mapFor('map'); let lit = false;

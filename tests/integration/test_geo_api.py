@@ -116,7 +116,7 @@ def test_bbox_gives_the_units_of_a_view(client):
     for q in ("bbox=1,2,3", "bbox=a,b,c,d", "bbox=119,29,122,32"):  # malformed, or wider than 2° for grids
         r = client.get("/api/geo/grids.json?" + q)
         assert r.status_code == 400 and r.get_json()["error"]["field"] == "bbox", q
-    r = client.get("/api/geo/district.json?bbox=120,30,120.1,30.1")
+    r = client.get("/api/geo/hazards.json?bbox=120,30,120.1,30.1")
     assert r.status_code == 400 and r.get_json()["error"]["field"] == "bbox"
 
 
@@ -197,6 +197,36 @@ def test_coarse_outlines_by_lod(multi_client, layer):
     assert sizes[1][0] <= sizes[2][0] <= sizes["full"][0], sizes  # brotli
 
 
+def test_the_outlines_of_a_view_by_bbox(multi_client):
+    """``?bbox=`` on the outlines (a multi-county map zoomed in past the coarse levels): the counties and cities whose
+    box meets the view's box snapped outward to 0.5°, whole and as the full layer draws them; the root as its
+    boundary cut to that box — lines, none outside it, as long as the boundary is inside it."""
+    import numpy as np
+
+    box = (120.02, 30.81, 120.11, 30.87)
+    snapped = shapely.box(120.0, 30.5, 120.5, 31.0)
+    for layer in ("counties", "cities"):
+        whole = multi_client.get(f"/api/geo/{layer}.json").get_json()["features"]
+        got = multi_client.get(f"/api/geo/{layer}.json?bbox=" + ",".join(map(str, box))).get_json()["features"]
+        expect = [f for f in whole if shapely.box(*shape(f["geometry"]).bounds).intersects(snapped)]
+        assert got == expect and 0 < len(got), layer  # the same features, in the same order
+        far = multi_client.get(f"/api/geo/{layer}.json?bbox=100,10,100.1,10.1").get_json()["features"]
+        assert far == []
+    root = shape(multi_client.get("/api/geo/district.json").get_json()["features"][0]["geometry"])
+    data = multi_client.get("/api/geo/district.json?bbox=" + ",".join(map(str, box))).get_json()
+    assert len(data["features"]) == 1
+    cut = shape(data["features"][0]["geometry"])
+    assert cut.geom_type in ("LineString", "MultiLineString")
+    assert snapped.buffer(1e-6).contains(cut)
+    inside = root.boundary.intersection(snapped)
+    assert 0 < inside.length and abs(cut.length - inside.length) / inside.length < 1e-3
+    xy = shapely.get_coordinates(cut)
+    assert np.abs(xy * 1e6 - np.round(xy * 1e6)).max() < 1e-3
+    assert multi_client.get("/api/geo/district.json?bbox=100,10,100.1,10.1").get_json()["features"] == []
+    wide = multi_client.get("/api/geo/counties.json?bbox=110,20,125,35")
+    assert wide.status_code == 400 and wide.get_json()["error"]["field"] == "bbox"
+
+
 def test_a_bad_lod_is_a_400_naming_it(multi_client, client):
     for q in ("counties.json?lod=3", "counties.json?lod=0", "counties.json?lod=x", "cities.json?lod=1.5",
               "district.json?lod=-1", "grids.json?lod=1", "zones.json?lod=2&bbox=120,30.8,120.1,30.9"):
@@ -225,14 +255,19 @@ def test_a_worker_warms_its_geodata_memos_before_the_first_viewer(settings, tmp_
     gdir = write_regrouped(load_geodata(settings.geodata_dir), tmp_path / "geodata", with_cities=True)
     app = create_app(dataclasses.replace(settings, geodata_dir=gdir), with_store=False)
     before = geo._features_memo.cache_info().misses
+    outlines_before = geo._outline_memo.cache_info().misses
     took = warm_in_background(app)
     took.join(timeout=120)
     assert not took.is_alive()
     built = geo._features_memo.cache_info().misses - before
-    assert built == len(geo.BBOX_LAYERS)  # towns, zones and grids of this set, once each
+    assert built == len(geo.BBOX_LAYERS) - 1  # cities, counties, towns, zones and grids of this set, once each
+    assert geo._outline_memo.cache_info().misses - outlines_before == 1  # and the root's boundary
     again = warm(app)
     assert {f"features:{k}" for k in geo.BBOX_LAYERS} <= set(again) and "hierarchy" in again
     assert geo._features_memo.cache_info().misses - before == built  # nothing built twice
+    assert geo._outline_memo.cache_info().misses - outlines_before == 1
+    r = reading_client(app.server).get("/api/geo/district.json?bbox=120.05,30.80,120.15,30.90")
+    assert r.status_code == 200 and geo._outline_memo.cache_info().misses - outlines_before == 1
     r = reading_client(app.server).get("/api/geo/grids.json?bbox=120.05,30.80,120.15,30.90")
     assert r.status_code == 200 and r.get_json()["features"]
     assert geo._features_memo.cache_info().misses - before == built  # the first answer was cut from the memo

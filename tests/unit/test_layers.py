@@ -19,7 +19,7 @@ def test_a_layer_switched_on_is_fetched_once_and_a_multi_county_map_leaves_detai
 
 
 def test_a_multi_county_map_takes_its_outlines_by_the_zoom_and_its_detail_by_the_view():
-    """The zoom ladder of the outlines (lod 1 below 8.5, 2 below 10, the full layer from 10), which layers follow
+    """The zoom ladder of the outlines (lod 1 below 8.5, 2 below 10, the view's box from 10), which layers follow
     the view (never fetched by their url), and the preloads of a multi-county page at its start zoom."""
     assert [layers.lod_for_zoom(z) for z in (6, 8.25, 8.5, 9.75, 10, 13)] == [1, 1, 2, 2, None, None]
     assert layers.lod_url("/api/geo/counties.json", 1) == "/api/geo/counties.json?lod=1"
@@ -35,8 +35,8 @@ def test_a_multi_county_map_takes_its_outlines_by_the_zoom_and_its_detail_by_the
                    for u in province), province
     city = layers.start_urls_for(start, ("district", "county", "town", "zone", "grid"), 9.0)
     assert city[:2] == ("/api/geo/counties.json?lod=2", "/api/geo/district.json?lod=2")
-    assert layers.start_urls_for(start, MULTI, 10.5)[:3] == ("/api/geo/cities.json", "/api/geo/counties.json",
-                                                          "/api/geo/district.json")
+    zoomed = layers.start_urls_for(start, MULTI, 10.5)  # past the coarse levels: the browser asks for its view's box
+    assert not any(u.startswith("/api/geo/") for u in zoomed), zoomed
     fitted = layers.start_urls_for(start, MULTI, None)  # fitted by the browser: its zoom is not known here
     assert not any(u.startswith("/api/geo/") for u in fitted), fitted
 
@@ -63,6 +63,10 @@ def test_the_map_layers_of_a_multi_county_set_start_empty_and_say_how_they_follo
         conf = layer.hideout.get("detail") or layer.hideout.get("lod")
         assert conf["url"] == f"/api/geo/{key}.json" and conf["name"] == t(f"layer_{key}", "en"), key
     assert found["geo-counties"].hideout["lod"]["zooms"] == list(layers.LOD_ZOOMS)
+    from dashboard.api import geo
+
+    for key in ("district", "cities", "counties"):  # the browser snaps the outlines' box to the server's lattice
+        assert found[f"geo-{key}"].hideout["lod"]["bbox"]["step"] == geo.BBOX_STEPS[key] == geo.OUTLINE_BBOX_STEP
     assert found["geo-grids"].hideout["detail"]["zoom"] == layers.DETAIL["grids"]["zoom"]
     single = district_map(Settings(tile_url=""), "zh", home=home, tiles=())
     found.clear()
