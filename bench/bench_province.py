@@ -262,35 +262,6 @@ def count_set(gdir: Path) -> dict:
     return out
 
 
-def served_copy(gdir: Path) -> tuple[Path, str | None]:
-    """The set as the bench serves it. Product bug (found by this bench, 2026-12-02): a multi-county set's
-    ``counties.geojson`` gives ``name_en`` only to the seed county (吴兴区 "Wuxing", null for the others), so the
-    loaded frame holds NaN for those and ``/api/geo/counties.json`` sends ``"name_en":NaN`` — not JSON: the page's
-    ``Response.json()`` throws and the counties are never drawn. Until that is fixed (``api/geo.py``
-    ``_properties``: NaN → null, or the build writing every county's ``name_en``), the bench serves a copy of the set
-    (every file a symlink to the original) whose ``counties.geojson`` has ``""`` for a missing ``name_en`` (the
-    page falls back to the Chinese name, as it would for null): same codes, geometry and bytes ± a few."""
-    path = gdir / "counties.geojson"
-    if not path.exists():
-        return gdir, None
-    fc = json.loads(path.read_text(encoding="utf-8"))
-    names = [f["properties"].get("name_en") for f in fc["features"]]
-    if all(n is None for n in names) or all(n is not None for n in names):
-        return gdir, None
-    out = gdir.parent / (gdir.name + "-bench")
-    out.mkdir(exist_ok=True)
-    for f in gdir.iterdir():
-        link = out / f.name
-        if f.name != "counties.geojson" and not link.exists():
-            link.symlink_to(f)
-    for f in fc["features"]:
-        if f["properties"].get("name_en") is None:
-            f["properties"]["name_en"] = ""
-    (out / "counties.geojson").write_text(json.dumps(fc, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
-    return out, (f"served from {out}: {gdir}'s files linked, counties.geojson with name_en \"\" for the "
-                 f"{sum(n is None for n in names)} counties without one (api/geo.py sent NaN: invalid JSON)")
-
-
 def _sa_url(db: str) -> str:
     return f"{PG.replace('postgresql://', 'postgresql+psycopg://', 1)}/{db}"
 
@@ -777,9 +748,7 @@ def bench_set(browser, name: str, gdir: Path, db: str, args, rng: random.Random)
 
     counts = count_set(gdir)
     multi = "counties" in counts
-    gdir, workaround = served_copy(gdir)
     fig = {"set": name, "geodata_dir": str(gdir), "units": counts, "commit": _commit(),
-           **({"workaround": workaround} if workaround else {}),
            "loadavg_at_start": _loadavg_text(), "store": store_size(db)}
     print(f"[{name}] {json.dumps(fig, ensure_ascii=False)}", flush=True)
     helpers = HELPERS % {"drill_timeout": args.drill_timeout * 1000,
