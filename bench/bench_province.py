@@ -154,9 +154,12 @@ HELPERS = r"""(() => {
       B.until(() => { if (!ended) { return false; } last = B.viewState(before, t0 - 1, markers); return last.ok; },
               t0, 30000).then(ms => res({ms: ms, zoom: m.getZoom(), why: last && last.why,
                                          from: {zoom: before.zoom, box: before.box}, box: B.box(m),
-                                         fetched: ms >= 0 ? undefined : performance.getEntriesByType('resource')
-                                           .filter(e => e.startTime >= t0 && e.name.includes('/api/geo/'))
-                                           .map(e => [e.name.split('/api/geo/')[1], e.responseStatus, Math.round(e.responseEnd - t0)]),
+                                         // what the move fetched: [path, status, start, server's first byte, end] (ms after t0)
+                                         fetched: performance.getEntriesByType('resource')
+                                           .filter(e => e.startTime >= t0 - 1 && /\/api\/(geo|map)\//.test(e.name))
+                                           .map(e => [e.name.split('/api/')[1].slice(0, 90), e.responseStatus,
+                                                      Math.round(e.startTime - t0), Math.round(e.responseStart - t0),
+                                                      Math.round(e.responseEnd - t0)]),
                                          layers: Object.fromEntries(Object.keys(B.detail).map(k => [k, B.feats(m, k).length])),
                                          markers: B.markersInView()}));
     }); };
@@ -585,7 +588,7 @@ def pan_zoom(browser, url: str, helpers: str, condition: str, points: list, n: i
         bands.setdefault(band, []).append(s["ms"])
     out["by_detail_drawn"] = {k: summary(v) for k, v in bands.items()}
     out["samples"] = [{"kind": s["kind"], "ms": round(s["ms"], 1), "zoom": round(s["zoom"], 2),
-                       "layers": s["layers"], "markers": s["markers"]} for s in samples]
+                       "layers": s["layers"], "markers": s["markers"], "fetched": s.get("fetched")} for s in samples]
     return out
 
 
