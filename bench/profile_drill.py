@@ -1,6 +1,7 @@
 """Profile the server side of drill clicks on a multi-county set (issue 10; not a ``bench_*`` script, so
 ``python -m bench`` leaves it out): the service calls of the drill callbacks (``callbacks.drill``: ``from_url`` ->
-``drill.state_from_query``; ``show`` -> ``drill.panel_values`` + ``ui.panel.render``; ``show_lifecycle`` ->
+``drill.state_from_query`` and the text, ``drill.panel_text_values`` + ``ui.panel.render_text``; ``show`` -> the charts,
+``drill.panel_chart_values`` + ``ui.panel.render_charts``; ``show_lifecycle`` ->
 ``drill.lifecycle_values`` + ``panel.render_lifecycle``), each under cProfile in one process on a fresh instance (file
 cache cold): the hierarchy, the root's panel, then a county -> town -> zone -> grid, then the county and a sibling town
 again. Writes wall / CPU ms and the top functions of each step to OUT (JSON).
@@ -62,12 +63,14 @@ def step(name, fn):
 def click(level, code, label):
     state = {"level": level, "code": code, "period": "30d", "from": None, "to": None}
     q = drill.query_for(state, "zh")
-    def go():
+    def text():  # callbacks.drill.from_url: the view and the panel's text (the drill's critical path)
         s = drill.state_from_query(q, units.hierarchy())
-        v = drill.panel_values(s, "zh", None, None, panel.RANK_KPIS)
-        panel.render(v, "zh")
+        drill.map_target(s)
+        panel.render_text(drill.panel_text_values(s, "zh", panel.RANK_KPIS), "zh")
         return s
-    s = step(f"{label}: panel ({level} {code})", go)
+    s = step(f"{label}: text ({level} {code})", text)
+    step(f"{label}: charts ({level} {code})",
+         lambda: panel.render_charts(drill.panel_chart_values(s, "zh", None, None), "zh"))
     step(f"{label}: lifecycle ({level} {code})",
          lambda: panel.render_lifecycle(drill.lifecycle_values(s), "zh"))
 
