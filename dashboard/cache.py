@@ -11,12 +11,17 @@ that grows with the number of pages). Within a process one caller builds and the
 hosts) also build it once between them: the first to miss takes a build lock (``SET NX`` with an expiry, a builder
 that died frees it) and the others read its value as soon as it is stored (:class:`BuildLocks`; the file cache has no
 atomic ``add``: there each worker builds its own).
+
+Values whose key names their content (a KPI bundle's key holds its period, moment and the store's version) may also
+be kept in the process, the last few read or built (:class:`Recent`, ``remember(..., keep=True)``): a province's
+bundle is 14 MB of pickle, and a drill click read the same two from the shared cache in each of its callbacks.
 """
 from __future__ import annotations
 
 import logging
 import threading
 import time
+from collections import OrderedDict
 
 from flask import Flask
 from flask_caching import Cache
@@ -95,6 +100,32 @@ class SingleFlight:
             flight[0].set()
 
 
+class Recent:
+    """The last ``size`` values kept in this process by key, least recently used dropped first (for values whose key
+    names their content: what is kept is never stale)."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self._lock = threading.Lock()
+        self._items: OrderedDict = OrderedDict()
+
+    def get(self, key: str):
+        with self._lock:
+            value = self._items.get(key)
+            if value is not None:
+                self._items.move_to_end(key)
+            return value
+
+    def put(self, key: str, value) -> None:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+
+RECENT_SIZE = 4  # bundles kept per process (a province's: ~18 MB each in memory)
+
 LOCK_S = 30  # a cross-worker build lock expires after this: a worker that died building frees it
 
 
@@ -145,18 +176,31 @@ def _await(cache, locks: BuildLocks, key: str):
     return None
 
 
-def remember(cache, key: str, timeout: int, build):
+def remember(cache, key: str, timeout: int, build, keep: bool = False):
     """``cache.get(key)``, or ``build()`` stored under ``key`` for ``timeout`` seconds — built once however many
     requests of this process miss at the same time, and once between the workers when the cache is shared across
     them (Redis: ``cache.wx_locks``, :class:`BuildLocks`). ``cache`` None: just ``build()``. A failing cache write
-    is ignored (the value is still returned)."""
-    return remember_built(cache, key, timeout, build)[0]
+    is ignored (the value is still returned). ``keep``: a key that names its content — the value is also kept in the
+    process (``cache.wx_recent``, :class:`Recent`) and read from there first."""
+    return remember_built(cache, key, timeout, build, keep)[0]
 
 
-def remember_built(cache, key: str, timeout: int, build) -> tuple:
+def remember_built(cache, key: str, timeout: int, build, keep: bool = False) -> tuple:
     """:func:`remember`, and whether this process built the value (False: it came from the cache)."""
     if cache is None:
         return build(), True
+    recent = getattr(cache, "wx_recent", None) if keep else None
+    if recent is not None:
+        value = recent.get(key)
+        if value is not None:
+            return value, False
+        value, built = _remember_built(cache, key, timeout, build)
+        recent.put(key, value)
+        return value, built
+    return _remember_built(cache, key, timeout, build)
+
+
+def _remember_built(cache, key: str, timeout: int, build) -> tuple:
     value = cache.get(key)
     if value is not None:
         return value, False
@@ -195,6 +239,7 @@ def init_cache(server: Flask, config: dict) -> Cache:
     backends = server.extensions["cache"]
     backends[cache] = ResilientBackend(backends[cache])
     cache.wx_flights = SingleFlight()
+    cache.wx_recent = Recent(RECENT_SIZE)
     # Redis: SET NX lets the workers build a shared value once between them (:func:`remember`)
     cache.wx_locks = None
     if config.get("CACHE_TYPE") == "RedisCache":

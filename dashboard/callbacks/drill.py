@@ -2,8 +2,8 @@
 
 - user actions (map click on a town / zone / grid, ranking-bar click, period choice) → ``url.search``
   (dcc.Location pushes a history entry; the breadcrumb items are links that do the same);
-- ``url.search`` (also browser back / forward, a pasted link) → in one answer ``view-state``, the period controls,
-  the map's highlight and flight to the unit, and the panel's text (breadcrumb, title, cards, profile);
+- ``url.search`` (also browser back / forward, a pasted link) → at once ``view-state``, the period controls and the
+  map's highlight and flight to the unit (one answer), and the panel's text (breadcrumb, title, cards, profile; another);
 - the panel's text in → its charts and the lifecycle charts once mounted (``text-shown`` → ``panel-request``);
   ``view-state`` → the GIS export links.
 """
@@ -161,9 +161,9 @@ def register_callbacks(app) -> None:
     # the store did: the KPI cards follow each change through the live stream (``callbacks.pushed``, part
     # ``cards``); the charts follow ``charts-seq``, which ``assets/live.js`` moves at most once a minute while
     # changes come (a chart redrawn each second informs nobody, and costs every open overview a request).
-    # The charts of a view are asked for once its text is in (``text-shown``, set with the text: ``from_url``, ``show_text``): three panel
-    # callbacks at once shared the server's interpreter and the charts' drawing held the browser, so the title came
-    # last; now the title and cards come first, then the charts.
+    # The charts of a view are asked for once its text is in (``text-shown``, set with the text: ``text_from_url``,
+    # ``show_text``): three panel callbacks at once shared the server's interpreter and the charts' drawing held the
+    # browser, so the title came last; now the title and cards come first, then the charts.
     app.clientside_callback(
         """function (shown, kpi, freq, mounted, seq) {
             if (!mounted || !shown) { return window.dash_clientside.no_update; }
@@ -225,49 +225,65 @@ def register_callbacks(app) -> None:
         start, end = (starts or [None])[0], (ends or [None])[0]
         return _drill_query(trig, value, search, state, start, end)
 
-    # The view follows the URL in one answer: the view state, the period controls, the map's highlight and flight,
-    # and the panel's text (breadcrumb, title, cards, profile). A drill is then two requests before its title and
-    # highlight (the click's own, which writes the URL, and this one) where it was five in a chain; what did not
-    # change is left alone — the period select (its change would run ``act`` for nothing), the layers whose
-    # highlighted unit stays (restyling a layer is a pass over all its polygons), the map's view when the unit stays.
+    # The view follows the URL at once, in two answers asked for together: the view state, the period controls and
+    # the map's highlight and flight (``from_url``), and the panel's text — breadcrumb, title, cards, profile
+    # (``text_from_url``; a callback of the overview's own components only: the map's are on the wall too, and a
+    # callback is open to whoever may open a page holding one of its components). A drill is then two requests
+    # before its title and highlight (the click's own, which writes the URL, and these) where it was five in a chain.
+    # What did not change is left alone: the period select (its change would run ``act`` for nothing), the layers
+    # whose highlighted unit stays (restyling a layer is a pass over all its polygons), the map's view when the
+    # unit stays.
     @app.callback(
         Output("view-state", "data"),
         Output("period-select", "value"),
         Output("period-range-box", "children"),
         *[Output(f"geo-{name}", "hideout", allow_duplicate=True) for name in GEO_LAYERS],
         Output("map", "viewport"),
-        *[Output(out_id, prop, allow_duplicate=True) for out_id, prop in TEXT_OUTPUTS],
         Input("ov-url", "search"),
         State("ov-url", "pathname"),
         State("view-state", "data"),
         State("period-select", "value"),
         State({**panel.PERIOD_RANGE, "i": ALL}, "start_date"),
         State({**panel.PERIOD_RANGE, "i": ALL}, "end_date"),
-        State("ov-lang", "data"),
         prevent_initial_call=True,
     )
-    def from_url(search, pathname, known, shown_period, shown_starts, shown_ends, lang):
-        n_out = 3 + len(GEO_LAYERS) + 1 + len(TEXT_OUTPUTS)
+    def from_url(search, pathname, known, shown_period, shown_starts, shown_ends):
+        n_out = 3 + len(GEO_LAYERS) + 1
         if (pathname or "/") != "/":
             return (no_update,) * n_out
         state = drill.state_from_query(search, _hierarchy())
         if known == state:
             return (no_update,) * n_out
         period = state["period"] if state["period"] != shown_period else no_update
-        return (state, period, _period_box(state, known, shown_starts, shown_ends), *_map_view(known, state),
-                *_text(state, lang))
+        return (state, period, _period_box(state, known, shown_starts, shown_ends), *_map_view(known, state))
+
+    @app.callback(
+        *[Output(out_id, prop, allow_duplicate=True) for out_id, prop in TEXT_OUTPUTS],
+        Input("ov-url", "search"),
+        State("ov-url", "pathname"),
+        State("text-shown", "data"),
+        State("ov-lang", "data"),
+        prevent_initial_call=True,
+    )
+    def text_from_url(search, pathname, shown, lang):
+        if (pathname or "/") != "/":
+            return (no_update,) * len(TEXT_OUTPUTS)
+        state = drill.state_from_query(search, _hierarchy())
+        if (shown or {}).get("state") == state:
+            return (no_update,) * len(TEXT_OUTPUTS)
+        return _text(state, lang)
 
     # The panel's text on a page's first load (the view it was opened with), once the map has drawn (``map-ready``:
     # no callback before it); a view the URL brought since has its text already (``text-shown``: nothing to do).
     app.clientside_callback(
-        """function (state, ready, shown) {
+        """function (ready, state, shown) {
             var s = state || {}, t = (shown || {}).state || null;
             if (!ready || (t && ["level", "code", "period", "from", "to"].every(function (k) {
                 return (s[k] || null) === (t[k] || null); }))) { return window.dash_clientside.no_update; }
             return {state: state};
         }""",
         Output("text-request", "data"),
-        Input("view-state", "data"), Input("map-ready", "data"), State("text-shown", "data"),
+        Input("map-ready", "data"), State("view-state", "data"), State("text-shown", "data"),
     )
 
     @app.callback(

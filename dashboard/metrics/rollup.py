@@ -17,6 +17,7 @@ and closed at or after ``at`` or still open):
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
@@ -152,21 +153,30 @@ class UnitRows(Mapping):
     cache on every drill click — and a ranking of 67,000 grids is a comparison of arrays (:func:`rank_of`).
     ``hidden`` columns travel with the rows but are no KPI (the level-reached counts: :class:`Reached`)."""
 
-    def __init__(self, codes, columns: dict, hidden: dict | None = None):
+    def __init__(self, codes, columns: dict, hidden: dict | None = None, ordered: bool | None = None):
         self.codes = list(codes)
         self.columns = columns
         self.hidden = hidden or {}
+        # codes in ascending order (a bundle's are: ``UnitIndex``) are found by bisection; a dict of 67,000 positions
+        # took 5–8 ms to build for each bundle loaded from the cache, several per drill click
+        self.ordered = all(a < b for a, b in zip(self.codes, self.codes[1:])) if ordered is None else ordered
         self._pos = None
 
     def __getstate__(self):
-        return {"codes": self.codes, "columns": self.columns, "hidden": self.hidden}
+        return {"codes": self.codes, "columns": self.columns, "hidden": self.hidden, "ordered": self.ordered}
 
     def __setstate__(self, state):
-        self.__dict__.update(state)
+        self.__dict__.update({"ordered": False, **state})
         self._pos = None
 
     def pos(self, code) -> int | None:
         """The row of ``code`` (None: not a unit of the level)."""
+        if self.ordered:
+            try:
+                i = bisect_left(self.codes, code)
+            except TypeError:  # not comparable with the codes: not one of them
+                return None
+            return i if i < len(self.codes) and self.codes[i] == code else None
         if self._pos is None:
             self._pos = {c: i for i, c in enumerate(self.codes)}
         return self._pos.get(code)
@@ -214,7 +224,7 @@ class UnitRows(Mapping):
                 if i is not None:
                     a[i] = np.nan if v is None else v
             columns[name] = a
-        out = UnitRows(self.codes, columns, self.hidden)
+        out = UnitRows(self.codes, columns, self.hidden, self.ordered)
         out._pos = self._pos
         return out
 

@@ -276,11 +276,12 @@ def normalise_view(h: Hierarchy, level: str | None, code: str | None) -> tuple[s
 
 
 # -------------------------------------------------------------------------------------------- cache
-def _cached(cache, key: str, timeout: int, build):
-    """From the shared cache, or built once per process however many viewers ask at once (``cache.remember``)."""
+def _cached(cache, key: str, timeout: int, build, keep: bool = False):
+    """From the shared cache, or built once per process however many viewers ask at once (``cache.remember``);
+    ``keep``: also kept in the process, the last few (a bundle: its key names its content)."""
     from ..cache import remember
 
-    return remember(cache, key, timeout, build)
+    return remember(cache, key, timeout, build, keep)
 
 
 def now_utc() -> pd.Timestamp:
@@ -410,7 +411,7 @@ def kpi_bundle(bind, gd, cache, period: periods.Period, now=None, grid_medians=N
 
     timeout = PAST_TIMEOUT if not current else 120
     # "at": this request's moment — a current bundle built at an earlier second of the same key has its figures
-    bundle = {**_cached(cache, key, timeout, build), "at": str(at), "key": key, "timeout": timeout}
+    bundle = {**_cached(cache, key, timeout, build, keep=True), "at": str(at), "key": key, "timeout": timeout}
     if grid_medians is None:
         return bundle
     if grid_medians == "all":

@@ -413,10 +413,11 @@ def test_a_drill_click_shows_the_unit_before_the_charts(demo_app, page):
     assert page.js_errors == []
 
 
-def test_a_drill_asks_the_server_once_for_the_view_and_leaves_the_rest_alone(demo_app, page):
-    """A real click on a grid of the district view: the view (its state, the zone's highlight and the panel's title)
-    comes in one answer to the request the URL change made, the other unit layers are not restyled, and nothing
-    that depends only on the period runs again — the map is not recoloured, the period select does not write the URL."""
+def test_a_drill_asks_the_server_for_the_view_once_and_leaves_the_rest_alone(demo_app, page):
+    """A real click on a grid of the district view: the URL change asks at once for the view (its state and the zone's
+    highlight, one answer) and the panel's text (the title, another) — the text does not wait for the view state —,
+    the other unit layers are not restyled, and nothing that depends only on the period runs again: the map is not
+    recoloured, the period select does not write the URL."""
     from shapely.geometry import shape
 
     demo_app.sign_in(page)
@@ -453,8 +454,11 @@ def test_a_drill_asks_the_server_once_for_the_view_and_leaves_the_rest_alone(dem
     page.remove_listener("response", on_response)
     view = [a for changed, a in answers if "view-state.data" in a]
     assert len(view) == 1, answers
-    assert {"unit-title.children", "kpi-cards.children", "geo-zones.hideout"} <= view[0]
+    assert "geo-zones.hideout" in view[0]
     assert not view[0] & {"geo-towns.hideout", "geo-grids.hideout", "period-select.value"}
+    text = [(changed, a) for changed, a in answers if "unit-title.children" in a]
+    assert len(text) == 1 and text[0][0] == {"ov-url.search"}, text  # asked for by the URL change itself
+    assert {"kpi-cards.children", "text-shown.data"} <= text[0][1]
     assert zone in page.locator("#unit-title").inner_text()
     everything = set().union(*(a for _, a in answers))
     assert "map-legend.children" not in everything  # not recoloured

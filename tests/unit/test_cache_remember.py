@@ -59,3 +59,35 @@ def test_a_failed_build_is_not_shared_and_the_next_caller_builds_again(tmp_path)
 
 def test_without_a_cache_it_just_builds():
     assert remember(None, "k", 60, lambda: 7) == 7
+
+
+def test_kept_values_are_read_from_the_process_first_and_the_least_recent_dropped(tmp_path):
+    """``keep=True`` (a key naming its content, e.g. a KPI bundle's): the value is kept in the process, the last
+    ``RECENT_SIZE``; a kept key is answered without the shared cache (the same object), a dropped one from it again."""
+    from dashboard.cache import RECENT_SIZE
+
+    cache = _cache(tmp_path)
+    reads = []
+    real_get = cache.get
+
+    def counting_get(key):
+        reads.append(key)
+        return real_get(key)
+
+    cache.get = counting_get
+    first = remember(cache, "b0", 60, lambda: {"n": 0}, keep=True)
+    for i in range(1, RECENT_SIZE):
+        remember(cache, f"b{i}", 60, lambda i=i: {"n": i}, keep=True)
+    reads.clear()
+    assert remember(cache, "b0", 60, lambda: {"n": -1}, keep=True) is first  # kept: no read of the shared cache
+    assert reads == []
+    remember(cache, "b-new", 60, lambda: {"n": 99}, keep=True)  # one more: the least recently used (b1) goes
+    reads.clear()
+    assert remember(cache, "b1", 60, lambda: {"n": -1}, keep=True) == {"n": 1}  # from the shared cache again
+    assert reads and reads[0] == "b1"
+    reads.clear()
+    assert remember(cache, "b0", 60, lambda: {"n": -1}, keep=True) is first and reads == []
+    assert remember(cache, "other", 60, lambda: [2]) == [2] and remember(cache, "other", 60, lambda: [3]) == [2]
+    reads.clear()
+    remember(cache, "other", 60, lambda: [3])  # not kept: read from the shared cache each time
+    assert reads == ["other"]

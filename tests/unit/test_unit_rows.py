@@ -12,8 +12,10 @@ import pytest
 from dashboard.metrics.rollup import Reached, UnitRows, rank_of
 
 
-def _rows(rng: random.Random, n: int) -> tuple[UnitRows, dict]:
+def _rows(rng: random.Random, n: int, shuffled: bool = False) -> tuple[UnitRows, dict]:
     codes = [f"G{i:05d}" for i in range(n)]
+    if shuffled:  # rows in another order than their codes' (found through a dict, not by bisection)
+        rng.shuffle(codes)
     counts = np.array([rng.randrange(0, 6) for _ in range(n)], dtype=np.int64)
     rate = np.array([np.nan if rng.random() < 0.2 else rng.choice([0.5, 0.25, rng.random()]) for _ in range(n)])
     hidden = {"present": np.array([rng.random() < 0.7 for _ in range(n)]),
@@ -34,9 +36,10 @@ def _old_rank(plain: dict, code: str, kpi: str, lower: bool):
     return (codes.index(code) + 1 if code in codes else None), len(vals)
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
-def test_rows_read_as_the_dict_they_replace_after_a_pickle(seed):
-    rows, plain = _rows(random.Random(seed), 300)
+@pytest.mark.parametrize("seed,shuffled", [(1, False), (2, False), (3, True)])
+def test_rows_read_as_the_dict_they_replace_after_a_pickle(seed, shuffled):
+    rows, plain = _rows(random.Random(seed), 300, shuffled)
+    assert rows.ordered is not shuffled
     back = pickle.loads(pickle.dumps({"kpis": {"grid": rows}, "levels": Reached({"grid": rows})}))
     got = back["kpis"]["grid"]
     assert dict(got.items()) == plain and list(got) == list(plain) and len(got) == len(plain)
@@ -46,6 +49,8 @@ def test_rows_read_as_the_dict_they_replace_after_a_pickle(seed):
         assert type(row["open_incidents"]) is int and (row["resolution_rate"] is None
                                                         or type(row["resolution_rate"]) is float)
     assert got.get("nope") is None and "nope" not in got and "G00007" in got
+    assert all(got.pos(c) == i for i, c in enumerate(rows.codes)) and got.pos(None) is None and got.pos(7) is None
+    assert got.pos("G0") is None and got.pos("G00299x") is None and got.pos("A") is None and got.pos("Z") is None
     with pytest.raises(KeyError):
         got["nope"]
     assert got.table() == {k: {c: r[k] for c, r in plain.items()} for k in ("open_incidents", "resolution_rate")}
@@ -60,10 +65,10 @@ def test_rows_read_as_the_dict_they_replace_after_a_pickle(seed):
     assert got["G00001"] == plain["G00001"]
 
 
-@pytest.mark.parametrize("seed", [4, 5])
-def test_ranks_equal_a_stable_sort_of_the_values(seed):
+@pytest.mark.parametrize("seed,shuffled", [(4, False), (5, True)])
+def test_ranks_equal_a_stable_sort_of_the_values(seed, shuffled):
     rng = random.Random(seed)
-    rows, plain = _rows(rng, 200)
+    rows, plain = _rows(rng, 200, shuffled)
     for kpi in ("open_incidents", "resolution_rate"):
         for lower in (True, False):
             for code in rng.sample(list(plain), 60) + ["nope"]:
