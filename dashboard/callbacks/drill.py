@@ -161,7 +161,7 @@ def register_callbacks(app) -> None:
     # the store did: the KPI cards follow each change through the live stream (``callbacks.pushed``, part
     # ``cards``); the charts follow ``charts-seq``, which ``assets/live.js`` moves at most once a minute while
     # changes come (a chart redrawn each second informs nobody, and costs every open overview a request).
-    # The charts of a view are asked for once its text is in (``text-shown``, set with the text: ``text_from_url``,
+    # The charts of a view are asked for once its text is in (``text-shown``, set with the text by
     # ``show_text``): three panel callbacks at once shared the server's interpreter and the charts' drawing held the
     # browser, so the title came last; now the title and cards come first, then the charts.
     app.clientside_callback(
@@ -227,7 +227,7 @@ def register_callbacks(app) -> None:
 
     # The view follows the URL at once, in two answers asked for together: the view state, the period controls and
     # the map's highlight and flight (``from_url``), and the panel's text — breadcrumb, title, cards, profile
-    # (``text_from_url``; a callback of the overview's own components only: the map's are on the wall too, and a
+    # (``show_text``; a callback of the overview's own components only: the map's are on the wall too, and a
     # callback is open to whoever may open a page holding one of its components). A drill is then two requests
     # before its title and highlight (the click's own, which writes the URL, and these) where it was five in a chain.
     # What did not change is left alone: the period select (its change would run ``act`` for nothing), the layers
@@ -257,24 +257,10 @@ def register_callbacks(app) -> None:
         period = state["period"] if state["period"] != shown_period else no_update
         return (state, period, _period_box(state, known, shown_starts, shown_ends), *_map_view(known, state))
 
-    @app.callback(
-        *[Output(out_id, prop, allow_duplicate=True) for out_id, prop in TEXT_OUTPUTS],
-        Input("ov-url", "search"),
-        State("ov-url", "pathname"),
-        State("text-shown", "data"),
-        State("ov-lang", "data"),
-        prevent_initial_call=True,
-    )
-    def text_from_url(search, pathname, shown, lang):
-        if (pathname or "/") != "/":
-            return (no_update,) * len(TEXT_OUTPUTS)
-        state = drill.state_from_query(search, _hierarchy())
-        if (shown or {}).get("state") == state:
-            return (no_update,) * len(TEXT_OUTPUTS)
-        return _text(state, lang)
-
-    # The panel's text on a page's first load (the view it was opened with), once the map has drawn (``map-ready``:
-    # no callback before it); a view the URL brought since has its text already (``text-shown``: nothing to do).
+    # The panel's text: of the view the URL names when it changes, and on a page's first load of the view it was
+    # opened with, once the map has drawn (``text-request``; ``map-ready``: no callback before it; nothing when the
+    # URL brought a view since, ``text-shown``). One callback for both, so that the renderer keeps only the newest of
+    # its answers: a first click while the page's first text was still on its way was overwritten by it.
     app.clientside_callback(
         """function (ready, state, shown) {
             var s = state || {}, t = (shown || {}).state || null;
@@ -288,12 +274,23 @@ def register_callbacks(app) -> None:
 
     @app.callback(
         *[Output(out_id, prop) for out_id, prop in TEXT_OUTPUTS],
+        Input("ov-url", "search"),
         Input("text-request", "data"),
+        State("ov-url", "pathname"),
+        State("text-shown", "data"),
         State("ov-lang", "data"),
         prevent_initial_call=True,
     )
-    def show_text(request, lang):
-        return _text((request or {}).get("state") or {}, lang)
+    def show_text(search, request, pathname, shown, lang):
+        if ctx.triggered_id == "text-request":
+            state = (request or {}).get("state") or {}
+        elif (pathname or "/") != "/":
+            return (no_update,) * len(TEXT_OUTPUTS)
+        else:
+            state = drill.state_from_query(search, _hierarchy())
+            if (shown or {}).get("state") == state:
+                return (no_update,) * len(TEXT_OUTPUTS)
+        return _text(state, lang)
 
     @app.callback(
         Output("chart-ranking", "figure"), Output("chart-trend", "figure"), Output("chart-category", "figure"),
