@@ -239,17 +239,27 @@ def _compressed(raw: bytes) -> dict:
             "etag": hashlib.sha1(raw).hexdigest()[:20]}
 
 
-def _payload(layer: str, box=None, lod: int | None = None) -> dict:
+# a view's box is asked for once or twice and on the critical path of a pan: compressed faster (brotli 5: 2x quicker
+# than 9 for 2 % more bytes), in the one encoding asked for, when first asked for
+BOX_ENCODERS = {"br": lambda raw: brotli.compress(raw, quality=5), "gzip": lambda raw: gzip.compress(raw, 5, mtime=0)}
+
+
+def _payload(layer: str, box=None, lod: int | None = None, enc: str | None = None) -> dict:
+    """A layer's payload ``{"raw", "etag", encoding: bytes}``: a whole layer (or its ``lod``) with both encodings at
+    their best, a view's ``box`` with ``enc``'s."""
     svc = services()
     crs = svc.settings.tile_crs
     key = f"geo:{PAYLOAD_VERSION}:{svc.settings.geodata_dir}:{layer}:{crs}" + (
         "" if box is None else ":" + ",".join(f"{v:.2f}" for v in box)) + ("" if lod is None else f":lod{lod}")
-    cached = svc.cache.get(key)
+    cached, changed = svc.cache.get(key), False
     if cached is None and box is not None:
-        cached = _compressed(build_in_box(layer, svc.geodata(), box, crs))
-        svc.cache.set(key, cached, timeout=0)
+        raw = build_in_box(layer, svc.geodata(), box, crs)
+        cached, changed = {"raw": raw, "etag": hashlib.sha1(raw).hexdigest()[:20]}, True
     if cached is None:
-        cached = _compressed(build_layer(layer, svc.geodata(), crs, lod))
+        cached, changed = _compressed(build_layer(layer, svc.geodata(), crs, lod)), True
+    if enc is not None and enc not in cached:
+        cached, changed = {**cached, enc: BOX_ENCODERS[enc](cached["raw"])}, True
+    if changed:
         svc.cache.set(key, cached, timeout=0)
     return cached
 
@@ -280,18 +290,15 @@ def layer_json(layer: str):
         if max(box[2] - box[0], box[3] - box[1]) > BBOX_MAX_SPAN[layer]:
             return _refuse(400, "invalid_value", "bbox", f"bbox is wider than {BBOX_MAX_SPAN[layer]:g}° for {layer}: "
                                                          "zoom in, or ask for the whole layer without bbox")
-    payload = _payload(layer, box, lod)
+    enc = next((e for e in BOX_ENCODERS if request.accept_encodings[e]), None)
+    payload = _payload(layer, box, lod, enc)
     etag = payload["etag"]
     if request.if_none_match and etag in request.if_none_match:
         resp = Response(status=304)
     else:
-        accept = request.accept_encodings
-        if accept["br"]:
-            resp = Response(payload["br"], mimetype="application/json")
-            resp.headers["Content-Encoding"] = "br"
-        elif accept["gzip"]:
-            resp = Response(payload["gzip"], mimetype="application/json")
-            resp.headers["Content-Encoding"] = "gzip"
+        if enc is not None:
+            resp = Response(payload[enc], mimetype="application/json")
+            resp.headers["Content-Encoding"] = enc
         else:
             resp = Response(payload["raw"], mimetype="application/json")
         resp.headers["Vary"] = "Accept-Encoding"

@@ -5,7 +5,7 @@
 - ``url.search`` (also browser back / forward, a pasted link) → at once ``view-state``, the period controls and the
   map's highlight and flight to the unit (one answer), and the panel's text (breadcrumb, title, cards, profile; another);
 - the panel's text in → its charts and the lifecycle charts once mounted (``text-shown`` → ``panel-request``);
-  ``view-state`` → the GIS export links.
+  then the GIS export links.
 """
 from __future__ import annotations
 
@@ -314,8 +314,9 @@ def register_callbacks(app) -> None:
     def show_lifecycle(request, lang):
         return panel.render_lifecycle(drill.lifecycle_values((request or {}).get("state") or {}), lang or "zh")
 
-    @app.callback(Output("ov-gis-gpkg", "href"), Output("ov-gis-shp", "href"), Input("view-state", "data"),
+    @app.callback(Output("ov-gis-gpkg", "href"), Output("ov-gis-shp", "href"), Input("text-shown", "data"),
                   prevent_initial_call=True)
-    def gis_links(state):
-        """The GIS export links follow the view: its period and unit (``services.drill.gis_query``)."""
-        return gis_ui.hrefs(drill.gis_query(state or {}))
+    def gis_links(shown):
+        """The GIS export links follow the view: its period and unit (``services.drill.gis_query``) — once the panel
+        shows it (asked for beside the text, they shared the server with it)."""
+        return gis_ui.hrefs(drill.gis_query((shown or {}).get("state") or {}))

@@ -624,7 +624,13 @@ def grid_activity(bind, cache, code: str, now=None) -> dict:
 
 
 def zone_staff(gd, code: str) -> dict:
-    """The zone's workstation and "1+1+1+N" staff, from the geodata."""
+    """The zone's workstation and "1+1+1+N" staff, from the geodata (a copy of what :func:`_zone_staff` keeps)."""
+    out = _zone_staff(gd, code)
+    return {**out, "stars": dict(out["stars"])}
+
+
+@lru_cache(maxsize=512)
+def _zone_staff(gd, code: str) -> dict:  # the geodata never changes while the app runs: kept per (geodata, zone)
     z = gd.zones.set_index("code").loc[code]
     g = gd.grids[gd.grids["zone_code"] == code]
     stars = g["worker_stars"].value_counts().reindex(range(1, 6), fill_value=0)
@@ -640,7 +646,13 @@ def zone_staff(gd, code: str) -> dict:
 
 
 def hazards_of(gd, level: str, code: str | None) -> dict:
-    """Hazard sites of the unit by kind, and how many are major."""
+    """Hazard sites of the unit by kind, and how many are major (a copy of what :func:`_hazards_of` keeps)."""
+    out = _hazards_of(gd, level, code)
+    return {**out, "by_kind": dict(out["by_kind"])}
+
+
+@lru_cache(maxsize=2048)
+def _hazards_of(gd, level: str, code: str | None) -> dict:  # kept per (geodata, unit), as the hierarchy is
     hz = gd.hazards
     if level in ABOVE_TOWN:  # a county or city: the hazard sites of its towns
         hz = hz[hz["town_code"].isin(hierarchy(gd).towns_of(level, code))]

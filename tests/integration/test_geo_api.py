@@ -112,6 +112,14 @@ def test_bbox_gives_the_units_of_a_view(client):
     assert 0 < len(codes) < len(whole) and codes == expect
     same = client.get("/api/geo/grids.json?bbox=120.12,30.86,120.051,30.801")  # other corners, same lattice cells
     assert {f["properties"]["code"] for f in same.get_json()["features"]} == codes
+    import brotli
+
+    url = "/api/geo/grids.json?bbox=" + ",".join(map(str, box))
+    for enc, decode in (("br", brotli.decompress), ("gzip", gzip.decompress)):  # each encoding made when asked for
+        r = client.get(url, headers={"Accept-Encoding": enc})
+        assert r.status_code == 200 and r.headers["Content-Encoding"] == enc and r.mimetype == "application/json"
+        assert json.loads(decode(r.data))["features"] == got
+        assert client.get(url, headers={"Accept-Encoding": enc, "If-None-Match": r.headers["ETag"]}).status_code == 304
     assert client.get("/api/geo/grids.json?bbox=0,0,0,0").get_json()["features"] == []
     for q in ("bbox=1,2,3", "bbox=a,b,c,d", "bbox=119,29,122,32"):  # malformed, or wider than 2° for grids
         r = client.get("/api/geo/grids.json?" + q)
