@@ -201,8 +201,43 @@
     });
   }
 
+  /* the zone of grid ``code`` as the map's grid layer has it (the grid in view: the view is on it), else null */
+  function gridZone(code) {
+    var m = maps.map, zone = null;
+    if (!m || !code) { return null; }
+    m.eachLayer(function (l) {
+      var f = l.feature;
+      if (zone === null && f && f.properties && f.properties.code === code && f.properties.zone_code) {
+        zone = f.properties.zone_code;
+      }
+    });
+    return zone;
+  }
+
   var map = {
     esc: esc,
+    /* The overview's URL query after a click on unit ``props`` of the map's ``layer`` (services.drill.drill_target, the
+     * rule, in the browser: the click writes the URL at once, with no request before the view's): a city, county, town
+     * or zone drills into it; a grid into its zone, unless the view is already in that zone (the zone, or one of its
+     * grids): then into the grid. The view's other parameters (period, language) are kept as they are. null: nothing
+     * to do (not a unit, or the view already). */
+    drillQuery: function (layer, props, search) {
+      var level = {cities: "city", counties: "county", towns: "town", zones: "zone", grids: "grid"}[layer];
+      var p = props || {}, q = new URLSearchParams(search || "");
+      var now = [q.get("level") || "district", q.get("code") || null];
+      if (!level || !p.code) { return null; }
+      var next = [level, p.code];
+      if (layer === "grids") {
+        var inZone = now[0] === "zone" ? now[1] : now[0] === "grid" ? gridZone(now[1]) : null;
+        next = inZone && inZone === p.zone_code ? ["grid", p.code] : ["zone", p.zone_code];
+      }
+      if (!next[1] || (next[0] === now[0] && next[1] === now[1])) { return null; }
+      var out = new URLSearchParams();
+      out.set("level", next[0]);
+      out.set("code", next[1]);
+      q.forEach(function (v, k) { if (k !== "level" && k !== "code") { out.append(k, v); } });
+      return "?" + out.toString();
+    },
     mapFor: function (id) {  // the map once it has its view (a map is registered as it is made: map.detail)
       var m = maps[id || "map"];
       return m && m._loaded ? m : undefined;

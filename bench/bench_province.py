@@ -56,6 +56,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 from bench.bench_map import RESOURCES, bundle_name, machine, painted_script
@@ -263,6 +264,74 @@ def count_set(gdir: Path) -> dict:
         if p.exists():
             out[level] = p.read_text(encoding="utf-8").count('{"type":"Feature"')
     return out
+
+
+WORKERS = [2]  # --workers
+
+
+@contextmanager
+def served_gunicorn(instance: Path, **settings):
+    """The set served as in production (``python -m dashboard serve``: gunicorn, ``--workers`` workers, each warming
+    its geodata's memos as it starts) on a free loopback port, in processes of their own (the in-process server shares
+    the bench's interpreter with Playwright); yields its URL once every worker has warmed (its CPU quiet)."""
+    import signal
+    import socket
+
+    with socket.socket() as sk:
+        sk.bind(("127.0.0.1", 0))
+        port = sk.getsockname()[1]
+    env = {**os.environ, "DATABASE_URL": settings["database_url"], "GEODATA_DIR": str(settings["geodata_dir"]),
+           "SECRET_KEY": settings["secret_key"], "API_TOKENS": ",".join(settings["api_tokens"]), "DEMO_USERS": "1",
+           "DEMO_LIVE": "0", "TILE_URL": "", "INSTANCE_DIR": str(instance), "CACHE_URL": f"file://{instance / 'cache'}",
+           **{f"RATE_LIMIT_{k.upper()}": v for k, v in settings.get("rate_limits", {}).items()}}
+    log = open(instance / "serve.log", "ab")
+    proc = subprocess.Popen([sys.executable, "-m", "dashboard", "serve", "--workers", str(WORKERS[0]), "--port",
+                             str(port), "--host", "127.0.0.1"], cwd=ROOT, env=env, stdout=log, stderr=log,
+                            start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the server did not start: " + (instance / "serve.log").read_text()[-3000:])
+            try:
+                if _get(url + "/healthz")[2] == 200:
+                    break
+            except OSError:
+                pass
+            time.sleep(0.3)
+        _wait_quiet(os.getpgid(proc.pid))
+        yield url
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(30)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            os.killpg(proc.pid, signal.SIGKILL)
+        log.close()
+
+
+def _wait_quiet(pgid: int, timeout: float = 180.0) -> None:
+    """Until the processes of group ``pgid`` (the server's) used under 5 % of a core for two seconds running."""
+    def cpu() -> float:
+        total = 0
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(stat[2]) == pgid:  # the process group
+                total += int(stat[11]) + int(stat[12])
+        return total / os.sysconf("SC_CLK_TCK")
+
+    deadline, quiet, last = time.monotonic() + timeout, 0, cpu()
+    while time.monotonic() < deadline and quiet < 4:
+        time.sleep(0.5)
+        now = cpu()
+        quiet = quiet + 1 if now - last < 0.025 else 0
+        last = now
 
 
 def _sa_url(db: str) -> str:
@@ -763,7 +832,10 @@ def bench_set(browser, name: str, gdir: Path, db: str, args, rng: random.Random)
         PAINT_SINGLE % {"grids": counts["grids"], "zones": counts["zones"]}
     settings = {"geodata_dir": gdir, "database_url": _sa_url(db), "secret_key": SECRET, "api_tokens": (TOKEN,),
                 "rate_limits": {"login_name": "6000/minute", "login_address": "6000/minute"}}
-    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as tmp, served(Path(tmp), **settings) as url:
+    serve = served if args.server == "inprocess" else served_gunicorn
+    fig["server"] = ("in the bench's process (werkzeug, threads; bench.common.served)" if args.server == "inprocess"
+                     else f"python -m dashboard serve: gunicorn, {args.workers} workers × 4 threads (+ stream slots)")
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as tmp, serve(Path(tmp), **settings) as url:
         t0 = time.perf_counter()
         _, _, status = _get(url + "/api/geo/district.json")
         fig["server_first_request_ms"] = {"ms": round((time.perf_counter() - t0) * 1000, 1), "status": status,
@@ -838,10 +910,15 @@ def main(argv=None) -> int:
                                                  "the set's figures already in the results")
     ap.add_argument("--out", default="province", help="results name (bench/results/<out>.json)")
     ap.add_argument("--tag", default="", help="a word for this run in the results (e.g. the machine's state)")
+    ap.add_argument("--server", choices=["inprocess", "gunicorn"], default="inprocess",
+                    help="serve each set in the bench's process (werkzeug, as before) or as in production "
+                         "(python -m dashboard serve: gunicorn)")
+    ap.add_argument("--workers", type=int, default=2, help="with --server gunicorn: its workers")
     ap.add_argument("--substitute", default=None, metavar="DIR",
                     help="write the province's stand-in set into DIR first (substitute_set: the 90 real county "
                          "outlines with Wuxing's towns, zones and grids) — name it in --set")
     args = ap.parse_args(argv)
+    WORKERS[0] = args.workers
     if args.substitute:
         substitute_set(Path(args.substitute))
     sets = [s.split(":", 2) for s in (args.set or DEFAULT_SETS)]

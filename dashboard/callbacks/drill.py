@@ -1,13 +1,16 @@
 """Drill-down callbacks (thin): the URL query is the one place the view lives.
 
-- user actions (map click on a town / zone / grid, ranking-bar click, period choice) → ``url.search``
-  (dcc.Location pushes a history entry; the breadcrumb items are links that do the same);
+- user actions → ``url.search`` (dcc.Location pushes a history entry; the breadcrumb items are links that do the
+  same): a map click on a unit in the browser (``wx.map.drillQuery``, the rule of :func:`next_state`), a ranking-bar
+  click or a period choice here;
 - ``url.search`` (also browser back / forward, a pasted link) → at once ``view-state``, the period controls and the
   map's highlight and flight to the unit (one answer), and the panel's text (breadcrumb, title, cards, profile; another);
 - the panel's text in → its charts and the lifecycle charts once mounted (``text-shown`` → ``panel-request``);
   then the GIS export links.
 """
 from __future__ import annotations
+
+import json
 
 from dash import ALL, Input, Output, Patch, State, ctx, no_update
 
@@ -32,7 +35,9 @@ def _feature_code(click) -> str | None:
 
 
 def next_state(trigger: str | None, value, state: dict, h, start=None, end=None) -> dict | None:
-    """The view after a user action, or None when the action changes nothing (pure; unit-tested)."""
+    """The view after a user action, or None when the action changes nothing (pure; unit-tested). A map click
+    (``geo-*``) is applied in the browser (``wx.map.drillQuery``): this is its rule, which the e2e tests hold the
+    browser's to."""
     state = dict(state or {"level": "district", "code": None, "period": "30d", "from": None, "to": None})
     if trigger in tuple(f"geo-{name}" for name in GEO_LAYERS):
         target = drill.drill_target(h, state, trigger[4:], _feature_code(value))
@@ -182,7 +187,22 @@ def register_callbacks(app) -> None:
         Input("text-shown", "data"), Input("charts-mounted", "data"), Input("charts-seq", "data"),
     )
 
-    @app.callback(
+    # Map clicks drill on the overview, in the browser (``wx.map.drillQuery``: the rule of ``drill_target``, which the
+    # e2e tests hold it to): the URL is written at once, and the view's requests go out with no round trip before
+    # them. Triggered by the click count, not the click data: clicking the grid that took you into its zone clicks the
+    # same feature again, which leaves ``clickData`` unchanged. Only map and URL inputs here: the same map (same
+    # layer ids) is on other pages too, where this callback must find every input and do nothing.
+    app.clientside_callback(
+        """function () {
+            var names = %s, n = names.length, args = arguments, noUpdate = window.dash_clientside.no_update;
+            var search = args[2 * n], pathname = args[2 * n + 1];
+            var trig = ((window.dash_clientside.callback_context.triggered || [])[0] || {}).prop_id || "";
+            var i = names.indexOf(trig.split(".")[0].replace(/^geo-/, ""));
+            if ((pathname || "/") !== "/" || i < 0) { return noUpdate; }
+            var click = args[n + i] || {};
+            var props = click.properties || (click.feature || {}).properties;
+            return window.wx.map.drillQuery(names[i], props, search) || noUpdate;
+        }""" % json.dumps(list(GEO_LAYERS)),
         Output("url", "search", allow_duplicate=True),
         *[Input(f"geo-{name}", "n_clicks") for name in GEO_LAYERS],
         *[State(f"geo-{name}", "clickData") for name in GEO_LAYERS],
@@ -190,17 +210,6 @@ def register_callbacks(app) -> None:
         State("url", "pathname"),
         prevent_initial_call=True,
     )
-    def act_on_map(*args):
-        """Map clicks drill on the overview. Triggered by the click count, not the click data: clicking the
-        grid that took you into its zone clicks the same feature again, which leaves ``clickData`` unchanged.
-        Only map and URL inputs here: the same map (same layer ids) is on other pages too, where this callback
-        must find every input and do nothing."""
-        clicks, (search, pathname) = args[len(GEO_LAYERS):2 * len(GEO_LAYERS)], args[2 * len(GEO_LAYERS):]
-        if (pathname or "/") != "/":
-            return no_update
-        trig = ctx.triggered_id
-        value = dict(zip((f"geo-{name}" for name in GEO_LAYERS), clicks)).get(trig)
-        return _drill_query(trig, value, search)
 
     @app.callback(Output("url", "search", allow_duplicate=True), Input("chart-ranking", "clickData"),
                   State("view-state", "data"), State("url", "search"), prevent_initial_call=True)

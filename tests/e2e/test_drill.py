@@ -508,3 +508,49 @@ def test_a_first_click_is_not_undone_by_the_page_s_first_text_coming_late(demo_a
     assert zone in page.locator("#unit-title").inner_text()
     assert _query(page.url).get("code") == zone
     assert page.js_errors == []
+
+
+def test_the_browser_drills_a_map_click_by_the_server_s_rule(demo_server, opened):
+    """A map click is turned into the URL in the browser (``wx.map.drillQuery``): for clicks on towns, zones and grids
+    from the district, a town, a zone and a grid view (grids of the same zone and of another), with another period and
+    the English switch kept, it writes what the server's rule (``callbacks.drill.next_state``) gives."""
+    import random
+
+    from dashboard.callbacks.drill import next_state
+    from dashboard.geodata import load_geodata
+    from dashboard.metrics import views
+    from dashboard.services.drill import query_for, state_from_query
+
+    page = opened
+    h = views.hierarchy(load_geodata())
+    rng = random.Random(7)
+    with urllib.request.urlopen(authed(f"{demo_server.url}/api/geo/grids.json")) as resp:
+        grids = {f["properties"]["code"]: f["properties"] for f in json.loads(resp.read())["features"]}
+    page.wait_for_function("n => document.querySelectorAll('path.wx-layer-grids').length === n", arg=len(grids),
+                           timeout=30_000)  # the whole district's grids (gridZone reads a grid's zone from them)
+    towns = sorted(c for lv, c in h.names if lv == "town")
+    zones = sorted(c for lv, c in h.names if lv == "zone")
+    checked = 0
+    for lang in ("zh", "en"):
+        for period in ({"period": "2019", "from": None, "to": None},
+                       {"period": "custom", "from": "2019-03-01", "to": "2019-03-31"}):
+            zone = rng.choice(zones)
+            grid = rng.choice(h.kids("zone", zone))
+            for level, code in (("district", None), ("town", rng.choice(towns)), ("zone", zone), ("grid", grid)):
+                state = {"level": level, "code": code, **period}
+                search = query_for(state, lang)
+                assert state_from_query(search, h) == state
+                inside = rng.choice([g for g in h.kids("zone", zone) if g != grid])
+                other = rng.choice([g for g in grids if grids[g]["zone_code"] != zone])
+                clicks = [("grids", grids[inside]), ("grids", grids[other]), ("grids", grids[grid]),
+                          ("zones", {"code": zone}), ("zones", {"code": rng.choice(zones)}),
+                          ("towns", {"code": rng.choice(towns)}), ("towns", {"code": code if level == "town" else towns[0]})]
+                for layer, props in clicks:
+                    new = next_state(f"geo-{layer}", {"properties": props}, state, h)
+                    want = None if new is None or query_for(new, lang) == search else query_for(new, lang)
+                    got = page.evaluate("([l, p, s]) => wx.map.drillQuery(l, p, s)", [layer, props, search])
+                    assert got == want, (state, layer, props, lang)
+                    checked += 1
+    assert checked == 112
+    assert page.evaluate("() => wx.map.drillQuery('hazards', {code: 'x'}, '')") is None
+    assert page.evaluate("() => wx.map.drillQuery('zones', {}, '')") is None
