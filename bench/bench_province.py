@@ -162,6 +162,9 @@ HELPERS = r"""(() => {
                                                       Math.round(e.startTime - t0), Math.round(e.responseStart - t0),
                                                       Math.round(e.responseEnd - t0)]),
                                          layers: Object.fromEntries(Object.keys(B.detail).map(k => [k, B.feats(m, k).length])),
+                                         // data sent again to a layer that dropped it (wx.map: VERIFY_MS), so far
+                                         resent: Object.fromEntries(['district', 'cities', 'counties', 'towns', 'zones', 'grids']
+                                           .map(k => [k, (window.wx.map.viewState(k) || {}).resent || 0])),
                                          markers: B.markersInView()}));
     }); };
   // where to click: a point of a polygon of the topmost drawn unit layer that is on top at that point
@@ -657,7 +660,8 @@ def pan_zoom(browser, url: str, helpers: str, condition: str, points: list, n: i
         bands.setdefault(band, []).append(s["ms"])
     out["by_detail_drawn"] = {k: summary(v) for k, v in bands.items()}
     out["samples"] = [{"kind": s["kind"], "ms": round(s["ms"], 1), "zoom": round(s["zoom"], 2),
-                       "layers": s["layers"], "markers": s["markers"], "fetched": s.get("fetched")} for s in samples]
+                       "layers": s["layers"], "markers": s["markers"], "fetched": s.get("fetched"),
+                       "resent": s.get("resent")} for s in samples]
     return out
 
 
