@@ -34,8 +34,9 @@ SIMPLIFY_TOLERANCE = {"district": 1e-4, "cities": 4e-4, "counties": 4e-4, "towns
 # ``?bbox=``: the units whose box meets the view (the level of detail of a multi-county map). The box is snapped
 # outward to a lattice of BBOX_STEP degrees, so that neighbouring views of one place share a URL and its cached
 # payload; a box wider than BBOX_MAX_SPAN degrees is refused (the map asks for these layers only zoomed in).
-# The outlines (root, cities, counties) come by box too once zoomed in past the coarse levels (``ui.layers.OUTLINE_BBOX``):
-# a county's page drew the full outlines of the whole province (1 MB) for the few in its view. Their lattice is
+# The outlines (root, cities, counties) come by box too once zoomed in past the coarse levels
+# (``ui.layers.OUTLINE_BBOX``): a county's page drew the full outlines of the whole province (1 MB) for the few in its
+# view. Their lattice is
 # coarser (a pan at zoom 10 crosses it seldom) and the root, one polygon meeting every view, comes as its boundary
 # cut to the box (lines: no edge of the cut is drawn).
 BBOX_LAYERS = ("district", "cities", "counties", "towns", "zones", "grids")

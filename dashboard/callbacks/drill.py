@@ -4,7 +4,8 @@
   same): a map click on a unit in the browser (``wx.map.drillQuery``, the rule of :func:`next_state`), a ranking-bar
   click or a period choice here;
 - ``url.search`` (also browser back / forward, a pasted link) → at once ``view-state``, the period controls and the
-  map's highlight and flight to the unit (one answer), and the panel's text (breadcrumb, title, cards, profile; another);
+  map's highlight and flight to the unit (one answer), and the panel's text (breadcrumb, title, cards, profile;
+  another);
 - the panel's text in → its charts and the lifecycle charts once mounted (``text-shown`` → ``panel-request``);
   then the GIS export links.
 """
@@ -237,8 +238,8 @@ def register_callbacks(app) -> None:
     # The view follows the URL at once, in two answers asked for together: the view state, the period controls and
     # the map's highlight and flight (``from_url``), and the panel's text — breadcrumb, title, cards, profile
     # (``show_text``; a callback of the overview's own components only: the map's are on the wall too, and a
-    # callback is open to whoever may open a page holding one of its components). A drill is then two requests
-    # before its title and highlight (the click's own, which writes the URL, and these) where it was five in a chain.
+    # callback is open to whoever may open a page holding one of its components). A map click's drill is then these
+    # two requests, sent together as the browser writes the URL, where it was five in a chain.
     # What did not change is left alone: the period select (its change would run ``act`` for nothing), the layers
     # whose highlighted unit stays (restyling a layer is a pass over all its polygons), the map's view when the
     # unit stays.

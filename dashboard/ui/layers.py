@@ -73,7 +73,8 @@ DETAIL = {"towns": {"zoom": 9.5, "bbox": True}, "zones": {"zoom": 10.5, "bbox": 
 LOD_LAYERS = ("district", "cities", "counties")
 LOD_ZOOMS = (8.5, 10.0)
 # ... and from there the outlines of the view only (``?bbox=`` snapped outward to ``step`` degrees, the root's cut to
-# the box: ``api/geo.OUTLINE_BBOX_STEP``), unless the view is wider than ``max`` degrees (a wall's 4K screen): then whole
+# the box: ``api/geo.OUTLINE_BBOX_STEP``), unless the view is wider than ``max`` degrees (a wall's 4K screen): then
+# the whole layer
 OUTLINE_BBOX = {"step": 0.5, "max": 8.0}
 
 
