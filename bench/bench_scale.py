@@ -130,10 +130,12 @@ def map_payload():
     raise RuntimeError("no measure_payload behind dashboard/api/mapdata.py")
 
 
-def measure(url: str, samples: int, seed: int, repeat: int = 1) -> dict:
+def measure(url: str, samples: int, seed: int, repeat: int = 1, warm: int = 0) -> dict:
     """Time the three read paths on ``url`` with a cold cache; runs in its own process (see main). With ``repeat``
     > 1 each pick is measured that many times in a row: the first pass gives the usual figures, the minimum per pick
-    and call ``min_of_<repeat>``."""
+    and call ``min_of_<repeat>``. ``warm`` > 0: that many other picks (another seed) are run first and not measured —
+    a process that has served before (the hierarchy and unit index built, the statements of the usual period shapes
+    compiled, as in a running worker); no figure is cached (the cache is off) and the measured picks are new."""
     import pandas as pd
 
     from dashboard import create_app
@@ -157,6 +159,15 @@ def measure(url: str, samples: int, seed: int, repeat: int = 1) -> dict:
     payload, measures = map_payload()
     picks = [(random_period(rng, periods, now, "2019-01-01"), unit(), rng.choice(("towns", "zones", "grids")),
               rng.choice(measures)) for _ in range(samples)]
+    if warm:
+        wrng = random.Random(seed + 1000)
+        with app.server.test_request_context("/"):
+            for _ in range(warm):
+                per, lv = random_period(wrng, periods, now, "2019-01-01"), wrng.choice(("district", "town", "zone"))
+                code = None if lv == "district" else wrng.choice(codes[lv])
+                views.kpi_bundle(engine, gd, None, per)
+                views.lifecycle(engine, gd, None, per, lv, code)
+                payload(wrng.choice(("towns", "zones", "grids")), wrng.choice(measures), per)
     names = ("kpi_bundle", "lifecycle", "map_measure")
     times = {k: [] for k in names}
     cpu = {k: [] for k in names}  # this process's CPU time (SQLite: all the work; PostgreSQL: the client's part)
@@ -199,7 +210,7 @@ def measure(url: str, samples: int, seed: int, repeat: int = 1) -> dict:
 def measure_cmd(url: str, args, code: Path | None = None) -> list[str]:
     """The measuring process (niced when another runs beside it): this checkout's code, or ``code``'s."""
     cmd = [sys.executable, "-m", "bench.bench_scale", "--measure", url, "--samples", str(args.samples), "--seed",
-           str(args.seed), "--repeat", str(args.repeat)]
+           str(args.seed), "--repeat", str(args.repeat), "--warm", str(args.warm)]
     if code is not None:
         cmd += ["--code", str(code)]
     return (["nice", "-n", "10"] if args.before else []) + cmd
@@ -243,6 +254,8 @@ def main(argv=None) -> int:
                     help="a note kept in the results (e.g. what else ran on the machine); repeatable")
     ap.add_argument("--before", type=Path, metavar="CHECKOUT",
                     help="also measure the code of another checkout (e.g. /work/main), side by side on each store")
+    ap.add_argument("--warm", type=int, default=0,
+                    help="run this many other picks first, unmeasured (a process that has served before)")
     ap.add_argument("--repeat", type=int, default=1,
                     help="measure each pick N times in a row; adds min_of_N (the minimum per pick and call)")
     ap.add_argument("--out", default="scale", help="result file bench/results/<out>.json (default scale)")
@@ -255,7 +268,7 @@ def main(argv=None) -> int:
     if args.measure:
         if args.code is not None:  # the other checkout's package (nothing of dashboard is imported yet)
             sys.path.insert(0, str(args.code.resolve()))
-        print(json.dumps(measure(args.measure, args.samples, args.seed, args.repeat), ensure_ascii=False))
+        print(json.dumps(measure(args.measure, args.samples, args.seed, args.repeat, args.warm), ensure_ascii=False))
         return 0
 
     sizes = [s.strip().lower() for s in args.sizes.split(",") if s.strip()]
@@ -265,7 +278,7 @@ def main(argv=None) -> int:
         ap.error(f"unknown size or back end: {', '.join(bad)}")
     args.sqlite_dir.mkdir(parents=True, exist_ok=True)
     figures = {"machine": machine(), "load_before": [round(x, 2) for x in os.getloadavg()], "samples": args.samples,
-               "repeat": args.repeat, "runs": []}
+               "repeat": args.repeat, "warm": args.warm, "runs": []}
     if args.before:
         figures["before"] = {"code": f"{args.before} at {git_head(args.before)}", "runs": []}
         figures["code"] = git_head(ROOT)
