@@ -125,3 +125,34 @@
   }
   window.wx_ui = Object.assign({}, window.wx_ui || {}, {Select: Select});
 })();
+
+/* The drill panel's charts (callbacks/drill.py): the figures of a view come in one answer and are drawn one per task,
+ * each only while the panel still shows that view. Drawn in one go, seven plotly charts held the main thread for up
+ * to a second, and a click meanwhile (the page's first charts arriving just before it) waited for all of them; a
+ * view left meanwhile is not drawn at all. */
+(function () {
+  "use strict";
+  var KEYS = ["level", "code", "period", "from", "to"];
+  var shown = null, turns = {};
+  function same(a, b) {
+    return !!a && !!b && KEYS.every(function (k) { return (a[k] || null) === (b[k] || null); });
+  }
+  var panel = {
+    // the view the panel's text shows (the text-shown store, kept here by a clientside callback)
+    show: function (state) { shown = state || null; return window.dash_clientside.no_update; },
+    // {state, figures: {graph id: figure}} of one group of charts ("charts", "lifecycle"): a newer answer of the
+    // group stops the drawing of an older one
+    draw: function (group, data) {
+      var noUpdate = window.dash_clientside.no_update;
+      if (!data || !data.figures) { return noUpdate; }
+      var ids = Object.keys(data.figures), turn = turns[group] = (turns[group] || 0) + 1;
+      (function next(i) {
+        if (i >= ids.length || turns[group] !== turn || !same(shown, data.state)) { return; }
+        window.dash_clientside.set_props(ids[i], {figure: data.figures[ids[i]]});
+        setTimeout(function () { next(i + 1); }, 0);
+      })(0);
+      return noUpdate;
+    }
+  };
+  window.wx = Object.assign({}, window.wx || {}, {panel: panel});
+})();

@@ -85,6 +85,9 @@ def _drill_query(trig, value, search, state=None, start=None, end=None):
     return query
 
 
+# the graphs of the panel's charts, in ui.panel.CHART_PARTS' order
+CHART_IDS = ("chart-ranking", "chart-trend", "chart-category", "chart-level", "chart-dept")
+
 # the panel's text parts (ui.panel.TEXT_PARTS) and the view they show (``text-shown``: the charts follow it)
 TEXT_OUTPUTS = (("breadcrumb", "children"), ("unit-title", "children"), ("kpi-cards", "children"),
                 ("profile-box", "children"), ("period-label", "children"), ("text-shown", "data"))
@@ -302,27 +305,36 @@ def register_callbacks(app) -> None:
                 return (no_update,) * len(TEXT_OUTPUTS)
         return _text(state, lang)
 
-    @app.callback(
-        Output("chart-ranking", "figure"), Output("chart-trend", "figure"), Output("chart-category", "figure"),
-        Output("chart-level", "figure"), Output("chart-dept", "figure"),
-        Input("panel-request", "data"),
-        State("ov-lang", "data"),
-        prevent_initial_call=True,
-    )
+    # The charts' figures of a view come in one answer and are drawn in the browser one per task, each only while the
+    # panel still shows that view (``wx.panel.draw``, assets/dashboard_app.js): seven plotly charts drawn at once held
+    # the main thread for up to a second, and a click meanwhile waited for all of them.
+    @app.callback(Output("charts-data", "data"), Input("panel-request", "data"), State("ov-lang", "data"),
+                  prevent_initial_call=True)
     def show(request, lang):
         request = request or {}
         lang = lang or "zh"
-        values = drill.panel_chart_values(request.get("state") or {}, lang, request.get("kpi"), request.get("freq"))
+        state = request.get("state") or {}
+        values = drill.panel_chart_values(state, lang, request.get("kpi"), request.get("freq"))
         out = panel.render_charts(values, lang)
-        return tuple(out[k] for k in panel.CHART_PARTS)
+        return {"state": state, "figures": {gid: out[k] for gid, k in zip(CHART_IDS, panel.CHART_PARTS)}}
 
-    @app.callback(
-        Output("chart-funnel", "figure"), Output("chart-stages", "figure"),
-        Input("lifecycle-request", "data"), State("ov-lang", "data"),
-        prevent_initial_call=True,
-    )
+    @app.callback(Output("lifecycle-data", "data"), Input("lifecycle-request", "data"), State("ov-lang", "data"),
+                  prevent_initial_call=True)
     def show_lifecycle(request, lang):
-        return panel.render_lifecycle(drill.lifecycle_values((request or {}).get("state") or {}), lang or "zh")
+        state = (request or {}).get("state") or {}
+        funnel, stages = panel.render_lifecycle(drill.lifecycle_values(state), lang or "zh")
+        return {"state": state, "figures": {"chart-funnel": funnel, "chart-stages": stages}}
+
+    app.clientside_callback(
+        """function (shown) { return window.wx.panel.show((shown || {}).state); }""",
+        Output("charts-drawn", "data", allow_duplicate=True), Input("text-shown", "data"), prevent_initial_call=True,
+    )
+    for group in ("charts", "lifecycle"):
+        app.clientside_callback(
+            """function (data) { return window.wx.panel.draw("%s", data); }""" % group,
+            Output("charts-drawn", "data", allow_duplicate=True), Input(f"{group}-data", "data"),
+            prevent_initial_call=True,
+        )
 
     @app.callback(Output("ov-gis-gpkg", "href"), Output("ov-gis-shp", "href"), Input("text-shown", "data"),
                   prevent_initial_call=True)

@@ -79,6 +79,9 @@ def panel_layout(state: dict, lang: str, kpi: str, gis_query: str | None = None)
         dcc.Store(id="text-request"),
         dcc.Store(id="text-shown"),
         dcc.Store(id="lifecycle-request"),
+        dcc.Store(id="charts-data"),  # the charts' figures of a view, drawn one by one (``wx.panel.draw``)
+        dcc.Store(id="lifecycle-data"),
+        dcc.Store(id="charts-drawn"),
         html.Div(className="wx-panel-top", children=[
             html.Nav(id="breadcrumb", className="wx-breadcrumb"),
             html.A(t("briefing", lang), href="/briefing" + ("?lang=en" if lang == "en" else ""),

@@ -379,7 +379,7 @@ def test_a_drill_click_shows_the_unit_before_the_charts(demo_app, page):
     held = []
 
     def hold(route):
-        if "chart-ranking.figure" in (route.request.post_data or ""):
+        if "charts-data.data" in (route.request.post_data or ""):
             held.append(route)
         else:
             route.continue_()
@@ -554,3 +554,29 @@ def test_the_browser_drills_a_map_click_by_the_server_s_rule(demo_server, opened
     assert checked == 112
     assert page.evaluate("() => wx.map.drillQuery('hazards', {code: 'x'}, '')") is None
     assert page.evaluate("() => wx.map.drillQuery('zones', {}, '')") is None
+
+
+def test_the_panel_draws_a_view_s_charts_only_while_it_shows_that_view(demo_server, opened):
+    """``wx.panel.draw``: figures of a view the panel no longer shows are not drawn, and a newer answer of the same
+    group stops the drawing of an older one (the charts of a view come in one answer and are drawn one per task)."""
+    page = opened
+    _ranking_names(page)
+    page.evaluate("""() => { window.__titles = new Set(); const seen = () => document.querySelectorAll(
+        '#chart-ranking .gtitle, #chart-trend .gtitle').forEach(t => window.__titles.add(t.textContent));
+        window.__obs = new MutationObserver(seen); window.__obs.observe(document.querySelector('#drill-panel'),
+        {subtree: true, childList: true, characterData: true}); }""")
+    figs = """t => ({'chart-ranking': {data: [], layout: {title: {text: t + '-1'}}},
+                     'chart-trend': {data: [], layout: {title: {text: t + '-2'}}}})"""
+    shown = {"level": "zone", "code": "330502-ZL-03", "period": "2019", "from": None, "to": None}
+    other = {**shown, "code": "330502-ZL-04"}
+    page.evaluate("""([figs, shown, other]) => { const f = eval(figs); wx.panel.show(shown);
+        wx.panel.draw('charts', {state: other, figures: f('GONE')}); }""", [figs, shown, other])
+    page.evaluate("""([figs, shown]) => { const f = eval(figs);
+        wx.panel.draw('charts', {state: shown, figures: f('OLD')});
+        wx.panel.draw('charts', {state: shown, figures: f('NEW')}); }""", [figs, shown])
+    page.wait_for_function("() => window.__titles.has('NEW-1') && window.__titles.has('NEW-2')", timeout=30_000)
+    page.wait_for_timeout(500)  # an observation window: nothing else is drawn after
+    titles = page.evaluate("() => [...window.__titles]")
+    assert not any(t.startswith("GONE") for t in titles), titles  # not the view shown
+    assert "OLD-2" not in titles, titles  # the newer answer stopped the older one's drawing
+    assert page.js_errors == []
