@@ -140,6 +140,7 @@
   var panel = {
     // the view the panel's text shows (the text-shown store, kept here by a clientside callback)
     show: function (state) { shown = state || null; return window.dash_clientside.no_update; },
+    hasShown: function () { return shown !== null; },
     // {state, figures: {graph id: figure}} of one group of charts ("charts", "lifecycle"): a newer answer of the
     // group stops the drawing of an older one
     draw: function (group, data) {

@@ -150,14 +150,20 @@ def register_callbacks(app) -> None:
     # the map waits. No open incident at all (no marker to wait for): ready once the incident data is in, empty.
     # The browser watches the map itself (wx.map.whenDrawn): no Dash callback runs while it waits. The reason is
     # left on <body data-map-ready> for ops and tests.
+    # Once drawn, the first load's view asks for the panel's text too (``text-request``, set here, not by a callback:
+    # a callback whose input waits on this promise would hold the text of a click made before the map has drawn —
+    # up to 6 s), unless the panel shows a view already (a click came first: ``wx.panel``).
     app.clientside_callback(
-        """function (_lang) {
+        """function (_lang, state) {
             return window.wx.map.whenDrawn(6000).then(function (reason) {
                 document.body.dataset.mapReady = reason;
+                if (!window.wx.panel.hasShown()) {
+                    window.dash_clientside.set_props("text-request", {data: {state: state}});
+                }
                 return true;
             });
         }""",
-        Output("map-ready", "data"), Input("ov-lang", "data"),
+        Output("map-ready", "data"), Input("ov-lang", "data"), State("view-state", "data"),
     )
 
     @app.callback(*[Output(f"slot-{gid}", "children") for gid, _, _ in panel.CHARTS],
@@ -271,20 +277,9 @@ def register_callbacks(app) -> None:
         return (state, period, _period_box(state, known, shown_starts, shown_ends), *_map_view(known, state))
 
     # The panel's text: of the view the URL names when it changes, and on a page's first load of the view it was
-    # opened with, once the map has drawn (``text-request``; ``map-ready``: no callback before it; nothing when the
-    # URL brought a view since, ``text-shown``). One callback for both, so that the renderer keeps only the newest of
-    # its answers: a first click while the page's first text was still on its way was overwritten by it.
-    app.clientside_callback(
-        """function (ready, state, shown) {
-            var s = state || {}, t = (shown || {}).state || null;
-            if (!ready || (t && ["level", "code", "period", "from", "to"].every(function (k) {
-                return (s[k] || null) === (t[k] || null); }))) { return window.dash_clientside.no_update; }
-            return {state: state};
-        }""",
-        Output("text-request", "data"),
-        Input("map-ready", "data"), State("view-state", "data"), State("text-shown", "data"),
-    )
-
+    # opened with, once the map has drawn (``text-request``, set with ``map-ready`` above). One callback for both, so
+    # that the renderer keeps only the newest of its answers: a first click while the page's first text was still on
+    # its way was overwritten by it.
     @app.callback(
         *[Output(out_id, prop) for out_id, prop in TEXT_OUTPUTS],
         Input("ov-url", "search"),

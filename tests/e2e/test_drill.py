@@ -580,3 +580,52 @@ def test_the_panel_draws_a_view_s_charts_only_while_it_shows_that_view(demo_serv
     assert not any(t.startswith("GONE") for t in titles), titles  # not the view shown
     assert "OLD-2" not in titles, titles  # the newer answer stopped the older one's drawing
     assert page.js_errors == []
+
+
+def test_a_click_before_the_map_has_drawn_shows_its_unit_at_once(demo_app, page):
+    """The map's first draw held back (``wx.map.whenDrawn`` made to wait until the test says so): a real click on a
+    grid still shows its zone's title and cards — the text of a click waits for nothing — and once the map is drawn,
+    the first load's text is not asked for (the panel shows a view already)."""
+    from shapely.geometry import shape
+
+    page.add_init_script("""(() => { let wx;
+        Object.defineProperty(window, 'wx', {configurable: true, get: () => wx, set: v => {
+            if (v && v.map && !v.map.__held) {
+                v.map.__held = true;
+                v.map.whenDrawn = () => new Promise(ok => { window.__drawMap = () => ok('drawn'); });
+            }
+            wx = v; }}); })()""")
+    asked = []
+    page.on("request", lambda r: asked.append(json.loads(r.post_data or "{}").get("changedPropIds") or [])
+            if "_dash-update-component" in r.url else None)
+    demo_app.sign_in(page)
+    page.goto(demo_app.url + "/?period=2019")
+    page.wait_for_selector("path.wx-layer-grids", timeout=60_000)
+    page.wait_for_function("() => typeof window.__drawMap === 'function'", timeout=30_000)
+    with urllib.request.urlopen(authed(f"{demo_app.url}/api/geo/grids.json")) as resp:
+        grids = json.loads(resp.read())["features"]
+    for g in grids[160:]:
+        p = shape(g["geometry"]).representative_point()
+        x, y = _screen_point(page, p.y, p.x)
+        top = page.evaluate("([x, y]) => { const e = document.elementFromPoint(x, y); "
+                            "return e ? (e.getAttribute('class') || '') : ''; }", [x, y])
+        if "wx-layer-grids" in top:
+            break
+    else:
+        pytest.fail("no grid polygon on top")
+    zone = g["properties"]["zone_code"]
+    page.mouse.click(x, y)
+    page.wait_for_function("z => document.querySelector('#unit-title').innerText.includes(z)", arg=zone,
+                           timeout=30_000)
+    assert page.evaluate("() => document.body.dataset.mapReady") is None  # the map still "drawing"
+    assert page.locator("#card-value-new_incidents").inner_text().strip()
+    page.evaluate("() => window.__drawMap()")
+    page.wait_for_function("() => document.body.dataset.mapReady === 'drawn'", timeout=30_000)
+    page.wait_for_function("names => [...document.querySelectorAll('#chart-ranking .ytick text')]"
+                           ".some(t => names.includes(t.textContent))",
+                           arg=sorted({f["properties"]["name"] for f in grids if f["properties"]["zone_code"] == zone}),
+                           timeout=30_000)  # the charts, mounted now, show the zone
+    page.wait_for_timeout(500)  # an observation window for a late first-load text
+    assert not any("text-request.data" in changed for changed in asked), asked
+    assert zone in page.locator("#unit-title").inner_text()
+    assert page.js_errors == []
