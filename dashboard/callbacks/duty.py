@@ -145,11 +145,12 @@ def time_texts(lang: str) -> dict:
 
 def render_detail(selected: dict | None, lang: str):
     """(body, due, due_hidden, form_hidden, buttons, dept_hidden, dept, worker_hidden, worker, outcome_hidden,
-    readonly_hidden)."""
+    readonly_hidden, acts): ``acts`` names what the action form shows (the incident, its state, whether the user
+    may act, the language), ``None`` when there is nothing to act on."""
     from ..auth import audience, current_user
 
     empty = ([ui.html.Div(t("duty_detail_empty", lang), className="wx-empty")], None, True, True, [], True,
-             no_update, True, no_update, True, True)
+             no_update, True, no_update, True, True, None)
     if not selected or not selected.get("id"):
         return empty
     user = current_user()
@@ -169,7 +170,7 @@ def render_detail(selected: dict | None, lang: str):
             "assigned" not in nxt, cat.department if cat else None,
             "verified" not in nxt, d.worker or "",
             not ("closed" in nxt and inc.category.startswith("dispute.")),
-            user.can_act)
+            user.can_act, f"{inc.id}:{inc.status}:{int(can_act)}:{lang}")
 
 
 def register_callbacks(app) -> None:
@@ -257,15 +258,23 @@ def register_callbacks(app) -> None:
         Output("duty-worker", "value"),
         Output("duty-outcome-wrap", "hidden"),
         Output("duty-readonly", "hidden"),
+        Output("duty-acts-shown", "data"),
         Input("duty-selected", "data"),
         Input("duty-detail-refresh", "data"),
         State("duty-conf", "data"),
+        State("duty-acts-shown", "data"),
     )
-    def detail(selected, _refresh, conf):
-        out = render_detail(selected, (conf or {}).get("lang", "zh"))
+    def detail(selected, _refresh, conf, acts_shown):
+        lang = (conf or {}).get("lang", "zh")
+        *out, acts = render_detail(selected, lang)
         if ctx.triggered_id == "duty-detail-refresh":  # same incident, new state: keep what the officer typed
-            out = (*out[:6], no_update, out[7], no_update, *out[9:])
-        return out
+            out = [*out[:6], no_update, out[7], no_update, *out[9:]]
+        if acts is not None and acts == acts_shown:
+            # the same steps are open (a refresh echoing this page's own step, a note added elsewhere): the
+            # buttons and fields stay the very elements they are, so a click being made is not lost on an
+            # element replaced under the pointer
+            out = [*out[:3], *(no_update,) * 8]
+        return (*out, acts)
 
     @app.callback(
         Output("duty-act-msg", "children"),

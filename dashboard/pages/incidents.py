@@ -155,6 +155,7 @@ def layout(settings, lang: str, params: dict):
         dcc.Store(id="duty-applied"),
         dcc.Store(id="duty-selected", data=selected),
         dcc.Store(id="duty-detail-refresh"),
+        dcc.Store(id="duty-acts-shown"),
         dcc.Store(id="duty-due"),
         dcc.Store(id="duty-focused"),
         dcc.Store(id="duty-page-search", data=dq.page_search(values, lang)),

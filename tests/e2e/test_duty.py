@@ -438,6 +438,16 @@ def test_lifecycle_actions_through_the_same_rules(duty_server, page):
     page.click("button.wx-act-handled")
     page.wait_for_selector("button.wx-act-verified", timeout=30_000)
     page.fill("#duty-worker", "张网格")
+    # the detail shows anew (the live stream echoing this page's own step) while the state is the same: the
+    # buttons stay the elements they were, so a click being made cannot land on an element being replaced
+    page.evaluate("""() => {
+        document.querySelector('button.wx-act-verified').dataset.mark = 'seen';
+        document.querySelector('#duty-detail').firstElementChild.dataset.mark = 'seen';
+        window.dash_clientside.set_props('duty-detail-refresh', {data: Date.now()});
+    }""")
+    page.wait_for_function("() => !document.querySelector('#duty-detail').firstElementChild.dataset.mark")
+    assert page.locator("button.wx-act-verified").get_attribute("data-mark") == "seen"
+    assert page.input_value("#duty-worker") == "张网格"
     page.click("button.wx-act-verified")
     page.wait_for_selector("button.wx-act-closed", timeout=30_000)
     ev = api(duty_server, f"/api/v1/incidents/{inc['id']}")["events"][-1]
