@@ -14,7 +14,9 @@ What is *not* aggregated, because it depends on a moment rather than on days: wh
 open past their due time, or were closed after a period ended. Those come from the incidents open at that moment
 (:func:`open_at`) — the open ones through the open-cases index, and for a past moment the ones closed after it
 through ``ix_incidents_close_lag`` (about twice their number, whatever the history's length); a bundle has the
-database count them per unit (:func:`_moment_stmt`) instead of reading them.
+database count them per unit (:func:`_moment_stmt`) instead of reading them. On PostgreSQL that index carries the
+columns the counts read (migration 0012), so a past moment's cases come from the index alone, not from table pages
+scattered over the history (a cold first read at 10M: 487 → 24 ms).
 
 Histograms: hours are binned at 0.1 h below 30 days, 1 h below 2,000 h and 24 h beyond; each bin keeps its count
 and the exact sum of its values. A median or p90 is read at the bin's one value where it holds one, else at the
