@@ -195,6 +195,8 @@ def measure(url: str, samples: int, seed: int, repeat: int = 1, warm: int = 0) -
                 best[f"{k}_cpu"].append(min(p[1][i] for p in passes))
             detail.append({"period": [per.key, per.first_day, per.last_day], "unit": [level, code],
                            "layer": layer, "measure": measure_key, "ms": [round(x, 1) for x in wall],
+                           # the process's peak RSS so far: which pick raised it
+                           "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
                            **({f"min_of_{repeat}_ms": [round(best[k][-1], 1) for k in names]} if repeat > 1 else {})})
     with open("/proc/self/status") as fh:
         rss_kb = next((int(line.split()[1]) for line in fh if line.startswith("VmRSS:")), 0)

@@ -1634,12 +1634,51 @@ class Hist:
         return Hist([], e, e, e, np.array([], dtype=np.float64))
 
 
-def hist_sum(keys_of_rows, datas: list, signs=None) -> Hist:
+_CHUNK_BYTES = 4 << 20  # packed bytes summed at once (the arrays made from them are about four times as large)
+
+
+def hist_sum(keys_of_rows, datas: list, signs=None, chunk_bytes: int | None = None) -> Hist:
     """The packed histograms ``datas`` summed per key (``keys_of_rows``: one hashable key per histogram): numpy
     throughout — a long period's histograms hold tens of thousands of bins and are unpacked at once. ``signs``: +1 or
-    -1 per histogram (a histogram subtracted from the others); only bins holding values are kept."""
+    -1 per histogram (a histogram subtracted from the others); only bins holding values are kept.
+
+    More than ``chunk_bytes`` (default :data:`_CHUNK_BYTES`) are summed a group of whole keys at a time and the
+    groups' sums put together: the grids' histograms over three years (24 MB packed) made the process's arrays
+    grow by 94 MB at once, the worker's peak past 400 MB on a 10M store. The result is the same either way."""
     if not datas:
         return Hist.empty()
+    limit = _CHUNK_BYTES if chunk_bytes is None else chunk_bytes
+    if sum(map(len, datas)) <= limit:
+        return _hist_sum(keys_of_rows, datas, signs)
+    keys_of_rows = list(keys_of_rows)
+    rows_of: dict = {}  # the rows of each key, keys in order of first appearance
+    for i, k in enumerate(keys_of_rows):
+        rows_of.setdefault(k, []).append(i)
+    groups, group, size = [], [], 0
+    for k, rows in rows_of.items():
+        b = sum(len(datas[i]) for i in rows)
+        if group and size + b > limit:
+            groups.append(group)
+            group, size = [], 0
+        group.append(k)
+        size += b
+    groups.append(group)
+    parts, offset = [], 0
+    for group in groups:
+        rows = [i for k in group for i in rows_of[k]]
+        part = _hist_sum([keys_of_rows[i] for i in rows], [datas[i] for i in rows],
+                         None if signs is None else [signs[i] for i in rows])
+        if len(part.bins):  # its keys are the group's, in the same order (first appearance)
+            parts.append(Hist(part.keys, part.key + offset, part.bins, part.n, part.hsum))
+        offset += len(group)
+    if not parts:
+        return Hist.empty()
+    return Hist([k for group in groups for k in group], *(np.concatenate([getattr(p, a) for p in parts])
+                                                         for a in ("key", "bins", "n", "hsum")))
+
+
+def _hist_sum(keys_of_rows, datas: list, signs=None) -> Hist:
+    """:func:`hist_sum` of ``datas`` all at once."""
     ids: dict = {}
     kid_of_row = np.fromiter((ids.setdefault(k, len(ids)) for k in keys_of_rows), dtype=np.int64, count=len(datas))
     g, b, ns, hs = unpack_many(datas)

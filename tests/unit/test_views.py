@@ -245,3 +245,46 @@ def test_reference_year_is_the_last_whole_year_and_the_briefing_table(h, gd, tmp
         {"kpi": "detection_rate", "value": 0.3986, "before": 0.3433, **kpis.changes(
             {"detection_rate": 0.3986}, {"detection_rate": 0.3433})["detection_rate"]}]}, "zh")
     assert made[0]["change"] == "+16.11% (+5.53个百分点)" and made[0]["class"] == "wx-good"
+
+
+def test_hist_sum_in_groups_of_keys_equals_one_sum():
+    """Histograms summed a group of whole keys at a time (a long period's grids: bounded memory) give what one sum
+    of them all gives, and what a sum made here bin by bin gives — keys in order of first appearance, with rows
+    subtracted (signs) and keys whose bins all cancel."""
+    from collections import defaultdict
+
+    from dashboard.store.aggregates import hist_sum, pack
+
+    rng = np.random.default_rng(11)
+    keys, datas, signs = [], [], []
+    for _ in range(400):
+        key = ("grid", f"g{int(rng.integers(0, 60)):02d}", None)
+        k = int(rng.integers(1, 40))
+        bins = np.sort(rng.choice(20_000 if rng.random() < 0.5 else 300, size=k, replace=False))
+        keys.append(key)
+        datas.append(pack(bins, rng.integers(1, 20, k), rng.random(k) * 100))
+        signs.append(-1 if rng.random() < 0.1 else 1)
+    keys.append(("grid", "cancelled", None))  # a key whose only histogram is added and subtracted
+    datas.append(pack(np.array([5]), np.array([3]), np.array([1.5])))
+    signs.append(1)
+    keys.append(("grid", "cancelled", None))
+    datas.append(datas[-1])
+    signs.append(-1)
+    whole = hist_sum(keys, datas, signs, chunk_bytes=1 << 40)
+    assert sum(map(len, datas)) > 20 * 1500  # several groups below
+    for limit in (1500, 7_000, 50_000):
+        part = hist_sum(keys, datas, signs, chunk_bytes=limit)
+        assert part.keys == whole.keys == list(dict.fromkeys(keys))
+        for a in ("key", "bins", "n"):
+            assert np.array_equal(getattr(part, a), getattr(whole, a)), (limit, a)
+        assert np.allclose(part.hsum, whole.hsum, rtol=1e-12, atol=1e-9)
+    want = defaultdict(lambda: [0, 0.0])  # (key, bin) -> [n, sum], from the unpacked rows one by one
+    from dashboard.store.aggregates import unpack
+
+    for key, data, sign in zip(keys, datas, signs):
+        for b, n, h in zip(*unpack(data)):
+            want[(key, int(b))][0] += sign * int(n)
+            want[(key, int(b))][1] += sign * float(h)
+    got = {(whole.keys[k], int(b)): (int(n), float(h)) for k, b, n, h in zip(whole.key, whole.bins, whole.n, whole.hsum)}
+    assert set(got) == {kb for kb, (n, _) in want.items() if n > 0}
+    assert all(got[kb][0] == want[kb][0] and abs(got[kb][1] - want[kb][1]) < 1e-6 for kb in got)
