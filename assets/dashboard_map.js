@@ -72,6 +72,11 @@
   var styledWith = {};
   var drawnStamp = {};  // the stamp of the geometry each layer last drew (wx.map.detail's data: see sentGeometry)
   var received = {};  // the hideout each unit layer last received (tests wait on it)
+  // the unit selected in each layer by the overview's drill (wx.map.select), over the hideout's ``selected``
+  var chosen = {};
+  function selectedIn(h) {
+    return h.layer && Object.prototype.hasOwnProperty.call(chosen, h.layer) ? chosen[h.layer] : h.selected;
+  }
   var resent = new WeakSet();
 
   function choroplethColor(h, code) {
@@ -291,6 +296,33 @@
     // the hideout a layer last received from Dash, else the one it was drawn with (a page opened by its URL draws
     // with the layout's hideout, which no callback has sent yet)
     hideoutOf: function (name) { return received[name] || styledWith[name] || null; },
+    /* The overview's highlight (clientside callback, callbacks/drill.py): {layer: code or null}. Only the polygons
+     * whose selection changes are restyled, in place, each with its layer's style
+     * function and hideout; polygons drawn later (a new view's detail, a recolour) read the selection in unitStyle.
+     * As the layers' hideout, a highlight had dash-leaflet rebuild every polygon of each layer whose selection
+     * changed (it redraws a layer on any hideout change). */
+    select: function (selection) {
+      var noUpdate = window.dash_clientside.no_update;
+      if (!selection) { return noUpdate; }
+      var before = Object.assign({}, chosen);
+      Object.keys(selection).forEach(function (name) { chosen[name] = selection[name] || null; });
+      var m = maps.map;
+      if (!m) { return noUpdate; }
+      var self = this;
+      m.eachLayer(function (l) {
+        var f = l.feature, cls = (l.options && l.options.className) || "";
+        var name = f && f.properties && l.setStyle && (/(?:^|\s)wx-layer-(\w+)/.exec(cls) || [])[1];
+        if (!name || !Object.prototype.hasOwnProperty.call(selection, name)) { return; }
+        var code = f.properties.code;
+        if (code !== before[name] && code !== chosen[name]) { return; }
+        var h = self.hideoutOf(name) || {layer: name};
+        l.setStyle(self.unitStyle(f, {hideout: h}));  // in place: the grids stay over the zones (panes)
+      });
+      return noUpdate;
+    },
+    selectedOf: function (name) {  // the unit a layer shows selected (tests, the bench)
+      return selectedIn(this.hideoutOf(name) || {layer: name}) || null;
+    },
     /* Level of detail of a multi-county map (clientside callback, callbacks/map.py, on the map's zoom and bounds and
      * the layer control's checked overlays; at start too). Each layer whose hideout names a ``detail`` ({zoom, url,
      * name}: ui.layers.DETAIL) holds, at and above that zoom, its units in view — `url?bbox=` the view's box snapped
@@ -349,7 +381,8 @@
       }
       var code = feature.properties.code;
       var fillColor = choroplethColor(h, code);
-      var selected = h.selected && h.selected === code;
+      var sel = selectedIn(h);
+      var selected = !!sel && sel === code;
       return {
         color: selected ? "#ffd400" : (h.stroke || "#34495e"),
         weight: selected ? 4 : (h.weight || 1),

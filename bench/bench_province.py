@@ -34,7 +34,8 @@ For each set, served in-process (``bench.common.served``) on its store:
 - drill clicks: a real mouse click on a polygon (the topmost drawn unit layer, a point of the polygon that
   ``elementFromPoint`` confirms), with the incident layer switched off in the layer control (a cluster would take
   the click and zoom instead), timed from the ``mousedown`` to the end of the frame in which the panel's title
-  shows the unit's code and the map's highlight (``hideout.selected`` and the path stroked ``#ffd400``) is on it;
+  shows the unit's code and the map's highlight (``wx.map.selectedOf`` — before session 16 ``hideout.selected`` —
+  and the path stroked ``#ffd400``) is on it;
   then (not timed as the target; ``settled_ms``) until the fly to the unit ended and the new view is drawn. The
   chain goes root → county → town → zone (a grid click outside the current zone) → grid, repeated;
 - a multi-county set also: the first paint of one county's page (``/?level=county&code=…``, fresh context) to its
@@ -194,8 +195,9 @@ HELPERS = r"""(() => {
   B.highlighted = (layer, code) => { const m = B.map(); let hit = false;
     m.eachLayer(l => { if (!hit && l.feature && l.feature.properties.code === code && l._path &&
                             (l._path.getAttribute('stroke') || '').toLowerCase() === '#ffd400') { hit = true; } });
-    const h = window.wx.map.hideoutOf(layer);
-    return hit && !!h && h.selected === code; };
+    const h = window.wx.map.hideoutOf(layer);  // the selection: wx.map.select's (since session 16), else the hideout's
+    const sel = window.wx.map.selectedOf ? window.wx.map.selectedOf(layer) : (h ? h.selected : null);
+    return hit && sel === code; };
   // what a highlight that did not come showed (a failed click records it): the unit's paths and their stroke, the
   // hideout the layer last received (its selected), the level of detail's state of the layer
   B.highlightParts = (layer, code) => { const m = B.map(); const strokes = [];
@@ -203,6 +205,7 @@ HELPERS = r"""(() => {
       strokes.push(l._path.getAttribute('stroke')); } });
     const h = window.wx.map.hideoutOf(layer);
     return {paths: strokes.length, strokes: strokes.slice(0, 3), hideout_selected: h ? (h.selected || null) : 'none',
+            selected: window.wx.map.selectedOf ? window.wx.map.selectedOf(layer) : null,
             zoom: m.getZoom(), detail: window.wx.map.viewState(layer)}; };
   B.titleHas = code => ((document.querySelector('#unit-title') || {}).innerText || '').includes(code);
   // arm before the click: resolves B.result = {ms (mousedown → panel + highlight), settled (→ fly ended, view drawn)}
@@ -606,7 +609,38 @@ def profile_summary(path, top: int = 12, until_us: float | None = None) -> dict:
     total = sum(self_us.values())
     return {"sampled_ms": ms(total),
             "self_ms_by_script": {k: ms(v) for k, v in sorted(by_url.items(), key=lambda kv: -kv[1])[:top]},
-            "self_ms_by_function": {k: ms(v) for k, v in sorted(by_fn.items(), key=lambda kv: -kv[1])[:top]}}
+            "self_ms_by_function": {k: ms(v) for k, v in sorted(by_fn.items(), key=lambda kv: -kv[1])[:top]},
+            "timeline": profile_timeline(prof, nodes)}
+
+
+def _script_of(cf: dict) -> str:
+    url = cf.get("url", "").split("?")[0]
+    url = url.split("/_dash-component-suites/")[-1].split("/assets/")[-1]
+    return url.rsplit("/", 1)[-1].split(".v")[0] if url else f"({cf.get('functionName') or 'native'})"
+
+
+def profile_timeline(prof: dict, nodes: dict, bucket_ms: float = 25.0, until_ms: float = 1500.0,
+                     top: int = 3) -> list:
+    """What the main thread ran when: per ``bucket_ms`` from the profile's start (the click follows it at once),
+    the busy ms and the scripts that took most of it (idle left out) — where a click's time went between the
+    answers' arrival and the panel's update."""
+    buckets: dict = {}
+    at = 0.0
+    for nid, dt_us in zip(prof["samples"], prof["timeDeltas"]):
+        at += dt_us / 1000
+        if at > until_ms:
+            break
+        name = _script_of(nodes[nid]["callFrame"])
+        if name == "((idle))":
+            continue
+        b = buckets.setdefault(int(at // bucket_ms), {})
+        b[name] = b.get(name, 0) + max(dt_us, 0) / 1000
+    out = []
+    for i in sorted(buckets):
+        b = buckets[i]
+        out.append([int(i * bucket_ms), round(sum(b.values()), 1),
+                    {k: round(v, 1) for k, v in sorted(b.items(), key=lambda kv: -kv[1])[:top]}])
+    return out
 
 
 def open_page(browser, url: str, helpers: str, condition: str, path: str = "/"):
@@ -732,7 +766,7 @@ def drills(browser, url: str, helpers: str, condition: str, chains: int, depth: 
                     break
                 level, code = _expected(target, state)
                 page.evaluate("([l, c]) => window.__wxb.watchDrill(l, c, false)", [LEVEL_LAYER[level], code])
-                profiled = c == 0 and step < 2  # the first chain's first two clicks under the CPU profiler
+                profiled = c == 0  # the first chain's clicks under the CPU profiler
                 if profiled:
                     cdp.send("Profiler.enable")
                     cdp.send("Profiler.setSamplingInterval", {"interval": 250})
@@ -744,7 +778,8 @@ def drills(browser, url: str, helpers: str, condition: str, chains: int, depth: 
                                        polling=50)
                 r = page.evaluate("window.__wxb.result")
                 if profiled:
-                    profiles[f"{state['level']}→{level}"] = {"ms": round(r["ms"], 1),
+                    profiles[f"{state['level']}→{level}"] = {"ms": round(r["ms"], 1), "title": r["title"],
+                                                            "highlight": r["highlight"],
                                                             **profile_summary(cdp.send("Profiler.stop")["profile"])}
                 key = f"{state['level']}→{level}"
                 if r["ms"] < 0:

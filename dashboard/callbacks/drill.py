@@ -101,25 +101,24 @@ def _text(state: dict, lang: str | None) -> tuple:
 
 
 def _map_view(known: dict | None, state: dict) -> tuple:
-    """Each unit layer's highlight (``hideout.selected`` as a ``Patch``, so the choropleth keys of the map callbacks
-    are left alone; a layer whose highlighted unit stays is left alone) and the map's flight to the unit (none when
-    the unit stays: a period change), in GEO_LAYERS' order then the viewport."""
+    """The map's highlight — the unit selected in each unit layer ({layer: code or None}, drawn in the browser by
+    ``wx.map.select``: only the polygons whose selection changes are restyled; none when no layer's selection
+    changes) — and the map's flight to the unit (none when the unit stays: a period change). A highlight sent as the
+    layers' ``hideout`` had dash-leaflet (1.1.3) rebuild every polygon of each layer whose selection changed (its
+    ``clearLayers`` and ``addData`` on any hideout change): the counties and the zones in view on a county → zone
+    click, on the main thread while the panel's text was arriving."""
     target = drill.map_target(state)
     before = drill.map_target(known) if known else {"level": None, "code": None}
-    patches = []
-    for name in GEO_LAYERS:
-        now = target["code"] if LAYER_LEVEL[name] == target["level"] else None
-        was = before["code"] if LAYER_LEVEL[name] == before["level"] else None
-        if now == was:
-            patches.append(no_update)
-            continue
-        p = Patch()
-        p["selected"] = now
-        patches.append(p)
+
+    def selection(t):
+        return {name: (t["code"] if LAYER_LEVEL[name] == t["level"] else None) for name in GEO_LAYERS}
+
+    now = selection(target)
+    chosen = now if now != selection(before) else no_update
     if (before["level"], before["code"]) == (target["level"], target["code"]):
-        return (*patches, no_update)
-    return (*patches, {"bounds": target["bounds"], "transition": "flyToBounds",
-                       "options": {"duration": 0.8, "padding": [20, 20]}})
+        return chosen, no_update
+    return chosen, {"bounds": target["bounds"], "transition": "flyToBounds",
+                    "options": {"duration": 0.8, "padding": [20, 20]}}
 
 
 def _period_box(state: dict, known: dict | None, shown_starts, shown_ends):
@@ -249,14 +248,13 @@ def register_callbacks(app) -> None:
     # (``show_text``; a callback of the overview's own components only: the map's are on the wall too, and a
     # callback is open to whoever may open a page holding one of its components). A map click's drill is then these
     # two requests, sent together as the browser writes the URL, where it was five in a chain.
-    # What did not change is left alone: the period select (its change would run ``act`` for nothing), the layers
-    # whose highlighted unit stays (restyling a layer is a pass over all its polygons), the map's view when the
-    # unit stays.
+    # What did not change is left alone: the period select (its change would run ``act`` for nothing), the map's
+    # highlight when no layer's selected unit changes, the map's view when the unit stays.
     @app.callback(
         Output("view-state", "data"),
         Output("period-select", "value"),
         Output("period-range-box", "children"),
-        *[Output(f"geo-{name}", "hideout", allow_duplicate=True) for name in GEO_LAYERS],
+        Output("map-selected", "data"),
         Output("map", "viewport"),
         Input("ov-url", "search"),
         State("ov-url", "pathname"),
@@ -267,7 +265,7 @@ def register_callbacks(app) -> None:
         prevent_initial_call=True,
     )
     def from_url(search, pathname, known, shown_period, shown_starts, shown_ends):
-        n_out = 3 + len(GEO_LAYERS) + 1
+        n_out = 5
         if (pathname or "/") != "/":
             return (no_update,) * n_out
         state = drill.state_from_query(search, _hierarchy())
@@ -275,6 +273,12 @@ def register_callbacks(app) -> None:
             return (no_update,) * n_out
         period = state["period"] if state["period"] != shown_period else no_update
         return (state, period, _period_box(state, known, shown_starts, shown_ends), *_map_view(known, state))
+
+    # the highlight is drawn in the browser: the polygons whose selection changed are restyled, no layer is redrawn
+    app.clientside_callback(
+        """function (selection) { return window.wx.map.select(selection); }""",
+        Output("map-selected-drawn", "data"), Input("map-selected", "data"), prevent_initial_call=True,
+    )
 
     # The panel's text: of the view the URL names when it changes, and on a page's first load of the view it was
     # opened with, once the map has drawn (``text-request``, set with ``map-ready`` above). One callback for both, so

@@ -61,6 +61,8 @@ def layout(settings, lang: str, params: dict):
         # changes nothing, so the view is not asked for again
         dcc.Location(id="ov-url", refresh=False, pathname="/", search=("?" + urlencode(params)) if params else ""),
         dcc.Store(id="view-state", data=state),
+        dcc.Store(id="map-selected"),  # the unit selected in each map layer (callbacks.drill: wx.map.select)
+        dcc.Store(id="map-selected-drawn"),
         dcc.Store(id="ov-lang", data=lang),
         dcc.Store(id="map-ready"),  # set once the map has drawn (callbacks.drill): the panel's charts mount then
         html.Main(className="wx-main wx-overview", children=[

@@ -447,6 +447,9 @@ def test_a_drill_asks_the_server_for_the_view_once_and_leaves_the_rest_alone(dem
         answered = {f"{k}.{prop}" for k, props in (resp.json().get("response") or {}).items() for prop in props}
         answers.append((set(body.get("changedPropIds") or []), answered))
 
+    # every unit polygon drawn now, marked: the highlight restyles the zone's path in place, it redraws no layer
+    marked = page.evaluate("""() => { const ps = [...document.querySelectorAll('path.wx-unit')];
+        ps.forEach(p => { p.dataset.before = '1'; }); return ps.length; }""")
     page.on("response", on_response)
     page.mouse.click(x, y)
     _ranking_shows(page, zone_grids)  # the charts follow the text: the drill's last answer
@@ -454,8 +457,12 @@ def test_a_drill_asks_the_server_for_the_view_once_and_leaves_the_rest_alone(dem
     page.remove_listener("response", on_response)
     view = [a for changed, a in answers if "view-state.data" in a]
     assert len(view) == 1, answers
-    assert "geo-zones.hideout" in view[0]
-    assert not view[0] & {"geo-towns.hideout", "geo-grids.hideout", "period-select.value"}
+    assert "map-selected.data" in view[0]  # the highlight comes with the view, drawn in the browser
+    assert not view[0] & {"period-select.value"} and not any(k.endswith(".hideout") for k in view[0]), view[0]
+    page.wait_for_function("z => wx.map.selectedOf('zones') === z && document.querySelectorAll("
+                           "\"path.wx-layer-zones[stroke='#ffd400']\").length === 1", arg=zone, timeout=30_000)
+    kept = page.evaluate("() => document.querySelectorAll('path.wx-unit[data-before]').length")
+    assert kept == marked, (kept, marked)  # not one unit polygon redrawn (a layer's redraw makes new paths)
     text = [(changed, a) for changed, a in answers if "unit-title.children" in a]
     assert len(text) == 1 and text[0][0] == {"ov-url.search"}, text  # asked for by the URL change itself
     assert {"kpi-cards.children", "text-shown.data"} <= text[0][1]

@@ -190,8 +190,8 @@ def test_a_county_opened_by_its_link_shows_its_detail_and_highlight_at_once(prov
         settled(page, "grids", "^$")
     settled(page, "counties", r"^/api/geo/counties\.json\?bbox=")  # the outlines of the view, not the province's
     assert not any(re.match(r"^/api/geo/(district|cities|counties)\.json$", u) for u in log), log
-    # the highlight: the hideout the county layer was drawn with selects it, and its path is stroked so
-    page.wait_for_function("c => (wx.map.hideoutOf('counties') || {}).selected === c", arg=code, timeout=30_000)
+    # the highlight: the county layer selects it, and its path is stroked so
+    page.wait_for_function("c => wx.map.selectedOf('counties') === c", arg=code, timeout=30_000)
     page.wait_for_function("""c => { const m = wx.map.mapFor('map'); let lit = false;
         m.eachLayer(l => { if (l.feature && l.feature.properties.code === c && /wx-layer-counties/.test(
             (l.options || {}).className || '')) { lit = l.options.color === '#ffd400'
