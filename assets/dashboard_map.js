@@ -28,7 +28,10 @@
   // every Leaflet map registers itself as it is made (wx.map.detail needs the map's view before any layer is drawn)
   if (window.L && L.Map && L.Map.addInitHook) {
     L.Map.addInitHook(function () {
-      if (this._container) { maps[this._container.id || "map"] = this; }
+      if (this._container) {
+        maps[this._container.id || "map"] = this;
+        delete chosen[this._container.id || "map"];
+      }
     });
   }
 
@@ -72,10 +75,14 @@
   var styledWith = {};
   var drawnStamp = {};  // the stamp of the geometry each layer last drew (wx.map.detail's data: see sentGeometry)
   var received = {};  // the hideout each unit layer last received (tests wait on it)
-  // the unit selected in each layer by the overview's drill (wx.map.select), over the hideout's ``selected``
+  // the unit selected in each layer of a map by the overview's drill (wx.map.select), over the hideout's
+  // ``selected``: {map id: {layer: code}}, forgotten when a map of that id is made anew (another page, the same page
+  // opened again by a link)
   var chosen = {};
-  function selectedIn(h) {
-    return h.layer && Object.prototype.hasOwnProperty.call(chosen, h.layer) ? chosen[h.layer] : h.selected;
+  function mapId(m) { return (m && m.getContainer && m.getContainer().id) || "map"; }
+  function selectedIn(h, m) {
+    var on = chosen[mapId(m)];
+    return h.layer && on && Object.prototype.hasOwnProperty.call(on, h.layer) ? on[h.layer] : h.selected;
   }
   var resent = new WeakSet();
 
@@ -304,8 +311,9 @@
     select: function (selection) {
       var noUpdate = window.dash_clientside.no_update;
       if (!selection) { return noUpdate; }
-      var before = Object.assign({}, chosen);
-      Object.keys(selection).forEach(function (name) { chosen[name] = selection[name] || null; });
+      var on = chosen.map = chosen.map || {};  // the overview's map
+      var before = Object.assign({}, on);
+      Object.keys(selection).forEach(function (name) { on[name] = selection[name] || null; });
       var m = maps.map;
       if (!m) { return noUpdate; }
       var self = this;
@@ -314,14 +322,14 @@
         var name = f && f.properties && l.setStyle && (/(?:^|\s)wx-layer-(\w+)/.exec(cls) || [])[1];
         if (!name || !Object.prototype.hasOwnProperty.call(selection, name)) { return; }
         var code = f.properties.code;
-        if (code !== before[name] && code !== chosen[name]) { return; }
+        if (code !== before[name] && code !== on[name]) { return; }
         var h = self.hideoutOf(name) || {layer: name};
-        l.setStyle(self.unitStyle(f, {hideout: h}));  // in place: the grids stay over the zones (panes)
+        l.setStyle(self.unitStyle(f, {hideout: h, map: m}));  // in place: the grids stay over the zones (panes)
       });
       return noUpdate;
     },
-    selectedOf: function (name) {  // the unit a layer shows selected (tests, the bench)
-      return selectedIn(this.hideoutOf(name) || {layer: name}) || null;
+    selectedOf: function (name) {  // the unit a layer of the overview's map shows selected (tests, the bench)
+      return selectedIn(this.hideoutOf(name) || {layer: name}, maps.map) || null;
     },
     /* Level of detail of a multi-county map (clientside callback, callbacks/map.py, on the map's zoom and bounds and
      * the layer control's checked overlays; at start too). Each layer whose hideout names a ``detail`` ({zoom, url,
@@ -381,7 +389,7 @@
       }
       var code = feature.properties.code;
       var fillColor = choroplethColor(h, code);
-      var sel = selectedIn(h);
+      var sel = selectedIn(h, context && context.map);
       var selected = !!sel && sel === code;
       return {
         color: selected ? "#ffd400" : (h.stroke || "#34495e"),
