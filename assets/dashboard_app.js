@@ -123,7 +123,21 @@
       return h("option", {key: String(o.value), value: String(o.value), disabled: o.disabled}, o.label);
     }));
   }
-  window.wx_ui = Object.assign({}, window.wx_ui || {}, {Select: Select});
+  /* wx_ui.Static (dashboard/ui/static.py): plain elements from a tree — a string, a number, null, a list, or
+   * {t: tag, p: props, c: tree} — one Dash component where dash.html makes one per element. */
+  function build(node, key) {
+    if (node === null || node === undefined || typeof node !== "object") { return node === undefined ? null : node; }
+    if (Array.isArray(node)) { return node.map(function (n, i) { return build(n, i); }); }
+    var p = Object.assign({}, node.p || {});
+    if (key !== undefined) { p.key = key; }
+    return node.c === undefined || node.c === null ? h(node.t, p) : h(node.t, p, build(node.c));
+  }
+  function Static(props) {
+    var body = build(props.tree);
+    if (props.tag) { return h(props.tag, {id: props.id, className: props.className}, body); }
+    return h(window.React.Fragment, null, body);
+  }
+  window.wx_ui = Object.assign({}, window.wx_ui || {}, {Select: Select, Static: Static});
 })();
 
 /* The drill panel's charts (callbacks/drill.py): the figures of a view come in one answer and are drawn one per task,

@@ -14,6 +14,7 @@ from . import cards as ui_cards
 from . import charts, profile
 from .gis import gis_links
 from .select import Select  # a native <select>: no lazy chunk before the map's first paint (ui/select.py)
+from .static import static
 
 LEVEL_KEYS = {"district": "district", "city": "city", "county": "county", "town": "town", "zone": "zone", "grid": "grid"}
 RANK_KPIS = profile.RANK_KPIS  # the KPIs whose district rank a unit's profile shows
@@ -168,7 +169,7 @@ def render_text(v: dict, lang: str) -> dict:
         "title": [html.Span(t(LEVEL_KEYS[level], lang) if level != "district" else "", className="wx-level-tag"),
                   v["name"], html.Span(code or "", className="wx-code")],
         "cards": ui_cards.cards(v["values"], v["parent_values"], v["parent_name"], v["previous"], lang),
-        "profile": _profile(v["profile"], lang),
+        "profile": static(_profile(v["profile"], lang)),  # text to read: one component (ui.static)
         "period_label": t("period_from_to", lang, first=v["period"]["from"], last=v["period"]["to"]),
     }
 
