@@ -16,9 +16,9 @@ from dash import html
 from dash.development.base_component import Component, _explicitize_args
 
 NAMESPACE = "wx_ui"  # window.wx_ui, defined by assets/dashboard_app.js
-# the props an element keeps (React's names); anything else on a frozen component is refused
-PROPS = ("id", "className", "title", "style", "href", "target", "rel", "colSpan", "rowSpan", "lang", "dir",
-         "role", "hidden")
+# the props an element keeps (React's names); anything else on a frozen component is refused — no link (``href``):
+# what is frozen is text to read, and a link's address is better checked where links are made
+PROPS = ("id", "className", "title", "style", "colSpan", "rowSpan", "lang", "dir", "role", "hidden")
 
 
 class Static(Component):

@@ -17,7 +17,7 @@ def test_a_tree_keeps_tags_ids_classes_titles_and_text():
 
 
 @pytest.mark.parametrize("node", [html.Div(dcc.Link("x", href="/")), html.Div(id={"type": "x", "i": 1}),
-                                  html.Button("x", n_clicks=0)])
+                                  html.Button("x", n_clicks=0), html.A("x", href="javascript:alert(1)")])
 def test_what_needs_dash_is_refused(node):
     with pytest.raises(ValueError):
         static.freeze(node)
