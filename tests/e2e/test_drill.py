@@ -268,6 +268,21 @@ def _screen_point(page, lat: float, lon: float) -> tuple[float, float]:
         return [r.x + p.x, r.y + p.y]; }""", [lat, lon]))
 
 
+def _grid_on_top(page, grids: list) -> tuple:
+    """(feature, x, y): the first of ``grids`` whose own point shows a grid polygon on top (not a marker, another
+    layer or a control), at that point on screen."""
+    from shapely.geometry import shape
+
+    for g in grids:
+        p = shape(g["geometry"]).representative_point()
+        x, y = _screen_point(page, p.y, p.x)
+        top = page.evaluate("([x, y]) => { const e = document.elementFromPoint(x, y); "
+                            "return e ? (e.getAttribute('class') || '') : ''; }", [x, y])
+        if "wx-layer-grids" in top:
+            return g, x, y
+    pytest.fail("no grid polygon on top")
+
+
 def _wait_view(page, level: str, code: str):
     page.wait_for_function("""([l, c]) => { const q = new URLSearchParams(location.search);
         return q.get('level') === l && q.get('code') === c; }""", arg=[level, code], timeout=30_000)
@@ -300,25 +315,18 @@ def _settled(page, above_zoom: float):
 def test_real_clicks_drill_zone_then_grid_and_hover_names_the_grid(demo_server, opened):
     """Real mouse clicks (hit-tested, not dispatched): a grid click on the district view opens its zone; in the
     zone, the grids stay on top, so hovering names a grid and a click opens it."""
-    from shapely.geometry import shape
-
     page = opened
     with urllib.request.urlopen(authed(f"{demo_server.url}/api/geo/grids.json")) as resp:
         grids = json.loads(resp.read())["features"]
-    points = {g["properties"]["code"]: shape(g["geometry"]).representative_point() for g in grids}
-    by_code = {g["properties"]["code"]: g["properties"] for g in grids}
+    features = {g["properties"]["code"]: g for g in grids}
+    by_code = {c: g["properties"] for c, g in features.items()}
 
     def clickable(codes):
-        """The first grid whose own point shows a grid polygon on top (not a marker or a control)."""
-        for code in codes:
-            x, y = _screen_point(page, points[code].y, points[code].x)
-            top = page.evaluate("([x, y]) => { const e = document.elementFromPoint(x, y); "
-                                "return e ? (e.getAttribute('class') || '') : ''; }", [x, y])
-            if "wx-layer-grids" in top:
-                return code, x, y
-        raise AssertionError("no grid polygon on top anywhere")
+        """The first grid of ``codes`` whose own point shows a grid polygon on top: (code, x, y)."""
+        g, x, y = _grid_on_top(page, [features[c] for c in codes])
+        return g["properties"]["code"], x, y
 
-    code, x, y = clickable(list(points)[100:])
+    code, x, y = clickable(list(features)[100:])
     district_zoom = _watch_moves(page)
     page.mouse.click(x, y)
     zone = by_code[code]["zone_code"]
@@ -367,8 +375,6 @@ def test_a_drill_click_shows_the_unit_before_the_charts(demo_app, page):
     """The panel's text (title, cards) follows the view without waiting for the charts: with the charts' answer
     held in the browser, a real click on a grid of the district view still shows its zone's title and cards;
     released, the charts follow (the ranking lists the zone's grids)."""
-    from shapely.geometry import shape
-
     demo_app.sign_in(page)
     page.goto(demo_app.url + "/?period=2019")
     _ready(page)
@@ -385,15 +391,7 @@ def test_a_drill_click_shows_the_unit_before_the_charts(demo_app, page):
             route.continue_()
 
     page.route("**/_dash-update-component*", hold)
-    for g in grids[200:]:  # a grid whose own point shows a grid polygon on top
-        p = shape(g["geometry"]).representative_point()
-        x, y = _screen_point(page, p.y, p.x)
-        top = page.evaluate("([x, y]) => { const e = document.elementFromPoint(x, y); "
-                            "return e ? (e.getAttribute('class') || '') : ''; }", [x, y])
-        if "wx-layer-grids" in top:
-            break
-    else:
-        pytest.fail("no grid polygon on top")
+    g, x, y = _grid_on_top(page, grids[200:])
     zone = g["properties"]["zone_code"]
     page.mouse.click(x, y)
     page.wait_for_function("z => document.querySelector('#unit-title').innerText.includes(z)", arg=zone,
@@ -418,8 +416,6 @@ def test_a_drill_asks_the_server_for_the_view_once_and_leaves_the_rest_alone(dem
     highlight, one answer) and the panel's text (the title, another) — the text does not wait for the view state —,
     the other unit layers are not restyled, and nothing that depends only on the period runs again: the map is not
     recoloured, the period select does not write the URL."""
-    from shapely.geometry import shape
-
     demo_app.sign_in(page)
     page.goto(demo_app.url + "/?period=2019")
     _ready(page)
@@ -427,15 +423,7 @@ def test_a_drill_asks_the_server_for_the_view_once_and_leaves_the_rest_alone(dem
     _ranking_names(page)
     with urllib.request.urlopen(authed(f"{demo_app.url}/api/geo/grids.json")) as resp:
         grids = json.loads(resp.read())["features"]
-    for g in grids[150:]:
-        p = shape(g["geometry"]).representative_point()
-        x, y = _screen_point(page, p.y, p.x)
-        top = page.evaluate("([x, y]) => { const e = document.elementFromPoint(x, y); "
-                            "return e ? (e.getAttribute('class') || '') : ''; }", [x, y])
-        if "wx-layer-grids" in top:
-            break
-    else:
-        pytest.fail("no grid polygon on top")
+    g, x, y = _grid_on_top(page, grids[150:])
     zone = g["properties"]["zone_code"]
     zone_grids = {f["properties"]["name"] for f in grids if f["properties"]["zone_code"] == zone}
     answers = []  # (the request's changed inputs, the ids and props answered)
@@ -477,8 +465,6 @@ def test_a_first_click_is_not_undone_by_the_page_s_first_text_coming_late(demo_a
     """The page's first text (the view it was opened with) held back in the browser; a real click on a grid meanwhile
     drills to its zone; the first text released after the zone's: the panel keeps the zone (the renderer keeps only
     the newest answer of the text's one callback)."""
-    from shapely.geometry import shape
-
     held = []
 
     def hold(route):
@@ -495,15 +481,7 @@ def test_a_first_click_is_not_undone_by_the_page_s_first_text_coming_late(demo_a
     _until(page, lambda: held, "the first text held")
     with urllib.request.urlopen(authed(f"{demo_app.url}/api/geo/grids.json")) as resp:
         grids = json.loads(resp.read())["features"]
-    for g in grids[120:]:
-        p = shape(g["geometry"]).representative_point()
-        x, y = _screen_point(page, p.y, p.x)
-        top = page.evaluate("([x, y]) => { const e = document.elementFromPoint(x, y); "
-                            "return e ? (e.getAttribute('class') || '') : ''; }", [x, y])
-        if "wx-layer-grids" in top:
-            break
-    else:
-        pytest.fail("no grid polygon on top")
+    g, x, y = _grid_on_top(page, grids[120:])
     zone = g["properties"]["zone_code"]
     page.mouse.click(x, y)
     page.wait_for_function("z => document.querySelector('#unit-title').innerText.includes(z)", arg=zone,
@@ -593,8 +571,6 @@ def test_a_click_before_the_map_has_drawn_shows_its_unit_at_once(demo_app, page)
     """The map's first draw held back (``wx.map.whenDrawn`` made to wait until the test says so): a real click on a
     grid still shows its zone's title and cards — the text of a click waits for nothing — and once the map is drawn,
     the first load's text is not asked for (the panel shows a view already)."""
-    from shapely.geometry import shape
-
     page.add_init_script("""(() => { let wx;
         Object.defineProperty(window, 'wx', {configurable: true, get: () => wx, set: v => {
             if (v && v.map && !v.map.__held) {
@@ -611,15 +587,7 @@ def test_a_click_before_the_map_has_drawn_shows_its_unit_at_once(demo_app, page)
     page.wait_for_function("() => typeof window.__drawMap === 'function'", timeout=30_000)
     with urllib.request.urlopen(authed(f"{demo_app.url}/api/geo/grids.json")) as resp:
         grids = json.loads(resp.read())["features"]
-    for g in grids[160:]:
-        p = shape(g["geometry"]).representative_point()
-        x, y = _screen_point(page, p.y, p.x)
-        top = page.evaluate("([x, y]) => { const e = document.elementFromPoint(x, y); "
-                            "return e ? (e.getAttribute('class') || '') : ''; }", [x, y])
-        if "wx-layer-grids" in top:
-            break
-    else:
-        pytest.fail("no grid polygon on top")
+    g, x, y = _grid_on_top(page, grids[160:])
     zone = g["properties"]["zone_code"]
     page.mouse.click(x, y)
     page.wait_for_function("z => document.querySelector('#unit-title').innerText.includes(z)", arg=zone,
