@@ -13,26 +13,17 @@ from __future__ import annotations
 
 from dash.development.base_component import Component, _explicitize_args
 
-NAMESPACE = "wx_ui"  # window.wx_ui, defined by assets/dashboard_app.js
+from .component import NAMESPACE, WxComponent  # noqa: F401 (NAMESPACE: re-exported)
 
 
-class Select(Component):
+class Select(WxComponent):
     """A single choice from ``options``, drawn as the browser's ``<select>`` (see the module's docstring)."""
 
-    _children_props: list = []
-    _base_nodes = ["children"]
-    _namespace = NAMESPACE
     _type = "Select"
+    _props = ("id", "options", "value", "className", "style", "disabled", "title")
 
     @_explicitize_args
     def __init__(self, id=Component.UNDEFINED, options=Component.UNDEFINED, value=Component.UNDEFINED,
                  className=Component.UNDEFINED, style=Component.UNDEFINED, disabled=Component.UNDEFINED,
                  title=Component.UNDEFINED, **kwargs):
-        self._prop_names = ["id", "options", "value", "className", "style", "disabled", "title"]
-        self._valid_wildcard_attributes = []
-        self.available_properties = list(self._prop_names)
-        self.available_wildcard_properties = []
-        _explicit_args = kwargs.pop("_explicit_args")
-        _locals = locals()
-        _locals.update(kwargs)
-        super().__init__(**{k: _locals[k] for k in _explicit_args})
+        self._init(locals())

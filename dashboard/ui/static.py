@@ -15,32 +15,24 @@ from __future__ import annotations
 from dash import html
 from dash.development.base_component import Component, _explicitize_args
 
-NAMESPACE = "wx_ui"  # window.wx_ui, defined by assets/dashboard_app.js
+from .component import WxComponent
+
 # the props an element keeps (React's names); anything else on a frozen component is refused — no link (``href``):
 # what is frozen is text to read, and a link's address is better checked where links are made
 PROPS = ("id", "className", "title", "style", "colSpan", "rowSpan", "lang", "dir", "role", "hidden")
 
 
-class Static(Component):
+class Static(WxComponent):
     """A tree of plain elements (see the module's docstring); ``tag`` wraps it in an element of its own, else the
     elements stand where the component stands."""
 
-    _children_props: list = []
-    _base_nodes = ["children"]
-    _namespace = NAMESPACE
     _type = "Static"
+    _props = ("id", "tree", "tag", "className")
 
     @_explicitize_args
     def __init__(self, id=Component.UNDEFINED, tree=Component.UNDEFINED, tag=Component.UNDEFINED,
                  className=Component.UNDEFINED, **kwargs):
-        self._prop_names = ["id", "tree", "tag", "className"]
-        self._valid_wildcard_attributes = []
-        self.available_properties = list(self._prop_names)
-        self.available_wildcard_properties = []
-        _explicit_args = kwargs.pop("_explicit_args")
-        _locals = locals()
-        _locals.update(kwargs)
-        super().__init__(**{k: _locals[k] for k in _explicit_args})
+        self._init(locals())
 
 
 def freeze(node):
