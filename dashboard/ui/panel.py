@@ -68,8 +68,8 @@ def _slot(gid: str) -> html.Div:
 def panel_layout(state: dict, lang: str, kpi: str, gis_query: str | None = None) -> html.Aside:
     """The panel as first served: text parts, chart boxes with their controls, and empty chart slots. The
     graphs (:func:`chart_graphs`) are mounted once the map has drawn: mounting a ``dcc.Graph`` loads and
-    evaluates plotly.js (4.8 MB, about 300 ms of main thread here), which would otherwise hold up the map's
-    first draw. ``panel-request`` / ``lifecycle-request`` carry the view to the panel callbacks only once the
+    evaluates plotly.js (the partial bundle of ``pages.head.install_plotly``, ~0.3 s of main thread here), which
+    would otherwise hold up the map's first draw. ``panel-request`` / ``lifecycle-request`` carry the view to the panel callbacks only once the
     graphs are there, ``text-request`` the view to the panel's text (title, cards, profile) once the map has drawn
     (see ``dashboard/callbacks/drill.py``). ``kpi``: the ranking's measure at start;
     ``gis_query``: the GIS export links' query for the view (``services.drill.gis_query``); None hides them (a

@@ -33,6 +33,10 @@ READY_AT = """(() => {
   }).observe(document, {attributes: true, subtree: true, attributeFilter: ["data-map-ready"]});
 })();"""
 
+# [graph id, [[the trace type the figure asks for, the type plotly drew it as], …]] of each chart drawn so far
+DRAWN_TYPES = """() => Array.from(document.querySelectorAll('.js-plotly-plot')).map(gd =>
+  [gd.parentElement.id || gd.id, (gd.data || []).map((t, i) => [t.type || 'scatter', (gd._fullData[i] || {}).type])])"""
+
 REQUESTED = """() => performance.getEntriesByType('resource').map(e => [e.name, e.startTime])"""
 
 
@@ -53,6 +57,8 @@ def test_the_overview_paints_its_map_before_the_grid_and_chart_libraries(demo_ap
     page.wait_for_selector("#chart-funnel .main-svg", timeout=60_000)
     page.wait_for_selector("#kpi-cards .wx-card", timeout=60_000)
     entries = page.evaluate(REQUESTED)
+    drawn = page.evaluate(DRAWN_TYPES)
+    schema = page.evaluate("Object.keys(window.Plotly.PlotSchema.get().traces)")
     ready = page.evaluate("document.body.dataset.mapReady")  # why the charts went ahead (wx.map.whenDrawn)
     waited = page.evaluate("window.__wxReadyAt")
     ctx.close()
@@ -68,6 +74,12 @@ def test_the_overview_paints_its_map_before_the_grid_and_chart_libraries(demo_ap
         assert ready in ("drawn", "drawn-no-incidents"), ready
         assert not [url for url in before if "/plotly/" in url], before
         assert min(plotly) > painted, (plotly, painted)
+    # plotly.js is the vendored partial bundle (pages.head.install_plotly), loaded once, and it draws every chart's
+    # traces as the type the figure asks for (a type a bundle lacks is drawn as a scatter, silently)
+    assert len(plotly) == 1 and "scattergeo" not in schema and "choroplethmap" not in schema, (plotly, schema)
+    assert drawn and all(types for _, types in drawn), drawn
+    assert all(asked == used for _, types in drawn for asked, used in types), drawn
+    assert len({asked for _, types in drawn for asked, _ in types}) >= 3, drawn  # bars, lines, a pie, the funnel
     # the duty desk's grid is never downloaded on the overview, not even after the paint
     assert not [url for url in requested if "dash_ag_grid" in url]
     # nor dcc's date picker: it is mounted only for a custom period (test_drill: choosing one loads it)

@@ -146,6 +146,32 @@ def test_page_only_assets_are_linked_by_their_pages_alone(app):
         assert app.server.test_client().get("/assets/" + name).status_code == 200, name
 
 
+def test_a_graph_loads_the_vendored_partial_plotly_bundle_where_dash_points_it(app):
+    """dash-renderer points dcc.Graph at Dash's unversioned plotly.min.js (the full bundle, 4.8 MB): that URL serves
+    the vendored partial bundle instead, compressed and revalidated by its ETag; no page's HTML links the bundle; the
+    suites' other files are still Dash's, and a forged path is still refused."""
+    from pathlib import Path
+
+    from dashboard.pages import head as page_head
+
+    vendored = (Path(app.config.assets_folder) / page_head.PLOTLY_BUNDLE).read_bytes()
+    full = Path(__import__("plotly").__file__).parent / "package_data" / "plotly.min.js"
+    client = app.server.test_client()
+    r = client.get(page_head.PLOTLY_SUITE_PATH)
+    assert r.status_code == 200 and r.mimetype == "application/javascript"
+    assert r.data == vendored and len(vendored) < full.stat().st_size / 2
+    assert client.get(page_head.PLOTLY_SUITE_PATH, headers={"If-None-Match": r.headers["ETag"]}).status_code == 304
+    zipped = client.get(page_head.PLOTLY_SUITE_PATH, headers={"Accept-Encoding": "gzip"})
+    assert zipped.headers.get("Content-Encoding") == "gzip" and len(zipped.data) < len(vendored) / 2
+    leader = signed_in_client(app.server, "leader")
+    for path in ("/", "/briefing", "/login"):
+        assert page_head.PLOTLY_BUNDLE.rsplit("/", 1)[-1] not in leader.get(path).get_data(as_text=True), path
+    scripts, _, _ = head(leader, "/")
+    dcc = next(s for s in scripts if "/dcc/dash_core_components." in s)
+    assert client.get(dcc).status_code == 200
+    assert client.get("/_dash-component-suites/plotly/package_data/nope.min.js").status_code == 404
+
+
 def test_a_multi_county_overview_preloads_its_outlines_at_the_level_of_detail_of_its_start_zoom(tmp_path):
     """A province's overview (the seed's towns regrouped, tests/regrouped.py) preloads its cities, counties and root
     outline as ``wx.map.detail`` asks for them at the map's start zoom — none when that zoom is past the coarse
