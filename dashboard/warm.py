@@ -1,12 +1,14 @@
 """What a worker builds once from its geodata before a viewer asks for it (wiring: the gunicorn worker hook
 ``gunicorn_conf.post_worker_init`` starts :func:`warm_in_background`; the benches call :func:`warm`).
 
-Everything here is derived from the geodata alone and memoised per process for its life: the unit hierarchy and a
-bundle's unit index (``metrics.views``), and on a multi-county set the per-feature JSON and boxes the map's
-level-of-detail answers are cut from (``api.geo``: the outlines, towns, zones and grids of the view). On a province (67,000 grids)
-these cost ~1 s, ~0.2 s and 5–10 s of CPU; built on the first request instead, they landed on the first viewer's
-drill click (several seconds) and first zoom to the zones (3 s). Nothing is read from the store and nothing runs
-again: an idle server stays idle.
+Derived from the geodata alone and memoised per process for its life: the unit hierarchy and a bundle's unit index
+(``metrics.views``), and on a multi-county set the per-feature JSON and boxes the map's level-of-detail answers are
+cut from (``api.geo``: the outlines, towns, zones and grids of the view). On a province (67,000 grids) these cost
+~1 s, ~0.2 s and 5–10 s of CPU; built on the first request instead, they landed on the first viewer's drill click
+(several seconds) and first zoom to the zones (3 s). Then the callbacks' access classes (``callbacks.guard``
+``CallbackLevels``: every page's layout rendered once, ~3 s on a province's store the first time, the briefing's
+figures read from the store and cached as a viewer's would be): left to the first callback request, they held a
+just-started server's first page and the click made on it (5–6 s). Nothing runs again: an idle server stays idle.
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ log = logging.getLogger(__name__)
 def warm(app) -> dict:
     """Build the memos of ``app``'s geodata (a Dash app or its Flask server); {what: seconds}."""
     from .api import geo
+    from .callbacks.guard import LEVELS_KEY
     from .metrics import views
 
     server = getattr(app, "server", app)
@@ -37,6 +40,11 @@ def warm(app) -> dict:
             t = time.perf_counter()
             geo.warm_layer(layer, gd, svc.settings.tile_crs)
             took[f"features:{layer}"] = time.perf_counter() - t
+    levels = server.extensions.get(LEVELS_KEY)
+    if levels is not None and svc.engine is not None:  # the pages' layouts read the store
+        t = time.perf_counter()
+        levels.prime()
+        took["callback_levels"] = time.perf_counter() - t
     return {k: round(v, 3) for k, v in took.items()}
 
 

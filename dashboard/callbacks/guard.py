@@ -10,6 +10,7 @@ real bug is seen in the log) and the page keeps what it shows: the renderer leav
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any
 
 from dash.exceptions import PreventUpdate
@@ -65,33 +66,63 @@ def check_body(body: Any, callback_map: dict) -> str | None:
     return None
 
 
+LEVELS_KEY = "wx_callback_levels"  # server.extensions: the app's CallbackLevels (dashboard.warm primes it)
+
+
+class CallbackLevels:
+    """The callbacks' access classes (``{output key: class}``), computed once per process by ``compute`` — which
+    renders every page's layout (``dashboard.pages.callback_levels``): ~3 s on a province's store the first time, the
+    briefing's figures included. A worker computes them as it starts (``dashboard.warm``), else at the first callback
+    request; requests that come meanwhile wait for that one computation instead of each starting its own (four of a
+    page's first callbacks at once on a just-started server each took 3.5–6 s). A computation that fails (a page that
+    cannot render now) is tried again at the next request; until then a callback needs a reader."""
+
+    def __init__(self, compute=None):
+        self._compute = compute
+        self._known: dict = {}
+        self._lock = threading.Lock()
+
+    def prime(self) -> bool:
+        """Compute them unless known; whether they are known now."""
+        if self._known or self._compute is None:
+            return bool(self._known)
+        with self._lock:
+            if not self._known:
+                try:
+                    self._known.update(self._compute() or {})
+                except Exception:  # noqa: BLE001 - a page that cannot render now: its callbacks stay for readers only
+                    log.exception("the callbacks' access classes could not be computed; readers only for now")
+        return bool(self._known)
+
+    @property
+    def known(self) -> bool:
+        return bool(self._known)
+
+    def level_of(self, output: str) -> str:
+        from ..auth import policy
+
+        self.prime()
+        return self._known.get(output, policy.READ)
+
+
 def install(app, levels=None) -> None:
     """Wrap the Dash callback and component-suites views of ``app`` (a ``dash.Dash``) in the boundary. ``levels``
-    (called once, at the first callback request: it renders the pages' layouts) maps each callback to its access
+    (called once: :class:`CallbackLevels`, kept in ``server.extensions[LEVELS_KEY]``) maps each callback to its access
     class (``dashboard.pages.callback_levels``); a callback not in it needs a reader."""
     server = app.server
     rules = {r.rule: r.endpoint for r in server.url_map.iter_rules()}
     cb_endpoint = rules.get(CALLBACK_PATH)
+    known = server.extensions[LEVELS_KEY] = CallbackLevels(levels)
     if cb_endpoint is not None:
-        server.view_functions[cb_endpoint] = _guard_callbacks(app, server.view_functions[cb_endpoint], levels)
+        server.view_functions[cb_endpoint] = _guard_callbacks(app, server.view_functions[cb_endpoint], known)
     suites = [e for r, e in rules.items() if r.startswith("/_dash-component-suites/")]
     for endpoint in suites:
         server.view_functions[endpoint] = _guard_suites(server.view_functions[endpoint])
 
 
-def _guard_callbacks(app, view, levels):
+def _guard_callbacks(app, view, levels: CallbackLevels):
     from .. import ratelimit
     from ..auth import current_principal, policy
-
-    known: dict = {}  # the callbacks' access classes, filled at the first request (same result in every worker)
-
-    def level_of(output: str) -> str:
-        if not known and levels is not None:
-            try:
-                known.update(levels() or {})
-            except Exception:  # noqa: BLE001 - a page that cannot render now: its callbacks stay for readers only
-                log.exception("the callbacks' access classes could not be computed; readers only for now")
-        return known.get(output, policy.READ)
 
     def guarded_dispatch(*args, **kwargs):
         body = request.get_json(silent=True)
@@ -100,7 +131,7 @@ def _guard_callbacks(app, view, levels):
             log.warning("callback request refused (%s) from %s", why, request.remote_addr)
             return refusal(400, "bad_callback_request", why)
         who = current_principal()
-        if not policy.allowed(level_of(body["output"]), who):  # private by default
+        if not policy.allowed(levels.level_of(body["output"]), who):  # private by default
             if who is None:
                 return refusal(401, "unauthorized", "sign in first (/login) / 请先登录")
             return refusal(403, "forbidden", f"the role {who.role} may not use this / 无权操作")

@@ -117,3 +117,23 @@ def test_every_answer_carries_the_security_headers(app, path):
     script = csp["script-src"].split()
     assert script[0] == "'self'" and all(s.startswith("'sha256-") for s in script[1:]) and len(script) > 3
     assert "'unsafe-inline'" not in script and "'unsafe-eval'" not in script
+
+
+def test_a_worker_knows_the_callbacks_access_classes_from_its_start(tmp_path):
+    """dashboard.warm (a gunicorn worker's start) computes the callbacks' access classes — every page's layout
+    rendered once — so that a just-started server's first page does not wait for them; a page's own callback is then
+    answered by what was computed there, and the classes are what the first request would have computed."""
+    from dashboard.callbacks.guard import LEVELS_KEY
+    from dashboard.pages import callback_levels, load_pages
+    from dashboard.warm import warm
+
+    a = small_history_app(tmp_path, cache_url="null")
+    levels = a.server.extensions[LEVELS_KEY]
+    assert not levels.known
+    took = warm(a)
+    assert "callback_levels" in took and levels.known
+    deps = a.server.test_client().get("/_dash-dependencies").get_json()
+    expected = callback_levels(a, load_pages(), a.server.extensions["dashboard"].settings)
+    assert {cb["output"]: levels.level_of(cb["output"]) for cb in deps} == {cb["output"]: expected[cb["output"]]
+                                                                           for cb in deps}
+    assert warm(a)["callback_levels"] < took["callback_levels"]  # known: not computed again
