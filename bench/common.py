@@ -102,7 +102,7 @@ def served(instance: Path, **settings_kw):
     app = create_app(Settings(instance_dir=instance, tile_url="", demo_live=False, **settings_kw))
     from dashboard.warm import warm
 
-    warm(app)  # as a gunicorn worker does when it starts (dashboard.warm: the geodata's memos, no store read)
+    warm(app)  # as a gunicorn worker does when it starts (dashboard.warm: the geodata's memos, the callbacks' access)
     server = make_server("127.0.0.1", 0, app.server, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
