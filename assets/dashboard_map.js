@@ -31,7 +31,66 @@
       if (this._container) {
         maps[this._container.id || "map"] = this;
         delete chosen[this._container.id || "map"];
+        watchOutlines(this);
       }
+    });
+  }
+
+  /* ---- the selected units' outlines, on top (pane SELECTION_PANE) ----
+   * Each polygon layer draws in a pane of its own, the finer above the coarser (ui/layers.py PANES): a county
+   * selected at a zoom that shows its zones and grids had its yellow stroke drawn under theirs, hidden along its
+   * whole boundary. So each selected unit (wx.map.select's, or a hideout's ``selected``: the wall's tour) is also
+   * outlined in a pane above every polygon layer and below the markers, with no pointer events: a copy of the
+   * polygon as its layer last drew it, made again when the layer draws it anew (another level of detail) and gone
+   * with the selection, or with the polygon when its layer is switched off. */
+  var SELECTION_PANE = "wx-selection", SELECTION_Z = 590;  // polygon panes 401…, markers 600
+  var SELECTED_STYLE = {color: "#ffd400", weight: 4, opacity: 0.95, fill: false};
+
+  function layerNameOf(l) {
+    var f = l && l.feature, cls = (l && l.options && l.options.className) || "";
+    return f && f.properties && l.getLatLngs ? (/(?:^|\s)wx-layer-(\w+)/.exec(cls) || [])[1] || null : null;
+  }
+
+  function dropOutline(m, name) {
+    var o = m._wxOutlines && m._wxOutlines[name];
+    if (o) { m.removeLayer(o.poly); delete m._wxOutlines[name]; }
+  }
+
+  function drawOutline(m, name, src) {
+    dropOutline(m, name);
+    var poly = L.polygon(src.getLatLngs(), Object.assign({pane: SELECTION_PANE, interactive: false,
+      className: "wx-selected-outline wx-selected-" + name}, SELECTED_STYLE));
+    m._wxOutlines[name] = {code: src.feature.properties.code, src: src, poly: poly.addTo(m)};
+  }
+
+  /* outline the unit ``selectedIn`` names for layer ``name`` (or none), from its polygon in the map if drawn */
+  function outlineSelected(m, name, code) {
+    if (!code) { dropOutline(m, name); return; }
+    var src = null;
+    m.eachLayer(function (l) {
+      if (!src && layerNameOf(l) === name && l.feature.properties.code === code) { src = l; }
+    });
+    if (src) { drawOutline(m, name, src); } else { dropOutline(m, name); }
+  }
+
+  function watchOutlines(m) {
+    if (!m.getPane(SELECTION_PANE)) {
+      var pane = m.createPane(SELECTION_PANE);
+      pane.style.zIndex = String(SELECTION_Z);
+      pane.style.pointerEvents = "none";
+    }
+    m._wxOutlines = {};
+    m.on("layeradd", function (e) {
+      var name = layerNameOf(e.layer);
+      if (!name) { return; }
+      var code = e.layer.feature.properties.code;
+      var sel = selectedIn(styledWith[name] || received[name] || {layer: name}, m);  // as it was just styled
+      var o = m._wxOutlines[name];
+      if (sel && code === sel) { drawOutline(m, name, e.layer); } else if (o && o.code !== sel) { dropOutline(m, name); }
+    });
+    m.on("layerremove", function (e) {
+      var name = layerNameOf(e.layer), o = name && m._wxOutlines[name];
+      if (o && o.src === e.layer) { dropOutline(m, name); }
     });
   }
 
@@ -327,6 +386,7 @@
         var h = self.hideoutOf(name) || {layer: name};
         l.setStyle(self.unitStyle(f, {hideout: h, map: m}));  // in place: the grids stay over the zones (panes)
       });
+      Object.keys(selection).forEach(function (name) { outlineSelected(m, name, on[name]); });
       return noUpdate;
     },
     selectedOf: function (name) {  // the unit a layer of the overview's map shows selected (tests, the bench)

@@ -171,6 +171,17 @@ def test_an_answer_for_a_view_the_map_has_left_is_dropped(province_server, page)
     assert page.evaluate("() => [wx.map.viewState('grids').fetches, window.__held.length]") == [2, 2]
 
 
+# the selected unit of ``layer`` outlined in the selection pane: one outline, over the box of its polygon (±2 px)
+OUTLINED = """([layer, code]) => { const m = wx.map.mapFor('map'); let src = null;
+    m.eachLayer(l => { if (!src && l.feature && l.feature.properties.code === code
+        && new RegExp('wx-layer-' + layer).test((l.options || {}).className || '')) src = l; });
+    const outs = document.querySelectorAll('.leaflet-wx-selection-pane path.wx-selected-' + layer);
+    if (!src || outs.length !== 1) return false;
+    const a = src.getElement().getBoundingClientRect(), b = outs[0].getBoundingClientRect();
+    return a.width > 0 && ['left', 'top', 'right', 'bottom'].every(k => Math.abs(a[k] - b[k]) <= 2)
+      && outs[0].getAttribute('stroke') === '#ffd400'; }"""
+
+
 def test_a_county_opened_by_its_link_shows_its_detail_and_highlight_at_once(province_server, page):
     """``/?level=county&code=…``: the map fitted to the county draws the detail its zoom asks for (the zones of the
     view, the grids too when zoomed in far enough) and strokes the county, with no interaction at all."""
@@ -200,6 +211,27 @@ def test_a_county_opened_by_its_link_shows_its_detail_and_highlight_at_once(prov
     # and coloured by the measure from the start (the hideout of the layout)
     assert page.evaluate("() => Object.keys((wx.map.hideoutOf('counties') || {}).values || {}).length") > 0
     assert not any(u.startswith("/api/geo/towns") for u in log), log  # their overlay is off
+    # the county's yellow outline is also drawn above the zones and grids, whose panes (and strokes along its
+    # boundary) are above the counties': its copy in the selection pane, the county's shape, no pointer events
+    page.wait_for_function(OUTLINED, arg=["counties", code], timeout=30_000)
+    stack = page.evaluate("""() => { const z = el => +getComputedStyle(el).zIndex;
+        const sel = document.querySelector('.leaflet-wx-selection-pane');
+        return {sel: z(sel), events: getComputedStyle(sel).pointerEvents,
+                polygons: [...document.querySelectorAll('.leaflet-pane[class*="leaflet-wx-"]')].filter(p => p !== sel)
+                  .filter(p => p.querySelector('path.wx-unit')).map(z),
+                markers: z(document.querySelector('.leaflet-marker-pane'))}; }""")
+    assert stack["polygons"] and max(stack["polygons"]) < stack["sel"] < stack["markers"], stack
+    assert stack["events"] == "none", stack
+    # switched off in the layer control, the county's outline goes with its polygons; back on, it is there again
+    counties_box = page.locator(".leaflet-control-layers-overlays label", has_text="区县").locator("input")
+    counties_box.uncheck()
+    page.wait_for_function("() => !document.querySelector('path.wx-selected-outline')", timeout=30_000)
+    counties_box.check()
+    page.wait_for_function(OUTLINED, arg=["counties", code], timeout=30_000)
+    # the view left for the province's root: no unit selected, no outline
+    page.locator("#breadcrumb a").first.click()
+    page.wait_for_function("() => wx.map.selectedOf('counties') === null", timeout=30_000)
+    page.wait_for_function("() => !document.querySelector('path.wx-selected-outline')", timeout=30_000)
 
 
 def test_a_layer_switched_off_in_the_layer_control_is_never_fetched(province_server, page):

@@ -172,6 +172,13 @@ def test_tour_flies_from_zone_to_zone_by_itself(demo_app, page):
                            arg=center, timeout=10_000)  # the map flew to the zones it showed
     page.wait_for_function("() => document.querySelectorAll(\"path.wx-layer-zones[stroke='#ffd400']\").length === 1",
                            timeout=10_000)  # the visited zone is outlined, and only it
+    # ... on top of the grids too (the selection pane): one outline, the shape of the one zone stroked (±2 px)
+    page.wait_for_function("""() => { const outs = document.querySelectorAll(
+            '.leaflet-wx-selection-pane path.wx-selected-zones');
+        const lit = document.querySelectorAll("path.wx-layer-zones[stroke='#ffd400']");
+        if (outs.length !== 1 || lit.length !== 1) return false;
+        const a = lit[0].getBoundingClientRect(), b = outs[0].getBoundingClientRect();
+        return ['left', 'top', 'right', 'bottom'].every(k => Math.abs(a[k] - b[k]) <= 2); }""", timeout=10_000)
     # an alert pauses the tour (its card, the map on the incident) and the tour then resumes by itself
     shown = zone.get_attribute("data-zone")
     alert = _incident(demo_app.url, 4, severity=3, category="safety.production")
