@@ -343,6 +343,10 @@ def test_real_clicks_drill_zone_then_grid_and_hover_names_the_grid(demo_server, 
     page.mouse.click(x, y)
     _wait_view(page, "grid", code)
     _ready(page, by_code[code]["name"])
+    # the clicked polygon keeps the focus; no focus ring is drawn round its bounds for a mouse click (a black box)
+    focused = page.evaluate("() => { const a = document.activeElement; return [a.tagName.toLowerCase(),"
+                            " a.matches(':focus-visible'), getComputedStyle(a).outlineStyle]; }")
+    assert focused[0] != "path" or (not focused[1] and focused[2] == "none"), focused
     assert page.js_errors == []
 
 
