@@ -171,3 +171,22 @@
   };
   window.wx = Object.assign({}, window.wx || {}, {panel: panel});
 })();
+
+/* The language switch (ui/shell.py, #lang-switch) keeps what the page shows now: its href was written with the query
+ * the page was served with, and the overview's drill, period and the duty desk's filters change the URL in the
+ * browser since (switching to English after a drill to a zone opened the district's overview). Before the link is
+ * followed — a click, a middle click, the context menu's "open in new tab" or "copy link" — its href becomes the
+ * current URL with the other language. */
+(function () {
+  "use strict";
+  function follow(e) {
+    var a = e.target && e.target.closest ? e.target.closest("#lang-switch") : null;
+    if (!a) { return; }
+    var want = new URL(a.getAttribute("href") || "", window.location.href).searchParams.get("lang");
+    var q = new URLSearchParams(window.location.search);
+    if (want) { q.set("lang", want); } else { q.delete("lang"); }
+    var s = q.toString();
+    a.setAttribute("href", window.location.pathname + (s ? "?" + s : "") + window.location.hash);
+  }
+  ["click", "auxclick", "contextmenu"].forEach(function (type) { document.addEventListener(type, follow, true); });
+})();

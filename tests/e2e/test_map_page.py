@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import urllib.request
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
@@ -59,6 +60,36 @@ def test_english_switch(live_app, page):
     assert "Command Centre" in page.locator("h1").inner_text()
     page.wait_for_selector("path.wx-layer-grids")
     assert page.get_by_text("Management zones", exact=True).count() >= 1
+
+
+def test_the_language_switch_keeps_the_view_the_page_went_to(live_app, page):
+    """The switch's href is written with the query the page was served with; after a drill in the browser (the URL
+    written client-side, as a map click does) and a period choice, switching language keeps both, and back."""
+    from dashboard.geodata import load_geodata
+
+    zone = load_geodata().zones.sort_values("code").iloc[3]
+    live_app.sign_in(page)
+    page.goto(live_app.url + "/")
+    page.wait_for_selector("path.wx-layer-grids", timeout=60_000)
+    page.evaluate("""z => { history.pushState({}, '', '/?level=zone&code=' + z);
+                            window.dispatchEvent(new CustomEvent('_dashprivate_pushstate')); }""", zone["code"])
+    page.wait_for_function("z => (document.querySelector('#unit-title') || {}).innerText.includes(z)",
+                           arg=zone["code"], timeout=30_000)
+    page.locator("#period-select input[value='7d']").check()
+    page.wait_for_function("() => new URLSearchParams(location.search).get('period') === '7d'", timeout=30_000)
+    page.click("#lang-switch")
+    page.wait_for_url("**lang=en**")
+    q = dict(parse_qsl(urlsplit(page.url).query))
+    assert q == {"level": "zone", "code": zone["code"], "period": "7d", "lang": "en"}, q
+    page.wait_for_function("z => (document.querySelector('#unit-title') || {}).innerText.includes(z)",
+                           arg=zone["code"], timeout=30_000)
+    assert "Command Centre" in page.locator("h1").inner_text()
+    page.click("#lang-switch")
+    page.wait_for_function("() => !new URLSearchParams(location.search).has('lang')", timeout=30_000)
+    q = dict(parse_qsl(urlsplit(page.url).query))
+    assert q == {"level": "zone", "code": zone["code"], "period": "7d"}, q
+    page.wait_for_selector("h1", timeout=30_000)
+    assert "指挥中心" in page.locator("h1").inner_text()
 
 
 def test_no_external_requests_but_tiles(live_app, browser):
