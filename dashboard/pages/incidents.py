@@ -62,7 +62,9 @@ def map_inputs() -> html.Div:
 
 
 def map_start_zoom(params: dict) -> float:
-    """The map's start zoom (pages.head): the desk's map opens on the whole root."""
+    """The map's start zoom as pages.head preloads the outlines for it: the desk's map opens on the whole root, fitted
+    by the browser to its panel (this is the zoom of a panel of ``ui.map.VIEW_PX``: the same level of detail on
+    the screens it is made for)."""
     return start_zoom(units.root_bounds(), units.hierarchy().levels)
 
 
@@ -108,9 +110,12 @@ def layout(settings, lang: str, params: dict):
     places = data.place_options(lang, values["town"], values["zone"], counties=values["county"],
                                 cities=values["city"])
 
+    # fitted by the browser to the desk's map panel (shorter than the overview's: the view the overview opens at cut
+    # off the district's south here)
+    home = units.root_bounds()
     the_map = district_map(settings, lang, hideouts={"incidents": {"alerts": sorted(
-        {a["incident"]["id"] for a in snapshot["items"]})}}, checked=MAP_CHECKED,
-        home=units.root_bounds(), tiles=basemap_tiles.basemaps(settings), levels=units.hierarchy().levels)
+        {a["incident"]["id"] for a in snapshot["items"]})}}, checked=MAP_CHECKED, bounds=home,
+        home=home, tiles=basemap_tiles.basemaps(settings), levels=units.hierarchy().levels)
     layer = _find(the_map, "geo-incidents")
     if layer is not None:
         layer.url = f"/api/map/incidents.json?{query}"  # the list's filter, from the first paint

@@ -276,7 +276,15 @@ def test_filter_controls_update_url_map_and_list(duty_server, page):
 def test_row_click_flies_the_map_and_opens_the_popup(duty_server, page):
     sign_in(page, duty_server)
     grid_ready(page)
-    before = page.evaluate(VIEW_JS)
+    # the desk opens on the whole district, fitted to its own (short) map panel: the district's outline in view
+    page.wait_for_selector("path.wx-layer-district", timeout=30_000)
+    fit = page.evaluate("""() => { const m = wx.map.mapFor('map'), c = m.getContainer().getBoundingClientRect();
+        const d = [...document.querySelectorAll('path.wx-layer-district')].map(p => p.getBoundingClientRect());
+        return {map: [c.left, c.top, c.right, c.bottom], district: [Math.min(...d.map(r => r.left)),
+                Math.min(...d.map(r => r.top)), Math.max(...d.map(r => r.right)), Math.max(...d.map(r => r.bottom))]}; }""")
+    (ml, mt, mr, mb), (dl, dt, dr, db) = fit["map"], fit["district"]
+    assert ml - 1 <= dl and mt - 1 <= dt and dr <= mr + 1 and db <= mb + 1, fit
+    before = settled_view(page)
     row = page.locator(".ag-center-cols-container .ag-row").nth(3)
     rid = row.get_attribute("row-id")
     inc = api(duty_server, f"/api/v1/incidents/{rid}")
