@@ -57,6 +57,7 @@
   }
 
   function drawOutline(m, name, src) {
+    if (!m._wxOutlines) { watchOutlines(m); }  // a map made before this file ran (none expected): set it up now
     dropOutline(m, name);
     var poly = L.polygon(src.getLatLngs(), Object.assign({pane: SELECTION_PANE, interactive: false,
       className: "wx-selected-outline wx-selected-" + name}, SELECTED_STYLE));
@@ -74,6 +75,7 @@
   }
 
   function watchOutlines(m) {
+    if (m._wxOutlines) { return; }
     if (!m.getPane(SELECTION_PANE)) {
       var pane = m.createPane(SELECTION_PANE);
       pane.style.zIndex = String(SELECTION_Z);
