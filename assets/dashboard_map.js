@@ -380,10 +380,9 @@
       if (!m) { return noUpdate; }
       var self = this;
       m.eachLayer(function (l) {
-        var f = l.feature, cls = (l.options && l.options.className) || "";
-        var name = f && f.properties && l.setStyle && (/(?:^|\s)wx-layer-(\w+)/.exec(cls) || [])[1];
+        var name = layerNameOf(l);
         if (!name || !Object.prototype.hasOwnProperty.call(selection, name)) { return; }
-        var code = f.properties.code;
+        var f = l.feature, code = f.properties.code;
         if (code !== before[name] && code !== on[name]) { return; }
         var h = self.hideoutOf(name) || {layer: name};
         l.setStyle(self.unitStyle(f, {hideout: h, map: m}));  // in place: the grids stay over the zones (panes)
