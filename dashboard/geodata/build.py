@@ -46,7 +46,7 @@ TOWN_COLS = ["code", "abbr", "name", "name_en", "kind", "district_code", "seat_l
              "population_weight"]
 ZONE_COLS = ["code", "name", "name_en", "town_code", "district_code", "station_name", "station_lon",
              "station_lat", "chief", "deputy", "station_master", "dept_staff", "n_grids"]
-GRID_COLS = ["code", "name", "zone_code", "town_code", "district_code", "registered_units",
+GRID_COLS = ["code", "name", "name_en", "zone_code", "town_code", "district_code", "registered_units",
              "population", "worker_name", "worker_full_time", "worker_stars"]
 HAZARD_COLS = ["code", "name", "kind", "risk", "major", "ring_m", "grid_code", "zone_code",
                "town_code"]
@@ -622,6 +622,7 @@ def _generate(inp: BuildInputs, verbose=False, island_fix=False):
     # grid names: communities (urban) / villages (rural), 1-4 grids each
     namer = PlaceNamer(np.random.default_rng(inp.seed + 2), inp.avoid_names)
     grid_name = [None] * n_g
+    grid_name_en = [None] * n_g
     for z in range(n_z):
         gs = sorted([g for g in range(n_g) if grid_zone[g] == z], key=lambda g: grid_code[g])
         k = 0
@@ -631,13 +632,17 @@ def _generate(inp: BuildInputs, verbose=False, island_fix=False):
             place = namer.next()
             dens = grid_pop[group].sum() / max(garea[group].sum(), 1e-9)
             urban = tdf.kind[zone_town[z]] == "street" or dens > 3000
+            en = N.place_en(place)
             for r, g in enumerate(group):
                 if urban:
                     grid_name[g] = f"{place}社区第{r + 1}网格"
+                    grid_name_en[g] = f"{en} Community Grid {r + 1}"
                 elif len(group) == 1:
                     grid_name[g] = f"{place}村网格"
+                    grid_name_en[g] = f"{en} Village Grid"
                 else:
                     grid_name[g] = f"{place}村第{r + 1}网格"
+                    grid_name_en[g] = f"{en} Village Grid {r + 1}"
             k += size
 
     # zone stations and staff
@@ -664,7 +669,7 @@ def _generate(inp: BuildInputs, verbose=False, island_fix=False):
     for g in range(n_g):
         z = grid_zone[g]
         grid_props.append({
-            "code": grid_code[g], "name": grid_name[g], "zone_code": zone_code[z],
+            "code": grid_code[g], "name": grid_name[g], "name_en": grid_name_en[g], "zone_code": zone_code[z],
             "town_code": town_code[zone_town[z]], "district_code": root,
             "registered_units": int(grid_units[g]), "population": int(grid_pop[g]),
             "worker_name": workers[g], "worker_full_time": bool(full_time[g]),

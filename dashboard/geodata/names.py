@@ -40,6 +40,18 @@ GIVEN = list("建国伟明华红芳丽军勇杰强英敏燕萍斌刚平海峰涛
 # syllables for village / community names
 PLACE_A = list("新东西南北大小上下前后高长青黄白石沙竹桑荷金银清太兴永安福庆同双塘")
 PLACE_B = list("港桥湾浜塘山庄漾兜圩埭溪墩田林坝河湖洋园苑里坊")
+# their pinyin, for the English names of villages and communities (none of PLACE_B starts with a vowel, so two
+# syllables join without an apostrophe)
+PLACE_PINYIN = dict(zip(
+    PLACE_A + PLACE_B,
+    "xin dong xi nan bei da xiao shang xia qian hou gao chang qing huang bai shi sha zhu sang he jin yin qing tai "
+    "xing yong an fu qing tong shuang tang "
+    "gang qiao wan bang tang shan zhuang yang dou wei dai xi dun tian lin ba he hu yang yuan yuan li fang".split()))
+
+
+def place_en(name: str) -> str:
+    """The pinyin of a village / community name of PLACE_A + PLACE_B (新港 → Xingang)."""
+    return "".join(PLACE_PINYIN[c] for c in name).capitalize()
 
 HAZCHEM_SUFFIX = ["化工仓储有限公司", "化学品仓库", "危化品经营部", "涂料仓库", "溶剂储存点", "化工贸易公司"]
 GAS_PREFIX = ["中石化", "中石油", "中海油", ""]

@@ -58,7 +58,7 @@ def _by_code(gd) -> tuple[dict, dict]:
 
 
 def names(gd=None) -> dict:
-    """``{code: (zh, en)}`` for the district and every town, zone and grid (grids have no English name: zh)."""
+    """``{code: (zh, en)}`` for the district and every town, zone and grid (a grid without an English name: its Chinese one)."""
     return _by_code(geodata(gd))[0]
 
 

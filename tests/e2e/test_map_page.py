@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import urllib.request
 from urllib.parse import parse_qsl, urlsplit
 
@@ -90,6 +91,25 @@ def test_the_language_switch_keeps_the_view_the_page_went_to(live_app, page):
     assert q == {"level": "zone", "code": zone["code"], "period": "7d"}, q
     page.wait_for_selector("h1", timeout=30_000)
     assert "指挥中心" in page.locator("h1").inner_text()
+
+
+def test_english_names_every_unit_down_to_the_grid(live_app, page):
+    """In English a grid is named in English too (its village or community in pinyin), and so are its zone and town in
+    the breadcrumb: no Chinese name is left in the panel's title and breadcrumb."""
+    from dashboard.geodata import load_geodata
+
+    gd = load_geodata()
+    grid = gd.grids.sort_values("code").iloc[17]
+    zone = gd.zones.set_index("code").loc[grid["zone_code"]]
+    town = gd.towns.set_index("code").loc[grid["town_code"]]
+    live_app.sign_in(page)
+    page.goto(live_app.url + f"/?level=grid&code={grid['code']}&lang=en")
+    page.wait_for_function("n => (document.querySelector('#unit-title') || {}).innerText.includes(n)",
+                           arg=grid["name_en"], timeout=60_000)
+    crumbs = page.locator("#breadcrumb").inner_text()
+    assert zone["name_en"] in crumbs and town["name_en"] in crumbs, crumbs
+    text = page.locator("#unit-title").inner_text() + crumbs
+    assert not re.search(r"[\u4e00-\u9fff]", text), text
 
 
 def test_no_external_requests_but_tiles(live_app, browser):

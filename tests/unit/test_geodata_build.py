@@ -10,6 +10,7 @@ import shapely
 
 from dashboard.geodata import load_geodata, validate_layers
 from dashboard.geodata.build import build
+from dashboard.geodata.names import PLACE_A, PLACE_B, PLACE_PINYIN, place_en
 
 GEODATA = Path(__file__).resolve().parents[2] / "geodata"
 FILES = ["district.geojson", "towns.geojson", "zones.geojson", "grids.geojson", "hazards.geojson"]
@@ -121,6 +122,14 @@ def test_grid_attributes(gd, metric):
     assert (g["registered_units"] >= 1).all()
     assert g["worker_stars"].between(1, 5).all()
     assert g["name"].str.contains("网格").all()
+    # every grid has an English name, the pinyin of its village or community with the same kind and rank
+    kinds = {"社区": "Community", "村": "Village"}
+    for zh, en in zip(g["name"], g["name_en"]):
+        m = re.fullmatch(r"(..)(社区|村)(?:第(\d+))?网格", zh)
+        assert m, zh
+        rank = f" {m.group(3)}" if m.group(3) else ""
+        assert en == f"{place_en(m.group(1))} {kinds[m.group(2)]} Grid{rank}", (zh, en)
+        assert re.fullmatch(r"[A-Z][a-z]+ (Community|Village) Grid( \d+)?", en), en
     # denser where people are: Zhili grids smaller and with more units per grid than rural towns
     area = metric["grids"].area / 1e6
     zl = g["town_code"] == "330502-ZL"
@@ -130,6 +139,13 @@ def test_grid_attributes(gd, metric):
     pop_by_town = g.groupby("town_code")["population"].sum()
     w = gd.towns.set_index("code")["population_weight"] * 1000
     assert (pop_by_town.reindex(w.index) == w).all()
+
+
+def test_every_place_syllable_has_its_pinyin():
+    assert set(PLACE_PINYIN) == set(PLACE_A) | set(PLACE_B)
+    assert all(re.fullmatch(r"[a-z]+", p) for p in PLACE_PINYIN.values())
+    assert not any(PLACE_PINYIN[b][0] in "aeo" for b in PLACE_B)  # joined without an apostrophe (Xi'an)
+    assert place_en("新港") == "Xingang" and place_en("塘桥") == "Tangqiao"
 
 
 def test_hazards(gd):
