@@ -100,9 +100,10 @@ def served(instance: Path, **settings_kw):
 
     settings_kw.setdefault("demo_users", True)  # the app is private by default: benches sign in as the demo leader
     app = create_app(Settings(instance_dir=instance, tile_url="", demo_live=False, **settings_kw))
-    from dashboard.warm import warm
+    from dashboard.warm import settle_heap, warm
 
     warm(app)  # as a gunicorn worker does when it starts (dashboard.warm: the geodata's memos, the callbacks' access)
+    settle_heap()  # and then its heap frozen
     server = make_server("127.0.0.1", 0, app.server, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

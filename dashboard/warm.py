@@ -9,9 +9,16 @@ cut from (``api.geo``: the outlines, towns, zones and grids of the view). On a p
 ``CallbackLevels``: every page's layout rendered once, ~3 s on a province's store the first time, the briefing's
 figures read from the store and cached as a viewer's would be): left to the first callback request, they held a
 just-started server's first page and the click made on it (5–6 s). Nothing runs again: an idle server stays idle.
+
+What was built then lives as long as the worker: :func:`settle_heap` moves it out of the garbage collector's way. A
+province's worker holds ~570,000 tracked objects once warm, and each full (generation 2) collection walked them all:
+100–185 ms measured, a pause that landed on whichever request was running — a drill click's panel text now and
+then. Frozen, they are skipped (reference counting still frees what becomes unused; only cyclic garbage among them
+would stay, and they are memos that stay anyway).
 """
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
@@ -48,13 +55,23 @@ def warm(app) -> dict:
     return {k: round(v, 3) for k, v in took.items()}
 
 
+def settle_heap() -> int:
+    """Collect the garbage of a warm-up, then freeze what is left (``gc.freeze``: out of every later collection);
+    the number of objects frozen. Once per worker, after :func:`warm`."""
+    gc.collect()
+    gc.freeze()
+    return gc.get_freeze_count()
+
+
 def warm_in_background(app) -> threading.Thread:
-    """:func:`warm` in a daemon thread (the worker serves meanwhile; a request that needs a memo first builds it)."""
+    """:func:`warm` then :func:`settle_heap` in a daemon thread (the worker serves meanwhile; a request that needs a
+    memo first builds it)."""
     def run():
         try:
             log.info("warmed %s", warm(app))
         except Exception:  # noqa: BLE001 - a failed warm-up only leaves the first request to build it
             log.exception("warming the geodata memos failed")
+        log.info("froze %d objects", settle_heap())
 
     thread = threading.Thread(target=run, name="wx-warm", daemon=True)
     thread.start()

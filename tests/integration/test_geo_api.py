@@ -257,6 +257,7 @@ def test_a_worker_warms_its_geodata_memos_before_the_first_viewer(settings, tmp_
     from dashboard import create_app
     from dashboard.api import geo
     from dashboard.geodata import load_geodata
+    from dashboard.metrics import views
     from dashboard.warm import warm, warm_in_background
     from tests.regrouped import write_regrouped
 
@@ -264,9 +265,19 @@ def test_a_worker_warms_its_geodata_memos_before_the_first_viewer(settings, tmp_
     app = create_app(dataclasses.replace(settings, geodata_dir=gdir), with_store=False)
     before = geo._features_memo.cache_info().misses
     outlines_before = geo._outline_memo.cache_info().misses
-    took = warm_in_background(app)
-    took.join(timeout=120)
-    assert not took.is_alive()
+    import gc
+
+    gc.unfreeze()
+    try:
+        took = warm_in_background(app)
+        took.join(timeout=120)
+        assert not took.is_alive()
+        # and then the worker's heap frozen: what the warm-up built is out of the collector's full passes
+        assert gc.get_freeze_count() > 10_000
+        frozen = set(map(id, gc.get_objects(generation=2)))
+        assert id(views.hierarchy(app.server.extensions["dashboard"].geodata())) not in frozen
+    finally:
+        gc.unfreeze()  # this test process is not a worker
     built = geo._features_memo.cache_info().misses - before
     assert built == len(geo.BBOX_LAYERS) - 1  # cities, counties, towns, zones and grids of this set, once each
     assert geo._outline_memo.cache_info().misses - outlines_before == 1  # and the root's boundary
