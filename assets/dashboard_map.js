@@ -365,29 +365,38 @@
     // the hideout a layer last received from Dash, else the one it was drawn with (a page opened by its URL draws
     // with the layout's hideout, which no callback has sent yet)
     hideoutOf: function (name) { return received[name] || styledWith[name] || null; },
-    /* The overview's highlight (clientside callback, callbacks/drill.py): {layer: code or null}. Only the polygons
-     * whose selection changes are restyled, in place, each with its layer's style
-     * function and hideout; polygons drawn later (a new view's detail, a recolour) read the selection in unitStyle.
-     * As the layers' hideout, a highlight had dash-leaflet rebuild every polygon of each layer whose selection
-     * changed (it redraws a layer on any hideout change). */
-    select: function (selection) {
+    /* The overview's map for a view (clientside callback, callbacks/drill.py ``_map_view``): {selected: {layer: code
+     * or null} or null, flight: {bounds, duration, padding} or null}. Only the polygons whose selection changes are
+     * restyled, in place, each with its layer's style function and hideout; polygons drawn later (a new view's
+     * detail, a recolour) read the selection in unitStyle. As the layers' hideout, a highlight had dash-leaflet
+     * rebuild every polygon of each layer whose selection changed (it redraws a layer on any hideout change); the
+     * flight, as the map's viewport, re-rendered the map's component. */
+    select: function (view) {
       var noUpdate = window.dash_clientside.no_update;
-      if (!selection) { return noUpdate; }
-      var on = chosen.map = chosen.map || {};  // the overview's map
-      var before = Object.assign({}, on);
-      Object.keys(selection).forEach(function (name) { on[name] = selection[name] || null; });
-      var m = maps.map;
-      if (!m) { return noUpdate; }
-      var self = this;
-      m.eachLayer(function (l) {
-        var name = layerNameOf(l);
-        if (!name || !Object.prototype.hasOwnProperty.call(selection, name)) { return; }
-        var f = l.feature, code = f.properties.code;
-        if (code !== before[name] && code !== on[name]) { return; }
-        var h = self.hideoutOf(name) || {layer: name};
-        l.setStyle(self.unitStyle(f, {hideout: h, map: m}));  // in place: the grids stay over the zones (panes)
-      });
-      Object.keys(selection).forEach(function (name) { outlineSelected(m, name, on[name]); });
+      var m = maps.map, selection = view && view.selected, flight = view && view.flight;
+      if (selection) {
+        var on = chosen.map = chosen.map || {};  // the overview's map
+        var before = Object.assign({}, on);
+        Object.keys(selection).forEach(function (name) { on[name] = selection[name] || null; });
+        if (m) {
+          var self = this;
+          m.eachLayer(function (l) {
+            var name = layerNameOf(l);
+            if (!name || !Object.prototype.hasOwnProperty.call(selection, name)) { return; }
+            var f = l.feature, code = f.properties.code;
+            if (code !== before[name] && code !== on[name]) { return; }
+            var h = self.hideoutOf(name) || {layer: name};
+            l.setStyle(self.unitStyle(f, {hideout: h, map: m}));  // in place: the grids stay over the zones (panes)
+          });
+          Object.keys(selection).forEach(function (name) { outlineSelected(m, name, on[name]); });
+        }
+      }
+      if (flight && m) {
+        var bounds = L.latLngBounds(flight.bounds);
+        if (!m.getBounds().equals(bounds)) {
+          m.flyToBounds(bounds, {duration: flight.duration, padding: flight.padding});
+        }
+      }
       return noUpdate;
     },
     selectedOf: function (name) {  // the unit a layer of the overview's map shows selected (tests, the bench)

@@ -75,6 +75,19 @@ HELPERS = r"""(() => {
   const B = window.__wxb = {t0: null, result: null, detail: %(detail)s, labels: %(labels)s, step: 0.05,
                             drillTimeout: %(drill_timeout)d};
   document.addEventListener('mousedown', () => { B.t0 = performance.now(); }, true);
+  // the page's long animation frames (≥ 50 ms; Chromium's LoAF entries: where a frame's time went, by script and
+  // rendering), kept to tell what a slow click waited for
+  B.loafs = [];
+  try { new PerformanceObserver(l => { B.loafs.push(...l.getEntries()); if (B.loafs.length > 400) { B.loafs.splice(0, 200); } })
+          .observe({type: 'long-animation-frame', buffered: true}); } catch (e) {}
+  B.framesIn = (from, to) => B.loafs.filter(f => f.startTime + f.duration > from && f.startTime < to).map(f => ({
+    start: Math.round(f.startTime - from), ms: Math.round(f.duration), blocking: Math.round(f.blockingDuration),
+    render_ms: Math.round(f.renderStart ? f.startTime + f.duration - f.renderStart : 0),
+    style_layout_ms: Math.round(f.styleAndLayoutStart ? f.startTime + f.duration - f.styleAndLayoutStart : 0),
+    scripts: Array.from(f.scripts || []).sort((a, b) => b.duration - a.duration).slice(0, 4).map(x => [
+      Math.round(x.duration), x.invokerType + ' ' + String(x.invoker || '').slice(0, 60),
+      String(x.sourceURL || '').split('/').pop().split('?')[0].slice(0, 50) + ':' + (x.sourceFunctionName || ''),
+      Math.round(x.forcedStyleAndLayoutDuration || 0)])}));
   B.moving = false;
   B.map = () => { const m = window.wx && window.wx.map && window.wx.map.mapFor('map');
     if (m && !m.__wxb) { m.__wxb = true; m.on('movestart', () => { B.moving = true; });
@@ -231,7 +244,8 @@ HELPERS = r"""(() => {
         if (charts === null && plot() && plot().data && plot().data !== chartsBefore) { charts = performance.now() - B.t0; }
         return flew && charts !== null && B.viewState(before, B.t0 - 1, markers).ok; }, start, B.drillTimeout).then(() => {
         B.result = {ms: ms, settled: performance.now() - B.t0, title: title, highlight: lit, charts: charts,
-                    parts: lit === null ? B.highlightParts(layer, code) : null};
+                    parts: lit === null ? B.highlightParts(layer, code) : null,
+                    frames: ms < 0 ? [] : B.framesIn(B.t0, B.t0 + ms)};
       });
     });
   };
@@ -790,6 +804,7 @@ def drills(browser, url: str, helpers: str, condition: str, chains: int, depth: 
                     break
                 (profiled_samples if profiled else samples).append({"key": key, "ms": r["ms"], "settled": r["settled"], "title": r["title"],
                                 "highlight": r["highlight"], "charts": r.get("charts"), "code": code,
+                                "long_frames": r.get("frames") or [],
                                 "callbacks": [{**{k: v for k, v in x.items() if k != "start_wall"},
                                                "start_ms": round((x["start_wall"] - clicked) * 1000, 1)}
                                               for x in list(calls)]})

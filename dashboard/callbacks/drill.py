@@ -100,13 +100,16 @@ def _text(state: dict, lang: str | None) -> tuple:
     return (*(out[k] for k in panel.TEXT_PARTS), {"state": state})
 
 
-def _map_view(known: dict | None, state: dict) -> tuple:
-    """The map's highlight — the unit selected in each unit layer ({layer: code or None}, drawn in the browser by
-    ``wx.map.select``: only the polygons whose selection changes are restyled; none when no layer's selection
-    changes) — and the map's flight to the unit (none when the unit stays: a period change). A highlight sent as the
-    layers' ``hideout`` had dash-leaflet (1.1.3) rebuild every polygon of each layer whose selection changed (its
-    ``clearLayers`` and ``addData`` on any hideout change): the counties and the zones in view on a county → zone
-    click, on the main thread while the panel's text was arriving."""
+def _map_view(known: dict | None, state: dict):
+    """What the map does for a view, drawn in the browser by ``wx.map.select`` (``map-selected``; no_update when it
+    does nothing): ``selected`` — the unit selected in each unit layer ({layer: code or None}; None when no layer's
+    selection changes): only the polygons whose selection changes are restyled — and ``flight`` — the flight to the
+    unit ({bounds, duration, padding}; None when the unit stays: a period change).
+    A highlight sent as the layers' ``hideout`` had dash-leaflet (1.1.3) rebuild every polygon of each layer whose
+    selection changed (its ``clearLayers`` and ``addData`` on any hideout change): the counties and the zones in view
+    on a county → zone click, on the main thread while the panel's text was arriving. The flight sent as the map's
+    ``viewport`` re-rendered the map's component, and its children through dash-renderer, for a call the browser
+    makes in one line."""
     target = drill.map_target(state)
     before = drill.map_target(known) if known else {"level": None, "code": None}
 
@@ -114,11 +117,13 @@ def _map_view(known: dict | None, state: dict) -> tuple:
         return {name: (t["code"] if LAYER_LEVEL[name] == t["level"] else None) for name in GEO_LAYERS}
 
     now = selection(target)
-    chosen = now if now != selection(before) else no_update
-    if (before["level"], before["code"]) == (target["level"], target["code"]):
-        return chosen, no_update
-    return chosen, {"bounds": target["bounds"], "transition": "flyToBounds",
-                    "options": {"duration": 0.8, "padding": [20, 20]}}
+    chosen = now if now != selection(before) else None
+    flight = None
+    if (before["level"], before["code"]) != (target["level"], target["code"]):
+        flight = {"bounds": target["bounds"], "duration": 0.8, "padding": [20, 20]}
+    if chosen is None and flight is None:
+        return no_update
+    return {"selected": chosen, "flight": flight}
 
 
 def _period_box(state: dict, known: dict | None, shown_starts, shown_ends):
@@ -255,7 +260,6 @@ def register_callbacks(app) -> None:
         Output("period-select", "value"),
         Output("period-range-box", "children"),
         Output("map-selected", "data"),
-        Output("map", "viewport"),
         Input("ov-url", "search"),
         State("ov-url", "pathname"),
         State("view-state", "data"),
@@ -265,18 +269,19 @@ def register_callbacks(app) -> None:
         prevent_initial_call=True,
     )
     def from_url(search, pathname, known, shown_period, shown_starts, shown_ends):
-        n_out = 5
+        n_out = 4
         if (pathname or "/") != "/":
             return (no_update,) * n_out
         state = drill.state_from_query(search, _hierarchy())
         if known == state:
             return (no_update,) * n_out
         period = state["period"] if state["period"] != shown_period else no_update
-        return (state, period, _period_box(state, known, shown_starts, shown_ends), *_map_view(known, state))
+        return (state, period, _period_box(state, known, shown_starts, shown_ends), _map_view(known, state))
 
-    # the highlight is drawn in the browser: the polygons whose selection changed are restyled, no layer is redrawn
+    # the highlight and the flight are drawn in the browser: the polygons whose selection changed are restyled, no
+    # layer is redrawn
     app.clientside_callback(
-        """function (selection) { return window.wx.map.select(selection); }""",
+        """function (view) { return window.wx.map.select(view); }""",
         Output("map-selected-drawn", "data"), Input("map-selected", "data"), prevent_initial_call=True,
     )
 
