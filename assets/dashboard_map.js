@@ -42,7 +42,8 @@
    * whole boundary. So each selected unit (wx.map.select's, or a hideout's ``selected``: the wall's tour) is also
    * outlined in a pane above every polygon layer and below the markers, with no pointer events: a copy of the
    * polygon as its layer last drew it, made again when the layer draws it anew (another level of detail) and gone
-   * with the selection, or with the polygon when its layer is switched off. */
+   * with the selection; where its layer does not draw it (switched off, or not at this zoom), a copy of its polygon
+   * fetched for the view (outlineUndrawn). */
   var SELECTION_PANE = "wx-selection", SELECTION_Z = 590;  // polygon panes 401…, markers 600
   var SELECTED_STYLE = {color: "#ffd400", weight: 4, opacity: 0.95, fill: false};
 
@@ -246,11 +247,12 @@
       var st = geo[name] || (geo[name] = {want: null, have: null, sent: null, stamp: 0, cache: [], fetches: 0,
                                           answers: 0, resent: 0});
       var shown = !view.overlays || view.overlays.indexOf(conf.name) >= 0;
+      var key = shown ? wantedKey(h, zoom, b) : "";
+      outlineUndrawn(m, name, h, key === "");
       if (!shown) {  // off in the layer control: nothing fetched for it (what is in flight is dropped)
         st.want = st.have;
         return;
       }
-      var key = wantedKey(h, zoom, b);
       if (key === "" && st.have === "" && document.querySelector("path.wx-layer-" + name)) {
         sentGeometry(name, "", null);  // switched on holding what an earlier, dropped change should have emptied
       }
@@ -272,6 +274,32 @@
           if (st.want === key) { st.want = st.have; }  // the next move or switch asks again
         });
     });
+  }
+
+  /* The selected unit of a layer that does not draw it — switched off in the layer control (a multi-county map's
+   * towns are, at first), or below the zoom its units come from — is outlined all the same (a link to a town, a
+   * ranking bar's town): its polygon is fetched for the view's box, once per unit and box, and drawn in the selection
+   * pane; the layer's own polygon replaces it when the layer draws it (layeradd). */
+  var undrawn = {};  // by layer: {ask: "code box", src: the unit's polygon once fetched (null: none in that box)}
+  function outlineUndrawn(m, name, h, notDrawn) {
+    var code = selectedIn(Object.assign({layer: name}, h), m), o = m._wxOutlines && m._wxOutlines[name];
+    var conf = h.detail || h.lod;
+    if (!code || !notDrawn || !conf || !conf.url || (o && o.code === code)) { return; }
+    var box = snappedBox(m.getBounds(), 0.05).join(","), ask = code + " " + box, u = undrawn[name];
+    if (u && u.code === code && u.src) { drawOutline(m, name, u.src); return; }  // fetched before (layer off again)
+    if (u && u.ask === ask) { return; }  // on its way, or not in this box
+    var mine = undrawn[name] = {ask: ask, code: code, src: undefined};
+    fetch(conf.url + "?bbox=" + box, {credentials: "same-origin"})
+      .then(function (r) { if (!r.ok) { throw new Error("HTTP " + r.status); } return r.json(); })
+      .then(function (fc) {
+        var f = ((fc && fc.features) || []).filter(function (x) { return (x.properties || {}).code === code; })[0];
+        mine.src = f ? L.geoJSON(f).getLayers()[0] || null : null;
+        var now = m._wxOutlines && m._wxOutlines[name];
+        if (!mine.src || maps[mapId(m)] !== m || (now && now.code === code)) { return; }
+        if (selectedIn(Object.assign({layer: name}, received[name] || styledWith[name] || h), m) !== code) { return; }
+        drawOutline(m, name, mine.src);
+      })
+      .catch(function () { if (undrawn[name] === mine) { delete undrawn[name]; } });  // the next move asks again
   }
 
   /* the zone of grid ``code`` as the map's grid layer has it (the grid in view: the view is on it), else null */

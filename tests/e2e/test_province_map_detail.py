@@ -182,6 +182,48 @@ OUTLINED = """([layer, code]) => { const m = wx.map.mapFor('map'); let src = nul
       && outs[0].getAttribute('stroke') === '#ffd400'; }"""
 
 
+# the box of a layer's selection outline on the page (null: none)
+OUTLINE_BOX = """name => { const o = document.querySelectorAll('path.wx-selected-outline.wx-selected-' + name);
+    if (o.length !== 1) { return null; } const r = o[0].getBoundingClientRect();
+    return {left: r.left, top: r.top, right: r.right, bottom: r.bottom}; }"""
+
+
+def test_a_town_whose_layer_is_off_is_outlined_all_the_same(province_server, page):
+    """The towns of a multi-county map start switched off: a town opened by its link (or a ranking bar) was
+    selected with nothing on the map to show it. Its polygon is fetched and outlined — the box its zones cover —
+    and, the towns switched on, outlined from the town's own polygon; switched off again, it stays outlined."""
+    from dashboard.geodata import load_geodata
+
+    gd = load_geodata(province_server.app.server.extensions["dashboard"].settings.geodata_dir)
+    town = gd.towns.sort_values("code").iloc[len(gd.towns) // 2]["code"]
+    log = geo_log(page)
+    province_server.sign_in(page)
+    page.goto(province_server.url + f"/?level=town&code={town}")
+    zones_key = settled(page, "zones", r"^/api/geo/zones\.json\?bbox=", timeout=45_000)
+    page.wait_for_function("n => !!(%s)(n)" % OUTLINE_BOX, arg="towns", timeout=30_000)
+    assert not page.query_selector("path.wx-layer-towns")  # the layer is off: the outline is the fetched polygon
+    assert any(u.startswith("/api/geo/towns.json?bbox=") for u in log), log
+    # the outline's box is the box of the town's zones (they tile it), as drawn
+    zones = page.evaluate("""t => { const m = wx.map.mapFor('map'), rs = [];
+        m.eachLayer(l => { if (l.feature && l.feature.properties.town_code === t && l._path &&
+            /wx-layer-zones/.test((l.options || {}).className || '')) { rs.push(l._path.getBoundingClientRect()); } });
+        return rs.length ? {n: rs.length, left: Math.min(...rs.map(r => r.left)), top: Math.min(...rs.map(r => r.top)),
+            right: Math.max(...rs.map(r => r.right)), bottom: Math.max(...rs.map(r => r.bottom))} : null; }""", town)
+    assert zones and zones["n"] == len(gd.zones[gd.zones["town_code"] == town]), (zones, zones_key)
+    outline = page.evaluate(OUTLINE_BOX, "towns")
+    assert all(abs(outline[k] - zones[k]) <= 3 for k in ("left", "top", "right", "bottom")), (outline, zones)
+    towns_box = page.locator(".leaflet-control-layers-overlays label", has_text="镇街").locator("input")
+    towns_box.check()
+    page.wait_for_function(OUTLINED, arg=["towns", town], timeout=30_000)
+    towns_box.uncheck()
+    page.wait_for_function("""b => !document.querySelector('path.wx-layer-towns') && (o => !!o && ['left', 'top',
+        'right', 'bottom'].every(k => Math.abs(o[k] - b[k]) <= 2))((%s)('towns'))""" % OUTLINE_BOX, arg=outline,
+                           timeout=30_000)
+    # the view left for the root: no outline
+    page.locator("#breadcrumb a").first.click()
+    page.wait_for_function("() => !document.querySelector('path.wx-selected-outline')", timeout=30_000)
+
+
 def test_a_county_opened_by_its_link_shows_its_detail_and_highlight_at_once(province_server, page):
     """``/?level=county&code=…``: the map fitted to the county draws the detail its zoom asks for (the zones of the
     view, the grids too when zoomed in far enough) and strokes the county, with no interaction at all."""
@@ -222,10 +264,14 @@ def test_a_county_opened_by_its_link_shows_its_detail_and_highlight_at_once(prov
                 markers: z(document.querySelector('.leaflet-marker-pane'))}; }""")
     assert stack["polygons"] and max(stack["polygons"]) < stack["sel"] < stack["markers"], stack
     assert stack["events"] == "none", stack
-    # switched off in the layer control, the county's outline goes with its polygons; back on, it is there again
+    # switched off in the layer control, the counties' polygons go and the selected county stays outlined (its
+    # polygon fetched for the view: wx.map outlineUndrawn), the same shape; back on, outlined from its polygon again
+    box = page.evaluate(OUTLINE_BOX, "counties")
     counties_box = page.locator(".leaflet-control-layers-overlays label", has_text="区县").locator("input")
     counties_box.uncheck()
-    page.wait_for_function("() => !document.querySelector('path.wx-selected-outline')", timeout=30_000)
+    page.wait_for_function("""b => !document.querySelector('path.wx-layer-counties') && (o => !!o && ['left', 'top',
+        'right', 'bottom'].every(k => Math.abs(o[k] - b[k]) <= 2))((%s)('counties'))""" % OUTLINE_BOX, arg=box,
+                           timeout=30_000)
     counties_box.check()
     page.wait_for_function(OUTLINED, arg=["counties", code], timeout=30_000)
     # the view left for the province's root: no unit selected, no outline
