@@ -196,7 +196,11 @@ HELPERS = r"""(() => {
         if (x1 - x0 < 6 || y1 - y0 < 6) { continue; }
         for (let j = 0; j < 40; j++) {
           const x = x0 + next() * (x1 - x0), y = y0 + next() * (y1 - y0);
-          if (document.elementFromPoint(x, y) === l._path) {
+          // on top there, and inside its fill: a point on the outer half of its stroke only (the district's edge) is
+          // no longer on it once the pointer is over it, and the click goes to the map
+          const ctm = l._path.getScreenCTM();
+          if (document.elementFromPoint(x, y) === l._path && ctm &&
+              l._path.isPointInFill(new DOMPoint(x, y).matrixTransform(ctm.inverse()))) {
             const p = l.feature.properties;
             return {x: x, y: y, layer: layer, code: p.code, name: p.name, zone_code: p.zone_code || null,
                     zone_name: p.zone_name || null};
@@ -800,7 +804,9 @@ def drills(browser, url: str, helpers: str, condition: str, chains: int, depth: 
                 key = f"{state['level']}→{level}"
                 if r["ms"] < 0:
                     failed.append({"chain": c, "step": step, "key": key, "code": code, "title_ms": r["title"],
-                                   "highlight_ms": r["highlight"], "highlight_parts": r.get("parts")})
+                                   "highlight_ms": r["highlight"], "highlight_parts": r.get("parts"),
+                                   "target": target, "url_after": page.url,
+                                   "title_after": page.evaluate("(document.querySelector('#unit-title') || {}).innerText")})
                     break
                 (profiled_samples if profiled else samples).append({"key": key, "ms": r["ms"], "settled": r["settled"], "title": r["title"],
                                 "highlight": r["highlight"], "charts": r.get("charts"), "code": code,
