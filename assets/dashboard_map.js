@@ -242,6 +242,9 @@
     var zoom = m.getZoom(), b = m.getBounds();
     view.names.forEach(function (name, i) {
       var h = view.hideouts[i];
+      if (h && h.whole) {  // a unit layer drawn whole (its url): off in the layer control, it draws no unit
+        outlineUndrawn(m, name, h, !!view.overlays && view.overlays.indexOf(h.whole.name) < 0);
+      }
       if (!h || !(h.detail || h.lod)) { return; }
       var conf = h.detail || h.lod;
       var st = geo[name] || (geo[name] = {want: null, have: null, sent: null, stamp: 0, cache: [], fetches: 0,
@@ -283,7 +286,7 @@
   var undrawn = {};  // by layer: {ask: "code box", src: the unit's polygon once fetched (null: none in that box)}
   function outlineUndrawn(m, name, h, notDrawn) {
     var code = selectedIn(Object.assign({layer: name}, h), m), o = m._wxOutlines && m._wxOutlines[name];
-    var conf = h.detail || h.lod;
+    var conf = h.detail || h.lod || h.whole;
     if (!code || !notDrawn || !conf || !conf.url || (o && o.code === code)) { return; }
     var box = snappedBox(m.getBounds(), 0.05).join(","), ask = code + " " + box, u = undrawn[name];
     if (u && u.code === code && u.src) { drawOutline(m, name, u.src); return; }  // fetched before (layer off again)

@@ -214,7 +214,8 @@ def overlays(specs, lang: str, dark: bool = False, hideouts: dict | None = None,
     """The overlays of ``specs``; ``detail`` (a multi-county map): the layers of :data:`DETAIL` and
     :data:`LOD_LAYERS` start without a url and with empty data (``wx.map.detail`` fetches what the view needs), their
     hideout saying how (``detail``: their zoom; ``lod``: the zooms of :data:`LOD_ZOOMS`; both with the layer's url and
-    its name in the layer control, whose unchecked layers are never fetched), and the incident overlay holds the
+    its name in the layer control, whose unchecked layers are never fetched; a unit layer drawn whole has ``whole``,
+    its url and name: switched off, its selected unit is outlined from there), and the incident overlay holds the
     cells' layer beside the markers' (:data:`CELLS_LAYER`)."""
     hideouts, checked = hideouts or {}, checked or {}
     out = []
@@ -225,6 +226,8 @@ def overlays(specs, lang: str, dark: bool = False, hideouts: dict | None = None,
             h["detail"] = {**DETAIL[s.key], "url": s.url, "name": t(s.label_key, lang)}
         elif by_view:
             h["lod"] = {"zooms": list(LOD_ZOOMS), "url": s.url, "name": t(s.label_key, lang), "bbox": OUTLINE_BBOX}
+        elif s.key in LAYER_LEVEL:  # a unit layer drawn whole: where its selected unit is outlined from when it is off
+            h["whole"] = {"url": s.url, "name": t(s.label_key, lang)}
         layer = geojson_for(s, lang, dark, h, checked.get(s.key, s.checked), by_view=by_view)
         if detail and s.key == "incidents":
             layer = dl.LayerGroup([layer, cells_layer(lang, dark)], id="group-incidents")

@@ -112,6 +112,40 @@ def test_english_names_every_unit_down_to_the_grid(live_app, page):
     assert not re.search(r"[\u4e00-\u9fff]", text), text
 
 
+def test_a_town_opened_by_its_link_is_outlined_with_its_layer_off(live_app, page):
+    """The towns start switched off: a town opened by its link is outlined all the same (its polygon fetched for the
+    view), over the box its zones cover; switched on, the outline stays, from the town's own polygon."""
+    from dashboard.geodata import load_geodata
+
+    gd = load_geodata()
+    town = gd.towns.sort_values("code").iloc[7]["code"]
+    live_app.sign_in(page)
+    page.goto(live_app.url + f"/?level=town&code={town}")
+    page.wait_for_selector("path.wx-layer-zones", timeout=60_000)
+    page.wait_for_function("() => document.querySelectorAll('path.wx-selected-outline.wx-selected-towns').length === 1",
+                           timeout=30_000)
+    assert not page.query_selector("path.wx-layer-towns")
+    boxes = page.evaluate("""t => { const m = wx.map.mapFor('map'), rs = [];
+        m.eachLayer(l => { if (l.feature && l.feature.properties.town_code === t && l._path &&
+            /wx-layer-zones/.test((l.options || {}).className || '')) { rs.push(l._path.getBoundingClientRect()); } });
+        const o = document.querySelector('path.wx-selected-outline.wx-selected-towns').getBoundingClientRect();
+        return {n: rs.length, outline: [o.left, o.top, o.right, o.bottom],
+                zones: [Math.min(...rs.map(r => r.left)), Math.min(...rs.map(r => r.top)),
+                        Math.max(...rs.map(r => r.right)), Math.max(...rs.map(r => r.bottom))]}; }""", town)
+    assert boxes["n"] == len(gd.zones[gd.zones["town_code"] == town]), boxes
+    assert all(abs(a - b) <= 3 for a, b in zip(boxes["outline"], boxes["zones"])), boxes
+    page.locator(".leaflet-control-layers-overlays label", has_text="镇街").locator("input").check()
+    page.wait_for_selector("path.wx-layer-towns", timeout=30_000)
+    page.wait_for_function("""t => { const m = wx.map.mapFor('map'); let src = null;
+        m.eachLayer(l => { if (l.feature && l.feature.properties.code === t && l._path &&
+            /wx-layer-towns/.test((l.options || {}).className || '')) { src = l; } });
+        const o = document.querySelectorAll('path.wx-selected-outline.wx-selected-towns');
+        if (!src || o.length !== 1) { return false; }
+        const a = src._path.getBoundingClientRect(), b = o[0].getBoundingClientRect();
+        return ['left', 'top', 'right', 'bottom'].every(k => Math.abs(a[k] - b[k]) <= 2); }""", arg=town,
+                           timeout=30_000)
+
+
 def test_no_external_requests_but_tiles(live_app, browser):
     """Offline-safe: with no tile URL the page loads nothing from outside this server."""
     context = browser.new_context()
