@@ -191,6 +191,12 @@
     return h.lod.url;
   }
 
+  /* a collection of the geo API (this page's session), or a rejection for an HTTP error */
+  function geometry(url) {
+    return fetch(url, {credentials: "same-origin"})
+      .then(function (r) { if (!r.ok) { throw new Error("HTTP " + r.status); } return r.json(); });
+  }
+
   function cached(st, key) {
     for (var i = 0; i < st.cache.length; i++) { if (st.cache[i][0] === key) { return st.cache[i][1]; } }
     return null;
@@ -266,8 +272,7 @@
       var hit = cached(st, key);
       if (hit) { sentGeometry(name, key, hit); return; }
       st.fetches += 1;
-      fetch(key, {credentials: "same-origin"})
-        .then(function (r) { if (!r.ok) { throw new Error("HTTP " + r.status); } return r.json(); })
+      geometry(key)
         .then(function (fc) {
           st.answers += 1;
           remember(st, key, fc);
@@ -284,22 +289,24 @@
    * ranking bar's town): its polygon is fetched for the view's box, once per unit and box, and drawn in the selection
    * pane; the layer's own polygon replaces it when the layer draws it (layeradd). */
   var undrawn = {};  // by layer: {ask: "code box", src: the unit's polygon once fetched (null: none in that box)}
+  function selectedNow(m, name, h) {  // the layer's hideout as last received or drawn, else the view's (``h``)
+    return selectedIn(Object.assign({layer: name}, received[name] || styledWith[name] || h), m);
+  }
   function outlineUndrawn(m, name, h, notDrawn) {
-    var code = selectedIn(Object.assign({layer: name}, h), m), o = m._wxOutlines && m._wxOutlines[name];
+    var code = selectedNow(m, name, h), o = m._wxOutlines && m._wxOutlines[name];
     var conf = h.detail || h.lod || h.whole;
     if (!code || !notDrawn || !conf || !conf.url || (o && o.code === code)) { return; }
     var box = snappedBox(m.getBounds(), 0.05).join(","), ask = code + " " + box, u = undrawn[name];
     if (u && u.code === code && u.src) { drawOutline(m, name, u.src); return; }  // fetched before (layer off again)
     if (u && u.ask === ask) { return; }  // on its way, or not in this box
     var mine = undrawn[name] = {ask: ask, code: code, src: undefined};
-    fetch(conf.url + "?bbox=" + box, {credentials: "same-origin"})
-      .then(function (r) { if (!r.ok) { throw new Error("HTTP " + r.status); } return r.json(); })
+    geometry(conf.url + "?bbox=" + box)
       .then(function (fc) {
         var f = ((fc && fc.features) || []).filter(function (x) { return (x.properties || {}).code === code; })[0];
         mine.src = f ? L.geoJSON(f).getLayers()[0] || null : null;
         var now = m._wxOutlines && m._wxOutlines[name];
         if (!mine.src || maps[mapId(m)] !== m || (now && now.code === code)) { return; }
-        if (selectedIn(Object.assign({layer: name}, received[name] || styledWith[name] || h), m) !== code) { return; }
+        if (selectedNow(m, name, h) !== code) { return; }
         drawOutline(m, name, mine.src);
       })
       .catch(function () { if (undrawn[name] === mine) { delete undrawn[name]; } });  // the next move asks again

@@ -808,12 +808,13 @@ def drills(browser, url: str, helpers: str, condition: str, chains: int, depth: 
                                    "target": target, "url_after": page.url,
                                    "title_after": page.evaluate("(document.querySelector('#unit-title') || {}).innerText")})
                     break
-                (profiled_samples if profiled else samples).append({"key": key, "ms": r["ms"], "settled": r["settled"], "title": r["title"],
-                                "highlight": r["highlight"], "charts": r.get("charts"), "code": code,
-                                "long_frames": r.get("frames") or [],
-                                "callbacks": [{**{k: v for k, v in x.items() if k != "start_wall"},
-                                               "start_ms": round((x["start_wall"] - clicked) * 1000, 1)}
-                                              for x in list(calls)]})
+                kept = profiled_samples if profiled else samples
+                kept.append({"key": key, "ms": r["ms"], "settled": r["settled"], "title": r["title"],
+                             "highlight": r["highlight"], "charts": r.get("charts"), "code": code,
+                             "long_frames": r.get("frames") or [],
+                             "callbacks": [{**{k: v for k, v in x.items() if k != "start_wall"},
+                                            "start_ms": round((x["start_wall"] - clicked) * 1000, 1)}
+                                           for x in list(calls)]})
                 state = {"level": level, "code": code,
                          "zone": target["zone_code"] if level == "grid" else None}
         except Exception as exc:  # a step that never came: recorded, the next chain goes on
