@@ -16,10 +16,11 @@
  *
  * A multi-county map (a city's or the province's: `live-conf`'s `view`, ui.layers.incident_view) never holds every
  * open incident: wx.live asks for what its view shows (view mode). Below `markersZoom`, or when the view holds more
- * than `max` incidents, the server's counts per square cell of the view (/api/map/incident_cells.json?bbox=&zoom=,
- * drawn by wx.map.incidentCell in the layer `geo-incident_cells`); zoomed in on few enough, the markers of the view
- * (the layer's url with a bbox) in the clustered layer as on one county's map. After the map moves, and after each
- * pushed change (at most once a second), it asks again; a change also updates the markers shown at once.
+ * than MAP_VIEW_MARKERS incidents, the server's counts per square cell of the view
+ * (/api/map/incident_cells.json?bbox=&zoom=, drawn by wx.map.incidentCell in the layer `geo-incident_cells`); zoomed
+ * in on few enough, the markers of the view (asked with `points=1`: they come in the same answer) in the clustered
+ * layer as on one county's map. After the map moves, and after each pushed change (at most once a second), it asks
+ * again; a change also updates the markers shown at once.
  *
  * A stream that breaks (server restart, network) is reopened with `after=<seq>&aseq=<aseq>` (or the browser's
  * Last-Event-ID): the server sends what happened meanwhile, once; features are keyed by id, so nothing shows
@@ -39,7 +40,7 @@
          fetches: 0, key: null, asked: null}
   };
   var EMPTY = {type: "FeatureCollection", features: []};
-  var VIEW_MOVE_MS = 150;  // after the map stopped moving
+  var VIEW_MOVE_MS = 40;  // after the map stopped moving (moves in quick succession, a held arrow key: one ask)
   var VIEW_CHANGE_MS = 1000;  // after pushed changes: at most once a second
 
   function setProps(id, props) {
@@ -248,11 +249,10 @@
     var q = filterParams();
     q.set("bbox", fmt(snapBox(b, cell), true));
     q.set("zoom", String(z));
+    // zoomed in: the markers come in the same answer when the box holds few enough (``points``)
+    if (zoom >= v.markersZoom) { q.set("points", "1"); }
     var cellsUrl = v.cells + "?" + q.toString();
-    var mq = filterParams();
-    mq.set("bbox", fmt(snapBox(b.pad(0.02), v.step)));
-    var url = new URL(S.base, window.location.origin).pathname + "?" + mq.toString();
-    var asks = [cellsUrl, zoom >= v.markersZoom ? url : "", S.base, S.seq].join("|");
+    var asks = [cellsUrl, S.base, S.seq].join("|");
     if (asks === vw.asked) { return; }  // the same view of the same state (asked, or being asked): nothing new
     vw.asked = asks;
     vw.lastFetch = Date.now();
@@ -261,34 +261,29 @@
     vw.fetches += 1;
     function json(r) { if (!r.ok) { throw new Error("HTTP " + r.status); } return r.json(); }
     fetch(cellsUrl, {credentials: "same-origin"}).then(json).then(function (fc) {
-      if (vw.token !== token) { return null; }
-      vw.total = fc.total;
-      if (zoom >= v.markersZoom && fc.total <= v.max) {  // few enough in view: their markers
-        return fetch(url, {credentials: "same-origin"}).then(json).then(function (mfc) {
-          if (vw.token !== token) { return; }
-          vw.token = null;
-          var kept = new Map();
-          (mfc.features || []).forEach(function (f) { kept.set(f.properties.id, mark(f)); });
-          var first = vw.mode !== "markers";
-          vw.mode = "markers";
-          vw.key = url;
-          S.features = kept;
-          S.truncated = !!mfc.truncated;
-          setCells(null);
-          if (first) { S.verifyNext = true; }
-          scheduleApply();
-        });
-      }
+      if (vw.token !== token) { return; }
       vw.token = null;
-      vw.mode = "cells";
+      vw.total = fc.total;
       vw.key = cellsUrl;
+      if (fc.points) {  // few enough in view: their markers
+        var kept = new Map();
+        (fc.points.features || []).forEach(function (f) { kept.set(f.properties.id, mark(f)); });
+        var first = vw.mode !== "markers";
+        vw.mode = "markers";
+        S.features = kept;
+        S.truncated = !!fc.points.truncated;
+        setCells(null);
+        if (first) { S.verifyNext = true; }
+        scheduleApply();
+        return;
+      }
+      vw.mode = "cells";
       vw.cells = fc;
       if (S.features) {  // the markers go: the cells stand for them
         S.features = null;
         clearMarkers(1);
       }
       setCells(fc);
-      return null;
     }).catch(function () {
       if (vw.token === token) { vw.token = null; vw.asked = null; viewSchedule(2000); }
     });
@@ -449,11 +444,11 @@
       return S.view && S.vw.mode === "cells" && S.vw.total === 0 ? 0 : null;
     },
     /* a multi-county map's view mode: what it shows ("cells" / "markers"), the incidents counted in view, the url
-     * it last took and how many times it asked (tests) */
+     * it last took, how many times it asked, and whether an ask is due, in flight or not yet drawn (tests, bench) */
     view: function () {
       var vw = S.vw;
       return S.view ? {mode: vw.mode, total: vw.total, cells: vw.cells ? vw.cells.features.length : null,
-                       url: vw.key, fetches: vw.fetches} : null;
+                       url: vw.key, fetches: vw.fetches, busy: !!(vw.timer || vw.token || S.timer)} : null;
     },
     /* the markers' properties by id, and ageing at a given time (Unix seconds): tests */
     props: function (id) { var f = S.features && S.features.get(id); return f ? f.properties : null; },

@@ -112,9 +112,12 @@ def _cells_view() -> tuple[tuple[float, float, float, float], float]:
 def incident_cells_json():
     """The view's incidents counted per cell (:func:`services.maps.incident_cells`), cached per change sequence,
     minute, filter, zoom and the box snapped to the cells' lattice: views that differ by less than a cell share
-    one entry."""
+    one entry. ``points=1``: with the box's markers (``points``) when it holds at most ``MAP_VIEW_MARKERS``."""
     box, zoom = _cells_view()
-    args = {k: v for k, v in request.args.to_dict().items() if k != "bbox"}
+    points = request.args.get("points", "0")
+    if points not in ("0", "1"):
+        raise ApiError(400, "invalid_value", "points must be 0 or 1 (1: the markers too when few enough)", "points")
+    args = {k: v for k, v in request.args.to_dict().items() if k not in ("bbox", "points")}
     try:  # the filter's own bbox is the view's (set by the service, in the store's coordinates)
         flt = filters.incident_filter(args)
     except filters.FilterError as e:
@@ -123,9 +126,10 @@ def incident_cells_json():
         flt.statuses = list(lifecycle.OPEN_STATES)
     now = maps.utcnow()
     query = filters.canonical_query({**args, "status": request.args.get("status") or "open"})
+    cap = services().settings.map_view_markers if points == "1" else None
     key = (f"map:cells:{_crs()}:{maps.change_seq()}:{int(now.timestamp() // 60)}:{maps.zoom_level(zoom)}:"
-           f"{','.join(repr(v) for v in box)}:{query}")
-    return _json_response(key, lambda: maps.incident_cells(flt, box, zoom))
+           f"{','.join(repr(v) for v in box)}:{cap}:{query}")
+    return _json_response(key, lambda: maps.incident_cells(flt, box, zoom, cap, now))
 
 
 @bp.get("/rings.json")

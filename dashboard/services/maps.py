@@ -124,21 +124,27 @@ def _to_store_box(box):
     return float(lons[0]), float(lats[0]), float(lons[1]), float(lats[1])
 
 
-def incident_cells(flt: IncidentFilter, box: tuple[float, float, float, float], zoom: float) -> dict:
+def incident_cells(flt: IncidentFilter, box: tuple[float, float, float, float], zoom: float,
+                   points_max: int | None = None, now: dt.datetime | None = None) -> dict:
     """The incidents of ``flt`` inside ``box`` (the map's coordinates, already snapped with :func:`cell_box`)
     counted per cell of ``zoom``: a FeatureCollection of one point per non-empty cell at the count-weighted centre
     of its incidents, properties ``n`` (count), ``s`` ([count of severity 1, 2, 3, 4]), ``ms`` (the highest
     severity), ``hi`` (severity 3 and 4) and ``b`` (the cell: [west, south, east, north]); ``total`` the sum,
-    ``cell`` the side in degrees, ``bbox`` and ``zoom`` what was counted."""
+    ``cell`` the side in degrees, ``bbox`` and ``zoom`` what was counted.
+
+    With ``points_max``: when the box holds at most that many, ``points`` is also their markers' collection
+    (:func:`incident_points` of the box, aged at ``now``) — what a map zoomed in on few enough draws, in the same
+    answer (the page asked for the count, then for the markers: one round trip more on every move)."""
     from dataclasses import replace
 
     cell = cell_size(zoom)
     store_box = _to_store_box(box)
+    boxed = replace(flt, bbox=store_box)
     # the store's lattice starts at the box's south-west corner snapped to it: every row of the box lies east and
     # north of it, and column i of the answer is column i0 + i of the lattice from (0, 0)
     i0, j0 = math.floor(store_box[0] / cell), math.floor(store_box[1] / cell)
     with db.session() as s:
-        rows = queries.incident_cells(s, replace(flt, bbox=store_box), (i0 * cell, j0 * cell), cell)
+        rows = queries.incident_cells(s, boxed, (i0 * cell, j0 * cell), cell)
     features = []
     if rows:
         lons, lats = shift(np.fromiter((r.lon for r in rows), float, len(rows)),
@@ -156,8 +162,11 @@ def incident_cells(flt: IncidentFilter, box: tuple[float, float, float, float], 
                                "b": [round(float(w), 6), round(float(so), 6), round(float(e), 6),
                                      round(float(no), 6)]},
             })
-    return {"type": "FeatureCollection", "features": features, "total": sum(f["properties"]["n"] for f in features),
-            "cell": cell, "zoom": zoom_level(zoom), "bbox": list(box)}  # exact: multiples of the cell
+    out = {"type": "FeatureCollection", "features": features, "total": sum(f["properties"]["n"] for f in features),
+           "cell": cell, "zoom": zoom_level(zoom), "bbox": list(box)}  # exact: multiples of the cell
+    if points_max is not None and out["total"] <= points_max:
+        out["points"] = incident_points(boxed, now or utcnow(), points_max)
+    return out
 
 
 def view_config() -> dict | None:
@@ -166,7 +175,7 @@ def view_config() -> dict | None:
     from ..ui.layers import incident_view
     from . import units
 
-    return incident_view(units.hierarchy().levels, _settings().map_view_markers, cell_size(0))
+    return incident_view(units.hierarchy().levels, cell_size(0))
 
 
 def zoom_level(zoom: float) -> int:

@@ -123,23 +123,22 @@ POINT_LAYERS: tuple[LayerSpec, ...] = (  # drawn above the boundaries, in this o
 
 # A multi-county map's incidents: counted per square cell of the view on the server (``/api/map/incident_cells.json``)
 # and drawn as labelled bubbles, until the view is zoomed in to VIEW_MARKERS_ZOOM and holds at most
-# ``Settings.map_view_markers`` of them: then the markers of the view (``/api/map/incidents.json?bbox=``). Both
-# layers sit in the one incident overlay (a layer group); ``assets/live.js`` (view mode) fetches what the view needs
-# and again after a pushed change. One county's map keeps its one clustered layer of every open incident.
+# ``Settings.map_view_markers`` of them: then the markers of the view, which the same answer carries (``points=1``:
+# one round trip a move). Both layers sit in the one incident overlay (a layer group); ``assets/live.js`` (view mode)
+# fetches what the view needs and again after a pushed change. One county's map keeps its one clustered layer of
+# every open incident.
 CELLS_LAYER = "incident_cells"
 CELLS_URL = "/api/map/incident_cells.json"
 VIEW_MARKERS_ZOOM = 12
-VIEW_BBOX_STEP = 0.05  # the markers' box is snapped outward to this lattice (as the unit layers': api/geo.BBOX_STEP)
 
 
-def incident_view(levels, max_markers: int, cell0: float) -> dict | None:
+def incident_view(levels, cell0: float) -> dict | None:
     """What ``assets/live.js`` needs to show a multi-county map's incidents by view (in ``live-conf``), or None for
     one county's map (every open incident, clustered in the browser). ``cell0``: the cells' side in degrees at zoom
     0 (halved at each zoom: ``services.maps.cell_size``), so that the browser asks for the box the server counts."""
     if "county" not in levels:
         return None
-    return {"cells": CELLS_URL, "markersZoom": VIEW_MARKERS_ZOOM, "max": int(max_markers), "step": VIEW_BBOX_STEP,
-            "cell0": cell0}
+    return {"cells": CELLS_URL, "markersZoom": VIEW_MARKERS_ZOOM, "cell0": cell0}
 
 
 def cells_layer(lang: str, dark: bool = False) -> dl.GeoJSON:

@@ -12,6 +12,7 @@ import pytest
 from tests.conftest import SUITE_LIMITS, LiveServer
 from dashboard.geodata import load_geodata
 from tests.regrouped import COUNTIES, PROVINCE, county_of_towns, write_regrouped
+from dashboard.ui.layers import CELLS_URL
 
 
 @pytest.fixture(scope="module")
@@ -301,13 +302,19 @@ def test_province_incidents_are_counted_per_cell_then_shown_as_the_view_s_marker
                            " && document.querySelector('.marker-cluster, .leaflet-marker-pane .wx-inc')"
                            " && !document.querySelector('.wx-cell')", timeout=30_000)
     zoomed = page.evaluate("() => wx.live.view()")
-    assert "bbox=" in zoomed["url"] and zoomed["url"].startswith("/api/map/incidents.json")
-    in_view = page.evaluate("url => fetch(url).then(r => r.json())", zoomed["url"])
-    assert page.evaluate("() => wx.live.size()") == len(in_view["features"]) <= len(markers["features"])
-    w, s, e, n = (float(v) for v in re.search(r"bbox=([-0-9.,%C]+)", zoomed["url"]).group(1)
-                  .replace("%2C", ",").split(","))
+    # the markers came with the view's count, in one answer (points=1)
+    assert zoomed["url"].startswith(CELLS_URL) and "points=1" in zoomed["url"]
+    answer = page.evaluate("url => fetch(url).then(r => r.json())", zoomed["url"])
+    in_view = answer["points"]
+    assert page.evaluate("() => wx.live.size()") == len(in_view["features"]) == answer["total"] \
+        <= len(markers["features"])
+    w, s, e, n = answer["bbox"]
     assert all(w <= f["geometry"]["coordinates"][0] <= e and s <= f["geometry"]["coordinates"][1] <= n
                for f in in_view["features"])
+    # the same as the markers' own url gives for that box
+    same = page.evaluate("url => fetch(url).then(r => r.json())", f"/api/map/incidents.json?bbox={w},{s},{e},{n}")
+    assert sorted(f["properties"]["id"] for f in same["features"]) == \
+        sorted(f["properties"]["id"] for f in in_view["features"])
     # a post in view reaches the markers shown
     lon, lat = in_view["features"][0]["geometry"]["coordinates"]  # where an incident of the view is: in a grid
     first = _post(province_server.url, round(lon, 6), round(lat, 6))

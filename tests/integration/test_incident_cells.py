@@ -129,6 +129,36 @@ def test_the_endpoint_sums_to_the_open_incidents_of_the_snapped_box(cells_client
                              and scattered[0] <= q.lon <= scattered[2] and scattered[1] <= q.lat <= scattered[3])
 
 
+def test_points_come_with_the_cells_when_the_box_holds_few_enough(app, cells_client, sessions, scattered):
+    """``points=1`` (a map zoomed in): the box's markers in the same answer, the same as ``incidents.json`` gives
+    for that box (ids, severities, states, places), when the box holds at most MAP_VIEW_MARKERS; more: the cells
+    alone."""
+    from dataclasses import replace
+
+    rows = _rows(sessions)
+    rng = random.Random(12)
+    key = lambda f: (f["properties"]["id"], f["properties"]["s"], f["properties"]["t"],  # noqa: E731
+                     tuple(f["geometry"]["coordinates"]))
+    seen = 0
+    for _ in range(4):
+        raw = _random_box(rng, scattered)
+        q = f"bbox={','.join(f'{v:.5f}' for v in raw)}&zoom=12"
+        body = cells_client.get(f"{CELLS}?{q}&points=1").get_json()
+        pts = body["points"]["features"]
+        assert len(pts) == body["total"] and not body["points"].get("truncated")
+        x1, y1, x2, y2 = body["bbox"]
+        markers = cells_client.get(f"/api/map/incidents.json?bbox={x1},{y1},{x2},{y2}").get_json()["features"]
+        assert sorted(map(key, pts)) == sorted(map(key, markers))
+        assert "points" not in cells_client.get(f"{CELLS}?{q}").get_json()  # not asked for: the cells alone
+        seen += len(pts)
+    assert seen > 0
+    # more in the box than the map shows as markers: the cells alone
+    svc = app.extensions["dashboard"]
+    app.extensions["dashboard"] = replace(svc, settings=replace(svc.settings, map_view_markers=3))
+    body = cells_client.get(f"{CELLS}?bbox={','.join(str(v) for v in scattered)}&zoom=9&points=1").get_json()
+    assert body["total"] == sum(1 for q in rows if q.status != "closed") > 3 and "points" not in body
+
+
 def test_equal_views_share_one_answer_compressed(cells_client, scattered):
     x1, y1, x2, y2 = scattered
     cell = maps.cell_size(10)
@@ -159,6 +189,7 @@ def test_equal_views_share_one_answer_compressed(cells_client, scattered):
     ("bbox=100,20,130,45&zoom=15", "bbox"),  # a province's box at street zoom: more cells than one answer holds
     ("bbox=120,30,120.5,30.5&zoom=10&severity=9", "severity"),
     ("bbox=120,30,120.5,30.5&zoom=10&status=lost", "status"),
+    ("bbox=120,30,120.5,30.5&zoom=12&points=yes", "points"),
 ])
 def test_bad_parameters_are_refused_with_the_field_named(cells_client, query, field):
     r = cells_client.get(f"{CELLS}?{query}")
@@ -182,10 +213,10 @@ def test_only_a_multi_county_map_shows_its_incidents_by_view():
 
     single, province = ("district", "town", "zone", "grid"), ("district", "city", "county", "town", "zone", "grid")
     urls = ("/api/geo/zones.json", "/api/map/incidents.json", "/api/map/incidents.json?status=open&town=X")
-    assert layers.incident_view(single, 2000, maps.cell_size(0)) is None
+    assert layers.incident_view(single, maps.cell_size(0)) is None
     assert layers.request_urls_for(urls, single) == urls and layers.start_urls_for(urls, single) == urls
-    view = layers.incident_view(province, 2000, maps.cell_size(0))
-    assert view["cells"] == CELLS and view["max"] == 2000 and view["markersZoom"] > 11
+    view = layers.incident_view(province, maps.cell_size(0))
+    assert view["cells"] == CELLS and view["markersZoom"] > 11
     assert view["cell0"] / 2 ** 11 == pytest.approx(maps.cell_size(11.75), rel=1e-12)  # the browser's cells: the server's
     assert layers.request_urls_for(urls, province) == ("/api/geo/zones.json",)
     assert not any("incidents.json" in u for u in layers.start_urls_for(urls, province))
