@@ -54,7 +54,7 @@ LOD_LAYERS = ("district", "cities", "counties")
 LOD_TOLERANCE = {1: 3e-3, 2: 1e-3}
 LOD_GRID = 1e-4
 LOD_MIN_PART = {1: 1e-4}  # square degrees
-PAYLOAD_VERSION = "1"
+PAYLOAD_VERSION = "2"  # 2: the outlines of a view cut to it (CLIPPED_LAYERS)
 
 bp = Blueprint("geo", __name__, url_prefix="/api/geo")
 register_blueprint_handlers(bp)  # JSON errors and the access policy (the wall and up; public with PUBLIC_OVERVIEW)
@@ -199,15 +199,56 @@ def snap_bbox(box: tuple[float, float, float, float], step: float = BBOX_STEP) -
             math.ceil(y2 * f - 1e-9) / f)
 
 
+# The cities and counties of a view (``?bbox=``, zoom 10 and more) are cut to the box and OUTLINE_CLIP_MARGIN degrees
+# around it: a city meeting the view was sent whole — its whole coast — and a zoom-11 view's seven cities held 23,000
+# vertices, 3,900 of them in the box, every one projected and clipped by the browser on each move. The margin (the
+# box's own lattice step: the box is already the view snapped outward to it) keeps the cut edges out of sight until
+# the view has moved that far, when the next box comes.
+CLIPPED_LAYERS = ("cities", "counties")
+OUTLINE_CLIP_MARGIN = OUTLINE_BBOX_STEP
+
+
 def build_in_box(layer: str, gd, box, tile_crs: str = "wgs84") -> bytes:
     """The FeatureCollection of the layer's units whose box meets ``box`` (pure: geodata in, bytes out); the root
-    (``district``) as its boundary cut to the box."""
+    (``district``) as its boundary cut to the box, the cities and counties cut to the box and its margin
+    (:data:`OUTLINE_CLIP_MARGIN`)."""
     if layer == "district":
         return _outline_in_box(gd, box, tile_crs)
     texts, b = layer_features(layer, gd, tile_crs)
     x1, y1, x2, y2 = box
     hit = np.flatnonzero((b[:, 0] <= x2) & (b[:, 2] >= x1) & (b[:, 1] <= y2) & (b[:, 3] >= y1))
-    return b'{"type":"FeatureCollection","features":[' + b",".join(texts[i] for i in hit) + b"]}"
+    if layer in CLIPPED_LAYERS:
+        parts = _clipped(layer, gd, tile_crs, hit, box)
+    else:
+        parts = [texts[i] for i in hit]
+    return b'{"type":"FeatureCollection","features":[' + b",".join(parts) + b"]}"
+
+
+def _clipped(layer: str, gd, tile_crs: str, hit, box) -> list[bytes]:
+    """The features ``hit`` of an outline layer as JSON, each cut to ``box`` and its margin (kept as the layer's own
+    text when it lies inside)."""
+    texts, b = layer_features(layer, gd, tile_crs)
+    props, geoms = _geometry_memo(layer, gd, tile_crs)
+    m = OUTLINE_CLIP_MARGIN
+    cx1, cy1, cx2, cy2 = box[0] - m, box[1] - m, box[2] + m, box[3] + m
+    out = []
+    for i in hit:
+        if b[i, 0] >= cx1 and b[i, 1] >= cy1 and b[i, 2] <= cx2 and b[i, 3] <= cy2:
+            out.append(texts[i])
+            continue
+        cut = _polygonal(shapely.transform(shapely.clip_by_rect(geoms[i], cx1, cy1, cx2, cy2),
+                                           lambda xy: np.round(xy, 6)))  # 6 decimals, as all
+        if cut is not None:
+            p = props[i]
+            out.append(json.dumps({"type": "Feature", "id": p.get("code"), "properties": p, "geometry": mapping(cut)},
+                                  ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+    return out
+
+
+@lru_cache(maxsize=8)
+def _geometry_memo(layer: str, gd, tile_crs: str):
+    """An outline layer's properties and display polygons (memoised per geodata bundle), for the cuts of a view."""
+    return _properties(layer, gd), list(_display_geometries(layer, gd, tile_crs))
 
 
 def warm_layer(layer: str, gd, tile_crs: str) -> None:
@@ -216,6 +257,8 @@ def warm_layer(layer: str, gd, tile_crs: str) -> None:
         _outline_memo(gd, tile_crs)
     else:
         layer_features(layer, gd, tile_crs)
+        if layer in CLIPPED_LAYERS:
+            _geometry_memo(layer, gd, tile_crs)
 
 
 @lru_cache(maxsize=4)

@@ -205,21 +205,45 @@ def test_coarse_outlines_by_lod(multi_client, layer):
     assert sizes[1][0] <= sizes[2][0] <= sizes["full"][0], sizes  # brotli
 
 
-def test_the_outlines_of_a_view_by_bbox(multi_client):
+@pytest.mark.parametrize("margin", [None, 0.0])
+def test_the_outlines_of_a_view_by_bbox(multi_client, monkeypatch, margin):
     """``?bbox=`` on the outlines (a multi-county map zoomed in past the coarse levels): the counties and cities whose
-    box meets the view's box snapped outward to 0.5°, whole and as the full layer draws them; the root as its
-    boundary cut to that box — lines, none outside it, as long as the boundary is inside it."""
+    box meets the view's box snapped outward to 0.5°, as the full layer draws them cut to that box and half a degree
+    around it (whole where they lie inside); the root as its boundary cut to that box — lines, none outside it, as
+    long as the boundary is inside it. The test set's units fit in the margin; with none, they are cut."""
     import numpy as np
 
+    from dashboard.api import geo
+
+    if margin is not None:
+        monkeypatch.setattr(geo, "OUTLINE_CLIP_MARGIN", margin)
     box = (120.02, 30.81, 120.11, 30.87)
     snapped = shapely.box(120.0, 30.5, 120.5, 31.0)
+    m = geo.OUTLINE_CLIP_MARGIN
+    clip = shapely.box(120.0 - m, 30.5 - m, 120.5 + m, 31.0 + m)
+    cut_any = False
     for layer in ("counties", "cities"):
         whole = multi_client.get(f"/api/geo/{layer}.json").get_json()["features"]
         got = multi_client.get(f"/api/geo/{layer}.json?bbox=" + ",".join(map(str, box))).get_json()["features"]
         expect = [f for f in whole if shapely.box(*shape(f["geometry"]).bounds).intersects(snapped)]
-        assert got == expect and 0 < len(got), layer  # the same features, in the same order
+        # the same units, in the same order, with the same properties
+        assert [f["properties"] for f in got] == [f["properties"] for f in expect] and 0 < len(got), layer
+        for g, w in zip(got, expect):
+            a, full = shape(g["geometry"]), shape(w["geometry"])
+            assert clip.buffer(1e-6).contains(a), (layer, g["properties"]["code"])
+            want = full.intersection(clip)
+            assert abs(a.area - want.area) <= 1e-6 * max(want.area, 1e-9) + 1e-9, (layer, g["properties"]["code"])
+            assert a.symmetric_difference(want).area < 1e-7, (layer, g["properties"]["code"])
+            if clip.contains(full):
+                assert g == w  # inside: the layer's own feature, as it is
+            else:
+                cut_any = True
+                assert a.area < full.area
+            xy = shapely.get_coordinates(a)
+            assert np.abs(xy * 1e6 - np.round(xy * 1e6)).max() < 1e-3
         far = multi_client.get(f"/api/geo/{layer}.json?bbox=100,10,100.1,10.1").get_json()["features"]
         assert far == []
+    assert cut_any == (margin == 0.0)  # none cut with the margin (the set is small), some without
     root = shape(multi_client.get("/api/geo/district.json").get_json()["features"][0]["geometry"])
     data = multi_client.get("/api/geo/district.json?bbox=" + ",".join(map(str, box))).get_json()
     assert len(data["features"]) == 1
