@@ -32,6 +32,9 @@
         maps[this._container.id || "map"] = this;
         delete chosen[this._container.id || "map"];
         watchOutlines(this);
+        // the level of detail follows a move at once (its clientside callback, on the map's bounds, comes a
+        // Dash round of 10–50 ms later and then finds the view's geometry asked for already)
+        this.on("moveend", function () { if (maps.map === this && view.map === this && view.names.length) { syncView(); } });
       }
     });
   }
