@@ -40,7 +40,7 @@
          fetches: 0, key: null, asked: null}
   };
   var EMPTY = {type: "FeatureCollection", features: []};
-  var VIEW_MOVE_MS = 40;  // after the map stopped moving (moves in quick succession, a held arrow key: one ask)
+  var VIEW_MOVE_MS = 0;  // after the map stopped moving: at once (moves of one task ask once; answers for a view left are dropped)
   var VIEW_CHANGE_MS = 1000;  // after pushed changes: at most once a second
 
   function setProps(id, props) {
