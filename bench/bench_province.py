@@ -24,13 +24,18 @@ For each set, served in-process (``bench.common.served``) on its store:
   county: every grid and zone path) and the incident layer (clusters or markers) are drawn; the requests and
   bytes transferred before it, the JS bundles apart from the rest; the main thread's CPU; then one more paint
   under a Chromium trace, summarised (where the main thread's time went before the paint);
-- pan and zoom: the Leaflet map driven directly (``wx.map.mapFor('map')``: ``setView`` without animation to a
-  random open incident at a zoom from the level-of-detail ladder, ``panBy``, ``setZoom`` ±1), timed in the page
-  from the call to the end of the frame in which the new view is drawn: every detail layer the zoom asks for
-  (``ui.layers.DETAIL``: towns ≥ 9.5 when their overlay is on, zones ≥ 10.5, grids ≥ 12) fetched for the new
-  view's snapped box (``/api/geo/<layer>.json?bbox=``, a completed request) and drawn (a new set of polygons, not
-  empty), the layers below their zoom emptied, and the incident layer drawn in the view (a cluster or marker
-  inside the map); when the box did not change, nothing is fetched and the drawn polygons stand;
+- pan and zoom: on a page that has settled (its charts drawn, no request in flight for 0.5 s: a move made while
+  its first answers still come measures the page's load), the Leaflet map driven directly
+  (``wx.map.mapFor('map')``: ``setView`` without animation to a random open incident at a zoom from the
+  level-of-detail ladder, ``panBy``, ``setZoom`` ±1), timed in the page from the call to the end of the frame in
+  which the new view is drawn: every detail layer the zoom asks for (``ui.layers.DETAIL``: towns ≥ 9.5 when their
+  overlay is on, zones ≥ 10.5, grids ≥ 12) fetched for the new view's snapped box (``/api/geo/<layer>.json?bbox=``,
+  a completed request) and drawn (a new set of polygons, not empty), the layers below their zoom emptied, and the
+  incident layer of the new view asked for, answered and drawn (``wx.live.view().busy`` false: since session 19;
+  before, the old view's markers lying in the new one counted) with a cluster, marker or cell inside the map; when
+  the box did not change, nothing is fetched and the drawn polygons stand. Each move records when its polygons
+  and its incident layer were first right (``polys_ms``, ``markers_ms``), what it fetched and when (queued,
+  sent, first byte, end) and the page's long animation frames;
 - drill clicks: a real mouse click on a polygon (the topmost drawn unit layer, a point of the polygon that
   ``elementFromPoint`` confirms), with the incident layer switched off in the layer control (a cluster would take
   the click and zoom instead), timed from the ``mousedown`` to the end of the frame in which the panel's title
@@ -88,6 +93,14 @@ HELPERS = r"""(() => {
       Math.round(x.duration), x.invokerType + ' ' + String(x.invoker || '').slice(0, 60),
       String(x.sourceURL || '').split('/').pop().split('?')[0].slice(0, 50) + ':' + (x.sourceFunctionName || ''),
       Math.round(x.forcedStyleAndLayoutDuration || 0)])}));
+  // the page's requests in flight (fetch: dash-renderer's callbacks, the map's layers) and when the last one ended
+  B.inflight = 0; B.lastNet = 0;
+  if (window.fetch) { const plain = window.fetch.bind(window);
+    window.fetch = function () { B.inflight++;
+      return plain.apply(null, arguments).finally(() => { B.inflight--; B.lastNet = performance.now(); }); }; }
+  // the page has settled: nothing in flight for quietMs, no Dash component loading
+  B.settled = quietMs => B.inflight === 0 && performance.now() - B.lastNet > quietMs &&
+    !document.querySelector('[data-dash-is-loading="true"]');
   B.moving = false;
   B.map = () => { const m = window.wx && window.wx.map && window.wx.map.mapFor('map');
     if (m && !m.__wxb) { m.__wxb = true; m.on('movestart', () => { B.moving = true; });
@@ -101,15 +114,27 @@ HELPERS = r"""(() => {
     for (const l of document.querySelectorAll('.leaflet-control-layers-overlays label')) {
       if (l.textContent.trim() === want) { const i = l.querySelector('input'); return !!(i && i.checked); } }
     return null; };
-  B.feats = (m, layer) => { const out = [], cls = ' wx-layer-' + layer + ' ';
-    m.eachLayer(l => { if (l.feature && l._path && l._path.isConnected &&
-                           (' ' + ((l.options && l.options.className) || '') + ' ').includes(cls)) { out.push(l); } });
+  // the drawn polygons of a unit layer: the features of its GeoJSON group (found once through one of its features,
+  // kept while the group is on the map), else of the whole map — the poll below runs every frame, and walking every
+  // layer of the map (all the polygons and markers) three times a frame took ~10 %% of the page's time in a move
+  B.groups = {};
+  B.inLayer = (l, cls) => l.feature && l._path && l._path.isConnected &&
+    (' ' + ((l.options && l.options.className) || '') + ' ').includes(cls);
+  B.feats = (m, layer) => { const cls = ' wx-layer-' + layer + ' ', g = B.groups[layer];
+    if (g && m.hasLayer(g)) { const out = []; g.eachLayer(l => { if (B.inLayer(l, cls)) { out.push(l); } });
+                               if (out.length) { return out; } }
+    const out = []; m.eachLayer(l => { if (B.inLayer(l, cls)) { out.push(l); } });
+    if (out.length) { const parents = out[0]._eventParents || {};
+      for (const id in parents) { if (parents[id] instanceof L.GeoJSON) { B.groups[layer] = parents[id]; } } }
     return out; };
+  // which polygons a layer draws, in short: a redraw makes new ones (new stamps)
+  B.key = f => { let lo = Infinity, hi = -Infinity; for (const l of f) { const s = L.stamp(l); if (s < lo) { lo = s; } if (s > hi) { hi = s; } }
+    return f.length + ':' + lo + ':' + hi; };
   B.multi = () => !!document.querySelector('path.wx-layer-counties');
   B.snapshot = () => { const m = B.map(), z = m.getZoom(), box = B.box(m), out = {zoom: z, box: box, layers: {}};
     for (const layer of Object.keys(B.detail)) {
       const f = B.feats(m, layer);
-      out.layers[layer] = {n: f.length, key: f.map(l => L.stamp(l)).sort().join(','),
+      out.layers[layer] = {n: f.length, key: B.key(f),
                            needed: B.multi() && z >= B.detail[layer] && B.checked(layer) !== false};
     }
     return out; };
@@ -131,7 +156,7 @@ HELPERS = r"""(() => {
       e.startTime >= since && e.responseEnd > 0);
   // the new view drawn: each detail layer as its zoom asks (fetched for the view's box and redrawn, or unchanged
   // when the box is; emptied below its zoom), and the incident layer in view (markers: optional when unknown)
-  B.viewState = (before, since, markers) => { const m = B.map(); if (!m) { return {ok: false}; }
+  B.viewState = (before, since, markers) => { const m = B.map(); if (!m) { return {ok: false, why: ['no map']}; }
     const z = m.getZoom(), box = B.box(m), multi = B.multi(), why = [];
     for (const layer of Object.keys(B.detail)) {
       const f = B.feats(m, layer);
@@ -140,12 +165,16 @@ HELPERS = r"""(() => {
       if (!needed) { if (f.length) { why.push(layer + ' not emptied'); } continue; }
       const was = before && before.layers[layer];
       if (was && was.needed && before.box === box) { if (!f.length) { why.push(layer + ' empty'); } continue; }
-      const key = f.map(l => L.stamp(l)).sort().join(',');
+      const key = B.key(f);
       if (!f.length || (was && key === was.key)) { why.push(layer + ' not redrawn'); continue; }
       const held = B.held(layer);
       if (held === null ? !B.fetched(layer, since) : !held) { why.push(layer + ' not fetched'); }
     }
-    if (markers && B.markersInView() === 0 && B.anyInView(m)) { why.push('no incident drawn in view'); }
+    // the incident layer of the new view: asked for, answered and drawn (the old view's markers may lie in the
+    // new one: not enough), then some drawn where the view holds any
+    const lv = markers && window.wx.live && window.wx.live.view && window.wx.live.view();
+    if (lv && lv.busy) { why.push('no incident layer of this view yet'); }
+    else if (markers && B.markersInView() === 0 && B.anyInView(m)) { why.push('no incident drawn in view'); }
     return {ok: why.length === 0, why: why}; };
   // resolve with ms from t0 to the end of the frame in which cond() first holds (checked once a frame); -1: timeout
   B.until = (cond, t0, timeoutMs) => new Promise(res => {
@@ -165,21 +194,30 @@ HELPERS = r"""(() => {
       if (kind === 'jump') { m.setView([a.lat, a.lon], a.zoom, {animate: false}); }
       else if (kind === 'pan') { m.panBy([a.dx, a.dy], {animate: false}); }
       else { m.setZoom(m.getZoom() + a.dz, {animate: false}); }
-      let last = null;
-      B.until(() => { if (!ended) { return false; } last = B.viewState(before, t0 - 1, markers); return last.ok; },
-              t0, 30000).then(ms => res({ms: ms, zoom: m.getZoom(), why: last && last.why,
+      let last = null, polys = null, marks = null;  // when the polygons, and the incident layer, were first right
+      B.until(() => { if (!ended) { return false; } last = B.viewState(before, t0 - 1, markers);
+                      const now = Math.round(performance.now() - t0);
+                      if (polys === null && !last.why.some(w => !w.startsWith('no incident'))) { polys = now; }
+                      if (marks === null && !last.why.some(w => w.startsWith('no incident'))) { marks = now; }
+                      return last.ok; },
+              t0, 30000).then(ms => res({ms: ms, zoom: m.getZoom(), why: last && last.why, polys_ms: polys,
+                                         markers_ms: marks,
                                          from: {zoom: before.zoom, box: before.box}, box: B.box(m),
-                                         // what the move fetched: [path, status, start, server's first byte, end] (ms after t0)
+                                         // what the move fetched: [path, status, start, request sent, server's first byte, end]
+                                         // (ms after t0; from start to sent: queued in the browser, or a connection made)
                                          fetched: performance.getEntriesByType('resource')
                                            .filter(e => e.startTime >= t0 - 1 && /\/api\/(geo|map)\//.test(e.name))
                                            .map(e => [e.name.split('/api/')[1].slice(0, 90), e.responseStatus,
-                                                      Math.round(e.startTime - t0), Math.round(e.responseStart - t0),
+                                                      Math.round(e.startTime - t0), Math.round(e.requestStart - t0),
+                                                      Math.round(e.responseStart - t0),
                                                       Math.round(e.responseEnd - t0)]),
                                          layers: Object.fromEntries(Object.keys(B.detail).map(k => [k, B.feats(m, k).length])),
                                          // data sent again to a layer that dropped it (wx.map: VERIFY_MS), so far
                                          resent: Object.fromEntries(['district', 'cities', 'counties', 'towns', 'zones', 'grids']
                                            .map(k => [k, (window.wx.map.viewState(k) || {}).resent || 0])),
-                                         markers: B.markersInView()}));
+                                         markers: B.markersInView(),
+                                         // the move's long animation frames (where its main-thread time went)
+                                         frames: ms > 0 ? B.framesIn(t0, t0 + ms) : []}));
     }); };
   // where to click: a point of a polygon of the topmost drawn unit layer that is on top at that point
   B.target = (order, avoid, seed, within) => { const m = B.map(); const r = m.getContainer().getBoundingClientRect();
@@ -688,6 +726,11 @@ def move_plan(points: list, n: int, multi: bool, rng: random.Random) -> list:
 def pan_zoom(browser, url: str, helpers: str, condition: str, points: list, n: int, multi: bool,
              rng: random.Random) -> dict:
     ctx, page = open_page(browser, url, helpers, condition)
+    # the moves start on a page that has settled (its charts drawn, no request in flight for 0.5 s): a move made
+    # while the page's first answers still come and its charts are drawn measures the page's load, not the move
+    t = time.monotonic()
+    page.wait_for_function("() => window.__wxb.settled(500)", timeout=120_000, polling=50)
+    settled_s = round(time.monotonic() - t, 2)
     samples, failed = [], []
     page.evaluate("p => { window.__wxb.points = p; }", points)
     points = points[:4000]
@@ -698,7 +741,7 @@ def pan_zoom(browser, url: str, helpers: str, condition: str, points: list, n: i
             (samples if r["ms"] >= 0 else failed).append(r)
     finally:
         ctx.close()
-    out = {"moves": n, "all": summary([s["ms"] for s in samples]) if samples else None,
+    out = {"moves": n, "settled_after_paint_s": settled_s, "all": summary([s["ms"] for s in samples]) if samples else None,
            "failed": len(failed), "failed_examples": failed[:3]}
     for kind in ("jump", "pan", "zoom"):
         xs = [s["ms"] for s in samples if s["kind"] == kind]
@@ -713,7 +756,8 @@ def pan_zoom(browser, url: str, helpers: str, condition: str, points: list, n: i
     out["by_detail_drawn"] = {k: summary(v) for k, v in bands.items()}
     out["samples"] = [{"kind": s["kind"], "ms": round(s["ms"], 1), "zoom": round(s["zoom"], 2),
                        "layers": s["layers"], "markers": s["markers"], "fetched": s.get("fetched"),
-                       "resent": s.get("resent")} for s in samples]
+                       "resent": s.get("resent"), "frames": s.get("frames"),
+                       "polys_ms": s.get("polys_ms"), "markers_ms": s.get("markers_ms")} for s in samples]
     return out
 
 
