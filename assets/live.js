@@ -169,8 +169,8 @@
     return [down(b.getWest()), down(b.getSouth()), up(b.getEast()), up(b.getNorth())];
   }
 
-  function fmt(box, exact) {  // exact: the cells' lattice (multiples of 90 / 2^z: the shortest exact decimal form)
-    return box.map(function (v) { return String(exact ? v : Math.round(v * 1e6) / 1e6); }).join(",");
+  function fmt(box) {  // the cells' lattice: multiples of 90 / 2^z, in the shortest exact decimal form
+    return box.map(String).join(",");
   }
 
   /* ask for the view again after `wait` ms; a move (wait VIEW_MOVE_MS) goes before a change's pending wait, and
@@ -247,7 +247,7 @@
     var zoom = m.getZoom(), z = Math.floor(zoom + 1e-9), b = m.getBounds();
     var cell = v.cell0 / Math.pow(2, z);
     var q = filterParams();
-    q.set("bbox", fmt(snapBox(b, cell), true));
+    q.set("bbox", fmt(snapBox(b, cell)));
     q.set("zoom", String(z));
     // zoomed in: the markers come in the same answer when the box holds few enough (``points``)
     if (zoom >= v.markersZoom) { q.set("points", "1"); }

@@ -184,8 +184,10 @@ def layer_features(layer: str, gd, tile_crs: str) -> tuple[list[bytes], "np.ndar
 
 @lru_cache(maxsize=16)
 def _features_memo(layer: str, gd, tile_crs: str):
-    props = _properties(layer, gd)
-    geoms = _display_geometries(layer, gd, tile_crs)
+    if layer in CLIPPED_LAYERS:  # their polygons are kept for the cuts of a view: made once
+        props, geoms = _geometry_memo(layer, gd, tile_crs)
+    else:
+        props, geoms = _properties(layer, gd), _display_geometries(layer, gd, tile_crs)
     texts = [json.dumps({"type": "Feature", "id": p.get("code"), "properties": p, "geometry": mapping(g)},
                         ensure_ascii=False, separators=(",", ":")).encode("utf-8") for p, g in zip(props, geoms)]
     return texts, shapely.bounds(np.asarray(geoms))
@@ -247,7 +249,8 @@ def _clipped(layer: str, gd, tile_crs: str, hit, box) -> list[bytes]:
 
 @lru_cache(maxsize=8)
 def _geometry_memo(layer: str, gd, tile_crs: str):
-    """An outline layer's properties and display polygons (memoised per geodata bundle), for the cuts of a view."""
+    """An outline layer's properties and display polygons (memoised per geodata bundle): its features' texts
+    (:func:`_features_memo`) and the cuts of a view are made from them."""
     return _properties(layer, gd), list(_display_geometries(layer, gd, tile_crs))
 
 
@@ -257,8 +260,6 @@ def warm_layer(layer: str, gd, tile_crs: str) -> None:
         _outline_memo(gd, tile_crs)
     else:
         layer_features(layer, gd, tile_crs)
-        if layer in CLIPPED_LAYERS:
-            _geometry_memo(layer, gd, tile_crs)
 
 
 @lru_cache(maxsize=4)
