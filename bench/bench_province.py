@@ -203,14 +203,16 @@ HELPERS = r"""(() => {
               t0, 30000).then(ms => res({ms: ms, zoom: m.getZoom(), why: last && last.why, polys_ms: polys,
                                          markers_ms: marks,
                                          from: {zoom: before.zoom, box: before.box}, box: B.box(m),
-                                         // what the move fetched: [path, status, start, request sent, server's first byte, end]
-                                         // (ms after t0; from start to sent: queued in the browser, or a connection made)
+                                         // what the move fetched: [path, status, start, request sent, server's first byte, end,
+                                         // the server's own time (Server-Timing app)] (ms after t0; from start to sent:
+                                         // queued in the browser, or a connection made)
                                          fetched: performance.getEntriesByType('resource')
                                            .filter(e => e.startTime >= t0 - 1 && /\/api\/(geo|map)\//.test(e.name))
                                            .map(e => [e.name.split('/api/')[1].slice(0, 90), e.responseStatus,
                                                       Math.round(e.startTime - t0), Math.round(e.requestStart - t0),
                                                       Math.round(e.responseStart - t0),
-                                                      Math.round(e.responseEnd - t0)]),
+                                                      Math.round(e.responseEnd - t0),
+                                                      ((e.serverTiming || []).find(t => t.name === 'app') || {}).duration]),
                                          layers: Object.fromEntries(Object.keys(B.detail).map(k => [k, B.feats(m, k).length])),
                                          // data sent again to a layer that dropped it (wx.map: VERIFY_MS), so far
                                          resent: Object.fromEntries(['district', 'cities', 'counties', 'towns', 'zones', 'grids']

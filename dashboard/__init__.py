@@ -27,7 +27,7 @@ def _init_store(server, settings: Settings):
 
 
 def create_app(settings: Settings | None = None, *, with_store: bool = True) -> dash.Dash:
-    from . import security
+    from . import security, timing
     from .api import register_all
     from .callbacks import guard as callback_guard
     from .cache import init_cache
@@ -89,4 +89,5 @@ def create_app(settings: Settings | None = None, *, with_store: bool = True) -> 
     security.install(app, settings)  # CSP (this origin + Dash's inline scripts by hash), nosniff, no framing …
     security.trust_proxies(server, settings.trusted_proxies)  # client address behind nginx (TRUSTED_PROXIES)
     security.install_log_redaction()  # no kiosk token or api_key in the access log
+    timing.install(server)  # Server-Timing: the server's share of each answer (developer tools, the bench)
     return app
