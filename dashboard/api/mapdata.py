@@ -17,11 +17,9 @@ and fifty viewers cost one query), pre-compressed.
 """
 from __future__ import annotations
 
-import gzip
 import hashlib
 import json
 
-import brotli
 from flask import Blueprint, Response, request, stream_with_context
 
 from ..context import services
@@ -29,6 +27,7 @@ from ..domain import grammar
 from ..metrics.periods import PeriodError, resolve
 from ..services import filters, maps
 from ..store import catalogue, lifecycle
+from .encoding import FAST_ENCODERS, fast_encoding
 from .errors import ApiError, int_param, register_blueprint_handlers
 from .incidents import MAX_DB_INT, filter_from_args
 
@@ -36,20 +35,20 @@ bp = Blueprint("mapdata", __name__, url_prefix="/api/map")
 register_blueprint_handlers(bp)
 
 
-ENCODERS = {"br": lambda raw: brotli.compress(raw, quality=5), "gzip": lambda raw: gzip.compress(raw, 5, mtime=0)}
 
 
 def _json_response(key: str, build) -> Response:
     """Serve ``build()`` (a JSON-able object) cached under ``key`` with an ETag, compressed as the browser accepts
-    (brotli, else gzip): each encoding made once, when first asked for, and kept with the payload."""
+    (``api/encoding``: zstd, else brotli, else gzip): each encoding made once, when first asked for, and kept with the
+    payload."""
     cache = services().cache
     payload, changed = cache.get(key), False
     if payload is None:
         raw = json.dumps(build(), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         payload, changed = {"raw": raw, "etag": hashlib.sha1(raw).hexdigest()[:20]}, True
-    enc = next((e for e in ENCODERS if request.accept_encodings[e]), None)
+    enc = fast_encoding(request.accept_encodings)
     if enc is not None and enc not in payload:
-        payload, changed = {**payload, enc: ENCODERS[enc](payload["raw"])}, True
+        payload, changed = {**payload, enc: FAST_ENCODERS[enc](payload["raw"])}, True
     if changed:
         cache.set(key, payload, timeout=120)
     if request.if_none_match and payload["etag"] in request.if_none_match:

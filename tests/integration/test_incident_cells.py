@@ -172,6 +172,12 @@ def test_equal_views_share_one_answer_compressed(cells_client, scattered):
     assert a.headers["Content-Encoding"] == "gzip" and a.mimetype == "application/json"
     assert a.headers["ETag"] == b.headers["ETag"]
     assert json.loads(gzip.decompress(a.get_data()))["zoom"] == 10
+    from backports import zstd
+
+    z = cells_client.get(f"{CELLS}?bbox={x1},{y1},{x2},{y2}&zoom=10",
+                         headers={"Accept-Encoding": "gzip, deflate, br, zstd"})  # as Chromium asks
+    assert z.headers["Content-Encoding"] == "zstd" and z.headers["ETag"] == a.headers["ETag"]
+    assert json.loads(zstd.decompress(z.get_data())) == json.loads(gzip.decompress(a.get_data()))
 
 
 @pytest.mark.parametrize("query, field", [
