@@ -777,4 +777,90 @@
     Layers._expandIfNotCollapsed = function () { this._wxExpand = true; flushLater(this); return this; };
   }
   batchLayerControl(window.L && L.Control && L.Control.Layers && L.Control.Layers.prototype);
+
+  /* A multi-county map's unit layers get a new collection on every move (wx.map.detail: the units of the new box), and
+   * dash-leaflet (1.1.3) draws it as `clearLayers()` then `addData(collection)`: every polygon of the layer made,
+   * projected and put in the page again, though a pan or a zoom by one keeps most of them (a zoom-12 view's ~900
+   * grids, a zoom-11 view's ~250 zones). For a layer whose collections come from wx.map.detail (features stamped
+   * ``_wxs`` by sentGeometry), that pair is done as a difference: the polygons of units whose geometry is the same
+   * in the new collection (same code, same coordinates: an outline cut to another box is another geometry) stay as
+   * drawn, those no longer there are removed, only the new ones are made. The styling and the feature binding are
+   * the layer's own (a restyle — a hideout change, which gives the layer new style functions — is still drawn
+   * whole); a clear not followed by an add in the same task is done at the end of it. Other layers (the incident
+   * markers, their clusters) are drawn as before. */
+  var geoKeys = new WeakMap();
+  function geoKey(f) {  // the unit's code and a fingerprint of its geometry, or null (drawn anew each time)
+    if (!f || typeof f !== "object") { return null; }
+    var k = geoKeys.get(f);
+    if (k !== undefined) { return k; }
+    var p = f.properties || {}, g = f.geometry, n = 0, s = 0;
+    if (p.code === undefined || p.code === null || !g || !g.coordinates) {
+      k = null;
+    } else {
+      // each ring's length and about ten of its vertices (every vertex: 4 ms a move of a zoom-12 view's grids): an
+      // outline cut to another box has other lengths and other vertices where it was cut
+      (function walk(c) {
+        if (!c.length) { return; }
+        if (typeof c[0] === "number") { s += c[0] * 7 + c[1] * 3; return; }
+        if (typeof c[0][0] !== "number") { for (var i = 0; i < c.length; i++) { walk(c[i]); } return; }
+        n += c.length;
+        for (var j = 0, step = Math.max(1, c.length >> 3); j < c.length; j += step) {
+          s += c[j][0] * (j % 7 + 1) + c[j][1] * (j % 11 + 1);
+        }
+        s += c[c.length - 1][0] + 2 * c[c.length - 1][1];
+      })(g.coordinates);
+      k = p.code + "|" + g.type + "|" + n + "|" + s;
+    }
+    geoKeys.set(f, k);
+    return k;
+  }
+  function stampedCollection(features) { return features.length > 0 && !!(features[0].properties || {})._wxs; }
+
+  function diffGeoJSON(GeoJSON) {
+    if (!GeoJSON || GeoJSON._wxDiff) { return; }
+    GeoJSON._wxDiff = true;
+    var baseAdd = GeoJSON.addData, baseClear = GeoJSON.clearLayers;
+    GeoJSON.clearLayers = function () {
+      if (!this._wxKeyed) { return baseClear.call(this); }
+      if (!this._wxPending) {
+        this._wxPending = true;
+        var self = this;
+        Promise.resolve().then(function () {  // no addData came in this task: cleared as asked
+          if (self._wxPending) { self._wxPending = false; baseClear.call(self); }
+        });
+      }
+      return this;
+    };
+    GeoJSON.addData = function (geojson) {
+      var features = geojson && (Array.isArray(geojson) ? geojson : geojson.features);
+      if (!features) { return baseAdd.call(this, geojson); }  // one feature (the collection's own loop)
+      var pending = this._wxPending, o = this.options;
+      this._wxPending = false;
+      var keyed = features.length ? stampedCollection(features) : !!this._wxKeyed;
+      if (!pending || !keyed || o.filter || o.style !== this._wxStyle || o.onEachFeature !== this._wxEach) {
+        if (pending) { baseClear.call(this); }
+        this._wxKeyed = keyed;
+        this._wxStyle = o.style;
+        this._wxEach = o.onEachFeature;
+        return baseAdd.call(this, geojson);
+      }
+      var have = new Map(), gone = [], kept = [], fresh = [];
+      this.eachLayer(function (l) {
+        var k = geoKey(l.feature);
+        if (k === null || have.has(k)) { gone.push(l); } else { have.set(k, l); }
+      });
+      features.forEach(function (f) {
+        var k = geoKey(f), l = k === null ? undefined : have.get(k);
+        if (l) { have.delete(k); l.feature = f; kept.push(l); } else { fresh.push(f); }
+      });
+      have.forEach(function (l) { gone.push(l); });
+      for (var i = 0; i < gone.length; i++) { this.removeLayer(gone[i]); }
+      // the style functions record which collection a layer drew (drawnStamp): a kept polygon is styled again when no
+      // new one will be
+      if (!fresh.length && kept.length) { this.resetStyle(kept[0]); }
+      this._wxKept = kept.length;
+      return fresh.length ? baseAdd.call(this, fresh) : this;
+    };
+  }
+  diffGeoJSON(window.L && L.GeoJSON && L.GeoJSON.prototype);
 })();

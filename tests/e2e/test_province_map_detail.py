@@ -139,6 +139,77 @@ def test_a_jump_of_the_zoom_brings_the_detail_of_the_new_view_and_only_its_grids
         assert geo.count(u) == 1, (u, geo)
 
 
+# mark each drawn polygon of a layer (its path element) with its unit's code; the codes of the marked paths left
+MARK = """name => { const m = wx.map.mapFor('map'); m.eachLayer(l => {
+    if (l.feature && l._path && new RegExp('wx-layer-' + name + '( |$)').test((l.options || {}).className || ''))
+        { l._path.setAttribute('data-wx-mark', l.feature.properties.code); } }); }"""
+MARKED = """name => Array.from(document.querySelectorAll('path.wx-layer-' + name + '[data-wx-mark]'))
+    .map(p => p.getAttribute('data-wx-mark'))"""
+# per unit of a layer: its polygons' vertex counts as drawn (rings flattened), to compare with the served geometry
+RINGS = """name => { const m = wx.map.mapFor('map'), out = {};
+    m.eachLayer(l => { if (l.feature && l.getLatLngs && new RegExp('wx-layer-' + name + '( |$)').test(
+        (l.options || {}).className || '')) { out[l.feature.properties.code] = l.getLatLngs().flat(3).length; } });
+    return out; }"""
+SERVED_RINGS = """u => (window.__realFetch || fetch)(u).then(r => r.json()).then(fc => { const out = {};
+    fc.features.forEach(f => { const g = f.geometry, c = g.coordinates;
+        // a polygon's rings lose their closing vertex (equal to the first) in Leaflet; a line keeps every vertex
+        const polys = g.type === 'Polygon' ? [c] : g.type === 'MultiPolygon' ? c : null;
+        out[f.properties.code] = polys ? polys.reduce((n, p) => n + p.reduce((k, r) => k + r.length - 1, 0), 0)
+            : (g.type === 'LineString' ? [c] : c).reduce((n, r) => n + r.length, 0); });
+    return out; })"""
+
+
+def test_a_move_keeps_the_polygons_both_views_share(province_server, page):
+    """A pan at grid zoom: the grids in both boxes keep their drawn polygons (the same path elements), those of the
+    old box only are removed and those of the new box only are drawn — each unit of the new box once, with its
+    served geometry; a zoom out empties the layer; a recolour (new style functions) draws the layer anew."""
+    open_root(province_server, page)
+    lat, lon = centre(page)
+    page.evaluate(SET_VIEW, [lat, lon, 12.5])
+    first_key = settled(page, "grids", r"^/api/geo/grids\.json\?bbox=")
+    first = set(page.evaluate(DRAWN, "grids")["codes"])
+    page.evaluate(MARK, "grids")
+    assert sorted(page.evaluate(MARKED, "grids")) == sorted(first)
+    page.evaluate("() => wx.map.mapFor('map').panBy([320, 180], {animate: false})")
+    second_key = settled(page, "grids", r"^/api/geo/grids\.json\?bbox=(?!" + re.escape(first_key.split("bbox=")[1])
+                         + "$)")
+    want = served(page, second_key)
+    drawn = page.evaluate(DRAWN, "grids")
+    assert sorted(drawn["codes"]) == sorted(want) and drawn["paths"] == len(want)  # each once, none of the old box
+    shared = first & set(want)
+    assert 0 < len(shared) < len(want) and len(shared) < len(first), (len(first), len(want), len(shared))
+    assert sorted(page.evaluate(MARKED, "grids")) == sorted(shared)  # kept as drawn; the others new
+    assert page.evaluate(RINGS, "grids") == page.evaluate(SERVED_RINGS, second_key)
+    # the zones and the outlines moved too: each unit drawn once, with the geometry served for the new box
+    for name in ("zones", "counties"):
+        key = page.evaluate("name => wx.map.viewState(name).have", name)
+        assert page.evaluate(RINGS, name) == page.evaluate(SERVED_RINGS, key), name
+        assert page.evaluate(DRAWN, name)["paths"] == len(served(page, key)), name
+    # the root's boundary is cut to each box: a move to another box keeps its code, not its geometry, which is drawn
+    # as served for the new box
+    page.evaluate(SET_VIEW, [lat, lon - 0.25, 11.5])
+    west = settled(page, "district", r"^/api/geo/district\.json\?bbox=")
+    page.evaluate(SET_VIEW, [lat, lon + 0.25, 11.5])
+    east = settled(page, "district", r"^/api/geo/district\.json\?bbox=(?!" + re.escape(west.split("bbox=")[1]) + "$)")
+    drawn_root = page.evaluate(RINGS, "district")
+    assert drawn_root == page.evaluate(SERVED_RINGS, east) != page.evaluate(SERVED_RINGS, west)
+    # out to zoom 11: no grid left
+    page.evaluate(SET_VIEW, [lat, lon, 11])
+    settled(page, "grids", "^$")
+    assert page.evaluate(DRAWN, "grids")["paths"] == 0
+    # a recolour gives the coloured layer (the counties) new style functions: each polygon drawn anew, once
+    counties_key = settled(page, "counties", r"^/api/geo/counties\.json\?bbox=")
+    page.evaluate(MARK, "counties")
+    assert page.evaluate(MARKED, "counties")
+    before = page.evaluate("() => JSON.stringify((wx.map.hideoutOf('counties') || {}).values || {})")
+    page.locator("#map-measure").select_option(value="overdue_incidents")
+    page.wait_for_function("b => JSON.stringify((wx.map.hideoutOf('counties') || {}).values || {}) !== b",
+                           arg=before, timeout=30_000)
+    page.wait_for_function("n => !document.querySelector('path.wx-layer-counties[data-wx-mark]')"
+                           " && document.querySelectorAll('path.wx-layer-counties').length === n",
+                           arg=len(served(page, counties_key)), timeout=30_000)
+
+
 def test_an_answer_for_a_view_the_map_has_left_is_dropped(province_server, page):
     """Two views' grids asked for in turn, their answers held back in the page and released in the other order: the
     layer keeps the second view's grids when the first one's answer lands after them."""
