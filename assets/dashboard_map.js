@@ -33,8 +33,12 @@
         delete chosen[this._container.id || "map"];
         watchOutlines(this);
         // the level of detail follows a move at once (its clientside callback, on the map's bounds, comes a
-        // Dash round of 10–50 ms later and then finds the view's geometry asked for already)
-        this.on("moveend", function () { if (maps.map === this && view.map === this && view.names.length) { syncView(); } });
+        // Dash round of 10–50 ms later and then finds the view's geometry asked for already); a move that changes
+        // the zoom asks on zoomend, before the layers' own zoomend listeners reproject every drawn polygon (and
+        // viewreset does again), so the requests are out while the browser does that
+        this.on("zoomend moveend", function () {
+          if (maps.map === this && view.map === this && view.names.length) { syncView(); }
+        });
       }
     });
   }

@@ -289,6 +289,21 @@
     });
   }
 
+  /* A move that changes the zoom reprojects every polygon drawn (Leaflet's paths on zoomend, then again on
+   * viewreset): 50–100 ms of a province view's main thread before the moveend listeners run. So the view is also
+   * asked for on zoomend, from a listener each map gets as it is made (ahead of every layer's): the request is on its
+   * way while the browser reprojects. The moveend that follows finds it asked. */
+  if (window.L && L.Map && L.Map.addInitHook) {
+    L.Map.addInitHook(function () {
+      this.on("zoomend", function () {
+        var vw = S.vw;
+        if (!S.view || vw.map !== this || viewMap() !== this) { return; }
+        if (vw.timer) { clearTimeout(vw.timer); vw.timer = null; }
+        viewFetch();
+      });
+    });
+  }
+
   function onChange(e) {
     var d;
     try { d = JSON.parse(e.data); } catch (err) { return; }

@@ -210,6 +210,27 @@ def test_a_move_keeps_the_polygons_both_views_share(province_server, page):
                            arg=len(served(page, counties_key)), timeout=30_000)
 
 
+def test_a_zoom_asks_for_the_new_view_before_the_layers_reproject(province_server, page):
+    """A move that changes the zoom has Leaflet reproject every drawn polygon on zoomend (and again on viewreset): the
+    new view's geometry and incident layer are asked for before that, from listeners each map gets as it is made,
+    not after it (on moveend, or a task later)."""
+    open_root(province_server, page)
+    page.wait_for_function("() => window.wx && wx.live && wx.live.view() && wx.live.view().mode"
+                           " && !wx.live.view().busy", timeout=30_000)
+    page.evaluate("""() => { const m = wx.map.mapFor('map'), real = window.fetch; window.__order = [];
+        window.fetch = function (u) { window.__order.push(String(u).split('?')[0]); return real.apply(this, arguments); };
+        // registered now: after every drawn layer's own zoomend listener (the reprojection)
+        m.on('zoomend', () => window.__order.push('reprojected')); }""")
+    lat, lon = centre(page)
+    page.evaluate(SET_VIEW, [lat + 0.02, lon + 0.02, 12.5])
+    order = page.evaluate("() => window.__order")
+    assert "reprojected" in order, order
+    before = order[:order.index("reprojected")]
+    assert "/api/map/incident_cells.json" in before and "/api/geo/grids.json" in before, order
+    settled(page, "grids", r"^/api/geo/grids\.json\?bbox=")
+    page.wait_for_function("() => !wx.live.view().busy && /[?&]zoom=12(&|$)/.test(wx.live.view().url)", timeout=30_000)
+
+
 def test_an_answer_for_a_view_the_map_has_left_is_dropped(province_server, page):
     """Two views' grids asked for in turn, their answers held back in the page and released in the other order: the
     layer keeps the second view's grids when the first one's answer lands after them."""
