@@ -472,10 +472,20 @@
       return st ? {want: st.want, have: st.have, fetches: st.fetches, answers: st.answers, resent: st.resent}
         : null;
     },
-    /* Fly to an incident and open its popup (used when a list row is picked). Resolves true when opened. */
+    /* Fly to an incident and open its popup (used when a list row is picked). Resolves true when opened.
+     * A flight stopped by a move the page made itself is flown again (up to three times): dash-leaflet's viewport
+     * tracking sends the map's zoom and centre to Dash on each moveend (and once when the map is ready) and, when
+     * those props come back, sets the map to them if it is elsewhere — a flight begun in that window (a desk opened
+     * on an incident while the map was still settling, on a busy machine) was cut short at the district's zoom.
+     * A flight the user stops (drag, wheel, touch, key) is left stopped. */
     focusIncident: function (mapId, incidentId, lat, lon, zoom) {
       var m = maps[mapId || "map"];
       if (!m) { return Promise.resolve(false); }
+      var target = zoom || 18, flights = 0, userMoved = false, token = {};
+      var box = m.getContainer(), USER = "mousedown wheel touchstart keydown";
+      m._wxFocus = token;  // a later pick supersedes this one: its flights are not flown again
+      function onUser() { userMoved = true; }
+      L.DomEvent.on(box, USER, onUser);
       return new Promise(function (resolve) {
         function openIt() {
           var found = null;
@@ -487,8 +497,22 @@
           if (found) { found.openPopup(); }
           resolve(!!found);
         }
-        m.once("moveend", function () { setTimeout(openIt, 350); });
-        m.flyTo([lat, lon], zoom || 18, {duration: 0.8});
+        function arrived() {
+          if (Math.abs(m.getZoom() - target) > 0.5) { return false; }
+          return m.latLngToContainerPoint([lat, lon]).distanceTo(m.getSize().divideBy(2)) < 40;
+        }
+        function fly() {
+          if (flights && m._wxFocus !== token) { L.DomEvent.off(box, USER, onUser); resolve(false); return; }
+          flights += 1;
+          m.once("moveend", function () {
+            if (m._wxFocus !== token) { L.DomEvent.off(box, USER, onUser); resolve(false); return; }  // superseded
+            if (!arrived() && !userMoved && flights < 3) { setTimeout(fly, 50); return; }
+            L.DomEvent.off(box, USER, onUser);
+            setTimeout(openIt, 350);
+          });
+          m.flyTo([lat, lon], target, {duration: 0.8});
+        }
+        fly();
       });
     },
     districtStyle: function (feature, context) {

@@ -332,6 +332,39 @@ def test_incident_link_opens_the_desk_on_it(duty_server, page):
     page.wait_for_function("() => wx.map.mapFor('map').getZoom() >= 17", timeout=30_000)
 
 
+# The page's first flight is stopped one frame in by a move of the page's own, as dash-leaflet's viewport tracking does
+# when props from before the flight come back (it sets the map to them when it is elsewhere): the view it stopped at
+# is recorded, so the test knows the cut happened.
+CUT_FIRST_FLIGHT = """(() => {
+  const t = setInterval(() => {
+    if (!window.L || !L.Map) { return; }
+    clearInterval(t);
+    const fly = L.Map.prototype.flyTo;
+    L.Map.prototype.flyTo = function () {
+      if (!window.__wxCut) {
+        const z0 = this.getZoom(), c0 = this.getCenter();
+        window.__wxCut = {armed: z0};
+        this.once("zoom", () => setTimeout(() => { this.setView(c0, z0, {animate: false});
+                                                   window.__wxCut.stoppedAt = this.getZoom(); }, 0));
+      }
+      return fly.apply(this, arguments);
+    };
+  }, 5);
+})();"""
+
+
+def test_a_flight_to_the_linked_incident_cut_short_by_the_page_is_flown_again(duty_server, page):
+    page.add_init_script(CUT_FIRST_FLIGHT)
+    item = api(duty_server, "/api/v1/incidents?status=open&limit=1")["items"][0]
+    sign_in(page, duty_server, next_path=f"/incidents?incident={item['id']}")
+    grid_ready(page)
+    page.wait_for_function("() => window.__wxCut && window.__wxCut.stoppedAt !== undefined", timeout=30_000)
+    assert page.evaluate("window.__wxCut.stoppedAt") < 17  # the first flight was really stopped short
+    page.wait_for_function("() => wx.map.mapFor('map').getZoom() >= 17", timeout=30_000)
+    page.locator(f".wx-incident-popup[data-code='{item['code']}']").wait_for(timeout=30_000)
+    assert page.evaluate("i => wx.map.mapFor('map').getBounds().contains([i.lat, i.lon])", item)
+
+
 # ----------------------------------------------------------------------------------------------- live
 def test_posted_incident_appears_without_losing_view_filter_or_selection(duty_server, page):
     sign_in(page, duty_server, next_path="/incidents?status=all&category=order.public")
