@@ -1340,6 +1340,10 @@ def _ensure_open_states(rng, inc, dur, times, now) -> np.ndarray:
 BULK_YEARS = 5
 BULK_CHUNK = 200_000
 BULK_POOL = 1024  # candidate locations per grid (checked inside the grid once, then drawn from)
+# … and at most this many in all: a province's 67,000 grids get 29 each (at 1,024 each, 69M points to place took
+# more than the machine's 24 GB); Wuxing's 538 keep 1,024
+BULK_POOL_POINTS = 2_000_000
+BULK_POOL_MIN = 16
 BULK_START = np.datetime64("2020-01-01")  # the bulk years never reach back into the calibrated year
 # the 2019 mix: problems found on patrol, disputes, other reports; visits with and without problems
 PATROL_SHARE = PROBLEMS_FOUND / (PROBLEMS_FOUND + DISPUTES_CLOSED + 900 + OTHER_2019_DEFAULT)
@@ -1392,11 +1396,22 @@ def bulk_plan(n: int, now: np.datetime64, recent_days: int, years: float = BULK_
     return BulkPlan(int(n), days, per_day, tuple(bounds))
 
 
-def location_pool(seed: int, geo: Geo, size: int = BULK_POOL) -> tuple[np.ndarray, np.ndarray]:
-    """``size`` random points inside each grid (lon and lat arrays, shape grids × size)."""
+def location_pool(seed: int, geo: Geo, size: int = BULK_POOL,
+                  points: int = BULK_POOL_POINTS) -> tuple[np.ndarray, np.ndarray]:
+    """``size`` random points inside each grid (lon and lat arrays, shape grids × size), fewer per grid when the
+    grids are so many that ``points`` would be exceeded (never under ``BULK_POOL_MIN``), placed ``points`` at a
+    time: the memory stays bounded whatever the number of grids."""
+    g = len(geo.codes)
+    size = max(BULK_POOL_MIN, min(size, points // max(g, 1)))
     rng = np.random.default_rng([seed, 1906])
-    lon, lat = geo.points_in(rng, np.repeat(np.arange(len(geo.codes)), size))
-    return lon.reshape(-1, size), lat.reshape(-1, size)
+    step = max(1, points // size)  # grids per batch: all of them in one when they fit (the same draws as before)
+    lon = np.empty((g, size))
+    lat = np.empty((g, size))
+    for a in range(0, g, step):
+        b = min(g, a + step)
+        x, y = geo.points_in(rng, np.repeat(np.arange(a, b), size))
+        lon[a:b], lat[a:b] = x.reshape(-1, size), y.reshape(-1, size)
+    return lon, lat
 
 
 def _unit_addresses(geo: Geo, grid: np.ndarray, unit_no: np.ndarray) -> np.ndarray:

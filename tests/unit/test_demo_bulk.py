@@ -168,6 +168,20 @@ def test_chunks_are_reproducible(gd):
     assert a.incidents["reported_at"].max() < c.incidents["reported_at"].min()
 
 
+def test_the_location_pool_stays_bounded_with_many_grids_and_every_point_is_in_its_grid(gd):
+    geo = H.Geo(gd)
+    g = len(geo.codes)
+    # under the bound: the same draws as placing every grid's points at once (a district's stores unchanged)
+    lon, lat = H.location_pool(5, geo, size=64)
+    x, y = geo.points_in(np.random.default_rng([5, 1906]), np.repeat(np.arange(g), 64))
+    assert np.array_equal(lon, x.reshape(g, 64)) and np.array_equal(lat, y.reshape(g, 64))
+    # over it (a province's grids): fewer points a grid, never under the minimum, placed in several batches
+    for points, per_grid in ((g * 20, 20), (g * 4, H.BULK_POOL_MIN)):
+        lon, lat = H.location_pool(5, geo, size=64, points=points)
+        assert lon.shape == lat.shape == (g, per_grid)
+        assert (geo.locator.locate_many(lon.ravel(), lat.ravel()) == np.repeat(geo.codes, per_grid)).all()
+
+
 def test_cli_reads_counts_and_refuses_bad_ones(capsys):
     from dashboard.demo.__main__ import _count, main
 
