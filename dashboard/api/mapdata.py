@@ -35,8 +35,6 @@ bp = Blueprint("mapdata", __name__, url_prefix="/api/map")
 register_blueprint_handlers(bp)
 
 
-
-
 def _json_response(key: str, build) -> Response:
     """Serve ``build()`` (a JSON-able object) cached under ``key`` with an ETag, compressed as the browser accepts
     (``api/encoding``: zstd, else brotli, else gzip): each encoding made once, when first asked for, and kept with the
