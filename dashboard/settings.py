@@ -115,6 +115,8 @@ class Settings:
             }
         if self.cache_url == "null":
             return {"CACHE_TYPE": "NullCache"}
+        if "://" in self.cache_url and not self.cache_url.startswith("file://"):  # not a folder named "null:" …
+            raise ValueError(f"CACHE_URL {self.cache_url!r}: use redis://, rediss://, unix://, file://FOLDER or null")
         directory = self.cache_url.removeprefix("file://") if self.cache_url else str(self.instance_dir / "cache")
         return {
             "CACHE_TYPE": "FileSystemCache",

@@ -912,8 +912,11 @@ def unit_ordinals(conn, units: pd.DataFrame) -> np.ndarray:
             known[uid] = ordinal
     missing = units[~units["unit_id"].astype(str).isin(known)].drop_duplicates("unit_id")
     if len(missing):
-        nxt = dict(conn.execute(select(t.c.grid_code, func.max(t.c.ordinal)).where(
-            t.c.grid_code.in_(sorted(set(missing["grid_code"])))).group_by(t.c.grid_code)).all())
+        grids, nxt = sorted(set(missing["grid_code"])), {}
+        for i in range(0, len(grids), 1000):  # a province's chunk of inspections holds ~67,000 grids: PostgreSQL
+            # takes at most 65,535 parameters a statement
+            nxt.update(conn.execute(select(t.c.grid_code, func.max(t.c.ordinal)).where(
+                t.c.grid_code.in_(grids[i:i + 1000])).group_by(t.c.grid_code)).all())
         rows = []
         for uid, grid in zip(missing["unit_id"].astype(str), missing["grid_code"].astype(str)):
             o = (nxt.get(grid) if nxt.get(grid) is not None else -1) + 1

@@ -435,3 +435,20 @@ def test_load_hazard_sites_from_geodata(sessions, geo):
     assert (row.kind, row.risk, row.grid_code) == (first["kind"], int(first["risk"]), first["grid_code"])
     assert abs(row.lon - first.geometry.x) < 1e-9 and abs(row.lat - first.geometry.y) < 1e-9
     assert geo.locator.locate(row.lon, row.lat) == row.grid_code
+
+
+def test_units_in_more_grids_than_one_statement_can_bind_get_their_ordinals(db):
+    """A rebuild registers every inspected unit at once: on a province store (~67,000 grids) the grids' last
+    ordinals were asked for in one IN list, past PostgreSQL's 65,535 parameters a statement."""
+    import pandas as pd
+
+    from dashboard.store import aggregates as agg
+
+    n = 66_000 + 4_000
+    grids = [f"g{i:05d}" for i in range(n)]
+    with db.begin() as conn:
+        first = agg.unit_ordinals(conn, pd.DataFrame({"unit_id": [f"u{i}" for i in range(n)], "grid_code": grids}))
+    with db.begin() as conn:
+        second = agg.unit_ordinals(conn, pd.DataFrame({"unit_id": [f"v{i}" for i in range(n)], "grid_code": grids}))
+    assert (first == 0).all()  # each the first unit of its grid
+    assert (second == 1).all()  # the second: every grid's last ordinal was read back

@@ -45,7 +45,7 @@ def test_the_app_times_its_answers(tmp_path):
     from dashboard import create_app
     from dashboard.settings import Settings
 
-    app = create_app(Settings(instance_dir=tmp_path, tile_url="", demo_live=False, cache_url="null://"),
+    app = create_app(Settings(instance_dir=tmp_path, tile_url="", demo_live=False, cache_url="null"),
                      with_store=False)
     resp = app.server.test_client().get("/healthz")
     assert resp.status_code == 200 and _dur(resp) >= 0.0
