@@ -913,8 +913,8 @@ def unit_ordinals(conn, units: pd.DataFrame) -> np.ndarray:
     missing = units[~units["unit_id"].astype(str).isin(known)].drop_duplicates("unit_id")
     if len(missing):
         grids, nxt = sorted(set(missing["grid_code"])), {}
-        for i in range(0, len(grids), 1000):  # a province's chunk of inspections holds ~67,000 grids: PostgreSQL
-            # takes at most 65,535 parameters a statement
+        for i in range(0, len(grids), 1000):  # a rebuild registers a province's units at once, in ~67,000 grids:
+            # PostgreSQL takes at most 65,535 parameters a statement
             nxt.update(conn.execute(select(t.c.grid_code, func.max(t.c.ordinal)).where(
                 t.c.grid_code.in_(grids[i:i + 1000])).group_by(t.c.grid_code)).all())
         rows = []
