@@ -501,11 +501,17 @@
           if (Math.abs(m.getZoom() - target) > 0.5) { return false; }
           return m.latLngToContainerPoint([lat, lon]).distanceTo(m.getSize().divideBy(2)) < 40;
         }
+        function superseded() {  // a later pick took over: this one ends here, unopened
+          if (m._wxFocus === token) { return false; }
+          L.DomEvent.off(box, USER, onUser);
+          resolve(false);
+          return true;
+        }
         function fly() {
-          if (flights && m._wxFocus !== token) { L.DomEvent.off(box, USER, onUser); resolve(false); return; }
+          if (flights && superseded()) { return; }
           flights += 1;
           m.once("moveend", function () {
-            if (m._wxFocus !== token) { L.DomEvent.off(box, USER, onUser); resolve(false); return; }  // superseded
+            if (superseded()) { return; }
             if (!arrived() && !userMoved && flights < 3) { setTimeout(fly, 50); return; }
             L.DomEvent.off(box, USER, onUser);
             setTimeout(openIt, 350);

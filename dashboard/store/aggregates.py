@@ -791,13 +791,22 @@ def write_acc(conn, acc: Acc) -> int:
     return n
 
 
+IN_PART = 1000  # values a statement's IN list takes at once (PostgreSQL binds at most 65,535 parameters a statement;
+# a rebuild registers a province's inspected units, in ~67,000 grids, at once)
+
+
+def _parts(values: list, size: int = IN_PART):
+    """``values`` in consecutive slices of at most ``size``, for IN lists of a bounded length."""
+    for i in range(0, len(values), size):
+        yield values[i:i + size]
+
+
 def _read_rows(conn, ids) -> tuple[list[dict], dict]:
     """Current rows (dicts) of ``ids`` and their events {incident_id: [(seq, at, to_status)]} — the small path."""
     ids = [int(i) for i in ids]
     t, e = Incident.__table__, IncidentEvent.__table__
     rows, events = [], {}
-    for i in range(0, len(ids), 1000):
-        part = ids[i:i + 1000]
+    for part in _parts(ids):
         rows += [dict(r._mapping) for r in conn.execute(select(*(t.c[c] for c in INCIDENT_COLUMNS))
                                                         .where(t.c.id.in_(part)))]
         for iid, seq, at, st in conn.execute(select(*(e.c[c] for c in EVENT_COLUMNS))
@@ -907,16 +916,15 @@ def unit_ordinals(conn, units: pd.DataFrame) -> np.ndarray:
     t = InspectionUnits
     ids = sorted(set(units["unit_id"].astype(str)))
     known = {}
-    for i in range(0, len(ids), 1000):
-        for uid, ordinal in conn.execute(select(t.c.unit_id, t.c.ordinal).where(t.c.unit_id.in_(ids[i:i + 1000]))):
+    for part in _parts(ids):
+        for uid, ordinal in conn.execute(select(t.c.unit_id, t.c.ordinal).where(t.c.unit_id.in_(part))):
             known[uid] = ordinal
     missing = units[~units["unit_id"].astype(str).isin(known)].drop_duplicates("unit_id")
     if len(missing):
-        grids, nxt = sorted(set(missing["grid_code"])), {}
-        for i in range(0, len(grids), 1000):  # a rebuild registers a province's units at once, in ~67,000 grids:
-            # PostgreSQL takes at most 65,535 parameters a statement
+        nxt = {}
+        for part in _parts(sorted(set(missing["grid_code"]))):
             nxt.update(conn.execute(select(t.c.grid_code, func.max(t.c.ordinal)).where(
-                t.c.grid_code.in_(grids[i:i + 1000])).group_by(t.c.grid_code)).all())
+                t.c.grid_code.in_(part)).group_by(t.c.grid_code)).all())
         rows = []
         for uid, grid in zip(missing["unit_id"].astype(str), missing["grid_code"].astype(str)):
             o = (nxt.get(grid) if nxt.get(grid) is not None else -1) + 1
