@@ -740,13 +740,11 @@ def write_hist(conn, df: pd.DataFrame, fresh: bool = False, freeze: bool = False
         keep = np.flatnonzero(np.add.reduceat((n != 0).astype(np.int64), starts) > 0)  # not all zero
         if not len(keep):
             return 0
-        f = firsts.iloc[keep].reset_index(drop=True)
-        data = pack_many(starts[keep], ends[keep], bins, n, hs)
-        order = _read_order(f, READ_ORDER["hist"], list(HKEY))
-        f = f.iloc[order]
+        sel = keep[_read_order(firsts.iloc[keep], READ_ORDER["hist"], list(HKEY))]  # kept, in the reads' order
+        f = firsts.iloc[sel]
         return _insert_many(conn, t.name, [*HKEY, "nvals", "data"],
-                            [f["kind"], f["lvl"], f["code"], f["grain"], f["day"], f["key2"],
-                             nvals[keep][order].tolist(), [data[i] for i in order]], freeze=freeze)
+                            [f["kind"], f["lvl"], f["code"], f["grain"], f["day"], f["key2"], nvals[sel].tolist(),
+                             pack_many(starts[sel], ends[sel], bins, n, hs)], freeze=freeze)
     keys = list(zip(firsts["kind"], firsts["lvl"], firsts["code"], firsts["grain"],
                     [d.date() for d in firsts["day"]], firsts["key2"]))
     groups = {k: (a, b) for k, a, b in zip(keys, starts, ends)}
