@@ -237,10 +237,15 @@ def test_every_worker_serves_every_page_asset_from_its_first_request(tmp_path):
             resp = s.get(server.url + path, timeout=60, headers={"Referer": server.url + "/wall"})
             return path, resp.status_code, resp.headers.get("X-Served-By")
 
-        with cf.ThreadPoolExecutor(max_workers=12) as pool:  # at once, so that every worker takes some first
-            results = list(pool.map(fetch, assets * 3))
-        bad = [(p, st) for p, st, _ in results if st != 200]
-        assert not bad, (bad[:5], server.log())
-        assert len({w for _, _, w in results}) >= 2
+        seen: set = set()
+        for _round in range(5):  # on a busy machine the kernel may give one round's connections all to one worker
+            with cf.ThreadPoolExecutor(max_workers=12) as pool:  # at once, so that every worker takes some first
+                results = list(pool.map(fetch, assets * 3))
+            bad = [(p, st) for p, st, _ in results if st != 200]
+            assert not bad, (bad[:5], server.log())
+            seen |= {w for _, _, w in results}
+            if len(seen) >= 2:
+                break
+        assert len(seen) >= 2, seen
     finally:
         server.stop()
