@@ -130,11 +130,17 @@ HELPERS = r"""(() => {
   // which polygons a layer draws, in short: a redraw makes new ones (new stamps)
   B.key = f => { let lo = Infinity, hi = -Infinity; for (const l of f) { const s = L.stamp(l); if (s < lo) { lo = s; } if (s > hi) { hi = s; } }
     return f.length + ':' + lo + ':' + hi; };
+  // the oldest and newest collections a layer's drawn polygons come from (sentGeometry stamps each feature ``_wxs``): a move
+  // whose new box holds the same whole units keeps every polygon (assets/dashboard_map.js, diffGeoJSON) but gives
+  // each the new collection's feature
+  B.stamps = f => { let lo = Infinity, hi = -Infinity; for (const l of f) { const s = (l.feature.properties || {})._wxs;
+    lo = Math.min(lo, typeof s === 'number' ? s : -Infinity); hi = Math.max(hi, typeof s === 'number' ? s : Infinity); }
+    return f.length ? [lo, hi] : null; };
   B.multi = () => !!document.querySelector('path.wx-layer-counties');
   B.snapshot = () => { const m = B.map(), z = m.getZoom(), box = B.box(m), out = {zoom: z, box: box, layers: {}};
     for (const layer of Object.keys(B.detail)) {
       const f = B.feats(m, layer);
-      out.layers[layer] = {n: f.length, key: B.key(f),
+      out.layers[layer] = {n: f.length, key: B.key(f), wxs: B.stamps(f),
                            needed: B.multi() && z >= B.detail[layer] && B.checked(layer) !== false};
     }
     return out; };
@@ -166,8 +172,11 @@ HELPERS = r"""(() => {
       const was = before && before.layers[layer];
       if (was && was.needed && before.box === box) { if (!f.length) { why.push(layer + ' empty'); } continue; }
       const key = B.key(f);
-      if (!f.length || (was && key === was.key)) { why.push(layer + ' not redrawn'); continue; }
       const held = B.held(layer);
+      // the same polygons may stand for the new box (the same whole units): then each holds the new collection's
+      // feature (a stamp newer than every one drawn before) and the layer holds what the view wants
+      const kept = was && key === was.key && held === true && !!was.wxs && B.stamps(f)[0] > was.wxs[1];
+      if (!f.length || (was && key === was.key && !kept)) { why.push(layer + ' not redrawn'); continue; }
       if (held === null ? !B.fetched(layer, since) : !held) { why.push(layer + ' not fetched'); }
     }
     // the incident layer of the new view: asked for, answered and drawn (the old view's markers may lie in the
