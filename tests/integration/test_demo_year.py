@@ -72,7 +72,12 @@ def test_patrol_incidents_equal_problems_found(year):
 
 
 def test_same_figures_whether_the_year_is_cut_in_utc_or_local_time(year, geo):
-    utc = K.all_kpis(year["inc"], year["ins"], geo.grids, pd.Timestamp("2019-01-01"), pd.Timestamp("2020-01-01"))
+    # naive bounds are UTC: the year cut at UTC midnight, eight hours after the local one — the demo's night, when
+    # nothing happens. Its end a second before UTC midnight: 08:00:00 local is when the working day starts, and an
+    # incident closed at that instant on 1 January (the district's close scheduled for the next working morning) is
+    # open at the local year's end and, were the end 00:00:00 UTC itself, closed at it (open counts ``closed_at <= at``)
+    end = pd.Timestamp("2020-01-01") - pd.Timedelta(seconds=1)
+    utc = K.all_kpis(year["inc"], year["ins"], geo.grids, pd.Timestamp("2019-01-01"), end)
     assert utc == year["cards"]
 
 
