@@ -56,6 +56,9 @@ def test_the_overview_paints_its_map_before_the_grid_and_chart_libraries(demo_ap
     page.wait_for_selector("#chart-ranking .main-svg", timeout=60_000)
     page.wait_for_selector("#chart-funnel .main-svg", timeout=60_000)
     page.wait_for_selector("#kpi-cards .wx-card", timeout=60_000)
+    # the figures are drawn one per task (wx.panel.draw): every chart's traces, not only the two waited for above
+    page.wait_for_function(f"() => {{ const d = ({DRAWN_TYPES})(); return d.length > 0 && d.every(x => x[1].length); }}",
+                           timeout=60_000)
     entries = page.evaluate(REQUESTED)
     drawn = page.evaluate(DRAWN_TYPES)
     schema = page.evaluate("Object.keys(window.Plotly.PlotSchema.get().traces)")
