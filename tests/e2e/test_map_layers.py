@@ -224,13 +224,13 @@ def test_choice_lists_work_by_keyboard_and_mouse_in_both_languages(demo_app, bro
         assert kpi.evaluate("e => e.labels.length") == 1
         assert ranking in page.locator(title).text_content()
         kpi.select_option(label=by_mouse)
-        page.wait_for_function("([sel, want]) => (document.querySelector(sel) || {}).textContent.includes(want)",
+        page.wait_for_function("([sel, want]) => (document.querySelector(sel) || {}).textContent?.includes(want)",
                                arg=[title, by_mouse], timeout=30_000)
         kpi.focus()
         page.keyboard.press("ArrowUp")
         chosen = kpi.locator("option:checked").text_content()
         assert chosen != by_mouse
-        page.wait_for_function("([sel, want]) => (document.querySelector(sel) || {}).textContent.includes(want)",
+        page.wait_for_function("([sel, want]) => (document.querySelector(sel) || {}).textContent?.includes(want)",
                                arg=[title, chosen], timeout=30_000)
         assert errors == []
         ctx.close()

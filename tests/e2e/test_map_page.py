@@ -74,7 +74,7 @@ def test_the_language_switch_keeps_the_view_the_page_went_to(live_app, page):
     page.wait_for_selector("path.wx-layer-grids", timeout=60_000)
     page.evaluate("""z => { history.pushState({}, '', '/?level=zone&code=' + z);
                             window.dispatchEvent(new CustomEvent('_dashprivate_pushstate')); }""", zone["code"])
-    page.wait_for_function("z => (document.querySelector('#unit-title') || {}).innerText.includes(z)",
+    page.wait_for_function("z => (document.querySelector('#unit-title') || {}).innerText?.includes(z)",
                            arg=zone["code"], timeout=30_000)
     page.locator("#period-select input[value='7d']").check()
     page.wait_for_function("() => new URLSearchParams(location.search).get('period') === '7d'", timeout=30_000)
@@ -82,7 +82,7 @@ def test_the_language_switch_keeps_the_view_the_page_went_to(live_app, page):
     page.wait_for_url("**lang=en**")
     q = dict(parse_qsl(urlsplit(page.url).query))
     assert q == {"level": "zone", "code": zone["code"], "period": "7d", "lang": "en"}, q
-    page.wait_for_function("z => (document.querySelector('#unit-title') || {}).innerText.includes(z)",
+    page.wait_for_function("z => (document.querySelector('#unit-title') || {}).innerText?.includes(z)",
                            arg=zone["code"], timeout=30_000)
     assert "Command Centre" in page.locator("h1").inner_text()
     page.click("#lang-switch")
@@ -104,7 +104,7 @@ def test_english_names_every_unit_down_to_the_grid(live_app, page):
     town = gd.towns.set_index("code").loc[grid["town_code"]]
     live_app.sign_in(page)
     page.goto(live_app.url + f"/?level=grid&code={grid['code']}&lang=en")
-    page.wait_for_function("n => (document.querySelector('#unit-title') || {}).innerText.includes(n)",
+    page.wait_for_function("n => (document.querySelector('#unit-title') || {}).innerText?.includes(n)",
                            arg=grid["name_en"], timeout=60_000)
     crumbs = page.locator("#breadcrumb").inner_text()
     assert zone["name_en"] in crumbs and town["name_en"] in crumbs, crumbs
