@@ -426,6 +426,15 @@ def kpi_bundle(bind, gd, cache, period: periods.Period, now=None, grid_medians=N
 
 
 # --------------------------------------------------------------------------------------- unit cuts
+def unit_values(bind, gd, cache, period: periods.Period, level: str, code: str | None, now=None) -> dict:
+    """One unit's KPIs of ``period`` alone — what a comparison shows (last year's, beside the cards): the bundle's row,
+    and for a grid its own medians (that one grid's histograms read, not those of the zone's grids a view ranks)."""
+    bundle = kpi_bundle(bind, gd, cache, period, now=now)
+    if level == "grid":
+        bundle = with_grid_medians(bind, cache, bundle, period, [code])
+    return unit_kpis(bundle, level, code)
+
+
 def _district_row(bundle: dict) -> dict:
     """The district's KPIs of a bundle (its one row, keyed by the root unit's code)."""
     return next(iter(bundle["kpis"]["district"].values()), None) or {}

@@ -169,7 +169,7 @@ def panel_text_values(state: dict, lang: str, rank_kpis=()) -> dict:
     year's), profile — as values: the first part of a drill, sent without waiting for the charts (their values:
     :func:`panel_chart_values`); ``rank_kpis``: the KPIs whose rank the unit's profile shows."""
     svc, gd, h, level, code, state, p, bundle = _view(state)
-    prev = views.kpi_bundle(svc.engine, gd, svc.cache, p.previous_year(), grid_medians=(level, code))
+    prev = views.unit_values(svc.engine, gd, svc.cache, p.previous_year(), level, code)
     parent_level = h.parent_level(level)
     parent_code = h.parent.get((level, code)) if parent_level else None
     return {
@@ -179,7 +179,7 @@ def panel_text_values(state: dict, lang: str, rank_kpis=()) -> dict:
         "values": views.unit_kpis(bundle, level, code),
         "parent_values": views.unit_kpis(bundle, parent_level, parent_code) if parent_level else None,
         "parent_name": h.name(parent_level, parent_code, lang) if parent_level else None,
-        "previous": views.comparable(views.unit_kpis(prev, level, code)),
+        "previous": views.comparable(prev),
         "profile": _profile(h, gd, bundle, state, rank_kpis),
     }
 
@@ -219,13 +219,13 @@ def card_values(state: dict, lang: str) -> dict:
     level, code = units.normalise_view(h, state.get("level"), state.get("code"))
     p = period_of(state)
     bundle = views.kpi_bundle(svc.engine, gd, svc.cache, p, grid_medians=(level, code))
-    prev = views.kpi_bundle(svc.engine, gd, svc.cache, p.previous_year(), grid_medians=(level, code))
+    prev = views.unit_values(svc.engine, gd, svc.cache, p.previous_year(), level, code)
     parent_level = h.parent_level(level)
     parent_code = h.parent.get((level, code)) if parent_level else None
     return {"values": views.unit_kpis(bundle, level, code),
             "parent_values": views.unit_kpis(bundle, parent_level, parent_code) if parent_level else None,
             "parent_name": h.name(parent_level, parent_code, lang) if parent_level else None,
-            "previous": views.comparable(views.unit_kpis(prev, level, code))}
+            "previous": views.comparable(prev)}
 
 
 def lifecycle_values(state: dict) -> dict:

@@ -22,11 +22,10 @@ def kpi_payload(level: str, code: str | None, p: periods.Period, children: bool 
     gd = svc.geodata()
     h = units.hierarchy(gd)
     bundle = views.kpi_bundle(svc.engine, gd, svc.cache, p, grid_medians=(level, code))
-    prev = views.kpi_bundle(svc.engine, gd, svc.cache, p.previous_year(), grid_medians=(level, code))
+    prev_kpis = views.unit_values(svc.engine, gd, svc.cache, p.previous_year(), level, code)
     parent_level = h.parent_level(level)
     parent_code = h.parent.get((level, code)) if parent_level else None
     values = views.unit_kpis(bundle, level, code)
-    prev_kpis = views.unit_kpis(prev, level, code)
     out = {
         "level": level,
         "code": code or h.root.code,

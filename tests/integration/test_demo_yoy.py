@@ -135,3 +135,20 @@ def test_periods_inside_2019_compare_with_2018_and_the_briefing_shows_the_year(d
         assert r["change"] == pytest.approx(api[k]["change"]), k
     assert round(_pct(by["detection_rate"]["change"]), 2) == SEED_DETECTION_GROWTH
     assert -_pct(by["dispute_median_hours"]["change"]) > SEED_DISPUTE_TIME_DROP
+
+
+def test_a_grids_last_year_reads_that_grids_own_medians(demo, rows, geo):
+    """A grid's comparison with last year (its cards, ``previous_year`` of the API) carries the grid's own medians —
+    time to close and to resolve a dispute, read for that one grid — equal to the oracle's on the stored rows."""
+    _, client = demo
+    inc, ins = rows
+    start, end = K.calendar_year(2018)
+    exp = K.kpis_by(inc, ins, geo.grids, "grid", start, end, codes=sorted(geo.grids["code"]))
+    with_close = [c for c, e in exp.iterrows() if e["median_hours_to_close"] is not None]
+    with_dispute = [c for c in with_close if exp.loc[c, "dispute_median_hours"] is not None]
+    assert with_close and with_dispute
+    for code in (with_close[0], with_close[len(with_close) // 2], with_dispute[-1]):
+        got = client.get(f"/api/v1/kpis?level=grid&code={code}&period=2019").get_json()["previous_year"]["kpis"]
+        for k in views.GRID_MEDIAN_KPIS:
+            v = exp.loc[code, k]
+            assert (got[k] is None) == (v is None) and (v is None or abs(got[k] - v) <= 0.05), (code, k, got[k], v)
