@@ -21,7 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import numpy as np
 import pandas as pd
@@ -142,6 +142,17 @@ class Hierarchy:
 
     def kids(self, level: str, code: str | None) -> tuple[str, ...]:
         return self.children.get(self.key(level, code), ())
+
+    @cached_property
+    def _grid_pos(self) -> dict:  # code -> row of ``grids`` (built on first use; the hierarchy is memoised)
+        return {c: i for i, c in enumerate(self.grids["code"].tolist())}
+
+    def grid_row(self, code: str) -> dict:
+        """One grid's row of ``grids`` without its code, as ``grids.set_index("code").loc[code]`` gives it — found
+        by position (a set_index of a province's 67,000 rows costs several ms); KeyError for an unknown code."""
+        row = self.grids.iloc[self._grid_pos[code]].to_dict()
+        row.pop("code", None)
+        return row
 
     def codes(self, level: str) -> list[str]:
         """Every unit of ``level`` (sorted); the district's one code."""

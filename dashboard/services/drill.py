@@ -136,7 +136,7 @@ def _profile(h, gd, bundle, state, rank_kpis) -> dict:
         return {"kind": "zone", "staff": views.zone_staff(gd, code), "hazards": hz, "ranks": ranks,
                 "inspected": inspected, "root_kind": h.root.kind}
     if level == "grid":
-        return {"kind": "grid", "grid": h.grids.set_index("code").loc[code].to_dict(),
+        return {"kind": "grid", "grid": h.grid_row(code),
                 "activity": views.grid_activity(svc.engine, svc.cache, code),
                 "kpis": views.unit_kpis(bundle, "grid", code), "hazards": hz, "ranks": ranks,
                 "root_kind": h.root.kind}

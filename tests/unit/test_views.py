@@ -118,6 +118,18 @@ def test_unit_cuts_equal_kpi_functions(h, fixture):
         assert [r["assigned"] for r in got_d] == dept["assigned"].tolist()
 
 
+def test_a_grids_row_found_by_position_is_its_row_by_code(h):
+    """``Hierarchy.grid_row`` (a grid's profile: found by position) gives what indexing the grids by code gives, for
+    every grid, and refuses an unknown code."""
+    by_code = h.grids.set_index("code")
+    for code in h.grids["code"]:
+        want, got = by_code.loc[code].to_dict(), h.grid_row(code)
+        assert got.keys() == want.keys() and all(got[k] == want[k] or (got[k] != got[k] and want[k] != want[k])
+                                                 for k in want), code
+    with pytest.raises(KeyError):
+        h.grid_row("no-such-grid")
+
+
 def test_children_and_average(h, fixture):
     p, inc, ins, b, _engine = fixture
     child, rows = views.children_rows(b, h, "district", None)
