@@ -1,8 +1,8 @@
 """What a worker builds once from its geodata before a viewer asks for it (wiring: the gunicorn worker hook
 ``gunicorn_conf.post_worker_init`` starts :func:`warm_in_background`; the benches call :func:`warm`).
 
-Derived from the geodata alone and memoised per process for its life: the unit hierarchy and a bundle's unit index
-(``metrics.views``), and on a multi-county set the per-feature JSON and boxes the map's level-of-detail answers are
+Derived from the geodata alone and memoised per process for its life: the unit hierarchy, a bundle's unit index and
+the row indexes a unit's profile reads by (``metrics.views``), and on a multi-county set the per-feature JSON and boxes the map's level-of-detail answers are
 cut from (``api.geo``: the outlines, towns, zones and grids of the view). On a province (67,000 grids) these cost
 ~1 s, ~0.2 s and 5–10 s of CPU; built on the first request instead, they landed on the first viewer's drill click
 (several seconds) and first zoom to the zones (3 s). Then the callbacks' access classes (``callbacks.guard``
@@ -42,6 +42,11 @@ def warm(app) -> dict:
         t = time.perf_counter()
         build(gd)
         took[name] = time.perf_counter() - t
+    t = time.perf_counter()
+    views.hierarchy(gd).grid_pos  # noqa: B018 - built on first access: its index of the grids by code
+    for layer, column in views.ROW_INDEXES:
+        views.rows_of(gd, layer, column)
+    took["row_indexes"] = time.perf_counter() - t
     if views.hierarchy(gd).multi:  # only a multi-county map asks for the units of its view (bbox)
         for layer in geo.BBOX_LAYERS:
             t = time.perf_counter()

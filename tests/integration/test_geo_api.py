@@ -321,3 +321,13 @@ def test_a_worker_warms_its_geodata_memos_before_the_first_viewer(settings, tmp_
     assert geo._features_memo.cache_info().misses - before == built  # the first answer was cut from the memo
     single = warm(create_app(settings, with_store=False))
     assert "hierarchy" in single and not any(k.startswith("features:") for k in single)
+    # a unit's profile (its staff, its hazard sites) reads its rows by the indexes the warm-up built
+    gd = app.server.extensions["dashboard"].geodata()
+    h = views.hierarchy(gd)
+    assert "row_indexes" in again and h.grid_pos
+    misses = views.rows_of.cache_info().misses
+    zone, county = sorted(gd.zones["code"])[5], h.codes("county")[1]
+    assert views.zone_staff(gd, zone)["n_grids"] == len(h.kids("zone", zone))
+    assert views.hazards_of(gd, "county", county)["total"] == int(
+        gd.hazards["town_code"].isin(h.towns_of("county", county)).sum())
+    assert views.rows_of.cache_info().misses == misses
