@@ -154,6 +154,13 @@ class Hierarchy:
         row.pop("code", None)
         return row
 
+    def unit_grids(self, level: str, code: str | None) -> pd.DataFrame:
+        """The rows of ``grids`` under a unit, in their order (``grids[grids[unit column] == code]``), found by
+        position from ``grids_of``; every grid for the root."""
+        if level == "district":
+            return self.grids
+        return self.grids.iloc[sorted(self.grid_pos[c] for c in self.grids_of.get((level, code), ()))]
+
     def codes(self, level: str) -> list[str]:
         """Every unit of ``level`` (sorted); the district's one code."""
         if level == "district":

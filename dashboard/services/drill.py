@@ -140,7 +140,7 @@ def _profile(h, gd, bundle, state, rank_kpis) -> dict:
                 "activity": views.grid_activity(svc.engine, svc.cache, code),
                 "kpis": views.unit_kpis(bundle, "grid", code), "hazards": hz, "ranks": ranks,
                 "root_kind": h.root.kind}
-    g = h.grids if level == "district" else h.grids[h.grids[views.UNIT_COLUMN[level]] == code]
+    g = h.unit_grids(level, code)
     below = h.levels[h.levels.index(level) + 1:]  # the unit's own levels below it (a county: towns, zones, grids)
     info = {**{key: int(g[views.UNIT_COLUMN[lv]].nunique())
                for lv, key in (("city", "n_cities"), ("county", "n_counties"), ("town", "n_towns")) if lv in below},

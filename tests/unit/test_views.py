@@ -128,6 +128,11 @@ def test_a_grids_row_found_by_position_is_its_row_by_code(h):
                                                  for k in want), code
     with pytest.raises(KeyError):
         h.grid_row("no-such-grid")
+    # and the grids under a unit, by position, are those its column names, in the same order
+    for level in ("town", "zone", "grid"):
+        for code in h.codes(level)[::7]:
+            assert h.unit_grids(level, code).equals(h.grids[h.grids[views.UNIT_COLUMN[level]] == code]), code
+    assert h.unit_grids("district", None).equals(h.grids) and h.unit_grids("zone", "no-such-zone").empty
 
 
 def test_children_and_average(h, fixture):
