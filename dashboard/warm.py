@@ -2,13 +2,13 @@
 ``gunicorn_conf.post_worker_init`` starts :func:`warm_in_background`; the benches call :func:`warm`).
 
 Derived from the geodata alone and memoised per process for its life: the unit hierarchy, a bundle's unit index and
-the row indexes a unit's profile reads by (``metrics.views``), and on a multi-county set the per-feature JSON and boxes the map's level-of-detail answers are
-cut from (``api.geo``: the outlines, towns, zones and grids of the view). On a province (67,000 grids) these cost
-~1 s, ~0.2 s and 5–10 s of CPU; built on the first request instead, they landed on the first viewer's drill click
-(several seconds) and first zoom to the zones (3 s). Then the callbacks' access classes (``callbacks.guard``
-``CallbackLevels``: every page's layout rendered once, ~3 s on a province's store the first time, the briefing's
-figures read from the store and cached as a viewer's would be): left to the first callback request, they held a
-just-started server's first page and the click made on it (5–6 s). Nothing runs again: an idle server stays idle.
+the row indexes a unit's profile reads by (``metrics.views``), and on a multi-county set the per-feature JSON and
+boxes the map's level-of-detail answers are cut from (``api.geo``: the outlines, towns, zones and grids of the view).
+On a province (67,000 grids) these cost ~1 s, ~0.2 s, ~0.1 s and 5–10 s of CPU; built on the first request
+instead, they landed on the first viewer's drill click (several seconds) and first zoom to the zones (3 s). Then the
+callbacks' access classes (``callbacks.guard`` ``CallbackLevels``: every page's layout rendered once, ~3 s on a
+province's store the first time, the briefing's figures read from the store and cached as a viewer's would be): left
+to the first callback request, they held a just-started server's first page and the click made on it (5–6 s). Nothing runs again: an idle server stays idle.
 
 What was built then lives as long as the worker: :func:`settle_heap` moves it out of the garbage collector's way. A
 province's worker holds ~570,000 tracked objects once warm, and each full (generation 2) collection walked them all:
