@@ -137,3 +137,23 @@ def test_a_worker_knows_the_callbacks_access_classes_from_its_start(tmp_path):
     assert {cb["output"]: levels.level_of(cb["output"]) for cb in deps} == {cb["output"]: expected[cb["output"]]
                                                                            for cb in deps}
     assert warm(a)["callback_levels"] < took["callback_levels"]  # known: not computed again
+
+
+def test_a_worker_reads_the_landing_views_bundles_at_its_start(tmp_path, monkeypatch):
+    """dashboard.warm also reads the landing view's KPI bundles (its period's and the same days a year before) into
+    the cache, as a viewer's read would: the first page's cards after a start then read no bundle from the store."""
+    from dashboard.services import drill
+    from dashboard.store import aggregates as agg
+    from dashboard.warm import warm
+
+    a = small_history_app(tmp_path)
+    reads = []
+    real = agg.bundle_rows
+    monkeypatch.setattr(agg, "bundle_rows", lambda *args, **kw: reads.append(args[1]) or real(*args, **kw))
+    took = warm(a)
+    assert "landing_bundles" in took and len(reads) >= 2
+    warmed = len(reads)
+    with a.server.app_context():
+        cards = drill.card_values(drill.state_from_query(""), "zh")
+    assert len(reads) == warmed, "the landing view's cards read a bundle the warm-up should have read"
+    assert cards["values"]["new_incidents"] > 0 and cards["previous"] is not None
