@@ -664,14 +664,14 @@ _NO_ROWS = np.empty(0, dtype=np.intp)
 @lru_cache(maxsize=32)
 def rows_of(gd, layer: str, column: str) -> dict:
     """``{value: positions}`` of one column of a geodata layer (its rows holding each value, in their order), kept per
-    (geodata, layer, column) as the hierarchy is: a unit's rows by position, where a mask over a province's 67,000
-    grids or hazard sites cost 3–5 ms on each first visit of a unit."""
+    (geodata, layer, column) as the hierarchy is: a unit's rows by position, where a mask over a province's 66,582
+    hazard sites or 5,728 zones cost 3–5 ms on each first visit of a unit (its grids: ``Hierarchy.unit_grids``)."""
     return getattr(gd, layer).groupby(column, sort=False).indices
 
 
-# the columns a unit's profile finds its rows by (built at a worker's start: dashboard.warm)
-ROW_INDEXES = (("grids", "zone_code"), ("zones", "code"), ("hazards", "code"), ("hazards", "grid_code"),
-               ("hazards", "zone_code"), ("hazards", "town_code"))
+# the columns a unit's profile finds its rows by (built at a worker's start: dashboard.warm; the hazard sites by their
+# own code, which no view asks for, only on first use)
+ROW_INDEXES = (("zones", "code"), ("hazards", "grid_code"), ("hazards", "zone_code"), ("hazards", "town_code"))
 
 
 def _rows(gd, layer: str, column: str, values) -> "pd.DataFrame":
@@ -688,7 +688,7 @@ def _zone_staff(gd, code: str) -> dict:  # the geodata never changes while the a
     if zone.empty:
         raise KeyError(code)
     z = zone.iloc[0]
-    g = _rows(gd, "grids", "zone_code", (code,))
+    g = hierarchy(gd).unit_grids("zone", code)
     stars = g["worker_stars"].value_counts().reindex(range(1, 6), fill_value=0)
     return {
         "station_name": z["station_name"], "chief": z["chief"], "deputy": z["deputy"],
