@@ -169,17 +169,11 @@ def panel_text_values(state: dict, lang: str, rank_kpis=()) -> dict:
     year's), profile — as values: the first part of a drill, sent without waiting for the charts (their values:
     :func:`panel_chart_values`); ``rank_kpis``: the KPIs whose rank the unit's profile shows."""
     svc, gd, h, level, code, state, p, bundle = _view(state)
-    prev = views.unit_values(svc.engine, gd, svc.cache, p.previous_year(), level, code)
-    parent_level = h.parent_level(level)
-    parent_code = h.parent.get((level, code)) if parent_level else None
     return {
         "level": level, "code": code, "name": h.name(level, code, lang), "root_kind": h.root.kind,
         "period": {"from": p.first_day, "to": p.last_day},
         "crumbs": _crumbs(h, state, lang),
-        "values": views.unit_kpis(bundle, level, code),
-        "parent_values": views.unit_kpis(bundle, parent_level, parent_code) if parent_level else None,
-        "parent_name": h.name(parent_level, parent_code, lang) if parent_level else None,
-        "previous": views.comparable(prev),
+        **_cards(svc, gd, h, level, code, p, bundle, lang),
         "profile": _profile(h, gd, bundle, state, rank_kpis),
     }
 
@@ -213,15 +207,16 @@ def panel_values(state: dict, lang: str, kpi: str | None, freq: str | None, rank
 def card_values(state: dict, lang: str) -> dict:
     """What the KPI cards of one view show (a part of :func:`panel_values`, pushed to open overviews after each
     change): the unit's values, its parent's, the parent's name and last year's."""
-    svc = context.services()
-    gd = svc.geodata()
-    h = units.hierarchy(gd)
-    level, code = units.normalise_view(h, state.get("level"), state.get("code"))
-    p = period_of(state)
-    bundle = views.kpi_bundle(svc.engine, gd, svc.cache, p, grid_medians=(level, code))
-    prev = views.unit_values(svc.engine, gd, svc.cache, p.previous_year(), level, code)
+    svc, gd, h, level, code, _state, p, bundle = _view(state)
+    return _cards(svc, gd, h, level, code, p, bundle, lang)
+
+
+def _cards(svc, gd, h, level: str, code: str | None, p: periods.Period, bundle: dict, lang: str) -> dict:
+    """The KPI cards' values of a view (its period's ``bundle``): the unit's, its parent's with the parent's name, and
+    the unit's of the same days a year before."""
     parent_level = h.parent_level(level)
     parent_code = h.parent.get((level, code)) if parent_level else None
+    prev = views.unit_values(svc.engine, gd, svc.cache, p.previous_year(), level, code)
     return {"values": views.unit_kpis(bundle, level, code),
             "parent_values": views.unit_kpis(bundle, parent_level, parent_code) if parent_level else None,
             "parent_name": h.name(parent_level, parent_code, lang) if parent_level else None,
